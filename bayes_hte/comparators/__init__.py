@@ -1,0 +1,1 @@
+"""Frequentist comparators: numpy cores vectorised over a trailing replicate axis."""

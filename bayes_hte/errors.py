@@ -1,0 +1,25 @@
+"""Exceptions and warnings raised by bayes_hte."""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """Bad input data.
+
+    The message always names the offending column, study or row and says what to do.
+    Nothing is silently dropped or coerced: when data cannot be used as given,
+    this error is raised instead.
+    """
+
+
+class DataWarning(UserWarning):
+    """Input data that can be used but deserves attention (e.g. a study with no events)."""
+
+
+def format_rows(index, limit: int = 5) -> str:
+    """Format a few row labels for an error message: ``"rows 3, 17, 20 (and 4 more)"``."""
+    labels = [str(i) for i in list(index)]
+    head = ", ".join(labels[:limit])
+    more = f" (and {len(labels) - limit} more)" if len(labels) > limit else ""
+    word = "row" if len(labels) == 1 else "rows"
+    return f"{word} {head}{more}"

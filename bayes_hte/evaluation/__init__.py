@@ -1,0 +1,1 @@
+"""Evaluation of ITE models: discrimination and calibration for benefit, MSE, PAPE, IECV."""

@@ -1,0 +1,89 @@
+"""Sampling: one entry point, :func:`fit`, for every model family."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from typing import Literal
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+Sampler = Literal["nutpie", "pymc"]
+
+
+def default_sampler() -> Sampler:
+    """``"nutpie"`` when installed (PyMC's default then), else PyMC's own NUTS."""
+    return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+
+
+def fit(
+    model: pm.Model,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = None,
+    sampler: Sampler | None = None,
+    target_accept: float | None = None,
+    log_likelihood: bool = True,
+    posterior_predictive: bool = True,
+    progressbar: bool = False,
+    cores: int | None = None,
+) -> xr.DataTree:
+    """Sample a model's posterior with NUTS and return ArviZ data.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        Built by one of the factories in :mod:`bayes_hte.models`.
+    draws, tune, chains : int
+        Kept draws per chain, tuning steps per chain, number of chains.
+    random_seed : int, optional
+        Seed for the sampler and for the posterior predictive draws.
+    sampler : {"nutpie", "pymc"}, optional
+        NUTS implementation; default nutpie when installed.
+    target_accept : float, optional
+        Target acceptance rate (raise towards 0.95 if divergences appear).
+    log_likelihood, posterior_predictive : bool
+        Add the ``log_likelihood`` group (for LOO) and the ``posterior_predictive``
+        group (for checks) to the result.
+    progressbar : bool
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
+        and, as requested, ``log_likelihood`` and ``posterior_predictive``.
+    """
+    sampler = sampler or default_sampler()
+    kwargs: dict = {}
+    if target_accept is not None:
+        kwargs["target_accept"] = target_accept
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*number of samples is too small.*")
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
+            random_seed=random_seed, nuts_sampler=sampler, progressbar=progressbar,
+            compute_convergence_checks=False, **kwargs,
+        )
+        if log_likelihood:
+            pm.compute_log_likelihood(idata, model=model, progressbar=False)
+        if posterior_predictive:
+            pm.sample_posterior_predictive(
+                idata, model=model, extend_inferencedata=True, progressbar=False,
+                random_seed=None if random_seed is None else random_seed + 1,
+            )
+    return idata
+
+
+def divergences(idata: xr.DataTree) -> int:
+    """Number of divergent transitions after tuning."""
+    stats = idata["sample_stats"]
+    name = "diverging" if "diverging" in stats else None
+    if name is None:
+        return 0
+    return int(np.asarray(stats[name]).sum())

@@ -1,0 +1,1 @@
+"""PyMC model factories, one module per family (pure functions returning ``pm.Model``)."""

@@ -1,0 +1,430 @@
+r"""One-stage IPD meta-analysis models for individualized treatment effects.
+
+Five ways to handle between-trial heterogeneity (Bouvier et al. 2024, "Risk prediction
+models in IPD-MA"), each as an S-learner or a T-learner (Künzel et al. 2019). For
+patient :math:`i` in trial :math:`j` with covariates :math:`x_{ij}` and treatment
+:math:`z_{ij}`, the S-learner's linear predictor is
+
+.. math::
+
+    \ell_{ij} = a_j + s_j\,(\theta' x_{ij} + \gamma z_{ij} + \eta' x_{ij} z_{ij}),
+
+and the T-learner fits one such predictor per arm :math:`z`, without the treatment
+terms: :math:`\ell_{ij} = a_{jz} + s_{jz}\,\theta_z' x_{ij}` (every parameter then has an
+``arm`` dimension). The structures set :math:`a_j` and :math:`s_j`:
+
+``naive`` (NA)
+    :math:`a_j = \alpha`, :math:`s_j = 1`.
+``random_intercept`` (RI)
+    :math:`a_j = \alpha_j \sim N(\alpha, \tau_\alpha^2)`, :math:`s_j = 1`.
+``stratified_intercept`` (SI)
+    :math:`a_j = \alpha_j` with independent priors (fixed trial intercepts). The
+    intercept of an average / new trial is the random-effects synthesis of the
+    :math:`\alpha_j` (Debray et al. 2013; Royston et al. 2004, as the paper does),
+    computed per posterior draw by :func:`synthesize_intercepts`.
+``rank1`` (R1)
+    :math:`a_j = \alpha_j \sim N(\alpha, \tau_\alpha^2)`,
+    :math:`s_j = \phi_j \sim N(1, \tau_\phi^2)`: trial linear predictors share a
+    direction and differ in size (Steyerberg et al. 2019).
+``fully_stratified`` (FS)
+    Each trial has its own intercept and effects
+    :math:`b_j = (\alpha_j, \theta_j, \gamma_j, \eta_j)` pooled by
+    :math:`b_j \sim MVN(b, V)`, :math:`V = \mathrm{diag}(\sigma) R\, \mathrm{diag}(\sigma)`,
+    :math:`R \sim \mathrm{LKJ}(\nu)` (the multivariate meta-analysis of the paper, done
+    jointly in one posterior).
+
+The outcome is Bernoulli with a logit link. An average trial has the pooled
+parameters (:math:`\alpha, \theta, \gamma, \eta`, :math:`\phi=1`); a new trial draws its
+own intercept (and :math:`\phi`, or the whole :math:`b`) from the between-trial
+distribution, see :func:`linear_predictors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from bayes_hte.data.ipd import IPDData
+from bayes_hte.errors import DataError
+from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
+
+Heterogeneity = Literal[
+    "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified"
+]
+Learner = Literal["s", "t"]
+Parameterization = Literal["auto", "centered", "non_centered"]
+
+HETEROGENEITY: tuple[str, ...] = (
+    "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified",
+)
+LEARNERS: tuple[str, ...] = ("s", "t")
+ABBREVIATION = {"naive": "NA", "random_intercept": "RI", "stratified_intercept": "SI",
+                "rank1": "R1", "fully_stratified": "FS"}
+ARMS = ("control", "treated")
+
+#: Default priors (logit scale; effects per unit of the encoded covariates).
+DEFAULT_PRIORS: PriorDict = {
+    "alpha": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
+    "theta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    "gamma": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    "eta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    "tau_alpha": {"dist": "HalfNormal", "sigma": 1.0},
+    "alpha_study": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
+    "tau_phi": {"dist": "HalfNormal", "sigma": 0.5},
+    "sd_study": {"dist": "HalfNormal", "sigma": 1.0},
+    "corr_study": {"dist": "LKJ", "eta": 2.0},
+}
+
+_USES = {
+    "naive": {"alpha", "theta", "gamma", "eta"},
+    "random_intercept": {"alpha", "theta", "gamma", "eta", "tau_alpha"},
+    "stratified_intercept": {"alpha_study", "theta", "gamma", "eta"},
+    "rank1": {"alpha", "theta", "gamma", "eta", "tau_alpha", "tau_phi"},
+    "fully_stratified": {"alpha", "theta", "gamma", "eta", "sd_study", "corr_study"},
+}
+
+#: Minimum number of studies each structure needs.
+MIN_STUDIES = {"naive": 1, "random_intercept": 2, "stratified_intercept": 2, "rank1": 2,
+               "fully_stratified": 3}
+
+
+def default_priors(heterogeneity: Heterogeneity, learner: Learner = "s") -> PriorDict:
+    """The default priors a structure uses (a fresh copy)."""
+    _check_options(heterogeneity, learner)
+    names = set(_USES[heterogeneity])
+    if learner == "t":
+        names -= {"gamma", "eta"}
+    return {k: dict(v) for k, v in DEFAULT_PRIORS.items() if k in names}
+
+
+def _check_options(heterogeneity: str, learner: str) -> None:
+    if heterogeneity not in HETEROGENEITY:
+        raise ValueError(f"heterogeneity must be one of {HETEROGENEITY}, got {heterogeneity!r}")
+    if learner not in LEARNERS:
+        raise ValueError(f"learner must be 's' or 't', got {learner!r}")
+
+
+def choose_parameterization(data: IPDData, *, learner: Learner = "s",
+                            min_events: int = 10) -> Literal["centered", "non_centered"]:
+    """Centred trial effects when every trial (arm, for T) is informative, else non-centred.
+
+    A trial with at least ``min_events`` events and as many non-events pins its own
+    intercept down (standard error about 1/sqrt(10) on the logit scale), so the
+    centred form samples without a funnel and is much faster (measured in
+    ``benchmarks/bench_ipdma_indana.py``). Small or event-poor trials make the
+    posterior funnel-shaped, and the non-centred form is safer.
+    """
+    groups = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
+    events = np.bincount(groups, weights=data.y, minlength=groups.max() + 1)
+    totals = np.bincount(groups, minlength=groups.max() + 1)
+    least = np.minimum(events, totals - events).min()
+    return "centered" if least >= min_events else "non_centered"
+
+
+def _coords(data: IPDData, learner: str) -> dict:
+    coords = {
+        "patient": np.arange(data.n_patients),
+        "study": list(map(str, data.study_labels)),
+        "covariate": list(data.covariate_names),
+    }
+    if learner == "t":
+        coords["arm"] = list(ARMS)
+    return coords
+
+
+def _coef_names(data: IPDData, learner: str) -> list[str]:
+    """Names of the fully stratified coefficient vector b."""
+    names = ["(intercept)"] + [f"x:{c}" for c in data.covariate_names]
+    if learner == "s":
+        names += ["(treatment)"] + [f"treatment:{c}" for c in data.covariate_names]
+    return names
+
+
+def _random_effect(name: str, mu, sigma, *, dims, parameterization: str):
+    """Normal random effect, centred or non-centred, always stored under ``name``."""
+    if parameterization == "centered":
+        return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
+    raw = pm.Normal(f"{name}_raw", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mu + sigma * raw, dims=dims)
+
+
+def build_ipdma_model(
+    data: IPDData,
+    *,
+    heterogeneity: Heterogeneity = "random_intercept",
+    learner: Learner = "s",
+    priors: Mapping | None = None,
+    parameterization: Parameterization = "auto",
+) -> pm.Model:
+    r"""Build the one-stage IPD-MA model for a binary outcome.
+
+    Parameters
+    ----------
+    data : IPDData
+        Validated data (binary outcome).
+    heterogeneity : {"naive", "random_intercept", "stratified_intercept", "rank1", \
+"fully_stratified"}
+        Between-trial structure (see the module docstring for the equations).
+    learner : {"s", "t"}
+        S-learner (treatment and treatment x covariate terms in one predictor) or
+        T-learner (one predictor per arm; every parameter gains an ``arm`` dim).
+    priors : mapping, optional
+        Overrides of :data:`DEFAULT_PRIORS` by parameter name, e.g.
+        ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
+    parameterization : {"auto", "centered", "non_centered"}
+        Form of the trial-level effects (RI/R1 intercepts and scales, FS coefficient
+        vectors). ``"auto"`` uses :func:`choose_parameterization`.
+
+    Returns
+    -------
+    pymc.Model
+        Dims ``patient``, ``study``, ``covariate`` (and ``arm``, ``coef``); observed
+        variable ``y``. ``model.bayes_hte`` records the family, options and the
+        resolved priors.
+
+    Examples
+    --------
+    >>> from bayes_hte.simulate import bouvier2024
+    >>> sim = bouvier2024(trials=3, patients_per_trial=100, seed=1)
+    >>> data = IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
+    ...                           covariates=["x1", "x2", "x3"])
+    >>> model = build_ipdma_model(data, heterogeneity="rank1", learner="s")
+    >>> sorted(model.named_vars)[:3]
+    ['alpha', 'alpha_study', 'eta']
+    """
+    _check_options(heterogeneity, learner)
+    if data.outcome_type != "binary":
+        raise DataError("build_ipdma_model is for binary outcomes; for time-to-event data use "
+                        "bayes_hte.models.survival.build_ipdma_survival_model")
+    data.require_studies(MIN_STUDIES[heterogeneity], model=heterogeneity)
+    if heterogeneity in ("stratified_intercept", "fully_stratified"):
+        data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")
+    resolved = resolve_priors(default_priors(heterogeneity, learner), priors,
+                              family=f"ipdma/{heterogeneity}/{learner}")
+    if parameterization == "auto":
+        parameterization = choose_parameterization(data, learner=learner)
+    if parameterization not in ("centered", "non_centered"):
+        raise ValueError(f"parameterization must be auto, centered or non_centered, "
+                         f"got {parameterization!r}")
+
+    coords = _coords(data, learner)
+    with pm.Model(coords=coords) as model:
+        X = pm.Data("X", data.X, dims=("patient", "covariate"))
+        z = pm.Data("treatment", data.z.astype("int64"), dims="patient")
+        sidx = pm.Data("study_idx", data.study_idx, dims="patient")
+        lp = ipdma_linear_predictor(
+            X, z, sidx, heterogeneity=heterogeneity, learner=learner, priors=resolved,
+            parameterization=parameterization, coef_names=_coef_names(data, learner),
+        )
+        pm.Bernoulli("y", logit_p=lp, observed=data.y, dims="patient")
+    model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
+                       "outcome": "binary", "priors": resolved,
+                       "parameterization": parameterization}
+    return model
+
+
+def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, priors: PriorDict,
+                           parameterization: str, coef_names: list[str]):
+    """Declare the structure's parameters in the current model and return the linear predictor.
+
+    Shared by the binary and the time-to-event factories: the heterogeneity structures
+    act on the linear predictor (log-odds or log-hazard) in the same way.
+    """
+    arm_dims: tuple = ("arm",) if learner == "t" else ()
+    s_dims = ("study", *arm_dims)
+
+    if heterogeneity == "fully_stratified":
+        return _fully_stratified(X, z, sidx, learner=learner, priors=priors,
+                                 parameterization=parameterization, coef_names=coef_names)
+
+    theta = make_rv("theta", priors["theta"], dims=(*arm_dims, "covariate"))
+    if learner == "s":
+        gamma = make_rv("gamma", priors["gamma"])
+        eta = make_rv("eta", priors["eta"], dims="covariate")
+        effect = pt.dot(X, theta) + z * (gamma + pt.dot(X, eta))
+    else:
+        effect = (X * theta[z]).sum(-1)  # each patient's own arm
+
+    if heterogeneity == "naive":
+        alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
+        intercept = alpha[z] if learner == "t" else alpha
+    elif heterogeneity == "stratified_intercept":
+        a_s = make_rv("alpha_study", priors["alpha_study"], dims=s_dims)
+        intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
+    else:  # random_intercept, rank1
+        alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
+        tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
+        a_s = _random_effect("alpha_study", alpha, tau, dims=s_dims,
+                             parameterization=parameterization)
+        intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
+
+    if heterogeneity == "rank1":
+        tau_phi = make_rv("tau_phi", priors["tau_phi"], dims=arm_dims)
+        phi = _random_effect("phi", 1.0, tau_phi, dims=s_dims,
+                             parameterization=parameterization)
+        scale = phi[sidx, z] if learner == "t" else phi[sidx]
+        effect = scale * effect
+    return intercept + effect
+
+
+def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_names):
+    model = pm.modelcontext(None)
+    model.add_coord("coef", coef_names)
+    model.add_coord("coef_", coef_names)
+    n_coef = len(coef_names)
+    arms = [None] if learner == "s" else [0, 1]
+    arm_dims: tuple = ("arm",) if learner == "t" else ()
+
+    alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
+    theta = make_rv("theta", priors["theta"], dims=(*arm_dims, "covariate"))
+    if learner == "s":
+        gamma = make_rv("gamma", priors["gamma"])
+        eta = make_rv("eta", priors["eta"], dims="covariate")
+        mean = pt.concatenate([alpha[None], theta, gamma[None], eta])
+        design = pt.concatenate([pt.ones((X.shape[0], 1)), X, z[:, None],
+                                 X * z[:, None]], axis=1)
+        means = [mean]
+    else:
+        means = [pt.concatenate([alpha[a][None], theta[a]]) for a in arms]
+        design = pt.concatenate([pt.ones((X.shape[0], 1)), X], axis=1)
+
+    b_arms, chols = [], []
+    for a, mean in zip(arms, means, strict=True):
+        suffix = "" if a is None else f"_{ARMS[a]}"
+        sd_spec = priors["sd_study"]
+        chol, corr, sds = pm.LKJCholeskyCov(
+            f"chol_study{suffix}", n=n_coef, eta=priors["corr_study"]["eta"],
+            sd_dist=make_dist(sd_spec, shape=n_coef), compute_corr=True,
+        )
+        pm.Deterministic(f"sd_study{suffix}", sds, dims="coef")
+        pm.Deterministic(f"corr_study{suffix}", corr, dims=("coef", "coef_"))
+        pm.Deterministic(f"chol_cov{suffix}", chol, dims=("coef", "coef_"))
+        if parameterization == "centered":
+            b = pm.MvNormal(f"b_study{suffix}", mu=mean, chol=chol, dims=("study", "coef"))
+        else:
+            raw = pm.Normal(f"b_study{suffix}_raw", 0.0, 1.0, dims=("study", "coef"))
+            b = pm.Deterministic(f"b_study{suffix}", mean + raw @ chol.T, dims=("study", "coef"))
+        b_arms.append(b)
+        chols.append(chol)
+
+    if learner == "s":
+        return (design * b_arms[0][sidx]).sum(-1)
+    b_both = pt.stack(b_arms, axis=1)  # (study, arm, coef)
+    return (design * b_both[sidx, z]).sum(-1)
+
+
+# --------------------------------------------------------------------------- post-processing
+def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML") -> xr.DataTree:
+    r"""Pooled intercept of the stratified-intercept model, per posterior draw.
+
+    The paper pools the trial intercepts :math:`\hat\alpha_m` by an inverse-variance
+    random-effects meta-analysis. We do it inside the posterior: with
+    :math:`m_j, v_j` the posterior mean and variance of :math:`\alpha_j`, the
+    between-trial variance :math:`\hat\tau^2_\alpha` is estimated from
+    :math:`(m_j, v_j)` (REML by default), the weights are
+    :math:`w_j = 1/(v_j + \hat\tau^2_\alpha)`, and each draw's pooled intercept is
+    :math:`\alpha^{(d)} = \sum_j w_j \alpha_j^{(d)} / \sum_j w_j`. Uncertainty in the
+    trial intercepts thus carries into :math:`\alpha`; :math:`\hat\tau_\alpha` is a
+    plug-in constant (it is what a new trial's intercept varies by). Adds ``alpha`` and
+    ``tau_alpha`` to the posterior group (returns a new DataTree).
+    """
+    from bayes_hte.comparators.univariate import meta_analysis
+
+    post = idata["posterior"].to_dataset()
+    a_s = post["alpha_study"]
+    m = a_s.mean(("chain", "draw"))
+    v = a_s.var(("chain", "draw"))
+    # vectorised over a trailing axis (arm for the T-learner)
+    mm = m.transpose("study", ...).values
+    vv = v.transpose("study", ...).values
+    res = meta_analysis(mm, vv, method=method)
+    tau2 = np.asarray(res.tau2)
+    w = 1.0 / (vv + tau2)
+    w = w / w.sum(axis=0)
+    wda = xr.DataArray(w, dims=m.transpose("study", ...).dims,
+                       coords={k: m.coords[k] for k in m.dims})
+    alpha = (a_s * wda).sum("study")
+    tau = xr.full_like(alpha, 0.0) + xr.DataArray(np.sqrt(tau2), dims=alpha.dims[2:])
+    new = idata.copy()
+    post = post.assign(alpha=alpha, tau_alpha=tau)
+    post.attrs = dict(idata["posterior"].attrs)
+    post.attrs["alpha_synthesis"] = f"inverse-variance random-effects ({method}) per draw"
+    new["posterior"] = xr.DataTree(post)
+    return new
+
+
+def linear_predictors(
+    posterior: xr.Dataset,
+    X: np.ndarray,
+    *,
+    heterogeneity: str,
+    learner: str,
+    new_trial: bool = False,
+    rng: np.random.Generator | None = None,
+) -> tuple[xr.DataArray, xr.DataArray]:
+    r"""Linear predictors under control and under treatment, per draw and patient.
+
+    For an average trial the pooled parameters are used (:math:`\alpha`,
+    :math:`\phi = 1`, the mean coefficient vector of FS). With ``new_trial=True`` each
+    draw also draws a new trial from the between-trial distribution: intercept
+    :math:`\alpha_{new} \sim N(\alpha, \tau_\alpha^2)` (RI, SI, R1), scale
+    :math:`\phi_{new} \sim N(1, \tau_\phi^2)` (R1), or the whole vector
+    :math:`b_{new} \sim MVN(b, V)` (FS); the naive model has no between-trial
+    variation to add. Returns ``(lp0, lp1)`` with dims (chain, draw, patient).
+    """
+    rng = np.random.default_rng(rng)
+    Xda = xr.DataArray(np.asarray(X, dtype=float), dims=("patient", "covariate"))
+    post = posterior
+    t = learner == "t"
+
+    def normal_like(da):
+        return xr.DataArray(rng.standard_normal(da.shape), dims=da.dims, coords=da.coords)
+
+    alpha = post["alpha"]
+    theta = post["theta"].drop_vars("covariate", errors="ignore")
+    if heterogeneity == "fully_stratified" and new_trial:
+        parts = []
+        for a in ([None] if not t else [0, 1]):
+            suffix = "" if a is None else f"_{ARMS[a]}"
+            chol = post[f"chol_cov{suffix}"].values  # (c, d, K, K)
+            noise = rng.standard_normal(chol.shape[:-1])
+            parts.append(np.einsum("cdkl,cdl->cdk", chol, noise))
+        p = Xda.sizes["covariate"]
+        if not t:
+            dev = parts[0]
+            alpha = alpha + xr.DataArray(dev[..., 0], dims=("chain", "draw"))
+            theta = theta + xr.DataArray(dev[..., 1:1 + p], dims=("chain", "draw", "covariate"))
+            gamma_dev = xr.DataArray(dev[..., 1 + p], dims=("chain", "draw"))
+            eta_dev = xr.DataArray(dev[..., 2 + p:], dims=("chain", "draw", "covariate"))
+        else:
+            dev = np.stack(parts, axis=2)  # (c, d, arm, K)
+            alpha = alpha + xr.DataArray(dev[..., 0], dims=("chain", "draw", "arm"))
+            theta = theta + xr.DataArray(dev[..., 1:], dims=("chain", "draw", "arm", "covariate"))
+    elif new_trial and heterogeneity in ("random_intercept", "stratified_intercept", "rank1"):
+        alpha = alpha + post["tau_alpha"] * normal_like(alpha)
+
+    scale = 1.0
+    if heterogeneity == "rank1" and new_trial:
+        scale = 1.0 + post["tau_phi"] * normal_like(post["tau_phi"].broadcast_like(alpha))
+
+    if not t:
+        base = xr.dot(Xda, theta, dim="covariate")
+        gamma = post["gamma"]
+        eta = post["eta"].drop_vars("covariate", errors="ignore")
+        if heterogeneity == "fully_stratified" and new_trial:
+            gamma = gamma + gamma_dev
+            eta = eta + eta_dev
+        treat = gamma + xr.dot(Xda, eta, dim="covariate")
+        lp0 = alpha + scale * base
+        lp1 = alpha + scale * (base + treat)
+    else:
+        lin = alpha + scale * xr.dot(Xda, theta, dim="covariate")
+        lp0 = lin.isel(arm=0, drop=True)
+        lp1 = lin.isel(arm=1, drop=True)
+    order = ("chain", "draw", "patient")
+    return lp0.transpose(*order), lp1.transpose(*order)
