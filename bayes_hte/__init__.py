@@ -1,7 +1,7 @@
 """bayes_hte: Bayesian heterogeneous treatment effects in evidence synthesis of trials."""
 
 from bayes_hte import comparators, evaluation, models, simulate
-from bayes_hte.data import IPDData
+from bayes_hte.data import IPDData, LongitudinalData
 from bayes_hte.errors import DataError, DataWarning
 
 __version__ = "0.1.0"
@@ -10,6 +10,7 @@ __all__ = [
     "DataError",
     "DataWarning",
     "IPDData",
+    "LongitudinalData",
     "comparators",
     "evaluation",
     "models",

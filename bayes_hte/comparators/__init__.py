@@ -1,1 +1,9 @@
 """Frequentist comparators: numpy cores vectorised over a trailing replicate axis."""
+
+from bayes_hte.comparators.mixed import (  # noqa: F401
+    lmm_fit,
+    mixed_model,
+    per_trial_mixed_models,
+    two_step_ipdma,
+)
+from bayes_hte.comparators.multivariate import compare_structures, mvmeta  # noqa: F401

@@ -1,0 +1,489 @@
+r"""Longitudinal individual participant data: repeated measures from several trials.
+
+One row per measurement: participant :math:`j` of trial :math:`i` measured at visit
+:math:`t`. Visits a participant missed are simply absent (missing at random, MAR, is
+what the likelihood-based analyses assume); visits a whole trial never planned are
+absent for every participant of that trial. The design matrix of the paper's model (3)
+(Hirakawa/Noma et al., two-step IPD-MA of longitudinal trials),
+
+.. math::
+
+    Y_{ijt} = b_{ij} + \beta_{i1} + \beta_{i2}\,\mathrm{treat}_{ij}
+      + \sum_{v \ne r} \beta_{iv}\,\mathrm{visit}_{v,ijt}
+      + \beta_{iz}\, z_{ij}
+      + \sum_{v \ne r} \beta_{i,tv}\,\mathrm{treat}_{ij}\,\mathrm{visit}_{v,ijt}
+      + \sum_{v \ne r} \beta_{i,vz}\,\mathrm{visit}_{v,ijt}\, z_{ij}
+      + \beta_{i,tz}\,\mathrm{treat}_{ij}\, z_{ij} + \varepsilon_{ijt},
+
+with visit indicators against a reference visit :math:`r`, is built by
+:meth:`LongitudinalData.design_matrix`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from bayes_hte.data.ipd import _check_columns, _check_missing, _is_categorical, _levels_of
+from bayes_hte.errors import DataError, format_rows
+
+Centering = Literal["overall"] | None
+MissingOutcome = Literal["raise", "drop"]
+
+
+@dataclass(frozen=True)
+class DesignMatrix:
+    """Fixed-effects design of model (3) for every observation.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n_obs, n_coef)
+    names : tuple of str
+        Coefficient names, in the paper's order: intercept, treatment, visit
+        indicators, covariates, treatment x visit, visit x covariate, treatment x
+        covariate.
+    reference_visit : object
+        The visit label the visit indicators are contrasted with.
+    visit_of_coef : tuple
+        For each coefficient, the visit label it involves (``None`` for coefficients
+        that every trial estimates).
+    """
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    reference_visit: object
+    visit_of_coef: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class LongitudinalData:
+    """Validated repeated-measures data from one or several randomized trials.
+
+    Build it with :meth:`LongitudinalData.from_frame`.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        A copy of the input rows that were used (all columns).
+    y : ndarray of float, shape (n_obs,)
+        Continuous outcome.
+    z : ndarray of int8, shape (n_obs,)
+        Treatment indicator (constant within participant).
+    X : ndarray of float, shape (n_obs, n_covariates)
+        Encoded baseline covariates (constant within participant; categorical columns
+        expanded to indicators ``"col[level]"``).
+    study_idx, subject_idx, visit_idx : ndarray of int, shape (n_obs,)
+        Index of each measurement's trial (into ``study_labels``), participant (into
+        ``subject_labels``, numbered across trials) and visit (into ``visit_labels``).
+    subject_study : ndarray of int, shape (n_subjects,)
+        Trial of each participant.
+    visit_labels : tuple
+        The visits measured anywhere, in their natural order (numeric, or the
+        categorical order, or sorted as text).
+    """
+
+    frame: pd.DataFrame
+    outcome: str
+    treatment: str
+    study: str | None
+    subject: str
+    visit: str
+    covariates: tuple[str, ...]
+    center: Centering
+    y: np.ndarray
+    z: np.ndarray
+    X: np.ndarray
+    study_idx: np.ndarray
+    subject_idx: np.ndarray
+    visit_idx: np.ndarray
+    subject_study: np.ndarray
+    study_labels: tuple
+    subject_labels: tuple
+    visit_labels: tuple
+    covariate_names: tuple[str, ...]
+    levels: dict[str, list] = field(default_factory=dict)
+    centers: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        outcome: str,
+        treatment: str,
+        study: str | None,
+        subject: str,
+        visit: str,
+        covariates: Sequence[str] = (),
+        center: Centering = None,
+        missing_outcome: MissingOutcome = "raise",
+        levels: dict[str, list] | None = None,
+    ) -> LongitudinalData:
+        """Validate a long-format frame (one row per participant and visit).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per measurement. Copied, never modified.
+        outcome : str
+            Continuous outcome column (finite numbers).
+        treatment : str
+            Treatment column coded 0/1 (or bool), constant within participant.
+        study : str or None
+            Trial identifier; ``None`` for a single trial.
+        subject : str
+            Participant identifier. Identifiers are nested in trials: the same label in
+            two trials denotes two participants.
+        visit : str
+            Visit (time point) column. Numeric visits are ordered numerically, an
+            ordered categorical by its categories, anything else as text. Visits may
+            differ between trials.
+        covariates : sequence of str
+            Baseline covariates (constant within participant); categorical columns are
+            expanded to indicators against their first level.
+        center : {None, "overall"}
+            ``"overall"`` subtracts the pooled participant-level mean from each encoded
+            covariate (the main effects then refer to an average participant).
+        missing_outcome : {"raise", "drop"}
+            Rows with a missing outcome are an error by default. A missed visit is
+            represented by leaving out its row; ``"drop"`` removes such rows
+            explicitly (the MAR analysis then uses the remaining visits).
+        levels : dict, optional
+            Fixed category levels per categorical covariate.
+
+        Raises
+        ------
+        DataError
+            Unknown or reused columns; missing values; a non-numeric or non-finite
+            outcome; treatment not 0/1 or varying within a participant; a covariate
+            varying within a participant, non-finite or constant; a participant
+            measured twice at one visit; a trial with a single arm.
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        if df.shape[0] == 0:
+            raise DataError("the data frame has no rows")
+        if missing_outcome not in ("raise", "drop"):
+            raise DataError(f"missing_outcome must be 'raise' or 'drop', got {missing_outcome!r}")
+        if center not in (None, "overall"):
+            raise DataError(f"center must be None or 'overall', got {center!r}")
+        covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
+        roles = {"outcome": outcome, "treatment": treatment, "study": study,
+                 "subject": subject, "visit": visit}
+        _check_columns(df, roles)
+        for c in covariates:
+            _check_columns(df, {"covariate": c})
+        used = [v for v in roles.values() if v is not None]
+        if len(set(used)) != len(used):
+            raise DataError(f"outcome/treatment/study/subject/visit columns must differ, got "
+                            f"{ {k: v for k, v in roles.items() if v is not None} }")
+        for c in covariates:
+            if c in used:
+                raise DataError(f"column {c!r} is used both as a covariate and as "
+                                "outcome/treatment/study/subject/visit; a column can have one "
+                                "role only")
+        if len(set(covariates)) != len(covariates):
+            raise DataError(f"covariates {list(covariates)} contain duplicates")
+
+        frame = df.copy()
+        # outcome ---------------------------------------------------------------
+        if not pd.api.types.is_numeric_dtype(frame[outcome]) or \
+                pd.api.types.is_bool_dtype(frame[outcome]):
+            raise DataError(f"outcome column {outcome!r} must be numeric (a continuous "
+                            f"measurement), has dtype {frame[outcome].dtype}")
+        miss = frame[outcome].isna()
+        if miss.any():
+            if missing_outcome == "raise":
+                raise DataError(
+                    f"outcome column {outcome!r} has missing values at "
+                    f"{format_rows(frame.index[miss])}; a missed visit is represented by "
+                    "leaving out its row: remove these rows, or pass missing_outcome='drop' "
+                    "to drop them explicitly")
+            frame = frame.loc[~miss]
+            if frame.shape[0] == 0:
+                raise DataError(f"outcome column {outcome!r} is missing in every row")
+        y = frame[outcome].to_numpy(dtype=float)
+        bad = ~np.isfinite(y)
+        if bad.any():
+            raise DataError(f"outcome column {outcome!r} has non-finite values at "
+                            f"{format_rows(frame.index[bad])}")
+
+        # identifiers -------------------------------------------------------------
+        if study is not None:
+            _check_missing(frame, study, "study")
+        _check_missing(frame, subject, "subject")
+        _check_missing(frame, visit, "visit")
+        if study is None:
+            study_labels: tuple = ("trial",)
+            study_idx = np.zeros(len(frame), dtype=np.int64)
+        else:
+            labs = _levels_of(frame[study])
+            labs = [lab for lab in labs if (frame[study] == lab).any()]
+            study_labels = tuple(labs)
+            study_idx = frame[study].map({lab: i for i, lab in enumerate(labs)}).to_numpy(
+                dtype=np.int64)
+        vis = frame[visit]
+        if isinstance(vis.dtype, pd.CategoricalDtype):
+            visit_labels = tuple(c for c in vis.cat.categories if (vis == c).any())
+        elif pd.api.types.is_numeric_dtype(vis) and not pd.api.types.is_bool_dtype(vis):
+            vv = vis.to_numpy(dtype=float)
+            if not np.isfinite(vv).all():
+                raise DataError(f"visit column {visit!r} has non-finite values at "
+                                f"{format_rows(frame.index[~np.isfinite(vv)])}")
+            visit_labels = tuple(sorted(vis.unique().tolist()))
+        else:
+            visit_labels = tuple(sorted(vis.unique().tolist(), key=str))
+        visit_idx = vis.map({v: i for i, v in enumerate(visit_labels)}).to_numpy(dtype=np.int64)
+
+        keys = pd.MultiIndex.from_arrays([study_idx, frame[subject].to_numpy()])
+        codes, uniq = pd.factorize(keys, sort=False)
+        subject_idx = codes.astype(np.int64)
+        subject_labels = tuple((study_labels[s], lab) for s, lab in uniq.to_list())
+        subject_study = np.asarray([s for s, _ in uniq.to_list()], dtype=np.int64)
+
+        dup = pd.DataFrame({"s": subject_idx, "v": visit_idx}).duplicated(keep=False).to_numpy()
+        if dup.any():
+            raise DataError(
+                f"participants measured more than once at the same visit (column "
+                f"{visit!r}) at {format_rows(frame.index[dup])}; keep one row per "
+                "participant and visit")
+
+        # treatment -----------------------------------------------------------------
+        z = _binary_col(frame, treatment)
+        _check_constant_within(frame, treatment, z.astype(float), subject_idx, "treatment")
+        for j, lab in enumerate(study_labels):
+            arms = set(z[study_idx == j].tolist())
+            if arms != {0, 1}:
+                only = "treated" if arms == {1} else "control"
+                where = f"study {lab!r}" if study is not None else "the trial"
+                raise DataError(f"{where} has only {only} participants (treatment column "
+                                f"{treatment!r}); every trial needs both arms")
+
+        # covariates ------------------------------------------------------------------
+        levels = dict(levels or {})
+        cols: list[np.ndarray] = []
+        names: list[str] = []
+        first = np.unique(subject_idx, return_index=True)[1]
+        for c in covariates:
+            s = frame[c]
+            _check_missing(frame, c, "covariate")
+            if _is_categorical(s):
+                lv = levels.get(c) or _levels_of(s)
+                unknown = ~s.isin(lv)
+                if unknown.any():
+                    raise DataError(f"covariate {c!r} has levels "
+                                    f"{sorted(map(str, s[unknown].unique()))} at "
+                                    f"{format_rows(frame.index[unknown])} not in {lv}")
+                if len(lv) < 2:
+                    raise DataError(f"covariate {c!r} is constant (single level {lv[0]!r}); "
+                                    "remove it from the covariates")
+                levels[c] = lv
+                code = s.map({v: i for i, v in enumerate(lv)}).to_numpy(dtype=float)
+                _check_constant_within(frame, c, code, subject_idx, "covariate")
+                for level in lv[1:]:
+                    cols.append((s == level).to_numpy(dtype=float))
+                    names.append(f"{c}[{level}]")
+            else:
+                v = s.to_numpy(dtype=float)
+                bad = ~np.isfinite(v)
+                if bad.any():
+                    raise DataError(f"covariate {c!r} has non-finite values at "
+                                    f"{format_rows(frame.index[bad])}")
+                if np.ptp(v) == 0:
+                    raise DataError(f"covariate {c!r} is constant (every value is {v[0]:g}); "
+                                    "remove it from the covariates")
+                _check_constant_within(frame, c, v, subject_idx, "covariate")
+                cols.append(v)
+                names.append(str(c))
+        X = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+        centers = None
+        if center == "overall":
+            centers = X[first].mean(axis=0)
+            X = X - centers
+
+        return cls(
+            frame=frame, outcome=outcome, treatment=treatment, study=study, subject=subject,
+            visit=visit, covariates=covariates, center=center, y=y, z=z, X=X,
+            study_idx=study_idx, subject_idx=subject_idx, visit_idx=visit_idx,
+            subject_study=subject_study, study_labels=study_labels,
+            subject_labels=subject_labels, visit_labels=visit_labels,
+            covariate_names=tuple(names), levels=levels, centers=centers,
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_subjects(self) -> int:
+        return len(self.subject_labels)
+
+    @property
+    def n_studies(self) -> int:
+        return len(self.study_labels)
+
+    @property
+    def n_visits(self) -> int:
+        return len(self.visit_labels)
+
+    @property
+    def n_covariates(self) -> int:
+        return int(self.X.shape[1])
+
+    def visits_by_study(self) -> pd.DataFrame:
+        """Number of measurements per trial (rows) and visit (columns); 0 = never measured."""
+        tab = np.zeros((self.n_studies, self.n_visits), dtype=np.int64)
+        np.add.at(tab, (self.study_idx, self.visit_idx), 1)
+        return pd.DataFrame(tab, index=pd.Index(list(self.study_labels), name="study"),
+                            columns=pd.Index(list(self.visit_labels), name="visit"))
+
+    def study_table(self) -> pd.DataFrame:
+        """Participants per trial and arm, and measurements per trial."""
+        z_subj = np.zeros(self.n_subjects, dtype=np.int64)
+        z_subj[self.subject_idx] = self.z
+        rows = []
+        for j, lab in enumerate(self.study_labels):
+            in_j = self.subject_study == j
+            rows.append({"study": lab, "n_control": int((in_j & (z_subj == 0)).sum()),
+                         "n_treated": int((in_j & (z_subj == 1)).sum()),
+                         "n_obs": int((self.study_idx == j).sum())})
+        return pd.DataFrame(rows).set_index("study")
+
+    # ------------------------------------------------------------------ subsets
+    def study_subset(self, study) -> LongitudinalData:
+        """The data of one trial (by label), encoded with the same levels and centring."""
+        if study not in self.study_labels:
+            raise DataError(f"study {study!r} is not in the data (study column "
+                            f"{self.study!r}); known: {list(self.study_labels)}")
+        j = self.study_labels.index(study)
+        mask = self.study_idx == j
+        sub_subj, sub_idx = np.unique(self.subject_idx[mask], return_inverse=True)
+        return LongitudinalData(
+            frame=self.frame.loc[mask], outcome=self.outcome, treatment=self.treatment,
+            study=self.study, subject=self.subject, visit=self.visit,
+            covariates=self.covariates, center=self.center, y=self.y[mask], z=self.z[mask],
+            X=self.X[mask], study_idx=np.zeros(int(mask.sum()), dtype=np.int64),
+            subject_idx=sub_idx.astype(np.int64), visit_idx=self.visit_idx[mask],
+            subject_study=np.zeros(len(sub_subj), dtype=np.int64), study_labels=(study,),
+            subject_labels=tuple(self.subject_labels[s] for s in sub_subj),
+            visit_labels=self.visit_labels, covariate_names=self.covariate_names,
+            levels=self.levels, centers=self.centers,
+        )
+
+    # ------------------------------------------------------------------ design
+    def design_matrix(
+        self,
+        *,
+        reference_visit=None,
+        treatment_by_visit: bool = True,
+        covariate_by_visit: bool = True,
+        treatment_by_covariate: bool = True,
+    ) -> DesignMatrix:
+        """Fixed-effects design of the paper's model (3), visits as factors.
+
+        Parameters
+        ----------
+        reference_visit : optional
+            Visit the indicators are contrasted with. Default: the first visit that
+            every trial measured (it must be measured by every trial, or the
+            intercepts of the trials would mean different things).
+        treatment_by_visit, covariate_by_visit, treatment_by_covariate : bool
+            Include the treatment x visit, visit x covariate and treatment x covariate
+            interactions (all three, as in model (3), by default).
+
+        Raises
+        ------
+        DataError
+            An unknown reference visit, or one that some trial never measured.
+        """
+        counts = self.visits_by_study().to_numpy()
+        measured_by_all = [v for k, v in enumerate(self.visit_labels) if (counts[:, k] > 0).all()]
+        if reference_visit is None:
+            if not measured_by_all:
+                raise DataError(f"no visit (column {self.visit!r}) is measured by every "
+                                "trial; the model needs a common reference visit")
+            reference_visit = measured_by_all[0]
+        elif reference_visit not in self.visit_labels:
+            raise DataError(f"reference_visit {reference_visit!r} is not a visit in column "
+                            f"{self.visit!r}; visits: {list(self.visit_labels)}")
+        elif reference_visit not in measured_by_all:
+            lack = [str(s) for s, c in zip(self.study_labels,
+                                           counts[:, self.visit_labels.index(reference_visit)],
+                                           strict=True) if c == 0]
+            raise DataError(f"reference_visit {reference_visit!r} is not measured in studies "
+                            f"{lack}; choose a visit every trial measured: {measured_by_all}")
+        others = [v for v in self.visit_labels if v != reference_visit]
+        n = self.n_obs
+        V = np.column_stack([(self.visit_idx == self.visit_labels.index(v)).astype(float)
+                             for v in others]) if others else np.zeros((n, 0))
+        z = self.z.astype(float)[:, None]
+        tr = self.treatment
+        vnames = [f"{self.visit}[{v}]" for v in others]
+        cnames = list(self.covariate_names)
+        blocks = [np.ones((n, 1)), z, V, self.X]
+        names = ["(intercept)", tr, *vnames, *cnames]
+        vis: list = [None, None, *others, *([None] * len(cnames))]
+        if treatment_by_visit:
+            blocks.append(z * V)
+            names += [f"{tr}:{v}" for v in vnames]
+            vis += others
+        if covariate_by_visit:
+            for k, v in enumerate(others):
+                blocks.append(V[:, [k]] * self.X)
+                names += [f"{vnames[k]}:{c}" for c in cnames]
+                vis += [v] * len(cnames)
+        if treatment_by_covariate:
+            blocks.append(z * self.X)
+            names += [f"{tr}:{c}" for c in cnames]
+            vis += [None] * len(cnames)
+        X = np.column_stack(blocks)
+        return DesignMatrix(X=X, names=tuple(names), reference_visit=reference_visit,
+                            visit_of_coef=tuple(vis))
+
+    def to_padded(self) -> tuple[np.ndarray, np.ndarray]:
+        """Outcomes as a (n_subjects, n_visits) array with a boolean mask of measured cells.
+
+        Unmeasured cells hold 0.0 (placeholders; use the mask).
+        """
+        Y = np.zeros((self.n_subjects, self.n_visits))
+        M = np.zeros((self.n_subjects, self.n_visits), dtype=bool)
+        Y[self.subject_idx, self.visit_idx] = self.y
+        M[self.subject_idx, self.visit_idx] = True
+        return Y, M
+
+
+def _binary_col(frame: pd.DataFrame, col: str) -> np.ndarray:
+    s = frame[col]
+    _check_missing(frame, col, "treatment")
+    if pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=np.int8)
+    if not pd.api.types.is_numeric_dtype(s):
+        raise DataError(f"treatment column {col!r} must be coded 0/1 (or bool) but has dtype "
+                        f"{s.dtype}; recode it as 0/1")
+    bad = ~s.isin([0, 1])
+    if bad.any():
+        raise DataError(f"treatment column {col!r} must be 0/1 but has values "
+                        f"{sorted(set(s[bad].tolist()))[:5]} at {format_rows(frame.index[bad])}")
+    return s.to_numpy().astype(np.int8)
+
+
+def _check_constant_within(frame: pd.DataFrame, col: str, values: np.ndarray,
+                           subject_idx: np.ndarray, role: str) -> None:
+    """Raise when ``values`` vary within a participant (baseline quantities)."""
+    n = int(subject_idx.max()) + 1
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, subject_idx, values)
+    np.maximum.at(hi, subject_idx, values)
+    varying = (hi - lo)[subject_idx] > 0
+    if varying.any():
+        raise DataError(
+            f"{role} column {col!r} varies within participants at "
+            f"{format_rows(frame.index[varying])}; a {role} must be a baseline value, "
+            "constant over a participant's visits")
