@@ -1,12 +1,15 @@
 """bayes_hte: Bayesian heterogeneous treatment effects in evidence synthesis of trials."""
 
 from bayes_hte import comparators, evaluation, models, simulate
-from bayes_hte.data import IPDData, LongitudinalData
+from bayes_hte.data import IPDData, LongitudinalData, datasets
+from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CovariateSummary",
+    "datasets",
     "DataError",
     "DataWarning",
     "IPDData",

@@ -1,5 +1,6 @@
 """Frequentist comparators: numpy cores vectorised over a trailing replicate axis."""
 
+from bayes_hte.comparators.cima import cima, cima_indirect  # noqa: F401
 from bayes_hte.comparators.mixed import (  # noqa: F401
     lmm_fit,
     mixed_model,

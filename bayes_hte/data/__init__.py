@@ -2,5 +2,6 @@
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.longitudinal import LongitudinalData
+from bayes_hte.data.summaries import CovariateSummary
 
-__all__ = ["IPDData", "LongitudinalData"]
+__all__ = ["CovariateSummary", "IPDData", "LongitudinalData"]
