@@ -2,12 +2,15 @@
 
 from bayes_hte import comparators, evaluation, models, simulate
 from bayes_hte.data import IPDData, LongitudinalData, datasets
+from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArmTable",
+    "EffectTable",
     "CovariateSummary",
     "datasets",
     "DataError",

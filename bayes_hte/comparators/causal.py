@@ -1,0 +1,380 @@
+r"""Causal meta-analysis of 2×2 tables (Berenfeld et al. 2026, section 3).
+
+The target is the effect :math:`\theta(P^*) = \Phi(\psi_1, \psi_0)` in the population
+:math:`P^* = \sum_k \omega_k P_k` pooling the trial populations, with
+:math:`\psi_a = E_{P^*}[Y(a)]`; by default :math:`\omega_k = n_k/n` (the union of the
+trials), or any convex weights the user gives. From the per-arm risks
+:math:`\hat\psi_a(k) = n_{a1}(k)/n_a(k)`,
+
+.. math::
+
+    \hat\psi_a = \sum_k \omega_k \hat\psi_a(k), \qquad
+    \hat\theta = \Phi(\hat\psi_1, \hat\psi_0),
+
+with :math:`\Phi` the difference (RD), ratio (RR) or odds ratio (OR) of the pooled risks.
+For the RD this is the :math:`\omega`-weighted average of the study risk differences.
+
+Variances (``variance=``), written as :math:`\mathrm{Var}(\hat\psi_a)`:
+
+``"delta"`` (default)
+    The asymptotic variance when study membership is random
+    (:math:`P(H = k) = n_k/n`, the paper's set-up),
+
+    .. math::
+
+        \mathrm{Var}(\hat\psi_a) = \frac1n\Big[\sum_k \frac{n_k^2}{n\,n_a(k)}
+        \hat\psi_a(k)(1-\hat\psi_a(k)) + \sum_k \frac{n_k}{n}\hat\psi_a(k)^2
+        - \hat\psi_a^2\Big] = \sigma_a^2/n,
+
+    (the paper's :math:`\hat\sigma_a^2`), and the covariance induced by the shared
+    weights, :math:`\mathrm{Cov}(\hat\psi_1, \hat\psi_0) = \frac1n[\sum_k \frac{n_k}{n}
+    \hat\psi_1(k)\hat\psi_0(k) - \hat\psi_1\hat\psi_0]`; then the delta method
+    :math:`\mathrm{Var}(\hat\theta) = g_1^2 V_1 + g_0^2 V_0 + 2 g_1 g_0 C` with
+    :math:`g_a = \partial\Phi/\partial\psi_a`.
+``"paper"``
+    The formula as printed in the paper: the same :math:`\sigma_a^2` but without the
+    covariance term, :math:`\hat\sigma^2 = \sigma_1^2 g_1^2 + \sigma_0^2 g_0^2`. It
+    overstates the variance when the arms' risks move together across trials.
+``"conditional"``
+    Study sizes held fixed (the target is the realised mixture):
+    :math:`\mathrm{Var}(\hat\psi_a) = \sum_k \omega_k^2 \hat\psi_a(k)(1-\hat\psi_a(k)) /
+    n_a(k)` and no covariance. This is the variance used with user-given weights,
+    which are fixed by design.
+
+Confidence intervals are Wald intervals on the natural scale for the RD and on the log
+scale for the RR and OR (then exponentiated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayes_hte.data.aggregate import ArmTable
+from bayes_hte.errors import DataError
+
+CausalMeasure = Literal["RD", "RR", "OR"]
+Variance = Literal["delta", "paper", "conditional"]
+CAUSAL_MEASURES: tuple[str, ...] = ("RD", "RR", "OR")
+VARIANCES: tuple[str, ...] = ("delta", "paper", "conditional")
+
+
+def contrast(psi1, psi0, measure: CausalMeasure):
+    r""":math:`\Phi(\psi_1, \psi_0)`: risk difference, risk ratio or odds ratio."""
+    psi1, psi0 = np.asarray(psi1, dtype=float), np.asarray(psi0, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "RD":
+            return psi1 - psi0
+        if measure == "RR":
+            return psi1 / psi0
+        if measure == "OR":
+            return psi1 / (1 - psi1) / (psi0 / (1 - psi0))
+    raise ValueError(f"measure must be one of {CAUSAL_MEASURES}, got {measure!r}")
+
+
+def _log_gradient(psi1, psi0, measure):
+    """Gradient of the analysis-scale contrast (RD, log RR, log OR) in (psi1, psi0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "RD":
+            return np.ones_like(psi1), -np.ones_like(psi0)
+        if measure == "RR":
+            return 1 / psi1, -1 / psi0
+        return 1 / (psi1 * (1 - psi1)), -1 / (psi0 * (1 - psi0))
+
+
+def causal_core(n11, n10, n01, n00, *, measure: CausalMeasure = "RR", weights=None,
+                variance: Variance = "delta", level: float = 0.95) -> dict:
+    r"""Vectorised causal estimator (module docstring) for counts of shape (K, R...).
+
+    Parameters
+    ----------
+    n11, n10, n01, n00 : array_like, shape (K, R...)
+        Counts per study (first axis) and replicate (trailing axes); every arm non-empty.
+    measure : {"RD", "RR", "OR"}
+    weights : array_like, optional
+        Convex study weights, shape (K,) or broadcastable to (K, R...); default
+        :math:`n_k/n`.
+    variance : {"delta", "paper", "conditional"}
+        See the module docstring. With ``weights`` given, ``"delta"`` equals
+        ``"conditional"`` (fixed weights carry no membership variance).
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    dict
+        ``estimate`` (natural scale), ``se`` (natural scale, delta method), ``log_se``
+        (SE of log RR / log OR; equals ``se`` for the RD), ``ci`` (2, R...), ``z``, ``p``,
+        ``psi1``, ``psi0``, ``var_psi1``, ``var_psi0``, ``cov_psi``; ``nan`` where the
+        contrast is undefined (e.g. no control events anywhere for the RR).
+    """
+    if measure not in CAUSAL_MEASURES:
+        raise ValueError(f"measure must be one of {CAUSAL_MEASURES}, got {measure!r}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    a, b, c, d = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (n11, n10, n01, n00)))
+    n1, n0 = a + b, c + d
+    nk = n1 + n0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1, r0 = a / n1, c / n0
+    if weights is None:
+        w = nk / nk.sum(axis=0, keepdims=True)
+        n_tot = nk.sum(axis=0)
+        membership = variance in ("delta", "paper")
+    else:
+        w = np.broadcast_to(np.asarray(weights, dtype=float).reshape(
+            (-1,) + (1,) * (a.ndim - 1)), a.shape)
+        membership = False
+        if variance == "paper":
+            raise ValueError("variance='paper' is the paper's formula for n_k/n weights; with "
+                             "user-given weights use 'delta' or 'conditional'")
+    psi1 = (w * r1).sum(axis=0)
+    psi0 = (w * r0).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v1 = (w**2 * r1 * (1 - r1) / n1).sum(axis=0)
+        v0 = (w**2 * r0 * (1 - r0) / n0).sum(axis=0)
+    cov = np.zeros_like(psi1)
+    if membership:
+        v1 = v1 + ((w * r1**2).sum(axis=0) - psi1**2) / n_tot
+        v0 = v0 + ((w * r0**2).sum(axis=0) - psi0**2) / n_tot
+        if variance == "delta":
+            cov = ((w * r1 * r0).sum(axis=0) - psi1 * psi0) / n_tot
+    g1, g0 = _log_gradient(psi1, psi0, measure)
+    with np.errstate(invalid="ignore"):
+        var_scale = g1**2 * v1 + g0**2 * v0 + 2 * g1 * g0 * cov
+        log_se = np.sqrt(np.maximum(var_scale, 0.0))
+    theta = contrast(psi1, psi0, measure)
+    z_crit = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "RD":
+            est_scale, null = theta, 0.0
+            ci = np.stack([theta - z_crit * log_se, theta + z_crit * log_se])
+            se = log_se
+        else:
+            est_scale, null = np.log(theta), 0.0
+            ci = np.exp(np.stack([est_scale - z_crit * log_se, est_scale + z_crit * log_se]))
+            se = theta * log_se
+        z = (est_scale - null) / log_se
+    p = 2 * stats.norm.sf(np.abs(z))
+    return {"estimate": theta, "se": se, "log_se": log_se, "ci": ci, "z": z, "p": p,
+            "psi1": psi1, "psi0": psi0, "var_psi1": v1, "var_psi0": v0, "cov_psi": cov}
+
+
+@dataclass(frozen=True, eq=False)
+class CausalMetaResult:
+    r"""Causal meta-analysis estimate :math:`\hat\theta(P^*)`.
+
+    Attributes
+    ----------
+    estimate : float
+        :math:`\hat\theta` on the natural scale (RD, RR or OR).
+    se : float
+        Its delta-method standard error on the natural scale.
+    log_se : float
+        Standard error of :math:`\log\hat\theta` (RR, OR), the scale of the CI; equals
+        ``se`` for the RD.
+    ci : ndarray, shape (2,)
+        Confidence interval on the natural scale.
+    z, p : float
+        Wald statistic against no effect (RD 0, RR/OR 1) and its two-sided p-value.
+    psi1, psi0 : float
+        Pooled risks under treatment and control in :math:`P^*`.
+    weights : ndarray, shape (K,)
+        Study weights :math:`\omega_k` (sum 1).
+    """
+
+    measure: str
+    estimate: float
+    se: float
+    log_se: float
+    ci: np.ndarray
+    z: float
+    p: float
+    psi1: float
+    psi0: float
+    var_psi1: float
+    var_psi0: float
+    cov_psi: float
+    weights: np.ndarray
+    level: float
+    variance: str
+    weighting: str
+    table: ArmTable = field(repr=False)
+    scale: str = "natural"
+
+    @property
+    def ci_low(self) -> float:
+        return float(self.ci[0])
+
+    @property
+    def ci_high(self) -> float:
+        return float(self.ci[1])
+
+    def summary(self) -> pd.DataFrame:
+        """One row: estimate, se, CI, z, p and the pooled risks."""
+        out = pd.DataFrame(
+            {"estimate": [self.estimate], "se": [self.se], "log_se": [self.log_se],
+             "ci_low": [self.ci_low], "ci_high": [self.ci_high], "z": [self.z],
+             "p": [self.p], "psi1": [self.psi1], "psi0": [self.psi0],
+             "k": [self.table.k], "n": [float(self.table.n.sum())]},
+            index=pd.Index([f"causal {self.measure}"], name="method"))
+        out.attrs.update(measure=self.measure, level=self.level, variance=self.variance,
+                         weighting=self.weighting)
+        return out
+
+    def study_table(self) -> pd.DataFrame:
+        """Per-study risks, the study contrast with its Wald CI, and the weights (percent).
+
+        The study CIs are on the log scale for RR/OR, with 1/2 added to every cell of a
+        study with a zero cell (only for this display).
+        """
+        t = self.table
+        z = stats.norm.ppf(0.5 + self.level / 2)
+        zero = (t.n11 == 0) | (t.n10 == 0) | (t.n01 == 0) | (t.n00 == 0)
+        add = np.where(zero, 0.5, 0.0)
+        a, b, c, d = t.n11 + add, t.n10 + add, t.n01 + add, t.n00 + add
+        p1, p0 = a / (a + b), c / (c + d)
+        est = contrast(t.risk1, t.risk0, self.measure)
+        if self.measure == "RD":
+            se = np.sqrt(p1 * (1 - p1) / (a + b) + p0 * (1 - p0) / (c + d))
+            lo, hi = est - z * se, est + z * se
+        else:
+            if self.measure == "RR":
+                ly, se = np.log(p1 / p0), np.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+            else:
+                ly = np.log(a * d / (b * c))
+                se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+            lo, hi = np.exp(ly - z * se), np.exp(ly + z * se)
+        return pd.DataFrame({"risk1": t.risk1, "risk0": t.risk0, "estimate": est,
+                             "ci_low": lo, "ci_high": hi, "weight": 100 * self.weights,
+                             "n": t.n}, index=pd.Index(t.labels, name="study"))
+
+
+def _as_table(counts) -> ArmTable:
+    if isinstance(counts, ArmTable):
+        return counts
+    if isinstance(counts, pd.DataFrame):
+        return ArmTable.from_frame(counts)
+    raise DataError(f"counts must be an ArmTable or a DataFrame with columns n11 n10 n01 n00, "
+                    f"got {type(counts).__name__}")
+
+
+def _check_weights(weights, table: ArmTable) -> np.ndarray | None:
+    if isinstance(weights, str):
+        if weights != "sample_size":
+            raise DataError(f"weights must be 'sample_size' or an array of convex weights, "
+                            f"got {weights!r}")
+        return None
+    if isinstance(weights, pd.Series):
+        missing = set(table.labels) - set(map(str, weights.index))
+        extra = set(map(str, weights.index)) - set(table.labels)
+        if missing or extra:
+            raise DataError(f"weights index must match the study labels; missing "
+                            f"{sorted(missing)[:5]}, unknown {sorted(extra)[:5]}")
+        weights = weights.set_axis(weights.index.map(str)).loc[list(table.labels)].to_numpy()
+    w = np.array(weights, dtype=float, copy=True)
+    if w.shape != (table.k,):
+        raise DataError(f"weights must have one entry per study ({table.k}), got shape "
+                        f"{w.shape}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        names = [table.labels[i] for i in np.flatnonzero(bad)][:5]
+        raise DataError(f"weights must be finite and >= 0; not so for studies {names}")
+    if abs(w.sum() - 1.0) > 1e-8:
+        raise DataError(f"weights must sum to 1 (a convex combination of the trial "
+                        f"populations), they sum to {w.sum():.6g}; normalise them yourself "
+                        "if that is what you mean")
+    return w
+
+
+def causal_meta_analysis(
+    counts,
+    measure: CausalMeasure = "RR",
+    *,
+    weights: Literal["sample_size"] | Sequence[float] | np.ndarray | pd.Series = "sample_size",
+    variance: Variance = "delta",
+    level: float = 0.95,
+) -> CausalMetaResult:
+    r"""Causal meta-analysis of per-arm counts (Berenfeld et al. 2026).
+
+    Estimates :math:`\theta(P^*) = \Phi(\psi_1, \psi_0)` for the population
+    :math:`P^* = \sum_k \omega_k P_k`; formulas in the module docstring.
+
+    Parameters
+    ----------
+    counts : ArmTable or pandas.DataFrame
+        One row per study with columns ``n11 n10 n01 n00`` (arm 1/0 × event 1/0) and
+        optionally ``study`` (labels).
+    measure : {"RD", "RR", "OR"}
+        Risk difference, risk ratio or odds ratio of the pooled risks.
+    weights : "sample_size" or array_like or pandas.Series
+        :math:`\omega_k = n_k/n` (default) or convex weights (>= 0, sum 1) defining
+        another mixture of the trial populations; a Series is aligned by study label.
+    variance : {"delta", "paper", "conditional"}
+        Variance formula (module docstring). ``"delta"``: random study membership with
+        the covariance of the two pooled risks; ``"paper"``: as printed in the paper;
+        ``"conditional"``: study sizes fixed.
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    CausalMetaResult
+        ``.estimate .se .ci`` (natural scale), ``.log_se``, ``.psi1 .psi0``, ``.summary()``.
+
+    Raises
+    ------
+    DataError
+        Bad counts (see :class:`~bayes_hte.ArmTable`), bad weights, or a contrast that is
+        undefined for the pooled risks (no control events anywhere for the RR; pooled
+        risk 0 or 1 for the OR).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame({"n11": [20, 5], "n10": [80, 95], "n01": [30, 10],
+    ...                        "n00": [70, 90]})
+    >>> res = causal_meta_analysis(counts, measure="RD")
+    >>> round(res.estimate, 4)
+    -0.075
+    """
+    if measure not in CAUSAL_MEASURES:
+        raise DataError(f"measure must be one of {CAUSAL_MEASURES}, got {measure!r}")
+    if variance not in VARIANCES:
+        raise DataError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if not 0 < level < 1:
+        raise DataError(f"level must be in (0, 1), got {level!r}")
+    table = _as_table(counts)
+    w = _check_weights(weights, table)
+    if w is not None and variance == "paper":
+        raise DataError("variance='paper' is the paper's formula for n_k/n weights; with "
+                        "user-given weights use variance='delta' (= 'conditional')")
+    core = causal_core(table.n11, table.n10, table.n01, table.n00, measure=measure,
+                       weights=w, variance=variance, level=level)
+    psi1, psi0 = float(core["psi1"]), float(core["psi0"])
+    if measure == "RR" and (psi0 == 0 or psi1 == 0):
+        arm = "control" if psi0 == 0 else "treated"
+        raise DataError(f"no events in the {arm} arm of any study with positive weight: the "
+                        "pooled risk is 0 and the risk ratio is undefined; use measure='RD'")
+    if measure == "OR" and not (0 < psi0 < 1 and 0 < psi1 < 1):
+        raise DataError(f"a pooled risk is 0 or 1 (psi1={psi1:.3g}, psi0={psi0:.3g}): the odds "
+                        "ratio is undefined; use measure='RD'")
+    if not np.isfinite(core["log_se"]) or core["log_se"] == 0:
+        raise DataError(f"the {measure} variance is zero or undefined for these counts "
+                        "(every arm has risk 0 or 1); there is no sampling uncertainty to "
+                        "report")
+    weights_used = w if w is not None else table.n / table.n.sum()
+    return CausalMetaResult(
+        measure=measure, estimate=float(core["estimate"]), se=float(core["se"]),
+        log_se=float(core["log_se"]), ci=np.asarray(core["ci"], dtype=float),
+        z=float(core["z"]), p=float(core["p"]), psi1=psi1, psi0=psi0,
+        var_psi1=float(core["var_psi1"]), var_psi0=float(core["var_psi0"]),
+        cov_psi=float(core["cov_psi"]), weights=np.asarray(weights_used, dtype=float),
+        level=level, variance=variance,
+        weighting="sample_size" if w is None else "user", table=table,
+    )

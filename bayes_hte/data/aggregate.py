@@ -1,0 +1,546 @@
+r"""Aggregate data of randomized trials: per-arm 2×2 counts and study effect sizes.
+
+:class:`ArmTable` holds, for each study :math:`k`, the counts of Table 1 of Berenfeld et
+al. (2026)
+
+=========  ===============  ===============
+           :math:`Y = 1`    :math:`Y = 0`
+=========  ===============  ===============
+A = 1      :math:`n_{11}`   :math:`n_{10}`
+A = 0      :math:`n_{01}`   :math:`n_{00}`
+=========  ===============  ===============
+
+and computes effect sizes from them (:meth:`ArmTable.effects`, vectorised core
+:func:`effect_sizes`), following R metafor's ``escalc``: with
+:math:`p_1 = n_{11}/n_1`, :math:`p_0 = n_{01}/n_0`,
+
+* ``"RD"``: :math:`y = p_1 - p_0`, :math:`v = p_1(1-p_1)/n_1 + p_0(1-p_0)/n_0`;
+* ``"RR"``: :math:`y = \log(p_1/p_0)`, :math:`v = 1/n_{11} - 1/n_1 + 1/n_{01} - 1/n_0`;
+* ``"OR"``: :math:`y = \log\frac{p_1/(1-p_1)}{p_0/(1-p_0)}`,
+  :math:`v = 1/n_{11} + 1/n_{10} + 1/n_{01} + 1/n_{00}`,
+
+after adding ``add`` (default 1/2) to every cell of the studies that have a zero cell
+(``to="only0"``, metafor's default). :class:`EffectTable` holds effect sizes
+:math:`(y_k, v_k)` directly, with optional subgroup and stratum columns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from bayes_hte.errors import DataError, DataWarning
+
+Measure = Literal["RD", "RR", "OR"]
+ContinuityTo = Literal["only0", "all", "if0all", "none"]
+
+MEASURES: tuple[str, ...] = ("RD", "RR", "OR")
+#: Scale on which each measure's effect sizes ``yi`` live.
+MEASURE_SCALE = {"RD": "identity", "RR": "log", "OR": "log"}
+COUNT_COLUMNS: tuple[str, ...] = ("n11", "n10", "n01", "n00")
+_CELL_ROLE = {"n11": "treated events", "n10": "treated non-events",
+              "n01": "control events", "n00": "control non-events"}
+
+
+def _labels(labels, k: int, *, what: str = "study") -> tuple[str, ...]:
+    if labels is None:
+        return tuple(str(i + 1) for i in range(k))
+    labels = tuple(str(s) for s in labels)
+    if len(labels) != k:
+        raise DataError(f"{len(labels)} {what} labels for {k} studies; give one label per study")
+    seen: set[str] = set()
+    dup = [s for s in labels if s in seen or seen.add(s)]
+    if dup:
+        raise DataError(f"{what} labels must be unique; repeated: {sorted(set(dup))[:5]}")
+    return labels
+
+
+def _name_studies(labels: Sequence[str], mask: np.ndarray, limit: int = 5) -> str:
+    bad = [labels[i] for i in np.flatnonzero(mask)]
+    more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
+    word = "study" if len(bad) == 1 else "studies"
+    return f"{word} {', '.join(map(repr, bad[:limit]))}{more}"
+
+
+def _count_array(values, name: str, labels: Sequence[str] | None) -> np.ndarray:
+    """Validate one count column: finite, >= 0, whole numbers. Returns float64 (copy)."""
+    try:
+        arr = np.array(values, dtype=float, copy=True)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) must be numeric counts: "
+                        f"{err}") from err
+    if arr.ndim != 1:
+        raise DataError(f"column {name!r} must be one-dimensional (one count per study), "
+                        f"got shape {arr.shape}")
+    labs = labels if labels is not None else [str(i + 1) for i in range(arr.size)]
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) is missing or not finite in "
+                        f"{_name_studies(labs, bad)}; fill in the counts or remove the study")
+    bad = arr < 0
+    if bad.any():
+        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) is negative in "
+                        f"{_name_studies(labs, bad)}; counts must be >= 0")
+    bad = arr != np.round(arr)
+    if bad.any():
+        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) has non-integer counts in "
+                        f"{_name_studies(labs, bad)}; give whole numbers of patients")
+    return arr
+
+
+# ---------------------------------------------------------------------------- vectorised core
+def continuity_mask(n11, n10, n01, n00, *, to: ContinuityTo = "only0") -> np.ndarray:
+    """Which studies (elementwise) receive the continuity correction.
+
+    ``"only0"``: studies with a zero cell; ``"all"``: every study; ``"if0all"``: every
+    study when any study has a zero cell (along the first, study axis); ``"none"``: none.
+    """
+    zero = (np.asarray(n11) == 0) | (np.asarray(n10) == 0) | (np.asarray(n01) == 0) | (
+        np.asarray(n00) == 0)
+    if to == "only0":
+        return zero
+    if to == "all":
+        return np.ones_like(zero)
+    if to == "if0all":
+        return np.broadcast_to(zero.any(axis=0, keepdims=True), zero.shape).copy()
+    if to == "none":
+        return np.zeros_like(zero)
+    raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none', got {to!r}")
+
+
+def effect_sizes(n11, n10, n01, n00, *, measure: Measure = "RR", add: float = 0.5,
+                 to: ContinuityTo = "only0") -> tuple[np.ndarray, np.ndarray]:
+    r"""Effect sizes and sampling variances from 2×2 counts (metafor ``escalc`` formulas).
+
+    Parameters
+    ----------
+    n11, n10, n01, n00 : array_like, broadcastable
+        Treated events, treated non-events, control events, control non-events; any
+        shape (studies on the first axis when ``to="if0all"``).
+    measure : {"RD", "RR", "OR"}
+        Risk difference, log risk ratio, log odds ratio (formulas in the module
+        docstring).
+    add : float
+        Continuity correction added to all four cells of the selected studies.
+    to : {"only0", "all", "if0all", "none"}
+        Which studies get ``add`` (see :func:`continuity_mask`).
+
+    Returns
+    -------
+    yi, vi : ndarray
+        Effect sizes and their variances (``inf``/``nan`` where a count is zero and no
+        correction applies: the container :meth:`ArmTable.effects` refuses those).
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (n11, n10, n01, n00))
+    a, b, c, d = np.broadcast_arrays(a, b, c, d)
+    corr = np.where(continuity_mask(a, b, c, d, to=to), float(add), 0.0)
+    a, b, c, d = a + corr, b + corr, c + corr, d + corr
+    n1, n0 = a + b, c + d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p0 = a / n1, c / n0
+        if measure == "RD":
+            yi = p1 - p0
+            vi = p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0
+        elif measure == "RR":
+            yi = np.log(p1) - np.log(p0)
+            vi = 1 / a - 1 / n1 + 1 / c - 1 / n0
+        else:
+            yi = np.log(a) - np.log(b) - np.log(c) + np.log(d)
+            vi = 1 / a + 1 / b + 1 / c + 1 / d
+    return yi, vi
+
+
+# ---------------------------------------------------------------------------- EffectTable
+@dataclass(frozen=True, eq=False)
+class EffectTable:
+    r"""Study effect sizes :math:`y_k` with sampling variances :math:`v_k`.
+
+    The input to :func:`bayes_hte.comparators.meta_analysis` and to the Bayesian
+    normal–normal model :func:`bayes_hte.models.synthesis.build_meta_analysis_model`.
+    Build it with :meth:`from_frame`, :meth:`from_arrays` or :meth:`ArmTable.effects`.
+
+    Attributes
+    ----------
+    yi, vi : ndarray, shape (k,)
+        Effect sizes and sampling variances (:math:`v_k > 0`).
+    labels : tuple of str
+        Study labels (unique).
+    measure : str or None
+        ``"RD"``, ``"RR"``, ``"OR"`` when computed from counts, or a user label.
+    scale : {"identity", "log"}
+        Scale of ``yi``: ``"log"`` for RR and OR (``exp`` gives the natural scale).
+    subgroup, stratum : ndarray of str or None
+        Optional subgroup / stratum of each row.
+    excluded : tuple of str
+        Studies left out when the table was computed from counts (double-zero studies,
+        only when asked with ``drop_double_zero=True``).
+    corrected : tuple of str
+        Studies whose counts received the continuity correction.
+    """
+
+    yi: np.ndarray
+    vi: np.ndarray
+    labels: tuple[str, ...]
+    measure: str | None = None
+    scale: Literal["identity", "log"] = "identity"
+    subgroup: np.ndarray | None = None
+    stratum: np.ndarray | None = None
+    excluded: tuple[str, ...] = ()
+    corrected: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        yi = np.array(self.yi, dtype=float, copy=True)
+        vi = np.array(self.vi, dtype=float, copy=True)
+        if yi.ndim != 1 or vi.shape != yi.shape:
+            raise DataError(f"yi and vi must be one-dimensional and of equal length, got "
+                            f"shapes {yi.shape} and {vi.shape}")
+        if yi.size == 0:
+            raise DataError("the effect table has no studies")
+        labels = _labels(self.labels, yi.size)
+        bad = ~np.isfinite(yi)
+        if bad.any():
+            raise DataError(f"effect size yi is missing or not finite in "
+                            f"{_name_studies(labels, bad)}; fix or remove those studies")
+        bad = ~np.isfinite(vi) | (vi <= 0)
+        if bad.any():
+            raise DataError(f"sampling variance vi must be finite and > 0, but is not in "
+                            f"{_name_studies(labels, bad)} (values {vi[bad][:5].tolist()}); "
+                            "a zero variance would give the study infinite weight")
+        if self.scale not in ("identity", "log"):
+            raise DataError(f"scale must be 'identity' or 'log', got {self.scale!r}")
+        for name in ("subgroup", "stratum"):
+            val = getattr(self, name)
+            if val is not None:
+                arr = np.array(val, dtype=object, copy=True)
+                if arr.shape != yi.shape:
+                    raise DataError(f"{name} must have one entry per study ({yi.size}), "
+                                    f"got shape {arr.shape}")
+                if pd.isna(arr).any():
+                    raise DataError(f"{name} is missing in "
+                                    f"{_name_studies(labels, pd.isna(arr))}")
+                object.__setattr__(self, name, arr.astype(str))
+        object.__setattr__(self, "yi", yi)
+        object.__setattr__(self, "vi", vi)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "excluded", tuple(map(str, self.excluded)))
+        object.__setattr__(self, "corrected", tuple(map(str, self.corrected)))
+        yi.flags.writeable = False
+        vi.flags.writeable = False
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_arrays(cls, yi, vi=None, *, se=None, labels: Sequence | None = None,
+                    measure: str | None = None,
+                    scale: Literal["identity", "log"] = "identity") -> EffectTable:
+        """Effect sizes from arrays; give exactly one of ``vi`` (variances) or ``se``."""
+        if (vi is None) == (se is None):
+            raise DataError("give exactly one of vi (sampling variances) or se (standard "
+                            "errors)")
+        if se is not None:
+            se = np.asarray(se, dtype=float)
+            if np.any(~np.isfinite(se) | (se <= 0)):
+                bad = ~np.isfinite(se) | (se <= 0)
+                labs = _labels(labels, se.size)
+                raise DataError(f"standard error se must be finite and > 0, but is not in "
+                                f"{_name_studies(labs, bad)}")
+            vi = se**2
+        return cls(yi=yi, vi=vi, labels=labels, measure=measure, scale=scale)
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, yi: str = "yi", vi: str | None = None,
+                   se: str | None = None, study: str | None = None,
+                   subgroup: str | None = None, stratum: str | None = None,
+                   measure: str | None = None,
+                   scale: Literal["identity", "log"] = "identity") -> EffectTable:
+        """Effect sizes from a frame with one row per study (or per study × subgroup).
+
+        Give exactly one of ``vi`` (variance column) or ``se`` (standard error column).
+        Labels come from ``study`` (plus ``subgroup``/``stratum`` when rows repeat a study).
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        if (vi is None) == (se is None):
+            raise DataError("give exactly one of vi= (variance column) or se= (standard "
+                            "error column)")
+        cols = {"yi": yi, "vi": vi, "se": se, "study": study, "subgroup": subgroup,
+                "stratum": stratum}
+        for role, col in cols.items():
+            if col is not None and col not in df.columns:
+                raise DataError(f"{role} column {col!r} is not in the data frame; available "
+                                f"columns: {list(map(str, df.columns))}")
+        for role in ("yi", "vi", "se"):
+            col = cols[role]
+            if col is not None and not pd.api.types.is_numeric_dtype(df[col]):
+                raise DataError(f"{role} column {col!r} must be numeric, got dtype "
+                                f"{df[col].dtype}")
+        if study is not None:
+            parts = [df[study].astype(str)]
+            for extra in (subgroup, stratum):
+                if extra is not None:
+                    parts.append(df[extra].astype(str))
+            labels = parts[0]
+            for p in parts[1:]:
+                labels = labels + " | " + p
+            labels = labels.tolist()
+        else:
+            labels = [str(i) for i in df.index]
+        v = df[vi].to_numpy(dtype=float) if vi is not None else None
+        s = df[se].to_numpy(dtype=float) if se is not None else None
+        if s is not None:
+            bad = ~np.isfinite(s) | (s <= 0)
+            if bad.any():
+                raise DataError(f"se column {se!r} must be finite and > 0, but is not in "
+                                f"{_name_studies(labels, bad)}")
+            v = s**2
+        return cls(yi=df[yi].to_numpy(dtype=float), vi=v, labels=labels, measure=measure,
+                   scale=scale,
+                   subgroup=None if subgroup is None else df[subgroup].to_numpy(),
+                   stratum=None if stratum is None else df[stratum].to_numpy())
+
+    # ------------------------------------------------------------------ views
+    @property
+    def k(self) -> int:
+        """Number of rows (studies)."""
+        return int(self.yi.size)
+
+    @property
+    def se(self) -> np.ndarray:
+        """Standard errors :math:`\\sqrt{v_k}`."""
+        return np.sqrt(self.vi)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per study: ``yi``, ``vi``, ``se`` (and subgroup / stratum)."""
+        out = pd.DataFrame({"yi": self.yi, "vi": self.vi, "se": self.se},
+                           index=pd.Index(self.labels, name="study"))
+        if self.subgroup is not None:
+            out["subgroup"] = self.subgroup
+        if self.stratum is not None:
+            out["stratum"] = self.stratum
+        return out
+
+
+# ---------------------------------------------------------------------------- ArmTable
+@dataclass(frozen=True, eq=False)
+class ArmTable:
+    r"""Per-study 2×2 counts of a binary outcome by randomized arm.
+
+    Attributes
+    ----------
+    n11, n10, n01, n00 : ndarray of float, shape (k,)
+        Treated events, treated non-events, control events, control non-events
+        (whole numbers, validated; stored as floats).
+    labels : tuple of str
+        Study labels (unique).
+
+    Examples
+    --------
+    >>> t = ArmTable(n11=[4, 6], n10=[119, 300], n01=[11, 29], n00=[128, 274],
+    ...              labels=["Aronson", "Ferguson"])
+    >>> t.effects("RR").yi.round(3)
+    array([-0.889, -1.585])
+    """
+
+    n11: np.ndarray
+    n10: np.ndarray
+    n01: np.ndarray
+    n00: np.ndarray
+    labels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        k = np.size(self.n11)
+        labels = _labels(self.labels, k)
+        arrays = {}
+        for name in COUNT_COLUMNS:
+            arr = _count_array(getattr(self, name), name, labels)
+            if arr.size != k:
+                raise DataError(f"column {name!r} has {arr.size} counts but n11 has {k}; "
+                                "give one count per study in every column")
+            arrays[name] = arr
+        if k == 0:
+            raise DataError("the arm table has no studies")
+        n1 = arrays["n11"] + arrays["n10"]
+        n0 = arrays["n01"] + arrays["n00"]
+        for arm, n in (("treated (n11 + n10)", n1), ("control (n01 + n00)", n0)):
+            if (n == 0).any():
+                raise DataError(f"the {arm} arm is empty in {_name_studies(labels, n == 0)}; "
+                                "every study needs patients in both arms")
+        for name, arr in arrays.items():
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "labels", labels)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, n11: str = "n11", n10: str = "n10",
+                   n01: str = "n01", n00: str = "n00",
+                   study: str | None = None) -> ArmTable:
+        """Counts from a frame with one row per study and columns ``n11 n10 n01 n00``.
+
+        ``study`` names the label column; without it a column named ``"study"`` is used
+        when present, else the frame's index.
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame with columns n11 n10 n01 n00, got "
+                            f"{type(df).__name__}")
+        names = {"n11": n11, "n10": n10, "n01": n01, "n00": n00}
+        for role, col in names.items():
+            if col not in df.columns:
+                raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) is not in the "
+                                f"data frame; available columns: {list(map(str, df.columns))}")
+        if study is not None and study not in df.columns:
+            raise DataError(f"study column {study!r} is not in the data frame")
+        if study is None and "study" in df.columns:
+            study = "study"
+        labels = (df[study].astype(str).tolist() if study is not None
+                  else [str(i) for i in df.index])
+        for role, col in names.items():
+            s = df[col]
+            if not (pd.api.types.is_numeric_dtype(s) or s.isna().all()):
+                raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) must be numeric, "
+                                f"got dtype {s.dtype}")
+        return cls(**{role: df[col].to_numpy(dtype=float) for role, col in names.items()},
+                   labels=labels)
+
+    @classmethod
+    def from_events(cls, df: pd.DataFrame, *, events1: str, total1: str, events0: str,
+                    total0: str, study: str | None = None) -> ArmTable:
+        """Counts from events / totals per arm (the usual "events/N" table of a paper)."""
+        for col in (events1, total1, events0, total0):
+            if col not in df.columns:
+                raise DataError(f"column {col!r} is not in the data frame; available "
+                                f"columns: {list(map(str, df.columns))}")
+        labels = (df[study].astype(str).tolist() if study is not None
+                  else [str(i) for i in df.index])
+        for ev, tot in ((events1, total1), (events0, total0)):
+            e = df[ev].to_numpy(dtype=float)
+            n = df[tot].to_numpy(dtype=float)
+            bad = np.isfinite(e) & np.isfinite(n) & (e > n)
+            if bad.any():
+                raise DataError(f"events column {ev!r} exceeds total column {tot!r} in "
+                                f"{_name_studies(labels, bad)}")
+        return cls(n11=df[events1].to_numpy(dtype=float),
+                   n10=(df[total1] - df[events1]).to_numpy(dtype=float),
+                   n01=df[events0].to_numpy(dtype=float),
+                   n00=(df[total0] - df[events0]).to_numpy(dtype=float), labels=labels)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def k(self) -> int:
+        """Number of studies."""
+        return int(self.n11.size)
+
+    @property
+    def n1(self) -> np.ndarray:
+        """Treated-arm sizes :math:`n_1(k)`."""
+        return self.n11 + self.n10
+
+    @property
+    def n0(self) -> np.ndarray:
+        """Control-arm sizes :math:`n_0(k)`."""
+        return self.n01 + self.n00
+
+    @property
+    def n(self) -> np.ndarray:
+        """Study sizes :math:`n_k = n_1(k) + n_0(k)`."""
+        return self.n1 + self.n0
+
+    @property
+    def risk1(self) -> np.ndarray:
+        r"""Treated-arm risks :math:`\hat\psi_1(k) = n_{11}/n_1`."""
+        return self.n11 / self.n1
+
+    @property
+    def risk0(self) -> np.ndarray:
+        r"""Control-arm risks :math:`\hat\psi_0(k) = n_{01}/n_0`."""
+        return self.n01 / self.n0
+
+    @property
+    def double_zero(self) -> np.ndarray:
+        """Studies with no events in either arm, or only events in both arms."""
+        return ((self.n11 == 0) & (self.n01 == 0)) | ((self.n10 == 0) & (self.n00 == 0))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per study: the four counts, arm sizes and risks."""
+        return pd.DataFrame(
+            {"n11": self.n11, "n10": self.n10, "n01": self.n01, "n00": self.n00,
+             "n1": self.n1, "n0": self.n0, "risk1": self.risk1, "risk0": self.risk0},
+            index=pd.Index(self.labels, name="study"),
+        )
+
+    def subset(self, keep) -> ArmTable:
+        """The studies where boolean mask ``keep`` is true (a new table)."""
+        keep = np.asarray(keep, dtype=bool)
+        return ArmTable(n11=self.n11[keep], n10=self.n10[keep], n01=self.n01[keep],
+                        n00=self.n00[keep],
+                        labels=[s for s, k in zip(self.labels, keep, strict=True) if k])
+
+    # ------------------------------------------------------------------ effect sizes
+    def effects(self, measure: Measure = "RR", *, add: float = 0.5,
+                to: ContinuityTo = "only0", drop_double_zero: bool = False) -> EffectTable:
+        r"""Per-study effect sizes and variances (metafor ``escalc`` conventions).
+
+        Parameters
+        ----------
+        measure : {"RD", "RR", "OR"}
+            Risk difference, log risk ratio or log odds ratio (formulas in the module
+            docstring); RR and OR tables have ``scale="log"``.
+        add : float
+            Continuity correction (default 1/2, as metafor).
+        to : {"only0", "all", "if0all", "none"}
+            Studies receiving ``add``: those with a zero cell (default, as metafor),
+            all, all if any has a zero cell, or none.
+        drop_double_zero : bool
+            Double-zero studies (no events in both arms, or only events in both arms)
+            carry no information on a relative effect and, corrected, bias it. By
+            default they raise :class:`~bayes_hte.DataError`; with ``True`` they are
+            left out, named in a :class:`~bayes_hte.DataWarning` and recorded in
+            ``EffectTable.excluded``.
+
+        Raises
+        ------
+        DataError
+            Double-zero studies (unless dropped), or zero cells with ``to="none"``.
+        """
+        if measure not in MEASURES:
+            raise DataError(f"measure must be one of {MEASURES}, got {measure!r}")
+        if not np.isfinite(add) or add < 0:
+            raise DataError(f"continuity correction add must be finite and >= 0, got {add!r}")
+        dz = self.double_zero
+        table = self
+        excluded: tuple[str, ...] = ()
+        if dz.any():
+            if not drop_double_zero:
+                raise DataError(
+                    f"{_name_studies(self.labels, dz)} have no events in both arms (or only "
+                    "events in both arms): they carry no information on the "
+                    f"{measure} and are not analysed silently. Remove them, or pass "
+                    "drop_double_zero=True to exclude them (they are then reported)")
+            if dz.all():
+                raise DataError("every study is a double-zero study; there is nothing to "
+                                "meta-analyse")
+            excluded = tuple(s for s, d in zip(self.labels, dz, strict=True) if d)
+            warnings.warn(f"excluded double-zero {_name_studies(self.labels, dz)} from the "
+                          f"{measure} effect sizes", DataWarning, stacklevel=2)
+            table = self.subset(~dz)
+        corr = continuity_mask(table.n11, table.n10, table.n01, table.n00, to=to)
+        if add == 0 or to == "none":
+            zero = continuity_mask(table.n11, table.n10, table.n01, table.n00, to="only0")
+            if zero.any():
+                raise DataError(f"{_name_studies(table.labels, zero)} have a zero cell and no "
+                                f"continuity correction applies (add={add}, to={to!r}): the "
+                                f"{measure} or its variance is not finite. Use the default "
+                                "add=0.5, to='only0'")
+            corr = np.zeros_like(corr)
+        yi, vi = effect_sizes(table.n11, table.n10, table.n01, table.n00, measure=measure,
+                              add=add, to=to)
+        corrected = tuple(s for s, c in zip(table.labels, corr, strict=True) if c)
+        return EffectTable(yi=yi, vi=vi, labels=table.labels, measure=measure,
+                           scale=MEASURE_SCALE[measure], excluded=excluded,
+                           corrected=corrected)

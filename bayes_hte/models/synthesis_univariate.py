@@ -1,0 +1,307 @@
+r"""Bayesian univariate and causal meta-analysis models (PyMC factories).
+
+**Normal–normal random-effects model** (:func:`build_meta_analysis_model`). For studies
+:math:`k` with estimates :math:`y_k` and known standard errors :math:`s_k`:
+
+.. math::
+
+    y_k \mid \theta_k \sim N(\theta_k, s_k^2), \qquad
+    \theta_k = \mu + \tau\, z_k,\; z_k \sim N(0, 1), \qquad
+    \mu \sim p(\mu),\; \tau \sim p(\tau),
+
+and the effect of a new study :math:`\theta_{new} = \mu + \tau z_{new}`,
+:math:`z_{new} \sim N(0, 1)`: its posterior is the Bayesian prediction "interval". The
+prior on :math:`\tau` is chosen by name (:data:`TAU_PRIORS`: half-normal, half-Cauchy,
+half-Student-t, exponential, uniform; scales suit log risk / odds ratios) or given as a
+spec in ``priors={"tau": ...}``.
+
+**Bayesian causal meta-analysis** (:func:`build_causal_meta_model`), the Bayesian
+counterpart of Berenfeld et al. (2026): per-arm binomial likelihoods
+
+.. math::
+
+    n_{a1}(k) \sim \mathrm{Binomial}(n_a(k), \psi_a(k)), \qquad
+    \mathrm{logit}\,\psi_a(k) \sim N(0, 2^2),
+
+the target population :math:`P^* = \sum_k \omega_k P_k` and
+
+.. math::
+
+    \psi_a = \sum_k \omega_k \psi_a(k), \qquad \theta(P^*) = \Phi(\psi_1, \psi_0)
+    \in \{\psi_1 - \psi_0,\; \psi_1/\psi_0,\; \tfrac{\psi_1/(1-\psi_1)}{\psi_0/(1-\psi_0)}\}.
+
+With ``membership="random"`` (default) the weights are uncertain: study sizes
+:math:`(n_k) \sim \mathrm{Multinomial}(n, \omega)`, :math:`\omega \sim
+\mathrm{Dirichlet}(1, \dots, 1)`, the Bayesian analogue of the frequentist "delta"
+variance (random study membership); ``membership="fixed"`` sets :math:`\omega_k = n_k/n`
+(or user weights). All three contrasts are deterministic nodes ``theta`` (dim
+``measure``), so one posterior serves RD, RR and OR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from bayes_hte.data.aggregate import ArmTable, EffectTable
+from bayes_hte.errors import DataError
+from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
+
+TauPrior = Literal["half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"]
+Parameterization = Literal["centered", "non_centered"]
+Membership = Literal["random", "fixed"]
+
+ARMS = ("control", "treated")
+CAUSAL_MEASURES = ("RD", "RR", "OR")
+
+#: Named priors for the between-study SD tau (scales suit log RR / log OR; rescale for
+#: other effect measures with ``priors={"tau": {"sigma": ...}}``).
+TAU_PRIORS: dict[str, dict] = {
+    "half_normal": {"dist": "HalfNormal", "sigma": 0.5},
+    "half_cauchy": {"dist": "HalfCauchy", "beta": 0.5},
+    "half_student_t": {"dist": "HalfStudentT", "nu": 3, "sigma": 0.5},
+    "exponential": {"dist": "Exponential", "lam": 2.0},
+    "uniform": {"dist": "Uniform", "lower": 0.0, "upper": 5.0},
+}
+
+#: Default priors of the normal–normal model (``tau`` replaced by the named choice).
+META_PRIORS: PriorDict = {
+    "mu": {"dist": "Normal", "mu": 0.0, "sigma": 10.0},
+    "tau": dict(TAU_PRIORS["half_normal"]),
+}
+
+#: Default priors of the causal model: logit risk per study and arm.
+CAUSAL_PRIORS: PriorDict = {
+    "logit_risk": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+}
+
+
+# ---------------------------------------------------------------------------- normal–normal
+def build_meta_analysis_model(
+    data: EffectTable,
+    *,
+    tau_prior: TauPrior = "half_normal",
+    priors: Mapping | None = None,
+    parameterization: Parameterization = "non_centered",
+) -> pm.Model:
+    r"""Bayesian normal–normal random-effects meta-analysis (module docstring).
+
+    Parameters
+    ----------
+    data : EffectTable
+        Study estimates ``yi`` and variances ``vi`` (e.g. ``ArmTable.effects("RR")``).
+    tau_prior : {"half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"}
+        Named prior for :math:`\tau` (:data:`TAU_PRIORS`).
+    priors : mapping, optional
+        Overrides by name: ``"mu"``, ``"tau"`` (e.g. ``{"tau": {"sigma": 0.02}}`` keeps
+        the named distribution with a new scale; a full spec replaces it).
+    parameterization : {"centered", "non_centered"}
+        Form of the study effects :math:`\theta_k`; non-centred (default) avoids the
+        funnel when :math:`\tau` is small.
+
+    Returns
+    -------
+    pymc.Model
+        Dims ``study``; free ``mu``, ``tau``, ``z`` (or ``theta``), ``z_new``;
+        deterministics ``theta`` (study), ``theta_new``, ``tau2``; observed ``y``.
+        ``model.bayes_hte`` records the family, options and resolved priors.
+
+    Examples
+    --------
+    >>> table = EffectTable.from_arrays([-0.9, -1.6, -0.2, 0.0], [0.3, 0.2, 0.05, 0.01],
+    ...                                 measure="RR", scale="log")
+    >>> m = build_meta_analysis_model(table, tau_prior="half_cauchy")
+    >>> sorted(m.named_vars)
+    ['mu', 'tau', 'tau2', 'theta', 'theta_new', 'y', 'z', 'z_new']
+    """
+    if not isinstance(data, EffectTable):
+        raise DataError(f"data must be an EffectTable (see EffectTable.from_arrays / "
+                        f"ArmTable.effects), got {type(data).__name__}")
+    if data.k < 2:
+        raise DataError(f"a random-effects meta-analysis needs at least 2 studies, got "
+                        f"{data.k}")
+    if tau_prior not in TAU_PRIORS:
+        raise ValueError(f"tau_prior must be one of {sorted(TAU_PRIORS)}, got {tau_prior!r}")
+    if parameterization not in ("centered", "non_centered"):
+        raise ValueError(f"parameterization must be 'centered' or 'non_centered', got "
+                         f"{parameterization!r}")
+    defaults = {"mu": dict(META_PRIORS["mu"]), "tau": dict(TAU_PRIORS[tau_prior])}
+    resolved = resolve_priors(defaults, priors, family="meta_analysis")
+    coords = {"study": list(data.labels)}
+    with pm.Model(coords=coords) as model:
+        se = pm.Data("se", np.sqrt(data.vi), dims="study")
+        mu = make_rv("mu", resolved["mu"])
+        tau = make_rv("tau", resolved["tau"])
+        pm.Deterministic("tau2", tau**2)
+        if parameterization == "non_centered":
+            z = pm.Normal("z", 0.0, 1.0, dims="study")
+            theta = pm.Deterministic("theta", mu + tau * z, dims="study")
+        else:
+            theta = pm.Normal("theta", mu=mu, sigma=tau, dims="study")
+        z_new = pm.Normal("z_new", 0.0, 1.0)
+        pm.Deterministic("theta_new", mu + tau * z_new)
+        pm.Normal("y", mu=theta, sigma=se, observed=data.yi, dims="study")
+    model.bayes_hte = {"family": "meta_analysis", "tau_prior": tau_prior,
+                       "parameterization": parameterization, "priors": resolved,
+                       "measure": data.measure, "scale": data.scale}
+    return model
+
+
+# ---------------------------------------------------------------------------- causal
+def _as_arm_table(counts) -> ArmTable:
+    if isinstance(counts, ArmTable):
+        return counts
+    if isinstance(counts, pd.DataFrame):
+        return ArmTable.from_frame(counts)
+    raise DataError(f"counts must be an ArmTable or a DataFrame with columns n11 n10 n01 n00, "
+                    f"got {type(counts).__name__}")
+
+
+def build_causal_meta_model(
+    counts,
+    *,
+    weights: Literal["sample_size"] | Sequence[float] | np.ndarray = "sample_size",
+    membership: Membership = "random",
+    priors: Mapping | None = None,
+) -> pm.Model:
+    r"""Bayesian causal meta-analysis with per-arm binomial likelihoods (module docstring).
+
+    Parameters
+    ----------
+    counts : ArmTable or pandas.DataFrame
+        Per-study counts ``n11 n10 n01 n00``.
+    weights : "sample_size" or array_like
+        :math:`\omega_k = n_k/n` (default) or user convex weights (fixed).
+    membership : {"random", "fixed"}
+        With ``"sample_size"`` weights: ``"random"`` gives :math:`\omega` a posterior
+        (Dirichlet–multinomial on the study sizes), ``"fixed"`` plugs in :math:`n_k/n`.
+        User weights are always fixed.
+    priors : mapping, optional
+        Override ``"logit_risk"`` (default :math:`N(0, 2^2)` per study and arm).
+
+    Returns
+    -------
+    pymc.Model
+        Dims ``study``, ``arm`` (control, treated), ``measure`` (RD, RR, OR); free
+        ``logit_risk`` (study, arm) and, for random membership, ``weight`` (study);
+        deterministics ``risk`` (study, arm), ``psi`` (arm), ``theta`` (measure),
+        ``theta_study`` (study, measure); observed ``events`` (study, arm) and
+        ``n_study``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame({"n11": [20, 5], "n10": [80, 95], "n01": [30, 10],
+    ...                        "n00": [70, 90]})
+    >>> m = build_causal_meta_model(counts)
+    >>> m.named_vars_to_dims["theta"]
+    ('measure',)
+    """
+    from bayes_hte.comparators.causal import _check_weights
+
+    table = _as_arm_table(counts)
+    if membership not in ("random", "fixed"):
+        raise ValueError(f"membership must be 'random' or 'fixed', got {membership!r}")
+    w_user = _check_weights(weights, table)
+    resolved = resolve_priors(CAUSAL_PRIORS, priors, family="causal_meta_analysis")
+    events = np.column_stack([table.n01, table.n11]).astype("int64")
+    totals = np.column_stack([table.n0, table.n1]).astype("int64")
+    nk = table.n.astype("int64")
+    coords = {"study": list(table.labels), "arm": list(ARMS), "measure": list(CAUSAL_MEASURES)}
+    random_w = w_user is None and membership == "random" and table.k > 1
+    with pm.Model(coords=coords) as model:
+        n_arm = pm.Data("n_arm", totals, dims=("study", "arm"))
+        logit_risk = make_rv("logit_risk", resolved["logit_risk"], dims=("study", "arm"))
+        risk = pm.Deterministic("risk", pm.math.invlogit(logit_risk), dims=("study", "arm"))
+        pm.Binomial("events", n=n_arm, logit_p=logit_risk, observed=events,
+                    dims=("study", "arm"))
+        if random_w:
+            w = pm.Dirichlet("weight", a=np.ones(table.k), dims="study")
+            pm.Multinomial("n_study", n=int(nk.sum()), p=w, observed=nk, dims="study")
+        else:
+            fixed = w_user if w_user is not None else nk / nk.sum()
+            w = pm.Data("weight", np.asarray(fixed, dtype=float), dims="study")
+        psi = pm.Deterministic("psi", (w[:, None] * risk).sum(axis=0), dims="arm")
+        pm.Deterministic("theta", _contrasts(psi[1], psi[0]), dims="measure")
+        pm.Deterministic("theta_study", _contrasts(risk[:, 1], risk[:, 0], axis=-1),
+                         dims=("study", "measure"))
+    model.bayes_hte = {"family": "causal_meta_analysis",
+                       "weights": "sample_size" if w_user is None else "user",
+                       "membership": "random" if random_w else "fixed", "priors": resolved}
+    return model
+
+
+def _contrasts(p1, p0, axis: int = 0):
+    rd = p1 - p0
+    rr = p1 / p0
+    odds = (p1 / (1 - p1)) / (p0 / (1 - p0))
+    return pt.stack([rd, rr, odds], axis=axis)
+
+
+# ---------------------------------------------------------------------------- summaries
+@dataclass(frozen=True)
+class PosteriorSummary:
+    """Posterior median, SD and equal-tailed interval of one scalar quantity.
+
+    Has the comparators' vocabulary (``estimate``, ``se``, ``ci``) so it sits on the same
+    forest plot as :class:`~bayes_hte.comparators.univariate.MetaAnalysisResult` and
+    :class:`~bayes_hte.comparators.causal.CausalMetaResult`.
+    """
+
+    label: str
+    estimate: float
+    se: float
+    ci: np.ndarray
+    level: float
+    scale: str = "natural"
+    pi: np.ndarray | None = None
+
+    @property
+    def ci_low(self) -> float:
+        return float(self.ci[0])
+
+    @property
+    def ci_high(self) -> float:
+        return float(self.ci[1])
+
+
+def _draws(idata, var_name: str, sel: Mapping | None) -> xr.DataArray:
+    post = idata["posterior"] if not isinstance(idata, xr.Dataset) else idata
+    if var_name not in post:
+        raise KeyError(f"{var_name!r} is not in the posterior; variables: "
+                       f"{sorted(post.data_vars)}")
+    da = post[var_name]
+    if sel:
+        da = da.sel(dict(sel))
+    extra = set(da.dims) - {"chain", "draw"}
+    if extra:
+        raise ValueError(f"{var_name!r} still has dims {sorted(extra)}; select one element "
+                         f"with sel=, e.g. sel={{'measure': 'RR'}}")
+    return da
+
+
+def posterior_summary(idata, var_name: str = "theta", *, sel: Mapping | None = None,
+                      ci_prob: float = 0.95, label: str | None = None,
+                      predictive: str | None = None, scale: str = "natural"
+                      ) -> PosteriorSummary:
+    """Summarise one scalar posterior quantity (median, SD, equal-tailed interval).
+
+    ``predictive`` names a second variable (e.g. ``"theta_new"``) whose interval is
+    stored as ``pi``. Medians and equal-tailed intervals commute with monotone
+    transformations (RR, OR vs their logarithms).
+    """
+    da = _draws(idata, var_name, sel).values.ravel()
+    q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
+    pi = None
+    if predictive is not None:
+        pi = np.quantile(_draws(idata, predictive, sel).values.ravel(), q)
+    return PosteriorSummary(label=label or var_name, estimate=float(np.median(da)),
+                            se=float(np.std(da, ddof=1)), ci=np.quantile(da, q),
+                            level=ci_prob, scale=scale, pi=pi)
