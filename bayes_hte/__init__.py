@@ -5,6 +5,7 @@ from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
+from bayes_hte.estimators import IPDMetaModel
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "DataWarning",
     "IPDData",
     "LongitudinalData",
+    "IPDMetaModel",
     "comparators",
     "evaluation",
     "models",

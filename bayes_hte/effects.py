@@ -1,0 +1,80 @@
+"""Posterior -> individualized and conditional average treatment effects.
+
+Every estimand keeps its draws: functions return ``xarray.DataArray`` objects with
+dims ``(chain, draw, ...)``; tables are made last, by :func:`summarize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import expit
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def risk_difference(lp0: xr.DataArray, lp1: xr.DataArray) -> xr.DataArray:
+    r"""ITE on the risk-difference scale, :math:`\mathrm{expit}(\ell_1) - \mathrm{expit}(\ell_0)`."""
+    return xr.apply_ufunc(expit, lp1) - xr.apply_ufunc(expit, lp0)
+
+
+def group_mean(values: xr.DataArray, groups: Sequence | pd.Series, *, name: str,
+               dim: str = "patient") -> xr.DataArray:
+    """Average ``values`` over ``dim`` within each level of ``groups`` (draws kept).
+
+    Levels are sorted; the result has dims ``(chain, draw, <name>)``.
+    """
+    g = pd.Series(np.asarray(groups)).reset_index(drop=True)
+    if len(g) != values.sizes[dim]:
+        raise ValueError(f"groups has {len(g)} entries but values have {values.sizes[dim]} "
+                         f"along {dim!r}")
+    codes, levels = pd.factorize(g, sort=True)
+    if (codes < 0).any():
+        raise ValueError(f"the grouping {name!r} has missing values")
+    labels = xr.DataArray(codes, dims=dim)
+    out = values.groupby(labels.rename("_group")).mean()
+    out = out.rename({"_group": name}).assign_coords({name: list(levels)})
+    return out.transpose(*SAMPLE_DIMS, name, ...)
+
+
+def summarize(values: xr.DataArray | xr.Dataset, *, ci_prob: float = 0.95,
+              sample_dims: Sequence[str] = SAMPLE_DIMS) -> pd.DataFrame:
+    """Mean, SD and equal-tailed interval at ``ci_prob`` for every non-sample index.
+
+    Returns a DataFrame indexed by the remaining dims with columns ``mean``, ``sd``,
+    ``ci_low``, ``ci_high`` (and ``variable`` for a Dataset).
+    """
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    if isinstance(values, xr.Dataset):
+        parts = []
+        for name, da in values.data_vars.items():
+            df = summarize(da, ci_prob=ci_prob, sample_dims=sample_dims).reset_index()
+            df.insert(0, "variable", name)
+            parts.append(df)
+        return pd.concat(parts, ignore_index=True)
+    dims = [d for d in sample_dims if d in values.dims]
+    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    q = values.quantile([lo, hi], dim=dims)
+    table = xr.Dataset({
+        "mean": values.mean(dims),
+        "sd": values.std(dims, ddof=1),
+        "ci_low": q.sel(quantile=lo, drop=True),
+        "ci_high": q.sel(quantile=hi, drop=True),
+    })
+    if not table["mean"].dims:
+        return pd.DataFrame({k: [float(v)] for k, v in table.data_vars.items()})
+    df = table.to_dataframe()
+    return df[["mean", "sd", "ci_low", "ci_high"]]
+
+
+def interval_coverage(values: xr.DataArray, truth: np.ndarray, *, ci_prob: float = 0.95,
+                      dim: str = "patient") -> float:
+    """Share of ``truth`` inside the equal-tailed ``ci_prob`` intervals of ``values``."""
+    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    q = values.quantile([lo, hi], dim=list(SAMPLE_DIMS)).transpose("quantile", dim).values
+    truth = np.asarray(truth)
+    return float(np.mean((truth >= q[0]) & (truth <= q[1])))

@@ -1,0 +1,159 @@
+"""Diagnostics reports built on ArviZ: tables, plots, and a Markdown + HTML document."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_hte.inference import divergences
+
+
+def population_vars(idata: xr.DataTree, *, exclude_dims: Sequence[str] = ("patient",),
+                    max_size: int = 60) -> list[str]:
+    """Posterior variables worth diagnosing: no per-patient or raw (non-centred) ones."""
+    post = idata["posterior"]
+    names = []
+    for v in post.data_vars:
+        da = post[v]
+        if any(d in da.dims for d in exclude_dims) or v.endswith("_raw"):
+            continue
+        if v.startswith("chol_") or v.startswith("corr_"):
+            continue
+        if da.size / (da.sizes["chain"] * da.sizes["draw"]) > max_size:
+            continue
+        names.append(v)
+    return names
+
+
+def diagnostics_table(idata: xr.DataTree, *, var_names: Sequence[str] | None = None,
+                      ci_prob: float = 0.95) -> pd.DataFrame:
+    """Posterior summary with convergence diagnostics, one row per scalar parameter.
+
+    Columns: mean, sd, the ``ci_prob`` equal-tailed interval, ``ess_bulk``,
+    ``ess_tail``, ``r_hat`` (rank-normalised split R-hat, Vehtari et al. 2021),
+    ``r_hat_classic`` (Gelman–Rubin potential scale reduction on split chains without
+    rank normalisation), ``mcse_mean`` and ``mcse_sd``.
+    """
+    var_names = list(var_names or population_vars(idata))
+    table = az.summary(idata, var_names=var_names, ci_prob=ci_prob, ci_kind="eti",
+                       round_to="none")
+    classic = az.rhat(idata, var_names=var_names, method="split")
+    rows = []
+    for v in var_names:
+        da = classic[v]
+        if da.ndim == 0:
+            rows.append((v, float(da)))
+            continue
+        stacked = da.stack(_i=da.dims)
+        for i in range(stacked.sizes["_i"]):
+            idx = stacked.isel(_i=i)
+            labels = ", ".join(str(idx.coords[d].item()) for d in da.dims)
+            rows.append((f"{v}[{labels}]", float(idx)))
+    table["r_hat_classic"] = pd.Series(dict(rows)).reindex(table.index)
+    return table
+
+
+def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = None) -> dict:
+    """One-line health summary: divergences, worst R-hat, smallest ESS, ESS per second."""
+    table = diagnostics_table(idata, var_names=var_names)
+    seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
+    ess_min = float(table["ess_bulk"].min())
+    return {
+        "divergences": divergences(idata),
+        "max_r_hat": float(table["r_hat"].max()),
+        "min_ess_bulk": ess_min,
+        "min_ess_tail": float(table["ess_tail"].min()),
+        "sampling_seconds": seconds,
+        "min_ess_per_second": ess_min / seconds if seconds and seconds > 0 else np.nan,
+        "chains": int(idata["posterior"].sizes["chain"]),
+        "draws": int(idata["posterior"].sizes["draw"]),
+    }
+
+
+def _md_table(df: pd.DataFrame, *, index: bool = True, floatfmt: str = "{:.4g}") -> str:
+    df = df.reset_index() if index else df
+
+    def fmt(v):
+        if isinstance(v, float | np.floating):
+            return "" if np.isnan(v) else floatfmt.format(v)
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+@dataclass
+class Report:
+    """A report assembled from sections, written as Markdown and HTML beside its PNGs."""
+
+    title: str
+    blocks: list[tuple[str, object]] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.blocks.append(("heading", (level, text)))
+
+    def text(self, text: str) -> None:
+        self.blocks.append(("text", text))
+
+    def table(self, df: pd.DataFrame, *, index: bool = True) -> None:
+        self.blocks.append(("table", (df, index)))
+
+    def image(self, path: str | Path, caption: str = "") -> None:
+        self.blocks.append(("image", (Path(path).name, caption)))
+
+    def write(self, outdir: str | Path, name: str = "report") -> tuple[Path, Path]:
+        outdir = Path(outdir)
+        md, body = [f"# {self.title}", ""], [f"<h1>{html.escape(self.title)}</h1>"]
+        for kind, content in self.blocks:
+            if kind == "heading":
+                level, text = content
+                md += ["#" * level + " " + text, ""]
+                body.append(f"<h{level}>{html.escape(text)}</h{level}>")
+            elif kind == "text":
+                md += [content, ""]
+                body.append(f"<p>{html.escape(content)}</p>")
+            elif kind == "table":
+                df, index = content
+                md += [_md_table(df, index=index), ""]
+                body.append(df.to_html(index=index, float_format=lambda v: f"{v:.4g}",
+                                       border=0, classes="tbl"))
+            elif kind == "image":
+                fname, caption = content
+                md += [f"![{caption}]({fname})", "", f"*{caption}*" if caption else "", ""]
+                body.append(f'<figure><img src="{html.escape(fname)}" style="max-width:100%">'
+                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+                 ".tbl{border-collapse:collapse;font-size:12px}.tbl td,.tbl th"
+                 "{padding:2px 6px;border-bottom:1px solid #ddd}</style>")
+        md_path, html_path = outdir / f"{name}.md", outdir / f"{name}.html"
+        md_path.write_text("\n".join(md))
+        html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
+                             f"<title>{html.escape(self.title)}</title>{style}</head><body>"
+                             + "\n".join(body) + "</body></html>")
+        return md_path, html_path
+
+
+def convergence_plots(idata: xr.DataTree, outdir: str | Path, *, prefix: str,
+                      var_names: Sequence[str] | None = None) -> list[Path]:
+    """Trace + density and rank plots of the population parameters (ArviZ), as PNGs."""
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    var_names = list(var_names or population_vars(idata, max_size=12))
+    paths = []
+    for kind, func in (("trace", az.plot_trace_dist), ("rank", az.plot_rank)):
+        pc = func(idata, var_names=var_names, backend="matplotlib")
+        path = outdir / f"{prefix}_{kind}.png"
+        pc.savefig(path, dpi=80)
+        plt.close("all")
+        paths.append(path)
+    return paths

@@ -1,0 +1,227 @@
+"""IPDData: encoding and every bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hte as bh
+from bayes_hte.data.ipd import IPDData
+
+
+@pytest.fixture
+def frame():
+    rng = np.random.default_rng(0)
+    n = 60
+    return pd.DataFrame({
+        "trial": np.repeat(["A", "B", "C"], 20),
+        "treat": np.tile([0, 1], 30),
+        "y": rng.binomial(1, 0.3, n),
+        "age": rng.normal(60, 10, n),
+        "sex": rng.choice(["F", "M"], n),
+        "smoker": rng.choice([True, False], n),
+        "region": pd.Categorical(rng.choice(["north", "south", "west"], n),
+                                 categories=["west", "north", "south"]),
+    })
+
+
+def make(df, **kw):
+    args = dict(outcome="y", treatment="treat", study="trial", covariates=["age", "sex"])
+    args.update(kw)
+    return IPDData.from_frame(df, **args)
+
+
+def test_encoding(frame):
+    d = make(frame, covariates=["age", "sex", "smoker", "region"])
+    assert d.covariate_names == ("age", "sex[M]", "smoker", "region[north]", "region[south]")
+    assert d.X.shape == (60, 5)
+    np.testing.assert_array_equal(d.X[:, 1], (frame["sex"] == "M").astype(float))
+    # categorical order is respected: "west" is the reference level
+    np.testing.assert_array_equal(d.X[:, 3], (frame["region"] == "north").astype(float))
+    assert d.study_labels == ("A", "B", "C")
+    np.testing.assert_array_equal(d.study_idx, np.repeat([0, 1, 2], 20))
+    assert d.n_patients == 60 and d.n_studies == 3 and d.n_covariates == 5
+
+
+def test_input_not_modified(frame):
+    before = frame.copy()
+    d = make(frame, center="within_study")
+    pd.testing.assert_frame_equal(frame, before)
+    assert d.frame is not frame
+
+
+def test_within_study_centering(frame):
+    d = make(frame, center="within_study")
+    for j in range(3):
+        np.testing.assert_allclose(d.X[d.study_idx == j].mean(0), 0, atol=1e-12)
+    # new data are centred with the fitted trial means
+    new = frame.iloc[[0, 25]]
+    np.testing.assert_allclose(d.design(new), d.X[[0, 25]])
+
+
+def test_overall_centering(frame):
+    d = make(frame, center="overall")
+    np.testing.assert_allclose(d.X.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(d.design(frame.iloc[:3]), d.X[:3])
+
+
+def test_design_newdata_and_subset(frame):
+    d = make(frame)
+    np.testing.assert_allclose(d.design(frame.iloc[5:9]), d.X[5:9])
+    sub = d.subset(d.study_idx == 1)
+    assert sub.study_labels == ("B",) and sub.covariate_names == d.covariate_names
+
+
+def test_single_study(frame):
+    d = IPDData.from_frame(frame, outcome="y", treatment="treat", covariates=["age"])
+    assert d.n_studies == 1 and d.study is None
+
+
+def test_dataset_roundtrip(frame):
+    d = make(frame, covariates=["age", "sex", "region"], center="within_study")
+    back = IPDData.from_dataset(d.to_dataset())
+    np.testing.assert_allclose(back.X, d.X)
+    assert back.covariate_names == d.covariate_names
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("role,kw", [("outcome", {"outcome": "death"}),
+                                     ("treatment", {"treatment": "arm"}),
+                                     ("study", {"study": "site"}),
+                                     ("covariate", {"covariates": ["age", "bmi"]}),
+                                     ("time", {"time": "t"})])
+def test_unknown_column(frame, role, kw):
+    with pytest.raises(bh.DataError, match=f"{role} column '{list(kw.values())[0]}"
+                       if role != "covariate" else "covariate column 'bmi'"):
+        make(frame, **kw)
+
+
+@pytest.mark.parametrize("col", ["y", "treat", "trial", "age", "sex"])
+def test_missing_values_name_column_and_row(frame, col):
+    df = frame.copy()
+    df[col] = df[col].astype(object) if col in ("y", "treat") else df[col]
+    df.loc[7, col] = None
+    with pytest.raises(bh.DataError, match=rf"{col!r} has missing values at row 7"):
+        make(df)
+
+
+def test_non_binary_outcome(frame):
+    df = frame.copy()
+    df.loc[3, "y"] = 2
+    with pytest.raises(bh.DataError, match=r"outcome column 'y' must be 0/1 but has values \[2\] "
+                                           r"at row 3"):
+        make(df)
+
+
+def test_string_outcome(frame):
+    df = frame.copy()
+    df["y"] = np.where(df["y"] == 1, "dead", "alive")
+    with pytest.raises(bh.DataError, match="outcome column 'y' must be coded 0/1"):
+        make(df)
+
+
+def test_non_binary_treatment(frame):
+    df = frame.copy()
+    df.loc[[4, 9], "treat"] = 3
+    with pytest.raises(bh.DataError, match=r"treatment column 'treat' must be 0/1 .* rows 4, 9"):
+        make(df)
+
+
+def test_single_arm_study(frame):
+    df = frame.copy()
+    df.loc[df.trial == "B", "treat"] = 1
+    with pytest.raises(bh.DataError, match="study 'B' has only treated patients"):
+        make(df)
+
+
+def test_no_events_at_all(frame):
+    df = frame.copy()
+    df["y"] = 0
+    with pytest.raises(bh.DataError, match="no events"):
+        make(df)
+
+
+def test_study_without_events_warns_for_stratified_models(frame):
+    df = frame.copy()
+    df.loc[df.trial == "C", "y"] = 0
+    df.loc[0, "y"] = 1
+    d = make(df)
+    from bayes_hte.models.ipdma import build_ipdma_model
+
+    with pytest.warns(bh.DataWarning, match=r"studies with no events \['C'\]"):
+        build_ipdma_model(d, heterogeneity="stratified_intercept")
+    with pytest.warns(bh.DataWarning, match=r"\('C', 'control'\)"):
+        build_ipdma_model(d, heterogeneity="fully_stratified", learner="t")
+
+
+def test_constant_covariate(frame):
+    df = frame.copy()
+    df["age"] = 50.0
+    with pytest.raises(bh.DataError, match="covariate 'age' is constant"):
+        make(df)
+    df["sex"] = "F"
+    with pytest.raises(bh.DataError, match="covariate 'sex' is constant"):
+        make(df, covariates=["sex"])
+
+
+def test_non_finite_covariate(frame):
+    df = frame.copy()
+    df.loc[11, "age"] = np.inf
+    with pytest.raises(bh.DataError, match="covariate 'age' has non-finite values at row 11"):
+        make(df)
+
+
+def test_role_conflicts(frame):
+    with pytest.raises(bh.DataError, match="one role only"):
+        make(frame, covariates=["age", "treat"])
+    with pytest.raises(bh.DataError, match="duplicates"):
+        make(frame, covariates=["age", "age"])
+
+
+def test_fewer_studies_than_model_needs(frame):
+    from bayes_hte.models.ipdma import build_ipdma_model
+
+    d = IPDData.from_frame(frame, outcome="y", treatment="treat", covariates=["age"])
+    with pytest.raises(bh.DataError, match="random_intercept model needs at least 2 studies"):
+        build_ipdma_model(d, heterogeneity="random_intercept")
+    two = make(frame[frame.trial != "C"])
+    with pytest.raises(bh.DataError, match="fully_stratified model needs at least 3 studies"):
+        build_ipdma_model(two, heterogeneity="fully_stratified")
+
+
+def test_time_validation(frame):
+    df = frame.copy()
+    df["t"] = np.linspace(0.1, 5, 60)
+    df.loc[12, "t"] = -1.0
+    with pytest.raises(bh.DataError, match="time column 't' must be finite and >= 0; bad values "
+                                           "at row 12"):
+        make(df, time="t")
+    df.loc[12, "t"] = 1.0
+    df.loc[df.treat == 1, "y"] = 0
+    with pytest.raises(bh.DataError, match="treated arm has no events"):
+        make(df, time="t")
+
+
+def test_newdata_errors(frame):
+    d = make(frame, center="within_study")
+    with pytest.raises(bh.DataError, match="newdata lacks covariate column 'sex'"):
+        d.design(frame[["age", "trial"]])
+    new = frame.iloc[:2].copy()
+    new["trial"] = "Z"
+    with pytest.raises(bh.DataError, match="studies not seen in the fit"):
+        d.design(new)
+    new = frame.iloc[:2].copy()
+    new["sex"] = "X"
+    with pytest.raises(bh.DataError, match="unknown levels"):
+        d.design(new)
+
+
+def test_bad_center_and_frame(frame):
+    with pytest.raises(bh.DataError, match="center must be"):
+        make(frame, center="study")
+    with pytest.raises(bh.DataError, match="within_study' needs a study column"):
+        IPDData.from_frame(frame, outcome="y", treatment="treat", covariates=["age"],
+                           center="within_study")
+    with pytest.raises(bh.DataError, match="pandas DataFrame"):
+        IPDData.from_frame(frame.to_dict(), outcome="y", treatment="treat")
+    with pytest.raises(bh.DataError, match="no rows"):
+        make(frame.iloc[:0])
