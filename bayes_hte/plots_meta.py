@@ -123,10 +123,10 @@ def forest_plot(
 
 def _row_of(result):
     """(estimate, lo, hi, pi or None) on the natural scale of any supported result."""
-    est = float(np.asarray(_natural(result, result.estimate)))
     ci = np.asarray(_natural(result, np.asarray(result.ci, dtype=float)), dtype=float)
-    if ci.shape != (2,):
+    if ci.shape != (2,) or np.ndim(result.estimate) != 0:
         raise ValueError("each result must describe one estimate (ci of shape (2,))")
+    est = float(np.asarray(_natural(result, result.estimate)))
     pi = getattr(result, "pi", None)
     if pi is not None and getattr(result, "method", None) != "FE":
         pi = np.asarray(_natural(result, np.asarray(pi, dtype=float)), dtype=float)

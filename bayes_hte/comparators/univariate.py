@@ -92,7 +92,7 @@ def _check_inputs(yi, vi, *, k_min: int = 2) -> tuple[np.ndarray, np.ndarray, tu
 
     def where(mask: np.ndarray) -> str:
         rows, cols = np.nonzero(mask)
-        idx = [f"study {r}" + (f" (replicate {np.unravel_index(c, trailing)})"
+        idx = [f"study {r}" + (f" (replicate {tuple(map(int, np.unravel_index(c, trailing)))})"
                                if trailing else "") for r, c in zip(rows[:5], cols[:5],
                                                                     strict=True)]
         more = f" and {rows.size - 5} more" if rows.size > 5 else ""
@@ -365,7 +365,8 @@ def meta_core(yi, vi, *, method: Method = "REML", knha: bool = False, level: flo
     else:
         df = np.inf
         crit = stats.norm.ppf(1 - alpha / 2)
-    stat = mu / se
+    with np.errstate(divide="ignore", invalid="ignore"):  # se = 0: knha, identical yi
+        stat = mu / se
     p = 2 * (stats.t.sf(np.abs(stat), df) if knha else stats.norm.sf(np.abs(stat)))
     ci = np.stack([mu - crit * se, mu + crit * se])
     if pi_type == "higgins":

@@ -28,6 +28,7 @@ probabilities :math:`P(H=h)P(A=a)`, events :math:`\sim \mathrm{Binomial}(n_{h,a}
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,9 +45,14 @@ SIGMA = 0.1
 STUDIES = ("study1", "study2")
 
 
+@functools.cache
+def _hermite_nodes(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.hermite_e.hermegauss(nodes)
+
+
 def _gauss_hermite_mean(mean: float, sd: float, nodes: int = 80) -> float:
     """E[expit(Z)] for Z ~ N(mean, sd²) by Gauss–Hermite quadrature."""
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    x, w = _hermite_nodes(nodes)
     return float((w * expit(mean + sd * x)).sum() / w.sum())
 
 

@@ -1,0 +1,674 @@
+"""Univariate meta-analysis: agreement with R metafor, vectorisation, properties, errors."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import optimize
+
+import bayes_hte as bh
+from bayes_hte import DataError, EffectTable
+from bayes_hte.comparators import univariate as uv
+from bayes_hte.comparators.univariate import (
+    ConvergenceWarning,
+    estimate_tau2,
+    meta_analysis,
+    q_profile_ci,
+)
+
+METHODS = ["FE", "DL", "REML", "ML", "PM"]
+
+# ----------------------------------------------------------------------------------------
+# Reference numbers: R 4.2.2, metafor 3.8-1, printed by validation/metafor_reference.R.
+# BCG vaccine data (metafor's dat.bcg; counts transcribed in tests/data/test_aggregate.py),
+# yi/vi = escalc(measure="RR"/"OR"/"RD", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg).
+# METAFOR[(method, knha)]: rma(yi, vi, method=, test="z"/"knha",
+#     control=list(threshold=1e-12, tol=1e-12, maxiter=1000)) -> b, se, zval, pval, ci.lb/ub,
+#     tau2, I2, H2, QE, QEp; predict(fit) -> pi.lb/ub (FE: none, we store the CI);
+#     confint(fit, control=list(tol=1e-12))$random["tau^2", ] -> tau2_ci (FE: none).
+# The tight control only removes metafor's default iteration tolerance (1e-5 on tau² for
+# REML/ML, uniroot tol 1.2e-4 for PM and confint); with defaults the values agree with
+# these to the 4 significant digits metafor prints.
+# METAFOR_OTHER: same for log OR and RD (DL, REML). SMALL: three made-up data sets
+# (a: tau² truncated at 0; b: Q below both chi² quantiles; c: clear heterogeneity).
+# ----------------------------------------------------------------------------------------
+BCG_RR_YI = np.array([
+    -0.88931133392, -1.5853886572, -1.3480731483, -1.44155119002,
+    -0.217547322211, -0.786115585819, -1.6208982236, 0.0119523335238,
+    -0.469417648738, -1.37134480347, -0.339358828338, 0.445913400571,
+    -0.0173139482169,
+])
+
+BCG_RR_VI = np.array([
+    0.325584765004, 0.194581121398, 0.415367965368, 0.0200100319022,
+    0.0512101721696, 0.00690561845591, 0.223017247572, 0.00396157929782,
+    0.0564342104632, 0.073024793613, 0.0124122139716, 0.5325058452,
+    0.071404659684,
+])
+
+BCG_OR_YI = np.array([
+    -0.93869414087, -1.66619072903, -1.38629436112, -1.45644354931,
+    -0.219141085675, -0.958122040776, -1.63377583823, 0.0120206014527,
+    -0.471746035839, -1.40121013928, -0.340849646366, 0.446634682274,
+    -0.0173418739291,
+])
+
+BCG_OR_VI = np.array([
+    0.357124952254, 0.208132393657, 0.43341307815, 0.0203144129732,
+    0.0519517773171, 0.00990526551534, 0.227009675223, 0.00400696201215,
+    0.0569771239878, 0.0754217263149, 0.0125251338202, 0.534162172475,
+    0.0716351172957,
+])
+
+BCG_RD_YI = np.array([
+    -0.0466163654442, -0.0761017278198, -0.037012987013, -0.0147146180264,
+    -0.00158212670655, -0.139567645845, -0.0127548327248, 6.78802140489e-05,
+    -0.00231668468718, -0.0291322791323, -0.0014842349885, 0.000720097650098,
+    -2.7880742167e-05,
+])
+
+BCG_RD_VI = np.array([
+    0.000780068664856, 0.000348462574727, 0.000271399785631, 1.80285493534e-06,
+    2.6579724826e-06, 0.00019833565415, 2.61048562296e-05, 1.27774445678e-07,
+    1.35822630604e-06, 2.82475037076e-05, 2.59971469186e-07, 1.34639335974e-06,
+    1.85066801252e-07,
+])
+
+METAFOR = {
+    ('FE', False): {
+        'estimate': -0.430285163654,
+        'se': 0.0404987517109,
+        'stat': -10.624652501,
+        'p': 2.28862930697e-26,
+        'ci': (-0.509661258426, -0.350909068882),
+        'pi': (-0.509661258426, -0.350909068882),
+        'tau2': 0,
+        'i2': 92.1173468546,
+        'h2': 12.6860840069,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (np.nan, np.nan),
+    },
+    ('FE', True): {
+        'estimate': -0.430285163654,
+        'se': 0.14424654798,
+        'stat': -2.98298413155,
+        'p': 0.0114222350401,
+        'ci': (-0.744571393027, -0.115998934281),
+        'pi': (-0.744571393027, -0.115998934281),
+        'tau2': 0,
+        'i2': 92.1173468546,
+        'h2': 12.6860840069,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (np.nan, np.nan),
+    },
+    ('DL', False): {
+        'estimate': -0.714117222073,
+        'se': 0.178742089535,
+        'stat': -3.99523818889,
+        'p': 6.4629243047e-05,
+        'ci': (-1.06444528008, -0.363789164062),
+        'pi': (-1.85815375273, 0.429919308586),
+        'tau2': 0.308760262862,
+        'i2': 92.1173468546,
+        'h2': 12.6860840069,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('DL', True): {
+        'estimate': -0.714117222073,
+        'se': 0.180696628336,
+        'stat': -3.95202294947,
+        'p': 0.00192076676705,
+        'ci': (-1.10782135417, -0.320413089978),
+        'pi': (-1.98720696343, 0.558972519284),
+        'tau2': 0.308760262862,
+        'i2': 92.1173468546,
+        'h2': 12.6860840069,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('REML', False): {
+        'estimate': -0.714532342158,
+        'se': 0.179781516105,
+        'stat': -3.97444830613,
+        'p': 7.05425810164e-05,
+        'ci': (-1.06689763881, -0.362167045506),
+        'pi': (-1.8666922179, 0.437627533587),
+        'tau2': 0.313243258136,
+        'i2': 92.2213845213,
+        'h2': 12.8557582353,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('REML', True): {
+        'estimate': -0.714532342158,
+        'se': 0.180791744093,
+        'stat': -3.95223988652,
+        'p': 0.00192001509606,
+        'ci': (-1.10844371369, -0.320620970631),
+        'pi': (-1.9960168342, 0.56695214988),
+        'tau2': 0.313243258136,
+        'i2': 92.2213845213,
+        'h2': 12.8557582353,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('ML', False): {
+        'estimate': -0.711199135474,
+        'se': 0.171896808777,
+        'stat': -4.13736090003,
+        'p': 3.51323296903e-05,
+        'ci': (-1.04811068973, -0.374287581214),
+        'pi': (-1.80171550552, 0.379317234576),
+        'tau2': 0.280028137269,
+        'i2': 91.3782837894,
+        'h2': 11.5986188315,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('ML', True): {
+        'estimate': -0.711199135474,
+        'se': 0.180042222144,
+        'stat': -3.95017972453,
+        'p': 0.00192716565913,
+        'ci': (-1.10347743896, -0.318920831984),
+        'pi': (-1.9290821095, 0.506683838553),
+        'tau2': 0.280028137269,
+        'i2': 91.3782837894,
+        'h2': 11.5986188315,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('PM', False): {
+        'estimate': -0.714968153493,
+        'se': 0.180892191538,
+        'stat': -3.95245448361,
+        'p': 7.7353646079e-05,
+        'ci': (-1.06951033399, -0.360425972995),
+        'pi': (-1.87580708248, 0.445870775497),
+        'tau2': 0.318068452205,
+        'i2': 92.3303379542,
+        'h2': 13.0383841429,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+    ('PM', True): {
+        'estimate': -0.714968153493,
+        'se': 0.180892191538,
+        'stat': -3.95245448361,
+        'p': 0.00191927183128,
+        'ci': (-1.1090983812, -0.320837925785),
+        'pi': (-2.00542592293, 0.575489615941),
+        'tau2': 0.318068452205,
+        'i2': 92.3303379542,
+        'h2': 13.0383841429,
+        'q': 152.233008082,
+        'q_p': 1.99676459085e-26,
+        'tau2_ci': (0.119718361141, 1.11147908406),
+    },
+}
+
+METAFOR_OTHER = {
+    ('OR', 'DL'): {
+        'estimate': -0.747392349732,
+        'se': 0.192262848971,
+        'tau2': 0.366343406726,
+        'i2': 92.6454777446,
+        'q': 163.164915181,
+    },
+    ('OR', 'REML'): {
+        'estimate': -0.745177770844,
+        'se': 0.186027912751,
+        'tau2': 0.337772033112,
+        'i2': 92.0726912933,
+        'q': 163.164915181,
+    },
+    ('RD', 'DL'): {
+        'estimate': -0.0070552635661,
+        'se': 0.00156339020719,
+        'tau2': 1.87347499331e-05,
+        'i2': 95.6596235199,
+        'q': 276.473712704,
+    },
+    ('RD', 'REML'): {
+        'estimate': -0.0251732881433,
+        'se': 0.0108281141637,
+        'tau2': 0.0014214030957,
+        'i2': 99.9402318614,
+        'q': 276.473712704,
+    },
+}
+
+SMALL = {
+    ('a', 'DL'): {
+        'estimate': 0.0881944444444,
+        'se': 0.0912870929175,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 2.5541087963,
+        'pi': (-0.0907249699273, 0.267113858816),
+        'tau2_ci': (0, 0.171164284646),
+        'i2_ci': (0, 80.2030544341),
+    },
+    ('a', 'REML'): {
+        'estimate': 0.0881944444444,
+        'se': 0.0912870929175,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 2.5541087963,
+        'pi': (-0.0907249699273, 0.267113858816),
+        'tau2_ci': (0, 0.171164284646),
+        'i2_ci': (0, 80.2030544341),
+    },
+    ('a', 'ML'): {
+        'estimate': 0.0881944444444,
+        'se': 0.0912870929175,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 2.5541087963,
+        'pi': (-0.0907249699273, 0.267113858816),
+        'tau2_ci': (0, 0.171164284646),
+        'i2_ci': (0, 80.2030544341),
+    },
+    ('a', 'PM'): {
+        'estimate': 0.0881944444444,
+        'se': 0.0912870929175,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 2.5541087963,
+        'pi': (-0.0907249699273, 0.267113858816),
+        'tau2_ci': (0, 0.171164284646),
+        'i2_ci': (0, 80.2030544341),
+    },
+    ('b', 'DL'): {
+        'estimate': 0.10380952381,
+        'se': 0.0534522483825,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 0.0315873015873,
+        'pi': (-0.000954957912836, 0.208574005532),
+        'tau2_ci': (0, 0),
+        'i2_ci': (0, 0),
+    },
+    ('b', 'REML'): {
+        'estimate': 0.10380952381,
+        'se': 0.0534522483825,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 0.0315873015873,
+        'pi': (-0.000954957912836, 0.208574005532),
+        'tau2_ci': (0, 0),
+        'i2_ci': (0, 0),
+    },
+    ('b', 'ML'): {
+        'estimate': 0.10380952381,
+        'se': 0.0534522483825,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 0.0315873015873,
+        'pi': (-0.000954957912836, 0.208574005532),
+        'tau2_ci': (0, 0),
+        'i2_ci': (0, 0),
+    },
+    ('b', 'PM'): {
+        'estimate': 0.10380952381,
+        'se': 0.0534522483825,
+        'tau2': 0,
+        'i2': 0,
+        'h2': 1,
+        'q': 0.0315873015873,
+        'pi': (-0.000954957912836, 0.208574005532),
+        'tau2_ci': (0, 0),
+        'i2_ci': (0, 0),
+    },
+    ('c', 'DL'): {
+        'estimate': 0.298189892947,
+        'se': 0.243788942699,
+        'tau2': 0.292096092925,
+        'i2': 86.5463135335,
+        'h2': 7.43290697674,
+        'q': 37.1645348837,
+        'pi': (-0.863870656841, 1.46025044274),
+        'tau2_ci': (0.087582082336, 2.42057611803),
+        'i2_ci': (65.8568200752, 98.1586834476),
+    },
+    ('c', 'REML'): {
+        'estimate': 0.299770478724,
+        'se': 0.252551869454,
+        'tau2': 0.317697279804,
+        'i2': 87.4948861346,
+        'h2': 7.99672846453,
+        'q': 37.1645348837,
+        'pi': (-0.910782560406, 1.51032351785),
+        'tau2_ci': (0.087582082336, 2.42057611803),
+        'i2_ci': (65.8568200752, 98.1586834476),
+    },
+    ('c', 'ML'): {
+        'estimate': 0.295341524521,
+        'se': 0.22885967063,
+        'tau2': 0.250699426454,
+        'i2': 84.6654403954,
+        'h2': 6.5212176012,
+        'q': 37.1645348837,
+        'pi': (-0.783664799337, 1.37434784838),
+        'tau2_ci': (0.087582082336, 2.42057611803),
+        'i2_ci': (65.8568200752, 98.1586834476),
+    },
+    ('c', 'PM'): {
+        'estimate': 0.300476082179,
+        'se': 0.256597625102,
+        'tau2': 0.329840916424,
+        'i2': 87.8995725708,
+        'h2': 8.26417088032,
+        'q': 37.1645348837,
+        'pi': (-0.932407099729, 1.53335926409),
+        'tau2_ci': (0.087582082336, 2.42057611803),
+        'i2_ci': (65.8568200752, 98.1586834476),
+    },
+}
+
+SMALL_DATA = {
+    "a": ([0.1, 0.3, -0.1, 0.25, 0.05], [0.04, 0.05, 0.03, 0.06, 0.04]),
+    "b": ([0.1, 0.12, 0.09, 0.11, 0.1], [0.01, 0.02, 0.015, 0.01, 0.03]),
+    "c": ([0.5, -0.4, 0.9, 0.1, -0.3, 1.2], [0.02, 0.05, 0.03, 0.1, 0.04, 0.2]),
+}
+
+
+def _close(got, want, rtol=1e-6, atol=1e-10):
+    np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float),
+                               rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize(("method", "knha"), list(METAFOR))
+def test_bcg_log_rr_matches_metafor(method, knha):
+    ref = METAFOR[(method, knha)]
+    res = meta_analysis(BCG_RR_YI, BCG_RR_VI, method=method, knha=knha)
+    _close(res.estimate, ref["estimate"])
+    _close(res.se, ref["se"])
+    _close(res.statistic, ref["stat"])
+    _close(res.p, ref["p"], rtol=1e-5, atol=1e-300)
+    _close(res.ci, ref["ci"])
+    _close(res.pi, ref["pi"])
+    _close(res.tau2, ref["tau2"])
+    _close(res.i2, ref["i2"])
+    _close(res.h2, ref["h2"])
+    _close(res.q, ref["q"])
+    _close(res.q_p, ref["q_p"], rtol=1e-5, atol=1e-300)
+    assert res.q_df == 12 and res.k == 13
+    # the Q-profile interval does not depend on the tau² estimator (metafor has none for FE)
+    _close(res.tau2_ci, METAFOR[("REML", False)]["tau2_ci"])
+    assert res.df == (12 if knha else np.inf)
+
+
+@pytest.mark.parametrize(("measure", "method"), list(METAFOR_OTHER))
+def test_bcg_log_or_and_rd_match_metafor(measure, method):
+    ref = METAFOR_OTHER[(measure, method)]
+    yi, vi = globals()[f"BCG_{measure}_YI"], globals()[f"BCG_{measure}_VI"]
+    res = meta_analysis(yi, vi, method=method)
+    for key in ("estimate", "se", "tau2", "i2", "q"):
+        _close(getattr(res, key), ref[key])
+
+
+@pytest.mark.parametrize(("name", "method"), list(SMALL))
+def test_small_sets_match_metafor_including_zero_bounds(name, method):
+    ref = SMALL[(name, method)]
+    res = meta_analysis(*SMALL_DATA[name], method=method)
+    for key in ("estimate", "se", "tau2", "i2", "h2", "q", "pi", "tau2_ci", "i2_ci"):
+        _close(getattr(res, key), ref[key], atol=1e-9)
+
+
+def test_effect_table_input_and_public_entry_point():
+    table = EffectTable.from_arrays(BCG_RR_YI, BCG_RR_VI, measure="RR", scale="log",
+                                    labels=[f"t{i}" for i in range(13)])
+    res = bh.comparators.meta_analysis(table, method="REML", knha=False)
+    _close(res.estimate, METAFOR[("REML", False)]["estimate"])
+    assert res.measure == "RR" and res.scale == "log"
+    st_ = res.study_table()
+    assert tuple(st_.index) == table.labels
+    assert st_["weight"].sum() == pytest.approx(100.0)
+    summ = res.summary(transform="exp")
+    assert summ.loc["REML", "estimate"] == pytest.approx(np.exp(res.estimate))
+    assert summ.loc["REML", "ci_low"] == pytest.approx(np.exp(res.ci[0]))
+    assert summ.loc["REML", "tau2_ci_high"] == pytest.approx(res.tau2_ci[1])
+    assert summ.attrs["measure"] == "RR"
+    lo, hi = res.ci
+    assert lo < res.estimate < hi
+    assert isinstance(res.estimate, float) and isinstance(res.tau2, float)
+    assert res.tau == pytest.approx(np.sqrt(res.tau2))
+
+
+def test_higgins_prediction_interval_uses_t_k_minus_2():
+    res = meta_analysis(BCG_RR_YI, BCG_RR_VI, method="REML", pi_type="higgins")
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 11) * np.sqrt(res.se**2 + res.tau2)
+    _close(res.pi, [res.estimate - half, res.estimate + half])
+    ref = METAFOR[("REML", False)]["pi"]
+    assert res.pi[1] - res.pi[0] > ref[1] - ref[0]
+
+
+# ------------------------------------------------------------------------ vectorisation
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("knha", [False, True])
+def test_vectorised_equals_loop(method, knha):
+    rng = np.random.default_rng(11)
+    k, shape = 7, (3, 4)
+    vi = rng.uniform(0.01, 0.5, size=(k, *shape))
+    yi = rng.normal(0.0, np.sqrt(vi + rng.choice([0.0, 0.1, 1.0], size=shape)))
+    res = meta_analysis(yi, vi, method=method, knha=knha)
+    assert np.shape(res.estimate) == shape and res.ci.shape == (2, *shape)
+    assert res.tau2_ci.shape == (2, *shape) and res.weights.shape == (k, *shape)
+    for idx in np.ndindex(shape):
+        one = meta_analysis(yi[(slice(None), *idx)], vi[(slice(None), *idx)], method=method,
+                            knha=knha)
+        for key in ("estimate", "se", "p", "tau2", "i2", "h2", "q"):
+            _close(np.asarray(getattr(res, key))[idx], getattr(one, key), rtol=1e-8)
+        _close(res.ci[(slice(None), *idx)], one.ci, rtol=1e-8)
+        _close(res.pi[(slice(None), *idx)], one.pi, rtol=1e-8)
+        _close(res.tau2_ci[(slice(None), *idx)], one.tau2_ci, rtol=1e-7)
+    summ = res.summary()
+    assert len(summ) == 12 and summ.index.nlevels == 2
+
+
+def _profile_max(y, v, reml):
+    def neg(t):
+        return -float(uv._loglik(y[:, None], v[:, None], np.array([t]), reml)[0])
+
+    grid = np.concatenate([[0.0], np.geomspace(1e-8, 100.0, 400)])
+    t0 = grid[np.argmin([neg(t) for t in grid])]
+    if t0 == 0.0:
+        return 0.0 if neg(0.0) <= neg(1e-9) else optimize.minimize_scalar(
+            neg, bounds=(0, 1e-6), method="bounded").x
+    lo, hi = t0 / 1.1, t0 * 1.1
+    return optimize.minimize_scalar(neg, bounds=(lo, hi), method="bounded",
+                                    options={"xatol": 1e-13}).x
+
+
+def test_reml_ml_converge_on_hard_replicates_and_find_the_maximum():
+    """10,000 replicates mixing k=2, extreme variance ratios and huge heterogeneity."""
+    rng = np.random.default_rng(5)
+    k, R = 13, 10_000
+    vi = np.exp(rng.uniform(-9, 3, size=(k, R)))  # variances from 1e-4 to 20 within a study set
+    tau2 = rng.choice([0.0, 1e-3, 0.3, 50.0], size=R)
+    yi = rng.normal(rng.normal(0, 3, size=R), np.sqrt(vi + tau2))
+    for method in ("REML", "ML", "PM"):
+        t2, conv = estimate_tau2(yi, vi, method=method)
+        assert conv.all() and np.isfinite(t2).all() and (t2 >= 0).all()
+    t2, _ = estimate_tau2(yi, vi, method="REML")
+    for r in rng.choice(R, size=25, replace=False):
+        want = _profile_max(yi[:, r], vi[:, r], True)
+        assert t2[r] == pytest.approx(want, rel=1e-5, abs=1e-9)
+    # two studies
+    t2, conv = estimate_tau2(yi[:2], vi[:2], method="REML")
+    assert conv.all() and (t2 >= 0).all()
+
+
+def test_non_convergence_is_reported_not_returned(monkeypatch):
+    monkeypatch.setattr(uv, "_fallback_likelihood",
+                        lambda y, v, reml, cols: (np.full(cols.size, np.nan),
+                                                  np.zeros(cols.size, dtype=bool)))
+    yi = np.stack([BCG_RR_YI, BCG_RR_YI[::-1], np.zeros(13)], axis=1)
+    vi = np.stack([BCG_RR_VI] * 3, axis=1)
+    with pytest.warns(ConvergenceWarning, match="did not converge for 2 of 3"):
+        res = meta_analysis(yi, vi, method="REML", maxiter=1)
+    # the third replicate (all yi equal) converges at the boundary tau² = 0 in one step
+    np.testing.assert_array_equal(res.converged, [False, False, True])
+    assert np.isnan(res.estimate[:2]).all() and np.isnan(res.tau2_ci[:, :2]).all()
+    assert res.tau2[2] == 0.0 and np.isfinite(res.estimate[2])
+    # and the default settings converge
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ok = meta_analysis(yi, vi, method="REML")
+    assert ok.converged.all()
+
+
+def test_q_profile_function_matches_result_attribute():
+    ci = q_profile_ci(BCG_RR_YI, BCG_RR_VI, level=0.9)
+    res = meta_analysis(BCG_RR_YI, BCG_RR_VI, level=0.9)
+    _close(res.tau2_ci, ci)
+    assert ci[0] > METAFOR[("REML", False)]["tau2_ci"][0]
+
+
+# ------------------------------------------------------------------------ properties
+def _studies(k_min=2, k_max=12):
+    return st.integers(k_min, k_max).flatmap(lambda k: st.tuples(
+        hnp.arrays(float, k, elements=st.floats(-4, 4)),
+        hnp.arrays(float, k, elements=st.floats(1e-3, 2.0)),
+    ))
+
+
+PROP = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROP
+@given(data=_studies(), method=st.sampled_from(METHODS), seed=st.integers(0, 2**16))
+def test_permutation_of_studies_leaves_results_unchanged(data, method, seed):
+    yi, vi = data
+    perm = np.random.default_rng(seed).permutation(yi.size)
+    a = meta_analysis(yi, vi, method=method)
+    b = meta_analysis(yi[perm], vi[perm], method=method)
+    for key in ("estimate", "se", "tau2", "i2", "q"):
+        _close(getattr(b, key), getattr(a, key), rtol=1e-6, atol=1e-9)
+    _close(b.tau2_ci, a.tau2_ci, rtol=1e-6, atol=1e-9)
+
+
+@PROP
+@given(data=_studies(), method=st.sampled_from(METHODS), shift=st.floats(-10, 10),
+       scale=st.floats(0.05, 20))
+def test_shift_and_scale_equivariance(data, method, shift, scale):
+    yi, vi = data
+    a = meta_analysis(yi, vi, method=method)
+    b = meta_analysis(yi + shift, vi, method=method)
+    _close(b.estimate, a.estimate + shift, rtol=1e-6, atol=1e-8)
+    _close(b.tau2, a.tau2, rtol=1e-6, atol=1e-9)
+    _close(b.ci, a.ci + shift, rtol=1e-6, atol=1e-8)
+    c = meta_analysis(yi * scale, vi * scale**2, method=method)
+    _close(c.estimate, a.estimate * scale, rtol=1e-6, atol=1e-8)
+    _close(c.tau2, a.tau2 * scale**2, rtol=1e-5, atol=1e-9 * scale**2)
+    _close(c.i2, a.i2, rtol=1e-5, atol=1e-6)
+    _close(c.q, a.q, rtol=1e-8)
+    _close(c.statistic, a.statistic, rtol=1e-5, atol=1e-8)
+
+
+@PROP
+@given(data=_studies(), method=st.sampled_from(METHODS), knha=st.booleans())
+def test_tau2_nonnegative_and_intervals_ordered(data, method, knha):
+    yi, vi = data
+    res = meta_analysis(yi, vi, method=method, knha=knha)
+    assert res.tau2 >= 0 and 0 <= res.i2 <= 100
+    # H² = (tau² + s²)/s² >= 1 for RE fits; FE reports Q/(K-1), as metafor
+    assert res.h2 >= (0 if method == "FE" else 1 - 1e-12)
+    assert res.ci[0] <= res.estimate <= res.ci[1]
+    if not knha:  # with knha the adjusted se can be below the unadjusted one
+        assert res.pi[0] <= res.ci[0] + 1e-12 and res.ci[1] <= res.pi[1] + 1e-12
+    lo, hi = res.tau2_ci
+    assert 0 <= lo <= hi
+
+
+@PROP
+@given(data=_studies(k_min=3), method=st.sampled_from(["DL", "REML", "ML", "PM"]))
+def test_random_effects_equals_fixed_effect_when_tau2_is_zero(data, method):
+    yi, vi = data
+    # shrink the spread until the data are homogeneous: every estimator gives tau² = 0
+    mid = np.average(yi, weights=1 / vi)
+    y0 = mid + 0.01 * (yi - mid) * np.sqrt(vi.min())
+    re = meta_analysis(y0, vi, method=method)
+    fe = meta_analysis(y0, vi, method="FE")
+    assert re.tau2 == 0.0
+    for key in ("estimate", "se", "p"):
+        _close(getattr(re, key), getattr(fe, key), rtol=1e-10, atol=1e-12)
+    _close(re.pi, fe.ci, rtol=1e-10, atol=1e-12)
+    # and on general data: where an estimator returns 0, it is the FE answer
+    r2 = meta_analysis(yi, vi, method=method)
+    assume(r2.tau2 == 0.0)
+    _close(r2.estimate, meta_analysis(yi, vi, method="FE").estimate, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    ("yi", "vi", "match"),
+    [
+        ([0.1], [0.1], "at least 2 studies"),
+        ([0.1, np.nan, 0.3], [0.1, 0.1, 0.1], r"yi are missing or not finite at study 1"),
+        ([0.1, 0.2, 0.3], [0.1, 0.0, 0.1], r"vi must be finite and > 0.*study 1"),
+        ([0.1, 0.2, 0.3], [0.1, -2, np.inf], r"study 1.*study 2"),
+        ([0.1, 0.2], [0.1, 0.2, 0.3], "same shape"),
+        (0.1, 0.1, "first axis"),
+    ],
+)
+def test_bad_inputs_raise_data_error(yi, vi, match):
+    with pytest.raises(DataError, match=match):
+        meta_analysis(yi, vi)
+
+
+def test_bad_replicate_is_named():
+    yi = np.zeros((3, 2, 2))
+    vi = np.ones((3, 2, 2))
+    vi[1, 1, 0] = 0.0
+    with pytest.raises(DataError, match=r"study 1 \(replicate \(1, 0\)\)"):
+        meta_analysis(yi, vi)
+
+
+def test_option_errors():
+    table = EffectTable.from_arrays([0.1, 0.2], [0.1, 0.1])
+    with pytest.raises(DataError, match="do not pass vi"):
+        meta_analysis(table, [0.1, 0.1])
+    with pytest.raises(DataError, match="vi .* is required"):
+        meta_analysis([0.1, 0.2])
+    with pytest.raises(ValueError, match="method must be one of"):
+        meta_analysis([0.1, 0.2], [0.1, 0.1], method="HS")
+    with pytest.raises(ValueError, match="level"):
+        meta_analysis([0.1, 0.2], [0.1, 0.1], level=95)
+    with pytest.raises(DataError, match="at least 3 studies"):
+        meta_analysis([0.1, 0.2], [0.1, 0.1], pi_type="higgins")
+    with pytest.raises(DataError, match="2 labels for 3 studies"):
+        meta_analysis([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], labels=["a", "b"])
+
+
+def test_inputs_not_modified():
+    yi, vi = BCG_RR_YI.copy(), BCG_RR_VI.copy()
+    res = meta_analysis(yi, vi)
+    res.yi[0] = 99.0
+    np.testing.assert_array_equal(yi, BCG_RR_YI)
+    assert isinstance(res.summary(), pd.DataFrame)

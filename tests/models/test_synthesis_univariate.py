@@ -1,0 +1,147 @@
+"""Bayesian normal–normal and causal meta-analysis factories: structure and small real fits."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_hte import ArmTable, DataError, EffectTable
+from bayes_hte.comparators import causal_meta_analysis, meta_analysis
+from bayes_hte.inference import divergences, fit
+from bayes_hte.models.synthesis import (
+    TAU_PRIORS,
+    build_causal_meta_model,
+    build_meta_analysis_model,
+    posterior_summary,
+)
+from bayes_hte.simulate.berenfeld2026 import berenfeld2026
+
+# BCG vaccine trials, log RR and variances from R metafor 3.8-1 escalc(measure="RR",
+# data=dat.bcg) (see tests/comparators/test_univariate.py and validation/metafor_reference.R)
+BCG_YI = np.array([-0.88931133392, -1.5853886572, -1.3480731483, -1.44155119002,
+                   -0.217547322211, -0.786115585819, -1.6208982236, 0.0119523335238,
+                   -0.469417648738, -1.37134480347, -0.339358828338, 0.445913400571,
+                   -0.0173139482169])
+BCG_VI = np.array([0.325584765004, 0.194581121398, 0.415367965368, 0.0200100319022,
+                   0.0512101721696, 0.00690561845591, 0.223017247572, 0.00396157929782,
+                   0.0564342104632, 0.073024793613, 0.0124122139716, 0.5325058452,
+                   0.071404659684])
+BCG = EffectTable.from_arrays(BCG_YI, BCG_VI, measure="RR", scale="log")
+SMALL = dict(draws=300, tune=300, chains=2, random_seed=3, log_likelihood=False,
+             posterior_predictive=False)
+
+
+# ------------------------------------------------------------------------ structure
+@pytest.mark.parametrize("tau_prior", sorted(TAU_PRIORS))
+def test_tau_prior_choice_sets_the_distribution(tau_prior):
+    m = build_meta_analysis_model(BCG, tau_prior=tau_prior)
+    expected = TAU_PRIORS[tau_prior]["dist"]
+    assert type(m["tau"].owner.op).__name__.lower().startswith(expected.lower())
+    assert m.bayes_hte["priors"]["tau"] == TAU_PRIORS[tau_prior]
+    assert m.named_vars_to_dims["theta"] == ("study",)
+    assert m.named_vars_to_dims["y"] == ("study",)
+    assert list(m.coords["study"]) == list(BCG.labels)
+
+
+def test_priors_override_and_centered_form():
+    m = build_meta_analysis_model(BCG, priors={"tau": {"sigma": 0.05},
+                                               "mu": {"dist": "StudentT", "nu": 4, "mu": 0,
+                                                      "sigma": 2}},
+                                  parameterization="centered")
+    assert m.bayes_hte["priors"]["tau"] == {"dist": "HalfNormal", "sigma": 0.05}
+    assert m.bayes_hte["priors"]["mu"]["dist"] == "StudentT"
+    assert "z" not in m.named_vars and "theta" in {v.name for v in m.free_RVs}
+    # the log density at the same point differs between priors: the choice is live
+    a = build_meta_analysis_model(BCG, tau_prior="half_normal")
+    b = build_meta_analysis_model(BCG, tau_prior="half_cauchy")
+    pt = a.initial_point()
+    assert a.compile_logp()(pt) != pytest.approx(b.compile_logp()(pt))
+
+
+def test_meta_model_errors():
+    with pytest.raises(DataError, match="EffectTable"):
+        build_meta_analysis_model(pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.1, 0.1]}))
+    with pytest.raises(DataError, match="at least 2 studies"):
+        build_meta_analysis_model(EffectTable.from_arrays([0.1], [0.1]))
+    with pytest.raises(ValueError, match="tau_prior"):
+        build_meta_analysis_model(BCG, tau_prior="jeffreys")
+    with pytest.raises(ValueError, match="no parameter 'sigma'"):
+        build_meta_analysis_model(BCG, priors={"sigma": {"dist": "HalfNormal", "sigma": 1}})
+    with pytest.raises(ValueError, match="parameterization"):
+        build_meta_analysis_model(BCG, parameterization="auto")
+
+
+def test_causal_model_structure_and_options():
+    counts = pd.DataFrame({"study": ["a", "b", "c"], "n11": [5, 7, 9], "n10": [45, 43, 41],
+                           "n01": [10, 12, 8], "n00": [40, 38, 42]})
+    m = build_causal_meta_model(counts)
+    assert m.named_vars_to_dims["risk"] == ("study", "arm")
+    assert m.named_vars_to_dims["theta_study"] == ("study", "measure")
+    assert list(m.coords["measure"]) == ["RD", "RR", "OR"]
+    assert list(m.coords["arm"]) == ["control", "treated"]
+    assert {v.name for v in m.free_RVs} == {"logit_risk", "weight"}
+    np.testing.assert_array_equal(m.rvs_to_values[m["events"]].data,
+                                  [[10, 5], [12, 7], [8, 9]])
+    fixed = build_causal_meta_model(counts, membership="fixed")
+    assert {v.name for v in fixed.free_RVs} == {"logit_risk"}
+    np.testing.assert_allclose(fixed["weight"].get_value(), [1 / 3] * 3)
+    user = build_causal_meta_model(ArmTable.from_frame(counts), weights=[0.5, 0.5, 0.0])
+    assert user.bayes_hte["weights"] == "user" and user.bayes_hte["membership"] == "fixed"
+    with pytest.raises(DataError, match="sum to 1"):
+        build_causal_meta_model(counts, weights=[0.5, 0.6, 0.0])
+    with pytest.raises(ValueError, match="membership"):
+        build_causal_meta_model(counts, membership="sometimes")
+    with pytest.raises(DataError, match="ArmTable or a DataFrame"):
+        build_causal_meta_model(counts.to_numpy())
+    with pytest.raises(DataError, match="negative"):
+        build_causal_meta_model(counts.assign(n11=[-1, 7, 9]))
+
+
+# ------------------------------------------------------------------------ small real fits
+def test_normal_normal_fit_on_bcg_agrees_with_reml():
+    idata = fit(build_meta_analysis_model(BCG), **SMALL)
+    reml = meta_analysis(BCG, method="REML")
+    mu = posterior_summary(idata, "mu", predictive="theta_new", scale="log")
+    tau = posterior_summary(idata, "tau")
+    # posterior of mu centred near the REML estimate, with a similar spread
+    assert abs(mu.estimate - reml.estimate) < 0.1
+    assert 0.7 * reml.se < mu.se < 1.5 * reml.se
+    assert mu.ci[0] < reml.estimate < mu.ci[1]
+    # clear heterogeneity: tau away from 0 and covering the REML tau
+    assert tau.ci[0] > 0.15 and tau.ci[0] < np.sqrt(reml.tau2) < tau.ci[1]
+    # predictive for a new study is wider than the CrI of mu and near the REML PI
+    assert mu.pi[0] < mu.ci[0] and mu.pi[1] > mu.ci[1]
+    assert abs(mu.pi[0] - reml.pi[0]) < 0.5 and abs(mu.pi[1] - reml.pi[1]) < 0.5
+    assert divergences(idata) <= 3
+
+
+def test_causal_bayes_recovers_theta_p_star_like_the_frequentist_estimator():
+    sim = berenfeld2026(1000, seed=3)
+    idata = fit(build_causal_meta_model(sim.arm_table()), **SMALL)
+    w = idata["posterior"]["weight"]
+    assert float(w.mean()) == pytest.approx(0.5)  # two studies: mean of the weights
+    for measure in ("RD", "RR", "OR"):
+        post = posterior_summary(idata, "theta", sel={"measure": measure})
+        freq = causal_meta_analysis(sim.counts, measure)
+        truth = sim.truth["theta_causal"][measure]
+        assert post.ci[0] < truth < post.ci[1]
+        assert abs(post.estimate - freq.estimate) < 0.3 * freq.se
+        # random membership: posterior SD close to the delta-method SE
+        assert 0.8 * freq.se < post.se < 1.25 * freq.se, (measure, post.se, freq.se)
+    # pooled risks equal the weighted per-study risks, draw by draw
+    psi = idata["posterior"]["psi"]
+    risk = idata["posterior"]["risk"]
+    np.testing.assert_allclose(psi, (risk * w).sum("study"), rtol=1e-10)
+    assert divergences(idata) == 0
+
+
+def test_posterior_summary_errors():
+    idata = fit(build_meta_analysis_model(EffectTable.from_arrays([0.1, 0.3, 0.2],
+                                                                   [0.05, 0.05, 0.05])),
+                draws=50, tune=50, chains=1, random_seed=1, log_likelihood=False,
+                posterior_predictive=False)
+    with pytest.raises(KeyError, match="'psi' is not in the posterior"):
+        posterior_summary(idata, "psi")
+    with pytest.raises(ValueError, match="still has dims"):
+        posterior_summary(idata, "theta")
+    one = posterior_summary(idata, "theta", sel={"study": "2"})
+    assert one.ci_low < one.estimate < one.ci_high

@@ -1,0 +1,69 @@
+"""Forest plots of meta-analyses: they read results and return figures."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from bayes_hte import ArmTable  # noqa: E402
+from bayes_hte.comparators import causal_meta_analysis, meta_analysis  # noqa: E402
+from bayes_hte.models.synthesis_univariate import PosteriorSummary  # noqa: E402
+from bayes_hte.plots_meta import combined_forest_plot, forest_plot  # noqa: E402
+
+COUNTS = pd.DataFrame({"study": ["A", "B", "C", "D"], "n11": [4, 6, 3, 62],
+                       "n10": [119, 300, 228, 13536], "n01": [11, 29, 11, 248],
+                       "n00": [128, 274, 209, 12619]})
+
+
+def test_forest_plot_draws_studies_diamond_and_prediction_interval():
+    res = meta_analysis(ArmTable.from_frame(COUNTS).effects("RR"), method="DL")
+    fig = forest_plot(res, title="BCG subset")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"  # log RR drawn as RR
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["A", "B", "C", "D", "Pooled (DL)"]
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert f"{np.exp(res.estimate):.2f}" in texts and "PI [" in texts
+    assert any("%" in t.get_text() for t in ax.texts)  # weights column
+    assert len(ax.patches) == 1  # the diamond
+    plt.close(fig)
+    fe = forest_plot(meta_analysis(res.yi, res.vi, method="FE"), transform=None)
+    assert fe.axes[0].get_xscale() == "linear"
+    plt.close(fe)
+
+
+def test_combined_forest_plot_puts_answers_on_one_natural_axis():
+    table = ArmTable.from_frame(COUNTS)
+    classical = meta_analysis(table.effects("RR"), method="REML")
+    causal = causal_meta_analysis(table, "RR")
+    bayes = PosteriorSummary(label="theta", estimate=0.5, se=0.1, ci=np.array([0.3, 0.8]),
+                             level=0.95)
+    fig = combined_forest_plot({"classical RE": classical, "causal": causal,
+                                "causal Bayes": bayes}, studies=causal, truth=0.45)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["A", "B", "C", "D", "classical RE", "causal", "causal Bayes"]
+    assert len(ax.patches) == 3
+    # the classical diamond is drawn on the RR scale
+    xs = ax.patches[0].get_xy()[:, 0]
+    assert np.exp(classical.ci[0]) == pytest.approx(xs.min())
+    assert any(line.get_color() == "red" for line in ax.lines)
+    plt.close(fig)
+
+
+def test_plot_errors():
+    rng = np.random.default_rng(0)
+    many = meta_analysis(rng.normal(size=(5, 3)), np.full((5, 3), 0.1))
+    with pytest.raises(ValueError, match="one meta-analysis"):
+        forest_plot(many)
+    with pytest.raises(ValueError, match="transform"):
+        forest_plot(meta_analysis([0.1, 0.2], [0.1, 0.1]), transform="log")
+    with pytest.raises(ValueError, match="empty"):
+        combined_forest_plot({})
+    with pytest.raises(ValueError, match="one estimate"):
+        combined_forest_plot({"many": many})
