@@ -28,6 +28,7 @@ from bayes_hte.errors import DataError
 #: family name -> "module:function" of its runner (imported lazily).
 FAMILIES: dict[str, str] = {
     "ipdma": "bayes_hte.runners.ipdma:run",
+    "cima": "bayes_hte.runners.cima:run",
 }
 
 Log = Callable[[str], None]
