@@ -24,8 +24,9 @@ Estimators of :math:`\tau^2` (all truncated at 0):
 ``ML``, ``REML`` (Viechtbauer 2005)
     Maximise the (restricted) log-likelihood
     :math:`\ell_{ML} = -\tfrac12 \sum_k [\log(v_k+\tau^2) + w_k (y_k-\hat\mu)^2]`,
-    :math:`\ell_{REML} = \ell_{ML} - \tfrac12 \log \sum_k w_k` by Fisher scoring with
-    step halving on :math:`[0, \infty)`, vectorised; replicates that do not converge are
+    :math:`\ell_{REML} = \ell_{ML} - \tfrac12 \log \sum_k w_k` by Newton steps (Fisher
+    scoring where the observed information is not positive) with step halving on
+    :math:`[0, \infty)`, vectorised; replicates that do not converge are
     re-solved by a bounded scalar optimiser and, failing that, reported as ``nan`` with a
     :class:`ConvergenceWarning` (``result.converged`` is ``False``).
 ``PM`` (Paule & Mandel 1982)
@@ -153,22 +154,29 @@ def _loglik(y, v, tau2, reml: bool) -> np.ndarray:
 
 
 def _score_info(y, v, tau2, reml: bool):
-    """Twice the score and twice the expected information for tau²."""
+    """Twice the score and the information used for the step, for tau².
+
+    The information is the observed one (Newton) where it is positive — quadratic
+    convergence near the maximum — else the expected one (Fisher scoring).
+    """
     w, sw, _, r = _weighted(y, v, tau2)
     w2 = (w**2).sum(axis=0)
     a = (w**2 * r**2).sum(axis=0)
+    b = (w**3 * r**2).sum(axis=0) - (w**2 * r).sum(axis=0) ** 2 / sw
     if reml:
         w3 = (w**3).sum(axis=0)
         score = a - (sw - w2 / sw)
-        info = w2 - 2.0 * w3 / sw + (w2 / sw) ** 2
+        expected = w2 - 2.0 * w3 / sw + (w2 / sw) ** 2
     else:
         score = a - sw
-        info = w2
+        expected = w2
+    observed = 2.0 * b - expected
+    info = np.where(observed > 0, observed, expected)
     return score, info
 
 
 def _fallback_likelihood(y, v, reml: bool, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounded scalar maximisation for replicates where Fisher scoring failed."""
+    """Bounded scalar maximisation for replicates where the Newton iteration failed."""
     out = np.full(cols.size, np.nan)
     ok = np.zeros(cols.size, dtype=bool)
     for i, c in enumerate(cols):
@@ -191,7 +199,7 @@ def _fallback_likelihood(y, v, reml: bool, cols: np.ndarray) -> tuple[np.ndarray
 def tau2_likelihood(y: np.ndarray, v: np.ndarray, *, reml: bool = True, tol: float = 1e-10,
                     maxiter: int = 200, init: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(RE)ML estimate of tau² by Fisher scoring with step halving, vectorised over columns.
+    """(RE)ML estimate of tau² by Newton / Fisher scoring with step halving, vectorised.
 
     Returns ``(tau2, converged)``; unconverged columns are re-solved by a bounded scalar
     optimiser, and are ``nan`` with ``converged=False`` only if that fails too.
@@ -203,28 +211,31 @@ def tau2_likelihood(y: np.ndarray, v: np.ndarray, *, reml: bool = True, tol: flo
     done = np.zeros(m, dtype=bool)
     ll = _loglik(y, v, tau2, reml)
     for _ in range(maxiter):
-        act = ~done
-        if not act.any():
+        act = np.flatnonzero(~done)
+        if act.size == 0:
             break
-        ya, va, ta, lla = y[:, act], v[:, act], tau2[act], ll[act]
+        ya, va, ta, lla, sa = y[:, act], v[:, act], tau2[act], ll[act], scale[act]
         score, info = _score_info(ya, va, ta, reml)
         step = score / info
         new = np.maximum(0.0, ta + step)
+        small = np.abs(new - ta) <= tol * (ta + sa)
+        # a step that is not negligible must not lower the likelihood: halve it until
+        # it does not (or until it is negligible)
         lln = _loglik(ya, va, new, reml)
-        # step halving where the likelihood went down
+        worse = ~small & (lln < lla)
         h = np.ones_like(ta)
-        worse = lln < lla - 1e-12 * np.abs(lla)
-        for _ in range(40):
+        for _ in range(60):
             if not worse.any():
                 break
             h = np.where(worse, h / 2.0, h)
             new = np.where(worse, np.maximum(0.0, ta + h * step), new)
             lln = np.where(worse, _loglik(ya, va, new, reml), lln)
-            worse = lln < lla - 1e-12 * np.abs(lla)
-        change = np.abs(new - ta)
-        tau2[act] = new
-        ll[act] = lln
-        done[act] = (change <= tol * (new + scale[act])) & ~worse
+            small = small | (np.abs(new - ta) <= tol * (ta + sa))
+            worse = ~small & (lln < lla)
+        bad = ~np.isfinite(new)
+        tau2[act] = np.where(worse | bad, ta, new)
+        ll[act] = np.where(worse | bad, lla, lln)
+        done[act] = small & ~bad
     converged = done & np.isfinite(tau2)
     if not converged.all():
         cols = np.flatnonzero(~converged)

@@ -189,7 +189,9 @@ def build_causal_meta_model(
     Returns
     -------
     pymc.Model
-        Dims ``study``, ``arm`` (control, treated), ``measure`` (RD, RR, OR); free
+        Dims ``study``, ``arm`` (control, treated), ``measure`` (RD, RR, OR); data
+        ``n_arm``, ``n_events`` (study, arm) and ``n_per_study`` (swap them with
+        ``pm.set_data`` to refit new counts without rebuilding); free
         ``logit_risk`` (study, arm) and, for random membership, ``weight`` (study);
         deterministics ``risk`` (study, arm), ``psi`` (arm), ``theta`` (measure),
         ``theta_study`` (study, measure); observed ``events`` (study, arm) and
@@ -220,11 +222,12 @@ def build_causal_meta_model(
         n_arm = pm.Data("n_arm", totals, dims=("study", "arm"))
         logit_risk = make_rv("logit_risk", resolved["logit_risk"], dims=("study", "arm"))
         risk = pm.Deterministic("risk", pm.math.invlogit(logit_risk), dims=("study", "arm"))
-        pm.Binomial("events", n=n_arm, logit_p=logit_risk, observed=events,
-                    dims=("study", "arm"))
+        ev = pm.Data("n_events", events, dims=("study", "arm"))
+        pm.Binomial("events", n=n_arm, logit_p=logit_risk, observed=ev, dims=("study", "arm"))
         if random_w:
             w = pm.Dirichlet("weight", a=np.ones(table.k), dims="study")
-            pm.Multinomial("n_study", n=int(nk.sum()), p=w, observed=nk, dims="study")
+            size = pm.Data("n_per_study", nk, dims="study")
+            pm.Multinomial("n_study", n=size.sum(), p=w, observed=size, dims="study")
         else:
             fixed = w_user if w_user is not None else nk / nk.sum()
             w = pm.Data("weight", np.asarray(fixed, dtype=float), dims="study")

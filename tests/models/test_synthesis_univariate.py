@@ -79,8 +79,8 @@ def test_causal_model_structure_and_options():
     assert list(m.coords["measure"]) == ["RD", "RR", "OR"]
     assert list(m.coords["arm"]) == ["control", "treated"]
     assert {v.name for v in m.free_RVs} == {"logit_risk", "weight"}
-    np.testing.assert_array_equal(m.rvs_to_values[m["events"]].data,
-                                  [[10, 5], [12, 7], [8, 9]])
+    np.testing.assert_array_equal(m["n_events"].get_value(), [[10, 5], [12, 7], [8, 9]])
+    np.testing.assert_array_equal(m["n_per_study"].get_value(), [100, 100, 100])
     fixed = build_causal_meta_model(counts, membership="fixed")
     assert {v.name for v in fixed.free_RVs} == {"logit_risk"}
     np.testing.assert_allclose(fixed["weight"].get_value(), [1 / 3] * 3)
