@@ -217,19 +217,21 @@ def combined_forest_plot(
     if null is not None:
         ax.axvline(null, color="0.6", lw=1, zorder=1)
     if truth is not None:
-        ax.axvline(truth, color="red", lw=1.4, zorder=1, label=f"{truth_label} = {_fmt(truth)}")
-        ax.legend(loc="lower right", fontsize=8, frameon=False, bbox_to_anchor=(1.0, 1.0))
+        ax.axvline(truth, color="red", lw=1.4, zorder=1)
+        ax.text(truth, 1.0, f"{truth_label} = {_fmt(truth)}", color="red", fontsize=8,
+                ha="center", va="bottom", transform=ax.get_xaxis_transform())
     if measure in ("RR", "OR"):
         ax.set_xscale("log")
     ax.set_yticks(yticks)
     ax.set_yticklabels(ylabels)
     ax.set_ylim(y + 0.3, n_rows + (1.7 if rows else 0.7))
     ax.set_xlabel(f"{measure} (log scale)" if measure in ("RR", "OR") else (measure or ""))
-    ax.set_title(title or "", loc="left")
+    if title:
+        fig.suptitle(title, x=0.02, ha="left", fontsize=11)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.text(1.02, 1.0, "estimate [CI]", transform=ax.transAxes, fontsize=8,
             fontweight="bold", va="bottom")
     h = fig.get_figheight()
-    fig.subplots_adjust(left=0.30, right=0.62, bottom=0.9 / h, top=1 - 0.5 / h)
+    fig.subplots_adjust(left=0.30, right=0.62, bottom=0.9 / h, top=1 - 0.75 / h)
     return fig

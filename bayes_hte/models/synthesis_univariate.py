@@ -6,12 +6,19 @@ r"""Bayesian univariate and causal meta-analysis models (PyMC factories).
 .. math::
 
     y_k \mid \theta_k \sim N(\theta_k, s_k^2), \qquad
-    \theta_k = \mu + \tau\, z_k,\; z_k \sim N(0, 1), \qquad
+    \theta_k \sim N(\mu, \tau^2), \qquad
     \mu \sim p(\mu),\; \tau \sim p(\tau),
 
 and the effect of a new study :math:`\theta_{new} = \mu + \tau z_{new}`,
 :math:`z_{new} \sim N(0, 1)`: its posterior is the Bayesian prediction "interval". The
-prior on :math:`\tau` is chosen by name (:data:`TAU_PRIORS`: half-normal, half-Cauchy,
+study effects are sampled in one of three forms (``parameterization=``):
+``"marginal"`` (default) integrates them out, :math:`y_k \sim N(\mu, s_k^2 + \tau^2)`,
+and reconstructs them exactly from their conditional posterior,
+:math:`\theta_k = m_k + \sqrt{V_k}\, z_k`, :math:`V_k = (s_k^{-2} + \tau^{-2})^{-1}`,
+:math:`m_k = V_k(y_k/s_k^2 + \mu/\tau^2)`, :math:`z_k \sim N(0, 1)` a priori and
+a posteriori — no funnel whatever the informativeness of the studies;
+``"non_centered"`` (:math:`\theta_k = \mu + \tau z_k`) and ``"centered"`` are the usual
+forms. The prior on :math:`\tau` is chosen by name (:data:`TAU_PRIORS`: half-normal, half-Cauchy,
 half-Student-t, exponential, uniform; scales suit log risk / odds ratios) or given as a
 spec in ``priors={"tau": ...}``.
 
@@ -55,7 +62,7 @@ from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 
 TauPrior = Literal["half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"]
-Parameterization = Literal["centered", "non_centered"]
+Parameterization = Literal["marginal", "centered", "non_centered"]
 Membership = Literal["random", "fixed"]
 
 ARMS = ("control", "treated")
@@ -89,7 +96,7 @@ def build_meta_analysis_model(
     *,
     tau_prior: TauPrior = "half_normal",
     priors: Mapping | None = None,
-    parameterization: Parameterization = "non_centered",
+    parameterization: Parameterization = "marginal",
 ) -> pm.Model:
     r"""Bayesian normal–normal random-effects meta-analysis (module docstring).
 
@@ -102,14 +109,17 @@ def build_meta_analysis_model(
     priors : mapping, optional
         Overrides by name: ``"mu"``, ``"tau"`` (e.g. ``{"tau": {"sigma": 0.02}}`` keeps
         the named distribution with a new scale; a full spec replaces it).
-    parameterization : {"centered", "non_centered"}
-        Form of the study effects :math:`\theta_k`; non-centred (default) avoids the
-        funnel when :math:`\tau` is small.
+    parameterization : {"marginal", "centered", "non_centered"}
+        Form of the study effects :math:`\theta_k` (module docstring). ``"marginal"``
+        (default) samples without divergences both for informative studies with small
+        :math:`\tau` (where the non-centred form diverges) and for weak ones (where the
+        centred form does); its ``y`` likelihood is the marginal one,
+        :math:`N(\mu, s_k^2 + \tau^2)`.
 
     Returns
     -------
     pymc.Model
-        Dims ``study``; free ``mu``, ``tau``, ``z`` (or ``theta``), ``z_new``;
+        Dims ``study``; free ``mu``, ``tau``, ``z`` (``theta`` when centred), ``z_new``;
         deterministics ``theta`` (study), ``theta_new``, ``tau2``; observed ``y``.
         ``model.bayes_hte`` records the family, options and resolved priors.
 
@@ -119,7 +129,7 @@ def build_meta_analysis_model(
     ...                                 measure="RR", scale="log")
     >>> m = build_meta_analysis_model(table, tau_prior="half_cauchy")
     >>> sorted(m.named_vars)
-    ['mu', 'tau', 'tau2', 'theta', 'theta_new', 'y', 'z', 'z_new']
+    ['mu', 'se', 'tau', 'tau2', 'theta', 'theta_new', 'y', 'y_obs', 'z', 'z_new']
     """
     if not isinstance(data, EffectTable):
         raise DataError(f"data must be an EffectTable (see EffectTable.from_arrays / "
@@ -129,9 +139,9 @@ def build_meta_analysis_model(
                         f"{data.k}")
     if tau_prior not in TAU_PRIORS:
         raise ValueError(f"tau_prior must be one of {sorted(TAU_PRIORS)}, got {tau_prior!r}")
-    if parameterization not in ("centered", "non_centered"):
-        raise ValueError(f"parameterization must be 'centered' or 'non_centered', got "
-                         f"{parameterization!r}")
+    if parameterization not in ("marginal", "centered", "non_centered"):
+        raise ValueError(f"parameterization must be 'marginal', 'centered' or "
+                         f"'non_centered', got {parameterization!r}")
     defaults = {"mu": dict(META_PRIORS["mu"]), "tau": dict(TAU_PRIORS[tau_prior])}
     resolved = resolve_priors(defaults, priors, family="meta_analysis")
     coords = {"study": list(data.labels)}
@@ -140,14 +150,23 @@ def build_meta_analysis_model(
         mu = make_rv("mu", resolved["mu"])
         tau = make_rv("tau", resolved["tau"])
         pm.Deterministic("tau2", tau**2)
-        if parameterization == "non_centered":
+        if parameterization == "marginal":
+            y_obs = pm.Data("y_obs", data.yi, dims="study")
             z = pm.Normal("z", 0.0, 1.0, dims="study")
-            theta = pm.Deterministic("theta", mu + tau * z, dims="study")
+            var = 1.0 / (1.0 / se**2 + 1.0 / tau**2)
+            mean = var * (y_obs / se**2 + mu / tau**2)
+            pm.Deterministic("theta", mean + pt.sqrt(var) * z, dims="study")
+            pm.Normal("y", mu=mu, sigma=pt.sqrt(se**2 + tau**2), observed=y_obs,
+                      dims="study")
         else:
-            theta = pm.Normal("theta", mu=mu, sigma=tau, dims="study")
+            if parameterization == "non_centered":
+                z = pm.Normal("z", 0.0, 1.0, dims="study")
+                theta = pm.Deterministic("theta", mu + tau * z, dims="study")
+            else:
+                theta = pm.Normal("theta", mu=mu, sigma=tau, dims="study")
+            pm.Normal("y", mu=theta, sigma=se, observed=data.yi, dims="study")
         z_new = pm.Normal("z_new", 0.0, 1.0)
         pm.Deterministic("theta_new", mu + tau * z_new)
-        pm.Normal("y", mu=theta, sigma=se, observed=data.yi, dims="study")
     model.bayes_hte = {"family": "meta_analysis", "tau_prior": tau_prior,
                        "parameterization": parameterization, "priors": resolved,
                        "measure": data.measure, "scale": data.scale}

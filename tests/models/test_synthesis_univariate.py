@@ -39,6 +39,7 @@ def test_tau_prior_choice_sets_the_distribution(tau_prior):
     assert m.bayes_hte["priors"]["tau"] == TAU_PRIORS[tau_prior]
     assert m.named_vars_to_dims["theta"] == ("study",)
     assert m.named_vars_to_dims["y"] == ("study",)
+    assert m.bayes_hte["parameterization"] == "marginal"
     assert list(m.coords["study"]) == list(BCG.labels)
 
 
@@ -57,6 +58,25 @@ def test_priors_override_and_centered_form():
     assert a.compile_logp()(pt) != pytest.approx(b.compile_logp()(pt))
 
 
+def test_marginal_form_reconstructs_study_effects_from_their_conditional_posterior():
+    m = build_meta_analysis_model(BCG)  # default: marginal
+    assert {v.name for v in m.free_RVs} == {"mu", "tau", "z", "z_new"}
+    point = {"mu": -0.7, "tau_log__": np.log(0.4), "z": np.linspace(-1, 1, 13),
+             "z_new": 0.3}
+    [theta_v] = m.replace_rvs_by_values([m["theta"]])
+    theta = m.compile_fn(theta_v, inputs=m.value_vars, on_unused_input="ignore")(point)
+    v = 1 / (1 / BCG_VI + 1 / 0.4**2)
+    want = v * (BCG_YI / BCG_VI + -0.7 / 0.4**2) + np.sqrt(v) * point["z"]
+    np.testing.assert_allclose(theta, want, rtol=1e-10)
+    # the observed y has the marginal likelihood N(mu, s² + tau²)
+    logp = m.compile_fn(m.logp(vars=[m["y"]], sum=True), inputs=m.value_vars,
+                        on_unused_input="ignore")(point)
+    from scipy import stats
+
+    assert logp == pytest.approx(stats.norm.logpdf(BCG_YI, -0.7,
+                                                   np.sqrt(BCG_VI + 0.16)).sum())
+
+
 def test_meta_model_errors():
     with pytest.raises(DataError, match="EffectTable"):
         build_meta_analysis_model(pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.1, 0.1]}))
@@ -68,6 +88,8 @@ def test_meta_model_errors():
         build_meta_analysis_model(BCG, priors={"sigma": {"dist": "HalfNormal", "sigma": 1}})
     with pytest.raises(ValueError, match="parameterization"):
         build_meta_analysis_model(BCG, parameterization="auto")
+    nc = build_meta_analysis_model(BCG, parameterization="non_centered")
+    assert {v.name for v in nc.free_RVs} == {"mu", "tau", "z", "z_new"}
 
 
 def test_causal_model_structure_and_options():
