@@ -55,6 +55,14 @@ def main(argv=None) -> None:
     d = bh.datasets.sglt2_hf()
     main_fit = fit(d)
     joint = main_fit.subgroup_effects(BY)
+    # the report's LVEF labels read literally: 40-49 and 50-59 (gaps at [49, 50) and
+    # [59, 60) for a continuous LVEF), which is how the reference analysis seems to
+    # have coded them (see docs/cima.md)
+    lit = d.effects.copy()
+    lit.loc[lit["subgroup"] == "lvef", "stratum"] = lit.loc[
+        lit["subgroup"] == "lvef", "stratum"].replace({"40-50": "40-49", "50-60": "50-59"})
+    lit_fit = bh.comparators.cima(lit, d.covariates, d.target, cate=CATE)
+    lit_joint = lit_fit.subgroup_effects(BY)
 
     ate_mc, joint_mc = [], []
     for s in range(args.mc):
@@ -65,12 +73,18 @@ def main(argv=None) -> None:
     ate_sd = np.std(ate_mc, axis=0, ddof=1)
     joint_sd = np.std(joint_mc, axis=0, ddof=1)
 
-    T = d.target.sample(50_000)
-    base_est = []
+    # the reference example's design: a random copula sample of 50,000 rows and a
+    # random 10 % of it as base sample
+    ref_mc = []
     for s in range(args.mc):
+        T = d.target.sample(50_000, method="random", seed=1000 + s)
         Q = T.iloc[np.random.default_rng(s).choice(len(T), 5000, replace=False)]
-        base_est.append(bh.comparators.cima(d.effects, d.covariates, T, cate=CATE,
-                                            base=Q).ate.estimate)
+        f = bh.comparators.cima(d.effects, d.covariates, T, cate=CATE, base=Q)
+        j = f.subgroup_effects(BY)[["estimate", "ci_low", "ci_high"]].to_numpy()
+        ref_mc.append(np.vstack([[f.ate.estimate, *f.ate.ci], j]))
+    ref_mc = np.array(ref_mc)
+    ref_sd = ref_mc.std(axis=0, ddof=1)
+    ref_mean = ref_mc.mean(axis=0)
     variants = {
         "default (CIMAgD reference)": {},
         'representer="tilted"': {"representer": "tilted"},
@@ -108,9 +122,13 @@ def main(argv=None) -> None:
         f"SE of the ATE {a.se:.5f}; of it, the target-sampling part "
         f"sqrt(sum (g_l - psi)^2) / N_T is "
         f"{tsd:.6f}. "
-        "With the reference example's base sample (a random 10 % = 5,000 rows of the "
-        f"target), the ATE is {np.mean(base_est):.4f} (SD {np.std(base_est, ddof=1):.5f} "
-        f"over {args.mc} subsamples).",
+        "In the reference example's design (a random copula sample and a random 10 % "
+        f"= 5,000 rows of it as base sample) the ATE averages {ref_mean[0, 0]:.4f} with "
+        f"MC SD {ref_sd[0, 0]:.5f} over {args.mc} draws, and the joint-subgroup figures "
+        f"have MC SDs up to {ref_sd[1:].max():.4f} (column `MC SD ref.` below): the "
+        "base-sample term of the variance and the tilting weights move with the 5,000 "
+        "base rows. The paper's printed figures carry that error; our tests accept a "
+        "figure when it is within 0.0005 (the printed rounding) + 3 x that MC SD.",
         "",
         "CATE coefficients:",
         "",
@@ -121,8 +139,9 @@ def main(argv=None) -> None:
         "",
         "Joint subgroups in the target (LVEF cut at 40 %):",
         "",
-        "| LVEF | prior HHF | diabetes | n (of 50,000) | risk difference | 95% CI | paper |",
-        "|---|---|---|---|---|---|---|",
+        "| LVEF | prior HHF | diabetes | n (of 50,000) | risk difference | 95% CI "
+        "| report labels 40-49, 50-59 | paper | MC SD ref. (est, low, high) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in joint.iterrows():
         p = PAPER_JOINT[(r["lvef"], r["prehhf"], r["diabetes"])]
@@ -131,15 +150,32 @@ def main(argv=None) -> None:
             f"| {r['lvef']} | {'yes' if r['prehhf'] == '1' else 'no'} | "
             f"{'yes' if r['diabetes'] == '1' else 'no'} | {r['n_target']} | "
             f"{r['estimate']:.4f} [{sd[0]:.5f}] | ({r['ci_low']:.4f}, {r['ci_high']:.4f}) | "
-            f"{p[0]:.3f} ({p[1]:.3f}, {p[2]:.3f}) |"
+            f"{lit_joint.loc[i, 'estimate']:.4f} ({lit_joint.loc[i, 'ci_low']:.4f}, "
+            f"{lit_joint.loc[i, 'ci_high']:.4f}) | "
+            f"{p[0]:.3f} ({p[1]:.3f}, {p[2]:.3f}) | "
+            f"{', '.join(f'{v:.4f}' for v in ref_sd[i + 1])} |"
         )
+    paper = np.vstack([PAPER_ATE] + [PAPER_JOINT[(r["lvef"], r["prehhf"], r["diabetes"])]
+                                     for _, r in joint.iterrows()])
+    tol = 0.0005 + 3 * ref_sd
+    for name, f, jt in [("[40, 50) reading (bundled data)", main_fit, joint),
+                        ("report labels 40-49, 50-59", lit_fit, lit_joint)]:
+        ours = np.vstack([[f.ate.estimate, *f.ate.ci],
+                          jt[["estimate", "ci_low", "ci_high"]].to_numpy()])
+        dev = np.abs(ours - paper)
+        lines.append(f"- {name}: ATE {f.ate.estimate:.4f} ({f.ate.ci[0]:.4f}, "
+                     f"{f.ate.ci[1]:.4f}); {int((dev <= tol).sum())} of {dev.size} Table 3 "
+                     f"figures within 0.0005 + 3 MC SD; largest |difference| {dev.max():.4f} "
+                     f"({(dev / tol).max():.2f} x its tolerance)")
     lines += ["", "Options (same target sample):", "",
               "| options | ATE | SE | 95% CI |", "|---|---|---|---|", *var_rows]
     md = "\n".join(lines)
     print(md)
     print("\nMC SDs (for tests/comparators/test_cima.py):")
-    print("ate", np.round(ate_sd, 6).tolist())
-    print("joint", np.round(joint_sd, 6).tolist())
+    print("copula only: ate", np.round(ate_sd, 6).tolist())
+    print("copula only: joint", np.round(joint_sd, 6).tolist())
+    print("reference design: ate", np.round(ref_sd[0], 6).tolist())
+    print("reference design: joint", np.round(ref_sd[1:], 6).tolist())
     if args.write_docs:
         doc = Path(__file__).resolve().parents[1] / "docs" / "cima.md"
         text = doc.read_text()

@@ -54,6 +54,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -70,7 +71,7 @@ from bayes_hte.data.summaries import (
     parse_stratum,
     validate_effects,
 )
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 
 Weights = Literal["reference", "inverse_variance"]
 Representer = Literal["reported", "tilted"]
@@ -142,6 +143,19 @@ def _split_top(s: str, sep: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _strip_calls(term: str) -> str:
+    """The term without the contents of I(...) (where '-' is arithmetic)."""
+    out, depth = [], 0
+    for ch in term:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
 def parse_formula(formula: str, *, what: str = "formula") -> list[Term]:
     """Parse a one-sided formula such as ``"~ lvef + I(lvef^2) + prehhf"``.
 
@@ -166,7 +180,7 @@ def parse_formula(formula: str, *, what: str = "formula") -> list[Term]:
         where = f"{what} {formula!r}, term {raw!r}"
         if raw in ("1",):
             continue
-        if raw in ("0", "-1", "") or raw.startswith("-"):
+        if raw in ("0", "-1", "") or re.search(r"(^|[^A-Za-z0-9_.(])-", _strip_calls(raw)):
             raise DataError(f"{where}: the intercept cannot be removed and terms cannot be "
                             "subtracted; write the terms to include, separated by '+'")
         factors = []
@@ -654,11 +668,23 @@ def _reported_cov(
     return V
 
 
-def _omega(theta, A, B, tau, Ht, mus, wts, trial_idx, Vrep, sizes) -> np.ndarray:
+def _omega(theta, A, B, tau, Ht, mus, wts, trial_idx, Vrep, sizes, *,
+           psd: bool = False) -> np.ndarray:
+    """Variance of the moment vector (method note, section 4).
+
+    ``psd=False``: the reference formula (M centred at the reported effects; per-trial
+    tilting influences Phi_k with the cross term 2 M'Phi_k; no cross-trial Phi terms),
+    which need not be positive semi-definite. ``psd=True``: the influence-function form
+    of the paper's appendix A.6, (M + sum_k Phi_k)'(M + sum_k Phi_k) / n_q^2 with M
+    centred at its column means, plus the same reported-effect and reported-mean
+    terms: positive semi-definite by construction (used to weight a second GMM step).
+    """
     nq, J = A.shape
     g = B @ theta
-    M = A * g[:, None] - tau[None, :]
-    Om = M.T @ M / nq**2
+    M = A * g[:, None]
+    M = M - (M.mean(axis=0) if psd else tau)[None, :]
+    Om = np.zeros((J, J)) if psd else M.T @ M / nq**2
+    infl = M.copy()
     ph = Ht.shape[1]
     for k, (mu, w) in enumerate(zip(mus, wts, strict=True)):
         idx = np.flatnonzero(trial_idx == k)
@@ -668,11 +694,16 @@ def _omega(theta, A, B, tau, Ht, mus, wts, trial_idx, Vrep, sizes) -> np.ndarray
         Gk = -Ak @ np.linalg.inv(Hk + 1e-8 * np.eye(ph))
         dev = Ht * w[:, None] - mu[None, :]
         Phi = dev @ Gk.T
-        Om += (Phi.T @ Phi + 2 * M.T @ Phi) / nq**2
+        if psd:
+            infl += Phi
+        else:
+            Om += (Phi.T @ Phi + 2 * M.T @ Phi) / nq**2
         Om[np.ix_(idx, idx)] += Vrep[k]
         cen = Ht - mu[None, :]
         Sig = (cen * w[:, None]).T @ cen / nq
         Om += Gk @ Sig @ Gk.T / sizes[k]
+    if psd:
+        Om += infl.T @ infl / nq**2
     return Om
 
 
@@ -932,7 +963,19 @@ def cima(
     theta = gmm(W)
     Om = _omega(theta, A, B, tau, Ht, mus, wts, trial_idx, Vrep, sizes)
     if steps == 2:
-        W = np.linalg.inv(_floor_psd(Om, 1e-12 * np.abs(np.diag(Om)).max()))
+        redundant = [t for k, t in enumerate(trials) if is_ov[trial_idx == k].any() and any(
+            prop[(trial_idx == k) & (subgroup == sg)].sum() > 0.99
+            for sg in set(subgroup[(trial_idx == k) & ~is_ov]))]
+        if redundant:
+            warnings.warn(
+                f"steps=2: trials {redundant} report their overall effect and a complete "
+                "set of strata of one covariate, so the moment covariance is nearly "
+                "singular and its working approximation (unreported covariances) is "
+                "least reliable exactly there; the second GMM step can then be badly "
+                "biased with too-small standard errors (docs/cima.md). Prefer steps=1.",
+                DataWarning, stacklevel=2)
+        Om2 = _omega(theta, A, B, tau, Ht, mus, wts, trial_idx, Vrep, sizes, psd=True)
+        W = np.linalg.inv(_floor_psd(Om2, 1e-12 * np.abs(np.diag(Om2)).max()))
         theta = gmm(W)
         Om = _omega(theta, A, B, tau, Ht, mus, wts, trial_idx, Vrep, sizes)
     Jt = -np.linalg.solve(D.T @ W @ D + 1e-8 * np.eye(p), D.T @ W)
