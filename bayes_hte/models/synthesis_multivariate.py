@@ -43,8 +43,11 @@ and the participant random intercept integrated out analytically:
 :math:`\Sigma_i = \sigma_{b,i}^2 J + \sigma_{e,i}^2 I` with trial-specific SDs
 (``within="random_intercept"``, the heterogeneous :math:`(D_i, \Sigma_i)` of the paper's
 Simulation 2), or one unstructured :math:`\Sigma` with an LKJ prior
-(``within="unstructured"``). The observed node ``y`` has dims ``(participant, visit)``
-with unmeasured visits padded as above (so its ``log_likelihood`` is per participant).
+(``within="unstructured"``). The observed node ``y`` has dims ``(participant, visit)``;
+unmeasured visits hold 0 and are skipped by its log-density (a custom distribution whose
+density is the exact MVN density of the measured visits, so ``log_likelihood`` is per
+participant and carries no padding constant). Each distinct (trial, measured-visit
+pattern) covariance is factorised once per evaluation.
 Coefficients of visits a trial never measured have zero design columns in that trial,
 so its :math:`\beta_i` components are informed by :math:`(\mu, \Omega)` only.
 """
