@@ -78,6 +78,10 @@ class Stratum:
         return lo & hi
 
 
+def _missing(value) -> bool:
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
+
+
 def _label(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -105,7 +109,7 @@ def parse_stratum(value, *, kind: Kind, where: str) -> Stratum:
         than an interval) for a continuous covariate, an interval ``"a-b"`` with
         ``a >= b``.
     """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if _missing(value):
         raise DataError(f"{where}: the stratum is empty; give a level (0/1) of a binary "
                         "covariate or an interval '<=a', '<a', '>a', '>=a', 'a-b'")
     label = _label(value)
@@ -547,8 +551,7 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
         where = f"effects row {i} (trial {row['trial']!r}, subgroup {row['subgroup']!r})"
         if row["subgroup"] == OVERALL:
             s = row["stratum"]
-            if not (s is None or (isinstance(s, float) and np.isnan(s))
-                    or _label(s).lower() in _OVERALL_STRATA):
+            if not (_missing(s) or _label(s).lower() in _OVERALL_STRATA):
                 raise DataError(f"{where}: an overall row must leave 'stratum' empty, got "
                                 f"{_label(s)!r}")
             strata.append(Stratum("all", OVERALL))

@@ -301,3 +301,14 @@ def test_sglt2_target_copula_sample():
     assert x["lvef"].std() == pytest.approx(14.0, rel=0.001)
     assert x["prehhf"].mean() == pytest.approx(0.091, abs=0.0005)
     assert x["diabetes"].mean() == pytest.approx(0.265, abs=0.0005)
+
+
+def test_overall_stratum_missing_as_pandas_na():
+    d = bh.datasets.sglt2_hf()
+    e = d.effects.assign(stratum=d.effects["stratum"].astype("string"))
+    assert e["stratum"].isna().sum() == 4
+    eff = validate_effects(e, CovariateSummary.from_frame(d.covariates))
+    assert (eff.loc[eff["subgroup"] == "overall", "stratum"] == "").all()
+    with pytest.raises(DataError, match="stratum is empty"):
+        validate_effects(e.assign(stratum=e["stratum"].where(e.index != 1, pd.NA)),
+                         CovariateSummary.from_frame(d.covariates))
