@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
+from matplotlib.ticker import FuncFormatter
 
 _COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6")
 _NULL = {"RD": 0.0, "RR": 1.0, "OR": 1.0}
@@ -27,6 +28,17 @@ def _fmt(x: float) -> str:
 def _diamond(ax, est, lo, hi, y, color, height=0.32):
     ax.add_patch(Polygon([(lo, y), (est, y + height), (hi, y), (est, y - height)],
                          closed=True, facecolor=color, edgecolor=color, zorder=3))
+
+
+def _log_axis(ax) -> None:
+    """Log x axis labelled with plain numbers (0.5, 1, 2) rather than powers of ten."""
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    lo, hi = ax.get_xlim()
+    if hi / lo < 30:  # few decades: label the minor ticks too
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
 
 
 def _natural(result, values):
@@ -87,7 +99,7 @@ def forest_plot(
     ax.axvline(null, color="0.6", lw=1, zorder=1)
     ax.axvline(est, color=_COLORS[1], lw=0.8, ls=":", zorder=1)
     if use_exp:
-        ax.set_xscale("log")
+        _log_axis(ax)
     ax.set_yticks([*ys, y_pool])
     ax.set_yticklabels([*studies.index, f"Pooled ({label})"])
     ax.set_ylim(0.0, ys.max() + 0.8)
@@ -221,7 +233,7 @@ def combined_forest_plot(
         ax.text(truth, 1.0, f"{truth_label} = {_fmt(truth)}", color="red", fontsize=8,
                 ha="center", va="bottom", transform=ax.get_xaxis_transform())
     if measure in ("RR", "OR"):
-        ax.set_xscale("log")
+        _log_axis(ax)
     ax.set_yticks(yticks)
     ax.set_yticklabels(ylabels)
     ax.set_ylim(y + 0.3, n_rows + (1.7 if rows else 0.7))
