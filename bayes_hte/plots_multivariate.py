@@ -66,8 +66,11 @@ def forest_coefficients(
     est = result.estimates
     se = np.sqrt(np.diagonal(result.covariances, axis1=1, axis2=2))
     pooled = result.summary()
+    abbrev = {"unstructured": "UN", "compound_symmetry": "CS", "diagonal": "DIAG",
+              "identity": "ID"}
     pooled_label = pooled_label or (
-        f"pooled ({result.method}{', ' + result.structure if result.method != 'FE' else ''})")
+        f"pooled ({result.method}"
+        f"{', ' + abbrev[result.structure] if result.method != 'FE' else ''})")
     k = len(result.study_labels)
     n_rows = k + 1 + len(others)
     ncols = max(1, min(ncols, len(coefs)))
@@ -133,7 +136,7 @@ def compare_estimates(
     coefs = list(first.index) if coefs is None else list(coefs)
     scale = ((first["ci_high"] - first["ci_low"]) / 2).reindex(coefs)
     centre = first["estimate"].reindex(coefs)
-    fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(coefs) + 1.0))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(coefs) + 1.0))
     m = len(tables)
     for r, (lab, tab) in enumerate(tables.items()):
         tab = tab.reindex(coefs)
@@ -151,6 +154,6 @@ def compare_estimates(
     ax.set_yticklabels(coefs, fontsize=8)
     ax.axvline(0, color="0.8", lw=0.8)
     ax.set_xlabel(f"(estimate - {next(iter(tables))} estimate) / its CI half-width")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

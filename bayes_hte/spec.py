@@ -29,6 +29,7 @@ from bayes_hte.errors import DataError
 FAMILIES: dict[str, str] = {
     "ipdma": "bayes_hte.runners.ipdma:run",
     "cima": "bayes_hte.runners.cima:run",
+    "two_step": "bayes_hte.runners.two_step:run",
 }
 
 Log = Callable[[str], None]

@@ -526,7 +526,7 @@ class MVMetaResult:
         """Method, structure, log-likelihood, AIC, BIC, Q test and parameter count."""
         r = self._one(replicate)
         return pd.Series({"method": r.method, "structure": r.structure if r.method != "FE"
-                          else "none", "loglik": r.loglik, "n_params": r.n_params,
+                          else "fixed_effect", "loglik": r.loglik, "n_params": r.n_params,
                           "aic": float(r.aic), "bic": float(r.bic), "q": r.q, "q_df": r.q_df,
                           "q_p": float(r.q_p), "i2": float(r.i2),
                           "converged": r.converged})

@@ -237,7 +237,7 @@ def test_loglik_function_matches_fit():
 def test_compare_structures_bic_table():
     tab = compare_structures(Y, S, method="REML")
     assert list(tab["structure"]) == ["unstructured", "compound_symmetry", "diagonal",
-                                      "identity", "none"]
+                                      "identity", "fixed_effect"]
     fe = tab.iloc[-1]
     # fixed effect under the same restricted likelihood, at Omega = 0
     assert fe["loglik"] == pytest.approx(mvmeta_loglik(Y, S, np.zeros((2, 2))))
