@@ -17,7 +17,7 @@ SAMPLE_DIMS = ("chain", "draw")
 
 
 def risk_difference(lp0: xr.DataArray, lp1: xr.DataArray) -> xr.DataArray:
-    r"""ITE on the risk-difference scale, :math:`\mathrm{expit}(\ell_1) - \mathrm{expit}(\ell_0)`."""
+    r"""ITE as a risk difference, :math:`\mathrm{expit}(\ell_1) - \mathrm{expit}(\ell_0)`."""
     return xr.apply_ufunc(expit, lp1) - xr.apply_ufunc(expit, lp0)
 
 

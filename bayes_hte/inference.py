@@ -71,13 +71,55 @@ def fit(
             compute_convergence_checks=False, **kwargs,
         )
         if log_likelihood:
-            pm.compute_log_likelihood(idata, model=model, progressbar=False)
+            idata["log_likelihood"] = xr.DataTree(pointwise_log_likelihood(idata, model))
         if posterior_predictive:
             pm.sample_posterior_predictive(
                 idata, model=model, extend_inferencedata=True, progressbar=False,
                 random_seed=None if random_seed is None else random_seed + 1,
             )
     return idata
+
+
+def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
+    """Log likelihood of every observation at every draw (the ``log_likelihood`` group).
+
+    Evaluates the model's element-wise observed log density at the posterior draws,
+    matching inputs to the free random variables by name. (PyMC 6.4's
+    ``compute_log_likelihood`` mis-names the value variable of ``LKJCorr`` after
+    removing transforms and fails on the fully stratified models.)
+    """
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    umodel = remove_value_transforms(model)
+    free = list(umodel.free_RVs)
+    observed = list(umodel.observed_RVs)
+    fn = umodel.compile_fn(
+        inputs=[umodel.rvs_to_values[rv] for rv in free],
+        outs=umodel.logp(vars=observed, sum=False),
+        on_unused_input="ignore", point_fn=False,
+    )
+    post = idata["posterior"]
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    values = [post[rv.name].values for rv in free]
+    dtypes = [umodel.rvs_to_values[rv].type.dtype for rv in free]
+    out = None
+    for c in range(n_chain):
+        for d in range(n_draw):
+            res = fn(*[v[c, d].astype(t, copy=False) for v, t in zip(values, dtypes,
+                                                                     strict=True)])
+            if out is None:
+                out = [np.empty((n_chain, n_draw, *np.shape(r))) for r in res]
+            for o, r in zip(out, res, strict=True):
+                o[c, d] = r
+    data_vars = {}
+    for rv, arr in zip(observed, out, strict=True):
+        dims = tuple(model.named_vars_to_dims.get(rv.name, ()))
+        data_vars[rv.name] = (("chain", "draw", *dims), arr)
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+    for rv in observed:
+        for dim in model.named_vars_to_dims.get(rv.name, ()):
+            coords[dim] = np.asarray(model.coords[dim])
+    return xr.Dataset(data_vars, coords=coords)
 
 
 def divergences(idata: xr.DataTree) -> int:

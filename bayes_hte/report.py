@@ -28,6 +28,8 @@ def population_vars(idata: xr.DataTree, *, exclude_dims: Sequence[str] = ("patie
             continue
         if da.size / (da.sizes["chain"] * da.sizes["draw"]) > max_size:
             continue
+        if float(da.std()) == 0.0:  # plug-in constants (e.g. SI's tau_alpha)
+            continue
         names.append(v)
     return names
 

@@ -25,7 +25,11 @@ terms: :math:`\ell_{ij} = a_{jz} + s_{jz}\,\theta_z' x_{ij}` (every parameter th
 ``rank1`` (R1)
     :math:`a_j = \alpha_j \sim N(\alpha, \tau_\alpha^2)`,
     :math:`s_j = \phi_j \sim N(1, \tau_\phi^2)`: trial linear predictors share a
-    direction and differ in size (Steyerberg et al. 2019).
+    direction and differ in size (Steyerberg et al. 2019). The deviations
+    :math:`\phi_j - 1` are constrained to sum to zero over the included trials
+    (``pm.ZeroSumNormal``): the average trial then has :math:`\phi = 1` exactly, which
+    identifies the scale of :math:`\theta` (without it, :math:`\phi_j\theta` has a ridge
+    when few trials are pooled); a new trial draws :math:`\phi_{new} \sim N(1, \tau_\phi^2)`.
 ``fully_stratified`` (FS)
     Each trial has its own intercept and effects
     :math:`b_j = (\alpha_j, \theta_j, \gamma_j, \eta_j)` pooled by
@@ -51,7 +55,7 @@ import xarray as xr
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
+from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 
 Heterogeneity = Literal[
     "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified"
@@ -76,7 +80,7 @@ DEFAULT_PRIORS: PriorDict = {
     "tau_alpha": {"dist": "HalfNormal", "sigma": 1.0},
     "alpha_study": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
     "tau_phi": {"dist": "HalfNormal", "sigma": 0.5},
-    "sd_study": {"dist": "HalfNormal", "sigma": 1.0},
+    "sd_study": {"dist": "HalfNormal", "sigma": 0.5},
     "corr_study": {"dist": "LKJ", "eta": 2.0},
 }
 
@@ -110,14 +114,19 @@ def _check_options(heterogeneity: str, learner: str) -> None:
 
 
 def choose_parameterization(data: IPDData, *, learner: Learner = "s",
-                            min_events: int = 10) -> Literal["centered", "non_centered"]:
-    """Centred trial effects when every trial (arm, for T) is informative, else non-centred.
+                            min_events: int = 100) -> Literal["centered", "non_centered"]:
+    r"""Form of the random trial intercepts: centred when every trial is informative.
 
-    A trial with at least ``min_events`` events and as many non-events pins its own
-    intercept down (standard error about 1/sqrt(10) on the logit scale), so the
-    centred form samples without a funnel and is much faster (measured in
-    ``benchmarks/bench_ipdma_indana.py``). Small or event-poor trials make the
-    posterior funnel-shaped, and the non-centred form is safer.
+    A trial (trial arm, for the T-learner) with at least ``min_events`` events and as
+    many non-events pins its own intercept down (standard error about 0.1 on the
+    logit scale), so the centred form has no funnel and samples much faster — about
+    9x more effective draws per second on an INDANA-sized random-intercept model
+    (``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior
+    of :math:`\tau_\alpha` reaches towards zero, the centred form diverges there, and
+    the non-centred form is the safe choice (measured on the demo data: see
+    ``docs/ipdma.md``). Rank-1 scales :math:`\phi_j` and fully stratified
+    coefficient vectors are weakly identified and are always non-centred under
+    ``"auto"``.
     """
     groups = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
     events = np.bincount(groups, weights=data.y, minlength=groups.max() + 1)
@@ -178,7 +187,8 @@ def build_ipdma_model(
         ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
     parameterization : {"auto", "centered", "non_centered"}
         Form of the trial-level effects (RI/R1 intercepts and scales, FS coefficient
-        vectors). ``"auto"`` uses :func:`choose_parameterization`.
+        vectors). ``"auto"`` uses :func:`choose_parameterization` for the intercepts and
+        the non-centred form for rank-1 scales and FS vectors.
 
     Returns
     -------
@@ -206,9 +216,7 @@ def build_ipdma_model(
         data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")
     resolved = resolve_priors(default_priors(heterogeneity, learner), priors,
                               family=f"ipdma/{heterogeneity}/{learner}")
-    if parameterization == "auto":
-        parameterization = choose_parameterization(data, learner=learner)
-    if parameterization not in ("centered", "non_centered"):
+    if parameterization not in ("auto", "centered", "non_centered"):
         raise ValueError(f"parameterization must be auto, centered or non_centered, "
                          f"got {parameterization!r}")
 
@@ -219,7 +227,7 @@ def build_ipdma_model(
         sidx = pm.Data("study_idx", data.study_idx, dims="patient")
         lp = ipdma_linear_predictor(
             X, z, sidx, heterogeneity=heterogeneity, learner=learner, priors=resolved,
-            parameterization=parameterization, coef_names=_coef_names(data, learner),
+            parameterization=parameterization, coef_names=_coef_names(data, learner), data=data,
         )
         pm.Bernoulli("y", logit_p=lp, observed=data.y, dims="patient")
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
@@ -229,18 +237,22 @@ def build_ipdma_model(
 
 
 def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, priors: PriorDict,
-                           parameterization: str, coef_names: list[str]):
+                           parameterization: str, coef_names: list[str], data: IPDData):
     """Declare the structure's parameters in the current model and return the linear predictor.
 
     Shared by the binary and the time-to-event factories: the heterogeneity structures
     act on the linear predictor (log-odds or log-hazard) in the same way.
     """
+    auto = parameterization == "auto"
+    intercept_form = (choose_parameterization(data, learner=learner) if auto
+                      else parameterization)
+    weak_form = "non_centered" if auto else parameterization
     arm_dims: tuple = ("arm",) if learner == "t" else ()
     s_dims = ("study", *arm_dims)
 
     if heterogeneity == "fully_stratified":
         return _fully_stratified(X, z, sidx, learner=learner, priors=priors,
-                                 parameterization=parameterization, coef_names=coef_names)
+                                 parameterization=weak_form, coef_names=coef_names)
 
     theta = make_rv("theta", priors["theta"], dims=(*arm_dims, "covariate"))
     if learner == "s":
@@ -260,13 +272,20 @@ def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, prio
         alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
         tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
         a_s = _random_effect("alpha_study", alpha, tau, dims=s_dims,
-                             parameterization=parameterization)
+                             parameterization=intercept_form)
         intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
 
     if heterogeneity == "rank1":
         tau_phi = make_rv("tau_phi", priors["tau_phi"], dims=arm_dims)
-        phi = _random_effect("phi", 1.0, tau_phi, dims=s_dims,
-                             parameterization=parameterization)
+        # deviations of phi_j from 1 sum to zero over the trials (per arm): the average
+        # included trial has phi = 1 exactly, which identifies theta's scale
+        zs_dims = (*arm_dims, "study")
+        sd = tau_phi[:, None] if learner == "t" else tau_phi
+        if weak_form == "centered":
+            dev = pm.ZeroSumNormal("phi_dev", sigma=sd, dims=zs_dims)
+        else:
+            dev = sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims)
+        phi = pm.Deterministic("phi", 1.0 + (dev.T if learner == "t" else dev), dims=s_dims)
         scale = phi[sidx, z] if learner == "t" else phi[sidx]
         effect = scale * effect
     return intercept + effect
@@ -293,24 +312,24 @@ def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_nam
         means = [pt.concatenate([alpha[a][None], theta[a]]) for a in arms]
         design = pt.concatenate([pt.ones((X.shape[0], 1)), X], axis=1)
 
-    b_arms, chols = [], []
+    b_arms = []
     for a, mean in zip(arms, means, strict=True):
         suffix = "" if a is None else f"_{ARMS[a]}"
-        sd_spec = priors["sd_study"]
-        chol, corr, sds = pm.LKJCholeskyCov(
-            f"chol_study{suffix}", n=n_coef, eta=priors["corr_study"]["eta"],
-            sd_dist=make_dist(sd_spec, shape=n_coef), compute_corr=True,
-        )
-        pm.Deterministic(f"sd_study{suffix}", sds, dims="coef")
-        pm.Deterministic(f"corr_study{suffix}", corr, dims=("coef", "coef_"))
-        pm.Deterministic(f"chol_cov{suffix}", chol, dims=("coef", "coef_"))
+        # SDs and correlation kept apart (LKJ Cholesky factor of the correlation
+        # matrix), so that the non-centred form only has the plain sd funnel to undo
+        sds = make_rv(f"sd_study{suffix}", priors["sd_study"], dims="coef")
+        corr_chol = pm.LKJCorr(f"corr_chol_study{suffix}", n=n_coef,
+                               eta=priors["corr_study"]["eta"], dims=("coef", "coef_"))
+        pm.Deterministic(f"corr_study{suffix}", corr_chol @ corr_chol.T, dims=("coef", "coef_"))
+        chol = pm.Deterministic(f"chol_cov{suffix}", sds[:, None] * corr_chol,
+                                dims=("coef", "coef_"))
         if parameterization == "centered":
             b = pm.MvNormal(f"b_study{suffix}", mu=mean, chol=chol, dims=("study", "coef"))
         else:
             raw = pm.Normal(f"b_study{suffix}_raw", 0.0, 1.0, dims=("study", "coef"))
-            b = pm.Deterministic(f"b_study{suffix}", mean + raw @ chol.T, dims=("study", "coef"))
+            b = pm.Deterministic(f"b_study{suffix}", mean + (raw @ corr_chol.T) * sds,
+                                 dims=("study", "coef"))
         b_arms.append(b)
-        chols.append(chol)
 
     if learner == "s":
         return (design * b_arms[0][sidx]).sum(-1)

@@ -1,0 +1,212 @@
+"""One-stage IPD-MA factory and estimator (binary outcome)."""
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+import bayes_hte as bh
+from bayes_hte import report
+from bayes_hte.models import ipdma
+from bayes_hte.simulate.bouvier2024 import bouvier2024
+
+GRID = [(h, lr) for h in ipdma.HETEROGENEITY for lr in ipdma.LEARNERS]
+FAST = dict(draws=250, tune=400, chains=2, sampler="pymc", random_seed=3)
+
+
+@pytest.fixture(scope="module")
+def small():
+    sim = bouvier2024(trials=4, patients_per_trial=150, covariates=3, seed=11)
+    data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
+                                 covariates=sim.covariates)
+    return sim, data
+
+
+@pytest.mark.parametrize("het,learner", GRID)
+def test_build_every_structure(small, het, learner):
+    _, data = small
+    model = ipdma.build_ipdma_model(data, heterogeneity=het, learner=learner)
+    # every free variable and deterministic carries named dims or is a scalar
+    for rv in model.free_RVs + model.deterministics:
+        dims = model.named_vars_to_dims.get(rv.name, ())
+        assert len(dims) == rv.ndim, f"{rv.name} lacks dims"
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    assert model.named_vars_to_dims["y"] == ("patient",)
+    if learner == "t":
+        assert "arm" in model.named_vars_to_dims["theta"]
+        assert "gamma" not in model.named_vars
+    else:
+        assert {"gamma", "eta"} <= set(model.named_vars)
+    expected = {"naive": "alpha", "random_intercept": "tau_alpha",
+                "stratified_intercept": "alpha_study", "rank1": "phi",
+                "fully_stratified": "b_study" if learner == "s" else "b_study_control"}[het]
+    assert expected in model.named_vars
+
+
+def test_linear_predictor_matches_hand_computation(small):
+    """Rank-1 S-learner: l = alpha_j + phi_j (theta'x + gamma z + eta'x z)."""
+    _, data = small
+    model = ipdma.build_ipdma_model(data, heterogeneity="rank1", parameterization="centered")
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(size=np.shape(v)) for k, v in model.initial_point().items()}
+    names = ["alpha_study", "phi", "theta", "gamma", "eta"]
+    outputs = model.replace_rvs_by_values([model[k] for k in names])
+    fn = model.compile_fn([*outputs, model.observedlogp],
+                          inputs=model.value_vars, on_unused_input="ignore", point_fn=True)
+    *vals, got = fn(point)
+    v = dict(zip(names, vals, strict=True))
+    np.testing.assert_allclose(v["phi"].mean(), 1.0)  # zero-sum deviations
+    j, x, z = data.study_idx, data.X, data.z
+    lp = v["alpha_study"][j] + v["phi"][j] * (
+        x @ v["theta"] + z * (v["gamma"] + x @ v["eta"]))
+    expected = np.sum(data.y * lp - np.log1p(np.exp(lp)))
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+
+def test_priors_are_data(small):
+    _, data = small
+    user = {"tau_alpha": {"sigma": 0.3}, "theta": {"dist": "StudentT", "nu": 3, "mu": 0,
+                                                   "sigma": 1}}
+    snapshot = {k: dict(v) for k, v in user.items()}
+    model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept", priors=user)
+    assert user == snapshot  # not mutated
+    pri = model.bayes_hte["priors"]
+    assert pri["tau_alpha"] == {"dist": "HalfNormal", "sigma": 0.3}
+    assert pri["theta"]["dist"] == "StudentT"
+    assert ipdma.DEFAULT_PRIORS["tau_alpha"]["sigma"] == 1.0
+    with pytest.raises(ValueError, match="no parameter 'tau_phi'"):
+        ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
+                                priors={"tau_phi": {"sigma": 1}})
+    with pytest.raises(ValueError, match="unknown distribution 'Normall'"):
+        ipdma.build_ipdma_model(data, heterogeneity="naive",
+                                priors={"alpha": {"dist": "Normall", "mu": 0}})
+    with pytest.raises(ValueError, match="heterogeneity must be one of"):
+        ipdma.build_ipdma_model(data, heterogeneity="random_slope")
+    with pytest.raises(ValueError, match="learner must be"):
+        ipdma.build_ipdma_model(data, learner="x")
+
+
+def test_parameterization_choice(small):
+    _, data = small
+    assert ipdma.choose_parameterization(data, min_events=10) == "centered"
+    assert ipdma.choose_parameterization(data, min_events=10_000) == "non_centered"
+    nc = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
+                                 parameterization="non_centered")
+    assert "alpha_study_raw" in nc.named_vars
+    c = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
+                                parameterization="centered")
+    assert "alpha_study_raw" not in c.named_vars
+
+
+@pytest.fixture(scope="module")
+def fitted_grid(small):
+    _, data = small
+    out = {}
+    for het, learner in GRID:
+        m = bh.IPDMetaModel(heterogeneity=het, learner=learner)
+        out[(het, learner)] = m.fit(data, **FAST)
+    return out
+
+
+@pytest.mark.parametrize("het,learner", GRID)
+def test_fit_every_structure(small, fitted_grid, het, learner):
+    sim, data = small
+    m = fitted_grid[(het, learner)]
+    ite = m.ite()
+    assert ite.dims == ("chain", "draw", "patient")
+    assert ite.shape == (2, 250, data.n_patients)
+    assert np.all(np.abs(ite.values) < 1)
+    r = np.corrcoef(ite.mean(("chain", "draw")), sim.data["true_ite_average"])[0, 1]
+    assert r > 0.6, f"{m.label}: ITE correlation with truth {r:.2f}"
+    summ = report.sampling_summary(m.idata)
+    assert summ["max_r_hat"] < 1.05, summ
+    for group in ("posterior", "log_likelihood", "posterior_predictive", "observed_data",
+                  "ipd_data"):
+        assert group in m.idata
+    assert "bayes_hte_priors" in m.idata["posterior"].attrs
+    # a new trial adds between-trial variation: prediction intervals at least as wide
+    new = m.ite(new_trial=True)
+    width = ite.quantile(0.975, ("chain", "draw")) - ite.quantile(0.025, ("chain", "draw"))
+    new_width = new.quantile(0.975, ("chain", "draw")) - new.quantile(0.025, ("chain", "draw"))
+    if het == "naive":
+        xr.testing.assert_allclose(new, ite)
+    else:
+        assert float((new_width - width).mean()) > 0
+
+
+def test_stratified_intercept_synthesis(fitted_grid):
+    m = fitted_grid[("stratified_intercept", "s")]
+    post = m.idata["posterior"]
+    a_s = post["alpha_study"]
+    m_j = a_s.mean(("chain", "draw")).values
+    v_j = a_s.var(("chain", "draw")).values
+    tau2 = float(post["tau_alpha"].values.flat[0]) ** 2
+    w = 1 / (v_j + tau2)
+    expected = (a_s * xr.DataArray(w / w.sum(), dims="study")).sum("study")
+    np.testing.assert_allclose(post["alpha"].values, expected.values)
+    res = bh.comparators.meta_analysis(m_j, v_j, method="REML")
+    np.testing.assert_allclose(tau2, res.tau2, rtol=1e-10)
+    # T-learner: one synthesis per arm
+    mt = fitted_grid[("stratified_intercept", "t")]
+    assert mt.idata["posterior"]["alpha"].dims == ("chain", "draw", "arm")
+
+
+def test_cate_and_summary(small, fitted_grid):
+    sim, data = small
+    m = fitted_grid[("random_intercept", "s")]
+    cate = m.cate(by="x3")
+    assert cate.dims == ("chain", "draw", "x3")
+    assert list(cate["x3"].values) == [0, 1]
+    ite = m.ite()
+    by_hand = ite.isel(patient=np.flatnonzero(sim.data["x3"] == 1)).mean("patient")
+    np.testing.assert_allclose(cate.sel(x3=1).values, by_hand.values)
+    # any column, e.g. the trial
+    assert m.cate(by="trial").sizes["trial"] == 4
+    tab = m.summary(ci_prob=0.9)
+    assert list(tab.columns) == ["mean", "sd", "ci_low", "ci_high"]
+    assert len(tab) == data.n_patients
+    assert (tab["ci_low"] <= tab["mean"]).all() and (tab["mean"] <= tab["ci_high"]).all()
+    with pytest.raises(bh.DataError, match="cate\\(by='bmi'\\): no such column"):
+        m.cate(by="bmi")
+
+
+def test_newdata(small, fitted_grid):
+    sim, data = small
+    m = fitted_grid[("fully_stratified", "s")]
+    new = sim.data.iloc[:5][["x1", "x2", "x3"]]
+    np.testing.assert_allclose(m.ite(newdata=new).values, m.ite().isel(patient=slice(0, 5)))
+    with pytest.raises(bh.DataError, match="newdata lacks covariate column 'x2'"):
+        m.ite(newdata=new[["x1", "x3"]])
+
+
+def test_save_load_roundtrip(tmp_path, small, fitted_grid):
+    m = fitted_grid[("rank1", "t")]
+    path = m.save(tmp_path / "r1t.nc")
+    back = bh.IPDMetaModel.load(path)
+    assert back.heterogeneity == "rank1" and back.learner == "t"
+    xr.testing.assert_allclose(back.ite(), m.ite())
+    np.testing.assert_allclose(back.data.X, m.data.X)
+    assert isinstance(back.model, pm.Model)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        bh.IPDMetaModel().ite()
+
+
+def test_recovery_random_intercept_s():
+    """Truth inside the 95% intervals; ITE tracks the true ITE (7 trials x 400)."""
+    sim = bouvier2024(trials=7, patients_per_trial=400, covariates=3, seed=5)
+    data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
+                                 covariates=sim.covariates)
+    m = bh.IPDMetaModel(heterogeneity="random_intercept", learner="s")
+    m.fit(data, draws=500, tune=500, chains=2, sampler="pymc", random_seed=2,
+          posterior_predictive=False)
+    post = m.idata["posterior"].to_dataset()
+    q = post.quantile([0.025, 0.975], ("chain", "draw"))
+    truth = sim.truth
+    checks = [("gamma", None, truth["gamma"]), ("alpha", None, truth["alpha"])]
+    checks += [("eta", c, v) for c, v in truth["eta"].items()]
+    checks += [("theta", c, v) for c, v in truth["theta"].items()]
+    for name, cov, value in checks:
+        lo, hi = q[name].sel(covariate=cov).values if cov else q[name].values
+        assert lo <= value <= hi, f"{name}[{cov}] = {value} outside ({lo:.3f}, {hi:.3f})"
+    r = np.corrcoef(m.ite().mean(("chain", "draw")), sim.data["true_ite_average"])[0, 1]
+    assert r > 0.95
