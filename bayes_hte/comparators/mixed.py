@@ -83,7 +83,12 @@ class LMMFit:
 
 
 def _check_rank(X: np.ndarray, names: Sequence[str], where: str) -> None:
-    _, R, piv = linalg.qr(X, mode="economic", pivoting=True)
+    scale = np.sqrt((X * X).sum(axis=0))
+    G = (X.T @ X) / np.outer(scale, scale)
+    eig = np.linalg.eigvalsh(G)
+    if eig[0] > 1e-10 * eig[-1]:
+        return
+    _, R, piv = linalg.qr(X / scale, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0.0
     rank = int((d > tol).sum())
@@ -186,10 +191,10 @@ def _fit_ri(y, X, subject, n_subj, method):
         A = XtX - (S * c[:, None]).T @ S
         b = Xty - S.T @ (c * u)
         yRy = yty - np.sum(c * u * u)
-        cA = linalg.cho_factor(A)
-        beta = linalg.cho_solve(cA, b)
+        L = np.linalg.cholesky(A)
+        beta = np.linalg.solve(A, b)
         rRr = yRy - beta @ b
-        logdetA = 2.0 * np.log(np.diag(cA[0])).sum()
+        logdetA = 2.0 * np.log(np.diagonal(L)).sum()
         return A, beta, max(rRr, 1e-300), logdetA, np.log1p(m * lam).sum()
 
     def crit(eta):  # -2 loglik profiled over sigma_e^2, as a function of log lambda
@@ -203,13 +208,13 @@ def _fit_ri(y, X, subject, n_subj, method):
         # the fixed effects are ordinary least squares (V proportional to I).
         lam, converged, n_cov = 0.0, True, 1
     else:
-        grid = np.linspace(-12.0, 6.0, 37)
+        grid = np.linspace(-12.0, 6.0, 19)
         vals = np.array([crit(e) for e in grid])
         i = int(np.argmin(vals))
         lo = grid[max(i - 1, 0)]
         hi = grid[i + 1] if i < grid.size - 1 else 25.0
         res = optimize.minimize_scalar(crit, bounds=(lo, hi), method="bounded",
-                                       options={"xatol": 1e-10})
+                                       options={"xatol": 1e-9})
         eta, best = float(res.x), float(res.fun)
         if i == 0 and crit(-np.inf) <= best:
             eta = -np.inf  # boundary: no between-participant variance
@@ -445,6 +450,12 @@ def mixed_model(
                                 treatment_by_visit=treatment_by_visit,
                                 covariate_by_visit=covariate_by_visit,
                                 treatment_by_covariate=treatment_by_covariate)
+    return _fit_design(data, design, study=study, covariance=covariance, method=method,
+                       ci_prob=ci_prob)
+
+
+def _fit_design(data: LongitudinalData, design, *, study, covariance, method,
+                ci_prob) -> MixedModelResult:
     if study is None:
         rows = np.ones(data.n_obs, dtype=bool)
         where = "the pooled data" if data.n_studies > 1 else (
@@ -554,13 +565,13 @@ def per_trial_mixed_models(
     """
     if data.n_studies < 1:
         raise DataError("no trials in the data")
-    fits = {}
-    for lab in data.study_labels:
-        fits[lab] = mixed_model(
-            data, study=lab, covariance=covariance, method=method,
-            reference_visit=reference_visit, treatment_by_visit=treatment_by_visit,
-            covariate_by_visit=covariate_by_visit,
-            treatment_by_covariate=treatment_by_covariate)
+    design = data.design_matrix(reference_visit=reference_visit,
+                                treatment_by_visit=treatment_by_visit,
+                                covariate_by_visit=covariate_by_visit,
+                                treatment_by_covariate=treatment_by_covariate)
+    fits = {lab: _fit_design(data, design, study=lab, covariance=covariance, method=method,
+                             ci_prob=0.95)
+            for lab in data.study_labels}
     first = next(iter(fits.values()))
     est = np.stack([r.estimate for r in fits.values()])
     cov = np.stack([r.cov for r in fits.values()])
