@@ -11,7 +11,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "two_step_longitud
 
 
 def test_two_step_notebook_runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("BH_EXAMPLE_DRAWS", "200")
+    monkeypatch.setenv("BH_EXAMPLE_DRAWS", "150")
     monkeypatch.setenv("BH_EXAMPLE_CHAINS", "2")
     monkeypatch.setenv("BH_EXAMPLE_SAMPLER", "pymc")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")

@@ -83,8 +83,7 @@ def test_frequentist_run_outputs_match_library(tmp_path):
 
 
 def test_bayesian_run_via_cli(tmp_path, capsys):
-    spec = write(tmp_path, bayesian="true", one_stage="true",
-                 extra='one_stage_structure = "identity"')
+    spec = write(tmp_path, bayesian="true", one_stage="true")
     assert main(["run", str(spec)]) == 0
     out = tmp_path / "out"
     comp = pd.read_csv(out / "comparison.csv", index_col=0)
