@@ -1,0 +1,674 @@
+r"""Metrics for individualized treatment effect (ITE) predictions in randomized trials.
+
+Every metric takes the observed outcome ``y`` (1 = event, the unfavourable outcome),
+the randomized treatment ``treatment`` (1 = treated) and the **predicted benefit** of
+treatment, larger = treatment more favourable. For a binary outcome and a model whose
+ITE is the risk difference :math:`P(y=1|x,1) - P(y=1|x,0)`, the benefit is minus the
+ITE, :math:`b(x) = P(y=1|x,0) - P(y=1|x,1)` (see :func:`benefit_from_ite`).
+
+``benefit`` may be one vector (``(n,)``: one value per patient, e.g. the posterior-mean
+benefit) or posterior draws: an array whose **last axis** is the patient, or an
+``xarray.DataArray`` with a ``patient`` dim (e.g. ``(chain, draw, patient)``). The
+metric is then computed for every draw and returned with the patient axis removed
+(a float, an array ``(...)`` or a DataArray ``(chain, draw)``), so that it comes with
+a posterior interval.
+
+Time-to-event outcomes are evaluated on the binary indicator "event by the horizon"
+(:func:`event_by_horizon`), with the benefit being the predicted difference in survival
+at that horizon; patients censored before the horizon have no known status and are
+excluded (the caller states how many). This ignores the information in the censored
+patients, a simplification of the time-to-event c-for-benefit.
+
+References
+----------
+van Klaveren D, Steyerberg EW, Serruys PW, Kent DM (2018). The proposed 'concordance-
+statistic for benefit' provided a useful metric when modeling heterogeneous treatment
+effects. J Clin Epidemiol 94:59-68.
+
+Bouvier F, et al. (2024). Estimating individualized treatment effects using an
+individual participant data meta-analysis. BMC Med Res Methodol (section "Model
+validation").
+
+Imai K, Li ML (2021). Experimental evaluation of individualized treatment rules.
+J Am Stat Assoc 118:242-256.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import rankdata
+
+from bayes_hte.errors import DataError, format_rows
+
+Outcome = Literal["binary", "time_to_event"]
+
+__all__ = [
+    "BenefitCalibration",
+    "benefit_from_ite",
+    "c_for_benefit",
+    "calibration_for_benefit",
+    "coverage",
+    "event_by_horizon",
+    "match_pairs",
+    "metric_table",
+    "mse",
+    "policy_metrics",
+]
+
+
+# --------------------------------------------------------------------------- input checks
+def _binary_vector(values, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional (one value per patient), got shape "
+                        f"{arr.shape}")
+    if arr.dtype == bool:
+        return arr.astype(np.int8)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"{name} must be coded 0/1, got dtype {arr.dtype}")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        raise DataError(f"{name} must be 0/1 but has values {sorted(set(arr[bad].tolist()))[:5]}"
+                        f" at {format_rows(np.flatnonzero(bad))}; recode it as 0/1")
+    return arr.astype(np.int8)
+
+
+def _check_outcomes(y, treatment) -> tuple[np.ndarray, np.ndarray]:
+    y = _binary_vector(y, "y")
+    z = _binary_vector(treatment, "treatment")
+    if y.shape != z.shape:
+        raise DataError(f"y has {y.size} patients but treatment has {z.size}")
+    for arm, label in ((1, "treated"), (0, "control")):
+        if not (z == arm).any():
+            raise DataError(f"there are no {label} patients (treatment == {arm}); the metrics "
+                            "for benefit compare the two randomized arms")
+    return y, z
+
+
+def _as_rows(benefit, n: int, name: str = "benefit") -> tuple[np.ndarray, Callable]:
+    """Benefit as a 2-D array (rows = draws, columns = patients) and an un-flattener.
+
+    The un-flattener maps a ``(rows,)`` result back to the input's non-patient shape:
+    a float for a vector, an array for an ndarray, a DataArray (patient dim dropped)
+    for a DataArray.
+    """
+    if isinstance(benefit, xr.DataArray):
+        if "patient" not in benefit.dims:
+            raise DataError(f"{name} has dims {benefit.dims}; it needs a 'patient' dim")
+        da = benefit.transpose(..., "patient")
+        values = np.asarray(da.values, dtype=float)
+        template = da.isel(patient=0, drop=True)
+
+        def restore(res: np.ndarray):
+            return xr.DataArray(np.asarray(res).reshape(template.shape), dims=template.dims,
+                                coords=template.coords)
+    else:
+        values = np.asarray(benefit, dtype=float)
+        if values.ndim == 0:
+            raise DataError(f"{name} must have one value per patient, got a scalar")
+        lead = values.shape[:-1]
+
+        def restore(res: np.ndarray):
+            res = np.asarray(res)
+            return float(res.reshape(())) if not lead else res.reshape(lead)
+    if values.shape[-1] != n:
+        raise DataError(f"{name} has {values.shape[-1]} patients along its last axis "
+                        f"(patient dim) but y has {n}")
+    rows = values.reshape(-1, n)
+    bad = ~np.isfinite(rows).all(axis=0)
+    if bad.any():
+        raise DataError(f"{name} has non-finite values for patients "
+                        f"{format_rows(np.flatnonzero(bad))}")
+    return rows, restore
+
+
+def _rng(random_state) -> np.random.Generator:
+    return np.random.default_rng(random_state)
+
+
+# --------------------------------------------------------------------------- conventions
+def benefit_from_ite(ite, outcome: Outcome = "binary"):
+    r"""Predicted benefit of treatment (larger = treatment better) from a model's ITE.
+
+    Binary outcome: the ITE is the risk difference :math:`P(y|x,1) - P(y|x,0)` of the
+    unfavourable event, so the benefit is :math:`-\text{ITE}`. Time-to-event: the ITE
+    is the survival difference :math:`S(h|x,1) - S(h|x,0)`, which is already a benefit.
+    """
+    if outcome == "binary":
+        return -ite
+    if outcome == "time_to_event":
+        return ite
+    raise ValueError(f"outcome must be 'binary' or 'time_to_event', got {outcome!r}")
+
+
+def event_by_horizon(time, event, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Binary "event by ``horizon``" indicator and the mask of patients whose status is known.
+
+    Status is known for patients with an event at ``time <= horizon`` (indicator 1) and
+    for patients followed beyond the horizon (indicator 0); patients censored before
+    the horizon are unknown (``known`` is False; their indicator is set to 0 and must
+    not be used).
+    """
+    t = np.asarray(time, dtype=float)
+    e = _binary_vector(event, "event")
+    if t.shape != e.shape:
+        raise DataError(f"time has {t.size} patients but event has {e.size}")
+    if not np.isfinite(horizon) or horizon <= 0:
+        raise DataError(f"horizon must be a positive number, got {horizon!r}")
+    y = ((e == 1) & (t <= horizon)).astype(np.int8)
+    known = (y == 1) | (t > horizon)
+    return y, known
+
+
+# --------------------------------------------------------------------------- c-for-benefit
+def match_pairs(treatment, benefit, *, random_state=None, strata=None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """1:1 treated-control pairs matched on the rank of predicted benefit.
+
+    Within each stratum (``strata=None``: one stratum), the larger arm is first reduced
+    at random (without replacement) to the size of the smaller arm; the patients of each
+    arm are then sorted by predicted benefit (ties in a random order) and the k-th
+    treated patient is paired with the k-th control patient.
+
+    Parameters
+    ----------
+    treatment : array (n,)
+        0/1 treatment.
+    benefit : array (n,) or (m, n)
+        Predicted benefit; with ``m`` rows each row is matched separately (its own random
+        subsample of the larger arm).
+    random_state : int or numpy Generator, optional
+        Seed of the subsampling and of the tie-breaking.
+    strata : array (n,), optional
+        Match within strata (e.g. trials), then pool the pairs.
+
+    Returns
+    -------
+    treated, control : int arrays (m, k)
+        Patient indices of the treated and control member of each pair, ``k`` pairs per
+        row (sum over strata of the smaller arm's size).
+    """
+    z = _binary_vector(treatment, "treatment")
+    rows = np.atleast_2d(np.asarray(benefit, dtype=float))
+    if rows.shape[-1] != z.size:
+        raise DataError(f"benefit has {rows.shape[-1]} patients but treatment has {z.size}")
+    rng = _rng(random_state)
+    m = rows.shape[0]
+    if strata is None:
+        codes = np.zeros(z.size, dtype=np.int64)
+    else:
+        strata = np.asarray(strata)
+        if strata.shape != z.shape:
+            raise DataError(f"strata has {strata.size} entries but treatment has {z.size}")
+        codes, levels = pd.factorize(strata, sort=True)
+        if (codes < 0).any():
+            raise DataError(f"strata has missing values at {format_rows(np.flatnonzero(codes < 0))}")
+    t_parts, c_parts = [], []
+    for s in np.unique(codes):
+        idx_t = np.flatnonzero((codes == s) & (z == 1))
+        idx_c = np.flatnonzero((codes == s) & (z == 0))
+        if idx_t.size == 0 or idx_c.size == 0:
+            label = "" if strata is None else f" in stratum {str(levels[s])!r}"
+            raise DataError(f"no {'treated' if idx_t.size == 0 else 'control'} patients{label}; "
+                            "every stratum needs both arms for matched pairs")
+        k = min(idx_t.size, idx_c.size)
+        t_parts.append(_rank_match_arm(rows, idx_t, k, rng))
+        c_parts.append(_rank_match_arm(rows, idx_c, k, rng))
+    treated = np.concatenate(t_parts, axis=1)
+    control = np.concatenate(c_parts, axis=1)
+    assert treated.shape == control.shape == (m, treated.shape[1])
+    return treated, control
+
+
+def _rank_match_arm(rows: np.ndarray, idx: np.ndarray, k: int, rng) -> np.ndarray:
+    """For every row: a random k-subset of ``idx`` sorted by benefit (random tie order)."""
+    m = rows.shape[0]
+    # a random permutation per row: its first k entries are the random subsample, and the
+    # stable sort below then breaks ties in benefit in this random order
+    perm = np.argsort(rng.random((m, idx.size)), axis=1)[:, :k]
+    chosen = idx[perm]                                   # (m, k) patient indices
+    values = np.take_along_axis(rows, chosen, axis=1)
+    order = np.argsort(values, axis=1, kind="stable")
+    return np.take_along_axis(chosen, order, axis=1)
+
+
+def _harrell_c(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    r"""Harrell's C of ``pred`` against ``obs`` per row, for discrete ``obs``.
+
+    Over all pairs of units with different ``obs``: concordant (the unit with the larger
+    ``obs`` has the larger ``pred``) counts 1, tied ``pred`` counts 1/2, discordant 0;
+    C = count / number of such pairs. Pairs with equal ``obs`` are not usable.
+
+    Computed with ranks: for a unit with level :math:`o`, the number of units of lower
+    levels with smaller ``pred`` (plus half the ties) is its mid-rank among the units of
+    levels :math:`\le o` minus its mid-rank among the units of level :math:`o`.
+    """
+    levels = np.unique(obs)
+    num = np.zeros(pred.shape[0])
+    counts = np.stack([(obs == lev).sum(axis=1) for lev in levels], axis=1)  # (m, L)
+    below = np.cumsum(counts, axis=1) - counts
+    den = (counts * below).sum(axis=1).astype(float)
+    for lev in levels[1:]:
+        le = np.where(obs <= lev, pred, np.inf)
+        eq = np.where(obs == lev, pred, np.inf)
+        r_le = rankdata(le, axis=1)
+        r_eq = rankdata(eq, axis=1)
+        num += np.where(obs == lev, r_le - r_eq, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def c_for_benefit(y, treatment, benefit, *, random_state=None, n_resamples: int = 1,
+                  strata=None, return_pairs: bool = False):
+    r"""Concordance statistic for benefit (van Klaveren et al. 2018).
+
+    Treated and control patients are matched 1:1 on the rank of their predicted benefit
+    (:func:`match_pairs`). For pair :math:`p` with treated member :math:`t` and control
+    member :math:`c`,
+
+    .. math::
+
+        \hat b_p = \tfrac12\,\{\hat b(x_t) + \hat b(x_c)\}, \qquad
+        B_p = y_c - y_t \in \{-1, 0, 1\},
+
+    the predicted and the observed pair benefit (:math:`B_p = 1`: only the control
+    patient had the event). The c-for-benefit is Harrell's C of :math:`\hat b` against
+    :math:`B` over the pairs of pairs with unequal observed benefit,
+
+    .. math::
+
+        C = \frac{\sum_{p, q:\, B_p > B_q} \{ 1(\hat b_p > \hat b_q)
+            + \tfrac12\, 1(\hat b_p = \hat b_q) \}}{\#\{p, q:\, B_p > B_q\}},
+
+    ties in predicted pair benefit counting one half (as ``Hmisc::rcorr.cens``).
+
+    **Unequal arm sizes.** The method pairs every patient of one arm with one of the
+    other; with unequal arms the patients of the larger arm that cannot be paired are
+    left out. Which ones are left out is decided at random: the larger arm is
+    subsampled without replacement to the size of the smaller arm before the rank
+    matching, as in the R implementations of the method (function ``cbendelta``, whose
+    ``nresample`` argument repeats the subsampling and averages the concordances).
+    Here every row of ``benefit`` (every posterior draw) gets its own subsample, and
+    ``n_resamples`` repeats the subsampling per row and averages (over the subsamples
+    whose C is defined), so that for a single benefit vector the arbitrary choice can be
+    averaged out. With equal arms and no
+    ties in predicted benefit the result is deterministic. Ties in predicted benefit
+    within an arm are ordered at random (also through ``random_state``).
+
+    Parameters
+    ----------
+    y : array (n,)
+        Binary outcome, 1 = event (the unfavourable outcome).
+    treatment : array (n,)
+        0/1 randomized treatment.
+    benefit : array (n,), array (..., n) or DataArray with a ``patient`` dim
+        Predicted benefit (larger = treatment better), e.g. :math:`P(y|x,0) - P(y|x,1)`;
+        posterior draws give one C per draw.
+    random_state : int or numpy Generator, optional
+        Seed of the subsampling of the larger arm and of the tie-breaking.
+    n_resamples : int
+        Subsamples averaged per row when the arms are unequal.
+    strata : array (n,), optional
+        Match within strata (e.g. the trials of pooled held-out predictions) and
+        compute C over all pairs.
+    return_pairs : bool
+        Also return the predicted and observed pair benefit of the (first) resample,
+        arrays ``(m, k)``.
+
+    Returns
+    -------
+    float, ndarray or DataArray
+        C for a benefit vector; one C per draw otherwise (the patient axis removed).
+
+    Raises
+    ------
+    DataError
+        Non-binary ``y`` or ``treatment``, a missing arm, non-finite benefit, or a C
+        that is undefined because every pair has the same observed benefit.
+
+    Examples
+    --------
+    >>> y = [1, 0, 0, 0, 0, 1]; z = [0, 0, 0, 1, 1, 1]
+    >>> b = [0.3, 0.2, 0.1, 0.25, 0.15, 0.05]
+    >>> c_for_benefit(y, z, b)   # pairs (pred, obs): (0.075, -1), (0.175, 0), (0.275, 1)
+    1.0
+    """
+    y, z = _check_outcomes(y, treatment)
+    rows, restore = _as_rows(benefit, y.size)
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    rng = _rng(random_state)
+    values, first = [], None
+    for r in range(int(n_resamples)):
+        it, ic = match_pairs(z, rows, random_state=rng, strata=strata)
+        pred = 0.5 * (np.take_along_axis(rows, it, 1) + np.take_along_axis(rows, ic, 1))
+        obs = (y[ic] - y[it]).astype(float)
+        values.append(_harrell_c(pred, obs))
+        if r == 0:
+            first = (pred, obs)
+    values = np.stack(values)
+    defined = np.isfinite(values).sum(axis=0)
+    # mean over the subsamples whose C is defined (all of them with equal arms)
+    c = np.where(defined > 0, np.nansum(values, axis=0) / np.maximum(defined, 1), np.nan)
+    if np.isnan(c).all():
+        raise DataError("c-for-benefit is undefined: every matched pair has the same observed "
+                        "benefit (y_control - y_treated); check that y has events in both arms")
+    if np.isnan(c).any():
+        warnings.warn(f"c-for-benefit undefined for {int(np.isnan(c).sum())} of {c.size} draws "
+                      "(all matched pairs with equal observed benefit); they are NaN",
+                      RuntimeWarning, stacklevel=2)
+    out = restore(c)
+    return (out, *first) if return_pairs else out
+
+
+# --------------------------------------------------------------------------- calibration
+@dataclass(frozen=True)
+class BenefitCalibration:
+    r"""Calibration for benefit in quantile groups of predicted benefit.
+
+    Arrays have a leading shape ``(...)`` of the input's non-patient axes (empty for a
+    benefit vector) and a trailing ``group`` axis where applicable.
+
+    Attributes
+    ----------
+    predicted, observed, se : ndarray (..., groups)
+        Mean predicted benefit, observed benefit :math:`\bar y_{control} - \bar y_{treated}`
+        and its binomial standard error, per group.
+    n_treated, n_control, events_treated, events_control : ndarray (..., groups)
+    intercept, slope : float or ndarray (...)
+        Least-squares line of observed on predicted group benefit (perfect: 0 and 1).
+    """
+
+    predicted: np.ndarray
+    observed: np.ndarray
+    se: np.ndarray
+    n_treated: np.ndarray
+    n_control: np.ndarray
+    events_treated: np.ndarray
+    events_control: np.ndarray
+    intercept: float | np.ndarray
+    slope: float | np.ndarray
+
+    def table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
+        """One row per group (benefit vector only): counts, predicted, observed, interval."""
+        if np.ndim(self.intercept) != 0:
+            raise ValueError("table() is for a single benefit vector; index the draws first")
+        from scipy.stats import norm
+
+        q = norm.ppf(0.5 + ci_prob / 2)
+        g = self.predicted.shape[-1]
+        return pd.DataFrame({
+            "group": np.arange(1, g + 1), "n_treated": self.n_treated,
+            "n_control": self.n_control, "events_treated": self.events_treated,
+            "events_control": self.events_control, "predicted": self.predicted,
+            "observed": self.observed, "se": self.se,
+            "ci_low": self.observed - q * self.se, "ci_high": self.observed + q * self.se,
+        }).set_index("group")
+
+
+def calibration_for_benefit(y, treatment, benefit, *, groups: int = 5) -> BenefitCalibration:
+    r"""Observed against predicted benefit in quantile groups; intercept and slope.
+
+    Patients (both arms together) are sorted by predicted benefit and cut into
+    ``groups`` groups of equal size (group :math:`g` holds sorted positions
+    :math:`\lfloor g n / G \rfloor, \dots, \lfloor (g+1) n / G \rfloor - 1`; ties in
+    predicted benefit keep the patients' order). Each group must contain treated and
+    control patients. Per group,
+
+    .. math::
+
+        \hat b_g = \text{mean predicted benefit}, \qquad
+        B_g = \bar y_{g,\,control} - \bar y_{g,\,treated},
+
+    and the calibration intercept :math:`a` and slope :math:`s` are the least-squares
+    fit of :math:`B_g = a + s\,\hat b_g` over the groups (Bouvier et al. 2024: five bins
+    containing both arms; a well calibrated model has :math:`a = 0`, :math:`s = 1`).
+
+    Parameters
+    ----------
+    y, treatment : array (n,)
+        Binary outcome (1 = event) and 0/1 treatment.
+    benefit : array (n,), array (..., n) or DataArray with a ``patient`` dim
+        Predicted benefit; draws give intercept and slope per draw (groups are formed
+        per draw).
+    groups : int
+        Number of quantile groups (default quintiles).
+
+    Returns
+    -------
+    BenefitCalibration
+
+    Raises
+    ------
+    DataError
+        Bad inputs, or a group without treated or without control patients (use fewer
+        groups).
+    """
+    y, z = _check_outcomes(y, treatment)
+    rows, restore = _as_rows(benefit, y.size)
+    n = y.size
+    groups = int(groups)
+    if groups < 2 or groups > n // 2:
+        raise DataError(f"groups must be between 2 and n/2 = {n // 2}, got {groups}")
+    order = np.argsort(rows, axis=1, kind="stable")
+    bounds = (np.arange(groups + 1) * n) // groups
+    b_sorted = np.take_along_axis(rows, order, axis=1)
+    z_sorted, y_sorted = z[order].astype(float), y[order].astype(float)
+    starts = bounds[:-1]
+    size = np.diff(bounds).astype(float)
+    pred = np.add.reduceat(b_sorted, starts, axis=1) / size
+    n1 = np.add.reduceat(z_sorted, starts, axis=1)
+    n0 = size - n1
+    e1 = np.add.reduceat(y_sorted * z_sorted, starts, axis=1)
+    e0 = np.add.reduceat(y_sorted * (1 - z_sorted), starts, axis=1)
+    empty = (n1 == 0) | (n0 == 0)
+    if empty.any():
+        r, g = np.argwhere(empty)[0]
+        arm = "treated" if n1[r, g] == 0 else "control"
+        raise DataError(f"calibration group {g + 1} of {groups} (row {r}) has no {arm} "
+                        f"patients; every group needs both arms: use fewer groups")
+    p1, p0 = e1 / n1, e0 / n0
+    obs = p0 - p1
+    se = np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    xm = pred.mean(axis=1, keepdims=True)
+    ym = obs.mean(axis=1, keepdims=True)
+    sxx = ((pred - xm) ** 2).sum(axis=1)
+    sxy = ((pred - xm) * (obs - ym)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.nan)
+    intercept = ym[:, 0] - slope * xm[:, 0]
+
+    lead = np.shape(restore(np.zeros(rows.shape[0])))
+
+    def grouped(a):
+        return a.reshape(*lead, groups)
+
+    return BenefitCalibration(
+        predicted=grouped(pred), observed=grouped(obs), se=grouped(se),
+        n_treated=grouped(n1), n_control=grouped(n0), events_treated=grouped(e1),
+        events_control=grouped(e0), intercept=restore(intercept), slope=restore(slope))
+
+
+# --------------------------------------------------------------------------- truth-based
+def mse(estimate, truth):
+    r"""Mean squared error over patients, :math:`\frac1n\sum_i (\hat\tau_i - \tau_i)^2`.
+
+    ``estimate`` is a vector (n,) or draws (..., n) / a DataArray with a ``patient`` dim
+    (one MSE per draw). ``truth`` is the true ITE (n,) on the same scale.
+    """
+    truth = np.asarray(truth, dtype=float)
+    if truth.ndim != 1 or not np.isfinite(truth).all():
+        raise DataError("truth must be a finite vector with one value per patient")
+    rows, restore = _as_rows(estimate, truth.size, name="estimate")
+    return restore(((rows - truth) ** 2).mean(axis=1))
+
+
+def coverage(draws, truth, *, ci_prob: float = 0.95) -> float:
+    """Share of patients whose true value lies in the equal-tailed ``ci_prob`` interval.
+
+    ``draws``: array (..., n) or DataArray with a ``patient`` dim; all non-patient axes
+    are posterior samples.
+    """
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    truth = np.asarray(truth, dtype=float)
+    if truth.ndim != 1 or not np.isfinite(truth).all():
+        raise DataError("truth must be a finite vector with one value per patient")
+    rows, _ = _as_rows(draws, truth.size, name="draws")
+    lo, hi = np.quantile(rows, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
+    return float(np.mean((truth >= lo) & (truth <= hi)))
+
+
+# --------------------------------------------------------------------------- policy
+def policy_metrics(y, treatment, benefit, *, threshold: float = 0.0) -> dict:
+    r"""Value of the rule "treat if predicted benefit > threshold" in a randomized trial.
+
+    With :math:`f_i = 1(\hat b_i > c)`, :math:`n_1, n_0` the arm sizes and
+    :math:`p_f = \frac1n \sum_i f_i` the proportion the rule treats, the event risk
+    under the rule is estimated by inverse probability weighting (Imai & Li 2021),
+
+    .. math::
+
+        \hat R(f) = \frac{1}{n_1}\sum_i y_i z_i f_i
+                  + \frac{1}{n_0}\sum_i y_i (1 - z_i)(1 - f_i),
+
+    treat-all and treat-none have :math:`\hat R_1 = \bar y_{treated}`,
+    :math:`\hat R_0 = \bar y_{control}`, and the population average prescriptive effect
+    (PAPE) of Imai & Li (2021, eq. 7, with the favourable outcome :math:`-y`) compares
+    the rule with random treatment of the same proportion :math:`p_f`:
+
+    .. math::
+
+        \widehat{\mathrm{PAPE}} = \frac{n}{n-1}\,\{ p_f \hat R_1 + (1 - p_f) \hat R_0
+                                   - \hat R(f) \}.
+
+    All differences are risk reductions: positive = fewer events under the rule.
+
+    Returns
+    -------
+    dict
+        ``pape``, ``gain_vs_treat_all`` (:math:`\hat R_1 - \hat R(f)`),
+        ``gain_vs_treat_none`` (:math:`\hat R_0 - \hat R(f)`), ``risk_rule``,
+        ``risk_treat_all``, ``risk_treat_none``, ``proportion_treated``; each a float
+        for a benefit vector or an array / DataArray over the draws.
+    """
+    y, z = _check_outcomes(y, treatment)
+    rows, restore = _as_rows(benefit, y.size)
+    n = y.size
+    n1, n0 = z.sum(), n - z.sum()
+    f = (rows > threshold).astype(float)
+    risk_rule = f @ (y * z) / n1 + (1 - f) @ (y * (1 - z)) / n0
+    r1 = (y * z).sum() / n1
+    r0 = (y * (1 - z)).sum() / n0
+    pf = f.mean(axis=1)
+    pape = n / (n - 1) * (pf * r1 + (1 - pf) * r0 - risk_rule)
+    ones = np.ones(rows.shape[0])
+    return {
+        "pape": restore(pape),
+        "gain_vs_treat_all": restore(r1 - risk_rule),
+        "gain_vs_treat_none": restore(r0 - risk_rule),
+        "risk_rule": restore(risk_rule),
+        "risk_treat_all": restore(r1 * ones),
+        "risk_treat_none": restore(r0 * ones),
+        "proportion_treated": restore(pf),
+    }
+
+
+# --------------------------------------------------------------------------- one table
+#: Metrics reported by :func:`metric_table`, in order, with a short description.
+METRICS: dict[str, str] = {
+    "c_for_benefit": "c-for-benefit (0.5 = no discrimination; higher is better)",
+    "calibration_intercept": "calibration-for-benefit intercept (ideal 0)",
+    "calibration_slope": "calibration-for-benefit slope (ideal 1)",
+    "mse": "mean squared error of the ITE against the truth",
+    "ci_coverage": "share of true ITEs inside the credible intervals",
+    "pi_coverage": "share of true ITEs inside the new-trial prediction intervals",
+    "pape": "PAPE of 'treat if benefit > 0' vs random treatment (risk reduction)",
+    "gain_vs_treat_all": "risk under treat-all minus risk under the rule",
+    "gain_vs_treat_none": "risk under treat-none minus risk under the rule",
+    "proportion_treated": "share of patients the rule treats",
+}
+
+
+def _draw_summary(values: np.ndarray, ci_prob: float) -> dict:
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"mean": np.nan, "sd": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    lo, hi = np.quantile(v, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan,
+            "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def metric_table(y, treatment, ite, *, outcome: Outcome = "binary", truth=None, ite_new=None,
+                 truth_new=None, strata=None, groups: int = 5, ci_prob: float = 0.95,
+                 random_state=None, n_resamples: int = 20) -> pd.DataFrame:
+    r"""All metrics for one set of ITE predictions: one row per metric.
+
+    Parameters
+    ----------
+    y, treatment : array (n,)
+        Binary outcome (1 = event; for time-to-event the event-by-horizon indicator of
+        the patients with known status) and 0/1 treatment.
+    ite : array (..., n)
+        Posterior draws of the ITE on the model's scale (binary: risk difference
+        :math:`P(y|x,1) - P(y|x,0)`; time-to-event: survival difference), turned into a
+        benefit by :func:`benefit_from_ite`. All leading axes are draws.
+    truth : array (n,), optional
+        True ITE (same scale): adds ``mse`` and ``ci_coverage``.
+    ite_new, truth_new : optional
+        New-trial ITE draws and the truth they should cover (default ``truth``): adds
+        ``pi_coverage``.
+    strata : array (n,), optional
+        Trials: c-for-benefit pairs are matched within them.
+    groups : int
+        Quantile groups for calibration.
+    n_resamples : int
+        Subsamples averaged for the point c-for-benefit when arms are unequal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric``, ``estimate`` (the metric of the posterior-mean ITE; for
+        coverage the coverage itself), ``mean``, ``sd``, ``ci_low``, ``ci_high`` (over
+        the per-draw metrics; the ``ci_prob`` equal-tailed interval) and ``n`` (patients).
+    """
+    y, z = _check_outcomes(y, treatment)
+    draws = np.asarray(ite, dtype=float).reshape(-1, y.size)
+    benefit = benefit_from_ite(draws, outcome)
+    point = benefit.mean(axis=0)
+    rng = _rng(random_state)
+    rows = []
+
+    def add(metric, estimate, per_draw=None):
+        summ = (_draw_summary(per_draw, ci_prob) if per_draw is not None else
+                {"mean": np.nan, "sd": np.nan, "ci_low": np.nan, "ci_high": np.nan})
+        rows.append({"metric": metric, "estimate": float(estimate), **summ, "n": int(y.size)})
+
+    add("c_for_benefit",
+        c_for_benefit(y, z, point, random_state=rng, n_resamples=n_resamples, strata=strata),
+        c_for_benefit(y, z, benefit, random_state=rng, strata=strata))
+    cal_point = calibration_for_benefit(y, z, point, groups=groups)
+    cal_draws = calibration_for_benefit(y, z, benefit, groups=groups)
+    add("calibration_intercept", cal_point.intercept, cal_draws.intercept)
+    add("calibration_slope", cal_point.slope, cal_draws.slope)
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float)
+        add("mse", mse(draws.mean(axis=0), truth), mse(draws, truth))
+        add("ci_coverage", coverage(draws, truth, ci_prob=ci_prob))
+    if ite_new is not None and (truth_new is not None or truth is not None):
+        target = truth if truth_new is None else np.asarray(truth_new, dtype=float)
+        add("pi_coverage", coverage(np.asarray(ite_new, dtype=float).reshape(-1, y.size),
+                                    target, ci_prob=ci_prob))
+    pol_point = policy_metrics(y, z, point)
+    pol_draws = policy_metrics(y, z, benefit)
+    for key in ("pape", "gain_vs_treat_all", "gain_vs_treat_none", "proportion_treated"):
+        add(key, pol_point[key], pol_draws[key])
+    return pd.DataFrame(rows)
