@@ -6,6 +6,7 @@ from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.estimators import IPDMetaModel
+from bayes_hte.evaluation.compare import compare_ite_models
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "LongitudinalData",
     "IPDMetaModel",
     "comparators",
+    "compare_ite_models",
     "evaluation",
     "models",
     "simulate",

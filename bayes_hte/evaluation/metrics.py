@@ -209,7 +209,8 @@ def match_pairs(treatment, benefit, *, random_state=None, strata=None
             raise DataError(f"strata has {strata.size} entries but treatment has {z.size}")
         codes, levels = pd.factorize(strata, sort=True)
         if (codes < 0).any():
-            raise DataError(f"strata has missing values at {format_rows(np.flatnonzero(codes < 0))}")
+            raise DataError("strata has missing values at "
+                            f"{format_rows(np.flatnonzero(codes < 0))}")
     t_parts, c_parts = [], []
     for s in np.unique(codes):
         idx_t = np.flatnonzero((codes == s) & (z == 1))
