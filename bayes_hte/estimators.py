@@ -182,6 +182,10 @@ class IPDMetaModel(_Fitted):
         """
         self.data = data
         self._model = self.build(data)
+        if self.outcome == "time_to_event":
+            # survival checks use model-implied curves (survival.plot_km_ppc), not
+            # simulated censored times
+            posterior_predictive = False
         idata = fit(self._model, draws=draws, tune=tune, chains=chains,
                     random_seed=random_seed, sampler=sampler, target_accept=target_accept,
                     progressbar=progressbar, log_likelihood=log_likelihood,

@@ -447,3 +447,52 @@ def linear_predictors(
         lp1 = lin.isel(arm=1, drop=True)
     order = ("chain", "draw", "patient")
     return lp0.transpose(*order), lp1.transpose(*order)
+
+
+def fitted_linear_predictor(posterior: xr.Dataset, X: np.ndarray, z: np.ndarray,
+                            study_idx: np.ndarray, *, heterogeneity: str,
+                            learner: str) -> xr.DataArray:
+    """Each patient's linear predictor in their own trial, at their own arm.
+
+    Uses the trial-specific parameters (``alpha_study``, ``phi``, ``b_study``), as the
+    likelihood does; for checks such as posterior predictive survival curves.
+    Dims (chain, draw, patient).
+    """
+    X = np.asarray(X, dtype=float)
+    z = np.asarray(z, dtype=int)
+    j = np.asarray(study_idx, dtype=int)
+    n = X.shape[0]
+    p = posterior
+    t = learner == "t"
+
+    def arr(name):
+        return np.asarray(p[name].values)
+
+    if heterogeneity == "fully_stratified":
+        if not t:
+            design = np.column_stack([np.ones(n), X, z, X * z[:, None]])
+            b = arr("b_study")[:, :, j, :]  # (c, d, n, K)
+        else:
+            design = np.column_stack([np.ones(n), X])
+            b_arms = np.stack([arr(f"b_study_{a}") for a in ARMS], axis=3)  # (c,d,study,arm,K)
+            b = b_arms[:, :, j, z, :]
+        lp = np.einsum("cdnk,nk->cdn", b, design)
+    else:
+        theta = arr("theta")
+        if not t:
+            effect = (np.einsum("cdk,nk->cdn", theta, X)
+                      + z * (arr("gamma")[..., None] + np.einsum("cdk,nk->cdn", arr("eta"), X)))
+        else:
+            effect = np.einsum("cdnk,nk->cdn", theta[:, :, z, :], X)
+        if heterogeneity == "naive":
+            alpha = arr("alpha")
+            intercept = alpha[:, :, z] if t else alpha[..., None]
+        else:
+            a_s = arr("alpha_study")
+            intercept = a_s[:, :, j, z] if t else a_s[:, :, j]
+        if heterogeneity == "rank1":
+            phi = arr("phi")
+            effect = (phi[:, :, j, z] if t else phi[:, :, j]) * effect
+        lp = intercept + effect
+    return xr.DataArray(lp, dims=("chain", "draw", "patient"),
+                        coords={"chain": p["chain"].values, "draw": p["draw"].values})

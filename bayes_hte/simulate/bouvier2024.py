@@ -102,7 +102,7 @@ def bouvier2024(
     covariates: Literal[3, 9] = 3,
     effect_variation: bool = False,
     outcome: Literal["binary", "time_to_event"] = "binary",
-    alpha: float = -1.1,
+    alpha: float | None = None,
     tau_alpha: float = 0.4,
     gamma: float = -0.4,
     sd_theta: float = 0.2,
@@ -125,10 +125,13 @@ def bouvier2024(
         Let the effects of two covariates and the treatment effect vary between
         trials (the paper's scenarios 7–12).
     outcome : {"binary", "time_to_event"}
-        Outcome type (time-to-event: Weibull, see :func:`bayes_hte.simulate.bouvier2024`
-        with ``outcome="time_to_event"``; options in ``survival_options``).
+        Outcome type. Time-to-event: Weibull times as in the paper (shape 1.15,
+        :mod:`bayes_hte.simulate._weibull`), columns ``time`` and ``event``, truth =
+        survival difference at ``horizon``; options ``shape``, ``a``, ``follow_up``,
+        ``censoring_rate``, ``horizon`` go in ``survival_options``.
     alpha, tau_alpha : float
-        Mean and SD of the trial intercepts (logit scale).
+        Mean and SD of the trial intercepts (logit scale; default alpha -1.1 for a binary
+        outcome, 0 for time-to-event, where it shifts the log time scale).
     gamma : float
         Treatment main effect (log-odds ratio at x = 0).
     sd_theta, sd_gamma : float
@@ -150,6 +153,8 @@ def bouvier2024(
         raise DataError(f"patients_per_trial must be an int or {trials} sizes, got {sizes}")
     if (sizes < 4).any():
         raise DataError(f"every trial needs at least 4 patients, got sizes {sizes.tolist()}")
+    if alpha is None:
+        alpha = -1.1 if outcome == "binary" else 0.0
     rng = np.random.default_rng(seed)
     design = DESIGNS[covariates]
     names = list(design["theta"])
