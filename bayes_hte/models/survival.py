@@ -275,7 +275,10 @@ def survival_ite(m, *, newdata=None, new_trial: bool = False, random_seed=None,
 
 
 def hazard_ratio(m, newdata=None) -> xr.DataArray:
-    r"""Per-patient hazard ratio :math:`\exp(\gamma + \eta' x)` of an S-learner (chain, draw, patient)."""
+    r"""Per-patient hazard ratio :math:`\exp(\gamma + \eta' x)` of an S-learner.
+
+    Dims (chain, draw, patient).
+    """
     if m.learner != "s":
         raise ValueError("the T-learner has separate baselines per arm, so its hazard ratio "
                          "varies with time; use ite() (survival difference at a horizon)")
