@@ -79,7 +79,7 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
     }
 
 
-def _md_table(df: pd.DataFrame, *, index: bool = True, floatfmt: str = "{:.4g}") -> str:
+def markdown_table(df: pd.DataFrame, *, index: bool = True, floatfmt: str = "{:.4g}") -> str:
     df = df.reset_index() if index else df
 
     def fmt(v):
@@ -125,7 +125,7 @@ class Report:
                 body.append(f"<p>{html.escape(content)}</p>")
             elif kind == "table":
                 df, index = content
-                md += [_md_table(df, index=index), ""]
+                md += [markdown_table(df, index=index), ""]
                 body.append(df.to_html(index=index, float_format=lambda v: f"{v:.4g}",
                                        border=0, classes="tbl"))
             elif kind == "image":
