@@ -64,6 +64,9 @@ DESIGNS: dict[int, dict] = {
 }
 
 
+SURVIVAL_OPTIONS = {"shape", "a", "follow_up", "censoring_rate", "horizon"}
+
+
 @dataclass
 class SimulatedIPDMA:
     """A simulated IPD meta-analysis and its truth.
@@ -203,6 +206,10 @@ def bouvier2024(
         "alpha_j": alpha_j.tolist(), "theta_j": theta_j.tolist(), "gamma_j": gamma_j.tolist(),
         "effect_variation": effect_variation, "covariates": covariates,
     }
+    unknown = set(survival_options) - SURVIVAL_OPTIONS
+    if unknown:
+        raise DataError(f"bouvier2024: unknown options {sorted(unknown)}; time-to-event "
+                        f"options are {sorted(SURVIVAL_OPTIONS)}")
     if outcome == "binary":
         if survival_options:
             raise DataError(f"options {sorted(survival_options)} apply to time-to-event only")

@@ -1,0 +1,80 @@
+"""`bayes-hte run` end to end on a tiny spec."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bayes_hte import DataError
+from bayes_hte.cli import main
+from bayes_hte.spec import SpecError, load_spec, run_spec
+
+SPEC = """
+[data]
+source = "simulate:bouvier2024"
+params = {{ trials = 3, patients_per_trial = 120, covariates = 3, seed = 4 }}
+outcome = "y"
+treatment = "treat"
+study = "trial"
+covariates = ["x1", "x2", "x3"]
+
+[model]
+family = "ipdma"
+heterogeneity = ["naive", "random_intercept"]
+learner = ["s"]
+
+[sampler]
+draws = 150
+tune = 200
+chains = 2
+random_seed = 1
+sampler = "pymc"
+
+[output]
+dir = "{out}"
+"""
+
+
+def test_run_ipdma_spec(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    out = tmp_path / "out"
+    spec.write_text(SPEC.format(out=out))
+    messages = []
+    run_spec(spec, log=messages.append)
+    for name in ("ite_summary.csv", "parameters.csv", "diagnostics.csv", "loo_compare.csv",
+                 "report.md", "report.html", "ite_distribution.png", "NA-S_trace.png",
+                 "RI-S_rank.png", "RI-S_ppc.png", "posteriors/NA-S.nc", "spec.json"):
+        assert (out / name).exists(), name
+    ite = pd.read_csv(out / "ite_summary.csv")
+    assert set(ite["model"]) == {"NA-S", "RI-S"} and len(ite) == 2 * 360
+    assert {"mean", "ci_low", "ci_high", "pi_low", "pi_high"} <= set(ite.columns)
+    diag = pd.read_csv(out / "diagnostics.csv", index_col=0)
+    assert {"divergences", "max_r_hat", "ite_corr_truth"} <= set(diag.columns)
+    loo = pd.read_csv(out / "loo_compare.csv", index_col=0)
+    assert set(loo.index) == {"NA-S", "RI-S"}
+    assert any("RI-S" in m and "divergences" in m for m in messages)  # progress shown
+    assert json.loads((out / "spec.json").read_text())["model"]["family"] == "ipdma"
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data]\nsource = "simulate:bouvier2024"\n[model]\nfamily = "nope"\n')
+    assert main(["run", str(bad)]) == 2
+    assert "family 'nope' is unknown" in capsys.readouterr().err
+    with pytest.raises(SpecError, match=r"needs a \[model\] table"):
+        nomodel = tmp_path / "nomodel.toml"
+        nomodel.write_text('[data]\nsource = "x.csv"\n')
+        load_spec(nomodel)
+    bad.write_text(SPEC.format(out=tmp_path / "o").replace("seed = 4", "seed = 4, trials_x = 1"))
+    with pytest.raises(DataError, match=r"unknown options \['trials_x'\]"):
+        run_spec(bad, log=lambda m: None)
+
+
+def test_console_script_help():
+    res = subprocess.run([sys.executable, "-m", "bayes_hte.cli", "run", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "TOML spec" in res.stdout
