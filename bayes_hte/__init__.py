@@ -5,7 +5,7 @@ from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
-from bayes_hte.estimators import IPDMetaModel
+from bayes_hte.estimators import IPDMetaModel, SubgroupHTEModel
 from bayes_hte.evaluation.compare import compare_ite_models
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "IPDData",
     "LongitudinalData",
     "IPDMetaModel",
+    "SubgroupHTEModel",
     "comparators",
     "compare_ite_models",
     "evaluation",

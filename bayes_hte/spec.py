@@ -30,6 +30,7 @@ FAMILIES: dict[str, str] = {
     "ipdma": "bayes_hte.runners.ipdma:run",
     "cima": "bayes_hte.runners.cima:run",
     "two_step": "bayes_hte.runners.two_step:run",
+    "subgroup": "bayes_hte.runners.subgroup:run",
 }
 
 Log = Callable[[str], None]

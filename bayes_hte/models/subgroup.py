@@ -571,37 +571,51 @@ def individual_deviations(
     rng: np.random.Generator | None = None,
     grid: int = 241,
     chunk: int = 32,
+    max_rounds: int = 50,
 ) -> xr.DataArray:
     r"""Posterior draws of the individual deviations :math:`\epsilon_i` (marginalized form).
 
     Given a posterior draw, the :math:`\epsilon_i` are independent with density
     :math:`\propto \phi(e)\,P(y_i \mid \ell_{0i} + z_i(\tau_i + \sigma_\eta e))`. A
-    control patient's is :math:`\phi` itself; a treated patient's is sampled from a fine
-    grid on [-8, 8] (``grid`` points; a bin by its weight, then uniformly within
-    it). Returns dims (chain, draw, patient).
+    control patient's is :math:`\phi` itself. A treated patient's is sampled exactly by
+    rejection (propose from :math:`\phi`, accept with probability
+    :math:`P(y_i \mid e) \le 1`) for up to ``max_rounds`` rounds; what remains (the rare
+    outcomes, whose acceptance rate is low) is sampled from a fine grid on [-8, 8]
+    (``grid`` points; a bin by its weight, then uniformly within it). Returns dims
+    (chain, draw, patient).
     """
     rng = np.random.default_rng(rng)
-    shape = lp0.shape
-    eps = rng.standard_normal(shape)
-    treated = np.flatnonzero(np.asarray(z) == 1)
-    if "sigma_eta" not in posterior or treated.size == 0:
+    eps = rng.standard_normal(lp0.shape)
+    treated = np.asarray(z) == 1
+    if "sigma_eta" not in posterior or not treated.any():
         return lp0.copy(data=eps).rename("eta_raw")
+    sigma = np.broadcast_to(posterior["sigma_eta"].values[:, :, None], lp0.shape)
+    lp1 = (lp0 + tau).values
+    sign = np.where(np.asarray(y) == 1, 1.0, -1.0)
+    # rejection: flat indices of the (draw, patient) cells still to sample
+    todo = np.flatnonzero(np.broadcast_to(treated, lp0.shape).ravel())
+    flat_eps, flat_lp1, flat_sigma = eps.reshape(-1), lp1.reshape(-1), sigma.reshape(-1)
+    flat_sign = np.broadcast_to(sign, lp0.shape).reshape(-1)
+    for _ in range(max_rounds):
+        if todo.size == 0:
+            break
+        prop = rng.standard_normal(todo.size)
+        accept = rng.random(todo.size) < expit(flat_sign[todo]
+                                               * (flat_lp1[todo] + flat_sigma[todo] * prop))
+        flat_eps[todo[accept]] = prop[accept]
+        todo = todo[~accept]
     e = np.linspace(-8.0, 8.0, grid)
     width = e[1] - e[0]
-    sigma = posterior["sigma_eta"].values[:, :, None, None]
-    lp1 = (lp0 + tau).values
-    y = np.asarray(y)
-    for start in range(0, treated.size, chunk):
-        idx = treated[start:start + chunk]
-        v = lp1[:, :, idx, None] + sigma * e
-        sign = np.where(y[idx] == 1, 1.0, -1.0)[None, None, :, None]
-        logw = -0.5 * e**2 - np.logaddexp(0.0, -sign * v)
+    for start in range(0, todo.size, chunk * 1000):
+        cells = todo[start:start + chunk * 1000]
+        v = flat_lp1[cells, None] + flat_sigma[cells, None] * e
+        logw = -0.5 * e**2 - np.logaddexp(0.0, -flat_sign[cells, None] * v)
         logw -= logw.max(axis=-1, keepdims=True)
         cdf = np.cumsum(np.exp(logw), axis=-1)
-        u = rng.random((*cdf.shape[:-1], 1)) * cdf[..., -1:]
+        u = rng.random((cells.size, 1)) * cdf[:, -1:]
         k = np.minimum((cdf < u).sum(axis=-1), grid - 1)
-        eps[:, :, idx] = e[k] + width * (rng.random(k.shape) - 0.5)
-    return lp0.copy(data=eps).rename("eta_raw")
+        flat_eps[cells] = e[k] + width * (rng.random(cells.size) - 0.5)
+    return lp0.copy(data=flat_eps.reshape(lp0.shape)).rename("eta_raw")
 
 
 def cate_draws(
