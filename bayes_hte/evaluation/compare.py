@@ -78,11 +78,6 @@ def _thin(values: np.ndarray, max_draws: int | None) -> np.ndarray:
     return flat[idx]
 
 
-def _horizon(model) -> float | None:
-    opts = getattr(model, "model_options", {}) or {}
-    return opts.get("horizon")
-
-
 def outcome_arrays(data: IPDData, *, horizon: float | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(y, treatment, known)`` for the metrics.
@@ -300,10 +295,11 @@ def evaluate_models(
         if getattr(m, "idata", None) is None:
             raise ValueError(f"model {label!r} is not fitted")
         het, lr = _label_parts(m, label)
-        y, z, known = outcome_arrays(data, horizon=_horizon(m))
         ite_da = m.ite()
+        y, z, known = outcome_arrays(data, horizon=ite_da.attrs.get("horizon"))
         ite = _thin(ite_da.values, max_draws)[:, known]
-        ite_new = _thin(m.ite(new_trial=True).values, max_draws)[:, known]
+        kw = {"horizon": ite_da.attrs["horizon"]} if data.outcome_type != "binary" else {}
+        ite_new = _thin(m.ite(new_trial=True, **kw).values, max_draws)[:, known]
         ite_means[label] = ite_da.mean(("chain", "draw")).values
         tab = metric_table(
             y[known], z[known], ite, outcome=data.outcome_type,
@@ -339,8 +335,7 @@ def evaluate_models(
         opts = dict(cv_options or {})
         cv_result = _iecv.iecv(data, dict(fitted), log=log, **opts)
         seconds["iecv_fits"] = cv_result.wall_seconds
-        horizons = {_horizon(m) for m in fitted.values()}
-        y, z, known = outcome_arrays(data, horizon=next(iter(horizons)))
+        y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
         target = truth_new if truth_new is not None else truth
         tab = cv_result.metrics(truth=target, groups=groups, ci_prob=ci_prob,
                                 random_state=rng, outcome_arrays=(y, z, known))
@@ -349,11 +344,12 @@ def evaluate_models(
         tab.insert(2, "learner", tab["model"].map(lambda k: parts[k][1]))
         tab.insert(3, "validation", "iecv")
         rows.append(tab)
+        held = known & np.isin(trials, cv_result.held_out)
         for label in cv_result.labels:
             b = benefit_from_ite(cv_result.ite[label].reshape(-1, data.n_patients).mean(0),
                                  data.outcome_type)
             calibration[("iecv", label)] = calibration_for_benefit(
-                y[known], z[known], b[known], groups=groups).table(ci_prob=ci_prob)
+                y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
         seconds["iecv_total"] = time.perf_counter() - start
         log(f"evaluation: IECV (fits + metrics) in {seconds['iecv_total']:.0f} s")
 
@@ -509,7 +505,7 @@ def evaluate_fitted(fitted: Mapping, data: IPDData, *, truth=None, spec: Mapping
         [evaluation]
         compare = true
         cv = "iecv"            # or "none"
-        draws = 150            # IECV fits: one chain of 150 + 150 PyMC NUTS by default
+        draws = 100            # IECV fits: one chain, 150 tuning + 100 draws, PyMC NUTS
         tune = 150
         chains = 1
         sampler = "pymc"
@@ -557,7 +553,9 @@ def evaluate_fitted(fitted: Mapping, data: IPDData, *, truth=None, spec: Mapping
         "Li against random treatment of the same share; risk reduction against treat-all "
         "and treat-none; positive = fewer events) and, for simulated data, the MSE and "
         "interval coverage of the ITE. Cells: metric of the posterior-mean ITE "
-        f"[{ci_prob:.0%} interval of the metric over posterior draws].")
+        f"[{ci_prob:.0%} interval of the metric computed per posterior draw; it describes "
+        "the spread over the posterior and can exclude the estimate, e.g. per-draw MSEs "
+        "add the posterior variance and per-draw slopes are attenuated by its noise].")
     rep.heading("In-sample", level=3)
     rep.table(formatted_summary(result.table, validation="in-sample", trial="all"))
     if result.iecv is not None:

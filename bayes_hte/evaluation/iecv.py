@@ -32,7 +32,7 @@ cannot be shifted by one offset regression here); see :mod:`.metrics` for the ev
 horizon simplification.
 
 The fits are the expensive part (:math:`J \times` models). They run with their own,
-cheap sampler settings (default one chain of 150 tuning + 150 kept draws with PyMC's
+cheap sampler settings (default one chain of 150 tuning + 100 kept draws with PyMC's
 NUTS, whose compiled C code is cached on disk) and optionally in ``workers`` processes.
 """
 
@@ -51,10 +51,10 @@ from scipy.special import expit
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.evaluation.metrics import metric_table
+from bayes_hte.evaluation.metrics import event_by_horizon, metric_table
 
 #: Default sampler settings of the IECV fits (cheap: one chain, short).
-IECV_SAMPLER = {"draws": 150, "tune": 150, "chains": 1, "sampler": "pymc"}
+IECV_SAMPLER = {"draws": 100, "tune": 150, "chains": 1, "sampler": "pymc"}
 
 #: Relative cost of one fit per structure (for scheduling the most expensive first).
 _COST = {"fully_stratified": 4, "rank1": 3, "random_intercept": 2, "stratified_intercept": 1,
@@ -114,10 +114,9 @@ def _fit_one(task: dict) -> dict:
         out["lp0"], out["lp1"] = lp0.values, lp1.values
         out["ite_new"] = m.ite(test, new_trial=True, random_seed=task["seed"]).values
     else:
-        ite = m.ite(test)
-        out["ite"] = ite.values
-        out["horizon"] = ite.attrs.get("horizon")
-        out["ite_new"] = m.ite(test, new_trial=True, random_seed=task["seed"]).values
+        out["ite"] = m.ite(test, horizon=task["horizon"]).values
+        out["ite_new"] = m.ite(test, new_trial=True, random_seed=task["seed"],
+                               horizon=task["horizon"]).values
     stats = m.idata["sample_stats"]
     out["divergences"] = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
     out["seconds"] = time.perf_counter() - start
@@ -145,6 +144,10 @@ class IECVResult:
         with ``chains=1`` or ``workers > 1``) and divergences of every fit.
     wall_seconds : float
         Wall time of the whole cross-validation.
+    held_out : list
+        Labels of the trials held out (all, unless ``folds`` was given).
+    horizon : float or None
+        Time-to-event: the horizon of the ITE and of the event indicator.
     """
 
     data: IPDData
@@ -153,6 +156,8 @@ class IECVResult:
     recalibration: pd.DataFrame
     fits: pd.DataFrame
     wall_seconds: float
+    held_out: list = field(default_factory=list)
+    horizon: float | None = None
     options: dict = field(default_factory=dict)
 
     @property
@@ -170,15 +175,23 @@ class IECVResult:
         the summary of Bouvier et al.'s Table 2).
         """
         data = self.data
-        y, z, known = (outcome_arrays if outcome_arrays is not None
-                       else (data.y, data.z, np.ones(data.n_patients, bool)))
+        if outcome_arrays is not None:
+            y, z, known = outcome_arrays
+        elif data.outcome_type == "time_to_event":
+            y, known = event_by_horizon(data.t, data.y, self.horizon)
+            z = data.z
+        else:
+            y, z, known = data.y, data.z, np.ones(data.n_patients, bool)
         trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
+        held = [j for j, lab in enumerate(data.study_labels) if lab in self.held_out]
+        known = known & np.isin(data.study_idx, held)
         rng = np.random.default_rng(random_state)
         parts = []
         for label in self.labels:
             ite, ite_new = self.ite[label], self.ite_new[label]
             per_trial = []
-            for j, lab in enumerate(data.study_labels):
+            for j in held:
+                lab = data.study_labels[j]
                 mask = (data.study_idx == j) & known
                 tab = metric_table(
                     y[mask], z[mask], ite[..., mask], outcome=data.outcome_type,
@@ -235,6 +248,8 @@ def iecv(
     random_seed: int | None = None,
     target_accept: float | None = None,
     recalibrate: bool = True,
+    horizon: float | None = None,
+    folds: Sequence | None = None,
     workers: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> IECVResult:
@@ -256,9 +271,20 @@ def iecv(
         Sampler settings of every fold's fit (see :data:`IECV_SAMPLER`).
     recalibrate : bool
         Recalibrate the intercept in the held-out trial (never for the naive model).
+    horizon : float, optional
+        Time-to-event models: the horizon of the ITE (survival difference) and of the
+        event indicator; default the models' ``horizon`` option, else the median
+        follow-up of all the data (so that every fold predicts at the same horizon).
+    folds : sequence of trial labels, optional
+        Hold out only these trials (default: every trial in turn). Patients of the
+        other trials get no held-out prediction (NaN) and are left out of the metrics;
+        used by simulation studies that score one rotating fold per replicate.
     workers : int
         Processes fitting folds in parallel (each fit then samples its chains one
-        after the other); 1 = in this process.
+        after the other); 1 = in this process. The workers are started by the
+        ``forkserver`` method, so a script calling this with ``workers > 1`` needs the
+        usual ``if __name__ == "__main__":`` guard (notebooks and ``bayes-hte run``
+        need nothing).
     log : callable, optional
         Progress messages.
 
@@ -281,19 +307,36 @@ def iecv(
         if opts["heterogeneity"] == "fully_stratified" and data.n_studies < 4:
             raise DataError(f"{label}: the fully stratified model needs 3 training trials, so "
                             f"cross-validation needs 4 trials; the data have {data.n_studies}")
+    if data.outcome_type == "time_to_event" and horizon is None:
+        from bayes_hte.models.survival import median_follow_up
+
+        options = {opts.get("horizon") for opts in templates.values()}
+        horizon = (options.pop() if len(options) == 1 and None not in options
+                   else median_follow_up(data.t, data.y))
+    horizon = None if horizon is None else float(horizon)
     sampler_opts = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
                     "sampler": sampler, "target_accept": target_accept}
     base_seed = 0 if random_seed is None else int(random_seed)
 
+    if folds is None:
+        held = list(range(data.n_studies))
+    else:
+        labels = [str(v) for v in data.study_labels]
+        unknown = [f for f in folds if str(f) not in labels]
+        if unknown or not folds:
+            raise DataError(f"folds {list(folds)} must be trial labels of the data "
+                            f"(study column {data.study!r}: {labels})")
+        held = sorted({labels.index(str(f)) for f in folds})
+
     tasks = []
-    for j in range(data.n_studies):
+    for j in held:
         train = data.subset(data.study_idx != j)
         test = data.frame.loc[data.study_idx == j]
         for k, (label, opts) in enumerate(templates.items()):
             seed = base_seed + 1000 * (j + 1) + k
             tasks.append({"label": label, "fold": j, "options": opts, "train": train,
                           "test": test, "sampler": {**sampler_opts, "random_seed": seed},
-                          "seed": seed})
+                          "seed": seed, "horizon": horizon})
     tasks.sort(key=lambda t: -_COST.get(t["options"]["heterogeneity"], 1))
 
     start = time.perf_counter()
@@ -307,7 +350,9 @@ def iecv(
             f"{res['divergences']} divergences")
 
     if workers > 1:
-        ctx = multiprocessing.get_context()  # as PyMC: fork on Linux
+        # forkserver: no fork of this (possibly multi-threaded) process; the workers
+        # import bayes_hte once. Scripts need the ``if __name__ == "__main__":`` guard.
+        ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=int(workers), mp_context=ctx) as pool:
             futures = [pool.submit(_fit_one, t) for t in tasks]
             for fut in as_completed(futures):
@@ -323,7 +368,7 @@ def iecv(
     for label, opts in templates.items():
         mine = sorted((r for r in results if r["label"] == label), key=lambda r: r["fold"])
         shape = (mine[0]["ite_new"].shape[0], mine[0]["ite_new"].shape[1], n)
-        full, full_new = np.empty(shape), np.empty(shape)
+        full, full_new = np.full(shape, np.nan), np.full(shape, np.nan)
         for r in mine:
             mask = data.study_idx == r["fold"]
             trial = data.study_labels[r["fold"]]
@@ -348,6 +393,7 @@ def iecv(
     fits = pd.DataFrame(fit_rows)
     log(f"IECV: {total} fits in {wall:.0f} s wall time")
     return IECVResult(data=data, ite=ite, ite_new=ite_new, recalibration=recal, fits=fits,
-                      wall_seconds=wall,
+                      wall_seconds=wall, held_out=[data.study_labels[j] for j in held],
+                      horizon=horizon,
                       options={"sampler": sampler_opts, "recalibrate": recalibrate,
                                "workers": workers, "random_seed": random_seed})

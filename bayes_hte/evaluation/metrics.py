@@ -152,9 +152,9 @@ def event_by_horizon(time, event, horizon: float) -> tuple[np.ndarray, np.ndarra
     """Binary "event by ``horizon``" indicator and the mask of patients whose status is known.
 
     Status is known for patients with an event at ``time <= horizon`` (indicator 1) and
-    for patients followed beyond the horizon (indicator 0); patients censored before
-    the horizon are unknown (``known`` is False; their indicator is set to 0 and must
-    not be used).
+    for patients followed up to the horizon without an event before it (``time >=
+    horizon``; indicator 0); patients censored before the horizon are unknown
+    (``known`` is False; their indicator is set to 0 and must not be used).
     """
     t = np.asarray(time, dtype=float)
     e = _binary_vector(event, "event")
@@ -163,7 +163,7 @@ def event_by_horizon(time, event, horizon: float) -> tuple[np.ndarray, np.ndarra
     if not np.isfinite(horizon) or horizon <= 0:
         raise DataError(f"horizon must be a positive number, got {horizon!r}")
     y = ((e == 1) & (t <= horizon)).astype(np.int8)
-    known = (y == 1) | (t > horizon)
+    known = (y == 1) | (t >= horizon)
     return y, known
 
 

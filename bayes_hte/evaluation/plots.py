@@ -199,5 +199,5 @@ def plot_metric_forest(table: pd.DataFrame, *, metrics: Sequence[str] | None = N
         fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8,
                    frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     return fig

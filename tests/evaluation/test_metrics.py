@@ -278,9 +278,11 @@ def test_benefit_sign_and_event_by_horizon():
     assert benefit_from_ite(np.array([0.1]), "time_to_event")[0] == pytest.approx(0.1)
     with pytest.raises(ValueError):
         benefit_from_ite(np.array([0.1]), "count")
-    y, known = event_by_horizon([1.0, 3.0, 1.0, 5.0], [1, 1, 0, 0], horizon=2.0)
-    np.testing.assert_array_equal(y, [1, 0, 0, 0])       # event at 3 is after the horizon
-    np.testing.assert_array_equal(known, [True, True, False, True])
+    # event at 1 (by the horizon 2), event at 3 (after it), censored at 1 (unknown),
+    # censored at 5 and exactly at 2 (event-free at the horizon)
+    y, known = event_by_horizon([1.0, 3.0, 1.0, 5.0, 2.0], [1, 1, 0, 0, 0], horizon=2.0)
+    np.testing.assert_array_equal(y, [1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(known, [True, True, False, True, True])
     with pytest.raises(DataError, match="horizon"):
         event_by_horizon([1.0], [1], horizon=0.0)
 

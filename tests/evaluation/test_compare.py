@@ -1,0 +1,156 @@
+"""compare_ite_models / evaluate_models / the runner hook, on small real fits."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import bayes_hte as bh  # noqa: E402
+from bayes_hte import report  # noqa: E402
+from bayes_hte.errors import DataError  # noqa: E402
+from bayes_hte.evaluation import evaluate_models  # noqa: E402
+from bayes_hte.evaluation.compare import COLUMNS, evaluate_fitted  # noqa: E402
+from bayes_hte.evaluation.metrics import c_for_benefit  # noqa: E402
+from bayes_hte.spec import SpecError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def in_sample(small_fitted, small_data):
+    return evaluate_models(small_fitted, small_data, truth="true_ite_average",
+                           truth_new="true_ite", random_state=3)
+
+
+def test_in_sample_table(in_sample, small_fitted, small_data, small_sim):
+    tab = in_sample.table
+    assert list(tab.columns) == COLUMNS
+    assert set(tab["validation"]) == {"in-sample"}
+    wide = in_sample.summary()
+    assert list(wide.index) == ["NA-S", "RI-T"]
+    for metric in ("c_for_benefit", "calibration_intercept", "calibration_slope", "mse",
+                   "ci_coverage", "pi_coverage", "pape", "gain_vs_treat_all",
+                   "gain_vs_treat_none", "proportion_treated", "elpd_loo", "elpd_diff"):
+        assert metric in wide.columns, metric
+    # the c-for-benefit estimate is the metric of the posterior-mean benefit, matched
+    # within trials
+    m = small_fitted["NA-S"]
+    benefit = -m.ite().mean(("chain", "draw")).values
+    trials = small_sim.data["trial"].to_numpy()
+    direct = c_for_benefit(small_data.y, small_data.z, benefit, strata=trials,
+                           random_state=0, n_resamples=200)
+    assert wide.loc["NA-S", "c_for_benefit"] == pytest.approx(direct, abs=0.01)
+    # recovery: these models include the true interactions, so in-sample they
+    # discriminate, are roughly calibrated and close to the truth
+    assert (wide["c_for_benefit"] > 0.58).all()
+    assert (wide["calibration_slope"].between(0.4, 1.8)).all()
+    assert (wide["mse"] < 0.01).all()
+    assert (wide["ci_coverage"] > 0.6).all()
+    # elpd_diff is 0 for the best model
+    assert (wide["elpd_diff"] == 0).sum() == 1
+    cal = in_sample.calibration[("in-sample", "NA-S")]
+    assert list(cal.index) == [1, 2, 3, 4, 5]
+    assert cal["predicted"].is_monotonic_increasing
+
+
+def test_plots_and_save(in_sample, tmp_path):
+    for fig in (in_sample.plot_calibration(), in_sample.plot_ite(), in_sample.plot_forest()):
+        assert isinstance(fig, plt.Figure)
+        assert len(fig.axes) >= 1
+        plt.close(fig)
+    paths = in_sample.save(tmp_path)
+    for key in ("table", "calibration_table", "calibration_in_sample", "ite_by_model",
+                "metric_forest"):
+        assert paths[key].exists() and paths[key].stat().st_size > 0
+    back = pd.read_csv(paths["table"])
+    assert len(back) == len(in_sample.table)
+
+
+def test_truth_errors(small_fitted, small_data):
+    with pytest.raises(DataError, match="not a column"):
+        evaluate_models(small_fitted, small_data, truth="no_such_column", loo=False)
+    with pytest.raises(DataError, match="one value per patient"):
+        evaluate_models(small_fitted, small_data, truth=np.zeros(3), loo=False)
+    with pytest.raises(ValueError, match="cv must be"):
+        evaluate_models(small_fitted, small_data, cv="kfold", loo=False)
+    with pytest.raises(DataError, match="expected an IPDData"):
+        bh.compare_ite_models(small_data.frame, heterogeneity="naive", learner="s")
+
+
+def test_compare_ite_models_end_to_end(small_data, cv_fast, tmp_path):
+    tab = bh.compare_ite_models(
+        small_data, heterogeneity=["naive"], learner=["s"], cv="iecv",
+        truth="true_ite_average", truth_new="true_ite", draws=100, tune=150, chains=1,
+        sampler="pymc", random_seed=2, cv_options=cv_fast, outdir=tmp_path)
+    assert isinstance(tab, pd.DataFrame)
+    assert set(tab["validation"]) == {"in-sample", "iecv"}
+    assert set(tab["model"]) == {"NA-S"}
+    iecv_pooled = tab[(tab["validation"] == "iecv") & (tab["trial"] == "pooled")]
+    assert set(iecv_pooled["metric"]) >= {"c_for_benefit", "calibration_slope", "mse",
+                                          "pi_coverage", "pape"}
+    assert (tmp_path / "evaluation_calibration_iecv.png").exists()
+    assert bh.evaluation.compare_ite_models is bh.compare_ite_models
+
+
+def test_runner_hook_writes_tables_figures_and_report(small_fitted, small_data, tmp_path):
+    rep = report.Report(title="t")
+    messages = []
+    spec = {"compare": True, "cv": "iecv", "draws": 60, "tune": 80, "chains": 1,
+            "sampler": "pymc", "workers": 2, "random_seed": 4}
+    truth = small_data.frame["true_ite_average"].to_numpy()
+    one = {"NA-S": small_fitted["NA-S"]}
+    res = evaluate_fitted(one, small_data, truth=truth, spec=spec, outdir=tmp_path,
+                          rep=rep, log=messages.append)
+    assert res.iecv is not None and res.iecv.options["workers"] == 2
+    for name in ("evaluation_metrics.csv", "evaluation_iecv_fits.csv",
+                 "evaluation_calibration_iecv.png", "evaluation_metric_forest.png"):
+        assert (tmp_path / name).exists(), name
+    headings = [c[1] for kind, c in rep.blocks if kind == "heading"]
+    assert "Evaluation of the ITE models" in headings
+    assert any("Internal-external" in h for h in headings)
+    assert any("IECV" in m and "wall time" in m for m in messages)
+    md, _ = rep.write(tmp_path)
+    assert "c_for_benefit" in md.read_text()
+
+
+def test_runner_hook_spec_errors(small_fitted, small_data, tmp_path):
+    rep = report.Report(title="t")
+    with pytest.raises(SpecError, match="unknown keys"):
+        evaluate_fitted(small_fitted, small_data, spec={"compare": True, "folds": 3},
+                        outdir=tmp_path, rep=rep, log=print)
+    with pytest.raises(SpecError, match="cv must be"):
+        evaluate_fitted(small_fitted, small_data, spec={"compare": True, "cv": "loo"},
+                        outdir=tmp_path, rep=rep, log=print)
+
+
+@pytest.mark.slow
+def test_time_to_event_models_are_scored_at_the_horizon():
+    # time-to-event: metrics on the event-by-horizon indicator of the patients with known
+    # status, benefit = survival difference; IECV without recalibration
+    import warnings
+
+    from bayes_hte.simulate.bouvier2024 import bouvier2024
+
+    sim = bouvier2024(trials=4, patients_per_trial=150, covariates=3,
+                      outcome="time_to_event", seed=3)
+    data = bh.IPDData.from_frame(sim.data, outcome=sim.outcome, treatment="treat",
+                                 study="trial", covariates=sim.covariates, time=sim.time)
+    m = bh.IPDMetaModel(heterogeneity="random_intercept", learner="s",
+                        outcome="time_to_event")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(data, draws=200, tune=200, chains=1, sampler="pymc", random_seed=1,
+              posterior_predictive=False)
+    res = evaluate_models({m.label: m}, data, cv="iecv", truth="true_ite_average",
+                          cv_options=dict(draws=100, tune=150))
+    horizon = m.ite().attrs["horizon"]
+    assert res.iecv.horizon == pytest.approx(horizon)
+    _, known = bh.evaluation.event_by_horizon(data.t, data.y, horizon)
+    tab = res.table.set_index(["validation", "trial", "metric"])
+    assert tab.loc[("in-sample", "all", "c_for_benefit"), "n"] == known.sum()
+    assert tab.loc[("in-sample", "all", "c_for_benefit"), "estimate"] > 0.55
+    assert res.iecv.recalibration.empty

@@ -1,0 +1,97 @@
+"""Internal-external cross-validation: recalibration by hand / statsmodels, small real fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit, logit
+
+import bayes_hte as bh
+from bayes_hte.errors import DataError
+from bayes_hte.evaluation.iecv import iecv, recalibrate_intercept
+
+
+def test_recalibrate_intercept_zero_offset_is_logit_of_event_rate():
+    # with offset 0 the score equation sum(y - expit(d)) = 0 gives d = logit(mean y)
+    y = np.array([1, 0, 0, 0, 1, 0, 0, 0])              # 2 events of 8
+    d = recalibrate_intercept(np.zeros((1, 8)), y)
+    assert d[0] == pytest.approx(logit(0.25), abs=1e-10)
+
+
+def test_recalibrate_intercept_matches_glm_with_offset():
+    # reference: statsmodels GLM(y ~ 1, Binomial, offset=o), the R glm(y ~ 1 + offset(o))
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(4)
+    o = rng.normal(-1.0, 1.0, size=(3, 300))
+    y = rng.binomial(1, expit(o[0] + 0.7))
+    d = recalibrate_intercept(o, y)
+    for k in range(3):
+        glm = sm.GLM(y, np.ones((300, 1)), family=sm.families.Binomial(), offset=o[k]).fit()
+        assert d[k] == pytest.approx(glm.params[0], abs=1e-8)
+    assert d[0] == pytest.approx(0.7, abs=0.35)
+
+
+def test_recalibrate_intercept_needs_events_and_non_events():
+    with pytest.raises(DataError, match="0 events out of 4"):
+        recalibrate_intercept(np.zeros((1, 4)), np.zeros(4))
+
+
+@pytest.fixture(scope="module")
+def cv_result(small_data, small_fitted, cv_fast):
+    return iecv(small_data, small_fitted, **cv_fast)
+
+
+def test_iecv_predictions_and_recalibration(cv_result, small_data, small_sim, cv_fast):
+    res = cv_result
+    assert res.labels == ["NA-S", "RI-T"]
+    n = small_data.n_patients
+    assert res.ite["RI-T"].shape == (1, cv_fast["draws"], n)
+    assert res.ite_new["NA-S"].shape == (1, cv_fast["draws"], n)
+    assert np.isfinite(res.ite["RI-T"]).all()
+    # the naive model is not recalibrated (as in Bouvier et al.); RI once per held-out trial
+    assert set(res.recalibration["model"]) == {"RI-T"}
+    assert list(res.recalibration["trial"]) == list(small_data.study_labels)
+    assert len(res.fits) == 2 * small_data.n_studies
+    # recovery: the shift moves each held-out trial's intercept towards its true value, so
+    # it follows the true trial intercepts alpha_j (sd 1 between trials)
+    alpha_j = np.asarray(small_sim.truth["alpha_j"])
+    shifts = res.recalibration["shift_mean"].to_numpy()
+    assert np.corrcoef(shifts, alpha_j)[0, 1] > 0.8
+
+
+def test_iecv_metric_table(cv_result, small_data, small_sim):
+    tab = cv_result.metrics(truth=small_sim.data["true_ite"].to_numpy(), random_state=1)
+    assert set(tab["trial"]) == {*small_data.study_labels, "pooled", "median"}
+    pooled = tab[(tab["trial"] == "pooled")].set_index(["model", "metric"])
+    per_trial = tab[tab["trial"].isin(small_data.study_labels)]
+    # every held-out patient is scored once
+    n_by_model = per_trial[per_trial["metric"] == "c_for_benefit"].groupby("model")["n"].sum()
+    assert (n_by_model == small_data.n_patients).all()
+    # the simulated ITE varies strongly with x1..x3: out-of-trial predictions discriminate
+    for label in ("NA-S", "RI-T"):
+        c = pooled.loc[(label, "c_for_benefit")]
+        assert 0.55 < c["estimate"] < 0.85
+        assert c["ci_low"] <= c["mean"] <= c["ci_high"]
+        assert pooled.loc[(label, "mse"), "estimate"] < 0.01
+    med = tab[tab["trial"] == "median"]
+    assert med["mean"].isna().all() and med["estimate"].notna().all()
+
+
+def test_iecv_input_errors(small_sim, small_data):
+    df = small_sim.data
+    two = bh.IPDData.from_frame(df[df["trial"].isin(["T1", "T2"])], outcome="y",
+                                treatment="treat", study="trial", covariates=small_sim.covariates)
+    with pytest.raises(DataError, match="at least 3 trials"):
+        iecv(two, heterogeneity="naive", learner="s")
+    three = bh.IPDData.from_frame(df[df["trial"] != "T4"], outcome="y", treatment="treat",
+                                  study="trial", covariates=small_sim.covariates)
+    with pytest.raises(DataError, match="fully stratified model needs 3 training trials"):
+        iecv(three, heterogeneity="fully_stratified", learner="s")
+    centred = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
+                                    covariates=small_sim.covariates, center="within_study")
+    with pytest.raises(DataError, match="centred within study"):
+        iecv(centred, heterogeneity="naive", learner="s")
+    with pytest.raises(DataError, match="expected an IPDData"):
+        iecv(df, heterogeneity="naive", learner="s")
+    with pytest.raises(ValueError, match="give models"):
+        iecv(small_data)
