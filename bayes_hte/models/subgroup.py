@@ -552,6 +552,7 @@ def marginal_logit(lp, sigma, *, n_nodes: int = N_QUADRATURE):
 def _marginal_treated(lp1: np.ndarray, sigma: np.ndarray, n_nodes: int) -> tuple:
     r"""NumPy :math:`\int \mathrm{expit}(\ell + \sigma e)\phi(e)de` and its complement."""
     x, w = _gauss_hermite(n_nodes)
+    lp1 = np.asarray(lp1, dtype=float)
     p = np.zeros_like(lp1)
     q = np.zeros_like(lp1)
     for xk, wk in zip(x, w, strict=True):

@@ -6,8 +6,14 @@ import pytest
 from scipy.special import expit, logit
 
 import bayes_hte as bh
-from bayes_hte.simulate.tzimas2024 import (ALL_COVARIATES, BASELINE, EFFECT, PAPER_COVARIATES,
-                                           PAPER_INTERACTIONS, tzimas2024)
+from bayes_hte.simulate.tzimas2024 import (
+    ALL_COVARIATES,
+    BASELINE,
+    EFFECT,
+    PAPER_COVARIATES,
+    PAPER_INTERACTIONS,
+    tzimas2024,
+)
 from bayes_hte.spec import load_frame
 
 
