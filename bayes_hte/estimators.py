@@ -593,11 +593,20 @@ class SubgroupHTEModel(_Fitted):
             raise ValueError(f"scale must be 'risk_difference' or 'logit', got {scale!r}")
         return effects.summarize(values, ci_prob=ci_prob)
 
+    def diagnostic_vars(self, *, max_size: int = 60) -> list[str]:
+        """Names of the population, subgroup and trial parameters to diagnose: the
+        posterior's non-per-patient variables without the sampler's ``*_anchor``
+        coordinates (``alpha`` and ``mu_tau`` are diagnosed instead)."""
+        from bayes_hte import report
+
+        self._require_fit()
+        return [v for v in report.population_vars(self.idata, max_size=max_size)
+                if not v.endswith("_anchor")]
+
     def parameters(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
         """Convergence table of the population, subgroup and trial parameters
         (:func:`bayes_hte.report.diagnostics_table`: both R-hats, ESS, MCSE)."""
         from bayes_hte import report
 
-        self._require_fit()
-        names = [v for v in report.population_vars(self.idata) if not v.endswith("_anchor")]
-        return report.diagnostics_table(self.idata, var_names=names, ci_prob=ci_prob)
+        return report.diagnostics_table(self.idata, var_names=self.diagnostic_vars(),
+                                        ci_prob=ci_prob)

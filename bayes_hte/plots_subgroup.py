@@ -78,7 +78,7 @@ def plot_cate_by_risk(
                         for k, lab in enumerate(labels)])
     ax.set_xlabel("group of predicted baseline risk (mean risk)")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
     ax.set_title("by risk group (boxes: patients' posterior means)", fontsize=10)
 
     if truth is not None:

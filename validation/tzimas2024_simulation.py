@@ -41,7 +41,7 @@ import bayes_hte as bh  # noqa: E402
 from bayes_hte import report  # noqa: E402
 from bayes_hte.evaluation.truth import cate_accuracy  # noqa: E402
 from bayes_hte.plots_subgroup import plot_cate_by_risk, plot_cate_vs_truth  # noqa: E402
-from bayes_hte.runners.subgroup import PAPER_TABLE7, parameter_names  # noqa: E402
+from bayes_hte.runners.subgroup import PAPER_TABLE7  # noqa: E402
 from bayes_hte.simulate.tzimas2024 import tzimas2024  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -86,7 +86,7 @@ def fit_one(seed: int, variant: str, args) -> tuple[dict, pd.DataFrame, bh.Subgr
                sampler=args.sampler, random_seed=seed, log_likelihood=False,
                posterior_predictive=False)
     wall = time.perf_counter() - start
-    names = parameter_names(sg.idata)
+    names = sg.diagnostic_vars()
     health = report.sampling_summary(sg.idata, var_names=names)
     gew = report.geweke(sg.idata, var_names=names).to_numpy()
     cate = sg.cate_logit()

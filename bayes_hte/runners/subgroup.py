@@ -120,7 +120,7 @@ def run(spec: dict, outdir: Path, log) -> None:
         warnings.simplefilter("ignore", UserWarning)
         sg.fit(data, **sampler)
     wall = time.perf_counter() - start
-    health = report.sampling_summary(sg.idata, var_names=parameter_names(sg.idata))
+    health = report.sampling_summary(sg.idata, var_names=sg.diagnostic_vars())
     health["wall_seconds"] = wall
     log(f"subgroup model: {wall:.0f} s, {health['divergences']} divergences, max R-hat "
         f"{health['max_r_hat']:.3f}, min bulk ESS {health['min_ess_bulk']:.0f} "
@@ -146,7 +146,7 @@ def write_outputs(sg: SubgroupHTEModel, data: IPDData, spec: dict, outdir: Path,
              "under treatment.")
 
     # ------------------------------------------------------------ convergence
-    names = parameter_names(idata)
+    names = sg.diagnostic_vars()
     params = report.diagnostics_table(idata, var_names=names, ci_prob=ci_prob)
     params.to_csv(outdir / "parameters.csv")
     gew = report.geweke(idata, var_names=names)
@@ -173,7 +173,7 @@ def write_outputs(sg: SubgroupHTEModel, data: IPDData, spec: dict, outdir: Path,
              "densities at zero (as R coda's geweke.diag); |z| > 2 flags a chain whose start "
              "differs from its end (expect about 5 % by chance).")
     rep.table(gew)
-    small = parameter_names(idata, max_size=12)
+    small = sg.diagnostic_vars(max_size=12)
     for kind, caption in (("trace", "trace plots (left: density per chain)"),
                           ("rank", "rank plots (uniform ranks per chain = good mixing)"),
                           ("density", "posterior densities, one colour per chain")):
@@ -268,12 +268,6 @@ def write_outputs(sg: SubgroupHTEModel, data: IPDData, spec: dict, outdir: Path,
             f"{k} {v:.3f}" for k, v in metrics.get("logit", pd.Series(dtype=float)).items()))
     md, html_path = rep.write(outdir)
     log(f"report: {html_path}")
-
-
-def parameter_names(idata, *, max_size: int = 60) -> list[str]:
-    """Population, subgroup and trial parameters to diagnose (not the sampler's anchors)."""
-    return [v for v in report.population_vars(idata, max_size=max_size)
-            if not v.endswith("_anchor")]
 
 
 def _arviz_plot(kind: str, idata, outdir: Path, names: list[str]) -> Path:
