@@ -534,6 +534,15 @@ def evaluate_fitted(fitted: Mapping, data: IPDData, *, truth=None, spec: Mapping
                                        "target_accept", "workers", "recalibrate") if k in spec}
     cv_options.setdefault("workers", 2)
     truth_new = "true_ite" if "true_ite" in data.frame.columns else None
+    skipped = None
+    if cv == "iecv":
+        try:
+            _iecv.check_iecv(data, {k: m.heterogeneity for k, m in fitted.items()})
+        except DataError as err:
+            # the main fits are done: report the in-sample evaluation, say why no IECV
+            skipped = str(err)
+            log(f"evaluation: IECV skipped: {skipped}")
+            cv = "none"
     start = time.perf_counter()
     result = evaluate_models(
         fitted, data, truth=truth, truth_new=truth_new, cv=cv, cv_options=cv_options,
@@ -558,6 +567,8 @@ def evaluate_fitted(fitted: Mapping, data: IPDData, *, truth=None, spec: Mapping
         "add the posterior variance and per-draw slopes are attenuated by its noise].")
     rep.heading("In-sample", level=3)
     rep.table(formatted_summary(result.table, validation="in-sample", trial="all"))
+    if skipped:
+        rep.text(f"Internal-external cross-validation was requested but skipped: {skipped}.")
     if result.iecv is not None:
         it = result.iecv
         rep.heading("Internal-external cross-validation", level=3)

@@ -234,6 +234,23 @@ def _templates(data, models, heterogeneity, learner, outcome) -> dict:
     return {label: m._options() for label, m in items}
 
 
+def check_iecv(data: IPDData, structures: Mapping[str, str]) -> None:
+    """Raise :class:`DataError` when the data cannot be cross-validated by trial.
+
+    ``structures``: label -> heterogeneity of the models to cross-validate.
+    """
+    if data.n_studies < 3:
+        raise DataError(f"internal-external cross-validation needs at least 3 trials (study "
+                        f"column {data.study!r}); the data have {data.n_studies}")
+    if data.center == "within_study":
+        raise DataError("covariates centred within study cannot be encoded for a held-out "
+                        "trial; use center=None or 'overall' for cross-validation")
+    for label, het in structures.items():
+        if het == "fully_stratified" and data.n_studies < 4:
+            raise DataError(f"{label}: the fully stratified model needs 3 training trials, so "
+                            f"cross-validation needs 4 trials; the data have {data.n_studies}")
+
+
 def iecv(
     data: IPDData,
     models: Sequence | Mapping | None = None,
@@ -295,18 +312,9 @@ def iecv(
     """
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
-    if data.n_studies < 3:
-        raise DataError(f"internal-external cross-validation needs at least 3 trials (study "
-                        f"column {data.study!r}); the data have {data.n_studies}")
-    if data.center == "within_study":
-        raise DataError("covariates centred within study cannot be encoded for a held-out "
-                        "trial; use center=None or 'overall' for cross-validation")
     log = log or (lambda msg: None)
     templates = _templates(data, models, heterogeneity, learner, outcome)
-    for label, opts in templates.items():
-        if opts["heterogeneity"] == "fully_stratified" and data.n_studies < 4:
-            raise DataError(f"{label}: the fully stratified model needs 3 training trials, so "
-                            f"cross-validation needs 4 trials; the data have {data.n_studies}")
+    check_iecv(data, {label: opts["heterogeneity"] for label, opts in templates.items()})
     if data.outcome_type == "time_to_event" and horizon is None:
         from bayes_hte.models.survival import median_follow_up
 

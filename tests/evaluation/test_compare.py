@@ -117,6 +117,30 @@ def test_runner_hook_writes_tables_figures_and_report(small_fitted, small_data, 
     assert "c_for_benefit" in md.read_text()
 
 
+def test_runner_hook_reports_why_iecv_is_skipped(small_sim, tmp_path):
+    # two trials cannot be cross-validated by trial; after the (expensive) main fits the
+    # runner still writes the in-sample evaluation and says in the log and report why
+    # there is no IECV
+    import warnings
+
+    df = small_sim.data
+    two = bh.IPDData.from_frame(df[df["trial"].isin(["T1", "T2"])], outcome="y",
+                                treatment="treat", study="trial", covariates=small_sim.covariates)
+    m = bh.IPDMetaModel(heterogeneity="naive", learner="s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(two, draws=100, tune=100, chains=1, sampler="pymc", random_seed=1,
+              posterior_predictive=False)
+    rep, messages = report.Report(title="t"), []
+    res = evaluate_fitted({"NA-S": m}, two, spec={"compare": True, "cv": "iecv"},
+                          outdir=tmp_path, rep=rep, log=messages.append)
+    assert res.iecv is None
+    assert set(res.table["validation"]) == {"in-sample"}
+    assert any("IECV skipped" in msg and "at least 3 trials" in msg for msg in messages)
+    texts = [c for kind, c in rep.blocks if kind == "text"]
+    assert any("skipped" in t and "at least 3 trials" in t for t in texts)
+
+
 def test_runner_hook_spec_errors(small_fitted, small_data, tmp_path):
     rep = report.Report(title="t")
     with pytest.raises(SpecError, match="unknown keys"):
