@@ -30,7 +30,7 @@ individual participant data meta-analysis. BMC Med Res Methodol (section "Model
 validation").
 
 Imai K, Li ML (2021). Experimental evaluation of individualized treatment rules.
-J Am Stat Assoc 118:242-256.
+J Am Stat Assoc 118:242-256 (published online 2021).
 """
 
 from __future__ import annotations
@@ -542,8 +542,8 @@ def policy_metrics(y, treatment, benefit, *, threshold: float = 0.0) -> dict:
 
     treat-all and treat-none have :math:`\hat R_1 = \bar y_{treated}`,
     :math:`\hat R_0 = \bar y_{control}`, and the population average prescriptive effect
-    (PAPE) of Imai & Li (2021, eq. 7, with the favourable outcome :math:`-y`) compares
-    the rule with random treatment of the same proportion :math:`p_f`:
+    (PAPE) of Imai & Li (2021), estimated with the favourable outcome :math:`-y`,
+    compares the rule with random treatment of the same proportion :math:`p_f`:
 
     .. math::
 

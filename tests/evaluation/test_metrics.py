@@ -255,7 +255,7 @@ def test_policy_metrics_hand_example():
     assert res["gain_vs_treat_all"] == pytest.approx(0.25)
     assert res["gain_vs_treat_none"] == pytest.approx(0.5)
     assert res["proportion_treated"] == pytest.approx(0.5)
-    # Imai & Li (2021) eq. (7) written out with the favourable outcome Y = -y
+    # the PAPE estimator of Imai & Li (2021) written out with the favourable outcome Y = -y
     Y, n, n1, n0, f = -y, 8, 4, 4, (b > 0).astype(float)
     pf = f.mean()
     pape_il = n / (n - 1) * ((Y * z * f).sum() / n1 + (Y * (1 - z) * (1 - f)).sum() / n0
