@@ -1,7 +1,7 @@
 """Evaluation of ITE models: discrimination and calibration for benefit, MSE, PAPE, IECV."""
 
-from bayes_hte.evaluation import iecv
 from bayes_hte.evaluation.compare import ITEComparison, compare_ite_models, evaluate_models
+from bayes_hte.evaluation.iecv import IECVResult, iecv, recalibrate_intercept
 from bayes_hte.evaluation.metrics import (
     BenefitCalibration,
     benefit_from_ite,
@@ -17,6 +17,7 @@ from bayes_hte.evaluation.metrics import (
 
 __all__ = [
     "BenefitCalibration",
+    "IECVResult",
     "ITEComparison",
     "benefit_from_ite",
     "c_for_benefit",
@@ -30,4 +31,5 @@ __all__ = [
     "metric_table",
     "mse",
     "policy_metrics",
+    "recalibrate_intercept",
 ]

@@ -48,7 +48,8 @@ import pandas as pd
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.evaluation import iecv as _iecv
+from bayes_hte.evaluation.iecv import IECVResult, check_iecv
+from bayes_hte.evaluation.iecv import iecv as run_iecv
 from bayes_hte.evaluation.metrics import (
     METRICS,
     benefit_from_ite,
@@ -160,7 +161,7 @@ class ITEComparison:
     table: pd.DataFrame
     ite: dict[str, np.ndarray]
     calibration: dict[tuple[str, str], pd.DataFrame]
-    iecv: _iecv.IECVResult | None = None
+    iecv: IECVResult | None = None
     loo: pd.DataFrame | None = None
     truth: np.ndarray | None = None
     seconds: dict = field(default_factory=dict)
@@ -333,7 +334,7 @@ def evaluate_models(
     if cv == "iecv":
         start = time.perf_counter()
         opts = dict(cv_options or {})
-        cv_result = _iecv.iecv(data, dict(fitted), log=log, **opts)
+        cv_result = run_iecv(data, dict(fitted), log=log, **opts)
         seconds["iecv_fits"] = cv_result.wall_seconds
         y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
         target = truth_new if truth_new is not None else truth
@@ -537,7 +538,7 @@ def evaluate_fitted(fitted: Mapping, data: IPDData, *, truth=None, spec: Mapping
     skipped = None
     if cv == "iecv":
         try:
-            _iecv.check_iecv(data, {k: m.heterogeneity for k, m in fitted.items()})
+            check_iecv(data, {k: m.heterogeneity for k, m in fitted.items()})
         except DataError as err:
             # the main fits are done: report the in-sample evaluation, say why no IECV
             skipped = str(err)
