@@ -84,8 +84,23 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     return summ
 
 
+def paired_differences(rows: pd.DataFrame, reference: str = "NA-S") -> pd.DataFrame:
+    """Mean (Monte Carlo SE) over replicates of each model's metric minus ``reference``'s.
+
+    The models of a replicate share its data, so their differences are far less noisy
+    than the metrics themselves.
+    """
+    wide = rows.pivot_table(index=["scenario", "rep", "metric"], columns="model",
+                            values="estimate")
+    diff = wide.sub(wide[reference], axis=0).stack().rename("diff").reset_index()
+    g = diff.groupby(["scenario", "model", "metric"])["diff"]
+    return pd.DataFrame({"mean": g.mean(),
+                         "mcse": g.std(ddof=1) / np.sqrt(g.count())}).reset_index()
+
+
 def markdown(summ: pd.DataFrame, rows: pd.DataFrame, command: str) -> str:
     models = [f"{a}-{lr}" for a in ("NA", "RI", "SI", "R1", "FS") for lr in ("S", "T")]
+    diffs = paired_differences(rows)
     lines = []
     for scenario, ncov in SCENARIOS.items():
         sub = summ[summ["scenario"] == scenario]
@@ -96,8 +111,8 @@ def markdown(summ: pd.DataFrame, rows: pd.DataFrame, command: str) -> str:
         lines += [f"**Scenario {scenario}** ({ncov} covariates, 7 trials x 400, varying "
                   f"predictor effects; {reps} replicates; mean (Monte Carlo SE))", "",
                   "| model | c-for-benefit | calibration intercept | calibration slope | "
-                  "MSE x 1000 | divergent fits |",
-                  "|---|---|---|---|---|---|"]
+                  "MSE x 1000 | c-for-benefit − NA-S | MSE x 1000 − NA-S | divergent fits |",
+                  "|---|---|---|---|---|---|---|---|"]
         for m in models:
             cells = []
             for metric in METRICS:
@@ -108,6 +123,11 @@ def markdown(summ: pd.DataFrame, rows: pd.DataFrame, command: str) -> str:
                 scale = 1000 if metric == "mse" else 1
                 cells.append(f"{r['mean'].iloc[0] * scale:.3f} "
                              f"({r['mcse'].iloc[0] * scale:.3f})")
+            for metric, scale in (("c_for_benefit", 1), ("mse", 1000)):
+                d = diffs[(diffs["scenario"] == scenario) & (diffs["model"] == m)
+                          & (diffs["metric"] == metric)]
+                cells.append("" if m == "NA-S" or d.empty else
+                             f"{d['mean'].iloc[0] * scale:+.4f} ({d['mcse'].iloc[0] * scale:.4f})")
             nd = int((div[div["model"] == m]["divergences"] > 0).sum())
             lines.append(f"| {m} | " + " | ".join(cells) + f" | {nd} |")
         lines.append("")
