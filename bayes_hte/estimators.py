@@ -381,11 +381,17 @@ class SubgroupHTEModel(_Fitted):
 
     def fit(self, data: IPDData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, sampler: Sampler | None = None,
-            target_accept: float | None = None, progressbar: bool = False,
+            target_accept: float | None = 0.9, progressbar: bool = False,
             log_likelihood: bool = True,
             posterior_predictive: bool = True) -> SubgroupHTEModel:
         """Sample the posterior; returns ``self`` with :attr:`idata` set (as
-        :meth:`IPDMetaModel.fit`)."""
+        :meth:`IPDMetaModel.fit`).
+
+        ``target_accept`` defaults to 0.9 (NUTS' default is 0.8): the SDs of a
+        subgrouping with two levels are identified by their prior only, and at 0.8 the
+        paper's design gave 0-7 divergences per 4000 draws (none at 0.9, for about 1.5x
+        the gradient evaluations).
+        """
         self._model = self.build(data)
         self.data = data
         self._layout = self._model.bayes_hte["layout"]
