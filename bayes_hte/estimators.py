@@ -19,7 +19,7 @@ import xarray as xr
 from bayes_hte import effects
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.inference import Sampler, fit
+from bayes_hte.inference import Sampler, default_sampler, fit
 from bayes_hte.models import ipdma
 from bayes_hte.models.priors import priors_to_json
 
@@ -172,13 +172,20 @@ class IPDMetaModel(_Fitted):
 
     def fit(self, data: IPDData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, sampler: Sampler | None = None,
-            target_accept: float | None = None, progressbar: bool = False,
-            log_likelihood: bool = True, posterior_predictive: bool = True) -> IPDMetaModel:
+            target_accept: float | None = None, mass_matrix: str = "auto",
+            progressbar: bool = False, log_likelihood: bool = True,
+            posterior_predictive: bool = True) -> IPDMetaModel:
         """Sample the posterior; returns ``self`` with :attr:`idata` set.
 
         ``idata`` holds the posterior, sample stats, log likelihood, posterior
         predictive, observed and constant data, the fit data (group ``ipd_data``)
         and, in the posterior's attrs, the options and resolved priors.
+
+        ``target_accept=None`` uses the structure's default
+        (:data:`bayes_hte.models.ipdma.DEFAULT_TARGET_ACCEPT`: 0.9, and 0.95 for rank-1
+        and fully stratified models); ``mass_matrix="auto"`` adapts a low-rank
+        corrected mass matrix for rank-1 models with nutpie and a diagonal one
+        otherwise (measurements in ``docs/ipdma.md``).
         """
         self.data = data
         self._model = self.build(data)
@@ -186,10 +193,16 @@ class IPDMetaModel(_Fitted):
             # survival checks use model-implied curves (survival.plot_km_ppc), not
             # simulated censored times
             posterior_predictive = False
+        sampler = sampler or default_sampler()
+        if target_accept is None:
+            target_accept = ipdma.DEFAULT_TARGET_ACCEPT[self.heterogeneity]
+        if mass_matrix == "auto":
+            mass_matrix = ("low_rank" if sampler == "nutpie" and self.heterogeneity == "rank1"
+                           else "diag")
         idata = fit(self._model, draws=draws, tune=tune, chains=chains,
                     random_seed=random_seed, sampler=sampler, target_accept=target_accept,
-                    progressbar=progressbar, log_likelihood=log_likelihood,
-                    posterior_predictive=posterior_predictive)
+                    mass_matrix=mass_matrix, progressbar=progressbar,
+                    log_likelihood=log_likelihood, posterior_predictive=posterior_predictive)
         if self.heterogeneity == "stratified_intercept":
             idata = ipdma.synthesize_intercepts(idata)
         self._seed = random_seed

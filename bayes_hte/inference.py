@@ -11,6 +11,7 @@ import pymc as pm
 import xarray as xr
 
 Sampler = Literal["nutpie", "pymc"]
+MassMatrix = Literal["diag", "low_rank"]
 
 
 def default_sampler() -> Sampler:
@@ -27,6 +28,7 @@ def fit(
     random_seed: int | None = None,
     sampler: Sampler | None = None,
     target_accept: float | None = None,
+    mass_matrix: MassMatrix = "diag",
     log_likelihood: bool = True,
     posterior_predictive: bool = True,
     progressbar: bool = False,
@@ -46,6 +48,11 @@ def fit(
         NUTS implementation; default nutpie when installed.
     target_accept : float, optional
         Target acceptance rate (raise towards 0.95 if divergences appear).
+    mass_matrix : {"diag", "low_rank"}
+        Mass matrix adapted during tuning. ``"low_rank"`` (nutpie only) adds a low-rank
+        correction learned from draws and gradients (nutpie's
+        ``low_rank_modified_mass_matrix``): it removes strong linear correlations, such
+        as that of a pooled intercept with its non-centred trial offsets.
     log_likelihood, posterior_predictive : bool
         Add the ``log_likelihood`` group (for LOO) and the ``posterior_predictive``
         group (for checks) to the result.
@@ -62,6 +69,12 @@ def fit(
     kwargs: dict = {}
     if target_accept is not None:
         kwargs["target_accept"] = target_accept
+    if mass_matrix not in ("diag", "low_rank"):
+        raise ValueError(f"mass_matrix must be 'diag' or 'low_rank', got {mass_matrix!r}")
+    if mass_matrix == "low_rank":
+        if sampler != "nutpie":
+            raise ValueError("mass_matrix='low_rank' needs sampler='nutpie'")
+        kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*number of samples is too small.*")

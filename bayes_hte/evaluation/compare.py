@@ -117,7 +117,7 @@ def _loo_rows(fitted: Mapping, ci_prob: float, log) -> tuple[list[dict], pd.Data
         warnings.simplefilter("ignore")
         try:
             if len(idatas) > 1:
-                tab = az.compare(idatas)
+                tab = az.compare(idatas, round_to="none")
             else:
                 (k, idata), = idatas.items()
                 res = az.loo(idata)

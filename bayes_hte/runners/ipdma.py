@@ -35,7 +35,8 @@ from bayes_hte.data.ipd import IPDData
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.spec import SpecError, load_frame
 
-SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept"}
+SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept",
+                "mass_matrix"}
 DATA_KEYS = {"outcome", "treatment", "study", "covariates", "time", "center"}
 
 
@@ -123,7 +124,7 @@ def write_outputs(fitted: dict[str, IPDMetaModel], data: IPDData, truth, spec: d
              f"equal-tailed at {ci_prob:.0%}.")
 
     # ---------------------------------------------------------------- ITE tables
-    ites, rows, params, health_rows = {}, [], [], []
+    ites, rows, params, health_rows, diag_tables = {}, [], [], [], {}
     for label, m in fitted.items():
         ite = m.ite()
         ites[label] = ite
@@ -133,6 +134,8 @@ def write_outputs(fitted: dict[str, IPDMetaModel], data: IPDData, truth, spec: d
         tab.insert(0, "model", label)
         rows.append(tab.reset_index())
         p = report.diagnostics_table(m.idata, ci_prob=ci_prob)
+        diag_tables[label] = p
+        p = p.copy()
         p.insert(0, "model", label)
         params.append(p)
         health = report.sampling_summary(m.idata)
@@ -160,7 +163,7 @@ def write_outputs(fitted: dict[str, IPDMetaModel], data: IPDData, truth, spec: d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            loo = az.compare({k: m.idata for k, m in fitted.items()})
+            loo = az.compare({k: m.idata for k, m in fitted.items()}, round_to="none")
             loo = loo.drop(columns=[c for c in loo.columns if loo[c].dtype == object],
                            errors="ignore")
         except Exception as err:  # noqa: BLE001 - reported, not hidden
@@ -190,7 +193,7 @@ def write_outputs(fitted: dict[str, IPDMetaModel], data: IPDData, truth, spec: d
     rep.heading("Per-model diagnostics")
     for label, m in fitted.items():
         rep.heading(label, level=3)
-        rep.table(report.diagnostics_table(m.idata, ci_prob=ci_prob)
+        rep.table(diag_tables[label]
                   [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
         for path in report.convergence_plots(m.idata, outdir, prefix=label):
             rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")

@@ -98,6 +98,48 @@ def test_parameterization_choice(small):
     assert "alpha_study_raw" not in c.named_vars
 
 
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize("het,sampler,accept,mass", [
+    ("rank1", "nutpie", 0.95, "low_rank"),
+    ("rank1", "pymc", 0.95, "diag"),
+    ("fully_stratified", "nutpie", 0.95, "diag"),
+    ("random_intercept", "nutpie", 0.9, "diag"),
+])
+def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, mass):
+    """target_accept / mass matrix defaults per structure reach the sampler."""
+    from bayes_hte import estimators
+
+    seen = {}
+
+    def capture(model, **kwargs):
+        seen.update(kwargs)
+        raise _Captured
+
+    monkeypatch.setattr(estimators, "fit", capture)
+    _, data = small
+    with pytest.raises(_Captured):
+        bh.IPDMetaModel(heterogeneity=het).fit(data, sampler=sampler)
+    assert seen["target_accept"] == accept and seen["mass_matrix"] == mass
+    with pytest.raises(_Captured):
+        bh.IPDMetaModel(heterogeneity=het).fit(data, sampler=sampler, target_accept=0.8,
+                                               mass_matrix="diag")
+    assert seen["target_accept"] == 0.8 and seen["mass_matrix"] == "diag"
+
+
+def test_mass_matrix_options(small):
+    from bayes_hte.inference import fit
+
+    _, data = small
+    model = ipdma.build_ipdma_model(data, heterogeneity="naive")
+    with pytest.raises(ValueError, match="needs sampler='nutpie'"):
+        fit(model, sampler="pymc", mass_matrix="low_rank")
+    with pytest.raises(ValueError, match="mass_matrix must be"):
+        fit(model, sampler="nutpie", mass_matrix="dense")
+
+
 @pytest.fixture(scope="module")
 def fitted_grid(small):
     _, data = small
