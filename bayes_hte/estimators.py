@@ -101,8 +101,8 @@ class IPDMetaModel(_Fitted):
         Binary (logit link) or censored time-to-event (proportional hazards).
     priors : dict, optional
         Prior overrides by parameter name (see ``ipdma.DEFAULT_PRIORS``).
-    parameterization : {"auto", "centered", "non_centered"}
-        Form of the trial-level effects.
+    parameterization : {"auto", "centered", "non_centered", "anchored"}
+        Form of the trial-level effects (see ``ipdma.build_ipdma_model``).
     **model_options
         Passed to the factory (time-to-event: ``baseline``, ``cuts``, ``horizon``).
 

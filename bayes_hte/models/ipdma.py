@@ -55,13 +55,13 @@ import xarray as xr
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
+from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
 
 Heterogeneity = Literal[
     "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified"
 ]
 Learner = Literal["s", "t"]
-Parameterization = Literal["auto", "centered", "non_centered"]
+Parameterization = Literal["auto", "centered", "non_centered", "anchored"]
 
 HETEROGENEITY: tuple[str, ...] = (
     "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified",
@@ -192,10 +192,13 @@ def build_ipdma_model(
     priors : mapping, optional
         Overrides of :data:`DEFAULT_PRIORS` by parameter name, e.g.
         ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
-    parameterization : {"auto", "centered", "non_centered"}
+    parameterization : {"auto", "centered", "non_centered", "anchored"}
         Form of the trial-level effects (RI/R1 intercepts and scales, FS coefficient
         vectors). ``"auto"`` uses :func:`choose_parameterization` for the intercepts and
-        the non-centred form for rank-1 scales and FS vectors.
+        the non-centred form for rank-1 scales and FS vectors. ``"anchored"`` writes
+        the centred RI/R1 intercepts in the variables of :func:`_anchored_intercepts`
+        (the same model; fewer divergences when a few large trials pin their
+        intercepts down but not :math:`\tau_\alpha`).
 
     Returns
     -------
@@ -223,8 +226,8 @@ def build_ipdma_model(
         data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")
     resolved = resolve_priors(default_priors(heterogeneity, learner), priors,
                               family=f"ipdma/{heterogeneity}/{learner}")
-    if parameterization not in ("auto", "centered", "non_centered"):
-        raise ValueError(f"parameterization must be auto, centered or non_centered, "
+    if parameterization not in ("auto", "centered", "non_centered", "anchored"):
+        raise ValueError(f"parameterization must be auto, centered, non_centered or anchored, "
                          f"got {parameterization!r}")
 
     coords = _coords(data, learner)
@@ -253,7 +256,7 @@ def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, prio
     auto = parameterization == "auto"
     intercept_form = (choose_parameterization(data, learner=learner) if auto
                       else parameterization)
-    weak_form = "non_centered" if auto else parameterization
+    weak_form = "non_centered" if auto or parameterization == "anchored" else parameterization
     arm_dims: tuple = ("arm",) if learner == "t" else ()
     s_dims = ("study", *arm_dims)
 
@@ -276,10 +279,14 @@ def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, prio
         a_s = make_rv("alpha_study", priors["alpha_study"], dims=s_dims)
         intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
     else:  # random_intercept, rank1
-        alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
-        tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
-        a_s = _random_effect("alpha_study", alpha, tau, dims=s_dims,
-                             parameterization=intercept_form)
+        if intercept_form == "anchored":
+            a_s = _anchored_intercepts(priors, data.n_studies, arm_dims=arm_dims,
+                                       s_dims=s_dims)
+        else:
+            alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
+            tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
+            a_s = _random_effect("alpha_study", alpha, tau, dims=s_dims,
+                                 parameterization=intercept_form)
         intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
 
     if heterogeneity == "rank1":
@@ -296,6 +303,45 @@ def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, prio
         scale = phi[sidx, z] if learner == "t" else phi[sidx]
         effect = scale * effect
     return intercept + effect
+
+
+def _anchored_intercepts(priors: PriorDict, n_studies: int, *, arm_dims: tuple,
+                         s_dims: tuple):
+    r"""Random trial intercepts sampled directly, their mean anchored to them.
+
+    The model is that of the centred form, :math:`\alpha_j \sim N(\alpha, \tau^2)`
+    with priors on :math:`\alpha` and :math:`\tau`, written in the variables
+    :math:`(\alpha_j, \tau, u)` with
+
+    .. math::
+
+        \alpha = \bar\alpha + \tau u / \sqrt{J}, \qquad u \sim N(0, 1),
+
+    where :math:`\bar\alpha` is the mean of the :math:`J` trial intercepts. Since
+    :math:`\sum_j(\alpha_j-\alpha)^2 = S + J(\bar\alpha-\alpha)^2` with
+    :math:`S=\sum_j(\alpha_j-\bar\alpha)^2`, and the Jacobian of
+    :math:`u \mapsto \alpha` is :math:`\tau/\sqrt J`, the joint density becomes
+
+    .. math::
+
+        p(\alpha)\,p(\tau)\,\tau^{-(J-1)} e^{-S/(2\tau^2)}\; \phi(u)
+
+    (up to a constant), added as potentials (``alpha_study`` itself is ``Flat``). When
+    large trials pin each :math:`\alpha_j` down, :math:`S` is almost fixed and the
+    posterior of :math:`(\alpha_j, \tau, u)` has no funnel, while in the centred form
+    :math:`\alpha`'s conditional SD :math:`\tau/\sqrt J` shrinks with :math:`\tau`
+    (the divergences of ``benchmarks/bench_ipdma_indana.py``).
+    """
+    a_s = pm.Flat("alpha_study", dims=s_dims)
+    tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
+    u = pm.Normal("alpha_anchor", 0.0, 1.0, dims=arm_dims)
+    abar = a_s.mean(axis=0)
+    spread = ((a_s - abar) ** 2).sum(axis=0)
+    alpha = pm.Deterministic("alpha", abar + tau * u / np.sqrt(n_studies), dims=arm_dims)
+    pm.Potential("alpha_study_density",
+                 (-(n_studies - 1) * pt.log(tau) - spread / (2.0 * tau**2)).sum())
+    pm.Potential("alpha_prior", pm.logp(make_dist(priors["alpha"]), alpha).sum())
+    return a_s
 
 
 def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_names):

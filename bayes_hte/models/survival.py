@@ -135,8 +135,8 @@ def build_ipdma_survival_model(
                         "IPDData.from_frame(..., time=<column>)")
     if baseline not in ("weibull", "piecewise"):
         raise ValueError(f"baseline must be 'weibull' or 'piecewise', got {baseline!r}")
-    if parameterization not in ("auto", "centered", "non_centered"):
-        raise ValueError(f"parameterization must be auto, centered or non_centered, "
+    if parameterization not in ("auto", "centered", "non_centered", "anchored"):
+        raise ValueError(f"parameterization must be auto, centered, non_centered or anchored, "
                          f"got {parameterization!r}")
     data.require_studies(ipdma.MIN_STUDIES[heterogeneity], model=heterogeneity)
     if heterogeneity in STRATIFIED:

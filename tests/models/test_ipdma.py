@@ -266,3 +266,28 @@ def test_pointwise_log_likelihood_matches_pymc(small):
     ref = pm.compute_log_likelihood(idata, model=model, extend_inferencedata=False,
                                     progressbar=False)["y"]
     np.testing.assert_allclose(ours.values, ref.values, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("learner", ["s", "t"])
+def test_anchored_form_is_the_centred_model(small, learner):
+    """Same density as the centred form after alpha = mean(alpha_j) + tau u / sqrt(J).
+
+    log p_centred(alpha_j, tau, alpha) = log p_anchored(alpha_j, tau, u) - log(tau/sqrt(J))
+    + const: the difference must not depend on the point.
+    """
+    _, data = small
+    kw = dict(heterogeneity="random_intercept", learner=learner)
+    cen = ipdma.build_ipdma_model(data, parameterization="centered", **kw)
+    anc = ipdma.build_ipdma_model(data, parameterization="anchored", **kw)
+    assert "alpha_anchor" in anc.named_vars and "alpha_anchor" not in cen.named_vars
+    f_cen, f_anc = cen.compile_logp(), anc.compile_logp()
+    rng = np.random.default_rng(0)
+    n_j = data.n_studies
+    diffs = []
+    for _ in range(4):
+        pa = {k: v + 0.3 * rng.normal(size=np.shape(v)) for k, v in anc.initial_point().items()}
+        tau = np.exp(pa["tau_alpha_log__"])
+        pc = {k: v for k, v in pa.items() if k != "alpha_anchor"}
+        pc["alpha"] = pa["alpha_study"].mean(0) + tau * pa["alpha_anchor"] / np.sqrt(n_j)
+        diffs.append(f_cen(pc) - f_anc(pa) + np.log(tau / np.sqrt(n_j)).sum())
+    np.testing.assert_allclose(diffs, diffs[0], atol=1e-8)
