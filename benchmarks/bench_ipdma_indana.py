@@ -10,9 +10,9 @@ random-intercept S-learner
     logit p_ij = alpha_j + theta'x + gamma z + eta'x z,   alpha_j ~ N(alpha, tau^2)
 
 (a) with bayes_hte (nutpie; the centred intercepts that ``parameterization="auto"``
-chooses here, the non-centred form and the anchored form for comparison), and (b) the same model written
-in Bambi (``y ~ (x1 + x2 + x3 + x4) * treat + (1 | trial)``, Bambi's default
-non-centred group effects) sampled with nutpie and with PyMC's NUTS. Every run uses
+chooses here, the non-centred form and the anchored form for comparison), and (b) the
+same model written in Bambi (``y ~ (age + sex + sbp + creat) * treat + (1 | trial)``,
+Bambi's default non-centred group effects) sampled with nutpie and with PyMC's NUTS. Every run uses
 the same data, chains, draws and seed in this one process. Effective draws per second
 = the smallest bulk ESS over the population parameters / sampling seconds (compile
 time excluded, reported separately).
