@@ -90,7 +90,7 @@ def test_tte_demo_spec_runs_small(tmp_path):
                      ('heterogeneity = ["naive", "random_intercept", "stratified_intercept", '
                       '"rank1", "fully_stratified"]', 'heterogeneity = ["random_intercept"]'),
                      ('learner = ["s", "t"]', 'learner = ["s"]'),
-                     ("draws = 1000", "draws = 100"), ("tune = 1000", "tune = 150"),
+                     ("draws = 1500", "draws = 100"), ("tune = 1000", "tune = 150"),
                      ("chains = 4", 'chains = 2\nsampler = "pymc"'),
                      ('dir = "results/ipdma_tte_demo"', f'dir = "{tmp_path / "out"}"')]:
         assert old in text, old
