@@ -405,4 +405,3 @@ def iecv(
                       horizon=horizon,
                       options={"sampler": sampler_opts, "recalibrate": recalibrate,
                                "workers": workers, "random_seed": random_seed})
-

@@ -46,7 +46,7 @@ distribution, see :func:`linear_predictors`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pymc as pm
@@ -62,6 +62,7 @@ Heterogeneity = Literal[
 ]
 Learner = Literal["s", "t"]
 Parameterization = Literal["auto", "centered", "non_centered", "anchored"]
+PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
 
 HETEROGENEITY: tuple[str, ...] = (
     "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified",
@@ -113,11 +114,14 @@ def default_priors(heterogeneity: Heterogeneity, learner: Learner = "s") -> Prio
     return {k: dict(v) for k, v in DEFAULT_PRIORS.items() if k in names}
 
 
-def _check_options(heterogeneity: str, learner: str) -> None:
+def _check_options(heterogeneity: str, learner: str, parameterization: str = "auto") -> None:
     if heterogeneity not in HETEROGENEITY:
         raise ValueError(f"heterogeneity must be one of {HETEROGENEITY}, got {heterogeneity!r}")
     if learner not in LEARNERS:
         raise ValueError(f"learner must be 's' or 't', got {learner!r}")
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be auto, centered, non_centered or anchored, "
+                         f"got {parameterization!r}")
 
 
 def choose_parameterization(data: IPDData, *, learner: Learner = "s",
@@ -217,7 +221,7 @@ def build_ipdma_model(
     >>> sorted(model.named_vars)[:3]
     ['alpha', 'alpha_study', 'eta']
     """
-    _check_options(heterogeneity, learner)
+    _check_options(heterogeneity, learner, parameterization)
     if data.outcome_type != "binary":
         raise DataError("build_ipdma_model is for binary outcomes; for time-to-event data use "
                         "bayes_hte.models.survival.build_ipdma_survival_model")
@@ -226,9 +230,6 @@ def build_ipdma_model(
         data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")
     resolved = resolve_priors(default_priors(heterogeneity, learner), priors,
                               family=f"ipdma/{heterogeneity}/{learner}")
-    if parameterization not in ("auto", "centered", "non_centered", "anchored"):
-        raise ValueError(f"parameterization must be auto, centered, non_centered or anchored, "
-                         f"got {parameterization!r}")
 
     coords = _coords(data, learner)
     with pm.Model(coords=coords) as model:

@@ -129,15 +129,12 @@ def build_ipdma_survival_model(
     pymc.Model
         Observed variable ``time`` (dims ``patient``).
     """
-    ipdma._check_options(heterogeneity, learner)
+    ipdma._check_options(heterogeneity, learner, parameterization)
     if data.outcome_type != "time_to_event":
         raise DataError("build_ipdma_survival_model needs time-to-event data: "
                         "IPDData.from_frame(..., time=<column>)")
     if baseline not in ("weibull", "piecewise"):
         raise ValueError(f"baseline must be 'weibull' or 'piecewise', got {baseline!r}")
-    if parameterization not in ("auto", "centered", "non_centered", "anchored"):
-        raise ValueError(f"parameterization must be auto, centered, non_centered or anchored, "
-                         f"got {parameterization!r}")
     data.require_studies(ipdma.MIN_STUDIES[heterogeneity], model=heterogeneity)
     if heterogeneity in STRATIFIED:
         data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")

@@ -96,6 +96,8 @@ def test_parameterization_choice(small):
     c = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
                                 parameterization="centered")
     assert "alpha_study_raw" not in c.named_vars
+    with pytest.raises(ValueError, match="parameterization must be"):
+        ipdma.build_ipdma_model(data, heterogeneity="random_intercept", parameterization="centred")
 
 
 class _Captured(Exception):

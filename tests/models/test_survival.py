@@ -210,3 +210,5 @@ def test_bad_inputs(small):
         survival.build_ipdma_survival_model(data, baseline="piecewise", cuts=[5, 2])
     with pytest.raises(ValueError, match="baseline must be"):
         survival.build_ipdma_survival_model(data, baseline="cox")
+    with pytest.raises(ValueError, match="parameterization must be"):
+        survival.build_ipdma_survival_model(data, parameterization="centred")
