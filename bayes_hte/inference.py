@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
-from typing import Literal
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
-Sampler = Literal["nutpie", "pymc"]
-MassMatrix = Literal["diag", "low_rank"]
+from bayes_hte.options import SAMPLERS, MassMatrixKind, Sampler, check_choice
 
 
 def default_sampler() -> Sampler:
     """``"nutpie"`` when installed (PyMC's default then), else PyMC's own NUTS."""
     return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+
+
+def resolve_sampler(sampler: Sampler | None) -> Sampler:
+    """``sampler`` checked, or :func:`default_sampler` for ``None``.
+
+    Raises
+    ------
+    ValueError
+        Not one of ``"nutpie"``, ``"pymc"``.
+    """
+    if sampler is None:
+        return default_sampler()
+    check_choice("sampler", sampler, SAMPLERS)
+    return sampler
 
 
 def fit(
@@ -28,7 +40,7 @@ def fit(
     random_seed: int | None = None,
     sampler: Sampler | None = None,
     target_accept: float | None = None,
-    mass_matrix: MassMatrix = "diag",
+    mass_matrix: MassMatrixKind = "diag",
     log_likelihood: bool = True,
     posterior_predictive: bool = True,
     progressbar: bool = False,
@@ -65,7 +77,7 @@ def fit(
         Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
         and, as requested, ``log_likelihood`` and ``posterior_predictive``.
     """
-    sampler = sampler or default_sampler()
+    sampler = resolve_sampler(sampler)
     kwargs: dict = {}
     if target_accept is not None:
         kwargs["target_accept"] = target_accept

@@ -15,7 +15,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bayes_hte.errors import DataError
-from bayes_hte.models.subgroup import risk_groups
+from bayes_hte.effects.subgroup import risk_groups
 
 _BLUE, _ORANGE, _GREY = "#1f4e79", "#c55a11", "#7f7f7f"
 SAMPLE = ("chain", "draw")

@@ -1,4 +1,4 @@
-"""Geweke (1992) z-scores with AR spectral densities at zero (bayes_hte.report.geweke)."""
+"""Geweke (1992) z-scores with AR spectral densities at zero (bayes_hte.diagnostics.geweke)."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 from scipy.signal import lfilter
 
-from bayes_hte.report import geweke, geweke_z, spectrum0_ar
+from bayes_hte.diagnostics import geweke, geweke_z, spectrum0_ar
 
 
 def _series() -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import bayes_hte as bh  # noqa: E402
-from bayes_hte import report  # noqa: E402
+from bayes_hte import diagnostics  # noqa: E402
 from bayes_hte.evaluation.truth import cate_accuracy  # noqa: E402
 from bayes_hte.plots_subgroup import plot_cate_by_risk, plot_cate_vs_truth  # noqa: E402
 from bayes_hte.runners.subgroup import PAPER_TABLE7  # noqa: E402
@@ -89,8 +89,8 @@ def fit_one(seed: int, variant: str, args) -> tuple[dict, pd.DataFrame, tuple]:
                posterior_predictive=False)
     wall = time.perf_counter() - start
     names = sg.diagnostic_vars()
-    health = report.sampling_summary(sg.idata, var_names=names)
-    gew = report.geweke(sg.idata, var_names=names).to_numpy()
+    health = diagnostics.sampling_summary(sg.idata, var_names=names)
+    gew = diagnostics.geweke(sg.idata, var_names=names).to_numpy()
     cate = sg.cate_logit()
     logit = cate_accuracy(cate, sim.true_te)
     rd = cate_accuracy(sg.ite(), sim.true_cate)

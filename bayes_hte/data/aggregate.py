@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bayes_hte.data.checks import check_columns
 from bayes_hte.errors import DataError, DataWarning
 
 Measure = Literal["RD", "RR", "OR"]
@@ -271,10 +272,7 @@ class EffectTable:
                             "error column)")
         cols = {"yi": yi, "vi": vi, "se": se, "study": study, "subgroup": subgroup,
                 "stratum": stratum}
-        for role, col in cols.items():
-            if col is not None and col not in df.columns:
-                raise DataError(f"{role} column {col!r} is not in the data frame; available "
-                                f"columns: {list(map(str, df.columns))}")
+        check_columns(df, cols)
         for role in ("yi", "vi", "se"):
             col = cols[role]
             if col is not None and not pd.api.types.is_numeric_dtype(df[col]):
@@ -394,8 +392,7 @@ class ArmTable:
             if col not in df.columns:
                 raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) is not in the "
                                 f"data frame; available columns: {list(map(str, df.columns))}")
-        if study is not None and study not in df.columns:
-            raise DataError(f"study column {study!r} is not in the data frame")
+        check_columns(df, {"study": study})
         if study is None and "study" in df.columns:
             study = "study"
         labels = (df[study].astype(str).tolist() if study is not None
@@ -412,10 +409,8 @@ class ArmTable:
     def from_events(cls, df: pd.DataFrame, *, events1: str, total1: str, events0: str,
                     total0: str, study: str | None = None) -> ArmTable:
         """Counts from events / totals per arm (the usual "events/N" table of a paper)."""
-        for col in (events1, total1, events0, total0):
-            if col not in df.columns:
-                raise DataError(f"column {col!r} is not in the data frame; available "
-                                f"columns: {list(map(str, df.columns))}")
+        check_columns(df, {"events1": events1, "total1": total1, "events0": events0,
+                           "total0": total0, "study": study})
         labels = (df[study].astype(str).tolist() if study is not None
                   else [str(i) for i in df.index])
         for ev, tot in ((events1, total1), (events0, total0)):

@@ -12,60 +12,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_hte.data.checks import (
+    binary_column,
+    check_both_arms,
+    check_columns,
+    check_frame,
+    check_missing,
+    check_roles,
+    encode_covariates,
+    is_categorical,
+    levels_of,
+)
 from bayes_hte.errors import DataError, DataWarning, format_rows
 
 Centering = Literal["overall", "within_study"] | None
 
 SINGLE_STUDY_LABEL = "trial"
-
-
-def _check_columns(df: pd.DataFrame, names: dict[str, str | None]) -> None:
-    for role, col in names.items():
-        if col is not None and col not in df.columns:
-            raise DataError(
-                f"{role} column {col!r} is not in the data frame; "
-                f"available columns: {list(map(str, df.columns))}"
-            )
-
-
-def _check_missing(df: pd.DataFrame, col: str, role: str) -> None:
-    missing = df[col].isna()
-    if missing.any():
-        raise DataError(
-            f"{role} column {col!r} has missing values at {format_rows(df.index[missing])}; "
-            "impute or remove these rows before building the data container"
-        )
-
-
-def _binary(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
-    """Validate a 0/1 column (bool allowed) and return it as int8."""
-    s = df[col]
-    _check_missing(df, col, role)
-    if pd.api.types.is_bool_dtype(s):
-        return s.to_numpy(dtype=np.int8)
-    if not pd.api.types.is_numeric_dtype(s):
-        raise DataError(
-            f"{role} column {col!r} must be coded 0/1 (or bool) but has dtype {s.dtype} "
-            f"with values {sorted(map(str, s.unique()))[:5]}; recode it as 0/1"
-        )
-    bad = ~s.isin([0, 1])
-    if bad.any():
-        vals = sorted(set(s[bad].tolist()))[:5]
-        raise DataError(
-            f"{role} column {col!r} must be 0/1 but has values {vals} at "
-            f"{format_rows(df.index[bad])}"
-        )
-    return s.to_numpy().astype(np.int8)
-
-
-def _is_categorical(s: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
-
-
-def _levels_of(s: pd.Series) -> list:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return list(s.cat.categories)
-    return sorted(s.unique().tolist(), key=str)
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,42 +125,29 @@ class IPDData:
             with a single arm, no events at all, a constant covariate, negative or
             non-finite times.
         """
-        if not isinstance(df, pd.DataFrame):
-            raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
-        if df.shape[0] == 0:
-            raise DataError("the data frame has no rows")
+        check_frame(df)
         covariates = tuple(covariates) if not isinstance(covariates, str) else (covariates,)
-        _check_columns(
-            df, {"outcome": outcome, "treatment": treatment, "study": study, "time": time}
-        )
+        roles = {"outcome": outcome, "treatment": treatment, "study": study, "time": time}
+        check_columns(df, roles)
         for c in covariates:
-            _check_columns(df, {"covariate": c})
-        roles = [outcome, treatment, study, time]
-        for c in covariates:
-            if c in roles:
-                raise DataError(f"column {c!r} is used both as a covariate and as outcome/"
-                                "treatment/study/time; a column can have one role only")
-        if len(set(covariates)) != len(covariates):
-            raise DataError(f"covariates {list(covariates)} contain duplicates")
-        used = [r for r in roles if r is not None]
-        if len(set(used)) != len(used):
-            raise DataError(f"outcome/treatment/study/time columns must differ, got {used}")
+            check_columns(df, {"covariate": c})
+        check_roles(roles, covariates)
         if center not in (None, "overall", "within_study"):
             raise DataError(f"center must be None, 'overall' or 'within_study', got {center!r}")
         if center == "within_study" and study is None:
             raise DataError("center='within_study' needs a study column")
 
         frame = df.copy()
-        y = _binary(frame, outcome, "outcome" if time is None else "event indicator")
-        z = _binary(frame, treatment, "treatment")
+        y = binary_column(frame, outcome, "outcome" if time is None else "event indicator")
+        z = binary_column(frame, treatment, "treatment")
 
         # study ---------------------------------------------------------------
         if study is None:
             study_idx = np.zeros(len(frame), dtype=np.int64)
             study_labels: tuple = (SINGLE_STUDY_LABEL,)
         else:
-            _check_missing(frame, study, "study")
-            labels = _levels_of(frame[study])
+            check_missing(frame, study, "study")
+            labels = levels_of(frame[study])
             mapping = {lab: i for i, lab in enumerate(labels)}
             study_idx = frame[study].map(mapping).to_numpy(dtype=np.int64)
             study_labels = tuple(labels)
@@ -206,7 +155,7 @@ class IPDData:
         # time ----------------------------------------------------------------
         t = None
         if time is not None:
-            _check_missing(frame, time, "time")
+            check_missing(frame, time, "time")
             if not pd.api.types.is_numeric_dtype(frame[time]):
                 raise DataError(f"time column {time!r} must be numeric, has dtype "
                                 f"{frame[time].dtype}")
@@ -219,15 +168,8 @@ class IPDData:
                 )
 
         # arms and events -------------------------------------------------------
-        for j, lab in enumerate(study_labels):
-            arms = set(z[study_idx == j].tolist())
-            if arms != {0, 1}:
-                only = "treated" if arms == {1} else "control"
-                where = f"study {lab!r}" if study is not None else "the trial"
-                raise DataError(
-                    f"{where} has only {only} patients (treatment column {treatment!r}); "
-                    "every trial needs both arms for a treatment-effect analysis"
-                )
+        check_both_arms(z, study_idx, study_labels, treatment=treatment,
+                        single_trial=study is None)
         if y.sum() == 0:
             raise DataError(f"outcome column {outcome!r} has no events (all 0)")
         if time is not None:
@@ -240,40 +182,9 @@ class IPDData:
                     )
 
         # covariates --------------------------------------------------------------
-        levels = dict(levels or {})
-        cols: list[np.ndarray] = []
-        names: list[str] = []
-        for c in covariates:
-            s = frame[c]
-            _check_missing(frame, c, "covariate")
-            if _is_categorical(s):
-                lv = levels.get(c) or _levels_of(s)
-                unknown = ~s.isin(lv)
-                if unknown.any():
-                    raise DataError(
-                        f"covariate {c!r} has levels {sorted(map(str, s[unknown].unique()))} "
-                        f"at {format_rows(frame.index[unknown])} that the model does not "
-                        f"know (known levels: {lv})"
-                    )
-                if len(lv) < 2 and not allow_constant_covariates:
-                    raise DataError(f"covariate {c!r} is constant (single level {lv[0]!r}); "
-                                    "remove it from the covariates")
-                levels[c] = lv
-                for level in lv[1:]:
-                    cols.append((s == level).to_numpy(dtype=float))
-                    names.append(f"{c}[{level}]")
-            else:
-                v = s.to_numpy(dtype=float)
-                bad = ~np.isfinite(v)
-                if bad.any():
-                    raise DataError(f"covariate {c!r} has non-finite values at "
-                                    f"{format_rows(frame.index[bad])}")
-                if np.ptp(v) == 0 and not allow_constant_covariates:
-                    raise DataError(f"covariate {c!r} is constant (every value is {v[0]:g}); "
-                                    "remove it from the covariates")
-                cols.append(v)
-                names.append(str(c))
-        X = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+        enc = encode_covariates(frame, covariates, levels=levels,
+                                allow_constant=allow_constant_covariates)
+        X = enc.X
 
         centers = None
         if center == "overall":
@@ -287,8 +198,8 @@ class IPDData:
         return cls(
             frame=frame, outcome=outcome, treatment=treatment, study=study,
             covariates=covariates, time=time, center=center, y=y, z=z, X=X, t=t,
-            study_idx=study_idx, study_labels=study_labels, covariate_names=tuple(names),
-            levels=levels, centers=centers,
+            study_idx=study_idx, study_labels=study_labels, covariate_names=enc.names,
+            levels=enc.levels, centers=centers,
         )
 
     # ------------------------------------------------------------------ properties
@@ -363,7 +274,7 @@ class IPDData:
         cols = []
         for c in self.covariates:
             s = newdata[c]
-            _check_missing(newdata, c, "covariate")
+            check_missing(newdata, c, "covariate")
             if c in self.levels:
                 lv = self.levels[c]
                 unknown = ~s.isin(lv)
@@ -373,7 +284,7 @@ class IPDData:
                                     f"{format_rows(newdata.index[unknown])}; known: {lv}")
                 cols += [(s == level).to_numpy(dtype=float) for level in lv[1:]]
             else:
-                if _is_categorical(s):
+                if is_categorical(s):
                     raise DataError(f"newdata covariate {c!r} must be numeric as in the fit")
                 cols.append(s.to_numpy(dtype=float))
         X = np.column_stack(cols) if cols else np.zeros((len(newdata), 0))
@@ -415,7 +326,7 @@ class IPDData:
         data_vars = {}
         for c in frame.columns:
             s = frame[c]
-            values = s.to_numpy(dtype=str) if _is_categorical(s) else s.to_numpy()
+            values = s.to_numpy(dtype=str) if is_categorical(s) else s.to_numpy()
             data_vars[str(c)] = ("patient", values)
         ds = xr.Dataset(data_vars, coords={"patient": np.arange(len(frame))})
         ds.attrs["ipd_config"] = json.dumps(self.config())

@@ -28,7 +28,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from bayes_hte.data.ipd import _check_columns, _check_missing, _is_categorical, _levels_of
+from bayes_hte.data.checks import (
+    binary_column,
+    check_both_arms,
+    check_columns,
+    check_finite,
+    check_frame,
+    check_missing,
+    check_roles,
+    encode_covariates,
+    levels_of,
+)
 from bayes_hte.errors import DataError, format_rows
 
 Centering = Literal["overall"] | None
@@ -164,10 +174,7 @@ class LongitudinalData:
             varying within a participant, non-finite or constant; a participant
             measured twice at one visit; a trial with a single arm.
         """
-        if not isinstance(df, pd.DataFrame):
-            raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
-        if df.shape[0] == 0:
-            raise DataError("the data frame has no rows")
+        check_frame(df)
         if missing_outcome not in ("raise", "drop"):
             raise DataError(f"missing_outcome must be 'raise' or 'drop', got {missing_outcome!r}")
         if center not in (None, "overall"):
@@ -175,20 +182,10 @@ class LongitudinalData:
         covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
         roles = {"outcome": outcome, "treatment": treatment, "study": study,
                  "subject": subject, "visit": visit}
-        _check_columns(df, roles)
+        check_columns(df, roles)
         for c in covariates:
-            _check_columns(df, {"covariate": c})
-        used = [v for v in roles.values() if v is not None]
-        if len(set(used)) != len(used):
-            raise DataError(f"outcome/treatment/study/subject/visit columns must differ, got "
-                            f"{ {k: v for k, v in roles.items() if v is not None} }")
-        for c in covariates:
-            if c in used:
-                raise DataError(f"column {c!r} is used both as a covariate and as "
-                                "outcome/treatment/study/subject/visit; a column can have one "
-                                "role only")
-        if len(set(covariates)) != len(covariates):
-            raise DataError(f"covariates {list(covariates)} contain duplicates")
+            check_columns(df, {"covariate": c})
+        check_roles(roles, covariates)
 
         frame = df.copy()
         # outcome ---------------------------------------------------------------
@@ -208,21 +205,18 @@ class LongitudinalData:
             if frame.shape[0] == 0:
                 raise DataError(f"outcome column {outcome!r} is missing in every row")
         y = frame[outcome].to_numpy(dtype=float)
-        bad = ~np.isfinite(y)
-        if bad.any():
-            raise DataError(f"outcome column {outcome!r} has non-finite values at "
-                            f"{format_rows(frame.index[bad])}")
+        check_finite(frame, y, f"outcome column {outcome!r}")
 
         # identifiers -------------------------------------------------------------
         if study is not None:
-            _check_missing(frame, study, "study")
-        _check_missing(frame, subject, "subject")
-        _check_missing(frame, visit, "visit")
+            check_missing(frame, study, "study")
+        check_missing(frame, subject, "subject")
+        check_missing(frame, visit, "visit")
         if study is None:
             study_labels: tuple = ("trial",)
             study_idx = np.zeros(len(frame), dtype=np.int64)
         else:
-            labs = _levels_of(frame[study])
+            labs = levels_of(frame[study])
             labs = [lab for lab in labs if (frame[study] == lab).any()]
             study_labels = tuple(labs)
             study_idx = frame[study].map({lab: i for i, lab in enumerate(labs)}).to_numpy(
@@ -231,10 +225,7 @@ class LongitudinalData:
         if isinstance(vis.dtype, pd.CategoricalDtype):
             visit_labels = tuple(c for c in vis.cat.categories if (vis == c).any())
         elif pd.api.types.is_numeric_dtype(vis) and not pd.api.types.is_bool_dtype(vis):
-            vv = vis.to_numpy(dtype=float)
-            if not np.isfinite(vv).all():
-                raise DataError(f"visit column {visit!r} has non-finite values at "
-                                f"{format_rows(frame.index[~np.isfinite(vv)])}")
+            check_finite(frame, vis.to_numpy(dtype=float), f"visit column {visit!r}")
             visit_labels = tuple(sorted(vis.unique().tolist()))
         else:
             visit_labels = tuple(sorted(vis.unique().tolist(), key=str))
@@ -254,53 +245,17 @@ class LongitudinalData:
                 "participant and visit")
 
         # treatment -----------------------------------------------------------------
-        z = _binary_col(frame, treatment)
+        z = binary_column(frame, treatment, "treatment")
         _check_constant_within(frame, treatment, z.astype(float), subject_idx, "treatment")
-        for j, lab in enumerate(study_labels):
-            arms = set(z[study_idx == j].tolist())
-            if arms != {0, 1}:
-                only = "treated" if arms == {1} else "control"
-                where = f"study {lab!r}" if study is not None else "the trial"
-                raise DataError(f"{where} has only {only} participants (treatment column "
-                                f"{treatment!r}); every trial needs both arms")
+        check_both_arms(z, study_idx, study_labels, treatment=treatment,
+                        single_trial=study is None, unit="participants")
 
         # covariates ------------------------------------------------------------------
-        levels = dict(levels or {})
-        cols: list[np.ndarray] = []
-        names: list[str] = []
-        first = np.unique(subject_idx, return_index=True)[1]
+        enc = encode_covariates(frame, covariates, levels=levels)
         for c in covariates:
-            s = frame[c]
-            _check_missing(frame, c, "covariate")
-            if _is_categorical(s):
-                lv = levels.get(c) or _levels_of(s)
-                unknown = ~s.isin(lv)
-                if unknown.any():
-                    raise DataError(f"covariate {c!r} has levels "
-                                    f"{sorted(map(str, s[unknown].unique()))} at "
-                                    f"{format_rows(frame.index[unknown])} not in {lv}")
-                if len(lv) < 2:
-                    raise DataError(f"covariate {c!r} is constant (single level {lv[0]!r}); "
-                                    "remove it from the covariates")
-                levels[c] = lv
-                code = s.map({v: i for i, v in enumerate(lv)}).to_numpy(dtype=float)
-                _check_constant_within(frame, c, code, subject_idx, "covariate")
-                for level in lv[1:]:
-                    cols.append((s == level).to_numpy(dtype=float))
-                    names.append(f"{c}[{level}]")
-            else:
-                v = s.to_numpy(dtype=float)
-                bad = ~np.isfinite(v)
-                if bad.any():
-                    raise DataError(f"covariate {c!r} has non-finite values at "
-                                    f"{format_rows(frame.index[bad])}")
-                if np.ptp(v) == 0:
-                    raise DataError(f"covariate {c!r} is constant (every value is {v[0]:g}); "
-                                    "remove it from the covariates")
-                _check_constant_within(frame, c, v, subject_idx, "covariate")
-                cols.append(v)
-                names.append(str(c))
-        X = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+            _check_constant_within(frame, c, enc.values[c], subject_idx, "covariate")
+        X = enc.X
+        first = np.unique(subject_idx, return_index=True)[1]
         centers = None
         if center == "overall":
             centers = X[first].mean(axis=0)
@@ -312,7 +267,7 @@ class LongitudinalData:
             study_idx=study_idx, subject_idx=subject_idx, visit_idx=visit_idx,
             subject_study=subject_study, study_labels=study_labels,
             subject_labels=subject_labels, visit_labels=visit_labels,
-            covariate_names=tuple(names), levels=levels, centers=centers,
+            covariate_names=enc.names, levels=enc.levels, centers=centers,
         )
 
     # ------------------------------------------------------------------ properties
@@ -456,21 +411,6 @@ class LongitudinalData:
         Y[self.subject_idx, self.visit_idx] = self.y
         M[self.subject_idx, self.visit_idx] = True
         return Y, M
-
-
-def _binary_col(frame: pd.DataFrame, col: str) -> np.ndarray:
-    s = frame[col]
-    _check_missing(frame, col, "treatment")
-    if pd.api.types.is_bool_dtype(s):
-        return s.to_numpy(dtype=np.int8)
-    if not pd.api.types.is_numeric_dtype(s):
-        raise DataError(f"treatment column {col!r} must be coded 0/1 (or bool) but has dtype "
-                        f"{s.dtype}; recode it as 0/1")
-    bad = ~s.isin([0, 1])
-    if bad.any():
-        raise DataError(f"treatment column {col!r} must be 0/1 but has values "
-                        f"{sorted(set(s[bad].tolist()))[:5]} at {format_rows(frame.index[bad])}")
-    return s.to_numpy().astype(np.int8)
 
 
 def _check_constant_within(frame: pd.DataFrame, col: str, values: np.ndarray,

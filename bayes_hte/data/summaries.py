@@ -160,6 +160,16 @@ def _numeric(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
         raise DataError(f"{what} column {col!r} must be numeric ({err})") from err
 
 
+def _finite(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
+    """A numeric column that must be finite in every row (:func:`_numeric` + check)."""
+    values = _numeric(df, col, what)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{what}: {col!r} is missing or not finite at "
+                        f"{format_rows(df.index[bad])}")
+    return values
+
+
 def _corr_frame(corr, names: list[str]) -> pd.DataFrame:
     if isinstance(corr, pd.DataFrame):
         missing = [c for c in names if c not in corr.index or c not in corr.columns]
@@ -259,12 +269,8 @@ class CovariateSummary:
                 raise DataError(f"{what}: column 'trial' is empty at "
                                 f"{format_rows(df.index[df['trial'].isna()])}")
             df["trial"] = df["trial"].map(lambda v: str(v).strip())
-        mean = _numeric(df, "mean", what)
+        mean = _finite(df, "mean", what)
         sd = _numeric(df, "sd", what)
-        bad = ~np.isfinite(mean)
-        if bad.any():
-            raise DataError(f"{what}: 'mean' is missing or not finite at "
-                            f"{format_rows(df.index[bad])}")
         bad = np.isinf(sd) | (sd <= 0)
         if bad.any():
             rows = df.index[bad]
@@ -516,13 +522,9 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
         df[col] = df[col].map(lambda v: str(v).strip())
     overall = df["subgroup"].str.lower() == OVERALL
     df.loc[overall, "subgroup"] = OVERALL
-    est = _numeric(df, "estimate", what)
+    est = _finite(df, "estimate", what)
     se = _numeric(df, "se", what)
     n = _numeric(df, "n", what)
-    bad = ~np.isfinite(est)
-    if bad.any():
-        raise DataError(f"{what}: 'estimate' is missing or not finite at "
-                        f"{format_rows(df.index[bad])}")
     bad = ~np.isfinite(se) | (se <= 0)
     if bad.any():
         raise DataError(f"{what}: 'se' must be finite and > 0 but is {se[bad].tolist()[:5]} at "

@@ -316,7 +316,7 @@ def iecv(
     templates = _templates(data, models, heterogeneity, learner, outcome)
     check_iecv(data, {label: opts["heterogeneity"] for label, opts in templates.items()})
     if data.outcome_type == "time_to_event" and horizon is None:
-        from bayes_hte.models.survival import median_follow_up
+        from bayes_hte.data.survival import median_follow_up
 
         options = {opts.get("horizon") for opts in templates.values()}
         horizon = (options.pop() if len(options) == 1 and None not in options

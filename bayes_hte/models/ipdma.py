@@ -46,30 +46,28 @@ distribution, see :func:`linear_predictors`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-import xarray as xr
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
-
-Heterogeneity = Literal[
-    "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified"
-]
-Learner = Literal["s", "t"]
-Parameterization = Literal["auto", "centered", "non_centered", "anchored"]
-PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
-
-HETEROGENEITY: tuple[str, ...] = (
-    "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified",
+from bayes_hte.models.priors import PriorDict, make_dist, make_rv, random_effect, resolve_priors
+from bayes_hte.options import (  # noqa: F401  (re-exported for users of this module)
+    ABBREVIATION,
+    DEFAULT_TARGET_ACCEPT,
+    HETEROGENEITY,
+    LEARNERS,
+    MIN_STUDIES,
+    PARAMETERIZATIONS,
+    Heterogeneity,
+    Learner,
+    Parameterization,
+    check_choice,
 )
-LEARNERS: tuple[str, ...] = ("s", "t")
-ABBREVIATION = {"naive": "NA", "random_intercept": "RI", "stratified_intercept": "SI",
-                "rank1": "R1", "fully_stratified": "FS"}
+
 ARMS = ("control", "treated")
 
 #: Default priors (logit scale; effects per unit of the encoded covariates).
@@ -85,13 +83,6 @@ DEFAULT_PRIORS: PriorDict = {
     "corr_study": {"dist": "LKJ", "eta": 2.0},
 }
 
-#: Default NUTS target acceptance per structure (nutpie, demo data, 4 x 1000 draws:
-#: 0.8 left 1-2 divergences in RI-S and R1-S; 0.9 one in FS-T; 0.95 none).
-DEFAULT_TARGET_ACCEPT: dict[str, float] = {
-    "naive": 0.9, "random_intercept": 0.9, "stratified_intercept": 0.9, "rank1": 0.95,
-    "fully_stratified": 0.95,
-}
-
 _USES = {
     "naive": {"alpha", "theta", "gamma", "eta"},
     "random_intercept": {"alpha", "theta", "gamma", "eta", "tau_alpha"},
@@ -100,28 +91,20 @@ _USES = {
     "fully_stratified": {"alpha", "theta", "gamma", "eta", "sd_study", "corr_study"},
 }
 
-#: Minimum number of studies each structure needs.
-MIN_STUDIES = {"naive": 1, "random_intercept": 2, "stratified_intercept": 2, "rank1": 2,
-               "fully_stratified": 3}
-
-
 def default_priors(heterogeneity: Heterogeneity, learner: Learner = "s") -> PriorDict:
     """The default priors a structure uses (a fresh copy)."""
-    _check_options(heterogeneity, learner)
+    check_options(heterogeneity, learner)
     names = set(_USES[heterogeneity])
     if learner == "t":
         names -= {"gamma", "eta"}
     return {k: dict(v) for k, v in DEFAULT_PRIORS.items() if k in names}
 
 
-def _check_options(heterogeneity: str, learner: str, parameterization: str = "auto") -> None:
-    if heterogeneity not in HETEROGENEITY:
-        raise ValueError(f"heterogeneity must be one of {HETEROGENEITY}, got {heterogeneity!r}")
-    if learner not in LEARNERS:
-        raise ValueError(f"learner must be 's' or 't', got {learner!r}")
-    if parameterization not in PARAMETERIZATIONS:
-        raise ValueError(f"parameterization must be auto, centered, non_centered or anchored, "
-                         f"got {parameterization!r}")
+def check_options(heterogeneity: str, learner: str, parameterization: str = "auto") -> None:
+    """Raise ``ValueError`` for a structure, learner or parameterization not offered."""
+    check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
+    check_choice("learner", learner, LEARNERS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
 
 
 def choose_parameterization(data: IPDData, *, learner: Learner = "s",
@@ -163,14 +146,6 @@ def _coef_names(data: IPDData, learner: str) -> list[str]:
     if learner == "s":
         names += ["(treatment)"] + [f"treatment:{c}" for c in data.covariate_names]
     return names
-
-
-def _random_effect(name: str, mu, sigma, *, dims, parameterization: str):
-    """Normal random effect, centred or non-centred, always stored under ``name``."""
-    if parameterization == "centered":
-        return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
-    raw = pm.Normal(f"{name}_raw", 0.0, 1.0, dims=dims)
-    return pm.Deterministic(name, mu + sigma * raw, dims=dims)
 
 
 def build_ipdma_model(
@@ -221,7 +196,7 @@ def build_ipdma_model(
     >>> sorted(model.named_vars)[:3]
     ['alpha', 'alpha_study', 'eta']
     """
-    _check_options(heterogeneity, learner, parameterization)
+    check_options(heterogeneity, learner, parameterization)
     if data.outcome_type != "binary":
         raise DataError("build_ipdma_model is for binary outcomes; for time-to-event data use "
                         "bayes_hte.models.survival.build_ipdma_survival_model")
@@ -286,7 +261,7 @@ def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, prio
         else:
             alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
             tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
-            a_s = _random_effect("alpha_study", alpha, tau, dims=s_dims,
+            a_s = random_effect("alpha_study", alpha, tau, dims=s_dims,
                                  parameterization=intercept_form)
         intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
 
@@ -389,164 +364,3 @@ def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_nam
         return (design * b_arms[0][sidx]).sum(-1)
     b_both = pt.stack(b_arms, axis=1)  # (study, arm, coef)
     return (design * b_both[sidx, z]).sum(-1)
-
-
-# --------------------------------------------------------------------------- post-processing
-def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML") -> xr.DataTree:
-    r"""Pooled intercept of the stratified-intercept model, per posterior draw.
-
-    The paper pools the trial intercepts :math:`\hat\alpha_m` by an inverse-variance
-    random-effects meta-analysis. We do it inside the posterior: with
-    :math:`m_j, v_j` the posterior mean and variance of :math:`\alpha_j`, the
-    between-trial variance :math:`\hat\tau^2_\alpha` is estimated from
-    :math:`(m_j, v_j)` (REML by default), the weights are
-    :math:`w_j = 1/(v_j + \hat\tau^2_\alpha)`, and each draw's pooled intercept is
-    :math:`\alpha^{(d)} = \sum_j w_j \alpha_j^{(d)} / \sum_j w_j`. Uncertainty in the
-    trial intercepts thus carries into :math:`\alpha`; :math:`\hat\tau_\alpha` is a
-    plug-in constant (it is what a new trial's intercept varies by). Adds ``alpha`` and
-    ``tau_alpha`` to the posterior group (returns a new DataTree).
-    """
-    from bayes_hte.comparators.univariate import meta_analysis
-
-    post = idata["posterior"].to_dataset()
-    a_s = post["alpha_study"]
-    m = a_s.mean(("chain", "draw"))
-    v = a_s.var(("chain", "draw"))
-    # vectorised over a trailing axis (arm for the T-learner)
-    mm = m.transpose("study", ...).values
-    vv = v.transpose("study", ...).values
-    res = meta_analysis(mm, vv, method=method)
-    tau2 = np.asarray(res.tau2)
-    w = 1.0 / (vv + tau2)
-    w = w / w.sum(axis=0)
-    wda = xr.DataArray(w, dims=m.transpose("study", ...).dims,
-                       coords={k: m.coords[k] for k in m.dims})
-    alpha = (a_s * wda).sum("study")
-    tau = xr.full_like(alpha, 0.0) + xr.DataArray(np.sqrt(tau2), dims=alpha.dims[2:])
-    new = idata.copy()
-    post = post.assign(alpha=alpha, tau_alpha=tau)
-    post.attrs = dict(idata["posterior"].attrs)
-    post.attrs["alpha_synthesis"] = f"inverse-variance random-effects ({method}) per draw"
-    new["posterior"] = xr.DataTree(post)
-    return new
-
-
-def linear_predictors(
-    posterior: xr.Dataset,
-    X: np.ndarray,
-    *,
-    heterogeneity: str,
-    learner: str,
-    new_trial: bool = False,
-    rng: np.random.Generator | None = None,
-) -> tuple[xr.DataArray, xr.DataArray]:
-    r"""Linear predictors under control and under treatment, per draw and patient.
-
-    For an average trial the pooled parameters are used (:math:`\alpha`,
-    :math:`\phi = 1`, the mean coefficient vector of FS). With ``new_trial=True`` each
-    draw also draws a new trial from the between-trial distribution: intercept
-    :math:`\alpha_{new} \sim N(\alpha, \tau_\alpha^2)` (RI, SI, R1), scale
-    :math:`\phi_{new} \sim N(1, \tau_\phi^2)` (R1), or the whole vector
-    :math:`b_{new} \sim MVN(b, V)` (FS); the naive model has no between-trial
-    variation to add. Returns ``(lp0, lp1)`` with dims (chain, draw, patient).
-    """
-    rng = np.random.default_rng(rng)
-    Xda = xr.DataArray(np.asarray(X, dtype=float), dims=("patient", "covariate"))
-    post = posterior
-    t = learner == "t"
-
-    def normal_like(da):
-        return xr.DataArray(rng.standard_normal(da.shape), dims=da.dims, coords=da.coords)
-
-    alpha = post["alpha"]
-    theta = post["theta"].drop_vars("covariate", errors="ignore")
-    if heterogeneity == "fully_stratified" and new_trial:
-        parts = []
-        for a in ([None] if not t else [0, 1]):
-            suffix = "" if a is None else f"_{ARMS[a]}"
-            chol = post[f"chol_cov{suffix}"].values  # (c, d, K, K)
-            noise = rng.standard_normal(chol.shape[:-1])
-            parts.append(np.einsum("cdkl,cdl->cdk", chol, noise))
-        p = Xda.sizes["covariate"]
-        if not t:
-            dev = parts[0]
-            alpha = alpha + xr.DataArray(dev[..., 0], dims=("chain", "draw"))
-            theta = theta + xr.DataArray(dev[..., 1:1 + p], dims=("chain", "draw", "covariate"))
-            gamma_dev = xr.DataArray(dev[..., 1 + p], dims=("chain", "draw"))
-            eta_dev = xr.DataArray(dev[..., 2 + p:], dims=("chain", "draw", "covariate"))
-        else:
-            dev = np.stack(parts, axis=2)  # (c, d, arm, K)
-            alpha = alpha + xr.DataArray(dev[..., 0], dims=("chain", "draw", "arm"))
-            theta = theta + xr.DataArray(dev[..., 1:], dims=("chain", "draw", "arm", "covariate"))
-    elif new_trial and heterogeneity in ("random_intercept", "stratified_intercept", "rank1"):
-        alpha = alpha + post["tau_alpha"] * normal_like(alpha)
-
-    scale = 1.0
-    if heterogeneity == "rank1" and new_trial:
-        scale = 1.0 + post["tau_phi"] * normal_like(post["tau_phi"].broadcast_like(alpha))
-
-    if not t:
-        base = xr.dot(Xda, theta, dim="covariate")
-        gamma = post["gamma"]
-        eta = post["eta"].drop_vars("covariate", errors="ignore")
-        if heterogeneity == "fully_stratified" and new_trial:
-            gamma = gamma + gamma_dev
-            eta = eta + eta_dev
-        treat = gamma + xr.dot(Xda, eta, dim="covariate")
-        lp0 = alpha + scale * base
-        lp1 = alpha + scale * (base + treat)
-    else:
-        lin = alpha + scale * xr.dot(Xda, theta, dim="covariate")
-        lp0 = lin.isel(arm=0, drop=True)
-        lp1 = lin.isel(arm=1, drop=True)
-    order = ("chain", "draw", "patient")
-    return lp0.transpose(*order), lp1.transpose(*order)
-
-
-def fitted_linear_predictor(posterior: xr.Dataset, X: np.ndarray, z: np.ndarray,
-                            study_idx: np.ndarray, *, heterogeneity: str,
-                            learner: str) -> xr.DataArray:
-    """Each patient's linear predictor in their own trial, at their own arm.
-
-    Uses the trial-specific parameters (``alpha_study``, ``phi``, ``b_study``), as the
-    likelihood does; for checks such as posterior predictive survival curves.
-    Dims (chain, draw, patient).
-    """
-    X = np.asarray(X, dtype=float)
-    z = np.asarray(z, dtype=int)
-    j = np.asarray(study_idx, dtype=int)
-    n = X.shape[0]
-    p = posterior
-    t = learner == "t"
-
-    def arr(name):
-        return np.asarray(p[name].values)
-
-    if heterogeneity == "fully_stratified":
-        if not t:
-            design = np.column_stack([np.ones(n), X, z, X * z[:, None]])
-            b = arr("b_study")[:, :, j, :]  # (c, d, n, K)
-        else:
-            design = np.column_stack([np.ones(n), X])
-            b_arms = np.stack([arr(f"b_study_{a}") for a in ARMS], axis=3)  # (c,d,study,arm,K)
-            b = b_arms[:, :, j, z, :]
-        lp = np.einsum("cdnk,nk->cdn", b, design)
-    else:
-        theta = arr("theta")
-        if not t:
-            effect = (np.einsum("cdk,nk->cdn", theta, X)
-                      + z * (arr("gamma")[..., None] + np.einsum("cdk,nk->cdn", arr("eta"), X)))
-        else:
-            effect = np.einsum("cdnk,nk->cdn", theta[:, :, z, :], X)
-        if heterogeneity == "naive":
-            alpha = arr("alpha")
-            intercept = alpha[:, :, z] if t else alpha[..., None]
-        else:
-            a_s = arr("alpha_study")
-            intercept = a_s[:, :, j, z] if t else a_s[:, :, j]
-        if heterogeneity == "rank1":
-            phi = arr("phi")
-            effect = (phi[:, :, j, z] if t else phi[:, :, j]) * effect
-        lp = intercept + effect
-    return xr.DataArray(lp, dims=("chain", "draw", "patient"),
-                        coords={"chain": p["chain"].values, "draw": p["draw"].values})

@@ -92,3 +92,11 @@ def make_dist(spec: PriorSpec, **kwargs):
 def priors_to_json(priors: PriorDict) -> str:
     """Serialise resolved priors for the posterior's attributes."""
     return json.dumps(priors, sort_keys=True)
+
+
+def random_effect(name: str, mu, sigma, *, dims, parameterization: str):
+    """Normal random effect, centred or non-centred, always stored under ``name``."""
+    if parameterization == "centered":
+        return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
+    raw = pm.Normal(f"{name}_raw", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mu + sigma * raw, dims=dims)

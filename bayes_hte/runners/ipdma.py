@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bayes_hte import effects, plots, report
+from bayes_hte import diagnostics, effects, plots, report
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.spec import SpecError, load_frame
@@ -97,7 +97,7 @@ def fit_grid(data: IPDData, spec: dict, outdir: Path, log) -> dict[str, IPDMetaM
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             m.fit(data, **sampler)
-        health = report.sampling_summary(m.idata)
+        health = diagnostics.sampling_summary(m.idata)
         log(f"[{k}/{len(grid)}] {m.label}: {time.perf_counter() - start:.0f} s, "
             f"{health['divergences']} divergences, max R-hat {health['max_r_hat']:.3f}, "
             f"min bulk ESS {health['min_ess_bulk']:.0f}")
@@ -133,12 +133,12 @@ def write_outputs(fitted: dict[str, IPDMetaModel], data: IPDData, truth, spec: d
         tab["pi_low"], tab["pi_high"] = new["ci_low"].to_numpy(), new["ci_high"].to_numpy()
         tab.insert(0, "model", label)
         rows.append(tab.reset_index())
-        p = report.diagnostics_table(m.idata, ci_prob=ci_prob)
+        p = diagnostics.diagnostics_table(m.idata, ci_prob=ci_prob)
         diag_tables[label] = p
         p = p.copy()
         p.insert(0, "model", label)
         params.append(p)
-        health = report.sampling_summary(m.idata)
+        health = diagnostics.sampling_summary(m.idata)
         if truth is not None:
             est = ite.mean(("chain", "draw")).to_numpy()
             health["ite_corr_truth"] = float(np.corrcoef(est, truth)[0, 1])

@@ -48,7 +48,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bayes_hte import effects, plots, plots_subgroup, report
+from bayes_hte import diagnostics, effects, plots, plots_subgroup, report
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.estimators import SubgroupHTEModel
 from bayes_hte.evaluation.truth import cate_accuracy
@@ -120,7 +120,7 @@ def run(spec: dict, outdir: Path, log) -> None:
         warnings.simplefilter("ignore", UserWarning)
         sg.fit(data, **sampler)
     wall = time.perf_counter() - start
-    health = report.sampling_summary(sg.idata, var_names=sg.diagnostic_vars())
+    health = diagnostics.sampling_summary(sg.idata, var_names=sg.diagnostic_vars())
     health["wall_seconds"] = wall
     log(f"subgroup model: {wall:.0f} s, {health['divergences']} divergences, max R-hat "
         f"{health['max_r_hat']:.3f}, min bulk ESS {health['min_ess_bulk']:.0f} "
@@ -147,9 +147,9 @@ def write_outputs(sg: SubgroupHTEModel, data: IPDData, spec: dict, outdir: Path,
 
     # ------------------------------------------------------------ convergence
     names = sg.diagnostic_vars()
-    params = report.diagnostics_table(idata, var_names=names, ci_prob=ci_prob)
+    params = diagnostics.diagnostics_table(idata, var_names=names, ci_prob=ci_prob)
     params.to_csv(outdir / "parameters.csv")
-    gew = report.geweke(idata, var_names=names)
+    gew = diagnostics.geweke(idata, var_names=names)
     gew.to_csv(outdir / "geweke.csv")
     health = dict(health)
     health["max_abs_geweke"] = float(np.nanmax(np.abs(gew.to_numpy())))

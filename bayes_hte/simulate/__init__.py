@@ -1,1 +1,50 @@
-"""Data-generating processes of the seed papers; each returns the data AND the truth."""
+"""Data-generating processes of the seed papers; each returns the data AND the truth.
+
+One simulator function per paper, exported here::
+
+    import bayes_hte as bh
+
+    sim = bh.simulate.bouvier2024(trials=7, patients_per_trial=100, seed=1)
+    sim.data, sim.truth
+
+* :func:`bouvier2024` → :class:`SimulatedIPDMA`: an IPD meta-analysis with a binary or
+  Weibull time-to-event outcome (Bouvier et al. 2024);
+* :func:`tzimas2024` → :class:`SimulatedRCT`: one RCT with subgroups (Tzimas 2024);
+* :func:`berenfeld2026` → :class:`SimulatedCausalMA`: the two-study design of Berenfeld
+  et al. (2026, appendix A); :func:`berenfeld2026_counts` draws the 2×2 counts of many
+  replicates at once and :func:`berenfeld_truth` gives its estimands;
+* :func:`shi_cima` → :class:`SimulatedCIMA`: the 5-trial setting of Shi et al. (CIMA-AgD);
+* :func:`two_step` → :class:`TwoStepSimulation`: longitudinal trials (simulations 1 and 2
+  of the two-step IPD-MA paper).
+
+The submodules carry the names of their simulator functions: after ``import
+bayes_hte.simulate``, the attribute ``bayes_hte.simulate.bouvier2024`` is the function;
+the module (with its constants such as ``DESIGNS``) stays importable as
+``from bayes_hte.simulate.bouvier2024 import DESIGNS``.
+"""
+
+from bayes_hte.simulate.berenfeld2026 import (
+    SimulatedCausalMA,
+    berenfeld2026,
+    berenfeld2026_counts,
+    berenfeld_truth,
+)
+from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA, bouvier2024
+from bayes_hte.simulate.shi_cima import SimulatedCIMA, shi_cima
+from bayes_hte.simulate.two_step import TwoStepSimulation, two_step
+from bayes_hte.simulate.tzimas2024 import SimulatedRCT, tzimas2024
+
+__all__ = [
+    "SimulatedCIMA",
+    "SimulatedCausalMA",
+    "SimulatedIPDMA",
+    "SimulatedRCT",
+    "TwoStepSimulation",
+    "berenfeld2026",
+    "berenfeld2026_counts",
+    "berenfeld_truth",
+    "bouvier2024",
+    "shi_cima",
+    "two_step",
+    "tzimas2024",
+]

@@ -19,17 +19,55 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bayes_hte.data.survival import median_follow_up
 from bayes_hte.errors import DataError
-from bayes_hte.survival_tools import median_follow_up
 
 
-def add_weibull_outcome(df: pd.DataFrame, truth: dict, names: list[str], *, lp0, lp1,
-                        lp0_avg, lp1_avg, rng: np.random.Generator, shape: float = 1.15,
-                        a: float = 50.0, follow_up: float = 100.0,
-                        censoring_rate: float = 0.002, horizon: float | None = None):
-    """Add ``time``, ``event`` and the true survival difference at ``horizon``."""
-    from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA
+def add_weibull_outcome(df: pd.DataFrame, truth: dict, *, lp0: np.ndarray, lp1: np.ndarray,
+                        lp0_avg: np.ndarray, lp1_avg: np.ndarray, rng: np.random.Generator,
+                        shape: float = 1.15, a: float = 50.0, follow_up: float = 100.0,
+                        censoring_rate: float = 0.002,
+                        horizon: float | None = None) -> tuple[pd.DataFrame, dict]:
+    r"""Add Weibull event times and the true survival difference at ``horizon``.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The simulated patients (n rows, with a 0/1 column ``treat``); copied.
+    truth : dict
+        The data-generating parameters so far (``alpha``, ``gamma``, ``theta``,
+        ``eta``); copied.
+    lp0, lp1 : ndarray of float, shape (n,)
+        Linear predictors :math:`\ell` of each patient under control and treatment,
+        in the patient's own trial.
+    lp0_avg, lp1_avg : ndarray of float, shape (n,)
+        The same in an average trial.
+    rng : numpy.random.Generator
+        Random numbers (event and censoring times).
+    shape, a : float
+        Weibull shape :math:`k` and time scale :math:`a` (time units).
+    follow_up : float
+        Administrative censoring time (time units).
+    censoring_rate : float
+        Rate of the exponential random censoring (per time unit; 0 = none).
+    horizon : float, optional
+        Time at which the true survival difference is computed; default the median
+        follow-up (reverse Kaplan–Meier) of the simulated data.
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        ``df`` plus ``time``, ``event``, ``s0``, ``s1`` (true survival at ``horizon``),
+        ``true_ite = s1 - s0`` and ``true_ite_average``.
+    truth : dict
+        ``truth`` plus the Weibull settings, ``horizon`` and ``log_hazard`` (the
+        log-hazard coefficients, :math:`k` times those of :math:`\ell`).
+
+    Raises
+    ------
+    DataError
+        A non-positive ``shape``, ``a`` or ``follow_up`` or a negative ``censoring_rate``.
+    """
     if shape <= 0 or a <= 0 or follow_up <= 0 or censoring_rate < 0:
         raise DataError("shape, a and follow_up must be > 0 and censoring_rate >= 0")
     treat = df["treat"].to_numpy()
@@ -62,5 +100,4 @@ def add_weibull_outcome(df: pd.DataFrame, truth: dict, names: list[str], *, lp0,
         "theta": {k: shape * v for k, v in truth["theta"].items()},
         "eta": {k: shape * v for k, v in truth["eta"].items()},
     }
-    return SimulatedIPDMA(data=df, truth=truth, covariates=names, outcome="event",
-                          time="time")
+    return df, truth

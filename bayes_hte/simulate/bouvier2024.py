@@ -43,6 +43,7 @@ import pandas as pd
 from scipy.special import expit
 
 from bayes_hte.errors import DataError
+from bayes_hte.simulate._weibull import add_weibull_outcome
 
 #: Coefficients of the two covariate designs (logit scale).
 DESIGNS: dict[int, dict] = {
@@ -220,8 +221,8 @@ def bouvier2024(
         df["true_ite_average"] = expit(lp1_avg) - expit(lp0_avg)
         return SimulatedIPDMA(data=df, truth=truth, covariates=names)
     if outcome == "time_to_event":
-        from bayes_hte.simulate._weibull import add_weibull_outcome
-
-        return add_weibull_outcome(df, truth, names, lp0=lp0, lp1=lp1, lp0_avg=lp0_avg,
-                                   lp1_avg=lp1_avg, rng=rng, **survival_options)
+        df, truth = add_weibull_outcome(df, truth, lp0=lp0, lp1=lp1, lp0_avg=lp0_avg,
+                                        lp1_avg=lp1_avg, rng=rng, **survival_options)
+        return SimulatedIPDMA(data=df, truth=truth, covariates=names, outcome="event",
+                              time="time")
     raise DataError(f"outcome must be 'binary' or 'time_to_event', got {outcome!r}")

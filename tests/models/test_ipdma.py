@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 import bayes_hte as bh
-from bayes_hte import report
+from bayes_hte import diagnostics
 from bayes_hte.models import ipdma
 from bayes_hte.simulate.bouvier2024 import bouvier2024
 
@@ -112,7 +112,7 @@ class _Captured(Exception):
 ])
 def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, mass):
     """target_accept / mass matrix defaults per structure reach the sampler."""
-    from bayes_hte import estimators
+    from bayes_hte.estimators import ipdma as estimators
 
     seen = {}
 
@@ -165,7 +165,7 @@ def test_fit_every_structure(small, fitted_grid, het, learner):
     assert np.all(np.abs(ite.values) < 1)
     r = np.corrcoef(ite.mean(("chain", "draw")), sim.data["true_ite_average"])[0, 1]
     assert r > 0.6, f"{m.label}: ITE correlation with truth {r:.2f}"
-    summ = report.sampling_summary(m.idata)
+    summ = diagnostics.sampling_summary(m.idata)
     assert summ["max_r_hat"] < 1.05, summ
     for group in ("posterior", "log_likelihood", "posterior_predictive", "observed_data",
                   "ipd_data"):

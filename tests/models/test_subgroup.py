@@ -11,7 +11,8 @@ from scipy.integrate import quad
 from scipy.special import expit
 
 import bayes_hte as bh
-from bayes_hte import effects, report
+from bayes_hte import diagnostics, effects
+from bayes_hte.effects import subgroup as subgroup_effects
 from bayes_hte.evaluation.truth import cate_accuracy
 from bayes_hte.models import subgroup
 from bayes_hte.simulate.bouvier2024 import bouvier2024
@@ -188,7 +189,7 @@ def test_individual_deviations_are_exact_conditionals():
     lp0 = xr.DataArray(np.broadcast_to(ell, (c, d, 6)).copy(), dims=("chain", "draw", "patient"))
     tau = xr.zeros_like(lp0) + 0.3
     post = xr.Dataset({"sigma_eta": (("chain", "draw"), np.full((c, d), 1.2))})
-    eps = subgroup.individual_deviations(post, lp0, tau, y, z, rng=1).values.reshape(-1, 6)
+    eps = subgroup_effects.individual_deviations(post, lp0, tau, y, z, rng=1).values.reshape(-1, 6)
     grid = np.linspace(-10, 10, 20001)
     for i in range(6):
         v = ell[i] + 0.3 + 1.2 * grid
@@ -245,10 +246,10 @@ def test_risk_table_function():
                         dims=("chain", "draw", "patient"))
     cate = xr.DataArray(rng.normal(size=(2, 50, 100)), dims=("chain", "draw", "patient"))
     truth = rng.normal(size=100)
-    tab = subgroup.risk_table(risk, cate, groups=4, truth=truth)
+    tab = subgroup_effects.risk_table(risk, cate, groups=4, truth=truth)
     assert list(tab.index) == ["Q1", "Q2", "Q3", "Q4"] and (tab["n"] == 25).all()
     assert tab["mean_risk"].is_monotonic_increasing
-    groups = subgroup.risk_groups(risk.mean(("chain", "draw")).values, groups=4)
+    groups = subgroup_effects.risk_groups(risk.mean(("chain", "draw")).values, groups=4)
     point = cate.mean(("chain", "draw")).values
     for k, lab in enumerate(tab.index):
         m = groups.codes == k
@@ -259,11 +260,11 @@ def test_risk_table_function():
         assert tab.loc[lab, "ci_low"] == pytest.approx(np.quantile(gm, 0.025))
     assert (tab["patient_ci_low"] < tab["ci_low"]).all()  # patients' intervals are wider
     with pytest.raises(bh.DataError, match="groups must be an integer >= 2"):
-        subgroup.risk_table(risk, cate, groups=1)
+        subgroup_effects.risk_table(risk, cate, groups=1)
     with pytest.raises(bh.DataError, match="more than the 100 patients"):
-        subgroup.risk_table(risk, cate, groups=101)
+        subgroup_effects.risk_table(risk, cate, groups=101)
     with pytest.raises(bh.DataError, match="truth has shape"):
-        subgroup.risk_table(risk, cate, truth=truth[:5])
+        subgroup_effects.risk_table(risk, cate, truth=truth[:5])
 
 
 # ----------------------------------------------------------------------------- fitted
@@ -282,7 +283,7 @@ def fitted():
 
 def test_fit_health_and_recovery(fitted):
     sim, data, sg = fitted
-    health = report.sampling_summary(sg.idata)
+    health = diagnostics.sampling_summary(sg.idata)
     assert health["divergences"] == 0
     assert health["max_r_hat"] < 1.05  # short chains; the default settings reach 1.01
     cate = sg.cate_logit()
@@ -377,7 +378,7 @@ def test_newdata_save_and_load(fitted, tmp_path):
     np.testing.assert_allclose(back.risk_table().to_numpy(), sg.risk_table().to_numpy())
     with pytest.raises(ValueError, match="holds a 'SubgroupHTEModel'"):
         bh.IPDMetaModel.load(path)
-    gew = report.geweke(sg.idata)
+    gew = diagnostics.geweke(sg.idata)
     assert list(gew.columns) == ["chain_1", "chain_2"] and "mu_tau" in gew.index
 
 
@@ -391,7 +392,7 @@ def test_several_trials_fit():
         sg.fit(data, draws=200, tune=300, chains=2, sampler="pymc", random_seed=5)
     post = sg.idata["posterior"]
     assert post["alpha_study"].dims == ("chain", "draw", "study")
-    assert report.sampling_summary(sg.idata)["divergences"] == 0
+    assert diagnostics.sampling_summary(sg.idata)["divergences"] == 0
     avg = sg.ite()
     new = sg.ite(new_trial=True)
     # a new trial adds between-trial variation: wider intervals, same centre (roughly)
@@ -447,8 +448,8 @@ def test_marginalized_and_sampled_individual_layers_agree():
                    log_likelihood=False, posterior_predictive=False)
         fits[form] = sg
     names = ["mu_tau", "gamma", "beta", "tau_subgroup", "sigma_eta"]
-    a = report.diagnostics_table(fits["marginalized"].idata, var_names=names)
-    b = report.diagnostics_table(fits["non_centered"].idata, var_names=names)
+    a = diagnostics.diagnostics_table(fits["marginalized"].idata, var_names=names)
+    b = diagnostics.diagnostics_table(fits["non_centered"].idata, var_names=names)
     z = (a["mean"] - b["mean"]) / np.sqrt(a["mcse_mean"] ** 2 + b["mcse_mean"] ** 2)
     assert (z.abs() < 4).all(), z
     np.testing.assert_allclose(a["sd"], b["sd"], rtol=0.15)

@@ -9,10 +9,10 @@ import pytest
 from statsmodels.duration.hazard_regression import PHReg
 
 import bayes_hte as bh
-from bayes_hte import report
+from bayes_hte import diagnostics
+from bayes_hte.data.survival import exposure_matrix, kaplan_meier, median_follow_up
 from bayes_hte.models import ipdma, survival
 from bayes_hte.simulate.bouvier2024 import bouvier2024
-from bayes_hte.survival_tools import exposure_matrix, kaplan_meier, median_follow_up
 
 COMPILE = {("naive", "s", "weibull"), ("rank1", "t", "piecewise"),
            ("stratified_intercept", "t", "weibull")}
@@ -141,7 +141,7 @@ def test_recovery_random_intercept_weibull():
     # the average trial's baseline is estimated from 7 trials: compare within its interval
     lo, hi = ite.mean("patient").quantile([0.025, 0.975], ("chain", "draw")).values
     assert lo <= sim.data["true_ite_average"].mean() <= hi
-    hr = survival.hazard_ratio(m)
+    hr = m.hazard_ratio()
     np.testing.assert_allclose(
         np.log(hr.isel(patient=0)).values,
         (post["gamma"] + (post["eta"] * data.X[0]).sum("covariate")).values)
@@ -182,7 +182,7 @@ def test_fit_structures(small, het, learner, baseline, tmp_path):
     ite = m.ite(horizon=50.0)
     assert ite.dims == ("chain", "draw", "patient") and ite.attrs["horizon"] == 50.0
     assert np.all(np.abs(ite.values) <= 1)
-    assert report.sampling_summary(m.idata)["max_r_hat"] < 1.05
+    assert diagnostics.sampling_summary(m.idata)["max_r_hat"] < 1.05
     # truth at the horizon used here is not stored: correlate with the patient's own-trial
     # survival difference at the simulator's horizon (same ordering of patients, 600 pts)
     r = np.corrcoef(ite.mean(("chain", "draw")), sim.data["s1"] - sim.data["s0"])[0, 1]
@@ -193,7 +193,7 @@ def test_fit_structures(small, het, learner, baseline, tmp_path):
     np.testing.assert_allclose(back.ite(horizon=50.0).values, ite.values)
     if learner == "t":
         with pytest.raises(ValueError, match="varies with time"):
-            survival.hazard_ratio(m)
+            m.hazard_ratio()
 
 
 def test_bad_inputs(small):

@@ -1,5 +1,11 @@
 """Posterior -> individualized and conditional average treatment effects.
 
+The estimand layer: functions of (posterior, design, resolved options), never of an
+estimator. Submodules: :mod:`~bayes_hte.effects.ipdma` (linear predictors, pooled
+intercepts), :mod:`~bayes_hte.effects.survival` (survival ITE, hazard ratio,
+predictive survival), :mod:`~bayes_hte.effects.subgroup` (CATEs of the subgroup model,
+risk tables), :mod:`~bayes_hte.effects.synthesis` (summaries of the synthesis models).
+
 Every estimand keeps its draws: functions return ``xarray.DataArray`` objects with
 dims ``(chain, draw, ...)``; tables are made last, by :func:`summarize`.
 """

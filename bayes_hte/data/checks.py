@@ -1,0 +1,360 @@
+"""Validation shared by the data containers (:mod:`bayes_hte.data`).
+
+Every check raises :class:`bayes_hte.errors.DataError` with a message that names the
+column and its role (``"treatment column 'treat'"``) and, where rows are at fault, the
+offending rows of the frame (:func:`bayes_hte.errors.format_rows`). The containers
+(:class:`~bayes_hte.data.IPDData`, :class:`~bayes_hte.data.LongitudinalData`, the
+aggregate tables) call these functions so that one kind of bad input gives one message
+whichever container reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bayes_hte.errors import DataError, format_rows
+
+__all__ = [
+    "CovariateEncoding",
+    "binary_column",
+    "check_both_arms",
+    "check_columns",
+    "check_finite",
+    "check_frame",
+    "check_missing",
+    "check_roles",
+    "encode_covariates",
+    "is_categorical",
+    "levels_of",
+]
+
+
+def check_frame(df: object) -> None:
+    """Check that ``df`` is a non-empty data frame.
+
+    Parameters
+    ----------
+    df : object
+        What the user passed as data.
+
+    Raises
+    ------
+    DataError
+        ``df`` is not a :class:`pandas.DataFrame`, or has no rows.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    if df.shape[0] == 0:
+        raise DataError("the data frame has no rows")
+
+
+def check_columns(df: pd.DataFrame, names: Mapping[str, str | None]) -> None:
+    """Check that every named column is in the frame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    names : mapping of str to str or None
+        Role (used in the message, e.g. ``"outcome"``) to column name; ``None`` columns
+        (an optional role left out) are skipped.
+
+    Raises
+    ------
+    DataError
+        A column is not in ``df``; the message lists the available columns.
+    """
+    for role, col in names.items():
+        if col is not None and col not in df.columns:
+            raise DataError(
+                f"{role} column {col!r} is not in the data frame; "
+                f"available columns: {list(map(str, df.columns))}"
+            )
+
+
+def check_roles(roles: Mapping[str, str | None], covariates: Sequence[str]) -> None:
+    """Check that every column has one role only.
+
+    Parameters
+    ----------
+    roles : mapping of str to str or None
+        Role (``"outcome"``, ``"treatment"``, ``"study"``, ...) to column name; ``None``
+        marks a role left out.
+    covariates : sequence of str
+        Covariate columns.
+
+    Raises
+    ------
+    DataError
+        Two roles name the same column, a covariate is also used in another role, or a
+        covariate is listed twice.
+    """
+    used = {k: v for k, v in roles.items() if v is not None}
+    if len(set(used.values())) != len(used):
+        raise DataError(f"{'/'.join(roles)} columns must differ, got {used}")
+    for c in covariates:
+        if c in used.values():
+            raise DataError(f"column {c!r} is used both as a covariate and as "
+                            f"{'/'.join(roles)}; a column can have one role only")
+    if len(set(covariates)) != len(covariates):
+        raise DataError(f"covariates {list(covariates)} contain duplicates")
+
+
+def check_missing(df: pd.DataFrame, col: str, role: str) -> None:
+    """Check that a column has no missing values.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    col : str
+        Column to check.
+    role : str
+        Its role, for the message (``"study"``, ``"covariate"``, ...).
+
+    Raises
+    ------
+    DataError
+        ``df[col]`` has missing values; the message names the rows.
+    """
+    missing = df[col].isna()
+    if missing.any():
+        raise DataError(
+            f"{role} column {col!r} has missing values at {format_rows(df.index[missing])}; "
+            "impute or remove these rows before building the data container"
+        )
+
+
+def check_finite(df: pd.DataFrame, values: np.ndarray, what: str) -> None:
+    """Check that values read from the rows of ``df`` are finite.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The frame the values come from (its index names the rows in the message).
+    values : ndarray of float, shape (len(df),)
+        The values, one per row.
+    what : str
+        What they are, for the message (``"covariate 'age'"``, ``"outcome column 'y'"``).
+
+    Raises
+    ------
+    DataError
+        A value is NaN or infinite; the message names the rows.
+    """
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{what} has non-finite values at {format_rows(df.index[bad])}")
+
+
+def binary_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
+    """Validate a 0/1 column (bool allowed) and return it as integers.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    col : str
+        The column (an outcome, event indicator or treatment).
+    role : str
+        Its role, for the message.
+
+    Returns
+    -------
+    ndarray of int8, shape (len(df),)
+        The column coded 0/1. Nothing is coerced: strings such as ``"yes"`` or values
+        such as 2 are errors.
+
+    Raises
+    ------
+    DataError
+        Missing values, a non-numeric non-bool dtype, or values other than 0 and 1.
+    """
+    s = df[col]
+    check_missing(df, col, role)
+    if pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=np.int8)
+    if not pd.api.types.is_numeric_dtype(s):
+        raise DataError(
+            f"{role} column {col!r} must be coded 0/1 (or bool) but has dtype {s.dtype} "
+            f"with values {sorted(map(str, s.unique()))[:5]}; recode it as 0/1"
+        )
+    bad = ~s.isin([0, 1])
+    if bad.any():
+        vals = sorted(set(s[bad].tolist()))[:5]
+        raise DataError(
+            f"{role} column {col!r} must be 0/1 but has values {vals} at "
+            f"{format_rows(df.index[bad])}"
+        )
+    return s.to_numpy().astype(np.int8)
+
+
+def is_categorical(s: pd.Series) -> bool:
+    """Whether a column is categorical (neither numeric nor bool).
+
+    Parameters
+    ----------
+    s : pandas.Series
+        A column.
+
+    Returns
+    -------
+    bool
+        ``True`` for strings, objects and ``category`` columns: they are expanded to
+        indicator columns by :func:`encode_covariates`.
+    """
+    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def levels_of(s: pd.Series) -> list:
+    """The levels of a categorical column, in a reproducible order.
+
+    Parameters
+    ----------
+    s : pandas.Series
+        A column.
+
+    Returns
+    -------
+    list
+        The categories of a ``category`` column in their declared order (unused ones
+        included); otherwise the distinct values sorted as text. The first level is the
+        reference of the indicator coding.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return list(s.cat.categories)
+    return sorted(s.unique().tolist(), key=str)
+
+
+def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence, *,
+                    treatment: str, single_trial: bool, unit: str = "patients") -> None:
+    """Check that every trial has treated and control units.
+
+    Parameters
+    ----------
+    z : ndarray of int, shape (n,)
+        Treatment indicator (0/1) per row.
+    study_idx : ndarray of int, shape (n,)
+        Trial of each row, as an index into ``study_labels``.
+    study_labels : sequence
+        Trial labels.
+    treatment : str
+        Treatment column name, for the message.
+    single_trial : bool
+        The data have no study column (the message then says "the trial").
+    unit : str
+        What a row's unit is called in the message (``"patients"``, ``"participants"``).
+
+    Raises
+    ------
+    DataError
+        A trial has only treated or only control units.
+    """
+    for j, lab in enumerate(study_labels):
+        arms = set(z[study_idx == j].tolist())
+        if arms != {0, 1}:
+            only = "treated" if arms == {1} else "control"
+            where = "the trial" if single_trial else f"study {lab!r}"
+            raise DataError(
+                f"{where} has only {only} {unit} (treatment column {treatment!r}); "
+                "every trial needs both arms for a treatment-effect analysis"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class CovariateEncoding:
+    """Covariates encoded as a numeric matrix (the result of :func:`encode_covariates`).
+
+    Attributes
+    ----------
+    X : ndarray of float, shape (n, p)
+        Numeric covariates as they are; each categorical covariate as indicator columns
+        of its levels but the first (the reference).
+    names : tuple of str
+        Column names of ``X``: the covariate name, or ``"col[level]"`` for an indicator.
+    levels : dict of str to list
+        Levels of each categorical covariate.
+    values : dict of str to ndarray of float, shape (n,)
+        Per covariate one number per row: the value (numeric covariates) or the level's
+        index (categorical covariates); used to check that a covariate is constant
+        within a unit.
+    """
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    levels: dict[str, list] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
+                      levels: Mapping[str, list] | None = None,
+                      allow_constant: bool = False) -> CovariateEncoding:
+    """Validate covariate columns and encode them as a numeric matrix.
+
+    Numeric and bool columns are used as they are; other columns (strings,
+    categoricals) are expanded to 0/1 indicators against their first level
+    (:func:`levels_of`, or the levels given).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data, n rows.
+    covariates : sequence of str
+        Covariate columns (checked to exist beforehand).
+    levels : mapping of str to list, optional
+        Fixed levels per categorical covariate, so that subsets and new data are
+        encoded like the data a model was fitted on.
+    allow_constant : bool
+        Accept constant covariates (a subset such as one held-out trial).
+
+    Returns
+    -------
+    CovariateEncoding
+        ``X`` of shape (n, p), its column names, the levels used and the values per
+        covariate.
+
+    Raises
+    ------
+    DataError
+        Missing or non-finite values, a level not in ``levels``, or a constant
+        covariate (unless ``allow_constant``).
+    """
+    levels = dict(levels or {})
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+    values: dict[str, np.ndarray] = {}
+    for c in covariates:
+        s = df[c]
+        check_missing(df, c, "covariate")
+        if is_categorical(s):
+            lv = levels.get(c) or levels_of(s)
+            unknown = ~s.isin(lv)
+            if unknown.any():
+                raise DataError(
+                    f"covariate {c!r} has levels {sorted(map(str, s[unknown].unique()))} "
+                    f"at {format_rows(df.index[unknown])} that the model does not "
+                    f"know (known levels: {lv})"
+                )
+            if len(lv) < 2 and not allow_constant:
+                raise DataError(f"covariate {c!r} is constant (single level {lv[0]!r}); "
+                                "remove it from the covariates")
+            levels[c] = lv
+            values[c] = s.map({v: i for i, v in enumerate(lv)}).to_numpy(dtype=float)
+            for level in lv[1:]:
+                cols.append((s == level).to_numpy(dtype=float))
+                names.append(f"{c}[{level}]")
+        else:
+            v = s.to_numpy(dtype=float)
+            check_finite(df, v, f"covariate {c!r}")
+            if np.ptp(v) == 0 and not allow_constant:
+                raise DataError(f"covariate {c!r} is constant (every value is {v[0]:g}); "
+                                "remove it from the covariates")
+            values[c] = v
+            cols.append(v)
+            names.append(str(c))
+    X = np.column_stack(cols) if cols else np.zeros((len(df), 0))
+    return CovariateEncoding(X=X, names=tuple(names), levels=levels, values=values)

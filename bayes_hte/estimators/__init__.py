@@ -1,0 +1,7 @@
+"""Thin estimator classes users hold; one protocol (:mod:`bayes_hte.estimators.base`)."""
+
+from bayes_hte.estimators.base import Estimator, IPDEstimator
+from bayes_hte.estimators.ipdma import IPDMetaModel
+from bayes_hte.estimators.subgroup import SubgroupHTEModel
+
+__all__ = ["Estimator", "IPDEstimator", "IPDMetaModel", "SubgroupHTEModel"]

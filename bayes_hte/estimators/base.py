@@ -1,0 +1,233 @@
+"""The protocol every estimator follows, documented once.
+
+An estimator is a thin class a user holds: it validates a data container, resolves its
+options once (:mod:`bayes_hte.options`), calls a factory of :mod:`bayes_hte.models`,
+samples with :func:`bayes_hte.inference.fit`, and hands the posterior, the design and the
+resolved options to :mod:`bayes_hte.effects`. Every estimator has
+
+``fit(data, *, draws, tune, chains, random_seed, ...) -> self``
+    sample the posterior; ``self.idata`` is an ``xarray.DataTree`` with the groups
+    ``posterior``, ``sample_stats``, ``log_likelihood`` (one value per independent
+    observation unit), ``posterior_predictive`` where it makes sense, ``observed_data``,
+    ``constant_data`` and the fit data (group named by :attr:`Estimator.data_group`).
+``summary(*, ci_prob=0.95) -> pandas.DataFrame``
+    the estimands as a tidy table (``mean``, ``sd``, ``ci_low``, ``ci_high``).
+``parameters(*, ci_prob=0.95) -> pandas.DataFrame``
+    convergence table (ArviZ: R-hat, ESS, MCSE) of the population-level parameters.
+``save(path)`` / ``load(path)``
+    one NetCDF file holding the posterior, the fit data, the options and the priors.
+
+Estimators of individual-level models (:class:`IPDEstimator`) add
+``ite(newdata=None, new_trial=False, ...)`` (dims chain, draw, patient) and
+``cate(by, newdata=None, ...)`` (dims chain, draw, ``by``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayes_hte import effects
+from bayes_hte.data.ipd import IPDData
+from bayes_hte.errors import DataError, format_rows
+from bayes_hte.models.priors import priors_to_json
+
+#: Options stored in the posterior's attrs under these keys (files of 0.1 have them too).
+ATTR_ESTIMATOR = "bayes_hte_estimator"
+ATTR_OPTIONS = "bayes_hte_options"
+ATTR_PRIORS = "bayes_hte_priors"
+ATTR_SEED = "bayes_hte_random_seed"
+
+
+class Estimator:
+    """Base of every estimator: the fitted state, the model, NetCDF save / load.
+
+    Subclasses set :attr:`data_group`, implement ``build(data) -> pm.Model``,
+    ``_options() -> dict`` (the constructor's keywords, JSON-serialisable),
+    ``_data_to_dataset(data)`` / ``_data_from_dataset(ds)``, ``fit``, ``summary`` and
+    ``parameters``.
+    """
+
+    #: Name of the DataTree group that stores the fit data.
+    data_group: ClassVar[str] = "data"
+    #: Posterior variables renamed since an older version: {old name: new name}.
+    renamed_vars: ClassVar[dict[str, str]] = {}
+
+    idata: xr.DataTree | None = None
+    data: Any = None
+    _model: pm.Model | None = None
+    _seed: int | None = None
+
+    # -------------------------------------------------------------- to implement
+    def build(self, data) -> pm.Model:  # pragma: no cover - abstract
+        """Build (but do not fit) the model for ``data``."""
+        raise NotImplementedError
+
+    def _options(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _data_to_dataset(self, data) -> xr.Dataset:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _data_from_dataset(cls, ds: xr.Dataset):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- shared
+    def _require_fit(self) -> None:
+        if self.idata is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(data) first")
+
+    @property
+    def model(self) -> pm.Model:
+        """The ``pm.Model`` (rebuilt from the stored data after :meth:`load`).
+
+        Raises
+        ------
+        RuntimeError
+            Neither fitted nor loaded.
+        """
+        if self._model is None:
+            if self.data is None:
+                raise RuntimeError("no data: call .fit(data) first")
+            self._model = self.build(self.data)
+        return self._model
+
+    def _posterior(self) -> xr.Dataset:
+        self._require_fit()
+        return self.idata["posterior"].to_dataset()
+
+    def _rng(self, random_seed: int | None) -> np.random.Generator:
+        """Generator for new-trial / individual draws: ``random_seed`` or the fit's seed."""
+        return np.random.default_rng(self._seed_or(random_seed))
+
+    def _seed_or(self, random_seed: int | None) -> int | None:
+        return random_seed if random_seed is not None else self._seed
+
+    def _attach(self, idata: xr.DataTree, priors: dict, *, random_seed: int | None
+                ) -> xr.DataTree:
+        """Store the options, resolved priors, seed and the fit data in the result."""
+        self._seed = random_seed
+        post = idata["posterior"].to_dataset()
+        post.attrs = dict(idata["posterior"].attrs)
+        post.attrs[ATTR_ESTIMATOR] = type(self).__name__
+        post.attrs[ATTR_OPTIONS] = json.dumps(self._options())
+        post.attrs[ATTR_PRIORS] = priors_to_json(priors)
+        if random_seed is not None:
+            post.attrs[ATTR_SEED] = int(random_seed)
+        idata["posterior"] = xr.DataTree(post)
+        idata[self.data_group] = xr.DataTree(self._data_to_dataset(self.data))
+        return idata
+
+    def save(self, path: str | Path) -> Path:
+        """Write the posterior, the fit data and the options to one NetCDF file.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Target file (``.nc``); overwritten if it exists.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        RuntimeError
+            The estimator is not fitted.
+        """
+        self._require_fit()
+        path = Path(path)
+        tree = self.idata.copy()
+        if "sample_stats" in tree:  # object columns (messages) cannot go to NetCDF
+            ss = tree["sample_stats"].to_dataset()
+            ss = ss.drop_vars([v for v in ss.data_vars if ss[v].dtype == object])
+            tree["sample_stats"] = xr.DataTree(ss)
+        tree.to_netcdf(path, engine="h5netcdf")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Rebuild a fitted estimator saved by :meth:`save` (also files written by 0.1).
+
+        Posterior variables renamed since (:attr:`renamed_vars`) get their new names.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Estimator
+            Fitted, with ``idata`` and ``data`` restored.
+
+        Raises
+        ------
+        ValueError
+            The file holds another estimator.
+        """
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        attrs = tree["posterior"].attrs
+        if attrs.get(ATTR_ESTIMATOR) != cls.__name__:
+            raise ValueError(f"{path} holds a {attrs.get(ATTR_ESTIMATOR)!r}, "
+                             f"not a {cls.__name__}")
+        obj = cls(**json.loads(attrs[ATTR_OPTIONS]))
+        old = {k: v for k, v in cls.renamed_vars.items() if k in tree["posterior"]}
+        if old:
+            post = tree["posterior"].to_dataset().rename_vars(old)
+            post.attrs = dict(attrs)
+            tree["posterior"] = xr.DataTree(post)
+        obj.idata = tree
+        obj.data = cls._data_from_dataset(tree[cls.data_group].to_dataset())
+        seed = attrs.get(ATTR_SEED)
+        obj._seed = None if seed is None else int(seed)
+        return obj
+
+
+class IPDEstimator(Estimator):
+    """Base of the individual-level estimators (``ite`` / ``cate`` on IPD)."""
+
+    data_group: ClassVar[str] = "ipd_data"
+    data: IPDData | None = None
+
+    def _data_to_dataset(self, data: IPDData) -> xr.Dataset:
+        return data.to_dataset()
+
+    @classmethod
+    def _data_from_dataset(cls, ds: xr.Dataset) -> IPDData:
+        return IPDData.from_dataset(ds)
+
+    def _check_data(self, data) -> None:
+        if not isinstance(data, IPDData):
+            raise DataError(f"expected an IPDData (bh.IPDData.from_frame), got "
+                            f"{type(data).__name__}")
+
+    def _frame(self, newdata: pd.DataFrame | None) -> pd.DataFrame:
+        self._require_fit()
+        return self.data.frame if newdata is None else newdata
+
+    def _check_by(self, by: str, newdata: pd.DataFrame | None) -> pd.Series:
+        """The column ``by`` of the (new) data, checked before any estimand is computed."""
+        frame = self._frame(newdata)
+        if by not in frame.columns:
+            raise DataError(f"cate(by={by!r}): no such column; available: "
+                            f"{list(map(str, frame.columns))}")
+        if frame[by].isna().any():
+            raise DataError(f"cate(by={by!r}): the column has missing values at "
+                            f"{format_rows(frame.index[frame[by].isna()])}")
+        return frame[by]
+
+    @staticmethod
+    def _group_by(values: xr.DataArray, groups: pd.Series, by: str) -> xr.DataArray:
+        """Average per-patient ``values`` (chain, draw, patient) within levels of ``by``."""
+        out = effects.group_mean(values, groups, name=by)
+        out.name = "cate"
+        return out

@@ -1,0 +1,436 @@
+r"""One-stage IPD meta-analysis of individualized treatment effects: :class:`IPDMetaModel`.
+
+>>> m = IPDMetaModel(heterogeneity="random_intercept", learner="s")   # doctest: +SKIP
+>>> m.fit(data, draws=1000, tune=1000, chains=4, random_seed=1)       # doctest: +SKIP
+>>> m.ite()            # (chain, draw, patient) risk differences      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayes_hte import effects
+from bayes_hte.data.ipd import IPDData
+from bayes_hte.effects import ipdma as ipdma_effects
+from bayes_hte.effects import survival as survival_effects
+from bayes_hte.errors import DataError
+from bayes_hte.estimators.base import IPDEstimator
+from bayes_hte.inference import fit, resolve_sampler
+from bayes_hte.models.ipdma import build_ipdma_model
+from bayes_hte.models.survival import build_ipdma_survival_model
+from bayes_hte.options import (
+    Baseline,
+    Heterogeneity,
+    IPDMAOptions,
+    Learner,
+    MassMatrix,
+    Outcome,
+    Parameterization,
+    Sampler,
+)
+
+#: Population-level parameters reported by :meth:`IPDMetaModel.parameters`.
+POPULATION_VARS = ("alpha", "theta", "gamma", "eta", "tau_alpha", "tau_phi", "sd_study",
+                   "log_lambda", "shape", "log_shape")
+
+
+class IPDMetaModel(IPDEstimator):
+    r"""One-stage IPD meta-analysis of individualized treatment effects.
+
+    Parameters
+    ----------
+    heterogeneity : {"naive", "random_intercept", "stratified_intercept", "rank1", \
+"fully_stratified"}
+        Between-trial structure (equations in :mod:`bayes_hte.models.ipdma`).
+    learner : {"s", "t"}
+        S-learner (treatment interactions) or T-learner (one model per arm).
+    outcome : {"binary", "time_to_event"}
+        Binary (logit link) or censored time-to-event (proportional hazards).
+    priors : dict, optional
+        Prior overrides by parameter name (see ``bayes_hte.models.ipdma.DEFAULT_PRIORS``
+        and, for time to event, ``bayes_hte.models.survival.BASELINE_PRIORS``).
+    parameterization : {"auto", "centered", "non_centered", "anchored"}
+        Form of the trial-level effects (see
+        :func:`bayes_hte.models.ipdma.build_ipdma_model`).
+    baseline : {"weibull", "piecewise"}, optional
+        Time to event only: baseline hazard (default ``"weibull"``).
+    cuts : sequence of float, optional
+        Time to event, piecewise baseline: inner cut points (data's time unit).
+    n_intervals : int, optional
+        Time to event, piecewise baseline: number of quantile-based intervals (default 6).
+    horizon : float, optional
+        Time to event: default horizon of :meth:`ite` (data's time unit; default the
+        median follow-up of the fit data).
+
+    Raises
+    ------
+    ValueError
+        An option outside its allowed values, or a time-to-event option for a binary
+        outcome.
+
+    Notes
+    -----
+    The ITE of a patient with covariates :math:`x` is
+    :math:`\hat\tau(x) = \hat\mu(x, 1) - \hat\mu(x, 0)` (Bouvier et al. 2024): for a binary
+    outcome a risk difference :math:`P(y=1|x,1) - P(y=1|x,0)` (negative = fewer events
+    when treated), computed for every posterior draw.
+
+    Examples
+    --------
+    >>> import bayes_hte as bh
+    >>> from bayes_hte.simulate import bouvier2024
+    >>> sim = bouvier2024(trials=3, patients_per_trial=100, seed=1)
+    >>> data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat",
+    ...                              study="trial", covariates=["x1", "x2", "x3"])
+    >>> m = bh.IPDMetaModel(heterogeneity="random_intercept", learner="s")
+    >>> m.fit(data, draws=200, tune=200, chains=2, random_seed=1)   # doctest: +SKIP
+    >>> m.ite(new_trial=True)       # (chain, draw, patient)        # doctest: +SKIP
+    """
+
+    def __init__(self, heterogeneity: Heterogeneity = "random_intercept",
+                 learner: Learner = "s", outcome: Outcome = "binary",
+                 priors: dict | None = None,
+                 parameterization: Parameterization = "auto", *,
+                 baseline: Baseline | None = None, cuts: Sequence[float] | None = None,
+                 n_intervals: int | None = None, horizon: float | None = None):
+        given = {"baseline": baseline, "cuts": None if cuts is None else list(cuts),
+                 "n_intervals": n_intervals, "horizon": horizon}
+        self.model_options = {k: v for k, v in given.items() if v is not None}
+        self.options = IPDMAOptions.resolve(
+            heterogeneity=heterogeneity, learner=learner, outcome=outcome,
+            parameterization=parameterization, model_options=self.model_options)
+        self.priors = dict(priors or {})
+        self.idata = None
+        self.data = None
+        self._model = None
+        self._seed = None
+
+    # the options users read back
+    @property
+    def heterogeneity(self) -> str:
+        """The between-trial structure."""
+        return self.options.heterogeneity
+
+    @property
+    def learner(self) -> str:
+        """``"s"`` or ``"t"``."""
+        return self.options.learner
+
+    @property
+    def outcome(self) -> str:
+        """``"binary"`` or ``"time_to_event"``."""
+        return self.options.outcome
+
+    @property
+    def parameterization(self) -> str:
+        """Form of the trial-level effects as given (``"auto"`` resolved by the factory)."""
+        return self.options.parameterization
+
+    @property
+    def label(self) -> str:
+        """Short label, e.g. ``"RI-S"``."""
+        return self.options.label
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.idata is not None else "not fitted"
+        return (f"IPDMetaModel(heterogeneity={self.heterogeneity!r}, learner={self.learner!r}, "
+                f"outcome={self.outcome!r}) [{state}]")
+
+    def _options(self) -> dict:
+        return {"heterogeneity": self.heterogeneity, "learner": self.learner,
+                "outcome": self.outcome, "priors": self.priors,
+                "parameterization": self.parameterization, **self.model_options}
+
+    def _check_data(self, data) -> None:
+        super()._check_data(data)
+        if data.outcome_type != self.outcome:
+            raise DataError(f"the model has outcome={self.outcome!r} but the data are "
+                            f"{data.outcome_type!r} (time column: {data.time!r})")
+
+    def build(self, data: IPDData) -> pm.Model:
+        """Build (but do not fit) the model for ``data``.
+
+        Parameters
+        ----------
+        data : IPDData
+            Validated data whose outcome type matches ``outcome``.
+
+        Returns
+        -------
+        pymc.Model
+            From :func:`bayes_hte.models.ipdma.build_ipdma_model` (binary) or
+            :func:`bayes_hte.models.survival.build_ipdma_survival_model`.
+
+        Raises
+        ------
+        DataError
+            Not an ``IPDData``, wrong outcome type, too few studies for the structure.
+        """
+        self._check_data(data)
+        if self.outcome == "binary":
+            return build_ipdma_model(
+                data, heterogeneity=self.heterogeneity, learner=self.learner,
+                priors=self.priors, parameterization=self.parameterization)
+        return build_ipdma_survival_model(
+            data, heterogeneity=self.heterogeneity, learner=self.learner, priors=self.priors,
+            parameterization=self.parameterization, **self.model_options)
+
+    def fit(self, data: IPDData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
+            random_seed: int | None = None, sampler: Sampler | None = None,
+            target_accept: float | None = None, mass_matrix: MassMatrix = "auto",
+            progressbar: bool = False, log_likelihood: bool = True,
+            posterior_predictive: bool = True) -> IPDMetaModel:
+        """Sample the posterior; returns ``self`` with :attr:`idata` set.
+
+        Parameters
+        ----------
+        data : IPDData
+            The trials' individual participant data.
+        draws, tune, chains : int
+            Posterior draws and tuning steps per chain, number of chains.
+        random_seed : int, optional
+            Seed of the sampler; also the default seed of new-trial draws in :meth:`ite`.
+        sampler : {"nutpie", "pymc"}, optional
+            Default: nutpie when installed.
+        target_accept : float, optional
+            NUTS target acceptance; ``None`` uses the structure's default
+            (:data:`bayes_hte.options.DEFAULT_TARGET_ACCEPT`: 0.9, and 0.95 for rank-1
+            and fully stratified models).
+        mass_matrix : {"auto", "diag", "low_rank"}
+            ``"auto"`` adapts nutpie's low-rank corrected mass matrix for rank-1 models
+            and a diagonal one otherwise (measurements in ``docs/ipdma.md``).
+        progressbar : bool
+            Show the sampler's progress.
+        log_likelihood : bool
+            Store the pointwise log likelihood (one value per patient) for LOO.
+        posterior_predictive : bool
+            Store posterior predictive draws of ``y`` (binary outcomes only: survival
+            checks use model-implied curves, :meth:`predictive_survival`).
+
+        Returns
+        -------
+        IPDMetaModel
+            ``self``; ``idata`` holds the posterior, sample stats, log likelihood,
+            posterior predictive, observed and constant data, the fit data (group
+            ``ipd_data``) and, in the posterior's attrs, the options and resolved priors.
+
+        Raises
+        ------
+        DataError
+            As :meth:`build`.
+        """
+        self.data = data
+        self._model = self.build(data)
+        if self.outcome == "time_to_event":
+            posterior_predictive = False
+        sampler = resolve_sampler(sampler)
+        idata = fit(self._model, draws=draws, tune=tune, chains=chains,
+                    random_seed=random_seed, sampler=sampler,
+                    target_accept=self.options.target_accept(target_accept),
+                    mass_matrix=self.options.mass_matrix(mass_matrix, sampler=sampler),
+                    progressbar=progressbar, log_likelihood=log_likelihood,
+                    posterior_predictive=posterior_predictive)
+        if self.heterogeneity == "stratified_intercept":
+            idata = ipdma_effects.synthesize_intercepts(idata)
+        self.idata = self._attach(idata, self._model.bayes_hte["priors"],
+                                  random_seed=random_seed)
+        return self
+
+    # ----------------------------------------------------------------- estimands
+    def linear_predictors(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
+                          random_seed: int | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+        """Linear predictors (log-odds or log-hazard) under control and treatment.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Patients to predict for (the covariate columns of the fit data); default the
+            fit patients.
+        new_trial : bool
+            Place the patients in a new trial drawn from the between-trial distribution.
+        random_seed : int, optional
+            Seed of the new-trial draws (default the fit's seed).
+
+        Returns
+        -------
+        tuple of xarray.DataArray
+            ``(lp0, lp1)``, each with dims (chain, draw, patient).
+
+        Raises
+        ------
+        DataError
+            ``newdata`` lacks a covariate or has values the encoding cannot take.
+        """
+        self._require_fit()
+        X = self.data.design(newdata)
+        lp0, lp1 = ipdma_effects.linear_predictors(
+            self._posterior(), X, options=self.options, new_trial=new_trial,
+            rng=self._rng(random_seed))
+        coords = {"patient": np.arange(len(self._frame(newdata)))}
+        return lp0.assign_coords(coords), lp1.assign_coords(coords)
+
+    def ite(self, newdata: pd.DataFrame | None = None, new_trial: bool = False, *,
+            random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:
+        r"""Individualized treatment effects, dims (chain, draw, patient).
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Patients to predict for; default the fit patients.
+        new_trial : bool
+            ``False``: a patient in an average trial; ``True``: in a new trial drawn from
+            the between-trial distribution (a prediction interval).
+        random_seed : int, optional
+            Seed of the new-trial draws (default the fit's seed).
+        horizon : float, optional
+            Time to event only: the time (data's unit) of the survival difference;
+            default the model's ``horizon`` or the median follow-up.
+
+        Returns
+        -------
+        xarray.DataArray
+            Binary outcome: risk difference :math:`P(y|x,1) - P(y|x,0)`. Time to event:
+            survival difference :math:`S(h|x,1) - S(h|x,0)` (positive = longer survival
+            when treated).
+
+        Raises
+        ------
+        ValueError
+            ``horizon`` given for a binary outcome, or not positive.
+        """
+        if self.outcome == "binary" and horizon is not None:
+            raise ValueError("horizon applies to time-to-event models only")
+        seed = self._seed_or(random_seed)
+        lp0, lp1 = self.linear_predictors(newdata, new_trial=new_trial, random_seed=seed)
+        if self.outcome == "time_to_event":
+            return survival_effects.survival_difference(
+                self._posterior(), lp0, lp1, data=self.data, options=self.options,
+                horizon=horizon, new_trial=new_trial, rng=np.random.default_rng(seed))
+        out = effects.risk_difference(lp0, lp1)
+        out.name = "ite"
+        out.attrs.update(scale="risk difference", new_trial=int(new_trial), model=self.label)
+        return out
+
+    def cate(self, by: str, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
+             random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:
+        """Conditional average treatment effect by the levels of column ``by``.
+
+        The ITE averaged over the patients (of ``newdata`` or the fit data) in each
+        level of ``by`` — any column of the frame, not only a covariate.
+
+        Parameters
+        ----------
+        by : str
+            Column of the frame defining the groups.
+        newdata, new_trial, random_seed, horizon
+            As in :meth:`ite`.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims (chain, draw, ``by``), levels sorted.
+
+        Raises
+        ------
+        DataError
+            ``by`` is not a column, or has missing values.
+        """
+        groups = self._check_by(by, newdata)
+        ite = self.ite(newdata, new_trial=new_trial, random_seed=random_seed, horizon=horizon)
+        return self._group_by(ite, groups, by)
+
+    def hazard_ratio(self, newdata: pd.DataFrame | None = None) -> xr.DataArray:
+        r"""Per-patient hazard ratio :math:`\exp(\gamma + \eta' x)` of a time-to-event
+        S-learner, dims (chain, draw, patient).
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Patients to predict for; default the fit patients.
+
+        Returns
+        -------
+        xarray.DataArray
+            Hazard ratio treated vs control (below 1 = lower hazard when treated).
+
+        Raises
+        ------
+        ValueError
+            A binary outcome, or a T-learner (its hazard ratio varies with time).
+        """
+        if self.outcome != "time_to_event":
+            raise ValueError("hazard_ratio() is for time-to-event models")
+        lp0, lp1 = self.linear_predictors(newdata)
+        return survival_effects.hazard_ratio(lp0, lp1, options=self.options)
+
+    def predictive_survival(self, times: Sequence[float] | np.ndarray, *, draws: int = 100,
+                            random_seed: int = 0) -> xr.DataArray:
+        """Model-implied survival per trial and arm at ``times`` (posterior predictive check).
+
+        Parameters
+        ----------
+        times : array-like of float
+            Times in the data's unit.
+        draws : int
+            Posterior draws used.
+        random_seed : int
+            Seed of the choice of draws.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims (draw, study, arm, time); for
+            :func:`bayes_hte.plots.plot_km_ppc`.
+
+        Raises
+        ------
+        ValueError
+            A binary outcome.
+        """
+        if self.outcome != "time_to_event":
+            raise ValueError("predictive_survival() is for time-to-event models")
+        return survival_effects.predictive_survival(
+            self._posterior(), np.asarray(times, dtype=float), data=self.data,
+            options=self.options, draws=draws, random_seed=random_seed)
+
+    def summary(self, *, ci_prob: float = 0.95, newdata: pd.DataFrame | None = None,
+                new_trial: bool = False, horizon: float | None = None) -> pd.DataFrame:
+        """Per-patient ITE table.
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the equal-tailed intervals.
+        newdata, new_trial, horizon
+            As in :meth:`ite`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high``.
+        """
+        return effects.summarize(self.ite(newdata, new_trial=new_trial, horizon=horizon),
+                                 ci_prob=ci_prob)
+
+    def parameters(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
+        """ArviZ summary of the population-level parameters (R-hat, ESS, MCSE).
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the credible intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter element (:func:`arviz.summary`).
+        """
+        self._require_fit()
+        names = [v for v in POPULATION_VARS if v in self.idata["posterior"]]
+        return az.summary(self.idata, var_names=names, ci_prob=ci_prob)

@@ -1,0 +1,248 @@
+"""Every option of bayes_hte declared once, and the frozen option objects resolved once.
+
+Each ``Literal`` alias below is the single declaration of an option's allowed values;
+modules import it from here (and its tuple of values, for messages and checks). A
+family's options are validated and resolved once, into a frozen object
+(:class:`IPDMAOptions`, :class:`SubgroupOptions`) that the estimator hands down to the
+factory, the sampler settings and the estimand functions; no other module branches on
+the raw strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+# --------------------------------------------------------------------------- sampling
+Sampler = Literal["nutpie", "pymc"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
+MassMatrixKind = Literal["diag", "low_rank"]
+MassMatrix = Literal["auto", "diag", "low_rank"]
+
+# --------------------------------------------------------------------------- data
+Outcome = Literal["binary", "time_to_event"]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+IPDCentering = Literal["overall", "within_study"]
+LongitudinalCentering = Literal["overall"]
+MissingOutcome = Literal["raise", "drop"]
+CovariateKind = Literal["binary", "continuous"]
+CopulaMethod = Literal["sobol", "scrambled_sobol", "random"]
+Measure = Literal["RD", "RR", "OR"]
+MEASURES: tuple[str, ...] = get_args(Measure)
+ContinuityTo = Literal["only0", "all", "if0all", "none"]
+EffectScale = Literal["identity", "log"]
+
+# --------------------------------------------------------------------------- IPD-MA
+Heterogeneity = Literal[
+    "naive", "random_intercept", "stratified_intercept", "rank1", "fully_stratified"
+]
+HETEROGENEITY: tuple[str, ...] = get_args(Heterogeneity)
+Learner = Literal["s", "t"]
+LEARNERS: tuple[str, ...] = get_args(Learner)
+Parameterization = Literal["auto", "centered", "non_centered", "anchored"]
+PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
+Baseline = Literal["weibull", "piecewise"]
+BASELINES: tuple[str, ...] = get_args(Baseline)
+
+#: Short labels of the structures (Bouvier et al. 2024): ``"RI"`` + ``"-S"`` = ``"RI-S"``.
+ABBREVIATION: dict[str, str] = {
+    "naive": "NA", "random_intercept": "RI", "stratified_intercept": "SI", "rank1": "R1",
+    "fully_stratified": "FS",
+}
+#: Structures with trial-specific (not pooled) intercepts.
+STRATIFIED: tuple[str, ...] = ("stratified_intercept", "fully_stratified")
+#: Structures whose new-trial prediction adds a between-trial intercept draw.
+RANDOM_INTERCEPT: tuple[str, ...] = ("random_intercept", "stratified_intercept", "rank1")
+#: Minimum number of studies each structure needs.
+MIN_STUDIES: dict[str, int] = {
+    "naive": 1, "random_intercept": 2, "stratified_intercept": 2, "rank1": 2,
+    "fully_stratified": 3,
+}
+#: Default NUTS target acceptance per structure (nutpie, demo data, 4 x 1000 draws:
+#: 0.8 left 1-2 divergences in RI-S and R1-S; 0.9 one in FS-T; 0.95 none).
+DEFAULT_TARGET_ACCEPT: dict[str, float] = {
+    "naive": 0.9, "random_intercept": 0.9, "stratified_intercept": 0.9, "rank1": 0.95,
+    "fully_stratified": 0.95,
+}
+#: Relative cost of one fit, for scheduling many fits (IECV): most expensive first.
+FIT_COST: dict[str, int] = {
+    "fully_stratified": 4, "rank1": 3, "random_intercept": 2, "stratified_intercept": 1,
+    "naive": 0,
+}
+
+# --------------------------------------------------------------------------- subgroup model
+SubgroupParameterization = Literal["centered", "non_centered"]
+SUBGROUP_PARAMETERIZATIONS: tuple[str, ...] = get_args(SubgroupParameterization)
+IndividualForm = Literal["marginalized", "non_centered"]
+INDIVIDUAL_FORMS: tuple[str, ...] = get_args(IndividualForm)
+CateKind = Literal["marginal", "conditional"]
+CATE_KINDS: tuple[str, ...] = get_args(CateKind)
+EffectScaleHTE = Literal["risk_difference", "logit"]
+EFFECT_SCALES_HTE: tuple[str, ...] = get_args(EffectScaleHTE)
+
+# --------------------------------------------------------------------------- synthesis
+MetaMethod = Literal["FE", "DL", "REML", "ML", "PM"]
+PIType = Literal["metafor", "higgins"]
+CausalVariance = Literal["delta", "paper", "conditional"]
+MVMethod = Literal["REML", "ML", "FE"]
+OmegaStructure = Literal["unstructured", "compound_symmetry", "diagonal", "identity"]
+OMEGA_STRUCTURES: tuple[str, ...] = get_args(OmegaStructure)
+WithinCovariance = Literal["random_intercept", "unstructured"]
+LMMMethod = Literal["REML", "ML"]
+TauPrior = Literal["half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"]
+MetaParameterization = Literal["marginal", "centered", "non_centered"]
+Membership = Literal["random", "fixed"]
+CIMAWeights = Literal["reference", "inverse_variance"]
+Representer = Literal["reported", "tilted"]
+CIMACorrelation = Literal["reference", "paper"]
+
+# --------------------------------------------------------------------------- evaluation
+CV = Literal["iecv", "none"]
+
+
+def check_choice(name: str, value, choices: tuple) -> None:
+    """Raise ``ValueError`` naming the option and its allowed values if ``value`` is not one.
+
+    Parameters
+    ----------
+    name : str
+        The keyword the user passed (used in the message).
+    value : object
+        The value passed.
+    choices : tuple
+        The allowed values (one of the tuples of this module).
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not in ``choices``.
+    """
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class IPDMAOptions:
+    """The resolved options of a one-stage IPD-MA model (validated once, then read-only).
+
+    Parameters
+    ----------
+    heterogeneity : {"naive", "random_intercept", "stratified_intercept", "rank1", \
+"fully_stratified"}
+        Between-trial structure (Bouvier et al. 2024).
+    learner : {"s", "t"}
+        S-learner (one predictor with treatment terms) or T-learner (one per arm).
+    outcome : {"binary", "time_to_event"}
+        Logit-link Bernoulli or proportional-hazards survival outcome.
+    parameterization : {"auto", "centered", "non_centered", "anchored"}
+        Form of the trial-level effects (see :func:`bayes_hte.models.ipdma.build_ipdma_model`).
+    baseline : {"weibull", "piecewise"}
+        Baseline hazard of a time-to-event model (ignored for binary outcomes).
+    cuts : tuple of float, optional
+        Piecewise baseline cut points, in the data's time unit.
+    n_intervals : int
+        Number of quantile-based intervals when ``cuts`` is not given.
+    horizon : float, optional
+        Time (data's unit) at which a time-to-event ITE is a survival difference;
+        ``None``: the median follow-up of the fit data.
+
+    Raises
+    ------
+    ValueError
+        An option outside its allowed values, or a time-to-event option given for a
+        binary outcome.
+    """
+
+    heterogeneity: Heterogeneity = "random_intercept"
+    learner: Learner = "s"
+    outcome: Outcome = "binary"
+    parameterization: Parameterization = "auto"
+    baseline: Baseline = "weibull"
+    cuts: tuple[float, ...] | None = None
+    n_intervals: int = 6
+    horizon: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("heterogeneity", self.heterogeneity, HETEROGENEITY)
+        check_choice("learner", self.learner, LEARNERS)
+        check_choice("outcome", self.outcome, OUTCOMES)
+        check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
+        check_choice("baseline", self.baseline, BASELINES)
+        if self.cuts is not None:
+            object.__setattr__(self, "cuts", tuple(float(c) for c in self.cuts))
+        if isinstance(self.n_intervals, bool) or int(self.n_intervals) != self.n_intervals \
+                or self.n_intervals < 1:
+            raise ValueError(f"n_intervals must be a positive integer, got {self.n_intervals!r}")
+        if self.horizon is not None and not float(self.horizon) > 0:
+            raise ValueError(f"horizon must be > 0, got {self.horizon!r}")
+
+    @classmethod
+    def resolve(cls, *, heterogeneity: str, learner: str, outcome: str,
+                parameterization: str, model_options: dict) -> IPDMAOptions:
+        """Validate the estimator's keywords and the time-to-event options once.
+
+        Parameters
+        ----------
+        heterogeneity, learner, outcome, parameterization : str
+            As in :class:`IPDMAOptions`.
+        model_options : dict
+            Time-to-event options ``baseline``, ``cuts``, ``n_intervals``, ``horizon``.
+
+        Returns
+        -------
+        IPDMAOptions
+
+        Raises
+        ------
+        ValueError
+            Unknown or invalid options; time-to-event options for a binary outcome.
+        """
+        tte_keys = {"baseline", "cuts", "n_intervals", "horizon"}
+        unknown = set(model_options) - tte_keys
+        if unknown:
+            raise ValueError(f"unknown model options {sorted(unknown)}; allowed: "
+                             f"{sorted(tte_keys)}")
+        if outcome == "binary" and model_options:
+            raise ValueError(f"options {sorted(model_options)} apply to time-to-event models "
+                             "only")
+        return cls(heterogeneity=heterogeneity, learner=learner, outcome=outcome,
+                   parameterization=parameterization, **model_options)
+
+    @property
+    def label(self) -> str:
+        """Short label, e.g. ``"RI-S"``."""
+        return f"{ABBREVIATION[self.heterogeneity]}-{self.learner.upper()}"
+
+    @property
+    def min_studies(self) -> int:
+        """The number of studies the structure needs."""
+        return MIN_STUDIES[self.heterogeneity]
+
+    @property
+    def stratified(self) -> bool:
+        """Whether trials keep their own (unpooled) intercepts."""
+        return self.heterogeneity in STRATIFIED
+
+    def target_accept(self, value: float | None = None) -> float:
+        """``value``, or the structure's default (:data:`DEFAULT_TARGET_ACCEPT`)."""
+        return DEFAULT_TARGET_ACCEPT[self.heterogeneity] if value is None else value
+
+    def mass_matrix(self, value: str, *, sampler: str) -> MassMatrixKind:
+        """Resolve ``mass_matrix="auto"``: nutpie's low-rank corrected mass matrix for
+        rank-1 models (measured in ``docs/ipdma.md``), a diagonal one otherwise."""
+        check_choice("mass_matrix", value, get_args(MassMatrix))
+        if value != "auto":
+            return value
+        return "low_rank" if sampler == "nutpie" and self.heterogeneity == "rank1" else "diag"
+
+    def model_options(self) -> dict:
+        """The time-to-event options as keywords (empty for a binary outcome)."""
+        if self.outcome == "binary":
+            return {}
+        out = {"baseline": self.baseline, "n_intervals": self.n_intervals}
+        if self.cuts is not None:
+            out["cuts"] = list(self.cuts)
+        if self.horizon is not None:
+            out["horizon"] = self.horizon
+        return out

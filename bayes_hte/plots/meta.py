@@ -1,0 +1,281 @@
+"""Forest plots of aggregate-data meta-analyses (they only read results).
+
+* :func:`forest_plot` — one meta-analysis: studies with their CIs and weights, the pooled
+  diamond, the prediction interval, heterogeneity statistics.
+* :func:`combined_forest_plot` — classical, causal-frequentist and causal-Bayesian answers
+  (or any results with ``estimate`` and ``ci``) on one natural-scale axis, with the study
+  rows above them and an optional reference line (e.g. the true :math:`\\theta(P^*)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
+from matplotlib.ticker import FuncFormatter
+
+from bayes_hte.comparators.causal import CausalMetaResult
+from bayes_hte.comparators.univariate import MetaAnalysisResult
+
+_COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6")
+_NULL = {"RD": 0.0, "RR": 1.0, "OR": 1.0}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}" if abs(x) >= 0.01 or x == 0 else f"{x:.2g}"
+
+
+def _diamond(ax, est, lo, hi, y, color, height=0.32):
+    ax.add_patch(Polygon([(lo, y), (est, y + height), (hi, y), (est, y - height)],
+                         closed=True, facecolor=color, edgecolor=color, zorder=3))
+
+
+def _log_axis(ax) -> None:
+    """Log x axis labelled with plain numbers (0.5, 1, 2) rather than powers of ten."""
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    lo, hi = ax.get_xlim()
+    if hi / lo < 30:  # few decades: label the minor ticks too
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+
+
+def _natural(result, values):
+    """Values of ``result`` on the natural scale (exp for log-scale classical results)."""
+    return np.exp(values) if getattr(result, "scale", "natural") == "log" else values
+
+
+def forest_plot(
+    result: MetaAnalysisResult,
+    *,
+    transform: str | None = "auto",
+    title: str | None = None,
+    xlabel: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Forest plot of one meta-analysis.
+
+    Studies are squares sized by their weight with their confidence intervals; the
+    pooled estimate is a diamond spanning its interval, with the prediction interval of
+    a new study as dashed whiskers (random-effects methods), and the heterogeneity
+    statistics (tau², I², H², Q) at the bottom, as in metafor's ``forest.rma``.
+
+    Parameters
+    ----------
+    result : MetaAnalysisResult
+        From :func:`bayes_hte.comparators.meta_analysis` with 1-D input (one
+        meta-analysis, scalar ``estimate``).
+    transform : {"auto", "exp", None}
+        ``"auto"`` exponentiates log-scale results (log RR / log OR from an EffectTable)
+        and draws a log axis; ``"exp"`` forces it; ``None`` plots ``yi`` as they are.
+    title : str, optional
+        Axes title (left-aligned).
+    xlabel : str, optional
+        Label of the effect axis (default: the measure, with "(log scale)" if
+        exponentiated).
+    figsize : (float, float), optional
+        Figure size in inches (default: 9 wide, 0.36 per row high).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The forest plot, with an estimate [CI] and a weight column at the right.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` holds several replicates or ``transform`` is not one of the
+        allowed values.
+    """
+    if np.ndim(result.estimate) != 0:
+        raise ValueError("forest_plot draws one meta-analysis; select a replicate first")
+    if transform not in ("auto", "exp", None):
+        raise ValueError(f"transform must be 'auto', 'exp' or None, got {transform!r}")
+    use_exp = transform == "exp" or (transform == "auto" and result.scale == "log")
+    f = np.exp if use_exp else (lambda x: x)
+    studies = result.study_table(transform=f)
+    k = len(studies)
+    height = figsize or (9.0, 0.36 * (k + 5) + 1.0)
+    fig, ax = plt.subplots(figsize=height)
+    ys = np.arange(k, 0, -1) + 1.2
+    wmax = studies["weight"].max()
+    for y, (_, row) in zip(ys, studies.iterrows(), strict=True):
+        ax.plot([row.ci_low, row.ci_high], [y, y], color="0.25", lw=1.1, zorder=2)
+        size = 30 + 170 * row.weight / wmax
+        ax.scatter([row.estimate], [y], s=size, marker="s", color=_COLORS[0], zorder=3)
+    est, (lo, hi), (plo, phi) = f(result.estimate), f(result.ci), f(result.pi)
+    y_pool = 1.0
+    label = f"{result.method}{' + HKSJ' if result.knha else ''}"
+    _diamond(ax, est, lo, hi, y_pool, _COLORS[1])
+    if result.method != "FE":
+        ax.plot([plo, lo], [y_pool, y_pool], color=_COLORS[1], lw=1.4, ls="--", zorder=2)
+        ax.plot([hi, phi], [y_pool, y_pool], color=_COLORS[1], lw=1.4, ls="--", zorder=2)
+        for x in (plo, phi):
+            ax.plot([x, x], [y_pool - 0.15, y_pool + 0.15], color=_COLORS[1], lw=1.4)
+    null = 1.0 if use_exp else 0.0
+    ax.axvline(null, color="0.6", lw=1, zorder=1)
+    ax.axvline(est, color=_COLORS[1], lw=0.8, ls=":", zorder=1)
+    if use_exp:
+        _log_axis(ax)
+    ax.set_yticks([*ys, y_pool])
+    ax.set_yticklabels([*studies.index, f"Pooled ({label})"])
+    ax.set_ylim(0.0, ys.max() + 0.8)
+    # right-hand text columns
+    trans = ax.get_yaxis_transform()
+    ax.text(1.02, ys.max() + 0.6, f"estimate [{int(round(100 * result.level))}% CI]",
+            transform=trans, fontsize=8, fontweight="bold", va="bottom")
+    ax.text(1.36, ys.max() + 0.6, "weight", transform=trans, fontsize=8,
+            fontweight="bold", va="bottom")
+    for y, (_, row) in zip(ys, studies.iterrows(), strict=True):
+        ax.text(1.02, y, f"{_fmt(row.estimate)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]",
+                transform=trans, va="center", fontsize=8)
+        ax.text(1.36, y, f"{row.weight:.1f}%", transform=trans, va="center", fontsize=8)
+    ax.text(1.02, y_pool, f"{_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}]", transform=trans,
+            va="center", fontsize=8, fontweight="bold")
+    if result.method != "FE":
+        ax.text(1.02, y_pool - 0.55, f"PI [{_fmt(plo)}, {_fmt(phi)}]", transform=trans,
+                va="center", fontsize=8, color=_COLORS[1])
+    qp = "< 0.001" if result.q_p < 0.001 else f"= {result.q_p:.3f}"
+    ax.set_title(title or "", loc="left")
+    het = (f"tau² = {result.tau2:.3g}, I² = {result.i2:.1f}%, H² = {result.h2:.2f}, "
+           f"Q = {result.q:.2f} (df {result.q_df}, p {qp})")
+    if result.method != "FE":
+        het += f";  dashed: {int(round(100 * result.level))}% prediction interval"
+    fig.text(0.02, 0.015, het, fontsize=8, va="bottom")
+    measure = result.measure or "effect"
+    ax.set_xlabel(xlabel or (f"{measure} (log scale)" if use_exp else measure))
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.subplots_adjust(left=0.22, right=0.66, bottom=1.1 / height[1], top=1 - 0.45 / height[1])
+    return fig
+
+
+def _row_of(result):
+    """(estimate, lo, hi, pi or None) on the natural scale of any supported result."""
+    ci = np.asarray(_natural(result, np.asarray(result.ci, dtype=float)), dtype=float)
+    if ci.shape != (2,) or np.ndim(result.estimate) != 0:
+        raise ValueError("each result must describe one estimate (ci of shape (2,))")
+    est = float(np.asarray(_natural(result, result.estimate)))
+    pi = getattr(result, "pi", None)
+    if pi is not None and getattr(result, "method", None) != "FE":
+        pi = np.asarray(_natural(result, np.asarray(pi, dtype=float)), dtype=float)
+    else:
+        pi = None
+    return est, ci[0], ci[1], pi
+
+
+def combined_forest_plot(
+    results: Mapping[str, object],
+    *,
+    studies: CausalMetaResult | MetaAnalysisResult | None = None,
+    measure: str | None = None,
+    truth: float | None = None,
+    truth_label: str = "θ(P*)",
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Several pooled answers (classical, causal, Bayesian ...) on one forest plot.
+
+    Parameters
+    ----------
+    results : mapping of label -> result
+        Each a :class:`~bayes_hte.comparators.univariate.MetaAnalysisResult` (log-scale
+        results are exponentiated), :class:`~bayes_hte.comparators.causal.CausalMetaResult`
+        or :class:`~bayes_hte.models.synthesis_univariate.PosteriorSummary`. Prediction
+        intervals (``pi``) are drawn as dashed whiskers.
+    studies : CausalMetaResult or MetaAnalysisResult, optional
+        Source of the per-study rows drawn above the pooled answers.
+    measure : {"RD", "RR", "OR"}, optional
+        Sets the null line and a log axis for RR/OR (default: from ``studies`` or the
+        first result's ``measure``).
+    truth : float, optional
+        A reference value drawn as a red vertical line (e.g. the simulation's estimand).
+    truth_label : str
+        Label of the reference line.
+    title : str, optional
+        Figure title (left-aligned).
+    figsize : (float, float), optional
+        Figure size in inches (default: 9.5 wide, 0.42 per row high).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Study rows (grey squares) above one coloured diamond per pooled answer, with an
+        estimate [CI] (and PI) column at the right.
+
+    Raises
+    ------
+    ValueError
+        If ``results`` is empty or a result describes more than one estimate.
+    """
+    if not results:
+        raise ValueError("results is empty: give at least one labelled result")
+    first = next(iter(results.values()))
+    measure = measure or getattr(studies, "measure", None) or getattr(first, "measure", None)
+    rows = []
+    if studies is not None:
+        if hasattr(studies, "table"):  # causal result: natural scale already
+            tab = studies.study_table()
+        else:
+            tab = studies.study_table(transform=np.exp if studies.scale == "log" else None)
+        for name, r in tab.iterrows():
+            rows.append(("study", str(name), r.estimate, r.ci_low, r.ci_high, None,
+                         r.weight))
+    pooled = [("pooled", label, *_row_of(res), None) for label, res in results.items()]
+    n_rows = len(rows) + len(pooled)
+    fig, ax = plt.subplots(figsize=figsize or (9.5, 0.42 * (n_rows + 2) + 1.2))
+    y = float(n_rows + (1 if rows else 0))
+    yticks, ylabels = [], []
+    trans = ax.get_yaxis_transform()
+    wmax = max((r[6] for r in rows), default=1.0)
+    for _kind, label, est, lo, hi, _, weight in rows:
+        ax.plot([lo, hi], [y, y], color="0.3", lw=1.0)
+        ax.scatter([est], [y], marker="s", s=25 + 120 * weight / wmax, color="0.35", zorder=3)
+        ax.text(1.02, y, f"{_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}]", transform=trans,
+                va="center", fontsize=8)
+        yticks.append(y)
+        ylabels.append(label)
+        y -= 1
+    if rows:
+        ax.axhline(y + 0.5, color="0.8", lw=0.8)
+        y -= 0.5
+    for i, (_, label, est, lo, hi, pi, _) in enumerate(pooled):
+        color = _COLORS[i % len(_COLORS)]
+        _diamond(ax, est, lo, hi, y, color, height=0.3)
+        if pi is not None:
+            ax.plot([pi[0], lo], [y, y], color=color, ls="--", lw=1.2)
+            ax.plot([hi, pi[1]], [y, y], color=color, ls="--", lw=1.2)
+        txt = f"{_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}]"
+        if pi is not None:
+            txt += f"  PI [{_fmt(pi[0])}, {_fmt(pi[1])}]"
+        ax.text(1.02, y, txt, transform=trans, va="center", fontsize=8, color=color,
+                fontweight="bold")
+        yticks.append(y)
+        ylabels.append(label)
+        y -= 1
+    null = _NULL.get(measure or "", None)
+    if null is not None:
+        ax.axvline(null, color="0.6", lw=1, zorder=1)
+    if truth is not None:
+        ax.axvline(truth, color="red", lw=1.4, zorder=1)
+        ax.text(truth, 1.0, f"{truth_label} = {_fmt(truth)}", color="red", fontsize=8,
+                ha="center", va="bottom", transform=ax.get_xaxis_transform())
+    if measure in ("RR", "OR"):
+        _log_axis(ax)
+    ax.set_yticks(yticks)
+    ax.set_yticklabels(ylabels)
+    ax.set_ylim(y + 0.3, n_rows + (1.7 if rows else 0.7))
+    ax.set_xlabel(f"{measure} (log scale)" if measure in ("RR", "OR") else (measure or ""))
+    if title:
+        fig.suptitle(title, x=0.02, ha="left", fontsize=11)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.text(1.02, 1.0, "estimate [CI]", transform=ax.transAxes, fontsize=8,
+            fontweight="bold", va="bottom")
+    h = fig.get_figheight()
+    fig.subplots_adjust(left=0.30, right=0.62, bottom=0.9 / h, top=1 - 0.75 / h)
+    return fig
