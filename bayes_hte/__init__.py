@@ -1,12 +1,19 @@
 """bayes_hte: Bayesian heterogeneous treatment effects in evidence synthesis of trials."""
 
-from bayes_hte import comparators, evaluation, models, simulate
+from bayes_hte import comparators, evaluation, models, plots, simulate, workflows
 from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
-from bayes_hte.estimators import IPDMetaModel, SubgroupHTEModel
-from bayes_hte.evaluation.compare import compare_ite_models
+from bayes_hte.estimators import (
+    CausalMetaModel,
+    IPDMetaModel,
+    LongitudinalMetaModel,
+    MetaAnalysisModel,
+    MultivariateMetaModel,
+    SubgroupHTEModel,
+)
+from bayes_hte.workflows import compare_ite_models
 
 __version__ = "0.1.0"
 
@@ -21,9 +28,15 @@ __all__ = [
     "LongitudinalData",
     "IPDMetaModel",
     "SubgroupHTEModel",
+    "MetaAnalysisModel",
+    "CausalMetaModel",
+    "MultivariateMetaModel",
+    "LongitudinalMetaModel",
     "comparators",
     "compare_ite_models",
     "evaluation",
     "models",
+    "plots",
     "simulate",
+    "workflows",
 ]

@@ -18,7 +18,27 @@ from bayes_hte.inference import divergences
 
 def population_vars(idata: xr.DataTree, *, exclude_dims: Sequence[str] = ("patient",),
                     max_size: int = 60) -> list[str]:
-    """Posterior variables worth diagnosing: no per-patient or raw (non-centred) ones."""
+    """Posterior variables worth diagnosing: no per-patient or raw (non-centred) ones.
+
+    Skipped: variables with a dim in ``exclude_dims``, the non-centred ``*_raw``
+    innovations, Cholesky factors and correlation matrices (``chol_*``, ``corr_*``),
+    variables with more than ``max_size`` elements per draw, and constants (e.g. the
+    plug-in ``tau_alpha`` of the stratified-intercept model).
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit (its ``posterior`` group is read).
+    exclude_dims : sequence of str
+        Dims that mark per-unit variables (per patient by default).
+    max_size : int
+        Largest number of elements per draw a variable may have.
+
+    Returns
+    -------
+    list of str
+        Posterior variable names, in the posterior's order.
+    """
     post = idata["posterior"]
     names = []
     for v in post.data_vars:
@@ -43,6 +63,22 @@ def diagnostics_table(idata: xr.DataTree, *, var_names: Sequence[str] | None = N
     ``ess_tail``, ``r_hat`` (rank-normalised split R-hat, Vehtari et al. 2021),
     ``r_hat_classic`` (Gelman–Rubin potential scale reduction on split chains without
     rank normalisation), ``mcse_mean`` and ``mcse_sd``.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit with at least two chains.
+    var_names : sequence of str, optional
+        Posterior variables to tabulate; default :func:`population_vars`.
+    ci_prob : float
+        Probability of the equal-tailed credible interval, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed ``name`` or ``name[label, ...]`` (one row per element of a vector or
+        matrix variable); the parameters keep their posterior's scale (log-odds,
+        log-hazard, SDs).
     """
     var_names = list(var_names or population_vars(idata))
     table = az.summary(idata, var_names=var_names, ci_prob=ci_prob, ci_kind="eti",
@@ -64,7 +100,22 @@ def diagnostics_table(idata: xr.DataTree, *, var_names: Sequence[str] | None = N
 
 
 def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = None) -> dict:
-    """One-line health summary: divergences, worst R-hat, smallest ESS, ESS per second."""
+    """One-line health summary: divergences, worst R-hat, smallest ESS, ESS per second.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit with at least two chains.
+    var_names : sequence of str, optional
+        Posterior variables to summarise; default :func:`population_vars`.
+
+    Returns
+    -------
+    dict
+        ``divergences`` (int), ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``,
+        ``sampling_seconds`` (NaN when the sampler did not record it),
+        ``min_ess_per_second``, ``chains`` and ``draws`` (per chain).
+    """
     table = diagnostics_table(idata, var_names=var_names)
     seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     ess_min = float(table["ess_bulk"].min())
@@ -78,7 +129,6 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
         "chains": int(idata["posterior"].sizes["chain"]),
         "draws": int(idata["posterior"].sizes["draw"]),
     }
-
 
 
 def spectrum0_ar(x: np.ndarray) -> np.ndarray:
@@ -95,6 +145,22 @@ def spectrum0_ar(x: np.ndarray) -> np.ndarray:
     the estimator of ``spectrum0.ar`` in R's coda (Plummer et al. 2006), so that
     :math:`\hat S(0)/n` estimates the variance of the series mean. A constant series
     has :math:`\hat S(0) = 0`. Vectorised over the leading axes.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Series along the last axis, shape ``(..., n)`` with :math:`n \ge 3`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``x.shape[:-1]``: :math:`\hat S(0)` of each series (units of ``x``
+        squared).
+
+    Raises
+    ------
+    ValueError
+        Fewer than 3 values per series.
     """
     x = np.asarray(x, dtype=float)
     n = x.shape[-1]
@@ -150,6 +216,26 @@ def geweke_z(draws: np.ndarray, *, first: float = 0.1, last: float = 0.5) -> np.
     For a stationary chain :math:`z` is approximately standard normal; :math:`|z| > 2`
     flags a chain whose start differs from its end. Vectorised over leading axes
     (e.g. (parameter, chain, draw)).
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Draws along the last axis, shape ``(..., draw)``.
+    first : float
+        Fraction of the draws in the first window, :math:`f_1`.
+    last : float
+        Fraction of the draws in the last window, :math:`f_2`
+        (:math:`0 < f_1, f_2` and :math:`f_1 + f_2 \le 1`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``draws.shape[:-1]``: the z-scores; NaN for a constant chain.
+
+    Raises
+    ------
+    ValueError
+        Window fractions outside their range, or a window with fewer than 3 draws.
     """
     x = np.asarray(draws, dtype=float)
     if not (0 < first < 1 and 0 < last < 1 and first + last <= 1):
@@ -170,7 +256,28 @@ def geweke_z(draws: np.ndarray, *, first: float = 0.1, last: float = 0.5) -> np.
 def geweke(idata: xr.DataTree, *, var_names: Sequence[str] | None = None,
            first: float = 0.1, last: float = 0.5) -> pd.DataFrame:
     """Geweke z-scores per parameter (rows, labelled as :func:`diagnostics_table`) and
-    chain (columns ``chain_1`` …), as the paper's Table 6; see :func:`geweke_z`."""
+    chain (columns ``chain_1`` …), as Table 6 of Tzimas (2024); see :func:`geweke_z`.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit (its ``posterior`` group is read).
+    var_names : sequence of str, optional
+        Posterior variables; default :func:`population_vars`.
+    first, last : float
+        Window fractions, as in :func:`geweke_z` (coda's ``frac1``, ``frac2``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scalar parameter element, one column per chain; values are
+        approximately standard normal for a chain that has converged.
+
+    Raises
+    ------
+    ValueError
+        As :func:`geweke_z`.
+    """
     post = idata["posterior"]
     var_names = list(var_names or population_vars(idata))
     rows, labels = [], []

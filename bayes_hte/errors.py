@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DataError(ValueError):
     """Bad input data.
@@ -16,8 +18,21 @@ class DataWarning(UserWarning):
     """Input data that can be used but deserves attention (e.g. a study with no events)."""
 
 
-def format_rows(index, limit: int = 5) -> str:
-    """Format a few row labels for an error message: ``"rows 3, 17, 20 (and 4 more)"``."""
+def format_rows(index: Iterable, *, limit: int = 5) -> str:
+    """Format a few row labels for an error message: ``"rows 3, 17, 20 (and 4 more)"``.
+
+    Parameters
+    ----------
+    index : iterable
+        Labels of the offending rows (a ``pandas.Index``, an array of positions, a list).
+    limit : int
+        Number of labels written out; the rest are counted.
+
+    Returns
+    -------
+    str
+        ``"row 3"`` for one label, ``"rows 3, 17, 20 (and 4 more)"`` for several.
+    """
     labels = [str(i) for i in list(index)]
     head = ", ".join(labels[:limit])
     more = f" (and {len(labels) - limit} more)" if len(labels) > limit else ""

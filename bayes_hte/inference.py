@@ -13,12 +13,28 @@ from bayes_hte.options import SAMPLERS, MassMatrixKind, Sampler, check_choice
 
 
 def default_sampler() -> Sampler:
-    """``"nutpie"`` when installed (PyMC's default then), else PyMC's own NUTS."""
+    """``"nutpie"`` when installed (PyMC's default then), else PyMC's own NUTS.
+
+    Returns
+    -------
+    {"nutpie", "pymc"}
+        The NUTS implementation :func:`fit` uses when none is named.
+    """
     return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
 
 
 def resolve_sampler(sampler: Sampler | None) -> Sampler:
     """``sampler`` checked, or :func:`default_sampler` for ``None``.
+
+    Parameters
+    ----------
+    sampler : {"nutpie", "pymc"}, optional
+        The sampler the user asked for.
+
+    Returns
+    -------
+    {"nutpie", "pymc"}
+        ``sampler``, or the default when it is ``None``.
 
     Raises
     ------
@@ -70,12 +86,22 @@ def fit(
         group (for checks) to the result.
     progressbar : bool
         Show the sampler's progress bar.
+    cores : int, optional
+        Chains run in parallel; default ``min(chains, 2)`` (the machines this runs on
+        are small; raise it on a larger one).
 
     Returns
     -------
     xarray.DataTree
         Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
-        and, as requested, ``log_likelihood`` and ``posterior_predictive``.
+        and, as requested, ``log_likelihood`` and ``posterior_predictive``; posterior
+        variables have dims (chain, draw, ...) with the model's own dims after.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``sampler`` or ``mass_matrix``, or ``mass_matrix="low_rank"`` with
+        PyMC's sampler.
     """
     sampler = resolve_sampler(sampler)
     kwargs: dict = {}
@@ -112,6 +138,24 @@ def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
     matching inputs to the free random variables by name. (PyMC 6.4's
     ``compute_log_likelihood`` mis-names the value variable of ``LKJCorr`` after
     removing transforms and fails on the fully stratified models.)
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        Result of sampling ``model`` (its ``posterior`` group is read).
+    model : pymc.Model
+        The model that was sampled.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per observed variable of the model (e.g. ``y`` or ``time``) with
+        dims (chain, draw, <the observed variable's dims>, e.g. patient): the log
+        density (natural log) of each observation, for PSIS-LOO / WAIC. A
+        multivariate node (MvNormal, Multinomial, a custom vector density) has one value
+        per vector: its trailing support dims are dropped (e.g. ``beta_hat`` (study,
+        coef) gives dims (chain, draw, study); a single Multinomial vector, (chain,
+        draw)).
     """
     from pymc.model.transform.conditioning import remove_value_transforms
 
@@ -137,18 +181,33 @@ def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
             for o, r in zip(out, res, strict=True):
                 o[c, d] = r
     data_vars = {}
-    for rv, arr in zip(observed, out, strict=True):
-        dims = tuple(model.named_vars_to_dims.get(rv.name, ()))
-        data_vars[rv.name] = (("chain", "draw", *dims), arr)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values}
-    for rv in observed:
-        for dim in model.named_vars_to_dims.get(rv.name, ()):
-            coords[dim] = np.asarray(model.coords[dim])
+    for rv, arr in zip(observed, out, strict=True):
+        # a multivariate node (MvNormal, Multinomial, ...) has one density per vector:
+        # its trailing (support) dims are not dims of the log likelihood
+        dims = tuple(model.named_vars_to_dims.get(rv.name, ()))[: arr.ndim - 2]
+        dims += tuple(f"{rv.name}_dim_{i}" for i in range(len(dims), arr.ndim - 2))
+        data_vars[rv.name] = (("chain", "draw", *dims), arr)
+        for dim in dims:
+            if dim in model.coords:
+                coords[dim] = np.asarray(model.coords[dim])
     return xr.Dataset(data_vars, coords=coords)
 
 
 def divergences(idata: xr.DataTree) -> int:
-    """Number of divergent transitions after tuning."""
+    """Number of divergent transitions after tuning.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit (its ``sample_stats`` group is read).
+
+    Returns
+    -------
+    int
+        Divergent transitions summed over chains and draws; 0 when the sampler does not
+        report them.
+    """
     stats = idata["sample_stats"]
     name = "diverging" if "diverging" in stats else None
     if name is None:

@@ -1,18 +1,13 @@
-"""Diagnostics reports built on ArviZ: tables, plots, and a Markdown + HTML document."""
+"""The Markdown + HTML report: sections of text, tables and images (PNG files)."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
-
-from bayes_hte.diagnostics import population_vars
 
 
 def markdown_table(df: pd.DataFrame, *, index: bool = True, floatfmt: str = "{:.4g}") -> str:
@@ -78,20 +73,3 @@ class Report:
                              f"<title>{html.escape(self.title)}</title>{style}</head><body>"
                              + "\n".join(body) + "</body></html>")
         return md_path, html_path
-
-
-def convergence_plots(idata: xr.DataTree, outdir: str | Path, *, prefix: str,
-                      var_names: Sequence[str] | None = None) -> list[Path]:
-    """Trace + density and rank plots of the population parameters (ArviZ), as PNGs."""
-    import matplotlib.pyplot as plt
-
-    outdir = Path(outdir)
-    var_names = list(var_names or population_vars(idata, max_size=12))
-    paths = []
-    for kind, func in (("trace", az.plot_trace_dist), ("rank", az.plot_rank)):
-        pc = func(idata, var_names=var_names, backend="matplotlib")
-        path = outdir / f"{prefix}_{kind}.png"
-        pc.savefig(path, dpi=80)
-        plt.close("all")
-        paths.append(path)
-    return paths

@@ -9,7 +9,8 @@ import pytest
 
 from bayes_hte import DataError
 from bayes_hte.cli import main
-from bayes_hte.spec import SpecError, load_spec, run_spec
+from bayes_hte.runners.schema import SpecError
+from bayes_hte.spec import load_spec, run_spec
 
 SPEC = """
 [data]

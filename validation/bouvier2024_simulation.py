@@ -51,8 +51,8 @@ METRICS = ("c_for_benefit", "calibration_intercept", "calibration_slope", "mse")
 def one_replicate(scenario: int, rep: int, sampler: dict) -> pd.DataFrame:
     """Simulate, hold out one trial, fit the 10 models, score the held-out trial."""
     import bayes_hte as bh
-    from bayes_hte.evaluation.iecv import iecv
     from bayes_hte.simulate.bouvier2024 import bouvier2024
+    from bayes_hte.workflows.iecv import iecv
 
     seed = 100_000 * scenario + rep
     sim = bouvier2024(trials=7, patients_per_trial=400, covariates=SCENARIOS[scenario],

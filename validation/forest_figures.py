@@ -19,11 +19,9 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
-from bayes_hte import ArmTable  # noqa: E402
+from bayes_hte import ArmTable, CausalMetaModel  # noqa: E402
 from bayes_hte.comparators import causal_meta_analysis, meta_analysis  # noqa: E402
-from bayes_hte.inference import fit  # noqa: E402
-from bayes_hte.models.synthesis import build_causal_meta_model, posterior_summary  # noqa: E402
-from bayes_hte.plots_meta import combined_forest_plot, forest_plot  # noqa: E402
+from bayes_hte.plots import combined_forest_plot, forest_plot  # noqa: E402
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026  # noqa: E402
 
 FIG = Path(__file__).resolve().parents[1] / "docs" / "figures"
@@ -52,13 +50,13 @@ def main() -> None:
     eff = table.effects("RR")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = fit(build_causal_meta_model(table), draws=1000, tune=1000, chains=2,
-                    random_seed=1, log_likelihood=False, posterior_predictive=False)
+        bayes = CausalMetaModel().fit(table, draws=1000, tune=1000, chains=2, random_seed=1,
+                                      log_likelihood=False, posterior_predictive=False)
     results = {
         "classical FE": meta_analysis(eff, method="FE"),
         "classical RE (DL)": meta_analysis(eff, method="DL"),
         "causal (frequentist)": causal_meta_analysis(table, "RR"),
-        "causal (Bayesian)": posterior_summary(idata, "theta", sel={"measure": "RR"}),
+        "causal (Bayesian)": bayes.result("RR"),
     }
     fig = combined_forest_plot(results, studies=results["causal (frequentist)"],
                                truth=sim.truth["theta_causal"]["RR"],

@@ -1,69 +1,242 @@
-# Reference numbers for tests/comparators/test_univariate.py and tests/data/test_aggregate.py.
-# Run: Rscript validation/metafor_reference.R   (R 4.2, metafor 3.8-1)
-# Prints Python literals that are pasted into the tests (with this file named as source).
-suppressMessages(library(metafor))
-p <- function(x) paste0("[", paste(sprintf("%.12g", x), collapse = ", "), "]")
-dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-cat("BCG_RR_YI =", p(dat$yi), "\n")
-cat("BCG_RR_VI =", p(dat$vi), "\n")
-for (m in c("OR", "RD")) {
-  d <- escalc(measure = m, ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-  cat(sprintf("BCG_%s_YI =", m), p(d$yi), "\n")
-  cat(sprintf("BCG_%s_VI =", m), p(d$vi), "\n")
+# Reference values of R metafor for the comparator tests, written as JSON to tests/data/:
+#   metafor_bcg.json          escalc effect sizes and rma fits of dat.bcg
+#                             (tests/data/test_aggregate.py, tests/comparators/test_univariate.py,
+#                             tests/models/test_synthesis_univariate.py)
+#   metafor_zero_cells.json   escalc on a made-up table with zero cells (test_aggregate.py)
+#   metafor_small.json        rma on three made-up small data sets (test_univariate.py)
+#   metafor_berkey1998.json   dat.berkey1998 and its rma.mv fits
+#                             (tests/comparators/test_multivariate.py,
+#                             tests/models/test_synthesis_multivariate.py)
+#   metafor_metareg.json      rma meta-regressions and predictions (tests/comparators/test_cima.py)
+# Each file has a "source" (R and metafor versions, data set) and, per block, the R "call".
+#
+# Run from the repository root:  Rscript validation/metafor_reference.R
+# Needs R with metafor and jsonlite (Debian: apt-get install r-cran-metafor r-cran-jsonlite).
+# The committed files were written with R 4.2.2 and metafor 3.8-1. Numbers are written with
+# 12 significant digits (the precision the tests were first written against).
+suppressMessages({
+  library(metafor)
+  library(jsonlite)
+})
+
+out_dir <- file.path("tests", "data")
+if (!dir.exists(out_dir)) stop("run from the repository root (tests/data not found)")
+versions <- sprintf("R %s.%s, metafor %s", R.version$major, R.version$minor,
+                    as.character(packageVersion("metafor")))
+script <- "validation/metafor_reference.R"
+
+write_ref <- function(x, name) {
+  path <- file.path(out_dir, name)
+  write_json(x, path, auto_unbox = TRUE, digits = I(12), pretty = TRUE, na = "null")
+  cat("wrote", path, "\n")
 }
+# tight control: removes metafor's default iteration tolerances (1e-5 on tau^2 for REML/ML,
+# uniroot tol 1.2e-4 for PM and confint); with the defaults the values agree with these to
+# the 4 significant digits metafor prints
 tight <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-cat("METAFOR = {\n")
+tight_ci <- list(tol = 1e-12, maxiter = 1000)
+
+# ------------------------------------------------------------------------ BCG (dat.bcg)
+escalc_bcg <- list()
+for (m in c("RR", "OR", "RD")) {
+  d <- escalc(measure = m, ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+  escalc_bcg[[m]] <- list(
+    call = sprintf('escalc(measure = "%s", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)', m),
+    yi = as.numeric(d$yi), vi = as.numeric(d$vi))
+}
+dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+rma_bcg <- list()
 for (m in c("FE", "DL", "REML", "ML", "PM")) {
   for (test in c("z", "knha")) {
     fit <- suppressWarnings(rma(yi, vi, data = dat, method = m, test = test, control = tight))
     pr <- predict(fit)
     # FE models have no prediction interval in metafor: tau^2 = 0, so it equals the CI
     if (is.null(pr$pi.lb)) { pr$pi.lb <- pr$ci.lb; pr$pi.ub <- pr$ci.ub }
-    ci <- if (m == "FE") c(NA, NA) else {
-      cf <- confint(fit, control = list(tol = 1e-12, maxiter = 1000))$random
-      cf["tau^2", 2:3]
+    tau2_ci <- if (m == "FE") c(NA_real_, NA_real_) else {
+      cf <- confint(fit, control = tight_ci)$random
+      as.numeric(cf["tau^2", 2:3])
     }
-    cat(sprintf('    ("%s", %s): dict(estimate=%.12g, se=%.12g, stat=%.12g, p=%.12g, ci=(%.12g, %.12g), pi=(%.12g, %.12g), tau2=%.12g, i2=%.12g, h2=%.12g, q=%.12g, q_p=%.12g, tau2_ci=(%.12g, %.12g)),\n',
-                m, if (test == "knha") "True" else "False", fit$b[1], fit$se, fit$zval, fit$pval,
-                fit$ci.lb, fit$ci.ub, pr$pi.lb, pr$pi.ub, fit$tau2, fit$I2, fit$H2, fit$QE, fit$QEp,
-                ci[1], ci[2]))
+    rma_bcg[[length(rma_bcg) + 1]] <- list(
+      method = m, test = test, estimate = as.numeric(fit$b[1]), se = fit$se,
+      stat = fit$zval, p = fit$pval, ci = c(fit$ci.lb, fit$ci.ub),
+      pi = c(pr$pi.lb, pr$pi.ub), tau2 = fit$tau2, i2 = fit$I2, h2 = fit$H2, q = fit$QE,
+      q_p = fit$QEp, tau2_ci = tau2_ci)
   }
 }
-cat("}\n")
-# log OR and RD, REML and DL (escalc defaults)
-cat("METAFOR_OTHER = {\n")
+rma_other <- list()
 for (meas in c("OR", "RD")) {
   d <- escalc(measure = meas, ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
   for (m in c("DL", "REML")) {
     fit <- rma(yi, vi, data = d, method = m, control = tight)
-    cat(sprintf('    ("%s", "%s"): dict(estimate=%.12g, se=%.12g, tau2=%.12g, i2=%.12g, q=%.12g),\n',
-                meas, m, fit$b[1], fit$se, fit$tau2, fit$I2, fit$QE))
+    rma_other[[length(rma_other) + 1]] <- list(
+      measure = meas, method = m, estimate = as.numeric(fit$b[1]), se = fit$se,
+      tau2 = fit$tau2, i2 = fit$I2, q = fit$QE)
   }
 }
-cat("}\n")
-# a made-up table with zero cells (continuity correction add=1/2, to="only0")
+write_ref(list(
+  source = sprintf("%s; data set dat.bcg (BCG vaccine trials, Colditz et al. 1994); written by %s",
+                   versions, script),
+  escalc = escalc_bcg,
+  rma = list(
+    call = paste0('dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, ',
+                  'data = dat.bcg); fit <- rma(yi, vi, data = dat, method = <method>, ',
+                  'test = <test>, control = list(threshold = 1e-12, tol = 1e-12, ',
+                  'maxiter = 1000)): b, se, zval, pval, ci.lb/ci.ub, tau2, I2, H2, QE, QEp; ',
+                  'predict(fit): pi.lb/pi.ub (FE: none, the CI is stored); ',
+                  'confint(fit, control = list(tol = 1e-12, maxiter = 1000))$random["tau^2", ] ',
+                  '(FE: none, null)'),
+    fits = rma_bcg),
+  rma_other = list(
+    call = paste0('escalc(measure = <measure>, ...dat.bcg); rma(yi, vi, method = <method>, ',
+                  'control = list(threshold = 1e-12, tol = 1e-12, maxiter = 1000))'),
+    fits = rma_other)
+), "metafor_bcg.json")
+
+# ------------------------------------------------------------------------ zero cells
+# a made-up table with zero cells (continuity correction add = 1/2, to = "only0")
 z <- data.frame(ai = c(0, 2, 1, 5, 10), bi = c(20, 48, 99, 45, 0),
                 ci = c(3, 0, 4, 9, 8), di = c(17, 50, 96, 41, 2))
+escalc_zero <- list()
 for (m in c("RR", "OR", "RD")) {
   d <- escalc(measure = m, ai = ai, bi = bi, ci = ci, di = di, data = z)
-  cat(sprintf("ZERO_%s_YI =", m), p(d$yi), "\n")
-  cat(sprintf("ZERO_%s_VI =", m), p(d$vi), "\n")
+  escalc_zero[[m]] <- list(
+    call = sprintf('escalc(measure = "%s", ai = ai, bi = bi, ci = ci, di = di, data = z)', m),
+    yi = as.numeric(d$yi), vi = as.numeric(d$vi))
 }
-# homogeneous data: tau2 = 0 for every estimator; Q-profile CI lower bound 0
-# small homogeneous-ish data sets: tau2 truncated at 0, Q-profile bounds at 0
-cat("SMALL = {\n")
+write_ref(list(
+  source = sprintf("%s; a made-up 2x2 table with zero cells (defaults add = 1/2, to = \"only0\"); written by %s",
+                   versions, script),
+  data = as.list(z),
+  escalc = escalc_zero
+), "metafor_zero_cells.json")
+
+# ------------------------------------------------------------------------ small data sets
+# a: tau^2 truncated at 0; b: Q below both chi^2 quantiles; c: clear heterogeneity
 sets <- list(a = list(yi = c(0.1, 0.3, -0.1, 0.25, 0.05), vi = c(0.04, 0.05, 0.03, 0.06, 0.04)),
              b = list(yi = c(0.1, 0.12, 0.09, 0.11, 0.1), vi = c(0.01, 0.02, 0.015, 0.01, 0.03)),
              c = list(yi = c(0.5, -0.4, 0.9, 0.1, -0.3, 1.2), vi = c(0.02, 0.05, 0.03, 0.1, 0.04, 0.2)))
+small <- list()
 for (nm in names(sets)) {
   s <- sets[[nm]]
   for (m in c("DL", "REML", "ML", "PM")) {
     fit <- rma(s$yi, s$vi, method = m, control = tight)
-    cf <- confint(fit, control = list(tol = 1e-12, maxiter = 1000))$random
+    cf <- confint(fit, control = tight_ci)$random
     pr <- predict(fit)
-    cat(sprintf('    ("%s", "%s"): dict(estimate=%.12g, se=%.12g, tau2=%.12g, i2=%.12g, h2=%.12g, q=%.12g, pi=(%.12g, %.12g), tau2_ci=(%.12g, %.12g), i2_ci=(%.12g, %.12g)),\n',
-                nm, m, fit$b[1], fit$se, fit$tau2, fit$I2, fit$H2, fit$QE, pr$pi.lb, pr$pi.ub,
-                cf["tau^2", 2], cf["tau^2", 3], cf["I^2(%)", 2], cf["I^2(%)", 3]))
+    small[[length(small) + 1]] <- list(
+      data = nm, method = m, estimate = as.numeric(fit$b[1]), se = fit$se, tau2 = fit$tau2,
+      i2 = fit$I2, h2 = fit$H2, q = fit$QE, pi = c(pr$pi.lb, pr$pi.ub),
+      tau2_ci = as.numeric(cf["tau^2", 2:3]), i2_ci = as.numeric(cf["I^2(%)", 2:3]))
   }
 }
-cat("}\n")
+write_ref(list(
+  source = sprintf("%s; three made-up data sets (a: tau^2 truncated at 0, b: Q below both chi^2 quantiles, c: clear heterogeneity); written by %s",
+                   versions, script),
+  data = sets,
+  rma = list(
+    call = paste0('fit <- rma(yi, vi, method = <method>, control = list(threshold = 1e-12, ',
+                  'tol = 1e-12, maxiter = 1000)); predict(fit); confint(fit, control = ',
+                  'list(tol = 1e-12, maxiter = 1000))$random[c("tau^2", "I^2(%)"), ]'),
+    fits = small)
+), "metafor_small.json")
+
+# ------------------------------------------------------------------------ Berkey 1998
+# metafor orders the outcomes AL, PD (factor levels); everything below is re-ordered to
+# (PD, AL), the column order of the tests
+bk <- dat.berkey1998
+V <- bldiag(lapply(split(bk[, c("v1i", "v2i")], bk$trial), as.matrix))
+pd_al <- c(2, 1)
+trials <- unique(bk[, c("trial", "author", "year")])
+Y <- t(sapply(split(bk, bk$trial), function(d) d$yi[match(c("PD", "AL"), d$outcome)]))
+S <- lapply(split(bk, bk$trial), function(d) {
+  o <- match(c("PD", "AL"), d$outcome)
+  as.matrix(d[o, c("v1i", "v2i")])[, o]
+})
+structs <- c(unstructured = "UN", compound_symmetry = "CS", diagonal = "DIAG", identity = "ID")
+mv_fit <- function(method, struct, keep = seq_len(nrow(bk))) {
+  rma.mv(yi, V[keep, keep], mods = ~ outcome - 1, random = ~ outcome | trial,
+         struct = struct, data = bk[keep, ], method = method)
+}
+summ <- function(fit) {
+  tau2 <- if (length(fit$tau2) == 1) rep(fit$tau2, 2) else fit$tau2[pd_al]
+  list(estimate = as.numeric(fit$b)[pd_al], se = fit$se[pd_al], tau2 = tau2,
+       rho = if (is.null(fit$rho)) 0 else fit$rho, loglik = as.numeric(logLik(fit)))
+}
+structures <- list()
+for (s in names(structs)) {
+  for (m in c("REML", "ML")) {
+    structures[[length(structures) + 1]] <- c(list(structure = s, method = m),
+                                              summ(mv_fit(m, structs[[s]])))
+  }
+}
+un <- mv_fit("REML", "UN")
+un_ml <- mv_fit("ML", "UN")
+fe <- rma.mv(yi, V, mods = ~ outcome - 1, data = bk, method = "FE")
+re <- ranef(un)[[1]]
+keep <- -c(3, 10)  # PD of Lindhe 1982 and AL of Becker 1988
+missing <- list()
+for (m in c("REML", "ML")) {
+  fit <- mv_fit(m, "UN", keep)
+  missing[[length(missing) + 1]] <- c(list(method = m), summ(fit),
+                                      list(vcov = unname(vcov(fit)[pd_al, pd_al]), q = fit$QE,
+                                           q_df = fit$k - fit$p))
+}
+pd_rows <- bk[bk$outcome == "PD", ]
+uni <- rma(yi, vi, data = pd_rows, method = "REML")
+write_ref(list(
+  source = sprintf("%s; data set dat.berkey1998 (Berkey et al. 1998, Stat Med 17:2537-2550; outcomes PD and AL, columns yi, v1i, v2i); written by %s",
+                   versions, script),
+  data = list(trials = paste(trials$author, trials$year), names = c("PD", "AL"),
+              estimates = unname(Y), covariances = unname(S)),
+  setup = paste0('bk <- dat.berkey1998; V <- bldiag(lapply(split(bk[, c("v1i", "v2i")], ',
+                 'bk$trial), as.matrix)); fit <- rma.mv(yi, V, mods = ~ outcome - 1, ',
+                 'random = ~ outcome | trial, struct = <UN|CS|DIAG|ID>, data = bk, ',
+                 'method = <REML|ML>); values re-ordered from metafor\'s (AL, PD) to (PD, AL); ',
+                 'loglik is metafor\'s logLik (REML: the restricted likelihood plus ',
+                 '0.5 log|X\'X|)'),
+  structures = structures,
+  unstructured_reml = list(
+    vcov = unname(vcov(un)[pd_al, pd_al]), tau = sqrt(un$tau2[pd_al]),
+    ci_low = un$ci.lb[pd_al], ci_high = un$ci.ub[pd_al],
+    aic = as.numeric(AIC(un)), bic = as.numeric(BIC(un)), q = un$QE, q_df = un$k - un$p,
+    ranef_call = 'ranef(fit)[[1]][, "intrcpt"]: deviations of trials 1 and 5 from the pooled mean',
+    ranef_trials = c(1, 5),
+    ranef = lapply(c(1, 5), function(i) re[paste(c("PD", "AL"), i, sep = " | "), "intrcpt"])),
+  unstructured_ml = list(loglik = as.numeric(logLik(un_ml)), aic = as.numeric(AIC(un_ml)),
+                         bic = as.numeric(BIC(un_ml))),
+  fixed_effect = list(
+    call = 'rma.mv(yi, V, mods = ~ outcome - 1, data = bk, method = "FE")',
+    estimate = as.numeric(fe$b)[pd_al], se = fe$se[pd_al],
+    loglik = as.numeric(logLik(fe)), aic = as.numeric(AIC(fe)), bic = as.numeric(BIC(fe)),
+    q = fe$QE),
+  missing_components = list(
+    call = 'keep <- -c(3, 10) (PD of Lindhe 1982, AL of Becker 1988); rma.mv(yi, V[keep, keep], mods = ~ outcome - 1, random = ~ outcome | trial, struct = "UN", data = bk[keep, ], method = <method>)',
+    fits = missing),
+  univariate_pd = list(
+    call = 'rma(yi, vi, data = bk[bk$outcome == "PD", ], method = "REML") (default control)',
+    estimate = as.numeric(uni$b[1]), se = uni$se, tau2 = uni$tau2, q = uni$QE)
+), "metafor_berkey1998.json")
+
+# ------------------------------------------------------------------------ meta-regression
+# 1. a fixed 5-study data set, three study-level covariates, tau^2 = 0
+m1 <- data.frame(yi = c(0.06, -0.03, 0.02, -0.01, 0.04),
+                 vi = c(0.055, 0.036, 0.04, 0.037, 0.041)^2,
+                 x1 = c(0.30, 0.19, 0.30, 0.20, 0.30), x2 = c(0.18, 0.24, 0.20, 0.30, 0.21),
+                 x3 = c(0.00, -0.49, -0.13, -0.49, -0.07))
+f1 <- rma(yi, vi, mods = ~ x1 + x2 + x3, data = m1, method = "REML")
+p1 <- predict(f1, newmods = c(0.32, 0.27, 0.35))
+# 2. six studies, one covariate, tau^2 > 0
+m2 <- data.frame(yi = c(0.3, -0.2, 0.25, -0.1, 0.05, 0.4),
+                 vi = c(0.01, 0.02, 0.015, 0.01, 0.03, 0.02), x = 1:6)
+f2 <- rma(yi, vi, mods = ~ x, data = m2, method = "REML", control = list(threshold = 1e-12))
+p2 <- predict(f2, newmods = 3.5)
+write_ref(list(
+  source = sprintf("%s; two made-up meta-regression data sets; written by %s", versions, script),
+  three_covariates = list(
+    call = 'fit <- rma(yi, vi, mods = ~ x1 + x2 + x3, method = "REML"); predict(fit, newmods = c(0.32, 0.27, 0.35))',
+    data = as.list(m1), tau2 = f1$tau2, beta = as.numeric(f1$b), newmods = c(0.32, 0.27, 0.35),
+    pred = p1$pred, pred_se = p1$se, pred_ci = c(p1$ci.lb, p1$ci.ub)),
+  one_covariate = list(
+    call = 'fit <- rma(yi, vi, mods = ~ x, method = "REML", control = list(threshold = 1e-12)); predict(fit, newmods = 3.5)',
+    data = as.list(m2), tau2 = f2$tau2, beta = as.numeric(f2$b), newmods = 3.5,
+    pred = p2$pred, pred_se = p2$se, pred_ci = c(p2$ci.lb, p2$ci.ub))
+), "metafor_metareg.json")

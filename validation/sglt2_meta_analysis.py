@@ -24,13 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import write_block  # noqa: E402
 
 import bayes_hte as bh  # noqa: E402
-from bayes_hte.inference import divergences, fit  # noqa: E402
-from bayes_hte.models.synthesis import (  # noqa: E402
-    build_causal_meta_model,
-    build_meta_analysis_model,
-    posterior_summary,
-)
-from bayes_hte.plots_meta import combined_forest_plot  # noqa: E402
+from bayes_hte.inference import divergences  # noqa: E402
+from bayes_hte.plots import combined_forest_plot  # noqa: E402
 
 FIG = Path(__file__).resolve().parents[1] / "docs" / "figures" / "sglt2_combined_forest.png"
 
@@ -45,8 +40,9 @@ def main() -> None:
     n_div = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        causal_idata = fit(build_causal_meta_model(table), draws=1000, tune=1000, chains=2,
-                           random_seed=1, log_likelihood=False, posterior_predictive=False)
+        causal_bayes = bh.CausalMetaModel().fit(table, draws=1000, tune=1000, chains=2,
+                                                random_seed=1, log_likelihood=False,
+                                                posterior_predictive=False)
         for measure in ("RD", "RR", "OR"):
             eff = table.effects(measure)
             back = "exp" if measure != "RD" else None
@@ -59,15 +55,14 @@ def main() -> None:
                              s.pi_high))
             c = bh.comparators.causal_meta_analysis(table, measure)
             rows.append((measure, "causal (frequentist)", c.estimate, *c.ci, None, None))
-            b = posterior_summary(causal_idata, "theta", sel={"measure": measure})
+            b = causal_bayes.result(measure)
             rows.append((measure, "causal (Bayesian)", b.estimate, *b.ci, None, None))
             tau = {"RD": {"tau": {"sigma": 0.05}}}.get(measure)
-            nn = fit(build_meta_analysis_model(eff, priors=tau), draws=1000, tune=1000,
-                     chains=2, random_seed=1, log_likelihood=False,
-                     posterior_predictive=False, target_accept=0.95)
-            n_div[measure] = divergences(nn)
-            bn = posterior_summary(nn, "mu", predictive="theta_new",
-                                   scale="log" if measure != "RD" else "natural")
+            nn = bh.MetaAnalysisModel(priors=tau).fit(
+                eff, draws=1000, tune=1000, chains=2, random_seed=1, log_likelihood=False,
+                posterior_predictive=False, target_accept=0.95)
+            n_div[measure] = divergences(nn.idata)
+            bn = nn.result()        # median of mu, CrI, and PI of theta_new; log scale for RR/OR
             f = (lambda x: x) if measure == "RD" else __import__("numpy").exp
             rows.append((measure, "Bayesian normal-normal (half-normal tau)",
                          float(f(bn.estimate)), *f(bn.ci), *f(bn.pi)))

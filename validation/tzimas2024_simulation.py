@@ -41,7 +41,7 @@ import pandas as pd  # noqa: E402
 import bayes_hte as bh  # noqa: E402
 from bayes_hte import diagnostics  # noqa: E402
 from bayes_hte.evaluation.truth import cate_accuracy  # noqa: E402
-from bayes_hte.plots_subgroup import plot_cate_by_risk, plot_cate_vs_truth  # noqa: E402
+from bayes_hte.plots import plot_cate_by_risk, plot_cate_vs_truth  # noqa: E402
 from bayes_hte.runners.subgroup import PAPER_TABLE7  # noqa: E402
 from bayes_hte.simulate.tzimas2024 import tzimas2024  # noqa: E402
 

@@ -1,4 +1,9 @@
-"""Frequentist comparators: numpy cores vectorised over a trailing replicate axis."""
+"""Frequentist comparators: numpy cores vectorised over a trailing replicate axis.
+
+Every result speaks one vocabulary (:mod:`bayes_hte.comparators.results`): the keyword
+and attribute ``ci_prob`` for the interval probability, ``ci`` (leading axis low, high),
+``ci_low`` and ``ci_high``.
+"""
 
 from bayes_hte.comparators.causal import (  # noqa: F401
     CausalMetaResult,
@@ -6,6 +11,7 @@ from bayes_hte.comparators.causal import (  # noqa: F401
     causal_meta_analysis,
 )
 from bayes_hte.comparators.cima import cima, cima_indirect  # noqa: F401
+from bayes_hte.comparators.heterogeneity import estimate_tau2, q_profile_ci  # noqa: F401
 from bayes_hte.comparators.mixed import (  # noqa: F401
     lmm_fit,
     mixed_model,
@@ -15,8 +21,6 @@ from bayes_hte.comparators.mixed import (  # noqa: F401
 from bayes_hte.comparators.multivariate import compare_structures, mvmeta  # noqa: F401
 from bayes_hte.comparators.univariate import (  # noqa: F401
     MetaAnalysisResult,
-    estimate_tau2,
     meta_analysis,
     meta_core,
-    q_profile_ci,
 )

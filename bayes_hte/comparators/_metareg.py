@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
+from bayes_hte.comparators.results import wald_interval
 from bayes_hte.errors import DataError
 
 
@@ -38,14 +39,27 @@ class MetaRegression:
     converged: np.ndarray  # (R,)
 
     def predict(self, x0: np.ndarray, *, ci_prob: float = 0.95):
-        """Prediction ``x0' beta`` (x0 of shape (p,) or (p, R)): estimate, se, ci_low, ci_high."""
+        """Prediction ``x0' beta`` with its standard error and Wald interval.
+
+        Parameters
+        ----------
+        x0 : ndarray, shape (p,) or (p, R)
+            Covariate vector (intercept first), shared or one per replicate.
+        ci_prob : float
+            Probability of the interval.
+
+        Returns
+        -------
+        (ndarray, ndarray, ndarray, ndarray)
+            ``estimate, se, ci_low, ci_high``, each of shape (R,).
+        """
         x0 = np.asarray(x0, dtype=float)
         if x0.ndim == 1:
             x0 = np.broadcast_to(x0[:, None], self.beta.shape)
         est = np.einsum("pr,pr->r", x0, self.beta)
         se = np.sqrt(np.einsum("pr,pqr,qr->r", x0, self.cov, x0))
-        z = stats.norm.ppf(0.5 + ci_prob / 2)
-        return est, se, est - z * se, est + z * se
+        lo, hi = wald_interval(est, se, ci_prob)
+        return est, se, lo, hi
 
 
 def _parts(y, v, X, tau2):

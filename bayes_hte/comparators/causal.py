@@ -49,23 +49,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from bayes_hte.data.aggregate import ArmTable
+from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
+from bayes_hte.data.aggregate import ArmTable, check_weights
 from bayes_hte.errors import DataError
+from bayes_hte.options import MEASURES, CausalVariance, Measure
 
-CausalMeasure = Literal["RD", "RR", "OR"]
-Variance = Literal["delta", "paper", "conditional"]
-CAUSAL_MEASURES: tuple[str, ...] = ("RD", "RR", "OR")
-VARIANCES: tuple[str, ...] = ("delta", "paper", "conditional")
+VARIANCES: tuple[str, ...] = get_args(CausalVariance)
 
 
-def contrast(psi1, psi0, measure: CausalMeasure):
-    r""":math:`\Phi(\psi_1, \psi_0)`: risk difference, risk ratio or odds ratio."""
+def contrast(psi1: npt.ArrayLike, psi0: npt.ArrayLike, measure: Measure) -> np.ndarray:
+    r""":math:`\Phi(\psi_1, \psi_0)`: risk difference, risk ratio or odds ratio.
+
+    Parameters
+    ----------
+    psi1, psi0 : float or array_like
+        Risks under treatment and control (broadcast against each other).
+    measure : {"RD", "RR", "OR"}
+        The contrast.
+
+    Returns
+    -------
+    ndarray
+        :math:`\psi_1 - \psi_0`, :math:`\psi_1/\psi_0` or the odds ratio (natural
+        scale; ``inf``/``nan`` where undefined).
+
+    Raises
+    ------
+    ValueError
+        An unknown measure.
+    """
     psi1, psi0 = np.asarray(psi1, dtype=float), np.asarray(psi0, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure == "RD":
@@ -74,7 +93,7 @@ def contrast(psi1, psi0, measure: CausalMeasure):
             return psi1 / psi0
         if measure == "OR":
             return psi1 / (1 - psi1) / (psi0 / (1 - psi0))
-    raise ValueError(f"measure must be one of {CAUSAL_MEASURES}, got {measure!r}")
+    raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
 
 
 def _log_gradient(psi1, psi0, measure):
@@ -87,8 +106,10 @@ def _log_gradient(psi1, psi0, measure):
         return 1 / (psi1 * (1 - psi1)), -1 / (psi0 * (1 - psi0))
 
 
-def causal_core(n11, n10, n01, n00, *, measure: CausalMeasure = "RR", weights=None,
-                variance: Variance = "delta", level: float = 0.95) -> dict:
+def causal_core(n11: npt.ArrayLike, n10: npt.ArrayLike, n01: npt.ArrayLike,
+                n00: npt.ArrayLike, *, measure: Measure = "RR",
+                weights: npt.ArrayLike | None = None, variance: CausalVariance = "delta",
+                ci_prob: float = 0.95) -> dict:
     r"""Vectorised causal estimator (module docstring) for counts of shape (K, R...).
 
     Parameters
@@ -102,8 +123,8 @@ def causal_core(n11, n10, n01, n00, *, measure: CausalMeasure = "RR", weights=No
     variance : {"delta", "paper", "conditional"}
         See the module docstring. With ``weights`` given, ``"delta"`` equals
         ``"conditional"`` (fixed weights carry no membership variance).
-    level : float
-        Confidence level.
+    ci_prob : float
+        Probability of the confidence interval, in (0, 1).
 
     Returns
     -------
@@ -112,11 +133,18 @@ def causal_core(n11, n10, n01, n00, *, measure: CausalMeasure = "RR", weights=No
         (SE of log RR / log OR; equals ``se`` for the RD), ``ci`` (2, R...), ``z``, ``p``,
         ``psi1``, ``psi0``, ``var_psi1``, ``var_psi0``, ``cov_psi``; ``nan`` where the
         contrast is undefined (e.g. no control events anywhere for the RR).
+
+    Raises
+    ------
+    ValueError
+        An unknown measure or variance, ``variance="paper"`` with user weights, or
+        ``ci_prob`` outside (0, 1).
     """
-    if measure not in CAUSAL_MEASURES:
-        raise ValueError(f"measure must be one of {CAUSAL_MEASURES}, got {measure!r}")
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    check_ci_prob(ci_prob, error=ValueError)
     a, b, c, d = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (n11, n10, n01, n00)))
     n1, n0 = a + b, c + d
     nk = n1 + n0
@@ -149,15 +177,14 @@ def causal_core(n11, n10, n01, n00, *, measure: CausalMeasure = "RR", weights=No
         var_scale = g1**2 * v1 + g0**2 * v0 + 2 * g1 * g0 * cov
         log_se = np.sqrt(np.maximum(var_scale, 0.0))
     theta = contrast(psi1, psi0, measure)
-    z_crit = stats.norm.ppf(0.5 + level / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure == "RD":
             est_scale, null = theta, 0.0
-            ci = np.stack([theta - z_crit * log_se, theta + z_crit * log_se])
+            ci = wald_interval(theta, log_se, ci_prob)
             se = log_se
         else:
             est_scale, null = np.log(theta), 0.0
-            ci = np.exp(np.stack([est_scale - z_crit * log_se, est_scale + z_crit * log_se]))
+            ci = np.exp(wald_interval(est_scale, log_se, ci_prob))
             se = theta * log_se
         z = (est_scale - null) / log_se
     p = 2 * stats.norm.sf(np.abs(z))
@@ -166,11 +193,13 @@ def causal_core(n11, n10, n01, n00, *, measure: CausalMeasure = "RR", weights=No
 
 
 @dataclass(frozen=True, eq=False)
-class CausalMetaResult:
+class CausalMetaResult(IntervalBounds):
     r"""Causal meta-analysis estimate :math:`\hat\theta(P^*)`.
 
-    Attributes
+    Parameters
     ----------
+    measure : {"RD", "RR", "OR"}
+        The contrast.
     estimate : float
         :math:`\hat\theta` on the natural scale (RD, RR or OR).
     se : float
@@ -179,13 +208,26 @@ class CausalMetaResult:
         Standard error of :math:`\log\hat\theta` (RR, OR), the scale of the CI; equals
         ``se`` for the RD.
     ci : ndarray, shape (2,)
-        Confidence interval on the natural scale.
+        Confidence interval on the natural scale (``ci_low``, ``ci_high``); Wald on the
+        log scale for the RR and OR.
     z, p : float
         Wald statistic against no effect (RD 0, RR/OR 1) and its two-sided p-value.
     psi1, psi0 : float
         Pooled risks under treatment and control in :math:`P^*`.
+    var_psi1, var_psi0, cov_psi : float
+        Variances of the pooled risks and their covariance (module docstring).
     weights : ndarray, shape (K,)
         Study weights :math:`\omega_k` (sum 1).
+    ci_prob : float
+        Probability of the interval.
+    variance : {"delta", "paper", "conditional"}
+        The variance formula used.
+    weighting : {"sample_size", "user"}
+        Where the weights came from.
+    table : ArmTable
+        The analysed counts.
+    scale : str
+        Scale of ``estimate`` (``"natural"``).
     """
 
     measure: str
@@ -201,29 +243,28 @@ class CausalMetaResult:
     var_psi0: float
     cov_psi: float
     weights: np.ndarray
-    level: float
+    ci_prob: float
     variance: str
     weighting: str
     table: ArmTable = field(repr=False)
     scale: str = "natural"
 
-    @property
-    def ci_low(self) -> float:
-        return float(self.ci[0])
-
-    @property
-    def ci_high(self) -> float:
-        return float(self.ci[1])
-
     def summary(self) -> pd.DataFrame:
-        """One row: estimate, se, CI, z, p and the pooled risks."""
+        """One row: estimate, se, CI, z, p and the pooled risks.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed ``"causal <measure>"``; ``attrs`` hold the measure, ``ci_prob``,
+            the variance formula and the weighting.
+        """
         out = pd.DataFrame(
             {"estimate": [self.estimate], "se": [self.se], "log_se": [self.log_se],
              "ci_low": [self.ci_low], "ci_high": [self.ci_high], "z": [self.z],
              "p": [self.p], "psi1": [self.psi1], "psi0": [self.psi0],
              "k": [self.table.k], "n": [float(self.table.n.sum())]},
             index=pd.Index([f"causal {self.measure}"], name="method"))
-        out.attrs.update(measure=self.measure, level=self.level, variance=self.variance,
+        out.attrs.update(measure=self.measure, ci_prob=self.ci_prob, variance=self.variance,
                          weighting=self.weighting)
         return out
 
@@ -232,9 +273,13 @@ class CausalMetaResult:
 
         The study CIs are on the log scale for RR/OR, with 1/2 added to every cell of a
         study with a zero cell (only for this display).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per study: ``risk1, risk0, estimate, ci_low, ci_high, weight, n``.
         """
         t = self.table
-        z = stats.norm.ppf(0.5 + self.level / 2)
         zero = (t.n11 == 0) | (t.n10 == 0) | (t.n01 == 0) | (t.n00 == 0)
         add = np.where(zero, 0.5, 0.0)
         a, b, c, d = t.n11 + add, t.n10 + add, t.n01 + add, t.n00 + add
@@ -242,14 +287,14 @@ class CausalMetaResult:
         est = contrast(t.risk1, t.risk0, self.measure)
         if self.measure == "RD":
             se = np.sqrt(p1 * (1 - p1) / (a + b) + p0 * (1 - p0) / (c + d))
-            lo, hi = est - z * se, est + z * se
+            lo, hi = wald_interval(est, se, self.ci_prob)
         else:
             if self.measure == "RR":
                 ly, se = np.log(p1 / p0), np.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
             else:
                 ly = np.log(a * d / (b * c))
                 se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-            lo, hi = np.exp(ly - z * se), np.exp(ly + z * se)
+            lo, hi = np.exp(wald_interval(ly, se, self.ci_prob))
         return pd.DataFrame({"risk1": t.risk1, "risk0": t.risk0, "estimate": est,
                              "ci_low": lo, "ci_high": hi, "weight": 100 * self.weights,
                              "n": t.n}, index=pd.Index(t.labels, name="study"))
@@ -264,41 +309,13 @@ def _as_table(counts) -> ArmTable:
                     f"got {type(counts).__name__}")
 
 
-def _check_weights(weights, table: ArmTable) -> np.ndarray | None:
-    if isinstance(weights, str):
-        if weights != "sample_size":
-            raise DataError(f"weights must be 'sample_size' or an array of convex weights, "
-                            f"got {weights!r}")
-        return None
-    if isinstance(weights, pd.Series):
-        missing = set(table.labels) - set(map(str, weights.index))
-        extra = set(map(str, weights.index)) - set(table.labels)
-        if missing or extra:
-            raise DataError(f"weights index must match the study labels; missing "
-                            f"{sorted(missing)[:5]}, unknown {sorted(extra)[:5]}")
-        weights = weights.set_axis(weights.index.map(str)).loc[list(table.labels)].to_numpy()
-    w = np.array(weights, dtype=float, copy=True)
-    if w.shape != (table.k,):
-        raise DataError(f"weights must have one entry per study ({table.k}), got shape "
-                        f"{w.shape}")
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        names = [table.labels[i] for i in np.flatnonzero(bad)][:5]
-        raise DataError(f"weights must be finite and >= 0; not so for studies {names}")
-    if abs(w.sum() - 1.0) > 1e-8:
-        raise DataError(f"weights must sum to 1 (a convex combination of the trial "
-                        f"populations), they sum to {w.sum():.6g}; normalise them yourself "
-                        "if that is what you mean")
-    return w
-
-
 def causal_meta_analysis(
-    counts,
-    measure: CausalMeasure = "RR",
+    counts: ArmTable | pd.DataFrame,
+    measure: Measure = "RR",
     *,
     weights: Literal["sample_size"] | Sequence[float] | np.ndarray | pd.Series = "sample_size",
-    variance: Variance = "delta",
-    level: float = 0.95,
+    variance: CausalVariance = "delta",
+    ci_prob: float = 0.95,
 ) -> CausalMetaResult:
     r"""Causal meta-analysis of per-arm counts (Berenfeld et al. 2026).
 
@@ -319,8 +336,8 @@ def causal_meta_analysis(
         Variance formula (module docstring). ``"delta"``: random study membership with
         the covariance of the two pooled risks; ``"paper"``: as printed in the paper;
         ``"conditional"``: study sizes fixed.
-    level : float
-        Confidence level.
+    ci_prob : float
+        Probability of the confidence interval, in (0, 1).
 
     Returns
     -------
@@ -330,9 +347,10 @@ def causal_meta_analysis(
     Raises
     ------
     DataError
-        Bad counts (see :class:`~bayes_hte.ArmTable`), bad weights, or a contrast that is
-        undefined for the pooled risks (no control events anywhere for the RR; pooled
-        risk 0 or 1 for the OR).
+        Bad counts (see :class:`~bayes_hte.ArmTable`), bad weights (see
+        :func:`bayes_hte.data.aggregate.check_weights`), ``ci_prob`` outside (0, 1), or a
+        contrast that is undefined for the pooled risks (no control events anywhere for
+        the RR; pooled risk 0 or 1 for the OR).
 
     Examples
     --------
@@ -343,19 +361,18 @@ def causal_meta_analysis(
     >>> round(res.estimate, 4)
     -0.075
     """
-    if measure not in CAUSAL_MEASURES:
-        raise DataError(f"measure must be one of {CAUSAL_MEASURES}, got {measure!r}")
+    if measure not in MEASURES:
+        raise DataError(f"measure must be one of {MEASURES}, got {measure!r}")
     if variance not in VARIANCES:
         raise DataError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    if not 0 < level < 1:
-        raise DataError(f"level must be in (0, 1), got {level!r}")
+    check_ci_prob(ci_prob)
     table = _as_table(counts)
-    w = _check_weights(weights, table)
+    w = check_weights(weights, table)
     if w is not None and variance == "paper":
         raise DataError("variance='paper' is the paper's formula for n_k/n weights; with "
                         "user-given weights use variance='delta' (= 'conditional')")
     core = causal_core(table.n11, table.n10, table.n01, table.n00, measure=measure,
-                       weights=w, variance=variance, level=level)
+                       weights=w, variance=variance, ci_prob=ci_prob)
     psi1, psi0 = float(core["psi1"]), float(core["psi0"])
     if measure == "RR" and (psi0 == 0 or psi1 == 0):
         arm = "control" if psi0 == 0 else "treated"
@@ -375,6 +392,6 @@ def causal_meta_analysis(
         z=float(core["z"]), p=float(core["p"]), psi1=psi1, psi0=psi0,
         var_psi1=float(core["var_psi1"]), var_psi0=float(core["var_psi0"]),
         cov_psi=float(core["cov_psi"]), weights=np.asarray(weights_used, dtype=float),
-        level=level, variance=variance,
+        ci_prob=ci_prob, variance=variance,
         weighting="sample_size" if w is None else "user", table=table,
     )

@@ -49,29 +49,50 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
 
-from bayes_hte.comparators.multivariate import Method, MVMetaResult, Structure, mvmeta
+from bayes_hte.comparators.multivariate import MVMetaResult, mvmeta
+from bayes_hte.comparators.results import WaldInterval
 from bayes_hte.data.longitudinal import LongitudinalData
 from bayes_hte.errors import DataError
+from bayes_hte.options import LMMMethod, MVMethod, OmegaStructure, WithinCovariance
 
-Covariance = Literal["random_intercept", "unstructured"]
-LMMMethod = Literal["REML", "ML"]
 _LOG2PI = np.log(2.0 * np.pi)
 
 
 # =========================================================================== numpy core
 @dataclass
 class LMMFit:
-    """Raw output of :func:`lmm_fit` (arrays over all P design columns)."""
+    """Raw output of :func:`lmm_fit` (arrays over all P design columns).
+
+    Parameters
+    ----------
+    beta : ndarray, shape (P,)
+        Fixed effects; NaN for inestimable (all-zero) design columns.
+    cov : ndarray, shape (P, P)
+        Their model-based covariance; NaN rows/columns for inestimable columns.
+    sigma : ndarray, shape (n_visits, n_visits)
+        Within-participant covariance over the visits (NaN for visits not measured).
+    sd_intercept, sd_error : float
+        Random-intercept and residual SDs (random-intercept model; NaN otherwise).
+    loglik : float
+        Restricted (REML) or full (ML) log-likelihood.
+    n_obs, n_subjects : int
+        Measurements and participants.
+    n_cov_params : int
+        Number of variance parameters estimated.
+    converged : bool
+        Whether the optimiser converged.
+    estimable : ndarray of bool, shape (P,)
+        Design columns that are not all zero.
+    """
 
     beta: np.ndarray
     cov: np.ndarray
-    sigma: np.ndarray  # within-participant covariance over the visits (n_visits x n_visits)
+    sigma: np.ndarray
     sd_intercept: float
     sd_error: float
     loglik: float
@@ -107,7 +128,7 @@ def lmm_fit(
     visit: np.ndarray,
     *,
     n_visits: int,
-    covariance: Covariance = "random_intercept",
+    covariance: WithinCovariance = "random_intercept",
     method: LMMMethod = "REML",
     names: Sequence[str] | None = None,
     where: str = "the trial",
@@ -125,7 +146,19 @@ def lmm_fit(
         Number of visits the visit index refers to.
     covariance, method
         See :func:`mixed_model`.
-    names, where : for error messages.
+    names : sequence of str, optional
+        Names of the design columns (error messages).
+    where : str
+        Name of the data in error messages.
+
+    Returns
+    -------
+    LMMFit
+
+    Raises
+    ------
+    DataError
+        Too few measurements for the model, or a rank-deficient design.
     """
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
@@ -332,16 +365,18 @@ def _fit_un(y, X, subject, vidx, n_subj, T, method):
 
 # =========================================================================== result objects
 @dataclass(frozen=True, eq=False)
-class MixedModelResult:
+class MixedModelResult(WaldInterval):
     r"""One linear mixed model (one trial, or all trials pooled with common effects).
 
-    Attributes
+    Parameters
     ----------
-    estimate, se : ndarray (P,)
-        Fixed effects and their standard errors; NaN for coefficients the data cannot
-        estimate (visits never measured).
+    estimate : ndarray (P,)
+        Fixed effects; NaN for coefficients the data cannot estimate (visits never
+        measured). Their standard errors are ``se``.
     cov : ndarray (P, P)
         :math:`\mathrm{Cov}(\hat\beta)`, NaN rows/columns for inestimable coefficients.
+    names : tuple of str
+        Coefficient names (the design over all trials' visits).
     within_cov : pandas.DataFrame
         Estimated within-participant covariance over the visits (NaN for visits not
         measured).
@@ -349,6 +384,21 @@ class MixedModelResult:
         Random-intercept and residual SDs (random-intercept model; NaN otherwise).
     loglik : float
         Restricted (REML) or full (ML) log-likelihood.
+    n_obs, n_subjects : int
+        Measurements and participants.
+    n_cov_params : int
+        Number of variance parameters estimated.
+    converged : bool
+        Whether the optimiser converged.
+    covariance : {"random_intercept", "unstructured"}
+        Within-participant covariance.
+    method : {"REML", "ML"}
+    study : object
+        The trial fitted (``None`` for all trials pooled).
+    reference_visit : object
+        Reference level of the visit factor.
+    ci_prob : float
+        Probability of the Wald interval ``ci`` (shape (2, P); ``ci_low``, ``ci_high``).
     """
 
     estimate: np.ndarray
@@ -376,10 +426,6 @@ class MixedModelResult:
     def estimable(self) -> np.ndarray:
         return np.isfinite(self.estimate)
 
-    @property
-    def ci(self) -> tuple[np.ndarray, np.ndarray]:
-        z = stats.norm.ppf(0.5 + self.ci_prob / 2)
-        return self.estimate - z * self.se, self.estimate + z * self.se
 
     @property
     def n_params(self) -> int:
@@ -395,7 +441,13 @@ class MixedModelResult:
         return -2.0 * self.loglik + self.n_params * np.log(n)
 
     def summary(self) -> pd.DataFrame:
-        """One row per coefficient: estimate, se, z, p, CI (NaN rows: not estimable)."""
+        """One row per coefficient: estimate, se, z, p, CI (NaN rows: not estimable).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by coefficient: ``estimate, se, z, p, ci_low, ci_high``.
+        """
         lo, hi = self.ci
         z = self.estimate / self.se
         return pd.DataFrame({"estimate": self.estimate, "se": self.se, "z": z,
@@ -406,10 +458,10 @@ class MixedModelResult:
 def mixed_model(
     data: LongitudinalData,
     *,
-    study=None,
-    covariance: Covariance = "random_intercept",
+    study: object | None = None,
+    covariance: WithinCovariance = "random_intercept",
     method: LMMMethod = "REML",
-    reference_visit=None,
+    reference_visit: object | None = None,
     treatment_by_visit: bool = True,
     covariate_by_visit: bool = True,
     treatment_by_covariate: bool = True,
@@ -486,14 +538,22 @@ def _fit_design(data: LongitudinalData, design, *, study, covariance, method,
 class PerTrialMixedModels:
     """Step 1 for every trial: coefficient vectors and their covariances.
 
-    Attributes
+    Parameters
     ----------
     estimates : ndarray (k, P)
         Per-trial coefficients, NaN where a trial cannot estimate one (Remark C).
     covariances : ndarray (k, P, P)
         Per-trial :math:`\\mathrm{Cov}(\\hat\\beta_i)`, NaN rows/columns likewise.
+    names : tuple of str
+        Coefficient names.
+    study_labels : tuple
+        Trial labels, in the order of the first axis.
     fits : dict
         Study label -> :class:`MixedModelResult`.
+    covariance : {"random_intercept", "unstructured"}
+        Within-participant covariance of the step-1 fits.
+    method : {"REML", "ML"}
+        Likelihood of the step-1 fits.
     """
 
     estimates: np.ndarray
@@ -505,13 +565,25 @@ class PerTrialMixedModels:
     method: str = "REML"
 
     def estimates_frame(self) -> pd.DataFrame:
-        """Trials x coefficients table of the estimates (NaN: not estimable)."""
+        """Trials x coefficients table of the estimates (NaN: not estimable).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by study, one column per coefficient.
+        """
         return pd.DataFrame(self.estimates, index=pd.Index(list(self.study_labels),
                                                            name="study"),
                             columns=list(self.names))
 
     def summary(self) -> pd.DataFrame:
-        """Long table: study, coef, estimate, se, ci_low, ci_high."""
+        """Long table of the step-1 coefficients.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``study, coef, estimate, se, z, p, ci_low, ci_high``.
+        """
         frames = []
         for lab, res in self.fits.items():
             s = res.summary().reset_index()
@@ -520,16 +592,45 @@ class PerTrialMixedModels:
         return pd.concat(frames, ignore_index=True)
 
     def variance_summary(self) -> pd.DataFrame:
-        """Per trial: participants, measurements, SDs, log-likelihood, convergence."""
+        """Per trial: participants, measurements, SDs, log-likelihood, convergence.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by study: ``n_subjects, n_obs, sd_intercept, sd_error, loglik,
+            converged``.
+        """
         return pd.DataFrame([{"study": lab, "n_subjects": r.n_subjects, "n_obs": r.n_obs,
                               "sd_intercept": r.sd_intercept, "sd_error": r.sd_error,
                               "loglik": r.loglik, "converged": r.converged}
                              for lab, r in self.fits.items()]).set_index("study")
 
-    def mvmeta(self, *, method: Method = "REML", structure: Structure = "compound_symmetry",
+    def mvmeta(self, *, method: MVMethod = "REML",
+               structure: OmegaStructure = "compound_symmetry",
                coefs: Sequence[str] | None = None, ci_prob: float = 0.95) -> MVMetaResult:
         """Step 2: multivariate meta-analysis of the trial coefficient vectors
-        (:func:`bayes_hte.comparators.mvmeta`), optionally of a subset ``coefs``."""
+        (:func:`bayes_hte.comparators.mvmeta`), optionally of a subset ``coefs``.
+
+        Parameters
+        ----------
+        method : {"REML", "ML", "FE"}
+            Likelihood of step 2, or fixed effect.
+        structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
+            Structure of the between-trial covariance :math:`\\Omega`.
+        coefs : sequence of str, optional
+            Coefficients to pool (default: all).
+        ci_prob : float
+            Probability of the confidence and prediction intervals.
+
+        Returns
+        -------
+        MVMetaResult
+
+        Raises
+        ------
+        DataError
+            Unknown coefficients, or invalid inputs (see :func:`mvmeta`).
+        """
         idx = self._coef_index(coefs)
         return mvmeta(self.estimates[:, idx], self.covariances[np.ix_(range(len(
             self.study_labels)), idx, idx)], method=method, structure=structure,
@@ -549,9 +650,9 @@ class PerTrialMixedModels:
 def per_trial_mixed_models(
     data: LongitudinalData,
     *,
-    covariance: Covariance = "random_intercept",
+    covariance: WithinCovariance = "random_intercept",
     method: LMMMethod = "REML",
-    reference_visit=None,
+    reference_visit: object | None = None,
     treatment_by_visit: bool = True,
     covariate_by_visit: bool = True,
     treatment_by_covariate: bool = True,
@@ -562,6 +663,23 @@ def per_trial_mixed_models(
     heterogeneity of the within-trial covariances is accommodated, Remark B). The
     coefficient vector is indexed over the union of the trials' visits, with NaN for
     those a trial did not measure (Remark C).
+
+    Parameters
+    ----------
+    data : LongitudinalData
+    covariance, method, reference_visit : optional
+        As in :func:`mixed_model`.
+    treatment_by_visit, covariate_by_visit, treatment_by_covariate : bool
+        Interactions of model (3) to include.
+
+    Returns
+    -------
+    PerTrialMixedModels
+
+    Raises
+    ------
+    DataError
+        No trials, or a trial whose model cannot be fitted (see :func:`mixed_model`).
     """
     if data.n_studies < 1:
         raise DataError("no trials in the data")
@@ -582,24 +700,38 @@ def per_trial_mixed_models(
 
 @dataclass(frozen=True, eq=False)
 class TwoStepResult:
-    """Both steps of the two-step IPD meta-analysis."""
+    """Both steps of the two-step IPD meta-analysis.
+
+    Parameters
+    ----------
+    step1 : PerTrialMixedModels
+        The per-trial mixed models.
+    step2 : MVMetaResult
+        The multivariate meta-analysis of their coefficients.
+    """
 
     step1: PerTrialMixedModels
     step2: MVMetaResult
 
     def summary(self) -> pd.DataFrame:
+        """The pooled coefficients (:meth:`MVMetaResult.summary` of step 2).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return self.step2.summary()
 
 
 def two_step_ipdma(
     data: LongitudinalData,
     *,
-    covariance: Covariance = "random_intercept",
+    covariance: WithinCovariance = "random_intercept",
     lmm_method: LMMMethod = "REML",
-    method: Method = "REML",
-    structure: Structure = "compound_symmetry",
+    method: MVMethod = "REML",
+    structure: OmegaStructure = "compound_symmetry",
     coefs: Sequence[str] | None = None,
-    reference_visit=None,
+    reference_visit: object | None = None,
     treatment_by_visit: bool = True,
     covariate_by_visit: bool = True,
     treatment_by_covariate: bool = True,
@@ -610,6 +742,35 @@ def two_step_ipdma(
     Step 1 fits :func:`per_trial_mixed_models` (``covariance``, ``lmm_method``); step 2
     pools the coefficient vectors with :func:`bayes_hte.comparators.mvmeta`
     (``method``, ``structure``; compound symmetry by default, the paper's choice).
+
+    Parameters
+    ----------
+    data : LongitudinalData
+    covariance : {"random_intercept", "unstructured"}
+        Within-participant covariance of the step-1 models.
+    lmm_method : {"REML", "ML"}
+        Likelihood of the step-1 models.
+    method : {"REML", "ML", "FE"}
+        Likelihood of step 2, or fixed effect.
+    structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
+        Structure of the between-trial covariance.
+    coefs : sequence of str, optional
+        Coefficients pooled in step 2 (default: all).
+    reference_visit : optional
+        Reference level of the visit factor.
+    treatment_by_visit, covariate_by_visit, treatment_by_covariate : bool
+        Interactions of model (3) to include.
+    ci_prob : float
+        Probability of the step-2 intervals.
+
+    Returns
+    -------
+    TwoStepResult
+
+    Raises
+    ------
+    DataError
+        Invalid data or options (see :func:`per_trial_mixed_models` and :func:`mvmeta`).
     """
     step1 = per_trial_mixed_models(
         data, covariance=covariance, method=lmm_method, reference_visit=reference_visit,

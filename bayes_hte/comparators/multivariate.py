@@ -58,24 +58,36 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, stats
 
+from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
+from bayes_hte.data.aggregate import validate_multivariate
 from bayes_hte.errors import DataError
+from bayes_hte.options import OMEGA_STRUCTURES, MVMethod, OmegaStructure
 
-Method = Literal["REML", "ML", "FE"]
-Structure = Literal["unstructured", "compound_symmetry", "diagonal", "identity"]
-METHODS = ("REML", "ML", "FE")
-STRUCTURES = ("unstructured", "compound_symmetry", "diagonal", "identity")
+METHODS: tuple[str, ...] = get_args(MVMethod)
 _LOG2PI = np.log(2.0 * np.pi)
 
 
 # =========================================================================== structures
 def n_omega_params(structure: str, p: int) -> int:
-    """Number of free parameters of the between-study covariance."""
+    """Number of free parameters of the between-study covariance.
+
+    Parameters
+    ----------
+    structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
+    p : int
+        Number of coefficients.
+
+    Returns
+    -------
+    int
+    """
     return {"unstructured": p * (p + 1) // 2,
             "compound_symmetry": 2 if p > 1 else 1,
             "diagonal": p, "identity": 1}[structure]
@@ -177,11 +189,27 @@ def _grad_omega(g: dict, reml: bool) -> np.ndarray:
     return G
 
 
-def mvmeta_loglik(estimates, covariances, omega, *, method: Literal["REML", "ML"] = "REML"
-                  ) -> float:
+def mvmeta_loglik(estimates: npt.ArrayLike, covariances: npt.ArrayLike, omega: npt.ArrayLike,
+                  *, method: Literal["REML", "ML"] = "REML") -> float:
     """(Restricted) log-likelihood of a multivariate meta-analysis at a given Omega
-    (the mean profiled at its GLS estimate), for one replicate. NaN estimates are
-    missing components."""
+    (the mean profiled at its GLS estimate), for one replicate.
+
+    Parameters
+    ----------
+    estimates : array_like, shape (k, p)
+        Study estimates; NaN marks a missing component.
+    covariances : array_like, shape (k, p, p)
+        Within-study covariances.
+    omega : array_like, shape (p, p)
+        Between-study covariance.
+    method : {"REML", "ML"}
+
+    Returns
+    -------
+    float
+        The log-likelihood (module docstring); ``-inf`` where a marginal covariance is
+        not positive definite.
+    """
     y = np.asarray(estimates, dtype=float)
     o = np.isfinite(y)
     S0 = np.where(o[:, :, None] & o[:, None, :], np.nan_to_num(np.asarray(covariances,
@@ -272,71 +300,37 @@ def _blup(g: dict, omega: np.ndarray, o: np.ndarray) -> np.ndarray:
     return g["mu"][None] + np.einsum("ij,kj->ki", omega, g["Wr"])
 
 
-def _validate(estimates, covariances) -> tuple[np.ndarray, np.ndarray]:
-    y = np.array(estimates, dtype=float, copy=True)
-    S = np.array(covariances, dtype=float, copy=True)
-    if y.ndim == 1:
-        raise DataError("estimates must be 2-dimensional (studies x coefficients); for a "
-                        "single coefficient pass shape (k, 1)")
-    if y.ndim not in (2, 3):
-        raise DataError(f"estimates must have shape (k, p) or (k, p, R), got {y.shape}")
-    k, p = y.shape[:2]
-    want = (k, p, p) + y.shape[2:]
-    if S.shape != want:
-        raise DataError(f"covariances must have shape {want} to match estimates {y.shape}, "
-                        f"got {S.shape}")
-    if y.ndim == 2:
-        y, S = y[..., None], S[..., None]
-    if np.isinf(y).any():
-        bad = sorted({int(i) for i in np.argwhere(np.isinf(y))[:, 0]})
-        raise DataError(f"estimates are infinite for studies (rows) {bad}; use NaN for a "
-                        "component a study does not report")
-    for r in range(y.shape[-1]):
-        o = np.isfinite(y[..., r])
-        tag = f" (replicate {r})" if y.shape[-1] > 1 else ""
-        empty = np.flatnonzero(~o.any(axis=1))
-        if empty.size:
-            raise DataError(f"studies (rows) {empty.tolist()} report no component{tag}; "
-                            "remove them")
-        none = np.flatnonzero(~o.any(axis=0))
-        if none.size:
-            raise DataError(f"coefficients (columns) {none.tolist()} are missing in every "
-                            f"study{tag}; drop them from the analysis")
-        mask = o[:, :, None] & o[:, None, :]
-        Sr = S[..., r]
-        if (~np.isfinite(Sr) & mask).any():
-            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(Sr) & mask)[:, 0]})
-            raise DataError(f"covariances of studies {bad} are not finite for reported "
-                            f"components{tag}")
-        S0 = np.where(mask, np.nan_to_num(Sr), 0.0)
-        asym = np.abs(S0 - S0.transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-8 * (
-            1.0 + np.abs(S0).max(axis=(1, 2)))
-        if asym.any():
-            raise DataError(f"covariance matrices of studies {np.flatnonzero(asym).tolist()} "
-                            f"are not symmetric{tag}")
-        padded = S0 + np.eye(p)[None] * (~o)[:, :, None]
-        eig = np.linalg.eigvalsh(padded)
-        notpd = eig.min(axis=1) <= 0
-        if notpd.any():
-            raise DataError(f"covariance matrices of studies {np.flatnonzero(notpd).tolist()} "
-                            f"are not positive definite on their reported components{tag}")
-    return y, S
-
-
-def mvmeta_core(estimates, covariances, *, method: Method = "REML",
-                structure: Structure = "unstructured", maxiter: int = 1000) -> dict:
+def mvmeta_core(estimates: npt.ArrayLike, covariances: npt.ArrayLike, *,
+                method: MVMethod = "REML",
+                structure: OmegaStructure = "unstructured", maxiter: int = 1000) -> dict:
     """Numpy core of :func:`mvmeta`: arrays with a trailing replicate axis.
 
-    Returns a dict with ``mu`` (p, R), ``cov`` (p, p, R), ``omega`` (p, p, R),
-    ``loglik`` (R,), ``q`` (R,), ``q_df`` (R,), ``n_obs`` (R,), ``converged`` (R,),
-    ``blup`` (k, p, R) and ``squeeze`` (True when the input had no replicate axis).
+    Parameters
+    ----------
+    estimates, covariances, method, structure, maxiter
+        As in :func:`mvmeta` (arrays only).
+
+    Returns
+    -------
+    dict
+        ``mu`` (p, R), ``cov`` (p, p, R), ``omega`` (p, p, R), ``loglik`` (R,), ``q``
+        (R,), ``q_df`` (R,), ``n_obs`` (R,), ``converged`` (R,), ``blup`` (k, p, R),
+        ``observed`` (k, p, R) and ``squeeze`` (True when the input had no replicate
+        axis).
+
+    Raises
+    ------
+    ValueError
+        An unknown method or structure.
+    DataError
+        Invalid inputs (see :func:`bayes_hte.data.aggregate.validate_multivariate`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    if structure not in OMEGA_STRUCTURES:
+        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES}, got {structure!r}")
     squeeze = np.ndim(estimates) == 2
-    y, S = _validate(estimates, covariances)
+    y, S = validate_multivariate(estimates, covariances)
     k, p, R = y.shape
     fits = [_fit_one(y[..., r], S[..., r], method, structure, maxiter) for r in range(R)]
     out = {
@@ -362,23 +356,42 @@ def mvmeta_core(estimates, covariances, *, method: Method = "REML",
 
 # =========================================================================== result object
 @dataclass(frozen=True, eq=False)
-class MVMetaResult:
+class MVMetaResult(WaldInterval):
     r"""Result of :func:`mvmeta`.
 
     Arrays have a trailing replicate axis when the input had one.
 
-    Attributes
+    Parameters
     ----------
     estimate : ndarray (p,)
-        Pooled coefficients :math:`\hat\mu`.
+        Pooled coefficients :math:`\hat\mu`; standard errors ``se``, Wald interval
+        ``ci`` (shape (2, p); ``ci_low``, ``ci_high``) at ``ci_prob``.
     cov : ndarray (p, p)
         :math:`\mathrm{Cov}(\hat\mu) = (\sum_i W_i)^{-1}`.
     Omega : ndarray (p, p)
         Between-study covariance :math:`\hat\Omega`.
-    loglik, aic, bic : float
-        (Restricted, for REML) log-likelihood and information criteria.
-    q, q_df, q_p : float
-        Multivariate Cochran Q, its degrees of freedom and chi-square p-value.
+    loglik : float
+        (Restricted, for REML) log-likelihood; ``aic``, ``bic`` are derived from it.
+    q, q_df : float, int
+        Multivariate Cochran Q and its degrees of freedom (p-value ``q_p``).
+    n_obs : int
+        Number of reported components :math:`\sum_i p_i`.
+    converged : bool
+        Whether the optimiser converged.
+    method : {"REML", "ML", "FE"}
+    structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
+    names : tuple of str
+        Coefficient names.
+    study_labels : tuple
+        Study labels.
+    estimates : ndarray (k, p)
+        The study estimates (NaN: not reported).
+    covariances : ndarray (k, p, p)
+        The within-study covariances.
+    blups : ndarray (k, p)
+        Shrunken trial coefficients (:meth:`blup`).
+    ci_prob : float
+        Probability of the confidence and prediction intervals.
     """
 
     estimate: np.ndarray
@@ -409,25 +422,8 @@ class MVMetaResult:
 
     @property
     def se(self) -> np.ndarray:
+        """Standard errors of the pooled coefficients."""
         return np.sqrt(np.diagonal(self.cov, axis1=0, axis2=1).T)
-
-    @property
-    def _z(self) -> float:
-        return float(stats.norm.ppf(0.5 + self.ci_prob / 2))
-
-    @property
-    def ci(self) -> np.ndarray:
-        """Wald confidence interval at ``ci_prob``, leading axis (low, high):
-        ``lo, hi = result.ci``."""
-        return np.stack([self.estimate - self._z * self.se, self.estimate + self._z * self.se])
-
-    @property
-    def ci_low(self) -> np.ndarray:
-        return self.ci[0]
-
-    @property
-    def ci_high(self) -> np.ndarray:
-        return self.ci[1]
 
     @property
     def tau2(self) -> np.ndarray:
@@ -453,7 +449,7 @@ class MVMetaResult:
         r"""Prediction interval for a new trial's coefficients (leading axis low, high),
         :math:`\hat\mu \pm z \sqrt{\mathrm{diag}(\mathrm{Cov}(\hat\mu) + \hat\Omega)}`."""
         s = np.sqrt(np.diagonal(self.cov + self.Omega, axis1=0, axis2=1).T)
-        return np.stack([self.estimate - self._z * s, self.estimate + self._z * s])
+        return wald_interval(self.estimate, s, self.ci_prob)
 
     @property
     def pi_low(self) -> np.ndarray:
@@ -506,7 +502,19 @@ class MVMetaResult:
             blups=self.blups[sl], ci_prob=self.ci_prob)
 
     def summary(self, *, replicate: int | None = None) -> pd.DataFrame:
-        """One row per coefficient: estimate, se, z, p, CI, between-study SD, PI."""
+        """One row per coefficient: estimate, se, z, p, CI, between-study SD, PI.
+
+        Parameters
+        ----------
+        replicate : int, optional
+            Which replicate, when the result holds several (required then).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by coefficient: ``estimate, se, z, p, ci_low, ci_high, tau, pi_low,
+            pi_high, n_studies``.
+        """
         r = self._one(replicate)
         lo, hi = r.ci
         plo, phi = r.pi
@@ -519,7 +527,18 @@ class MVMetaResult:
         }, index=pd.Index(list(r.names), name="coef"))
 
     def omega_table(self, *, replicate: int | None = None) -> pd.DataFrame:
-        """Between-study SDs (diagonal) and correlations (off-diagonal) as a table."""
+        """Between-study SDs (diagonal) and correlations (off-diagonal) as a table.
+
+        Parameters
+        ----------
+        replicate : int, optional
+            Which replicate, when the result holds several (required then).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Coefficients x coefficients.
+        """
         r = self._one(replicate)
         tab = r.corr.copy()
         np.fill_diagonal(tab, r.tau)
@@ -527,7 +546,18 @@ class MVMetaResult:
         return pd.DataFrame(tab, index=names, columns=names)
 
     def fit_table(self, *, replicate: int | None = None) -> pd.Series:
-        """Method, structure, log-likelihood, AIC, BIC, Q test and parameter count."""
+        """Method, structure, log-likelihood, AIC, BIC, Q test and parameter count.
+
+        Parameters
+        ----------
+        replicate : int, optional
+            Which replicate, when the result holds several (required then).
+
+        Returns
+        -------
+        pandas.Series
+            ``method, structure, loglik, n_params, aic, bic, q, q_df, q_p, i2, converged``.
+        """
         r = self._one(replicate)
         return pd.Series({"method": r.method, "structure": r.structure if r.method != "FE"
                           else "fixed_effect", "loglik": r.loglik, "n_params": r.n_params,
@@ -538,7 +568,18 @@ class MVMetaResult:
     def blup(self, *, replicate: int | None = None) -> pd.DataFrame:
         r"""Shrunken trial coefficients
         :math:`\tilde\beta_i = \hat\mu + \hat\Omega W_i(\hat\beta_i - \hat\mu)` (components
-        a study did not report are predicted through the between-study correlations)."""
+        a study did not report are predicted through the between-study correlations).
+
+        Parameters
+        ----------
+        replicate : int, optional
+            Which replicate, when the result holds several (required then).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Studies x coefficients.
+        """
         r = self._one(replicate)
         return pd.DataFrame(r.blups, index=pd.Index(list(r.study_labels), name="study"),
                             columns=list(r.names))
@@ -553,11 +594,11 @@ class MVMetaResult:
 
 
 def mvmeta(
-    estimates,
-    covariances,
+    estimates: npt.ArrayLike | pd.DataFrame,
+    covariances: npt.ArrayLike,
     *,
-    method: Method = "REML",
-    structure: Structure = "unstructured",
+    method: MVMethod = "REML",
+    structure: OmegaStructure = "unstructured",
     names: Sequence[str] | None = None,
     study_labels: Sequence | None = None,
     ci_prob: float = 0.95,
@@ -580,7 +621,7 @@ def mvmeta(
     names, study_labels : sequence, optional
         Coefficient and study labels (default: the DataFrame's, else 0..p-1 / 0..k-1).
     ci_prob : float
-        Coverage of the confidence and prediction intervals.
+        Probability of the confidence and prediction intervals, in (0, 1).
     maxiter : int
         Iteration limit of the optimiser.
 
@@ -596,6 +637,8 @@ def mvmeta(
     DataError
         Shapes that do not match, a study reporting nothing, a coefficient no study
         reports, non-finite, asymmetric or non-positive-definite covariances.
+    ValueError
+        An unknown method or structure, or ``ci_prob`` outside (0, 1).
 
     Examples
     --------
@@ -613,8 +656,7 @@ def mvmeta(
         >>> np.round(res.estimate, 4)
         array([ 0.3534, -0.3392])
     """
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+    check_ci_prob(ci_prob, error=ValueError)
     if isinstance(estimates, pd.DataFrame):
         names = list(estimates.columns) if names is None else names
         study_labels = list(estimates.index) if study_labels is None else study_labels
@@ -649,11 +691,11 @@ def mvmeta(
 
 
 def compare_structures(
-    estimates,
-    covariances,
+    estimates: npt.ArrayLike | pd.DataFrame,
+    covariances: npt.ArrayLike,
     *,
     method: Literal["REML", "ML"] = "REML",
-    structures: Sequence[str] = STRUCTURES,
+    structures: Sequence[str] = OMEGA_STRUCTURES,
     include_fixed: bool = True,
     names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
@@ -663,6 +705,32 @@ def compare_structures(
     fixed-effect model. For a like-for-like comparison the fixed-effect row
     (``include_fixed``) is the same (restricted, for REML) likelihood evaluated at
     :math:`\Omega = 0`, with :math:`p` parameters.
+
+    Parameters
+    ----------
+    estimates, covariances : array_like
+        As in :func:`mvmeta` (no replicate axis).
+    method : {"REML", "ML"}
+        Likelihood compared across structures.
+    structures : sequence of str
+        Structures of :math:`\Omega` to fit (default: all four).
+    include_fixed : bool
+        Add the fixed-effect row (:math:`\Omega = 0`).
+    names : sequence of str, optional
+        Coefficient labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (:meth:`MVMetaResult.fit_table`): ``method, structure, loglik,
+        n_params, aic, bic, q, q_df, q_p, i2, converged``.
+
+    Raises
+    ------
+    ValueError
+        ``method`` not REML or ML.
+    DataError
+        Invalid inputs (see :func:`mvmeta`).
     """
     if method not in ("REML", "ML"):
         raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")

@@ -23,6 +23,7 @@ otherwise (log-scale intervals mapped back, t-based intervals) store ``ci`` and 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
@@ -79,7 +80,8 @@ def critical_value(ci_prob: float, *, df: float = np.inf) -> float:
     return float(stats.t.ppf(q, df))
 
 
-def wald_interval(estimate, se, ci_prob: float, *, df: float = np.inf) -> np.ndarray:
+def wald_interval(estimate: npt.ArrayLike, se: npt.ArrayLike, ci_prob: float, *,
+                  df: float = np.inf) -> np.ndarray:
     r"""Wald interval :math:`\hat\theta \pm c\,\widehat{\mathrm{se}}`, vectorised.
 
     Parameters

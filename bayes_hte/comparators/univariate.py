@@ -15,24 +15,11 @@ and the fixed-effect (FE, "common effect") model sets :math:`\tau^2 = 0`. Given
     \hat\mu = \frac{\sum_k w_k y_k}{\sum_k w_k}, \qquad
     \widehat{\mathrm{se}}(\hat\mu) = \Big(\sum_k w_k\Big)^{-1/2}.
 
-Estimators of :math:`\tau^2` (all truncated at 0):
-
-``DL`` (DerSimonian & Laird 1986)
-    :math:`\hat\tau^2 = \max\{0, (Q - (K-1)) / (S_1 - S_2/S_1)\}` with the FE weights
-    :math:`u_k = 1/v_k`, :math:`S_r = \sum u_k^r` and Cochran's
-    :math:`Q = \sum u_k (y_k - \hat\mu_{FE})^2`.
-``ML``, ``REML`` (Viechtbauer 2005)
-    Maximise the (restricted) log-likelihood
-    :math:`\ell_{ML} = -\tfrac12 \sum_k [\log(v_k+\tau^2) + w_k (y_k-\hat\mu)^2]`,
-    :math:`\ell_{REML} = \ell_{ML} - \tfrac12 \log \sum_k w_k` by Newton steps (Fisher
-    scoring where the observed information is not positive) with step halving on
-    :math:`[0, \infty)`, vectorised; replicates that do not converge are
-    re-solved by a bounded scalar optimiser and, failing that, reported as ``nan`` with a
-    :class:`ConvergenceWarning` (``result.converged`` is ``False``).
-``PM`` (Paule & Mandel 1982)
-    The root of the generalised Q statistic
-    :math:`Q(\tau^2) = \sum_k w_k(\tau^2)(y_k - \hat\mu(\tau^2))^2 = K - 1`
-    (0 when :math:`Q(0) < K-1`), found by safeguarded Newton steps.
+The between-study variance :math:`\tau^2` is estimated by ``DL`` (DerSimonian & Laird
+1986), ``ML`` or ``REML`` (Viechtbauer 2005) or ``PM`` (Paule & Mandel 1982), all
+truncated at 0 (formulas in :mod:`bayes_hte.comparators.heterogeneity`); likelihood
+replicates that do not converge are reported as ``nan`` with a
+:class:`ConvergenceWarning` (``result.converged`` is ``False``).
 
 The Hartung–Knapp–Sidik–Jonkman adjustment (``knha=True``) replaces the standard error
 by :math:`\sqrt{q / \sum_k w_k}`, :math:`q = \sum_k w_k (y_k-\hat\mu)^2 / (K-1)`, and
@@ -54,337 +41,86 @@ of shape ``(K, R...)`` give results of shape ``(R...)``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
+from bayes_hte.comparators.heterogeneity import (
+    METHODS,
+    _check_inputs,
+    _cochran,
+    _tau2,
+    _weighted,
+    q_profile_ci,
+)
+from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
+from bayes_hte.options import MetaMethod, PIType
 
-Method = Literal["FE", "DL", "REML", "ML", "PM"]
-PIType = Literal["metafor", "higgins"]
-METHODS: tuple[str, ...] = ("FE", "DL", "REML", "ML", "PM")
+PI_TYPES: tuple[str, ...] = get_args(PIType)
 
 
 class ConvergenceWarning(RuntimeWarning):
     """An iterative estimator did not converge for some replicates (their results are nan)."""
 
 
-# ---------------------------------------------------------------------------- input checks
-def _check_inputs(yi, vi, *, k_min: int = 2) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Copy and validate; return (y, v) of shape (K, m) and the trailing shape."""
-    y = np.array(yi, dtype=float, copy=True)
-    v = np.array(vi, dtype=float, copy=True)
-    if y.ndim == 0:
-        raise DataError("yi must have studies on its first axis, got a scalar")
-    if y.shape != v.shape:
-        raise DataError(f"yi and vi must have the same shape (studies first), got {y.shape} "
-                        f"and {v.shape}")
-    k = y.shape[0]
-    if k < k_min:
-        raise DataError(f"a meta-analysis needs at least {k_min} studies, got {k}")
-    trailing = y.shape[1:]
-    y2 = y.reshape(k, -1)
-    v2 = v.reshape(k, -1)
-
-    def where(mask: np.ndarray) -> str:
-        rows, cols = np.nonzero(mask)
-        idx = [f"study {r}" + (f" (replicate {tuple(map(int, np.unravel_index(c, trailing)))})"
-                               if trailing else "") for r, c in zip(rows[:5], cols[:5],
-                                                                    strict=True)]
-        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
-        return ", ".join(idx) + more + " (0-based)"
-
-    bad = ~np.isfinite(y2)
-    if bad.any():
-        raise DataError(f"effect sizes yi are missing or not finite at {where(bad)}; "
-                        "remove those studies or fix their estimates")
-    bad = ~np.isfinite(v2) | (v2 <= 0)
-    if bad.any():
-        raise DataError(f"sampling variances vi must be finite and > 0, not so at "
-                        f"{where(bad)}; a zero variance would give a study infinite weight")
-    return y2, v2, trailing
-
-
-# ---------------------------------------------------------------------------- core pieces
-def _weighted(y: np.ndarray, v: np.ndarray, tau2: np.ndarray):
-    """RE weights, pooled mean and residuals for tau2 of shape (m,)."""
-    w = 1.0 / (v + tau2[None, :])
-    sw = w.sum(axis=0)
-    mu = (w * y).sum(axis=0) / sw
-    r = y - mu[None, :]
-    return w, sw, mu, r
-
-
-def generalized_q(yi, vi, tau2) -> np.ndarray:
-    r"""Generalised Q statistic :math:`Q(\tau^2) = \sum_k w_k (y_k - \hat\mu)^2`, vectorised.
-
-    ``yi``, ``vi`` of shape (K, m); ``tau2`` of shape (m,). Decreasing in :math:`\tau^2`.
-    """
-    w, _, _, r = _weighted(np.asarray(yi), np.asarray(vi), np.asarray(tau2, dtype=float))
-    return (w * r**2).sum(axis=0)
-
-
-def _cochran(y: np.ndarray, v: np.ndarray):
-    u = 1.0 / v
-    s1 = u.sum(axis=0)
-    s2 = (u**2).sum(axis=0)
-    mu = (u * y).sum(axis=0) / s1
-    q = (u * (y - mu) ** 2).sum(axis=0)
-    return q, s1, s2
-
-
-def tau2_dl(y: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """DerSimonian–Laird estimate of tau² for (K, m) arrays."""
-    k = y.shape[0]
-    q, s1, s2 = _cochran(y, v)
-    return np.maximum(0.0, (q - (k - 1)) / (s1 - s2 / s1))
-
-
-def _loglik(y, v, tau2, reml: bool) -> np.ndarray:
-    w, sw, _, r = _weighted(y, v, tau2)
-    ll = -0.5 * (np.log(v + tau2[None, :]).sum(axis=0) + (w * r**2).sum(axis=0))
-    if reml:
-        ll = ll - 0.5 * np.log(sw)
-    return ll
-
-
-def _score_info(y, v, tau2, reml: bool):
-    """Twice the score and the information used for the step, for tau².
-
-    The information is the observed one (Newton) where it is positive — quadratic
-    convergence near the maximum — else the expected one (Fisher scoring).
-    """
-    w, sw, _, r = _weighted(y, v, tau2)
-    w2 = (w**2).sum(axis=0)
-    a = (w**2 * r**2).sum(axis=0)
-    b = (w**3 * r**2).sum(axis=0) - (w**2 * r).sum(axis=0) ** 2 / sw
-    if reml:
-        w3 = (w**3).sum(axis=0)
-        score = a - (sw - w2 / sw)
-        expected = w2 - 2.0 * w3 / sw + (w2 / sw) ** 2
-    else:
-        score = a - sw
-        expected = w2
-    observed = 2.0 * b - expected
-    info = np.where(observed > 0, observed, expected)
-    return score, info
-
-
-def _fallback_likelihood(y, v, reml: bool, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounded scalar maximisation for replicates where the Newton iteration failed."""
-    out = np.full(cols.size, np.nan)
-    ok = np.zeros(cols.size, dtype=bool)
-    for i, c in enumerate(cols):
-        yc, vc = y[:, c:c + 1], v[:, c:c + 1]
-        hi = 10.0 * (np.var(yc) + vc.max()) + 1.0
-
-        def neg(t, yc=yc, vc=vc):
-            return -float(_loglik(yc, vc, np.array([t]), reml)[0])
-
-        res = optimize.minimize_scalar(neg, bounds=(0.0, hi), method="bounded",
-                                       options={"xatol": 1e-12 * (1 + np.mean(vc))})
-        if res.success and np.isfinite(res.x):
-            t = float(res.x)
-            if neg(0.0) <= res.fun:  # boundary maximum
-                t = 0.0
-            out[i], ok[i] = t, True
-    return out, ok
-
-
-def tau2_likelihood(y: np.ndarray, v: np.ndarray, *, reml: bool = True, tol: float = 1e-10,
-                    maxiter: int = 200, init: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(RE)ML estimate of tau² by Newton / Fisher scoring with step halving, vectorised.
-
-    Returns ``(tau2, converged)``; unconverged columns are re-solved by a bounded scalar
-    optimiser, and are ``nan`` with ``converged=False`` only if that fails too.
-    Convergence: a step below ``tol * (tau2 + mean(v))``.
-    """
-    m = y.shape[1]
-    tau2 = tau2_dl(y, v) if init is None else np.array(init, dtype=float)
-    scale = v.mean(axis=0)
-    done = np.zeros(m, dtype=bool)
-    ll = _loglik(y, v, tau2, reml)
-    for _ in range(maxiter):
-        act = np.flatnonzero(~done)
-        if act.size == 0:
-            break
-        ya, va, ta, lla, sa = y[:, act], v[:, act], tau2[act], ll[act], scale[act]
-        score, info = _score_info(ya, va, ta, reml)
-        step = score / info
-        new = np.maximum(0.0, ta + step)
-        small = np.abs(new - ta) <= tol * (ta + sa)
-        # a step that is not negligible must not lower the likelihood: halve it until
-        # it does not (or until it is negligible)
-        lln = _loglik(ya, va, new, reml)
-        worse = ~small & (lln < lla)
-        h = np.ones_like(ta)
-        for _ in range(60):
-            if not worse.any():
-                break
-            h = np.where(worse, h / 2.0, h)
-            new = np.where(worse, np.maximum(0.0, ta + h * step), new)
-            lln = np.where(worse, _loglik(ya, va, new, reml), lln)
-            small = small | (np.abs(new - ta) <= tol * (ta + sa))
-            worse = ~small & (lln < lla)
-        bad = ~np.isfinite(new)
-        tau2[act] = np.where(worse | bad, ta, new)
-        ll[act] = np.where(worse | bad, lla, lln)
-        done[act] = small & ~bad
-    converged = done & np.isfinite(tau2)
-    if not converged.all():
-        cols = np.flatnonzero(~converged)
-        vals, ok = _fallback_likelihood(y, v, reml, cols)
-        tau2[cols] = np.where(ok, vals, np.nan)
-        converged[cols] = ok
-    return tau2, converged
-
-
-def _root_decreasing(y, v, target: np.ndarray, active: np.ndarray, *, tol: float = 1e-12,
-                     maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    r"""Solve :math:`Q(\tau^2) = \text{target}` for the decreasing generalised Q, vectorised.
-
-    Only columns in ``active`` are solved (others return 0). Safeguarded Newton steps
-    inside a bracket that is first grown until :math:`Q(hi) < \text{target}`;
-    :math:`dQ/d\tau^2 = -\sum_k w_k^2 (y_k-\hat\mu)^2`.
-    """
-    m = y.shape[1]
-    out = np.zeros(m)
-    conv = np.ones(m, dtype=bool)
-    cols = np.flatnonzero(active)
-    if cols.size == 0:
-        return out, conv
-    ya, va, ta = y[:, cols], v[:, cols], target[cols]
-    scale = va.mean(axis=0)
-    lo = np.zeros(cols.size)
-    hi = np.var(ya, axis=0, ddof=0) * ya.shape[0] + va.max(axis=0)
-    for _ in range(200):  # grow the bracket
-        need = generalized_q(ya, va, hi) > ta
-        if not need.any():
-            break
-        hi = np.where(need, hi * 4.0, hi)
-    x = lo.copy()  # Newton from below: Q convex-ish and decreasing, start at the left end
-    ok = np.zeros(cols.size, dtype=bool)
-    for _ in range(maxiter):
-        w, _, _, r = _weighted(ya, va, x)
-        f = (w * r**2).sum(axis=0) - ta
-        df = -(w**2 * r**2).sum(axis=0)
-        lo = np.where(f > 0, x, lo)
-        hi = np.where(f <= 0, x, hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - f / df
-        bad = ~np.isfinite(newton) | (newton <= lo) | (newton >= hi)
-        new = np.where(bad, 0.5 * (lo + hi), newton)
-        new = np.where(ok, x, new)
-        change = np.abs(new - x)
-        x = new
-        ok = ok | (change <= tol * (x + scale)) | (hi - lo <= tol * (x + scale))
-        if ok.all():
-            break
-    out[cols] = x
-    conv[cols] = ok
-    return out, conv
-
-
-def tau2_pm(y: np.ndarray, v: np.ndarray, *, tol: float = 1e-12,
-            maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Paule–Mandel estimate of tau²: root of Q(tau²) = K - 1 (0 if Q(0) <= K - 1)."""
-    k = y.shape[0]
-    target = np.full(y.shape[1], float(k - 1))
-    active = generalized_q(y, v, np.zeros(y.shape[1])) > target
-    return _root_decreasing(y, v, target, active, tol=tol, maxiter=maxiter)
-
-
-def estimate_tau2(yi, vi, method: Method = "REML", *, tol: float = 1e-10,
-                  maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Between-study variance by ``method``, vectorised; returns ``(tau2, converged)``.
-
-    ``yi``, ``vi`` of shape (K, R...); results of shape (R...).
-    """
-    y, v, trailing = _check_inputs(yi, vi)
-    tau2, conv = _tau2(y, v, method, tol=tol, maxiter=maxiter)
-    return tau2.reshape(trailing), conv.reshape(trailing)
-
-
-def _tau2(y, v, method: str, *, tol: float, maxiter: int) -> tuple[np.ndarray, np.ndarray]:
-    m = y.shape[1]
-    if method == "FE":
-        return np.zeros(m), np.ones(m, dtype=bool)
-    if method == "DL":
-        return tau2_dl(y, v), np.ones(m, dtype=bool)
-    if method in ("REML", "ML"):
-        return tau2_likelihood(y, v, reml=method == "REML", tol=tol, maxiter=maxiter)
-    if method == "PM":
-        return tau2_pm(y, v, tol=min(tol, 1e-12), maxiter=maxiter)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
-def q_profile_ci(yi, vi, *, level: float = 0.95) -> np.ndarray:
-    r"""Q-profile confidence interval for tau² (Viechtbauer 2007), vectorised.
-
-    The bounds solve :math:`Q(\tau^2) = \chi^2_{K-1, 1-\alpha/2}` (lower) and
-    :math:`\chi^2_{K-1, \alpha/2}` (upper); a bound is 0 when :math:`Q(0)` is already
-    below its quantile. Returns shape (2, R...).
-    """
-    y, v, trailing = _check_inputs(yi, vi)
-    return _q_profile(y, v, level).reshape((2, *trailing))
-
-
-def _q_profile(y, v, level: float) -> np.ndarray:
-    k, m = y.shape
-    alpha = 1.0 - level
-    q0 = generalized_q(y, v, np.zeros(m))
-    bounds = []
-    for p in (1.0 - alpha / 2.0, alpha / 2.0):
-        target = np.full(m, stats.chi2.ppf(p, k - 1))
-        root, _ = _root_decreasing(y, v, target, q0 > target)
-        bounds.append(root)
-    return np.stack(bounds)
-
-
 # ---------------------------------------------------------------------------- core fit
-def meta_core(yi, vi, *, method: Method = "REML", knha: bool = False, level: float = 0.95,
-              pi_type: PIType = "metafor", tol: float = 1e-10, maxiter: int = 200) -> dict:
+def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REML",
+              knha: bool = False,
+              ci_prob: float = 0.95, pi_type: PIType = "metafor", tol: float = 1e-10,
+              maxiter: int = 200) -> dict:
     """The numpy core of :func:`meta_analysis`: a dict of arrays of the trailing shape.
 
-    Keys: estimate, se, statistic, p, ci (2, ...), pi (2, ...), df, tau2, i2, h2, q, q_df,
-    q_p, weights (K, ...; percent), converged, k.
+    Parameters
+    ----------
+    yi, vi : array_like, shape (K, R...)
+        Effect sizes and sampling variances, studies on the first axis.
+    method, knha, ci_prob, pi_type, tol, maxiter
+        As in :func:`meta_analysis`.
+
+    Returns
+    -------
+    dict
+        estimate, se, statistic, p, ci (2, ...), pi (2, ...), df, tau2, i2, h2, q, q_df,
+        q_p, weights (K, ...; percent), converged, k.
+
+    Raises
+    ------
+    ValueError
+        An unknown method or pi_type, or ``ci_prob`` outside (0, 1).
+    DataError
+        Invalid ``yi``/``vi``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if pi_type not in ("metafor", "higgins"):
+    if pi_type not in PI_TYPES:
         raise ValueError(f"pi_type must be 'metafor' or 'higgins', got {pi_type!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    check_ci_prob(ci_prob, error=ValueError)
     y, v, trailing = _check_inputs(yi, vi, k_min=3 if pi_type == "higgins" else 2)
     k, m = y.shape
     tau2, conv = _tau2(y, v, method, tol=tol, maxiter=maxiter)
     t2 = np.where(conv, tau2, 0.0)
     w, sw, mu, r = _weighted(y, v, t2)
     se = 1.0 / np.sqrt(sw)
-    alpha = 1.0 - level
     if knha:
         s2 = (w * r**2).sum(axis=0) / (k - 1)
         se = np.sqrt(s2) * se
         df = float(k - 1)
-        crit = stats.t.ppf(1 - alpha / 2, df)
     else:
         df = np.inf
-        crit = stats.norm.ppf(1 - alpha / 2)
     with np.errstate(divide="ignore", invalid="ignore"):  # se = 0: knha, identical yi
         stat = mu / se
     p = 2 * (stats.t.sf(np.abs(stat), df) if knha else stats.norm.sf(np.abs(stat)))
-    ci = np.stack([mu - crit * se, mu + crit * se])
-    if pi_type == "higgins":
-        pcrit, pse = stats.t.ppf(1 - alpha / 2, k - 2), np.sqrt(se**2 + t2)
-    else:
-        pcrit, pse = crit, np.sqrt(se**2 + t2)
-    pi = np.stack([mu - pcrit * pse, mu + pcrit * pse])
+    ci = wald_interval(mu, se, ci_prob, df=df)
+    pi = wald_interval(mu, np.sqrt(se**2 + t2), ci_prob,
+                       df=float(k - 2) if pi_type == "higgins" else df)
     q, s1, s2_ = _cochran(y, v)
     q_p = stats.chi2.sf(q, k - 1)
     if method == "FE":
@@ -419,14 +155,15 @@ def _scalarise(x):
 
 # ---------------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False)
-class MetaAnalysisResult:
+class MetaAnalysisResult(IntervalBounds):
     r"""A fitted univariate meta-analysis (one, or many along trailing replicate axes).
 
     Scalars for one meta-analysis; arrays of the trailing shape ``R...`` for many.
     Intervals (``ci``, ``pi``, ``tau2_ci``) have a leading axis of length 2 (lower,
-    upper): ``lo, hi = result.ci``.
+    upper): ``lo, hi = result.ci``. ``tau`` is :math:`\sqrt{\tau^2}`; ``tau2_ci`` and
+    ``i2_ci`` (Q-profile) are computed on first access.
 
-    Attributes
+    Parameters
     ----------
     estimate, se : float or ndarray
         Pooled effect :math:`\hat\mu` and its standard error (HKSJ-adjusted with
@@ -436,10 +173,12 @@ class MetaAnalysisResult:
     df : float
         Degrees of freedom of the reference distribution (``inf`` for z).
     ci, pi : ndarray
-        Confidence interval of :math:`\mu` and prediction interval of a new study's
-        effect :math:`\theta_{new}`.
-    tau2, tau : float or ndarray
-        Between-study variance (0 for FE) and its square root.
+        Confidence interval of :math:`\mu` (``ci_low``, ``ci_high``) and prediction
+        interval of a new study's effect :math:`\theta_{new}` (``pi_low``, ``pi_high``).
+    ci_prob : float
+        Probability of the CI, the PI and the tau² interval.
+    tau2 : float or ndarray
+        Between-study variance (0 for FE).
     i2, h2 : float or ndarray
         :math:`I^2` (percent) and :math:`H^2`.
     q, q_df, q_p : float or ndarray
@@ -448,6 +187,21 @@ class MetaAnalysisResult:
         Study weights in percent.
     converged : bool or ndarray
         False where the tau² iteration failed (those replicates are ``nan``).
+    k : int
+        Number of studies.
+    method : {"FE", "DL", "REML", "ML", "PM"}
+    knha : bool
+        Whether the Hartung–Knapp–Sidik–Jonkman adjustment was used.
+    pi_type : {"metafor", "higgins"}
+        Quantile of the prediction interval.
+    yi, vi : ndarray, shape (K, R...)
+        The effect sizes and sampling variances analysed.
+    labels : tuple of str
+        Study labels.
+    measure : str, optional
+        Effect measure (``"RR"``, ``"OR"``, ``"RD"``) when known.
+    scale : {"identity", "log"}
+        Scale of ``yi`` and of the estimates.
     """
 
     estimate: float | np.ndarray
@@ -468,7 +222,7 @@ class MetaAnalysisResult:
     k: int
     method: str
     knha: bool
-    level: float
+    ci_prob: float
     pi_type: str
     yi: np.ndarray = field(repr=False)
     vi: np.ndarray = field(repr=False)
@@ -482,20 +236,14 @@ class MetaAnalysisResult:
         return _scalarise(np.sqrt(self.tau2))
 
     @property
-    def ci_low(self):
-        return self.ci[0]
-
-    @property
-    def ci_high(self):
-        return self.ci[1]
-
-    @property
     def pi_low(self):
-        return self.pi[0]
+        """Lower bound of the prediction interval."""
+        return _scalarise(self.pi[0])
 
     @property
     def pi_high(self):
-        return self.pi[1]
+        """Upper bound of the prediction interval."""
+        return _scalarise(self.pi[1])
 
     @property
     def shape(self) -> tuple:
@@ -504,8 +252,8 @@ class MetaAnalysisResult:
 
     @cached_property
     def tau2_ci(self) -> np.ndarray:
-        """Q-profile confidence interval of tau² at ``level`` (computed on first access)."""
-        out = q_profile_ci(self.yi, self.vi, level=self.level)
+        """Q-profile confidence interval of tau² at ``ci_prob`` (computed on first access)."""
+        out = q_profile_ci(self.yi, self.vi, ci_prob=self.ci_prob)
         conv = np.asarray(self.converged)
         if not conv.all():
             out[..., ~conv] = np.nan
@@ -521,11 +269,22 @@ class MetaAnalysisResult:
         t = self.tau2_ci
         return 100.0 * t / (t + s2typ)
 
-    def summary(self, *, transform=None) -> pd.DataFrame:
+    def summary(self, *, transform: Literal["exp"] | Callable | None = None
+                ) -> pd.DataFrame:
         """One row per meta-analysis (replicate).
 
-        ``transform`` (a callable such as ``numpy.exp``, or ``"exp"``) is applied to the
-        estimate and the interval bounds, e.g. to report risk ratios from log RRs.
+        Parameters
+        ----------
+        transform : {None, "exp"} or callable
+            Applied to the estimate and the interval bounds (a callable such as
+            ``numpy.exp``, or ``"exp"``), e.g. to report risk ratios from log RRs.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``estimate, se, ci_low, ci_high, pi_low, pi_high, statistic, p, tau2,
+            tau2_ci_low, tau2_ci_high, tau, i2, h2, q, q_df, q_p, k, converged``; ``attrs``
+            hold the method, ``knha``, ``ci_prob``, measure and scale.
         """
         f = _transform(transform)
         ci, pi, t2ci = (np.asarray(a).reshape(2, -1) for a in (self.ci, self.pi, self.tau2_ci))
@@ -548,20 +307,37 @@ class MetaAnalysisResult:
                                               names=[f"replicate_{i}"
                                                      for i in range(len(self.shape))])
         out = pd.DataFrame(cols, index=index)
-        out.attrs.update(method=self.method, knha=self.knha, level=self.level,
+        out.attrs.update(method=self.method, knha=self.knha, ci_prob=self.ci_prob,
                          measure=self.measure, scale=self.scale)
         return out
 
-    def study_table(self, *, transform=None) -> pd.DataFrame:
-        """Per-study estimates, CIs (normal, at ``level``) and weights (one meta-analysis)."""
+    def study_table(self, *, transform: Literal["exp"] | Callable | None = None
+                    ) -> pd.DataFrame:
+        """Per-study estimates, CIs (normal, at ``ci_prob``) and weights (one meta-analysis).
+
+        Parameters
+        ----------
+        transform : {None, "exp"} or callable
+            Applied to the estimates and bounds (e.g. ``"exp"`` for risk ratios).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per study: ``estimate, se, ci_low, ci_high, weight`` (percent).
+
+        Raises
+        ------
+        ValueError
+            The result holds several replicates.
+        """
         if self.shape != ():
             raise ValueError("study_table is for a single meta-analysis (1-D yi)")
         f = _transform(transform)
-        z = stats.norm.ppf(0.5 + self.level / 2)
         se = np.sqrt(self.vi)
+        lo, hi = wald_interval(self.yi, se, self.ci_prob)
         return pd.DataFrame(
-            {"estimate": f(self.yi), "se": se, "ci_low": f(self.yi - z * se),
-             "ci_high": f(self.yi + z * se), "weight": self.weights},
+            {"estimate": f(self.yi), "se": se, "ci_low": f(lo), "ci_high": f(hi),
+             "weight": self.weights},
             index=pd.Index(self.labels, name="study"))
 
 
@@ -576,14 +352,14 @@ def _transform(transform):
 
 
 def meta_analysis(
-    yi,
-    vi=None,
+    yi: npt.ArrayLike | EffectTable,
+    vi: npt.ArrayLike | None = None,
     *,
-    method: Method = "REML",
+    method: MetaMethod = "REML",
     knha: bool = False,
-    level: float = 0.95,
+    ci_prob: float = 0.95,
     pi_type: PIType = "metafor",
-    labels=None,
+    labels: Sequence[str] | None = None,
     tol: float = 1e-10,
     maxiter: int = 200,
 ) -> MetaAnalysisResult:
@@ -601,8 +377,8 @@ def meta_analysis(
         Fixed effect (inverse variance) or the tau² estimator of the random-effects model.
     knha : bool
         Hartung–Knapp–Sidik–Jonkman adjustment (t-based, as metafor ``test="knha"``).
-    level : float
-        Confidence level of the CI, PI and tau² interval.
+    ci_prob : float
+        Probability of the CI, the PI and the tau² interval, in (0, 1).
     pi_type : {"metafor", "higgins"}
         Prediction-interval quantile: as metafor (z, or :math:`t_{K-1}` with ``knha``)
         or Higgins et al. (2009) :math:`t_{K-2}`.
@@ -621,6 +397,13 @@ def meta_analysis(
     DataError
         Fewer than 2 studies, non-finite ``yi``, ``vi`` not finite and positive,
         mismatched shapes.
+    ValueError
+        An unknown ``method`` or ``pi_type``, or ``ci_prob`` outside (0, 1).
+
+    Warns
+    -----
+    ConvergenceWarning
+        The tau² iteration failed for some replicates (their results are ``nan``).
 
     Examples
     --------
@@ -642,7 +425,7 @@ def meta_analysis(
         measure, scale = table.measure, table.scale
     elif vi is None:
         raise DataError("vi (sampling variances) is required unless yi is an EffectTable")
-    core = meta_core(yi, vi, method=method, knha=knha, level=level, pi_type=pi_type,
+    core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob, pi_type=pi_type,
                      tol=tol, maxiter=maxiter)
     y = np.array(yi, dtype=float, copy=True)
     v = np.array(vi, dtype=float, copy=True)
@@ -665,6 +448,6 @@ def meta_analysis(
         p=s(core["p"]), df=core["df"], ci=core["ci"], pi=core["pi"], tau2=s(core["tau2"]),
         i2=s(core["i2"]), h2=s(core["h2"]), q=s(core["q"]), q_df=core["q_df"],
         q_p=s(core["q_p"]), weights=core["weights"], converged=s(conv), k=k,
-        method=method, knha=knha, level=level, pi_type=pi_type, yi=y, vi=v, labels=labels,
+        method=method, knha=knha, ci_prob=ci_prob, pi_type=pi_type, yi=y, vi=v, labels=labels,
         measure=measure, scale=scale,
     )

@@ -22,6 +22,10 @@ and computes effect sizes from them (:meth:`ArmTable.effects`, vectorised core
 after adding ``add`` (default 1/2) to every cell of the studies that have a zero cell
 (``to="only0"``, metafor's default). :class:`EffectTable` holds effect sizes
 :math:`(y_k, v_k)` directly, with optional subgroup and stratum columns.
+
+Shared validators of aggregate inputs: :func:`check_weights` (convex study weights of a
+causal meta-analysis) and :func:`validate_multivariate` (study estimate vectors with
+their within-study covariances, missing components allowed).
 """
 
 from __future__ import annotations
@@ -164,7 +168,7 @@ class EffectTable:
     r"""Study effect sizes :math:`y_k` with sampling variances :math:`v_k`.
 
     The input to :func:`bayes_hte.comparators.meta_analysis` and to the Bayesian
-    normal–normal model :func:`bayes_hte.models.synthesis.build_meta_analysis_model`.
+    normal–normal model :func:`bayes_hte.models.synthesis_univariate.build_meta_analysis_model`.
     Build it with :meth:`from_frame`, :meth:`from_arrays` or :meth:`ArmTable.effects`.
 
     Attributes
@@ -539,3 +543,134 @@ class ArmTable:
         return EffectTable(yi=yi, vi=vi, labels=table.labels, measure=measure,
                            scale=MEASURE_SCALE[measure], excluded=excluded,
                            corrected=corrected)
+
+
+def check_weights(weights: str | Sequence[float] | np.ndarray | pd.Series,
+                  table: ArmTable) -> np.ndarray | None:
+    r"""Validate the study weights :math:`\omega_k` of a causal meta-analysis.
+
+    The weights define the target population :math:`P^* = \sum_k \omega_k P_k` as a
+    convex combination of the trial populations (Berenfeld et al. 2026).
+
+    Parameters
+    ----------
+    weights : "sample_size" or array_like or pandas.Series
+        ``"sample_size"`` (:math:`\omega_k = n_k/n`, resolved by the caller) or one
+        weight per study (>= 0, summing to 1); a Series is aligned by study label.
+    table : ArmTable
+        The studies the weights refer to.
+
+    Returns
+    -------
+    ndarray, shape (K,), or None
+        The weights in the order of ``table.labels``; ``None`` for ``"sample_size"``.
+
+    Raises
+    ------
+    DataError
+        An unknown string, a Series whose index does not match the study labels, a
+        wrong length, negative or non-finite weights, or weights not summing to 1.
+    """
+    if isinstance(weights, str):
+        if weights != "sample_size":
+            raise DataError(f"weights must be 'sample_size' or an array of convex weights, "
+                            f"got {weights!r}")
+        return None
+    if isinstance(weights, pd.Series):
+        missing = set(table.labels) - set(map(str, weights.index))
+        extra = set(map(str, weights.index)) - set(table.labels)
+        if missing or extra:
+            raise DataError(f"weights index must match the study labels; missing "
+                            f"{sorted(missing)[:5]}, unknown {sorted(extra)[:5]}")
+        weights = weights.set_axis(weights.index.map(str)).loc[list(table.labels)].to_numpy()
+    w = np.array(weights, dtype=float, copy=True)
+    if w.shape != (table.k,):
+        raise DataError(f"weights must have one entry per study ({table.k}), got shape "
+                        f"{w.shape}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        names = [table.labels[i] for i in np.flatnonzero(bad)][:5]
+        raise DataError(f"weights must be finite and >= 0; not so for studies {names}")
+    if abs(w.sum() - 1.0) > 1e-8:
+        raise DataError(f"weights must sum to 1 (a convex combination of the trial "
+                        f"populations), they sum to {w.sum():.6g}; normalise them yourself "
+                        "if that is what you mean")
+    return w
+
+
+def validate_multivariate(estimates: np.ndarray | Sequence,
+                          covariances: np.ndarray | Sequence) -> tuple[np.ndarray, np.ndarray]:
+    r"""Validate the study estimates and within-study covariances of a multivariate
+    meta-analysis (Jackson, Riley & White 2011), allowing missing components.
+
+    Parameters
+    ----------
+    estimates : array_like, shape (k, p) or (k, p, R)
+        Estimates :math:`\hat\beta_i` of ``k`` studies and ``p`` coefficients (trailing
+        replicate axis optional); NaN marks a component a study does not report.
+    covariances : array_like, shape (k, p, p) or (k, p, p, R)
+        Within-study covariances :math:`S_i`; entries of unreported components are
+        ignored (may be NaN).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Copies of shape (k, p, R) and (k, p, p, R) (``R = 1`` when there was no
+        replicate axis).
+
+    Raises
+    ------
+    DataError
+        Wrong dimensions or mismatched shapes, infinite estimates, a study reporting no
+        component, a coefficient no study reports, or covariances of the reported
+        components that are not finite, not symmetric or not positive definite (the
+        message names the studies and the replicate).
+    """
+    y = np.array(estimates, dtype=float, copy=True)
+    S = np.array(covariances, dtype=float, copy=True)
+    if y.ndim == 1:
+        raise DataError("estimates must be 2-dimensional (studies x coefficients); for a "
+                        "single coefficient pass shape (k, 1)")
+    if y.ndim not in (2, 3):
+        raise DataError(f"estimates must have shape (k, p) or (k, p, R), got {y.shape}")
+    k, p = y.shape[:2]
+    want = (k, p, p) + y.shape[2:]
+    if S.shape != want:
+        raise DataError(f"covariances must have shape {want} to match estimates {y.shape}, "
+                        f"got {S.shape}")
+    if y.ndim == 2:
+        y, S = y[..., None], S[..., None]
+    if np.isinf(y).any():
+        bad = sorted({int(i) for i in np.argwhere(np.isinf(y))[:, 0]})
+        raise DataError(f"estimates are infinite for studies (rows) {bad}; use NaN for a "
+                        "component a study does not report")
+    for r in range(y.shape[-1]):
+        o = np.isfinite(y[..., r])
+        tag = f" (replicate {r})" if y.shape[-1] > 1 else ""
+        empty = np.flatnonzero(~o.any(axis=1))
+        if empty.size:
+            raise DataError(f"studies (rows) {empty.tolist()} report no component{tag}; "
+                            "remove them")
+        none = np.flatnonzero(~o.any(axis=0))
+        if none.size:
+            raise DataError(f"coefficients (columns) {none.tolist()} are missing in every "
+                            f"study{tag}; drop them from the analysis")
+        mask = o[:, :, None] & o[:, None, :]
+        Sr = S[..., r]
+        if (~np.isfinite(Sr) & mask).any():
+            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(Sr) & mask)[:, 0]})
+            raise DataError(f"covariances of studies {bad} are not finite for reported "
+                            f"components{tag}")
+        S0 = np.where(mask, np.nan_to_num(Sr), 0.0)
+        asym = np.abs(S0 - S0.transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-8 * (
+            1.0 + np.abs(S0).max(axis=(1, 2)))
+        if asym.any():
+            raise DataError(f"covariance matrices of studies {np.flatnonzero(asym).tolist()} "
+                            f"are not symmetric{tag}")
+        padded = S0 + np.eye(p)[None] * (~o)[:, :, None]
+        eig = np.linalg.eigvalsh(padded)
+        notpd = eig.min(axis=1) <= 0
+        if notpd.any():
+            raise DataError(f"covariance matrices of studies {np.flatnonzero(notpd).tolist()} "
+                            f"are not positive definite on their reported components{tag}")
+    return y, S

@@ -216,7 +216,7 @@ def levels_of(s: pd.Series) -> list:
     Parameters
     ----------
     s : pandas.Series
-        A column.
+        A categorical column (or study labels of any type).
 
     Returns
     -------

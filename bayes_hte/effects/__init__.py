@@ -23,7 +23,22 @@ SAMPLE_DIMS = ("chain", "draw")
 
 
 def risk_difference(lp0: xr.DataArray, lp1: xr.DataArray) -> xr.DataArray:
-    r"""ITE as a risk difference, :math:`\mathrm{expit}(\ell_1) - \mathrm{expit}(\ell_0)`."""
+    r"""ITE as a risk difference, :math:`\mathrm{expit}(\ell_1) - \mathrm{expit}(\ell_0)`.
+
+    The ITE of Bouvier et al. (2024) for a binary outcome,
+    :math:`P(y=1|x,1) - P(y=1|x,0)`, per posterior draw.
+
+    Parameters
+    ----------
+    lp0, lp1 : xarray.DataArray
+        Log-odds under control and under treatment, same dims, typically
+        (chain, draw, patient).
+
+    Returns
+    -------
+    xarray.DataArray
+        Same dims: risk difference in [-1, 1] (negative = fewer events when treated).
+    """
     return xr.apply_ufunc(expit, lp1) - xr.apply_ufunc(expit, lp0)
 
 
@@ -32,6 +47,28 @@ def group_mean(values: xr.DataArray, groups: Sequence | pd.Series, *, name: str,
     """Average ``values`` over ``dim`` within each level of ``groups`` (draws kept).
 
     Levels are sorted; the result has dims ``(chain, draw, <name>)``.
+
+    Parameters
+    ----------
+    values : xarray.DataArray
+        Per-unit draws, dims (chain, draw, ``dim``), e.g. ITEs.
+    groups : sequence or pandas.Series
+        The group of each unit along ``dim`` (same length), e.g. a column of the data.
+    name : str
+        Name of the new dim (usually the grouping column's name).
+    dim : str
+        The dim averaged over.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, ``name``) with the sorted levels as coordinates; the scale
+        of ``values``.
+
+    Raises
+    ------
+    ValueError
+        ``groups`` has the wrong length or missing values.
     """
     g = pd.Series(np.asarray(groups)).reset_index(drop=True)
     if len(g) != values.sizes[dim]:
@@ -50,8 +87,26 @@ def summarize(values: xr.DataArray | xr.Dataset, *, ci_prob: float = 0.95,
               sample_dims: Sequence[str] = SAMPLE_DIMS) -> pd.DataFrame:
     """Mean, SD and equal-tailed interval at ``ci_prob`` for every non-sample index.
 
-    Returns a DataFrame indexed by the remaining dims with columns ``mean``, ``sd``,
-    ``ci_low``, ``ci_high`` (and ``variable`` for a Dataset).
+    Parameters
+    ----------
+    values : xarray.DataArray or xarray.Dataset
+        Draws, dims (chain, draw, ...).
+    ci_prob : float
+        Probability of the equal-tailed interval, in (0, 1).
+    sample_dims : sequence of str
+        The dims that index draws (summarised over).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the remaining dims (one row for a scalar) with columns ``mean``,
+        ``sd`` (``ddof=1``), ``ci_low``, ``ci_high``, on the scale of ``values``;
+        a Dataset adds a leading ``variable`` column and a flat index.
+
+    Raises
+    ------
+    ValueError
+        ``ci_prob`` outside (0, 1).
     """
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
@@ -79,7 +134,24 @@ def summarize(values: xr.DataArray | xr.Dataset, *, ci_prob: float = 0.95,
 
 def interval_coverage(values: xr.DataArray, truth: np.ndarray, *, ci_prob: float = 0.95,
                       dim: str = "patient") -> float:
-    """Share of ``truth`` inside the equal-tailed ``ci_prob`` intervals of ``values``."""
+    """Share of ``truth`` inside the equal-tailed ``ci_prob`` intervals of ``values``.
+
+    Parameters
+    ----------
+    values : xarray.DataArray
+        Draws, dims (chain, draw, ``dim``).
+    truth : numpy.ndarray
+        True values, one per element of ``dim``, on the scale of ``values``.
+    ci_prob : float
+        Probability of the intervals, in (0, 1).
+    dim : str
+        The dim along which ``truth`` is laid out.
+
+    Returns
+    -------
+    float
+        Empirical coverage in [0, 1] (bounds included).
+    """
     lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
     q = values.quantile([lo, hi], dim=list(SAMPLE_DIMS)).transpose("quantile", dim).values
     truth = np.asarray(truth)

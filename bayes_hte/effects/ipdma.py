@@ -28,6 +28,24 @@ def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML") -> xr.Dat
     trial intercepts thus carries into :math:`\alpha`; :math:`\hat\tau_\alpha` is a
     plug-in constant (it is what a new trial's intercept varies by). Adds ``alpha`` and
     ``tau_alpha`` to the posterior group (returns a new DataTree).
+
+    Source: Bouvier et al. (2024), stratified-intercept model, following Debray et al.
+    (2013); the meta-analysis is :func:`bayes_hte.comparators.univariate.meta_analysis`.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        Fit of a stratified-intercept model (posterior variable ``alpha_study``, dims
+        (chain, draw, study) or (chain, draw, study, arm)).
+    method : {"REML", "DL", "ML", "PM", "FE"}
+        Estimator of :math:`\tau^2_\alpha` (as in ``meta_analysis``).
+
+    Returns
+    -------
+    xarray.DataTree
+        A copy whose posterior has ``alpha`` (dims (chain, draw) or (chain, draw, arm),
+        log-odds or log-hazard) and the constant ``tau_alpha``; the input is not
+        modified.
     """
     post = idata["posterior"].to_dataset()
     a_s = post["alpha_study"]
@@ -69,6 +87,29 @@ def linear_predictors(
     :math:`\phi_{new} \sim N(1, \tau_\phi^2)` (R1), or the whole vector
     :math:`b_{new} \sim MVN(b, V)` (FS); the naive model has no between-trial
     variation to add. Returns ``(lp0, lp1)`` with dims (chain, draw, patient).
+
+    Source: Bouvier et al. (2024): the ITE of an average trial; the new-trial draw
+    turns it into a prediction for a trial not in the meta-analysis.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a one-stage IPD-MA model (binary or time to event), with
+        ``alpha`` pooled by :func:`synthesize_intercepts` for the stratified intercept.
+    X : numpy.ndarray
+        Encoded covariates, shape (patient, covariate), as ``IPDData.design``.
+    options : IPDMAOptions
+        The model's resolved options (structure and learner).
+    new_trial : bool
+        ``False``: the average trial; ``True``: a new trial drawn per posterior draw.
+    rng : numpy.random.Generator, optional
+        Source of the new-trial draws (anything ``numpy.random.default_rng`` takes).
+
+    Returns
+    -------
+    tuple of xarray.DataArray
+        ``(lp0, lp1)``: log-odds (binary) or log-hazard (time to event) under control
+        and under treatment, each with dims (chain, draw, patient).
     """
     rng = np.random.default_rng(rng)
     heterogeneity = options.heterogeneity
@@ -126,12 +167,33 @@ def linear_predictors(
 
 def fitted_linear_predictor(posterior: xr.Dataset, X: np.ndarray, z: np.ndarray,
                             study_idx: np.ndarray, *, options: IPDMAOptions) -> xr.DataArray:
-    """Each patient's linear predictor in their own trial, at their own arm.
+    r"""Each patient's linear predictor in their own trial, at their own arm.
+
 
     Uses the trial-specific parameters (``alpha_study``, ``phi``, ``b_study``), as the
     likelihood does; for checks such as posterior predictive survival curves.
     Dims (chain, draw, patient).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a one-stage IPD-MA model.
+    X : numpy.ndarray
+        Encoded covariates of the fit patients, shape (patient, covariate).
+    z : numpy.ndarray
+        Treatment indicator (0/1), shape (patient,).
+    study_idx : numpy.ndarray
+        Trial index of each patient (0 .. n_studies - 1), shape (patient,).
+    options : IPDMAOptions
+        The model's resolved options.
+
+    Returns
+    -------
+    xarray.DataArray
+        The likelihood's linear predictor :math:`\ell_{ij}` (log-odds or log-hazard),
+        dims (chain, draw, patient).
     """
+
     X = np.asarray(X, dtype=float)
     z = np.asarray(z, dtype=int)
     j = np.asarray(study_idx, dtype=int)

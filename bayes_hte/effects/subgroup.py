@@ -35,10 +35,35 @@ def linear_predictors(
     Subgroup terms use each patient's own levels. With several trials the patient is
     placed in an average trial (:math:`\alpha_j = \alpha`, :math:`\tau_j = \mu_\tau`), or
     with ``new_trial=True`` in a new trial drawn per posterior draw,
-    :math:`\alpha_{new} \sim N(\alpha, \sigma_{\alpha,\mathrm{study}}^2)`,
-    :math:`\tau_{new} \sim N(\mu_\tau, \sigma_{\tau,\mathrm{study}}^2)` (a single trial has
+    :math:`\alpha_{new} \sim N(\alpha, \tau_\alpha^2)`,
+    :math:`\tau_{new} \sim N(\mu_\tau, \tau_\tau^2)` (a single trial has
     no between-trial variation to add). Returns ``(lp0, tau)``, dims (chain, draw,
     patient).
+
+    Source: Tzimas (2024), equations 5-7 (the baseline log-odds and the mean of the
+    individual effects); trial as a grouping level is this package's extension.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of :func:`bayes_hte.models.subgroup.build_subgroup_model`.
+    lay : Layout
+        The fit's encoding (``model.bayes_hte["layout"]``).
+    X : numpy.ndarray
+        Standardised covariates, shape (patient, covariate) (:meth:`Layout.design`).
+    subgroup_idx : numpy.ndarray, optional
+        Each patient's levels, shape (patient, subgrouping)
+        (:meth:`Layout.subgroup_index`); ``None`` without subgroupings.
+    new_trial : bool
+        ``False``: an average trial; ``True``: a new trial drawn per posterior draw.
+    rng : numpy.random.Generator, optional
+        Source of the new-trial draws.
+
+    Returns
+    -------
+    tuple of xarray.DataArray
+        ``(lp0, tau)`` on the log-odds scale: baseline log-odds and conditional
+        log-odds treatment effect, each with dims (chain, draw, patient).
     """
     rng = np.random.default_rng(rng)
     Xs = _da(X, ("patient", "covariate"))
@@ -61,9 +86,9 @@ def linear_predictors(
         effect = effect + _da(t_dev[:, :, idx].sum(-1), ("chain", "draw", "patient"))
     if lay.multi_study and new_trial:
         shape = alpha.shape
-        base = base + posterior["sigma_alpha_study"] * _da(rng.standard_normal(shape),
+        base = base + posterior["tau_alpha"] * _da(rng.standard_normal(shape),
                                                            alpha.dims)
-        effect = effect + posterior["sigma_tau_study"] * _da(rng.standard_normal(shape),
+        effect = effect + posterior["tau_tau"] * _da(rng.standard_normal(shape),
                                                              alpha.dims)
     order = ("chain", "draw", "patient")
     return base.transpose(*order), effect.transpose(*order)
@@ -104,6 +129,35 @@ def individual_deviations(
     outcomes, whose acceptance rate is low) is sampled from a fine grid on [-8, 8]
     (``grid`` points; a bin by its weight, then uniformly within it). Returns dims
     (chain, draw, patient).
+
+    Source: the individual layer of Tzimas (2024), equation 7, whose deviations the
+    marginalized model integrates out; these are their exact conditional draws.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of the subgroup model (``sigma_eta``, dims (chain, draw)).
+    lp0, tau : xarray.DataArray
+        Baseline log-odds and conditional effect of the fit patients, dims
+        (chain, draw, patient) (:func:`linear_predictors`).
+    y : numpy.ndarray
+        Observed outcomes (0/1), shape (patient,).
+    z : numpy.ndarray
+        Treatment indicator (0/1), shape (patient,).
+    rng : numpy.random.Generator, optional
+        Source of the draws.
+    grid : int
+        Points of the grid for the cells rejection sampling leaves.
+    chunk : int
+        Thousands of cells handled per grid step (bounds memory).
+    max_rounds : int
+        Rejection rounds before the grid takes over.
+
+    Returns
+    -------
+    xarray.DataArray
+        Standard-normal-scale deviations :math:`\epsilon_i` (named ``eta_raw``), dims
+        (chain, draw, patient); plain N(0, 1) draws without the individual layer.
     """
     rng = np.random.default_rng(rng)
     eps = rng.standard_normal(lp0.shape)
@@ -162,6 +216,43 @@ def cate_draws(
     mean of the individual log-odds effects :math:`\eta_i`) or
     :math:`\mathrm{expit}(\ell_{0i} + \tau_i) - \mathrm{expit}(\ell_{0i})`. Without the
     individual layer both kinds coincide.
+
+    Source: Tzimas (2024), the CATE of section 2.2; the marginal kind is this
+    package's (see :mod:`bayes_hte.models.subgroup` on what the data identify).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of the subgroup model.
+    lay : Layout
+        The fit's encoding.
+    X : numpy.ndarray
+        Standardised covariates, shape (patient, covariate).
+    subgroup_idx : numpy.ndarray, optional
+        Each patient's levels, shape (patient, subgrouping); ``None`` without
+        subgroupings.
+    kind : {"marginal", "conditional"}
+        Average the treated risk over the individual deviations, or not.
+    scale : {"logit", "risk_difference"}
+        Log-odds ratio scale or risk difference.
+    new_trial : bool
+        Place the patients in a new trial drawn per posterior draw (several trials
+        only; see :func:`linear_predictors`).
+    rng : numpy.random.Generator, optional
+        Source of the new-trial draws.
+    n_nodes : int
+        Gauss-Hermite nodes of the marginal kind.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``cate``, dims (chain, draw, patient), on ``scale`` (positive = more
+        events when treated).
+
+    Raises
+    ------
+    ValueError
+        ``kind`` or ``scale`` outside its choices.
     """
     check_choice("kind", kind, CATE_KINDS)
     check_choice("scale", scale, EFFECT_SCALES_HTE)
@@ -213,6 +304,32 @@ def risk_table(
         mean);
     ``true_mean_cate``
         mean of ``truth`` in the group, when given.
+
+    Parameters
+    ----------
+    baseline_risk : xarray.DataArray
+        Risk without treatment, dims (chain, draw, patient), in [0, 1].
+    cate : xarray.DataArray
+        Per-patient CATE draws, dims (chain, draw, patient), any scale.
+    groups : int
+        Number of risk groups (at least 2, at most the number of patients).
+    ci_prob : float
+        Probability of the equal-tailed intervals, in (0, 1).
+    truth : numpy.ndarray, optional
+        True CATE per patient, shape (patient,), on the scale of ``cate``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per risk group (index ``risk_group``: ``Q1`` … lowest risk first), the
+        columns above; CATE columns on the scale of ``cate``.
+
+    Raises
+    ------
+    DataError
+        Bad ``groups``, mismatched patient counts, or ``truth`` of the wrong shape.
+    ValueError
+        ``ci_prob`` outside (0, 1).
     """
     if not isinstance(groups, int | np.integer) or isinstance(groups, bool) or groups < 2:
         raise DataError(f"groups must be an integer >= 2, got {groups!r}")
@@ -257,7 +374,25 @@ def risk_groups(risk: np.ndarray, *, groups: int = 5) -> pd.Categorical:
     """Equal-sized groups ``Q1`` (lowest) … ``Q<groups>`` of a per-patient risk.
 
     Ties are broken by order of appearance so the groups have equal sizes (to within
-    one patient), as in the paper's Table 8.
+    one patient), as in Table 8 of Tzimas (2024).
+
+
+    Parameters
+    ----------
+    risk : numpy.ndarray
+        One risk per patient, shape (patient,) (e.g. the posterior-mean baseline risk).
+    groups : int
+        Number of groups.
+
+    Returns
+    -------
+    pandas.Categorical
+        Length (patient,), categories ``Q1`` … ``Q<groups>`` in increasing risk.
+
+    Raises
+    ------
+    DataError
+        Non-finite risks.
     """
     risk = np.asarray(risk, dtype=float)
     if not np.isfinite(risk).all():

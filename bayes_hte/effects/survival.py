@@ -47,14 +47,46 @@ def default_horizon(data: IPDData, options: IPDMAOptions) -> float:
 
 
 def cumulative_baseline(posterior: xr.Dataset, times_scaled: np.ndarray, *, baseline: str,
-                        heterogeneity: str, cuts_scaled: np.ndarray | None,
+                        cuts_scaled: np.ndarray | None,
                         new_trial: bool = False, rng: np.random.Generator | None = None,
                         study: bool = False) -> xr.DataArray:
     r"""Baseline cumulative hazard :math:`H_0(t)` per draw at scaled times (dim ``time``).
 
     For the stratified Weibull shapes: the pooled shape :math:`e^\kappa` (average trial),
-    a new trial's :math:`e^{\kappa + \sigma_\kappa \epsilon}` with ``new_trial``, or each
+    a new trial's :math:`e^{\kappa + \tau_\kappa \epsilon}` with ``new_trial``, or each
     trial's own shape with ``study=True`` (dims gain ``study``).
+
+    Weibull: :math:`H_0(t) = t^{k}`, :math:`k = e^\kappa`; piecewise:
+    :math:`H_0(t) = \sum_m e^{\lambda_m} E_m(t)` with :math:`E_m(t)` the time spent in
+    interval :math:`m` (:mod:`bayes_hte.models.survival`).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a time-to-event IPD-MA model.
+    times_scaled : numpy.ndarray
+        Times divided by the model's time scale
+        (:func:`bayes_hte.models.survival.time_scale`), shape (time,).
+    baseline : {"weibull", "piecewise"}
+        The model's baseline hazard.
+    cuts_scaled : numpy.ndarray, optional
+        Inner cut points of the piecewise baseline, scaled like ``times_scaled``
+        (``None`` for Weibull).
+    new_trial : bool
+        Weibull with trial-specific shapes: draw a new trial's shape per draw
+        (``False``: the pooled shape of an average trial).
+    rng : numpy.random.Generator, optional
+        Source of the new-trial draws.
+    study : bool
+        Weibull with trial-specific shapes: each trial's own shape (adds dim ``study``).
+
+    Returns
+    -------
+    xarray.DataArray
+        :math:`H_0(t)` (dimensionless) with dims chain, draw and time, plus ``arm``
+        for the T-learner and ``study`` with ``study=True`` (order not fixed: select
+        by name).
+
     """
     tt = xr.DataArray(np.asarray(times_scaled, dtype=float), dims="time")
     if baseline == "weibull":
@@ -62,10 +94,10 @@ def cumulative_baseline(posterior: xr.Dataset, times_scaled: np.ndarray, *, base
             kappa = posterior["log_shape_study"]
         else:
             kappa = posterior["log_shape"]
-            if new_trial and "sd_log_shape" in posterior:
+            if new_trial and "tau_log_shape" in posterior:
                 rng = np.random.default_rng(rng)
                 noise = xr.DataArray(rng.standard_normal(kappa.shape), dims=kappa.dims)
-                kappa = kappa + posterior["sd_log_shape"] * noise
+                kappa = kappa + posterior["tau_log_shape"] * noise
         return np.exp(np.exp(kappa) * np.log(np.maximum(tt, 1e-12)))
     E, _ = exposure_matrix(np.asarray(times_scaled, dtype=float), cuts_scaled)
     Eda = xr.DataArray(E, dims=("time", "interval"))
@@ -113,7 +145,7 @@ def survival_difference(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataAr
     info = _time_info(data, options)
     rng = np.random.default_rng(rng)
     H0 = cumulative_baseline(posterior, [horizon / info["scale"]],
-                             baseline=info["baseline"], heterogeneity=options.heterogeneity,
+                             baseline=info["baseline"],
                              cuts_scaled=info["cuts"], new_trial=new_trial,
                              rng=rng.spawn(1)[0]).isel(time=0, drop=True)
     if "arm" in H0.dims:
@@ -161,11 +193,38 @@ def hazard_ratio(lp0: xr.DataArray, lp1: xr.DataArray, *, options: IPDMAOptions)
 def predictive_survival(posterior: xr.Dataset, times: np.ndarray, *, data: IPDData,
                         options: IPDMAOptions, draws: int = 100,
                         random_seed: int = 0) -> xr.DataArray:
-    """Model-implied survival per trial and arm, averaged over each group's patients.
+    r"""Model-implied survival per trial and arm, averaged over each group's patients.
 
     Uses each trial's own parameters
     (:func:`bayes_hte.effects.ipdma.fitted_linear_predictor`), on ``draws`` posterior
     draws. Dims (draw, study, arm, time).
+
+    For trial :math:`j` and arm :math:`a` the curve is
+    :math:`\bar S_{ja}(t) = n_{ja}^{-1}\sum_i \exp(-H_{0j}(t)\, e^{\ell_{ij}})` over the
+    trial's patients in that arm, per draw: to set against the Kaplan–Meier curves of
+    the data (a posterior predictive check).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a time-to-event IPD-MA model.
+    times : numpy.ndarray
+        Times in the data's unit, shape (time,).
+    data : IPDData
+        The fit data.
+    options : IPDMAOptions
+        The model's resolved options.
+    draws : int
+        Number of posterior draws used (sampled without replacement over chains and
+        draws; all when there are fewer).
+    random_seed : int
+        Seed of the choice of draws.
+
+    Returns
+    -------
+    xarray.DataArray
+        Survival probabilities, dims (draw, study, arm, time); NaN for a trial arm
+        without patients.
     """
     info = _time_info(data, options)
     post = posterior
@@ -178,8 +237,8 @@ def predictive_survival(posterior: xr.Dataset, times: np.ndarray, *, data: IPDDa
     sub = sub.rename({"sample": "draw"}).transpose("chain", "draw", ...)
     lp = fitted_linear_predictor(sub, data.X, data.z, data.study_idx, options=options)
     H0 = cumulative_baseline(sub, np.asarray(times) / info["scale"], baseline=info["baseline"],
-                             heterogeneity=options.heterogeneity, cuts_scaled=info["cuts"],
-                             study=True)
+                             cuts_scaled=info["cuts"], study=True)
+
     lp = lp.isel(chain=0, drop=True)
     H0 = H0.isel(chain=0, drop=True)
     out = np.full((lp.sizes["draw"], data.n_studies, 2, len(times)), np.nan)

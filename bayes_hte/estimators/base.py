@@ -18,8 +18,11 @@ resolved options to :mod:`bayes_hte.effects`. Every estimator has
     one NetCDF file holding the posterior, the fit data, the options and the priors.
 
 Estimators of individual-level models (:class:`IPDEstimator`) add
-``ite(newdata=None, new_trial=False, ...)`` (dims chain, draw, patient) and
-``cate(by, newdata=None, ...)`` (dims chain, draw, ``by``).
+``ite(newdata=None, *, new_trial=False, ...)`` (dims chain, draw, patient) and
+``cate(by, newdata=None, *, ...)`` (dims chain, draw, ``by``). ``new_trial=False``
+places the patients in an average trial (the pooled parameters); ``new_trial=True``
+in a new trial drawn, per posterior draw, from the between-trial distribution (a
+prediction for a trial outside the meta-analysis; wider intervals).
 """
 
 from __future__ import annotations
@@ -65,9 +68,27 @@ class Estimator:
     _seed: int | None = None
 
     # -------------------------------------------------------------- to implement
-    def build(self, data) -> pm.Model:  # pragma: no cover - abstract
-        """Build (but do not fit) the model for ``data``."""
+    def build(self, data: Any) -> pm.Model:  # pragma: no cover - abstract
+        """Build (but do not fit) the model for ``data``.
+
+        Parameters
+        ----------
+        data : data container
+            The estimator's validated container (``IPDData`` for the IPD models, an
+            effect or arm table for the synthesis models).
+
+        Returns
+        -------
+        pymc.Model
+            The model of the estimator's factory in :mod:`bayes_hte.models`.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, here: each estimator implements it.
+        """
         raise NotImplementedError
+
 
     def _options(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -36,18 +36,31 @@ from bayes_hte.options import (
 )
 
 #: Population-level parameters reported by :meth:`IPDMetaModel.parameters`.
-POPULATION_VARS = ("alpha", "theta", "gamma", "eta", "tau_alpha", "tau_phi", "sd_study",
+POPULATION_VARS = ("alpha", "theta", "gamma", "eta", "tau_alpha", "tau_phi", "tau_b",
                    "log_lambda", "shape", "log_shape")
+
+
+#: Posterior variables of files written by 0.1 (old name -> new name).
+_RENAMED_VARS = {f"{old}{arm}": f"{new}{arm}" for arm in ("", "_control", "_treated")
+                 for old, new in (("sd_study", "tau_b"), ("corr_study", "corr_b"),
+                                  ("corr_chol_study", "corr_chol_b"))}
+_RENAMED_VARS |= {"sd_log_shape": "tau_log_shape"}
 
 
 class IPDMetaModel(IPDEstimator):
     r"""One-stage IPD meta-analysis of individualized treatment effects.
 
+    The five one-stage models of Bouvier et al. (2024) — naive (NA), random intercept
+    (RI), stratified intercept (SI), rank-1 (R1), fully stratified (FS) — each as an
+    S- or T-learner, for a binary or a time-to-event outcome, fitted as one Bayesian
+    posterior (the paper fits them by maximum likelihood).
+
     Parameters
     ----------
-    heterogeneity : {"naive", "random_intercept", "stratified_intercept", "rank1", \
-"fully_stratified"}
-        Between-trial structure (equations in :mod:`bayes_hte.models.ipdma`).
+    heterogeneity : str
+        Between-trial structure: ``"naive"``, ``"random_intercept"``,
+        ``"stratified_intercept"``, ``"rank1"`` or ``"fully_stratified"`` (equations in
+        :mod:`bayes_hte.models.ipdma`).
     learner : {"s", "t"}
         S-learner (treatment interactions) or T-learner (one model per arm).
     outcome : {"binary", "time_to_event"}
@@ -79,7 +92,16 @@ class IPDMetaModel(IPDEstimator):
     The ITE of a patient with covariates :math:`x` is
     :math:`\hat\tau(x) = \hat\mu(x, 1) - \hat\mu(x, 0)` (Bouvier et al. 2024): for a binary
     outcome a risk difference :math:`P(y=1|x,1) - P(y=1|x,0)` (negative = fewer events
-    when treated), computed for every posterior draw.
+    when treated), computed for every posterior draw; for a time-to-event outcome a
+    survival difference :math:`S(h|x,1) - S(h|x,0)` at a horizon :math:`h` (positive =
+    longer survival when treated). Every estimand keeps its draws: dims
+    (chain, draw, patient).
+
+    ``new_trial=False`` (default) predicts for a patient in an *average* trial (the
+    pooled parameters, as in the paper); ``new_trial=True`` for a patient in a *new*
+    trial, drawn per posterior draw from the between-trial distribution (intercept for
+    RI/SI/R1, scale for R1, the whole coefficient vector for FS; nothing to add for
+    NA), which gives prediction intervals.
 
     Examples
     --------
@@ -93,10 +115,12 @@ class IPDMetaModel(IPDEstimator):
     >>> m.ite(new_trial=True)       # (chain, draw, patient)        # doctest: +SKIP
     """
 
-    def __init__(self, heterogeneity: Heterogeneity = "random_intercept",
+    renamed_vars = _RENAMED_VARS
+
+    def __init__(self, *, heterogeneity: Heterogeneity = "random_intercept",
                  learner: Learner = "s", outcome: Outcome = "binary",
                  priors: dict | None = None,
-                 parameterization: Parameterization = "auto", *,
+                 parameterization: Parameterization = "auto",
                  baseline: Baseline | None = None, cuts: Sequence[float] | None = None,
                  n_intervals: int | None = None, horizon: float | None = None):
         given = {"baseline": baseline, "cuts": None if cuts is None else list(cuts),
@@ -164,13 +188,17 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         pymc.Model
-            From :func:`bayes_hte.models.ipdma.build_ipdma_model` (binary) or
-            :func:`bayes_hte.models.survival.build_ipdma_survival_model`.
+            From :func:`bayes_hte.models.ipdma.build_ipdma_model` (binary; dims
+            ``patient``, ``study``, ``covariate``, observed ``y``) or
+            :func:`bayes_hte.models.survival.build_ipdma_survival_model` (observed
+            ``time``): the models of Bouvier et al. (2024).
 
         Raises
         ------
         DataError
             Not an ``IPDData``, wrong outcome type, too few studies for the structure.
+        ValueError
+            A prior for a parameter the structure does not have.
         """
         self._check_data(data)
         if self.outcome == "binary":
@@ -187,6 +215,11 @@ class IPDMetaModel(IPDEstimator):
             progressbar: bool = False, log_likelihood: bool = True,
             posterior_predictive: bool = True) -> IPDMetaModel:
         """Sample the posterior; returns ``self`` with :attr:`idata` set.
+
+        NUTS (:func:`bayes_hte.inference.fit`) on the model of :meth:`build`; for the
+        stratified-intercept structure the trial intercepts are then pooled per draw
+        (:func:`bayes_hte.effects.ipdma.synthesize_intercepts`, as Bouvier et al. 2024
+        pool them by a random-effects meta-analysis).
 
         Parameters
         ----------
@@ -216,14 +249,18 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         IPDMetaModel
-            ``self``; ``idata`` holds the posterior, sample stats, log likelihood,
-            posterior predictive, observed and constant data, the fit data (group
-            ``ipd_data``) and, in the posterior's attrs, the options and resolved priors.
+            ``self``; ``idata`` holds the posterior (dims (chain, draw, ...); parameters
+            on the log-odds or log-hazard scale), sample stats, log likelihood (dims
+            (chain, draw, patient)), posterior predictive, observed and constant data,
+            the fit data (group ``ipd_data``) and, in the posterior's attrs, the options
+            and resolved priors.
 
         Raises
         ------
         DataError
             As :meth:`build`.
+        ValueError
+            An unknown sampler or mass matrix, ``mass_matrix="low_rank"`` without nutpie.
         """
         self.data = data
         self._model = self.build(data)
@@ -245,7 +282,10 @@ class IPDMetaModel(IPDEstimator):
     # ----------------------------------------------------------------- estimands
     def linear_predictors(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
                           random_seed: int | None = None) -> tuple[xr.DataArray, xr.DataArray]:
-        """Linear predictors (log-odds or log-hazard) under control and treatment.
+        r"""Linear predictors (log-odds or log-hazard) under control and treatment.
+
+        :math:`\ell(x, 0)` and :math:`\ell(x, 1)` of Bouvier et al. (2024) (equations
+        in :mod:`bayes_hte.models.ipdma`), per posterior draw.
 
         Parameters
         ----------
@@ -253,14 +293,17 @@ class IPDMetaModel(IPDEstimator):
             Patients to predict for (the covariate columns of the fit data); default the
             fit patients.
         new_trial : bool
-            Place the patients in a new trial drawn from the between-trial distribution.
+            ``False``: the patients are in an average trial (pooled parameters);
+            ``True``: in a new trial drawn, per posterior draw, from the between-trial
+            distribution (:func:`bayes_hte.effects.ipdma.linear_predictors`).
         random_seed : int, optional
             Seed of the new-trial draws (default the fit's seed).
 
         Returns
         -------
         tuple of xarray.DataArray
-            ``(lp0, lp1)``, each with dims (chain, draw, patient).
+            ``(lp0, lp1)``, each with dims (chain, draw, patient): log-odds (binary)
+            or log-hazard (time to event, time in units of the median follow-up).
 
         Raises
         ------
@@ -275,9 +318,12 @@ class IPDMetaModel(IPDEstimator):
         coords = {"patient": np.arange(len(self._frame(newdata)))}
         return lp0.assign_coords(coords), lp1.assign_coords(coords)
 
-    def ite(self, newdata: pd.DataFrame | None = None, new_trial: bool = False, *,
+    def ite(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
             random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:
         r"""Individualized treatment effects, dims (chain, draw, patient).
+
+        The ITE of Bouvier et al. (2024), :math:`\hat\mu(x, 1) - \hat\mu(x, 0)`, for
+        every posterior draw.
 
         Parameters
         ----------
@@ -295,14 +341,18 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         xarray.DataArray
-            Binary outcome: risk difference :math:`P(y|x,1) - P(y|x,0)`. Time to event:
-            survival difference :math:`S(h|x,1) - S(h|x,0)` (positive = longer survival
-            when treated).
+            Named ``ite``, dims (chain, draw, patient). Binary outcome: risk difference
+            :math:`P(y=1|x,1) - P(y=1|x,0)` (negative = fewer events when treated).
+            Time to event: survival difference :math:`S(h|x,1) - S(h|x,0)` (positive =
+            longer survival when treated). ``attrs`` record the scale, ``new_trial``
+            and the model label (and the horizon).
 
         Raises
         ------
         ValueError
             ``horizon`` given for a binary outcome, or not positive.
+        DataError
+            ``newdata`` lacks a covariate or has values the encoding cannot take.
         """
         if self.outcome == "binary" and horizon is not None:
             raise ValueError("horizon applies to time-to-event models only")
@@ -322,19 +372,22 @@ class IPDMetaModel(IPDEstimator):
         """Conditional average treatment effect by the levels of column ``by``.
 
         The ITE averaged over the patients (of ``newdata`` or the fit data) in each
-        level of ``by`` — any column of the frame, not only a covariate.
+        level of ``by`` — any column of the frame, not only a covariate (Bouvier et
+        al. 2024 report ITEs; this is their subgroup average, per posterior draw).
 
         Parameters
         ----------
         by : str
             Column of the frame defining the groups.
         newdata, new_trial, random_seed, horizon
-            As in :meth:`ite`.
+            As in :meth:`ite` (``new_trial=False``: an average trial; ``True``: a new
+            trial drawn per posterior draw).
 
         Returns
         -------
         xarray.DataArray
-            Dims (chain, draw, ``by``), levels sorted.
+            Named ``cate``, dims (chain, draw, ``by``), levels sorted; on the scale of
+            :meth:`ite` (risk difference, or survival difference at the horizon).
 
         Raises
         ------
@@ -349,6 +402,10 @@ class IPDMetaModel(IPDEstimator):
         r"""Per-patient hazard ratio :math:`\exp(\gamma + \eta' x)` of a time-to-event
         S-learner, dims (chain, draw, patient).
 
+        The proportional-hazards S-learner of Bouvier et al. (2024, Supplementary S1),
+        in an average trial (the hazard ratio does not depend on the trial intercept;
+        for R1 and FS the average trial's scale and effects are used).
+
         Parameters
         ----------
         newdata : pandas.DataFrame, optional
@@ -357,7 +414,8 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         xarray.DataArray
-            Hazard ratio treated vs control (below 1 = lower hazard when treated).
+            Named ``hazard_ratio``, dims (chain, draw, patient): hazard ratio treated
+            vs control (ratio scale; below 1 = lower hazard when treated).
 
         Raises
         ------
@@ -373,6 +431,10 @@ class IPDMetaModel(IPDEstimator):
                             random_seed: int = 0) -> xr.DataArray:
         """Model-implied survival per trial and arm at ``times`` (posterior predictive check).
 
+        Each trial's own parameters (not an average or new trial), averaged over the
+        trial arm's patients, to compare with the Kaplan–Meier curves of the data
+        (:func:`bayes_hte.effects.survival.predictive_survival`).
+
         Parameters
         ----------
         times : array-like of float
@@ -385,7 +447,7 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         xarray.DataArray
-            Dims (draw, study, arm, time); for
+            Survival probabilities, dims (draw, study, arm, time); for
             :func:`bayes_hte.plots.plot_km_ppc`.
 
         Raises
@@ -408,12 +470,15 @@ class IPDMetaModel(IPDEstimator):
         ci_prob : float
             Probability of the equal-tailed intervals.
         newdata, new_trial, horizon
-            As in :meth:`ite`.
+            As in :meth:`ite` (``new_trial=True``: prediction intervals for a new
+            trial).
 
         Returns
         -------
         pandas.DataFrame
-            Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high``.
+            Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high``
+            summarising the (chain, draw) draws of :meth:`ite`, on its scale (risk
+            difference, or survival difference at the horizon).
         """
         return effects.summarize(self.ite(newdata, new_trial=new_trial, horizon=horizon),
                                  ci_prob=ci_prob)
@@ -429,7 +494,14 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         pandas.DataFrame
-            One row per parameter element (:func:`arviz.summary`).
+            One row per parameter element (:func:`arviz.summary`): mean, sd, interval,
+            MCSE, ESS, R-hat; on the parameters' own scale (log-odds or log-hazard
+            coefficients, SDs).
+
+        Raises
+        ------
+        RuntimeError
+            The estimator is not fitted.
         """
         self._require_fit()
         names = [v for v in POPULATION_VARS if v in self.idata["posterior"]]

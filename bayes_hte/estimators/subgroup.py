@@ -66,6 +66,14 @@ class SubgroupHTEModel(IPDEstimator):
     :math:`P(y=1|x,1) - P(y=1|x,0)`. With an unfavourable event (a bleed), positive
     values mean harm.
 
+    Every estimand keeps its draws: per-patient results have dims
+    (chain, draw, patient). ``new_trial`` matters only with several trials (trial is
+    then a grouping level): ``False`` places the patients in an average trial
+    (:math:`\alpha_j = \alpha`, :math:`\tau_j = \mu_\tau`), ``True`` in a new trial
+    drawn per posterior draw from :math:`N(\alpha, \tau_\alpha^2)`
+    and :math:`N(\mu_\tau, \tau_\tau^2)`; a single trial has no
+    between-trial variation to add.
+
     Examples
     --------
     >>> from bayes_hte.simulate.tzimas2024 import tzimas2024
@@ -78,8 +86,11 @@ class SubgroupHTEModel(IPDEstimator):
     >>> sg.risk_table()          # Table 8: CATE by quintile of risk  # doctest: +SKIP
     """
 
-    def __init__(self, subgroups: Sequence[str] = (), individual_effects: bool = True,
-                 priors: dict | None = None, *, interactions: Sequence[str] | None = None,
+    #: Posterior variables of files written by 0.1 (old name -> new name).
+    renamed_vars = {"sigma_alpha_study": "tau_alpha", "sigma_tau_study": "tau_tau"}
+
+    def __init__(self, *, subgroups: Sequence[str] = (), individual_effects: bool = True,
+                 priors: dict | None = None, interactions: Sequence[str] | None = None,
                  standardize: bool = True,
                  parameterization: SubgroupParameterization = "non_centered",
                  individual_form: IndividualForm = "marginalized"):
@@ -115,7 +126,28 @@ class SubgroupHTEModel(IPDEstimator):
                 "individual_form": self.individual_form}
 
     def build(self, data: IPDData) -> pm.Model:
-        """Build (but do not fit) the model for ``data``."""
+        """Build (but do not fit) the model for ``data``.
+
+        Parameters
+        ----------
+        data : IPDData
+            Validated data with a binary outcome (one trial or several).
+
+        Returns
+        -------
+        pymc.Model
+            :func:`bayes_hte.models.subgroup.build_subgroup_model` (Tzimas 2024,
+            equations 5-11): dims ``patient``, ``covariate``, ``interaction``,
+            ``subgroup``, ``subgrouping`` (and ``study``); observed ``y``.
+
+        Raises
+        ------
+        DataError
+            Not an ``IPDData``, a time-to-event outcome, or a subgrouping or
+            interaction the data cannot support.
+        ValueError
+            A prior for a parameter the configuration does not have.
+        """
         self._check_data(data)
         return subgroup_models.build_subgroup_model(
             data, subgroups=self.subgroups, individual_effects=self.individual_effects,
@@ -134,6 +166,43 @@ class SubgroupHTEModel(IPDEstimator):
         subgrouping with two levels are identified by their prior only, and at 0.8 the
         paper's design gave 0-7 divergences per 4000 draws (none at 0.9, for about 1.5x
         the gradient evaluations).
+
+        NUTS replaces the JAGS sampler of Tzimas (2024) (appendix B); the model is the
+        same.
+
+
+        Parameters
+        ----------
+        data : IPDData
+            Binary-outcome data.
+        draws, tune, chains : int
+            Posterior draws and tuning steps per chain, number of chains.
+        random_seed : int, optional
+            Seed of the sampler; also the default seed of new-trial draws and of the
+            individual deviations (:meth:`eta`).
+        sampler : {"nutpie", "pymc"}, optional
+            Default: nutpie when installed.
+        target_accept : float, optional
+            NUTS target acceptance rate.
+        progressbar : bool
+            Show the sampler's progress.
+        log_likelihood : bool
+            Store the pointwise log likelihood (one value per patient) for LOO.
+        posterior_predictive : bool
+            Store posterior predictive draws of ``y``.
+
+        Returns
+        -------
+        SubgroupHTEModel
+            ``self``; ``idata`` holds the posterior (dims (chain, draw, ...), log-odds
+            scale), sample stats, log likelihood (chain, draw, patient), posterior
+            predictive, observed and constant data, the fit data (group ``ipd_data``)
+            and, in the posterior's attrs, the options and resolved priors.
+
+        Raises
+        ------
+        DataError
+            As :meth:`build`.
         """
         self._model = self.build(data)
         self.data = data
@@ -171,7 +240,34 @@ class SubgroupHTEModel(IPDEstimator):
                           new_trial: bool = False,
                           random_seed: int | None = None) -> tuple[xr.DataArray, xr.DataArray]:
         r"""Baseline log-odds :math:`\ell_{0i}` and conditional log-odds effect
-        :math:`\tau_i`, dims (chain, draw, patient)."""
+        :math:`\tau_i`, dims (chain, draw, patient).
+
+        Tzimas (2024), equations 5-7: :math:`\ell_{0i} = \alpha + x_i'\beta + \sum_g
+        a_{g,k_g[i]}`, :math:`\tau_i = \mu_\tau + x_i^{(I)\prime}\gamma + \sum_g
+        (\tau_{g,k_g[i]} - \mu_\tau)` (plus the trial terms with several trials).
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Patients to predict for (covariate and subgrouping columns); default the
+            fit patients.
+        new_trial : bool
+            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
+            per posterior draw.
+        random_seed : int, optional
+            Seed of the new-trial draws (default the fit's seed).
+
+        Returns
+        -------
+        tuple of xarray.DataArray
+            ``(lp0, tau)``, log-odds scale, each with dims (chain, draw, patient).
+
+        Raises
+        ------
+        DataError
+            ``newdata`` lacks a covariate or subgrouping column, or has a level the fit
+            data did not have.
+        """
         lay, X, idx = self._inputs(newdata)
         return subgroup_effects.linear_predictors(self._posterior(), lay, X, idx,
                                            new_trial=new_trial, rng=self._rng(random_seed))
@@ -179,7 +275,22 @@ class SubgroupHTEModel(IPDEstimator):
     def baseline_risk(self, newdata: pd.DataFrame | None = None, *,
                       new_trial: bool = False,
                       random_seed: int | None = None) -> xr.DataArray:
-        """Predicted risk without treatment, :math:`P(y=1|x, 0)`, (chain, draw, patient)."""
+        """Predicted risk without treatment, :math:`P(y=1|x, 0)`, (chain, draw, patient).
+
+        :math:`\\mathrm{expit}(\\ell_{0i})` (Tzimas 2024: the baseline risk that defines
+        the risk groups of Table 8).
+
+        Parameters
+        ----------
+        newdata, new_trial, random_seed
+            As in :meth:`linear_predictors`.
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``baseline_risk``, probabilities in (0, 1), dims
+            (chain, draw, patient).
+        """
         lp0, _ = self.linear_predictors(newdata, new_trial=new_trial, random_seed=random_seed)
         out = 1.0 / (1.0 + np.exp(-lp0))
         out.name = "baseline_risk"
@@ -201,6 +312,33 @@ class SubgroupHTEModel(IPDEstimator):
         what a simulation's ``true_te`` is compared with). ``kind="conditional"``:
         :math:`\tau_i`, the mean of the individual log-odds effects (depends on the
         prior of :math:`\sigma_\eta`). Equal without the individual layer.
+
+        The CATE of Tzimas (2024), section 2.2, on the log-odds scale.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Patients to predict for; default the fit patients.
+        kind : {"marginal", "conditional"}
+            As above.
+        new_trial : bool
+            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
+            per posterior draw.
+        random_seed : int, optional
+            Seed of the new-trial draws (default the fit's seed).
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``cate_logit``, dims (chain, draw, patient): log-odds ratio treated
+            vs control (positive = higher odds of the event when treated).
+
+        Raises
+        ------
+        ValueError
+            ``kind`` outside its choices.
+        DataError
+            ``newdata`` cannot be encoded like the fit data.
         """
         out = self._cate(newdata, kind=kind, scale="logit", new_trial=new_trial,
                          random_seed=random_seed)
@@ -217,6 +355,23 @@ class SubgroupHTEModel(IPDEstimator):
         (:func:`bayes_hte.effects.subgroup.individual_deviations`). A control patient's
         :math:`\epsilon_i` is its prior; a treated patient's leans towards the outcome
         it had — descriptive of that outcome, not a prediction.
+
+        The individual layer of Tzimas (2024), equation 7, in an average trial.
+
+        Parameters
+        ----------
+        random_seed : int, optional
+            Seed of the deviations' draws (marginalized form; default the fit's seed).
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``eta``, log-odds scale, dims (chain, draw, patient).
+
+        Raises
+        ------
+        ValueError
+            The model has no individual layer.
         """
         if not self.individual_effects:
             raise ValueError("the model has no individual layer (individual_effects=False)")
@@ -231,7 +386,7 @@ class SubgroupHTEModel(IPDEstimator):
         out.name = "eta"
         return out.transpose("chain", "draw", "patient")
 
-    def ite(self, newdata: pd.DataFrame | None = None, new_trial: bool = False, *,
+    def ite(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
             individual: bool = False, kind: CateKind = "marginal",
             random_seed: int | None = None) -> xr.DataArray:
         r"""Treatment effects on the risk-difference scale, dims (chain, draw, patient).
@@ -240,6 +395,38 @@ class SubgroupHTEModel(IPDEstimator):
         :meth:`cate_logit`). ``individual=True`` uses each fit patient's own
         :math:`\eta_i` (:meth:`eta`): :math:`\mathrm{expit}(\ell_{0i} + \eta_i) -
         \mathrm{expit}(\ell_{0i})`.
+
+        Source: Tzimas (2024), the individual treatment effects of section 2.2.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Patients to predict for; default the fit patients.
+        new_trial : bool
+            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
+            per posterior draw.
+        individual : bool
+            Use the fit patients' own :math:`\eta_i` (no ``newdata``, no
+            ``new_trial``).
+        kind : {"marginal", "conditional"}
+            As in :meth:`cate_logit` (ignored with ``individual=True``).
+        random_seed : int, optional
+            Seed of the new-trial or individual draws (default the fit's seed).
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``ite``, dims (chain, draw, patient): risk difference
+            :math:`P(y=1|x,1) - P(y=1|x,0)` in [-1, 1] (positive = more events when
+            treated).
+
+        Raises
+        ------
+        ValueError
+            ``individual=True`` with ``newdata`` or ``new_trial``, or a model without
+            the individual layer.
+        DataError
+            ``newdata`` cannot be encoded like the fit data.
         """
         if individual:
             if newdata is not None or new_trial:
@@ -261,7 +448,41 @@ class SubgroupHTEModel(IPDEstimator):
              kind: CateKind = "marginal",
              random_seed: int | None = None) -> xr.DataArray:
         """CATE averaged over the patients in each level of column ``by``, dims
-        (chain, draw, ``by``); ``scale="logit"`` averages the log-odds CATEs."""
+        (chain, draw, ``by``); ``scale="logit"`` averages the log-odds CATEs.
+
+        Tzimas (2024) report the subgroup effects by gender (the model's parameters,
+        :meth:`subgroup_effects`) and the CATE by risk group (:meth:`risk_table`);
+        this averages the per-patient CATEs over the levels of any column.
+
+        Parameters
+        ----------
+        by : str
+            Column of the frame defining the groups (any column).
+        newdata : pandas.DataFrame, optional
+            Patients to average over; default the fit patients.
+        new_trial : bool
+            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
+            per posterior draw.
+        scale : {"risk_difference", "logit"}
+            Risk difference or log-odds ratio.
+        kind : {"marginal", "conditional"}
+            As in :meth:`cate_logit`.
+        random_seed : int, optional
+            Seed of the new-trial draws (default the fit's seed).
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``cate``, dims (chain, draw, ``by``), levels sorted; ``attrs["scale"]``
+            records the scale.
+
+        Raises
+        ------
+        DataError
+            ``by`` is not a column or has missing values; ``newdata`` cannot be encoded.
+        ValueError
+            ``scale`` or ``kind`` outside its choices.
+        """
         groups = self._check_by(by, newdata)
         check_choice("scale", scale, EFFECT_SCALES_HTE)
         values = self._cate(newdata, kind=kind, scale=scale, new_trial=new_trial,
@@ -278,6 +499,28 @@ class SubgroupHTEModel(IPDEstimator):
         model) and of the other subgroupings. With ``subgrouping`` the result has that
         column's name as dim and its levels as coordinates; without, dim ``subgroup``
         with labels ``"col[level]"``.
+
+        Tzimas (2024), equation 6. Parameters, not per-patient predictions: no
+        ``new_trial`` (they are the population-level effects, i.e. an average trial).
+
+        Parameters
+        ----------
+        subgrouping : str, optional
+            One of the model's subgroupings; default all levels of all of them.
+
+        Returns
+        -------
+        xarray.DataArray
+            Log-odds ratios, dims (chain, draw, ``subgroup``) or
+            (chain, draw, ``subgrouping``), named ``tau_subgroup`` or
+            ``te_<subgrouping>``.
+
+        Raises
+        ------
+        ValueError
+            The model has no subgroupings.
+        DataError
+            ``subgrouping`` is not one of the model's.
         """
         self._require_fit()
         lay = self.layout
@@ -299,11 +542,40 @@ class SubgroupHTEModel(IPDEstimator):
     def risk_table(self, *, groups: int = 5,
                    scale: EffectScaleHTE = "logit",
                    kind: CateKind = "marginal", ci_prob: float = 0.95,
-                   newdata: pd.DataFrame | None = None, truth=None) -> pd.DataFrame:
+                   newdata: pd.DataFrame | None = None,
+                   truth: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
         """CATE by quantile group of predicted baseline risk (Tzimas 2024, Table 8).
 
         Columns in :func:`bayes_hte.effects.subgroup.risk_table`; ``truth`` (one value per
         patient on the same ``scale``) adds ``true_mean_cate``.
+
+        Parameters
+        ----------
+        groups : int
+            Number of equal-sized risk groups (quintiles by default).
+        scale : {"logit", "risk_difference"}
+            Scale of the CATE (the paper's table is on the log-odds scale).
+        kind : {"marginal", "conditional"}
+            As in :meth:`cate_logit`.
+        ci_prob : float
+            Probability of the equal-tailed intervals.
+        newdata : pandas.DataFrame, optional
+            Patients to tabulate; default the fit patients. Always an average trial.
+        truth : array-like of float, optional
+            True CATE per patient, on ``scale``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per risk group ``Q1`` (lowest baseline risk) …; ``attrs["scale"]``
+            records the scale.
+
+        Raises
+        ------
+        DataError
+            Bad ``groups`` or ``truth``, or ``newdata`` that cannot be encoded.
+        ValueError
+            ``scale``, ``kind`` or ``ci_prob`` out of range.
         """
         check_choice("scale", scale, EFFECT_SCALES_HTE)
         risk = self.baseline_risk(newdata)
@@ -316,7 +588,32 @@ class SubgroupHTEModel(IPDEstimator):
     def summary(self, *, ci_prob: float = 0.95, newdata: pd.DataFrame | None = None,
                 new_trial: bool = False,
                 scale: EffectScaleHTE = "risk_difference") -> pd.DataFrame:
-        """Per-patient CATE table: mean, sd, ci_low, ci_high at ``ci_prob``."""
+        """Per-patient CATE table: mean, sd, ci_low, ci_high at ``ci_prob``.
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the equal-tailed intervals.
+        newdata : pandas.DataFrame, optional
+            Patients to predict for; default the fit patients.
+        new_trial : bool
+            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
+            per posterior draw (prediction intervals).
+        scale : {"risk_difference", "logit"}
+            :meth:`ite` (risk difference) or :meth:`cate_logit` (log-odds ratio); the
+            marginal CATE of Tzimas (2024) either way.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high`` over
+            the (chain, draw) draws, on ``scale``.
+
+        Raises
+        ------
+        ValueError
+            ``scale`` outside its choices.
+        """
         if scale == "logit":
             values = self.cate_logit(newdata, new_trial=new_trial)
         elif scale == "risk_difference":
@@ -328,13 +625,50 @@ class SubgroupHTEModel(IPDEstimator):
     def diagnostic_vars(self, *, max_size: int = 60) -> list[str]:
         """Names of the population, subgroup and trial parameters to diagnose: the
         posterior's non-per-patient variables without the sampler's ``*_anchor``
-        coordinates (``alpha`` and ``mu_tau`` are diagnosed instead)."""
+        coordinates (``alpha`` and ``mu_tau`` are diagnosed instead).
+
+        Parameters
+        ----------
+        max_size : int
+            Largest number of elements per draw a variable may have
+            (:func:`bayes_hte.diagnostics.population_vars`).
+
+        Returns
+        -------
+        list of str
+            Posterior variable names.
+
+        Raises
+        ------
+        RuntimeError
+            The estimator is not fitted.
+        """
         self._require_fit()
         return [v for v in population_vars(self.idata, max_size=max_size)
                 if not v.endswith("_anchor")]
 
     def parameters(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
         """Convergence table of the population, subgroup and trial parameters
-        (:func:`bayes_hte.diagnostics.diagnostics_table`: both R-hats, ESS, MCSE)."""
+        (:func:`bayes_hte.diagnostics.diagnostics_table`: both R-hats, ESS, MCSE).
+
+        The Gelman-Rubin diagnostics of Tzimas (2024), Table 5, with the rank-normalised
+        R-hat and effective sample sizes next to them.
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the equal-tailed credible intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter element (:meth:`diagnostic_vars`), on the log-odds
+            scale (SDs for the ``sigma_*``).
+
+        Raises
+        ------
+        RuntimeError
+            The estimator is not fitted.
+        """
         return diagnostics_table(self.idata, var_names=self.diagnostic_vars(),
                                         ci_prob=ci_prob)

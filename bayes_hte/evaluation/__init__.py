@@ -1,7 +1,7 @@
-"""Evaluation of ITE models: discrimination and calibration for benefit, MSE, PAPE, IECV."""
+"""Metrics of ITE models: discrimination and calibration for benefit, MSE, PAPE, coverage,
+intercept recalibration. The workflows that refit models (model comparison, IECV) are in
+:mod:`bayes_hte.workflows`."""
 
-from bayes_hte.evaluation.compare import ITEComparison, compare_ite_models, evaluate_models
-from bayes_hte.evaluation.iecv import IECVResult, iecv, recalibrate_intercept
 from bayes_hte.evaluation.metrics import (
     BenefitCalibration,
     benefit_from_ite,
@@ -12,21 +12,17 @@ from bayes_hte.evaluation.metrics import (
     match_pairs,
     metric_table,
     mse,
-    policy_metrics,
 )
+from bayes_hte.evaluation.policy import policy_metrics
+from bayes_hte.evaluation.recalibration import recalibrate_intercept
 
 __all__ = [
     "BenefitCalibration",
-    "IECVResult",
-    "ITEComparison",
     "benefit_from_ite",
     "c_for_benefit",
     "calibration_for_benefit",
-    "compare_ite_models",
     "coverage",
-    "evaluate_models",
     "event_by_horizon",
-    "iecv",
     "match_pairs",
     "metric_table",
     "mse",

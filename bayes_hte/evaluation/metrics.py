@@ -19,6 +19,10 @@ at that horizon; patients censored before the horizon have no known status and a
 excluded (the caller states how many). This ignores the information in the censored
 patients, a simplification of the time-to-event c-for-benefit.
 
+The value of the treatment rule "treat if benefit > 0" (PAPE, gains against treat-all
+and treat-none) is in :mod:`bayes_hte.evaluation.policy`; :func:`metric_table` reports
+it with the metrics here.
+
 References
 ----------
 van Klaveren D, Steyerberg EW, Serruys PW, Kent DM (2018). The proposed 'concordance-
@@ -36,18 +40,26 @@ J Am Stat Assoc 118:242-256 (published online 2021).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from bayes_hte.errors import DataError, format_rows
-
-Outcome = Literal["binary", "time_to_event"]
+from bayes_hte.evaluation._inputs import (
+    Draws,
+    Metric,
+    RandomState,
+    as_rng,
+    as_rows,
+    binary_vector,
+    check_outcomes,
+)
+from bayes_hte.evaluation.policy import policy_metrics
+from bayes_hte.options import Outcome
 
 __all__ = [
     "BenefitCalibration",
@@ -59,87 +71,37 @@ __all__ = [
     "match_pairs",
     "metric_table",
     "mse",
-    "policy_metrics",
 ]
 
 
-# --------------------------------------------------------------------------- input checks
-def _binary_vector(values, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise DataError(f"{name} must be one-dimensional (one value per patient), got shape "
-                        f"{arr.shape}")
-    if arr.dtype == bool:
-        return arr.astype(np.int8)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(f"{name} must be coded 0/1, got dtype {arr.dtype}")
-    bad = ~np.isin(arr, (0, 1))
-    if bad.any():
-        raise DataError(f"{name} must be 0/1 but has values {sorted(set(arr[bad].tolist()))[:5]}"
-                        f" at {format_rows(np.flatnonzero(bad))}; recode it as 0/1")
-    return arr.astype(np.int8)
-
-
-def _check_outcomes(y, treatment) -> tuple[np.ndarray, np.ndarray]:
-    y = _binary_vector(y, "y")
-    z = _binary_vector(treatment, "treatment")
-    if y.shape != z.shape:
-        raise DataError(f"y has {y.size} patients but treatment has {z.size}")
-    for arm, label in ((1, "treated"), (0, "control")):
-        if not (z == arm).any():
-            raise DataError(f"there are no {label} patients (treatment == {arm}); the metrics "
-                            "for benefit compare the two randomized arms")
-    return y, z
-
-
-def _as_rows(benefit, n: int, name: str = "benefit") -> tuple[np.ndarray, Callable]:
-    """Benefit as a 2-D array (rows = draws, columns = patients) and an un-flattener.
-
-    The un-flattener maps a ``(rows,)`` result back to the input's non-patient shape:
-    a float for a vector, an array for an ndarray, a DataArray (patient dim dropped)
-    for a DataArray.
-    """
-    if isinstance(benefit, xr.DataArray):
-        if "patient" not in benefit.dims:
-            raise DataError(f"{name} has dims {benefit.dims}; it needs a 'patient' dim")
-        da = benefit.transpose(..., "patient")
-        values = np.asarray(da.values, dtype=float)
-        template = da.isel(patient=0, drop=True)
-
-        def restore(res: np.ndarray):
-            return xr.DataArray(np.asarray(res).reshape(template.shape), dims=template.dims,
-                                coords=template.coords)
-    else:
-        values = np.asarray(benefit, dtype=float)
-        if values.ndim == 0:
-            raise DataError(f"{name} must have one value per patient, got a scalar")
-        lead = values.shape[:-1]
-
-        def restore(res: np.ndarray):
-            res = np.asarray(res)
-            return float(res.reshape(())) if not lead else res.reshape(lead)
-    if values.shape[-1] != n:
-        raise DataError(f"{name} has {values.shape[-1]} patients along its last axis "
-                        f"(patient dim) but y has {n}")
-    rows = values.reshape(-1, n)
-    bad = ~np.isfinite(rows).all(axis=0)
-    if bad.any():
-        raise DataError(f"{name} has non-finite values for patients "
-                        f"{format_rows(np.flatnonzero(bad))}")
-    return rows, restore
-
-
-def _rng(random_state) -> np.random.Generator:
-    return np.random.default_rng(random_state)
-
-
 # --------------------------------------------------------------------------- conventions
-def benefit_from_ite(ite, outcome: Outcome = "binary"):
+def benefit_from_ite(ite: np.ndarray | xr.DataArray, outcome: Outcome = "binary"
+                     ) -> np.ndarray | xr.DataArray:
     r"""Predicted benefit of treatment (larger = treatment better) from a model's ITE.
 
     Binary outcome: the ITE is the risk difference :math:`P(y|x,1) - P(y|x,0)` of the
     unfavourable event, so the benefit is :math:`-\text{ITE}`. Time-to-event: the ITE
     is the survival difference :math:`S(h|x,1) - S(h|x,0)`, which is already a benefit.
+
+    Parameters
+    ----------
+    ite : ndarray or DataArray, any shape
+        ITE on the model's scale: risk difference (binary) or survival difference at
+        the horizon (time-to-event), probability scale in [-1, 1]. Any shape, e.g. a
+        vector (n,), draws (..., n) or a DataArray (chain, draw, patient).
+    outcome : {"binary", "time_to_event"}
+        Outcome type, which fixes the sign convention.
+
+    Returns
+    -------
+    ndarray or DataArray
+        The benefit, same type, shape and dims as ``ite`` (``-ite`` for a binary
+        outcome, ``ite`` itself for time-to-event).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``outcome``.
     """
     if outcome == "binary":
         return -ite
@@ -148,16 +110,40 @@ def benefit_from_ite(ite, outcome: Outcome = "binary"):
     raise ValueError(f"outcome must be 'binary' or 'time_to_event', got {outcome!r}")
 
 
-def event_by_horizon(time, event, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+def event_by_horizon(time: ArrayLike, event: ArrayLike, horizon: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Binary "event by ``horizon``" indicator and the mask of patients whose status is known.
 
     Status is known for patients with an event at ``time <= horizon`` (indicator 1) and
     for patients followed up to the horizon without an event before it (``time >=
     horizon``; indicator 0); patients censored before the horizon are unknown
     (``known`` is False; their indicator is set to 0 and must not be used).
+
+    Parameters
+    ----------
+    time : array (n,)
+        Follow-up time of each patient (event or censoring), in the data's time units.
+    event : array (n,)
+        0/1 (or bool): 1 = the follow-up ended with the event, 0 = censored.
+    horizon : float
+        Time, in the same units as ``time`` (> 0), at which the status is read.
+
+    Returns
+    -------
+    y : int8 ndarray (n,)
+        1 = event at or before ``horizon``; 0 otherwise (including unknown status).
+    known : bool ndarray (n,)
+        True where the status at ``horizon`` is known; evaluate the metrics on
+        ``y[known]`` only.
+
+    Raises
+    ------
+    DataError
+        ``event`` not 0/1, ``time`` and ``event`` of different lengths, or a
+        non-positive or non-finite ``horizon``.
     """
     t = np.asarray(time, dtype=float)
-    e = _binary_vector(event, "event")
+    e = binary_vector(event, "event")
     if t.shape != e.shape:
         raise DataError(f"time has {t.size} patients but event has {e.size}")
     if not np.isfinite(horizon) or horizon <= 0:
@@ -168,8 +154,8 @@ def event_by_horizon(time, event, horizon: float) -> tuple[np.ndarray, np.ndarra
 
 
 # --------------------------------------------------------------------------- c-for-benefit
-def match_pairs(treatment, benefit, *, random_state=None, strata=None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def match_pairs(treatment: ArrayLike, benefit: ArrayLike, *, random_state: RandomState = None,
+                strata: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """1:1 treated-control pairs matched on the rank of predicted benefit.
 
     Within each stratum (``strata=None``: one stratum), the larger arm is first reduced
@@ -194,12 +180,18 @@ def match_pairs(treatment, benefit, *, random_state=None, strata=None
     treated, control : int arrays (m, k)
         Patient indices of the treated and control member of each pair, ``k`` pairs per
         row (sum over strata of the smaller arm's size).
+
+    Raises
+    ------
+    DataError
+        ``treatment`` not 0/1, ``benefit`` or ``strata`` of the wrong length, missing
+        strata, or a stratum without treated or without control patients.
     """
-    z = _binary_vector(treatment, "treatment")
+    z = binary_vector(treatment, "treatment")
     rows = np.atleast_2d(np.asarray(benefit, dtype=float))
     if rows.shape[-1] != z.size:
         raise DataError(f"benefit has {rows.shape[-1]} patients but treatment has {z.size}")
-    rng = _rng(random_state)
+    rng = as_rng(random_state)
     m = rows.shape[0]
     if strata is None:
         codes = np.zeros(z.size, dtype=np.int64)
@@ -266,8 +258,10 @@ def _harrell_c(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def c_for_benefit(y, treatment, benefit, *, random_state=None, n_resamples: int = 1,
-                  strata=None, return_pairs: bool = False):
+def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
+                  random_state: RandomState = None, n_resamples: int = 1,
+                  strata: ArrayLike | None = None, return_pairs: bool = False
+                  ) -> Metric | tuple[Metric, np.ndarray, np.ndarray]:
     r"""Concordance statistic for benefit (van Klaveren et al. 2018).
 
     Treated and control patients are matched 1:1 on the rank of their predicted benefit
@@ -325,14 +319,22 @@ def c_for_benefit(y, treatment, benefit, *, random_state=None, n_resamples: int 
 
     Returns
     -------
-    float, ndarray or DataArray
-        C for a benefit vector; one C per draw otherwise (the patient axis removed).
+    c : float, ndarray or DataArray
+        C in [0, 1] (0.5 = no discrimination of benefit): a float for a benefit vector;
+        one C per draw otherwise, with the patient axis removed (ndarray ``(...)``, or a
+        DataArray ``(chain, draw)`` for a ``(chain, draw, patient)`` input). NaN for the
+        draws whose C is undefined (with a ``RuntimeWarning``).
+    pred, obs : ndarray (m, k)
+        Only with ``return_pairs``: predicted and observed pair benefit of the first
+        resample, one row per draw (``m = 1`` for a vector) and one column per pair.
 
     Raises
     ------
     DataError
         Non-binary ``y`` or ``treatment``, a missing arm, non-finite benefit, or a C
         that is undefined because every pair has the same observed benefit.
+    ValueError
+        ``n_resamples < 1``.
 
     Examples
     --------
@@ -341,11 +343,11 @@ def c_for_benefit(y, treatment, benefit, *, random_state=None, n_resamples: int 
     >>> c_for_benefit(y, z, b)   # pairs (pred, obs): (0.075, -1), (0.175, 0), (0.275, 1)
     1.0
     """
-    y, z = _check_outcomes(y, treatment)
-    rows, restore = _as_rows(benefit, y.size)
+    y, z = check_outcomes(y, treatment)
+    rows, restore = as_rows(benefit, y.size)
     if int(n_resamples) < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    rng = _rng(random_state)
+    rng = as_rng(random_state)
     values, first = [], None
     for r in range(int(n_resamples)):
         it, ic = match_pairs(z, rows, random_state=rng, strata=strata)
@@ -375,16 +377,22 @@ class BenefitCalibration:
     r"""Calibration for benefit in quantile groups of predicted benefit.
 
     Arrays have a leading shape ``(...)`` of the input's non-patient axes (empty for a
-    benefit vector) and a trailing ``group`` axis where applicable.
+    benefit vector) and a trailing ``group`` axis where applicable. Built by
+    :func:`calibration_for_benefit`; the fields are also its attributes. Benefits are
+    risk differences on the probability scale, larger = treatment better.
 
-    Attributes
+    Parameters
     ----------
     predicted, observed, se : ndarray (..., groups)
         Mean predicted benefit, observed benefit :math:`\bar y_{control} - \bar y_{treated}`
-        and its binomial standard error, per group.
+        and its binomial standard error
+        :math:`\sqrt{p_1(1-p_1)/n_1 + p_0(1-p_0)/n_0}`, per group.
     n_treated, n_control, events_treated, events_control : ndarray (..., groups)
+        Patients and events (``y == 1``) per arm and group (float counts).
     intercept, slope : float or ndarray (...)
-        Least-squares line of observed on predicted group benefit (perfect: 0 and 1).
+        Least-squares line of observed on predicted group benefit (perfect: 0 and 1);
+        floats for a benefit vector, one value per draw otherwise (a DataArray
+        ``(chain, draw)`` for a ``(chain, draw, patient)`` input).
     """
 
     predicted: np.ndarray
@@ -398,7 +406,27 @@ class BenefitCalibration:
     slope: float | np.ndarray
 
     def table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
-        """One row per group (benefit vector only): counts, predicted, observed, interval."""
+        """One row per group (benefit vector only): counts, predicted, observed, interval.
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the Wald interval of the observed benefit,
+            ``observed ± z * se`` with ``z`` the standard normal
+            ``0.5 + ci_prob / 2`` quantile.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``group`` (1 = lowest predicted benefit); columns ``n_treated``,
+            ``n_control``, ``events_treated``, ``events_control``, ``predicted``,
+            ``observed``, ``se``, ``ci_low``, ``ci_high``.
+
+        Raises
+        ------
+        ValueError
+            The calibration was computed on posterior draws (index one draw first).
+        """
         if np.ndim(self.intercept) != 0:
             raise ValueError("table() is for a single benefit vector; index the draws first")
         from scipy.stats import norm
@@ -414,7 +442,8 @@ class BenefitCalibration:
         }).set_index("group")
 
 
-def calibration_for_benefit(y, treatment, benefit, *, groups: int = 5) -> BenefitCalibration:
+def calibration_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
+                            groups: int = 5) -> BenefitCalibration:
     r"""Observed against predicted benefit in quantile groups; intercept and slope.
 
     Patients (both arms together) are sorted by predicted benefit and cut into
@@ -445,15 +474,18 @@ def calibration_for_benefit(y, treatment, benefit, *, groups: int = 5) -> Benefi
     Returns
     -------
     BenefitCalibration
+        Per-group predicted and observed benefit, counts and standard errors (arrays
+        ``(..., groups)``) and the ``intercept`` and ``slope`` (float for a benefit
+        vector, one per draw otherwise).
 
     Raises
     ------
     DataError
-        Bad inputs, or a group without treated or without control patients (use fewer
-        groups).
+        Bad inputs, ``groups`` outside ``[2, n/2]``, or a group without treated or
+        without control patients (use fewer groups).
     """
-    y, z = _check_outcomes(y, treatment)
-    rows, restore = _as_rows(benefit, y.size)
+    y, z = check_outcomes(y, treatment)
+    rows, restore = as_rows(benefit, y.size)
     n = y.size
     groups = int(groups)
     if groups < 2 or groups > n // 2:
@@ -498,88 +530,83 @@ def calibration_for_benefit(y, treatment, benefit, *, groups: int = 5) -> Benefi
 
 
 # --------------------------------------------------------------------------- truth-based
-def mse(estimate, truth):
+def mse(estimate: Draws, truth: ArrayLike) -> Metric:
     r"""Mean squared error over patients, :math:`\frac1n\sum_i (\hat\tau_i - \tau_i)^2`.
 
     ``estimate`` is a vector (n,) or draws (..., n) / a DataArray with a ``patient`` dim
     (one MSE per draw). ``truth`` is the true ITE (n,) on the same scale.
+
+    Bouvier et al. (2024) report this MSE of the posterior-mean / fitted ITE (risk
+    difference for a binary outcome, survival difference for time-to-event) against
+    the simulation's true ITE.
+
+    Parameters
+    ----------
+    estimate : array (n,), array (..., n) or DataArray with a ``patient`` dim
+        Estimated ITE, e.g. the posterior mean, or posterior draws
+        ``(chain, draw, patient)``.
+    truth : array (n,)
+        True ITE of each patient, same scale as ``estimate`` (the sign convention does
+        not matter as long as both share it).
+
+    Returns
+    -------
+    float, ndarray or DataArray
+        MSE in squared units of the ITE: a float for a vector; one MSE per draw
+        otherwise (ndarray ``(...)`` or DataArray ``(chain, draw)``).
+
+    Raises
+    ------
+    DataError
+        ``truth`` not a finite vector, ``estimate`` with a different number of patients
+        or non-finite values.
     """
     truth = np.asarray(truth, dtype=float)
     if truth.ndim != 1 or not np.isfinite(truth).all():
         raise DataError("truth must be a finite vector with one value per patient")
-    rows, restore = _as_rows(estimate, truth.size, name="estimate")
+    rows, restore = as_rows(estimate, truth.size, name="estimate")
     return restore(((rows - truth) ** 2).mean(axis=1))
 
 
-def coverage(draws, truth, *, ci_prob: float = 0.95) -> float:
-    """Share of patients whose true value lies in the equal-tailed ``ci_prob`` interval.
+def coverage(draws: Draws, truth: ArrayLike, *, ci_prob: float = 0.95) -> float:
+    r"""Share of patients whose true value lies in the equal-tailed ``ci_prob`` interval.
 
     ``draws``: array (..., n) or DataArray with a ``patient`` dim; all non-patient axes
-    are posterior samples.
+    are posterior samples. With :math:`[l_i, u_i]` the :math:`(1 - p)/2` and
+    :math:`(1 + p)/2` quantiles of patient :math:`i`'s draws,
+    :math:`\frac1n \sum_i 1\{l_i \le \tau_i \le u_i\}`.
+
+    Parameters
+    ----------
+    draws : array (..., n) or DataArray with a ``patient`` dim
+        Posterior (or posterior-predictive, new-trial) draws of the ITE, e.g.
+        ``(chain, draw, patient)``; every non-patient axis is pooled as samples.
+    truth : array (n,)
+        True value per patient, same scale as ``draws``.
+    ci_prob : float
+        Probability of the equal-tailed interval, in (0, 1).
+
+    Returns
+    -------
+    float
+        Coverage in [0, 1] (nominal: ``ci_prob``).
+
+    Raises
+    ------
+    ValueError
+        ``ci_prob`` not in (0, 1).
+    DataError
+        ``truth`` not a finite vector, or ``draws`` with a different number of patients
+        or non-finite values.
     """
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
     truth = np.asarray(truth, dtype=float)
     if truth.ndim != 1 or not np.isfinite(truth).all():
         raise DataError("truth must be a finite vector with one value per patient")
-    rows, _ = _as_rows(draws, truth.size, name="draws")
+    rows, _ = as_rows(draws, truth.size, name="draws")
     lo, hi = np.quantile(rows, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
     return float(np.mean((truth >= lo) & (truth <= hi)))
-
-
-# --------------------------------------------------------------------------- policy
-def policy_metrics(y, treatment, benefit, *, threshold: float = 0.0) -> dict:
-    r"""Value of the rule "treat if predicted benefit > threshold" in a randomized trial.
-
-    With :math:`f_i = 1(\hat b_i > c)`, :math:`n_1, n_0` the arm sizes and
-    :math:`p_f = \frac1n \sum_i f_i` the proportion the rule treats, the event risk
-    under the rule is estimated by inverse probability weighting (Imai & Li 2021),
-
-    .. math::
-
-        \hat R(f) = \frac{1}{n_1}\sum_i y_i z_i f_i
-                  + \frac{1}{n_0}\sum_i y_i (1 - z_i)(1 - f_i),
-
-    treat-all and treat-none have :math:`\hat R_1 = \bar y_{treated}`,
-    :math:`\hat R_0 = \bar y_{control}`, and the population average prescriptive effect
-    (PAPE) of Imai & Li (2021), estimated with the favourable outcome :math:`-y`,
-    compares the rule with random treatment of the same proportion :math:`p_f`:
-
-    .. math::
-
-        \widehat{\mathrm{PAPE}} = \frac{n}{n-1}\,\{ p_f \hat R_1 + (1 - p_f) \hat R_0
-                                   - \hat R(f) \}.
-
-    All differences are risk reductions: positive = fewer events under the rule.
-
-    Returns
-    -------
-    dict
-        ``pape``, ``gain_vs_treat_all`` (:math:`\hat R_1 - \hat R(f)`),
-        ``gain_vs_treat_none`` (:math:`\hat R_0 - \hat R(f)`), ``risk_rule``,
-        ``risk_treat_all``, ``risk_treat_none``, ``proportion_treated``; each a float
-        for a benefit vector or an array / DataArray over the draws.
-    """
-    y, z = _check_outcomes(y, treatment)
-    rows, restore = _as_rows(benefit, y.size)
-    n = y.size
-    n1, n0 = z.sum(), n - z.sum()
-    f = (rows > threshold).astype(float)
-    risk_rule = f @ (y * z) / n1 + (1 - f) @ (y * (1 - z)) / n0
-    r1 = (y * z).sum() / n1
-    r0 = (y * (1 - z)).sum() / n0
-    pf = f.mean(axis=1)
-    pape = n / (n - 1) * (pf * r1 + (1 - pf) * r0 - risk_rule)
-    ones = np.ones(rows.shape[0])
-    return {
-        "pape": restore(pape),
-        "gain_vs_treat_all": restore(r1 - risk_rule),
-        "gain_vs_treat_none": restore(r0 - risk_rule),
-        "risk_rule": restore(risk_rule),
-        "risk_treat_all": restore(r1 * ones),
-        "risk_treat_none": restore(r0 * ones),
-        "proportion_treated": restore(pf),
-    }
 
 
 # --------------------------------------------------------------------------- one table
@@ -608,10 +635,20 @@ def _draw_summary(values: np.ndarray, ci_prob: float) -> dict:
             "ci_low": float(lo), "ci_high": float(hi)}
 
 
-def metric_table(y, treatment, ite, *, outcome: Outcome = "binary", truth=None, ite_new=None,
-                 truth_new=None, strata=None, groups: int = 5, ci_prob: float = 0.95,
-                 random_state=None, n_resamples: int = 20) -> pd.DataFrame:
+def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
+                 outcome: Outcome = "binary", truth: ArrayLike | None = None,
+                 ite_new: ArrayLike | None = None, truth_new: ArrayLike | None = None,
+                 strata: ArrayLike | None = None, groups: int = 5, ci_prob: float = 0.95,
+                 random_state: RandomState = None, n_resamples: int = 20) -> pd.DataFrame:
     r"""All metrics for one set of ITE predictions: one row per metric.
+
+    The metrics of :data:`METRICS`: :func:`c_for_benefit` (van Klaveren et al. 2018),
+    :func:`calibration_for_benefit` intercept and slope and :func:`mse` (Bouvier et al.
+    2024), :func:`coverage` of the credible and new-trial intervals, and
+    :func:`~bayes_hte.evaluation.policy.policy_metrics` of the rule "treat if benefit > 0"
+    (PAPE of Imai & Li 2021).
+    Each metric is computed for the posterior-mean benefit (``estimate``) and for every
+    draw (``mean``, ``sd``, interval).
 
     Parameters
     ----------
@@ -621,7 +658,10 @@ def metric_table(y, treatment, ite, *, outcome: Outcome = "binary", truth=None, 
     ite : array (..., n)
         Posterior draws of the ITE on the model's scale (binary: risk difference
         :math:`P(y|x,1) - P(y|x,0)`; time-to-event: survival difference), turned into a
-        benefit by :func:`benefit_from_ite`. All leading axes are draws.
+        benefit by :func:`benefit_from_ite`. All leading axes are draws, the patient
+        last (e.g. the values of a ``(chain, draw, patient)`` DataArray).
+    outcome : {"binary", "time_to_event"}
+        Scale of ``ite``, which fixes the sign of the benefit.
     truth : array (n,), optional
         True ITE (same scale): adds ``mse`` and ``ci_coverage``.
     ite_new, truth_new : optional
@@ -631,6 +671,11 @@ def metric_table(y, treatment, ite, *, outcome: Outcome = "binary", truth=None, 
         Trials: c-for-benefit pairs are matched within them.
     groups : int
         Quantile groups for calibration.
+    ci_prob : float
+        Probability of the equal-tailed intervals: of the per-draw metrics
+        (``ci_low``, ``ci_high``) and of the ITE intervals whose coverage is reported.
+    random_state : int or numpy Generator, optional
+        Seed of the c-for-benefit subsampling and tie-breaking.
     n_resamples : int
         Subsamples averaged for the point c-for-benefit when arms are unequal.
 
@@ -640,12 +685,19 @@ def metric_table(y, treatment, ite, *, outcome: Outcome = "binary", truth=None, 
         Columns ``metric``, ``estimate`` (the metric of the posterior-mean ITE; for
         coverage the coverage itself), ``mean``, ``sd``, ``ci_low``, ``ci_high`` (over
         the per-draw metrics; the ``ci_prob`` equal-tailed interval) and ``n`` (patients).
+
+    Raises
+    ------
+    DataError
+        Inputs rejected by the metrics (non-binary ``y``/``treatment``, a missing arm,
+        shapes that do not match, a calibration group without one arm, an undefined
+        c-for-benefit).
     """
-    y, z = _check_outcomes(y, treatment)
+    y, z = check_outcomes(y, treatment)
     draws = np.asarray(ite, dtype=float).reshape(-1, y.size)
     benefit = benefit_from_ite(draws, outcome)
     point = benefit.mean(axis=0)
-    rng = _rng(random_state)
+    rng = as_rng(random_state)
     rows = []
 
     def add(metric, estimate, per_draw=None):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from bayes_hte.errors import DataError
 
@@ -37,9 +38,16 @@ def _as_float(values, name: str) -> np.ndarray:
     return arr
 
 
-def accuracy_metrics(estimate, truth, *, lower=None, upper=None) -> dict[str, np.ndarray]:
-    """Correlation, RMSE, MAE, bias and (with ``lower``/``upper``) interval coverage and
+def accuracy_metrics(estimate: ArrayLike, truth: ArrayLike, *, lower: ArrayLike | None = None,
+                     upper: ArrayLike | None = None) -> dict[str, float | np.ndarray]:
+    r"""Correlation, RMSE, MAE, bias and (with ``lower``/``upper``) interval coverage and
     mean width.
+
+    The NumPy core of the module's metrics (formulas in the module docstring), as in
+    Tzimas (2024, Table 7): with errors :math:`e_i = \hat\theta_i - \theta_i`,
+    ``bias`` :math:`= \frac1n \sum_i e_i` (positive = overestimation) and
+    ``mean_width`` :math:`= \frac1n \sum_i (u_i - l_i)`. Every metric is on the scale
+    of the inputs (``correlation`` and ``coverage`` are unit-free).
 
     Parameters
     ----------
@@ -47,7 +55,8 @@ def accuracy_metrics(estimate, truth, *, lower=None, upper=None) -> dict[str, np
         Point estimates and true values; axis 0 is the patient, trailing axes are
         replicates (e.g. simulated data sets), each scored separately.
     lower, upper : array_like, shape (n, ...), optional
-        Interval bounds.
+        Interval bounds (e.g. equal-tailed credible interval), same scale; give both or
+        neither.
 
     Returns
     -------
@@ -95,9 +104,13 @@ def accuracy_metrics(estimate, truth, *, lower=None, upper=None) -> dict[str, np
     return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in out.items()}
 
 
-def cate_accuracy(values: xr.DataArray, truth, *, ci_prob: float = 0.95,
+def cate_accuracy(values: xr.DataArray, truth: ArrayLike, *, ci_prob: float = 0.95,
                   dim: str = "patient") -> pd.Series:
     """Score posterior draws of per-patient effects against the truth (the paper's Table 7).
+
+    The xarray face of :func:`accuracy_metrics`: the point estimate is the posterior
+    mean over (chain, draw) and the intervals are the equal-tailed ``ci_prob``
+    quantiles, per patient (Tzimas 2024, Table 7).
 
     Parameters
     ----------
@@ -107,12 +120,24 @@ def cate_accuracy(values: xr.DataArray, truth, *, ci_prob: float = 0.95,
         True effect per patient on the same scale (e.g. ``sim.true_te``).
     ci_prob : float
         Probability of the equal-tailed intervals whose coverage is reported.
+    dim : str
+        Name of the patient dim of ``values``.
 
     Returns
     -------
     pandas.Series
         ``correlation``, ``rmse``, ``mae``, ``bias``, ``coverage``, ``mean_width``
-        (point estimate = posterior mean).
+        (point estimate = posterior mean), on the scale of ``values``;
+        ``attrs["ci_prob"]`` records the interval probability.
+
+    Raises
+    ------
+    DataError
+        ``values`` not a DataArray or without the dims (chain, draw, ``dim``),
+        ``truth`` not of length ``values.sizes[dim]``, or the failures of
+        :func:`accuracy_metrics`.
+    ValueError
+        ``ci_prob`` not in (0, 1).
     """
     if not isinstance(values, xr.DataArray):
         raise DataError(f"values must be an xarray.DataArray of draws, got "

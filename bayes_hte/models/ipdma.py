@@ -79,8 +79,8 @@ DEFAULT_PRIORS: PriorDict = {
     "tau_alpha": {"dist": "HalfNormal", "sigma": 1.0},
     "alpha_study": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
     "tau_phi": {"dist": "HalfNormal", "sigma": 0.5},
-    "sd_study": {"dist": "HalfNormal", "sigma": 0.5},
-    "corr_study": {"dist": "LKJ", "eta": 2.0},
+    "tau_b": {"dist": "HalfNormal", "sigma": 0.5},
+    "corr_b": {"dist": "LKJ", "eta": 2.0},
 }
 
 _USES = {
@@ -88,11 +88,32 @@ _USES = {
     "random_intercept": {"alpha", "theta", "gamma", "eta", "tau_alpha"},
     "stratified_intercept": {"alpha_study", "theta", "gamma", "eta"},
     "rank1": {"alpha", "theta", "gamma", "eta", "tau_alpha", "tau_phi"},
-    "fully_stratified": {"alpha", "theta", "gamma", "eta", "sd_study", "corr_study"},
+    "fully_stratified": {"alpha", "theta", "gamma", "eta", "tau_b", "corr_b"},
 }
 
+
 def default_priors(heterogeneity: Heterogeneity, learner: Learner = "s") -> PriorDict:
-    """The default priors a structure uses (a fresh copy)."""
+    """The default priors a structure uses (a fresh copy).
+
+    Parameters
+    ----------
+    heterogeneity : str
+        Between-trial structure, one of ``"naive"``, ``"random_intercept"``,
+        ``"stratified_intercept"``, ``"rank1"``, ``"fully_stratified"``.
+    learner : {"s", "t"}
+        The T-learner has no treatment terms, so no ``gamma`` / ``eta`` priors.
+
+    Returns
+    -------
+    dict of str to dict
+        The entries of :data:`DEFAULT_PRIORS` the structure declares (logit or
+        log-hazard scale), each a fresh dict.
+
+    Raises
+    ------
+    ValueError
+        An unknown structure or learner.
+    """
     check_options(heterogeneity, learner)
     names = set(_USES[heterogeneity])
     if learner == "t":
@@ -101,7 +122,22 @@ def default_priors(heterogeneity: Heterogeneity, learner: Learner = "s") -> Prio
 
 
 def check_options(heterogeneity: str, learner: str, parameterization: str = "auto") -> None:
-    """Raise ``ValueError`` for a structure, learner or parameterization not offered."""
+    """Raise ``ValueError`` for a structure, learner or parameterization not offered.
+
+    Parameters
+    ----------
+    heterogeneity : str
+        Between-trial structure (:data:`bayes_hte.options.HETEROGENEITY`).
+    learner : str
+        ``"s"`` or ``"t"``.
+    parameterization : str
+        ``"auto"``, ``"centered"``, ``"non_centered"`` or ``"anchored"``.
+
+    Raises
+    ------
+    ValueError
+        Any of them outside its allowed values (the message lists them).
+    """
     check_choice("heterogeneity", heterogeneity, HETEROGENEITY)
     check_choice("learner", learner, LEARNERS)
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
@@ -121,6 +157,21 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     ``docs/ipdma.md``). Rank-1 scales :math:`\phi_j` and fully stratified
     coefficient vectors are weakly identified and are always non-centred under
     ``"auto"``.
+
+    Parameters
+    ----------
+    data : IPDData
+        Binary-outcome data with a study column.
+    learner : {"s", "t"}
+        With the T-learner each trial arm has its own intercept, so arms are counted
+        separately.
+    min_events : int
+        Fewest events (and non-events) the least informative trial (arm) must have.
+
+    Returns
+    -------
+    {"centered", "non_centered"}
+        Form of the random trial intercepts.
     """
     groups = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
     events = np.bincount(groups, weights=data.y, minlength=groups.max() + 1)
@@ -158,13 +209,18 @@ def build_ipdma_model(
 ) -> pm.Model:
     r"""Build the one-stage IPD-MA model for a binary outcome.
 
+    The model of Bouvier et al. (2024), fitted jointly in one posterior: the
+    heterogeneity structures and learners of the module docstring, a Bernoulli outcome
+    with :math:`\mathrm{logit}\,P(y_{ij}=1) = \ell_{ij}`.
+
     Parameters
     ----------
     data : IPDData
         Validated data (binary outcome).
-    heterogeneity : {"naive", "random_intercept", "stratified_intercept", "rank1", \
-"fully_stratified"}
-        Between-trial structure (see the module docstring for the equations).
+    heterogeneity : str
+        Between-trial structure: ``"naive"``, ``"random_intercept"``,
+        ``"stratified_intercept"``, ``"rank1"`` or ``"fully_stratified"`` (see the
+        module docstring for the equations).
     learner : {"s", "t"}
         S-learner (treatment and treatment x covariate terms in one predictor) or
         T-learner (one predictor per arm; every parameter gains an ``arm`` dim).
@@ -185,6 +241,15 @@ def build_ipdma_model(
         Dims ``patient``, ``study``, ``covariate`` (and ``arm``, ``coef``); observed
         variable ``y``. ``model.bayes_hte`` records the family, options and the
         resolved priors.
+
+    Raises
+    ------
+    ValueError
+        An option outside its allowed values, or a prior for a parameter the structure
+        does not have.
+    DataError
+        A time-to-event outcome, or fewer trials than the structure needs
+        (:data:`bayes_hte.options.MIN_STUDIES`).
 
     Examples
     --------
@@ -222,12 +287,45 @@ def build_ipdma_model(
     return model
 
 
-def ipdma_linear_predictor(X, z, sidx, *, heterogeneity: str, learner: str, priors: PriorDict,
-                           parameterization: str, coef_names: list[str], data: IPDData):
-    """Declare the structure's parameters in the current model and return the linear predictor.
+def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
+                           sidx: pt.TensorVariable, *, heterogeneity: str, learner: str,
+                           priors: PriorDict, parameterization: str, coef_names: list[str],
+                           data: IPDData) -> pt.TensorVariable:
+    r"""Declare the structure's parameters in the current model and return the linear predictor.
 
     Shared by the binary and the time-to-event factories: the heterogeneity structures
-    act on the linear predictor (log-odds or log-hazard) in the same way.
+    act on the linear predictor (log-odds or log-hazard) in the same way,
+    :math:`\ell_{ij} = a_j + s_j(\theta'x_{ij} + \gamma z_{ij} + \eta'x_{ij}z_{ij})` for
+    the S-learner (module docstring; Bouvier et al. 2024). Must be called inside a
+    ``pm.Model`` that has the coords ``patient``, ``study``, ``covariate`` (and
+    ``arm`` for the T-learner).
+
+    Parameters
+    ----------
+    X : pytensor.tensor.TensorVariable
+        Encoded covariates, shape (patient, covariate).
+    z : pytensor.tensor.TensorVariable
+        Treatment indicator (0/1, integer), shape (patient,).
+    sidx : pytensor.tensor.TensorVariable
+        Trial index of each patient (0 .. n_studies - 1), shape (patient,).
+    heterogeneity : str
+        Between-trial structure (:data:`bayes_hte.options.HETEROGENEITY`).
+    learner : {"s", "t"}
+        S- or T-learner.
+    priors : dict of str to dict
+        Resolved priors (:func:`default_priors` overlaid by the user's).
+    parameterization : {"auto", "centered", "non_centered", "anchored"}
+        Form of the trial-level effects (see :func:`build_ipdma_model`).
+    coef_names : list of str
+        Labels of the fully stratified coefficient vector (coord ``coef``).
+    data : IPDData
+        The fit data (event counts for ``parameterization="auto"``, number of trials).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        Linear predictor of each patient in their own trial and arm, shape (patient,),
+        on the log-odds (binary) or log-hazard (time to event) scale.
     """
     auto = parameterization == "auto"
     intercept_form = (choose_parameterization(data, learner=learner) if auto
@@ -346,10 +444,10 @@ def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_nam
         suffix = "" if a is None else f"_{ARMS[a]}"
         # SDs and correlation kept apart (LKJ Cholesky factor of the correlation
         # matrix), so that the non-centred form only has the plain sd funnel to undo
-        sds = make_rv(f"sd_study{suffix}", priors["sd_study"], dims="coef")
-        corr_chol = pm.LKJCorr(f"corr_chol_study{suffix}", n=n_coef,
-                               eta=priors["corr_study"]["eta"], dims=("coef", "coef_"))
-        pm.Deterministic(f"corr_study{suffix}", corr_chol @ corr_chol.T, dims=("coef", "coef_"))
+        sds = make_rv(f"tau_b{suffix}", priors["tau_b"], dims="coef")
+        corr_chol = pm.LKJCorr(f"corr_chol_b{suffix}", n=n_coef,
+                               eta=priors["corr_b"]["eta"], dims=("coef", "coef_"))
+        pm.Deterministic(f"corr_b{suffix}", corr_chol @ corr_chol.T, dims=("coef", "coef_"))
         chol = pm.Deterministic(f"chol_cov{suffix}", sds[:, None] * corr_chol,
                                 dims=("coef", "coef_"))
         if parameterization == "centered":

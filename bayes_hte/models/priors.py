@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 
 import pymc as pm
+import pytensor.tensor as pt
 
 PriorSpec = dict
 PriorDict = dict[str, PriorSpec]
+
+#: Parameters renamed in 0.2 so that every between-trial SD is ``tau_<parameter>``
+#: (old name -> new name); :func:`resolve_priors` still accepts the old names.
+RENAMED_PRIORS: dict[str, str] = {
+    "sd_study": "tau_b", "corr_study": "corr_b", "sd_log_shape": "tau_log_shape",
+    "sigma_alpha_study": "tau_alpha", "sigma_tau_study": "tau_tau",
+}
 
 #: Distributions a prior may name, with their parameters.
 _ALLOWED = {
@@ -52,15 +61,36 @@ def resolve_priors(defaults: Mapping[str, PriorSpec], user: Mapping | None,
     A user entry may give a whole spec (``{"dist": "StudentT", "nu": 3, ...}``) or only
     some parameters of the default distribution (``{"sigma": 0.5}``).
 
+    Parameters
+    ----------
+    defaults : mapping of str to dict
+        The model family's default priors by parameter name (not modified).
+    user : mapping of str to dict, optional
+        The user's overrides (not modified); ``None`` keeps the defaults.
+    family : str
+        Name of the model family, for error messages (e.g. ``"ipdma/rank1/s"``).
+
+    Returns
+    -------
+    dict of str to dict
+        A fresh dict: every default parameter, with its (merged) spec checked against
+        the allowed distributions and their parameters.
+
     Raises
     ------
     ValueError
         For a parameter name the model does not have, or an invalid spec.
     """
     out = copy.deepcopy(dict(defaults))
-    for name, spec in (user or {}).items():
+    for given, spec in (user or {}).items():
+        name = given
+        if given not in out and RENAMED_PRIORS.get(given) in out:
+            name = RENAMED_PRIORS[given]
+            warnings.warn(f"{family}: the prior {given!r} is now called {name!r} "
+                          "(between-trial SDs are named tau_<parameter>)", FutureWarning,
+                          stacklevel=3)
         if name not in out:
-            raise ValueError(f"{family}: no parameter {name!r} to set a prior on; "
+            raise ValueError(f"{family}: no parameter {given!r} to set a prior on; "
                              f"this model's priors are {sorted(out)}")
         spec = dict(spec)
         if "dist" not in spec or spec["dist"] == out[name]["dist"]:
@@ -74,28 +104,97 @@ def resolve_priors(defaults: Mapping[str, PriorSpec], user: Mapping | None,
     return out
 
 
-def make_rv(name: str, spec: PriorSpec, **kwargs):
+def _shape_kwargs(dims: str | Sequence[str] | None, shape: int | Sequence[int] | None) -> dict:
+    return {k: v for k, v in (("dims", dims), ("shape", shape)) if v is not None}
+
+
+def make_rv(name: str, spec: PriorSpec, *, dims: str | Sequence[str] | None = None,
+            shape: int | Sequence[int] | None = None) -> pt.TensorVariable:
     """Create the random variable ``name`` from its spec inside the current model.
 
-    Extra keyword arguments (``dims``, ``shape``) pass through to PyMC.
+    Parameters
+    ----------
+    name : str
+        Name of the variable in the model (and in the posterior).
+    spec : dict
+        A resolved prior, ``{"dist": <PyMC distribution>, <its parameters>...}``
+        (:func:`resolve_priors`).
+    dims : str or sequence of str, optional
+        Model dims of the variable (the model must hold these coords).
+    shape : int or sequence of int, optional
+        Shape, for a variable without named dims.
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        The free random variable, registered in the model on the context stack.
     """
     params = {k: v for k, v in spec.items() if k != "dist"}
-    return getattr(pm, spec["dist"])(name, **params, **kwargs)
+    return getattr(pm, spec["dist"])(name, **params, **_shape_kwargs(dims, shape))
 
 
-def make_dist(spec: PriorSpec, **kwargs):
-    """An unnamed distribution (``.dist``) from a spec, e.g. for ``sd_dist``."""
+def make_dist(spec: PriorSpec, *, shape: int | Sequence[int] | None = None
+              ) -> pt.TensorVariable:
+    """An unnamed distribution (``.dist``) from a spec, e.g. for ``sd_dist``.
+
+    Parameters
+    ----------
+    spec : dict
+        A resolved prior (:func:`resolve_priors`).
+    shape : int or sequence of int, optional
+        Shape of the distribution (e.g. the number of SDs of an ``LKJCholeskyCov``).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        An unregistered random variable: for ``sd_dist`` arguments, or for
+        ``pm.logp(dist, value)`` (a prior kept as a potential).
+    """
     params = {k: v for k, v in spec.items() if k != "dist"}
-    return getattr(pm, spec["dist"]).dist(**params, **kwargs)
+    return getattr(pm, spec["dist"]).dist(**params, **_shape_kwargs(None, shape))
 
 
 def priors_to_json(priors: PriorDict) -> str:
-    """Serialise resolved priors for the posterior's attributes."""
+    """Serialise resolved priors for the posterior's attributes.
+
+    Parameters
+    ----------
+    priors : dict of str to dict
+        Resolved priors (:func:`resolve_priors`): JSON-serialisable numbers and strings.
+
+    Returns
+    -------
+    str
+        JSON text with sorted keys, so equal priors give equal text.
+    """
     return json.dumps(priors, sort_keys=True)
 
 
-def random_effect(name: str, mu, sigma, *, dims, parameterization: str):
-    """Normal random effect, centred or non-centred, always stored under ``name``."""
+def random_effect(name: str, mu: float | pt.TensorVariable, sigma: float | pt.TensorVariable,
+                  *, dims: str | Sequence[str], parameterization: str) -> pt.TensorVariable:
+    r"""Normal random effect, centred or non-centred, always stored under ``name``.
+
+    :math:`u_k \sim N(\mu, \sigma^2)`: centred, ``pm.Normal(name, mu, sigma)``;
+    non-centred, :math:`u_k = \mu + \sigma r_k` with :math:`r_k \sim N(0, 1)` stored as
+    ``<name>_raw`` and ``name`` a deterministic (the same model, without the funnel
+    between :math:`u_k` and a small :math:`\sigma`; Papaspiliopoulos et al. 2007).
+
+    Parameters
+    ----------
+    name : str
+        Name of the effects in the posterior (e.g. ``"alpha_study"``).
+    mu, sigma : float or pytensor.tensor.TensorVariable
+        Mean and SD, broadcasting against ``dims``.
+    dims : str or sequence of str
+        Dims of the effects (e.g. ``("study",)``).
+    parameterization : {"centered", "non_centered"}
+        Form of the effects; anything but ``"centered"`` is non-centred.
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        The effects, dims ``dims``.
+    """
     if parameterization == "centered":
         return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
     raw = pm.Normal(f"{name}_raw", 0.0, 1.0, dims=dims)

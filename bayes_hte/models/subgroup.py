@@ -28,8 +28,8 @@ Subgroup level
     subgroupings :math:`\tau_{g,k}` is the effect in level :math:`k` of :math:`g` at the
     average level of the others.
 Trial level (several trials only)
-    :math:`\alpha_j \sim N(\alpha, \sigma_{\alpha,\mathrm{study}}^2)` and
-    :math:`\tau_j \sim N(\mu_\tau, \sigma_{\tau,\mathrm{study}}^2)` (``alpha_study``,
+    :math:`\alpha_j \sim N(\alpha, \tau_\alpha^2)` and
+    :math:`\tau_j \sim N(\mu_\tau, \tau_\tau^2)` (``alpha_study``,
     ``tau_study``): trial is one more grouping level, with its own priors.
 Individual level (``individual_effects=True``)
     :math:`\eta_i \sim N(\tau(x_i, k[i], j[i]), \sigma_\eta^2)` (equation 7). By
@@ -111,8 +111,8 @@ DEFAULT_PRIORS: PriorDict = {
     "gamma": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
     "sigma_alpha_subgroup": {"dist": "HalfNormal", "sigma": 0.5},
     "sigma_tau_subgroup": {"dist": "HalfNormal", "sigma": 0.5},
-    "sigma_alpha_study": {"dist": "HalfNormal", "sigma": 1.0},
-    "sigma_tau_study": {"dist": "HalfNormal", "sigma": 0.5},
+    "tau_alpha": {"dist": "HalfNormal", "sigma": 1.0},
+    "tau_tau": {"dist": "HalfNormal", "sigma": 0.5},
     "sigma_eta": {"dist": "HalfNormal", "sigma": 0.5},
 }
 
@@ -129,6 +129,25 @@ class Layout:
 
     Built by :func:`layout` from the fit data; applied to new data by :meth:`design`
     and :meth:`subgroup_index`, so predictions are encoded like the fit.
+
+    Parameters
+    ----------
+    covariate_names : tuple of str
+        Columns of the encoded covariate matrix (``IPDData.covariate_names``; a
+        categorical covariate gives ``"col[level]"`` columns).
+    interaction_names : tuple of str
+        The encoded columns with a treatment interaction (:math:`x^{(I)}`).
+    interaction_idx : tuple of int
+        Their positions among ``covariate_names``.
+    center, scale : numpy.ndarray
+        Per encoded column, shape (covariate,): the fit data's mean and the divisor
+        (the SD, or 1 for a 0/1 column or without standardisation).
+    subgroups : tuple of str
+        The subgrouping columns, in the model's order.
+    subgroup_levels : tuple of tuple
+        Levels of each subgrouping present in the fit data (category order, or sorted).
+    multi_study : bool
+        Whether the fit data have several trials (trial is then a grouping level).
     """
 
     covariate_names: tuple[str, ...]
@@ -154,11 +173,47 @@ class Layout:
                               or [np.zeros(0, dtype=np.int64)])
 
     def design(self, data: IPDData, newdata: pd.DataFrame | None = None) -> np.ndarray:
-        """Standardised covariate matrix of the fit data or of ``newdata``."""
+        """Standardised covariate matrix of the fit data or of ``newdata``.
+
+        Parameters
+        ----------
+        data : IPDData
+            The fit data (its covariate encoding).
+        newdata : pandas.DataFrame, optional
+            Patients to encode; default the fit patients.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (patient, covariate): :math:`(x - \\text{center}) / \\text{scale}`.
+
+        Raises
+        ------
+        DataError
+            ``newdata`` lacks a covariate or has values the encoding cannot take.
+        """
         return (data.design(newdata) - self.center) / self.scale
 
     def subgroup_index(self, frame: pd.DataFrame) -> np.ndarray:
-        """(patient, subgrouping) indices into the flattened ``subgroup`` dim."""
+        """(patient, subgrouping) indices into the flattened ``subgroup`` dim.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Patients with the subgrouping columns (fit data or new data).
+
+        Returns
+        -------
+        numpy.ndarray
+            Integer array, shape (patient, subgrouping): each patient's level of each
+            subgrouping, as a position in :attr:`subgroup_labels`.
+
+        Raises
+        ------
+        DataError
+            A subgrouping column missing, with missing values, or with a level the fit
+            data did not have.
+        """
         offsets = np.cumsum([0] + [len(lv) for lv in self.subgroup_levels])
         out = np.zeros((len(frame), len(self.subgroups)), dtype=np.int64)
         for g, (name, levels) in enumerate(zip(self.subgroups, self.subgroup_levels,
@@ -190,6 +245,25 @@ def _is_binary(col: np.ndarray) -> bool:
 def layout(data: IPDData, *, subgroups: Sequence[str] = (),
            interactions: Sequence[str] | None = None, standardize: bool = True) -> Layout:
     """Validate the subgroupings and interactions against ``data`` and fix the encoding.
+
+    Parameters
+    ----------
+    data : IPDData
+        The fit data.
+    subgroups : sequence of str
+        Subgrouping columns of ``data.frame`` (a single string is one subgrouping).
+    interactions : sequence of str, optional
+        Covariates with a treatment interaction; ``None``: every covariate. A
+        categorical covariate brings all its encoded columns.
+    standardize : bool
+        Centre every encoded column and divide non-binary ones by their SD (Tzimas
+        2024, equation 10 priors then act per SD).
+
+    Returns
+    -------
+    Layout
+        The encoding, applied to new data by :meth:`Layout.design` and
+        :meth:`Layout.subgroup_index`.
 
     Raises
     ------
@@ -259,7 +333,22 @@ def layout(data: IPDData, *, subgroups: Sequence[str] = (),
 
 
 def default_priors(lay: Layout, *, individual_effects: bool) -> PriorDict:
-    """The default priors a configuration uses (a fresh copy)."""
+    """The default priors a configuration uses (a fresh copy).
+
+    Parameters
+    ----------
+    lay : Layout
+        The data's encoding (which covariates, interactions, subgroupings and trials
+        the model has).
+    individual_effects : bool
+        Whether the individual layer (and so ``sigma_eta``) is included.
+
+    Returns
+    -------
+    dict of str to dict
+        The entries of :data:`DEFAULT_PRIORS` the configuration declares (log-odds
+        scale; covariate effects per SD), each a fresh dict.
+    """
     names = {"alpha", "mu_tau"}
     if lay.covariate_names:
         names.add("beta")
@@ -268,7 +357,7 @@ def default_priors(lay: Layout, *, individual_effects: bool) -> PriorDict:
     if lay.subgroups:
         names |= {"sigma_alpha_subgroup", "sigma_tau_subgroup"}
     if lay.multi_study:
-        names |= {"sigma_alpha_study", "sigma_tau_study"}
+        names |= {"tau_alpha", "tau_tau"}
     if individual_effects:
         names.add("sigma_eta")
     return {k: dict(v) for k, v in DEFAULT_PRIORS.items() if k in names}
@@ -391,8 +480,8 @@ def build_subgroup_model(
             levels.append(("subgroup", s_a[of], s_t[of], sg, counts, "subgroup"))
         if lay.multi_study:
             sidx = pm.Data("study_idx", data.study_idx, dims="patient")
-            s_as = make_rv("sigma_alpha_study", resolved["sigma_alpha_study"])
-            s_ts = make_rv("sigma_tau_study", resolved["sigma_tau_study"])
+            s_as = make_rv("tau_alpha", resolved["tau_alpha"])
+            s_ts = make_rv("tau_tau", resolved["tau_tau"])
             counts = np.bincount(data.study_idx, minlength=data.n_studies) / data.n_patients
             levels.append(("study", s_as, s_ts, sidx, counts, "study"))
 
@@ -470,12 +559,26 @@ def build_subgroup_model(
 
 
 def gauss_hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights for expectations over N(0, 1): E f(e) = sum_k w_k f(x_k)."""
+    """Nodes and weights for expectations over N(0, 1): E f(e) = sum_k w_k f(x_k).
+
+    Parameters
+    ----------
+    n_nodes : int
+        Number of nodes; exact for polynomials of degree up to ``2 * n_nodes - 1``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(x, w)``, each shape (n_nodes,): nodes :math:`\\sqrt 2\\, t_k` and weights
+        :math:`v_k / \\sqrt\\pi` from the physicists' rule :math:`(t_k, v_k)` of
+        ``numpy.polynomial.hermite.hermgauss``; the weights sum to 1.
+    """
     x, w = np.polynomial.hermite.hermgauss(n_nodes)
     return np.sqrt(2.0) * x, w / np.sqrt(np.pi)
 
 
-def marginal_logit(lp, sigma, *, n_nodes: int = N_QUADRATURE):
+def marginal_logit(lp: pt.TensorVariable, sigma: float | pt.TensorVariable, *,
+                   n_nodes: int = N_QUADRATURE) -> pt.TensorVariable:
     r"""Log-odds of :math:`\bar p = \int \mathrm{expit}(\ell + \sigma e)\,\phi(e)\,de` (PyTensor).
 
     Gauss-Hermite sums :math:`\bar p = \sum_k w_k \mathrm{expit}(\ell + \sigma x_k)` and
@@ -484,6 +587,21 @@ def marginal_logit(lp, sigma, *, n_nodes: int = N_QUADRATURE):
     :math:`\log\bar p - \log(1 - \bar p)`. (Ten times faster, with its gradient, than
     log-sum-exp over :math:`\log\mathrm{expit}`, which it matches to rounding.)
     ``sigma`` is a scalar or broadcasts against ``lp``.
+
+    Parameters
+    ----------
+    lp : pytensor.tensor.TensorVariable
+        Conditional log-odds :math:`\ell` (any shape).
+    sigma : float or pytensor.tensor.TensorVariable
+        SD :math:`\sigma` of the normal deviation on the log-odds scale (Tzimas 2024,
+        :math:`\sigma_\eta`).
+    n_nodes : int
+        Gauss-Hermite nodes (:func:`gauss_hermite`).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        :math:`\mathrm{logit}\,\bar p`, shape of ``lp``.
     """
     x, w = gauss_hermite(n_nodes)
     v = lp[..., None] + pt.as_tensor(sigma)[..., None] * x

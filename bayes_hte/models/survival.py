@@ -15,7 +15,7 @@ with one of two baselines:
 ``"weibull"``
     :math:`h_0(t) = k\,t^{k-1}`, :math:`H_0(t) = t^k`, :math:`k = e^{\kappa}`. The shape
     is shared by all trials for NA, RI and R1 and trial-specific for the stratified
-    structures (SI, FS): :math:`\kappa_j \sim N(\kappa, \sigma_\kappa^2)` (partially
+    structures (SI, FS): :math:`\kappa_j \sim N(\kappa, \tau_\kappa^2)` (partially
     pooled, so that an average or new trial has a shape too).
 ``"piecewise"``
     a piecewise-constant hazard :math:`h_0(t) = \exp(\lambda_m)` on
@@ -33,34 +33,66 @@ positive values mean longer survival when treated.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hte.data.ipd import IPDData
+from bayes_hte.data.survival import exposure_matrix, median_follow_up
 from bayes_hte.errors import DataError
 from bayes_hte.models import ipdma
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 from bayes_hte.options import STRATIFIED, Baseline, Heterogeneity, Learner
-from bayes_hte.data.survival import exposure_matrix, median_follow_up
 
 #: Default priors of the baselines (time in units of the median follow-up).
 BASELINE_PRIORS: PriorDict = {
     "log_shape": {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
-    "sd_log_shape": {"dist": "HalfNormal", "sigma": 0.3},
+    "tau_log_shape": {"dist": "HalfNormal", "sigma": 0.3},
     "log_lambda": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
 }
 
 
 def time_scale(data: IPDData) -> float:
-    """Times are divided by the median follow-up (reverse Kaplan–Meier) inside the model."""
+    """Times are divided by the median follow-up (reverse Kaplan–Meier) inside the model.
+
+    Parameters
+    ----------
+    data : IPDData
+        Time-to-event data.
+
+    Returns
+    -------
+    float
+        The median follow-up, in the data's time unit (reverse Kaplan–Meier: censoring
+        treated as the event).
+    """
     return median_follow_up(data.t, data.y)
 
 
 def default_cuts(data: IPDData, n_intervals: int = 6) -> np.ndarray:
-    """Inner cut points (original time units) at quantiles of the event times."""
+    """Inner cut points (original time units) at quantiles of the event times.
+
+    Parameters
+    ----------
+    data : IPDData
+        Time-to-event data.
+    n_intervals : int
+        Number of intervals of the piecewise-constant baseline (``n_intervals - 1``
+        inner cuts at the equally spaced quantiles of the event times).
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing positive cut points, data's time unit (tied quantiles merged, so
+        possibly fewer than ``n_intervals - 1``).
+
+    Raises
+    ------
+    ValueError
+        ``n_intervals`` below 1.
+    """
     if n_intervals < 1:
         raise ValueError(f"n_intervals must be >= 1, got {n_intervals}")
     events = data.t[data.y == 1]
@@ -68,8 +100,29 @@ def default_cuts(data: IPDData, n_intervals: int = 6) -> np.ndarray:
     return np.unique(qs[qs > 0])
 
 
-def resolve_cuts(data: IPDData, cuts, n_intervals: int) -> np.ndarray:
-    """The inner cut points (original time units): ``cuts`` checked, or quantile-based."""
+def resolve_cuts(data: IPDData, cuts: Sequence[float] | np.ndarray | None,
+                 n_intervals: int) -> np.ndarray:
+    """The inner cut points (original time units): ``cuts`` checked, or quantile-based.
+
+    Parameters
+    ----------
+    data : IPDData
+        Time-to-event data.
+    cuts : sequence of float, optional
+        User-set inner cut points (data's time unit); ``None``: :func:`default_cuts`.
+    n_intervals : int
+        Number of quantile-based intervals when ``cuts`` is ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing positive cut points, data's time unit.
+
+    Raises
+    ------
+    DataError
+        ``cuts`` not one-dimensional, not positive or not strictly increasing.
+    """
     if cuts is None:
         return default_cuts(data, n_intervals)
     cuts = np.asarray(cuts, dtype=float)
@@ -79,12 +132,34 @@ def resolve_cuts(data: IPDData, cuts, n_intervals: int) -> np.ndarray:
 
 
 def survival_priors(heterogeneity: str, learner: str, baseline: str) -> PriorDict:
-    """Default priors of a time-to-event structure and baseline."""
+    """Default priors of a time-to-event structure and baseline.
+
+    Parameters
+    ----------
+    heterogeneity : str
+        Between-trial structure (:data:`bayes_hte.options.HETEROGENEITY`).
+    learner : {"s", "t"}
+        S- or T-learner.
+    baseline : {"weibull", "piecewise"}
+        Baseline hazard.
+
+    Returns
+    -------
+    dict of str to dict
+        :func:`bayes_hte.models.ipdma.default_priors` (log-hazard scale) plus the
+        baseline's entries of :data:`BASELINE_PRIORS`: ``log_shape`` (and
+        ``tau_log_shape`` for the stratified structures) or ``log_lambda``.
+
+    Raises
+    ------
+    ValueError
+        An unknown structure or learner.
+    """
     pri = ipdma.default_priors(heterogeneity, learner)
     if baseline == "weibull":
         pri["log_shape"] = dict(BASELINE_PRIORS["log_shape"])
         if heterogeneity in STRATIFIED:
-            pri["sd_log_shape"] = dict(BASELINE_PRIORS["sd_log_shape"])
+            pri["tau_log_shape"] = dict(BASELINE_PRIORS["tau_log_shape"])
     else:
         pri["log_lambda"] = dict(BASELINE_PRIORS["log_lambda"])
     return pri
@@ -98,11 +173,15 @@ def build_ipdma_survival_model(
     priors: Mapping | None = None,
     parameterization: ipdma.Parameterization = "auto",
     baseline: Baseline = "weibull",
-    cuts=None,
+    cuts: Sequence[float] | np.ndarray | None = None,
     n_intervals: int = 6,
     horizon: float | None = None,
 ) -> pm.Model:
     r"""Build the one-stage IPD-MA proportional-hazards model (see the module docstring).
+
+    The time-to-event models of Bouvier et al. (2024, Supplementary S1) as one joint
+    Bayesian posterior: the trial structures of :mod:`bayes_hte.models.ipdma` on the
+    log-hazard, a Weibull or piecewise-constant baseline, right censoring.
 
     Parameters
     ----------
@@ -110,7 +189,7 @@ def build_ipdma_survival_model(
         Time-to-event data (``IPDData.from_frame(..., time="t")``).
     heterogeneity, learner, priors, parameterization
         As in :func:`bayes_hte.models.ipdma.build_ipdma_model`. Extra priors:
-        ``log_shape`` (Weibull :math:`\kappa`), ``sd_log_shape`` (SI/FS),
+        ``log_shape`` (Weibull :math:`\kappa`), ``tau_log_shape`` (SI/FS),
         ``log_lambda`` (piecewise; its ``sigma`` scales the zero-sum log-hazard steps).
     baseline : {"weibull", "piecewise"}
         Baseline hazard.
@@ -124,7 +203,18 @@ def build_ipdma_survival_model(
     Returns
     -------
     pymc.Model
-        Observed variable ``time`` (dims ``patient``).
+        Observed variable ``time`` (dims ``patient``; times divided by
+        :func:`time_scale`), data ``event``; dims ``patient``, ``study``, ``covariate``
+        (and ``arm``, ``coef``, ``interval`` as the options need). ``model.bayes_hte``
+        records the options, the resolved priors, the time scale and the cuts.
+
+    Raises
+    ------
+    ValueError
+        An option outside its allowed values, or a prior for a parameter the model
+        does not have.
+    DataError
+        Binary data, too few trials for the structure, or invalid ``cuts``.
     """
     ipdma.check_options(heterogeneity, learner, parameterization)
     if data.outcome_type != "time_to_event":
@@ -161,7 +251,7 @@ def build_ipdma_survival_model(
         if baseline == "weibull":
             log_shape = make_rv("log_shape", resolved["log_shape"], dims=arm_dims)
             if heterogeneity in STRATIFIED:
-                sd = make_rv("sd_log_shape", resolved["sd_log_shape"], dims=arm_dims)
+                sd = make_rv("tau_log_shape", resolved["tau_log_shape"], dims=arm_dims)
                 raw = pm.Normal("log_shape_study_raw", 0, 1, dims=("study", *arm_dims))
                 ks = pm.Deterministic("log_shape_study", log_shape + sd * raw,
                                       dims=("study", *arm_dims))

@@ -27,7 +27,7 @@ Structures of :math:`\Omega` (``structure``):
 ``identity``            :math:`\Omega = \tau^2 I`
 
 A new trial's coefficient vector, :math:`\beta_{new} \sim MVN(\mu, \Omega)` per posterior
-draw, is :func:`new_trial_coefficients`.
+draw, is :func:`bayes_hte.effects.synthesis.new_trial_coefficients`.
 
 **One-stage Bayesian linear mixed model** (:func:`build_one_stage_lmm`) over all trials'
 IPD: for participant :math:`j` of trial :math:`i` with measured visits :math:`O_{ij}`,
@@ -50,6 +50,10 @@ participant and carries no padding constant). Each distinct (trial, measured-vis
 pattern) covariance is factorised once per evaluation.
 Coefficients of visits a trial never measured have zero design columns in that trial,
 so its :math:`\beta_i` components are informed by :math:`(\mu, \Omega)` only.
+
+Users fit these through :class:`bayes_hte.MultivariateMetaModel` and
+:class:`bayes_hte.LongitudinalMetaModel`; posterior summaries are in
+:mod:`bayes_hte.effects.synthesis`.
 """
 
 from __future__ import annotations
@@ -58,17 +62,16 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
-import xarray as xr
 
-from bayes_hte.comparators.multivariate import STRUCTURES, _validate
+from bayes_hte.data.aggregate import validate_multivariate
 from bayes_hte.data.longitudinal import LongitudinalData
 from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
+from bayes_hte.options import OMEGA_STRUCTURES as STRUCTURES
+from bayes_hte.options import OmegaStructure as Structure
 
-Structure = Literal["unstructured", "compound_symmetry", "diagonal", "identity"]
 Within = Literal["random_intercept", "unstructured"]
 
 #: Default priors of the multivariate synthesis (coefficient scale).
@@ -206,7 +209,7 @@ def build_mvmeta_model(
     if np.ndim(estimates) != 2:
         raise DataError(f"estimates must have shape (k, p), got {np.shape(estimates)} (one "
                         "meta-analysis at a time; no replicate axis)")
-    y, S = _validate(estimates, covariances)
+    y, S = validate_multivariate(estimates, covariances)
     y, S = y[..., 0], S[..., 0]
     k, p = y.shape
     names = [str(n) for n in (names if names is not None else range(p))]
@@ -234,43 +237,6 @@ def build_mvmeta_model(
     model.bayes_hte = {"family": "mvmeta", "structure": structure, "priors": resolved,
                        "missing": int((~o).sum())}
     return model
-
-
-def new_trial_coefficients(idata, *, random_seed: int | None = None,
-                           group: str = "posterior") -> xr.DataArray:
-    r"""Posterior predictive coefficient vector of a new trial,
-    :math:`\beta_{new} \sim MVN(\mu, \Omega)` for each posterior draw of
-    :math:`(\mu, \Omega)`. Works for :func:`build_mvmeta_model` and
-    :func:`build_one_stage_lmm` posteriors. Returns dims (chain, draw, coef)."""
-    post = idata[group]
-    mu = post["mu"]
-    om = post["Omega"].values  # (c, d, p, p)
-    w, v = np.linalg.eigh(om)
-    root = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
-    rng = np.random.default_rng(random_seed)
-    z = rng.standard_normal(mu.shape)
-    dev = np.einsum("cdij,cdj->cdi", root, z)
-    out = mu.copy(data=mu.values + dev)
-    out.name = "beta_new"
-    return out
-
-
-def coefficient_table(idata, var_name: str = "mu", *, ci_prob: float = 0.95,
-                      draws: xr.DataArray | None = None) -> pd.DataFrame:
-    """Posterior mean (``estimate``), SD and equal-tailed interval of a coefficient vector
-    (dims chain, draw, coef) -- the table :func:`bayes_hte.plots_multivariate.forest_coefficients`
-    takes in ``others``. ``draws`` overrides ``idata[var_name]`` (e.g.
-    :func:`new_trial_coefficients`)."""
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
-    da = draws if draws is not None else idata["posterior"][var_name]
-    flat = da.stack(sample=("chain", "draw")).transpose("coef", "sample")
-    vals = flat.values
-    a = (1 - ci_prob) / 2
-    return pd.DataFrame({"estimate": vals.mean(axis=1), "sd": vals.std(axis=1, ddof=1),
-                         "ci_low": np.quantile(vals, a, axis=1),
-                         "ci_high": np.quantile(vals, 1 - a, axis=1)},
-                        index=pd.Index([str(c) for c in flat["coef"].values], name="coef"))
 
 
 # =========================================================================== one-stage model

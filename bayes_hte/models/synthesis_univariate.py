@@ -43,21 +43,23 @@ With ``membership="random"`` (default) the weights are uncertain: study sizes
 variance (random study membership); ``membership="fixed"`` sets :math:`\omega_k = n_k/n`
 (or user weights). All three contrasts are deterministic nodes ``theta`` (dim
 ``measure``), so one posterior serves RD, RR and OR.
+
+Users fit these through :class:`bayes_hte.MetaAnalysisModel` and
+:class:`bayes_hte.CausalMetaModel`; posterior summaries are in
+:mod:`bayes_hte.effects.synthesis`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
-import xarray as xr
 
-from bayes_hte.data.aggregate import ArmTable, EffectTable
+from bayes_hte.data.aggregate import ArmTable, EffectTable, check_weights
 from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 
@@ -225,12 +227,10 @@ def build_causal_meta_model(
     >>> m.named_vars_to_dims["theta"]
     ('measure',)
     """
-    from bayes_hte.comparators.causal import _check_weights
-
     table = _as_arm_table(counts)
     if membership not in ("random", "fixed"):
         raise ValueError(f"membership must be 'random' or 'fixed', got {membership!r}")
-    w_user = _check_weights(weights, table)
+    w_user = check_weights(weights, table)
     resolved = resolve_priors(CAUSAL_PRIORS, priors, family="causal_meta_analysis")
     events = np.column_stack([table.n01, table.n11]).astype("int64")
     totals = np.column_stack([table.n0, table.n1]).astype("int64")
@@ -266,64 +266,3 @@ def _contrasts(p1, p0, axis: int = 0):
     odds = (p1 / (1 - p1)) / (p0 / (1 - p0))
     return pt.stack([rd, rr, odds], axis=axis)
 
-
-# ---------------------------------------------------------------------------- summaries
-@dataclass(frozen=True)
-class PosteriorSummary:
-    """Posterior median, SD and equal-tailed interval of one scalar quantity.
-
-    Has the comparators' vocabulary (``estimate``, ``se``, ``ci``) so it sits on the same
-    forest plot as :class:`~bayes_hte.comparators.univariate.MetaAnalysisResult` and
-    :class:`~bayes_hte.comparators.causal.CausalMetaResult`.
-    """
-
-    label: str
-    estimate: float
-    se: float
-    ci: np.ndarray
-    level: float
-    scale: str = "natural"
-    pi: np.ndarray | None = None
-
-    @property
-    def ci_low(self) -> float:
-        return float(self.ci[0])
-
-    @property
-    def ci_high(self) -> float:
-        return float(self.ci[1])
-
-
-def _draws(idata, var_name: str, sel: Mapping | None) -> xr.DataArray:
-    post = idata["posterior"] if not isinstance(idata, xr.Dataset) else idata
-    if var_name not in post:
-        raise KeyError(f"{var_name!r} is not in the posterior; variables: "
-                       f"{sorted(post.data_vars)}")
-    da = post[var_name]
-    if sel:
-        da = da.sel(dict(sel))
-    extra = set(da.dims) - {"chain", "draw"}
-    if extra:
-        raise ValueError(f"{var_name!r} still has dims {sorted(extra)}; select one element "
-                         f"with sel=, e.g. sel={{'measure': 'RR'}}")
-    return da
-
-
-def posterior_summary(idata, var_name: str = "theta", *, sel: Mapping | None = None,
-                      ci_prob: float = 0.95, label: str | None = None,
-                      predictive: str | None = None, scale: str = "natural"
-                      ) -> PosteriorSummary:
-    """Summarise one scalar posterior quantity (median, SD, equal-tailed interval).
-
-    ``predictive`` names a second variable (e.g. ``"theta_new"``) whose interval is
-    stored as ``pi``. Medians and equal-tailed intervals commute with monotone
-    transformations (RR, OR vs their logarithms).
-    """
-    da = _draws(idata, var_name, sel).values.ravel()
-    q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
-    pi = None
-    if predictive is not None:
-        pi = np.quantile(_draws(idata, predictive, sel).values.ravel(), q)
-    return PosteriorSummary(label=label or var_name, estimate=float(np.median(da)),
-                            se=float(np.std(da, ddof=1)), ci=np.quantile(da, q),
-                            level=ci_prob, scale=scale, pi=pi)

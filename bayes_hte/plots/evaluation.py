@@ -1,7 +1,7 @@
 """Figures of the ITE model comparison: calibration curves, ITE distributions, metrics.
 
-They read an :class:`~bayes_hte.evaluation.compare.ITEComparison` (the result of
-:func:`~bayes_hte.evaluation.compare.evaluate_models`) and never refit a model; options
+They read an :class:`~bayes_hte.workflows.compare.ITEComparison` (the result of
+:func:`~bayes_hte.workflows.compare.evaluate_models`) and never refit a model; options
 are keyword-only and each function returns the matplotlib Figure.
 :func:`save_comparison_figures` writes all of them as PNGs.
 """
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from bayes_hte.evaluation.metrics import METRICS
 
 if TYPE_CHECKING:
-    from bayes_hte.evaluation.compare import ITEComparison
+    from bayes_hte.workflows.compare import ITEComparison
 
 LEARNER_COLORS = {"s": "tab:blue", "t": "tab:red"}
 
@@ -44,7 +44,7 @@ def plot_calibration(
     Parameters
     ----------
     comparison : ITEComparison
-        Result of :func:`bayes_hte.evaluation.compare.evaluate_models`; its
+        Result of :func:`bayes_hte.workflows.compare.evaluate_models`; its
         ``calibration`` tables (columns ``predicted``, ``observed``, ``ci_low``,
         ``ci_high``, benefit on the risk-difference scale) are drawn.
     validation : {"in-sample", "iecv"}
@@ -132,7 +132,7 @@ def plot_ite_distributions(
     Parameters
     ----------
     comparison : ITEComparison
-        Result of :func:`bayes_hte.evaluation.compare.evaluate_models`; its ``ite``
+        Result of :func:`bayes_hte.workflows.compare.evaluate_models`; its ``ite``
         (label -> posterior-mean ITE, shape ``(patient,)``, or draws ``(..., patient)``
         averaged over the leading axes) and ``truth`` (``(patient,)`` or None) are drawn.
     title : str
@@ -214,7 +214,7 @@ def plot_metric_forest(
     Parameters
     ----------
     comparison : ITEComparison or pandas.DataFrame
-        Result of :func:`bayes_hte.evaluation.compare.evaluate_models`, or its tidy
+        Result of :func:`bayes_hte.workflows.compare.evaluate_models`, or its tidy
         metric table (as returned by :func:`bayes_hte.compare_ite_models`, columns
         ``model, validation, trial, metric, estimate, ci_low, ci_high``).
     metrics : sequence of str, optional
@@ -296,12 +296,12 @@ def save_comparison_figures(
     dpi: int = 90,
 ) -> dict[str, Path]:
     """Write the figures of a model comparison as PNGs (the tables are written by
-    :meth:`ITEComparison.save <bayes_hte.evaluation.compare.ITEComparison.save>`).
+    :meth:`ITEComparison.save <bayes_hte.workflows.compare.ITEComparison.save>`).
 
     Parameters
     ----------
     comparison : ITEComparison
-        Result of :func:`bayes_hte.evaluation.compare.evaluate_models`.
+        Result of :func:`bayes_hte.workflows.compare.evaluate_models`.
     outdir : str or pathlib.Path
         Directory to write to (created if missing).
     prefix : str

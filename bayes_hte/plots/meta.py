@@ -126,7 +126,7 @@ def forest_plot(
     ax.set_ylim(0.0, ys.max() + 0.8)
     # right-hand text columns
     trans = ax.get_yaxis_transform()
-    ax.text(1.02, ys.max() + 0.6, f"estimate [{int(round(100 * result.level))}% CI]",
+    ax.text(1.02, ys.max() + 0.6, f"estimate [{int(round(100 * result.ci_prob))}% CI]",
             transform=trans, fontsize=8, fontweight="bold", va="bottom")
     ax.text(1.36, ys.max() + 0.6, "weight", transform=trans, fontsize=8,
             fontweight="bold", va="bottom")
@@ -144,7 +144,7 @@ def forest_plot(
     het = (f"tau² = {result.tau2:.3g}, I² = {result.i2:.1f}%, H² = {result.h2:.2f}, "
            f"Q = {result.q:.2f} (df {result.q_df}, p {qp})")
     if result.method != "FE":
-        het += f";  dashed: {int(round(100 * result.level))}% prediction interval"
+        het += f";  dashed: {int(round(100 * result.ci_prob))}% prediction interval"
     fig.text(0.02, 0.015, het, fontsize=8, va="bottom")
     measure = result.measure or "effect"
     ax.set_xlabel(xlabel or (f"{measure} (log scale)" if use_exp else measure))
@@ -185,7 +185,7 @@ def combined_forest_plot(
     results : mapping of label -> result
         Each a :class:`~bayes_hte.comparators.univariate.MetaAnalysisResult` (log-scale
         results are exponentiated), :class:`~bayes_hte.comparators.causal.CausalMetaResult`
-        or :class:`~bayes_hte.models.synthesis_univariate.PosteriorSummary`. Prediction
+        or :class:`~bayes_hte.effects.synthesis.PosteriorSummary`. Prediction
         intervals (``pi``) are drawn as dashed whiskers.
     studies : CausalMetaResult or MetaAnalysisResult, optional
         Source of the per-study rows drawn above the pooled answers.

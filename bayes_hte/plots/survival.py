@@ -8,8 +8,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bayes_hte.data import IPDData
-from bayes_hte.errors import DataError
 from bayes_hte.data.survival import kaplan_meier
+from bayes_hte.errors import DataError
 
 PREDICTED_DIMS = ("draw", "study", "arm", "time")
 

@@ -1,6 +1,6 @@
 """Runner for ``family = "cima"``: CIMA-AgD transport of a parametric CATE to a target.
 
-Spec keys::
+Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`)::
 
     [data]
     source = "dataset:sglt2_hf"      # or "simulate:shi_cima" (any source whose object has
@@ -38,11 +38,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_hte.comparators.cima import cima
-from bayes_hte.spec import SpecError, load_frame
+from bayes_hte.comparators.cima import CIMAResult, cima
+from bayes_hte.runners.base import Runner, load_frame
+from bayes_hte.runners.schema import SpecError, required
 
-OPTION_KEYS = {"cate", "tilting", "weights", "steps", "representer", "correlation",
-               "target_n", "target_method", "seed", "ci_prob"}
+#: The inputs of CIMA-AgD (a source object's attributes, or files).
+INPUTS = ("effects", "covariates", "target")
 
 
 def _read(path: str, spec_dir: Path) -> pd.DataFrame:
@@ -54,22 +55,41 @@ def _read(path: str, spec_dir: Path) -> pd.DataFrame:
     return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
 
 
-def load_inputs(spec: dict) -> dict:
-    """``effects``, ``covariates``, ``target`` (and ``base``, ``target_corr``) of a spec."""
-    data = spec["data"]
-    spec_dir = Path(spec.get("_path", ".")).parent
+def load_inputs(data: dict, *, spec_dir: Path) -> dict:
+    """``effects``, ``covariates``, ``target`` (and ``base``, ``target_corr``) of a spec.
+
+    Parameters
+    ----------
+    data : dict
+        The spec's ``[data]`` table: a ``source`` whose object has ``effects``,
+        ``covariates`` and ``target`` (e.g. ``"dataset:sglt2_hf"``), or the three CSV /
+        Parquet files; optionally ``base`` and ``target_corr`` files.
+    spec_dir : pathlib.Path
+        Folder of the spec (relative file paths).
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`bayes_hte.comparators.cima.cima`.
+
+    Raises
+    ------
+    SpecError
+        A source without the three inputs, neither a source nor the files, or a
+        missing file.
+    """
     if data.get("source"):
         obj = load_frame(data, spec_dir=spec_dir)
-        missing = [a for a in ("effects", "covariates", "target") if not hasattr(obj, a)]
+        missing = [a for a in INPUTS if not hasattr(obj, a)]
         if missing:
             raise SpecError(f"[data] source {data['source']!r} gives no {missing}; the cima "
                             "family needs effects, covariates and a target")
-        out = {"effects": obj.effects, "covariates": obj.covariates, "target": obj.target}
+        out = {k: getattr(obj, k) for k in INPUTS}
     else:
-        missing = [k for k in ("effects", "covariates", "target") if k not in data]
+        missing = [k for k in INPUTS if k not in data]
         if missing:
             raise SpecError(f"[data] needs 'source', or the files {missing}")
-        out = {k: _read(data[k], spec_dir) for k in ("effects", "covariates", "target")}
+        out = {k: _read(data[k], spec_dir) for k in INPUTS}
     if "base" in data:
         out["base"] = _read(data["base"], spec_dir)
     if "target_corr" in data:
@@ -78,39 +98,86 @@ def load_inputs(spec: dict) -> dict:
     return out
 
 
-def run(spec: dict, outdir: Path, log) -> None:
-    model = {k: v for k, v in spec["model"].items() if k != "family"}
-    joint = model.pop("joint_subgroups", None)
-    unknown = set(model) - OPTION_KEYS
-    if unknown:
-        raise SpecError(f"[model] has unknown keys {sorted(unknown)} for family 'cima'; "
-                        f"allowed: {sorted(OPTION_KEYS | {'joint_subgroups'})}")
-    if "cate" not in model:
-        raise SpecError("[model] needs 'cate', e.g. cate = \"~ x1 + x2\"")
-    inputs = load_inputs(spec)
-    log(f"cima: {len(inputs['effects'])} reported effects, CATE {model['cate']}")
-    fit = cima(inputs.pop("effects"), inputs.pop("covariates"), inputs.pop("target"),
-               **inputs, **model)
-    fit.summary().rename_axis("term").to_csv(outdir / "summary.csv")
-    fit.vcov.to_csv(outdir / "vcov.csv")
-    fit.subgroups.to_csv(outdir / "subgroups.csv", index=False)
-    fit.moments.to_csv(outdir / "moments.csv", index=False)
-    fit.tilting.to_csv(outdir / "tilting.csv")
-    lo, hi = fit.ate.ci
-    lines = [
-        "# CIMA-AgD", "",
-        f"- CATE: `{fit.options['cate']}`; tilting: `{fit.options['tilting']}`",
-        f"- target: {fit.options['target']}; base sample: {fit.options['base']}",
-        f"- options: weights={fit.options['weights']}, steps={fit.options['steps']}, "
-        f"representer={fit.options['representer']}, correlation={fit.options['correlation']}",
-        "", f"**Target ATE: {fit.ate.estimate:.4f} (SE {fit.ate.se:.4f}; "
-        f"{100 * fit.ci_prob:.0f}% CI {lo:.4f} to {hi:.4f})**", "",
-        "## CATE coefficients", "", fit.coef.to_string(), "",
-        "## Reported strata in the target", "", fit.subgroups.to_string(index=False),
-    ]
-    log(f"cima: target ATE {fit.ate.estimate:.4f} ({lo:.4f}, {hi:.4f})")
-    if joint:
-        tab = fit.subgroup_effects(joint)
-        tab.to_csv(outdir / "joint_subgroups.csv", index=False)
-        lines += ["", "## Joint subgroups in the target", "", tab.to_string(index=False)]
-    (outdir / "report.md").write_text("\n".join(lines) + "\n")
+class CIMARunner(Runner):
+    """``bayes-hte run`` for CIMA-AgD (:func:`bayes_hte.comparators.cima.cima`)."""
+
+    family = "cima"
+
+    def load(self) -> dict:
+        """The inputs of :func:`~bayes_hte.comparators.cima.cima` (see :func:`load_inputs`).
+
+        Returns
+        -------
+        dict
+            Keyword arguments of ``cima``.
+
+        Raises
+        ------
+        SpecError
+            No ``cate`` in ``[model]``, or as :func:`load_inputs`.
+        """
+        for key in required(self.family, "model"):
+            if key not in self.tables["model"]:
+                raise SpecError(f"[model] needs {key!r}, e.g. cate = \"~ x1 + x2\"")
+        return load_inputs(self.tables["data"], spec_dir=self.spec_dir)
+
+    def fit(self, inputs: dict) -> CIMAResult:
+        """Fit CIMA-AgD with the options of ``[model]``.
+
+        Parameters
+        ----------
+        inputs : dict
+            From :meth:`load`.
+
+        Returns
+        -------
+        CIMAResult
+            The fit.
+        """
+        options = {k: v for k, v in self.tables["model"].items()
+                   if k not in ("family", "joint_subgroups")}
+        self.log(f"cima: {len(inputs['effects'])} reported effects, CATE {options['cate']}")
+        inputs = dict(inputs)
+        return cima(inputs.pop("effects"), inputs.pop("covariates"), inputs.pop("target"),
+                    **inputs, **options)
+
+    def write(self, inputs: dict, results: CIMAResult) -> None:
+        """The tables (CSV), the joint subgroups in the target and ``report.md``.
+
+        Parameters
+        ----------
+        inputs : dict
+            From :meth:`load`.
+        results : CIMAResult
+            From :meth:`fit`.
+        """
+        fit, outdir = results, self.outdir
+        fit.summary().rename_axis("term").to_csv(outdir / "summary.csv")
+        fit.vcov.to_csv(outdir / "vcov.csv")
+        fit.subgroups.to_csv(outdir / "subgroups.csv", index=False)
+        fit.moments.to_csv(outdir / "moments.csv", index=False)
+        fit.tilting.to_csv(outdir / "tilting.csv")
+        lo, hi = fit.ate.ci
+        lines = [
+            "# CIMA-AgD", "",
+            f"- CATE: `{fit.options['cate']}`; tilting: `{fit.options['tilting']}`",
+            f"- target: {fit.options['target']}; base sample: {fit.options['base']}",
+            f"- options: weights={fit.options['weights']}, steps={fit.options['steps']}, "
+            f"representer={fit.options['representer']}, "
+            f"correlation={fit.options['correlation']}",
+            "", f"**Target ATE: {fit.ate.estimate:.4f} (SE {fit.ate.se:.4f}; "
+            f"{100 * fit.ci_prob:.0f}% CI {lo:.4f} to {hi:.4f})**", "",
+            "## CATE coefficients", "", fit.coef.to_string(), "",
+            "## Reported strata in the target", "", fit.subgroups.to_string(index=False),
+        ]
+        self.log(f"cima: target ATE {fit.ate.estimate:.4f} ({lo:.4f}, {hi:.4f})")
+        joint = self.tables["model"].get("joint_subgroups")
+        if joint:
+            tab = fit.subgroup_effects(joint)
+            tab.to_csv(outdir / "joint_subgroups.csv", index=False)
+            lines += ["", "## Joint subgroups in the target", "", tab.to_string(index=False)]
+        (outdir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+#: The family's entry point ``run(spec, outdir, log)`` (:data:`bayes_hte.runners.FAMILIES`).
+run = CIMARunner.main

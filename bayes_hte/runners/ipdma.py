@@ -1,6 +1,6 @@
 """Runner for ``family = "ipdma"``: fit a grid of structures x learners and report.
 
-Spec keys (besides ``[data]``, ``[sampler]``, ``[output]``)::
+Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`)::
 
     [model]
     family = "ipdma"
@@ -10,12 +10,16 @@ Spec keys (besides ``[data]``, ``[sampler]``, ``[output]``)::
     parameterization = "auto"
     # time-to-event options: baseline, n_intervals, cuts, horizon
 
+    [priors]                                             # per structure, or "all"
+    random_intercept = { tau_alpha = { dist = "HalfNormal", sigma = 0.5 } }
+
     [evaluation]                                         # optional
     compare = true            # c-for-benefit, calibration, PAPE, ... per model
     cv = "iecv"               # leave-one-trial-out validation (or "none")
 
 Outputs in ``[output].dir``: ``posteriors/<label>.nc``, ``ite_summary.csv``,
-``parameters.csv``, ``diagnostics.csv``, ``loo_compare.csv``, ``report.md`` /
+``parameters.csv``, ``diagnostics.csv``, ``loo_compare.csv``, ``evaluation_*.csv`` /
+``evaluation_*.png`` (with ``[evaluation] compare = true``), ``report.md`` /
 ``report.html`` with PNG figures.
 """
 
@@ -23,195 +27,368 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import arviz as az
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bayes_hte import diagnostics, effects, plots, report
+from bayes_hte import diagnostics, effects, plots
 from bayes_hte.data.ipd import IPDData
+from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
-from bayes_hte.spec import SpecError, load_frame
+from bayes_hte.report import Report
+from bayes_hte.runners.base import Log, Runner, load_ipd
+from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
+from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
+from bayes_hte.workflows.compare import METRIC_ORDER
 
-SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept",
-                "mass_matrix"}
-DATA_KEYS = {"outcome", "treatment", "study", "covariates", "time", "center"}
+#: Time-to-event options of ``[model]`` passed on to :class:`~bayes_hte.IPDMetaModel`.
+TTE_OPTIONS = ("baseline", "cuts", "n_intervals", "horizon")
+#: ``[evaluation]`` keys passed on to :func:`bayes_hte.workflows.iecv.iecv`.
+IECV_OPTIONS = ("draws", "tune", "chains", "sampler", "random_seed", "target_accept",
+                "workers", "recalibrate")
+#: Truth columns of simulated data: the ITE in an average trial, in the patient's trial.
+TRUTH_COLUMNS = ("true_ite_average", "true_ite")
 
 
 def _as_list(value) -> list:
     return [value] if isinstance(value, str) else list(value)
 
 
-def load_ipd(spec: dict):
-    """Data container and (for simulations) the true ITE from a spec's ``[data]``."""
-    data_spec = spec["data"]
-    spec_dir = Path(spec.get("_path", ".")).parent
-    source = load_frame(data_spec, spec_dir=spec_dir)
-    frame = getattr(source, "data", source)
-    if not isinstance(frame, pd.DataFrame):
-        raise SpecError(f"[data] source {data_spec['source']!r} does not give a data frame")
-    kwargs = {k: data_spec[k] for k in DATA_KEYS if k in data_spec}
-    for key in ("outcome", "treatment"):
-        if key not in kwargs:
-            raise SpecError(f"[data] needs {key!r} (the column name)")
-    data = IPDData.from_frame(frame, **kwargs)
-    truth = None
-    for col in ("true_ite_average", "true_ite"):
-        if col in frame.columns:
-            truth = frame[col].to_numpy()
-            break
-    return data, truth, source
+class IPDMARunner(Runner):
+    """``bayes-hte run`` for one-stage IPD meta-analyses (:class:`~bayes_hte.IPDMetaModel`)."""
 
+    family = "ipdma"
 
-def _sampler_options(spec: dict) -> dict:
-    sampler = dict(spec.get("sampler", {}))
-    unknown = set(sampler) - SAMPLER_KEYS
-    if unknown:
-        raise SpecError(f"[sampler] has unknown keys {sorted(unknown)}; "
-                        f"allowed: {sorted(SAMPLER_KEYS)}")
-    return sampler
+    def load(self) -> tuple[IPDData, np.ndarray | None]:
+        """The data container and, for simulations, the true ITE in an average trial.
 
+        Returns
+        -------
+        data : IPDData
+            From ``[data]``.
+        truth : numpy.ndarray, shape (patient,), or None
+            Column ``true_ite_average`` (else ``true_ite``) of simulated data.
+        """
+        data, frame, _ = load_ipd(self.tables["data"], family=self.family,
+                                  spec_dir=self.spec_dir)
+        truth = next((frame[c].to_numpy() for c in TRUTH_COLUMNS if c in frame.columns), None)
+        self.log(f"data: {data.n_patients} patients, {data.n_studies} studies, "
+                 f"{int(data.y.sum())} events, covariates {list(data.covariate_names)}")
+        return data, truth
 
-def fit_grid(data: IPDData, spec: dict, outdir: Path, log) -> dict[str, IPDMetaModel]:
-    """Fit every structure x learner of ``[model]``; save each posterior as it finishes."""
-    model_spec = dict(spec["model"])
-    hets = _as_list(model_spec.pop("heterogeneity", ["random_intercept"]))
-    learners = _as_list(model_spec.pop("learner", ["s"]))
-    model_spec.pop("family")
-    outcome = model_spec.pop("outcome", data.outcome_type)
-    parameterization = model_spec.pop("parameterization", "auto")
-    sampler = _sampler_options(spec)
-    priors = spec.get("priors", {})
-    (outdir / "posteriors").mkdir(exist_ok=True)
-    fitted: dict[str, IPDMetaModel] = {}
-    grid = [(h, lr) for h in hets for lr in learners]
-    for k, (het, learner) in enumerate(grid, start=1):
-        m = IPDMetaModel(heterogeneity=het, learner=learner, outcome=outcome,
-                         priors=priors.get(het, priors.get("all", {})),
-                         parameterization=parameterization, **model_spec)
-        log(f"[{k}/{len(grid)}] {m.label}: fitting ({sampler.get('chains', 4)} chains x "
-            f"{sampler.get('draws', 1000)} draws)...")
-        start = time.perf_counter()
+    def fit(self, inputs: tuple[IPDData, np.ndarray | None]) -> dict[str, IPDMetaModel]:
+        """Fit every structure x learner of ``[model]``; save each posterior as it finishes.
+
+        Parameters
+        ----------
+        inputs : tuple
+            From :meth:`load`.
+
+        Returns
+        -------
+        dict of str to IPDMetaModel
+            Fitted models by label (e.g. ``"RI-S"``), in grid order.
+        """
+        data, _ = inputs
+        model, sampler, priors = (self.tables[k] for k in ("model", "sampler", "priors"))
+        hets, learners = _as_list(model["heterogeneity"]), _as_list(model["learner"])
+        options = {k: model[k] for k in TTE_OPTIONS if k in model}
+        (self.outdir / "posteriors").mkdir(exist_ok=True)
+        fitted: dict[str, IPDMetaModel] = {}
+        grid = [(h, lr) for h in hets for lr in learners]
+        for k, (het, learner) in enumerate(grid, start=1):
+            m = IPDMetaModel(heterogeneity=het, learner=learner,
+                             outcome=model.get("outcome", data.outcome_type),
+                             priors=priors.get(het, priors.get("all", {})),
+                             parameterization=model["parameterization"], **options)
+            self.log(f"[{k}/{len(grid)}] {m.label}: fitting ({sampler['chains']} chains x "
+                     f"{sampler['draws']} draws)...")
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                m.fit(data, **sampler)
+            health = diagnostics.sampling_summary(m.idata)
+            self.log(f"[{k}/{len(grid)}] {m.label}: {time.perf_counter() - start:.0f} s, "
+                     f"{health['divergences']} divergences, max R-hat "
+                     f"{health['max_r_hat']:.3f}, min bulk ESS {health['min_ess_bulk']:.0f}")
+            m.save(self.outdir / "posteriors" / f"{m.label}.nc")
+            fitted[m.label] = m
+        return fitted
+
+    def write(self, inputs: tuple[IPDData, np.ndarray | None],
+              results: dict[str, IPDMetaModel]) -> None:
+        """ITE tables, diagnostics, LOO, the evaluation, figures and the report sections.
+
+        Parameters
+        ----------
+        inputs : tuple
+            From :meth:`load`.
+        results : dict of str to IPDMetaModel
+            From :meth:`fit`.
+        """
+        data, truth = inputs
+        fitted, ci_prob, outdir = results, self.ci_prob, self.outdir
+        rep = self.new_report(
+            f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
+            f"events; covariates: {', '.join(data.covariate_names)}. Intervals are "
+            f"equal-tailed at {ci_prob:.0%}.")
+        ites, diag_tables = self._ite_tables(fitted, truth)
+        self._loo(fitted)
+        if self.tables["evaluation"]["compare"] and len(fitted) > 0:
+            evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
+                            outdir=outdir, rep=rep, log=self.log, ci_prob=ci_prob)
+
+        rep.heading("ITE distributions")
+        self.save_figure(plots.plot_ite_distribution(ites, truth=truth),
+                         "ite_distribution.png", "Posterior-mean ITE per patient for each "
+                         "model (grey: true ITE when simulated)", dpi=90)
+        rep.heading("Per-model diagnostics")
+        for label, m in fitted.items():
+            rep.heading(label, level=3)
+            rep.table(diag_tables[label]
+                      [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
+            for path in plots.convergence_plots(
+                    m.idata, outdir, prefix=label,
+                    var_names=diagnostics.population_vars(m.idata, max_size=12)):
+                rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
+            if "posterior_predictive" in m.idata and data.outcome_type == "binary":
+                self.save_figure(
+                    plots.plot_ppc_event_rates(m.idata, data, title=f"{label}: event rates"),
+                    f"{label}_ppc.png", f"{label}: observed event rate per trial and arm "
+                    "(dots) against the posterior predictive interval")
+            if data.outcome_type == "time_to_event":
+                times = np.linspace(0, np.quantile(m.data.t, 0.98), 60)
+                self.save_figure(
+                    plots.plot_km_ppc(m.predictive_survival(times), m.data, title=label),
+                    f"{label}_km_ppc.png", f"{label}: Kaplan-Meier per trial and arm against "
+                    "posterior predictive survival")
+
+    def _ite_tables(self, fitted: dict[str, IPDMetaModel], truth) -> tuple[dict, dict]:
+        """``ite_summary.csv``, ``parameters.csv``, ``diagnostics.csv`` and their section."""
+        ci_prob, outdir = self.ci_prob, self.outdir
+        ites, rows, params, health_rows, diag_tables = {}, [], [], [], {}
+        for label, m in fitted.items():
+            ite = m.ite()
+            ites[label] = ite
+            tab = effects.summarize(ite, ci_prob=ci_prob)
+            new = effects.summarize(m.ite(new_trial=True), ci_prob=ci_prob)
+            tab["pi_low"], tab["pi_high"] = new["ci_low"].to_numpy(), new["ci_high"].to_numpy()
+            tab.insert(0, "model", label)
+            rows.append(tab.reset_index())
+            p = diagnostics.diagnostics_table(m.idata, ci_prob=ci_prob)
+            diag_tables[label] = p
+            p = p.copy()
+            p.insert(0, "model", label)
+            params.append(p)
+            health = diagnostics.sampling_summary(m.idata)
+            if truth is not None:
+                est = ite.mean(("chain", "draw")).to_numpy()
+                health["ite_corr_truth"] = float(np.corrcoef(est, truth)[0, 1])
+                health["ite_rmse_truth"] = float(np.sqrt(np.mean((est - truth) ** 2)))
+                health["ite_ci_coverage"] = effects.interval_coverage(ite, truth,
+                                                                      ci_prob=ci_prob)
+                health["ite_pi_coverage"] = float(np.mean((truth >= tab["pi_low"])
+                                                          & (truth <= tab["pi_high"])))
+            health_rows.append({"model": label, **health})
+        pd.concat(rows, ignore_index=True).to_csv(outdir / "ite_summary.csv", index=False)
+        pd.concat(params).to_csv(outdir / "parameters.csv")
+        health = pd.DataFrame(health_rows).set_index("model")
+        health.to_csv(outdir / "diagnostics.csv")
+        self.report.heading("Sampling diagnostics")
+        self.report.text(
+            "Divergent transitions after tuning, worst rank-normalised R-hat, smallest bulk "
+            "and tail ESS over the population-level parameters, and bulk ESS per second of "
+            "sampling. Targets: 0 divergences, R-hat <= 1.01.")
+        self.report.table(health)
+        return ites, diag_tables
+
+    def _loo(self, fitted: dict[str, IPDMetaModel]) -> None:
+        """``loo_compare.csv`` (ArviZ ``compare``) and its section."""
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            m.fit(data, **sampler)
-        health = diagnostics.sampling_summary(m.idata)
-        log(f"[{k}/{len(grid)}] {m.label}: {time.perf_counter() - start:.0f} s, "
-            f"{health['divergences']} divergences, max R-hat {health['max_r_hat']:.3f}, "
-            f"min bulk ESS {health['min_ess_bulk']:.0f}")
-        m.save(outdir / "posteriors" / f"{m.label}.nc")
-        fitted[m.label] = m
-    return fitted
+            warnings.simplefilter("ignore")
+            try:
+                loo = az.compare({k: m.idata for k, m in fitted.items()}, round_to="none")
+                loo = loo.drop(columns=[c for c in loo.columns if loo[c].dtype == object],
+                               errors="ignore")
+            except Exception as err:  # noqa: BLE001 - reported, not hidden
+                loo = pd.DataFrame({"error": [str(err)]})
+        loo.to_csv(self.outdir / "loo_compare.csv")
+        self.report.heading("Model comparison (PSIS-LOO)")
+        self.report.text("Expected log pointwise predictive density (elpd_loo) per model, "
+                         "ranked; elpd_diff and dse are relative to the best model.")
+        self.report.table(loo)
 
 
-def run(spec: dict, outdir: Path, log) -> None:
-    """Fit the grid, then write tables, plots and the diagnostics report."""
-    data, truth, _ = load_ipd(spec)
-    log(f"data: {data.n_patients} patients, {data.n_studies} studies, "
-        f"{int(data.y.sum())} events, covariates {list(data.covariate_names)}")
-    fitted = fit_grid(data, spec, outdir, log)
-    write_outputs(fitted, data, truth, spec, outdir, log)
+#: The family's entry point ``run(spec, outdir, log)`` (:data:`bayes_hte.runners.FAMILIES`).
+run = IPDMARunner.main
 
 
-def write_outputs(fitted: dict[str, IPDMetaModel], data: IPDData, truth, spec: dict,
-                  outdir: Path, log) -> None:
-    ci_prob = float(spec.get("output", {}).get("ci_prob", 0.95))
-    rep = report.Report(title=f"bayes_hte report: {Path(spec.get('_path', 'spec')).name}")
-    rep.text(f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
-             f"events; covariates: {', '.join(data.covariate_names)}. Intervals are "
-             f"equal-tailed at {ci_prob:.0%}.")
+# --------------------------------------------------------------------------- evaluation
+def _fmt_interval(est, lo, hi) -> str:
+    if not np.isfinite(est):
+        return ""
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"{est:.3g} [{lo:.3g}, {hi:.3g}]"
+    return f"{est:.3g}"
 
-    # ---------------------------------------------------------------- ITE tables
-    ites, rows, params, health_rows, diag_tables = {}, [], [], [], {}
-    for label, m in fitted.items():
-        ite = m.ite()
-        ites[label] = ite
-        tab = effects.summarize(ite, ci_prob=ci_prob)
-        new = effects.summarize(m.ite(new_trial=True), ci_prob=ci_prob)
-        tab["pi_low"], tab["pi_high"] = new["ci_low"].to_numpy(), new["ci_high"].to_numpy()
-        tab.insert(0, "model", label)
-        rows.append(tab.reset_index())
-        p = diagnostics.diagnostics_table(m.idata, ci_prob=ci_prob)
-        diag_tables[label] = p
-        p = p.copy()
-        p.insert(0, "model", label)
-        params.append(p)
-        health = diagnostics.sampling_summary(m.idata)
-        if truth is not None:
-            est = ite.mean(("chain", "draw")).to_numpy()
-            health["ite_corr_truth"] = float(np.corrcoef(est, truth)[0, 1])
-            health["ite_rmse_truth"] = float(np.sqrt(np.mean((est - truth) ** 2)))
-            health["ite_ci_coverage"] = effects.interval_coverage(ite, truth, ci_prob=ci_prob)
-            health["ite_pi_coverage"] = float(np.mean((truth >= tab["pi_low"])
-                                                      & (truth <= tab["pi_high"])))
-        health_rows.append({"model": label, **health})
-    ite_table = pd.concat(rows, ignore_index=True)
-    ite_table.to_csv(outdir / "ite_summary.csv", index=False)
-    pd.concat(params).to_csv(outdir / "parameters.csv")
-    health = pd.DataFrame(health_rows).set_index("model")
-    health.to_csv(outdir / "diagnostics.csv")
 
-    rep.heading("Sampling diagnostics")
-    rep.text("Divergent transitions after tuning, worst rank-normalised R-hat, smallest bulk "
-             "and tail ESS over the population-level parameters, and bulk ESS per second of "
-             "sampling. Targets: 0 divergences, R-hat <= 1.01.")
-    rep.table(health)
+def formatted_summary(table: pd.DataFrame, *, validation: str, trial: str) -> pd.DataFrame:
+    """Wide table of ``estimate [ci_low, ci_high]`` strings (models x metrics) for reports.
 
-    # ---------------------------------------------------------------- LOO comparison
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The tidy metric table of :class:`~bayes_hte.workflows.ITEComparison`.
+    validation : {"in-sample", "iecv"}
+        Which validation's rows.
+    trial : str
+        ``"all"`` (in-sample), ``"pooled"``, ``"median"`` or a trial label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Models (in fitting order) x metrics, cells formatted to 3 significant digits.
+    """
+    sub = table[(table["validation"] == validation) & (table["trial"] == trial)]
+    cells = sub.assign(cell=[_fmt_interval(e, lo, hi) for e, lo, hi in
+                             zip(sub["estimate"], sub["ci_low"], sub["ci_high"], strict=True)])
+    wide = cells.pivot(index="model", columns="metric", values="cell")
+    order = [m for m in METRIC_ORDER if m in wide.columns]
+    return wide.loc[list(dict.fromkeys(sub["model"])), order]
+
+
+def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
+                    truth: np.ndarray | None = None, spec: Mapping | None = None,
+                    outdir: Path, rep: Report, log: Log, ci_prob: float = 0.95
+                    ) -> ITEComparison:
+    """The ``[evaluation]`` step of the ``ipdma`` runner: score the models and report.
+
+    Spec keys (all optional besides ``compare``; defaults in
+    :data:`bayes_hte.runners.schema.EVALUATION`)::
+
+        [evaluation]
+        compare = true
+        cv = "iecv"            # or "none"
+        draws = 100            # IECV fits: one chain, 150 tuning + 100 draws, PyMC NUTS
+        tune = 150
+        chains = 1
+        sampler = "pymc"
+        workers = 2            # processes for the IECV fits
+        random_seed = 1
+        recalibrate = true
+        groups = 5             # quantile groups for calibration
+        max_draws = 500        # posterior draws used for per-draw metrics
+        loo = false            # LOO rows in the metric table (the runner reports LOO)
+
+    Writes ``evaluation_*.csv`` and ``evaluation_*.png`` to ``outdir`` and adds an
+    "Evaluation of the ITE models" section to the report ``rep``. A column
+    ``true_ite`` in the data frame (simulations) is used as the own-trial truth. When
+    the data cannot be cross-validated by trial, the in-sample evaluation is still
+    written and the log and report say why there is no IECV.
+
+    Parameters
+    ----------
+    fitted : mapping of str to IPDMetaModel
+        Fitted models by label.
+    data : IPDData
+        The data they were fitted on.
+    truth : numpy.ndarray, shape (patient,), optional
+        True ITE in an average trial (simulations).
+    spec : mapping, optional
+        The ``[evaluation]`` table.
+    outdir : pathlib.Path
+        Output folder.
+    rep : Report
+        The report to add the section to.
+    log : callable
+        Progress messages.
+    ci_prob : float
+        Probability of the reported intervals.
+
+    Returns
+    -------
+    ITEComparison
+        From :func:`bayes_hte.workflows.evaluate_models`.
+
+    Raises
+    ------
+    SpecError
+        An unknown key, or ``cv`` not ``"iecv"`` or ``"none"``.
+    """
+    spec = dict(spec or {})
+    check_keys(spec, EVALUATION, "evaluation", family="ipdma")
+    spec = {**{k: v for k, v in EVALUATION.items() if v is not UNSET}, **spec}
+    cv = spec["cv"]
+    if cv not in ("iecv", "none"):
+        raise SpecError(f"[evaluation] cv must be 'iecv' or 'none', got {cv!r}")
+    cv_options = {k: spec[k] for k in IECV_OPTIONS if k in spec}
+    truth_new = "true_ite" if "true_ite" in data.frame.columns else None
+    skipped = None
+    if cv == "iecv":
         try:
-            loo = az.compare({k: m.idata for k, m in fitted.items()}, round_to="none")
-            loo = loo.drop(columns=[c for c in loo.columns if loo[c].dtype == object],
-                           errors="ignore")
-        except Exception as err:  # noqa: BLE001 - reported, not hidden
-            loo = pd.DataFrame({"error": [str(err)]})
-    loo.to_csv(outdir / "loo_compare.csv")
-    rep.heading("Model comparison (PSIS-LOO)")
-    rep.text("Expected log pointwise predictive density (elpd_loo) per model, ranked; "
-             "elpd_diff and dse are relative to the best model.")
-    rep.table(loo)
+            check_iecv(data, {k: m.heterogeneity for k, m in fitted.items()})
+        except DataError as err:
+            # the main fits are done: report the in-sample evaluation, say why no IECV
+            skipped = str(err)
+            log(f"evaluation: IECV skipped: {skipped}")
+            cv = "none"
+    start = time.perf_counter()
+    result = evaluate_models(
+        fitted, data, truth=truth, truth_new=truth_new, cv=cv, cv_options=cv_options,
+        groups=int(spec["groups"]), ci_prob=ci_prob, max_draws=spec["max_draws"],
+        loo=bool(spec["loo"]), random_state=spec.get("random_seed"), log=log)
+    paths = result.save(outdir) | plots.save_comparison_figures(result, outdir)
+    total = time.perf_counter() - start
+    _report_evaluation(result, data, rep, paths, groups=int(spec["groups"]), ci_prob=ci_prob,
+                       skipped=skipped)
+    log(f"evaluation: {total:.0f} s in total; tables {paths['table'].name}")
+    return result
 
-    # ---------------------------------------------------------------- evaluation (issue 5)
-    eval_spec = spec.get("evaluation", {})
-    if eval_spec.get("compare", False) and len(fitted) > 0:
-        from bayes_hte.evaluation.compare import evaluate_fitted
 
-        evaluate_fitted(fitted, data, truth=truth, spec=eval_spec, outdir=outdir, rep=rep,
-                        log=log, ci_prob=ci_prob)
-
-    # ---------------------------------------------------------------- figures
-    rep.heading("ITE distributions")
-    fig = plots.plot_ite_distribution(ites, truth=truth)
-    fig.savefig(outdir / "ite_distribution.png", dpi=90)
-    plt.close(fig)
-    rep.image(outdir / "ite_distribution.png",
-              "Posterior-mean ITE per patient for each model (grey: true ITE when simulated)")
-
-    rep.heading("Per-model diagnostics")
-    for label, m in fitted.items():
-        rep.heading(label, level=3)
-        rep.table(diag_tables[label]
-                  [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
-        for path in report.convergence_plots(m.idata, outdir, prefix=label):
-            rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
-        if "posterior_predictive" in m.idata and data.outcome_type == "binary":
-            fig = plots.plot_ppc_event_rates(m.idata, data, title=f"{label}: event rates")
-            fig.savefig(outdir / f"{label}_ppc.png", dpi=80)
-            plt.close(fig)
-            rep.image(outdir / f"{label}_ppc.png",
-                      f"{label}: observed event rate per trial and arm (dots) against the "
-                      "posterior predictive interval")
-        if data.outcome_type == "time_to_event":
-            from bayes_hte.models import survival
-
-            fig = survival.plot_km_ppc(m)
-            fig.savefig(outdir / f"{label}_km_ppc.png", dpi=80)
-            plt.close(fig)
-            rep.image(outdir / f"{label}_km_ppc.png",
-                      f"{label}: Kaplan-Meier per trial and arm against posterior "
-                      "predictive survival")
-    md, html_path = rep.write(outdir)
-    log(f"report: {html_path}")
+def _report_evaluation(result: ITEComparison, data: IPDData, rep: Report, paths: dict, *,
+                       groups: int, ci_prob: float, skipped: str | None) -> None:
+    rep.heading("Evaluation of the ITE models")
+    rep.text(
+        "Discrimination (c-for-benefit: treated and control patients matched 1:1 on the "
+        "rank of predicted benefit within each trial, Harrell's C between predicted and "
+        "observed pair benefit), calibration for benefit (least-squares intercept and slope "
+        f"of observed on predicted benefit over {groups} quantile "
+        "groups), policy value of the rule 'treat if predicted benefit > 0' (PAPE of Imai & "
+        "Li against random treatment of the same share; risk reduction against treat-all "
+        "and treat-none; positive = fewer events) and, for simulated data, the MSE and "
+        "interval coverage of the ITE. Cells: metric of the posterior-mean ITE "
+        f"[{ci_prob:.0%} interval of the metric computed per posterior draw; it describes "
+        "the spread over the posterior and can exclude the estimate, e.g. per-draw MSEs "
+        "add the posterior variance and per-draw slopes are attenuated by its noise].")
+    rep.heading("In-sample", level=3)
+    rep.table(formatted_summary(result.table, validation="in-sample", trial="all"))
+    if skipped:
+        rep.text(f"Internal-external cross-validation was requested but skipped: {skipped}.")
+    if result.iecv is not None:
+        it = result.iecv
+        rep.heading("Internal-external cross-validation", level=3)
+        so = it.options["sampler"]
+        rep.text(
+            f"Each of the {data.n_studies} trials held out in turn; every model refitted on "
+            f"the others ({so['chains']} chain(s) x {so['draws']} draws after {so['tune']} "
+            f"tuning, sampler {so['sampler']}), intercept recalibrated in the held-out trial "
+            "with the linear predictor as an offset (not for the naive model), metrics "
+            f"computed on the held-out patients. {len(it.fits)} fits took "
+            f"{it.wall_seconds:.0f} s wall time ({it.options['workers']} worker process(es)), "
+            f"{int(it.fits['divergences'].sum())} divergences in total. Pooled over the "
+            "held-out predictions:")
+        rep.table(formatted_summary(result.table, validation="iecv", trial="pooled"))
+        rep.text("Median over the held-out trials (as Bouvier et al. 2024, Table 2):")
+        rep.table(result.summary(validation="iecv", trial="median"))
+        rep.image(paths["calibration_iecv"],
+                  "Calibration for benefit in cross-validation: observed (control minus "
+                  "treated event rate, 95% interval) against mean predicted benefit per "
+                  "quintile of predicted benefit; dashed: ideal; line: least squares fit")
+    rep.image(paths["calibration_in_sample"],
+              "Calibration for benefit in the fitting data, per model")
+    rep.image(paths["metric_forest"], "Metrics per model with their posterior intervals")
+    rep.image(paths["ite_by_model"], "Distribution of the posterior-mean ITE per model "
+              "(S-learner blue, T-learner red; grey: truth)")

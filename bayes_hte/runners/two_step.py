@@ -1,6 +1,6 @@
 """Runner for ``family = "two_step"``: two-step IPD meta-analysis of longitudinal trials.
 
-Spec keys::
+Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`)::
 
     [data]
     source = "simulate:two_step"     # or "dataset:<name>" or a CSV/Parquet path (long format)
@@ -48,45 +48,23 @@ coefficient: trials and pooled), ``comparison.png`` and ``report.md``.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
-import matplotlib
+import pandas as pd
+import pymc as pm
+import xarray as xr
 
-matplotlib.use("Agg")
+from bayes_hte import plots
+from bayes_hte.comparators.mixed import per_trial_mixed_models
+from bayes_hte.comparators.multivariate import compare_structures
+from bayes_hte.data.longitudinal import LongitudinalData
+from bayes_hte.effects.synthesis import coefficient_table, new_trial_coefficients
+from bayes_hte.inference import divergences, fit
+from bayes_hte.models.synthesis_multivariate import build_mvmeta_model, build_one_stage_lmm
+from bayes_hte.runners.base import Runner, load_frame
+from bayes_hte.runners.schema import SpecError, required
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pymc as pm  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from bayes_hte.comparators.mixed import per_trial_mixed_models  # noqa: E402
-from bayes_hte.comparators.multivariate import compare_structures  # noqa: E402
-from bayes_hte.data.longitudinal import LongitudinalData  # noqa: E402
-from bayes_hte.inference import divergences, fit  # noqa: E402
-from bayes_hte.models.synthesis_multivariate import (  # noqa: E402
-    build_mvmeta_model,
-    build_one_stage_lmm,
-    coefficient_table,
-    new_trial_coefficients,
-)
-from bayes_hte.plots_multivariate import compare_estimates, forest_coefficients  # noqa: E402
-from bayes_hte.spec import SpecError, load_frame  # noqa: E402
-
-MODEL_KEYS = {"family", "covariance", "lmm_method", "method", "structure",
-              "compare_structures", "bayesian", "bayesian_structure", "one_stage",
-              "one_stage_structure", "one_stage_within", "treatment_by_visit",
-              "covariate_by_visit", "treatment_by_covariate"}
-DATA_KEYS = {"source", "params", "outcome", "treatment", "study", "subject", "visit",
-             "covariates", "reference_visit", "missing_outcome", "center"}
-SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept"}
-PRIOR_KEYS = {"synthesis", "one_stage"}
-
-
-def _check_keys(table: dict, allowed: set, name: str) -> None:
-    unknown = set(table) - allowed
-    if unknown:
-        raise SpecError(f"[{name}] has unknown keys {sorted(unknown)} for family 'two_step'; "
-                        f"allowed: {sorted(allowed)}")
+#: ``[model]`` keys of the design of the per-trial mixed models (step 1, one-stage model).
+DESIGN_KEYS = ("treatment_by_visit", "covariate_by_visit", "treatment_by_covariate")
 
 
 def _fit(model, sample: dict):
@@ -99,137 +77,184 @@ def _fit(model, sample: dict):
     return idata
 
 
-def load_data(spec: dict) -> tuple[LongitudinalData, pd.Series | None]:
-    """The LongitudinalData a spec describes, and the true coefficients if simulated."""
-    data = spec["data"]
-    _check_keys(data, DATA_KEYS, "data")
-    missing = [k for k in ("outcome", "treatment", "study", "subject", "visit") if k not in data]
-    if missing:
-        raise SpecError(f"[data] needs the column roles {missing}")
-    obj = load_frame(data, spec_dir=Path(spec.get("_path", ".")).parent)
-    frame = obj.data if hasattr(obj, "data") else obj
-    if not isinstance(frame, pd.DataFrame):
-        raise SpecError(f"[data] source {data['source']!r} gives no long-format data frame")
-    truth = getattr(obj, "mu", None)
-    ld = LongitudinalData.from_frame(
-        frame, outcome=data["outcome"], treatment=data["treatment"], study=data["study"],
-        subject=data["subject"], visit=data["visit"], covariates=data.get("covariates", []),
-        center=data.get("center"), missing_outcome=data.get("missing_outcome", "raise"))
-    return ld, truth
+class TwoStepRunner(Runner):
+    """``bayes-hte run`` for two-step IPD meta-analyses of longitudinal trials.
+
+    Step 1 fits a mixed model per trial, step 2 pools the coefficient vectors by
+    multivariate meta-analysis; optionally a Bayesian synthesis of the step-1 estimates
+    and a one-stage Bayesian mixed model over all trials' IPD.
+    """
+
+    family = "two_step"
+
+    def load(self) -> tuple[LongitudinalData, pd.Series | None]:
+        """The LongitudinalData a spec describes, and the true coefficients if simulated.
+
+        Returns
+        -------
+        data : LongitudinalData
+            From ``[data]``.
+        truth : pandas.Series or None
+            The simulator's true pooled coefficients (``.mu``).
+
+        Raises
+        ------
+        SpecError
+            A column role missing, or a source without a long-format data frame.
+        """
+        data = self.tables["data"]
+        missing = [k for k in required(self.family, "data") if k not in data]
+        if missing:
+            raise SpecError(f"[data] needs the column roles {missing}")
+        obj = load_frame(data, spec_dir=self.spec_dir)
+        frame = getattr(obj, "data", obj)
+        if not isinstance(frame, pd.DataFrame):
+            raise SpecError(f"[data] source {data['source']!r} gives no long-format data "
+                            "frame")
+        ld = LongitudinalData.from_frame(
+            frame, outcome=data["outcome"], treatment=data["treatment"], study=data["study"],
+            subject=data["subject"], visit=data["visit"], covariates=data["covariates"],
+            center=data["center"], missing_outcome=data["missing_outcome"])
+        return ld, getattr(obj, "mu", None)
+
+    def fit(self, inputs: tuple[LongitudinalData, pd.Series | None]) -> dict:
+        """Step 1, step 2, the Omega structures and the Bayesian fits (posteriors saved).
+
+        Parameters
+        ----------
+        inputs : tuple
+            From :meth:`load`.
+
+        Returns
+        -------
+        dict
+            ``step1``, ``step2``, ``structures`` (BIC table), ``design``, ``posteriors``
+            (name -> fitted DataTree, with the settings used).
+        """
+        data, _ = inputs
+        model, log = self.tables["model"], self.log
+        design = {k: model[k] for k in DESIGN_KEYS if k in model}
+        reference_visit = self.tables["data"]["reference_visit"]
+        log(f"two_step: {data.n_studies} trials, {data.n_subjects} participants, "
+            f"{data.n_obs} measurements; visits {list(data.visit_labels)}")
+        step1 = per_trial_mixed_models(data, covariance=model["covariance"],
+                                       method=model["lmm_method"],
+                                       reference_visit=reference_visit, **design)
+        n_nan = int(pd.isna(step1.estimates).sum())
+        log(f"step 1: {len(step1.names)} coefficients per trial ({n_nan} not estimable: "
+            "visits never measured)")
+        method, structure = model["method"], model["structure"]
+        step2 = step1.mvmeta(method=method, structure=structure, ci_prob=self.ci_prob)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            table = compare_structures(step1.estimates, step1.covariances,
+                                       method="ML" if method == "ML" else "REML",
+                                       structures=model["compare_structures"],
+                                       names=step1.names)
+        for w in caught:
+            log(f"structures: {w.message}")
+        best = table.loc[table["bic"].idxmin(), "structure"]
+        log(f"step 2 ({method}, {structure}): loglik {step2.loglik:.3f}, BIC "
+            f"{step2.bic:.2f}; lowest BIC: {best}")
+
+        sample, priors = self.tables["sampler"], self.tables["priors"]
+        (self.outdir / "posteriors").mkdir(exist_ok=True)
+        posteriors = {}
+        if model["bayesian"]:
+            bstruct = model.get("bayesian_structure", structure)
+            m = build_mvmeta_model(step1.estimates, step1.covariances, structure=bstruct,
+                                   priors=priors.get("synthesis"), names=step1.names,
+                                   study_labels=[str(s) for s in step1.study_labels])
+            log(f"Bayesian synthesis ({bstruct}): sampling {sample['chains']} x "
+                f"{sample['draws']}...")
+            idata = _fit(m, sample)
+            idata.to_netcdf(self.outdir / "posteriors" / "synthesis.nc")
+            posteriors["synthesis"] = (idata, f"Bayesian synthesis ({bstruct})")
+        if model["one_stage"]:
+            ostruct = model.get("one_stage_structure", structure)
+            within = model["one_stage_within"]
+            m = build_one_stage_lmm(data, structure=ostruct, within=within,
+                                    priors=priors.get("one_stage"),
+                                    reference_visit=reference_visit, **design)
+            log(f"one-stage Bayesian LMM ({ostruct}, {within}): sampling...")
+            idata = _fit(m, sample)
+            idata.to_netcdf(self.outdir / "posteriors" / "one_stage.nc")
+            posteriors["one_stage"] = (idata, f"one-stage Bayesian LMM ({ostruct}, {within})")
+        return {"step1": step1, "step2": step2, "structures": table, "n_nan": n_nan,
+                "posteriors": posteriors}
+
+    def write(self, inputs: tuple[LongitudinalData, pd.Series | None], results: dict) -> None:
+        """The step-1 and step-2 tables, the side-by-side comparison, figures, report.md.
+
+        Parameters
+        ----------
+        inputs : tuple
+            From :meth:`load`.
+        results : dict
+            From :meth:`fit`.
+        """
+        data, truth = inputs
+        outdir, ci_prob = self.outdir, self.ci_prob
+        step1, step2, table = results["step1"], results["step2"], results["structures"]
+        method, structure = self.tables["model"]["method"], self.tables["model"]["structure"]
+        step1.summary().to_csv(outdir / "step1_estimates.csv", index=False)
+        step1.variance_summary().to_csv(outdir / "step1_variances.csv")
+        step2.summary().to_csv(outdir / "step2_summary.csv")
+        step2.omega_table().to_csv(outdir / "step2_omega.csv")
+        table.to_csv(outdir / "structures.csv", index=False)
+
+        tables = {"two-step": step2.summary()[["estimate", "ci_low", "ci_high"]]}
+        comparison = {"two_step": step2.estimate, "two_step_se": step2.se}
+        lines_bayes: list[str] = []
+        if "synthesis" in results["posteriors"]:
+            idata, title = results["posteriors"]["synthesis"]
+            tab = coefficient_table(idata, ci_prob=ci_prob)
+            draws = new_trial_coefficients(idata,
+                                           random_seed=self.tables["sampler"]["random_seed"])
+            new = coefficient_table(idata, ci_prob=ci_prob, draws=draws)
+            tab.join(new.add_prefix("new_trial_")).to_csv(outdir / "synthesis_summary.csv")
+            tables["Bayesian synthesis"] = tab
+            comparison.update(bayes_synthesis=tab["estimate"].to_numpy(),
+                              bayes_synthesis_sd=tab["sd"].to_numpy())
+            lines_bayes.append(f"- {title}: {divergences(idata)} divergences")
+        if "one_stage" in results["posteriors"]:
+            idata, title = results["posteriors"]["one_stage"]
+            tab = coefficient_table(idata, ci_prob=ci_prob)
+            tab.to_csv(outdir / "one_stage_summary.csv")
+            tables["one-stage Bayesian"] = tab
+            comparison.update(one_stage=tab["estimate"].to_numpy(),
+                              one_stage_sd=tab["sd"].to_numpy())
+            lines_bayes.append(f"- {title}: {divergences(idata)} divergences")
+        comp = pd.DataFrame(comparison, index=pd.Index(list(step2.names), name="coef"))
+        if truth is not None:
+            comp.insert(0, "truth", truth.reindex(comp.index).to_numpy())
+        comp.to_csv(outdir / "comparison.csv")
+
+        others = {k: v for k, v in tables.items() if k != "two-step"}
+        self.save_figure(plots.forest_coefficients(step2, others=others, truth=truth),
+                         "forest.png", dpi=90)
+        self.save_figure(plots.compare_estimates(tables, truth=truth), "comparison.png",
+                         dpi=90)
+
+        lines = [
+            "# Two-step IPD meta-analysis of longitudinal trials", "",
+            f"- data: {data.n_studies} trials, {data.n_subjects} participants, {data.n_obs} "
+            f"measurements; visits {list(data.visit_labels)}",
+            f"- step 1: per-trial LMM ({step1.covariance}, {step1.method}); "
+            f"{results['n_nan']} trial coefficients not estimable (visits never measured) "
+            "passed to step 2 as missing",
+            f"- step 2: multivariate meta-analysis ({method}, Omega {structure}); "
+            f"loglik {step2.loglik:.3f}, AIC {step2.aic:.2f}, BIC {step2.bic:.2f}; "
+            f"Q = {step2.q:.1f} on {step2.q_df} df",
+            *lines_bayes, "",
+            "## Pooled coefficients (two-step)", "", step2.summary().round(4).to_string(), "",
+            "## Between-trial SDs (diagonal) and correlations", "",
+            step2.omega_table().round(3).to_string(), "",
+            "## Omega structures", "", table.round(3).to_string(index=False), "",
+            "## Side by side", "", comp.round(4).to_string(), "",
+        ]
+        (outdir / "report.md").write_text("\n".join(lines))
 
 
-def run(spec: dict, outdir: Path, log) -> None:
-    model = dict(spec["model"])
-    _check_keys(model, MODEL_KEYS, "model")
-    sampler = dict(spec.get("sampler", {}))
-    _check_keys(sampler, SAMPLER_KEYS, "sampler")
-    priors = dict(spec.get("priors", {}))
-    _check_keys(priors, PRIOR_KEYS, "priors")
-    ci_prob = float(spec.get("output", {}).get("ci_prob", 0.95))
-    data, truth = load_data(spec)
-    design = {k: model[k] for k in ("treatment_by_visit", "covariate_by_visit",
-                                     "treatment_by_covariate") if k in model}
-    reference_visit = spec["data"].get("reference_visit")
-
-    # step 1 -----------------------------------------------------------------------
-    log(f"two_step: {data.n_studies} trials, {data.n_subjects} participants, "
-        f"{data.n_obs} measurements; visits {list(data.visit_labels)}")
-    step1 = per_trial_mixed_models(data, covariance=model.get("covariance", "random_intercept"),
-                                   method=model.get("lmm_method", "REML"),
-                                   reference_visit=reference_visit, **design)
-    step1.summary().to_csv(outdir / "step1_estimates.csv", index=False)
-    step1.variance_summary().to_csv(outdir / "step1_variances.csv")
-    n_nan = int(pd.isna(step1.estimates).sum())
-    log(f"step 1: {len(step1.names)} coefficients per trial ({n_nan} not estimable: visits "
-        "never measured)")
-
-    # step 2 -----------------------------------------------------------------------
-    method = model.get("method", "REML")
-    structure = model.get("structure", "compound_symmetry")
-    step2 = step1.mvmeta(method=method, structure=structure, ci_prob=ci_prob)
-    step2.summary().to_csv(outdir / "step2_summary.csv")
-    step2.omega_table().to_csv(outdir / "step2_omega.csv")
-    structures = model.get("compare_structures", ["compound_symmetry", "diagonal", "identity"])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        table = compare_structures(step1.estimates, step1.covariances,
-                                   method="ML" if method == "ML" else "REML",
-                                   structures=structures, names=step1.names)
-    for w in caught:
-        log(f"structures: {w.message}")
-    table.to_csv(outdir / "structures.csv", index=False)
-    best = table.loc[table["bic"].idxmin(), "structure"]
-    log(f"step 2 ({method}, {structure}): loglik {step2.loglik:.3f}, BIC {step2.bic:.2f}; "
-        f"lowest BIC: {best}")
-
-    tables = {"two-step": step2.summary()[["estimate", "ci_low", "ci_high"]]}
-    comparison = {"two_step": step2.estimate, "two_step_se": step2.se}
-    sample = {"draws": 1000, "tune": 1000, "chains": 4, **sampler}
-    (outdir / "posteriors").mkdir(exist_ok=True)
-    lines_bayes: list[str] = []
-    if model.get("bayesian", True):
-        bstruct = model.get("bayesian_structure", structure)
-        m = build_mvmeta_model(step1.estimates, step1.covariances, structure=bstruct,
-                               priors=priors.get("synthesis"), names=step1.names,
-                               study_labels=[str(s) for s in step1.study_labels])
-        log(f"Bayesian synthesis ({bstruct}): sampling {sample['chains']} x "
-            f"{sample['draws']}...")
-        idata = _fit(m, sample)
-        idata.to_netcdf(outdir / "posteriors" / "synthesis.nc")
-        tab = coefficient_table(idata, ci_prob=ci_prob)
-        new = coefficient_table(idata, ci_prob=ci_prob,
-                                draws=new_trial_coefficients(idata,
-                                                             random_seed=sample.get(
-                                                                 "random_seed")))
-        tab.join(new.add_prefix("new_trial_")).to_csv(outdir / "synthesis_summary.csv")
-        tables["Bayesian synthesis"] = tab
-        comparison.update(bayes_synthesis=tab["estimate"].to_numpy(),
-                          bayes_synthesis_sd=tab["sd"].to_numpy())
-        lines_bayes.append(f"- Bayesian synthesis ({bstruct}): {divergences(idata)} "
-                           "divergences")
-    if model.get("one_stage", False):
-        ostruct = model.get("one_stage_structure", structure)
-        within = model.get("one_stage_within", "random_intercept")
-        m = build_one_stage_lmm(data, structure=ostruct, within=within,
-                                priors=priors.get("one_stage"),
-                                reference_visit=reference_visit, **design)
-        log(f"one-stage Bayesian LMM ({ostruct}, {within}): sampling...")
-        idata = _fit(m, sample)
-        idata.to_netcdf(outdir / "posteriors" / "one_stage.nc")
-        tab = coefficient_table(idata, ci_prob=ci_prob)
-        tab.to_csv(outdir / "one_stage_summary.csv")
-        tables["one-stage Bayesian"] = tab
-        comparison.update(one_stage=tab["estimate"].to_numpy(),
-                          one_stage_sd=tab["sd"].to_numpy())
-        lines_bayes.append(f"- one-stage Bayesian LMM ({ostruct}, {within}): "
-                           f"{divergences(idata)} divergences")
-    comp = pd.DataFrame(comparison, index=pd.Index(list(step2.names), name="coef"))
-    if truth is not None:
-        comp.insert(0, "truth", truth.reindex(comp.index).to_numpy())
-    comp.to_csv(outdir / "comparison.csv")
-
-    others = {k: v for k, v in tables.items() if k != "two-step"}
-    fig = forest_coefficients(step2, others=others, truth=truth)
-    fig.savefig(outdir / "forest.png", dpi=90)
-    plt.close(fig)
-    fig = compare_estimates(tables, truth=truth)
-    fig.savefig(outdir / "comparison.png", dpi=90)
-    plt.close(fig)
-
-    lines = [
-        "# Two-step IPD meta-analysis of longitudinal trials", "",
-        f"- data: {data.n_studies} trials, {data.n_subjects} participants, {data.n_obs} "
-        f"measurements; visits {list(data.visit_labels)}",
-        f"- step 1: per-trial LMM ({step1.covariance}, {step1.method}); {n_nan} trial "
-        "coefficients not estimable (visits never measured) passed to step 2 as missing",
-        f"- step 2: multivariate meta-analysis ({method}, Omega {structure}); "
-        f"loglik {step2.loglik:.3f}, AIC {step2.aic:.2f}, BIC {step2.bic:.2f}; "
-        f"Q = {step2.q:.1f} on {step2.q_df} df",
-        *lines_bayes, "",
-        "## Pooled coefficients (two-step)", "", step2.summary().round(4).to_string(), "",
-        "## Between-trial SDs (diagonal) and correlations", "",
-        step2.omega_table().round(3).to_string(), "",
-        "## Omega structures", "", table.round(3).to_string(index=False), "",
-        "## Side by side", "", comp.round(4).to_string(), "",
-    ]
-    (outdir / "report.md").write_text("\n".join(lines))
+#: The family's entry point ``run(spec, outdir, log)`` (:data:`bayes_hte.runners.FAMILIES`).
+run = TwoStepRunner.main

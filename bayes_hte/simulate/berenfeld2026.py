@@ -29,6 +29,7 @@ probabilities :math:`P(H=h)P(A=a)`, events :math:`\sim \mathrm{Binomial}(n_{h,a}
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,8 +57,31 @@ def _gauss_hermite_mean(mean: float, sd: float, nodes: int = 80) -> float:
     return float((w * expit(mean + sd * x)).sum() / w.sum())
 
 
-def true_risks(*, beta1=BETA1, beta0=BETA0, mu=MU, sigma: float = SIGMA) -> np.ndarray:
-    r"""Exact :math:`\psi_a(k)`, shape (K, 2) with columns (control, treated)."""
+def true_risks(*, beta1: Sequence[float] = BETA1, beta0: Sequence[float] = BETA0,
+               mu: Sequence[Sequence[float]] = MU, sigma: float = SIGMA) -> np.ndarray:
+    r"""Exact :math:`\psi_a(k)`, shape (K, 2) with columns (control, treated).
+
+    :math:`\psi_a(k) = E[s(X^\top\beta_a) \mid H = k]` with :math:`X^\top\beta_a \mid
+    H = k \sim N(\mu_k^\top\beta_a, \sigma^2\lVert\beta_a\rVert^2)`, by 80-node
+    Gauss–Hermite quadrature (Berenfeld et al. 2026, appendix A).
+
+    Parameters
+    ----------
+    beta1, beta0 : sequence of float, length p
+        Log-odds coefficients of the outcome on the latent covariates under treatment
+        and under control (no intercept; the paper's :math:`\beta_1, \beta_0`).
+    mu : sequence of K sequences of p floats
+        Mean of the latent covariates in each of the K studies.
+    sigma : float
+        Standard deviation of each latent covariate around its study mean (covariate
+        units; the paper's 0.1).
+
+    Returns
+    -------
+    ndarray, shape (K, 2)
+        Outcome probability (risk of ``y = 1``, the favourable outcome in the paper)
+        per study, columns (control, treated).
+    """
     out = np.empty((len(mu), 2))
     for k, m in enumerate(mu):
         for a, beta in ((0, beta0), (1, beta1)):
@@ -75,7 +99,9 @@ def _contrasts(psi1, psi0) -> dict[str, float]:
 class SimulatedCausalMA:
     """One simulated meta-analysis of the appendix-A design and its truth.
 
-    Attributes
+    Built by :func:`berenfeld2026`; the fields are also its attributes.
+
+    Parameters
     ----------
     data : pandas.DataFrame
         One row per patient: ``study``, ``x1``, ``x2`` (latent in the paper), ``treat``,
@@ -89,7 +115,8 @@ class SimulatedCausalMA:
         ``theta_study`` (per-study contrasts), ``theta_meta`` (RD: weighted mean;
         RR/OR: geometric mean, the classical RE target).
     params : dict
-        The design parameters used.
+        The design parameters used (``n``, ``beta1``, ``beta0``, ``mu``, ``sigma``,
+        ``p_study``, ``p_treat``).
     """
 
     data: pd.DataFrame
@@ -98,13 +125,50 @@ class SimulatedCausalMA:
     params: dict = field(default_factory=dict)
 
     def arm_table(self) -> ArmTable:
-        """The counts as a validated :class:`~bayes_hte.ArmTable`."""
+        """The counts as a validated :class:`~bayes_hte.ArmTable`.
+
+        Returns
+        -------
+        ArmTable
+            One row per study from ``counts`` (``n11`` events and ``n10`` non-events
+            among the treated, ``n01``, ``n00`` among the controls).
+        """
         return ArmTable.from_frame(self.counts, study="study")
 
 
-def berenfeld_truth(*, beta1=BETA1, beta0=BETA0, mu=MU, sigma: float = SIGMA,
-                    p_study=(0.5, 0.5)) -> dict:
-    """The estimands of the design (see :class:`SimulatedCausalMA` ``truth``)."""
+def berenfeld_truth(*, beta1: Sequence[float] = BETA1, beta0: Sequence[float] = BETA0,
+                    mu: Sequence[Sequence[float]] = MU, sigma: float = SIGMA,
+                    p_study: Sequence[float] = (0.5, 0.5)) -> dict:
+    r"""The estimands of the design (see :class:`SimulatedCausalMA` ``truth``).
+
+    With :math:`\psi_a(k)` from :func:`true_risks`, the risks in the target population
+    :math:`P^* = \sum_k P(H=k) P_k` are :math:`\psi_a = \sum_k P(H=k)\,\psi_a(k)`; the
+    causal estimand is :math:`\Phi(\psi_1, \psi_0)` for RD :math:`\psi_1 - \psi_0`, RR
+    :math:`\psi_1/\psi_0` and OR, and the classical random-effects limit is the
+    :math:`P(H=k)`-weighted mean of the per-study RDs and the weighted geometric mean of
+    the per-study RRs and ORs (Berenfeld et al. 2026, section 4.1 and appendix A).
+
+    Parameters
+    ----------
+    beta1, beta0 : sequence of float, length p
+        Log-odds outcome coefficients on the latent covariates under treatment and
+        control.
+    mu : sequence of K sequences of p floats
+        Latent covariate means per study.
+    sigma : float
+        Latent covariate standard deviation.
+    p_study : sequence of K floats
+        Study membership probabilities :math:`P(H = k)`, summing to 1; they weight the
+        studies in :math:`P^*`.
+
+    Returns
+    -------
+    dict
+        ``psi`` (DataFrame study × (control, treated) of true risks), ``p_study``
+        (ndarray (K,)), ``psi1``, ``psi0`` (floats, risks in :math:`P^*`),
+        ``theta_causal`` (dict RD, RR, OR of floats), ``theta_study`` (dict RD, RR, OR
+        of ndarrays (K,)), ``theta_meta`` (dict RD, RR, OR of floats).
+    """
     p = np.asarray(p_study, dtype=float)
     psi = true_risks(beta1=beta1, beta0=beta0, mu=mu, sigma=sigma)
     psi1, psi0 = float(p @ psi[:, 1]), float(p @ psi[:, 0])
@@ -143,36 +207,49 @@ def berenfeld2026(
     n: int = 1000,
     *,
     seed: int | np.random.Generator | None = None,
-    beta1=BETA1,
-    beta0=BETA0,
-    mu=MU,
+    beta1: Sequence[float] = BETA1,
+    beta0: Sequence[float] = BETA0,
+    mu: Sequence[Sequence[float]] = MU,
     sigma: float = SIGMA,
-    p_study=(0.5, 0.5),
+    p_study: Sequence[float] = (0.5, 0.5),
     p_treat: float = 0.5,
 ) -> SimulatedCausalMA:
     r"""Simulate one meta-analysis of ``n`` patients from the appendix-A design.
 
+    Source: Berenfeld et al. (2026), appendix A "Data generating process of Section
+    4.1" (the design of their Figure 2); model in the module docstring. The outcome
+    ``y = 1`` is favourable in the paper (recovery).
+
     Parameters
     ----------
     n : int
-        Patients in the meta-analysis (split at random between the studies).
+        Patients in the meta-analysis (split at random between the studies), >= 4.
     seed : int or numpy.random.Generator, optional
         Random seed.
     beta1, beta0 : sequence of float
-        Outcome coefficients under treatment and control.
+        Outcome coefficients under treatment and control (log-odds per unit of each
+        latent covariate, no intercept; default the paper's (0.36, -1.38) and
+        (2.94, -4.60)).
     mu : sequence of sequence of float
-        Covariate means per study (2 studies × 2 covariates by default).
+        Covariate means per study (2 studies × 2 covariates by default: (1, 0) and
+        (0, 1)).
     sigma : float
-        Covariate standard deviation.
+        Covariate standard deviation (the same for every covariate and study; 0.1).
     p_study : sequence of float
-        Study membership probabilities :math:`P(H = k)`.
+        Study membership probabilities :math:`P(H = k)`, one per study, summing to 1.
     p_treat : float
-        Randomisation probability.
+        Randomisation probability :math:`P(A = 1)`, in (0, 1).
 
     Returns
     -------
     SimulatedCausalMA
         Patient data, per-study counts and the truth.
+
+    Raises
+    ------
+    DataError
+        ``n`` not an integer >= 4, ``p_study`` not one positive probability per study
+        summing to 1, ``p_treat`` outside (0, 1) or ``sigma <= 0``.
 
     Examples
     --------
@@ -214,20 +291,53 @@ def berenfeld2026_counts(
     n: int = 1000,
     *,
     seed: int | np.random.Generator | None = None,
-    beta1=BETA1,
-    beta0=BETA0,
-    mu=MU,
+    beta1: Sequence[float] = BETA1,
+    beta0: Sequence[float] = BETA0,
+    mu: Sequence[Sequence[float]] = MU,
     sigma: float = SIGMA,
-    p_study=(0.5, 0.5),
+    p_study: Sequence[float] = (0.5, 0.5),
     p_treat: float = 0.5,
-) -> dict[str, np.ndarray]:
-    """Sample the 2×2 counts of many meta-analyses at once (exact, see the module doc).
+) -> dict[str, np.ndarray | dict]:
+    r"""Sample the 2×2 counts of many meta-analyses at once (exact, see the module doc).
+
+    Per replicate, the study × arm cell sizes are multinomial(:math:`n`,
+    :math:`P(H=k)P(A=a)`) and the events of cell :math:`(k, a)` are
+    Binomial(:math:`n_{k,a}`, :math:`\psi_a(k)`): the exact distribution of the counts
+    of :func:`berenfeld2026` without drawing the patients (Berenfeld et al. 2026,
+    appendix A).
+
+    Parameters
+    ----------
+    replicates : int
+        Number of simulated meta-analyses R (>= 1).
+    n : int
+        Patients per meta-analysis (>= 4).
+    seed : int or numpy.random.Generator, optional
+        Random seed.
+    beta1, beta0 : sequence of float
+        Log-odds outcome coefficients on the latent covariates under treatment and
+        control (as :func:`berenfeld2026`).
+    mu : sequence of K sequences of float
+        Latent covariate means per study.
+    sigma : float
+        Latent covariate standard deviation.
+    p_study : sequence of K floats
+        Study membership probabilities, summing to 1.
+    p_treat : float
+        Randomisation probability, in (0, 1).
 
     Returns
     -------
     dict
         ``n11 n10 n01 n00`` arrays of shape (K, replicates) — studies first, ready for the
-        vectorised cores — and ``truth`` (as :func:`berenfeld_truth`).
+        vectorised cores — and ``truth`` (as :func:`berenfeld_truth`). ``n11``/``n10``:
+        treated with / without the outcome; ``n01``/``n00``: the same among controls.
+
+    Raises
+    ------
+    DataError
+        ``replicates`` not a positive integer, or the parameter checks of
+        :func:`berenfeld2026`.
     """
     p = _check(n, p_study, p_treat, mu, sigma)
     if int(replicates) != replicates or replicates < 1:

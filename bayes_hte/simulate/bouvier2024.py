@@ -65,24 +65,38 @@ DESIGNS: dict[int, dict] = {
 }
 
 
-SURVIVAL_OPTIONS = {"shape", "a", "follow_up", "censoring_rate", "horizon"}
-
-
 @dataclass
 class SimulatedIPDMA:
     """A simulated IPD meta-analysis and its truth.
 
-    Attributes
+    Built by :func:`bouvier2024`; the fields are also its attributes. The remaining
+    fields name the columns of ``data`` for ``IPDData.from_frame``.
+
+    Parameters
     ----------
     data : pandas.DataFrame
         Columns ``trial``, ``treat``, ``y`` (binary) or ``time``/``event``, the
         covariates, and the truth per patient: ``true_ite`` (own trial),
-        ``true_ite_average`` (average trial), ``p0``, ``p1``.
+        ``true_ite_average`` (average trial), ``p0``, ``p1`` (binary: risks under
+        control / treatment) or ``s0``, ``s1`` (time-to-event: survival at the
+        horizon). The ITE is a risk (survival) difference, treated minus control.
     truth : dict
         Data-generating parameters (``alpha``, ``tau_alpha``, ``theta``, ``gamma``,
-        ``eta`` and the per-trial ``alpha_j``, ``theta_j``, ``gamma_j``).
+        ``eta`` and the per-trial ``alpha_j``, ``theta_j``, ``gamma_j``; logit scale,
+        or log time-scale for time-to-event, where the Weibull settings, ``horizon``
+        and ``log_hazard`` are added).
     covariates : list of str
         Covariate column names.
+    outcome : str
+        Outcome column: ``"y"`` (binary) or ``"event"`` (time-to-event).
+    treatment : str
+        0/1 treatment column.
+    study : str
+        Trial column (labels ``T1``, ``T2``, ...).
+    time : str or None
+        Follow-up time column (time-to-event only).
+    extra : dict
+        Free-form additional information; empty from :func:`bouvier2024`.
     """
 
     data: pd.DataFrame
@@ -96,6 +110,7 @@ class SimulatedIPDMA:
 
     @property
     def true_ite(self) -> np.ndarray:
+        """True ITE per patient in the patient's own trial, shape (n,)."""
         return self.data["true_ite"].to_numpy()
 
 
@@ -112,9 +127,21 @@ def bouvier2024(
     sd_theta: float = 0.2,
     sd_gamma: float = 0.15,
     seed: int | None = None,
-    **survival_options,
+    shape: float | None = None,
+    a: float | None = None,
+    follow_up: float | None = None,
+    censoring_rate: float | None = None,
+    horizon: float | None = None,
 ) -> SimulatedIPDMA:
-    """Simulate one IPD meta-analysis.
+    r"""Simulate one IPD meta-analysis.
+
+    The design of Bouvier et al. (2024), section "Monte Carlo simulation study" (model
+    in the module docstring): :math:`J` trials, treatment :math:`Bern(0.5)`, the
+    3- or 9-covariate design of :data:`DESIGNS`, a binary outcome
+    :math:`\mathrm{logit}\, p = \alpha_j + \theta_j' x + \gamma_j t + \eta' x t` or
+    Weibull event times (:mod:`bayes_hte.simulate._weibull`).
+    The coefficient values are ours (the paper's are in an additional file we do not
+    have).
 
     Parameters
     ----------
@@ -132,7 +159,7 @@ def bouvier2024(
         Outcome type. Time-to-event: Weibull times as in the paper (shape 1.15,
         :mod:`bayes_hte.simulate._weibull`), columns ``time`` and ``event``, truth =
         survival difference at ``horizon``; options ``shape``, ``a``, ``follow_up``,
-        ``censoring_rate``, ``horizon`` go in ``survival_options``.
+        ``censoring_rate``, ``horizon`` below (time-to-event only).
     alpha, tau_alpha : float
         Mean and SD of the trial intercepts (logit scale; default alpha -1.1 for a binary
         outcome, 0 for time-to-event, where it shifts the log time scale).
@@ -142,10 +169,33 @@ def bouvier2024(
         Between-trial SDs of the varying effects when ``effect_variation``.
     seed : int, optional
         Random seed.
+    shape : float, optional
+        Time-to-event only: Weibull shape :math:`k` (default 1.15, the paper's).
+    a : float, optional
+        Time-to-event only: Weibull time scale :math:`a` in time units (default 50, the
+        paper's); the event-time scale of a patient is :math:`a / e^{\ell}`.
+    follow_up : float, optional
+        Time-to-event only: administrative censoring time, in time units (default 100).
+    censoring_rate : float, optional
+        Time-to-event only: rate of the exponential random censoring, per time unit
+        (default 0.002; 0 = administrative censoring only).
+    horizon : float, optional
+        Time-to-event only: time (time units) of the true survival difference
+        ``true_ite``; default the median follow-up (reverse Kaplan–Meier) of the
+        simulated data.
 
     Returns
     -------
     SimulatedIPDMA
+        The patients (``data``, with the true ITE per patient) and the data-generating
+        parameters (``truth``).
+
+    Raises
+    ------
+    DataError
+        ``covariates`` not 3 or 9, ``trials < 1``, ``patients_per_trial`` not one size
+        or ``trials`` sizes or a trial under 4 patients, an unknown ``outcome``,
+        time-to-event options with a binary outcome, or invalid Weibull settings.
     """
     if covariates not in DESIGNS:
         raise DataError(f"covariates must be 3 or 9 (the paper's designs), got {covariates!r}")
@@ -207,10 +257,9 @@ def bouvier2024(
         "alpha_j": alpha_j.tolist(), "theta_j": theta_j.tolist(), "gamma_j": gamma_j.tolist(),
         "effect_variation": effect_variation, "covariates": covariates,
     }
-    unknown = set(survival_options) - SURVIVAL_OPTIONS
-    if unknown:
-        raise DataError(f"bouvier2024: unknown options {sorted(unknown)}; time-to-event "
-                        f"options are {sorted(SURVIVAL_OPTIONS)}")
+    given = {"shape": shape, "a": a, "follow_up": follow_up,
+             "censoring_rate": censoring_rate, "horizon": horizon}
+    survival_options = {k: v for k, v in given.items() if v is not None}
     if outcome == "binary":
         if survival_options:
             raise DataError(f"options {sorted(survival_options)} apply to time-to-event only")

@@ -68,8 +68,33 @@ TRIALS = ("S1", "S2", "S3", "S4", "S5")
 STRATA = (("X1", "0"), ("X1", "1"), ("X2", "0"), ("X2", "1"), ("X3", "<=0"), ("X3", ">0"))
 
 
-def scenario_parameters(scenario: int) -> dict:
-    """``eta, beta, gamma, theta`` indices (1/2) of scenario 1..16 (``eta`` fastest)."""
+def scenario_parameters(scenario: int) -> dict[str, int]:
+    r"""``eta, beta, gamma, theta`` indices (1/2) of scenario 1..16 (``eta`` fastest).
+
+    The numbering of the authors' ``expand.grid(eta, beta, gamma, theta)``: scenario
+    :math:`s` has ``eta`` index :math:`(s-1) \bmod 2 + 1`, ``beta``
+    :math:`\lfloor (s-1)/2 \rfloor \bmod 2 + 1`, ``gamma``
+    :math:`\lfloor (s-1)/4 \rfloor \bmod 2 + 1`, ``theta``
+    :math:`\lfloor (s-1)/8 \rfloor + 1`.
+
+    Parameters
+    ----------
+    scenario : int
+        Scenario number 1..16, as in the rows of the paper's Tables 4-6.
+
+    Returns
+    -------
+    dict
+        ``{"eta": i, "beta": j, "gamma": k, "theta": l}``, each 1 or 2: the keys of
+        :data:`ETA` (covariate distribution), :data:`BETA` (selection into the trials),
+        :data:`GAMMA` (allocation to the trials) and :data:`THETA` (potential-outcome
+        models).
+
+    Raises
+    ------
+    DataError
+        ``scenario`` not an integer in 1..16.
+    """
     if not (isinstance(scenario, int | np.integer) and 1 <= scenario <= 16):
         raise DataError(f"scenario must be an integer 1..16, got {scenario!r}")
     i = int(scenario) - 1
@@ -81,7 +106,10 @@ def scenario_parameters(scenario: int) -> dict:
 class SimulatedCIMA:
     """One simulated data set of the CIMA-AgD 5-trial setting.
 
-    Attributes
+    Built by :func:`shi_cima`; the fields are also its attributes. Risk differences
+    are treated minus control on the probability scale (``Y = 1`` an event).
+
+    Parameters
     ----------
     data : pandas.DataFrame
         Individual rows: ``X1, X2, X3, R, S`` (trial label or empty), ``A, Y, Y1, Y0,
@@ -98,6 +126,11 @@ class SimulatedCIMA:
         covariate means ``X1_mean, X2_mean, X3_mean`` (for meta-analysis / meta-regression).
     true_ate, true_ate_expected : float
         The target ATE (sample potential outcomes; expected risks).
+    scenario : int
+        Scenario number 1..16 (:func:`scenario_parameters`).
+    params : dict
+        ``n``, ``seed``, the ``eta``/``beta``/``gamma``/``theta`` indices and
+        ``eta_values``.
     """
 
     data: pd.DataFrame
@@ -112,6 +145,7 @@ class SimulatedCIMA:
 
     @property
     def truth(self) -> dict:
+        """The estimand: ``ate`` (``true_ate``) and ``ate_expected`` (``true_ate_expected``)."""
         return {"ate": self.true_ate, "ate_expected": self.true_ate_expected}
 
 
@@ -129,6 +163,9 @@ def _rd(y: np.ndarray, a: np.ndarray) -> tuple[float, float, int, int, int, int]
 def shi_cima(scenario: int = 1, *, n: int = 5000, seed: int | None = None) -> SimulatedCIMA:
     """Simulate one data set of the CIMA-AgD 5-trial setting.
 
+    Source: Shi et al., *Causally-interpretable meta-analysis using aggregate data*,
+    section 3 and appendix B.1 (data-generating process in the module docstring).
+
     Parameters
     ----------
     scenario : int
@@ -141,6 +178,9 @@ def shi_cima(scenario: int = 1, *, n: int = 5000, seed: int | None = None) -> Si
     Returns
     -------
     SimulatedCIMA
+        The individual data, the trials' aggregate data (``effects``, ``covariates``,
+        ``counts``), the target covariates and the truth (``true_ate``,
+        ``true_ate_expected``).
 
     Raises
     ------

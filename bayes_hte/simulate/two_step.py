@@ -50,6 +50,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 #: Coefficients of model (3), mimicking Furukawa et al.'s antidepressant IPD-MA.
 MU = (-0.04, 0.14, 1.56, 0.83, -0.46, 0.57, 0.14, 0.15, 0.05, -0.06)
@@ -71,7 +72,11 @@ Design = Literal["simulation1", "simulation2"]
 class TwoStepSimulation:
     """Simulated longitudinal trials and their truth.
 
-    Attributes
+    Built by :func:`two_step`; the fields are also its attributes. Coefficients and
+    SDs are in the units of the outcome ``y`` (e.g. HRSD points; ``z`` coefficients per
+    unit of ``z``).
+
+    Parameters
     ----------
     data : pandas.DataFrame
         Long format: ``trial, subject, visit, treat, z, y`` (one row per measurement).
@@ -107,16 +112,49 @@ class TwoStepSimulation:
 
     def true_coefficients(self) -> pd.DataFrame:
         """Trial coefficients with NaN where a trial never measured the visit involved
-        (what step 1 can estimate, Remark C)."""
+        (what step 1 can estimate, Remark C).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Trials × coefficients (:data:`COEF_NAMES`), a copy of ``beta`` with the
+            visit-3 coefficients set to NaN in the trials without visit 3.
+        """
         out = self.beta.copy()
         for name, v in zip(COEF_NAMES, COEF_VISIT, strict=True):
             if v is not None:
                 out.loc[~self.visits_measured[v].to_numpy(), name] = np.nan
         return out
 
-    def treatment_effect(self, z, visit: int, *, trial=None) -> np.ndarray:
-        """True treatment effect (treated minus control mean) at ``visit`` for baseline
-        ``z``: in an average trial (``trial=None``) or in a given trial."""
+    def treatment_effect(self, z: ArrayLike, visit: int, *, trial: str | None = None
+                         ) -> np.ndarray:
+        r"""True treatment effect (treated minus control mean) at ``visit`` for baseline
+        ``z``: in an average trial (``trial=None``) or in a given trial.
+
+        From model (3): :math:`\beta_2 + \beta_{10} z` at visit 1, plus
+        :math:`\beta_6` at visit 2 or :math:`\beta_7` at visit 3, with the grand means
+        :math:`\mu` or trial ``trial``'s :math:`\beta_i`.
+
+        Parameters
+        ----------
+        z : float or array_like
+            Baseline covariate value(s), in the units of the simulated ``z``.
+        visit : {1, 2, 3}
+            Visit at which the effect is evaluated.
+        trial : str, optional
+            Trial label (e.g. ``"T01"``, an index of ``beta``); None = the average trial.
+
+        Returns
+        -------
+        ndarray
+            The effect in outcome units, same shape as ``z`` (a NumPy scalar for a
+            scalar ``z``).
+
+        Raises
+        ------
+        KeyError
+            An unknown ``trial`` or a ``visit`` other than 1, 2, 3.
+        """
         b = self.mu if trial is None else self.beta.loc[trial]
         z = np.asarray(z, dtype=float)
         eff = b["treat"] + b["treat:z"] * z
@@ -143,6 +181,11 @@ def two_step(
 ) -> TwoStepSimulation:
     """Simulate one meta-analysis of longitudinal trials under model (3).
 
+    Source: simulations 1 and 2 of the two-step IPD meta-analysis paper
+    (``seeds/two_step_mvma_longitudinal.txt``, section "Simulation studies"); the model
+    and our choices (the covariate ``z``, the sign of :math:`\\mu_2`) are in the module
+    docstring. Outcome units are those of the paper's depression scores.
+
     Parameters
     ----------
     design : {"simulation1", "simulation2"}
@@ -160,20 +203,34 @@ def two_step(
     size_range : (int, int)
         Trial sizes are discrete uniform on this closed range.
     sd_intercept, sd_intercept_range : float, (float, float)
-        Random-intercept SD (simulation 1) or its uniform range (simulation 2).
+        Random-intercept SD :math:`\\zeta` (simulation 1; the paper's 4.5) or its uniform
+        range (simulation 2; (2.5, 9.0)), outcome units.
     sd_error : float
-        Residual SD.
+        Residual SD (outcome units; the paper's 3.2).
     z_mean, z_sd : float
-        Normal distribution of the baseline covariate z.
+        Mean and SD of the normal baseline covariate z (ours: 19.3 and 6.3, a
+        severity-score scale).
     mu : sequence of 10 floats, optional
         Grand-mean coefficients (default :data:`MU`).
     dropout : float
         MAR monotone dropout intensity in [0, 0.5] (0: complete follow-up).
     seed : int or Generator, optional
+        Random seed (``numpy.random.default_rng``).
 
     Returns
     -------
     TwoStepSimulation
+        The long-format measurements (``data``) and the truth: grand-mean and
+        trial coefficients, :math:`\\Omega`, random-intercept and residual SDs, and which
+        visits each trial measured.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``design``, ``trials`` not a positive integer, ``tau2`` given in
+        simulation 1 or negative, ``missing_visit_fraction`` outside [0, 1), a bad
+        ``size_range`` or ``sd_intercept_range``, ``dropout`` outside [0, 0.5], a
+        non-positive SD, or ``mu`` not of length 10.
 
     Examples
     --------

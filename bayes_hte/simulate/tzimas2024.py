@@ -91,7 +91,9 @@ PAPER_SUBGROUPS = ["gender"]
 class SimulatedRCT:
     """A simulated trial and its truth.
 
-    Attributes
+    Built by :func:`tzimas2024`; the fields are also its attributes.
+
+    Parameters
     ----------
     data : pandas.DataFrame
         One row per patient: ``subject_id``, the covariates of :data:`ALL_COVARIATES`
@@ -103,6 +105,12 @@ class SimulatedRCT:
     covariates, interactions, subgroups : list of str
         The paper's analysis model (appendix B): covariates with main effects, those
         with a treatment interaction, and the subgrouping with random effects.
+    outcome : str
+        Outcome column (``"event"``, 1 = major bleed).
+    treatment : str
+        0/1 treatment column (``"treatment"``).
+    study : str or None
+        Study column; None (one trial).
     """
 
     data: pd.DataFrame
@@ -144,6 +152,9 @@ def tzimas2024(
 ) -> SimulatedRCT:
     """Simulate the paper's randomized trial.
 
+    Source: Tzimas (2024), section 2.1, Table 2 and the generator of appendix A
+    (covariates, baseline risk and log-odds treatment effect in the module docstring).
+
     Parameters
     ----------
     n : int
@@ -154,11 +165,21 @@ def tzimas2024(
         Probability of ``gender == "Female"`` (Table 2: 0.52; the R code: 0.5).
     baseline, effect : mapping, optional
         Overrides of :data:`BASELINE` and :data:`EFFECT` by name, e.g.
-        ``effect={"prior_bleeding": 0.0}``.
+        ``effect={"prior_bleeding": 0.0}`` (log-odds; ``age`` per year from 55,
+        ``sbp`` per mmHg from 130).
 
     Returns
     -------
     SimulatedRCT
+        The patients (``data``, with the true effect per patient on the log-odds
+        scale, ``true_te``, and the risk-difference scale, ``true_cate``) and the
+        data-generating coefficients (``truth``).
+
+    Raises
+    ------
+    DataError
+        ``n`` not an integer >= 20, ``p_female`` outside (0, 1), or an override naming
+        an unknown coefficient.
 
     Examples
     --------

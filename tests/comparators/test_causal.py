@@ -174,7 +174,7 @@ def test_swapping_arms_inverts_ratios_and_negates_rd(cells):
         ({"weights": pd.Series({"A": 0.5, "Z": 0.5})}, "missing .*'B'"),
         ({"weights": [0.2, 0.3, 0.5], "variance": "paper"}, "paper's formula"),
         ({"variance": "robust"}, "variance must be one of"),
-        ({"level": 1.5}, "level"),
+        ({"ci_prob": 1.5}, "level"),
     ],
 )
 def test_bad_options_raise_data_error(kwargs, match):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,8 @@ from bayes_hte.comparators.cima import (
 from bayes_hte.errors import DataError, DataWarning
 
 CATE = "~ lvef + prehhf + diabetes"
+# R metafor meta-regressions (written by validation/metafor_reference.R)
+METAREG = json.loads((Path(__file__).parents[1] / "data" / "metafor_metareg.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -173,32 +177,33 @@ def test_nearest_pd_matches_r_matrix_nearpd():
 
 
 def test_meta_regression_matches_metafor():
-    # R 4.2, metafor 3.8-1: rma(yi, vi, mods = ~ x1 + x2 + x3, method = "REML") and
-    # predict(fit, newmods = c(0.32, 0.27, 0.35)) on this fixed 5-study data set
+    # R metafor: rma(yi, vi, mods = ~ x1 + x2 + x3, method = "REML") and
+    # predict(fit, newmods = c(0.32, 0.27, 0.35)) on this fixed 5-study data set; values in
+    # tests/data/metafor_metareg.json (written by validation/metafor_reference.R)
+    ref = METAREG["three_covariates"]
     yi = np.array([0.06, -0.03, 0.02, -0.01, 0.04])
     vi = np.array([0.055, 0.036, 0.04, 0.037, 0.041]) ** 2
     X = np.column_stack([np.ones(5), [0.30, 0.19, 0.30, 0.20, 0.30],
                          [0.18, 0.24, 0.20, 0.30, 0.21], [0.00, -0.49, -0.13, -0.49, -0.07]])
     fit = meta_regression(yi, vi, X)
     est, se, lo, hi = fit.predict(np.array([1.0, 0.32, 0.27, 0.35]))
-    assert fit.tau2[0] == pytest.approx(0.0, abs=1e-12)  # metafor: tau^2 = 0
-    np.testing.assert_allclose(fit.beta[:, 0],
-                               [0.1575159039, -0.5764206807, 0.3989677933, 0.3528644419],
-                               rtol=1e-6)
-    assert est[0] == pytest.approx(0.2042851449, rel=1e-6)
-    assert se[0] == pytest.approx(0.2426183121, rel=1e-6)
+    assert fit.tau2[0] == pytest.approx(ref["tau2"], abs=1e-12)  # metafor: tau^2 = 0
+    np.testing.assert_allclose(fit.beta[:, 0], ref["beta"], rtol=1e-6)
+    assert est[0] == pytest.approx(ref["pred"], rel=1e-6)
+    assert se[0] == pytest.approx(ref["pred_se"], rel=1e-6)
     assert lo[0] == pytest.approx(est[0] - 1.959964 * se[0], rel=1e-6)
     # tau^2 > 0: rma(yi2, vi2, mods = ~ x, method = "REML",
     # control = list(threshold = 1e-12)), predict at x = 3.5
+    ref2 = METAREG["one_covariate"]
     yi2 = np.array([0.3, -0.2, 0.25, -0.1, 0.05, 0.4])
     vi2 = np.array([0.01, 0.02, 0.015, 0.01, 0.03, 0.02])
     X2 = np.column_stack([np.ones(6), np.arange(1.0, 7.0)])
     f2 = meta_regression(yi2, vi2, X2)
-    assert f2.tau2[0] == pytest.approx(0.05412797848, rel=1e-6)
-    np.testing.assert_allclose(f2.beta[:, 0], [0.04932033779, 0.0202930105], rtol=1e-6)
+    assert f2.tau2[0] == pytest.approx(ref2["tau2"], rel=1e-6)
+    np.testing.assert_allclose(f2.beta[:, 0], ref2["beta"], rtol=1e-6)
     e2, s2, _, _ = f2.predict(np.array([1.0, 3.5]))
-    assert e2[0] == pytest.approx(0.1203458745, rel=1e-6)
-    assert s2[0] == pytest.approx(0.1089043228, rel=1e-6)
+    assert e2[0] == pytest.approx(ref2["pred"], rel=1e-6)
+    assert s2[0] == pytest.approx(ref2["pred_se"], rel=1e-6)
     # vectorised over replicates: both fits side by side along a trailing axis
     two = meta_regression(np.c_[yi2, yi2[::-1]], np.c_[vi2, vi2[::-1]], X2)
     np.testing.assert_allclose(two.beta[:, 0], f2.beta[:, 0], rtol=1e-10)
@@ -454,7 +459,8 @@ def test_interaction_tilting_term_from_reported_product_mean():
 def test_spec_runner_writes_tables(tmp_path):
     from pathlib import Path
 
-    from bayes_hte.spec import SpecError, run_spec
+    from bayes_hte.runners.schema import SpecError
+    from bayes_hte.spec import run_spec
 
     spec = Path(__file__).resolve().parents[2] / "models" / "cima_sglt2.toml"
     out = run_spec(spec, log=lambda m: None, outdir=tmp_path / "out")

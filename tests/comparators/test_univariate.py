@@ -1,6 +1,8 @@
 """Univariate meta-analysis: agreement with R metafor, vectorisation, properties, errors."""
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,386 +14,59 @@ from scipy import optimize
 
 import bayes_hte as bh
 from bayes_hte import DataError, EffectTable
-from bayes_hte.comparators import univariate as uv
-from bayes_hte.comparators.univariate import (
-    ConvergenceWarning,
-    estimate_tau2,
-    meta_analysis,
-    q_profile_ci,
-)
+from bayes_hte.comparators import heterogeneity as uv
+from bayes_hte.comparators.heterogeneity import estimate_tau2, q_profile_ci
+from bayes_hte.comparators.univariate import ConvergenceWarning, meta_analysis
 
 METHODS = ["FE", "DL", "REML", "ML", "PM"]
 
 # ----------------------------------------------------------------------------------------
-# Reference numbers: R 4.2.2, metafor 3.8-1, printed by validation/metafor_reference.R.
-# BCG vaccine data (metafor's dat.bcg; counts transcribed in tests/data/test_aggregate.py),
-# yi/vi = escalc(measure="RR"/"OR"/"RD", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg).
+# Reference numbers of R metafor in tests/data/metafor_bcg.json and metafor_small.json,
+# written by validation/metafor_reference.R (their "source" and "call" fields give the R
+# and metafor versions and the exact calls). BCG vaccine data (metafor's dat.bcg):
+# yi/vi = escalc(measure="RR"/"OR"/"RD", ai=tpos, bi=tneg, ci=cpos, di=cneg).
 # METAFOR[(method, knha)]: rma(yi, vi, method=, test="z"/"knha",
 #     control=list(threshold=1e-12, tol=1e-12, maxiter=1000)) -> b, se, zval, pval, ci.lb/ub,
 #     tau2, I2, H2, QE, QEp; predict(fit) -> pi.lb/ub (FE: none, we store the CI);
-#     confint(fit, control=list(tol=1e-12))$random["tau^2", ] -> tau2_ci (FE: none).
+#     confint(fit, control=list(tol=1e-12))$random["tau^2", ] -> tau2_ci (FE: none, nan).
 # The tight control only removes metafor's default iteration tolerance (1e-5 on tau² for
 # REML/ML, uniroot tol 1.2e-4 for PM and confint); with defaults the values agree with
 # these to the 4 significant digits metafor prints.
 # METAFOR_OTHER: same for log OR and RD (DL, REML). SMALL: three made-up data sets
 # (a: tau² truncated at 0; b: Q below both chi² quantiles; c: clear heterogeneity).
 # ----------------------------------------------------------------------------------------
-BCG_RR_YI = np.array([
-    -0.88931133392, -1.5853886572, -1.3480731483, -1.44155119002,
-    -0.217547322211, -0.786115585819, -1.6208982236, 0.0119523335238,
-    -0.469417648738, -1.37134480347, -0.339358828338, 0.445913400571,
-    -0.0173139482169,
-])
+_DATA = Path(__file__).parents[1] / "data"
+_BCG = json.loads((_DATA / "metafor_bcg.json").read_text())
+_SMALL = json.loads((_DATA / "metafor_small.json").read_text())
 
-BCG_RR_VI = np.array([
-    0.325584765004, 0.194581121398, 0.415367965368, 0.0200100319022,
-    0.0512101721696, 0.00690561845591, 0.223017247572, 0.00396157929782,
-    0.0564342104632, 0.073024793613, 0.0124122139716, 0.5325058452,
-    0.071404659684,
-])
 
-BCG_OR_YI = np.array([
-    -0.93869414087, -1.66619072903, -1.38629436112, -1.45644354931,
-    -0.219141085675, -0.958122040776, -1.63377583823, 0.0120206014527,
-    -0.471746035839, -1.40121013928, -0.340849646366, 0.446634682274,
-    -0.0173418739291,
-])
+def _ref(fit: dict, keys) -> dict:
+    """The reference values of one fit (JSON null -> nan)."""
+    return {k: np.asarray(fit[k], dtype=float) for k in keys}
 
-BCG_OR_VI = np.array([
-    0.357124952254, 0.208132393657, 0.43341307815, 0.0203144129732,
-    0.0519517773171, 0.00990526551534, 0.227009675223, 0.00400696201215,
-    0.0569771239878, 0.0754217263149, 0.0125251338202, 0.534162172475,
-    0.0716351172957,
-])
 
-BCG_RD_YI = np.array([
-    -0.0466163654442, -0.0761017278198, -0.037012987013, -0.0147146180264,
-    -0.00158212670655, -0.139567645845, -0.0127548327248, 6.78802140489e-05,
-    -0.00231668468718, -0.0291322791323, -0.0014842349885, 0.000720097650098,
-    -2.7880742167e-05,
-])
-
-BCG_RD_VI = np.array([
-    0.000780068664856, 0.000348462574727, 0.000271399785631, 1.80285493534e-06,
-    2.6579724826e-06, 0.00019833565415, 2.61048562296e-05, 1.27774445678e-07,
-    1.35822630604e-06, 2.82475037076e-05, 2.59971469186e-07, 1.34639335974e-06,
-    1.85066801252e-07,
-])
+BCG_RR_YI = np.array(_BCG["escalc"]["RR"]["yi"])
+BCG_RR_VI = np.array(_BCG["escalc"]["RR"]["vi"])
+BCG_OR_YI = np.array(_BCG["escalc"]["OR"]["yi"])
+BCG_OR_VI = np.array(_BCG["escalc"]["OR"]["vi"])
+BCG_RD_YI = np.array(_BCG["escalc"]["RD"]["yi"])
+BCG_RD_VI = np.array(_BCG["escalc"]["RD"]["vi"])
 
 METAFOR = {
-    ('FE', False): {
-        'estimate': -0.430285163654,
-        'se': 0.0404987517109,
-        'stat': -10.624652501,
-        'p': 2.28862930697e-26,
-        'ci': (-0.509661258426, -0.350909068882),
-        'pi': (-0.509661258426, -0.350909068882),
-        'tau2': 0,
-        'i2': 92.1173468546,
-        'h2': 12.6860840069,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (np.nan, np.nan),
-    },
-    ('FE', True): {
-        'estimate': -0.430285163654,
-        'se': 0.14424654798,
-        'stat': -2.98298413155,
-        'p': 0.0114222350401,
-        'ci': (-0.744571393027, -0.115998934281),
-        'pi': (-0.744571393027, -0.115998934281),
-        'tau2': 0,
-        'i2': 92.1173468546,
-        'h2': 12.6860840069,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (np.nan, np.nan),
-    },
-    ('DL', False): {
-        'estimate': -0.714117222073,
-        'se': 0.178742089535,
-        'stat': -3.99523818889,
-        'p': 6.4629243047e-05,
-        'ci': (-1.06444528008, -0.363789164062),
-        'pi': (-1.85815375273, 0.429919308586),
-        'tau2': 0.308760262862,
-        'i2': 92.1173468546,
-        'h2': 12.6860840069,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('DL', True): {
-        'estimate': -0.714117222073,
-        'se': 0.180696628336,
-        'stat': -3.95202294947,
-        'p': 0.00192076676705,
-        'ci': (-1.10782135417, -0.320413089978),
-        'pi': (-1.98720696343, 0.558972519284),
-        'tau2': 0.308760262862,
-        'i2': 92.1173468546,
-        'h2': 12.6860840069,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('REML', False): {
-        'estimate': -0.714532342158,
-        'se': 0.179781516105,
-        'stat': -3.97444830613,
-        'p': 7.05425810164e-05,
-        'ci': (-1.06689763881, -0.362167045506),
-        'pi': (-1.8666922179, 0.437627533587),
-        'tau2': 0.313243258136,
-        'i2': 92.2213845213,
-        'h2': 12.8557582353,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('REML', True): {
-        'estimate': -0.714532342158,
-        'se': 0.180791744093,
-        'stat': -3.95223988652,
-        'p': 0.00192001509606,
-        'ci': (-1.10844371369, -0.320620970631),
-        'pi': (-1.9960168342, 0.56695214988),
-        'tau2': 0.313243258136,
-        'i2': 92.2213845213,
-        'h2': 12.8557582353,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('ML', False): {
-        'estimate': -0.711199135474,
-        'se': 0.171896808777,
-        'stat': -4.13736090003,
-        'p': 3.51323296903e-05,
-        'ci': (-1.04811068973, -0.374287581214),
-        'pi': (-1.80171550552, 0.379317234576),
-        'tau2': 0.280028137269,
-        'i2': 91.3782837894,
-        'h2': 11.5986188315,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('ML', True): {
-        'estimate': -0.711199135474,
-        'se': 0.180042222144,
-        'stat': -3.95017972453,
-        'p': 0.00192716565913,
-        'ci': (-1.10347743896, -0.318920831984),
-        'pi': (-1.9290821095, 0.506683838553),
-        'tau2': 0.280028137269,
-        'i2': 91.3782837894,
-        'h2': 11.5986188315,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('PM', False): {
-        'estimate': -0.714968153493,
-        'se': 0.180892191538,
-        'stat': -3.95245448361,
-        'p': 7.7353646079e-05,
-        'ci': (-1.06951033399, -0.360425972995),
-        'pi': (-1.87580708248, 0.445870775497),
-        'tau2': 0.318068452205,
-        'i2': 92.3303379542,
-        'h2': 13.0383841429,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
-    ('PM', True): {
-        'estimate': -0.714968153493,
-        'se': 0.180892191538,
-        'stat': -3.95245448361,
-        'p': 0.00191927183128,
-        'ci': (-1.1090983812, -0.320837925785),
-        'pi': (-2.00542592293, 0.575489615941),
-        'tau2': 0.318068452205,
-        'i2': 92.3303379542,
-        'h2': 13.0383841429,
-        'q': 152.233008082,
-        'q_p': 1.99676459085e-26,
-        'tau2_ci': (0.119718361141, 1.11147908406),
-    },
+    (f["method"], f["test"] == "knha"): _ref(f, ("estimate", "se", "stat", "p", "ci", "pi",
+                                                  "tau2", "i2", "h2", "q", "q_p", "tau2_ci"))
+    for f in _BCG["rma"]["fits"]
 }
-
 METAFOR_OTHER = {
-    ('OR', 'DL'): {
-        'estimate': -0.747392349732,
-        'se': 0.192262848971,
-        'tau2': 0.366343406726,
-        'i2': 92.6454777446,
-        'q': 163.164915181,
-    },
-    ('OR', 'REML'): {
-        'estimate': -0.745177770844,
-        'se': 0.186027912751,
-        'tau2': 0.337772033112,
-        'i2': 92.0726912933,
-        'q': 163.164915181,
-    },
-    ('RD', 'DL'): {
-        'estimate': -0.0070552635661,
-        'se': 0.00156339020719,
-        'tau2': 1.87347499331e-05,
-        'i2': 95.6596235199,
-        'q': 276.473712704,
-    },
-    ('RD', 'REML'): {
-        'estimate': -0.0251732881433,
-        'se': 0.0108281141637,
-        'tau2': 0.0014214030957,
-        'i2': 99.9402318614,
-        'q': 276.473712704,
-    },
+    (f["measure"], f["method"]): _ref(f, ("estimate", "se", "tau2", "i2", "q"))
+    for f in _BCG["rma_other"]["fits"]
 }
-
 SMALL = {
-    ('a', 'DL'): {
-        'estimate': 0.0881944444444,
-        'se': 0.0912870929175,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 2.5541087963,
-        'pi': (-0.0907249699273, 0.267113858816),
-        'tau2_ci': (0, 0.171164284646),
-        'i2_ci': (0, 80.2030544341),
-    },
-    ('a', 'REML'): {
-        'estimate': 0.0881944444444,
-        'se': 0.0912870929175,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 2.5541087963,
-        'pi': (-0.0907249699273, 0.267113858816),
-        'tau2_ci': (0, 0.171164284646),
-        'i2_ci': (0, 80.2030544341),
-    },
-    ('a', 'ML'): {
-        'estimate': 0.0881944444444,
-        'se': 0.0912870929175,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 2.5541087963,
-        'pi': (-0.0907249699273, 0.267113858816),
-        'tau2_ci': (0, 0.171164284646),
-        'i2_ci': (0, 80.2030544341),
-    },
-    ('a', 'PM'): {
-        'estimate': 0.0881944444444,
-        'se': 0.0912870929175,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 2.5541087963,
-        'pi': (-0.0907249699273, 0.267113858816),
-        'tau2_ci': (0, 0.171164284646),
-        'i2_ci': (0, 80.2030544341),
-    },
-    ('b', 'DL'): {
-        'estimate': 0.10380952381,
-        'se': 0.0534522483825,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 0.0315873015873,
-        'pi': (-0.000954957912836, 0.208574005532),
-        'tau2_ci': (0, 0),
-        'i2_ci': (0, 0),
-    },
-    ('b', 'REML'): {
-        'estimate': 0.10380952381,
-        'se': 0.0534522483825,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 0.0315873015873,
-        'pi': (-0.000954957912836, 0.208574005532),
-        'tau2_ci': (0, 0),
-        'i2_ci': (0, 0),
-    },
-    ('b', 'ML'): {
-        'estimate': 0.10380952381,
-        'se': 0.0534522483825,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 0.0315873015873,
-        'pi': (-0.000954957912836, 0.208574005532),
-        'tau2_ci': (0, 0),
-        'i2_ci': (0, 0),
-    },
-    ('b', 'PM'): {
-        'estimate': 0.10380952381,
-        'se': 0.0534522483825,
-        'tau2': 0,
-        'i2': 0,
-        'h2': 1,
-        'q': 0.0315873015873,
-        'pi': (-0.000954957912836, 0.208574005532),
-        'tau2_ci': (0, 0),
-        'i2_ci': (0, 0),
-    },
-    ('c', 'DL'): {
-        'estimate': 0.298189892947,
-        'se': 0.243788942699,
-        'tau2': 0.292096092925,
-        'i2': 86.5463135335,
-        'h2': 7.43290697674,
-        'q': 37.1645348837,
-        'pi': (-0.863870656841, 1.46025044274),
-        'tau2_ci': (0.087582082336, 2.42057611803),
-        'i2_ci': (65.8568200752, 98.1586834476),
-    },
-    ('c', 'REML'): {
-        'estimate': 0.299770478724,
-        'se': 0.252551869454,
-        'tau2': 0.317697279804,
-        'i2': 87.4948861346,
-        'h2': 7.99672846453,
-        'q': 37.1645348837,
-        'pi': (-0.910782560406, 1.51032351785),
-        'tau2_ci': (0.087582082336, 2.42057611803),
-        'i2_ci': (65.8568200752, 98.1586834476),
-    },
-    ('c', 'ML'): {
-        'estimate': 0.295341524521,
-        'se': 0.22885967063,
-        'tau2': 0.250699426454,
-        'i2': 84.6654403954,
-        'h2': 6.5212176012,
-        'q': 37.1645348837,
-        'pi': (-0.783664799337, 1.37434784838),
-        'tau2_ci': (0.087582082336, 2.42057611803),
-        'i2_ci': (65.8568200752, 98.1586834476),
-    },
-    ('c', 'PM'): {
-        'estimate': 0.300476082179,
-        'se': 0.256597625102,
-        'tau2': 0.329840916424,
-        'i2': 87.8995725708,
-        'h2': 8.26417088032,
-        'q': 37.1645348837,
-        'pi': (-0.932407099729, 1.53335926409),
-        'tau2_ci': (0.087582082336, 2.42057611803),
-        'i2_ci': (65.8568200752, 98.1586834476),
-    },
+    (f["data"], f["method"]): _ref(f, ("estimate", "se", "tau2", "i2", "h2", "q", "pi",
+                                       "tau2_ci", "i2_ci"))
+    for f in _SMALL["rma"]["fits"]
 }
-
-SMALL_DATA = {
-    "a": ([0.1, 0.3, -0.1, 0.25, 0.05], [0.04, 0.05, 0.03, 0.06, 0.04]),
-    "b": ([0.1, 0.12, 0.09, 0.11, 0.1], [0.01, 0.02, 0.015, 0.01, 0.03]),
-    "c": ([0.5, -0.4, 0.9, 0.1, -0.3, 1.2], [0.02, 0.05, 0.03, 0.1, 0.04, 0.2]),
-}
+SMALL_DATA = {name: (d["yi"], d["vi"]) for name, d in _SMALL["data"].items()}
 
 
 def _close(got, want, rtol=1e-6, atol=1e-10):
@@ -543,8 +218,8 @@ def test_non_convergence_is_reported_not_returned(monkeypatch):
 
 
 def test_q_profile_function_matches_result_attribute():
-    ci = q_profile_ci(BCG_RR_YI, BCG_RR_VI, level=0.9)
-    res = meta_analysis(BCG_RR_YI, BCG_RR_VI, level=0.9)
+    ci = q_profile_ci(BCG_RR_YI, BCG_RR_VI, ci_prob=0.9)
+    res = meta_analysis(BCG_RR_YI, BCG_RR_VI, ci_prob=0.9)
     _close(res.tau2_ci, ci)
     assert ci[0] > METAFOR[("REML", False)]["tau2_ci"][0]
 
@@ -659,7 +334,7 @@ def test_option_errors():
     with pytest.raises(ValueError, match="method must be one of"):
         meta_analysis([0.1, 0.2], [0.1, 0.1], method="HS")
     with pytest.raises(ValueError, match="level"):
-        meta_analysis([0.1, 0.2], [0.1, 0.1], level=95)
+        meta_analysis([0.1, 0.2], [0.1, 0.1], ci_prob=95)
     with pytest.raises(DataError, match="at least 3 studies"):
         meta_analysis([0.1, 0.2], [0.1, 0.1], pi_type="higgins")
     with pytest.raises(DataError, match="2 labels for 3 studies"):

@@ -12,12 +12,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import bayes_hte as bh  # noqa: E402
-from bayes_hte import report  # noqa: E402
+from bayes_hte import plots, report  # noqa: E402
 from bayes_hte.errors import DataError  # noqa: E402
-from bayes_hte.evaluation import evaluate_models  # noqa: E402
-from bayes_hte.evaluation.compare import COLUMNS, evaluate_fitted  # noqa: E402
 from bayes_hte.evaluation.metrics import c_for_benefit  # noqa: E402
-from bayes_hte.spec import SpecError  # noqa: E402
+from bayes_hte.runners.ipdma import evaluate_fitted  # noqa: E402
+from bayes_hte.runners.schema import SpecError  # noqa: E402
+from bayes_hte.workflows import evaluate_models  # noqa: E402
+from bayes_hte.workflows.compare import COLUMNS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +59,12 @@ def test_in_sample_table(in_sample, small_fitted, small_data, small_sim):
 
 
 def test_plots_and_save(in_sample, tmp_path):
-    for fig in (in_sample.plot_calibration(), in_sample.plot_ite(), in_sample.plot_forest()):
+    for fig in (plots.plot_calibration(in_sample), plots.plot_ite_distributions(in_sample),
+                plots.plot_metric_forest(in_sample)):
         assert isinstance(fig, plt.Figure)
         assert len(fig.axes) >= 1
         plt.close(fig)
-    paths = in_sample.save(tmp_path)
+    paths = in_sample.save(tmp_path) | plots.save_comparison_figures(in_sample, tmp_path)
     for key in ("table", "calibration_table", "calibration_in_sample", "ite_by_model",
                 "metric_forest"):
         assert paths[key].exists() and paths[key].stat().st_size > 0
@@ -85,7 +87,8 @@ def test_compare_ite_models_end_to_end(small_data, cv_fast, tmp_path):
     tab = bh.compare_ite_models(
         small_data, heterogeneity=["naive"], learner=["s"], cv="iecv",
         truth="true_ite_average", truth_new="true_ite", draws=100, tune=150, chains=1,
-        sampler="pymc", random_seed=2, cv_options=cv_fast, outdir=tmp_path)
+        sampler="pymc", random_seed=2, cv_options=cv_fast, outdir=tmp_path,
+        save_figures=plots.save_comparison_figures)
     assert isinstance(tab, pd.DataFrame)
     assert set(tab["validation"]) == {"in-sample", "iecv"}
     assert set(tab["model"]) == {"NA-S"}
@@ -93,7 +96,7 @@ def test_compare_ite_models_end_to_end(small_data, cv_fast, tmp_path):
     assert set(iecv_pooled["metric"]) >= {"c_for_benefit", "calibration_slope", "mse",
                                           "pi_coverage", "pape"}
     assert (tmp_path / "evaluation_calibration_iecv.png").exists()
-    assert bh.evaluation.compare_ite_models is bh.compare_ite_models
+    assert bh.workflows.compare_ite_models is bh.compare_ite_models
 
 
 def test_runner_hook_writes_tables_figures_and_report(small_fitted, small_data, tmp_path):

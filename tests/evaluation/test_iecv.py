@@ -8,7 +8,8 @@ from scipy.special import expit, logit
 
 import bayes_hte as bh
 from bayes_hte.errors import DataError
-from bayes_hte.evaluation.iecv import iecv, recalibrate_intercept
+from bayes_hte.evaluation.recalibration import recalibrate_intercept
+from bayes_hte.workflows.iecv import iecv
 
 
 def test_recalibrate_intercept_zero_offset_is_logit_of_event_rate():

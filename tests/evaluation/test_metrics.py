@@ -21,8 +21,8 @@ from bayes_hte.evaluation.metrics import (
     match_pairs,
     metric_table,
     mse,
-    policy_metrics,
 )
+from bayes_hte.evaluation.policy import policy_metrics
 
 
 def brute_force_c(pred, obs):

@@ -108,7 +108,7 @@ def _hand_logp(model, data, point, *, subgroups, study=False):
                        lambda a: a[idx].sum(-1)))
     if study:
         w = np.bincount(data.study_idx) / n
-        levels.append((sig["sigma_alpha_study"], sig["sigma_tau_study"], v["alpha_study_raw"],
+        levels.append((sig["tau_alpha"], sig["tau_tau"], v["alpha_study_raw"],
                        v["tau_study_raw"], w, lambda a: a[data.study_idx]))
     for s_a, s_t, ra, rt, w, look in levels:
         lp += stats.norm.logpdf(ra).sum() + stats.norm.logpdf(rt).sum()
@@ -158,7 +158,7 @@ def test_log_density_several_trials():
                                  covariates=["x1", "x2"])
     model = subgroup.build_subgroup_model(data, subgroups=["x3"])
     assert model.coords["study"] == ("T1", "T2", "T3")
-    assert {"sigma_alpha_study", "sigma_tau_study"} <= set(model.bayes_hte["priors"])
+    assert {"tau_alpha", "tau_tau"} <= set(model.bayes_hte["priors"])
     point = _random_point(model, 2)
     got = model.compile_logp(jacobian=False)(point)
     np.testing.assert_allclose(got, _hand_logp(model, data, point, subgroups=True,

@@ -12,6 +12,7 @@ import bayes_hte as bh
 from bayes_hte import diagnostics
 from bayes_hte.data.survival import exposure_matrix, kaplan_meier, median_follow_up
 from bayes_hte.models import ipdma, survival
+from bayes_hte.plots import plot_km_ppc
 from bayes_hte.simulate.bouvier2024 import bouvier2024
 
 COMPILE = {("naive", "s", "weibull"), ("rank1", "t", "piecewise"),
@@ -187,7 +188,8 @@ def test_fit_structures(small, het, learner, baseline, tmp_path):
     # survival difference at the simulator's horizon (same ordering of patients, 600 pts)
     r = np.corrcoef(ite.mean(("chain", "draw")), sim.data["s1"] - sim.data["s0"])[0, 1]
     assert r > 0.6
-    fig = survival.plot_km_ppc(m, draws=30)
+    times = np.linspace(0, np.quantile(m.data.t, 0.98), 60)
+    fig = plot_km_ppc(m.predictive_survival(times, draws=30), m.data, title=m.label)
     assert len([a for a in fig.axes if a.has_data()]) == data.n_studies
     back = bh.IPDMetaModel.load(m.save(tmp_path / "m.nc"))
     np.testing.assert_allclose(back.ite(horizon=50.0).values, ite.values)

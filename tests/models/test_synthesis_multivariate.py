@@ -5,6 +5,9 @@ REML answers on the same data within their posterior SDs (Berkey 1998 data, comp
 with missing components), and the one-stage model agrees with the two-step method.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pymc as pm
 import pytest
@@ -12,6 +15,7 @@ from scipy import stats
 
 import bayes_hte as bh
 from bayes_hte.comparators import mvmeta, two_step_ipdma
+from bayes_hte.effects.synthesis import coefficient_table, new_trial_coefficients
 from bayes_hte.errors import DataError
 from bayes_hte.inference import fit
 from bayes_hte.models.synthesis_multivariate import (
@@ -19,19 +23,16 @@ from bayes_hte.models.synthesis_multivariate import (
     _padded_mvn_random,
     build_mvmeta_model,
     build_one_stage_lmm,
-    coefficient_table,
     default_priors,
-    new_trial_coefficients,
 )
 from bayes_hte.simulate.two_step import two_step
 
-# Berkey et al. (1998), metafor dat.berkey1998 (see tests/comparators/test_multivariate.py)
-Y = np.array([[0.47, -0.32], [0.20, -0.60], [0.40, -0.12], [0.26, -0.31], [0.56, -0.39]])
-S = np.array([[[0.0075, 0.0030], [0.0030, 0.0077]],
-              [[0.0057, 0.0009], [0.0009, 0.0008]],
-              [[0.0021, 0.0007], [0.0007, 0.0014]],
-              [[0.0029, 0.0009], [0.0009, 0.0015]],
-              [[0.0148, 0.0072], [0.0072, 0.0304]]])
+# Berkey et al. (1998), metafor dat.berkey1998, in tests/data/metafor_berkey1998.json
+# (see tests/comparators/test_multivariate.py and validation/metafor_reference.R)
+_BERKEY = json.loads((Path(__file__).parents[1] / "data" / "metafor_berkey1998.json")
+                     .read_text())["data"]
+Y = np.array(_BERKEY["estimates"])
+S = np.array(_BERKEY["covariances"])
 YM = Y.copy()
 YM[1, 0] = np.nan
 YM[4, 1] = np.nan

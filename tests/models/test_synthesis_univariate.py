@@ -1,30 +1,29 @@
 """Bayesian normal–normal and causal meta-analysis factories: structure and small real fits."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from bayes_hte import ArmTable, DataError, EffectTable
 from bayes_hte.comparators import causal_meta_analysis, meta_analysis
+from bayes_hte.effects.synthesis import posterior_summary
 from bayes_hte.inference import divergences, fit
-from bayes_hte.models.synthesis import (
+from bayes_hte.models.synthesis_univariate import (
     TAU_PRIORS,
     build_causal_meta_model,
     build_meta_analysis_model,
-    posterior_summary,
 )
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026
 
-# BCG vaccine trials, log RR and variances from R metafor 3.8-1 escalc(measure="RR",
-# data=dat.bcg) (see tests/comparators/test_univariate.py and validation/metafor_reference.R)
-BCG_YI = np.array([-0.88931133392, -1.5853886572, -1.3480731483, -1.44155119002,
-                   -0.217547322211, -0.786115585819, -1.6208982236, 0.0119523335238,
-                   -0.469417648738, -1.37134480347, -0.339358828338, 0.445913400571,
-                   -0.0173139482169])
-BCG_VI = np.array([0.325584765004, 0.194581121398, 0.415367965368, 0.0200100319022,
-                   0.0512101721696, 0.00690561845591, 0.223017247572, 0.00396157929782,
-                   0.0564342104632, 0.073024793613, 0.0124122139716, 0.5325058452,
-                   0.071404659684])
+# BCG vaccine trials, log RR and variances from R metafor's escalc(measure="RR",
+# data=dat.bcg), in tests/data/metafor_bcg.json (written by validation/metafor_reference.R)
+_ESCALC_RR = json.loads((Path(__file__).parents[1] / "data" / "metafor_bcg.json")
+                        .read_text())["escalc"]["RR"]
+BCG_YI = np.array(_ESCALC_RR["yi"])
+BCG_VI = np.array(_ESCALC_RR["vi"])
 BCG = EffectTable.from_arrays(BCG_YI, BCG_VI, measure="RR", scale="log")
 SMALL = dict(draws=300, tune=300, chains=2, random_seed=3, log_likelihood=False,
              posterior_predictive=False)

@@ -6,8 +6,10 @@ import pytest
 
 import bayes_hte as bh
 from bayes_hte.evaluation.truth import cate_accuracy
+from bayes_hte.runners import FAMILIES
+from bayes_hte.runners.schema import SpecError
 from bayes_hte.simulate.tzimas2024 import tzimas2024
-from bayes_hte.spec import FAMILIES, SpecError, run_spec
+from bayes_hte.spec import run_spec
 
 SPEC = """
 [data]

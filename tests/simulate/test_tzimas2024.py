@@ -6,6 +6,7 @@ import pytest
 from scipy.special import expit, logit
 
 import bayes_hte as bh
+from bayes_hte.runners.base import load_frame
 from bayes_hte.simulate.tzimas2024 import (
     ALL_COVARIATES,
     BASELINE,
@@ -14,7 +15,6 @@ from bayes_hte.simulate.tzimas2024 import (
     PAPER_INTERACTIONS,
     tzimas2024,
 )
-from bayes_hte.spec import load_frame
 
 
 @pytest.fixture(scope="module")

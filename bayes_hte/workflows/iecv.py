@@ -13,7 +13,8 @@ validation"; Royston et al. 2004; Debray et al. 2013):
 
    .. math:: \mathrm{logit}\, P(y_i = 1) = \delta + o_i
 
-   by maximum likelihood, separately for every posterior draw (Newton's method); the
+   by maximum likelihood, separately for every posterior draw (Newton's method,
+   :func:`bayes_hte.evaluation.metrics.recalibrate_intercept`); the
    recalibrated ITE is :math:`\mathrm{expit}(\ell_1 + \delta) - \mathrm{expit}(\ell_0 +
    \delta)`. One shift for both arms: the baseline risk is adapted to the new trial
    while the treatment effect (and, for the T-learner, the difference between the
@@ -28,8 +29,8 @@ within trials). The new-trial prediction (:meth:`IPDMetaModel.ite` with
 prediction intervals: a held-out trial *is* a new trial.
 
 Time-to-event models are evaluated without recalibration (their baseline hazard
-cannot be shifted by one offset regression here); see :mod:`.metrics` for the event-by-
-horizon simplification.
+cannot be shifted by one offset regression here); see :mod:`bayes_hte.evaluation.metrics`
+for the event-by-horizon simplification.
 
 The fits are the expensive part (:math:`J \times` models). They run with their own,
 cheap sampler settings (default one chain of 150 tuning + 100 kept draws with PyMC's
@@ -50,57 +51,20 @@ import pandas as pd
 from scipy.special import expit
 
 from bayes_hte.data.ipd import IPDData
+from bayes_hte.data.survival import median_follow_up
 from bayes_hte.errors import DataError
+from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import event_by_horizon, metric_table
+from bayes_hte.evaluation.recalibration import recalibrate_intercept
+from bayes_hte.options import FIT_COST, Learner, Outcome, Sampler
 
 #: Default sampler settings of the IECV fits (cheap: one chain, short).
 IECV_SAMPLER = {"draws": 100, "tune": 150, "chains": 1, "sampler": "pymc"}
-
-#: Relative cost of one fit per structure (for scheduling the most expensive first).
-_COST = {"fully_stratified": 4, "rank1": 3, "random_intercept": 2, "stratified_intercept": 1,
-         "naive": 1}
-
-
-# --------------------------------------------------------------------------- recalibration
-def recalibrate_intercept(offset: np.ndarray, y: np.ndarray, *, max_iter: int = 100,
-                          tol: float = 1e-10) -> np.ndarray:
-    r"""Maximum-likelihood intercept shift with a fixed offset, per row.
-
-    Solves :math:`\sum_i \{y_i - \mathrm{expit}(\delta + o_i)\} = 0` for each row of
-    ``offset`` (shape ``(m, n)``; ``y`` shape ``(n,)``) by Newton's method started at
-    :math:`\mathrm{logit}\,\bar y - \mathrm{logit}\,\bar p`. Returns ``(m,)`` shifts.
-
-    Raises
-    ------
-    DataError
-        When ``y`` has no events or only events (the shift is infinite).
-    """
-    y = np.asarray(y, dtype=float)
-    offset = np.atleast_2d(np.asarray(offset, dtype=float))
-    events = y.sum()
-    if events == 0 or events == y.size:
-        raise DataError(f"cannot recalibrate the intercept: the held-out patients have "
-                        f"{int(events)} events out of {y.size}; the trial needs both events "
-                        "and non-events")
-    ybar = y.mean()
-    pbar = expit(offset).mean(axis=1)
-    delta = np.log(ybar / (1 - ybar)) - np.log(pbar / (1 - pbar))
-    for _ in range(max_iter):
-        p = expit(offset + delta[:, None])
-        grad = (y - p).sum(axis=1)
-        hess = (p * (1 - p)).sum(axis=1)
-        step = np.clip(grad / hess, -2.0, 2.0)
-        delta = delta + step
-        if np.max(np.abs(step)) < tol:
-            break
-    return delta
 
 
 # --------------------------------------------------------------------------- one fit
 def _fit_one(task: dict) -> dict:
     """Fit one model on the training trials and predict the held-out trial (worker)."""
-    from bayes_hte.estimators import IPDMetaModel
-
     start, cpu = time.perf_counter(), time.process_time()
     m = IPDMetaModel(**task["options"])
     with warnings.catch_warnings():
@@ -129,25 +93,36 @@ def _fit_one(task: dict) -> dict:
 class IECVResult:
     """Held-out predictions of every model, in the order of the data's patients.
 
-    Attributes
+    Made by :func:`iecv`; use :meth:`metrics` for the metric table.
+
+    Parameters
     ----------
-    ite : dict label -> ndarray (chain, draw, patient)
-        Recalibrated ITE of each patient, predicted by the model fitted without the
-        patient's trial (not recalibrated for the naive model or when
-        ``recalibrate=False``).
-    ite_new : dict label -> ndarray (chain, draw, patient)
+    data : IPDData
+        The cross-validated meta-analysis.
+    ite : dict of str to numpy.ndarray, shape (chain, draw, patient)
+        Recalibrated ITE (risk difference; time-to-event: survival difference at
+        ``horizon``) of each patient, predicted by the model fitted without the
+        patient's trial (not recalibrated for the naive model, for time-to-event models
+        or when ``recalibrate=False``); NaN for patients of trials not held out.
+    ite_new : dict of str to numpy.ndarray, shape (chain, draw, patient)
         New-trial ITE (prediction-interval draws), not recalibrated.
     recalibration : pandas.DataFrame
-        Intercept shift per model and held-out trial (posterior mean and sd over draws).
+        Intercept shift (log-odds) per model and held-out trial: columns ``model, trial,
+        shift_mean, shift_sd`` (mean and sd over the draws).
     fits : pandas.DataFrame
-        Wall and CPU seconds (of the fitting process; chains sampled in this process
-        with ``chains=1`` or ``workers > 1``) and divergences of every fit.
+        ``model, trial, seconds, cpu_seconds, divergences`` of every fit (CPU seconds of
+        the fitting process; chains sampled in this process with ``chains=1`` or
+        ``workers > 1``).
     wall_seconds : float
-        Wall time of the whole cross-validation.
+        Wall time of the whole cross-validation (seconds).
     held_out : list
         Labels of the trials held out (all, unless ``folds`` was given).
     horizon : float or None
-        Time-to-event: the horizon of the ITE and of the event indicator.
+        Time-to-event: the horizon of the ITE and of the event indicator (data's time
+        unit); ``None`` for binary outcomes.
+    options : dict
+        ``sampler`` (settings of every fit), ``recalibrate``, ``workers``,
+        ``random_seed``.
     """
 
     data: IPDData
@@ -162,17 +137,40 @@ class IECVResult:
 
     @property
     def labels(self) -> list[str]:
+        """Model labels, in the order of the templates."""
         return list(self.ite)
 
-    def metrics(self, *, truth=None, groups: int = 5, ci_prob: float = 0.95,
-                random_state=None, outcome_arrays=None) -> pd.DataFrame:
+    def metrics(self, *, truth: np.ndarray | None = None, groups: int = 5,
+                ci_prob: float = 0.95, random_state: int | np.random.Generator | None = None,
+                outcome_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> pd.DataFrame:
         """Tidy metric table per model, per held-out trial, pooled and median over trials.
 
-        ``truth`` (n,): the true ITE of each patient in their own trial (simulations).
-        Columns: model, trial, metric, estimate, mean, sd, ci_low, ci_high, n. ``trial``
-        is a trial label, ``"pooled"`` (all held-out predictions together; c-for-benefit
-        pairs matched within trials) or ``"median"`` (median of the per-trial estimates,
-        the summary of Bouvier et al.'s Table 2).
+        Parameters
+        ----------
+        truth : numpy.ndarray, shape (patient,), optional
+            True ITE of each patient in their own trial (simulations), on the scale of
+            the ITE; adds ``mse`` and ``ci_coverage`` and is the target of
+            ``pi_coverage``.
+        groups : int
+            Quantile groups of predicted benefit for calibration for benefit.
+        ci_prob : float
+            Probability of the equal-tailed intervals of the per-draw metrics.
+        random_state : int or numpy.random.Generator, optional
+            Seed of the c-for-benefit matching (subsampling, ties).
+        outcome_arrays : tuple of numpy.ndarray, optional
+            ``(y, treatment, known)``, each shape (patient,), to score instead of the
+            data's (default: the outcome, or for time-to-event data the event-by-horizon
+            indicator and the mask of patients with known status at ``horizon``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``model, trial, metric, estimate, mean, sd, ci_low, ci_high, n``
+            (:func:`bayes_hte.evaluation.metrics.metric_table`). ``trial`` is a trial
+            label, ``"pooled"`` (all held-out predictions together; c-for-benefit pairs
+            matched within trials) or ``"median"`` (median of the per-trial estimates,
+            the summary of Bouvier et al. 2024, Table 2).
         """
         data = self.data
         if outcome_arrays is not None:
@@ -217,9 +215,27 @@ class IECVResult:
 
 
 # --------------------------------------------------------------------------- driver
-def _templates(data, models, heterogeneity, learner, outcome) -> dict:
-    from bayes_hte.estimators import IPDMetaModel
+def template_options(model: IPDMetaModel) -> dict:
+    """The constructor options of an IPD-MA model, to build an unfitted copy of it.
 
+    Parameters
+    ----------
+    model : IPDMetaModel
+        Fitted or not; only its options are read.
+
+    Returns
+    -------
+    dict
+        ``heterogeneity, learner, outcome, priors, parameterization`` and the
+        time-to-event options given (``baseline, cuts, n_intervals, horizon``):
+        ``IPDMetaModel(**template_options(model))`` is an unfitted copy.
+    """
+    return {"heterogeneity": model.heterogeneity, "learner": model.learner,
+            "outcome": model.outcome, "priors": model.priors,
+            "parameterization": model.parameterization, **model.model_options}
+
+
+def _templates(data, models, heterogeneity, learner, outcome) -> dict:
     if models is None:
         hets = [heterogeneity] if isinstance(heterogeneity, str) else list(heterogeneity or [])
         lrs = [learner] if isinstance(learner, str) else list(learner or [])
@@ -231,13 +247,27 @@ def _templates(data, models, heterogeneity, learner, outcome) -> dict:
         items = list(models.items())
     else:
         items = [(m.label, m) for m in models]
-    return {label: m._options() for label, m in items}
+    return {label: template_options(m) for label, m in items}
 
 
 def check_iecv(data: IPDData, structures: Mapping[str, str]) -> None:
     """Raise :class:`DataError` when the data cannot be cross-validated by trial.
 
-    ``structures``: label -> heterogeneity of the models to cross-validate.
+    Called by :func:`iecv` before any fit, and by the ``bayes-hte run`` runner to skip
+    the cross-validation (with a message) after the main fits.
+
+    Parameters
+    ----------
+    data : IPDData
+        The meta-analysis.
+    structures : mapping of str to str
+        Label -> heterogeneity structure of each model to cross-validate.
+
+    Raises
+    ------
+    DataError
+        Fewer than 3 trials (4 for a fully stratified model, which needs 3 training
+        trials), or covariates centred within study (a held-out trial cannot be encoded).
     """
     if data.n_studies < 3:
         raise DataError(f"internal-external cross-validation needs at least 3 trials (study "
@@ -256,12 +286,12 @@ def iecv(
     models: Sequence | Mapping | None = None,
     *,
     heterogeneity: str | Sequence[str] | None = None,
-    learner: str | Sequence[str] | None = None,
-    outcome: str | None = None,
+    learner: Learner | Sequence[Learner] | None = None,
+    outcome: Outcome | None = None,
     draws: int = IECV_SAMPLER["draws"],
     tune: int = IECV_SAMPLER["tune"],
     chains: int = IECV_SAMPLER["chains"],
-    sampler: str | None = IECV_SAMPLER["sampler"],
+    sampler: Sampler | None = IECV_SAMPLER["sampler"],
     random_seed: int | None = None,
     target_accept: float | None = None,
     recalibrate: bool = True,
@@ -309,6 +339,20 @@ def iecv(
     -------
     IECVResult
         Use :meth:`IECVResult.metrics` for the metric table.
+
+    Raises
+    ------
+    DataError
+        ``data`` is not an ``IPDData``, cannot be cross-validated by trial
+        (:func:`check_iecv`), ``folds`` are not trial labels, or a held-out trial has no
+        events (or only events) to recalibrate on.
+    ValueError
+        Neither ``models`` nor ``heterogeneity`` and ``learner`` given.
+
+    Notes
+    -----
+    The procedure of Bouvier et al. (2024, "Model validation"), after Royston et al.
+    (2004) and Debray et al. (2013); steps in the module docstring.
     """
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
@@ -316,8 +360,6 @@ def iecv(
     templates = _templates(data, models, heterogeneity, learner, outcome)
     check_iecv(data, {label: opts["heterogeneity"] for label, opts in templates.items()})
     if data.outcome_type == "time_to_event" and horizon is None:
-        from bayes_hte.data.survival import median_follow_up
-
         options = {opts.get("horizon") for opts in templates.values()}
         horizon = (options.pop() if len(options) == 1 and None not in options
                    else median_follow_up(data.t, data.y))
@@ -345,7 +387,7 @@ def iecv(
             tasks.append({"label": label, "fold": j, "options": opts, "train": train,
                           "test": test, "sampler": {**sampler_opts, "random_seed": seed},
                           "seed": seed, "horizon": horizon})
-    tasks.sort(key=lambda t: -_COST.get(t["options"]["heterogeneity"], 1))
+    tasks.sort(key=lambda t: -FIT_COST.get(t["options"]["heterogeneity"], 1))
 
     start = time.perf_counter()
     results = []

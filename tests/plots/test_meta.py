@@ -11,8 +11,8 @@ import pytest  # noqa: E402
 
 from bayes_hte import ArmTable  # noqa: E402
 from bayes_hte.comparators import causal_meta_analysis, meta_analysis  # noqa: E402
-from bayes_hte.models.synthesis_univariate import PosteriorSummary  # noqa: E402
-from bayes_hte.plots_meta import combined_forest_plot, forest_plot  # noqa: E402
+from bayes_hte.effects.synthesis import PosteriorSummary  # noqa: E402
+from bayes_hte.plots import combined_forest_plot, forest_plot  # noqa: E402
 
 COUNTS = pd.DataFrame({"study": ["A", "B", "C", "D"], "n11": [4, 6, 3, 62],
                        "n10": [119, 300, 228, 13536], "n01": [11, 29, 11, 248],
@@ -41,7 +41,7 @@ def test_combined_forest_plot_puts_answers_on_one_natural_axis():
     classical = meta_analysis(table.effects("RR"), method="REML")
     causal = causal_meta_analysis(table, "RR")
     bayes = PosteriorSummary(label="theta", estimate=0.5, se=0.1, ci=np.array([0.3, 0.8]),
-                             level=0.95)
+                             ci_prob=0.95)
     fig = combined_forest_plot({"classical RE": classical, "causal": causal,
                                 "causal Bayes": bayes}, studies=causal, truth=0.45)
     ax = fig.axes[0]

@@ -1,10 +1,11 @@
 r"""Compare ITE models on one meta-analysis: which structure and learner to trust?
 
 :func:`compare_ite_models` fits a grid of heterogeneity structures x learners and
-scores them; :func:`evaluate_models` scores models already fitted; the ``bayes-hte run``
-runner calls :func:`evaluate_fitted`. Every metric is computed per posterior draw (so it
+scores them; :func:`evaluate_models` scores models already fitted (the ``bayes-hte run``
+runner of family ``ipdma`` calls it). Every metric is computed per posterior draw (so it
 has an interval) and for the posterior-mean ITE, in the fitting data ("in-sample") and,
-with ``cv="iecv"``, by internal–external cross-validation (:mod:`.iecv`):
+with ``cv="iecv"``, by internal–external cross-validation
+(:mod:`bayes_hte.workflows.iecv`):
 
 ============================  ==========================================================
 metric                        definition (:mod:`bayes_hte.evaluation.metrics`)
@@ -43,13 +44,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import arviz as az
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.stats import norm
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.evaluation.iecv import IECVResult, check_iecv
-from bayes_hte.evaluation.iecv import iecv as run_iecv
+from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import (
     METRICS,
     benefit_from_ite,
@@ -57,16 +60,15 @@ from bayes_hte.evaluation.metrics import (
     event_by_horizon,
     metric_table,
 )
+from bayes_hte.options import CV, HETEROGENEITY, Baseline, Heterogeneity, Learner, Outcome, Sampler
+from bayes_hte.workflows.iecv import IECVResult
+from bayes_hte.workflows.iecv import iecv as run_iecv
 
-CV = Literal["iecv", "none"] | None
-ALL_STRUCTURES = ("naive", "random_intercept", "stratified_intercept", "rank1",
-                  "fully_stratified")
+#: Columns of the tidy metric table.
 COLUMNS = ["model", "heterogeneity", "learner", "validation", "trial", "metric", "estimate",
            "mean", "sd", "ci_low", "ci_high", "n"]
-
-#: Keys allowed in a spec's ``[evaluation]`` table.
-EVAL_KEYS = {"compare", "cv", "draws", "tune", "chains", "sampler", "random_seed",
-             "target_accept", "workers", "recalibrate", "groups", "max_draws", "loo"}
+#: Order of the metrics in the wide tables (``ITEComparison.summary``).
+METRIC_ORDER = (*METRICS, "elpd_loo", "elpd_diff")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -81,11 +83,27 @@ def _thin(values: np.ndarray, max_draws: int | None) -> np.ndarray:
 
 def outcome_arrays(data: IPDData, *, horizon: float | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(y, treatment, known)`` for the metrics.
+    """``(y, treatment, known)``: the outcome the metrics score, per patient.
 
-    Binary: the outcome and every patient. Time-to-event: the event-by-``horizon``
-    indicator and the mask of patients whose status at the horizon is known (see
-    :func:`~bayes_hte.evaluation.metrics.event_by_horizon`).
+    Parameters
+    ----------
+    data : IPDData
+        The meta-analysis.
+    horizon : float, optional
+        Time-to-event data: the horizon of the ITE (data's time unit).
+
+    Returns
+    -------
+    tuple of numpy.ndarray, each shape (patient,)
+        Binary: the outcome, the treatment and a mask of every patient. Time-to-event:
+        the event-by-``horizon`` indicator, the treatment and the mask of patients whose
+        status at the horizon is known
+        (:func:`~bayes_hte.evaluation.metrics.event_by_horizon`).
+
+    Raises
+    ------
+    DataError
+        Time-to-event data without a horizon.
     """
     if data.outcome_type == "binary":
         return data.y, data.z, np.ones(data.n_patients, dtype=bool)
@@ -105,9 +123,6 @@ def _label_parts(model, label: str) -> tuple[str, str]:
 
 
 def _loo_rows(fitted: Mapping, ci_prob: float, log) -> tuple[list[dict], pd.DataFrame | None]:
-    import arviz as az
-    from scipy.stats import norm
-
     idatas = {k: m.idata for k, m in fitted.items()
               if m.idata is not None and "log_likelihood" in m.idata}
     if not idatas:
@@ -144,18 +159,27 @@ def _loo_rows(fitted: Mapping, ci_prob: float, log) -> tuple[list[dict], pd.Data
 class ITEComparison:
     """Scores of several ITE models on one meta-analysis.
 
-    Attributes
+    Made by :func:`evaluate_models`; figures of it are drawn by
+    :mod:`bayes_hte.plots.evaluation`.
+
+    Parameters
     ----------
     table : pandas.DataFrame
-        The tidy metric table (see the module docstring for its columns).
-    ite : dict label -> ndarray (patient,)
-        Posterior-mean ITE of each model (in-sample).
-    calibration : dict (validation, label) -> DataFrame
-        Calibration groups of the posterior-mean benefit (observed vs predicted).
-    iecv : IECVResult or None
+        The tidy metric table (columns :data:`COLUMNS`; see the module docstring).
+    ite : dict of str to numpy.ndarray, shape (patient,)
+        Posterior-mean ITE of each model (in-sample), by model label.
+    calibration : dict of (str, str) to pandas.DataFrame
+        Calibration groups of the posterior-mean benefit (observed vs predicted), by
+        ``(validation, label)``.
+    iecv : IECVResult, optional
         The cross-validation predictions, when ``cv="iecv"``.
-    loo : DataFrame or None
-        ArviZ's ``compare`` table.
+    loo : pandas.DataFrame, optional
+        ArviZ's ``compare`` table (numeric columns).
+    truth : numpy.ndarray, shape (patient,), optional
+        True ITE in an average trial (simulations).
+    seconds : dict
+        Wall time (seconds) of the steps: ``in_sample_metrics``, ``loo``,
+        ``iecv_fits``, ``iecv_total``.
     """
 
     table: pd.DataFrame
@@ -171,7 +195,25 @@ class ITEComparison:
                 ) -> pd.DataFrame:
         """Wide table: one row per model, one column per metric.
 
-        ``trial`` defaults to ``"all"`` in-sample and ``"pooled"`` for IECV.
+        Parameters
+        ----------
+        validation : {"in-sample", "iecv"}
+            Which validation's rows.
+        trial : str, optional
+            ``"all"`` (in-sample), a trial label, ``"pooled"`` or ``"median"`` (IECV);
+            default ``"all"`` in-sample and ``"pooled"`` for IECV.
+        value : {"estimate", "mean", "ci_low", "ci_high"}
+            Which column of the tidy table fills the cells.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Models (in fitting order) x metrics (in the order of :data:`METRIC_ORDER`).
+
+        Raises
+        ------
+        ValueError
+            No rows with this validation and trial.
         """
         trial = trial or ("all" if validation == "in-sample" else "pooled")
         sub = self.table[(self.table["validation"] == validation)
@@ -179,33 +221,29 @@ class ITEComparison:
         if sub.empty:
             raise ValueError(f"no rows with validation={validation!r}, trial={trial!r}")
         wide = sub.pivot(index="model", columns="metric", values=value)
-        order = [m for m in [*METRICS, "elpd_loo", "elpd_diff"] if m in wide.columns]
+        order = [m for m in METRIC_ORDER if m in wide.columns]
         models = list(dict.fromkeys(sub["model"]))
         return wide.loc[models, order]
 
-    def plot_calibration(self, *, validation: str = "in-sample", **kwargs):
-        """Calibration-for-benefit curves, one panel per model."""
-        from bayes_hte.evaluation.plots import plot_calibration
-
-        tabs = {lab: t for (v, lab), t in self.calibration.items() if v == validation}
-        return plot_calibration(tabs, title=f"Calibration for benefit ({validation})", **kwargs)
-
-    def plot_ite(self, **kwargs):
-        """Distribution of the posterior-mean ITE per model (S- and T-learners paired)."""
-        from bayes_hte.evaluation.plots import plot_ite_distributions
-
-        return plot_ite_distributions(self.ite, truth=self.truth, **kwargs)
-
-    def plot_forest(self, **kwargs):
-        """Forest plot of the metrics (in-sample and IECV pooled)."""
-        from bayes_hte.evaluation.plots import plot_metric_forest
-
-        return plot_metric_forest(self.table, **kwargs)
-
     def save(self, outdir: str | Path, *, prefix: str = "evaluation") -> dict[str, Path]:
-        """Write the tables (CSV) and figures (PNG) to ``outdir``; returns the paths."""
-        import matplotlib.pyplot as plt
+        """Write the tables to ``outdir`` as CSV files.
 
+        The figures are written by :func:`bayes_hte.plots.save_comparison_figures`.
+
+        Parameters
+        ----------
+        outdir : str or pathlib.Path
+            Directory to write to (created if missing).
+        prefix : str
+            File name prefix: ``<prefix>_<name>.csv``.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            ``table`` (the tidy metric table), ``calibration_table`` (the calibration
+            groups of every model and validation) and, with cross-validation,
+            ``iecv_recalibration`` and ``iecv_fits``.
+        """
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         paths = {"table": outdir / f"{prefix}_metrics.csv"}
@@ -219,50 +257,43 @@ class ITEComparison:
             self.iecv.recalibration.to_csv(paths["iecv_recalibration"], index=False)
             paths["iecv_fits"] = outdir / f"{prefix}_iecv_fits.csv"
             self.iecv.fits.to_csv(paths["iecv_fits"], index=False)
-        figures = {"calibration_in_sample": lambda: self.plot_calibration(),
-                   "ite_by_model": self.plot_ite, "metric_forest": self.plot_forest}
-        if self.iecv is not None:
-            figures["calibration_iecv"] = lambda: self.plot_calibration(validation="iecv")
-        for name, make in figures.items():
-            fig = make()
-            paths[name] = outdir / f"{prefix}_{name}.png"
-            fig.savefig(paths[name], dpi=90)
-            plt.close(fig)
         return paths
 
 
 # --------------------------------------------------------------------------- evaluation
 def evaluate_models(
-    fitted: Mapping,
+    fitted: Mapping[str, IPDMetaModel],
     data: IPDData,
     *,
-    truth=None,
-    truth_new=None,
-    cv: CV = None,
+    truth: ArrayLike | str | None = None,
+    truth_new: ArrayLike | str | None = None,
+    cv: CV | None = None,
     cv_options: Mapping | None = None,
     groups: int = 5,
     ci_prob: float = 0.95,
     max_draws: int | None = 500,
     loo: bool = True,
-    random_state=None,
+    random_state: int | np.random.Generator | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ITEComparison:
-    """Score models already fitted on ``data``.
+    """Score models already fitted on ``data`` (in-sample and, optionally, by IECV).
 
     Parameters
     ----------
-    fitted : mapping label -> fitted IPDMetaModel
+    fitted : mapping of str to IPDMetaModel
+        Fitted models by label.
     data : IPDData
         The data the models were fitted on.
-    truth : array (n,) or str, optional
-        True ITE in an average trial (or the name of a column of ``data.frame``).
-    truth_new : array (n,) or str, optional
+    truth : array_like, shape (patient,), or str, optional
+        True ITE in an average trial (or the name of a column of ``data.frame``), on
+        the scale of the ITE (risk or survival difference).
+    truth_new : array_like, shape (patient,), or str, optional
         True ITE in each patient's own trial (or a column name): the target of the
         new-trial prediction intervals and of the cross-validated predictions.
     cv : {"iecv", "none", None}
-        Add internal–external cross-validation.
+        Add internal–external cross-validation (:func:`bayes_hte.workflows.iecv.iecv`).
     cv_options : mapping, optional
-        Keyword arguments of :func:`bayes_hte.evaluation.iecv.iecv` (sampler settings,
+        Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv` (sampler settings,
         ``workers``, ``recalibrate``).
     groups : int
         Quantile groups for calibration for benefit.
@@ -271,11 +302,27 @@ def evaluate_models(
     max_draws : int or None
         Posterior draws (evenly thinned) used for the per-draw metrics.
     loo : bool
-        Add PSIS-LOO rows (``elpd_loo``, ``elpd_diff``) from ArviZ.
-    random_state : int, optional
+        Add PSIS-LOO rows (``elpd_loo``, ``elpd_diff``) from ArviZ (needs the models'
+        pointwise log likelihood).
+    random_state : int or numpy.random.Generator, optional
         Seed of the matching (subsampling, ties) of c-for-benefit.
     log : callable, optional
         Progress messages.
+
+    Returns
+    -------
+    ITEComparison
+        The tidy metric table (one row per model x validation x trial x metric), the
+        posterior-mean ITEs, the calibration groups and the IECV predictions.
+
+    Raises
+    ------
+    DataError
+        ``data`` is not an ``IPDData``; a truth that is not a column, has the wrong
+        length or non-finite values; data that cannot be cross-validated.
+    ValueError
+        No models, an unfitted model, or ``cv`` not one of ``"iecv"``, ``"none"``,
+        ``None``.
     """
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
@@ -379,69 +426,89 @@ def _truth_vector(truth, data: IPDData, name: str) -> np.ndarray | None:
 def compare_ite_models(
     data: IPDData,
     *,
-    heterogeneity: str | Sequence[str] = ALL_STRUCTURES,
-    learner: str | Sequence[str] = ("s", "t"),
-    outcome: Literal["binary", "time_to_event"] | None = None,
-    cv: CV = "iecv",
-    truth=None,
-    truth_new=None,
+    heterogeneity: Heterogeneity | Sequence[Heterogeneity] = HETEROGENEITY,
+    learner: Learner | Sequence[Learner] = ("s", "t"),
+    outcome: Outcome | None = None,
+    cv: CV | None = "iecv",
+    truth: ArrayLike | str | None = None,
+    truth_new: ArrayLike | str | None = None,
     priors: Mapping | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | None = None,
-    sampler: str | None = None,
+    sampler: Sampler | None = None,
     cv_options: Mapping | None = None,
     groups: int = 5,
     ci_prob: float = 0.95,
     max_draws: int | None = 500,
     loo: bool = True,
     outdir: str | Path | None = None,
+    save_figures: Callable[[ITEComparison, Path], Mapping[str, Path]] | None = None,
     log: Callable[[str], None] | None = None,
-    **model_options,
+    baseline: Baseline | None = None,
+    cuts: Sequence[float] | None = None,
+    n_intervals: int | None = None,
+    horizon: float | None = None,
 ) -> pd.DataFrame:
     r"""Fit a grid of ITE models and score them in one tidy table.
 
     Every structure in ``heterogeneity`` is fitted with every learner in ``learner``
     (:class:`~bayes_hte.IPDMetaModel`), then scored in-sample and, with
     ``cv="iecv"``, by internal–external cross-validation with intercept recalibration
-    (Bouvier et al. 2024). See :mod:`bayes_hte.evaluation.compare` for the metrics.
+    (Bouvier et al. 2024). See :mod:`bayes_hte.workflows.compare` for the metrics.
 
     Parameters
     ----------
     data : IPDData
+        The meta-analysis.
     heterogeneity : str or sequence of str
         Structures (default all five).
-    learner : str or sequence of {"s", "t"}
+    learner : {"s", "t"} or sequence of them
+        Learners.
     outcome : {"binary", "time_to_event"}, optional
         Default: the data's outcome type.
     cv : {"iecv", "none", None}
         Add internal–external cross-validation (costs trials x models extra fits with
         the cheap settings of ``cv_options``, default
-        :data:`bayes_hte.evaluation.iecv.IECV_SAMPLER`).
-    truth, truth_new : array (n,) or str, optional
+        :data:`bayes_hte.workflows.iecv.IECV_SAMPLER`).
+    truth, truth_new : array_like, shape (patient,), or str, optional
         True ITE in an average trial / in each patient's own trial (simulations), or
         column names of ``data.frame``.
     priors : mapping, optional
         Prior overrides passed to every model.
     draws, tune, chains, random_seed, sampler
-        Sampler settings of the main fits.
+        Sampler settings of the main fits (:meth:`IPDMetaModel.fit`).
     cv_options : mapping, optional
-        Keyword arguments of :func:`bayes_hte.evaluation.iecv.iecv`.
+        Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv`.
     groups, ci_prob, max_draws, loo
         See :func:`evaluate_models`.
-    outdir : path, optional
-        Also write the tables and figures there (:meth:`ITEComparison.save`).
-    **model_options
-        Time-to-event options of the models (e.g. ``horizon``).
+    outdir : str or pathlib.Path, optional
+        Also write the tables there (:meth:`ITEComparison.save`).
+    save_figures : callable, optional
+        Called as ``save_figures(comparison, outdir)`` when ``outdir`` is given to
+        write the figures too, e.g. :func:`bayes_hte.plots.save_comparison_figures`
+        (this layer draws nothing itself).
+    log : callable, optional
+        Progress messages.
+    baseline, cuts, n_intervals, horizon
+        Time-to-event options of the models (:class:`~bayes_hte.IPDMetaModel`);
+        ``None`` keeps the model's default.
 
     Returns
     -------
     pandas.DataFrame
         One row per model x validation x trial x metric: ``model, heterogeneity,
         learner, validation, trial, metric, estimate, mean, sd, ci_low, ci_high, n``.
-        For figures use :func:`evaluate_models` (returns an :class:`ITEComparison`) or
-        ``outdir``.
+        For figures use :func:`evaluate_models` (returns an :class:`ITEComparison`) and
+        :mod:`bayes_hte.plots.evaluation`, or ``outdir`` and ``save_figures``.
+
+    Raises
+    ------
+    DataError
+        ``data`` is not an ``IPDData``, or as :func:`evaluate_models`.
+    ValueError
+        An unknown structure, learner or time-to-event option.
 
     Examples
     --------
@@ -449,8 +516,6 @@ def compare_ite_models(
     ...                             learner=["s"], cv="iecv")          # doctest: +SKIP
     >>> tab.query("validation == 'iecv' and trial == 'pooled'")         # doctest: +SKIP
     """
-    from bayes_hte.estimators import IPDMetaModel
-
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData (bh.IPDData.from_frame), got "
                         f"{type(data).__name__}")
@@ -462,7 +527,8 @@ def compare_ite_models(
         for lr in lrs:
             m = IPDMetaModel(heterogeneity=het, learner=lr,
                              outcome=outcome or data.outcome_type, priors=priors,
-                             **model_options)
+                             baseline=baseline, cuts=cuts, n_intervals=n_intervals,
+                             horizon=horizon)
             log(f"fitting {m.label}...")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -474,126 +540,6 @@ def compare_ite_models(
                              max_draws=max_draws, loo=loo, random_state=random_seed, log=log)
     if outdir is not None:
         result.save(outdir)
+        if save_figures is not None:
+            save_figures(result, Path(outdir))
     return result.table
-
-
-# --------------------------------------------------------------------------- runner hook
-def _fmt_interval(est, lo, hi) -> str:
-    if not np.isfinite(est):
-        return ""
-    if np.isfinite(lo) and np.isfinite(hi):
-        return f"{est:.3g} [{lo:.3g}, {hi:.3g}]"
-    return f"{est:.3g}"
-
-
-def formatted_summary(table: pd.DataFrame, *, validation: str, trial: str) -> pd.DataFrame:
-    """Wide table of ``estimate [ci_low, ci_high]`` strings (models x metrics) for reports."""
-    sub = table[(table["validation"] == validation) & (table["trial"] == trial)]
-    cells = sub.assign(cell=[_fmt_interval(e, lo, hi) for e, lo, hi in
-                             zip(sub["estimate"], sub["ci_low"], sub["ci_high"], strict=True)])
-    wide = cells.pivot(index="model", columns="metric", values="cell")
-    order = [m for m in [*METRICS, "elpd_loo", "elpd_diff"] if m in wide.columns]
-    return wide.loc[list(dict.fromkeys(sub["model"])), order]
-
-
-def evaluate_fitted(fitted: Mapping, data: IPDData, *, truth=None, spec: Mapping | None = None,
-                    outdir: Path, rep, log: Callable[[str], None], ci_prob: float = 0.95
-                    ) -> ITEComparison:
-    """The ``[evaluation]`` step of ``bayes-hte run`` (family ``ipdma``).
-
-    Spec keys (all optional besides ``compare``)::
-
-        [evaluation]
-        compare = true
-        cv = "iecv"            # or "none"
-        draws = 100            # IECV fits: one chain, 150 tuning + 100 draws, PyMC NUTS
-        tune = 150
-        chains = 1
-        sampler = "pymc"
-        workers = 2            # processes for the IECV fits
-        random_seed = 1
-        recalibrate = true
-        groups = 5             # quantile groups for calibration
-        max_draws = 500        # posterior draws used for per-draw metrics
-        loo = false            # LOO rows in the metric table (the runner reports LOO)
-
-    Writes ``evaluation_*.csv`` and ``evaluation_*.png`` to ``outdir`` and adds an
-    "Evaluation of the ITE models" section to the report ``rep``. A column
-    ``true_ite`` in the data frame (simulations) is used as the own-trial truth.
-    """
-    from bayes_hte.spec import SpecError
-
-    spec = dict(spec or {})
-    unknown = set(spec) - EVAL_KEYS
-    if unknown:
-        raise SpecError(f"[evaluation] has unknown keys {sorted(unknown)}; allowed: "
-                        f"{sorted(EVAL_KEYS)}")
-    cv = spec.get("cv", "none")
-    if cv not in ("iecv", "none"):
-        raise SpecError(f"[evaluation] cv must be 'iecv' or 'none', got {cv!r}")
-    cv_options = {k: spec[k] for k in ("draws", "tune", "chains", "sampler", "random_seed",
-                                       "target_accept", "workers", "recalibrate") if k in spec}
-    cv_options.setdefault("workers", 2)
-    truth_new = "true_ite" if "true_ite" in data.frame.columns else None
-    skipped = None
-    if cv == "iecv":
-        try:
-            check_iecv(data, {k: m.heterogeneity for k, m in fitted.items()})
-        except DataError as err:
-            # the main fits are done: report the in-sample evaluation, say why no IECV
-            skipped = str(err)
-            log(f"evaluation: IECV skipped: {skipped}")
-            cv = "none"
-    start = time.perf_counter()
-    result = evaluate_models(
-        fitted, data, truth=truth, truth_new=truth_new, cv=cv, cv_options=cv_options,
-        groups=int(spec.get("groups", 5)), ci_prob=ci_prob,
-        max_draws=spec.get("max_draws", 500), loo=bool(spec.get("loo", False)),
-        random_state=spec.get("random_seed"), log=log)
-    paths = result.save(outdir)
-    total = time.perf_counter() - start
-
-    rep.heading("Evaluation of the ITE models")
-    rep.text(
-        "Discrimination (c-for-benefit: treated and control patients matched 1:1 on the "
-        "rank of predicted benefit within each trial, Harrell's C between predicted and "
-        "observed pair benefit), calibration for benefit (least-squares intercept and slope "
-        f"of observed on predicted benefit over {int(spec.get('groups', 5))} quantile "
-        "groups), policy value of the rule 'treat if predicted benefit > 0' (PAPE of Imai & "
-        "Li against random treatment of the same share; risk reduction against treat-all "
-        "and treat-none; positive = fewer events) and, for simulated data, the MSE and "
-        "interval coverage of the ITE. Cells: metric of the posterior-mean ITE "
-        f"[{ci_prob:.0%} interval of the metric computed per posterior draw; it describes "
-        "the spread over the posterior and can exclude the estimate, e.g. per-draw MSEs "
-        "add the posterior variance and per-draw slopes are attenuated by its noise].")
-    rep.heading("In-sample", level=3)
-    rep.table(formatted_summary(result.table, validation="in-sample", trial="all"))
-    if skipped:
-        rep.text(f"Internal-external cross-validation was requested but skipped: {skipped}.")
-    if result.iecv is not None:
-        it = result.iecv
-        rep.heading("Internal-external cross-validation", level=3)
-        so = it.options["sampler"]
-        rep.text(
-            f"Each of the {data.n_studies} trials held out in turn; every model refitted on "
-            f"the others ({so['chains']} chain(s) x {so['draws']} draws after {so['tune']} "
-            f"tuning, sampler {so['sampler']}), intercept recalibrated in the held-out trial "
-            "with the linear predictor as an offset (not for the naive model), metrics "
-            f"computed on the held-out patients. {len(it.fits)} fits took "
-            f"{it.wall_seconds:.0f} s wall time ({it.options['workers']} worker process(es)), "
-            f"{int(it.fits['divergences'].sum())} divergences in total. Pooled over the "
-            "held-out predictions:")
-        rep.table(formatted_summary(result.table, validation="iecv", trial="pooled"))
-        rep.text("Median over the held-out trials (as Bouvier et al. 2024, Table 2):")
-        rep.table(result.summary(validation="iecv", trial="median"))
-        rep.image(paths["calibration_iecv"],
-                  "Calibration for benefit in cross-validation: observed (control minus "
-                  "treated event rate, 95% interval) against mean predicted benefit per "
-                  "quintile of predicted benefit; dashed: ideal; line: least squares fit")
-    rep.image(paths["calibration_in_sample"],
-              "Calibration for benefit in the fitting data, per model")
-    rep.image(paths["metric_forest"], "Metrics per model with their posterior intervals")
-    rep.image(paths["ite_by_model"], "Distribution of the posterior-mean ITE per model "
-              "(S-learner blue, T-learner red; grey: truth)")
-    log(f"evaluation: {total:.0f} s in total; tables {paths['table'].name}")
-    return result

@@ -1,0 +1,99 @@
+"""Input checks and the vector / draws convention shared by the evaluation metrics.
+
+A metric takes one value per patient (a vector ``(n,)``) or posterior draws (an array
+``(..., n)`` with the patient last, or an ``xarray.DataArray`` with a ``patient`` dim such
+as ``(chain, draw, patient)``); :func:`as_rows` flattens the draws to ``(m, n)`` and gives
+back a function that restores the metric's shape (float, ``(...)`` or a DataArray without
+the ``patient`` dim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import xarray as xr
+from numpy.typing import ArrayLike
+
+from bayes_hte.errors import DataError, format_rows
+
+#: Predicted benefit or ITE: a vector (n,), draws (..., n) with the patient last, or an
+#: ``xarray.DataArray`` with a ``patient`` dim such as (chain, draw, patient).
+Draws = ArrayLike | xr.DataArray
+#: One metric: a float (vector input), an ndarray of the leading shape (draws as an
+#: array) or a DataArray with the ``patient`` dim dropped, e.g. (chain, draw).
+Metric = float | np.ndarray | xr.DataArray
+#: Seed or generator of :func:`numpy.random.default_rng`.
+RandomState = int | np.random.Generator | None
+
+
+def binary_vector(values: ArrayLike, name: str) -> np.ndarray:
+    """``values`` as an int8 0/1 vector (n,); a DataError names the bad rows."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional (one value per patient), got shape "
+                        f"{arr.shape}")
+    if arr.dtype == bool:
+        return arr.astype(np.int8)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"{name} must be coded 0/1, got dtype {arr.dtype}")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        raise DataError(f"{name} must be 0/1 but has values {sorted(set(arr[bad].tolist()))[:5]}"
+                        f" at {format_rows(np.flatnonzero(bad))}; recode it as 0/1")
+    return arr.astype(np.int8)
+
+
+def check_outcomes(y: ArrayLike, treatment: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 outcome and treatment vectors of equal length, with both arms present."""
+    y = binary_vector(y, "y")
+    z = binary_vector(treatment, "treatment")
+    if y.shape != z.shape:
+        raise DataError(f"y has {y.size} patients but treatment has {z.size}")
+    for arm, label in ((1, "treated"), (0, "control")):
+        if not (z == arm).any():
+            raise DataError(f"there are no {label} patients (treatment == {arm}); the metrics "
+                            "for benefit compare the two randomized arms")
+    return y, z
+
+
+def as_rows(benefit: Draws, n: int, name: str = "benefit") -> tuple[np.ndarray, Callable]:
+    """Benefit as a 2-D array (rows = draws, columns = patients) and an un-flattener.
+
+    The un-flattener maps a ``(rows,)`` result back to the input's non-patient shape:
+    a float for a vector, an array for an ndarray, a DataArray (patient dim dropped)
+    for a DataArray.
+    """
+    if isinstance(benefit, xr.DataArray):
+        if "patient" not in benefit.dims:
+            raise DataError(f"{name} has dims {benefit.dims}; it needs a 'patient' dim")
+        da = benefit.transpose(..., "patient")
+        values = np.asarray(da.values, dtype=float)
+        template = da.isel(patient=0, drop=True)
+
+        def restore(res: np.ndarray):
+            return xr.DataArray(np.asarray(res).reshape(template.shape), dims=template.dims,
+                                coords=template.coords)
+    else:
+        values = np.asarray(benefit, dtype=float)
+        if values.ndim == 0:
+            raise DataError(f"{name} must have one value per patient, got a scalar")
+        lead = values.shape[:-1]
+
+        def restore(res: np.ndarray):
+            res = np.asarray(res)
+            return float(res.reshape(())) if not lead else res.reshape(lead)
+    if values.shape[-1] != n:
+        raise DataError(f"{name} has {values.shape[-1]} patients along its last axis "
+                        f"(patient dim) but y has {n}")
+    rows = values.reshape(-1, n)
+    bad = ~np.isfinite(rows).all(axis=0)
+    if bad.any():
+        raise DataError(f"{name} has non-finite values for patients "
+                        f"{format_rows(np.flatnonzero(bad))}")
+    return rows, restore
+
+
+def as_rng(random_state: RandomState) -> np.random.Generator:
+    """A generator from a seed, a generator (used as is) or None."""
+    return np.random.default_rng(random_state)

@@ -1,0 +1,334 @@
+"""The runner skeleton shared by every family of ``bayes-hte run``, and the data sources.
+
+Every analysis a spec describes runs the same steps (:meth:`Runner.run`)::
+
+    check the spec (schema) → load the data → fit / estimate → write tables, figures,
+    posteriors and report sections → write the report
+
+A family is a subclass of :class:`Runner` that names its ``family`` (its tables and
+keys are declared in :mod:`bayes_hte.runners.schema`) and supplies :meth:`Runner.load`,
+:meth:`Runner.fit` and :meth:`Runner.write`; the skeleton holds the checked tables, the
+output folder, the progress log and the report, and writes the report at the end.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bayes_hte import simulate
+from bayes_hte.data import IPDData, datasets
+from bayes_hte.errors import DataError
+from bayes_hte.report import Report
+from bayes_hte.runners.schema import IPD_ROLES, SpecError, check_spec, required
+
+#: Progress messages of a run (``print`` on the command line).
+Log = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- data sources
+def _exported_function(module, name: str):
+    obj = getattr(module, name, None) if name in getattr(module, "__all__", ()) else None
+    return obj if inspect.isfunction(obj) else None
+
+
+def load_frame(data: Mapping, *, spec_dir: Path | None = None) -> Any:
+    """Resolve ``[data].source``: ``"simulate:<name>"``, ``"dataset:<name>"`` or a file.
+
+    Parameters
+    ----------
+    data : mapping
+        The spec's ``[data]`` table: ``source`` and, for simulators and data sets, the
+        keyword arguments ``params``.
+    spec_dir : pathlib.Path, optional
+        Folder of the spec: a relative file path is resolved against it.
+
+    Returns
+    -------
+    object
+        Whatever the source gives: a simulator's result object (with ``.data`` and the
+        truth, :mod:`bayes_hte.simulate`), a bundled data set
+        (:mod:`bayes_hte.data.datasets`), or a ``pandas.DataFrame`` read from a CSV or
+        Parquet file.
+
+    Raises
+    ------
+    SpecError
+        No ``source``, or an unknown simulator or data set.
+    DataError
+        The file does not exist; the simulator rejects ``params``.
+    """
+    source = data.get("source")
+    if not source:
+        raise SpecError("[data] needs 'source'")
+    params = dict(data.get("params", {}))
+    if source.startswith("simulate:"):
+        name = source.split(":", 1)[1]
+        func = _exported_function(simulate, name)
+        if func is None:
+            raise SpecError(f"[data] source {source!r}: no simulator {name!r} in "
+                            "bayes_hte.simulate")
+        accepted = inspect.signature(func).parameters
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise DataError(f"[data] params: unknown options {unknown} for {source!r}; "
+                            f"{name} takes {sorted(accepted)}")
+        return func(**params)
+    if source.startswith("dataset:"):
+        name = source.split(":", 1)[1]
+        func = _exported_function(datasets, name)
+        if func is None:
+            raise SpecError(f"[data] source {source!r}: no bundled data set {name!r}")
+        return func(**params)
+    p = Path(source)
+    if not p.is_absolute() and spec_dir is not None:
+        p = spec_dir / p
+    if not p.exists():
+        raise DataError(f"[data] source file {str(p)!r} does not exist")
+    if p.suffix == ".parquet":
+        return pd.read_parquet(p)
+    return pd.read_csv(p)
+
+
+def source_frame(data: Mapping, *, spec_dir: Path | None = None
+                 ) -> tuple[pd.DataFrame, Any]:
+    """The data frame of ``[data].source`` and the object the source gave.
+
+    Parameters
+    ----------
+    data : mapping
+        The spec's ``[data]`` table.
+    spec_dir : pathlib.Path, optional
+        Folder of the spec (relative file paths).
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The source itself, or its ``.data`` attribute (simulators).
+    source : object
+        As :func:`load_frame` (simulators also carry the truth).
+
+    Raises
+    ------
+    SpecError
+        As :func:`load_frame`, or a source that gives no data frame.
+    """
+    source = load_frame(data, spec_dir=spec_dir)
+    frame = getattr(source, "data", source)
+    if not isinstance(frame, pd.DataFrame):
+        raise SpecError(f"[data] source {data['source']!r} does not give a data frame")
+    return frame, source
+
+
+def load_ipd(data: Mapping, *, family: str, spec_dir: Path | None = None
+             ) -> tuple[IPDData, pd.DataFrame, Any]:
+    """The validated IPD container a spec's ``[data]`` describes.
+
+    Parameters
+    ----------
+    data : mapping
+        The spec's ``[data]`` table: ``source`` (and ``params``) and the column roles
+        (:data:`bayes_hte.runners.schema.IPD_ROLES`) of
+        :meth:`bayes_hte.IPDData.from_frame`.
+    family : str
+        The model family (which roles are required).
+    spec_dir : pathlib.Path, optional
+        Folder of the spec (relative file paths).
+
+    Returns
+    -------
+    data : IPDData
+        The container.
+    frame : pandas.DataFrame
+        The source's frame (truth columns of simulations).
+    source : object
+        As :func:`load_frame`.
+
+    Raises
+    ------
+    SpecError
+        As :func:`source_frame`, or a required column role missing.
+    DataError
+        As :meth:`bayes_hte.IPDData.from_frame`.
+    """
+    frame, source = source_frame(data, spec_dir=spec_dir)
+    for key in required(family, "data"):
+        if key != "source" and key not in data:
+            raise SpecError(f"[data] needs {key!r} (the column name)")
+    roles = {k: data[k] for k in IPD_ROLES if k in data}
+    return IPDData.from_frame(frame, **roles), frame, source
+
+
+# --------------------------------------------------------------------------- skeleton
+class Runner:
+    """One analysis of a spec: check → load → fit → write → report.
+
+    Subclasses set :attr:`family` and implement :meth:`load`, :meth:`fit` and
+    :meth:`write`; ``run(spec, outdir, log)`` of a family module is
+    :meth:`FamilyRunner.main <main>`.
+
+    Parameters
+    ----------
+    spec : mapping
+        The parsed spec (:func:`bayes_hte.spec.load_spec`); not modified.
+    outdir : str or pathlib.Path
+        Existing output folder.
+    log : callable
+        Progress messages.
+
+    Raises
+    ------
+    SpecError
+        The spec does not match the family's schema (:func:`~bayes_hte.runners.schema.
+        check_spec`).
+    """
+
+    #: The family name (a key of :data:`bayes_hte.runners.schema.SCHEMA`).
+    family: ClassVar[str]
+
+    def __init__(self, spec: Mapping, outdir: str | Path, log: Log):
+        self.spec = spec
+        self.outdir = Path(outdir)
+        self.log = log
+        #: The spec's tables with the schema's defaults filled in.
+        self.tables = check_spec(spec, self.family)
+        self.spec_dir = Path(spec.get("_path", ".")).parent
+        self.report: Report | None = None
+
+    @classmethod
+    def main(cls, spec: Mapping, outdir: str | Path, log: Log) -> None:
+        """Run one spec with this family's runner: ``run(spec, outdir, log)`` of a family
+        module, the function :data:`bayes_hte.runners.FAMILIES` registers.
+
+        Parameters
+        ----------
+        spec : mapping
+            The parsed spec (:func:`bayes_hte.spec.load_spec`).
+        outdir : str or pathlib.Path
+            Existing output folder.
+        log : callable
+            Progress messages.
+
+        Raises
+        ------
+        SpecError
+            The spec does not match the schema, or misses a required key.
+        DataError
+            Data that fail validation.
+        """
+        cls(spec, outdir, log).run()
+
+    @property
+    def ci_prob(self) -> float:
+        """Probability of the reported intervals (``[output].ci_prob``, default 0.95)."""
+        return float(self.tables["output"].get("ci_prob", 0.95))
+
+    # ------------------------------------------------------------------ the steps
+    def run(self) -> None:
+        """Run the steps: load, fit, write, then write the report.
+
+        Raises
+        ------
+        SpecError
+            A spec value the steps cannot use.
+        DataError
+            Data that fail validation.
+        """
+        inputs = self.load()
+        results = self.fit(inputs)
+        self.write(inputs, results)
+        self.finish()
+
+    def load(self) -> Any:  # pragma: no cover - abstract
+        """Load the data and build the validated containers.
+
+        Returns
+        -------
+        object
+            Whatever :meth:`fit` and :meth:`write` take as ``inputs``.
+        """
+        raise NotImplementedError
+
+    def fit(self, inputs: Any) -> Any:  # pragma: no cover - abstract
+        """Fit the models (or compute the estimates); save posteriors as they finish.
+
+        Parameters
+        ----------
+        inputs : object
+            From :meth:`load`.
+
+        Returns
+        -------
+        object
+            Whatever :meth:`write` takes as ``results``.
+        """
+        raise NotImplementedError
+
+    def write(self, inputs: Any, results: Any) -> None:  # pragma: no cover - abstract
+        """Write the tables and figures and add the report's sections.
+
+        Parameters
+        ----------
+        inputs : object
+            From :meth:`load`.
+        results : object
+            From :meth:`fit`.
+        """
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Write the report (Markdown + HTML) when the family made one."""
+        if self.report is not None:
+            _md, html_path = self.report.write(self.outdir)
+            self.log(f"report: {html_path}")
+
+    # ------------------------------------------------------------------ helpers
+    def new_report(self, intro: str) -> Report:
+        """Start the report: title from the spec's file name, then ``intro``.
+
+        Parameters
+        ----------
+        intro : str
+            The first paragraph.
+
+        Returns
+        -------
+        Report
+            Also kept as :attr:`report` and written by :meth:`finish`.
+        """
+        self.report = Report(title=f"bayes_hte report: {Path(self.spec.get('_path', 'spec')).name}")
+        self.report.text(intro)
+        return self.report
+
+    def save_figure(self, fig: Figure, name: str, caption: str | None = None, *,
+                    dpi: int = 80) -> Path:
+        """Save a figure as a PNG in the output folder, close it, add it to the report.
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure
+            The figure (from :mod:`bayes_hte.plots`).
+        name : str
+            File name, e.g. ``"ite_distribution.png"``.
+        caption : str, optional
+            Add the image to the report with this caption (``None``: do not).
+        dpi : int
+            Resolution of the PNG.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
+        path = self.outdir / name
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        if caption is not None and self.report is not None:
+            self.report.image(path, caption)
+        return path

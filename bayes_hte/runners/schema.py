@@ -1,0 +1,239 @@
+"""Every key of an analysis spec (``bayes-hte run``), declared once, and the spec check.
+
+A spec is a TOML file of tables::
+
+    [data]        where the data come from (``source``, ``params``) and column roles
+    [model]       ``family`` and the family's options
+    [priors]      prior overrides (by structure, by parameter or by model; per family)
+    [sampler]     NUTS settings of the Bayesian fits
+    [evaluation]  (family ``ipdma``) model comparison and cross-validation
+    [output]      ``dir`` and the family's reporting options
+
+:data:`SCHEMA` maps each family to its tables and each table to its keys and their
+defaults. A default of :data:`UNSET` means "no default here: the function the value is
+passed to applies its own" (the key is then simply not passed on). A table declared as
+``None`` takes free keys (e.g. prior overrides by parameter name, checked by the model
+factory). :data:`REQUIRED` lists, per family and table, the keys a spec must give; the
+family's runner raises for them with a message naming what they mean.
+
+:func:`check_spec` checks a spec against its family's declaration and returns the
+tables with the defaults filled in, leaving the spec itself untouched (it is written
+back unchanged as ``spec.json``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+from bayes_hte.options import HETEROGENEITY
+
+
+class SpecError(ValueError):
+    """An analysis spec that cannot be run as written (names the key)."""
+
+
+class _Unset:
+    """Marker of a key without a default in the schema (see :data:`UNSET`)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: Default of a key that is allowed but not filled in: the callee's default applies.
+UNSET = _Unset()
+
+#: Sampler settings shared by the Bayesian families (:func:`bayes_hte.inference.fit`).
+SAMPLER: dict[str, object] = {
+    "draws": 1000, "tune": 1000, "chains": 4, "random_seed": None, "sampler": None,
+    "target_accept": UNSET,
+}
+#: Keys of ``[data]`` every data source understands (:func:`bayes_hte.runners.base.load_frame`).
+SOURCE: dict[str, object] = {"source": UNSET, "params": {}}
+#: Column roles of an IPD table, in the order of :meth:`bayes_hte.IPDData.from_frame`.
+IPD_ROLES: tuple[str, ...] = ("outcome", "treatment", "study", "covariates", "time", "center")
+
+#: Keys of the ``[evaluation]`` table of family ``ipdma``
+#: (:func:`bayes_hte.runners.ipdma.evaluate_fitted`).
+EVALUATION: dict[str, object] = {
+    "compare": False,       # score the fitted models (c-for-benefit, calibration, PAPE, ...)
+    "cv": "none",           # "iecv": internal-external cross-validation
+    "draws": UNSET,         # IECV fits: bayes_hte.workflows.iecv.IECV_SAMPLER
+    "tune": UNSET,
+    "chains": UNSET,
+    "sampler": UNSET,
+    "random_seed": UNSET,   # IECV fits and c-for-benefit matching
+    "target_accept": UNSET,
+    "workers": 2,           # processes for the IECV fits
+    "recalibrate": UNSET,   # intercept recalibration in the held-out trial (default true)
+    "groups": 5,            # quantile groups of predicted benefit (calibration)
+    "max_draws": 500,       # posterior draws used for the per-draw metrics
+    "loo": False,           # LOO rows in the metric table (the runner reports LOO anyway)
+}
+
+#: family -> table -> key -> default (``None`` for a table with free keys).
+SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
+    "ipdma": {
+        "data": {**SOURCE, **{role: UNSET for role in IPD_ROLES}},
+        "model": {
+            "family": "ipdma",
+            "heterogeneity": ["random_intercept"],   # one string or a list
+            "learner": ["s"],
+            "outcome": UNSET,                        # default: the data's outcome type
+            "parameterization": "auto",
+            # time-to-event options of IPDMetaModel
+            "baseline": UNSET, "cuts": UNSET, "n_intervals": UNSET, "horizon": UNSET,
+        },
+        # overrides by parameter name, per structure or for "all" structures
+        "priors": {key: UNSET for key in (*HETEROGENEITY, "all")},
+        "sampler": {**SAMPLER, "mass_matrix": "auto"},
+        "evaluation": EVALUATION,
+        "output": {"dir": UNSET, "ci_prob": 0.95},
+    },
+    "subgroup": {
+        "data": {**SOURCE, **{role: UNSET for role in IPD_ROLES if role != "time"},
+                 "truth_logit": UNSET,    # default: column "true_te" when present
+                 "truth_rd": UNSET},      # default: column "true_cate" when present
+        "model": {
+            "family": "subgroup", "subgroups": [], "interactions": UNSET,
+            "individual_effects": UNSET, "individual_form": UNSET, "standardize": UNSET,
+            "parameterization": UNSET,
+        },
+        "priors": None,                           # overrides by parameter name
+        "sampler": dict(SAMPLER),
+        "output": {"dir": UNSET, "ci_prob": 0.95, "risk_groups": 5},
+    },
+    "two_step": {
+        "data": {**SOURCE, "outcome": UNSET, "treatment": UNSET, "study": UNSET,
+                 "subject": UNSET, "visit": UNSET, "covariates": [], "reference_visit": None,
+                 "missing_outcome": "raise", "center": None},
+        "model": {
+            "family": "two_step",
+            "covariance": "random_intercept",    # step 1 within-participant covariance
+            "lmm_method": "REML",                # step 1
+            "method": "REML",                    # step 2
+            "structure": "compound_symmetry",    # step 2 Omega
+            "compare_structures": ["compound_symmetry", "diagonal", "identity"],
+            "bayesian": True,
+            "bayesian_structure": UNSET,         # default: structure
+            "one_stage": False,
+            "one_stage_structure": UNSET,        # default: structure
+            "one_stage_within": "random_intercept",
+            "treatment_by_visit": UNSET, "covariate_by_visit": UNSET,
+            "treatment_by_covariate": UNSET,
+        },
+        "priors": {"synthesis": UNSET, "one_stage": UNSET},  # overrides by parameter name
+        "sampler": dict(SAMPLER),
+        "output": {"dir": UNSET, "ci_prob": 0.95},
+    },
+    "cima": {
+        "data": {**SOURCE, "effects": UNSET, "covariates": UNSET, "target": UNSET,
+                 "target_corr": UNSET, "base": UNSET},
+        # options of bayes_hte.comparators.cima.cima (its defaults apply)
+        "model": {
+            "family": "cima", "cate": UNSET, "tilting": UNSET, "weights": UNSET,
+            "steps": UNSET, "representer": UNSET, "correlation": UNSET, "target_n": UNSET,
+            "target_method": UNSET, "seed": UNSET, "ci_prob": UNSET,
+            "joint_subgroups": UNSET,
+        },
+        "output": {"dir": UNSET},
+    },
+}
+
+#: family -> table -> keys the spec must give (the runner raises, naming them).
+REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    "ipdma": {"data": ("source", "outcome", "treatment")},
+    "subgroup": {"data": ("source", "outcome", "treatment")},
+    "two_step": {"data": ("outcome", "treatment", "study", "subject", "visit")},
+    "cima": {"model": ("cate",)},
+}
+
+def check_keys(table: Mapping, allowed: Mapping | set, section: str, *, family: str) -> None:
+    """Raise :class:`SpecError` naming the keys of ``table`` that are not ``allowed``.
+
+    Parameters
+    ----------
+    table : mapping
+        One table of the spec, e.g. ``spec["sampler"]``.
+    allowed : mapping or set
+        The allowed keys (a schema table).
+    section : str
+        The table's name, for the message (``[section]``).
+    family : str
+        The model family, for the message.
+
+    Raises
+    ------
+    SpecError
+        ``[section] has unknown keys [...] for family '...'; allowed: [...]``.
+    """
+    unknown = set(table) - set(allowed)
+    if unknown:
+        raise SpecError(f"[{section}] has unknown keys {sorted(unknown)} for family "
+                        f"{family!r}; allowed: {sorted(allowed)}")
+
+
+def required(family: str, section: str) -> tuple[str, ...]:
+    """The keys a spec of ``family`` must give in ``[section]``.
+
+    Parameters
+    ----------
+    family : str
+        A key of :data:`SCHEMA`.
+    section : str
+        A table name.
+
+    Returns
+    -------
+    tuple of str
+        From :data:`REQUIRED` (empty when nothing is required).
+    """
+    return REQUIRED.get(family, {}).get(section, ())
+
+
+def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
+    """Check every table of a spec against its family's schema; fill in the defaults.
+
+    Parameters
+    ----------
+    spec : mapping
+        The parsed spec (:func:`bayes_hte.spec.load_spec`); keys starting with ``_``
+        (e.g. ``_path``) are the loader's and not checked.
+    family : str
+        The model family (``[model].family``).
+
+    Returns
+    -------
+    dict of str to dict
+        One dict per table of the family: the spec's values, and the schema's default
+        for every key not given (keys whose default is :data:`UNSET` are left out).
+        Copies: changing them does not change ``spec``.
+
+    Raises
+    ------
+    SpecError
+        An unknown family, a table the family does not read, a table that is not a
+        table, or an unknown key.
+    """
+    if family not in SCHEMA:
+        raise SpecError(f"[model] family {family!r} is unknown; choose one of "
+                        f"{sorted(SCHEMA)}")
+    tables = SCHEMA[family]
+    given = [k for k in spec if not str(k).startswith("_")]
+    unknown = set(given) - set(tables)
+    if unknown:
+        raise SpecError(f"the spec has unknown tables {sorted(unknown)} for family "
+                        f"{family!r}; allowed: {sorted(tables)}")
+    out: dict[str, dict] = {}
+    for section, keys in tables.items():
+        table = spec.get(section, {})
+        if not isinstance(table, Mapping):
+            raise SpecError(f"[{section}] must be a table, got {table!r}")
+        table = copy.deepcopy(dict(table))
+        if keys is not None:
+            check_keys(table, keys, section, family=family)
+            for key, default in keys.items():
+                if key not in table and default is not UNSET:
+                    table[key] = copy.deepcopy(default)
+        out[section] = table
+    return out

@@ -1,0 +1,69 @@
+"""The shared estimator protocol: save / load round trips, files written by 0.1, priors
+renamed by the naming rule (between-trial SDs are ``tau_<parameter>``)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayes_hte as bh
+from bayes_hte.models.priors import RENAMED_PRIORS, resolve_priors
+from bayes_hte.simulate import bouvier2024
+
+TINY = dict(draws=30, tune=30, chains=1, random_seed=3, sampler="pymc")
+
+
+@pytest.fixture(scope="module")
+def fs_fit(tmp_path_factory):
+    sim = bouvier2024(trials=3, patients_per_trial=80, covariates=3, seed=2)
+    data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1", "x2", "x3"])
+    m = bh.IPDMetaModel(heterogeneity="fully_stratified", learner="s").fit(data, **TINY)
+    return m, tmp_path_factory.mktemp("fits")
+
+
+def test_round_trip_keeps_estimands(fs_fit):
+    m, tmp = fs_fit
+    back = bh.IPDMetaModel.load(m.save(tmp / "fs.nc"))
+    assert back.label == "FS-S" and back._seed == 3
+    xr.testing.assert_allclose(back.ite(new_trial=True), m.ite(new_trial=True))
+    assert "tau_b" in back.idata["posterior"]
+
+
+def test_loads_a_file_written_by_0_1(fs_fit):
+    """0.1 named the FS between-trial SDs sd_study (and the correlation corr_study)."""
+    m, tmp = fs_fit
+    tree = m.idata.copy()
+    post = tree["posterior"].to_dataset().rename_vars(
+        {"tau_b": "sd_study", "corr_b": "corr_study", "corr_chol_b": "corr_chol_study"})
+    post.attrs = dict(m.idata["posterior"].attrs)
+    post.attrs.pop("bayes_hte_random_seed")
+    tree["posterior"] = xr.DataTree(post)
+    old = tmp / "old.nc"
+    tree.drop_nodes(["sample_stats"]).to_netcdf(old, engine="h5netcdf")
+    back = bh.IPDMetaModel.load(old)
+    names = set(back.idata["posterior"].data_vars)
+    assert {"tau_b", "corr_b", "corr_chol_b"} <= names
+    assert not {"sd_study", "corr_study"} & names
+    np.testing.assert_array_equal(back.idata["posterior"]["tau_b"], m.idata["posterior"]["tau_b"])
+    xr.testing.assert_allclose(back.ite(), m.ite())
+
+
+def test_load_refuses_another_estimator(fs_fit):
+    m, tmp = fs_fit
+    path = m.save(tmp / "x.nc")
+    with pytest.raises(ValueError, match="holds a 'IPDMetaModel', not a SubgroupHTEModel"):
+        bh.SubgroupHTEModel.load(path)
+
+
+@pytest.mark.parametrize("old,new", sorted(RENAMED_PRIORS.items()))
+def test_old_prior_names_resolve_with_a_warning(old, new):
+    defaults = {new: {"dist": "HalfNormal", "sigma": 1.0}}
+    with pytest.warns(FutureWarning, match=f"'{old}' is now called '{new}'"):
+        out = resolve_priors(defaults, {old: {"sigma": 0.25}}, family="test")
+    assert out == {new: {"dist": "HalfNormal", "sigma": 0.25}}
+
+
+def test_unknown_prior_is_named_as_given():
+    with pytest.raises(ValueError, match="no parameter 'sd_study'"):
+        resolve_priors({"alpha": {"dist": "Normal", "mu": 0, "sigma": 1}},
+                       {"sd_study": {"sigma": 1}}, family="test")
