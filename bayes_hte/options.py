@@ -31,6 +31,8 @@ Measure = Literal["RD", "RR", "OR"]
 MEASURES: tuple[str, ...] = get_args(Measure)
 ContinuityTo = Literal["only0", "all", "if0all", "none"]
 EffectScale = Literal["identity", "log"]
+#: Kind of a subgroup stratum: everything, a level of a binary covariate, an interval.
+StratumKind = Literal["all", "level", "interval"]
 
 # --------------------------------------------------------------------------- IPD-MA
 Heterogeneity = Literal[
@@ -95,6 +97,10 @@ Membership = Literal["random", "fixed"]
 CIMAWeights = Literal["reference", "inverse_variance"]
 Representer = Literal["reported", "tilted"]
 CIMACorrelation = Literal["reference", "paper"]
+#: The default study weights of a causal meta-analysis, :math:`\omega_k = n_k/n`.
+SampleSizeWeights = Literal["sample_size"]
+#: Form of the trial coefficients of the one-stage Bayesian mixed model.
+OneStageParameterization = Literal["centered", "non_centered"]
 
 # --------------------------------------------------------------------------- evaluation
 CV = Literal["iecv", "none"]

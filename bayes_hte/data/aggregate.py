@@ -33,18 +33,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from bayes_hte.data.checks import check_columns
 from bayes_hte.errors import DataError, DataWarning
+from bayes_hte.options import MEASURES, ContinuityTo, EffectScale, Measure
 
-Measure = Literal["RD", "RR", "OR"]
-ContinuityTo = Literal["only0", "all", "if0all", "none"]
-
-MEASURES: tuple[str, ...] = ("RD", "RR", "OR")
 #: Scale on which each measure's effect sizes ``yi`` live.
 MEASURE_SCALE = {"RD": "identity", "RR": "log", "OR": "log"}
 COUNT_COLUMNS: tuple[str, ...] = ("n11", "n10", "n01", "n00")
@@ -99,11 +97,32 @@ def _count_array(values, name: str, labels: Sequence[str] | None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- vectorised core
-def continuity_mask(n11, n10, n01, n00, *, to: ContinuityTo = "only0") -> np.ndarray:
+def continuity_mask(n11: npt.ArrayLike, n10: npt.ArrayLike, n01: npt.ArrayLike,
+                    n00: npt.ArrayLike, *, to: ContinuityTo = "only0") -> np.ndarray:
     """Which studies (elementwise) receive the continuity correction.
 
     ``"only0"``: studies with a zero cell; ``"all"``: every study; ``"if0all"``: every
     study when any study has a zero cell (along the first, study axis); ``"none"``: none.
+    These are the choices of R metafor's ``escalc(to=)``.
+
+    Parameters
+    ----------
+    n11, n10, n01, n00 : array_like, broadcastable
+        Treated events, treated non-events, control events, control non-events (counts
+        of patients); any shape, studies on the first axis.
+    to : {"only0", "all", "if0all", "none"}
+        Which studies get the correction (see above).
+
+    Returns
+    -------
+    ndarray of bool
+        ``True`` where the study's four cells receive the correction; the broadcast
+        shape of the counts.
+
+    Raises
+    ------
+    ValueError
+        ``to`` is not one of the four choices.
     """
     zero = (np.asarray(n11) == 0) | (np.asarray(n10) == 0) | (np.asarray(n01) == 0) | (
         np.asarray(n00) == 0)
@@ -118,7 +137,8 @@ def continuity_mask(n11, n10, n01, n00, *, to: ContinuityTo = "only0") -> np.nda
     raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none', got {to!r}")
 
 
-def effect_sizes(n11, n10, n01, n00, *, measure: Measure = "RR", add: float = 0.5,
+def effect_sizes(n11: npt.ArrayLike, n10: npt.ArrayLike, n01: npt.ArrayLike,
+                 n00: npt.ArrayLike, *, measure: Measure = "RR", add: float = 0.5,
                  to: ContinuityTo = "only0") -> tuple[np.ndarray, np.ndarray]:
     r"""Effect sizes and sampling variances from 2×2 counts (metafor ``escalc`` formulas).
 
@@ -139,7 +159,14 @@ def effect_sizes(n11, n10, n01, n00, *, measure: Measure = "RR", add: float = 0.
     -------
     yi, vi : ndarray
         Effect sizes and their variances (``inf``/``nan`` where a count is zero and no
-        correction applies: the container :meth:`ArmTable.effects` refuses those).
+        correction applies: the container :meth:`ArmTable.effects` refuses those), of
+        the broadcast shape of the counts. ``yi`` is a difference of proportions
+        (``"RD"``) or a natural log (``"RR"``, ``"OR"``).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``measure`` or ``to``.
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
@@ -170,31 +197,41 @@ class EffectTable:
     The input to :func:`bayes_hte.comparators.meta_analysis` and to the Bayesian
     normal–normal model :func:`bayes_hte.models.synthesis_univariate.build_meta_analysis_model`.
     Build it with :meth:`from_frame`, :meth:`from_arrays` or :meth:`ArmTable.effects`.
+    The fields below are also its (read-only) attributes.
 
-    Attributes
+    Parameters
     ----------
-    yi, vi : ndarray, shape (k,)
-        Effect sizes and sampling variances (:math:`v_k > 0`).
-    labels : tuple of str
-        Study labels (unique).
+    yi, vi : array_like of float, shape (k,)
+        Effect sizes (on ``scale``) and sampling variances (:math:`v_k > 0`, squared
+        units of ``yi``); stored as read-only float copies.
+    labels : sequence of str or None
+        Study labels (unique); ``None`` gives ``"1"`` ... ``"k"``. Stored as a tuple of
+        str.
     measure : str or None
         ``"RD"``, ``"RR"``, ``"OR"`` when computed from counts, or a user label.
     scale : {"identity", "log"}
         Scale of ``yi``: ``"log"`` for RR and OR (``exp`` gives the natural scale).
-    subgroup, stratum : ndarray of str or None
-        Optional subgroup / stratum of each row.
+    subgroup, stratum : array_like of str, shape (k,), optional
+        Optional subgroup / stratum of each row (stored as ndarray of str).
     excluded : tuple of str
         Studies left out when the table was computed from counts (double-zero studies,
         only when asked with ``drop_double_zero=True``).
     corrected : tuple of str
         Studies whose counts received the continuity correction.
+
+    Raises
+    ------
+    DataError
+        ``yi`` and ``vi`` of different shapes or not one-dimensional, no study, a
+        non-finite ``yi``, a ``vi`` that is not finite and > 0, an unknown ``scale``,
+        wrong or repeated labels, a subgroup / stratum of the wrong length or missing.
     """
 
     yi: np.ndarray
     vi: np.ndarray
     labels: tuple[str, ...]
     measure: str | None = None
-    scale: Literal["identity", "log"] = "identity"
+    scale: EffectScale = "identity"
     subgroup: np.ndarray | None = None
     stratum: np.ndarray | None = None
     excluded: tuple[str, ...] = ()
@@ -218,7 +255,7 @@ class EffectTable:
             raise DataError(f"sampling variance vi must be finite and > 0, but is not in "
                             f"{_name_studies(labels, bad)} (values {vi[bad][:5].tolist()}); "
                             "a zero variance would give the study infinite weight")
-        if self.scale not in ("identity", "log"):
+        if self.scale not in get_args(EffectScale):
             raise DataError(f"scale must be 'identity' or 'log', got {self.scale!r}")
         for name in ("subgroup", "stratum"):
             val = getattr(self, name)
@@ -241,10 +278,37 @@ class EffectTable:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_arrays(cls, yi, vi=None, *, se=None, labels: Sequence | None = None,
+    def from_arrays(cls, yi: npt.ArrayLike, vi: npt.ArrayLike | None = None, *,
+                    se: npt.ArrayLike | None = None, labels: Sequence | None = None,
                     measure: str | None = None,
-                    scale: Literal["identity", "log"] = "identity") -> EffectTable:
-        """Effect sizes from arrays; give exactly one of ``vi`` (variances) or ``se``."""
+                    scale: EffectScale = "identity") -> EffectTable:
+        """Effect sizes from arrays; give exactly one of ``vi`` (variances) or ``se``.
+
+        Parameters
+        ----------
+        yi : array_like of float, shape (k,)
+            Study effect sizes, on ``scale``.
+        vi : array_like of float, shape (k,), optional
+            Sampling variances (> 0, squared units of ``yi``).
+        se : array_like of float, shape (k,), optional
+            Standard errors (> 0, units of ``yi``); ``vi = se**2``.
+        labels : sequence, optional
+            Study labels (unique); default ``"1"`` ... ``"k"``.
+        measure : str, optional
+            Name of the effect measure (``"RD"``, ``"RR"``, ``"OR"`` or a user label).
+        scale : {"identity", "log"}
+            Scale of ``yi``: ``"log"`` for ratio measures.
+
+        Returns
+        -------
+        EffectTable
+
+        Raises
+        ------
+        DataError
+            Both or neither of ``vi`` and ``se``, an ``se`` that is not finite and > 0,
+            or any error of :class:`EffectTable`.
+        """
         if (vi is None) == (se is None):
             raise DataError("give exactly one of vi (sampling variances) or se (standard "
                             "errors)")
@@ -263,11 +327,40 @@ class EffectTable:
                    se: str | None = None, study: str | None = None,
                    subgroup: str | None = None, stratum: str | None = None,
                    measure: str | None = None,
-                   scale: Literal["identity", "log"] = "identity") -> EffectTable:
+                   scale: EffectScale = "identity") -> EffectTable:
         """Effect sizes from a frame with one row per study (or per study × subgroup).
 
         Give exactly one of ``vi`` (variance column) or ``se`` (standard error column).
         Labels come from ``study`` (plus ``subgroup``/``stratum`` when rows repeat a study).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per study (or study × subgroup / stratum).
+        yi : str
+            Column of effect sizes (numeric, on ``scale``).
+        vi, se : str, optional
+            Column of sampling variances, or of standard errors (exactly one).
+        study : str, optional
+            Column of study labels; default: the frame's index. Rows are labelled
+            ``"study | subgroup | stratum"`` when ``subgroup`` / ``stratum`` are given.
+        subgroup, stratum : str, optional
+            Columns of each row's subgroup and stratum.
+        measure : str, optional
+            Name of the effect measure (``"RD"``, ``"RR"``, ``"OR"`` or a user label).
+        scale : {"identity", "log"}
+            Scale of ``yi``: ``"log"`` for ratio measures.
+
+        Returns
+        -------
+        EffectTable
+
+        Raises
+        ------
+        DataError
+            ``df`` is not a DataFrame, a column is absent or not numeric, both or
+            neither of ``vi`` and ``se``, an ``se`` that is not finite and > 0, or any
+            error of :class:`EffectTable` (naming the studies).
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
@@ -318,7 +411,14 @@ class EffectTable:
         return np.sqrt(self.vi)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per study: ``yi``, ``vi``, ``se`` (and subgroup / stratum)."""
+        """One row per study: ``yi``, ``vi``, ``se`` (and subgroup / stratum).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study`` (the labels); columns ``yi``, ``vi``, ``se`` and, when set,
+            ``subgroup`` and ``stratum``.
+        """
         out = pd.DataFrame({"yi": self.yi, "vi": self.vi, "se": self.se},
                            index=pd.Index(self.labels, name="study"))
         if self.subgroup is not None:
@@ -333,13 +433,23 @@ class EffectTable:
 class ArmTable:
     r"""Per-study 2×2 counts of a binary outcome by randomized arm.
 
-    Attributes
+    The fields below are also its (read-only) attributes.
+
+    Parameters
     ----------
-    n11, n10, n01, n00 : ndarray of float, shape (k,)
+    n11, n10, n01, n00 : array_like, shape (k,)
         Treated events, treated non-events, control events, control non-events
-        (whole numbers, validated; stored as floats).
-    labels : tuple of str
-        Study labels (unique).
+        (numbers of patients: whole numbers >= 0, validated; stored as read-only
+        float arrays).
+    labels : sequence of str, optional
+        Study labels (unique); default ``"1"`` ... ``"k"``. Stored as a tuple of str.
+
+    Raises
+    ------
+    DataError
+        A count that is missing, not finite, negative or not a whole number (naming
+        the column and the studies), columns of different lengths, no study, an empty
+        arm, wrong or repeated labels.
 
     Examples
     --------
@@ -387,6 +497,26 @@ class ArmTable:
 
         ``study`` names the label column; without it a column named ``"study"`` is used
         when present, else the frame's index.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per study.
+        n11, n10, n01, n00 : str
+            Columns of treated events, treated non-events, control events and control
+            non-events (numbers of patients).
+        study : str, optional
+            Column of study labels.
+
+        Returns
+        -------
+        ArmTable
+
+        Raises
+        ------
+        DataError
+            ``df`` is not a DataFrame, a count column is absent or not numeric, or any
+            error of :class:`ArmTable`.
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame with columns n11 n10 n01 n00, got "
@@ -412,7 +542,31 @@ class ArmTable:
     @classmethod
     def from_events(cls, df: pd.DataFrame, *, events1: str, total1: str, events0: str,
                     total0: str, study: str | None = None) -> ArmTable:
-        """Counts from events / totals per arm (the usual "events/N" table of a paper)."""
+        """Counts from events / totals per arm (the usual "events/N" table of a paper).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per study.
+        events1, total1 : str
+            Columns of events and of patients in the treated arm.
+        events0, total0 : str
+            Columns of events and of patients in the control arm.
+        study : str, optional
+            Column of study labels; default: the frame's index.
+
+        Returns
+        -------
+        ArmTable
+            ``n11 = events1``, ``n10 = total1 - events1``, ``n01 = events0``,
+            ``n00 = total0 - events0``.
+
+        Raises
+        ------
+        DataError
+            A column is absent, events exceed the total in some study (named), or any
+            error of :class:`ArmTable`.
+        """
         check_columns(df, {"events1": events1, "total1": total1, "events0": events0,
                            "total0": total0, "study": study})
         labels = (df[study].astype(str).tolist() if study is not None
@@ -466,15 +620,33 @@ class ArmTable:
         return ((self.n11 == 0) & (self.n01 == 0)) | ((self.n10 == 0) & (self.n00 == 0))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per study: the four counts, arm sizes and risks."""
+        """One row per study: the four counts, arm sizes and risks.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study`` (the labels); columns ``n11 n10 n01 n00`` and ``n1``, ``n0``
+            (arm sizes), ``risk1``, ``risk0`` (event proportions per arm).
+        """
         return pd.DataFrame(
             {"n11": self.n11, "n10": self.n10, "n01": self.n01, "n00": self.n00,
              "n1": self.n1, "n0": self.n0, "risk1": self.risk1, "risk0": self.risk0},
             index=pd.Index(self.labels, name="study"),
         )
 
-    def subset(self, keep) -> ArmTable:
-        """The studies where boolean mask ``keep`` is true (a new table)."""
+    def subset(self, keep: npt.ArrayLike) -> ArmTable:
+        """The studies where boolean mask ``keep`` is true (a new table).
+
+        Parameters
+        ----------
+        keep : array_like of bool, shape (k,)
+            Which studies to keep, in the order of :attr:`labels`.
+
+        Returns
+        -------
+        ArmTable
+            The kept studies, with their labels.
+        """
         keep = np.asarray(keep, dtype=bool)
         return ArmTable(n11=self.n11[keep], n10=self.n10[keep], n01=self.n01[keep],
                         n00=self.n00[keep],
@@ -502,10 +674,17 @@ class ArmTable:
             left out, named in a :class:`~bayes_hte.DataWarning` and recorded in
             ``EffectTable.excluded``.
 
+        Returns
+        -------
+        EffectTable
+            One row per (analysed) study; ``scale`` ``"identity"`` for RD, ``"log"``
+            for RR and OR; ``corrected`` names the studies that received ``add``.
+
         Raises
         ------
         DataError
-            Double-zero studies (unless dropped), or zero cells with ``to="none"``.
+            An unknown measure, a negative or non-finite ``add``, double-zero studies
+            (unless dropped), or zero cells with ``to="none"`` or ``add=0``.
         """
         if measure not in MEASURES:
             raise DataError(f"measure must be one of {MEASURES}, got {measure!r}")
@@ -599,7 +778,9 @@ def check_weights(weights: str | Sequence[float] | np.ndarray | pd.Series,
 
 
 def validate_multivariate(estimates: np.ndarray | Sequence,
-                          covariances: np.ndarray | Sequence) -> tuple[np.ndarray, np.ndarray]:
+                          covariances: np.ndarray | Sequence, *,
+                          study_labels: Sequence | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
     r"""Validate the study estimates and within-study covariances of a multivariate
     meta-analysis (Jackson, Riley & White 2011), allowing missing components.
 
@@ -611,6 +792,9 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
     covariances : array_like, shape (k, p, p) or (k, p, p, R)
         Within-study covariances :math:`S_i`; entries of unreported components are
         ignored (may be NaN).
+    study_labels : sequence, optional
+        One label per study, used to name the studies at fault in the messages;
+        default: the row indices ``0`` ... ``k-1``.
 
     Returns
     -------
@@ -621,10 +805,11 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
     Raises
     ------
     DataError
-        Wrong dimensions or mismatched shapes, infinite estimates, a study reporting no
-        component, a coefficient no study reports, or covariances of the reported
-        components that are not finite, not symmetric or not positive definite (the
-        message names the studies and the replicate).
+        Wrong dimensions or mismatched shapes, a number of labels other than ``k``,
+        infinite estimates, a study reporting no component, a coefficient no study
+        reports, or covariances of the reported components that are not finite, not
+        symmetric or not positive definite (the message names the studies by label,
+        and the replicate).
     """
     y = np.array(estimates, dtype=float, copy=True)
     S = np.array(covariances, dtype=float, copy=True)
@@ -638,39 +823,43 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
     if S.shape != want:
         raise DataError(f"covariances must have shape {want} to match estimates {y.shape}, "
                         f"got {S.shape}")
+    labels = [str(s) for s in (study_labels if study_labels is not None else range(k))]
+    if len(labels) != k:
+        raise DataError(f"study_labels has {len(labels)} entries for {k} studies; give one "
+                        "label per study (row of estimates)")
     if y.ndim == 2:
         y, S = y[..., None], S[..., None]
     if np.isinf(y).any():
-        bad = sorted({int(i) for i in np.argwhere(np.isinf(y))[:, 0]})
-        raise DataError(f"estimates are infinite for studies (rows) {bad}; use NaN for a "
-                        "component a study does not report")
+        raise DataError(f"estimates are infinite in "
+                        f"{_name_studies(labels, np.isinf(y).any(axis=(1, 2)))}; use NaN "
+                        "for a component a study does not report")
     for r in range(y.shape[-1]):
         o = np.isfinite(y[..., r])
         tag = f" (replicate {r})" if y.shape[-1] > 1 else ""
-        empty = np.flatnonzero(~o.any(axis=1))
-        if empty.size:
-            raise DataError(f"studies (rows) {empty.tolist()} report no component{tag}; "
-                            "remove them")
+        empty = ~o.any(axis=1)
+        if empty.any():
+            raise DataError(f"no component is reported in {_name_studies(labels, empty)}"
+                            f"{tag}; remove the studies without estimates")
         none = np.flatnonzero(~o.any(axis=0))
         if none.size:
             raise DataError(f"coefficients (columns) {none.tolist()} are missing in every "
                             f"study{tag}; drop them from the analysis")
         mask = o[:, :, None] & o[:, None, :]
         Sr = S[..., r]
-        if (~np.isfinite(Sr) & mask).any():
-            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(Sr) & mask)[:, 0]})
-            raise DataError(f"covariances of studies {bad} are not finite for reported "
-                            f"components{tag}")
+        bad = (~np.isfinite(Sr) & mask).any(axis=(1, 2))
+        if bad.any():
+            raise DataError(f"covariances are not finite for the reported components in "
+                            f"{_name_studies(labels, bad)}{tag}")
         S0 = np.where(mask, np.nan_to_num(Sr), 0.0)
         asym = np.abs(S0 - S0.transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-8 * (
             1.0 + np.abs(S0).max(axis=(1, 2)))
         if asym.any():
-            raise DataError(f"covariance matrices of studies {np.flatnonzero(asym).tolist()} "
-                            f"are not symmetric{tag}")
+            raise DataError(f"covariance matrices are not symmetric in "
+                            f"{_name_studies(labels, asym)}{tag}")
         padded = S0 + np.eye(p)[None] * (~o)[:, :, None]
         eig = np.linalg.eigvalsh(padded)
         notpd = eig.min(axis=1) <= 0
         if notpd.any():
-            raise DataError(f"covariance matrices of studies {np.flatnonzero(notpd).tolist()} "
-                            f"are not positive definite on their reported components{tag}")
+            raise DataError(f"covariance matrices are not positive definite on the reported "
+                            f"components in {_name_studies(labels, notpd)}{tag}")
     return y, S

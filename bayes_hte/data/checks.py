@@ -269,7 +269,9 @@ def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence
 class CovariateEncoding:
     """Covariates encoded as a numeric matrix (the result of :func:`encode_covariates`).
 
-    Attributes
+    The fields below are also its (read-only) attributes.
+
+    Parameters
     ----------
     X : ndarray of float, shape (n, p)
         Numeric covariates as they are; each categorical covariate as indicator columns

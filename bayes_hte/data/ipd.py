@@ -6,7 +6,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,7 @@ from bayes_hte.data.checks import (
     levels_of,
 )
 from bayes_hte.errors import DataError, DataWarning, format_rows
-
-Centering = Literal["overall", "within_study"] | None
+from bayes_hte.options import IPDCentering, Outcome
 
 SINGLE_STUDY_LABEL = "trial"
 
@@ -34,13 +33,24 @@ SINGLE_STUDY_LABEL = "trial"
 class IPDData:
     """Validated, encoded individual participant data.
 
-    Build it with :meth:`IPDData.from_frame`; the attributes below are read-only.
+    Build it with :meth:`IPDData.from_frame` (which validates and encodes; calling the
+    class directly does not); the fields below are also its read-only attributes.
 
-    Attributes
+    Parameters
     ----------
     frame : pandas.DataFrame
         A copy of the original frame (all columns), kept for ``newdata`` predictions,
         subgroup summaries and saving with the posterior.
+    outcome, treatment : str
+        Names of the outcome (event indicator) and treatment columns of ``frame``.
+    study : str or None
+        Name of the study column; ``None`` for a single trial (labelled ``"trial"``).
+    covariates : tuple of str
+        Names of the covariate columns, as given (before encoding).
+    time : str or None
+        Name of the follow-up time column (time-to-event data), else ``None``.
+    center : {None, "overall", "within_study"}
+        Centring applied to ``X`` (see :meth:`from_frame`).
     y : ndarray of int8, shape (n,)
         Binary outcome, or the event indicator when ``time`` is given.
     z : ndarray of int8, shape (n,)
@@ -52,6 +62,16 @@ class IPDData:
         Follow-up times for time-to-event data.
     study_idx : ndarray of int, shape (n,)
         Index of each patient's study into ``study_labels``.
+    study_labels : tuple
+        The studies, in the order of :func:`bayes_hte.data.checks.levels_of` (category
+        order, else sorted as text).
+    covariate_names : tuple of str
+        Column names of ``X`` (``"col[level]"`` for an indicator).
+    levels : dict of str to list
+        Levels of each categorical covariate (the first is the reference).
+    centers : ndarray of float, shape (p,) or (n_studies, p), or None
+        The means subtracted from ``X``: pooled (``"overall"``), one row per study
+        (``"within_study"``), or ``None`` (no centring).
     """
 
     frame: pd.DataFrame
@@ -60,7 +80,7 @@ class IPDData:
     study: str | None
     covariates: tuple[str, ...]
     time: str | None
-    center: Centering
+    center: IPDCentering | None
     y: np.ndarray
     z: np.ndarray
     X: np.ndarray
@@ -82,7 +102,7 @@ class IPDData:
         study: str | None = None,
         covariates: Sequence[str] = (),
         time: str | None = None,
-        center: Centering = None,
+        center: IPDCentering | None = None,
         levels: dict[str, list] | None = None,
         allow_constant_covariates: bool = False,
     ) -> IPDData:
@@ -118,6 +138,12 @@ class IPDData:
             Accept covariates that are constant in ``df`` (for a subset such as one
             held-out trial, whose encoding must match the full data's).
 
+        Returns
+        -------
+        IPDData
+            The validated container: ``y``, ``z`` (n,), ``X`` (n, p), ``t`` and
+            ``study_idx`` (n,), with the labels and encoding.
+
         Raises
         ------
         DataError
@@ -132,7 +158,7 @@ class IPDData:
         for c in covariates:
             check_columns(df, {"covariate": c})
         check_roles(roles, covariates)
-        if center not in (None, "overall", "within_study"):
+        if center not in (None, *get_args(IPDCentering)):
             raise DataError(f"center must be None, 'overall' or 'within_study', got {center!r}")
         if center == "within_study" and study is None:
             raise DataError("center='within_study' needs a study column")
@@ -205,22 +231,33 @@ class IPDData:
     # ------------------------------------------------------------------ properties
     @property
     def n_patients(self) -> int:
+        """Number of patients (rows)."""
         return int(self.y.shape[0])
 
     @property
     def n_studies(self) -> int:
+        """Number of studies."""
         return len(self.study_labels)
 
     @property
     def n_covariates(self) -> int:
+        """Number of encoded covariate columns (columns of ``X``)."""
         return int(self.X.shape[1])
 
     @property
-    def outcome_type(self) -> Literal["binary", "time_to_event"]:
+    def outcome_type(self) -> Outcome:
+        """``"time_to_event"`` when a time column was given, else ``"binary"``."""
         return "binary" if self.time is None else "time_to_event"
 
     def study_table(self) -> pd.DataFrame:
-        """Patients and events per study and arm."""
+        """Patients and events per study and arm.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index: the study labels, in order; columns ``n_control``, ``n_treated``
+            (patients) and ``events_control``, ``events_treated``.
+        """
         df = pd.DataFrame({"study": np.asarray(self.study_labels, dtype=object)[self.study_idx],
                            "arm": self.z, "y": self.y})
         out = df.groupby(["study", "arm"], sort=False).agg(n=("y", "size"), events=("y", "sum"))
@@ -230,7 +267,21 @@ class IPDData:
 
     # ------------------------------------------------------------------ checks used by models
     def require_studies(self, minimum: int, *, model: str) -> None:
-        """Raise :class:`DataError` when fewer than ``minimum`` studies are present."""
+        """Raise :class:`DataError` when fewer than ``minimum`` studies are present.
+
+        Parameters
+        ----------
+        minimum : int
+            The number of studies the model needs
+            (:data:`bayes_hte.options.MIN_STUDIES`).
+        model : str
+            The model's name, for the message (e.g. ``"random_intercept"``).
+
+        Raises
+        ------
+        DataError
+            The data have fewer than ``minimum`` studies.
+        """
         if self.n_studies < minimum:
             raise DataError(
                 f"the {model} model needs at least {minimum} studies but the data have "
@@ -239,7 +290,18 @@ class IPDData:
             )
 
     def warn_studies_without_events(self, *, model: str, by_arm: bool = False) -> None:
-        """Warn (``DataWarning``) about studies (or study arms) with no events."""
+        """Warn (``DataWarning``) about studies (or study arms) with no events.
+
+        Their stratified intercepts are then identified by the prior only.
+
+        Parameters
+        ----------
+        model : str
+            The model's name, for the message.
+        by_arm : bool
+            Check each study arm (T-learner, one intercept per arm) rather than each
+            study.
+        """
         tab = self.study_table()
         if by_arm:
             cols = [c for c in tab.columns if c.startswith("events_")]
@@ -263,6 +325,24 @@ class IPDData:
 
         ``newdata`` needs the covariate columns (and, with within-study centring, the
         study column with studies seen in the fit). ``None`` returns the fitted matrix.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            New patients, one per row.
+
+        Returns
+        -------
+        ndarray of float, shape (len(newdata), p)
+            Encoded with the fit's levels and centred with its centres (``X`` when
+            ``newdata`` is ``None``).
+
+        Raises
+        ------
+        DataError
+            ``newdata`` is not a DataFrame, lacks a covariate (or the study column),
+            has missing values, unknown levels or studies, or a non-numeric column
+            where the fit had a numeric one.
         """
         if newdata is None:
             return self.X
@@ -304,7 +384,24 @@ class IPDData:
         return X
 
     def subset(self, mask: np.ndarray) -> IPDData:
-        """The same container restricted to rows where ``mask`` is true (levels kept)."""
+        """The same container restricted to rows where ``mask`` is true (levels kept).
+
+        Parameters
+        ----------
+        mask : ndarray of bool, shape (n,)
+            Rows (patients) to keep.
+
+        Returns
+        -------
+        IPDData
+            Rebuilt from the kept rows with the same roles, centring and levels
+            (constant covariates allowed). Centres are recomputed on the subset.
+
+        Raises
+        ------
+        DataError
+            The subset fails validation (e.g. a trial left with a single arm).
+        """
         return IPDData.from_frame(
             self.frame.loc[np.asarray(mask, dtype=bool)], outcome=self.outcome,
             treatment=self.treatment, study=self.study, covariates=self.covariates,
@@ -314,14 +411,29 @@ class IPDData:
 
     # ------------------------------------------------------------------ serialisation
     def config(self) -> dict:
-        """The arguments that rebuild this container from :attr:`frame`."""
+        """The arguments that rebuild this container from :attr:`frame`.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable keywords of :meth:`from_frame`: ``outcome``,
+            ``treatment``, ``study``, ``covariates``, ``time``, ``center``, ``levels``.
+        """
         return {"outcome": self.outcome, "treatment": self.treatment, "study": self.study,
                 "covariates": list(self.covariates), "time": self.time, "center": self.center,
                 "levels": {k: [str(v) if not isinstance(v, int | float) else v for v in lv]
                            for k, lv in self.levels.items()}}
 
     def to_dataset(self) -> xr.Dataset:
-        """The original frame as an ``xarray.Dataset`` (dim ``patient``) with the config."""
+        """The original frame as an ``xarray.Dataset`` (dim ``patient``) with the config.
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per column of :attr:`frame` (dim ``patient``; categorical
+            columns as text); attrs ``ipd_config`` (:meth:`config`, JSON) and
+            ``column_dtypes`` (JSON).
+        """
         frame = self.frame.reset_index(drop=True)
         data_vars = {}
         for c in frame.columns:
@@ -335,7 +447,18 @@ class IPDData:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> IPDData:
-        """Inverse of :meth:`to_dataset`."""
+        """Inverse of :meth:`to_dataset`.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            Written by :meth:`to_dataset`.
+
+        Returns
+        -------
+        IPDData
+            Rebuilt (and re-validated) from the stored columns and config.
+        """
         cfg = json.loads(ds.attrs["ipd_config"])
         frame = pd.DataFrame({k: ds[k].values for k in ds.data_vars})
         return cls.from_frame(frame, **cfg)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -40,25 +40,30 @@ from bayes_hte.data.checks import (
     levels_of,
 )
 from bayes_hte.errors import DataError, format_rows
-
-Centering = Literal["overall"] | None
-MissingOutcome = Literal["raise", "drop"]
+from bayes_hte.options import LongitudinalCentering, MissingOutcome
 
 
 @dataclass(frozen=True)
 class DesignMatrix:
     """Fixed-effects design of model (3) for every observation.
 
-    Attributes
+    Built by :meth:`LongitudinalData.design_matrix`; the fields below are also its
+    (read-only) attributes.
+
+    Parameters
     ----------
-    X : ndarray, shape (n_obs, n_coef)
+    X : ndarray of float, shape (n_obs, n_coef)
+        One row per measurement (in the order of the data's rows), one column per
+        coefficient: 1, the treatment indicator, 0/1 visit indicators, covariates and
+        their products.
     names : tuple of str
         Coefficient names, in the paper's order: intercept, treatment, visit
         indicators, covariates, treatment x visit, visit x covariate, treatment x
         covariate.
     reference_visit : object
-        The visit label the visit indicators are contrasted with.
-    visit_of_coef : tuple
+        The visit label the visit indicators are contrasted with (a value of the visit
+        column).
+    visit_of_coef : tuple, length n_coef
         For each coefficient, the visit label it involves (``None`` for coefficients
         that every trial estimates).
     """
@@ -73,12 +78,22 @@ class DesignMatrix:
 class LongitudinalData:
     """Validated repeated-measures data from one or several randomized trials.
 
-    Build it with :meth:`LongitudinalData.from_frame`.
+    Build it with :meth:`LongitudinalData.from_frame` (which validates and encodes;
+    calling the class directly does not); the fields below are also its read-only
+    attributes.
 
-    Attributes
+    Parameters
     ----------
     frame : pandas.DataFrame
         A copy of the input rows that were used (all columns).
+    outcome, treatment, subject, visit : str
+        Names of the outcome, treatment, participant and visit columns of ``frame``.
+    study : str or None
+        Name of the study column; ``None`` for a single trial (labelled ``"trial"``).
+    covariates : tuple of str
+        Names of the covariate columns, as given (before encoding).
+    center : {None, "overall"}
+        Centring applied to ``X`` (see :meth:`from_frame`).
     y : ndarray of float, shape (n_obs,)
         Continuous outcome.
     z : ndarray of int8, shape (n_obs,)
@@ -91,9 +106,20 @@ class LongitudinalData:
         ``subject_labels``, numbered across trials) and visit (into ``visit_labels``).
     subject_study : ndarray of int, shape (n_subjects,)
         Trial of each participant.
+    study_labels : tuple
+        The trials that have rows, in the order of
+        :func:`bayes_hte.data.checks.levels_of`.
+    subject_labels : tuple of (study label, subject label), length n_subjects
+        Participants, identified within their trial.
     visit_labels : tuple
         The visits measured anywhere, in their natural order (numeric, or the
         categorical order, or sorted as text).
+    covariate_names : tuple of str
+        Column names of ``X`` (``"col[level]"`` for an indicator).
+    levels : dict of str to list
+        Levels of each categorical covariate (the first is the reference).
+    centers : ndarray of float, shape (n_covariates,), or None
+        The participant-level means subtracted from ``X`` (``center="overall"``).
     """
 
     frame: pd.DataFrame
@@ -103,7 +129,7 @@ class LongitudinalData:
     subject: str
     visit: str
     covariates: tuple[str, ...]
-    center: Centering
+    center: LongitudinalCentering | None
     y: np.ndarray
     z: np.ndarray
     X: np.ndarray
@@ -130,7 +156,7 @@ class LongitudinalData:
         subject: str,
         visit: str,
         covariates: Sequence[str] = (),
-        center: Centering = None,
+        center: LongitudinalCentering | None = None,
         missing_outcome: MissingOutcome = "raise",
         levels: dict[str, list] | None = None,
     ) -> LongitudinalData:
@@ -166,6 +192,12 @@ class LongitudinalData:
         levels : dict, optional
             Fixed category levels per categorical covariate.
 
+        Returns
+        -------
+        LongitudinalData
+            The validated container: ``y``, ``z``, ``X`` and the indices per
+            measurement, with the labels and encoding.
+
         Raises
         ------
         DataError
@@ -175,9 +207,9 @@ class LongitudinalData:
             measured twice at one visit; a trial with a single arm.
         """
         check_frame(df)
-        if missing_outcome not in ("raise", "drop"):
+        if missing_outcome not in get_args(MissingOutcome):
             raise DataError(f"missing_outcome must be 'raise' or 'drop', got {missing_outcome!r}")
-        if center not in (None, "overall"):
+        if center not in (None, *get_args(LongitudinalCentering)):
             raise DataError(f"center must be None or 'overall', got {center!r}")
         covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
         roles = {"outcome": outcome, "treatment": treatment, "study": study,
@@ -273,33 +305,51 @@ class LongitudinalData:
     # ------------------------------------------------------------------ properties
     @property
     def n_obs(self) -> int:
+        """Number of measurements (rows)."""
         return int(self.y.shape[0])
 
     @property
     def n_subjects(self) -> int:
+        """Number of participants (over all trials)."""
         return len(self.subject_labels)
 
     @property
     def n_studies(self) -> int:
+        """Number of trials."""
         return len(self.study_labels)
 
     @property
     def n_visits(self) -> int:
+        """Number of distinct visits (over all trials)."""
         return len(self.visit_labels)
 
     @property
     def n_covariates(self) -> int:
+        """Number of encoded covariate columns (columns of ``X``)."""
         return int(self.X.shape[1])
 
     def visits_by_study(self) -> pd.DataFrame:
-        """Number of measurements per trial (rows) and visit (columns); 0 = never measured."""
+        """Number of measurements per trial (rows) and visit (columns); 0 = never measured.
+
+        Returns
+        -------
+        pandas.DataFrame of int, shape (n_studies, n_visits)
+            Index ``study`` (the trial labels), columns ``visit`` (the visit labels).
+        """
         tab = np.zeros((self.n_studies, self.n_visits), dtype=np.int64)
         np.add.at(tab, (self.study_idx, self.visit_idx), 1)
         return pd.DataFrame(tab, index=pd.Index(list(self.study_labels), name="study"),
                             columns=pd.Index(list(self.visit_labels), name="visit"))
 
     def study_table(self) -> pd.DataFrame:
-        """Participants per trial and arm, and measurements per trial."""
+        """Participants per trial and arm, and measurements per trial.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study``; columns ``n_control``, ``n_treated`` (participants) and
+            ``n_obs`` (measurements).
+        """
         z_subj = np.zeros(self.n_subjects, dtype=np.int64)
         z_subj[self.subject_idx] = self.z
         rows = []
@@ -311,8 +361,25 @@ class LongitudinalData:
         return pd.DataFrame(rows).set_index("study")
 
     # ------------------------------------------------------------------ subsets
-    def study_subset(self, study) -> LongitudinalData:
-        """The data of one trial (by label), encoded with the same levels and centring."""
+    def study_subset(self, study: object) -> LongitudinalData:
+        """The data of one trial (by label), encoded with the same levels and centring.
+
+        Parameters
+        ----------
+        study : object
+            A trial label, one of :attr:`study_labels`.
+
+        Returns
+        -------
+        LongitudinalData
+            That trial's measurements, with the full data's visit labels, covariate
+            encoding and centres (its participants renumbered from 0).
+
+        Raises
+        ------
+        DataError
+            ``study`` is not a trial of the data.
+        """
         if study not in self.study_labels:
             raise DataError(f"study {study!r} is not in the data (study column "
                             f"{self.study!r}); known: {list(self.study_labels)}")
@@ -335,7 +402,7 @@ class LongitudinalData:
     def design_matrix(
         self,
         *,
-        reference_visit=None,
+        reference_visit: object | None = None,
         treatment_by_visit: bool = True,
         covariate_by_visit: bool = True,
         treatment_by_covariate: bool = True,
@@ -344,13 +411,19 @@ class LongitudinalData:
 
         Parameters
         ----------
-        reference_visit : optional
-            Visit the indicators are contrasted with. Default: the first visit that
-            every trial measured (it must be measured by every trial, or the
-            intercepts of the trials would mean different things).
+        reference_visit : object, optional
+            Visit (a value of the visit column) the indicators are contrasted with.
+            Default: the first visit that every trial measured (it must be measured by
+            every trial, or the intercepts of the trials would mean different things).
         treatment_by_visit, covariate_by_visit, treatment_by_covariate : bool
             Include the treatment x visit, visit x covariate and treatment x covariate
             interactions (all three, as in model (3), by default).
+
+        Returns
+        -------
+        DesignMatrix
+            ``X`` of shape (n_obs, n_coef), the coefficient names, the reference visit
+            and the visit each coefficient involves.
 
         Raises
         ------
@@ -405,6 +478,14 @@ class LongitudinalData:
         """Outcomes as a (n_subjects, n_visits) array with a boolean mask of measured cells.
 
         Unmeasured cells hold 0.0 (placeholders; use the mask).
+
+        Returns
+        -------
+        Y : ndarray of float, shape (n_subjects, n_visits)
+            Outcome of participant ``subject_idx`` at visit ``visit_idx`` (outcome's
+            unit), 0.0 where not measured.
+        M : ndarray of bool, shape (n_subjects, n_visits)
+            ``True`` where measured.
         """
         Y = np.zeros((self.n_subjects, self.n_visits))
         M = np.zeros((self.n_subjects, self.n_visits), dtype=bool)

@@ -28,7 +28,6 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -36,10 +35,9 @@ from scipy import stats
 from scipy.stats import qmc
 
 from bayes_hte.errors import DataError, format_rows
+from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind
 
 OVERALL = "overall"
-Kind = Literal["binary", "continuous"]
-CopulaMethod = Literal["sobol", "scrambled_sobol", "random"]
 
 EFFECT_COLUMNS = ("trial", "subgroup", "stratum", "estimate", "se", "n")
 _OVERALL_STRATA = {"", "overall", "all", "true", "—", "-", "–"}
@@ -56,10 +54,27 @@ class Stratum:
     """A subgroup stratum: everything (overall), a binary level, or an interval.
 
     ``mask(x)`` evaluates membership on covariate values ``x``. An interval ``"a-b"``
-    is :math:`a \\le x < b`; open ends are ``-inf``/``inf``.
+    is :math:`a \\le x < b`; open ends are ``-inf``/``inf``. Built by
+    :func:`parse_stratum`; the fields below are also its (read-only) attributes.
+
+    Parameters
+    ----------
+    kind : {"all", "level", "interval"}
+        Everything (an overall row), one level of a binary covariate, or an interval
+        of a numeric one.
+    label : str
+        The stratum as written in the effects table (e.g. ``"1"``, ``"40-50"``,
+        ``">=60"``), or ``"overall"``.
+    level : float, optional
+        The covariate value of a ``"level"`` stratum (0.0 or 1.0).
+    lo, hi : float
+        Bounds of an ``"interval"`` stratum, in the covariate's unit (``-inf`` /
+        ``inf`` for an open end).
+    lo_closed, hi_closed : bool
+        Whether ``lo`` / ``hi`` belong to the interval.
     """
 
-    kind: Literal["all", "level", "interval"]
+    kind: StratumKind
     label: str
     level: float | None = None
     lo: float = -np.inf
@@ -68,6 +83,18 @@ class Stratum:
     hi_closed: bool = False
 
     def mask(self, x: np.ndarray) -> np.ndarray:
+        """Which covariate values fall in the stratum.
+
+        Parameters
+        ----------
+        x : array_like of float
+            Values of the stratum's covariate (any shape; 0/1 for a binary one).
+
+        Returns
+        -------
+        ndarray of bool
+            Same shape as ``x``.
+        """
         x = np.asarray(x, dtype=float)
         if self.kind == "all":
             return np.ones(x.shape, dtype=bool)
@@ -88,7 +115,8 @@ def _label(value) -> str:
     return str(value).strip()
 
 
-def parse_stratum(value, *, kind: Kind, where: str) -> Stratum:
+def parse_stratum(value: str | float | bool, *, kind: CovariateKind,
+                  where: str) -> Stratum:
     """Parse one stratum of a covariate of the given kind.
 
     Parameters
@@ -101,6 +129,12 @@ def parse_stratum(value, *, kind: Kind, where: str) -> Stratum:
         Kind of the covariate (from the covariate summaries).
     where : str
         Description of the row, used in error messages.
+
+    Returns
+    -------
+    Stratum
+        ``kind="interval"`` for the interval forms (any covariate), else
+        ``kind="level"`` with ``level`` 0.0 or 1.0.
 
     Raises
     ------
@@ -204,15 +238,16 @@ class CovariateSummary:
 
     Build it with :meth:`from_frame`. A continuous covariate has a mean and an SD
     (and optionally ``min``/``max`` for a truncated normal marginal); a binary one
-    has an empty SD and a proportion in [0, 1] as its mean.
+    has an empty SD and a proportion in [0, 1] as its mean. The fields below are also
+    its (read-only) attributes.
 
-    Attributes
+    Parameters
     ----------
     frame : pandas.DataFrame
         Validated copy: ``covariate, mean, sd`` (+ ``trial``, ``n``, ``min``, ``max``).
     corr : pandas.DataFrame or None
         Correlations of the latent Gaussian copula (one-population summaries only).
-    kinds : dict
+    kinds : dict of str to {"binary", "continuous"}
         ``covariate -> "binary" | "continuous"``.
     n : int or None
         Size of the population, when known (informative only).
@@ -220,7 +255,7 @@ class CovariateSummary:
 
     frame: pd.DataFrame
     corr: pd.DataFrame | None = None
-    kinds: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, CovariateKind] = field(default_factory=dict)
     n: int | None = None
 
     @classmethod
@@ -243,6 +278,12 @@ class CovariateSummary:
             array). Only for a one-population summary; default: independence.
         n : int, optional
             Size of the population described.
+
+        Returns
+        -------
+        CovariateSummary
+            The validated copy, with each covariate's kind (binary when ``sd`` is
+            empty) and the correlation matrix as a labelled DataFrame.
 
         Raises
         ------
@@ -304,7 +345,7 @@ class CovariateSummary:
         if dup.any():
             raise DataError(f"{what}: {key} repeats at {format_rows(df.index[dup])}; give "
                             "one row per covariate and population")
-        kinds: dict[str, str] = {}
+        kinds: dict[str, CovariateKind] = {}
         for cov, grp in df.groupby("covariate", sort=False):
             k = set(np.where(np.isnan(grp["sd"].to_numpy()), "binary", "continuous"))
             if len(k) > 1:
@@ -347,7 +388,25 @@ class CovariateSummary:
         return list(dict.fromkeys(self.frame["trial"]))
 
     def rows(self, trial: str | None = None) -> pd.DataFrame:
-        """The summary rows of one population, indexed by covariate."""
+        """The summary rows of one population, indexed by covariate.
+
+        Parameters
+        ----------
+        trial : str, optional
+            The population (trial) label; needed when the summary describes several.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``covariate``; columns ``mean``, ``sd`` (and ``trial``, ``n``,
+            ``min``, ``max`` when present).
+
+        Raises
+        ------
+        DataError
+            ``trial`` given for a summary without a ``trial`` column or not in it, or
+            not given for a summary of several trials.
+        """
         df = self.frame
         if trial is not None:
             if "trial" not in df.columns:
@@ -371,6 +430,27 @@ class CovariateSummary:
         """Individual covariate rows of this population from a Gaussian copula.
 
         See :func:`gaussian_copula_sample`; ``corr`` defaults to independence.
+
+        Parameters
+        ----------
+        n : int
+            Number of rows to generate (>= 2).
+        trial : str, optional
+            The population to sample (see :meth:`rows`).
+        method : {"sobol", "scrambled_sobol", "random"}
+            Uniform points of the copula (see :func:`gaussian_copula_sample`).
+        seed : int, optional
+            Seed for the scrambled / random methods.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``n`` rows, one column per covariate (binary ones coded 0.0/1.0).
+
+        Raises
+        ------
+        DataError
+            An unknown population, an ``n`` below 2, or an unknown ``method``.
         """
         rows = self.rows(trial)
         return gaussian_copula_sample(rows.reset_index(), corr=self.corr, n=n,
@@ -399,7 +479,7 @@ def gaussian_copula_sample(
     n: int = 50_000,
     method: CopulaMethod = "sobol",
     seed: int | None = None,
-    kinds: Mapping[str, str] | None = None,
+    kinds: Mapping[str, CovariateKind] | None = None,
 ) -> pd.DataFrame:
     r"""Generate covariate rows from summary statistics with a Gaussian copula.
 
@@ -566,7 +646,7 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
                 f"({covariates.covariates}); subgroup must be 'overall' or a covariate "
                 "name, and that covariate needs summary rows"
             )
-        st = parse_stratum(row["stratum"], kind=covariates.kinds[cov], where=where)  # type: ignore[arg-type]
+        st = parse_stratum(row["stratum"], kind=covariates.kinds[cov], where=where)
         strata.append(st)
         labels.append(st.label)
     df["stratum"] = labels

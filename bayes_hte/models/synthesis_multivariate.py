@@ -59,9 +59,11 @@ Users fit these through :class:`bayes_hte.MultivariateMetaModel` and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import get_args
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
@@ -69,10 +71,12 @@ from bayes_hte.data.aggregate import validate_multivariate
 from bayes_hte.data.longitudinal import LongitudinalData
 from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
-from bayes_hte.options import OMEGA_STRUCTURES as STRUCTURES
-from bayes_hte.options import OmegaStructure as Structure
-
-Within = Literal["random_intercept", "unstructured"]
+from bayes_hte.options import (
+    OMEGA_STRUCTURES,
+    OmegaStructure,
+    OneStageParameterization,
+    WithinCovariance,
+)
 
 #: Default priors of the multivariate synthesis (coefficient scale).
 DEFAULT_PRIORS: PriorDict = {
@@ -95,13 +99,38 @@ _OMEGA_USES = {"unstructured": ("mu", "tau", "corr"),
                "diagonal": ("mu", "tau"), "identity": ("mu", "tau")}
 
 
-def default_priors(structure: Structure = "unstructured", p: int = 2, *,
-                   one_stage: Within | None = None) -> PriorDict:
+def default_priors(structure: OmegaStructure = "unstructured", p: int = 2, *,
+                   one_stage: WithinCovariance | None = None) -> PriorDict:
     """The default priors a structure uses (fresh copy). The compound-symmetry
     correlation's lower bound is :math:`-1/(p-1)`, where :math:`\\Omega` stops being
-    positive definite."""
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    positive definite.
+
+    Parameters
+    ----------
+    structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
+        Structure of the between-study covariance :math:`\\Omega` (module docstring).
+    p : int
+        Number of coefficients (sets the lower bound of ``rho``).
+    one_stage : {"random_intercept", "unstructured"}, optional
+        Add the within-participant priors of :func:`build_one_stage_lmm` with this
+        ``within``: ``sigma_intercept`` and ``sigma_error`` (HalfNormal(10), outcome
+        scale), or ``sd_within`` (HalfNormal(10)) and ``corr_within`` (LKJ,
+        :math:`\\eta = 2`).
+
+    Returns
+    -------
+    dict of str to dict
+        Prior specs by parameter name: ``mu`` (:math:`N(0, 10^2)`), ``tau``
+        (HalfNormal(1)) and, per structure, ``corr`` (LKJ, :math:`\\eta = 2`) or
+        ``rho`` (Uniform(:math:`-1/(p-1)`, 1)); copies, safe to modify.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``structure``.
+    """
+    if structure not in OMEGA_STRUCTURES:
+        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES}, got {structure!r}")
     out = {k: dict(DEFAULT_PRIORS[k]) for k in _OMEGA_USES[structure]}
     if structure == "compound_symmetry":
         out["rho"]["lower"] = -1.0 / (p - 1) if p > 1 else -1.0
@@ -152,17 +181,17 @@ def _omega(structure: str, p: int, priors: PriorDict, *, need_root: bool):
         omega = tau**2 * eye
         root = tau * eye
     else:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES}, got {structure!r}")
     omega = pm.Deterministic("Omega", omega, dims=("coef", "coef_"))
     return omega, (root if need_root else None)
 
 
 # =========================================================================== synthesis
 def build_mvmeta_model(
-    estimates,
-    covariances,
+    estimates: npt.ArrayLike | pd.DataFrame,
+    covariances: npt.ArrayLike,
     *,
-    structure: Structure = "unstructured",
+    structure: OmegaStructure = "unstructured",
     priors: Mapping | None = None,
     names: Sequence[str] | None = None,
     study_labels: Sequence | None = None,
@@ -171,9 +200,10 @@ def build_mvmeta_model(
 
     Parameters
     ----------
-    estimates : array-like (k, p) or DataFrame
-        Study estimates, NaN for components a study does not report (marginalised).
-    covariances : array-like (k, p, p)
+    estimates : array_like, shape (k, p), or pandas.DataFrame
+        Study estimates, NaN for components a study does not report (marginalised); a
+        DataFrame's columns and index are the default ``names`` and ``study_labels``.
+    covariances : array_like, shape (k, p, p)
         Within-study covariances :math:`S_i` (entries of unreported components ignored).
     structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
         Structure of :math:`\Omega` (see the module docstring).
@@ -191,6 +221,16 @@ def build_mvmeta_model(
         ``Omega`` (coef, coef\_) and, unstructured, ``tau`` and ``corr``; observed
         ``beta_hat`` (study, coef). ``model.bayes_hte`` records options and priors.
 
+    Raises
+    ------
+    DataError
+        ``estimates`` not of shape (k, p), names or labels of the wrong length, or
+        invalid estimates / covariances
+        (:func:`~bayes_hte.data.aggregate.validate_multivariate`, naming the studies
+        by label).
+    ValueError
+        An unknown ``structure``, or a prior override naming an unknown parameter.
+
     Examples
     --------
     >>> import numpy as np
@@ -200,8 +240,8 @@ def build_mvmeta_model(
     >>> sorted(m.named_vars)
     ['Omega', 'beta_hat', 'estimates', 'mu', 'observed', 'tau', 'within_cov']
     """
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    if structure not in OMEGA_STRUCTURES:
+        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES}, got {structure!r}")
     if hasattr(estimates, "columns") and hasattr(estimates, "index"):
         names = list(estimates.columns) if names is None else names
         study_labels = list(estimates.index) if study_labels is None else study_labels
@@ -209,7 +249,7 @@ def build_mvmeta_model(
     if np.ndim(estimates) != 2:
         raise DataError(f"estimates must have shape (k, p), got {np.shape(estimates)} (one "
                         "meta-analysis at a time; no replicate axis)")
-    y, S = validate_multivariate(estimates, covariances)
+    y, S = validate_multivariate(estimates, covariances, study_labels=study_labels)
     y, S = y[..., 0], S[..., 0]
     k, p = y.shape
     names = [str(n) for n in (names if names is not None else range(p))]
@@ -243,14 +283,14 @@ def build_mvmeta_model(
 def build_one_stage_lmm(
     data: LongitudinalData,
     *,
-    structure: Structure = "diagonal",
-    within: Within = "random_intercept",
+    structure: OmegaStructure = "diagonal",
+    within: WithinCovariance = "random_intercept",
     priors: Mapping | None = None,
-    reference_visit=None,
+    reference_visit: object | None = None,
     treatment_by_visit: bool = True,
     covariate_by_visit: bool = True,
     treatment_by_covariate: bool = True,
-    parameterization: Literal["centered", "non_centered"] = "non_centered",
+    parameterization: OneStageParameterization = "non_centered",
 ) -> pm.Model:
     r"""One-stage Bayesian linear mixed model over all trials' IPD.
 
@@ -268,8 +308,12 @@ def build_one_stage_lmm(
         Overrides of :func:`default_priors` (``one_stage=within``): ``mu``, ``tau``,
         ``corr``/``rho``, and ``sigma_intercept``, ``sigma_error`` (HalfNormal(10)) or
         ``sd_within``, ``corr_within``.
-    reference_visit, treatment_by_visit, covariate_by_visit, treatment_by_covariate
-        Design of model (3), as :meth:`LongitudinalData.design_matrix`.
+    reference_visit : object, optional
+        Visit the visit indicators are contrasted with (default: the first visit every
+        trial measured), as in :meth:`LongitudinalData.design_matrix`.
+    treatment_by_visit, covariate_by_visit, treatment_by_covariate : bool
+        Interactions of the design of model (3), as in
+        :meth:`LongitudinalData.design_matrix`.
     parameterization : {"non_centered", "centered"}
         Form of the trial coefficients :math:`\beta_i` (non-centred suits few trials
         or coefficients some trials cannot inform).
@@ -280,17 +324,26 @@ def build_one_stage_lmm(
         Dims ``study``, ``coef``, ``participant``, ``visit``; free ``mu`` (coef),
         ``beta_study`` (study, coef; a deterministic when non-centred), ``Omega``;
         observed ``y`` (participant, visit).
+
+    Raises
+    ------
+    DataError
+        ``data`` is not a :class:`LongitudinalData`, has fewer than 2 trials, or has no
+        valid reference visit.
+    ValueError
+        An unknown ``structure``, ``within`` or ``parameterization``, or a prior
+        override naming an unknown parameter.
     """
     if not isinstance(data, LongitudinalData):
         raise DataError(f"data must be a LongitudinalData, got {type(data).__name__}")
     if data.n_studies < 2:
         raise DataError(f"the one-stage model needs at least 2 trials (study column "
                         f"{data.study!r}); for one trial use comparators.mixed_model")
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
-    if within not in ("random_intercept", "unstructured"):
+    if structure not in OMEGA_STRUCTURES:
+        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES}, got {structure!r}")
+    if within not in get_args(WithinCovariance):
         raise ValueError(f"within must be 'random_intercept' or 'unstructured', got {within!r}")
-    if parameterization not in ("centered", "non_centered"):
+    if parameterization not in get_args(OneStageParameterization):
         raise ValueError(f"parameterization must be 'centered' or 'non_centered', got "
                          f"{parameterization!r}")
     design = data.design_matrix(reference_visit=reference_visit,

@@ -52,7 +52,7 @@ Users fit these through :class:`bayes_hte.MetaAnalysisModel` and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -62,13 +62,15 @@ import pytensor.tensor as pt
 from bayes_hte.data.aggregate import ArmTable, EffectTable, check_weights
 from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
-
-TauPrior = Literal["half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"]
-Parameterization = Literal["marginal", "centered", "non_centered"]
-Membership = Literal["random", "fixed"]
+from bayes_hte.options import (
+    MEASURES,
+    Membership,
+    MetaParameterization,
+    SampleSizeWeights,
+    TauPrior,
+)
 
 ARMS = ("control", "treated")
-CAUSAL_MEASURES = ("RD", "RR", "OR")
 
 #: Named priors for the between-study SD tau (scales suit log RR / log OR; rescale for
 #: other effect measures with ``priors={"tau": {"sigma": ...}}``).
@@ -98,7 +100,7 @@ def build_meta_analysis_model(
     *,
     tau_prior: TauPrior = "half_normal",
     priors: Mapping | None = None,
-    parameterization: Parameterization = "marginal",
+    parameterization: MetaParameterization = "marginal",
 ) -> pm.Model:
     r"""Bayesian normal–normal random-effects meta-analysis (module docstring).
 
@@ -125,6 +127,15 @@ def build_meta_analysis_model(
         deterministics ``theta`` (study), ``theta_new``, ``tau2``; observed ``y``.
         ``model.bayes_hte`` records the family, options and resolved priors.
 
+    Raises
+    ------
+    DataError
+        ``data`` is not an :class:`~bayes_hte.data.aggregate.EffectTable`, or has fewer
+        than 2 studies.
+    ValueError
+        An unknown ``tau_prior`` or ``parameterization``, or a prior override naming
+        an unknown parameter (:func:`~bayes_hte.models.priors.resolve_priors`).
+
     Examples
     --------
     >>> table = EffectTable.from_arrays([-0.9, -1.6, -0.2, 0.0], [0.3, 0.2, 0.05, 0.01],
@@ -141,7 +152,7 @@ def build_meta_analysis_model(
                         f"{data.k}")
     if tau_prior not in TAU_PRIORS:
         raise ValueError(f"tau_prior must be one of {sorted(TAU_PRIORS)}, got {tau_prior!r}")
-    if parameterization not in ("marginal", "centered", "non_centered"):
+    if parameterization not in get_args(MetaParameterization):
         raise ValueError(f"parameterization must be 'marginal', 'centered' or "
                          f"'non_centered', got {parameterization!r}")
     defaults = {"mu": dict(META_PRIORS["mu"]), "tau": dict(TAU_PRIORS[tau_prior])}
@@ -186,9 +197,9 @@ def _as_arm_table(counts) -> ArmTable:
 
 
 def build_causal_meta_model(
-    counts,
+    counts: ArmTable | pd.DataFrame,
     *,
-    weights: Literal["sample_size"] | Sequence[float] | np.ndarray = "sample_size",
+    weights: SampleSizeWeights | Sequence[float] | np.ndarray | pd.Series = "sample_size",
     membership: Membership = "random",
     priors: Mapping | None = None,
 ) -> pm.Model:
@@ -197,9 +208,12 @@ def build_causal_meta_model(
     Parameters
     ----------
     counts : ArmTable or pandas.DataFrame
-        Per-study counts ``n11 n10 n01 n00``.
-    weights : "sample_size" or array_like
-        :math:`\omega_k = n_k/n` (default) or user convex weights (fixed).
+        Per-study counts ``n11 n10 n01 n00`` (a DataFrame is read by
+        :meth:`~bayes_hte.data.aggregate.ArmTable.from_frame`).
+    weights : "sample_size", array_like of shape (K,) or pandas.Series
+        :math:`\omega_k = n_k/n` (default) or user convex weights (fixed; >= 0, summing
+        to 1; a Series is aligned by study label), see
+        :func:`~bayes_hte.data.aggregate.check_weights`.
     membership : {"random", "fixed"}
         With ``"sample_size"`` weights: ``"random"`` gives :math:`\omega` a posterior
         (Dirichlet–multinomial on the study sizes), ``"fixed"`` plugs in :math:`n_k/n`.
@@ -216,7 +230,17 @@ def build_causal_meta_model(
         ``logit_risk`` (study, arm) and, for random membership, ``weight`` (study);
         deterministics ``risk`` (study, arm), ``psi`` (arm), ``theta`` (measure),
         ``theta_study`` (study, measure); observed ``events`` (study, arm) and
-        ``n_study``.
+        ``n_study``. ``theta`` holds the risk difference and the risk and odds ratios
+        on their natural (not log) scale.
+
+    Raises
+    ------
+    DataError
+        Invalid counts (see :class:`~bayes_hte.data.aggregate.ArmTable`) or weights
+        (see :func:`~bayes_hte.data.aggregate.check_weights`), or ``counts`` of another
+        type.
+    ValueError
+        An unknown ``membership``, or a prior override naming an unknown parameter.
 
     Examples
     --------
@@ -228,14 +252,14 @@ def build_causal_meta_model(
     ('measure',)
     """
     table = _as_arm_table(counts)
-    if membership not in ("random", "fixed"):
+    if membership not in get_args(Membership):
         raise ValueError(f"membership must be 'random' or 'fixed', got {membership!r}")
     w_user = check_weights(weights, table)
     resolved = resolve_priors(CAUSAL_PRIORS, priors, family="causal_meta_analysis")
     events = np.column_stack([table.n01, table.n11]).astype("int64")
     totals = np.column_stack([table.n0, table.n1]).astype("int64")
     nk = table.n.astype("int64")
-    coords = {"study": list(table.labels), "arm": list(ARMS), "measure": list(CAUSAL_MEASURES)}
+    coords = {"study": list(table.labels), "arm": list(ARMS), "measure": list(MEASURES)}
     random_w = w_user is None and membership == "random" and table.k > 1
     with pm.Model(coords=coords) as model:
         n_arm = pm.Data("n_arm", totals, dims=("study", "arm"))

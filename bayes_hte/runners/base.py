@@ -170,8 +170,8 @@ class Runner:
     """One analysis of a spec: check → load → fit → write → report.
 
     Subclasses set :attr:`family` and implement :meth:`load`, :meth:`fit` and
-    :meth:`write`; ``run(spec, outdir, log)`` of a family module is
-    :meth:`FamilyRunner.main <main>`.
+    :meth:`write`; ``run(spec, outdir, log)`` of a family module is the subclass's
+    :meth:`main`.
 
     Parameters
     ----------
@@ -185,8 +185,8 @@ class Runner:
     Raises
     ------
     SpecError
-        The spec does not match the family's schema (:func:`~bayes_hte.runners.schema.
-        check_spec`).
+        The spec does not match the family's schema
+        (:func:`~bayes_hte.runners.schema.check_spec`).
     """
 
     #: The family name (a key of :data:`bayes_hte.runners.schema.SCHEMA`).

@@ -27,7 +27,9 @@ def _read_csv(name: str) -> pd.DataFrame:
 class SGLT2HF:
     """SGLT2 inhibitors in heart failure: aggregate data of four trials + a target.
 
-    Attributes
+    Returned by :func:`sglt2_hf`; the fields below are also its (read-only) attributes.
+
+    Parameters
     ----------
     effects : pandas.DataFrame
         Risk differences of CV death or HF hospitalisation, overall and by subgroup:
@@ -41,7 +43,9 @@ class SGLT2HF:
     target : CovariateSummary
         The PULSE target population (means, LVEF SD, latent correlations).
     info : dict
-        Sources and notes.
+        Sources and notes, and the target's covariate names, latent correlation matrix
+        (``"covariates"``, ``"corr"``) and population size (``"population_size"``), as
+        read from ``sglt2_hf_target.json``.
     """
 
     effects: pd.DataFrame
