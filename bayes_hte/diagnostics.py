@@ -104,10 +104,8 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
 
     Parameters
     ----------
-    idata : xarray.DataTree
-        A fit with at least two chains.
-    var_names : sequence of str, optional
-        Posterior variables to summarise; default :func:`population_vars`.
+    idata, var_names
+        As in :func:`diagnostics_table`, which gives the R-hat and ESS.
 
     Returns
     -------

@@ -11,6 +11,7 @@ from bayes_hte import DataError
 from bayes_hte.cli import main
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import load_spec, run_spec
+from tests._helpers import sampler_toml
 
 SPEC = """
 [data]
@@ -26,13 +27,7 @@ family = "ipdma"
 heterogeneity = ["naive", "random_intercept"]
 learner = ["s"]
 
-[sampler]
-draws = 150
-tune = 200
-chains = 2
-random_seed = 1
-sampler = "pymc"
-
+""" + sampler_toml() + """
 [output]
 dir = "{out}"
 """

@@ -30,7 +30,7 @@ markers; per-replicate rows go to ``--csv`` and are reused when rerun)::
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -40,7 +40,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "evaluation.md"
+sys.path.insert(0, str(ROOT / "validation"))
+from _docs import DOCS, write_block  # noqa: E402
+
+DOC = DOCS / "evaluation.md"
 CSV = ROOT / "validation" / "results" / "bouvier2024_simulation.csv"
 SCENARIOS = {7: 3, 10: 9}                 # paper scenario -> number of covariates
 STRUCTURES = ("naive", "random_intercept", "stratified_intercept", "rank1",
@@ -135,15 +138,6 @@ def markdown(summ: pd.DataFrame, rows: pd.DataFrame, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_block(text: str, name: str = "bouvier2024-simulation") -> None:
-    src = DOC.read_text()
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    if start not in src or end not in src:
-        raise SystemExit(f"{DOC} has no {start} ... {end} block")
-    DOC.write_text(re.sub(re.escape(start) + r".*?" + re.escape(end),
-                          lambda _: f"{start}\n{text.rstrip()}\n{end}", src, flags=re.S))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=50)
@@ -186,7 +180,7 @@ def main() -> None:
         command = ("nice -n 10 .venv/bin/python validation/bouvier2024_simulation.py "
                    f"--reps {args.reps} --workers {args.workers} --draws {args.draws} "
                    f"--tune {args.tune} --chains {args.chains} --write-docs")
-        write_block(markdown(summ, rows, command))
+        write_block("bouvier2024-simulation", markdown(summ, rows, command), doc=DOC)
         print(f"wrote {DOC}")
 
 

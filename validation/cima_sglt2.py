@@ -14,7 +14,7 @@ Run (writes the tables into docs/cima.md between the ``cima-sglt2`` markers)::
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 import bayes_hte as bh
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _docs import DOCS, report  # noqa: E402
 
 CATE = "~ lvef + prehhf + diabetes"
 BY = {"lvef": ["<=40", ">40"], "prehhf": [0, 1], "diabetes": [0, 1]}
@@ -169,22 +172,12 @@ def main(argv=None) -> None:
                      f"({(dev / tol).max():.2f} x its tolerance)")
     lines += ["", "Options (same target sample):", "",
               "| options | ATE | SE | 95% CI |", "|---|---|---|---|", *var_rows]
-    md = "\n".join(lines)
-    print(md)
+    report("cima-sglt2", "\n".join(lines), doc=DOCS / "cima.md", write=args.write_docs)
     print("\nMC SDs (for tests/comparators/test_cima.py):")
     print("copula only: ate", np.round(ate_sd, 6).tolist())
     print("copula only: joint", np.round(joint_sd, 6).tolist())
     print("reference design: ate", np.round(ref_sd[0], 6).tolist())
     print("reference design: joint", np.round(ref_sd[1:], 6).tolist())
-    if args.write_docs:
-        doc = Path(__file__).resolve().parents[1] / "docs" / "cima.md"
-        text = doc.read_text()
-        pat = re.compile(r"(<!-- cima-sglt2:start -->\n).*?(\n?<!-- cima-sglt2:end -->)", re.S)
-        if not pat.search(text):
-            raise SystemExit("docs/cima.md has no cima-sglt2 markers")
-        doc.write_text(pat.sub(lambda m: m.group(1) + md + "\n" + m.group(2).lstrip("\n"),
-                               text))
-        print(f"wrote the tables into {doc}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ Run (writes the table into docs/cima.md between the ``cima-simulation`` markers)
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +35,9 @@ from bayes_hte.comparators.cima import cima
 from bayes_hte.comparators.univariate import meta_analysis
 from bayes_hte.errors import DataError
 from bayes_hte.simulate.shi_cima import shi_cima
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _docs import DOCS, report  # noqa: E402
 
 # Shi et al., Appendix B.2, Table 4 (bias) and Table 5 (coverage), 1000 replicates each:
 # scenario: (bias_meta, bias_metareg, bias_CIMA, cov_meta, cov_metareg, cov_CIMA)
@@ -166,16 +169,7 @@ def main(argv=None) -> None:
         cmd += " --scenarios " + " ".join(map(str, args.scenarios))
     cmd += " --write-docs"
     md = markdown(df, args.reps, seconds, cmd)
-    print(md)
-    if args.write_docs:
-        doc = Path(__file__).resolve().parents[1] / "docs" / "cima.md"
-        text = doc.read_text()
-        pat = re.compile(r"(<!-- cima-simulation:start -->\n).*?(\n<!-- cima-simulation:end -->)",
-                         re.S)
-        if not pat.search(text):
-            raise SystemExit("docs/cima.md has no cima-simulation markers")
-        doc.write_text(pat.sub(lambda m: m.group(1) + md + m.group(2), text))
-        print(f"wrote the table into {doc}")
+    report("cima-simulation", md, doc=DOCS / "cima.md", write=args.write_docs)
 
 
 if __name__ == "__main__":

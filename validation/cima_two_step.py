@@ -15,42 +15,22 @@ Run (writes the table into docs/cima.md between the ``cima-two-step`` markers)::
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from bayes_hte.comparators.cima import cima
 from bayes_hte.errors import DataWarning
 
-THETA = np.array([0.5, 0.3, -0.4])
-TRIALS = {"T1": (-0.8, 0.8, 0.2), "T2": (0.0, 1.2, 0.5), "T3": (0.7, 0.9, 0.7),
-          "T4": (1.2, 1.0, 0.35)}
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "validation"), str(ROOT)]
+from _docs import DOCS, report  # noqa: E402
 
-
-def simulate(rng, n_trial=20_000, n_target=5000):
-    eff, cov = [], []
-    for t, (m, s, p) in TRIALS.items():
-        x1 = m + s * rng.standard_normal(n_trial)
-        x2 = (rng.random(n_trial) < p).astype(float)
-        a = rng.random(n_trial) < 0.5
-        y = 1 + 0.5 * x1 + 0.3 * x2 + a * (THETA[0] + THETA[1] * x1 + THETA[2] * x2) \
-            + rng.standard_normal(n_trial)
-        for sg, st, mask in [("overall", None, np.ones(n_trial, bool)), ("x2", 1, x2 == 1),
-                             ("x2", 0, x2 == 0), ("x1", "<=0", x1 <= 0), ("x1", ">0", x1 > 0)]:
-            yt, yc = y[mask & a], y[mask & ~a]
-            eff.append(dict(trial=t, subgroup=sg, stratum=st, estimate=yt.mean() - yc.mean(),
-                            se=np.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc)),
-                            n=int(mask.sum()), prop=mask.mean()))
-        cov += [dict(trial=t, covariate="x1", mean=x1.mean(), sd=x1.std(ddof=1)),
-                dict(trial=t, covariate="x2", mean=x2.mean(), sd=np.nan)]
-    target = pd.DataFrame({"x1": 0.3 + 1.1 * rng.standard_normal(n_target),
-                           "x2": (rng.random(n_target) < 0.45).astype(float)})
-    truth = float(np.mean(THETA[0] + THETA[1] * target["x1"] + THETA[2] * target["x2"]))
-    return pd.DataFrame(eff), pd.DataFrame(cov), target, truth
+# the data generator of tests/comparators/test_cima.py's recovery tests
+from tests._helpers import linear_cate_trials  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -63,7 +43,7 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(args.seed)
     res: dict = {}
     for _ in range(args.reps):
-        eff, cov, target, truth = simulate(rng)
+        eff, cov, target, truth = linear_cate_trials(rng, n_trial=20_000)
         for name, e in [("x1 strata only", eff[eff["subgroup"] == "x1"]),
                         ("overall + x1 and x2 strata", eff)]:
             for steps in (1, 2):
@@ -80,18 +60,7 @@ def main(argv=None) -> None:
         v = np.array(v, dtype=float)
         lines.append(f"| {name} | {steps} | {v[:, 0].mean():.4f} | {v[:, 0].std(ddof=1):.4f} "
                      f"| {v[:, 1].mean():.4f} | {v[:, 2].mean():.2f} |")
-    md = "\n".join(lines)
-    print(md)
-    if args.write_docs:
-        doc = Path(__file__).resolve().parents[1] / "docs" / "cima.md"
-        text = doc.read_text()
-        pat = re.compile(r"(<!-- cima-two-step:start -->\n).*?(\n?<!-- cima-two-step:end -->)",
-                         re.S)
-        if not pat.search(text):
-            raise SystemExit("docs/cima.md has no cima-two-step markers")
-        doc.write_text(pat.sub(lambda m: m.group(1) + md + "\n" + m.group(2).lstrip("\n"),
-                               text))
-        print(f"wrote the table into {doc}")
+    report("cima-two-step", "\n".join(lines), doc=DOCS / "cima.md", write=args.write_docs)
 
 
 if __name__ == "__main__":

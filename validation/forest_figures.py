@@ -11,6 +11,7 @@ Writes docs/figures/bcg_forest_reml.png and docs/figures/berenfeld2026_combined_
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -24,19 +25,12 @@ from bayes_hte.comparators import causal_meta_analysis, meta_analysis  # noqa: E
 from bayes_hte.plots import combined_forest_plot, forest_plot  # noqa: E402
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026  # noqa: E402
 
-FIG = Path(__file__).resolve().parents[1] / "docs" / "figures"
+ROOT = Path(__file__).resolve().parents[1]
+FIG = ROOT / "docs" / "figures"
 
-# metafor's dat.bcg (Colditz et al. 1994): tpos tneg cpos cneg
-BCG = pd.DataFrame({
-    "study": ["Aronson 1948", "Ferguson & Simes 1949", "Rosenthal 1960",
-              "Hart & Sutherland 1977", "Frimodt-Moller 1973", "Stein & Aronson 1953",
-              "Vandiviere 1973", "TPT Madras 1980", "Coetzee & Berjak 1968",
-              "Rosenthal 1961", "Comstock 1974", "Comstock & Webster 1969", "Comstock 1976"],
-    "n11": [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
-    "n10": [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
-    "n01": [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
-    "n00": [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825],
-})
+# metafor's dat.bcg (Colditz et al. 1994) as n11 n10 n01 n00 (tpos tneg cpos cneg), written
+# by validation/metafor_reference.R
+BCG = pd.DataFrame(json.loads((ROOT / "tests" / "data" / "metafor_bcg.json").read_text())["data"])
 
 
 def main() -> None:

@@ -1,19 +1,25 @@
-# Reference values of R metafor for the comparator tests, written as JSON to tests/data/:
-#   metafor_bcg.json          escalc effect sizes and rma fits of dat.bcg
+# Reference values of R metafor (and lme4 / nlme) for the comparator tests, written as JSON
+# to tests/data/:
+#   metafor_bcg.json          the counts of dat.bcg, their escalc effect sizes and rma fits
 #                             (tests/data/test_aggregate.py, tests/comparators/test_univariate.py,
-#                             tests/models/test_synthesis_univariate.py)
+#                             tests/models/test_synthesis_univariate.py; the counts also
+#                             validation/forest_figures.py)
 #   metafor_zero_cells.json   escalc on a made-up table with zero cells (test_aggregate.py)
 #   metafor_small.json        rma on three made-up small data sets (test_univariate.py)
 #   metafor_berkey1998.json   dat.berkey1998 and its rma.mv fits
 #                             (tests/comparators/test_multivariate.py,
 #                             tests/models/test_synthesis_multivariate.py)
 #   metafor_metareg.json      rma meta-regressions and predictions (tests/comparators/test_cima.py)
-# Each file has a "source" (R and metafor versions, data set) and, per block, the R "call".
+#   lme4_two_step_trial.json  lmer / gls fits of one simulated longitudinal trial
+#                             (tests/comparators/test_mixed.py)
+# Each file has a "source" (R and package versions, data set) and, per block, the R "call".
 #
 # Run from the repository root:  Rscript validation/metafor_reference.R
-# Needs R with metafor and jsonlite (Debian: apt-get install r-cran-metafor r-cran-jsonlite).
-# The committed files were written with R 4.2.2 and metafor 3.8-1. Numbers are written with
-# 12 significant digits (the precision the tests were first written against).
+# Needs R with metafor, lme4, nlme and jsonlite (Debian: apt-get install r-cran-metafor
+# r-cran-lme4 r-cran-nlme r-cran-jsonlite) and the project's .venv (it simulates the trial).
+# The committed files were written with R 4.2.2, metafor 3.8-1, lme4 1.1-31 and nlme 3.1-162.
+# Numbers are written with 12 significant digits (the precision the tests were first written
+# against).
 suppressMessages({
   library(metafor)
   library(jsonlite)
@@ -25,7 +31,9 @@ versions <- sprintf("R %s.%s, metafor %s", R.version$major, R.version$minor,
                     as.character(packageVersion("metafor")))
 script <- "validation/metafor_reference.R"
 
-write_ref <- function(x, name) {
+# write list(source = "<versions>; <about>; written by <script>", ...) to tests/data/<name>
+write_ref <- function(name, about, ...) {
+  x <- c(list(source = sprintf("%s; %s; written by %s", versions, about, script)), list(...))
   path <- file.path(out_dir, name)
   write_json(x, path, auto_unbox = TRUE, digits = I(12), pretty = TRUE, na = "null")
   cat("wrote", path, "\n")
@@ -73,9 +81,11 @@ for (meas in c("OR", "RD")) {
       tau2 = fit$tau2, i2 = fit$I2, q = fit$QE)
   }
 }
-write_ref(list(
-  source = sprintf("%s; data set dat.bcg (BCG vaccine trials, Colditz et al. 1994); written by %s",
-                   versions, script),
+write_ref("metafor_bcg.json", "data set dat.bcg (BCG vaccine trials, Colditz et al. 1994)",
+  # the counts as the columns of bayes_hte.ArmTable (tests/data/test_aggregate.py and
+  # validation/forest_figures.py read them)
+  data = list(study = paste(dat.bcg$author, dat.bcg$year), n11 = dat.bcg$tpos,
+              n10 = dat.bcg$tneg, n01 = dat.bcg$cpos, n00 = dat.bcg$cneg),
   escalc = escalc_bcg,
   rma = list(
     call = paste0('dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, ',
@@ -89,8 +99,7 @@ write_ref(list(
   rma_other = list(
     call = paste0('escalc(measure = <measure>, ...dat.bcg); rma(yi, vi, method = <method>, ',
                   'control = list(threshold = 1e-12, tol = 1e-12, maxiter = 1000))'),
-    fits = rma_other)
-), "metafor_bcg.json")
+    fits = rma_other))
 
 # ------------------------------------------------------------------------ zero cells
 # a made-up table with zero cells (continuity correction add = 1/2, to = "only0")
@@ -103,12 +112,10 @@ for (m in c("RR", "OR", "RD")) {
     call = sprintf('escalc(measure = "%s", ai = ai, bi = bi, ci = ci, di = di, data = z)', m),
     yi = as.numeric(d$yi), vi = as.numeric(d$vi))
 }
-write_ref(list(
-  source = sprintf("%s; a made-up 2x2 table with zero cells (defaults add = 1/2, to = \"only0\"); written by %s",
-                   versions, script),
+write_ref("metafor_zero_cells.json",
+          "a made-up 2x2 table with zero cells (defaults add = 1/2, to = \"only0\")",
   data = as.list(z),
-  escalc = escalc_zero
-), "metafor_zero_cells.json")
+  escalc = escalc_zero)
 
 # ------------------------------------------------------------------------ small data sets
 # a: tau^2 truncated at 0; b: Q below both chi^2 quantiles; c: clear heterogeneity
@@ -128,16 +135,15 @@ for (nm in names(sets)) {
       tau2_ci = as.numeric(cf["tau^2", 2:3]), i2_ci = as.numeric(cf["I^2(%)", 2:3]))
   }
 }
-write_ref(list(
-  source = sprintf("%s; three made-up data sets (a: tau^2 truncated at 0, b: Q below both chi^2 quantiles, c: clear heterogeneity); written by %s",
-                   versions, script),
+write_ref("metafor_small.json",
+          paste("three made-up data sets (a: tau^2 truncated at 0, b: Q below both chi^2",
+                "quantiles, c: clear heterogeneity)"),
   data = sets,
   rma = list(
     call = paste0('fit <- rma(yi, vi, method = <method>, control = list(threshold = 1e-12, ',
                   'tol = 1e-12, maxiter = 1000)); predict(fit); confint(fit, control = ',
                   'list(tol = 1e-12, maxiter = 1000))$random[c("tau^2", "I^2(%)"), ]'),
-    fits = small)
-), "metafor_small.json")
+    fits = small))
 
 # ------------------------------------------------------------------------ Berkey 1998
 # metafor orders the outcomes AL, PD (factor levels); everything below is re-ordered to
@@ -182,9 +188,9 @@ for (m in c("REML", "ML")) {
 }
 pd_rows <- bk[bk$outcome == "PD", ]
 uni <- rma(yi, vi, data = pd_rows, method = "REML")
-write_ref(list(
-  source = sprintf("%s; data set dat.berkey1998 (Berkey et al. 1998, Stat Med 17:2537-2550; outcomes PD and AL, columns yi, v1i, v2i); written by %s",
-                   versions, script),
+write_ref("metafor_berkey1998.json",
+          paste("data set dat.berkey1998 (Berkey et al. 1998, Stat Med 17:2537-2550;",
+                "outcomes PD and AL, columns yi, v1i, v2i)"),
   data = list(trials = paste(trials$author, trials$year), names = c("PD", "AL"),
               estimates = unname(Y), covariances = unname(S)),
   setup = paste0('bk <- dat.berkey1998; V <- bldiag(lapply(split(bk[, c("v1i", "v2i")], ',
@@ -213,8 +219,7 @@ write_ref(list(
     fits = missing),
   univariate_pd = list(
     call = 'rma(yi, vi, data = bk[bk$outcome == "PD", ], method = "REML") (default control)',
-    estimate = as.numeric(uni$b[1]), se = uni$se, tau2 = uni$tau2, q = uni$QE)
-), "metafor_berkey1998.json")
+    estimate = as.numeric(uni$b[1]), se = uni$se, tau2 = uni$tau2, q = uni$QE))
 
 # ------------------------------------------------------------------------ meta-regression
 # 1. a fixed 5-study data set, three study-level covariates, tau^2 = 0
@@ -229,8 +234,7 @@ m2 <- data.frame(yi = c(0.3, -0.2, 0.25, -0.1, 0.05, 0.4),
                  vi = c(0.01, 0.02, 0.015, 0.01, 0.03, 0.02), x = 1:6)
 f2 <- rma(yi, vi, mods = ~ x, data = m2, method = "REML", control = list(threshold = 1e-12))
 p2 <- predict(f2, newmods = 3.5)
-write_ref(list(
-  source = sprintf("%s; two made-up meta-regression data sets; written by %s", versions, script),
+write_ref("metafor_metareg.json", "two made-up meta-regression data sets",
   three_covariates = list(
     call = 'fit <- rma(yi, vi, mods = ~ x1 + x2 + x3, method = "REML"); predict(fit, newmods = c(0.32, 0.27, 0.35))',
     data = as.list(m1), tau2 = f1$tau2, beta = as.numeric(f1$b), newmods = c(0.32, 0.27, 0.35),
@@ -238,5 +242,56 @@ write_ref(list(
   one_covariate = list(
     call = 'fit <- rma(yi, vi, mods = ~ x, method = "REML", control = list(threshold = 1e-12)); predict(fit, newmods = 3.5)',
     data = as.list(m2), tau2 = f2$tau2, beta = as.numeric(f2$b), newmods = 3.5,
-    pred = p2$pred, pred_se = p2$se, pred_ci = c(p2$ci.lb, p2$ci.ub))
-), "metafor_metareg.json")
+    pred = p2$pred, pred_se = p2$se, pred_ci = c(p2$ci.lb, p2$ci.ub)))
+
+# ------------------------------------------------------------------------ mixed models (lme4, nlme)
+# one trial of bayes_hte.simulate.two_step (120 participants, MAR dropout, 270 measurements),
+# written to CSV by the package's Python, fitted with lme4 / nlme (tests/comparators/test_mixed.py)
+suppressMessages({
+  library(lme4)
+  library(nlme)
+})
+trial_call <- paste0("two_step(design='simulation2', trials=1, size_range=(120, 120), ",
+                     "dropout=0.25, z_mean=19.3, z_sd=6.3, seed=11)")
+csv <- tempfile(fileext = ".csv")
+py <- sprintf("from bayes_hte.simulate.two_step import two_step; %s.data.to_csv('%s', index=False)",
+              trial_call, csv)
+if (system2(file.path(".venv", "bin", "python"), c("-c", shQuote(py))) != 0) {
+  stop("could not simulate the trial with .venv/bin/python")
+}
+d <- read.csv(csv)
+d$visit <- factor(d$visit)
+d$subject <- factor(d$subject)
+f <- y ~ treat + visit + z + treat:visit + visit:z + treat:z
+fr <- update(f, . ~ . + (1 | subject))
+# coefficients, SEs sqrt(diag(vcov())) and logLik() of a fit
+coefs <- function(fit, est) {
+  list(est = unname(est), se = unname(sqrt(diag(as.matrix(vcov(fit))))),
+       loglik = as.numeric(logLik(fit)))
+}
+lmer_fit <- function(data, reml) {
+  fit <- lmer(fr, data = data, REML = reml)
+  c(coefs(fit, fixef(fit)), list(sd = as.data.frame(VarCorr(fit))$sdcor))
+}
+un <- gls(f, correlation = corSymm(form = ~ as.integer(visit) | subject),
+          weights = varIdent(form = ~ 1 | visit), data = d, method = "REML",
+          control = glsControl(tolerance = 1e-10, msTol = 1e-10))
+no_v3 <- lmer(fr, data = droplevels(d[d$visit != 3, ]), REML = TRUE)
+write_ref("lme4_two_step_trial.json",
+          sprintf("lme4 %s, nlme %s; the trial %s of bayes_hte.simulate.two_step",
+                  packageVersion("lme4"), packageVersion("nlme"), trial_call),
+  setup = paste0('d <- read.csv("trial.csv"); d$visit <- factor(d$visit); ',
+                 'd$subject <- factor(d$subject); ',
+                 'f <- y ~ treat + visit + z + treat:visit + visit:z + treat:z; ',
+                 'fr <- update(f, . ~ . + (1 | subject)); est = fixef()/coef(), ',
+                 'se = sqrt(diag(vcov())), loglik = logLik(), sd = the random-intercept and ',
+                 'residual SDs, sigma = getVarCov()'),
+  random_intercept_reml = c(list(call = "lmer(fr, data = d, REML = TRUE)"), lmer_fit(d, TRUE)),
+  random_intercept_ml = c(list(call = "lmer(fr, data = d, REML = FALSE)"), lmer_fit(d, FALSE)),
+  unstructured_reml = c(
+    list(call = paste0('gls(f, correlation = corSymm(form = ~ as.integer(visit) | subject), ',
+                       'weights = varIdent(form = ~ 1 | visit), data = d, method = "REML", ',
+                       'control = glsControl(tolerance = 1e-10, msTol = 1e-10))')),
+    coefs(un, coef(un)), list(sigma = matrix(as.numeric(getVarCov(un)), 3))),
+  no_visit3_reml = c(list(call = "lmer(fr, data = d[d$visit != 3, ], REML = TRUE)"),
+                     coefs(no_v3, fixef(no_v3))))

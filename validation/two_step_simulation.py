@@ -33,7 +33,8 @@ markers)::
 from __future__ import annotations
 
 import argparse
-import re
+import json
+import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -46,120 +47,21 @@ import bayes_hte as bh
 from bayes_hte.comparators.mixed import mixed_model, per_trial_mixed_models
 from bayes_hte.simulate.two_step import COEF_NAMES, MU, two_step
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "multivariate.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _docs import DOCS, report  # noqa: E402
+
+DOC = DOCS / "multivariate.md"
 SHOW = {"treat": "mu2", "visit[3]": "mu4", "z": "mu5", "treat:visit[3]": "mu7",
         "visit[3]:z": "mu9", "treat:z": "mu10"}
 STATS = ("Mean", "SE", "estSE", "Coverage", "Power")
 
-# The paper's tables (two-step columns; Table 1 also one-step): {coef: {stat: values}}
-# Table 1 columns: N = 5, 10, 15, 20.
-PAPER1_TWO = {
-    "mu2": {"Mean": (.135, .146, .136, .130), "SE": (.867, .613, .496, .435),
-            "estSE": (.866, .606, .494, .427), "Coverage": (.950, .947, .947, .948),
-            "Power": (.053, .058, .059, .070)},
-    "mu4": {"Mean": (.826, .836, .829, .824), "SE": (.416, .287, .236, .205),
-            "estSE": (.410, .287, .234, .202), "Coverage": (.950, .951, .947, .941),
-            "Power": (.533, .825, .937, .978)},
-    "mu5": {"Mean": (-.461, -.460, -.460, -.461), "SE": (.032, .023, .018, .016),
-            "estSE": (.032, .022, .018, .016), "Coverage": (.948, .947, .955, .949),
-            "Power": (1.0, 1.0, 1.0, 1.0)},
-    "mu7": {"Mean": (.139, .141, .143, .144), "SE": (.178, .122, .100, .088),
-            "estSE": (.176, .123, .100, .087), "Coverage": (.947, .949, .949, .942),
-            "Power": (.128, .215, .297, .381)},
-    "mu9": {"Mean": (.050, .050, .050, .050), "SE": (.020, .014, .011, .010),
-            "estSE": (.020, .014, .011, .010), "Coverage": (.947, .951, .952, .940),
-            "Power": (.735, .947, .995, .999)},
-    "mu10": {"Mean": (-.060, -.060, -.060, -.059), "SE": (.042, .030, .024, .021),
-             "estSE": (.042, .029, .024, .021), "Coverage": (.949, .947, .950, .945),
-             "Power": (.302, .543, .701, .811)},
-}
-PAPER1_ONE = {
-    "mu2": {"Mean": (.135, .146, .135, .130), "SE": (.866, .612, .495, .434),
-            "estSE": (.867, .608, .495, .428), "Coverage": (.949, .948, .949, .950),
-            "Power": (.052, .056, .058, .071)},
-    "mu4": {"Mean": (.827, .836, .828, .825), "SE": (.415, .287, .236, .206),
-            "estSE": (.410, .287, .234, .202), "Coverage": (.950, .951, .948, .939),
-            "Power": (.533, .825, .936, .978)},
-    "mu5": {"Mean": (-.461, -.460, -.460, -.461), "SE": (.032, .023, .018, .016),
-            "estSE": (.032, .022, .018, .016), "Coverage": (.949, .949, .953, .951),
-            "Power": (1.0, 1.0, 1.0, 1.0)},
-    "mu7": {"Mean": (.139, .141, .143, .144), "SE": (.178, .122, .100, .088),
-            "estSE": (.176, .123, .100, .087), "Coverage": (.948, .949, .949, .940),
-            "Power": (.127, .211, .295, .382)},
-    "mu9": {"Mean": (.050, .050, .050, .050), "SE": (.020, .014, .011, .010),
-            "estSE": (.020, .014, .011, .010), "Coverage": (.947, .951, .949, .941),
-            "Power": (.734, .947, .995, .999)},
-    "mu10": {"Mean": (-.060, -.060, -.060, -.059), "SE": (.042, .030, .024, .021),
-             "estSE": (.042, .029, .024, .021), "Coverage": (.949, .948, .949, .946),
-             "Power": (.301, .540, .700, .811)},
-}
-# Tables 2 and 3 columns: (N, tau2) = (5, .1), (5, .2), (10, .1), (10, .2), (15, .1), (15, .2).
-# (Table 2's N = 5 columns repeat its N = 10 columns in the paper, apparently a
-# typesetting error: mu5's SE 0.104 there is sqrt(0.1/10), not sqrt(0.1/5) = 0.141.)
-PAPER2 = {
-    "mu2": {"Mean": (.141, .144, .141, .144, .145, .143),
-            "SE": (.694, .709, .694, .709, .564, .565),
-            "estSE": (.680, .692, .680, .692, .553, .562),
-            "Coverage": (.946, .947, .946, .947, .947, .950),
-            "Power": (.061, .057, .061, .057, .059, .057)},
-    "mu4": {"Mean": (.828, .831, .828, .831, .832, .833),
-            "SE": (.306, .323, .306, .323, .252, .268),
-            "estSE": (.307, .325, .307, .325, .251, .265),
-            "Coverage": (.951, .950, .951, .950, .948, .947),
-            "Power": (.773, .725, .773, .725, .912, .877)},
-    "mu5": {"Mean": (-.459, -.458, -.459, -.458, -.461, -.460),
-            "SE": (.104, .143, .104, .143, .084, .117),
-            "estSE": (.103, .143, .103, .143, .084, .117),
-            "Coverage": (.944, .947, .944, .947, .949, .949),
-            "Power": (.992, .890, .992, .890, 1.0, .976)},
-    "mu7": {"Mean": (.142, .141, .142, .141, .138, .140),
-            "SE": (.163, .193, .163, .193, .134, .157),
-            "estSE": (.163, .192, .163, .192, .133, .157),
-            "Coverage": (.947, .948, .947, .948, .947, .951),
-            "Power": (.140, .115, .140, .115, .181, .146)},
-    "mu9": {"Mean": (.051, .050, .051, .050, .048, .050),
-            "SE": (.101, .140, .101, .140, .082, .116),
-            "estSE": (.100, .141, .100, .141, .082, .116),
-            "Coverage": (.944, .945, .944, .945, .947, .947),
-            "Power": (.091, .071, .091, .071, .091, .076)},
-    "mu10": {"Mean": (-.061, -.058, -.061, -.058, -.060, -.061),
-             "SE": (.106, .145, .106, .145, .087, .119),
-             "estSE": (.105, .145, .105, .145, .086, .119),
-             "Coverage": (.945, .944, .945, .944, .945, .947),
-             "Power": (.096, .074, .096, .074, .110, .084)},
-}
-PAPER3 = {
-    "mu2": {"Mean": (.140, .142, .144, .136, .136, .139),
-            "SE": (1.026, 1.026, .693, .702, .483, .559),
-            "estSE": (.989, 1.004, .681, .690, .475, .561),
-            "Coverage": (.947, .950, .948, .946, .948, .953),
-            "Power": (.057, .052, .058, .058, .061, .053)},
-    "mu4": {"Mean": (.825, .822, .823, .828, .873, .836),
-            "SE": (.546, .584, .377, .404, .283, .329),
-            "estSE": (.537, .574, .376, .402, .257, .328),
-            "Coverage": (.948, .950, .950, .947, .907, .947),
-            "Power": (.347, .316, .591, .548, .892, .717)},
-    "mu5": {"Mean": (-.459, -.459, -.460, -.459, -.460, -.461),
-            "SE": (.147, .204, .103, .143, .073, .118),
-            "estSE": (.143, .200, .102, .143, .073, .117),
-            "Coverage": (.931, .932, .944, .944, .944, .945),
-            "Power": (.874, .625, .994, .890, 1.0, .974)},
-    "mu7": {"Mean": (.145, .145, .136, .135, .138, .141),
-            "SE": (.295, .359, .207, .245, .147, .202),
-            "estSE": (.291, .346, .206, .245, .145, .201),
-            "Coverage": (.943, .936, .947, .950, .946, .949),
-            "Power": (.088, .083, .105, .082, .167, .110)},
-    "mu9": {"Mean": (.051, .052, .051, .055, .049, .050),
-            "SE": (.185, .263, .133, .184, .093, .151),
-            "estSE": (.178, .252, .128, .181, .091, .149),
-            "Coverage": (.925, .927, .935, .940, .941, .943),
-            "Power": (.086, .080, .084, .070, .089, .070)},
-    "mu10": {"Mean": (-.062, -.063, -.060, -.060, -.060, -.059),
-             "SE": (.150, .205, .106, .146, .075, .118),
-             "estSE": (.147, .203, .105, .145, .074, .118),
-             "Coverage": (.934, .937, .942, .943, .947, .948),
-             "Power": (.084, .074, .096, .079, .130, .083)},
-}
+# The paper's tables (two-step columns; Table 1 also one-step): {coef: {stat: values}},
+# one value per column: Table 1, N = 5, 10, 15, 20; Tables 2 and 3, SIM2_COLUMNS.
+# (Table 2's N = 5 columns repeat its N = 10 columns: the JSON's "note".)
+_PAPER = json.loads((Path(__file__).resolve().parent / "two_step_paper_tables.json")
+                    .read_text())
+PAPER1_TWO, PAPER1_ONE = _PAPER["table1"]["two_step"], _PAPER["table1"]["one_step"]
+PAPER2, PAPER3 = _PAPER["table2"]["two_step"], _PAPER["table3"]["two_step"]
 SIM2_COLUMNS = [(5, 0.1), (5, 0.2), (10, 0.1), (10, 0.2), (15, 0.1), (15, 0.2)]
 
 
@@ -318,15 +220,7 @@ def main() -> None:
     text = (f"Command: `nice -n 10 .venv/bin/python validation/two_step_simulation.py "
             f"--reps {R} --workers {args.workers} --write-docs` ({elapsed / 60:.0f} min on "
             "2 shared cores).\n\n" + "\n\n".join(blocks))
-    print(text)
-    if args.write_docs:
-        src = DOC.read_text()
-        start_m, end_m = "<!-- two-step-simulation:start -->", "<!-- two-step-simulation:end -->"
-        if start_m not in src:
-            raise SystemExit(f"{DOC} has no {start_m} ... {end_m} block")
-        DOC.write_text(re.sub(re.escape(start_m) + r".*?" + re.escape(end_m),
-                              lambda _: f"{start_m}\n{text}\n{end_m}", src, flags=re.S))
-        print(f"written to {DOC}")
+    report("two-step-simulation", text, doc=DOC, write=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -64,8 +64,22 @@ _LOG2PI = np.log(2.0 * np.pi)
 
 
 # =========================================================================== numpy core
-@dataclass
-class LMMFit:
+@dataclass(frozen=True, eq=False)
+class _LMMStatistics:
+    """Variance parameters and fit statistics shared by :class:`LMMFit` and
+    :class:`MixedModelResult` (documented in :class:`LMMFit`)."""
+
+    sd_intercept: float
+    sd_error: float
+    loglik: float
+    n_obs: int
+    n_subjects: int
+    n_cov_params: int
+    converged: bool
+
+
+@dataclass(frozen=True, eq=False)
+class LMMFit(_LMMStatistics):
     """Raw output of :func:`lmm_fit` (arrays over all P design columns).
 
     Parameters
@@ -93,13 +107,6 @@ class LMMFit:
     beta: np.ndarray
     cov: np.ndarray
     sigma: np.ndarray
-    sd_intercept: float
-    sd_error: float
-    loglik: float
-    n_obs: int
-    n_subjects: int
-    n_cov_params: int
-    converged: bool
     estimable: np.ndarray
 
 
@@ -365,7 +372,7 @@ def _fit_un(y, X, subject, vidx, n_subj, T, method):
 
 # =========================================================================== result objects
 @dataclass(frozen=True, eq=False)
-class MixedModelResult(WaldInterval):
+class MixedModelResult(WaldInterval, _LMMStatistics):
     r"""One linear mixed model (one trial, or all trials pooled with common effects).
 
     Parameters
@@ -380,16 +387,8 @@ class MixedModelResult(WaldInterval):
     within_cov : pandas.DataFrame
         Estimated within-participant covariance over the visits (NaN for visits not
         measured).
-    sd_intercept, sd_error : float
-        Random-intercept and residual SDs (random-intercept model; NaN otherwise).
-    loglik : float
-        Restricted (REML) or full (ML) log-likelihood.
-    n_obs, n_subjects : int
-        Measurements and participants.
-    n_cov_params : int
-        Number of variance parameters estimated.
-    converged : bool
-        Whether the optimiser converged.
+    sd_intercept, sd_error, loglik, n_obs, n_subjects, n_cov_params, converged
+        As in :class:`LMMFit`, the raw fit this result is made from.
     covariance : {"random_intercept", "unstructured"}
         Within-participant covariance.
     method : {"REML", "ML"}
@@ -405,13 +404,6 @@ class MixedModelResult(WaldInterval):
     cov: np.ndarray
     names: tuple[str, ...]
     within_cov: pd.DataFrame
-    sd_intercept: float
-    sd_error: float
-    loglik: float
-    n_obs: int
-    n_subjects: int
-    n_cov_params: int
-    converged: bool
     covariance: str
     method: str
     study: object

@@ -66,7 +66,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
-from bayes_hte.data.aggregate import validate_multivariate
+from bayes_hte.data.multivariate import validate_multivariate
 from bayes_hte.errors import DataError
 from bayes_hte.options import OMEGA_STRUCTURES, MVMethod, OmegaStructure
 
@@ -323,7 +323,7 @@ def mvmeta_core(estimates: npt.ArrayLike, covariances: npt.ArrayLike, *,
     ValueError
         An unknown method or structure.
     DataError
-        Invalid inputs (see :func:`bayes_hte.data.aggregate.validate_multivariate`).
+        Invalid inputs (see :func:`bayes_hte.data.multivariate.validate_multivariate`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -532,7 +532,7 @@ class MVMetaResult(WaldInterval):
         Parameters
         ----------
         replicate : int, optional
-            Which replicate, when the result holds several (required then).
+            Which replicate's :math:`\\hat\\Omega`, as in :meth:`summary`.
 
         Returns
         -------
@@ -551,7 +551,7 @@ class MVMetaResult(WaldInterval):
         Parameters
         ----------
         replicate : int, optional
-            Which replicate, when the result holds several (required then).
+            Which replicate's fit, as in :meth:`summary`.
 
         Returns
         -------
@@ -573,7 +573,7 @@ class MVMetaResult(WaldInterval):
         Parameters
         ----------
         replicate : int, optional
-            Which replicate, when the result holds several (required then).
+            Which replicate's shrunken coefficients, as in :meth:`summary`.
 
         Returns
         -------
@@ -661,6 +661,7 @@ def mvmeta(
         names = list(estimates.columns) if names is None else names
         study_labels = list(estimates.index) if study_labels is None else study_labels
         estimates = estimates.to_numpy(dtype=float)
+    validate_multivariate(estimates, covariances, study_labels=study_labels)  # names studies
     core = mvmeta_core(estimates, covariances, method=method, structure=structure,
                        maxiter=maxiter)
     y = np.array(estimates, dtype=float)

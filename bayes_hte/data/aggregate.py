@@ -23,9 +23,9 @@ after adding ``add`` (default 1/2) to every cell of the studies that have a zero
 (``to="only0"``, metafor's default). :class:`EffectTable` holds effect sizes
 :math:`(y_k, v_k)` directly, with optional subgroup and stratum columns.
 
-Shared validators of aggregate inputs: :func:`check_weights` (convex study weights of a
-causal meta-analysis) and :func:`validate_multivariate` (study estimate vectors with
-their within-study covariances, missing components allowed).
+Shared validator of aggregate inputs: :func:`check_weights` (convex study weights of a
+causal meta-analysis). Study estimate vectors with their within-study covariances are
+validated by :func:`bayes_hte.data.multivariate.validate_multivariate`.
 """
 
 from __future__ import annotations
@@ -775,91 +775,3 @@ def check_weights(weights: str | Sequence[float] | np.ndarray | pd.Series,
                         f"populations), they sum to {w.sum():.6g}; normalise them yourself "
                         "if that is what you mean")
     return w
-
-
-def validate_multivariate(estimates: np.ndarray | Sequence,
-                          covariances: np.ndarray | Sequence, *,
-                          study_labels: Sequence | None = None
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Validate the study estimates and within-study covariances of a multivariate
-    meta-analysis (Jackson, Riley & White 2011), allowing missing components.
-
-    Parameters
-    ----------
-    estimates : array_like, shape (k, p) or (k, p, R)
-        Estimates :math:`\hat\beta_i` of ``k`` studies and ``p`` coefficients (trailing
-        replicate axis optional); NaN marks a component a study does not report.
-    covariances : array_like, shape (k, p, p) or (k, p, p, R)
-        Within-study covariances :math:`S_i`; entries of unreported components are
-        ignored (may be NaN).
-    study_labels : sequence, optional
-        One label per study, used to name the studies at fault in the messages;
-        default: the row indices ``0`` ... ``k-1``.
-
-    Returns
-    -------
-    (ndarray, ndarray)
-        Copies of shape (k, p, R) and (k, p, p, R) (``R = 1`` when there was no
-        replicate axis).
-
-    Raises
-    ------
-    DataError
-        Wrong dimensions or mismatched shapes, a number of labels other than ``k``,
-        infinite estimates, a study reporting no component, a coefficient no study
-        reports, or covariances of the reported components that are not finite, not
-        symmetric or not positive definite (the message names the studies by label,
-        and the replicate).
-    """
-    y = np.array(estimates, dtype=float, copy=True)
-    S = np.array(covariances, dtype=float, copy=True)
-    if y.ndim == 1:
-        raise DataError("estimates must be 2-dimensional (studies x coefficients); for a "
-                        "single coefficient pass shape (k, 1)")
-    if y.ndim not in (2, 3):
-        raise DataError(f"estimates must have shape (k, p) or (k, p, R), got {y.shape}")
-    k, p = y.shape[:2]
-    want = (k, p, p) + y.shape[2:]
-    if S.shape != want:
-        raise DataError(f"covariances must have shape {want} to match estimates {y.shape}, "
-                        f"got {S.shape}")
-    labels = [str(s) for s in (study_labels if study_labels is not None else range(k))]
-    if len(labels) != k:
-        raise DataError(f"study_labels has {len(labels)} entries for {k} studies; give one "
-                        "label per study (row of estimates)")
-    if y.ndim == 2:
-        y, S = y[..., None], S[..., None]
-    if np.isinf(y).any():
-        raise DataError(f"estimates are infinite in "
-                        f"{_name_studies(labels, np.isinf(y).any(axis=(1, 2)))}; use NaN "
-                        "for a component a study does not report")
-    for r in range(y.shape[-1]):
-        o = np.isfinite(y[..., r])
-        tag = f" (replicate {r})" if y.shape[-1] > 1 else ""
-        empty = ~o.any(axis=1)
-        if empty.any():
-            raise DataError(f"no component is reported in {_name_studies(labels, empty)}"
-                            f"{tag}; remove the studies without estimates")
-        none = np.flatnonzero(~o.any(axis=0))
-        if none.size:
-            raise DataError(f"coefficients (columns) {none.tolist()} are missing in every "
-                            f"study{tag}; drop them from the analysis")
-        mask = o[:, :, None] & o[:, None, :]
-        Sr = S[..., r]
-        bad = (~np.isfinite(Sr) & mask).any(axis=(1, 2))
-        if bad.any():
-            raise DataError(f"covariances are not finite for the reported components in "
-                            f"{_name_studies(labels, bad)}{tag}")
-        S0 = np.where(mask, np.nan_to_num(Sr), 0.0)
-        asym = np.abs(S0 - S0.transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-8 * (
-            1.0 + np.abs(S0).max(axis=(1, 2)))
-        if asym.any():
-            raise DataError(f"covariance matrices are not symmetric in "
-                            f"{_name_studies(labels, asym)}{tag}")
-        padded = S0 + np.eye(p)[None] * (~o)[:, :, None]
-        eig = np.linalg.eigvalsh(padded)
-        notpd = eig.min(axis=1) <= 0
-        if notpd.any():
-            raise DataError(f"covariance matrices are not positive definite on the reported "
-                            f"components in {_name_studies(labels, notpd)}{tag}")
-    return y, S

@@ -51,16 +51,23 @@ ATTR_SEED = "bayes_hte_random_seed"
 class Estimator:
     """Base of every estimator: the fitted state, the model, NetCDF save / load.
 
-    Subclasses set :attr:`data_group`, implement ``build(data) -> pm.Model``,
-    ``_options() -> dict`` (the constructor's keywords, JSON-serialisable),
-    ``_data_to_dataset(data)`` / ``_data_from_dataset(ds)``, ``fit``, ``summary`` and
-    ``parameters``.
+    Subclasses set :attr:`data_group` and ``_option_names`` (the constructor's keywords,
+    read back from the attributes of those names by ``_options``, which must be
+    JSON-serialisable), implement ``build(data) -> pm.Model``, ``fit``, ``summary`` and
+    ``parameters``, and either set ``_data_type`` (a container with ``to_dataset`` and
+    ``from_dataset``) or implement ``_data_to_dataset(data)`` / ``_data_from_dataset(ds)``.
     """
 
     #: Name of the DataTree group that stores the fit data.
     data_group: ClassVar[str] = "data"
     #: Posterior variables renamed since an older version: {old name: new name}.
     renamed_vars: ClassVar[dict[str, str]] = {}
+    #: The constructor's keywords, in the order they are stored in a saved fit.
+    _option_names: ClassVar[tuple[str, ...]] = ()
+    #: The options ``repr`` shows (``None``: every option but the priors).
+    _repr_names: ClassVar[tuple[str, ...] | None] = None
+    #: Container class of the fit data, stored with its ``to_dataset`` / ``from_dataset``.
+    _data_type: ClassVar[type | None] = None
 
     idata: xr.DataTree | None = None
     data: Any = None
@@ -89,18 +96,25 @@ class Estimator:
         """
         raise NotImplementedError
 
+    def _options(self) -> dict:
+        """The constructor's keywords (stored in a saved fit, used by :meth:`load`)."""
+        return {name: getattr(self, name) for name in self._option_names}
 
-    def _options(self) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _data_to_dataset(self, data) -> xr.Dataset:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _data_to_dataset(self, data) -> xr.Dataset:
+        return data.to_dataset()
 
     @classmethod
-    def _data_from_dataset(cls, ds: xr.Dataset):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _data_from_dataset(cls, ds: xr.Dataset):
+        return cls._data_type.from_dataset(ds)
 
     # -------------------------------------------------------------- shared
+    def __repr__(self) -> str:
+        state = "fitted" if self.idata is not None else "not fitted"
+        options = self._options()
+        names = self._repr_names or [k for k in options if k != "priors"]
+        shown = ", ".join(f"{k}={options[k]!r}" for k in names)
+        return f"{type(self).__name__}({shown}) [{state}]"
+
     def _require_fit(self) -> None:
         if self.idata is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(data) first")
@@ -218,13 +232,7 @@ class IPDEstimator(Estimator):
 
     data_group: ClassVar[str] = "ipd_data"
     data: IPDData | None = None
-
-    def _data_to_dataset(self, data: IPDData) -> xr.Dataset:
-        return data.to_dataset()
-
-    @classmethod
-    def _data_from_dataset(cls, ds: xr.Dataset) -> IPDData:
-        return IPDData.from_dataset(ds)
+    _data_type = IPDData
 
     def _check_data(self, data) -> None:
         if not isinstance(data, IPDData):

@@ -47,6 +47,11 @@ _RENAMED_VARS = {f"{old}{arm}": f"{new}{arm}" for arm in ("", "_control", "_trea
 _RENAMED_VARS |= {"sd_log_shape": "tau_log_shape"}
 
 
+def _option(name: str, doc: str) -> property:
+    """A read-only property giving the resolved option ``name`` (``self.options``)."""
+    return property(lambda self: getattr(self.options, name), doc=doc)
+
+
 class IPDMetaModel(IPDEstimator):
     r"""One-stage IPD meta-analysis of individualized treatment effects.
 
@@ -116,6 +121,8 @@ class IPDMetaModel(IPDEstimator):
     """
 
     renamed_vars = _RENAMED_VARS
+    _option_names = ("heterogeneity", "learner", "outcome", "priors", "parameterization")
+    _repr_names = ("heterogeneity", "learner", "outcome")
 
     def __init__(self, *, heterogeneity: Heterogeneity = "random_intercept",
                  learner: Learner = "s", outcome: Outcome = "binary",
@@ -130,46 +137,17 @@ class IPDMetaModel(IPDEstimator):
             heterogeneity=heterogeneity, learner=learner, outcome=outcome,
             parameterization=parameterization, model_options=self.model_options)
         self.priors = dict(priors or {})
-        self.idata = None
-        self.data = None
-        self._model = None
-        self._seed = None
 
-    # the options users read back
-    @property
-    def heterogeneity(self) -> str:
-        """The between-trial structure."""
-        return self.options.heterogeneity
-
-    @property
-    def learner(self) -> str:
-        """``"s"`` or ``"t"``."""
-        return self.options.learner
-
-    @property
-    def outcome(self) -> str:
-        """``"binary"`` or ``"time_to_event"``."""
-        return self.options.outcome
-
-    @property
-    def parameterization(self) -> str:
-        """Form of the trial-level effects as given (``"auto"`` resolved by the factory)."""
-        return self.options.parameterization
-
-    @property
-    def label(self) -> str:
-        """Short label, e.g. ``"RI-S"``."""
-        return self.options.label
-
-    def __repr__(self) -> str:
-        state = "fitted" if self.idata is not None else "not fitted"
-        return (f"IPDMetaModel(heterogeneity={self.heterogeneity!r}, learner={self.learner!r}, "
-                f"outcome={self.outcome!r}) [{state}]")
+    # the options users read back (str)
+    heterogeneity = _option("heterogeneity", "The between-trial structure.")
+    learner = _option("learner", '``"s"`` or ``"t"``.')
+    outcome = _option("outcome", '``"binary"`` or ``"time_to_event"``.')
+    parameterization = _option("parameterization", "Form of the trial-level effects as given "
+                               '(``"auto"`` resolved by the factory).')
+    label = _option("label", 'Short label, e.g. ``"RI-S"``.')
 
     def _options(self) -> dict:
-        return {"heterogeneity": self.heterogeneity, "learner": self.learner,
-                "outcome": self.outcome, "priors": self.priors,
-                "parameterization": self.parameterization, **self.model_options}
+        return {**super()._options(), **self.model_options}
 
     def _check_data(self, data) -> None:
         super()._check_data(data)

@@ -88,6 +88,9 @@ class SubgroupHTEModel(IPDEstimator):
 
     #: Posterior variables of files written by 0.1 (old name -> new name).
     renamed_vars = {"sigma_alpha_study": "tau_alpha", "sigma_tau_study": "tau_tau"}
+    _option_names = ("subgroups", "individual_effects", "priors", "interactions",
+                     "standardize", "parameterization", "individual_form")
+    _repr_names = ("subgroups", "individual_effects")
 
     def __init__(self, *, subgroups: Sequence[str] = (), individual_effects: bool = True,
                  priors: dict | None = None, interactions: Sequence[str] | None = None,
@@ -109,21 +112,7 @@ class SubgroupHTEModel(IPDEstimator):
         self.standardize = bool(standardize)
         self.parameterization = parameterization
         self.individual_form = individual_form
-        self.idata = None
-        self.data = None
-        self._model = None
         self._layout = None
-
-    def __repr__(self) -> str:
-        state = "fitted" if self.idata is not None else "not fitted"
-        return (f"SubgroupHTEModel(subgroups={self.subgroups!r}, "
-                f"individual_effects={self.individual_effects!r}) [{state}]")
-
-    def _options(self) -> dict:
-        return {"subgroups": self.subgroups, "individual_effects": self.individual_effects,
-                "priors": self.priors, "interactions": self.interactions,
-                "standardize": self.standardize, "parameterization": self.parameterization,
-                "individual_form": self.individual_form}
 
     def build(self, data: IPDData) -> pm.Model:
         """Build (but do not fit) the model for ``data``.
@@ -317,15 +306,10 @@ class SubgroupHTEModel(IPDEstimator):
 
         Parameters
         ----------
-        newdata : pandas.DataFrame, optional
-            Patients to predict for; default the fit patients.
+        newdata, new_trial, random_seed
+            As in :meth:`linear_predictors`.
         kind : {"marginal", "conditional"}
             As above.
-        new_trial : bool
-            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
-            per posterior draw.
-        random_seed : int, optional
-            Seed of the new-trial draws (default the fit's seed).
 
         Returns
         -------
@@ -460,15 +444,12 @@ class SubgroupHTEModel(IPDEstimator):
             Column of the frame defining the groups (any column).
         newdata : pandas.DataFrame, optional
             Patients to average over; default the fit patients.
-        new_trial : bool
-            Several trials only: ``False`` an average trial, ``True`` a new trial drawn
-            per posterior draw.
+        new_trial, random_seed
+            As in :meth:`linear_predictors`.
         scale : {"risk_difference", "logit"}
             Risk difference or log-odds ratio.
         kind : {"marginal", "conditional"}
             As in :meth:`cate_logit`.
-        random_seed : int, optional
-            Seed of the new-trial draws (default the fit's seed).
 
         Returns
         -------

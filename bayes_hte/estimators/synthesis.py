@@ -22,7 +22,7 @@ counterpart among the comparators:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar, Literal, Self, get_args
 
 import numpy as np
@@ -56,25 +56,50 @@ __all__ = ["CausalMetaModel", "MetaAnalysisModel", "SynthesisEstimator"]
 
 # =========================================================================== shared base
 class SynthesisEstimator(Estimator):
-    """Base of the synthesis estimators: one ``fit``, ``parameters`` and ``repr``.
+    """Base of the synthesis estimators: one ``build``, ``fit`` and ``parameters``.
 
     Subclasses set :attr:`population` (the posterior variables :meth:`parameters`
-    diagnoses) and implement ``build``, ``summary``, ``_options`` and the data
+    diagnoses), ``_factory`` (their factory of :mod:`bayes_hte.models`, as a
+    ``staticmethod``) and ``_option_names``, and implement ``summary`` and the data
     (de)serialisation of :class:`~bayes_hte.estimators.base.Estimator`.
     """
 
     #: Posterior variables reported by :meth:`parameters` (those present).
     population: ClassVar[tuple[str, ...]] = ()
-
-    def __repr__(self) -> str:
-        state = "fitted" if self.idata is not None else "not fitted"
-        opts = ", ".join(f"{k}={v!r}" for k, v in self._options().items()
-                         if k != "priors")
-        return f"{type(self).__name__}({opts}) [{state}]"
+    _factory: ClassVar[Callable[..., pm.Model]]
 
     def _prepare(self, data):
         """The container stored as :attr:`data` (subclasses convert user input)."""
         return data
+
+    def _factory_arguments(self, data) -> tuple[tuple, dict]:
+        """Positional and keyword arguments of ``_factory`` for the container ``data``."""
+        return (data,), self._options()
+
+    def build(self, data: object) -> pm.Model:
+        """Build (but do not fit) the model for ``data`` with the estimator's options.
+
+        Parameters
+        ----------
+        data : EffectTable, ArmTable, CoefficientEstimates or LongitudinalData
+            The estimator's container (see its class docstring; :meth:`fit` also takes
+            the other forms of input it lists).
+
+        Returns
+        -------
+        pymc.Model
+            From the estimator's factory in :mod:`bayes_hte.models.synthesis_univariate`
+            or :mod:`bayes_hte.models.synthesis_multivariate`, named in its class
+            docstring.
+
+        Raises
+        ------
+        DataError
+            Data the factory rejects, e.g. another container, too few studies, invalid
+            counts, covariances or weights (the message names the study or column).
+        """
+        args, options = self._factory_arguments(data)
+        return self._factory(*args, **options)
 
     def fit(self, data: object, *, draws: int = 1000, tune: int = 1000,
             chains: int = 4, random_seed: int | None = None, sampler: Sampler | None = None,
@@ -206,6 +231,8 @@ class MetaAnalysisModel(SynthesisEstimator):
     data_group: ClassVar[str] = "effect_table"
     population: ClassVar[tuple[str, ...]] = ("mu", "tau")
     data: EffectTable | None = None
+    _factory = staticmethod(build_meta_analysis_model)
+    _option_names = ("tau_prior", "priors", "parameterization")
 
     def __init__(self, *, tau_prior: TauPrior = "half_normal", priors: Mapping | None = None,
                  parameterization: MetaParameterization = "marginal"):
@@ -214,32 +241,6 @@ class MetaAnalysisModel(SynthesisEstimator):
         self.tau_prior = tau_prior
         self.priors = _check_priors(priors)
         self.parameterization = parameterization
-        self.idata = self.data = self._model = self._seed = None
-
-    def _options(self) -> dict:
-        return {"tau_prior": self.tau_prior, "priors": self.priors,
-                "parameterization": self.parameterization}
-
-    def build(self, data: EffectTable) -> pm.Model:
-        """Build (but do not fit) the model for ``data``.
-
-        Parameters
-        ----------
-        data : EffectTable
-            Study estimates ``yi`` and sampling variances ``vi``.
-
-        Returns
-        -------
-        pymc.Model
-            From :func:`bayes_hte.models.synthesis_univariate.build_meta_analysis_model`.
-
-        Raises
-        ------
-        DataError
-            Not an ``EffectTable``, or fewer than 2 studies.
-        """
-        return build_meta_analysis_model(data, tau_prior=self.tau_prior, priors=self.priors,
-                                         parameterization=self.parameterization)
 
     def fit(self, data: EffectTable | pd.DataFrame | Sequence[float] | np.ndarray,
             vi: Sequence[float] | np.ndarray | None = None, *,
@@ -247,7 +248,10 @@ class MetaAnalysisModel(SynthesisEstimator):
             chains: int = 4, random_seed: int | None = None, sampler: Sampler | None = None,
             target_accept: float | None = None, progressbar: bool = False,
             log_likelihood: bool = True, posterior_predictive: bool = True) -> Self:
-        """Sample the posterior; returns ``self`` with :attr:`idata` set.
+        """Sample the posterior given a table or the effect sizes and their variances.
+
+        Arrays become an :class:`~bayes_hte.EffectTable` (``EffectTable.from_arrays``),
+        which checks them; the log likelihood has one value per study.
 
         Parameters
         ----------
@@ -260,13 +264,13 @@ class MetaAnalysisModel(SynthesisEstimator):
             Study labels when ``data`` holds the effect sizes.
         draws, tune, chains, random_seed, sampler, target_accept, progressbar, \
 log_likelihood, posterior_predictive
-            As in :meth:`SynthesisEstimator.fit`; the log likelihood has one value per
-            study.
+            As in :meth:`SynthesisEstimator.fit`.
 
         Returns
         -------
         MetaAnalysisModel
-            ``self``, fitted.
+            ``self`` with :attr:`idata` set: ``mu``, ``tau``, the study effects ``theta``
+            and ``theta_new``, on the scale of ``yi``.
 
         Raises
         ------
@@ -318,7 +322,8 @@ log_likelihood, posterior_predictive
         Parameters
         ----------
         ci_prob : float
-            Probability of the equal-tailed credible intervals, in (0, 1).
+            Probability of the credible intervals of ``mu`` and ``tau`` and of the
+            prediction interval (``theta_new``), in (0, 1).
 
         Returns
         -------
@@ -399,7 +404,7 @@ class CausalMetaModel(SynthesisEstimator):
     Raises
     ------
     ValueError
-        An option outside its allowed values.
+        ``weights`` a string other than ``"sample_size"``, or an unknown ``membership``.
 
     Notes
     -----
@@ -419,6 +424,8 @@ class CausalMetaModel(SynthesisEstimator):
     data_group: ClassVar[str] = "arm_table"
     population: ClassVar[tuple[str, ...]] = ("psi", "theta", "weight")
     data: ArmTable | None = None
+    _factory = staticmethod(build_causal_meta_model)
+    _option_names = ("weights", "membership", "priors")
 
     def __init__(self, *, weights: Literal["sample_size"] | Sequence[float]
                  | Mapping[str, float] = "sample_size", membership: Membership = "random",
@@ -433,33 +440,12 @@ class CausalMetaModel(SynthesisEstimator):
         self.weights = weights
         self.membership = membership
         self.priors = _check_priors(priors)
-        self.idata = self.data = self._model = self._seed = None
 
-    def _options(self) -> dict:
-        return {"weights": self.weights, "membership": self.membership,
-                "priors": self.priors}
-
-    def build(self, data: ArmTable) -> pm.Model:
-        """Build (but do not fit) the model for ``data``.
-
-        Parameters
-        ----------
-        data : ArmTable
-            Per-study counts ``n11 n10 n01 n00``.
-
-        Returns
-        -------
-        pymc.Model
-            From :func:`bayes_hte.models.synthesis_univariate.build_causal_meta_model`.
-
-        Raises
-        ------
-        DataError
-            Invalid counts, or weights that do not match the studies.
-        """
-        w = pd.Series(self.weights) if isinstance(self.weights, dict) else self.weights
-        return build_causal_meta_model(data, weights=w, membership=self.membership,
-                                       priors=self.priors)
+    def _factory_arguments(self, data: ArmTable) -> tuple[tuple, dict]:
+        options = self._options()
+        if isinstance(self.weights, dict):  # matched to the study labels by the factory
+            options["weights"] = pd.Series(self.weights)
+        return (data,), options
 
     def _prepare(self, data):
         if isinstance(data, ArmTable):
@@ -485,7 +471,7 @@ class CausalMetaModel(SynthesisEstimator):
         Parameters
         ----------
         ci_prob : float
-            Probability of the equal-tailed credible intervals, in (0, 1).
+            Probability of the equal-tailed credible interval of each measure, in (0, 1).
 
         Returns
         -------

@@ -22,7 +22,6 @@ from typing import ClassVar, Literal, Self, get_args
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from bayes_hte.data.checks import is_categorical
@@ -135,7 +134,8 @@ class CoefficientEstimates:
         Parameters
         ----------
         ds : xarray.Dataset
-            Written by :meth:`to_dataset`.
+            Variables ``estimates`` and ``covariances`` with coordinates ``study`` and
+            ``coef``, as :meth:`to_dataset` writes them.
 
         Returns
         -------
@@ -183,7 +183,8 @@ class _CoefficientModel(SynthesisEstimator):
         Parameters
         ----------
         ci_prob : float
-            Probability of the equal-tailed credible intervals, in (0, 1).
+            Probability of the intervals of each coefficient (credible, or prediction
+            intervals with ``new_trial``), in (0, 1).
         new_trial : bool
             Summarise :meth:`new_trial_coefficients` (prediction intervals) instead of
             :math:`\\mu`.
@@ -254,41 +255,21 @@ class MultivariateMetaModel(_CoefficientModel):
 
     data_group: ClassVar[str] = "coefficient_estimates"
     data: CoefficientEstimates | None = None
+    _data_type = CoefficientEstimates
+    _factory = staticmethod(build_mvmeta_model)
+    _option_names = ("structure", "priors")
 
     def __init__(self, *, structure: OmegaStructure = "unstructured",
                  priors: Mapping | None = None):
         check_choice("structure", structure, OMEGA_STRUCTURES)
         self.structure = structure
         self.priors = _check_priors(priors)
-        self.idata = self.data = self._model = self._seed = None
 
-    def _options(self) -> dict:
-        return {"structure": self.structure, "priors": self.priors}
-
-    def build(self, data: CoefficientEstimates) -> pm.Model:
-        """Build (but do not fit) the model for ``data``.
-
-        Parameters
-        ----------
-        data : CoefficientEstimates
-            Study estimates and within-study covariances.
-
-        Returns
-        -------
-        pymc.Model
-            From :func:`bayes_hte.models.synthesis_multivariate.build_mvmeta_model`.
-
-        Raises
-        ------
-        DataError
-            Mismatched shapes, infinite estimates, a study without components, or
-            covariances not finite / symmetric / positive definite (names the studies).
-        """
+    def _factory_arguments(self, data: CoefficientEstimates) -> tuple[tuple, dict]:
         if not isinstance(data, CoefficientEstimates):
             raise DataError(f"expected CoefficientEstimates, got {type(data).__name__}")
-        return build_mvmeta_model(data.estimates, data.covariances, structure=self.structure,
-                                  priors=self.priors, names=data.names,
-                                  study_labels=data.study_labels)
+        return (data.estimates, data.covariances), {
+            **self._options(), "names": data.names, "study_labels": data.study_labels}
 
     def fit(self, estimates: np.ndarray | pd.DataFrame | CoefficientEstimates,
             covariances: np.ndarray | None = None, *, names: Sequence[str] | None = None,
@@ -296,7 +277,10 @@ class MultivariateMetaModel(_CoefficientModel):
             chains: int = 4, random_seed: int | None = None, sampler: Sampler | None = None,
             target_accept: float | None = None, progressbar: bool = False,
             log_likelihood: bool = True, posterior_predictive: bool = True) -> Self:
-        """Sample the posterior; returns ``self`` with :attr:`idata` set.
+        """Sample the posterior given coefficient arrays (or a ``CoefficientEstimates``).
+
+        Arrays are labelled by :meth:`CoefficientEstimates.from_arrays`; components a
+        study does not report (NaN) are marginalised by the model.
 
         Parameters
         ----------
@@ -310,12 +294,14 @@ class MultivariateMetaModel(_CoefficientModel):
             Coefficient names and study labels.
         draws, tune, chains, random_seed, sampler, target_accept, progressbar, \
 log_likelihood, posterior_predictive
-            As in :meth:`SynthesisEstimator.fit`.
+            As in :meth:`SynthesisEstimator.fit` (the log likelihood has one value per
+            study, ``beta_hat``).
 
         Returns
         -------
         MultivariateMetaModel
-            ``self``, fitted.
+            ``self`` with :attr:`idata` set: the pooled coefficients ``mu`` (dim
+            ``coef``), the between-study SDs ``tau`` and ``Omega``.
 
         Raises
         ------
@@ -332,13 +318,6 @@ log_likelihood, posterior_predictive
                            target_accept=target_accept, progressbar=progressbar,
                            log_likelihood=log_likelihood,
                            posterior_predictive=posterior_predictive)
-
-    def _data_to_dataset(self, data: CoefficientEstimates) -> xr.Dataset:
-        return data.to_dataset()
-
-    @classmethod
-    def _data_from_dataset(cls, ds: xr.Dataset) -> CoefficientEstimates:
-        return CoefficientEstimates.from_dataset(ds)
 
 
 # =========================================================================== one-stage LMM
@@ -381,7 +360,7 @@ class LongitudinalMetaModel(_CoefficientModel):
     Raises
     ------
     ValueError
-        An option outside its allowed values.
+        ``structure``, ``within`` or ``parameterization`` outside its allowed values.
 
     Notes
     -----
@@ -398,6 +377,9 @@ class LongitudinalMetaModel(_CoefficientModel):
 
     data_group: ClassVar[str] = "longitudinal_data"
     data: LongitudinalData | None = None
+    _factory = staticmethod(build_one_stage_lmm)
+    _option_names = ("structure", "within", "priors", "reference_visit", "treatment_by_visit",
+                     "covariate_by_visit", "treatment_by_covariate", "parameterization")
 
     def __init__(self, *, structure: OmegaStructure = "diagonal",
                  within: WithinCovariance = "random_intercept",
@@ -418,40 +400,6 @@ class LongitudinalMetaModel(_CoefficientModel):
         self.covariate_by_visit = bool(covariate_by_visit)
         self.treatment_by_covariate = bool(treatment_by_covariate)
         self.parameterization = parameterization
-        self.idata = self.data = self._model = self._seed = None
-
-    def _options(self) -> dict:
-        return {"structure": self.structure, "within": self.within, "priors": self.priors,
-                "reference_visit": self.reference_visit,
-                "treatment_by_visit": self.treatment_by_visit,
-                "covariate_by_visit": self.covariate_by_visit,
-                "treatment_by_covariate": self.treatment_by_covariate,
-                "parameterization": self.parameterization}
-
-    def build(self, data: LongitudinalData) -> pm.Model:
-        """Build (but do not fit) the model for ``data``.
-
-        Parameters
-        ----------
-        data : LongitudinalData
-            Repeated measures of at least two trials.
-
-        Returns
-        -------
-        pymc.Model
-            From :func:`bayes_hte.models.synthesis_multivariate.build_one_stage_lmm`.
-
-        Raises
-        ------
-        DataError
-            Not a ``LongitudinalData``, or fewer than two trials.
-        """
-        return build_one_stage_lmm(
-            data, structure=self.structure, within=self.within, priors=self.priors,
-            reference_visit=self.reference_visit, treatment_by_visit=self.treatment_by_visit,
-            covariate_by_visit=self.covariate_by_visit,
-            treatment_by_covariate=self.treatment_by_covariate,
-            parameterization=self.parameterization)
 
     def _data_to_dataset(self, data: LongitudinalData) -> xr.Dataset:
         return _longitudinal_to_dataset(data)

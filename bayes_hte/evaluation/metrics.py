@@ -61,18 +61,6 @@ from bayes_hte.evaluation._inputs import (
 from bayes_hte.evaluation.policy import policy_metrics
 from bayes_hte.options import Outcome
 
-__all__ = [
-    "BenefitCalibration",
-    "benefit_from_ite",
-    "c_for_benefit",
-    "calibration_for_benefit",
-    "coverage",
-    "event_by_horizon",
-    "match_pairs",
-    "metric_table",
-    "mse",
-]
-
 
 # --------------------------------------------------------------------------- conventions
 def benefit_from_ite(ite: np.ndarray | xr.DataArray, outcome: Outcome = "binary"

@@ -73,13 +73,10 @@ ARMS = ("control", "treated")
 #: Default priors (logit scale; effects per unit of the encoded covariates).
 DEFAULT_PRIORS: PriorDict = {
     "alpha": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
-    "theta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
-    "gamma": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
-    "eta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    **{name: {"dist": "Normal", "mu": 0.0, "sigma": 1.0} for name in ("theta", "gamma", "eta")},
     "tau_alpha": {"dist": "HalfNormal", "sigma": 1.0},
     "alpha_study": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
-    "tau_phi": {"dist": "HalfNormal", "sigma": 0.5},
-    "tau_b": {"dist": "HalfNormal", "sigma": 0.5},
+    **{name: {"dist": "HalfNormal", "sigma": 0.5} for name in ("tau_phi", "tau_b")},
     "corr_b": {"dist": "LKJ", "eta": 2.0},
 }
 
@@ -204,8 +201,8 @@ def build_ipdma_model(
     *,
     heterogeneity: Heterogeneity = "random_intercept",
     learner: Learner = "s",
-    priors: Mapping | None = None,
     parameterization: Parameterization = "auto",
+    priors: Mapping | None = None,
 ) -> pm.Model:
     r"""Build the one-stage IPD-MA model for a binary outcome.
 
@@ -224,9 +221,6 @@ def build_ipdma_model(
     learner : {"s", "t"}
         S-learner (treatment and treatment x covariate terms in one predictor) or
         T-learner (one predictor per arm; every parameter gains an ``arm`` dim).
-    priors : mapping, optional
-        Overrides of :data:`DEFAULT_PRIORS` by parameter name, e.g.
-        ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
     parameterization : {"auto", "centered", "non_centered", "anchored"}
         Form of the trial-level effects (RI/R1 intercepts and scales, FS coefficient
         vectors). ``"auto"`` uses :func:`choose_parameterization` for the intercepts and
@@ -234,6 +228,9 @@ def build_ipdma_model(
         the centred RI/R1 intercepts in the variables of :func:`_anchored_intercepts`
         (the same model; fewer divergences when a few large trials pin their
         intercepts down but not :math:`\tau_\alpha`).
+    priors : mapping, optional
+        Overrides of :data:`DEFAULT_PRIORS` by parameter name, e.g.
+        ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
 
     Returns
     -------

@@ -106,14 +106,11 @@ from bayes_hte.options import SubgroupParameterization as Parameterization
 #: Default priors (logit scale; covariate effects per SD of standardised covariates).
 DEFAULT_PRIORS: PriorDict = {
     "alpha": {"dist": "Normal", "mu": 0.0, "sigma": 2.5},
-    "beta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
-    "mu_tau": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
-    "gamma": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
-    "sigma_alpha_subgroup": {"dist": "HalfNormal", "sigma": 0.5},
-    "sigma_tau_subgroup": {"dist": "HalfNormal", "sigma": 0.5},
+    **{name: {"dist": "Normal", "mu": 0.0, "sigma": 1.0} for name in ("beta", "mu_tau", "gamma")},
+    **{name: {"dist": "HalfNormal", "sigma": 0.5}
+       for name in ("sigma_alpha_subgroup", "sigma_tau_subgroup")},
     "tau_alpha": {"dist": "HalfNormal", "sigma": 1.0},
-    "tau_tau": {"dist": "HalfNormal", "sigma": 0.5},
-    "sigma_eta": {"dist": "HalfNormal", "sigma": 0.5},
+    **{name: {"dist": "HalfNormal", "sigma": 0.5} for name in ("tau_tau", "sigma_eta")},
 }
 
 #: Gauss-Hermite nodes used to integrate the individual deviations out: with 20 nodes the
@@ -414,12 +411,11 @@ def build_subgroup_model(
 
     Examples
     --------
-    >>> from bayes_hte.simulate.tzimas2024 import tzimas2024
-    >>> sim = tzimas2024(n=500, seed=1)
-    >>> data = IPDData.from_frame(sim.data, outcome="event", treatment="treatment",
-    ...                           covariates=sim.covariates)
-    >>> model = build_subgroup_model(data, subgroups=["gender"],
-    ...                              interactions=sim.interactions)
+    >>> from bayes_hte.simulate import tzimas2024
+    >>> frame = tzimas2024(n=500, seed=1).data
+    >>> data = IPDData.from_frame(frame, outcome="event", treatment="treatment",
+    ...                           covariates=["age", "anticoagulant", "prior_bleeding"])
+    >>> model = build_subgroup_model(data, subgroups=["gender"], interactions=["age"])
     >>> model.coords["subgroup"]
     ('gender[Female]', 'gender[Male]')
     """

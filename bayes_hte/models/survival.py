@@ -170,12 +170,12 @@ def build_ipdma_survival_model(
     *,
     heterogeneity: Heterogeneity = "random_intercept",
     learner: Learner = "s",
-    priors: Mapping | None = None,
     parameterization: ipdma.Parameterization = "auto",
     baseline: Baseline = "weibull",
     cuts: Sequence[float] | np.ndarray | None = None,
     n_intervals: int = 6,
     horizon: float | None = None,
+    priors: Mapping | None = None,
 ) -> pm.Model:
     r"""Build the one-stage IPD-MA proportional-hazards model (see the module docstring).
 
@@ -187,7 +187,7 @@ def build_ipdma_survival_model(
     ----------
     data : IPDData
         Time-to-event data (``IPDData.from_frame(..., time="t")``).
-    heterogeneity, learner, priors, parameterization
+    heterogeneity, learner, parameterization, priors
         As in :func:`bayes_hte.models.ipdma.build_ipdma_model`. Extra priors:
         ``log_shape`` (Weibull :math:`\kappa`), ``tau_log_shape`` (SI/FS),
         ``log_lambda`` (piecewise; its ``sigma`` scales the zero-sum log-hazard steps).

@@ -67,8 +67,8 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hte.data.aggregate import validate_multivariate
 from bayes_hte.data.longitudinal import LongitudinalData
+from bayes_hte.data.multivariate import validate_multivariate
 from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
 from bayes_hte.options import (
@@ -226,7 +226,7 @@ def build_mvmeta_model(
     DataError
         ``estimates`` not of shape (k, p), names or labels of the wrong length, or
         invalid estimates / covariances
-        (:func:`~bayes_hte.data.aggregate.validate_multivariate`, naming the studies
+        (:func:`~bayes_hte.data.multivariate.validate_multivariate`, naming the studies
         by label).
     ValueError
         An unknown ``structure``, or a prior override naming an unknown parameter.

@@ -17,6 +17,11 @@ from matplotlib.figure import Figure
 from bayes_hte.data import IPDData
 
 
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new figure of ``figsize`` inches with one axes."""
+    return (ax.figure, ax) if ax is not None else plt.subplots(figsize=figsize)
+
+
 def plot_ite_distribution(
     ites: Mapping[str, xr.DataArray],
     *,
@@ -43,7 +48,7 @@ def plot_ite_distribution(
     Returns
     -------
     matplotlib.figure.Figure
-        The figure holding the axes.
+        The figure holding the axes: one violin per model, then the truth.
 
     Raises
     ------
@@ -55,8 +60,7 @@ def plot_ite_distribution(
     if truth is not None:
         labels.append("truth")
         values.append(np.asarray(truth))
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(
-        figsize=(max(5, 0.8 * len(labels) + 2), 4))
+    fig, ax = _axes(ax, (max(5, 0.8 * len(labels) + 2), 4))
     parts = ax.violinplot(values, showmedians=True)
     if truth is not None:
         parts["bodies"][-1].set_facecolor("0.6")
@@ -93,7 +97,8 @@ def plot_ppc_event_rates(
     ci_prob : float
         Probability mass of the predictive interval, in (0, 1).
     ax : matplotlib.axes.Axes, optional
-        Axes to draw into (default: a new figure sized to the number of groups).
+        Axes to draw into (default: a new figure at least 5 inches wide, half an inch
+        per trial x arm group).
     title : str
         Axes title.
 
@@ -118,8 +123,7 @@ def plot_ppc_event_rates(
     lo, hi = np.quantile(rates.reshape(-1, n_groups), [(1 - ci_prob) / 2, (1 + ci_prob) / 2],
                          axis=0)
     med = np.median(rates.reshape(-1, n_groups), axis=0)
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(
-        figsize=(max(5, 0.5 * n_groups + 2), 3.8))
+    fig, ax = _axes(ax, (max(5, 0.5 * n_groups + 2), 3.8))
     x = np.arange(n_groups)
     ax.vlines(x, lo, hi, color="C0", lw=3, alpha=0.5, label=f"{ci_prob:.0%} predictive")
     ax.plot(x, med, "_", color="C0", ms=12)
@@ -156,7 +160,7 @@ def plot_ite_vs_truth(
     Returns
     -------
     matplotlib.figure.Figure
-        The figure holding the axes.
+        The figure holding the axes: one dot per patient.
 
     Raises
     ------
@@ -166,7 +170,7 @@ def plot_ite_vs_truth(
     est = ite.mean(("chain", "draw")).values
     if np.shape(truth) != est.shape:
         raise ValueError(f"truth has shape {np.shape(truth)}; expected {est.shape}")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4, 4))
+    fig, ax = _axes(ax, (4, 4))
     ax.plot(truth, est, ".", ms=2, alpha=0.5)
     lim = [min(np.min(truth), est.min()), max(np.max(truth), est.max())]
     ax.plot(lim, lim, "k:", lw=0.8)

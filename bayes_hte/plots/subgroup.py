@@ -28,6 +28,22 @@ def _check_draws(values: xr.DataArray, name: str) -> None:
         raise DataError(f"{name} must be an xarray.DataArray with dims (chain, draw, patient)")
 
 
+def _check_truth(truth: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """``truth`` as floats, one value per patient of the posterior means ``point``."""
+    truth = np.asarray(truth, dtype=float)
+    if truth.shape != point.shape:
+        raise DataError(f"truth has shape {truth.shape}; expected {point.shape}")
+    return truth
+
+
+def _finish(fig: Figure, title: str | None) -> Figure:
+    """Title (when given) and tight layout of a two-panel figure."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_cate_by_risk(
     cate: xr.DataArray,
     baseline_risk: xr.DataArray,
@@ -86,9 +102,7 @@ def plot_cate_by_risk(
     lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
     cv = cate.transpose("chain", "draw", "patient").values
     if truth is not None:
-        truth = np.asarray(truth, dtype=float)
-        if truth.shape != point.shape:
-            raise DataError(f"truth has shape {truth.shape}; expected {point.shape}")
+        truth = _check_truth(truth, point)
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), width_ratios=[1.1, 1])
     pos = np.arange(1, len(labels) + 1)
@@ -123,10 +137,7 @@ def plot_cate_by_risk(
     ax2.set_ylabel(ylabel)
     ax2.legend(fontsize=8, loc="upper left", markerscale=2)
     ax2.set_title("per patient", fontsize=10)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_cate_vs_truth(
@@ -166,9 +177,7 @@ def plot_cate_vs_truth(
     """
     _check_draws(cate, "cate")
     point = cate.mean(SAMPLE).values
-    truth = np.asarray(truth, dtype=float)
-    if truth.shape != point.shape:
-        raise DataError(f"truth has shape {truth.shape}; expected {point.shape}")
+    truth = _check_truth(truth, point)
     m = accuracy_metrics(point, truth)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     ax.scatter(truth, point, s=6, alpha=0.5, color=_BLUE, lw=0)
@@ -184,10 +193,7 @@ def plot_cate_vs_truth(
     ax2.set_xlabel(label)
     ax2.set_ylabel("patients")
     ax2.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_subgroup_effects(

@@ -14,6 +14,8 @@ output folder, the progress log and the report, and writes the report at the end
 from __future__ import annotations
 
 import inspect
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -208,12 +210,8 @@ class Runner:
 
         Parameters
         ----------
-        spec : mapping
-            The parsed spec (:func:`bayes_hte.spec.load_spec`).
-        outdir : str or pathlib.Path
-            Existing output folder.
-        log : callable
-            Progress messages.
+        spec, outdir, log
+            As in :class:`Runner`.
 
         Raises
         ------
@@ -289,6 +287,33 @@ class Runner:
             self.log(f"report: {html_path}")
 
     # ------------------------------------------------------------------ helpers
+    def sample(self, estimator: Any, data: Any, *, label: str) -> float:
+        """Fit an estimator with the ``[sampler]`` settings, logging the start.
+
+        Parameters
+        ----------
+        estimator : object
+            An unfitted estimator of :mod:`bayes_hte.estimators` (``fit(data, **sampler)``);
+            fitted in place (sampler ``UserWarning`` messages silenced).
+        data : object
+            Its data container.
+        label : str
+            Start of the progress message, e.g. ``"[1/4] RI-S"``.
+
+        Returns
+        -------
+        float
+            Wall time of the fit in seconds (compilation, sampling, log likelihood,
+            posterior predictive).
+        """
+        sampler = self.tables["sampler"]
+        self.log(f"{label}: fitting ({sampler['chains']} chains x {sampler['draws']} draws)...")
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            estimator.fit(data, **sampler)
+        return time.perf_counter() - start
+
     def new_report(self, intro: str) -> Report:
         """Start the report: title from the spec's file name, then ``intro``.
 

@@ -127,7 +127,8 @@ class CIMARunner(Runner):
         Parameters
         ----------
         inputs : dict
-            From :meth:`load`.
+            Keyword arguments of ``cima`` (:meth:`load`); ``effects``, ``covariates``
+            and ``target`` are passed by position.
 
         Returns
         -------
@@ -147,9 +148,9 @@ class CIMARunner(Runner):
         Parameters
         ----------
         inputs : dict
-            From :meth:`load`.
+            The inputs of ``cima`` (:meth:`load`; not used: the fit carries its options).
         results : CIMAResult
-            From :meth:`fit`.
+            The fit (:meth:`fit`).
         """
         fit, outdir = results, self.outdir
         fit.summary().rename_axis("term").to_csv(outdir / "summary.csv")

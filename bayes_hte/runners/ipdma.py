@@ -84,8 +84,8 @@ class IPDMARunner(Runner):
 
         Parameters
         ----------
-        inputs : tuple
-            From :meth:`load`.
+        inputs : tuple of (IPDData, numpy.ndarray or None)
+            The container and the true ITE, from :meth:`load` (only the data are used).
 
         Returns
         -------
@@ -93,7 +93,7 @@ class IPDMARunner(Runner):
             Fitted models by label (e.g. ``"RI-S"``), in grid order.
         """
         data, _ = inputs
-        model, sampler, priors = (self.tables[k] for k in ("model", "sampler", "priors"))
+        model, priors = self.tables["model"], self.tables["priors"]
         hets, learners = _as_list(model["heterogeneity"]), _as_list(model["learner"])
         options = {k: model[k] for k in TTE_OPTIONS if k in model}
         (self.outdir / "posteriors").mkdir(exist_ok=True)
@@ -104,14 +104,10 @@ class IPDMARunner(Runner):
                              outcome=model.get("outcome", data.outcome_type),
                              priors=priors.get(het, priors.get("all", {})),
                              parameterization=model["parameterization"], **options)
-            self.log(f"[{k}/{len(grid)}] {m.label}: fitting ({sampler['chains']} chains x "
-                     f"{sampler['draws']} draws)...")
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                m.fit(data, **sampler)
+            label = f"[{k}/{len(grid)}] {m.label}"
+            wall = self.sample(m, data, label=label)
             health = diagnostics.sampling_summary(m.idata)
-            self.log(f"[{k}/{len(grid)}] {m.label}: {time.perf_counter() - start:.0f} s, "
+            self.log(f"{label}: {wall:.0f} s, "
                      f"{health['divergences']} divergences, max R-hat "
                      f"{health['max_r_hat']:.3f}, min bulk ESS {health['min_ess_bulk']:.0f}")
             m.save(self.outdir / "posteriors" / f"{m.label}.nc")
@@ -124,10 +120,10 @@ class IPDMARunner(Runner):
 
         Parameters
         ----------
-        inputs : tuple
-            From :meth:`load`.
+        inputs : tuple of (IPDData, numpy.ndarray or None)
+            The container and the true ITE of simulated data (:meth:`load`).
         results : dict of str to IPDMetaModel
-            From :meth:`fit`.
+            The fitted models by label (:meth:`fit`).
         """
         data, truth = inputs
         fitted, ci_prob, outdir = results, self.ci_prob, self.outdir

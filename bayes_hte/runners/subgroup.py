@@ -39,12 +39,8 @@ and classic, bulk/tail ESS, MCSE), ``geweke.csv``, ``sampling.csv``,
 
 from __future__ import annotations
 
-import time
 import warnings
-from pathlib import Path
 
-import arviz as az
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -98,8 +94,8 @@ class SubgroupRunner(Runner):
 
         Parameters
         ----------
-        inputs : tuple
-            From :meth:`load`.
+        inputs : tuple of (IPDData, numpy.ndarray or None, numpy.ndarray or None)
+            The container and the true CATEs from :meth:`load` (only the data are used).
 
         Returns
         -------
@@ -111,23 +107,16 @@ class SubgroupRunner(Runner):
         data = inputs[0]
         options = {k: v for k, v in self.tables["model"].items() if k != "family"}
         sg = SubgroupHTEModel(priors=self.tables["priors"], **options)
-        sampler = self.tables["sampler"]
         log = self.log
         log(f"data: {data.n_patients} patients, {data.n_studies} trial(s), "
             f"{int(data.y.sum())} events; covariates {list(data.covariate_names)}; "
             f"subgroups {sg.subgroups}")
-        log(f"subgroup model: fitting ({sampler['chains']} chains x {sampler['draws']} "
-            "draws)...")
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            sg.fit(data, **sampler)
-        wall = time.perf_counter() - start
+        wall = self.sample(sg, data, label="subgroup model")
         health = diagnostics.sampling_summary(sg.idata, var_names=sg.diagnostic_vars())
         health["wall_seconds"] = wall
-        log(f"subgroup model: {wall:.0f} s, {health['divergences']} divergences, max R-hat "
-            f"{health['max_r_hat']:.3f}, min bulk ESS {health['min_ess_bulk']:.0f} "
-            f"({health['min_ess_per_second']:.1f}/s)")
+        log(f"subgroup model: {wall:.0f} s, {health['divergences']} "
+            f"divergences, max R-hat {health['max_r_hat']:.3f}, min bulk ESS "
+            f"{health['min_ess_bulk']:.0f} ({health['min_ess_per_second']:.1f}/s)")
         sg.save(self.outdir / "posterior.nc")
         return sg, health
 
@@ -137,10 +126,11 @@ class SubgroupRunner(Runner):
 
         Parameters
         ----------
-        inputs : tuple
-            From :meth:`load`.
-        results : tuple
-            From :meth:`fit`.
+        inputs : tuple of (IPDData, numpy.ndarray or None, numpy.ndarray or None)
+            The container and the true CATE on the log-odds and risk-difference scales
+            (:meth:`load`).
+        results : tuple of (SubgroupHTEModel, dict)
+            The fitted model and its sampling health (:meth:`fit`).
         """
         data, truth_logit, truth_rd = inputs
         sg, health = results
@@ -186,11 +176,16 @@ class SubgroupRunner(Runner):
                  "densities at zero (as R coda's geweke.diag); |z| > 2 flags a chain whose start "
                  "differs from its end (expect about 5 % by chance).")
         rep.table(gew)
-        small = sg.diagnostic_vars(max_size=12)
-        for kind, caption in (("trace", "trace plots (left: density per chain)"),
-                              ("rank", "rank plots (uniform ranks per chain = good mixing)"),
-                              ("density", "posterior densities, one colour per chain")):
-            rep.image(_arviz_plot(kind, idata, outdir, small), caption)
+        captions = {"trace": "trace plots (left: density per chain)",
+                    "rank": "rank plots (uniform ranks per chain = good mixing)",
+                    "density": "posterior densities, one colour per chain"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            paths = plots.convergence_plots(idata, outdir, prefix="subgroup",
+                                            var_names=sg.diagnostic_vars(max_size=12),
+                                            kinds=tuple(captions), grid=True, dpi=70)
+        for path, caption in zip(paths, captions.values(), strict=True):
+            rep.image(path, caption)
         if "posterior_predictive" in idata:
             self.save_figure(plots.plot_ppc_event_rates(idata, data, ci_prob=ci_prob),
                              "ppc_event_rates.png", "observed event rate per trial and arm "
@@ -275,26 +270,3 @@ class SubgroupRunner(Runner):
 #: The family's entry point ``run(spec, outdir, log)`` (:data:`bayes_hte.runners.FAMILIES`).
 run = SubgroupRunner.main
 
-
-def _arviz_plot(kind: str, idata, outdir: Path, names: list[str]) -> Path:
-    """ArviZ trace, rank or density plot of ``names``, sized to its number of panels."""
-    post = idata["posterior"]
-    panels = sum(int(post[v].size // (post.sizes["chain"] * post.sizes["draw"]))
-                 for v in names)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if kind == "trace":
-            pc = az.plot_trace_dist(idata, var_names=names, backend="matplotlib",
-                                    figure_kwargs={"figsize": (12, 1.8 * len(names)),
-                                                   "layout": "constrained"})
-        else:
-            rows = max(1, -(-panels // 4))
-            func = az.plot_rank if kind == "rank" else az.plot_dist
-            extra = {} if kind == "rank" else {"aes": {"color": ["chain"]}}
-            pc = func(idata, var_names=names, backend="matplotlib", col_wrap=4,
-                      figure_kwargs={"figsize": (13, 2.4 * rows), "layout": "constrained"},
-                      **extra)
-    path = outdir / f"subgroup_{kind}.png"
-    pc.savefig(path, dpi=70)
-    plt.close("all")
-    return path

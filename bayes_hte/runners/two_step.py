@@ -93,7 +93,7 @@ class TwoStepRunner(Runner):
         Returns
         -------
         data : LongitudinalData
-            From ``[data]``.
+            One row per measurement, with the column roles of ``[data]``.
         truth : pandas.Series or None
             The simulator's true pooled coefficients (``.mu``).
 
@@ -122,8 +122,9 @@ class TwoStepRunner(Runner):
 
         Parameters
         ----------
-        inputs : tuple
-            From :meth:`load`.
+        inputs : tuple of (LongitudinalData, pandas.Series or None)
+            The container and the true coefficients from :meth:`load` (only the data
+            are used).
 
         Returns
         -------
@@ -188,10 +189,11 @@ class TwoStepRunner(Runner):
 
         Parameters
         ----------
-        inputs : tuple
-            From :meth:`load`.
+        inputs : tuple of (LongitudinalData, pandas.Series or None)
+            The container and, for simulated data, the true pooled coefficients
+            (:meth:`load`).
         results : dict
-            From :meth:`fit`.
+            Step 1, step 2, the structure table and the posteriors (:meth:`fit`).
         """
         data, truth = inputs
         outdir, ci_prob = self.outdir, self.ci_prob

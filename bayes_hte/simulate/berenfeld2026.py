@@ -99,7 +99,8 @@ def _contrasts(psi1, psi0) -> dict[str, float]:
 class SimulatedCausalMA:
     """One simulated meta-analysis of the appendix-A design and its truth.
 
-    Built by :func:`berenfeld2026`; the fields are also its attributes.
+    Built by :func:`berenfeld2026`; the fields are also its attributes. Risks are of
+    ``y = 1``, favourable in the paper (recovery).
 
     Parameters
     ----------

@@ -91,7 +91,8 @@ PAPER_SUBGROUPS = ["gender"]
 class SimulatedRCT:
     """A simulated trial and its truth.
 
-    Built by :func:`tzimas2024`; the fields are also its attributes.
+    Built by :func:`tzimas2024`; the fields are also its attributes. The event is a
+    major bleed (unfavourable), so a positive effect means harm.
 
     Parameters
     ----------

@@ -429,16 +429,20 @@ def compare_ite_models(
     heterogeneity: Heterogeneity | Sequence[Heterogeneity] = HETEROGENEITY,
     learner: Learner | Sequence[Learner] = ("s", "t"),
     outcome: Outcome | None = None,
-    cv: CV | None = "iecv",
-    truth: ArrayLike | str | None = None,
-    truth_new: ArrayLike | str | None = None,
     priors: Mapping | None = None,
+    baseline: Baseline | None = None,
+    cuts: Sequence[float] | None = None,
+    n_intervals: int | None = None,
+    horizon: float | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | None = None,
     sampler: Sampler | None = None,
+    cv: CV | None = "iecv",
     cv_options: Mapping | None = None,
+    truth: ArrayLike | str | None = None,
+    truth_new: ArrayLike | str | None = None,
     groups: int = 5,
     ci_prob: float = 0.95,
     max_draws: int | None = 500,
@@ -446,10 +450,6 @@ def compare_ite_models(
     outdir: str | Path | None = None,
     save_figures: Callable[[ITEComparison, Path], Mapping[str, Path]] | None = None,
     log: Callable[[str], None] | None = None,
-    baseline: Baseline | None = None,
-    cuts: Sequence[float] | None = None,
-    n_intervals: int | None = None,
-    horizon: float | None = None,
 ) -> pd.DataFrame:
     r"""Fit a grid of ITE models and score them in one tidy table.
 
@@ -468,19 +468,22 @@ def compare_ite_models(
         Learners.
     outcome : {"binary", "time_to_event"}, optional
         Default: the data's outcome type.
+    priors : mapping, optional
+        Prior overrides passed to every model.
+    baseline, cuts, n_intervals, horizon
+        Time-to-event options of the models (:class:`~bayes_hte.IPDMetaModel`);
+        ``None`` keeps the model's default.
+    draws, tune, chains, random_seed, sampler
+        Sampler settings of the main fits (:meth:`IPDMetaModel.fit`).
     cv : {"iecv", "none", None}
         Add internal–external cross-validation (costs trials x models extra fits with
         the cheap settings of ``cv_options``, default
         :data:`bayes_hte.workflows.iecv.IECV_SAMPLER`).
+    cv_options : mapping, optional
+        Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv`.
     truth, truth_new : array_like, shape (patient,), or str, optional
         True ITE in an average trial / in each patient's own trial (simulations), or
         column names of ``data.frame``.
-    priors : mapping, optional
-        Prior overrides passed to every model.
-    draws, tune, chains, random_seed, sampler
-        Sampler settings of the main fits (:meth:`IPDMetaModel.fit`).
-    cv_options : mapping, optional
-        Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv`.
     groups, ci_prob, max_draws, loo
         See :func:`evaluate_models`.
     outdir : str or pathlib.Path, optional
@@ -491,9 +494,6 @@ def compare_ite_models(
         (this layer draws nothing itself).
     log : callable, optional
         Progress messages.
-    baseline, cuts, n_intervals, horizon
-        Time-to-event options of the models (:class:`~bayes_hte.IPDMetaModel`);
-        ``None`` keeps the model's default.
 
     Returns
     -------

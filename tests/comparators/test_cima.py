@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -21,10 +20,12 @@ from bayes_hte.comparators.cima import (
     solve_tilting,
 )
 from bayes_hte.errors import DataError, DataWarning
+from tests._helpers import CATE_THETA as THETA
+from tests._helpers import linear_cate_trials, reference
 
 CATE = "~ lvef + prehhf + diabetes"
 # R metafor meta-regressions (written by validation/metafor_reference.R)
-METAREG = json.loads((Path(__file__).parents[1] / "data" / "metafor_metareg.json").read_text())
+METAREG = reference("metafor_metareg")
 
 
 @pytest.fixture(scope="module")
@@ -244,41 +245,11 @@ def test_parse_formula():
 
 
 # ------------------------------------------------------------- recovery (linear CATE)
-THETA = np.array([0.5, 0.3, -0.4])  # tau(x) = 0.5 + 0.3 x1 - 0.4 x2
-TRIALS = {"T1": (-0.8, 0.8, 0.2), "T2": (0.0, 1.2, 0.5), "T3": (0.7, 0.9, 0.7),
-          "T4": (1.2, 1.0, 0.35)}
-
-
-def _linear_cate_data(rng, n_trial=3000, n_target=5000, theta=THETA):
-    """Trials with normal x1 and Bernoulli x2 (exact exponential tilts of the target),
-    continuous outcome with CATE theta'(1, x1, x2); difference-in-means effects."""
-    eff, cov = [], []
-    for t, (m, s, p) in TRIALS.items():
-        x1 = m + s * rng.standard_normal(n_trial)
-        x2 = (rng.random(n_trial) < p).astype(float)
-        a = rng.random(n_trial) < 0.5
-        tau = theta[0] + theta[1] * x1 + theta[2] * x2
-        y = 1 + 0.5 * x1 + 0.3 * x2 + a * tau + rng.standard_normal(n_trial)
-        for sg, st, mask in [("overall", None, np.ones(n_trial, bool)),
-                             ("x2", 1, x2 == 1), ("x2", 0, x2 == 0),
-                             ("x1", "<=0", x1 <= 0), ("x1", ">0", x1 > 0)]:
-            yt, yc = y[mask & a], y[mask & ~a]
-            eff.append(dict(trial=t, subgroup=sg, stratum=st, estimate=yt.mean() - yc.mean(),
-                            se=np.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc)),
-                            n=int(mask.sum()), prop=mask.mean()))
-        cov += [dict(trial=t, covariate="x1", mean=x1.mean(), sd=x1.std(ddof=1)),
-                dict(trial=t, covariate="x2", mean=x2.mean(), sd=np.nan)]
-    target = pd.DataFrame({"x1": 0.3 + 1.1 * rng.standard_normal(n_target),
-                           "x2": (rng.random(n_target) < 0.45).astype(float)})
-    truth = float(np.mean(theta[0] + theta[1] * target["x1"] + theta[2] * target["x2"]))
-    return pd.DataFrame(eff), pd.DataFrame(cov), target, truth
-
-
 def test_recovers_linear_cate_with_calibrated_intervals():
     rng = np.random.default_rng(2024)
     est, se, cover, thetas = [], [], [], []
     for _ in range(40):
-        eff, cov, target, truth = _linear_cate_data(rng)
+        eff, cov, target, truth = linear_cate_trials(rng)
         fit = cima(eff, cov, target, cate="~ x1 + x2")
         est.append(fit.ate.estimate - truth)
         se.append(fit.ate.se)
@@ -294,7 +265,7 @@ def test_recovers_linear_cate_with_calibrated_intervals():
 
 def test_options_run_and_agree_where_they_should():
     rng = np.random.default_rng(7)
-    eff, cov, target, truth = _linear_cate_data(rng, n_trial=20_000)
+    eff, cov, target, truth = linear_cate_trials(rng, n_trial=20_000)
     ref = cima(eff, cov, target, cate="~ x1 + x2")
     for kw in [dict(weights="inverse_variance"), dict(correlation="paper"),
                dict(representer="tilted"), dict(ci_prob=0.9)]:
@@ -329,8 +300,8 @@ def test_options_run_and_agree_where_they_should():
 def test_indirect_comparison_in_target():
     rng = np.random.default_rng(11)
     theta_c = np.array([0.2, -0.1, 0.3])
-    eff_b, cov_b, target, truth_b = _linear_cate_data(rng, n_trial=8000)
-    eff_c, cov_c, _, _ = _linear_cate_data(rng, n_trial=8000, theta=theta_c)
+    eff_b, cov_b, target, truth_b = linear_cate_trials(rng, n_trial=8000)
+    eff_c, cov_c, _, _ = linear_cate_trials(rng, n_trial=8000, theta=theta_c)
     b = cima(eff_b, cov_b, target, cate="~ x1 + x2")
     c = cima(eff_c, cov_c, target, cate="~ x1 + x2")
     itc = cima_indirect(b, c)
@@ -443,7 +414,7 @@ def test_sample_and_option_errors(sglt2):
 
 def test_interaction_tilting_term_from_reported_product_mean():
     rng = np.random.default_rng(5)
-    eff, cov, target, truth = _linear_cate_data(rng, n_trial=10_000)
+    eff, cov, target, truth = linear_cate_trials(rng, n_trial=10_000)
     # report E[x1 * x2] per trial as its own covariates row, labelled by the term
     extra = cov[cov["covariate"] == "x1"].copy()
     extra["covariate"] = "x1:x2"
@@ -457,8 +428,6 @@ def test_interaction_tilting_term_from_reported_product_mean():
 
 # ------------------------------------------------------------------------- runner
 def test_spec_runner_writes_tables(tmp_path):
-    from pathlib import Path
-
     from bayes_hte.runners.schema import SpecError
     from bayes_hte.spec import run_spec
 

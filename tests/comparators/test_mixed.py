@@ -3,7 +3,8 @@
 Reference trial: ``two_step(design="simulation2", trials=1, size_range=(120, 120),
 dropout=0.25, z_mean=19.3, z_sd=6.3, seed=11)`` -- 120 participants, MAR dropout, 270
 measurements (visit 1: 120, visit 2: 85, visit 3: 65), written to CSV and fitted in
-R 4.2 with lme4 1.1.31 / nlme 3.1.162::
+R 4.2 with lme4 1.1.31 / nlme 3.1.162 by validation/metafor_reference.R (the values are in
+tests/data/lme4_two_step_trial.json)::
 
     d <- read.csv("trial.csv"); d$visit <- factor(d$visit); d$subject <- factor(d$subject)
     f  <- y ~ treat + visit + z + treat:visit + visit:z + treat:z
@@ -29,39 +30,16 @@ from bayes_hte.comparators.mixed import (
 )
 from bayes_hte.errors import DataError
 from bayes_hte.simulate.two_step import COEF_NAMES, two_step
+from tests._helpers import reference
 
-RI_REML = {
-    "est": [-1.9156710004, 0.7011213275, 0.5395199385, -3.3117633872, -0.4813725003,
-            -0.6628615092, -0.2536413414, 0.2357437279, 0.4828453570, -0.6040384948],
-    "se": [2.72798995971, 3.68330706514, 1.92393449614, 2.15208471372, 0.12998844213,
-           1.00271653052, 1.11625271662, 0.08578604936, 0.09551070862, 0.17859992500],
-    "loglik": -812.293999808, "sd": (5.184494171, 3.323470094),
-}
-RI_ML = {
-    "est": [-1.9161642697, 0.7021038603, 0.5418857921, -3.3090582406, -0.4813479294,
-            -0.6623289344, -0.2535009640, 0.2356431448, 0.4827489127, -0.6040885389],
-    "se": [2.67926984091, 3.61797292605, 1.88663175995, 2.11036552970, 0.12766817910,
-           0.98325899277, 1.09459992543, 0.08412176495, 0.09365833327, 0.17543608508],
-    "loglik": -810.351908624, "sd": (5.094574959, 3.258762546),
-}
-UN_REML = {
-    "est": [-1.8811233036, 0.6323064975, 0.2184262107, -3.3694280058, -0.4830933973,
-            -0.7347069262, -0.2752940645, 0.2493857621, 0.4864454942, -0.6005334998],
-    "se": [2.78826924815, 3.64296998580, 1.93123330513, 2.21229548890, 0.13252685887,
-           1.01250659917, 1.15056485530, 0.08648728879, 0.09838834879, 0.17549255586],
-    "loglik": -809.094001402,
-    "sigma": [[41.76163, 24.53672, 27.16124], [24.53672, 30.92816, 25.63917],
-              [27.16124, 25.63917, 37.35649]],
-}
+# R's fits of the reference trial (coefficients in COEF_NAMES order), in
+# tests/data/lme4_two_step_trial.json (written by validation/metafor_reference.R)
+_LME4 = reference("lme4_two_step_trial")
+RI_REML, RI_ML, UN_REML = (_LME4[k] for k in ("random_intercept_reml", "random_intercept_ml",
+                                              "unstructured_reml"))
 # Same trial without visit 3 (d <- d[d$visit != 3, ]), lmer(fr, REML = TRUE):
 # coefficients (Intercept), treat, visit2, z, treat:visit2, visit2:z, treat:z
-NO_V3_REML = {
-    "est": [-2.2705826898, 1.4080624504, 0.4757075202, -0.4636935652, -0.6675302350,
-            0.2382539143, -0.6400456332],
-    "se": [2.73221684439, 3.70888602281, 1.98883149807, 0.13024532320, 1.03701437642,
-           0.08870722999, 0.18002392227],
-    "loglik": -633.757599473,
-}
+NO_V3_REML = _LME4["no_visit3_reml"]
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,6 @@ log-likelihood 2.0823 (mvmeta's restricted likelihood, = metafor's 3.6918 minus
 0.5 log 25; see the module docstring).
 """
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,11 +35,11 @@ from bayes_hte.comparators.multivariate import (
     n_omega_params,
 )
 from bayes_hte.errors import DataError
+from tests._helpers import berkey1998, reference
 
 # columns: PD, AL (metafor orders AL before PD; its numbers are re-ordered in the JSON)
-REF = json.loads((Path(__file__).parents[1] / "data" / "metafor_berkey1998.json").read_text())
-Y = np.array(REF["data"]["estimates"])
-S = np.array(REF["data"]["covariances"])
+REF = reference("metafor_berkey1998")
+Y, S, _ = berkey1998()
 NAMES = ["PD", "AL"]
 TRIALS = ["Pihlstrom 1983", "Lindhe 1982", "Knowles 1979", "Ramfjord 1987", "Becker 1988"]
 HALF_LOG_XTX = 0.5 * np.log(5 * 5)   # metafor's extra REML constant: 0.5 log|X'X|
@@ -261,15 +259,15 @@ def test_single_coefficient_reduces_to_univariate_reml():
         (Y, S[:4], "covariances must have shape \\(5, 2, 2\\)"),
         (np.where(np.arange(2) == 0, np.inf, Y), S, "estimates are infinite"),
         (np.vstack([Y, [[np.nan, np.nan]]]), np.concatenate([S, S[:1]]),
-         "studies \\(rows\\) \\[5\\] report no component"),
+         "no component is reported in study '5'"),
         (np.column_stack([Y, np.full(5, np.nan)]),
          np.stack([np.pad(s, ((0, 1), (0, 1))) for s in S]),
          "coefficients \\(columns\\) \\[2\\] are missing in every study"),
-        (Y, np.where(np.arange(5)[:, None, None] == 2, np.nan, S), "studies \\[2\\] are not "
-         "finite"),
+        (Y, np.where(np.arange(5)[:, None, None] == 2, np.nan, S), "not finite for the "
+         "reported components in study '2'"),
         (Y, S + np.array([[0, 1e-3], [0, 0]])[None], "are not symmetric"),
         (Y, np.where(np.arange(5)[:, None, None] == 3, np.array([[1e-3, 2e-3], [2e-3, 1e-3]]),
-                     S), "studies \\[3\\] are not positive definite"),
+                     S), "not positive definite on the reported components in study '3'"),
     ],
 )
 def test_data_errors(y, s, match):

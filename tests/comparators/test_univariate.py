@@ -1,8 +1,6 @@
 """Univariate meta-analysis: agreement with R metafor, vectorisation, properties, errors."""
 
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +15,7 @@ from bayes_hte import DataError, EffectTable
 from bayes_hte.comparators import heterogeneity as uv
 from bayes_hte.comparators.heterogeneity import estimate_tau2, q_profile_ci
 from bayes_hte.comparators.univariate import ConvergenceWarning, meta_analysis
+from tests._helpers import reference
 
 METHODS = ["FE", "DL", "REML", "ML", "PM"]
 
@@ -35,9 +34,8 @@ METHODS = ["FE", "DL", "REML", "ML", "PM"]
 # METAFOR_OTHER: same for log OR and RD (DL, REML). SMALL: three made-up data sets
 # (a: tau² truncated at 0; b: Q below both chi² quantiles; c: clear heterogeneity).
 # ----------------------------------------------------------------------------------------
-_DATA = Path(__file__).parents[1] / "data"
-_BCG = json.loads((_DATA / "metafor_bcg.json").read_text())
-_SMALL = json.loads((_DATA / "metafor_small.json").read_text())
+_BCG = reference("metafor_bcg")
+_SMALL = reference("metafor_small")
 
 
 def _ref(fit: dict, keys) -> dict:

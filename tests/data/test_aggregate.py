@@ -1,8 +1,6 @@
 """ArmTable / EffectTable: validation and effect sizes against R metafor's escalc."""
 
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,19 +8,12 @@ import pytest
 
 from bayes_hte import ArmTable, DataError, DataWarning, EffectTable
 from bayes_hte.data.aggregate import continuity_mask, effect_sizes
+from tests._helpers import reference
 
-# BCG vaccine trials (Colditz et al. 1994), as metafor's dat.bcg: tpos tneg cpos cneg
-# = n11 n10 n01 n00 (vaccinated / not; tuberculosis / not).
-BCG = pd.DataFrame({
-    "study": ["Aronson 1948", "Ferguson & Simes 1949", "Rosenthal 1960",
-              "Hart & Sutherland 1977", "Frimodt-Moller 1973", "Stein & Aronson 1953",
-              "Vandiviere 1973", "TPT Madras 1980", "Coetzee & Berjak 1968",
-              "Rosenthal 1961", "Comstock 1974", "Comstock & Webster 1969", "Comstock 1976"],
-    "n11": [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
-    "n10": [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
-    "n01": [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
-    "n00": [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825],
-})
+# BCG vaccine trials (Colditz et al. 1994), metafor's dat.bcg: tpos tneg cpos cneg
+# = n11 n10 n01 n00 (vaccinated / not; tuberculosis / not), in tests/data/metafor_bcg.json.
+_BCG = reference("metafor_bcg")
+BCG = pd.DataFrame(_BCG["data"])
 # Made-up studies with zero cells (the last has only events in the treated arm).
 ZERO = pd.DataFrame({"n11": [0, 2, 1, 5, 10], "n10": [20, 48, 99, 45, 0],
                      "n01": [3, 0, 4, 9, 8], "n00": [17, 50, 96, 41, 2]})
@@ -30,28 +21,14 @@ ZERO = pd.DataFrame({"n11": [0, 2, 1, 5, 10], "n10": [20, 48, 99, 45, 0],
 # Reference values of R metafor's escalc(measure=, ai=n11, bi=n10, ci=n01, di=n00) with its
 # defaults add=1/2, to="only0", in tests/data/metafor_bcg.json and metafor_zero_cells.json
 # (written by validation/metafor_reference.R; "source" and "call" give versions and calls).
-_DATA = Path(__file__).parent
-_ESCALC = {"BCG": json.loads((_DATA / "metafor_bcg.json").read_text())["escalc"],
-           "ZERO": json.loads((_DATA / "metafor_zero_cells.json").read_text())["escalc"]}
-BCG_RR_YI = _ESCALC["BCG"]["RR"]["yi"]
-BCG_RR_VI = _ESCALC["BCG"]["RR"]["vi"]
-BCG_OR_YI = _ESCALC["BCG"]["OR"]["yi"]
-BCG_OR_VI = _ESCALC["BCG"]["OR"]["vi"]
-BCG_RD_YI = _ESCALC["BCG"]["RD"]["yi"]
-BCG_RD_VI = _ESCALC["BCG"]["RD"]["vi"]
-ZERO_RR_YI = _ESCALC["ZERO"]["RR"]["yi"]
-ZERO_RR_VI = _ESCALC["ZERO"]["RR"]["vi"]
-ZERO_OR_YI = _ESCALC["ZERO"]["OR"]["yi"]
-ZERO_OR_VI = _ESCALC["ZERO"]["OR"]["vi"]
-ZERO_RD_YI = _ESCALC["ZERO"]["RD"]["yi"]
-ZERO_RD_VI = _ESCALC["ZERO"]["RD"]["vi"]
+ESCALC = {"BCG": _BCG["escalc"], "ZERO": reference("metafor_zero_cells")["escalc"]}
 
 
 @pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
 def test_bcg_effect_sizes_match_metafor_escalc(measure):
     eff = ArmTable.from_frame(BCG).effects(measure)
-    np.testing.assert_allclose(eff.yi, globals()[f"BCG_{measure}_YI"], rtol=1e-9, atol=1e-14)
-    np.testing.assert_allclose(eff.vi, globals()[f"BCG_{measure}_VI"], rtol=1e-9)
+    np.testing.assert_allclose(eff.yi, ESCALC["BCG"][measure]["yi"], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(eff.vi, ESCALC["BCG"][measure]["vi"], rtol=1e-9)
     assert eff.labels == tuple(BCG["study"])
     assert eff.measure == measure
     assert eff.scale == ("identity" if measure == "RD" else "log")
@@ -61,8 +38,8 @@ def test_bcg_effect_sizes_match_metafor_escalc(measure):
 @pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
 def test_zero_cells_get_metafor_continuity_correction(measure):
     eff = ArmTable.from_frame(ZERO).effects(measure)
-    np.testing.assert_allclose(eff.yi, globals()[f"ZERO_{measure}_YI"], rtol=1e-9)
-    np.testing.assert_allclose(eff.vi, globals()[f"ZERO_{measure}_VI"], rtol=1e-9)
+    np.testing.assert_allclose(eff.yi, ESCALC["ZERO"][measure]["yi"], rtol=1e-9)
+    np.testing.assert_allclose(eff.vi, ESCALC["ZERO"][measure]["vi"], rtol=1e-9)
     # studies 0, 1 and 4 have a zero cell (labels from the frame index)
     assert eff.corrected == ("0", "1", "4")
 
@@ -115,7 +92,7 @@ def test_double_zero_studies_raise_unless_dropped_and_reported():
         eff = t.effects("RR", drop_double_zero=True)
     assert eff.excluded == ("empty", "all events")
     assert eff.labels == tuple(BCG["study"][:3])
-    np.testing.assert_allclose(eff.yi, BCG_RR_YI[:3], rtol=1e-9)
+    np.testing.assert_allclose(eff.yi, ESCALC["BCG"]["RR"]["yi"][:3], rtol=1e-9)
     only = ArmTable(n11=[0], n10=[5], n01=[0], n00=[5])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)

@@ -18,32 +18,21 @@ from bayes_hte.effects.synthesis import PosteriorSummary, coefficient_table
 from bayes_hte.estimators.synthesis_multivariate import CoefficientEstimates
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026
 from bayes_hte.simulate.two_step import two_step
+from tests._helpers import berkey1998, reference
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
 COLUMNS = ["mean", "sd", "ci_low", "ci_high"]
 
-# BCG vaccine trials, log RR (R metafor 3.8-1 escalc(measure="RR", data=dat.bcg))
-BCG_YI = np.array([-0.88931133392, -1.5853886572, -1.3480731483, -1.44155119002,
-                   -0.217547322211, -0.786115585819, -1.6208982236, 0.0119523335238,
-                   -0.469417648738, -1.37134480347, -0.339358828338, 0.445913400571,
-                   -0.0173139482169])
-BCG_VI = np.array([0.325584765004, 0.194581121398, 0.415367965368, 0.0200100319022,
-                   0.0512101721696, 0.00690561845591, 0.223017247572, 0.00396157929782,
-                   0.0564342104632, 0.073024793613, 0.0124122139716, 0.5325058452,
-                   0.071404659684])
+# BCG vaccine trials, log RR (R metafor 3.8-1 escalc(measure="RR", data=dat.bcg)), in
+# tests/data/metafor_bcg.json
+_ESCALC_RR = reference("metafor_bcg")["escalc"]["RR"]
+BCG_YI = np.array(_ESCALC_RR["yi"])
+BCG_VI = np.array(_ESCALC_RR["vi"])
 BCG = bh.EffectTable.from_arrays(BCG_YI, BCG_VI, labels=[f"trial {i}" for i in range(13)],
                                  measure="RR", scale="log")
 
-# Berkey et al. (1998), metafor dat.berkey1998; two components removed
-Y = np.array([[0.47, -0.32], [0.20, -0.60], [0.40, -0.12], [0.26, -0.31], [0.56, -0.39]])
-S = np.array([[[0.0075, 0.0030], [0.0030, 0.0077]],
-              [[0.0057, 0.0009], [0.0009, 0.0008]],
-              [[0.0021, 0.0007], [0.0007, 0.0014]],
-              [[0.0029, 0.0009], [0.0009, 0.0015]],
-              [[0.0148, 0.0072], [0.0072, 0.0304]]])
-YM = Y.copy()
-YM[1, 0] = np.nan
-YM[4, 1] = np.nan
+# Berkey et al. (1998), metafor dat.berkey1998; YM: two components removed
+Y, S, YM = berkey1998()
 TRIALS = ["Pihlstrom", "Lindhe", "Knowles", "Ramfjord", "Becker"]
 
 
@@ -219,8 +208,11 @@ def test_multivariate_meta_model_inputs():
     assert m.build(data).coords["study"] == tuple(TRIALS)
     bad = S.copy()
     bad[2] = [[0.01, 0.02], [0.02, 0.01]]
-    with pytest.raises(bh.DataError, match="studies \\[2\\] are not positive definite"):
+    with pytest.raises(bh.DataError, match="not positive definite on the reported components "
+                       "in study '2'"):
         m.fit(Y, bad)
+    with pytest.raises(bh.DataError, match="in study 'Knowles'"):   # named by its label
+        m.fit(frame, bad)
     with pytest.raises(bh.DataError, match="names \\(3\\)"):
         m.fit(Y, S, names=["a", "b", "c"])
     with pytest.raises(bh.DataError, match="covariances \\(k, p, p\\) are required"):

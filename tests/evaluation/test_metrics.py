@@ -17,9 +17,6 @@ from bayes_hte.evaluation.metrics import (
     c_for_benefit,
     calibration_for_benefit,
     coverage,
-    event_by_horizon,
-    match_pairs,
-    metric_table,
     mse,
 )
 from bayes_hte.evaluation.policy import policy_metrics
@@ -137,15 +134,21 @@ def test_c_for_benefit_draws_return_draws():
     np.testing.assert_allclose(res.values, [out, out])
 
 
-def test_c_for_benefit_perfect_predictor_beats_random():
-    # strong treatment-effect heterogeneity: logit p0 = -1 + x, logit p1 = -1 - x,
-    # so the true benefit p0 - p1 has sd 0.36 and spans -0.9 to 0.9
-    rng = np.random.default_rng(11)
-    n = 4000
+def _heterogeneous_trial(seed: int, n: int):
+    """A randomized trial with strong treatment-effect heterogeneity: logit p0 = -1 + x,
+    logit p1 = -1 - x, so the true benefit p0 - p1 has sd 0.36 and spans -0.9 to 0.9.
+    Returns the generator (for further draws), z, p0, p1 and the outcome y."""
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     z = rng.binomial(1, 0.5, n)
     p0, p1 = expit(-1 + x), expit(-1 - x)
     y = rng.binomial(1, np.where(z == 1, p1, p0))
+    return rng, z, p0, p1, y
+
+
+def test_c_for_benefit_perfect_predictor_beats_random():
+    n = 4000
+    rng, z, p0, p1, y = _heterogeneous_trial(11, n)
     perfect = c_for_benefit(y, z, p0 - p1, random_state=1, n_resamples=20)
     random = c_for_benefit(y, z, rng.normal(size=n), random_state=1, n_resamples=20)
     # measured: perfect predictor 0.7425, random predictor 0.4911 (seed 11)
@@ -158,7 +161,7 @@ def test_match_pairs_within_strata():
     z = np.array([0, 0, 1, 1, 1, 0, 1, 1])
     s = np.array(["a", "a", "a", "a", "a", "b", "b", "b"])
     b = np.arange(8.0)
-    t, c = match_pairs(z, b, strata=s, random_state=0)
+    t, c = mt.match_pairs(z, b, strata=s, random_state=0)
     assert t.shape == c.shape == (1, 3)            # 2 pairs in a, 1 in b
     assert set(c[0]) == {0, 1, 5}
     assert (s[t[0]] == s[c[0]]).all()
@@ -182,7 +185,7 @@ def test_c_for_benefit_errors(bad, match):
 
 def test_match_pairs_stratum_without_an_arm():
     with pytest.raises(DataError, match="stratum 'b'"):
-        match_pairs([0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4], strata=["a", "a", "b", "b"])
+        mt.match_pairs([0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4], strata=["a", "a", "b", "b"])
 
 
 # --------------------------------------------------------------------------- calibration
@@ -280,22 +283,18 @@ def test_benefit_sign_and_event_by_horizon():
         benefit_from_ite(np.array([0.1]), "count")
     # event at 1 (by the horizon 2), event at 3 (after it), censored at 1 (unknown),
     # censored at 5 and exactly at 2 (event-free at the horizon)
-    y, known = event_by_horizon([1.0, 3.0, 1.0, 5.0, 2.0], [1, 1, 0, 0, 0], horizon=2.0)
+    y, known = mt.event_by_horizon([1.0, 3.0, 1.0, 5.0, 2.0], [1, 1, 0, 0, 0], horizon=2.0)
     np.testing.assert_array_equal(y, [1, 0, 0, 0, 0])
     np.testing.assert_array_equal(known, [True, True, False, True, True])
     with pytest.raises(DataError, match="horizon"):
-        event_by_horizon([1.0], [1], horizon=0.0)
+        mt.event_by_horizon([1.0], [1], horizon=0.0)
 
 
 def test_metric_table_rows_and_public_names():
-    rng = np.random.default_rng(2)
     n = 400
-    x = rng.normal(size=n)
-    z = rng.binomial(1, 0.5, n)
-    p0, p1 = expit(-1 + x), expit(-1 - x)
-    y = rng.binomial(1, np.where(z == 1, p1, p0))
+    rng, z, p0, p1, y = _heterogeneous_trial(2, n)
     ite = (p1 - p0) + rng.normal(scale=0.02, size=(2, 50, n))
-    tab = metric_table(y, z, ite, truth=p1 - p0, ite_new=ite, random_state=1)
+    tab = mt.metric_table(y, z, ite, truth=p1 - p0, ite_new=ite, random_state=1)
     assert list(tab["metric"]) == ["c_for_benefit", "calibration_intercept",
                                    "calibration_slope", "mse", "ci_coverage", "pi_coverage",
                                    "pape", "gain_vs_treat_all", "gain_vs_treat_none",

@@ -5,8 +5,6 @@ REML answers on the same data within their posterior SDs (Berkey 1998 data, comp
 with missing components), and the one-stage model agrees with the two-step method.
 """
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pymc as pm
@@ -26,16 +24,12 @@ from bayes_hte.models.synthesis_multivariate import (
     default_priors,
 )
 from bayes_hte.simulate.two_step import two_step
+from tests._helpers import berkey1998
 
 # Berkey et al. (1998), metafor dat.berkey1998, in tests/data/metafor_berkey1998.json
-# (see tests/comparators/test_multivariate.py and validation/metafor_reference.R)
-_BERKEY = json.loads((Path(__file__).parents[1] / "data" / "metafor_berkey1998.json")
-                     .read_text())["data"]
-Y = np.array(_BERKEY["estimates"])
-S = np.array(_BERKEY["covariances"])
-YM = Y.copy()
-YM[1, 0] = np.nan
-YM[4, 1] = np.nan
+# (see tests/comparators/test_multivariate.py and validation/metafor_reference.R); YM: two
+# components removed
+Y, S, YM = berkey1998()
 SAMPLE = {"draws": 300, "tune": 300, "chains": 2, "sampler": "pymc",
           "log_likelihood": False, "posterior_predictive": False}
 

@@ -1,7 +1,5 @@
 """Bayesian normal–normal and causal meta-analysis factories: structure and small real fits."""
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,11 +15,11 @@ from bayes_hte.models.synthesis_univariate import (
     build_meta_analysis_model,
 )
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026
+from tests._helpers import reference
 
 # BCG vaccine trials, log RR and variances from R metafor's escalc(measure="RR",
 # data=dat.bcg), in tests/data/metafor_bcg.json (written by validation/metafor_reference.R)
-_ESCALC_RR = json.loads((Path(__file__).parents[1] / "data" / "metafor_bcg.json")
-                        .read_text())["escalc"]["RR"]
+_ESCALC_RR = reference("metafor_bcg")["escalc"]["RR"]
 BCG_YI = np.array(_ESCALC_RR["yi"])
 BCG_VI = np.array(_ESCALC_RR["vi"])
 BCG = EffectTable.from_arrays(BCG_YI, BCG_VI, measure="RR", scale="log")

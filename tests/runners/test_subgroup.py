@@ -10,6 +10,7 @@ from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.simulate.tzimas2024 import tzimas2024
 from bayes_hte.spec import run_spec
+from tests._helpers import sampler_toml
 
 SPEC = """
 [data]
@@ -26,13 +27,7 @@ subgroups = {subgroups}
 interactions = ["age", "anticoagulant", "diabetes"]
 {model_extra}
 
-[sampler]
-draws = 150
-tune = 200
-chains = 2
-random_seed = 1
-sampler = "pymc"
-
+""" + sampler_toml() + """
 [output]
 dir = "{out}"
 risk_groups = 4

@@ -10,6 +10,7 @@ from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.simulate.two_step import two_step
 from bayes_hte.spec import run_spec
+from tests._helpers import sampler_toml
 
 SPEC = """
 [data]
@@ -38,13 +39,7 @@ bayesian = {bayesian}
 one_stage = {one_stage}
 {extra}
 
-[sampler]
-draws = 100
-tune = 100
-chains = 2
-random_seed = 1
-sampler = "pymc"
-
+""" + sampler_toml(draws=100, tune=100) + """
 [output]
 dir = "{out}"
 """

@@ -1,0 +1,61 @@
+"""The example notebooks in examples/ run from top to bottom (each executed once)."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_notebook(name: str, tmp_path: Path, *, timeout: int = 600) -> list[dict]:
+    """Execute ``examples/<name>`` in `tmp_path` (the kernel gets this process's
+    environment) and return the outputs of its code cells."""
+    nb = nbformat.read(EXAMPLES / name, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=dict(os.environ))
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def small_sampler(monkeypatch, draws: str) -> None:
+    """Small sampler settings of the notebooks (2 PyMC chains, `draws` draws), inline plots."""
+    for key, value in {"BH_EXAMPLE_DRAWS": draws, "BH_EXAMPLE_CHAINS": "2",
+                       "BH_EXAMPLE_SAMPLER": "pymc",
+                       "MPLBACKEND": "module://matplotlib_inline.backend_inline"}.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_ipdma_notebook_executes(tmp_path):
+    outputs = run_notebook("ipdma_binary.ipynb", tmp_path, timeout=900)
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_subgroup_notebook_runs(tmp_path, monkeypatch):
+    small_sampler(monkeypatch, draws="250")
+    outputs = run_notebook("subgroup_hte.ipynb", tmp_path)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2      # CATE by risk quintile + trace plots
+    text = "".join(o.get("text", "") for o in outputs)
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "divergences:" in text and "posterior mean of sigma_eta" in text
+    for label in ("Q1", "Q5", "true_mean_cate", "patient_ci_low", "r_hat_classic", "chain_2"):
+        assert label in html, label
+
+
+def test_two_step_notebook_runs(tmp_path, monkeypatch):
+    small_sampler(monkeypatch, draws="150")
+    outputs = run_notebook("two_step_longitudinal.ipynb", tmp_path)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2      # forest plot per coefficient + side-by-side comparison
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "trials," in text and "divergences:" in text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
