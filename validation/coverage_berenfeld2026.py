@@ -30,7 +30,8 @@ from _docs import write_block  # noqa: E402
 
 from bayes_hte.comparators.causal import causal_core  # noqa: E402
 from bayes_hte.comparators.univariate import meta_analysis  # noqa: E402
-from bayes_hte.data.aggregate import ArmTable, effect_sizes  # noqa: E402
+from bayes_hte.data.aggregate import ArmTable  # noqa: E402
+from bayes_hte.data.escalc import effect_sizes  # noqa: E402
 from bayes_hte.inference import fit  # noqa: E402
 from bayes_hte.models.synthesis_univariate import build_causal_meta_model  # noqa: E402
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026_counts  # noqa: E402

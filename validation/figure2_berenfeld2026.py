@@ -27,7 +27,7 @@ from _docs import write_block  # noqa: E402
 
 from bayes_hte.comparators.causal import causal_core  # noqa: E402
 from bayes_hte.comparators.univariate import meta_analysis  # noqa: E402
-from bayes_hte.data.aggregate import effect_sizes  # noqa: E402
+from bayes_hte.data.escalc import effect_sizes  # noqa: E402
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026_counts  # noqa: E402
 
 REPLICATES, N, SEED = 100, 1000, 20260130

@@ -300,15 +300,6 @@ class CausalMetaResult(IntervalBounds):
                              "n": t.n}, index=pd.Index(t.labels, name="study"))
 
 
-def _as_table(counts) -> ArmTable:
-    if isinstance(counts, ArmTable):
-        return counts
-    if isinstance(counts, pd.DataFrame):
-        return ArmTable.from_frame(counts)
-    raise DataError(f"counts must be an ArmTable or a DataFrame with columns n11 n10 n01 n00, "
-                    f"got {type(counts).__name__}")
-
-
 def causal_meta_analysis(
     counts: ArmTable | pd.DataFrame,
     measure: Measure = "RR",
@@ -366,7 +357,7 @@ def causal_meta_analysis(
     if variance not in VARIANCES:
         raise DataError(f"variance must be one of {VARIANCES}, got {variance!r}")
     check_ci_prob(ci_prob)
-    table = _as_table(counts)
+    table = ArmTable.from_any(counts)
     w = check_weights(weights, table)
     if w is not None and variance == "paper":
         raise DataError("variance='paper' is the paper's formula for n_k/n weights; with "

@@ -312,24 +312,20 @@ class CovariateSummary:
             df["trial"] = df["trial"].map(lambda v: str(v).strip())
         mean = _finite(df, "mean", what)
         sd = _numeric(df, "sd", what)
-        bad = np.isinf(sd) | (sd <= 0)
-        if bad.any():
-            rows = df.index[bad]
-            raise DataError(
-                f"{what}: 'sd' must be > 0 (or empty for a binary covariate) but is "
-                f"{sd[bad].tolist()[:5]} at {format_rows(rows)} (covariate "
-                f"{df.loc[rows[0], 'covariate']!r}); fix the SD"
-            )
         binary = np.isnan(sd)
-        bad = binary & ((mean < 0) | (mean > 1))
-        if bad.any():
-            rows = df.index[bad]
-            raise DataError(
-                f"{what}: covariate {df.loc[rows[0], 'covariate']!r} has an empty 'sd', so "
-                f"its 'mean' is a proportion, but it is {mean[bad].tolist()[:5]} at "
-                f"{format_rows(rows)}: a proportion outside [0, 1]; give a proportion, or "
-                "an SD for a continuous covariate"
-            )
+        for bad, values, problem in (
+            (np.isinf(sd) | (sd <= 0), sd, "'sd' must be > 0 (or empty for a binary "
+             "covariate) but is {values} at {rows} (covariate {cov!r}); fix the SD"),
+            (binary & ((mean < 0) | (mean > 1)), mean, "covariate {cov!r} has an empty "
+             "'sd', so its 'mean' is a proportion, but it is {values} at {rows}: a "
+             "proportion outside [0, 1]; give a proportion, or an SD for a continuous "
+             "covariate"),
+        ):
+            if bad.any():
+                rows = df.index[bad]
+                raise DataError(f"{what}: " + problem.format(
+                    values=values[bad].tolist()[:5], rows=format_rows(rows),
+                    cov=df.loc[rows[0], "covariate"]))
         df["mean"] = mean
         df["sd"] = sd
         for col in ("n", "min", "max"):

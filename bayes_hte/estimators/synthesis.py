@@ -448,12 +448,7 @@ class CausalMetaModel(SynthesisEstimator):
         return (data,), options
 
     def _prepare(self, data):
-        if isinstance(data, ArmTable):
-            return data
-        if isinstance(data, pd.DataFrame):
-            return ArmTable.from_frame(data)
-        raise DataError(f"data must be an ArmTable or a DataFrame with columns n11 n10 n01 "
-                        f"n00, got {type(data).__name__}")
+        return ArmTable.from_any(data, name="data")
 
     def _data_to_dataset(self, data: ArmTable) -> xr.Dataset:
         return xr.Dataset({c: ("study", getattr(data, c)) for c in ("n11", "n10", "n01",

@@ -199,3 +199,40 @@ def random_effect(name: str, mu: float | pt.TensorVariable, sigma: float | pt.Te
         return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
     raw = pm.Normal(f"{name}_raw", 0.0, 1.0, dims=dims)
     return pm.Deterministic(name, mu + sigma * raw, dims=dims)
+
+
+def lkj_covariance(name: str, *, n: int, eta: float, sd_prior: PriorSpec, sd_name: str,
+                   corr_name: str, dims: tuple[str, str]):
+    r"""A covariance matrix by SDs and an LKJ correlation, kept as named deterministics.
+
+    :math:`\Sigma = \mathrm{diag}(\sigma) R\, \mathrm{diag}(\sigma)`, :math:`R \sim
+    \mathrm{LKJ}(\eta)`, :math:`\sigma_k` from ``sd_prior`` (PyMC's
+    ``LKJCholeskyCov``; Lewandowski, Kurowicka & Joe 2009).
+
+    Parameters
+    ----------
+    name : str
+        Name of the Cholesky factor variable.
+    n : int
+        Dimension of the matrix.
+    eta : float
+        LKJ shape (1: uniform over correlation matrices; larger: towards identity).
+    sd_prior : dict
+        Prior of each SD (a prior spec, see :func:`make_dist`).
+    sd_name, corr_name : str
+        Names of the deterministic SD vector (dims ``dims[0]``) and correlation matrix
+        (dims ``dims``).
+    dims : tuple of str
+        The matrix's two dims, e.g. ``("coef", "coef_")``.
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        The lower Cholesky factor of :math:`\Sigma`, shape (n, n).
+    """
+    chol, corr, sds = pm.LKJCholeskyCov(name, n=n, eta=eta,
+                                        sd_dist=make_dist(sd_prior, shape=n),
+                                        compute_corr=True)
+    pm.Deterministic(sd_name, sds, dims=dims[0])
+    pm.Deterministic(corr_name, corr, dims=dims)
+    return chol

@@ -70,7 +70,7 @@ import pytensor.tensor as pt
 from bayes_hte.data.longitudinal import LongitudinalData
 from bayes_hte.data.multivariate import validate_multivariate
 from bayes_hte.errors import DataError
-from bayes_hte.models.priors import PriorDict, make_dist, make_rv, resolve_priors
+from bayes_hte.models.priors import PriorDict, lkj_covariance, make_rv, resolve_priors
 from bayes_hte.options import (
     OMEGA_STRUCTURES,
     OmegaStructure,
@@ -153,11 +153,9 @@ def _omega(structure: str, p: int, priors: PriorDict, *, need_root: bool):
             omega = pt.diag(tau**2)
             root = pt.diag(tau)
         else:
-            chol, corr, sds = pm.LKJCholeskyCov(
-                "chol_omega", n=p, eta=priors["corr"]["eta"],
-                sd_dist=make_dist(priors["tau"], shape=p), compute_corr=True)
-            pm.Deterministic("tau", sds, dims="coef")
-            pm.Deterministic("corr", corr, dims=("coef", "coef_"))
+            chol = lkj_covariance("chol_omega", n=p, eta=priors["corr"]["eta"],
+                                  sd_prior=priors["tau"], sd_name="tau", corr_name="corr",
+                                  dims=("coef", "coef_"))
             omega = chol @ chol.T
             root = chol
     elif structure == "compound_symmetry":
@@ -383,11 +381,9 @@ def build_one_stage_lmm(
             se = make_rv("sigma_error", resolved["sigma_error"], dims="study")
             Vt = (sb**2)[:, None, None] * pt.ones((T, T)) + (se**2)[:, None, None] * eye
         else:
-            chol, corr, sds = pm.LKJCholeskyCov(
-                "chol_within", n=T, eta=resolved["corr_within"]["eta"],
-                sd_dist=make_dist(resolved["sd_within"], shape=T), compute_corr=True)
-            pm.Deterministic("sd_within", sds, dims="visit")
-            pm.Deterministic("corr_within", corr, dims=("visit", "visit_"))
+            chol = lkj_covariance("chol_within", n=T, eta=resolved["corr_within"]["eta"],
+                                  sd_prior=resolved["sd_within"], sd_name="sd_within",
+                                  corr_name="corr_within", dims=("visit", "visit_"))
             Vt = (chol @ chol.T)[None]
         # one covariance per (trial, pattern of measured visits): few distinct matrices
         trial_of = data.subject_study if within == "random_intercept" else np.zeros(n, int)

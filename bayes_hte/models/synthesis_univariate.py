@@ -187,15 +187,6 @@ def build_meta_analysis_model(
 
 
 # ---------------------------------------------------------------------------- causal
-def _as_arm_table(counts) -> ArmTable:
-    if isinstance(counts, ArmTable):
-        return counts
-    if isinstance(counts, pd.DataFrame):
-        return ArmTable.from_frame(counts)
-    raise DataError(f"counts must be an ArmTable or a DataFrame with columns n11 n10 n01 n00, "
-                    f"got {type(counts).__name__}")
-
-
 def build_causal_meta_model(
     counts: ArmTable | pd.DataFrame,
     *,
@@ -251,7 +242,7 @@ def build_causal_meta_model(
     >>> m.named_vars_to_dims["theta"]
     ('measure',)
     """
-    table = _as_arm_table(counts)
+    table = ArmTable.from_any(counts)
     if membership not in get_args(Membership):
         raise ValueError(f"membership must be 'random' or 'fixed', got {membership!r}")
     w_user = check_weights(weights, table)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bayes_hte import ArmTable, DataError, DataWarning, EffectTable
-from bayes_hte.data.aggregate import continuity_mask, effect_sizes
+from bayes_hte.data.escalc import continuity_mask, effect_sizes
 from tests._helpers import reference
 
 # BCG vaccine trials (Colditz et al. 1994), metafor's dat.bcg: tpos tneg cpos cneg
