@@ -9,6 +9,11 @@ CSV table the runner writes. Run it before and after a change and diff the outpu
     # ... change the code ...
     python validation/posterior_fingerprints.py > after.txt
     diff before.txt after.txt      # empty: same-seed posteriors are bit-identical
+
+``diagnostics.csv`` and ``sampling.csv`` hold sampling times, so they differ between any
+two runs. Run both sides with warm compilation caches: on 2026-11-30 the first run after a
+fresh install (empty PyTensor / nutpie caches) gave other draws for the T-learner, survival,
+two-step and subgroup fits than every later run of the same code.
 """
 
 from __future__ import annotations
