@@ -73,7 +73,9 @@ FIT_COST: dict[str, int] = {
 }
 
 # --------------------------------------------------------------------------- subgroup model
-SubgroupParameterization = Literal["centered", "non_centered"]
+#: A centred or non-centred form of a random effect.
+CenteredForm = Literal["centered", "non_centered"]
+SubgroupParameterization = CenteredForm
 SUBGROUP_PARAMETERIZATIONS: tuple[str, ...] = get_args(SubgroupParameterization)
 IndividualForm = Literal["marginalized", "non_centered"]
 INDIVIDUAL_FORMS: tuple[str, ...] = get_args(IndividualForm)
@@ -90,7 +92,9 @@ MVMethod = Literal["REML", "ML", "FE"]
 OmegaStructure = Literal["unstructured", "compound_symmetry", "diagonal", "identity"]
 OMEGA_STRUCTURES: tuple[str, ...] = get_args(OmegaStructure)
 WithinCovariance = Literal["random_intercept", "unstructured"]
-LMMMethod = Literal["REML", "ML"]
+#: Likelihood of a model with variance components: restricted or full.
+LikelihoodMethod = Literal["REML", "ML"]
+LMMMethod = LikelihoodMethod
 TauPrior = Literal["half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"]
 MetaParameterization = Literal["marginal", "centered", "non_centered"]
 Membership = Literal["random", "fixed"]
@@ -100,7 +104,7 @@ CIMACorrelation = Literal["reference", "paper"]
 #: The default study weights of a causal meta-analysis, :math:`\omega_k = n_k/n`.
 SampleSizeWeights = Literal["sample_size"]
 #: Form of the trial coefficients of the one-stage Bayesian mixed model.
-OneStageParameterization = Literal["centered", "non_centered"]
+OneStageParameterization = CenteredForm
 
 # --------------------------------------------------------------------------- evaluation
 CV = Literal["iecv", "none"]
@@ -290,3 +294,15 @@ class IPDMAOptions:
         if self.horizon is not None:
             out["horizon"] = self.horizon
         return out
+
+# --------------------------------------------------------------------------- more options
+#: Number of covariates of the Bouvier et al. (2024) design.
+BouvierCovariates = Literal[3, 9]
+#: Designs of the two-step simulation (Simulation 1 / 2 of the seed paper).
+TwoStepDesign = Literal["simulation1", "simulation2"]
+#: One- or two-step GMM of CIMA.
+CIMASteps = Literal[1, 2]
+#: Back-transformation of a meta-analysis table.
+Transform = Literal["exp"]
+#: Column of a metric table read by ``ITEComparison.summary``.
+SummaryValue = Literal["estimate", "mean", "ci_low", "ci_high"]

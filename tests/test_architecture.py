@@ -173,3 +173,18 @@ def test_models_are_pure_factories():
                 names = [node.module or ""]
             bad += [f"{m}: {n}" for n in names if n.startswith("matplotlib")]
     assert not bad, bad
+
+
+def test_every_literal_declared_once_in_options():
+    """Options are declared in ``bayes_hte/options.py`` only, each set of values once."""
+    outside = [f"{m}:{node.lineno}" for m, path in MODULES.items() if m != "bayes_hte.options"
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+               and node.value.id == "Literal"]
+    assert not outside, f"declare these Literal options in bayes_hte/options.py: {outside}"
+    tree = ast.parse(MODULES["bayes_hte.options"].read_text())
+    values = [ast.unparse(node.slice) for node in ast.walk(tree)
+              if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+              and node.value.id == "Literal"]
+    twice = sorted({v for v in values if values.count(v) > 1})
+    assert not twice, f"declared more than once: {twice} (alias the first declaration)"

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -59,7 +59,7 @@ from scipy import stats
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import ArmTable, check_weights
 from bayes_hte.errors import DataError
-from bayes_hte.options import MEASURES, CausalVariance, Measure
+from bayes_hte.options import MEASURES, CausalVariance, Measure, SampleSizeWeights
 
 VARIANCES: tuple[str, ...] = get_args(CausalVariance)
 
@@ -304,7 +304,7 @@ def causal_meta_analysis(
     counts: ArmTable | pd.DataFrame,
     measure: Measure = "RR",
     *,
-    weights: Literal["sample_size"] | Sequence[float] | np.ndarray | pd.Series = "sample_size",
+    weights: SampleSizeWeights | Sequence[float] | np.ndarray | pd.Series = "sample_size",
     variance: CausalVariance = "delta",
     ci_prob: float = 0.95,
 ) -> CausalMetaResult:

@@ -58,7 +58,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +68,7 @@ from scipy import optimize, stats
 from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
 from bayes_hte.data.multivariate import validate_multivariate
 from bayes_hte.errors import DataError
-from bayes_hte.options import OMEGA_STRUCTURES, MVMethod, OmegaStructure
+from bayes_hte.options import OMEGA_STRUCTURES, LikelihoodMethod, MVMethod, OmegaStructure
 
 METHODS: tuple[str, ...] = get_args(MVMethod)
 _LOG2PI = np.log(2.0 * np.pi)
@@ -190,7 +190,7 @@ def _grad_omega(g: dict, reml: bool) -> np.ndarray:
 
 
 def mvmeta_loglik(estimates: npt.ArrayLike, covariances: npt.ArrayLike, omega: npt.ArrayLike,
-                  *, method: Literal["REML", "ML"] = "REML") -> float:
+                  *, method: LikelihoodMethod = "REML") -> float:
     """(Restricted) log-likelihood of a multivariate meta-analysis at a given Omega
     (the mean profiled at its GLS estimate), for one replicate.
 
@@ -695,7 +695,7 @@ def compare_structures(
     estimates: npt.ArrayLike | pd.DataFrame,
     covariances: npt.ArrayLike,
     *,
-    method: Literal["REML", "ML"] = "REML",
+    method: LikelihoodMethod = "REML",
     structures: Sequence[str] = OMEGA_STRUCTURES,
     include_fixed: bool = True,
     names: Sequence[str] | None = None,

@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,7 @@ from bayes_hte.comparators.heterogeneity import (
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
-from bayes_hte.options import MetaMethod, PIType
+from bayes_hte.options import MetaMethod, PIType, Transform
 
 PI_TYPES: tuple[str, ...] = get_args(PIType)
 
@@ -269,7 +269,7 @@ class MetaAnalysisResult(IntervalBounds):
         t = self.tau2_ci
         return 100.0 * t / (t + s2typ)
 
-    def summary(self, *, transform: Literal["exp"] | Callable | None = None
+    def summary(self, *, transform: Transform | Callable | None = None
                 ) -> pd.DataFrame:
         """One row per meta-analysis (replicate).
 
@@ -311,7 +311,7 @@ class MetaAnalysisResult(IntervalBounds):
                          measure=self.measure, scale=self.scale)
         return out
 
-    def study_table(self, *, transform: Literal["exp"] | Callable | None = None
+    def study_table(self, *, transform: Transform | Callable | None = None
                     ) -> pd.DataFrame:
         """Per-study estimates, CIs (normal, at ``ci_prob``) and weights (one meta-analysis).
 

@@ -410,6 +410,7 @@ class ArmTable:
         Returns
         -------
         ArmTable
+            ``counts`` itself when it is one (never a copy).
 
         Raises
         ------

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar, Literal, Self, get_args
+from typing import ClassVar, Self, get_args
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ from bayes_hte.options import (
     Membership,
     MetaParameterization,
     Sampler,
+    SampleSizeWeights,
     TauPrior,
     check_choice,
 )
@@ -427,7 +428,7 @@ class CausalMetaModel(SynthesisEstimator):
     _factory = staticmethod(build_causal_meta_model)
     _option_names = ("weights", "membership", "priors")
 
-    def __init__(self, *, weights: Literal["sample_size"] | Sequence[float]
+    def __init__(self, *, weights: SampleSizeWeights | Sequence[float]
                  | Mapping[str, float] = "sample_size", membership: Membership = "random",
                  priors: Mapping | None = None):
         if isinstance(weights, str):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Self, get_args
+from typing import ClassVar, Self, get_args
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from bayes_hte.models.synthesis_multivariate import build_mvmeta_model, build_on
 from bayes_hte.options import (
     OMEGA_STRUCTURES,
     OmegaStructure,
+    OneStageParameterization,
     Sampler,
     WithinCovariance,
     check_choice,
@@ -387,7 +388,7 @@ class LongitudinalMetaModel(_CoefficientModel):
                  reference_visit: str | int | float | None = None,
                  treatment_by_visit: bool = True, covariate_by_visit: bool = True,
                  treatment_by_covariate: bool = True,
-                 parameterization: Literal["centered", "non_centered"] = "non_centered"):
+                 parameterization: OneStageParameterization = "non_centered"):
         check_choice("structure", structure, OMEGA_STRUCTURES)
         check_choice("within", within, get_args(WithinCovariance))
         check_choice("parameterization", parameterization, ("centered", "non_centered"))

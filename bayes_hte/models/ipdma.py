@@ -46,7 +46,6 @@ distribution, see :func:`linear_predictors`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import numpy as np
 import pymc as pm
@@ -62,6 +61,7 @@ from bayes_hte.options import (  # noqa: F401  (re-exported for users of this mo
     LEARNERS,
     MIN_STUDIES,
     PARAMETERIZATIONS,
+    CenteredForm,
     Heterogeneity,
     Learner,
     Parameterization,
@@ -141,7 +141,7 @@ def check_options(heterogeneity: str, learner: str, parameterization: str = "aut
 
 
 def choose_parameterization(data: IPDData, *, learner: Learner = "s",
-                            min_events: int = 100) -> Literal["centered", "non_centered"]:
+                            min_events: int = 100) -> CenteredForm:
     r"""Form of the random trial intercepts: centred when every trial is informative.
 
     A trial (trial arm, for the T-learner) with at least ``min_events`` events and as

@@ -36,13 +36,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from bayes_hte.errors import DataError
+from bayes_hte.options import BouvierCovariates, Outcome
 from bayes_hte.simulate._weibull import add_weibull_outcome
 
 #: Coefficients of the two covariate designs (logit scale).
@@ -118,9 +118,9 @@ def bouvier2024(
     *,
     trials: int = 7,
     patients_per_trial: int | Sequence[int] = 400,
-    covariates: Literal[3, 9] = 3,
+    covariates: BouvierCovariates = 3,
     effect_variation: bool = False,
-    outcome: Literal["binary", "time_to_event"] = "binary",
+    outcome: Outcome = "binary",
     alpha: float | None = None,
     tau_alpha: float = 0.4,
     gamma: float = -0.4,

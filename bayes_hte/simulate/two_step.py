@@ -46,11 +46,12 @@ missingness depends on observed data only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+
+from bayes_hte.options import TwoStepDesign
 
 #: Coefficients of model (3), mimicking Furukawa et al.'s antidepressant IPD-MA.
 MU = (-0.04, 0.14, 1.56, 0.83, -0.46, 0.57, 0.14, 0.15, 0.05, -0.06)
@@ -65,7 +66,7 @@ VISITS = (1, 2, 3)
 COLUMNS = {"outcome": "y", "treatment": "treat", "study": "trial", "subject": "subject",
            "visit": "visit", "covariates": ["z"]}
 
-Design = Literal["simulation1", "simulation2"]
+Design = TwoStepDesign
 
 
 @dataclass(frozen=True)

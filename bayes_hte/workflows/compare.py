@@ -42,7 +42,6 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import arviz as az
 import numpy as np
@@ -60,7 +59,16 @@ from bayes_hte.evaluation.metrics import (
     event_by_horizon,
     metric_table,
 )
-from bayes_hte.options import CV, HETEROGENEITY, Baseline, Heterogeneity, Learner, Outcome, Sampler
+from bayes_hte.options import (
+    CV,
+    HETEROGENEITY,
+    Baseline,
+    Heterogeneity,
+    Learner,
+    Outcome,
+    Sampler,
+    SummaryValue,
+)
 from bayes_hte.workflows.iecv import IECVResult
 from bayes_hte.workflows.iecv import iecv as run_iecv
 
@@ -191,7 +199,7 @@ class ITEComparison:
     seconds: dict = field(default_factory=dict)
 
     def summary(self, *, validation: str = "in-sample", trial: str | None = None,
-                value: Literal["estimate", "mean", "ci_low", "ci_high"] = "estimate"
+                value: SummaryValue = "estimate"
                 ) -> pd.DataFrame:
         """Wide table: one row per model, one column per metric.
 

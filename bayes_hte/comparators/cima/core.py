@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from bayes_hte.data.summaries import OVERALL, CovariateSummary, validate_effects
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.options import (
     CIMACorrelation,
+    CIMASteps,
     CIMAWeights,
     CopulaMethod,
     Representer,
@@ -391,7 +392,7 @@ def cima(
     tilting: str | None = None,
     base: pd.DataFrame | None = None,
     weights: CIMAWeights = "reference",
-    steps: Literal[1, 2] = 1,
+    steps: CIMASteps = 1,
     representer: Representer = "reported",
     correlation: CIMACorrelation = "reference",
     target_corr: pd.DataFrame | np.ndarray | None = None,
