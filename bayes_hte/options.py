@@ -109,6 +109,13 @@ OneStageParameterization = CenteredForm
 # --------------------------------------------------------------------------- evaluation
 CV = Literal["iecv", "none"]
 
+# --------------------------------------------------------------------------- studies
+#: Performance measures of a simulation study, named as R rsimsum names them.
+PerformanceMeasure = Literal[
+    "bias", "empse", "mse", "modelse", "relerror", "cover", "becover", "power"
+]
+PERFORMANCE_MEASURES: tuple[str, ...] = get_args(PerformanceMeasure)
+
 
 def check_choice(name: str, value: object, choices: tuple) -> None:
     """Raise ``ValueError`` naming the option and its allowed values if ``value`` is not one.

@@ -7,7 +7,9 @@ posterior predictive check, ITE against truth), :mod:`~bayes_hte.plots.survival`
 (CATE by risk group, against truth, subgroup forest), :mod:`~bayes_hte.plots.meta`
 (forest plots of meta-analyses), :mod:`~bayes_hte.plots.multivariate` (per-coefficient
 forests of the two-step models), :mod:`~bayes_hte.plots.evaluation` (ITE model
-comparison) and :mod:`~bayes_hte.plots.diagnostics` (trace and rank plots).
+comparison), :mod:`~bayes_hte.plots.diagnostics` (trace and rank plots) and
+:mod:`~bayes_hte.plots.studies` (simulation studies: performance measures with Monte
+Carlo SEs, zip plots, distributions of estimates).
 """
 
 from bayes_hte.plots.diagnostics import convergence_plots, plot_rank, plot_trace
@@ -20,6 +22,7 @@ from bayes_hte.plots.evaluation import (
 from bayes_hte.plots.ipdma import plot_ite_distribution, plot_ite_vs_truth, plot_ppc_event_rates
 from bayes_hte.plots.meta import combined_forest_plot, forest_plot
 from bayes_hte.plots.multivariate import compare_estimates, forest_coefficients
+from bayes_hte.plots.studies import plot_estimates, plot_performance, plot_zip
 from bayes_hte.plots.subgroup import plot_cate_by_risk, plot_cate_vs_truth, plot_subgroup_effects
 from bayes_hte.plots.survival import plot_km_ppc
 
@@ -32,14 +35,17 @@ __all__ = [
     "plot_calibration",
     "plot_cate_by_risk",
     "plot_cate_vs_truth",
+    "plot_estimates",
     "plot_ite_distribution",
     "plot_ite_distributions",
     "plot_ite_vs_truth",
     "plot_km_ppc",
     "plot_metric_forest",
+    "plot_performance",
     "plot_ppc_event_rates",
     "plot_rank",
     "plot_subgroup_effects",
     "plot_trace",
+    "plot_zip",
     "save_comparison_figures",
 ]

@@ -21,6 +21,7 @@ import bayes_hte as bh  # noqa: E402
 from bayes_hte import plots  # noqa: E402
 from bayes_hte.comparators import causal_meta_analysis, meta_analysis, mvmeta  # noqa: E402
 from bayes_hte.errors import DataError  # noqa: E402
+from bayes_hte.studies.performance import performance  # noqa: E402
 
 #: name -> its data (positional) arguments; everything else must be keyword-only
 DATA_ARGS = {
@@ -42,6 +43,9 @@ DATA_ARGS = {
     "plot_trace": ("idata",),
     "plot_rank": ("idata",),
     "convergence_plots": ("idata", "outdir"),
+    "plot_performance": ("perf",),
+    "plot_zip": ("estimates",),
+    "plot_estimates": ("estimates",),
 }
 SAVERS = {"save_comparison_figures", "convergence_plots"}
 SAMPLE = ("chain", "draw", "patient")
@@ -127,6 +131,17 @@ def inputs():
     )
 
 
+def _study_estimates() -> pd.DataFrame:
+    """A tiny simulation-study table (two scenarios, two methods, Wald intervals)."""
+    rng = np.random.default_rng(3)
+    rows = [{"k": k, "scenario": s, "replicate": r, "method": m, "estimand": "mu",
+             "truth": 0.3, "estimate": e, "se": 0.1, "ci_low": e - 0.196, "ci_high": e + 0.196,
+             "seconds": 0.0, "error": ""}
+            for s, k in enumerate((5, 10)) for r in range(20) for m in ("DL", "REML")
+            for e in [0.3 + rng.normal(0, 0.1)]]
+    return pd.DataFrame(rows)
+
+
 CALLS = {
     "plot_ite_distribution": lambda d: plots.plot_ite_distribution({"a": d.ite}, truth=d.truth),
     "plot_ppc_event_rates": lambda d: plots.plot_ppc_event_rates(d.idata, d.data, ci_prob=0.9),
@@ -146,6 +161,10 @@ CALLS = {
     "plot_metric_forest": lambda d: plots.plot_metric_forest(d.comparison),
     "plot_trace": lambda d: plots.plot_trace(d.posterior, var_names=["mu", "tau"]),
     "plot_rank": lambda d: plots.plot_rank(d.posterior, var_names=["mu"]),
+    "plot_performance": lambda d: plots.plot_performance(performance(_study_estimates()),
+                                                         measure="bias"),
+    "plot_zip": lambda d: plots.plot_zip(_study_estimates(), method="DL", estimand="mu"),
+    "plot_estimates": lambda d: plots.plot_estimates(_study_estimates(), estimand="mu"),
 }
 
 
@@ -182,6 +201,7 @@ def test_metric_forest_reads_the_tidy_table_too(inputs):
 
 
 def test_savers_write_pngs(inputs, tmp_path):
+    open_before = plt.get_fignums()
     paths = plots.save_comparison_figures(inputs.comparison, tmp_path / "out", prefix="ev")
     assert set(paths) == {"calibration_in_sample", "ite_by_model", "metric_forest",
                           "calibration_iecv"}
@@ -190,4 +210,4 @@ def test_savers_write_pngs(inputs, tmp_path):
                                       var_names=["mu", "tau"])
     assert [p.name for p in written] == ["m_trace.png", "m_rank.png"]
     assert all(p.stat().st_size > 0 for p in written)
-    assert plt.get_fignums() == []
+    assert plt.get_fignums() == open_before  # the savers close what they open

@@ -1,0 +1,279 @@
+"""Performance measures of a simulation study, with their Monte Carlo standard errors.
+
+:func:`performance` turns the long table of a study's estimates (one row per scenario,
+replicate, method and estimand) into one row per (scenario factors, method, estimand,
+measure): the measure's value, its Monte Carlo standard error (MCSE), the number of
+replicates it used and the number of replicates in which the method raised.
+
+The measures and their MCSEs are those of Morris, White & Crowther (2019), "Using
+simulation studies to evaluate statistical methods", *Statistics in Medicine* 38:2074–2102,
+Table 6, as implemented by White (2010), "simsum: Analyses of simulation studies including
+Monte Carlo error", *Stata Journal* 10:369–385, and by the R package rsimsum (Gasparini,
+``simsum`` / ``.performance``), whose names they keep. Pure numpy / pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bayes_hte.errors import DataError, format_rows
+from bayes_hte.options import PERFORMANCE_MEASURES, check_choice
+
+#: Every performance measure, in the order rsimsum reports them.
+MEASURES: tuple[str, ...] = PERFORMANCE_MEASURES
+
+#: Columns :func:`performance` reads from the estimates table.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "method", "estimand", "truth", "estimate", "se", "ci_low", "ci_high", "error",
+)
+#: Columns of the table :func:`performance` returns, after the scenario factors.
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "method", "estimand", "measure", "value", "mcse", "n_ok", "n_failed",
+)
+
+_NAN = float("nan")
+
+
+def _sd(x: np.ndarray) -> float:
+    """Sample standard deviation (denominator n - 1); NaN below two values."""
+    return float(np.std(x, ddof=1)) if x.size >= 2 else _NAN
+
+
+def _ratio(num: float, den: float) -> float:
+    """``num / den``, NaN when ``den`` is 0 or NaN (no division warning)."""
+    return num / den if np.isfinite(den) and den != 0 else _NAN
+
+
+def _proportion(hits: np.ndarray) -> tuple[float, float, int]:
+    """A proportion, its binomial MCSE sqrt(p(1-p)/n) and n."""
+    n = hits.size
+    if n == 0:
+        return _NAN, _NAN, 0
+    p = float(np.mean(hits))
+    return p, float(np.sqrt(p * (1.0 - p) / n)), n
+
+
+def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
+                    lo: np.ndarray, hi: np.ndarray,
+                    wanted: Sequence[str]) -> dict[str, tuple[float, float, int]]:
+    """Every measure of one (scenario, method, estimand) cell: name -> (value, mcse, n).
+
+    The inputs are the successful replicates with a finite estimate.
+    """
+    n = est.size
+    dev = est - truth
+    out: dict[str, tuple[float, float, int]] = {}
+    mean_est = float(np.mean(est)) if n else _NAN
+    if "bias" in wanted:
+        value = float(np.mean(dev)) if n else _NAN
+        out["bias"] = (value, _sd(est) / np.sqrt(n) if n >= 2 else _NAN, n)
+    if "empse" in wanted:
+        empse = _sd(est)
+        out["empse"] = (empse, empse / np.sqrt(2.0 * (n - 1)) if n >= 2 else _NAN, n)
+    if "mse" in wanted:
+        sq = dev**2
+        mse = float(np.mean(sq)) if n else _NAN
+        mcse = float(np.sqrt(np.sum((sq - mse) ** 2) / (n * (n - 1)))) if n >= 2 else _NAN
+        out["mse"] = (mse, mcse, n)
+    if "modelse" in wanted or "relerror" in wanted:
+        has_se = np.isfinite(se)
+        v = se[has_se] ** 2  # model-based variances
+        m = v.size
+        modelse = float(np.sqrt(np.mean(v))) if m else _NAN
+        var_v = float(np.var(v, ddof=1)) if m >= 2 else _NAN
+        if "modelse" in wanted:
+            out["modelse"] = (modelse, float(np.sqrt(_ratio(var_v, 4.0 * m * modelse**2))), m)
+        if "relerror" in wanted:
+            empse_se = _sd(est[has_se])  # EmpSE over the same replicates as ModSE
+            ratio = _ratio(modelse, empse_se)
+            value = 100.0 * (ratio - 1.0)
+            mcse = 100.0 * ratio * float(np.sqrt(
+                _ratio(var_v, 4.0 * m * modelse**4) + 1.0 / (2.0 * (m - 1))
+            )) if m >= 2 else _NAN
+            out["relerror"] = (value, mcse, m)
+    has_ci = np.isfinite(lo) & np.isfinite(hi)
+    lo_c, hi_c = lo[has_ci], hi[has_ci]
+    if "cover" in wanted:
+        theta = truth[has_ci]
+        out["cover"] = _proportion((lo_c <= theta) & (theta <= hi_c))
+    if "becover" in wanted:
+        out["becover"] = _proportion((lo_c <= mean_est) & (mean_est <= hi_c))
+    if "power" in wanted:
+        out["power"] = _proportion((lo_c > 0.0) | (hi_c < 0.0))
+    return out
+
+
+def _ordered_unique(values: pd.Series) -> list:
+    return list(pd.unique(values))
+
+
+def performance(
+    estimates: pd.DataFrame,
+    *,
+    factors: Sequence[str] | None = None,
+    measures: Sequence[str] = MEASURES,
+) -> pd.DataFrame:
+    r"""Performance measures of a simulation study with their Monte Carlo standard errors.
+
+    For each cell (scenario factors, method, estimand) the measures are computed over the
+    replicates whose ``error`` is ``""`` and whose ``estimate`` is finite — the
+    :math:`n` successful replicates :math:`i = 1..n` with estimate :math:`\hat\theta_i`,
+    model-based standard error :math:`s_i`, interval :math:`[l_i, u_i]` and true value
+    :math:`\theta_i` (the ``truth`` column, constant within a scenario). With
+    :math:`\bar\theta = \frac1n\sum_i\hat\theta_i`, :math:`\overline{s^2} = \frac1n\sum_i
+    s_i^2` and :math:`V_{s^2} = \frac1{n-1}\sum_i (s_i^2 - \overline{s^2})^2`:
+
+    * ``bias`` :math:`= \frac1n\sum_i(\hat\theta_i - \theta_i)`, MCSE
+      :math:`\sqrt{\frac{1}{n(n-1)}\sum_i(\hat\theta_i-\bar\theta)^2}` (= EmpSE / √n);
+    * ``empse`` :math:`= \sqrt{\frac1{n-1}\sum_i(\hat\theta_i-\bar\theta)^2}`, MCSE
+      :math:`\mathrm{EmpSE}/\sqrt{2(n-1)}`;
+    * ``mse`` :math:`= \frac1n\sum_i(\hat\theta_i-\theta_i)^2`, MCSE
+      :math:`\sqrt{\sum_i[(\hat\theta_i-\theta_i)^2-\mathrm{MSE}]^2/(n(n-1))}`;
+    * ``modelse`` :math:`= \sqrt{\overline{s^2}}`, MCSE
+      :math:`\sqrt{V_{s^2}/(4n\,\mathrm{ModSE}^2)}`;
+    * ``relerror`` :math:`= 100(\mathrm{ModSE}/\mathrm{EmpSE}-1)` (percent), MCSE
+      :math:`100\,\frac{\mathrm{ModSE}}{\mathrm{EmpSE}}
+      \sqrt{\frac{V_{s^2}}{4n\,\mathrm{ModSE}^4}+\frac{1}{2(n-1)}}`;
+    * ``cover`` :math:`= \frac1n\sum_i 1(l_i\le\theta_i\le u_i)`, MCSE
+      :math:`\sqrt{\mathrm{Cover}(1-\mathrm{Cover})/n}`;
+    * ``becover`` (bias-eliminated coverage) :math:`= \frac1n\sum_i
+      1(l_i\le\bar\theta\le u_i)`, MCSE :math:`\sqrt{\mathrm{BECover}(1-\mathrm{BECover})/n}`;
+    * ``power`` :math:`= \frac1n\sum_i 1(l_i>0 \text{ or } u_i<0)`, MCSE
+      :math:`\sqrt{\mathrm{Power}(1-\mathrm{Power})/n}`.
+
+    These are the formulas of Morris, White & Crowther (2019, Stat Med 38:2074, Table 6),
+    of White (2010, Stata Journal 10:369, ``simsum``) and of R ``rsimsum`` (its internal
+    ``.performance``), which agree on all eight — including the delta-method MCSEs of
+    ``modelse`` and ``relerror``, in which :math:`V_{s^2}` is the sample variance (n - 1
+    denominator) of the model-based variances. Where this function differs from rsimsum:
+
+    * ``power`` is the proportion of intervals that exclude 0 (``ci_low > 0`` or
+      ``ci_high < 0``), read from the stored intervals; rsimsum (and Table 6's "rejection
+      %") use the Wald test :math:`|\hat\theta_i| \ge z_{0.975}\,s_i`. The two agree for
+      Wald intervals except on the boundary (an interval ending exactly at 0 rejects in
+      rsimsum, not here). ``cover`` and ``becover`` use the stored intervals as rsimsum
+      does with ``ci.limits``.
+    * Missing values are handled per measure: ``modelse`` and ``relerror`` use the
+      replicates that also have a finite ``se`` (``relerror``'s EmpSE is then computed on
+      those same replicates), ``cover``, ``becover`` and ``power`` the replicates with
+      both interval limits finite; ``becover``'s :math:`\bar\theta` is the mean over all
+      :math:`n` estimates. rsimsum counts ``nsim`` once, over rows with both an
+      estimate and an SE. ``n_ok`` gives the number each measure used.
+    * A measure that needs two replicates (``empse``, ``relerror`` and the MCSEs of
+      ``bias``, ``mse``, ``modelse``) is NaN when fewer are available; every value is NaN
+      with none; a ratio whose denominator is 0 (``relerror`` with EmpSE 0, the MCSE of
+      ``modelse`` with ModSE 0) is NaN.
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame
+        One row per (scenario, replicate, method, estimand), as
+        ``bayes_hte.studies.run(...).estimates`` gives it: the scenario factor columns,
+        ``scenario`` (int), ``replicate`` (int), ``method`` (str), ``estimand`` (str),
+        ``truth``, ``estimate``, ``se``, ``ci_low``, ``ci_high`` (float, on the estimand's
+        scale), ``error`` (str; ``""`` on success, otherwise the message, in one row per
+        failed replicate with ``estimand`` ``""``). A missing ``error`` value (NaN / None)
+        counts as success. ``scenario`` and ``replicate`` are needed only for
+        ``factors=None`` and for counting failures per replicate.
+    factors : sequence of str, optional
+        Columns that define a cell together with ``method`` and ``estimand``. Default: the
+        columns before ``scenario`` (the scenario factors). Naming a subset pools the
+        scenarios that share its values (each replicate keeps its own ``truth``).
+    measures : sequence of str
+        Measures to compute, a subset of ``MEASURES`` = ("bias", "empse", "mse",
+        "modelse", "relerror", "cover", "becover", "power"), reported in the order given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``factors``, ``method``, ``estimand``, ``measure``, ``value`` (the
+        estimand's scale for ``bias``, ``empse``, ``modelse``; its square for ``mse``;
+        percent for ``relerror``; a proportion in [0, 1] for ``cover``, ``becover``,
+        ``power``), ``mcse`` (same scale), ``n_ok`` (int, replicates the measure used) and
+        ``n_failed`` (int, replicates of the cell's scenarios in which the method raised).
+        One row per cell and measure: cells in order of first scenario, then methods and
+        estimands in order of first appearance, then ``measures``. A method that failed in
+        every replicate of a scenario still gets rows (NaN values, ``n_ok`` 0) for the
+        estimands it returned elsewhere (all estimands of the table if none).
+
+    Raises
+    ------
+    DataError
+        A required column or a named factor is missing, ``factors`` is None and there is
+        no ``scenario`` column, or a (scenario, replicate, method, estimand) key occurs
+        twice.
+    ValueError
+        A name in ``measures`` is not a known measure.
+    """
+    measures = tuple(measures)
+    for m in measures:
+        check_choice("measures", m, MEASURES)
+    missing = [c for c in REQUIRED_COLUMNS if c not in estimates.columns]
+    if missing:
+        raise DataError(f"estimates lack the column(s) {missing}; expected the table of "
+                        "bayes_hte.studies.run(...).estimates")
+    if factors is None:
+        if "scenario" not in estimates.columns:
+            raise DataError("estimates have no 'scenario' column: name the scenario "
+                            "factor columns with factors=[...]")
+        cols = list(estimates.columns)
+        factors = cols[: cols.index("scenario")]
+    factors = list(factors)
+    absent = [f for f in factors if f not in estimates.columns]
+    if absent:
+        raise DataError(f"factor column(s) {absent} not in estimates")
+    key = [c for c in ("scenario", "replicate") if c in estimates.columns]
+    if len(key) == 2:
+        dup = estimates.duplicated([*key, "method", "estimand"], keep=False)
+        if dup.any():
+            raise DataError(f"estimates repeat a (scenario, replicate, method, estimand) "
+                            f"key in {format_rows(estimates.index[dup])}: a replicate was "
+                            "stored twice")
+
+    df = estimates.reset_index(drop=True)
+    error = df["error"].fillna("").astype(str)
+    failed = error != ""
+    if "scenario" in df.columns:  # cells in scenario order, whatever order rows came in
+        df = df.sort_values("scenario", kind="stable")
+    methods_all = _ordered_unique(df["method"])
+    ok_rows = df.loc[~failed]
+    estimands_all = [e for e in _ordered_unique(ok_rows["estimand"]) if e != ""]
+    by_method = {m: [e for e in _ordered_unique(ok_rows.loc[ok_rows["method"] == m,
+                                                            "estimand"]) if e != ""]
+                 for m in methods_all}
+    fail_key = [*factors, *key, "method"] if key else None
+
+    rows = []
+    grouped = df.groupby(factors, sort=False, dropna=False) if factors else [((), df)]
+    for fvals, cell in grouped:
+        fvals = fvals if isinstance(fvals, tuple) else (fvals,)
+        cell_failed = failed.loc[cell.index]
+        for method in methods_all:
+            mrows = cell.loc[cell["method"] == method]
+            if mrows.empty:
+                continue
+            mfailed = cell_failed.loc[mrows.index]
+            bad = mrows.loc[mfailed]
+            n_failed = int(len(bad.drop_duplicates(fail_key)) if fail_key else len(bad))
+            good = mrows.loc[~mfailed]
+            estimands = [e for e in _ordered_unique(good["estimand"]) if e != ""]
+            if not estimands and n_failed:
+                estimands = by_method[method] or estimands_all
+            for estimand in estimands:
+                g = good.loc[good["estimand"] == estimand]
+                est = g["estimate"].to_numpy(dtype=float)
+                fin = np.isfinite(est)
+                values = _group_measures(
+                    est[fin], g["truth"].to_numpy(dtype=float)[fin],
+                    g["se"].to_numpy(dtype=float)[fin], g["ci_low"].to_numpy(dtype=float)[fin],
+                    g["ci_high"].to_numpy(dtype=float)[fin], measures)
+                for measure in measures:
+                    value, mcse, n = values[measure]
+                    rows.append((*fvals, method, estimand, measure, value, mcse, n, n_failed))
+    out = pd.DataFrame(rows, columns=[*factors, *OUTPUT_COLUMNS])
+    for f in factors:  # keep the factors' dtypes (an empty table otherwise makes them object)
+        out[f] = out[f].astype(estimates[f].dtype)
+    return out.astype({"value": float, "mcse": float, "n_ok": int, "n_failed": int})

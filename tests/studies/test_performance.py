@@ -1,0 +1,228 @@
+"""Performance measures of a simulation study against hand-computed values and R rsimsum.
+
+The fixed table: one scenario (k = 5), true value 0.5, method "A" succeeds in replicates
+0-4, method "B" in replicates 0-3 and raises in replicate 4. Intervals are Wald 95%
+(estimate ± 1.959963984540054 se). Every expected number below is worked out with plain
+Python sums over the values written here, not with the code under test's numpy calls.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_hte.errors import DataError
+from bayes_hte.studies.performance import MEASURES, performance
+
+Z = 1.959963984540054
+THETA = 0.5
+EST = {"A": [0.62, 0.41, 0.55, 0.78, 0.15], "B": [0.70, 0.95, 0.81, 0.66]}
+SE = {"A": [0.10, 0.12, 0.09, 0.12, 0.10], "B": [0.05, 0.20, 0.06, 0.08]}
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "rsimsum_reference.json"
+
+
+def _row(method, replicate, estimate, se, *, error="", estimand="theta", scenario=0, k=5,
+         truth=THETA):
+    lo, hi = (estimate - Z * se, estimate + Z * se) if error == "" else (math.nan, math.nan)
+    return {"k": k, "scenario": scenario, "replicate": replicate, "method": method,
+            "estimand": estimand, "truth": truth, "estimate": estimate, "se": se,
+            "ci_low": lo, "ci_high": hi, "seconds": 0.01, "error": error}
+
+
+def fixed_table() -> pd.DataFrame:
+    rows = [_row(m, r, e, s) for m in ("A", "B")
+            for r, (e, s) in enumerate(zip(EST[m], SE[m], strict=True))]
+    rows.append(_row("B", 4, math.nan, math.nan, error="LinAlgError: singular", estimand=""))
+    return pd.DataFrame(rows)
+
+
+def _by_hand(est: list[float], se: list[float]) -> dict[str, tuple[float, float]]:
+    """Table 6 of Morris, White & Crowther (2019), sum by sum."""
+    n = len(est)
+    mean = sum(est) / n
+    ss = sum((e - mean) ** 2 for e in est)  # sum of squared deviations from the mean
+    bias = sum(e - THETA for e in est) / n
+    empse = math.sqrt(ss / (n - 1))
+    mse = sum((e - THETA) ** 2 for e in est) / n
+    mse_mcse = math.sqrt(sum(((e - THETA) ** 2 - mse) ** 2 for e in est) / (n * (n - 1)))
+    v = [s * s for s in se]
+    v_mean = sum(v) / n
+    v_var = sum((x - v_mean) ** 2 for x in v) / (n - 1)
+    modelse = math.sqrt(v_mean)
+    relerror = 100 * (modelse / empse - 1)
+    relerror_mcse = 100 * (modelse / empse) * math.sqrt(
+        v_var / (4 * n * modelse**4) + 1 / (2 * (n - 1)))
+    pairs = list(zip(est, se, strict=True))
+    covers = sum(1 for e, s in pairs if e - Z * s <= THETA <= e + Z * s)
+    becovers = sum(1 for e, s in pairs if e - Z * s <= mean <= e + Z * s)
+    rejects = sum(1 for e, s in pairs if e - Z * s > 0 or e + Z * s < 0)
+
+    def prop(count):
+        p = count / n
+        return p, math.sqrt(p * (1 - p) / n)
+
+    return {
+        "bias": (bias, math.sqrt(ss / (n * (n - 1)))),
+        "empse": (empse, empse / math.sqrt(2 * (n - 1))),
+        "mse": (mse, mse_mcse),
+        "modelse": (modelse, math.sqrt(v_var / (4 * n * modelse**2))),
+        "relerror": (relerror, relerror_mcse),
+        "cover": prop(covers),
+        "becover": prop(becovers),
+        "power": prop(rejects),
+    }
+
+
+def test_columns_and_rows():
+    perf = performance(fixed_table())
+    assert list(perf.columns) == ["k", "method", "estimand", "measure", "value", "mcse",
+                                  "n_ok", "n_failed"]
+    assert list(perf["measure"]) == list(MEASURES) * 2
+    assert list(perf["method"]) == ["A"] * 8 + ["B"] * 8
+    assert set(perf["estimand"]) == {"theta"} and set(perf["k"]) == {5}
+    assert perf["k"].dtype == np.int64
+
+
+@pytest.mark.parametrize("method", ["A", "B"])
+def test_every_measure_and_mcse_equals_the_hand_computation(method):
+    perf = performance(fixed_table()).query("method == @method").set_index("measure")
+    expected = _by_hand(EST[method], SE[method])
+    for measure, (value, mcse) in expected.items():
+        assert perf.loc[measure, "value"] == pytest.approx(value, rel=1e-12, abs=1e-15), measure
+        assert perf.loc[measure, "mcse"] == pytest.approx(mcse, rel=1e-12, abs=1e-15), measure
+
+
+def test_hand_values_spelled_out():
+    """A few of the hand values in decimals, so a slip in _by_hand shows too."""
+    perf = performance(fixed_table()).set_index(["method", "measure"])
+    # A: mean 2.51 / 5 = 0.502, bias 0.002; B: mean 3.12 / 4 = 0.78, bias 0.28
+    assert perf.loc[("A", "bias"), "value"] == pytest.approx(0.002)
+    assert perf.loc[("B", "bias"), "value"] == pytest.approx(0.28)
+    # B: squared errors .04, .2025, .0961, .0256 -> MSE .3642 / 4
+    assert perf.loc[("B", "mse"), "value"] == pytest.approx(0.3642 / 4)
+    # B: variances .0025, .04, .0036, .0064 -> ModSE sqrt(.0525 / 4)
+    assert perf.loc[("B", "modelse"), "value"] == pytest.approx(math.sqrt(0.0525 / 4))
+    # A: replicates 3 (|0.28| > 1.96 * 0.12) and 4 miss the truth; 4 does not reject 0
+    assert perf.loc[("A", "cover"), "value"] == pytest.approx(3 / 5)
+    assert perf.loc[("A", "power"), "value"] == pytest.approx(4 / 5)
+    # B misses the truth every time but covers its own mean 0.78 every time
+    assert perf.loc[("B", "cover"), "value"] == 0.0 and perf.loc[("B", "cover"), "mcse"] == 0.0
+    assert perf.loc[("B", "becover"), "value"] == 1.0
+
+
+def test_failures_are_counted_not_used():
+    perf = performance(fixed_table())
+    assert set(perf.loc[perf["method"] == "A", "n_ok"]) == {5}
+    assert set(perf.loc[perf["method"] == "A", "n_failed"]) == {0}
+    assert set(perf.loc[perf["method"] == "B", "n_ok"]) == {4}
+    assert set(perf.loc[perf["method"] == "B", "n_failed"]) == {1}
+    assert "" not in set(perf["estimand"])
+
+
+def test_matches_r_rsimsum():
+    ref = json.loads(REFERENCE.read_text())
+    data = pd.DataFrame(ref["data"])
+    for m in ("A", "B"):  # the JSON was made from the same table
+        sub = data[data["method"] == m]
+        assert list(sub["estimate"]) == pytest.approx(EST[m])
+        assert list(sub["se"]) == pytest.approx(SE[m])
+    perf = performance(fixed_table()).set_index(["method", "measure"])
+    for row in ref["summ"]:
+        key = (row["method"], row["stat"])
+        if row["stat"] == "nsim":
+            assert set(perf.loc[row["method"], "n_ok"]) == {row["est"]}
+            continue
+        assert perf.loc[key, "value"] == pytest.approx(row["est"], rel=1e-9, abs=1e-12), key
+        assert perf.loc[key, "mcse"] == pytest.approx(row["mcse"], rel=1e-9, abs=1e-12), key
+
+
+def test_group_of_one_gives_nan_where_two_are_needed():
+    perf = performance(pd.DataFrame([_row("A", 0, 0.7, 0.1)])).set_index("measure")
+    assert perf.loc["bias", "value"] == pytest.approx(0.2)
+    assert perf.loc["mse", "value"] == pytest.approx(0.04)
+    assert perf.loc["modelse", "value"] == pytest.approx(0.1)
+    for measure in ("bias", "mse", "modelse"):
+        assert np.isnan(perf.loc[measure, "mcse"])
+    for measure in ("empse", "relerror"):
+        assert np.isnan(perf.loc[measure, "value"]) and np.isnan(perf.loc[measure, "mcse"])
+    assert perf.loc["cover", "value"] == 0.0  # |0.2| > 1.96 * 0.1
+    assert perf.loc["cover", "mcse"] == 0.0
+    assert set(perf["n_ok"]) == {1}
+
+
+def test_method_failing_everywhere_gets_nan_rows():
+    rows = [_row("A", r, e, s) for r, (e, s) in enumerate(zip(EST["A"], SE["A"], strict=True))]
+    rows += [_row("B", r, math.nan, math.nan, error="boom", estimand="") for r in range(5)]
+    perf = performance(pd.DataFrame(rows))
+    b = perf[perf["method"] == "B"]
+    assert list(b["measure"]) == list(MEASURES) and set(b["estimand"]) == {"theta"}
+    assert b["value"].isna().all() and b["mcse"].isna().all()
+    assert set(b["n_ok"]) == {0} and set(b["n_failed"]) == {5}
+
+
+def test_non_finite_estimates_and_missing_se_or_interval():
+    table = fixed_table()
+    extra = _row("A", 5, math.nan, 0.1)  # a successful run with no estimate: not used
+    table = pd.concat([table, pd.DataFrame([extra])], ignore_index=True)
+    a_idx = table.index[(table["method"] == "A") & (table["replicate"] == 0)]
+    table.loc[a_idx, ["se", "ci_low", "ci_high"]] = math.nan
+    perf = performance(table).query("method == 'A'").set_index("measure")
+    # estimate-only measures keep all 5 finite estimates
+    assert perf.loc["bias", "n_ok"] == 5
+    assert perf.loc["bias", "value"] == pytest.approx(0.002)
+    # SE- and interval-based measures use the 4 replicates that have them
+    est, se = EST["A"][1:], SE["A"][1:]
+    hand = _by_hand(est, se)
+    for measure in ("modelse", "relerror", "cover", "power"):
+        assert perf.loc[measure, "n_ok"] == 4
+        assert perf.loc[measure, "value"] == pytest.approx(hand[measure][0]), measure
+        assert perf.loc[measure, "mcse"] == pytest.approx(hand[measure][1]), measure
+    # becover: the mean is over all 5 estimates (0.502), the intervals over 4
+    assert perf.loc["becover", "n_ok"] == 4
+    assert perf.loc["becover", "value"] == pytest.approx(
+        sum(1 for e, s in zip(est, se, strict=True) if e - Z * s <= 0.502 <= e + Z * s) / 4)
+
+
+def test_scenarios_factors_and_measures_subset():
+    rows = []
+    for scen, (k, tau2) in enumerate([(5, 0.0), (5, 0.1), (10, 0.0)]):
+        for r in range(3):
+            for est in ("ate", "cate"):
+                rows.append(_row("A", r, 0.5 + 0.1 * r + scen, 0.1, scenario=scen, k=k,
+                                 estimand=est) | {"tau2": tau2})
+    rows.append(_row("A", 3, math.nan, math.nan, scenario=1, k=5, error="x", estimand="")
+                | {"tau2": 0.1})
+    cols = ["k", "tau2", "scenario", "replicate", "method", "estimand", "truth", "estimate",
+            "se", "ci_low", "ci_high", "seconds", "error"]
+    table = pd.DataFrame(rows)[cols].sample(frac=1.0, random_state=1)  # any row order
+    perf = performance(table, measures=["bias", "cover"])
+    assert list(perf.columns[:2]) == ["k", "tau2"]
+    assert list(perf[["k", "tau2"]].drop_duplicates().itertuples(index=False, name=None)) == \
+        [(5, 0.0), (5, 0.1), (10, 0.0)]
+    assert len(perf) == 3 * 2 * 2 and list(perf["measure"][:2]) == ["bias", "cover"]
+    bias = perf.query("measure == 'bias' and estimand == 'ate'")
+    assert list(bias["value"]) == pytest.approx([0.1, 1.1, 2.1])
+    assert list(bias["n_failed"]) == [0, 1, 0]
+    # pooling over tau2: the k = 5 cell has 6 replicates and one failure
+    pooled = performance(table, factors=["k"], measures=["bias"])
+    assert list(pooled["n_ok"]) == [6, 6, 3, 3] and list(pooled["n_failed"]) == [1, 1, 0, 0]
+    assert pooled["value"].iloc[0] == pytest.approx((0.1 + 1.1) / 2)
+
+
+def test_errors():
+    table = fixed_table()
+    with pytest.raises(ValueError, match="measures"):
+        performance(table, measures=["bias", "rmse"])
+    with pytest.raises(DataError, match="se"):
+        performance(table.drop(columns="se"))
+    with pytest.raises(DataError, match="factors"):
+        performance(table.drop(columns="scenario"))
+    with pytest.raises(DataError, match="tau2"):
+        performance(table, factors=["tau2"])
+    with pytest.raises(DataError, match="twice"):
+        performance(pd.concat([table, table.iloc[[0]]]))
+    # without scenario / replicate columns, named factors still work
+    assert len(performance(table.drop(columns=["scenario", "replicate"]), factors=["k"])) == 16
