@@ -11,9 +11,9 @@ CSV table the runner writes. Run it before and after a change and diff the outpu
     diff before.txt after.txt      # empty: same-seed posteriors are bit-identical
 
 ``diagnostics.csv`` and ``sampling.csv`` hold sampling times, so they differ between any
-two runs. Run both sides with warm compilation caches: on 2026-11-30 the first run after a
-fresh install (empty PyTensor / nutpie caches) gave other draws for the T-learner, survival,
-two-step and subgroup fits than every later run of the same code.
+two runs. Run the "before" side from a separate checkout (``git worktree`` or a clone,
+with ``PYTHONPATH`` pointing at it), never from a working tree that is being edited while
+it runs: the runners import modules as they go.
 """
 
 from __future__ import annotations
