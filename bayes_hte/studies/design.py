@@ -160,6 +160,8 @@ class Study:
     methods : mapping of str to callable
         ``{name: method}`` with ``method(data) -> {estimand: {"estimate": float, "se":
         float, "ci_low": float, "ci_high": float}}`` (missing keys are recorded as NaN).
+        Every method of a replicate receives the same ``data`` object and must not
+        modify it.
         A method that needs random numbers must fix its own seed (for example from the
         data) so that a replicate's results are reproducible.
     truth : callable

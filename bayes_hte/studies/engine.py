@@ -204,9 +204,6 @@ def _on_dask(study: Study, tasks, truths, *, client: Any, workers: int) -> Itera
         own_client = client = distributed.Client(cluster)
     elif isinstance(client, str | os.PathLike):
         own_client = client = distributed.Client(os.fspath(client))
-    elif not isinstance(client, distributed.Client):
-        raise TypeError("client must be a distributed.Client or a scheduler address, got "
-                        f"{type(client).__name__}")
     methods = list(study.methods.items())
     futures = []
     try:
@@ -218,10 +215,12 @@ def _on_dask(study: Study, tasks, truths, *, client: Any, workers: int) -> Itera
             futures.append(fut)
         done = distributed.as_completed(futures, with_results=True, raise_errors=False)
         for fut, result in done:
-            if fut.status == "error":
+            if fut.status != "finished":
                 s, reps = which[fut.key]
+                exc = fut.exception() if fut.status == "error" else None
+                reason = _error_text(exc) if exc is not None else f"status {fut.status!r}"
                 raise RuntimeError(f"the task of scenario {s}, replicates {reps} failed on "
-                                   f"the cluster: {_error_text(result)}") from result
+                                   f"the cluster: {reason}") from exc
             fut.release()
             yield result
     finally:
@@ -329,6 +328,12 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
     if client is not None and workers > 1:
         raise ValueError("give either client= (an existing cluster) or workers= (a local "
                          "cluster started for this run), not both")
+    if client is not None and not isinstance(client, str | os.PathLike):
+        import distributed
+
+        if not isinstance(client, distributed.Client):
+            raise TypeError("client must be a distributed.Client or a scheduler address, "
+                            f"got {type(client).__name__}")
     n_rep = study.replicates if replicates is None else replicates
     t0 = time.perf_counter()
     truths = _truths(study)
@@ -341,13 +346,13 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
     bar = _Progress(name=study.name, total=len(everything),
                     done=len(everything) - len(pending), enabled=progress)
     tables = []
+    if not tasks:
+        stream = iter(())
+    elif client is None and workers == 1:
+        stream = _in_process(study, tasks, truths)
+    else:
+        stream = _on_dask(study, tasks, truths, client=client, workers=workers)
     try:
-        if not tasks:
-            stream = iter(())
-        elif client is None and workers == 1:
-            stream = _in_process(study, tasks, truths)
-        else:
-            stream = _on_dask(study, tasks, truths, client=client, workers=workers)
         for result in stream:
             for s, r, cols in result:
                 table = _table(cols)
@@ -358,6 +363,8 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
                 bar.update(1)
     finally:
         bar.close()
+        if hasattr(stream, "close"):
+            stream.close()  # cancels the remaining tasks, closes a cluster started here
     methods = list(study.methods)
     if root is not None:
         info = {"definition": {"scenarios": list(study.scenarios)}, "methods": methods}

@@ -136,6 +136,33 @@ def test_same_estimates_on_a_local_dask_cluster(reference, tmp_path):
     assert len(list((tmp_path / "s" / "parts").glob("*.parquet"))) == 16
 
 
+class _WorkerFailure(BaseException):
+    """Escapes the engine's per-method ``except Exception``: a failure of the task itself."""
+
+
+def _crash(data):
+    raise _WorkerFailure("worker-level failure")
+
+
+def test_existing_client_or_scheduler_address(reference, tmp_path):
+    """A cluster given as a Client or as an address (threads: starts in milliseconds)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=2,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        by_client = run(_toy.make_study(), client=client, progress=False)
+        by_address = run(_toy.make_study(), client=cluster.scheduler_address, chunk=4,
+                         progress=False)
+        for res in (by_client, by_address):
+            pd.testing.assert_frame_equal(_values(res.estimates), _values(reference.estimates))
+        study = _toy.make_study(methods={"DL": _toy.fit_dl, "crash": _crash})
+        with pytest.raises(RuntimeError, match="failed on the cluster: _WorkerFailure"):
+            run(study, client=client, store=tmp_path / "s", progress=False)
+        assert client.status == "running"  # a client given by the caller stays open
+    with pytest.raises(TypeError, match="client"):
+        run(_toy.make_study(replicates=1), client=3)
+
+
 def test_chunking_in_process_gives_same_estimates(reference):
     res = run(_toy.make_study(), chunk=3, progress=False)
     pd.testing.assert_frame_equal(_values(res.estimates), _values(reference.estimates))
