@@ -1,4 +1,5 @@
-"""Command line: ``bayes-hte run models/<name>.toml``."""
+"""Command line: ``bayes-hte run models/<name>.toml`` and
+``bayes-hte study models/studies/<name>.toml``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import matplotlib
 
 from bayes_hte.errors import DataError
 from bayes_hte.runners.schema import SpecError
-from bayes_hte.spec import run_spec
+from bayes_hte.spec import run_spec, run_study_spec
 
 
 def _print(msg: str) -> None:
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ----------
     argv : list of str, optional
         Command-line arguments (default ``sys.argv[1:]``), e.g.
-        ``["run", "models/ipdma_binary_demo.toml", "--out", "results/demo"]``.
+        ``["run", "models/ipdma_binary_demo.toml", "--out", "results/demo"]`` or
+        ``["study", "models/studies/bayes_meta_coverage.toml", "--workers", "2"]``.
 
     Returns
     -------
@@ -36,14 +38,37 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the analysis an analysis spec (TOML) describes")
     run.add_argument("spec", help="path to a TOML spec, e.g. models/ipdma_binary_demo.toml")
     run.add_argument("--out", default=None, help="output folder (default: the spec's [output].dir)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the results of a finished run in the output folder "
+                     "(default: refuse; an interrupted run is resumed)")
+    study = sub.add_parser("study", help="run a Monte Carlo simulation study (TOML study "
+                           "spec); resumes from its store")
+    study.add_argument("spec", help="path to a study spec, e.g. "
+                       "models/studies/berenfeld2026_coverage.toml")
+    study.add_argument("--workers", type=int, default=1,
+                       help="Dask worker processes on this machine (default 1: in process)")
+    study.add_argument("--scheduler", default=None,
+                       help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    study.add_argument("--replicates", type=int, default=None,
+                       help="replicates per scenario (default: the spec's [study].replicates)")
+    study.add_argument("--store", default=None,
+                       help="results store folder (default: the spec's [output].store)")
+    study.add_argument("--out", default=None,
+                       help="output folder (default: the spec's [output].dir)")
+    study.add_argument("--overwrite", action="store_true",
+                       help="discard stored results of a changed study definition")
     args = parser.parse_args(argv)
-    if args.command == "run":
-        matplotlib.use("Agg")   # figures are written to files only
-        try:
-            run_spec(args.spec, log=_print, outdir=args.out)
-        except (SpecError, DataError) as err:
-            print(f"bayes-hte: error: {err}", file=sys.stderr)
-            return 2
+    matplotlib.use("Agg")   # figures are written to files only
+    try:
+        if args.command == "run":
+            run_spec(args.spec, log=_print, outdir=args.out, overwrite=args.overwrite)
+        else:
+            run_study_spec(args.spec, log=_print, outdir=args.out, workers=args.workers,
+                           scheduler=args.scheduler, replicates=args.replicates,
+                           store=args.store, overwrite=args.overwrite)
+    except (SpecError, DataError) as err:
+        print(f"bayes-hte: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

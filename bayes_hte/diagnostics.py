@@ -1,12 +1,23 @@
-r"""Convergence diagnostics of a fit: which variables to check, R-hat / ESS tables, Geweke.
+r"""Diagnostics of a fit: which variables to check, R-hat / ESS tables, Geweke, PSIS-LOO.
 
 Numbers only (tables and dicts); figures are in :mod:`bayes_hte.plots.diagnostics` and
 the document in :mod:`bayes_hte.report`.
+
+Every diagnostic is computed only where it is defined, and where it is not the tables
+say so in words instead of printing numerical warnings: R-hat compares chains, so it
+needs at least 2 chains (a single-chain fit, e.g. an IECV refit, has none); R-hat and
+ESS need at least 4 draws per chain; a parameter that does not vary over the draws (a
+plug-in constant) has neither R-hat nor ESS. The sentences are in the ``notes`` of
+:func:`diagnostics_table` (``table.attrs["notes"]``) and :func:`sampling_summary`.
+PSIS-LOO (:func:`loo_table`) keeps the Pareto :math:`\hat k` reliability diagnostic of
+every model (Vehtari et al. 2024, "Pareto smoothed importance sampling", JMLR) next to
+its ``elpd_loo``, with ArviZ's warning text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 
 import arviz as az
 import numpy as np
@@ -14,6 +25,11 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hte.inference import divergences
+
+#: Fewest chains R-hat is defined for, and fewest draws per chain for R-hat and ESS.
+MIN_CHAINS_RHAT, MIN_DRAWS = 2, 4
+#: Columns of :func:`diagnostics_table` that are undefined for a constant parameter.
+_UNDEFINED_IF_CONSTANT = ("ess_bulk", "ess_tail", "r_hat", "r_hat_classic", "mcse_sd")
 
 
 def population_vars(idata: xr.DataTree, *, exclude_dims: Sequence[str] = ("patient",),
@@ -64,10 +80,14 @@ def diagnostics_table(idata: xr.DataTree, *, var_names: Sequence[str] | None = N
     ``r_hat_classic`` (Gelman–Rubin potential scale reduction on split chains without
     rank normalisation), ``mcse_mean`` and ``mcse_sd``.
 
+    Diagnostics are computed only where defined (module docstring): with one chain
+    the R-hat columns are NaN, as are R-hat, ESS and the MCSE of the SD of a parameter
+    constant over the draws; ``table.attrs["notes"]`` says which and why, in words.
+
     Parameters
     ----------
     idata : xarray.DataTree
-        A fit with at least two chains.
+        A fit (its ``posterior`` group is read); R-hat needs at least two chains.
     var_names : sequence of str, optional
         Posterior variables to tabulate; default :func:`population_vars`.
     ci_prob : float
@@ -78,25 +98,60 @@ def diagnostics_table(idata: xr.DataTree, *, var_names: Sequence[str] | None = N
     pandas.DataFrame
         Indexed ``name`` or ``name[label, ...]`` (one row per element of a vector or
         matrix variable); the parameters keep their posterior's scale (log-odds,
-        log-hazard, SDs).
+        log-hazard, SDs). ``attrs["notes"]``: list of sentences on the diagnostics not
+        computed (empty when all are).
     """
     var_names = list(var_names or population_vars(idata))
-    table = az.summary(idata, var_names=var_names, ci_prob=ci_prob, ci_kind="eti",
-                       round_to="none")
-    classic = az.rhat(idata, var_names=var_names, method="split")
-    rows = []
+    post = idata["posterior"]
+    n_chain, n_draw = int(post.sizes["chain"]), int(post.sizes["draw"])
+    rhat_ok = n_chain >= MIN_CHAINS_RHAT and n_draw >= MIN_DRAWS
+    # the undefined cases are set to NaN and described below; ArviZ's 0/0 on them is not
+    # a message for the user
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table = az.summary(idata, var_names=var_names, ci_prob=ci_prob, ci_kind="eti",
+                           round_to="none")
+        classic = az.rhat(idata, var_names=var_names, method="split") if rhat_ok else None
+    rows, constant = [], []
     for v in var_names:
-        da = classic[v]
-        if da.ndim == 0:
-            rows.append((v, float(da)))
-            continue
-        stacked = da.stack(_i=da.dims)
-        for i in range(stacked.sizes["_i"]):
-            idx = stacked.isel(_i=i)
-            labels = ", ".join(str(idx.coords[d].item()) for d in da.dims)
-            rows.append((f"{v}[{labels}]", float(idx)))
+        da = post[v]
+        flat = da.stack(_i=[d for d in da.dims if d not in ("chain", "draw")]) \
+            if da.ndim > 2 else da.expand_dims(_i=[0], axis=-1)
+        spread = (flat.max(("chain", "draw")) - flat.min(("chain", "draw"))).values
+        for i in range(flat.sizes["_i"]):
+            name = v if da.ndim == 2 else _element_label(v, flat.isel(_i=i), da.dims)
+            value = np.nan
+            if classic is not None:
+                c = classic[v]
+                value = float(c) if c.ndim == 0 else float(c.stack(_i=c.dims).isel(_i=i))
+            rows.append((name, value))
+            if spread[i] == 0:
+                constant.append(name)
     table["r_hat_classic"] = pd.Series(dict(rows)).reindex(table.index)
+    notes = []
+    if n_draw < MIN_DRAWS:
+        table[["r_hat", "r_hat_classic", "ess_bulk", "ess_tail"]] = np.nan
+        notes.append(f"R-hat and ESS not computed: {n_draw} draws per chain (they need at "
+                     f"least {MIN_DRAWS})")
+    elif n_chain < MIN_CHAINS_RHAT:
+        table[["r_hat", "r_hat_classic"]] = np.nan
+        notes.append(f"R-hat not computed: {n_chain} chain (R-hat compares chains, so it needs "
+                     f"at least {MIN_CHAINS_RHAT})")
+    constant = [c for c in constant if c in table.index]
+    if constant:
+        table.loc[constant, list(_UNDEFINED_IF_CONSTANT)] = np.nan
+        shown = ", ".join(constant[:5]) + (f" and {len(constant) - 5} more"
+                                           if len(constant) > 5 else "")
+        notes.append(f"R-hat and ESS not computed for {len(constant)} parameter(s) constant "
+                     f"over the draws ({shown}): nothing varies to compare")
+    table.attrs["notes"] = notes
     return table
+
+
+def _element_label(v: str, element: xr.DataArray, dims: Sequence[str]) -> str:
+    """``v[label, ...]``: ArviZ's row label of one element of a vector variable."""
+    labels = ", ".join(str(element.coords[d].item()) for d in dims
+                       if d not in ("chain", "draw"))
+    return f"{v}[{labels}]"
 
 
 def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = None) -> dict:
@@ -110,9 +165,11 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
     Returns
     -------
     dict
-        ``divergences`` (int), ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``,
-        ``sampling_seconds`` (NaN when the sampler did not record it),
-        ``min_ess_per_second``, ``chains`` and ``draws`` (per chain).
+        ``divergences`` (int), ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail`` (NaN
+        where not defined, see :func:`diagnostics_table`), ``sampling_seconds`` (NaN
+        when the sampler did not record it), ``min_ess_per_second``, ``chains`` and
+        ``draws`` (per chain), and ``notes``: the diagnostics not computed and why, in
+        words (``""`` when all were).
     """
     table = diagnostics_table(idata, var_names=var_names)
     seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
@@ -126,7 +183,73 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
         "min_ess_per_second": ess_min / seconds if seconds and seconds > 0 else np.nan,
         "chains": int(idata["posterior"].sizes["chain"]),
         "draws": int(idata["posterior"].sizes["draw"]),
+        "notes": "; ".join(table.attrs["notes"]),
     }
+
+
+#: Targets of a fit (Vehtari et al. 2021): no divergences, R-hat at most 1.01, a bulk
+#: and tail ESS of at least 100 per chain.
+MAX_R_HAT, MIN_ESS_PER_CHAIN = 1.01, 100
+
+
+def health_problems(health: Mapping) -> list[str]:
+    """The targets a fit misses, in words (empty when it meets them all).
+
+    Parameters
+    ----------
+    health : mapping
+        From :func:`sampling_summary`.
+
+    Returns
+    -------
+    list of str
+        E.g. ``"3 divergent transitions (the posterior may be biased; raise
+        target_accept)"``, ``"max R-hat 1.209 > 1.01 (the chains disagree; run longer)"``,
+        ``"min bulk ESS 8 < 100 per chain (200) ..."``; targets: :data:`MAX_R_HAT`,
+        :data:`MIN_ESS_PER_CHAIN`, no divergences. Diagnostics that are not defined
+        (NaN) are not targets missed (their ``notes`` say why).
+    """
+    out = []
+    if health["divergences"]:
+        out.append(f"{int(health['divergences'])} divergent transitions (the posterior may be "
+                   "biased; raise target_accept or reparameterise)")
+    if np.isfinite(health.get("max_r_hat", np.nan)) and health["max_r_hat"] > MAX_R_HAT:
+        out.append(f"max R-hat {health['max_r_hat']:.3f} > {MAX_R_HAT} (the chains disagree; "
+                   "run longer)")
+    need = MIN_ESS_PER_CHAIN * int(health["chains"])
+    for kind in ("bulk", "tail"):
+        ess = health.get(f"min_ess_{kind}", np.nan)
+        if np.isfinite(ess) and ess < need:
+            out.append(f"min {kind} ESS {ess:.0f} < {MIN_ESS_PER_CHAIN} per chain ({need}): "
+                       "too few effective draws for reliable intervals; draw more")
+    return out
+
+
+def format_health(health: Mapping) -> str:
+    """One line of words for a :func:`sampling_summary`, for logs and reports.
+
+    Parameters
+    ----------
+    health : mapping
+        From :func:`sampling_summary` (keys ``divergences``, ``max_r_hat``,
+        ``min_ess_bulk``, ``chains``, optionally ``notes``).
+
+    Returns
+    -------
+    str
+        E.g. ``"0 divergences, max R-hat 1.004, min bulk ESS 812"``, or with one chain
+        ``"0 divergences, R-hat not computed (1 chain), min bulk ESS 80"``.
+    """
+    parts = [f"{int(health['divergences'])} divergences"]
+    r_hat = health.get("max_r_hat", np.nan)
+    if np.isfinite(r_hat):
+        parts.append(f"max R-hat {r_hat:.3f}")
+    else:
+        parts.append(f"R-hat not computed ({int(health['chains'])} chain"
+                     f"{'s' if int(health['chains']) != 1 else ''})")
+    ess = health.get("min_ess_bulk", np.nan)
+    parts.append(f"min bulk ESS {ess:.0f}" if np.isfinite(ess) else "ESS not computed")
+    return ", ".join(parts)
 
 
 def spectrum0_ar(x: np.ndarray) -> np.ndarray:
@@ -295,3 +418,124 @@ def geweke(idata: xr.DataTree, *, var_names: Sequence[str] | None = None,
     z = geweke_z(np.stack(rows), first=first, last=last)
     return pd.DataFrame(z, index=labels,
                         columns=[f"chain_{c + 1}" for c in range(z.shape[1])])
+
+
+# --------------------------------------------------------------------------- PSIS-LOO
+#: Columns of :func:`loo_table`.
+LOO_COLUMNS = ["elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "n_obs", "n_draws",
+               "pareto_k_max", "pareto_k_threshold", "pareto_k_bad", "loo_reliable",
+               "warning"]
+
+
+def _recorded(caught: list) -> list[str]:
+    """Unique messages of recorded warnings, in order."""
+    return list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+
+
+#: Warning categories about the libraries' own code, not about a fit or its data.
+_LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def fit_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """The messages of warnings recorded around a fit, to log and report them.
+
+    Parameters
+    ----------
+    caught : sequence of warnings.WarningMessage
+        From ``warnings.catch_warnings(record=True)`` around a fit.
+
+    Returns
+    -------
+    list of str
+        Each distinct message once, in order, prefixed by its category (e.g.
+        ``"DataWarning: trial 'T3' has no events ..."``); deprecation and future
+        warnings about the libraries' own code are left out.
+    """
+    return list(dict.fromkeys(
+        f"{w.category.__name__}: {' '.join(str(w.message).split())}" for w in caught
+        if not issubclass(w.category, _LIBRARY_WARNINGS)))
+
+
+def loo_table(idatas: Mapping[str, xr.DataTree], *, var_name: str | None = None
+              ) -> pd.DataFrame:
+    r"""PSIS-LOO of each model with its Pareto :math:`\hat k` reliability diagnostic.
+
+    ArviZ's ``loo`` per model (Vehtari, Gelman & Gabry 2017) and, for several models,
+    ``compare`` (``elpd_diff`` and its SE against the best model, stacking weights).
+    Nothing is silenced: the Pareto :math:`\hat k` of every observation is summarised
+    next to ``elpd_loo`` and ArviZ's warnings are kept as text in ``warning``. An
+    observation with :math:`\hat k` above the threshold
+    :math:`\min(1 - 1/\log_{10} S, 0.7)` for :math:`S` draws (Vehtari et al. 2024,
+    JMLR 25:72; 0.7 from 2,200 draws on) has an unreliable importance-sampling
+    estimate, so ``elpd_loo`` is then unreliable too (e.g. a trial of 4 patients whose
+    patients each move the trial's own parameters).
+
+    Parameters
+    ----------
+    idatas : mapping of str to xarray.DataTree
+        Fits with a ``log_likelihood`` group, by model label.
+    var_name : str, optional
+        The ``log_likelihood`` variable (needed when a model has several, e.g. the
+        causal meta-analysis's ``events`` and ``n_study``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (best ``elpd_loo`` first for several models), columns
+        :data:`LOO_COLUMNS`: ``elpd_loo`` and its ``se`` (log scale), ``p_loo``,
+        ``elpd_diff``, ``dse`` and ``weight`` (NaN for one model), ``n_obs``
+        (observation units), ``n_draws``, ``pareto_k_max`` (``inf`` when some
+        :math:`\hat k` could not be estimated, which counts as unreliable),
+        ``pareto_k_threshold``,
+        ``pareto_k_bad`` (number of observations above the threshold),
+        ``loo_reliable`` (no observation above it) and ``warning`` (``""``, or the
+        count in words followed by ArviZ's warning texts).
+
+    Raises
+    ------
+    ValueError
+        No models, or a model without a ``log_likelihood`` group (the message says how
+        to add it).
+    """
+    if not idatas:
+        raise ValueError("loo_table needs at least one model")
+    rows, results = {}, {}
+    for label, idata in idatas.items():
+        if "log_likelihood" not in idata:
+            raise ValueError(f"model {label!r} has no log_likelihood group: fit it with "
+                             "log_likelihood=True (the default)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = az.loo(idata, pointwise=True, var_name=var_name)
+        k = np.asarray(res.pareto_k, dtype=float).ravel()
+        # a k that cannot be estimated (NaN: ratios too extreme to fit) is no better
+        k_max = float(np.inf) if np.isnan(k).any() else float(k.max())
+        bad = int(np.sum((k > res.good_k) | np.isnan(k)))
+        texts = []
+        if bad:
+            texts.append(f"{bad} of {k.size} observations with Pareto k > "
+                         f"{res.good_k:.2f} (max {k_max:.2f}"
+                         f"{'; k not estimable for some' if np.isnan(k).any() else ''}): "
+                         "PSIS-LOO is unreliable for this model (refit without them or use "
+                         "k-fold cross-validation)")
+        texts += [f"ArviZ: {m}" for m in _recorded(caught)]
+        results[label] = res
+        rows[label] = {"elpd_loo": float(res.elpd), "se": float(res.se), "p_loo": float(res.p),
+                       "elpd_diff": np.nan, "dse": np.nan, "weight": np.nan,
+                       "n_obs": int(res.n_data_points), "n_draws": int(res.n_samples),
+                       "pareto_k_max": k_max,
+                       "pareto_k_threshold": float(res.good_k), "pareto_k_bad": bad,
+                       "loo_reliable": bad == 0, "warning": "; ".join(texts)}
+    table = pd.DataFrame.from_dict(rows, orient="index")[LOO_COLUMNS]
+    if len(results) > 1:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            comp = az.compare(results, round_to="none")
+        for col in ("elpd_diff", "dse", "weight"):
+            table[col] = comp[col].reindex(table.index).astype(float)
+        table = table.loc[list(comp.index)]
+        for m in _recorded(caught):  # comparison-level warnings concern every model
+            table["warning"] = [f"{w}; ArviZ compare: {m}" if w else f"ArviZ compare: {m}"
+                                for w in table["warning"]]
+    table.index.name = "model"
+    return table

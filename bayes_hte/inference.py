@@ -82,8 +82,11 @@ def fit(
         ``low_rank_modified_mass_matrix``): it removes strong linear correlations, such
         as that of a pooled intercept with its non-centred trial offsets.
     log_likelihood, posterior_predictive : bool
-        Add the ``log_likelihood`` group (for LOO) and the ``posterior_predictive``
-        group (for checks) to the result.
+        Add the ``log_likelihood`` group (for LOO; :func:`pointwise_log_likelihood`, one
+        value per independent observation unit) and the ``posterior_predictive`` group
+        (for checks) to the result. A model whose observed density has no random
+        generator (the censored time-to-event likelihood) gets no
+        ``posterior_predictive`` group, with a ``UserWarning`` saying so.
     progressbar : bool
         Show the sampler's progress bar.
     cores : int, optional
@@ -124,10 +127,17 @@ def fit(
         if log_likelihood:
             idata["log_likelihood"] = xr.DataTree(pointwise_log_likelihood(idata, model))
         if posterior_predictive:
-            pm.sample_posterior_predictive(
-                idata, model=model, extend_inferencedata=True, progressbar=False,
-                random_seed=None if random_seed is None else random_seed + 1,
-            )
+            try:
+                pm.sample_posterior_predictive(
+                    idata, model=model, extend_inferencedata=True, progressbar=False,
+                    random_seed=None if random_seed is None else random_seed + 1,
+                )
+            except NotImplementedError as err:
+                # e.g. the censored proportional-hazards density has no generator
+                first = str(err).strip().splitlines()[0]
+                warnings.warn(f"posterior_predictive group not added: the model cannot "
+                              f"simulate its observed data ({first})", UserWarning,
+                              stacklevel=2)
     return idata
 
 
@@ -155,7 +165,11 @@ def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
         multivariate node (MvNormal, Multinomial, a custom vector density) has one value
         per vector: its trailing support dims are dropped (e.g. ``beta_hat`` (study,
         coef) gives dims (chain, draw, study); a single Multinomial vector, (chain,
-        draw)).
+        draw)). A model that pads a vector with constants to vectorise its density
+        declares the constant per unit in ``model.bayes_hte["log_likelihood_offset"]``
+        (``{observed name: array of the unit dims}``, added here), so each value is the
+        exact density of the unit's data (e.g. the reported components of a study in
+        :func:`bayes_hte.models.synthesis_multivariate.build_mvmeta_model`).
     """
     from pymc.model.transform.conditioning import remove_value_transforms
 
@@ -182,7 +196,10 @@ def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
                 o[c, d] = r
     data_vars = {}
     coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+    offsets = getattr(model, "bayes_hte", {}).get("log_likelihood_offset", {})
     for rv, arr in zip(observed, out, strict=True):
+        if rv.name in offsets:  # a padding constant of the model's density
+            arr = arr + np.asarray(offsets[rv.name], dtype=float)
         # a multivariate node (MvNormal, Multinomial, ...) has one density per vector:
         # its trailing (support) dims are not dims of the log likelihood
         dims = tuple(model.named_vars_to_dims.get(rv.name, ()))[: arr.ndim - 2]

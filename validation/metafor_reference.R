@@ -5,6 +5,10 @@
 #                             tests/models/test_synthesis_univariate.py; the counts also
 #                             validation/forest_figures.py)
 #   metafor_zero_cells.json   escalc on a made-up table with zero cells (test_aggregate.py)
+#   metafor_zero_patterns.json  escalc (drop00 FALSE / TRUE) and rma REML of four trials whose
+#                             second has one zero cell, no events in either arm, an
+#                             all-events arm, or only events in both arms, for RD, RR, OR
+#                             (test_aggregate.py, tests/comparators/test_univariate.py)
 #   metafor_small.json        rma on three made-up small data sets (test_univariate.py)
 #   metafor_berkey1998.json   dat.berkey1998 and its rma.mv fits
 #                             (tests/comparators/test_multivariate.py,
@@ -116,6 +120,49 @@ write_ref("metafor_zero_cells.json",
           "a made-up 2x2 table with zero cells (defaults add = 1/2, to = \"only0\")",
   data = as.list(z),
   escalc = escalc_zero)
+
+# ------------------------------------------------------------------------ zero-cell patterns
+# four trials (events/total, treated vs control) whose second trial T2 takes a zero pattern:
+# one zero cell, no events in either arm (double zero), an all-events arm, all events in
+# both arms; every measure with metafor's defaults (escalc add = 1/2, to = "only0",
+# drop00 = FALSE: the double-zero / double-all-events trial is kept, corrected) and with
+# drop00 = TRUE (its yi and vi are NA and rma leaves it out); then rma(method = "REML")
+# (tests/data/test_aggregate.py, tests/comparators/test_univariate.py)
+zero_patterns <- list(
+  one_zero = list(e1 = c(3, 0, 5, 2), e0 = c(6, 3, 9, 4)),
+  double_zero = list(e1 = c(3, 0, 5, 2), e0 = c(6, 0, 9, 4)),
+  all_events_arm = list(e1 = c(47, 40, 55, 28), e0 = c(44, 36, 51, 26)),
+  double_all_events = list(e1 = c(47, 40, 55, 28), e0 = c(44, 40, 51, 26)))
+zero_totals <- c(50, 40, 60, 30)
+zero_data <- list()
+zero_fits <- list()
+for (pat in names(zero_patterns)) {
+  p <- zero_patterns[[pat]]
+  d0 <- data.frame(study = paste0("T", 1:4), ai = p$e1, bi = zero_totals - p$e1,
+                   ci = p$e0, di = zero_totals - p$e0)
+  zero_data[[pat]] <- list(study = d0$study, n11 = d0$ai, n10 = d0$bi, n01 = d0$ci,
+                           n00 = d0$di)
+  for (m in c("RD", "RR", "OR")) {
+    for (drop in c(FALSE, TRUE)) {
+      d <- escalc(measure = m, ai = ai, bi = bi, ci = ci, di = di, data = d0, drop00 = drop)
+      fit <- suppressWarnings(rma(yi, vi, data = d, method = "REML", control = tight))
+      zero_fits[[length(zero_fits) + 1]] <- list(
+        pattern = pat, measure = m, drop00 = drop,
+        yi = as.numeric(d$yi), vi = as.numeric(d$vi), k = fit$k,
+        estimate = as.numeric(fit$b[1]), se = fit$se, tau2 = fit$tau2)
+    }
+  }
+}
+write_ref("metafor_zero_patterns.json",
+          paste("four made-up trials, the second with a zero pattern (one zero cell, double",
+                "zero, an all-events arm, all events in both arms)"),
+  data = zero_data,
+  call = paste0('d <- escalc(measure = <measure>, ai = n11, bi = n10, ci = n01, di = n00, ',
+                'data = <pattern>, drop00 = <drop00>) (add = 1/2, to = "only0"); ',
+                'fit <- rma(yi, vi, data = d, method = "REML", control = list(threshold = ',
+                '1e-12, tol = 1e-12, maxiter = 1000)): k, b, se, tau2 (yi, vi: null where ',
+                'drop00 = TRUE drops the trial)'),
+  fits = zero_fits)
 
 # ------------------------------------------------------------------------ small data sets
 # a: tau^2 truncated at 0; b: Q below both chi^2 quantiles; c: clear heterogeneity

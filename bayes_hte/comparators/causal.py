@@ -43,6 +43,15 @@ Variances (``variance=``), written as :math:`\mathrm{Var}(\hat\psi_a)`:
 
 Confidence intervals are Wald intervals on the natural scale for the RD and on the log
 scale for the RR and OR (then exponentiated).
+
+**Zero cells.** The estimator pools the arm risks, not study contrasts, so it needs no
+continuity correction: a risk of 0 or 1 is a valid :math:`\hat\psi_a(k)`. Every trial
+— with a zero cell, without events in either arm, or with only events — keeps its
+weight :math:`\omega_k` and its risks; leaving it out would change the target population
+:math:`P^*` (and, for the RD, bias the estimate away from 0). The contrast is undefined
+only for the pooled risks: :math:`\hat\psi_0 = 0` or :math:`\hat\psi_1 = 0` for the
+RR, a pooled risk of 0 or 1 for the OR (a ``DataError`` then says so), and the variance
+is zero when every arm of every trial has risk 0 or 1.
 """
 
 from __future__ import annotations
@@ -271,21 +280,26 @@ class CausalMetaResult(IntervalBounds):
     def study_table(self) -> pd.DataFrame:
         """Per-study risks, the study contrast with its Wald CI, and the weights (percent).
 
-        The study CIs are on the log scale for RR/OR, with 1/2 added to every cell of a
-        study with a zero cell (only for this display).
+        For display only (the pooled estimate uses the raw risks): the study contrast
+        and its CI follow :meth:`~bayes_hte.ArmTable.effects` — Wald on the log scale for
+        RR/OR, 1/2 added to every cell of a study with a zero cell — and are ``nan`` for
+        the RR and OR of a double-zero study (no events in either arm, or only events in
+        both), which has no study-level ratio; its risks and weight still count in
+        :math:`P^*`.
 
         Returns
         -------
         pandas.DataFrame
-            One row per study: ``risk1, risk0, estimate, ci_low, ci_high, weight, n``.
+            One row per study: ``risk1, risk0`` (raw risks), ``estimate, ci_low,
+            ci_high`` (natural scale), ``weight`` (percent), ``n``.
         """
         t = self.table
         zero = (t.n11 == 0) | (t.n10 == 0) | (t.n01 == 0) | (t.n00 == 0)
         add = np.where(zero, 0.5, 0.0)
         a, b, c, d = t.n11 + add, t.n10 + add, t.n01 + add, t.n00 + add
         p1, p0 = a / (a + b), c / (c + d)
-        est = contrast(t.risk1, t.risk0, self.measure)
         if self.measure == "RD":
+            est = p1 - p0
             se = np.sqrt(p1 * (1 - p1) / (a + b) + p0 * (1 - p0) / (c + d))
             lo, hi = wald_interval(est, se, self.ci_prob)
         else:
@@ -294,6 +308,8 @@ class CausalMetaResult(IntervalBounds):
             else:
                 ly = np.log(a * d / (b * c))
                 se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+            ly = np.where(t.double_zero, np.nan, ly)
+            est = np.exp(ly)
             lo, hi = np.exp(wald_interval(ly, se, self.ci_prob))
         return pd.DataFrame({"risk1": t.risk1, "risk0": t.risk0, "estimate": est,
                              "ci_low": lo, "ci_high": hi, "weight": 100 * self.weights,

@@ -50,8 +50,13 @@ METHODS: tuple[str, ...] = get_args(MetaMethod)
 
 
 # ---------------------------------------------------------------------------- input checks
-def _check_inputs(yi, vi, *, k_min: int = 2) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Copy and validate; return (y, v) of shape (K, m) and the trailing shape."""
+def _check_inputs(yi, vi, *, k_min: int = 2,
+                  labels=None) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Copy and validate; return (y, v) of shape (K, m) and the trailing shape.
+
+    Studies at fault are named by ``labels`` when given, else by their 0-based position
+    on the first axis (bare arrays have nothing else to name them by).
+    """
     y = np.array(yi, dtype=float, copy=True)
     v = np.array(vi, dtype=float, copy=True)
     if y.ndim == 0:
@@ -66,13 +71,17 @@ def _check_inputs(yi, vi, *, k_min: int = 2) -> tuple[np.ndarray, np.ndarray, tu
     y2 = y.reshape(k, -1)
     v2 = v.reshape(k, -1)
 
+    names = [str(s) for s in labels] if labels is not None else None
+    if names is not None and len(names) != k:
+        raise DataError(f"{len(names)} labels for {k} studies; give one label per study")
+
     def where(mask: np.ndarray) -> str:
         rows, cols = np.nonzero(mask)
-        idx = [f"study {r}" + (f" (replicate {tuple(map(int, np.unravel_index(c, trailing)))})"
-                               if trailing else "") for r, c in zip(rows[:5], cols[:5],
-                                                                    strict=True)]
+        idx = [(f"study {names[r]!r}" if names is not None else f"study {r}")
+               + (f" (replicate {tuple(map(int, np.unravel_index(c, trailing)))})"
+                  if trailing else "") for r, c in zip(rows[:5], cols[:5], strict=True)]
         more = f" and {rows.size - 5} more" if rows.size > 5 else ""
-        return ", ".join(idx) + more + " (0-based)"
+        return ", ".join(idx) + more + ("" if names is not None else " (0-based)")
 
     bad = ~np.isfinite(y2)
     if bad.any():

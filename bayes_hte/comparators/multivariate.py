@@ -661,7 +661,8 @@ def mvmeta(
         names = list(estimates.columns) if names is None else names
         study_labels = list(estimates.index) if study_labels is None else study_labels
         estimates = estimates.to_numpy(dtype=float)
-    validate_multivariate(estimates, covariances, study_labels=study_labels)  # names studies
+    validate_multivariate(estimates, covariances, study_labels=study_labels,
+                          names=names)  # names the studies and coefficients at fault
     core = mvmeta_core(estimates, covariances, method=method, structure=structure,
                        maxiter=maxiter)
     y = np.array(estimates, dtype=float)

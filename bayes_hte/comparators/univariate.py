@@ -75,7 +75,7 @@ class ConvergenceWarning(RuntimeWarning):
 def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REML",
               knha: bool = False,
               ci_prob: float = 0.95, pi_type: PIType = "metafor", tol: float = 1e-10,
-              maxiter: int = 200) -> dict:
+              maxiter: int = 200, labels: Sequence[str] | None = None) -> dict:
     """The numpy core of :func:`meta_analysis`: a dict of arrays of the trailing shape.
 
     Parameters
@@ -84,6 +84,9 @@ def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REM
         Effect sizes and sampling variances, studies on the first axis.
     method, knha, ci_prob, pi_type, tol, maxiter
         As in :func:`meta_analysis`.
+    labels : sequence of str, shape (K,), optional
+        Study labels naming the studies at fault in error messages (default: their
+        0-based positions).
 
     Returns
     -------
@@ -103,7 +106,8 @@ def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REM
     if pi_type not in PI_TYPES:
         raise ValueError(f"pi_type must be 'metafor' or 'higgins', got {pi_type!r}")
     check_ci_prob(ci_prob, error=ValueError)
-    y, v, trailing = _check_inputs(yi, vi, k_min=3 if pi_type == "higgins" else 2)
+    y, v, trailing = _check_inputs(yi, vi, k_min=3 if pi_type == "higgins" else 2,
+                                   labels=labels)
     k, m = y.shape
     tau2, conv = _tau2(y, v, method, tol=tol, maxiter=maxiter)
     t2 = np.where(conv, tau2, 0.0)
@@ -425,16 +429,15 @@ def meta_analysis(
         measure, scale = table.measure, table.scale
     elif vi is None:
         raise DataError("vi (sampling variances) is required unless yi is an EffectTable")
-    core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob, pi_type=pi_type,
-                     tol=tol, maxiter=maxiter)
     y = np.array(yi, dtype=float, copy=True)
     v = np.array(vi, dtype=float, copy=True)
-    k = y.shape[0]
-    if labels is None:
-        labels = tuple(str(i + 1) for i in range(k))
-    labels = tuple(map(str, labels))
-    if len(labels) != k:
+    k = y.shape[0] if y.ndim else 0
+    given = labels is not None  # name the studies at fault by label when there are labels
+    labels = tuple(map(str, labels)) if given else tuple(str(i + 1) for i in range(k))
+    if y.ndim and len(labels) != k:
         raise DataError(f"{len(labels)} labels for {k} studies")
+    core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob, pi_type=pi_type,
+                     tol=tol, maxiter=maxiter, labels=labels if given and y.ndim else None)
     conv = core["converged"]
     if not np.all(conv):
         n_bad = int(np.size(conv) - np.count_nonzero(conv))

@@ -20,7 +20,10 @@ and computes effect sizes from them (:meth:`ArmTable.effects`, vectorised core
   :math:`v = 1/n_{11} + 1/n_{10} + 1/n_{01} + 1/n_{00}`,
 
 after adding ``add`` (default 1/2) to every cell of the studies that have a zero cell
-(``to="only0"``, metafor's default). :class:`EffectTable` holds effect sizes
+(``to="only0"``, metafor's default). A study with no events in either arm (or only
+events in both) is kept for the RD, for which it is informative, and refused for the RR
+and OR unless ``drop_double_zero`` says to drop it or to keep it corrected
+(:meth:`ArmTable.effects`). :class:`EffectTable` holds effect sizes
 :math:`(y_k, v_k)` directly, with optional subgroup and stratum columns.
 
 Shared validator of aggregate inputs: :func:`check_weights` (convex study weights of a
@@ -31,7 +34,7 @@ validated by :func:`bayes_hte.data.multivariate.validate_multivariate`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import get_args
 
@@ -39,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bayes_hte.data.checks import check_columns
+from bayes_hte.data.checks import check_columns, check_missing, real_column, real_values
 from bayes_hte.data.escalc import continuity_mask, effect_sizes
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.options import MEASURES, ContinuityTo, EffectScale, Measure
@@ -47,8 +50,14 @@ from bayes_hte.options import MEASURES, ContinuityTo, EffectScale, Measure
 #: Scale on which each measure's effect sizes ``yi`` live.
 MEASURE_SCALE = {"RD": "identity", "RR": "log", "OR": "log"}
 COUNT_COLUMNS: tuple[str, ...] = ("n11", "n10", "n01", "n00")
+#: Largest count accepted: 2**53, beyond which floats do not hold every whole number.
+MAX_COUNT = float(2**53)
 _CELL_ROLE = {"n11": "treated events", "n10": "treated non-events",
               "n01": "control events", "n00": "control non-events"}
+#: Why a measure is undefined at a zero cell without continuity correction.
+_UNDEFINED = {"RD": "the RD needs a risk strictly between 0 and 1 in at least one arm",
+              "RR": "the RR needs events in both arms",
+              "OR": "the OR needs all four cells > 0"}
 
 
 def _labels(labels, k: int, *, what: str = "study") -> tuple[str, ...]:
@@ -64,6 +73,37 @@ def _labels(labels, k: int, *, what: str = "study") -> tuple[str, ...]:
     return labels
 
 
+def _frame_labels(df: pd.DataFrame, study: str | None,
+                  parts: Sequence[str | None] = ()) -> tuple[str, ...]:
+    """Row labels of an aggregate frame as text: the study column, else the index.
+
+    ``parts`` (subgroup / stratum columns) are appended as ``"study | part"``. Missing
+    labels and repeated labels are errors naming the column.
+    """
+    if study is None:
+        return _labels([str(i) for i in df.index], len(df), what="index (row)")
+    cols = [study, *(p for p in parts if p is not None)]
+    for col in cols:
+        check_missing(df, col, "study" if col == study else "label")
+    labels = df[study].astype(str)
+    for col in cols[1:]:
+        labels = labels + " | " + df[col].astype(str)
+    with_parts = f" (with {', '.join(map(repr, cols[1:]))})" if cols[1:] else ""
+    return _labels(labels.tolist(), len(df), what=f"study column {study!r}{with_parts}")
+
+
+def _variance_from_se(se: np.ndarray, labels: Sequence[str], what: str) -> np.ndarray:
+    """``se**2``, refusing standard errors whose square over- or underflows."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        vi = se**2
+        bad = ~np.isfinite(vi) | ~np.isfinite(1 / vi)
+    if bad.any():
+        raise DataError(f"{what} is too large or too small in {_name_studies(labels, bad)} "
+                        f"(values {se[bad][:5].tolist()}): its square, the sampling variance, "
+                        "overflows or its weight 1/se**2 is infinite; rescale the effect sizes")
+    return vi
+
+
 def _name_studies(labels: Sequence[str], mask: np.ndarray, limit: int = 5) -> str:
     bad = [labels[i] for i in np.flatnonzero(mask)]
     more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
@@ -71,29 +111,43 @@ def _name_studies(labels: Sequence[str], mask: np.ndarray, limit: int = 5) -> st
     return f"{word} {', '.join(map(repr, bad[:limit]))}{more}"
 
 
-def _count_array(values, name: str, labels: Sequence[str] | None) -> np.ndarray:
-    """Validate one count column: finite, >= 0, whole numbers. Returns float64 (copy)."""
-    try:
-        arr = np.array(values, dtype=float, copy=True)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) must be numeric counts: "
-                        f"{err}") from err
+def _count_array(values, column: str, role: str,
+                 labels: Sequence[str] | None) -> np.ndarray:
+    """Validate one count column: finite, >= 0, whole numbers. Returns float64 (copy).
+
+    ``column`` is the user's column name and ``role`` what it holds (e.g. "treated
+    events"); both go into the messages, with the studies at fault by label.
+    """
+    arr, not_number = real_values(values)
     if arr.ndim != 1:
-        raise DataError(f"column {name!r} must be one-dimensional (one count per study), "
-                        f"got shape {arr.shape}")
+        raise DataError(f"column {column!r} ({role}) must be one-dimensional (one count per "
+                        f"study), got shape {arr.shape}")
     labs = labels if labels is not None else [str(i + 1) for i in range(arr.size)]
+    if len(labs) != arr.size:
+        raise DataError(f"column {column!r} ({role}) has {arr.size} counts but n11 has "
+                        f"{len(labs)}; give one count per study in every column")
+    if not_number.any():
+        shown = sorted({repr(v) for v in np.array(values, dtype=object)[not_number]})[:5]
+        raise DataError(f"column {column!r} ({role}) must hold numbers of patients, but has "
+                        f"{', '.join(shown)} in {_name_studies(labs, not_number)}; nothing "
+                        "is converted: fix these counts")
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) is missing or not finite in "
+        raise DataError(f"column {column!r} ({role}) is missing or not finite in "
                         f"{_name_studies(labs, bad)}; fill in the counts or remove the study")
     bad = arr < 0
     if bad.any():
-        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) is negative in "
+        raise DataError(f"column {column!r} ({role}) is negative in "
                         f"{_name_studies(labs, bad)}; counts must be >= 0")
     bad = arr != np.round(arr)
     if bad.any():
-        raise DataError(f"column {name!r} ({_CELL_ROLE[name]}) has non-integer counts in "
+        raise DataError(f"column {column!r} ({role}) has non-integer counts in "
                         f"{_name_studies(labs, bad)}; give whole numbers of patients")
+    bad = arr > MAX_COUNT
+    if bad.any():
+        raise DataError(f"column {column!r} ({role}) has counts above {MAX_COUNT:.0e} in "
+                        f"{_name_studies(labs, bad)}: beyond the whole numbers a float holds "
+                        "exactly (2**53), and no trial has that many patients")
     return arr
 
 
@@ -146,23 +200,31 @@ class EffectTable:
     corrected: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        yi = np.array(self.yi, dtype=float, copy=True)
-        vi = np.array(self.vi, dtype=float, copy=True)
+        yi, yi_text = real_values(self.yi)
+        vi, vi_text = real_values(self.vi)
         if yi.ndim != 1 or vi.shape != yi.shape:
             raise DataError(f"yi and vi must be one-dimensional and of equal length, got "
                             f"shapes {yi.shape} and {vi.shape}")
         if yi.size == 0:
             raise DataError("the effect table has no studies")
         labels = _labels(self.labels, yi.size)
+        for what, given, bad in (("effect size yi", self.yi, yi_text),
+                                 ("sampling variance vi", self.vi, vi_text)):
+            if bad.any():
+                shown = sorted({repr(v) for v in np.array(given, dtype=object)[bad]})[:5]
+                raise DataError(f"{what} must hold numbers, but has {', '.join(shown)} in "
+                                f"{_name_studies(labels, bad)}; nothing is converted")
         bad = ~np.isfinite(yi)
         if bad.any():
             raise DataError(f"effect size yi is missing or not finite in "
                             f"{_name_studies(labels, bad)}; fix or remove those studies")
-        bad = ~np.isfinite(vi) | (vi <= 0)
+        with np.errstate(divide="ignore", over="ignore"):
+            bad = ~np.isfinite(vi) | (vi <= 0) | ~np.isfinite(1 / vi)
         if bad.any():
             raise DataError(f"sampling variance vi must be finite and > 0, but is not in "
                             f"{_name_studies(labels, bad)} (values {vi[bad][:5].tolist()}); "
-                            "a zero variance would give the study infinite weight")
+                            "a zero (or subnormal) variance would give the study infinite "
+                            "weight")
         if self.scale not in get_args(EffectScale):
             raise DataError(f"scale must be 'identity' or 'log', got {self.scale!r}")
         for name in ("subgroup", "stratum"):
@@ -221,13 +283,16 @@ class EffectTable:
             raise DataError("give exactly one of vi (sampling variances) or se (standard "
                             "errors)")
         if se is not None:
-            se = np.asarray(se, dtype=float)
-            if np.any(~np.isfinite(se) | (se <= 0)):
-                bad = ~np.isfinite(se) | (se <= 0)
-                labs = _labels(labels, se.size)
-                raise DataError(f"standard error se must be finite and > 0, but is not in "
+            se, not_number = real_values(se)
+            if se.ndim != 1:
+                raise DataError(f"se must be one-dimensional (one standard error per study), "
+                                f"got shape {se.shape}")
+            labs = _labels(labels, se.size)
+            bad = not_number | ~np.isfinite(se) | (se <= 0)
+            if bad.any():
+                raise DataError(f"standard error se must be finite numbers > 0, but is not in "
                                 f"{_name_studies(labs, bad)}")
-            vi = se**2
+            vi = _variance_from_se(se, labs, "standard error se")
         return cls(yi=yi, vi=vi, labels=labels, measure=measure, scale=scale)
 
     @classmethod
@@ -266,8 +331,9 @@ class EffectTable:
         ------
         DataError
             ``df`` is not a DataFrame, a column is absent or not numeric, both or
-            neither of ``vi`` and ``se``, an ``se`` that is not finite and > 0, or any
-            error of :class:`EffectTable` (naming the studies).
+            neither of ``vi`` and ``se``, a ``yi`` that is not finite, a ``vi`` or
+            ``se`` that is not finite and > 0 (naming the column and the studies), or
+            any error of :class:`EffectTable` (naming the studies).
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
@@ -277,31 +343,33 @@ class EffectTable:
         cols = {"yi": yi, "vi": vi, "se": se, "study": study, "subgroup": subgroup,
                 "stratum": stratum}
         check_columns(df, cols)
-        for role in ("yi", "vi", "se"):
-            col = cols[role]
-            if col is not None and not pd.api.types.is_numeric_dtype(df[col]):
-                raise DataError(f"{role} column {col!r} must be numeric, got dtype "
-                                f"{df[col].dtype}")
-        if study is not None:
-            parts = [df[study].astype(str)]
-            for extra in (subgroup, stratum):
-                if extra is not None:
-                    parts.append(df[extra].astype(str))
-            labels = parts[0]
-            for p in parts[1:]:
-                labels = labels + " | " + p
-            labels = labels.tolist()
-        else:
-            labels = [str(i) for i in df.index]
-        v = df[vi].to_numpy(dtype=float) if vi is not None else None
-        s = df[se].to_numpy(dtype=float) if se is not None else None
+        num = {role: real_column(df, cols[role], role) for role in ("yi", "vi", "se")
+               if cols[role] is not None}
+        for role in ("subgroup", "stratum"):
+            if cols[role] is not None:
+                check_missing(df, cols[role], role)
+        labels = _frame_labels(df, study, (subgroup, stratum))
+        y = num["yi"]
+        bad = ~np.isfinite(y)
+        if bad.any():
+            raise DataError(f"yi column {yi!r} (effect sizes) is missing or not finite in "
+                            f"{_name_studies(labels, bad)}; fix or remove those studies")
+        v = num.get("vi")
+        s = num.get("se")
+        if v is not None:
+            with np.errstate(divide="ignore", over="ignore"):
+                bad = ~np.isfinite(v) | ~(v > 0) | ~np.isfinite(1 / v)
+            if bad.any():
+                raise DataError(f"vi column {vi!r} (sampling variances) must be finite and "
+                                f"> 0, but is not in {_name_studies(labels, bad)}; a zero "
+                                "variance would give the study infinite weight")
         if s is not None:
             bad = ~np.isfinite(s) | (s <= 0)
             if bad.any():
                 raise DataError(f"se column {se!r} must be finite and > 0, but is not in "
                                 f"{_name_studies(labels, bad)}")
-            v = s**2
-        return cls(yi=df[yi].to_numpy(dtype=float), vi=v, labels=labels, measure=measure,
+            v = _variance_from_se(s, labels, f"se column {se!r}")
+        return cls(yi=y, vi=v, labels=labels, measure=measure,
                    scale=scale,
                    subgroup=None if subgroup is None else df[subgroup].to_numpy(),
                    stratum=None if stratum is None else df[stratum].to_numpy())
@@ -377,7 +445,7 @@ class ArmTable:
         labels = _labels(self.labels, k)
         arrays = {}
         for name in COUNT_COLUMNS:
-            arr = _count_array(getattr(self, name), name, labels)
+            arr = _count_array(getattr(self, name), name, _CELL_ROLE[name], labels)
             if arr.size != k:
                 raise DataError(f"column {name!r} has {arr.size} counts but n11 has {k}; "
                                 "give one count per study in every column")
@@ -458,21 +526,22 @@ class ArmTable:
                             f"{type(df).__name__}")
         names = {"n11": n11, "n10": n10, "n01": n01, "n00": n00}
         for role, col in names.items():
-            if col not in df.columns:
+            if not isinstance(col, Hashable) or col not in df.columns:
                 raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) is not in the "
                                 f"data frame; available columns: {list(map(str, df.columns))}")
         check_columns(df, {"study": study})
         if study is None and "study" in df.columns:
             study = "study"
-        labels = (df[study].astype(str).tolist() if study is not None
-                  else [str(i) for i in df.index])
+        labels = _frame_labels(df, study)
         for role, col in names.items():
             s = df[col]
             if not (pd.api.types.is_numeric_dtype(s) or s.isna().all()):
                 raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) must be numeric, "
                                 f"got dtype {s.dtype}")
-        return cls(**{role: df[col].to_numpy(dtype=float) for role, col in names.items()},
-                   labels=labels)
+        # checked here so that the message names the frame's column, not the role
+        counts = {role: _count_array(df[col], col, _CELL_ROLE[role], labels)
+                  for role, col in names.items()}
+        return cls(**counts, labels=labels)
 
     @classmethod
     def from_events(cls, df: pd.DataFrame, *, events1: str, total1: str, events0: str,
@@ -499,24 +568,29 @@ class ArmTable:
         Raises
         ------
         DataError
-            A column is absent, events exceed the total in some study (named), or any
-            error of :class:`ArmTable`.
+            A column is absent, not numeric, missing, negative or not a whole number
+            (naming the column and the studies), events exceed the total in some study
+            (named), repeated study labels, or any error of :class:`ArmTable`.
         """
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
         check_columns(df, {"events1": events1, "total1": total1, "events0": events0,
                            "total0": total0, "study": study})
-        labels = (df[study].astype(str).tolist() if study is not None
-                  else [str(i) for i in df.index])
+        labels = _frame_labels(df, study)
+        roles = {events1: "treated events", total1: "treated patients",
+                 events0: "control events", total0: "control patients"}
+        for col, role in roles.items():
+            if not (pd.api.types.is_numeric_dtype(df[col]) or df[col].isna().all()):
+                raise DataError(f"column {col!r} ({role}) must be numeric counts, got dtype "
+                                f"{df[col].dtype}")
+        counts = {col: _count_array(df[col], col, role, labels) for col, role in roles.items()}
         for ev, tot in ((events1, total1), (events0, total0)):
-            e = df[ev].to_numpy(dtype=float)
-            n = df[tot].to_numpy(dtype=float)
-            bad = np.isfinite(e) & np.isfinite(n) & (e > n)
+            bad = counts[ev] > counts[tot]
             if bad.any():
                 raise DataError(f"events column {ev!r} exceeds total column {tot!r} in "
                                 f"{_name_studies(labels, bad)}")
-        return cls(n11=df[events1].to_numpy(dtype=float),
-                   n10=(df[total1] - df[events1]).to_numpy(dtype=float),
-                   n01=df[events0].to_numpy(dtype=float),
-                   n00=(df[total0] - df[events0]).to_numpy(dtype=float), labels=labels)
+        return cls(n11=counts[events1], n10=counts[total1] - counts[events1],
+                   n01=counts[events0], n00=counts[total0] - counts[events0], labels=labels)
 
     # ------------------------------------------------------------------ views
     @property
@@ -589,8 +663,14 @@ class ArmTable:
 
     # ------------------------------------------------------------------ effect sizes
     def effects(self, measure: Measure = "RR", *, add: float = 0.5,
-                to: ContinuityTo = "only0", drop_double_zero: bool = False) -> EffectTable:
+                to: ContinuityTo = "only0",
+                drop_double_zero: bool | None = None) -> EffectTable:
         r"""Per-study effect sizes and variances (metafor ``escalc`` conventions).
+
+        Zero cells follow what each measure needs (``docs/meta_analysis.md``, "Zero
+        cells"): a double-zero study (:attr:`double_zero`) is informative for the RD and
+        kept, as metafor's default; for the RR and OR it carries no information on the
+        ratio and is refused unless ``drop_double_zero`` says what to do.
 
         Parameters
         ----------
@@ -602,12 +682,11 @@ class ArmTable:
         to : {"only0", "all", "if0all", "none"}
             Studies receiving ``add``: those with a zero cell (default, as metafor),
             all, all if any has a zero cell, or none.
-        drop_double_zero : bool
-            Double-zero studies (no events in both arms, or only events in both arms)
-            carry no information on a relative effect and, corrected, bias it. By
-            default they raise :class:`~bayes_hte.DataError`; with ``True`` they are
-            left out, named in a :class:`~bayes_hte.DataWarning` and recorded in
-            ``EffectTable.excluded``.
+        drop_double_zero : bool or None
+            ``None`` (default): kept (corrected) for the RD, a DataError for the RR and
+            OR. ``True``: left out, named in a :class:`~bayes_hte.DataWarning` and in
+            ``EffectTable.excluded`` (metafor's ``drop00=TRUE``). ``False``: kept with
+            the correction (metafor's default ``drop00=FALSE``).
 
         Returns
         -------
@@ -619,22 +698,31 @@ class ArmTable:
         ------
         DataError
             An unknown measure, a negative or non-finite ``add``, double-zero studies
-            (unless dropped), or zero cells with ``to="none"`` or ``add=0``.
+            under the RR or OR (unless ``drop_double_zero`` is given), every study
+            double-zero when they are dropped, or zero cells that leave the measure or
+            its variance undefined when no correction applies (``to="none"`` or
+            ``add=0``): for the RD a study whose arms both have risk 0 or 1, for the RR
+            a study without events in an arm, for the OR any zero cell.
         """
         if measure not in MEASURES:
             raise DataError(f"measure must be one of {MEASURES}, got {measure!r}")
         if not np.isfinite(add) or add < 0:
             raise DataError(f"continuity correction add must be finite and >= 0, got {add!r}")
+        if drop_double_zero not in (None, True, False):
+            raise DataError(f"drop_double_zero must be None, True or False, got "
+                            f"{drop_double_zero!r}")
         dz = self.double_zero
         table = self
         excluded: tuple[str, ...] = ()
-        if dz.any():
-            if not drop_double_zero:
-                raise DataError(
-                    f"{_name_studies(self.labels, dz)} have no events in both arms (or only "
-                    "events in both arms): they carry no information on the "
-                    f"{measure} and are not analysed silently. Remove them, or pass "
-                    "drop_double_zero=True to exclude them (they are then reported)")
+        if drop_double_zero is None and measure != "RD" and dz.any():
+            raise DataError(
+                f"{_name_studies(self.labels, dz)} have no events in both arms (or only "
+                "events in both arms): they carry no information on the "
+                f"{measure} and are not analysed silently. Remove them, pass "
+                "drop_double_zero=True to exclude them (they are then reported), or "
+                "drop_double_zero=False to keep them with the continuity correction "
+                "(metafor's default); the RD keeps them")
+        if drop_double_zero and dz.any():
             if dz.all():
                 raise DataError("every study is a double-zero study; there is nothing to "
                                 "meta-analyse")
@@ -644,20 +732,20 @@ class ArmTable:
             table = self.subset(~dz)
         corr = continuity_mask(table.n11, table.n10, table.n01, table.n00, to=to)
         if add == 0 or to == "none":
-            zero = continuity_mask(table.n11, table.n10, table.n01, table.n00, to="only0")
-            if zero.any():
-                raise DataError(f"{_name_studies(table.labels, zero)} have a zero cell and no "
-                                f"continuity correction applies (add={add}, to={to!r}): the "
-                                f"{measure} or its variance is not finite. Use the default "
-                                "add=0.5, to='only0'")
             corr = np.zeros_like(corr)
         yi, vi = effect_sizes(table.n11, table.n10, table.n01, table.n00, measure=measure,
                               add=add, to=to)
+        bad = ~np.isfinite(yi) | ~np.isfinite(vi) | ~(vi > 0)
+        if bad.any():
+            raise DataError(
+                f"{_name_studies(table.labels, bad)} have a zero cell and no continuity "
+                f"correction applies (add={add}, to={to!r}): the {measure} or its variance "
+                f"is not finite and positive there ({_UNDEFINED[measure]}). Use the "
+                "default add=0.5, to='only0'")
         corrected = tuple(s for s, c in zip(table.labels, corr, strict=True) if c)
         return EffectTable(yi=yi, vi=vi, labels=table.labels, measure=measure,
                            scale=MEASURE_SCALE[measure], excluded=excluded,
                            corrected=corrected)
-
 
 def check_weights(weights: str | Sequence[float] | np.ndarray | pd.Series,
                   table: ArmTable) -> np.ndarray | None:

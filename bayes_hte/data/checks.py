@@ -10,7 +10,8 @@ whichever container reads it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "CovariateEncoding",
     "binary_column",
     "check_both_arms",
+    "check_centred",
     "check_columns",
     "check_finite",
     "check_frame",
@@ -29,7 +31,10 @@ __all__ = [
     "check_roles",
     "encode_covariates",
     "is_categorical",
+    "label_levels",
     "levels_of",
+    "real_column",
+    "real_values",
 ]
 
 
@@ -66,9 +71,12 @@ def check_columns(df: pd.DataFrame, names: Mapping[str, str | None]) -> None:
     Raises
     ------
     DataError
-        A column is not in ``df``; the message lists the available columns.
+        A name is not a column label (e.g. a list), or a column is not in ``df``; the
+        message lists the available columns.
     """
     for role, col in names.items():
+        if col is not None and not isinstance(col, Hashable):
+            raise DataError(f"{role} column must be one column name, got {col!r}")
         if col is not None and col not in df.columns:
             raise DataError(
                 f"{role} column {col!r} is not in the data frame; "
@@ -151,6 +159,125 @@ def check_finite(df: pd.DataFrame, values: np.ndarray, what: str) -> None:
         raise DataError(f"{what} has non-finite values at {format_rows(df.index[bad])}")
 
 
+def real_values(values: object) -> tuple[np.ndarray, np.ndarray]:
+    """Array-like values as floats, flagging every entry that is not a real number.
+
+    Nothing is coerced: text (even ``"1"``), booleans, complex numbers, dates and other
+    objects are flagged, not converted. Missing entries (``None``, NaN, ``pd.NA``,
+    ``pd.NaT``) become NaN and are not flagged (the caller decides on missing values);
+    an integer too large for a float becomes ``inf``.
+
+    Parameters
+    ----------
+    values : array_like
+        A list, tuple, ndarray, pandas Series / Index / extension array, or a scalar.
+
+    Returns
+    -------
+    arr : ndarray of float64
+        A new array of the shape of ``values``; NaN at the flagged entries.
+    bad : ndarray of bool
+        Same shape: ``True`` where the entry is not a real number.
+    """
+    dtype = getattr(values, "dtype", None)
+    if (dtype is not None and pd.api.types.is_numeric_dtype(dtype)
+            and not pd.api.types.is_bool_dtype(dtype)
+            and not pd.api.types.is_complex_dtype(dtype)):
+        if isinstance(values, np.ndarray):
+            arr = values.astype(float, copy=True)
+        else:
+            arr = np.array(pd.array(values).to_numpy(dtype=float, na_value=np.nan),
+                           dtype=float, copy=True)
+        return arr, np.zeros(arr.shape, dtype=bool)
+    obj = np.array(values, dtype=object)
+    flat = obj.ravel()
+    arr = np.full(flat.shape, np.nan)
+    bad = np.zeros(flat.shape, dtype=bool)
+    for i, v in enumerate(flat):
+        if v is None or v is pd.NA or v is pd.NaT:
+            continue
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+            bad[i] = True
+            continue
+        try:
+            arr[i] = float(v)
+        except OverflowError:
+            arr[i] = np.inf if v > 0 else -np.inf
+    return arr.reshape(obj.shape), bad.reshape(obj.shape)
+
+
+def real_column(df: pd.DataFrame, col: str, role: str, *,
+                allow_bool: bool = False) -> np.ndarray:
+    """A column of real numbers as floats (missing values as NaN).
+
+    Numeric dtypes (nullable ones included) are read as they are; an ``object`` column
+    is accepted when every entry is a real number or missing. Nothing is coerced.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    col : str
+        The column.
+    role : str
+        Its role, for the message (``"time"``, ``"covariate"``, ``"yi"``, ...).
+    allow_bool : bool
+        Accept a bool column (read as 0.0 / 1.0), e.g. a binary covariate.
+
+    Returns
+    -------
+    ndarray of float64, shape (len(df),)
+        The values; NaN where missing (not checked here).
+
+    Raises
+    ------
+    DataError
+        A text, categorical, date or complex column, a bool column (unless
+        ``allow_bool``), or an ``object`` column with entries that are not numbers
+        (the message names the rows).
+    """
+    s = df[col]
+    if pd.api.types.is_bool_dtype(s) and allow_bool:
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    if s.dtype == object:
+        arr, bad = real_values(s)
+        if not bad.any():
+            return arr
+        raise DataError(
+            f"{role} column {col!r} must be numeric (real numbers), but has "
+            f"{sorted(map(repr, set(s[bad].tolist())), key=str)[:5]} at "
+            f"{format_rows(df.index[bad])}; nothing is converted: fix these values")
+    if (not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+            or pd.api.types.is_complex_dtype(s)):
+        raise DataError(f"{role} column {col!r} must be numeric (real numbers), but has dtype "
+                        f"{s.dtype}; nothing is converted: recode it as numbers")
+    return s.to_numpy(dtype=float, na_value=np.nan)
+
+
+def check_centred(X: np.ndarray, names: Sequence[str]) -> None:
+    """Check that centring left the covariate matrix finite.
+
+    Covariates near the largest float (about 1e308) pass :func:`check_finite` but their
+    sum, hence their mean, overflows; centring then turns them into ``inf`` / NaN.
+
+    Parameters
+    ----------
+    X : ndarray of float, shape (n, p)
+        The centred covariate matrix.
+    names : sequence of str, length p
+        Its column names, for the message.
+
+    Raises
+    ------
+    DataError
+        A column of ``X`` has a non-finite value; the message names the covariates.
+    """
+    bad = ~np.isfinite(X).all(axis=0)
+    if bad.any():
+        raise DataError(f"covariates {[names[k] for k in np.flatnonzero(bad)]} are too large "
+                        "to centre (their mean overflows); rescale them, e.g. to other units")
+
+
 def binary_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     """Validate a 0/1 column (bool allowed) and return it as integers.
 
@@ -178,7 +305,7 @@ def binary_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     check_missing(df, col, role)
     if pd.api.types.is_bool_dtype(s):
         return s.to_numpy(dtype=np.int8)
-    if not pd.api.types.is_numeric_dtype(s):
+    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_complex_dtype(s):
         raise DataError(
             f"{role} column {col!r} must be coded 0/1 (or bool) but has dtype {s.dtype} "
             f"with values {sorted(map(str, s.unique()))[:5]}; recode it as 0/1"
@@ -228,6 +355,47 @@ def levels_of(s: pd.Series) -> list:
     if isinstance(s.dtype, pd.CategoricalDtype):
         return list(s.cat.categories)
     return sorted(s.unique().tolist(), key=str)
+
+
+def label_levels(df: pd.DataFrame, col: str, role: str) -> list:
+    """Validate a column of labels (study, participant, visit) and return its levels.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    col : str
+        The label column.
+    role : str
+        Its role, for the message (``"study"``, ``"subject"``, ...).
+
+    Returns
+    -------
+    list
+        The labels present in ``df``, in the order of :func:`levels_of` (a declared
+        category that no row has is left out).
+
+    Raises
+    ------
+    DataError
+        Missing labels, or two different labels written alike (``1`` and ``"1"``) or
+        taken as one label although written differently (``1`` and ``True``): they
+        would be merged or confused in messages, tables and saved results.
+    """
+    check_missing(df, col, role)
+    s = df[col]
+    levels = [v for v in levels_of(s) if (s == v).any()]
+    if s.dtype == object:
+        pair = pd.DataFrame({"label": pd.factorize(s)[0],
+                             "text": pd.factorize(s.map(str).to_numpy())[0]})
+        bad = ((pair.groupby("label")["text"].transform("nunique") > 1)
+               | (pair.groupby("text")["label"].transform("nunique") > 1)).to_numpy()
+        if bad.any():
+            raise DataError(
+                f"{role} column {col!r} mixes labels of different types that read alike "
+                f"({', '.join(sorted({repr(v) for v in s[bad]}))}) at "
+                f"{format_rows(df.index[bad])}; give each {role} one label of one type")
+    return levels
 
 
 def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence, *,
@@ -298,8 +466,9 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
     """Validate covariate columns and encode them as a numeric matrix.
 
     Numeric and bool columns are used as they are; other columns (strings,
-    categoricals) are expanded to 0/1 indicators against their first level
-    (:func:`levels_of`, or the levels given).
+    categoricals) are expanded to 0/1 indicators against their first level: the
+    levels present in ``df`` in the order of :func:`levels_of` (a declared category
+    that no row has is left out), or the levels given.
 
     Parameters
     ----------
@@ -322,8 +491,8 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
     Raises
     ------
     DataError
-        Missing or non-finite values, a level not in ``levels``, or a constant
-        covariate (unless ``allow_constant``).
+        Missing, non-finite, complex or non-numeric (in an ``object`` column) values, a
+        level not in ``levels``, or a constant covariate (unless ``allow_constant``).
     """
     levels = dict(levels or {})
     cols: list[np.ndarray] = []
@@ -333,7 +502,9 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
         s = df[c]
         check_missing(df, c, "covariate")
         if is_categorical(s):
-            lv = levels.get(c) or levels_of(s)
+            # a declared category that no row has would be an all-zero indicator (or,
+            # as the reference, make the indicators sum to 1): only levels present count
+            lv = levels.get(c) or [v for v in levels_of(s) if (s == v).any()]
             unknown = ~s.isin(lv)
             if unknown.any():
                 raise DataError(
@@ -350,9 +521,9 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
                 cols.append((s == level).to_numpy(dtype=float))
                 names.append(f"{c}[{level}]")
         else:
-            v = s.to_numpy(dtype=float)
+            v = real_column(df, c, "covariate", allow_bool=True)
             check_finite(df, v, f"covariate {c!r}")
-            if np.ptp(v) == 0 and not allow_constant:
+            if v.min() == v.max() and not allow_constant:
                 raise DataError(f"covariate {c!r} is constant (every value is {v[0]:g}); "
                                 "remove it from the covariates")
             values[c] = v

@@ -15,13 +15,15 @@ import xarray as xr
 from bayes_hte.data.checks import (
     binary_column,
     check_both_arms,
+    check_centred,
     check_columns,
     check_frame,
     check_missing,
     check_roles,
     encode_covariates,
     is_categorical,
-    levels_of,
+    label_levels,
+    real_column,
 )
 from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import IPDCentering, Outcome
@@ -63,7 +65,7 @@ class IPDData:
     study_idx : ndarray of int, shape (n,)
         Index of each patient's study into ``study_labels``.
     study_labels : tuple
-        The studies, in the order of :func:`bayes_hte.data.checks.levels_of` (category
+        The studies present, in the order of :func:`bayes_hte.data.checks.levels_of` (category
         order, else sorted as text).
     covariate_names : tuple of str
         Column names of ``X`` (``"col[level]"`` for an indicator).
@@ -148,8 +150,9 @@ class IPDData:
         ------
         DataError
             Unknown column, missing values, non-binary outcome or treatment, a trial
-            with a single arm, no events at all, a constant covariate, negative or
-            non-finite times.
+            with a single arm, no events at all, only events in a binary outcome
+            (time-to-event data without censoring are fine), an arm without events
+            in time-to-event data, a constant covariate, negative or non-finite times.
         """
         check_frame(df)
         covariates = tuple(covariates) if not isinstance(covariates, str) else (covariates,)
@@ -172,8 +175,7 @@ class IPDData:
             study_idx = np.zeros(len(frame), dtype=np.int64)
             study_labels: tuple = (SINGLE_STUDY_LABEL,)
         else:
-            check_missing(frame, study, "study")
-            labels = levels_of(frame[study])
+            labels = label_levels(frame, study, "study")
             mapping = {lab: i for i, lab in enumerate(labels)}
             study_idx = frame[study].map(mapping).to_numpy(dtype=np.int64)
             study_labels = tuple(labels)
@@ -182,10 +184,7 @@ class IPDData:
         t = None
         if time is not None:
             check_missing(frame, time, "time")
-            if not pd.api.types.is_numeric_dtype(frame[time]):
-                raise DataError(f"time column {time!r} must be numeric, has dtype "
-                                f"{frame[time].dtype}")
-            t = frame[time].to_numpy(dtype=float)
+            t = real_column(frame, time, "time")
             bad = ~np.isfinite(t) | (t < 0)
             if bad.any():
                 raise DataError(
@@ -196,8 +195,14 @@ class IPDData:
         # arms and events -------------------------------------------------------
         check_both_arms(z, study_idx, study_labels, treatment=treatment,
                         single_trial=study is None)
+        role = "outcome" if time is None else "event indicator"
         if y.sum() == 0:
-            raise DataError(f"outcome column {outcome!r} has no events (all 0)")
+            raise DataError(f"{role} column {outcome!r} has no events (all 0); an effect on "
+                            "the risk of the event cannot be estimated")
+        if time is None and y.sum() == y.size:
+            # the twin of "no events"; with event times, all events (no censoring) is fine
+            raise DataError(f"outcome column {outcome!r} has only events (all 1); an effect "
+                            "on the risk of the event cannot be estimated")
         if time is not None:
             for arm in (0, 1):
                 if y[z == arm].sum() == 0:
@@ -213,13 +218,15 @@ class IPDData:
         X = enc.X
 
         centers = None
-        if center == "overall":
-            centers = X.mean(axis=0)
-            X = X - centers
-        elif center == "within_study":
-            centers = np.vstack([X[study_idx == j].mean(axis=0)
-                                 for j in range(len(study_labels))])
-            X = X - centers[study_idx]
+        with np.errstate(over="ignore", invalid="ignore"):
+            if center == "overall":
+                centers = X.mean(axis=0)
+                X = X - centers
+            elif center == "within_study":
+                centers = np.vstack([X[study_idx == j].mean(axis=0)
+                                     for j in range(len(study_labels))])
+                X = X - centers[study_idx]
+        check_centred(X, enc.names)
 
         return cls(
             frame=frame, outcome=outcome, treatment=treatment, study=study,
@@ -290,9 +297,13 @@ class IPDData:
             )
 
     def warn_studies_without_events(self, *, model: str, by_arm: bool = False) -> None:
-        """Warn (``DataWarning``) about studies (or study arms) with no events.
+        """Warn (``DataWarning``) about studies (or study arms) with no events, and, for a
+        binary outcome, with only events.
 
-        Their stratified intercepts are then identified by the prior only.
+        A stratified intercept is then identified by the prior only: with no events its
+        log odds (or log hazard) runs to :math:`-\\infty`, with only events the log odds
+        runs to :math:`+\\infty`. With event times, a study whose patients all had the
+        event (no censoring) is informative and not warned about.
 
         Parameters
         ----------
@@ -301,23 +312,31 @@ class IPDData:
         by_arm : bool
             Check each study arm (T-learner, one intercept per arm) rather than each
             study.
+
+        Warns
+        -----
+        DataWarning
+            Naming the studies (``['A', 'B']``) or study arms (``[('A', 'control')]``)
+            with no events, and, separately, those with only events.
         """
         tab = self.study_table()
+        arms = ("control", "treated")
         if by_arm:
-            cols = [c for c in tab.columns if c.startswith("events_")]
-            empty = [(s, c.removeprefix("events_")) for s in tab.index for c in cols
-                     if tab.loc[s, c] == 0]
-            if empty:
-                warnings.warn(
-                    f"{model}: study arms with no events {empty}; their stratified "
-                    "intercepts are identified by the prior only", DataWarning, stacklevel=3)
+            units = [((s, arm), tab.loc[s, f"events_{arm}"], tab.loc[s, f"n_{arm}"])
+                     for s in tab.index for arm in arms]
+            what = "study arms"
         else:
-            empty = [s for s in tab.index if tab.loc[s, ["events_control", "events_treated"]]
-                     .sum() == 0]
-            if empty:
+            units = [(s, sum(tab.loc[s, f"events_{a}"] for a in arms),
+                      sum(tab.loc[s, f"n_{a}"] for a in arms)) for s in tab.index]
+            what = "studies"
+        none = [u for u, events, _ in units if events == 0]
+        only = ([u for u, events, n in units if events == n]
+                if self.outcome_type == "binary" else [])
+        for bad, kind in ((none, "no events"), (only, "only events")):
+            if bad:
                 warnings.warn(
-                    f"{model}: studies with no events {empty}; their stratified intercepts "
-                    "are identified by the prior only", DataWarning, stacklevel=3)
+                    f"{model}: {what} with {kind} {bad}; their stratified intercepts are "
+                    "identified by the prior only", DataWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ new data
     def design(self, newdata: pd.DataFrame | None = None) -> np.ndarray:

@@ -31,13 +31,14 @@ import pandas as pd
 from bayes_hte.data.checks import (
     binary_column,
     check_both_arms,
+    check_centred,
     check_columns,
     check_finite,
     check_frame,
-    check_missing,
     check_roles,
     encode_covariates,
-    levels_of,
+    label_levels,
+    real_column,
 )
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.options import LongitudinalCentering, MissingOutcome
@@ -222,7 +223,8 @@ class LongitudinalData:
         frame = df.copy()
         # outcome ---------------------------------------------------------------
         if not pd.api.types.is_numeric_dtype(frame[outcome]) or \
-                pd.api.types.is_bool_dtype(frame[outcome]):
+                pd.api.types.is_bool_dtype(frame[outcome]) or \
+                pd.api.types.is_complex_dtype(frame[outcome]):
             raise DataError(f"outcome column {outcome!r} must be numeric (a continuous "
                             f"measurement), has dtype {frame[outcome].dtype}")
         miss = frame[outcome].isna()
@@ -236,27 +238,25 @@ class LongitudinalData:
             frame = frame.loc[~miss]
             if frame.shape[0] == 0:
                 raise DataError(f"outcome column {outcome!r} is missing in every row")
-        y = frame[outcome].to_numpy(dtype=float)
+        y = real_column(frame, outcome, "outcome")
         check_finite(frame, y, f"outcome column {outcome!r}")
 
         # identifiers -------------------------------------------------------------
-        if study is not None:
-            check_missing(frame, study, "study")
-        check_missing(frame, subject, "subject")
-        check_missing(frame, visit, "visit")
+        labs = label_levels(frame, study, "study") if study is not None else []
+        label_levels(frame, subject, "subject")
+        label_levels(frame, visit, "visit")
         if study is None:
             study_labels: tuple = ("trial",)
             study_idx = np.zeros(len(frame), dtype=np.int64)
         else:
-            labs = levels_of(frame[study])
-            labs = [lab for lab in labs if (frame[study] == lab).any()]
             study_labels = tuple(labs)
             study_idx = frame[study].map({lab: i for i, lab in enumerate(labs)}).to_numpy(
                 dtype=np.int64)
         vis = frame[visit]
         if isinstance(vis.dtype, pd.CategoricalDtype):
             visit_labels = tuple(c for c in vis.cat.categories if (vis == c).any())
-        elif pd.api.types.is_numeric_dtype(vis) and not pd.api.types.is_bool_dtype(vis):
+        elif pd.api.types.is_numeric_dtype(vis) and not pd.api.types.is_bool_dtype(vis) \
+                and not pd.api.types.is_complex_dtype(vis):
             check_finite(frame, vis.to_numpy(dtype=float), f"visit column {visit!r}")
             visit_labels = tuple(sorted(vis.unique().tolist()))
         else:
@@ -272,26 +272,32 @@ class LongitudinalData:
         dup = pd.DataFrame({"s": subject_idx, "v": visit_idx}).duplicated(keep=False).to_numpy()
         if dup.any():
             raise DataError(
-                f"participants measured more than once at the same visit (column "
-                f"{visit!r}) at {format_rows(frame.index[dup])}; keep one row per "
-                "participant and visit")
+                f"participants (column {subject!r}"
+                f"{'' if study is None else f', within study column {study!r}'}) "
+                "measured more than once at the same "
+                f"visit (column {visit!r}) at {format_rows(frame.index[dup])}; keep one row "
+                "per participant and visit")
 
         # treatment -----------------------------------------------------------------
         z = binary_column(frame, treatment, "treatment")
-        _check_constant_within(frame, treatment, z.astype(float), subject_idx, "treatment")
+        _check_constant_within(frame, treatment, z.astype(float), subject_idx, "treatment",
+                               subject=subject)
         check_both_arms(z, study_idx, study_labels, treatment=treatment,
                         single_trial=study is None, unit="participants")
 
         # covariates ------------------------------------------------------------------
         enc = encode_covariates(frame, covariates, levels=levels)
         for c in covariates:
-            _check_constant_within(frame, c, enc.values[c], subject_idx, "covariate")
+            _check_constant_within(frame, c, enc.values[c], subject_idx, "covariate",
+                                   subject=subject)
         X = enc.X
         first = np.unique(subject_idx, return_index=True)[1]
         centers = None
         if center == "overall":
-            centers = X[first].mean(axis=0)
-            X = X - centers
+            with np.errstate(over="ignore", invalid="ignore"):
+                centers = X[first].mean(axis=0)
+                X = X - centers
+            check_centred(X, enc.names)
 
         return cls(
             frame=frame, outcome=outcome, treatment=treatment, study=study, subject=subject,
@@ -495,16 +501,16 @@ class LongitudinalData:
 
 
 def _check_constant_within(frame: pd.DataFrame, col: str, values: np.ndarray,
-                           subject_idx: np.ndarray, role: str) -> None:
+                           subject_idx: np.ndarray, role: str, *, subject: str) -> None:
     """Raise when ``values`` vary within a participant (baseline quantities)."""
     n = int(subject_idx.max()) + 1
     lo = np.full(n, np.inf)
     hi = np.full(n, -np.inf)
     np.minimum.at(lo, subject_idx, values)
     np.maximum.at(hi, subject_idx, values)
-    varying = (hi - lo)[subject_idx] > 0
+    varying = (hi > lo)[subject_idx]
     if varying.any():
         raise DataError(
-            f"{role} column {col!r} varies within participants at "
+            f"{role} column {col!r} varies within participants (column {subject!r}) at "
             f"{format_rows(frame.index[varying])}; a {role} must be a baseline value, "
             "constant over a participant's visits")

@@ -22,7 +22,8 @@ __all__ = ["validate_multivariate"]
 
 def validate_multivariate(estimates: np.ndarray | Sequence,
                           covariances: np.ndarray | Sequence, *,
-                          study_labels: Sequence | None = None
+                          study_labels: Sequence | None = None,
+                          names: Sequence | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
     r"""Validate the study estimates and within-study covariances of a multivariate
     meta-analysis (Jackson, Riley & White 2011), allowing missing components.
@@ -38,6 +39,10 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
     study_labels : sequence, optional
         One label per study, used to name the studies at fault in the messages;
         default: the row indices ``0`` ... ``k-1``.
+    names : sequence, optional
+        One name per coefficient (column of ``estimates``), used to name the
+        coefficients at fault; default (or when it does not have ``p`` entries, which
+        the caller reports): the column indices ``0`` ... ``p-1``.
 
     Returns
     -------
@@ -70,6 +75,8 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
     if len(labels) != k:
         raise DataError(f"study_labels has {len(labels)} entries for {k} studies; give one "
                         "label per study (row of estimates)")
+    # the callers check the number of names (with their own messages)
+    coefs = ([str(c) for c in names] if names is not None and len(names) == p else None)
     if y.ndim == 2:
         y, S = y[..., None], S[..., None]
     if np.isinf(y).any():
@@ -85,8 +92,10 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
                             f"{tag}; remove the studies without estimates")
         none = np.flatnonzero(~o.any(axis=0))
         if none.size:
-            raise DataError(f"coefficients (columns) {none.tolist()} are missing in every "
-                            f"study{tag}; drop them from the analysis")
+            which = ([coefs[j] for j in none] if coefs is not None
+                     else f"(columns) {none.tolist()}")
+            raise DataError(f"coefficients {which} are missing in every study{tag}; drop "
+                            "them from the analysis")
         mask = o[:, :, None] & o[:, None, :]
         Sr = S[..., r]
         bad = (~np.isfinite(Sr) & mask).any(axis=(1, 2))

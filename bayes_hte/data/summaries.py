@@ -187,20 +187,46 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
                         f"(has {list(map(str, df.columns))})")
 
 
-def _numeric(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
+def _is_number(value: object) -> bool:
     try:
-        return np.array(pd.to_numeric(df[col], errors="raise"), dtype=float, copy=True)
+        pd.to_numeric(pd.Series([value], dtype=object), errors="raise")
+    except (ValueError, TypeError):
+        return False
+    return not isinstance(value, complex | np.complexfloating)
+
+
+def _numeric(df: pd.DataFrame, col: str, what: str,
+             rows: pd.Index | None = None) -> np.ndarray:
+    """A column read as real numbers (numbers written as text are read); NaN if empty.
+
+    ``rows`` are the labels of the user's rows (``df`` may carry a fresh 0..n-1 index).
+    """
+    s = df[col]
+    try:
+        values = pd.to_numeric(s, errors="raise")
+        if pd.api.types.is_complex_dtype(values):
+            raise TypeError("complex numbers")
+        return np.array(values, dtype=float, copy=True)
     except (ValueError, TypeError) as err:
-        raise DataError(f"{what} column {col!r} must be numeric ({err})") from err
+        rows = df.index if rows is None else rows
+        bad = np.array([not (_missing(v) or _is_number(v)) for v in s], dtype=bool)
+        shown = sorted({repr(v) for v in s[bad]})[:5]
+        raise DataError(f"{what} column {col!r} must be numeric (real numbers), but has "
+                        f"{', '.join(shown)} at {format_rows(rows[bad])}") from err
 
 
-def _finite(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
-    """A numeric column that must be finite in every row (:func:`_numeric` + check)."""
-    values = _numeric(df, col, what)
+def _finite(df: pd.DataFrame, col: str, what: str,
+            rows: pd.Index | None = None) -> np.ndarray:
+    """A numeric column that must be finite in every row (:func:`_numeric` + check).
+
+    ``rows`` are the labels of the user's rows (``df`` may carry a fresh 0..n-1 index).
+    """
+    values = _numeric(df, col, what, rows)
     bad = ~np.isfinite(values)
     if bad.any():
+        rows = df.index if rows is None else rows
         raise DataError(f"{what}: {col!r} is missing or not finite at "
-                        f"{format_rows(df.index[bad])}")
+                        f"{format_rows(rows[bad])}")
     return values
 
 
@@ -300,18 +326,19 @@ class CovariateSummary:
         if len(frame) == 0:
             raise DataError("the covariate summaries have no rows")
         df = frame.copy().reset_index(drop=True)
+        rows_of = frame.index  # the user's row labels, for the messages
         has_trial = "trial" in df.columns
         if df["covariate"].isna().any():
             raise DataError(f"{what}: column 'covariate' is empty at "
-                            f"{format_rows(df.index[df['covariate'].isna()])}")
+                            f"{format_rows(rows_of[df['covariate'].isna().to_numpy()])}")
         df["covariate"] = df["covariate"].map(lambda v: str(v).strip())
         if has_trial:
             if df["trial"].isna().any():
                 raise DataError(f"{what}: column 'trial' is empty at "
-                                f"{format_rows(df.index[df['trial'].isna()])}")
+                                f"{format_rows(rows_of[df['trial'].isna().to_numpy()])}")
             df["trial"] = df["trial"].map(lambda v: str(v).strip())
-        mean = _finite(df, "mean", what)
-        sd = _numeric(df, "sd", what)
+        mean = _finite(df, "mean", what, rows_of)
+        sd = _numeric(df, "sd", what, rows_of)
         binary = np.isnan(sd)
         for bad, values, problem in (
             (np.isinf(sd) | (sd <= 0), sd, "'sd' must be > 0 (or empty for a binary "
@@ -324,30 +351,32 @@ class CovariateSummary:
             if bad.any():
                 rows = df.index[bad]
                 raise DataError(f"{what}: " + problem.format(
-                    values=values[bad].tolist()[:5], rows=format_rows(rows),
+                    values=values[bad].tolist()[:5], rows=format_rows(rows_of[bad]),
                     cov=df.loc[rows[0], "covariate"]))
         df["mean"] = mean
         df["sd"] = sd
         for col in ("n", "min", "max"):
             if col in df.columns:
-                df[col] = _numeric(df, col, what)
+                df[col] = _numeric(df, col, what, rows_of)
         if "n" in df.columns:
             v = df["n"].to_numpy()
-            bad = ~np.isnan(v) & ~(v > 0)
+            bad = ~np.isnan(v) & ~((v > 0) & np.isfinite(v))
             if bad.any():
-                raise DataError(f"{what}: 'n' must be > 0 at {format_rows(df.index[bad])}")
+                raise DataError(f"{what}: 'n' must be > 0 and finite at "
+                                f"{format_rows(rows_of[bad])}")
         key = ["trial", "covariate"] if has_trial else ["covariate"]
         dup = df.duplicated(key, keep=False)
         if dup.any():
-            raise DataError(f"{what}: {key} repeats at {format_rows(df.index[dup])}; give "
-                            "one row per covariate and population")
+            raise DataError(f"{what}: {key} repeats at "
+                            f"{format_rows(rows_of[dup.to_numpy()])}; give one row per "
+                            "covariate and population")
         kinds: dict[str, CovariateKind] = {}
         for cov, grp in df.groupby("covariate", sort=False):
             k = set(np.where(np.isnan(grp["sd"].to_numpy()), "binary", "continuous"))
             if len(k) > 1:
                 raise DataError(
                     f"{what}: covariate {cov!r} has an SD for some trials and none for "
-                    f"others ({format_rows(grp.index)}); it must be binary (no SD) or "
+                    f"others ({format_rows(rows_of[grp.index])}); it must be binary (no SD) or "
                     "continuous (SD) everywhere"
                 )
             kinds[str(cov)] = k.pop()
@@ -356,17 +385,20 @@ class CovariateSummary:
             hi = df["max"].to_numpy() if "max" in df.columns else np.full(len(df), np.nan)
             bad = ~np.isnan(lo) & ~np.isnan(hi) & ~(lo < hi)
             bad |= (~np.isnan(lo) | ~np.isnan(hi)) & binary
+            bad |= (lo == np.inf) | (hi == -np.inf)
             if bad.any():
                 raise DataError(f"{what}: 'min'/'max' (truncated normal bounds) need "
-                                f"min < max on a continuous covariate; bad at "
-                                f"{format_rows(df.index[bad])}")
+                                f"min < max on a continuous covariate (min < inf, "
+                                f"max > -inf); bad at "
+                                f"{format_rows(rows_of[bad])}")
         corr_df = None
         if corr is not None:
             if has_trial and df["trial"].nunique() > 1:
                 raise DataError("a correlation matrix can only accompany a one-population "
                                 "summary (no 'trial' column)")
             corr_df = _corr_frame(corr, list(df["covariate"]))
-        if n is not None and not (isinstance(n, int | np.integer) and n > 0):
+        if n is not None and not (isinstance(n, int | np.integer)
+                                  and not isinstance(n, bool | np.bool_) and n > 0):
             raise DataError(f"n must be a positive integer, got {n!r}")
         return cls(frame=df, corr=corr_df, kinds=kinds, n=None if n is None else int(n))
 
@@ -591,23 +623,25 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
     if len(effects) == 0:
         raise DataError("the effects table has no rows")
     df = effects.copy().reset_index(drop=True)
+    rows_of = effects.index  # the user's row labels, for the messages
     for col in ("trial", "subgroup"):
         miss = df[col].isna()
         if miss.any():
-            raise DataError(f"{what}: column {col!r} is empty at {format_rows(df.index[miss])}")
+            raise DataError(f"{what}: column {col!r} is empty at "
+                            f"{format_rows(rows_of[miss.to_numpy()])}")
         df[col] = df[col].map(lambda v: str(v).strip())
     overall = df["subgroup"].str.lower() == OVERALL
     df.loc[overall, "subgroup"] = OVERALL
-    est = _finite(df, "estimate", what)
+    est = _finite(df, "estimate", what, rows_of)
     se = _numeric(df, "se", what)
     n = _numeric(df, "n", what)
     bad = ~np.isfinite(se) | (se <= 0)
     if bad.any():
         raise DataError(f"{what}: 'se' must be finite and > 0 but is {se[bad].tolist()[:5]} at "
-                        f"{format_rows(df.index[bad])}; fix or remove these effects")
+                        f"{format_rows(rows_of[bad])}; fix or remove these effects")
     bad = ~np.isnan(n) & ~(n > 0)
     if bad.any():
-        raise DataError(f"{what}: 'n' must be > 0 (or empty) at {format_rows(df.index[bad])}")
+        raise DataError(f"{what}: 'n' must be > 0 (or empty) at {format_rows(rows_of[bad])}")
     df["estimate"], df["se"], df["n"] = est, se, n
 
     eff_trials = list(dict.fromkeys(df["trial"]))
@@ -626,7 +660,7 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
     strata: list[Stratum] = []
     labels: list[str] = []
     for i, row in df.iterrows():
-        where = f"effects row {i} (trial {row['trial']!r}, subgroup {row['subgroup']!r})"
+        where = f"effects row {rows_of[i]} (trial {row['trial']!r}, subgroup {row['subgroup']!r})"
         if row["subgroup"] == OVERALL:
             s = row["stratum"]
             if not (_missing(s) or _label(s).lower() in _OVERALL_STRATA):
@@ -651,7 +685,7 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
     dup = key.duplicated(keep=False)
     if dup.any():
         raise DataError(f"{what}: (trial, subgroup, stratum) repeats at "
-                        f"{format_rows(df.index[dup])}; give each reported effect once")
+                        f"{format_rows(rows_of[dup.to_numpy()])}; give each reported effect once")
 
     # proportions ------------------------------------------------------------
     prop = _numeric(df, "prop", what) if "prop" in df.columns else np.full(len(df), np.nan)
@@ -659,11 +693,11 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
     bad = ~np.isnan(prop) & ((prop <= 0) | (prop > 1))
     if bad.any():
         raise DataError(f"{what}: 'prop' must lie in (0, 1] (the share of the trial in the "
-                        f"stratum) but is {prop[bad].tolist()[:5]} at {format_rows(df.index[bad])}")
+                        f"stratum) but is {prop[bad].tolist()[:5]} at {format_rows(rows_of[bad])}")
     bad = ov & ~np.isnan(prop) & (prop != 1)
     if bad.any():
         raise DataError(f"{what}: an overall row covers the whole trial, so its 'prop' must be "
-                        f"1 or empty; got {prop[bad].tolist()} at {format_rows(df.index[bad])}")
+                        f"1 or empty; got {prop[bad].tolist()} at {format_rows(rows_of[bad])}")
     source = np.where(np.isnan(prop), "", "reported").astype(object)
     n_overall = {}
     for t in eff_trials:
@@ -681,14 +715,14 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
         t = df.at[i, "trial"]
         if np.isnan(n[i]) or t not in n_overall:
             raise DataError(
-                f"{what} row {i} (trial {t!r}, subgroup {df.at[i, 'subgroup']!r}, stratum "
+                f"{what} row {rows_of[i]} (trial {t!r}, subgroup {df.at[i, 'subgroup']!r}, stratum "
                 f"{df.at[i, 'stratum']!r}): the share of the trial in this stratum is unknown; "
                 "give 'prop', or 'n' for this row and for the trial's overall row"
             )
         p = n[i] / n_overall[t]
         if p > 1:
             raise DataError(
-                f"{what} row {i} (trial {t!r}, subgroup {df.at[i, 'subgroup']!r}): n = "
+                f"{what} row {rows_of[i]} (trial {t!r}, subgroup {df.at[i, 'subgroup']!r}): n = "
                 f"{n[i]:g} exceeds the overall n = {n_overall[t]:g}, so its proportion "
                 f"{p:.3g} lies outside [0, 1]; check the counts"
             )

@@ -15,7 +15,10 @@ resolved options to :mod:`bayes_hte.effects`. Every estimator has
 ``parameters(*, ci_prob=0.95) -> pandas.DataFrame``
     convergence table (ArviZ: R-hat, ESS, MCSE) of the population-level parameters.
 ``save(path)`` / ``load(path)``
-    one NetCDF file holding the posterior, the fit data, the options and the priors.
+    one NetCDF file holding the posterior, the fit data, the options, the priors, the
+    seed and the version of bayes_hte that fitted it; ``load`` refuses a file of another
+    estimator, or one whose posterior lacks a free variable of the model its stored
+    options and data build (a different model).
 
 Estimators of individual-level models (:class:`IPDEstimator`) add
 ``ite(newdata=None, *, new_trial=False, ...)`` (dims chain, draw, patient) and
@@ -28,6 +31,7 @@ prediction for a trial outside the meta-analysis; wider intervals).
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -46,6 +50,18 @@ ATTR_ESTIMATOR = "bayes_hte_estimator"
 ATTR_OPTIONS = "bayes_hte_options"
 ATTR_PRIORS = "bayes_hte_priors"
 ATTR_SEED = "bayes_hte_random_seed"
+ATTR_VERSION = "bayes_hte_version"
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("bayes_hte")
+    except metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "unknown"
+
+
+#: Version of bayes_hte (``bayes_hte.__version__``), stored in every saved fit.
+PACKAGE_VERSION = _package_version()
 
 
 class Estimator:
@@ -154,6 +170,7 @@ class Estimator:
         post.attrs[ATTR_ESTIMATOR] = type(self).__name__
         post.attrs[ATTR_OPTIONS] = json.dumps(self._options())
         post.attrs[ATTR_PRIORS] = priors_to_json(priors)
+        post.attrs[ATTR_VERSION] = PACKAGE_VERSION
         if random_seed is not None:
             post.attrs[ATTR_SEED] = int(random_seed)
         idata["posterior"] = xr.DataTree(post)
@@ -202,14 +219,17 @@ class Estimator:
         Returns
         -------
         Estimator
-            Fitted, with ``idata`` and ``data`` restored.
+            Fitted, with ``idata`` and ``data`` restored; :attr:`fitted_version` is the
+            version of bayes_hte that wrote the file (files of another version load).
 
         Raises
         ------
         ValueError
-            The file holds another estimator.
+            The file holds another estimator, or a posterior lacking a free variable of
+            the model its stored options and data build (a fit of a different model).
         """
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        with xr.open_datatree(path, engine="h5netcdf") as opened:
+            tree = opened.load()
         attrs = tree["posterior"].attrs
         if attrs.get(ATTR_ESTIMATOR) != cls.__name__:
             raise ValueError(f"{path} holds a {attrs.get(ATTR_ESTIMATOR)!r}, "
@@ -222,9 +242,23 @@ class Estimator:
             tree["posterior"] = xr.DataTree(post)
         obj.idata = tree
         obj.data = cls._data_from_dataset(tree[cls.data_group].to_dataset())
+        missing = sorted(rv.name for rv in obj.model.free_RVs
+                         if rv.name not in tree["posterior"])
+        if missing:
+            raise ValueError(f"{path} is not a fit of the {obj!r} its stored options and "
+                             f"data build: its posterior lacks {missing} (written by "
+                             f"bayes_hte {attrs.get(ATTR_VERSION, 'before 0.1.0')})")
         seed = attrs.get(ATTR_SEED)
         obj._seed = None if seed is None else int(seed)
         return obj
+
+    @property
+    def fitted_version(self) -> str | None:
+        """Version of bayes_hte that fitted the loaded or fitted posterior (``None``
+        for files written before versions were stored, or when not fitted)."""
+        if self.idata is None:
+            return None
+        return self.idata["posterior"].attrs.get(ATTR_VERSION)
 
 
 class IPDEstimator(Estimator):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -17,6 +16,7 @@ import xarray as xr
 
 from bayes_hte import effects
 from bayes_hte.data.ipd import IPDData
+from bayes_hte.diagnostics import diagnostics_table
 from bayes_hte.effects import ipdma as ipdma_effects
 from bayes_hte.effects import survival as survival_effects
 from bayes_hte.errors import DataError
@@ -462,7 +462,7 @@ class IPDMetaModel(IPDEstimator):
                                  ci_prob=ci_prob)
 
     def parameters(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
-        """ArviZ summary of the population-level parameters (R-hat, ESS, MCSE).
+        """Convergence table of the population-level parameters (R-hat, ESS, MCSE).
 
         Parameters
         ----------
@@ -472,9 +472,12 @@ class IPDMetaModel(IPDEstimator):
         Returns
         -------
         pandas.DataFrame
-            One row per parameter element (:func:`arviz.summary`): mean, sd, interval,
-            MCSE, ESS, R-hat; on the parameters' own scale (log-odds or log-hazard
-            coefficients, SDs).
+            One row per parameter element
+            (:func:`bayes_hte.diagnostics.diagnostics_table`): mean, sd, equal-tailed
+            interval, ESS, R-hat (rank-normalised and classic), MCSE, each only where it
+            is defined (``attrs["notes"]`` says which are not, e.g. R-hat of one chain or
+            of the constant plug-in ``tau_alpha`` of the stratified-intercept model); on
+            the parameters' own scale (log-odds or log-hazard coefficients, SDs).
 
         Raises
         ------
@@ -483,4 +486,4 @@ class IPDMetaModel(IPDEstimator):
         """
         self._require_fit()
         names = [v for v in POPULATION_VARS if v in self.idata["posterior"]]
-        return az.summary(self.idata, var_names=names, ci_prob=ci_prob)
+        return diagnostics_table(self.idata, var_names=names, ci_prob=ci_prob)

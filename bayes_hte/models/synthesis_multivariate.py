@@ -13,8 +13,11 @@ Missing components are **marginalised**: the marginal of a multivariate normal o
 likelihood node with dims ``(study, coef)``, each study's vector is padded: an
 unreported component gets value 0, mean 0, variance 1 and no covariance with the rest,
 which multiplies the study's density by the constant :math:`\varphi(0)` per missing
-component and leaves the posterior unchanged (the ``log_likelihood`` of a study with
-:math:`m` missing components is shifted by :math:`-\tfrac m2 \log 2\pi`).
+component and leaves the posterior unchanged. The model's density of a study with
+:math:`m` missing components is thus shifted by :math:`-\tfrac m2 \log 2\pi`; the
+``log_likelihood`` group (:func:`bayes_hte.inference.pointwise_log_likelihood`) removes
+the shift (``model.bayes_hte["log_likelihood_offset"]``), so it holds the exact density
+of each study's reported components.
 
 Structures of :math:`\Omega` (``structure``):
 
@@ -247,7 +250,8 @@ def build_mvmeta_model(
     if np.ndim(estimates) != 2:
         raise DataError(f"estimates must have shape (k, p), got {np.shape(estimates)} (one "
                         "meta-analysis at a time; no replicate axis)")
-    y, S = validate_multivariate(estimates, covariances, study_labels=study_labels)
+    y, S = validate_multivariate(estimates, covariances, study_labels=study_labels,
+                                 names=names)
     y, S = y[..., 0], S[..., 0]
     k, p = y.shape
     names = [str(n) for n in (names if names is not None else range(p))]
@@ -273,7 +277,9 @@ def build_mvmeta_model(
         pm.MvNormal("beta_hat", mu=mu[None, :] * obs, cov=V, observed=yd,
                     dims=("study", "coef"))
     model.bayes_hte = {"family": "mvmeta", "structure": structure, "priors": resolved,
-                       "missing": int((~o).sum())}
+                       "missing": int((~o).sum()),
+                       # the padding's constant, removed from the log_likelihood group
+                       "log_likelihood_offset": {"beta_hat": 0.5 * _LOG2PI * (~o).sum(1)}}
     return model
 
 

@@ -9,11 +9,27 @@ A family is a subclass of :class:`Runner` that names its ``family`` (its tables 
 keys are declared in :mod:`bayes_hte.runners.schema`) and supplies :meth:`Runner.load`,
 :meth:`Runner.fit` and :meth:`Runner.write`; the skeleton holds the checked tables, the
 output folder, the progress log and the report, and writes the report at the end.
+
+**Resuming.** Each posterior file a runner writes carries, in its posterior's attrs
+(:data:`ATTR_SPEC_HASH`), a hash of what determines it: the family, the model's
+options and prior overrides, the ``[sampler]`` table and the data source (the ``[data]``
+table and, for a file, its contents) — :meth:`Runner.fingerprint`. Re-running a spec
+into the folder of an interrupted run reuses every posterior whose hash matches
+(:meth:`Runner.reusable`) and fits only the rest; files are written whole or not at all
+(:meth:`Runner.save_posterior`), so a run killed mid-write leaves no half file.
+
+**Warnings.** Warnings raised while fitting (e.g. a :class:`~bayes_hte.DataWarning`
+about a trial without events) are not silenced: :meth:`Runner.sample` logs each once
+and :meth:`Runner.finish` lists them, with the diagnostic notes the family added to
+:attr:`Runner.notes`, in a "Warnings and diagnostic notes" section of the report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -22,16 +38,20 @@ from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import xarray as xr
 from matplotlib.figure import Figure
 
 from bayes_hte import simulate
 from bayes_hte.data import IPDData, datasets
+from bayes_hte.diagnostics import fit_warnings, format_health, health_problems
 from bayes_hte.errors import DataError
 from bayes_hte.report import Report
 from bayes_hte.runners.schema import IPD_ROLES, SpecError, check_spec, required
 
 #: Progress messages of a run (``print`` on the command line).
 Log = Callable[[str], None]
+#: Posterior attribute holding the hash of the spec parts that determine a saved fit.
+ATTR_SPEC_HASH = "bayes_hte_spec_hash"
 
 
 # --------------------------------------------------------------------------- data sources
@@ -183,6 +203,9 @@ class Runner:
         Existing output folder.
     log : callable
         Progress messages.
+    reuse : bool
+        Reuse posterior files in ``outdir`` that match the spec (an interrupted run);
+        ``False`` fits every model again (``bayes-hte run --overwrite``).
 
     Raises
     ------
@@ -194,23 +217,26 @@ class Runner:
     #: The family name (a key of :data:`bayes_hte.runners.schema.SCHEMA`).
     family: ClassVar[str]
 
-    def __init__(self, spec: Mapping, outdir: str | Path, log: Log):
+    def __init__(self, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True):
         self.spec = spec
         self.outdir = Path(outdir)
         self.log = log
+        self.reuse = reuse
         #: The spec's tables with the schema's defaults filled in.
         self.tables = check_spec(spec, self.family)
         self.spec_dir = Path(spec.get("_path", ".")).parent
         self.report: Report | None = None
+        #: Warnings and diagnostic notes (sentences), listed at the end of the report.
+        self.notes: list[str] = []
 
     @classmethod
-    def main(cls, spec: Mapping, outdir: str | Path, log: Log) -> None:
+    def main(cls, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True) -> None:
         """Run one spec with this family's runner: ``run(spec, outdir, log)`` of a family
         module, the function :data:`bayes_hte.runners.FAMILIES` registers.
 
         Parameters
         ----------
-        spec, outdir, log
+        spec, outdir, log, reuse
             As in :class:`Runner`.
 
         Raises
@@ -220,7 +246,7 @@ class Runner:
         DataError
             Data that fail validation.
         """
-        cls(spec, outdir, log).run()
+        cls(spec, outdir, log, reuse=reuse).run()
 
     @property
     def ci_prob(self) -> float:
@@ -281,8 +307,12 @@ class Runner:
         raise NotImplementedError
 
     def finish(self) -> None:
-        """Write the report (Markdown + HTML) when the family made one."""
+        """Write the report (Markdown + HTML) when the family made one, ending with the
+        warnings and diagnostic notes of the run (:attr:`notes`), if any."""
         if self.report is not None:
+            if self.notes:
+                self.report.heading("Warnings and diagnostic notes")
+                self.report.text("\n".join(f"- {n}" for n in dict.fromkeys(self.notes)))
             _md, html_path = self.report.write(self.outdir)
             self.log(f"report: {html_path}")
 
@@ -305,14 +335,133 @@ class Runner:
         float
             Wall time of the fit in seconds (compilation, sampling, log likelihood,
             posterior predictive).
+
+        Notes
+        -----
+        Warnings raised by the fit (data warnings, sampler warnings) are logged once
+        each, as ``"<label>: warning: <category>: <message>"``, and kept in
+        :attr:`notes` for the report.
         """
         sampler = self.tables["sampler"]
         self.log(f"{label}: fitting ({sampler['chains']} chains x {sampler['draws']} draws)...")
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             estimator.fit(data, **sampler)
+        for msg in fit_warnings(caught):
+            self.log(f"{label}: warning: {msg}")
+            self.notes.append(f"{label}: {msg}")
         return time.perf_counter() - start
+
+    def log_health(self, label: str, health: Mapping, *, wall: float | None = None) -> None:
+        """Log a fit's diagnostics in words and keep what needs attention for the report.
+
+        Parameters
+        ----------
+        label : str
+            The model, e.g. ``"[2/3] RI-S"``.
+        health : mapping
+            From :func:`bayes_hte.diagnostics.sampling_summary`.
+        wall : float, optional
+            Wall time of the fit (seconds), shown first.
+        """
+        start = f"{wall:.0f} s, " if wall is not None and wall == wall else ""
+        self.log(f"{label}: {start}{format_health(health)}")
+        for text in [*([health["notes"]] if health.get("notes") else []),
+                     *health_problems(health)]:
+            self.log(f"{label}: {text}")
+            self.notes.append(f"{label}: {text}")
+
+    # ------------------------------------------------------------------ resuming
+    def fingerprint(self, options: Mapping[str, Any]) -> str:
+        """Hash of what determines one model's posterior under this spec.
+
+        Parameters
+        ----------
+        options : mapping
+            The model's options and prior overrides as the runner passes them (any
+            JSON-serialisable values; ``str`` is used for others).
+
+        Returns
+        -------
+        str
+            16 hexadecimal digits of the SHA-256 of the family, ``options``, the
+            ``[sampler]`` table and the data source (the ``[data]`` table and, for a
+            data file, the SHA-256 of its contents).
+        """
+        data = dict(self.tables.get("data", {}))
+        source = str(data.get("source", ""))
+        if source and not source.startswith(("simulate:", "dataset:")):
+            p = Path(source)
+            p = p if p.is_absolute() else self.spec_dir / p
+            if p.exists():
+                data["source_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+        payload = {"family": self.family, "model": dict(options),
+                   "sampler": self.tables.get("sampler", {}), "data": data}
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def reusable(self, path: Path, key: str, *, label: str) -> bool:
+        """Whether ``path`` holds a posterior of this spec to reuse instead of refitting.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            A posterior file (NetCDF) of the output folder.
+        key : str
+            The model's :meth:`fingerprint`.
+        label : str
+            Start of the progress message, e.g. ``"[2/3] RI-S"``.
+
+        Returns
+        -------
+        bool
+            ``True`` when reuse is on, the file exists and its posterior's
+            :data:`ATTR_SPEC_HASH` equals ``key`` (logged as "reusing ...");
+            ``False`` otherwise (a file that does not match, or cannot be read, is
+            logged and will be replaced).
+        """
+        if not self.reuse or not path.exists():
+            return False
+        try:
+            with xr.open_datatree(path, engine="h5netcdf") as tree:
+                stored = tree["posterior"].attrs.get(ATTR_SPEC_HASH)
+        except Exception as err:  # noqa: BLE001 - an unreadable file is refitted, said
+            self.log(f"{label}: {path.name} cannot be read ({type(err).__name__}): refitting")
+            return False
+        if stored == key:
+            self.log(f"{label}: reusing {path.relative_to(self.outdir)} (matches the spec)")
+            return True
+        self.log(f"{label}: {path.relative_to(self.outdir)} was fitted under other options, "
+                 "priors, sampler settings or data: refitting")
+        return False
+
+    def save_posterior(self, fitted: Any, path: Path, key: str) -> Path:
+        """Stamp a fit with its :meth:`fingerprint` and write it whole, atomically.
+
+        Parameters
+        ----------
+        fitted : estimator or xarray.DataTree
+            A fitted estimator (written by its ``save``) or a fit (``to_netcdf``).
+        path : pathlib.Path
+            Target file; replaced only once the new file is complete.
+        key : str
+            The model's :meth:`fingerprint`, stored as :data:`ATTR_SPEC_HASH`.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        idata = fitted if isinstance(fitted, xr.DataTree) else fitted.idata
+        idata["posterior"].attrs[ATTR_SPEC_HASH] = key
+        part = path.with_name(path.name + ".part")
+        if isinstance(fitted, xr.DataTree):
+            fitted.to_netcdf(part)
+        else:
+            fitted.save(part)
+        os.replace(part, path)
+        return path
 
     def new_report(self, intro: str) -> Report:
         """Start the report: title from the spec's file name, then ``intro``.

@@ -26,11 +26,9 @@ Outputs in ``[output].dir``: ``posteriors/<label>.nc``, ``ite_summary.csv``,
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
@@ -55,6 +53,12 @@ TRUTH_COLUMNS = ("true_ite_average", "true_ite")
 
 def _as_list(value) -> list:
     return [value] if isinstance(value, str) else list(value)
+
+
+def _plot_kinds(idata, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The convergence figures defined for a fit: rank plots need two chains."""
+    one = idata["posterior"].sizes["chain"] < 2
+    return tuple(k for k in kinds if not (one and k == "rank"))
 
 
 class IPDMARunner(Runner):
@@ -90,7 +94,9 @@ class IPDMARunner(Runner):
         Returns
         -------
         dict of str to IPDMetaModel
-            Fitted models by label (e.g. ``"RI-S"``), in grid order.
+            Fitted models by label (e.g. ``"RI-S"``), in grid order. A model whose
+            posterior file in ``posteriors/`` matches the spec (an interrupted run,
+            :meth:`~bayes_hte.runners.base.Runner.reusable`) is loaded, not refitted.
         """
         data, _ = inputs
         model, priors = self.tables["model"], self.tables["priors"]
@@ -100,17 +106,21 @@ class IPDMARunner(Runner):
         fitted: dict[str, IPDMetaModel] = {}
         grid = [(h, lr) for h in hets for lr in learners]
         for k, (het, learner) in enumerate(grid, start=1):
-            m = IPDMetaModel(heterogeneity=het, learner=learner,
-                             outcome=model.get("outcome", data.outcome_type),
-                             priors=priors.get(het, priors.get("all", {})),
-                             parameterization=model["parameterization"], **options)
+            settings = dict(heterogeneity=het, learner=learner,
+                            outcome=model.get("outcome", data.outcome_type),
+                            priors=priors.get(het, priors.get("all", {})),
+                            parameterization=model["parameterization"], **options)
+            m = IPDMetaModel(**settings)
             label = f"[{k}/{len(grid)}] {m.label}"
+            path = self.outdir / "posteriors" / f"{m.label}.nc"
+            key = self.fingerprint(settings)
+            if self.reusable(path, key, label=label):
+                fitted[m.label] = IPDMetaModel.load(path)
+                self.log_health(label, diagnostics.sampling_summary(fitted[m.label].idata))
+                continue
             wall = self.sample(m, data, label=label)
-            health = diagnostics.sampling_summary(m.idata)
-            self.log(f"{label}: {wall:.0f} s, "
-                     f"{health['divergences']} divergences, max R-hat "
-                     f"{health['max_r_hat']:.3f}, min bulk ESS {health['min_ess_bulk']:.0f}")
-            m.save(self.outdir / "posteriors" / f"{m.label}.nc")
+            self.log_health(label, diagnostics.sampling_summary(m.idata), wall=wall)
+            self.save_posterior(m, path, key)
             fitted[m.label] = m
         return fitted
 
@@ -146,8 +156,14 @@ class IPDMARunner(Runner):
             rep.heading(label, level=3)
             rep.table(diag_tables[label]
                       [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
+            for note in diag_tables[label].attrs.get("notes", []):
+                rep.text(f"{note}.")
+            kinds = _plot_kinds(m.idata, ("trace", "rank"))
+            if "rank" not in kinds:
+                self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "
+                                  "chains)")
             for path in plots.convergence_plots(
-                    m.idata, outdir, prefix=label,
+                    m.idata, outdir, prefix=label, kinds=kinds,
                     var_names=diagnostics.population_vars(m.idata, max_size=12)):
                 rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
             if "posterior_predictive" in m.idata and data.outcome_type == "binary":
@@ -202,20 +218,31 @@ class IPDMARunner(Runner):
         return ites, diag_tables
 
     def _loo(self, fitted: dict[str, IPDMetaModel]) -> None:
-        """``loo_compare.csv`` (ArviZ ``compare``) and its section."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                loo = az.compare({k: m.idata for k, m in fitted.items()}, round_to="none")
-                loo = loo.drop(columns=[c for c in loo.columns if loo[c].dtype == object],
-                               errors="ignore")
-            except Exception as err:  # noqa: BLE001 - reported, not hidden
-                loo = pd.DataFrame({"error": [str(err)]})
-        loo.to_csv(self.outdir / "loo_compare.csv")
+        """``loo_compare.csv`` (:func:`bayes_hte.diagnostics.loo_table`) and its section:
+        elpd_loo with its Pareto k reliability flag and ArviZ's warnings, also logged."""
         self.report.heading("Model comparison (PSIS-LOO)")
-        self.report.text("Expected log pointwise predictive density (elpd_loo) per model, "
-                         "ranked; elpd_diff and dse are relative to the best model.")
-        self.report.table(loo)
+        try:
+            loo = diagnostics.loo_table({k: m.idata for k, m in fitted.items()})
+        except Exception as err:  # noqa: BLE001 - reported, not hidden
+            loo = pd.DataFrame({"error": [str(err)]})
+            self.log(f"LOO: failed: {err}")
+            self.notes.append(f"PSIS-LOO failed: {err}")
+            loo.to_csv(self.outdir / "loo_compare.csv")
+            self.report.text(f"PSIS-LOO could not be computed: {err}")
+            return
+        loo.to_csv(self.outdir / "loo_compare.csv")
+        self.report.text(
+            "Expected log pointwise predictive density (elpd_loo) per model, ranked; "
+            "elpd_diff and dse are relative to the best model. pareto_k_bad counts the "
+            "observations whose Pareto k exceeds pareto_k_threshold (0.7 for large posterior "
+            "samples; Vehtari et al. 2024): for them the importance-sampling estimate is "
+            "unreliable, and so is the model's elpd_loo (loo_reliable = False).")
+        self.report.table(loo.drop(columns="warning"))
+        for label, row in loo.iterrows():
+            if row["warning"]:
+                self.log(f"LOO {label}: {row['warning']}")
+                self.notes.append(f"PSIS-LOO of {label}: {row['warning']}")
+                self.report.text(f"**{label}**: {row['warning']}")
 
 
 #: The family's entry point ``run(spec, outdir, log)`` (:data:`bayes_hte.runners.FAMILIES`).
@@ -374,8 +401,10 @@ def _report_evaluation(result: ITEComparison, data: IPDData, rep: Report, paths:
             "with the linear predictor as an offset (not for the naive model), metrics "
             f"computed on the held-out patients. {len(it.fits)} fits took "
             f"{it.wall_seconds:.0f} s wall time ({it.options['workers']} worker process(es)), "
-            f"{int(it.fits['divergences'].sum())} divergences in total. Pooled over the "
-            "held-out predictions:")
+            f"{int(it.fits['divergences'].sum())} divergences in total, smallest bulk ESS "
+            f"{it.fits['min_ess_bulk'].min():.0f}."
+            + "".join(f" {n[0].upper()}{n[1:]}." for n in it.notes)
+            + " Pooled over the held-out predictions:")
         rep.table(formatted_summary(result.table, validation="iecv", trial="pooled"))
         rep.text("Median over the held-out trials (as Bouvier et al. 2024, Table 2):")
         rep.table(result.summary(validation="iecv", trial="median"))

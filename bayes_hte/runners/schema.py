@@ -9,6 +9,11 @@ A spec is a TOML file of tables::
     [evaluation]  (family ``ipdma``) model comparison and cross-validation
     [output]      ``dir`` and the family's reporting options
 
+A simulation-study spec (``bayes-hte study``, family ``"study"``, runner
+:mod:`bayes_hte.runners.study`) has the tables ``[study]``, ``[ademp]``, ``[data]``,
+``[scenarios]`` or ``[[scenario]]``, ``[methods.<label>]`` and ``[output]``
+(:data:`STUDY_METHOD` lists the keys of a method table besides its kind's options).
+
 :data:`SCHEMA` maps each family to its tables and each table to its keys and their
 defaults. A default of :data:`UNSET` means "no default here: the function the value is
 passed to applies its own" (the key is then simply not passed on). A table declared as
@@ -26,7 +31,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from bayes_hte.options import HETEROGENEITY
+from bayes_hte.options import HETEROGENEITY, PERFORMANCE_MEASURES
 
 
 class SpecError(ValueError):
@@ -70,6 +75,16 @@ EVALUATION: dict[str, object] = {
     "max_draws": 500,       # posterior draws used for the per-draw metrics
     "loo": False,           # LOO rows in the metric table (the runner reports LOO anyway)
 }
+
+#: Keys of one ``[methods.<label>]`` table of a study spec, besides the options of its
+#: kind (:func:`bayes_hte.studies.methods.method_options`, checked by the study runner).
+STUDY_METHOD: dict[str, object] = {
+    "kind": UNSET,          # a key of bayes_hte.studies.methods.METHOD_KINDS (required)
+    "replicates": UNSET,    # this method's own number of replicates (default [study])
+    "chunk": UNSET,         # replicates per task for a method with its own replicates
+}
+#: Figures a study can draw (``[output].figures``).
+STUDY_FIGURES: tuple[str, ...] = ("performance", "zip", "estimates")
 
 #: family -> table -> key -> default (``None`` for a table with free keys).
 SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
@@ -138,7 +153,30 @@ SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
         },
         "output": {"dir": UNSET},
     },
+    # ``bayes-hte study``: a Monte Carlo simulation study (bayes_hte.runners.study)
+    "study": {
+        "study": {"name": UNSET,          # default: the spec's file name
+                  "replicates": UNSET, "seed": UNSET,
+                  "chunk": 1,             # replicates per task (raise for fast methods)
+                  "ci_prob": 0.95},       # level of every method's interval
+        # ADEMP (Morris, White & Crowther 2019): free text, written into the report
+        "ademp": {"aims": UNSET, "data": UNSET, "estimands": UNSET, "methods": UNSET,
+                  "performance": UNSET},
+        "data": {"simulator": UNSET,      # a key of bayes_hte.studies.methods.SIMULATORS
+                 "params": {}},           # fixed design parameters
+        "scenarios": None,                # factor = [levels]: the full factorial
+        "scenario": None,                 # or [[scenario]] tables, one per scenario
+        "methods": None,                  # [methods.<label>]: STUDY_METHOD + kind options
+        "output": {"dir": UNSET,
+                   "store": UNSET,        # default: <dir>/store
+                   "measures": list(PERFORMANCE_MEASURES),
+                   "figures": list(STUDY_FIGURES),
+                   "dpi": 80},
+    },
 }
+
+#: family -> tables given as arrays of tables (``[[name]]``) rather than one table.
+TABLE_ARRAYS: dict[str, tuple[str, ...]] = {"study": ("scenario",)}
 
 #: family -> table -> keys the spec must give (the runner raises, naming them).
 REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
@@ -146,6 +184,8 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     "subgroup": {"data": ("source", "outcome", "treatment")},
     "two_step": {"data": ("outcome", "treatment", "study", "subject", "visit")},
     "cima": {"model": ("cate",)},
+    "study": {"study": ("replicates", "seed"), "data": ("simulator",),
+              "ademp": ("aims", "data", "estimands", "methods", "performance")},
 }
 
 def check_keys(table: Mapping, allowed: Mapping | set, section: str, *, family: str) -> None:
@@ -206,14 +246,15 @@ def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
     -------
     dict of str to dict
         One dict per table of the family: the spec's values, and the schema's default
-        for every key not given (keys whose default is :data:`UNSET` are left out).
+        for every key not given (keys whose default is :data:`UNSET` are left out);
+        a section of :data:`TABLE_ARRAYS` is a list of dicts (empty when not given).
         Copies: changing them does not change ``spec``.
 
     Raises
     ------
     SpecError
         An unknown family, a table the family does not read, a table that is not a
-        table, or an unknown key.
+        table (or an array of tables that is not one), or an unknown key.
     """
     if family not in SCHEMA:
         raise SpecError(f"[model] family {family!r} is unknown; choose one of "
@@ -226,6 +267,12 @@ def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
                         f"{family!r}; allowed: {sorted(tables)}")
     out: dict[str, dict] = {}
     for section, keys in tables.items():
+        if section in TABLE_ARRAYS.get(family, ()):
+            rows = spec.get(section, [])
+            if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+                raise SpecError(f"[[{section}]] must be an array of tables, got {rows!r}")
+            out[section] = copy.deepcopy([dict(r) for r in rows])
+            continue
         table = spec.get(section, {})
         if not isinstance(table, Mapping):
             raise SpecError(f"[{section}] must be a table, got {table!r}")

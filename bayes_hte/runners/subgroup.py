@@ -100,9 +100,11 @@ class SubgroupRunner(Runner):
         Returns
         -------
         model : SubgroupHTEModel
-            The fitted model.
+            The fitted model (loaded from ``posterior.nc`` when that file matches the
+            spec: an interrupted run, :meth:`~bayes_hte.runners.base.Runner.reusable`).
         health : dict
-            :func:`bayes_hte.diagnostics.sampling_summary` and the wall time of the fit.
+            :func:`bayes_hte.diagnostics.sampling_summary` and the wall time of the fit
+            (NaN when reused).
         """
         data = inputs[0]
         options = {k: v for k, v in self.tables["model"].items() if k != "family"}
@@ -111,13 +113,18 @@ class SubgroupRunner(Runner):
         log(f"data: {data.n_patients} patients, {data.n_studies} trial(s), "
             f"{int(data.y.sum())} events; covariates {list(data.covariate_names)}; "
             f"subgroups {sg.subgroups}")
-        wall = self.sample(sg, data, label="subgroup model")
+        path = self.outdir / "posterior.nc"
+        key = self.fingerprint({"priors": self.tables["priors"], **options})
+        reused = self.reusable(path, key, label="subgroup model")
+        if reused:
+            sg, wall = SubgroupHTEModel.load(path), float("nan")
+        else:
+            wall = self.sample(sg, data, label="subgroup model")
         health = diagnostics.sampling_summary(sg.idata, var_names=sg.diagnostic_vars())
         health["wall_seconds"] = wall
-        log(f"subgroup model: {wall:.0f} s, {health['divergences']} "
-            f"divergences, max R-hat {health['max_r_hat']:.3f}, min bulk ESS "
-            f"{health['min_ess_bulk']:.0f} ({health['min_ess_per_second']:.1f}/s)")
-        sg.save(self.outdir / "posterior.nc")
+        self.log_health("subgroup model", health, wall=wall)
+        if not reused:
+            self.save_posterior(sg, path, key)
         return sg, health
 
     def write(self, inputs: tuple[IPDData, np.ndarray | None, np.ndarray | None],
@@ -179,6 +186,10 @@ class SubgroupRunner(Runner):
         captions = {"trace": "trace plots (left: density per chain)",
                     "rank": "rank plots (uniform ranks per chain = good mixing)",
                     "density": "posterior densities, one colour per chain"}
+        if idata["posterior"].sizes["chain"] < 2:  # rank plots compare chains
+            captions.pop("rank")
+            self.notes.append("subgroup model: no rank plot: 1 chain (rank plots compare "
+                              "chains)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             paths = plots.convergence_plots(idata, outdir, prefix="subgroup",

@@ -48,6 +48,7 @@ coefficient: trials and pooled), ``comparison.png`` and ``report.md``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 import pymc as pm
@@ -57,24 +58,15 @@ from bayes_hte import plots
 from bayes_hte.comparators.mixed import per_trial_mixed_models
 from bayes_hte.comparators.multivariate import compare_structures
 from bayes_hte.data.longitudinal import LongitudinalData
+from bayes_hte.diagnostics import fit_warnings, format_health, sampling_summary
 from bayes_hte.effects.synthesis import coefficient_table, new_trial_coefficients
-from bayes_hte.inference import divergences, fit
+from bayes_hte.inference import fit
 from bayes_hte.models.synthesis_multivariate import build_mvmeta_model, build_one_stage_lmm
 from bayes_hte.runners.base import Runner, load_frame
 from bayes_hte.runners.schema import SpecError, required
 
 #: ``[model]`` keys of the design of the per-trial mixed models (step 1, one-stage model).
 DESIGN_KEYS = ("treatment_by_visit", "covariate_by_visit", "treatment_by_covariate")
-
-
-def _fit(model, sample: dict):
-    """Sample, then add the pointwise log-likelihood with PyMC's own routine, which keeps
-    the dims of multivariate observed nodes right (one value per study / participant)."""
-    idata = fit(model, log_likelihood=False, **sample)
-    with model:
-        ll = pm.compute_log_likelihood(idata, extend_inferencedata=False, progressbar=False)
-    idata["log_likelihood"] = ll if isinstance(ll, xr.DataTree) else xr.DataTree(ll)
-    return idata
 
 
 class TwoStepRunner(Runner):
@@ -154,35 +146,55 @@ class TwoStepRunner(Runner):
                                        names=step1.names)
         for w in caught:
             log(f"structures: {w.message}")
+            self.notes.append(f"Omega structures: {w.message}")
         best = table.loc[table["bic"].idxmin(), "structure"]
         log(f"step 2 ({method}, {structure}): loglik {step2.loglik:.3f}, BIC "
             f"{step2.bic:.2f}; lowest BIC: {best}")
 
-        sample, priors = self.tables["sampler"], self.tables["priors"]
+        priors = self.tables["priors"]
         (self.outdir / "posteriors").mkdir(exist_ok=True)
         posteriors = {}
         if model["bayesian"]:
             bstruct = model.get("bayesian_structure", structure)
-            m = build_mvmeta_model(step1.estimates, step1.covariances, structure=bstruct,
-                                   priors=priors.get("synthesis"), names=step1.names,
-                                   study_labels=[str(s) for s in step1.study_labels])
-            log(f"Bayesian synthesis ({bstruct}): sampling {sample['chains']} x "
-                f"{sample['draws']}...")
-            idata = _fit(m, sample)
-            idata.to_netcdf(self.outdir / "posteriors" / "synthesis.nc")
-            posteriors["synthesis"] = (idata, f"Bayesian synthesis ({bstruct})")
+            posteriors["synthesis"] = self._posterior(
+                "synthesis", f"Bayesian synthesis ({bstruct})",
+                lambda: build_mvmeta_model(step1.estimates, step1.covariances,
+                                           structure=bstruct, priors=priors.get("synthesis"),
+                                           names=step1.names,
+                                           study_labels=[str(s) for s in step1.study_labels]),
+                priors=priors.get("synthesis"))
         if model["one_stage"]:
             ostruct = model.get("one_stage_structure", structure)
             within = model["one_stage_within"]
-            m = build_one_stage_lmm(data, structure=ostruct, within=within,
-                                    priors=priors.get("one_stage"),
-                                    reference_visit=reference_visit, **design)
-            log(f"one-stage Bayesian LMM ({ostruct}, {within}): sampling...")
-            idata = _fit(m, sample)
-            idata.to_netcdf(self.outdir / "posteriors" / "one_stage.nc")
-            posteriors["one_stage"] = (idata, f"one-stage Bayesian LMM ({ostruct}, {within})")
+            posteriors["one_stage"] = self._posterior(
+                "one_stage", f"one-stage Bayesian LMM ({ostruct}, {within})",
+                lambda: build_one_stage_lmm(data, structure=ostruct, within=within,
+                                            priors=priors.get("one_stage"),
+                                            reference_visit=reference_visit, **design),
+                priors=priors.get("one_stage"))
         return {"step1": step1, "step2": step2, "structures": table, "n_nan": n_nan,
                 "posteriors": posteriors}
+
+    def _posterior(self, name: str, title: str, build: Callable[[], pm.Model], *,
+                   priors: Mapping | None) -> tuple[xr.DataTree, str]:
+        """``posteriors/<name>.nc``: reused when it matches the spec, else sampled (with
+        the default pointwise log likelihood), logged and saved."""
+        path = self.outdir / "posteriors" / f"{name}.nc"
+        key = self.fingerprint({"name": name, "model": self.tables["model"], "priors": priors})
+        if self.reusable(path, key, label=title):
+            with xr.open_datatree(path) as tree:
+                return tree.load(), title
+        sample = self.tables["sampler"]
+        self.log(f"{title}: sampling {sample['chains']} x {sample['draws']}...")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            idata = fit(build(), **sample)
+        for msg in fit_warnings(caught):
+            self.log(f"{title}: warning: {msg}")
+            self.notes.append(f"{title}: {msg}")
+        self.log_health(title, sampling_summary(idata))
+        self.save_posterior(idata, path, key)
+        return idata, title
 
     def write(self, inputs: tuple[LongitudinalData, pd.Series | None], results: dict) -> None:
         """The step-1 and step-2 tables, the side-by-side comparison, figures, report.md.
@@ -218,7 +230,7 @@ class TwoStepRunner(Runner):
             tables["Bayesian synthesis"] = tab
             comparison.update(bayes_synthesis=tab["estimate"].to_numpy(),
                               bayes_synthesis_sd=tab["sd"].to_numpy())
-            lines_bayes.append(f"- {title}: {divergences(idata)} divergences")
+            lines_bayes.append(f"- {title}: {format_health(sampling_summary(idata))}")
         if "one_stage" in results["posteriors"]:
             idata, title = results["posteriors"]["one_stage"]
             tab = coefficient_table(idata, ci_prob=ci_prob)
@@ -226,7 +238,7 @@ class TwoStepRunner(Runner):
             tables["one-stage Bayesian"] = tab
             comparison.update(one_stage=tab["estimate"].to_numpy(),
                               one_stage_sd=tab["sd"].to_numpy())
-            lines_bayes.append(f"- {title}: {divergences(idata)} divergences")
+            lines_bayes.append(f"- {title}: {format_health(sampling_summary(idata))}")
         comp = pd.DataFrame(comparison, index=pd.Index(list(step2.names), name="coef"))
         if truth is not None:
             comp.insert(0, "truth", truth.reindex(comp.index).to_numpy())
@@ -255,6 +267,9 @@ class TwoStepRunner(Runner):
             "## Omega structures", "", table.round(3).to_string(index=False), "",
             "## Side by side", "", comp.round(4).to_string(), "",
         ]
+        if self.notes:
+            lines += ["## Warnings and diagnostic notes", "",
+                      *[f"- {n}" for n in dict.fromkeys(self.notes)], ""]
         (outdir / "report.md").write_text("\n".join(lines))
 
 

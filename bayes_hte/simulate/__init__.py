@@ -13,6 +13,9 @@ One simulator function per paper, exported here::
 * :func:`berenfeld2026` → :class:`SimulatedCausalMA`: the two-study design of Berenfeld
   et al. (2026, appendix A); :func:`berenfeld2026_counts` draws the 2×2 counts of many
   replicates at once and :func:`berenfeld_truth` gives its estimands;
+* :func:`normal_meta` → :class:`SimulatedMeta`: the normal–normal random-effects
+  meta-analysis of effect sizes (the model of DerSimonian & Laird 1986), a baseline for
+  simulation studies of meta-analysis intervals; :func:`normal_meta_truth` its estimands;
 * :func:`shi_cima` → :class:`SimulatedCIMA`: the 5-trial setting of Shi et al. (CIMA-AgD);
 * :func:`two_step` → :class:`TwoStepSimulation`: longitudinal trials (simulations 1 and 2
   of the two-step IPD-MA paper).
@@ -30,6 +33,7 @@ from bayes_hte.simulate.berenfeld2026 import (
     berenfeld_truth,
 )
 from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA, bouvier2024
+from bayes_hte.simulate.normal_meta import SimulatedMeta, normal_meta, normal_meta_truth
 from bayes_hte.simulate.shi_cima import SimulatedCIMA, shi_cima
 from bayes_hte.simulate.two_step import TwoStepSimulation, two_step
 from bayes_hte.simulate.tzimas2024 import SimulatedRCT, tzimas2024
@@ -38,12 +42,15 @@ __all__ = [
     "SimulatedCIMA",
     "SimulatedCausalMA",
     "SimulatedIPDMA",
+    "SimulatedMeta",
     "SimulatedRCT",
     "TwoStepSimulation",
     "berenfeld2026",
     "berenfeld2026_counts",
     "berenfeld_truth",
     "bouvier2024",
+    "normal_meta",
+    "normal_meta_truth",
     "shi_cima",
     "two_step",
     "tzimas2024",

@@ -24,9 +24,20 @@ metric                        definition (:mod:`bayes_hte.evaluation.metrics`)
 
 The tidy table has one row per model x validation x trial x metric, with columns
 ``model, heterogeneity, learner, validation, trial, metric, estimate, mean, sd, ci_low,
-ci_high, n``: ``estimate`` is the metric of the posterior-mean ITE, ``mean``/``sd``/
+ci_high, n, note``: ``estimate`` is the metric of the posterior-mean ITE, ``mean``/``sd``/
 ``ci_*`` summarise the per-draw metrics (for ``elpd_loo``: the estimate, its standard
-error and a normal interval).
+error and a normal interval), ``note`` says in words what makes a row unreliable or
+undefined (``""`` otherwise).
+
+The diagnostics of the fits are rows of the same table (:data:`DIAGNOSTICS`), so none
+is lost on the way to a report: per model ``divergences``, ``max_r_hat``,
+``min_ess_bulk``, ``min_ess_tail`` (in-sample; R-hat is not defined for a single chain,
+and the note says so) and, with LOO, ``pareto_k_max`` and ``pareto_k_bad`` (the number
+of observations whose Pareto :math:`\hat k` exceeds ArviZ's threshold, 0.7 for large
+posterior samples: their ``elpd_loo`` is unreliable, and the note of the ``elpd_loo``
+row says so with ArviZ's warning text); with IECV, ``divergences`` of each refit (per
+held-out trial, summed in ``pooled``). They are also in :attr:`ITEComparison.diagnostics`
+and, in words, in the ``log``.
 
 In-sample, the truth for ``mse`` and ``ci_coverage`` is the ITE in an average trial
 (what :meth:`IPDMetaModel.ite` estimates); prediction intervals are scored against
@@ -43,13 +54,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 from bayes_hte.data.ipd import IPDData
+from bayes_hte.diagnostics import (
+    fit_warnings,
+    format_health,
+    health_problems,
+    loo_table,
+    sampling_summary,
+)
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import (
@@ -74,9 +91,12 @@ from bayes_hte.workflows.iecv import iecv as run_iecv
 
 #: Columns of the tidy metric table.
 COLUMNS = ["model", "heterogeneity", "learner", "validation", "trial", "metric", "estimate",
-           "mean", "sd", "ci_low", "ci_high", "n"]
+           "mean", "sd", "ci_low", "ci_high", "n", "note"]
 #: Order of the metrics in the wide tables (``ITEComparison.summary``).
 METRIC_ORDER = (*METRICS, "elpd_loo", "elpd_diff")
+#: Diagnostic rows of the tidy table (not metrics of the ITE; see the module docstring).
+DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "pareto_k_max",
+               "pareto_k_bad")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -130,36 +150,67 @@ def _label_parts(model, label: str) -> tuple[str, str]:
     return str(het), str(lr).lower()
 
 
+def _row(model: str, metric: str, estimate: float, *, n: float = np.nan, note: str = "",
+         sd: float = np.nan, ci: tuple[float, float] = (np.nan, np.nan)) -> dict:
+    return {"model": model, "metric": metric, "estimate": estimate,
+            "mean": estimate if np.isfinite(sd) else np.nan, "sd": sd, "ci_low": ci[0],
+            "ci_high": ci[1], "n": n, "note": note}
+
+
 def _loo_rows(fitted: Mapping, ci_prob: float, log) -> tuple[list[dict], pd.DataFrame | None]:
+    """``elpd_loo``, ``elpd_diff``, ``pareto_k_max``, ``pareto_k_bad`` rows per model."""
+    missing = [k for k, m in fitted.items()
+               if m.idata is not None and "log_likelihood" not in m.idata]
+    for k in missing:
+        log(f"LOO {k}: not computed (fitted with log_likelihood=False)")
     idatas = {k: m.idata for k, m in fitted.items()
               if m.idata is not None and "log_likelihood" in m.idata}
     if not idatas:
         return [], None
     q = norm.ppf(0.5 + ci_prob / 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            if len(idatas) > 1:
-                tab = az.compare(idatas, round_to="none")
-            else:
-                (k, idata), = idatas.items()
-                res = az.loo(idata)
-                tab = pd.DataFrame({"elpd": [res.elpd], "se": [res.se]}, index=[k])
-        except Exception as err:  # noqa: BLE001 - reported in the log, not hidden
-            log(f"LOO comparison failed: {err}")
-            return [], None
+    try:
+        tab = loo_table(idatas)
+    except Exception as err:  # noqa: BLE001 - reported in the log, not hidden
+        log(f"LOO comparison failed: {err}")
+        return [], None
     rows = []
     for k in tab.index:
-        elpd, se = float(tab.loc[k, "elpd"]), float(tab.loc[k, "se"])
-        rows.append({"model": k, "metric": "elpd_loo", "estimate": elpd, "mean": elpd,
-                     "sd": se, "ci_low": elpd - q * se, "ci_high": elpd + q * se, "n": np.nan})
-        if "elpd_diff" in tab.columns:
-            d, dse = float(tab.loc[k, "elpd_diff"]), float(tab.loc[k, "dse"])
-            rows.append({"model": k, "metric": "elpd_diff", "estimate": d, "mean": d,
-                         "sd": dse, "ci_low": d - q * dse, "ci_high": d + q * dse,
-                         "n": np.nan})
-    keep = [c for c in tab.columns if tab[c].dtype != object]
-    return rows, tab[keep]
+        r = tab.loc[k]
+        elpd, se, note = float(r["elpd_loo"]), float(r["se"]), str(r["warning"])
+        if note:
+            log(f"LOO {k}: {note}")
+        rows.append(_row(k, "elpd_loo", elpd, sd=se, note=note,
+                         ci=(elpd - q * se, elpd + q * se)))
+        if len(tab) > 1:
+            d, dse = float(r["elpd_diff"]), float(r["dse"])
+            rows.append(_row(k, "elpd_diff", d, sd=dse, ci=(d - q * dse, d + q * dse),
+                             note="" if r["loo_reliable"] else "from an unreliable elpd_loo"))
+        rows.append(_row(k, "pareto_k_max", float(r["pareto_k_max"]), n=float(r["n_obs"])))
+        rows.append(_row(k, "pareto_k_bad", float(r["pareto_k_bad"]), n=float(r["n_obs"]),
+                         note=f"observations with Pareto k > {r['pareto_k_threshold']:.2f}"))
+    return rows, tab
+
+
+def _sampling_rows(label: str, m, log) -> tuple[list[dict], dict]:
+    """Divergences, R-hat and ESS of one fitted model: tidy rows and the summary."""
+    health = sampling_summary(m.idata)
+    problems = health_problems(health)
+    log(f"{label}: {format_health(health)}"
+        + "".join(f"; {t}" for t in [health["notes"], *problems] if t))
+
+    texts = [t for t in health["notes"].split("; ") if t] + problems
+
+    def pick(*keys: str) -> str:  # the notes and missed targets of one diagnostic
+        return "; ".join(t for t in texts if any(k in t for k in keys))
+
+    rows = [_row(label, "divergences", float(health["divergences"]), note=pick("divergent")),
+            _row(label, "max_r_hat", health["max_r_hat"], note=pick("R-hat")),
+            _row(label, "min_ess_bulk", health["min_ess_bulk"],
+                 note=pick("bulk ESS", "R-hat and ESS")),
+            _row(label, "min_ess_tail", health["min_ess_tail"],
+                 note=pick("tail ESS", "R-hat and ESS"))]
+    health["problems"] = "; ".join(problems)
+    return rows, health
 
 
 # --------------------------------------------------------------------------- result
@@ -182,12 +233,20 @@ class ITEComparison:
     iecv : IECVResult, optional
         The cross-validation predictions, when ``cv="iecv"``.
     loo : pandas.DataFrame, optional
-        ArviZ's ``compare`` table (numeric columns).
+        PSIS-LOO per model with its Pareto k diagnostic and ArviZ's warning text
+        (:func:`bayes_hte.diagnostics.loo_table`).
     truth : numpy.ndarray, shape (patient,), optional
         True ITE in an average trial (simulations).
     seconds : dict
         Wall time (seconds) of the steps: ``in_sample_metrics``, ``loo``,
         ``iecv_fits``, ``iecv_total``.
+    diagnostics : pandas.DataFrame, optional
+        One row per model: the main fit's :func:`bayes_hte.diagnostics.sampling_summary`
+        (divergences, worst R-hat, smallest ESS, ``notes`` on what is not defined) and
+        ``problems`` (the targets it misses, :func:`bayes_hte.diagnostics.health_problems`),
+        its
+        Pareto k summary (``pareto_k_max``, ``pareto_k_bad``, ``loo_warning``) and, with
+        IECV, ``iecv_divergences`` summed over the refits.
     """
 
     table: pd.DataFrame
@@ -197,6 +256,7 @@ class ITEComparison:
     loo: pd.DataFrame | None = None
     truth: np.ndarray | None = None
     seconds: dict = field(default_factory=dict)
+    diagnostics: pd.DataFrame | None = None
 
     def summary(self, *, validation: str = "in-sample", trial: str | None = None,
                 value: SummaryValue = "estimate"
@@ -249,8 +309,9 @@ class ITEComparison:
         -------
         dict of str to pathlib.Path
             ``table`` (the tidy metric table), ``calibration_table`` (the calibration
-            groups of every model and validation) and, with cross-validation,
-            ``iecv_recalibration`` and ``iecv_fits``.
+            groups of every model and validation), ``diagnostics`` (one row per model,
+            :attr:`diagnostics`) and, with cross-validation, ``iecv_recalibration`` and
+            ``iecv_fits``.
         """
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
@@ -260,6 +321,9 @@ class ITEComparison:
                          in self.calibration.items()]).reset_index()
         paths["calibration_table"] = outdir / f"{prefix}_calibration_groups.csv"
         cal.to_csv(paths["calibration_table"], index=False)
+        if self.diagnostics is not None:
+            paths["diagnostics"] = outdir / f"{prefix}_diagnostics.csv"
+            self.diagnostics.to_csv(paths["diagnostics"])
         if self.iecv is not None:
             paths["iecv_recalibration"] = outdir / f"{prefix}_iecv_recalibration.csv"
             self.iecv.recalibration.to_csv(paths["iecv_recalibration"], index=False)
@@ -346,11 +410,12 @@ def evaluate_models(
     seconds = {}
 
     start = time.perf_counter()
-    rows, ite_means, calibration = [], {}, {}
+    rows, ite_means, calibration, health = [], {}, {}, {}
     for label, m in fitted.items():
         if getattr(m, "idata", None) is None:
             raise ValueError(f"model {label!r} is not fitted")
         het, lr = _label_parts(m, label)
+        sampling, health[label] = _sampling_rows(label, m, log)
         ite_da = m.ite()
         y, z, known = outcome_arrays(data, horizon=ite_da.attrs.get("horizon"))
         ite = _thin(ite_da.values, max_draws)[:, known]
@@ -368,6 +433,9 @@ def evaluate_models(
         tab.insert(0, "heterogeneity", het)
         tab.insert(0, "model", label)
         rows.append(tab)
+        rows.append(pd.DataFrame([{**r, "heterogeneity": het, "learner": lr,
+                                   "validation": "in-sample", "trial": "all"}
+                                  for r in sampling]))
         benefit = benefit_from_ite(ite.mean(axis=0), data.outcome_type)
         calibration[("in-sample", label)] = calibration_for_benefit(
             y[known], z[known], benefit, groups=groups).table(ci_prob=ci_prob)
@@ -375,10 +443,10 @@ def evaluate_models(
     log(f"evaluation: in-sample metrics of {len(fitted)} models in "
         f"{seconds['in_sample_metrics']:.1f} s")
 
-    loo_table = None
+    loo_tab = None
     if loo:
         start = time.perf_counter()
-        loo_rows, loo_table = _loo_rows(fitted, ci_prob, log)
+        loo_rows, loo_tab = _loo_rows(fitted, ci_prob, log)
         for r in loo_rows:
             het, lr = _label_parts(fitted[r["model"]], r["model"])
             rows.append(pd.DataFrame([{**r, "heterogeneity": het, "learner": lr,
@@ -400,6 +468,7 @@ def evaluate_models(
         tab.insert(2, "learner", tab["model"].map(lambda k: parts[k][1]))
         tab.insert(3, "validation", "iecv")
         rows.append(tab)
+        rows.append(_iecv_rows(cv_result, parts))
         held = known & np.isin(trials, cv_result.held_out)
         for label in cv_result.labels:
             b = benefit_from_ite(cv_result.ite[label].reshape(-1, data.n_patients).mean(0),
@@ -409,9 +478,33 @@ def evaluate_models(
         seconds["iecv_total"] = time.perf_counter() - start
         log(f"evaluation: IECV (fits + metrics) in {seconds['iecv_total']:.0f} s")
 
-    table = pd.concat(rows, ignore_index=True)[COLUMNS]
+    table = pd.concat(rows, ignore_index=True).reindex(columns=COLUMNS)
+    table["note"] = table["note"].fillna("")
+    diag = pd.DataFrame.from_dict(health, orient="index")
+    if loo_tab is not None:
+        diag = diag.join(loo_tab[["pareto_k_max", "pareto_k_bad", "warning"]]
+                         .rename(columns={"warning": "loo_warning"}))
+    if cv_result is not None:
+        diag["iecv_divergences"] = cv_result.fits.groupby("model")["divergences"].sum()
+    diag.index.name = "model"
     return ITEComparison(table=table, ite=ite_means, calibration=calibration, iecv=cv_result,
-                         loo=loo_table, truth=truth, seconds=seconds)
+                         loo=loo_tab, truth=truth, seconds=seconds, diagnostics=diag)
+
+
+def _iecv_rows(cv_result: IECVResult, parts: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
+    """``divergences`` of every IECV refit (per held-out trial, summed in ``pooled``)."""
+    note = "; ".join(cv_result.notes)
+    rows = []
+    for label, fits in cv_result.fits.groupby("model", sort=False):
+        for trial, d in zip(fits["trial"], fits["divergences"], strict=True):
+            rows.append(_row(label, "divergences", float(d), note=note) | {"trial": str(trial)})
+        rows.append(_row(label, "divergences", float(fits["divergences"].sum()), note=note)
+                    | {"trial": "pooled"})
+    out = pd.DataFrame(rows)
+    out["heterogeneity"] = out["model"].map(lambda k: parts[k][0])
+    out["learner"] = out["model"].map(lambda k: parts[k][1])
+    out["validation"] = "iecv"
+    return out
 
 
 def _truth_vector(truth, data: IPDData, name: str) -> np.ndarray | None:
@@ -538,10 +631,12 @@ def compare_ite_models(
                              baseline=baseline, cuts=cuts, n_intervals=n_intervals,
                              horizon=horizon)
             log(f"fitting {m.label}...")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 m.fit(data, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                       sampler=sampler, log_likelihood=loo, posterior_predictive=False)
+            for msg in fit_warnings(caught):
+                log(f"{m.label}: warning: {msg}")
             fitted[m.label] = m
     result = evaluate_models(fitted, data, truth=truth, truth_new=truth_new, cv=cv,
                              cv_options=cv_options, groups=groups, ci_prob=ci_prob,

@@ -52,6 +52,7 @@ from scipy.special import expit
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.survival import median_follow_up
+from bayes_hte.diagnostics import fit_warnings, sampling_summary
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import event_by_horizon, metric_table
@@ -67,12 +68,15 @@ def _fit_one(task: dict) -> dict:
     """Fit one model on the training trials and predict the held-out trial (worker)."""
     start, cpu = time.perf_counter(), time.process_time()
     m = IPDMetaModel(**task["options"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         m.fit(task["train"], **task["sampler"], log_likelihood=False,
               posterior_predictive=False)
     test = task["test"]
-    out = {"label": task["label"], "fold": task["fold"]}
+    health = sampling_summary(m.idata)
+    out = {"label": task["label"], "fold": task["fold"], "warnings": fit_warnings(caught),
+           "min_ess_bulk": health["min_ess_bulk"], "max_r_hat": health["max_r_hat"],
+           "notes": health["notes"]}
     if m.outcome == "binary":
         lp0, lp1 = m.linear_predictors(test)
         out["lp0"], out["lp1"] = lp0.values, lp1.values
@@ -81,8 +85,7 @@ def _fit_one(task: dict) -> dict:
         out["ite"] = m.ite(test, horizon=task["horizon"]).values
         out["ite_new"] = m.ite(test, new_trial=True, random_seed=task["seed"],
                                horizon=task["horizon"]).values
-    stats = m.idata["sample_stats"]
-    out["divergences"] = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
+    out["divergences"] = health["divergences"]
     out["seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = time.process_time() - cpu
     return out
@@ -110,9 +113,11 @@ class IECVResult:
         Intercept shift (log-odds) per model and held-out trial: columns ``model, trial,
         shift_mean, shift_sd`` (mean and sd over the draws).
     fits : pandas.DataFrame
-        ``model, trial, seconds, cpu_seconds, divergences`` of every fit (CPU seconds of
-        the fitting process; chains sampled in this process with ``chains=1`` or
-        ``workers > 1``).
+        ``model, trial, seconds, cpu_seconds, divergences, max_r_hat, min_ess_bulk,
+        warnings`` of every fit (CPU seconds of the fitting process; chains sampled in
+        this process with ``chains=1`` or ``workers > 1``; ``max_r_hat`` NaN for
+        single-chain fits, see ``notes``; ``warnings``: the fit's warning messages,
+        ``" | "``-separated).
     wall_seconds : float
         Wall time of the whole cross-validation (seconds).
     held_out : list
@@ -123,6 +128,9 @@ class IECVResult:
     options : dict
         ``sampler`` (settings of every fit), ``recalibrate``, ``workers``,
         ``random_seed``.
+    notes : list of str
+        The fits' diagnostics that are not defined and why, and their warnings, each
+        said once in words (e.g. "R-hat not computed: 1 chain ...").
     """
 
     data: IPDData
@@ -134,6 +142,7 @@ class IECVResult:
     held_out: list = field(default_factory=list)
     horizon: float | None = None
     options: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -423,7 +432,9 @@ def iecv(
             mask = data.study_idx == r["fold"]
             trial = data.study_labels[r["fold"]]
             fit_rows.append({"model": label, "trial": trial, "seconds": r["seconds"],
-                             "cpu_seconds": r["cpu_seconds"], "divergences": r["divergences"]})
+                             "cpu_seconds": r["cpu_seconds"], "divergences": r["divergences"],
+                             "max_r_hat": r["max_r_hat"], "min_ess_bulk": r["min_ess_bulk"],
+                             "warnings": " | ".join(r["warnings"])})
             full_new[..., mask] = r["ite_new"]
             if "lp0" in r:
                 lp0, lp1 = r["lp0"], r["lp1"]
@@ -441,9 +452,24 @@ def iecv(
         ite[label], ite_new[label] = full, full_new
     recal = pd.DataFrame(recal_rows, columns=["model", "trial", "shift_mean", "shift_sd"])
     fits = pd.DataFrame(fit_rows)
-    log(f"IECV: {total} fits in {wall:.0f} s wall time")
+    notes = _notes(results, total)
+    log(f"IECV: {total} fits in {wall:.0f} s wall time, {int(fits['divergences'].sum())} "
+        f"divergences in total, smallest bulk ESS {fits['min_ess_bulk'].min():.0f}")
+    for note in notes:
+        log(f"IECV: {note}")
     return IECVResult(data=data, ite=ite, ite_new=ite_new, recalibration=recal, fits=fits,
                       wall_seconds=wall, held_out=[data.study_labels[j] for j in held],
                       horizon=horizon,
                       options={"sampler": sampler_opts, "recalibrate": recalibrate,
-                               "workers": workers, "random_seed": random_seed})
+                               "workers": workers, "random_seed": random_seed},
+                      notes=notes)
+
+
+def _notes(results: list[dict], total: int) -> list[str]:
+    """Each distinct diagnostic note and warning of the refits once, with its count."""
+    counts: dict[str, int] = {}
+    for r in results:
+        for text in [n for n in r["notes"].split("; ") if n] + r["warnings"]:
+            counts[text] = counts.get(text, 0) + 1
+    return [f"{text} ({k} of {total} fits)" if k < total else f"{text} (every fit)"
+            for text, k in counts.items()]

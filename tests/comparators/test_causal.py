@@ -108,7 +108,7 @@ def test_vectorised_core_equals_loop():
 
 
 def test_coverage_in_the_appendix_a_design():
-    """Quick version of validation/coverage_berenfeld2026.py (4,000 replicates)."""
+    """Quick version of the study models/studies/berenfeld2026_coverage.toml (4,000 replicates)."""
     c = berenfeld2026_counts(4000, n=1000, seed=2026)
     truth = c["truth"]["theta_causal"]
     cover = {}
@@ -207,3 +207,51 @@ def test_input_frame_not_modified():
     df = COUNTS.copy()
     causal_meta_analysis(df, "OR", weights=[0.2, 0.3, 0.5])
     pd.testing.assert_frame_equal(df, COUNTS)
+
+
+# ------------------------------------------------------------------------ zero-cell trials
+ZERO_TRIALS = {  # events/total treated vs control; T2 takes the zero pattern
+    "double_zero": ([3, 0, 5, 2], [6, 0, 9, 4]),
+    "double_all_events": ([47, 40, 55, 28], [44, 40, 51, 26]),
+    "one_zero": ([3, 0, 5, 2], [6, 3, 9, 4]),
+    "all_events_arm": ([47, 40, 55, 28], [44, 36, 51, 26]),
+}
+
+
+def _zero_counts(pattern):
+    e1, e0 = (np.array(x, dtype=float) for x in ZERO_TRIALS[pattern])
+    n = np.array([50.0, 40.0, 60.0, 30.0])
+    return pd.DataFrame({"study": ["T1", "T2", "T3", "T4"], "n11": e1, "n10": n - e1,
+                         "n01": e0, "n00": n - e0})
+
+
+@pytest.mark.parametrize("pattern", list(ZERO_TRIALS))
+@pytest.mark.parametrize("measure", ["RD", "RR", "OR"])
+def test_zero_cell_trials_keep_their_weight_and_raw_risks(pattern, measure):
+    """Berenfeld et al. pool arm risks: no continuity correction, no trial dropped."""
+    df = _zero_counts(pattern)
+    n1, n0 = df.n11 + df.n10, df.n01 + df.n00
+    w = (n1 + n0) / (n1 + n0).sum()
+    psi1, psi0 = float((w * df.n11 / n1).sum()), float((w * df.n01 / n0).sum())
+    res = causal_meta_analysis(df, measure)
+    assert res.table.k == 4 and res.weights[1] == pytest.approx(80 / 360)
+    assert res.psi1 == pytest.approx(psi1) and res.psi0 == pytest.approx(psi0)
+    expected = {"RD": psi1 - psi0, "RR": psi1 / psi0,
+                "OR": psi1 / (1 - psi1) / (psi0 / (1 - psi0))}[measure]
+    assert res.estimate == pytest.approx(expected, rel=1e-12)
+    assert np.isfinite(res.se) and res.se > 0
+    tab = res.study_table()
+    if pattern.startswith("double") and measure != "RD":
+        # no study-level ratio for a double-zero trial; it still counts in P*
+        assert tab.loc["T2", ["estimate", "ci_low", "ci_high"]].isna().all()
+    else:
+        assert tab.loc["T2", "ci_low"] < tab.loc["T2", "estimate"] < tab.loc["T2", "ci_high"]
+    assert tab.loc["T2", "weight"] == pytest.approx(100 * 80 / 360)
+
+
+def test_dropping_a_double_zero_trial_would_change_the_target():
+    df = _zero_counts("double_zero")
+    kept = causal_meta_analysis(df, "RD")
+    dropped = causal_meta_analysis(df[df.study != "T2"], "RD")
+    # the RD of P* averages the study RDs with weights n_k/n, T2's RD being 0
+    assert kept.estimate == pytest.approx(dropped.estimate * 280 / 360)

@@ -244,6 +244,21 @@ def test_parse_formula():
             parse_formula(bad)
 
 
+def test_row_errors_name_the_users_rows_or_values():
+    from bayes_hte.comparators.cima.formula import design_matrix
+    from bayes_hte.comparators.cima.inputs import individual_rows
+
+    rows = pd.DataFrame({"lvef": [40.0, np.nan, 55.0], "age": [60.0, 70.0, 0.0]},
+                        index=["p1", "p2", "p3"])
+    with pytest.raises(DataError, match="target sample column 'lvef' has missing or "
+                                        "non-finite values at row p2"):
+        individual_rows(rows, ["lvef"], {}, "target sample")
+    terms = parse_formula("~ I(log(age))")
+    with pytest.raises(DataError, match=r"term 'I\(log\(age\)\)' is not finite in 1 rows of "
+                                        r"the base sample, where age = \[0.0\]"):
+        design_matrix(terms, rows.reset_index(drop=True), what="base sample")
+
+
 # ------------------------------------------------------------- recovery (linear CATE)
 def test_recovers_linear_cate_with_calibrated_intervals():
     rng = np.random.default_rng(2024)

@@ -295,3 +295,17 @@ def test_inputs_are_not_modified():
     mvmeta(y, s)
     np.testing.assert_array_equal(y, YM)
     np.testing.assert_array_equal(s, S)
+
+
+def test_errors_name_coefficients_and_studies_by_label():
+    frame = pd.DataFrame(np.column_stack([Y, np.full(5, np.nan)]), index=TRIALS,
+                         columns=["PD", "AL", "CAL"])
+    s3 = np.stack([np.pad(s, ((0, 1), (0, 1))) for s in S])
+    with pytest.raises(DataError, match=r"coefficients \['CAL'\] are missing in every study"):
+        mvmeta(frame, s3)
+    with pytest.raises(DataError, match=r"coefficients \['CAL'\] are missing"):
+        bh.models.synthesis_multivariate.build_mvmeta_model(frame, s3)
+    two = frame[["PD", "AL"]].copy()
+    two.loc["Knowles 1979"] = np.nan
+    with pytest.raises(DataError, match="no component is reported in study 'Knowles 1979'"):
+        mvmeta(two, S)

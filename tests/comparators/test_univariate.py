@@ -345,3 +345,54 @@ def test_inputs_not_modified():
     res.yi[0] = 99.0
     np.testing.assert_array_equal(yi, BCG_RR_YI)
     assert isinstance(res.summary(), pd.DataFrame)
+
+
+# ------------------------------------------------------------------------ zero-cell trials
+# tests/data/metafor_zero_patterns.json: four trials whose second, T2, has a zero pattern
+# (one zero cell, double zero, an all-events arm, all events in both arms); escalc with
+# metafor's defaults (drop00 = FALSE) and with drop00 = TRUE, then rma(method = "REML").
+_ZP = reference("metafor_zero_patterns")
+
+
+@pytest.mark.parametrize("fit", _ZP["fits"],
+                         ids=[f"{f['pattern']}-{f['measure']}-drop00={f['drop00']}"
+                              for f in _ZP["fits"]])
+def test_zero_cell_meta_analysis_matches_metafor_rma(fit):
+    table = bh.ArmTable.from_frame(pd.DataFrame(_ZP["data"][fit["pattern"]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        eff = table.effects(fit["measure"], drop_double_zero=fit["drop00"])
+    res = meta_analysis(eff, method="REML")
+    assert res.k == fit["k"]
+    _close(res.estimate, fit["estimate"], rtol=1e-6, atol=1e-9)
+    _close(res.se, fit["se"], rtol=1e-6)
+    _close(res.tau2, fit["tau2"], rtol=1e-5, atol=1e-9)
+
+
+def test_rd_of_a_double_zero_trial_counts_as_in_metafor():
+    """The report that found it: T2 (0/40 vs 0/40) is informative for the RD; metafor 3.8.1
+    (escalc(measure="RD"), rma(method="REML"), default control) keeps it."""
+    counts = pd.DataFrame({"study": ["T1", "T2", "T3", "T4"], "e1": [3, 0, 5, 2],
+                           "n1": [50, 40, 60, 30], "e0": [6, 0, 9, 4], "n0": [50, 40, 60, 30]})
+    table = bh.ArmTable.from_events(counts, events1="e1", total1="n1", events0="e0",
+                                    total0="n0", study="study")
+    eff = table.effects("RD")
+    np.testing.assert_allclose(eff.yi, [-0.06, 0, -0.0666667, -0.0666667], atol=5e-8)
+    np.testing.assert_allclose(eff.vi, [0.00324, 0.000587629, 0.00339815, 0.00592593],
+                               rtol=5e-6)
+    res = bh.comparators.meta_analysis(eff, method="REML")
+    assert res.estimate == pytest.approx(-0.0248434, rel=1e-5)
+    assert res.se == pytest.approx(0.0233233, rel=1e-5)
+    assert res.tau2 == pytest.approx(0.000301236, rel=1e-4)
+    with pytest.warns(bh.DataWarning, match="excluded double-zero study 'T2'"):
+        dropped = table.effects("RD", drop_double_zero=True)
+    assert meta_analysis(dropped, method="REML").estimate == pytest.approx(-0.064, abs=5e-5)
+
+
+def test_bad_inputs_name_the_studies_by_label():
+    with pytest.raises(DataError, match=r"yi are missing or not finite at study 'B'"):
+        meta_analysis([0.1, np.nan, 0.3], [0.1, 0.1, 0.1], labels=["A", "B", "C"])
+    with pytest.raises(DataError, match=r"vi must be finite and > 0, not so at study 'C'"):
+        meta_analysis([0.1, 0.2, 0.3], [0.1, 0.1, 0.0], labels=["A", "B", "C"])
+    with pytest.raises(DataError, match="2 labels for 3 studies"):
+        meta_analysis([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], labels=["A", "B"])

@@ -213,3 +213,132 @@ def test_effect_table_frame_errors():
         EffectTable.from_arrays([0.1, 0.2])
     with pytest.raises(DataError, match="subgroup must have one entry per study"):
         EffectTable(yi=[0.1, 0.2], vi=[0.1, 0.1], labels=None, subgroup=["a"])
+
+
+# ------------------------------------------------------------------------ zero-cell rules
+# Four trials whose second trial T2 has a zero pattern, and metafor's escalc with its
+# defaults (add = 1/2, to = "only0", drop00 = FALSE) and with drop00 = TRUE, in
+# tests/data/metafor_zero_patterns.json (validation/metafor_reference.R).
+_ZP = reference("metafor_zero_patterns")
+ZERO_FITS = _ZP["fits"]
+
+
+def _zero_table(pattern):
+    return ArmTable.from_frame(pd.DataFrame(_ZP["data"][pattern]))
+
+
+@pytest.mark.parametrize("fit", ZERO_FITS,
+                         ids=[f"{f['pattern']}-{f['measure']}-drop00={f['drop00']}"
+                              for f in ZERO_FITS])
+def test_zero_patterns_match_metafor_escalc(fit):
+    t = _zero_table(fit["pattern"])
+    keep = np.array([y is not None for y in fit["yi"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        eff = t.effects(fit["measure"], drop_double_zero=fit["drop00"])
+    np.testing.assert_allclose(eff.yi, np.array(fit["yi"], dtype=float)[keep], rtol=1e-9,
+                               atol=1e-14)
+    np.testing.assert_allclose(eff.vi, np.array(fit["vi"], dtype=float)[keep], rtol=1e-9)
+    assert eff.excluded == tuple(np.array(t.labels)[~keep])
+    assert eff.corrected == ("T2",) if keep[1] else eff.corrected == ()
+
+
+@pytest.mark.parametrize("pattern", ["double_zero", "double_all_events"])
+def test_rd_keeps_double_zero_trials_by_default_as_metafor(pattern):
+    t = _zero_table(pattern)
+    ref = next(f for f in ZERO_FITS if f["pattern"] == pattern and f["measure"] == "RD"
+               and not f["drop00"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # kept silently: nothing to warn about
+        eff = t.effects("RD")
+    assert eff.labels == ("T1", "T2", "T3", "T4") and eff.excluded == ()
+    assert eff.yi[1] == 0.0
+    np.testing.assert_allclose(eff.vi, ref["vi"], rtol=1e-9)
+    # dropping is still possible on request, and reported
+    with pytest.warns(DataWarning, match="excluded double-zero study 'T2' from the RD"):
+        assert t.effects("RD", drop_double_zero=True).labels == ("T1", "T3", "T4")
+
+
+@pytest.mark.parametrize("pattern", ["double_zero", "double_all_events"])
+@pytest.mark.parametrize("measure", ["RR", "OR"])
+def test_ratio_measures_refuse_double_zero_trials_unless_told(pattern, measure):
+    t = _zero_table(pattern)
+    with pytest.raises(DataError, match=rf"study 'T2' have no events in both arms .*no "
+                                        rf"information on the {measure}.*drop_double_zero"):
+        t.effects(measure)
+    with pytest.warns(DataWarning, match=f"excluded double-zero study 'T2' from the {measure}"):
+        assert t.effects(measure, drop_double_zero=True).excluded == ("T2",)
+    assert t.effects(measure, drop_double_zero=False).corrected == ("T2",)
+
+
+@pytest.mark.parametrize("pattern", ["one_zero", "all_events_arm"])
+@pytest.mark.parametrize("measure", ["RD", "RR", "OR"])
+def test_single_zero_cell_is_corrected_for_every_measure(pattern, measure):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eff = _zero_table(pattern).effects(measure)
+    assert eff.corrected == ("T2",) and eff.excluded == ()
+
+
+def test_uncorrected_zero_cells_follow_what_each_measure_needs():
+    one_zero = _zero_table("one_zero")              # T2: 0/40 vs 3/40
+    all_arm = _zero_table("all_events_arm")         # T2: 40/40 vs 36/40
+    # RD: a zero cell in one arm leaves the RD and its variance finite (metafor with add=0)
+    rd = one_zero.effects("RD", add=0.0)
+    assert rd.yi[1] == pytest.approx(-3 / 40)
+    assert rd.vi[1] == pytest.approx((3 / 40) * (37 / 40) / 40)
+    assert rd.corrected == ()
+    assert all_arm.effects("RD", to="none").yi[1] == pytest.approx(1 - 36 / 40)
+    # RR: defined when both arms have events, even when one arm has only events
+    rr = all_arm.effects("RR", to="none")
+    assert rr.yi[1] == pytest.approx(np.log(1 / 0.9))
+    assert rr.vi[1] == pytest.approx(1 / 40 - 1 / 40 + 1 / 36 - 1 / 40)
+    with pytest.raises(DataError, match=r"study 'T2' have a zero cell .*RR needs events in "
+                                        r"both arms"):
+        one_zero.effects("RR", add=0.0)
+    # OR: every zero cell makes it infinite
+    for t in (one_zero, all_arm):
+        with pytest.raises(DataError, match="study 'T2' .*OR needs all four cells > 0"):
+            t.effects("OR", to="none")
+    # RD of a double-zero trial without correction: variance 0
+    with pytest.raises(DataError, match="study 'T2' .*RD needs a risk strictly between"):
+        _zero_table("double_zero").effects("RD", add=0.0)
+    with pytest.raises(DataError, match="drop_double_zero must be None, True or False"):
+        one_zero.effects("RD", drop_double_zero="yes")
+
+
+# ------------------------------------------------------------------------ the user's names
+def test_count_errors_name_the_frames_columns_not_the_roles():
+    df = pd.DataFrame({"trial": ["A", "B"], "tpos": [4, np.nan], "tneg": [119, 300],
+                       "cpos": [11, 29], "cneg": [128, 274]})
+    cols = {"n11": "tpos", "n10": "tneg", "n01": "cpos", "n00": "cneg", "study": "trial"}
+    with pytest.raises(DataError, match=r"column 'tpos' \(treated events\) is missing or not "
+                                        r"finite in study 'B'"):
+        ArmTable.from_frame(df, **cols)
+    with pytest.raises(DataError, match=r"column 'cneg' \(control non-events\) is negative in "
+                                        r"study 'A'"):
+        ArmTable.from_frame(df.assign(tpos=[4, 6], cneg=[-1, 274]), **cols)
+
+
+def test_events_table_errors_name_the_frames_columns():
+    ev = pd.DataFrame({"trial": ["A", "B"], "e1": [4, 6], "N1": [123, 306], "e0": [11, 29],
+                       "N0": [139, 303]})
+    args = dict(events1="e1", total1="N1", events0="e0", total0="N0", study="trial")
+    with pytest.raises(DataError, match=r"column 'N0' \(control patients\) is missing or not "
+                                        r"finite in study 'B'"):
+        ArmTable.from_events(ev.assign(N0=[139, np.nan]), **args)
+    with pytest.raises(DataError, match=r"column 'e1' \(treated events\) has non-integer "
+                                        r"counts in study 'A'"):
+        ArmTable.from_events(ev.assign(e1=[4.5, 6]), **args)
+    with pytest.raises(DataError, match=r"column 'e0' \(control events\) must be numeric"):
+        ArmTable.from_events(ev.assign(e0=["x", "y"]), **args)
+
+
+def test_effect_table_errors_name_the_frames_columns():
+    df = pd.DataFrame({"trial": ["A", "B"], "logrr": [0.1, np.inf], "var": [0.1, 0.2]})
+    with pytest.raises(DataError, match="yi column 'logrr' .*not finite in study 'B'"):
+        EffectTable.from_frame(df, yi="logrr", vi="var", study="trial")
+    with pytest.raises(DataError, match=r"vi column 'var' .*must be finite and > 0, but is not "
+                                        r"in study 'A'"):
+        EffectTable.from_frame(df.assign(logrr=[0.1, 0.2], var=[0.0, 0.2]), yi="logrr",
+                               vi="var", study="trial")

@@ -1,5 +1,7 @@
 """IPDData: encoding and every bad input."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -225,3 +227,51 @@ def test_bad_center_and_frame(frame):
         IPDData.from_frame(frame.to_dict(), outcome="y", treatment="treat")
     with pytest.raises(bh.DataError, match="no rows"):
         make(frame.iloc[:0])
+
+
+# ------------------------------------------------------------------ only events (the twin)
+def test_only_events_at_all(frame):
+    with pytest.raises(bh.DataError, match=r"outcome column 'y' has only events \(all 1\)"):
+        make(frame.assign(y=1))
+    with pytest.raises(bh.DataError, match=r"outcome column 'y' has no events \(all 0\)"):
+        make(frame.assign(y=0))
+
+
+def test_time_to_event_without_censoring_is_fine(frame):
+    """Every patient had the event: the event times carry the information."""
+    df = frame.assign(y=1, t=np.linspace(0.1, 5, 60))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = make(df, time="t")
+        d.warn_studies_without_events(model="stratified_intercept")
+        d.warn_studies_without_events(model="fully_stratified", by_arm=True)
+    assert d.y.all()
+    with pytest.raises(bh.DataError, match=r"event indicator column 'y' has no events"):
+        make(df.assign(y=0), time="t")
+
+
+def test_study_with_only_events_warns_for_stratified_models(frame):
+    df = frame.copy()
+    df.loc[df.trial == "C", "y"] = 1
+    df.loc[0, "y"] = 0
+    d = make(df)
+    with pytest.warns(bh.DataWarning, match=r"stratified_intercept: studies with only events "
+                                            r"\['C'\]; .*prior only"):
+        d.warn_studies_without_events(model="stratified_intercept")
+    with pytest.warns(bh.DataWarning, match=r"study arms with only events \[\('C', 'control'\), "
+                                            r"\('C', 'treated'\)\]"):
+        d.warn_studies_without_events(model="fully_stratified", by_arm=True)
+
+
+def test_study_arm_with_only_events_warns_for_the_t_learner(frame):
+    df = frame.copy()
+    df.loc[(df.trial == "B") & (df.treat == 1), "y"] = 1
+    df.loc[(df.trial == "B") & (df.treat == 0), "y"] = [0, 1] * 5
+    d = make(df)
+    from bayes_hte.models.ipdma import build_ipdma_model
+
+    with pytest.warns(bh.DataWarning, match=r"study arms with only events \[\('B', 'treated'\)\]"):
+        build_ipdma_model(d, heterogeneity="stratified_intercept", learner="t")
+    with warnings.catch_warnings():  # a study-level intercept is identified here
+        warnings.simplefilter("error")
+        d.warn_studies_without_events(model="stratified_intercept")

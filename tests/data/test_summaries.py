@@ -312,3 +312,24 @@ def test_overall_stratum_missing_as_pandas_na():
     with pytest.raises(DataError, match="stratum is empty"):
         validate_effects(e.assign(stratum=e["stratum"].where(e.index != 1, pd.NA)),
                          CovariateSummary.from_frame(d.covariates))
+
+
+def test_summary_errors_name_the_users_rows_not_positions():
+    """Rows are named by the frame's own index, whatever it is."""
+    cov = _cov_frame().set_axis(["r1", "r2", "r3", "r4"])
+    with pytest.raises(DataError, match=r"'sd' must be > 0 .*but is \[0.0\] at row r3"):
+        CovariateSummary.from_frame(cov.assign(sd=[10.0, np.nan, 0.0, np.nan]))
+    with pytest.raises(DataError, match="'mean' is missing or not finite at row r2"):
+        CovariateSummary.from_frame(cov.assign(mean=[60.0, np.nan, 65.0, 0.5]))
+    with pytest.raises(DataError, match=r"repeats at rows r1, r2"):
+        CovariateSummary.from_frame(cov.assign(covariate=["age", "age", "age", "male"]))
+    cs = CovariateSummary.from_frame(_cov_frame())
+    eff = _effects().set_axis([f"e{i}" for i in range(8)])
+    with pytest.raises(DataError, match=r"'se' must be finite and > 0 but is \[0.0\] at row e1"):
+        validate_effects(eff.assign(se=[0.02, 0.0, 0.03, 0.03, 0.03, 0.04, 0.05, 0.05]), cs)
+    with pytest.raises(DataError, match="effects row e1 .*subgroup 'sex' is not a covariate"):
+        validate_effects(eff.assign(subgroup=["overall", "sex", "sex", "age", "age",
+                                              "overall", "male", "male"]), cs)
+    with pytest.raises(DataError, match="effects row e1 .*share of the trial in this stratum "
+                                        "is unknown"):
+        validate_effects(eff.assign(n=[np.nan, 400, 600, 500, 500, 800, 400, 400]), cs)

@@ -67,3 +67,49 @@ def test_unknown_prior_is_named_as_given():
     with pytest.raises(ValueError, match="no parameter 'sd_study'"):
         resolve_priors({"alpha": {"dist": "Normal", "mu": 0, "sigma": 1}},
                        {"sd_study": {"sigma": 1}}, family="test")
+
+
+# ------------------------------------------------- persistence (issue 13, 3a)
+def test_saved_fit_keeps_data_priors_options_seed_and_version(fs_fit):
+    from bayes_hte.estimators.base import ATTR_OPTIONS, ATTR_PRIORS, ATTR_VERSION
+
+    m, tmp = fs_fit
+    assert m.fitted_version == bh.__version__
+    back = bh.IPDMetaModel.load(m.save(tmp / "kept.nc"))
+    attrs = back.idata["posterior"].attrs
+    assert attrs[ATTR_VERSION] == bh.__version__ == back.fitted_version
+    assert attrs[ATTR_OPTIONS] == m.idata["posterior"].attrs[ATTR_OPTIONS]
+    assert attrs[ATTR_PRIORS] == m.idata["posterior"].attrs[ATTR_PRIORS]
+    assert back._options() == m._options() and back._seed == m._seed
+    np.testing.assert_array_equal(back.data.X, m.data.X)
+    np.testing.assert_array_equal(back.data.y, m.data.y)
+    assert back.data.study_labels == m.data.study_labels
+
+
+def test_a_file_of_another_version_loads_and_says_so(fs_fit):
+    from bayes_hte.estimators.base import ATTR_VERSION
+
+    m, tmp = fs_fit
+    tree = m.idata.copy()
+    tree["posterior"].attrs[ATTR_VERSION] = "0.0.9"
+    tree.drop_nodes(["sample_stats"]).to_netcdf(tmp / "v009.nc", engine="h5netcdf")
+    back = bh.IPDMetaModel.load(tmp / "v009.nc")
+    assert back.fitted_version == "0.0.9"
+    xr.testing.assert_allclose(back.ite(), m.ite())
+
+
+def test_load_refuses_a_fit_of_a_different_model(fs_fit):
+    """Stored options that build another model than the posterior holds: refused."""
+    import json
+
+    from bayes_hte.estimators.base import ATTR_OPTIONS
+
+    m, tmp = fs_fit
+    tree = m.idata.copy()
+    options = json.loads(tree["posterior"].attrs[ATTR_OPTIONS])
+    tree["posterior"].attrs[ATTR_OPTIONS] = json.dumps({**options,
+                                                        "heterogeneity": "random_intercept"})
+    tree.drop_nodes(["sample_stats"]).to_netcdf(tmp / "other.nc", engine="h5netcdf")
+    with pytest.raises(ValueError, match="is not a fit of the IPDMetaModel\\(heterogeneity="
+                       "'random_intercept'.*its posterior lacks \\["):
+        bh.IPDMetaModel.load(tmp / "other.nc")

@@ -261,13 +261,13 @@ def test_recovery_random_intercept_s():
 
 def test_pointwise_log_likelihood_matches_pymc(small):
     """Our log-likelihood group equals PyMC's compute_log_likelihood where that works."""
-    from bayes_hte.inference import fit, pointwise_log_likelihood
+    from bayes_hte.inference import fit
 
     _, data = small
     model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner="t")
     idata = fit(model, draws=20, tune=50, chains=1, sampler="pymc", random_seed=3,
-                log_likelihood=False, posterior_predictive=False)
-    ours = pointwise_log_likelihood(idata, model)["y"]
+                posterior_predictive=False)
+    ours = idata["log_likelihood"]["y"]
     ref = pm.compute_log_likelihood(idata, model=model, extend_inferencedata=False,
                                     progressbar=False)["y"]
     np.testing.assert_allclose(ours.values, ref.values, rtol=1e-10, atol=1e-12)

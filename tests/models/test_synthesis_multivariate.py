@@ -31,7 +31,7 @@ from tests._helpers import berkey1998
 # components removed
 Y, S, YM = berkey1998()
 SAMPLE = {"draws": 300, "tune": 300, "chains": 2, "sampler": "pymc",
-          "log_likelihood": False, "posterior_predictive": False}
+          "posterior_predictive": False}
 
 
 # --------------------------------------------------------------------------- structure

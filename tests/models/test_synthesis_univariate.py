@@ -23,8 +23,7 @@ _ESCALC_RR = reference("metafor_bcg")["escalc"]["RR"]
 BCG_YI = np.array(_ESCALC_RR["yi"])
 BCG_VI = np.array(_ESCALC_RR["vi"])
 BCG = EffectTable.from_arrays(BCG_YI, BCG_VI, measure="RR", scale="log")
-SMALL = dict(draws=300, tune=300, chains=2, random_seed=3, log_likelihood=False,
-             posterior_predictive=False)
+SMALL = dict(draws=300, tune=300, chains=2, random_seed=3, posterior_predictive=False)
 
 
 # ------------------------------------------------------------------------ structure
@@ -115,6 +114,30 @@ def test_causal_model_structure_and_options():
         build_causal_meta_model(counts.assign(n11=[-1, 7, 9]))
 
 
+def test_causal_model_takes_zero_and_all_event_trials_without_correction():
+    """Binomial likelihoods need no continuity correction: a trial without events (T2),
+    with only events (T5) or with an all-events arm (T4) enters with its raw counts."""
+    from scipy import stats
+
+    counts = pd.DataFrame({"study": ["T1", "T2", "T3", "T4", "T5"],
+                           "n11": [3, 0, 5, 30, 20], "n10": [47, 40, 55, 0, 0],
+                           "n01": [6, 0, 9, 26, 20], "n00": [44, 40, 51, 4, 0]})
+    m = build_causal_meta_model(counts)
+    np.testing.assert_array_equal(m["n_events"].get_value(),
+                                  [[6, 3], [0, 0], [9, 5], [26, 30], [20, 20]])
+    point = m.initial_point()
+    point["logit_risk"] = np.full((5, 2), 0.3)
+    logp = m.compile_logp(vars=[m["events"]], sum=False)(point)[0]
+    p = 1 / (1 + np.exp(-0.3))
+    expected = stats.binom.logpmf(m["n_events"].get_value(), m["n_arm"].get_value(), p)
+    np.testing.assert_allclose(logp, expected, rtol=1e-10)
+    assert np.isfinite(m.compile_logp()(point))
+    assert np.isfinite(m.compile_dlogp()(point)).all()
+    # and the normal-normal model takes the RD table that keeps the double-zero trial
+    rd = ArmTable.from_frame(counts).effects("RD")
+    assert build_meta_analysis_model(rd).coords["study"] == ("T1", "T2", "T3", "T4", "T5")
+
+
 # ------------------------------------------------------------------------ small real fits
 def test_normal_normal_fit_on_bcg_agrees_with_reml():
     idata = fit(build_meta_analysis_model(BCG), **SMALL)
@@ -156,8 +179,7 @@ def test_causal_bayes_recovers_theta_p_star_like_the_frequentist_estimator():
 def test_posterior_summary_errors():
     idata = fit(build_meta_analysis_model(EffectTable.from_arrays([0.1, 0.3, 0.2],
                                                                    [0.05, 0.05, 0.05])),
-                draws=50, tune=50, chains=1, random_seed=1, log_likelihood=False,
-                posterior_predictive=False)
+                draws=50, tune=50, chains=1, random_seed=1, posterior_predictive=False)
     with pytest.raises(KeyError, match="'psi' is not in the posterior"):
         posterior_summary(idata, "psi")
     with pytest.raises(ValueError, match="still has dims"):

@@ -226,8 +226,13 @@ def design_matrix(terms: Sequence[Term], frame: pd.DataFrame, *, intercept: bool
                             f"does not have (columns: {list(frame.columns)})")
         with np.errstate(all="ignore"):
             v = np.broadcast_to(_evaluate(t.expr, data), (n,)).astype(float)
-        if not np.all(np.isfinite(v)):
-            raise DataError(f"term {t.label!r} is not finite for some rows of the {what}")
+        bad = ~np.isfinite(v)
+        if bad.any():
+            # the frame's index may be a fresh 0..n-1: name the values, not positions
+            at = "; ".join(f"{c} = {sorted(set(data[c][bad].tolist()))[:5]}"
+                           for c in t.variables)
+            raise DataError(f"term {t.label!r} is not finite in {int(bad.sum())} rows of the "
+                            f"{what}, where {at}; change the term or those values")
         cols.append(v)
     return np.column_stack(cols) if cols else np.zeros((n, 0))
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from bayes_hte.comparators.cima.formula import Term
 from bayes_hte.data.summaries import OVERALL, CovariateSummary
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, format_rows
 
 __all__ = ["individual_rows", "is_summary_frame", "term_moment", "trial_sizes"]
 
@@ -112,8 +112,8 @@ def individual_rows(df: pd.DataFrame, needed: Sequence[str], kinds: Mapping[str,
             raise DataError(f"{what} column {c!r} must be numeric ({err})") from err
         bad = ~np.isfinite(v)
         if bad.any():
-            raise DataError(f"{what} column {c!r} has missing or non-finite values in "
-                            f"{int(bad.sum())} rows; impute or remove them")
+            raise DataError(f"{what} column {c!r} has missing or non-finite values at "
+                            f"{format_rows(df.index[bad])}; impute or remove them")
         if kinds.get(c) == "binary" and not np.isin(v, (0.0, 1.0)).all():
             raise DataError(f"{what} column {c!r} must be 0/1: the covariate summaries give it "
                             "as a proportion (empty sd)")

@@ -1,0 +1,202 @@
+"""The study specs of models/studies/ run end to end (shrunk), and bad specs are refused.
+
+``bayes-hte study`` = :func:`bayes_hte.spec.run_study_spec` → :mod:`bayes_hte.runners.study`
+→ :mod:`bayes_hte.studies` (with the methods of :mod:`bayes_hte.studies.methods`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bayes_hte.cli import main
+from bayes_hte.runners.schema import SpecError
+from bayes_hte.spec import load_spec, load_study_spec, run_study_spec
+from bayes_hte.studies import load
+
+SPECS = Path(__file__).resolve().parents[2] / "models" / "studies"
+#: Few, short, single-chain PyMC fits (in process, PyMC reuses its compiled model).
+FAST_BAYES = [("draws = 500", "draws = 40"), ("tune = 500", "tune = 40"),
+              ("chains = 2", 'chains = 1\nsampler = "pymc"')]
+
+
+def _shrunk(name: str, tmp_path: Path, edits=()) -> Path:
+    text = (SPECS / f"{name}.toml").read_text()
+    for old, new in [*FAST_BAYES, *edits,
+                     (f'dir = "results/studies/{name}"', f'dir = "{tmp_path / "out"}"')]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_berenfeld2026_coverage_spec_runs_shrunk(tmp_path):
+    spec = _shrunk("berenfeld2026_coverage", tmp_path,
+                   [('figures = ["performance", "zip", "estimates"]',
+                     'figures = ["performance", "estimates"]')])
+    messages = []
+    out = run_study_spec(spec, replicates=3, progress=False, log=messages.append)
+    assert out == tmp_path / "out"
+    perf = pd.read_csv(out / "performance.csv")
+    methods = ["causal_delta", "causal_paper", "causal_conditional", "FE", "DL", "DL_HKSJ",
+               "bayes_causal"]
+    assert list(pd.unique(perf["method"])) == methods
+    assert set(perf["estimand"]) == {"RD", "RR", "OR"}
+    assert set(perf["measure"]) == {"cover", "becover", "bias", "empse", "modelse",
+                                    "relerror"}
+    assert (perf["n_ok"] == 3).all() and (perf["n_failed"] == 0).all()
+    cover = perf[perf["measure"] == "cover"].set_index(["method", "estimand"])["value"]
+    assert cover["FE", "RR"] == 0.0           # the FE interval targets another population
+    # the methods without their own replicates share a sub-store; bayes_causal has its own
+    main_store, bayes_store = load(out / "store" / "main"), load(out / "store" / "bayes_causal")
+    assert main_store.methods == methods[:-1] and bayes_store.methods == ["bayes_causal"]
+    est = main_store.estimates
+    assert sorted(pd.unique(est["replicate"])) == [0, 1, 2]
+    assert est.loc[est["estimand"] == "RR", "truth"].round(3).eq(0.828).all()
+    for name in ("report.md", "report.html", "spec.json", "performance_cover.png",
+                 "performance_relerror.png", "estimates_RR.png"):
+        assert (out / name).exists(), name
+    assert not list(out.glob("zip_*.png"))
+    report = (out / "report.md").read_text()
+    for text in ("## ADEMP", "### Aims", "### Data-generating mechanisms", "### Estimands",
+                 "### Performance measures", "### cover", "| method | RD | RR | OR | n |",
+                 "bayes-hte study berenfeld2026_coverage.toml"):
+        assert text in report, text
+    assert json.loads((out / "spec.json").read_text())["study"]["seed"] == 2026
+    # a rerun on the same store fits nothing and gives the same table
+    messages.clear()
+    run_study_spec(spec, replicates=3, progress=False, log=messages.append)
+    assert sum("0 replicates run, 3 found in the store" in m for m in messages) == 2
+    pd.testing.assert_frame_equal(pd.read_csv(out / "performance.csv"), perf)
+
+
+def test_bayes_meta_coverage_spec_runs_shrunk_on_the_command_line(tmp_path):
+    spec = _shrunk("bayes_meta_coverage", tmp_path, [("k = [5, 10]", "k = [5]")])
+    assert main(["study", str(spec), "--replicates", "3"]) == 0
+    out = tmp_path / "out"
+    perf = pd.read_csv(out / "performance.csv")
+    assert list(perf.columns[:2]) == ["k", "tau2"]
+    assert set(perf["method"]) == {"REML", "bayes"} and set(perf["estimand"]) == {"mu"}
+    assert len(perf) == 2 * 2 * 4 and (perf["n_ok"] == 3).all()
+    for name in ("report.md", "zip_REML_mu.png", "zip_bayes_mu.png", "estimates_mu.png",
+                 "performance_modelse.png"):
+        assert (out / name).exists(), name
+    est = load(out / "store" / "main").estimates
+    assert est["truth"].eq(0.3).all() and (est["error"] == "").all()
+
+
+BASE = "bayes_meta_coverage"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("seed = 2026", "seed = 2026\nrepeats = 3"),
+     r"\[study\] has unknown keys \['repeats'\]"),
+    (('method = "REML"', 'method = "REML"\nknha_x = true'),
+     r"\[methods.REML\] has unknown keys \['knha_x'\]"),
+    (("[output]", "[outputs]\n[output]"), r"unknown tables \['outputs'\]"),
+    (('kind = "meta_analysis"', 'kind = "meta_regression"'),
+     r"\[methods.REML\]: unknown method kind 'meta_regression'"),
+    (('method = "REML"', 'method = "EB"'), r"\[methods.REML\]: method must be one of"),
+    (('simulator = "normal_meta"', 'simulator = "normal_metaa"'),
+     r"\[data\] simulator 'normal_metaa' cannot be used"),
+    (('simulator = "normal_meta"', 'simulator = "bouvier2024"'),
+     r"no study adapter is registered"),
+    (("params = { mu = 0.3,", "params = { muu = 0.3,"),
+     r"fixed params \['muu'\] are not parameters of simulator 'normal_meta'"),
+    (("k = [5, 10]", "kk = [5, 10]"), r"scenario factors \['kk'\] are not parameters"),
+    (('kind = "bayes_meta_analysis"', 'kind = "causal_meta_analysis"'),
+     r"needs ArmTable data, but simulator 'normal_meta' gives EffectTable"),
+    (('measures = ["cover", "bias", "empse", "modelse"]', 'measures = ["coverage"]'),
+     r"\[output\] measures \['coverage'\] are unknown"),
+    (('estimands = "μ, the mean of the study effects (0.3)."', ""),
+     r"\[ademp\] needs 'estimands'"),
+])
+def test_bad_specs_raise_spec_errors_naming_the_key(tmp_path, edit, message):
+    text = (SPECS / f"{BASE}.toml").read_text()
+    assert edit[0] in text, edit[0]
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(SpecError, match=message):
+        run_study_spec(path, outdir=tmp_path / "out", progress=False, log=lambda m: None)
+    assert not (tmp_path / "out" / "store").exists()   # refused before any work
+
+
+def test_spec_kinds_are_told_apart(tmp_path, capsys):
+    with pytest.raises(SpecError, match="simulation-study spec.*bayes-hte study"):
+        load_spec(SPECS / f"{BASE}.toml")
+    analysis = SPECS.parent / "cima_sglt2.toml"
+    with pytest.raises(SpecError, match="needs a \\[study\\] table.*bayes-hte run"):
+        load_study_spec(analysis)
+    assert main(["study", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["study", str(SPECS / f"{BASE}.toml"), "--workers", "2",
+                 "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "o")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+SMALL = """
+[study]
+replicates = 4
+seed = 7
+[ademp]
+aims = "a"
+data = "d"
+estimands = "e"
+methods = "m"
+performance = "p"
+[data]
+simulator = "normal_meta"
+params = {{ mu = 0.1 }}
+{scenarios}
+[methods.REML]
+kind = "meta_analysis"
+[methods.DL]
+kind = "meta_analysis"
+method = "DL"
+replicates = 2
+[output]
+dir = "{out}"
+measures = ["cover", "bias"]
+figures = []
+"""
+TABLES = """
+[[scenario]]
+k = 3
+tau2 = 0.0
+[[scenario]]
+k = 6
+tau2 = 0.2
+"""
+
+
+def test_scenario_tables_and_methods_with_their_own_replicates(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL.format(scenarios=TABLES, out=tmp_path / "out"))
+    out = run_study_spec(path, progress=False, log=lambda m: None)
+    perf = pd.read_csv(out / "performance.csv")
+    n_ok = perf.groupby("method")["n_ok"].unique()
+    assert list(n_ok["REML"]) == [4] and list(n_ok["DL"]) == [2]
+    assert sorted(set(zip(perf["k"], perf["tau2"], strict=True))) == [(3, 0.0), (6, 0.2)]
+    assert load(out / "store" / "DL").estimates["replicate"].max() == 1
+    # --replicates caps a method's own number; the same data sets are reused
+    first = load(out / "store" / "main").estimates
+    run_study_spec(path, replicates=1, outdir=tmp_path / "out1", store=tmp_path / "s1",
+                   progress=False, log=lambda m: None)
+    capped = load(tmp_path / "s1" / "DL").estimates
+    assert capped["replicate"].max() == 0
+    again = load(tmp_path / "s1" / "main").estimates
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"),
+                                  first[first["replicate"] == 0].reset_index(drop=True)
+                                  .drop(columns="seconds"))
+    both = SMALL.format(scenarios=TABLES + "\n[scenarios]\nk = [3]\n", out=tmp_path / "o2")
+    path.write_text(both)
+    with pytest.raises(SpecError, match="not both"):
+        run_study_spec(path, progress=False, log=lambda m: None)
+    ragged = SMALL.format(scenarios=TABLES.replace("tau2 = 0.2\n", ""), out=tmp_path / "o3")
+    path.write_text(ragged)
+    with pytest.raises(SpecError, match=r"\[scenarios\] scenario 1 has factors"):
+        run_study_spec(path, progress=False, log=lambda m: None)
