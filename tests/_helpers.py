@@ -77,3 +77,29 @@ def linear_cate_trials(rng: np.random.Generator, n_trial: int = 3000, n_target: 
                            "x2": (rng.random(n_target) < 0.45).astype(float)})
     truth = float(np.mean(theta[0] + theta[1] * target["x1"] + theta[2] * target["x2"]))
     return pd.DataFrame(eff), pd.DataFrame(cov), target, truth
+
+
+# ------------------------------------------------------------ small runner specs (TOML)
+def bouvier_ipdma_toml(*, patients_per_trial: int, heterogeneity: list[str]) -> str:
+    """The ``[data]`` and ``[model]`` tables of the small IPD-MA runner specs: 3 simulated
+    bouvier2024 trials with 3 covariates (seed 4), S-learner models of the given
+    heterogeneity structures. Braces are doubled: the text is part of a ``str.format``
+    template (the specs' ``{out}``)."""
+    return ('\n[data]\nsource = "simulate:bouvier2024"\n'
+            f"params = {{{{ trials = 3, patients_per_trial = {patients_per_trial}, "
+            "covariates = 3, seed = 4 }}\n"
+            'outcome = "y"\ntreatment = "treat"\nstudy = "trial"\n'
+            'covariates = ["x1", "x2", "x3"]\n\n'
+            '[model]\nfamily = "ipdma"\n'
+            f"heterogeneity = {json.dumps(list(heterogeneity))}\n"
+            'learner = ["s"]\n')
+
+
+def two_step_data_toml(params: str = "") -> str:
+    """The ``[data]`` table of the small two-step runner specs (simulate:two_step; columns
+    y, treat, trial, subject, visit, z). ``params``: an inline ``params = ...`` line put
+    after ``source`` (braces doubled, as in a ``str.format`` template), or none when the
+    spec gives a ``[data.params]`` table."""
+    return ('\n[data]\nsource = "simulate:two_step"\n' + params
+            + 'outcome = "y"\ntreatment = "treat"\nstudy = "trial"\nsubject = "subject"\n'
+            'visit = "visit"\ncovariates = ["z"]\n')

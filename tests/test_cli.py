@@ -11,23 +11,10 @@ from bayes_hte import DataError
 from bayes_hte.cli import main
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import load_spec, run_spec
-from tests._helpers import sampler_toml
+from tests._helpers import bouvier_ipdma_toml, sampler_toml
 
-SPEC = """
-[data]
-source = "simulate:bouvier2024"
-params = {{ trials = 3, patients_per_trial = 120, covariates = 3, seed = 4 }}
-outcome = "y"
-treatment = "treat"
-study = "trial"
-covariates = ["x1", "x2", "x3"]
-
-[model]
-family = "ipdma"
-heterogeneity = ["naive", "random_intercept"]
-learner = ["s"]
-
-""" + sampler_toml() + """
+SPEC = bouvier_ipdma_toml(patients_per_trial=120, heterogeneity=[
+    "naive", "random_intercept"]) + "\n" + sampler_toml() + """
 [output]
 dir = "{out}"
 """

@@ -17,6 +17,7 @@ from bayes_hte.data.checks import (
     check_both_arms,
     check_centred,
     check_columns,
+    check_finite,
     check_frame,
     check_missing,
     check_roles,
@@ -385,7 +386,9 @@ class IPDData:
             else:
                 if is_categorical(s):
                     raise DataError(f"newdata covariate {c!r} must be numeric as in the fit")
-                cols.append(s.to_numpy(dtype=float))
+                v = real_column(newdata, c, "newdata covariate", allow_bool=True)
+                check_finite(newdata, v, f"newdata covariate {c!r}")
+                cols.append(v)
         X = np.column_stack(cols) if cols else np.zeros((len(newdata), 0))
         if self.center == "overall":
             X = X - self.centers

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import qmc
 
+from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind
 
@@ -236,12 +237,14 @@ def _corr_frame(corr, names: list[str]) -> pd.DataFrame:
         if missing:
             raise DataError(f"the correlation matrix has no rows/columns for {missing}; it "
                             f"needs every covariate {names}")
-        R = corr.loc[names, names].to_numpy(dtype=float)
-    else:
-        R = np.asarray(corr, dtype=float)
-        if R.shape != (len(names), len(names)):
-            raise DataError(f"the correlation matrix has shape {R.shape}; it must be "
-                            f"{len(names)} x {len(names)} in the order {names}")
+        corr = corr.loc[names, names].to_numpy()
+    R, not_number = real_values(corr)
+    if R.shape != (len(names), len(names)):
+        raise DataError(f"the correlation matrix has shape {R.shape}; it must be "
+                        f"{len(names)} x {len(names)} in the order {names}")
+    if not_number.any():
+        shown = sorted({repr(v) for v in np.array(corr, dtype=object)[not_number]})[:5]
+        raise DataError(f"the correlation matrix must hold numbers; it has {', '.join(shown)}")
     if not np.all(np.isfinite(R)):
         raise DataError("the correlation matrix has non-finite entries")
     if not np.allclose(R, R.T, atol=1e-10):

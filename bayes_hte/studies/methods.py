@@ -74,6 +74,18 @@ def _wrong_data(kind: str, data: Any, wanted: str) -> TypeError:
     return TypeError(f"{kind} needs {wanted}, got {type(data).__name__}")
 
 
+def _effect_tables(data: StudyData, measure: Measure | Sequence[Measure] | None,
+                   kind: str) -> dict[str, EffectTable]:
+    """Estimand -> effect sizes: ``{"mu": data}``, or one table per measure of counts."""
+    if isinstance(data, EffectTable):
+        if measure is not None:
+            raise ValueError("measure is for 2x2 counts; the data are effect sizes")
+        return {"mu": data}
+    if isinstance(data, ArmTable):
+        return {m: data.effects(m) for m in _measures(measure)}
+    raise _wrong_data(kind, data, "an ArmTable or an EffectTable")
+
+
 def _natural(estimate: float, se: float, lo: float, hi: float,
              *, log_scale: bool) -> Estimate:
     """An estimate on the natural scale: exp of a log-scale one, delta-method SE."""
@@ -132,6 +144,18 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _sample(model: MetaAnalysisModel | CausalMetaModel, data: StudyData, *, seed: int,
+            draws: int, tune: int, chains: int, sampler: Sampler | None,
+            target_accept: float | None) -> None:
+    """Fit ``model`` quietly, seeded by :func:`data_seed` of ``data`` and ``seed``, with
+    the posterior only (no log likelihood, no posterior predictive)."""
+    with _quiet():
+        model.fit(data, draws=draws, tune=tune, chains=chains,
+                  random_seed=data_seed(data, seed), sampler=sampler,
+                  target_accept=target_accept, log_likelihood=False,
+                  posterior_predictive=False)
+
+
 # =========================================================================== methods
 def fit_meta_analysis(data: StudyData, *, method: MetaMethod = "REML", knha: bool = False,
                       measure: Measure | Sequence[Measure] | None = None,
@@ -177,14 +201,7 @@ def fit_meta_analysis(data: StudyData, *, method: MetaMethod = "REML", knha: boo
         As :func:`~bayes_hte.comparators.meta_analysis` and
         :meth:`~bayes_hte.ArmTable.effects`.
     """
-    if isinstance(data, EffectTable):
-        if measure is not None:
-            raise ValueError("measure is for 2x2 counts; the data are effect sizes")
-        tables = {"mu": data}
-    elif isinstance(data, ArmTable):
-        tables = {m: data.effects(m) for m in _measures(measure)}
-    else:
-        raise _wrong_data("meta_analysis", data, "an ArmTable or an EffectTable")
+    tables = _effect_tables(data, measure, "meta_analysis")
     out = {}
     for name, table in tables.items():
         with warnings.catch_warnings():
@@ -299,23 +316,13 @@ def fit_bayes_meta_analysis(data: StudyData, *,
     DataError
         As :meth:`bayes_hte.MetaAnalysisModel.fit`.
     """
-    if isinstance(data, EffectTable):
-        if measure is not None:
-            raise ValueError("measure is for 2x2 counts; the data are effect sizes")
-        tables = {"mu": data}
-    elif isinstance(data, ArmTable):
-        tables = {m: data.effects(m) for m in _measures(measure)}
-    else:
-        raise _wrong_data("bayes_meta_analysis", data, "an ArmTable or an EffectTable")
+    tables = _effect_tables(data, measure, "bayes_meta_analysis")
     out = {}
     for i, (name, table) in enumerate(tables.items()):
         model = MetaAnalysisModel(tau_prior=tau_prior, priors=priors,
                                   parameterization=parameterization)
-        with _quiet():
-            model.fit(table, draws=draws, tune=tune, chains=chains,
-                      random_seed=data_seed(table, seed + i), sampler=sampler,
-                      target_accept=target_accept, log_likelihood=False,
-                      posterior_predictive=False)
+        _sample(model, table, seed=seed + i, draws=draws, tune=tune, chains=chains,
+                sampler=sampler, target_accept=target_accept)
         mu = model.idata["posterior"]["mu"].values
         if isinstance(data, ArmTable) and table.scale == "log":
             mu = np.exp(mu)
@@ -380,11 +387,8 @@ def fit_bayes_causal_meta_analysis(data: ArmTable, *,
         raise _wrong_data("bayes_causal_meta_analysis", data, "2x2 counts (an ArmTable)")
     measures = _measures(measure)
     model = CausalMetaModel(membership=membership, priors=priors)
-    with _quiet():
-        model.fit(data, draws=draws, tune=tune, chains=chains,
-                  random_seed=data_seed(data, seed), sampler=sampler,
-                  target_accept=target_accept, log_likelihood=False,
-                  posterior_predictive=False)
+    _sample(model, data, seed=seed, draws=draws, tune=tune, chains=chains,
+            sampler=sampler, target_accept=target_accept)
     theta = model.idata["posterior"]["theta"]
     return {m: _draw_summary(theta.sel(measure=m).values, ci_prob) for m in measures}
 

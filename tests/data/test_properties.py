@@ -70,12 +70,6 @@ class Case:
     #: labels that also name the culprit (the values of a corrupted study column)
     culprit_labels: list = field(default_factory=list)
 
-    def __repr__(self) -> str:  # hypothesis prints failing cases with this
-        frame = "None" if self.df is None else (
-            f"pd.DataFrame({self.df.to_dict('list')!r}, index={list(self.df.index)!r})"
-            f"  # dtypes {dict(self.df.dtypes.astype(str))}")
-        return f"Case(df={frame}, kwargs={self.kwargs!r}, culprit={self.culprit!r})"
-
 
 def _tokens(values) -> set[str]:
     out = set()
@@ -89,7 +83,7 @@ def _tokens(values) -> set[str]:
     return {t for t in out if t}
 
 
-def assert_names_culprit(err: DataError, case: Case, labels=()) -> None:
+def assert_names_culprit(err: DataError, case: Case) -> None:
     """The message names a column / study / row of the user's input (see module doc)."""
     msg = str(err)
     assert msg, "empty DataError message"
@@ -99,7 +93,7 @@ def assert_names_culprit(err: DataError, case: Case, labels=()) -> None:
     if df is None and any(np.size(v) == 0 for v in case.kwargs.values() if v is not None
                           and not isinstance(v, str)):
         return  # empty arrays: "the table has no studies"
-    words = list(case.kwargs.values()) + list(case.names) + list(labels)
+    words = list(case.kwargs.values()) + list(case.names)
     if df is not None:
         words += list(df.columns) + list(df.index)
     tokens = _tokens(words)
@@ -113,7 +107,7 @@ def assert_names_culprit(err: DataError, case: Case, labels=()) -> None:
         assert not re.search(r"\brows? \d", msg), f"message names internal rows: {msg!r}"
 
 
-def run(call, case: Case, validate, labels=()):
+def run(call, case: Case, validate):
     """Call ``call()``; check the result or the DataError; check the frame is unchanged."""
     before = None if case.df is None else case.df.copy(deep=True)
     with warnings.catch_warnings():
@@ -122,7 +116,7 @@ def run(call, case: Case, validate, labels=()):
         try:
             out = call()
         except DataError as err:
-            assert_names_culprit(err, case, labels)
+            assert_names_culprit(err, case)
             out = None
     event("valid container" if out is not None else "DataError")
     if out is not None:
@@ -701,7 +695,8 @@ def summary_cases(draw) -> Case:
         df = df.set_axis(row_index(draw, len(df)))
     df, culprit = damage(draw, df, list(df.columns))
     culprit = None if random else culprit
-    corr_kind = draw(st.sampled_from([None, None, "eye", "frame", "bad", "random"]))
+    corr_kind = draw(st.sampled_from([None, None, "eye", "frame", "bad", "random", "text",
+                                      "ragged"]))
     m = len(df)
     corr = {None: None, "eye": np.eye(m), "bad": np.full((m, m), 2.0),
             "frame": pd.DataFrame(np.eye(m), index=[str(c).strip() for c in
@@ -710,10 +705,11 @@ def summary_cases(draw) -> Case:
                                            df["covariate"].astype(object)])
             if "covariate" in df.columns else None,
             "random": np.array(draw(st.lists(st.floats(), min_size=m * m, max_size=m * m)))
-            .reshape(m, m) if m else np.eye(0)}[corr_kind]
+            .reshape(m, m) if m else np.eye(0),
+            "text": [["1", "x"][:m]] * m, "ragged": [[1.0], [0.5, 1.0]]}[corr_kind]
     kwargs = {"corr": corr, "n": draw(st.sampled_from([None, 100, 0, -5, 2.5, True]))}
     two_populations = "trial" in df.columns and df["trial"].nunique() > 1
-    if corr_kind in ("bad", "random") or kwargs["n"] not in (None, 100) or (
+    if corr_kind in ("bad", "random", "text", "ragged") or kwargs["n"] not in (None, 100) or (
             corr is not None and two_populations):
         culprit = None
     return Case(df, kwargs, culprit, names=["corr", "n", "covariate", "mean", "sd", "trial",
@@ -935,3 +931,21 @@ def test_regression_covariate_summary_bounds_and_sizes():
         CovariateSummary.from_frame(base.assign(min=[np.inf]))
     with pytest.raises(DataError, match="'min'/'max'.*row r1"):
         CovariateSummary.from_frame(base.assign(max=[-np.inf]))
+
+
+def test_regression_correlation_matrix_that_is_not_numbers():
+    # ValueError: could not convert string to float: 'x'
+    s = pd.DataFrame({"covariate": ["a", "b"], "mean": [0.5, 1.0], "sd": [np.nan, 2.0]})
+    with pytest.raises(DataError, match="correlation matrix must hold numbers; it has 'x'"):
+        CovariateSummary.from_frame(s, corr=[[1, "x"], ["x", 1]])
+    with pytest.raises(DataError, match="correlation matrix has shape \\(2,\\)"):
+        CovariateSummary.from_frame(s, corr=[[1.0], [0.5, 1.0]])
+
+
+def test_new_data_covariates_are_finite_real_numbers():
+    # design(newdata) read numeric covariates unchecked: inf reached the predictions
+    d = _ipd(covariates=["x"])
+    with pytest.raises(DataError, match="newdata covariate 'x' has non-finite values at row r2"):
+        d.design(IPD.assign(x=[1.0, np.inf, 0.0, 0.0]))
+    with pytest.raises(DataError, match="newdata covariate column 'x' must be numeric"):
+        d.design(IPD.assign(x=IPD["x"] + 1j))

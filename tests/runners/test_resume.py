@@ -17,23 +17,12 @@ import pytest
 from bayes_hte.cli import main
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import RUN_FILE, run_spec
+from tests._helpers import bouvier_ipdma_toml, two_step_data_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SPEC = """
-[data]
-source = "simulate:bouvier2024"
-params = {{ trials = 3, patients_per_trial = 60, covariates = 3, seed = 4 }}
-outcome = "y"
-treatment = "treat"
-study = "trial"
-covariates = ["x1", "x2", "x3"]
-
-[model]
-family = "ipdma"
-heterogeneity = ["naive", "random_intercept", "stratified_intercept"]
-learner = ["s"]
-
+SPEC = bouvier_ipdma_toml(patients_per_trial=60, heterogeneity=[
+    "naive", "random_intercept", "stratified_intercept"]) + """
 [priors]
 {priors}
 
@@ -130,17 +119,8 @@ def test_interrupted_run_refits_only_the_unfinished_models(tmp_path):
     assert (out / "posteriors" / "RI-S.nc").stat().st_mtime_ns == mtimes["RI-S"]
 
 
-TWO_STEP = """
-[data]
-source = "simulate:two_step"
-params = {{ trials = 3, size_range = [20, 30], seed = 2 }}
-outcome = "y"
-treatment = "treat"
-study = "trial"
-subject = "subject"
-visit = "visit"
-covariates = ["z"]
-
+TWO_STEP = two_step_data_toml(
+    "params = {{ trials = 3, size_range = [20, 30], seed = 2 }}\n") + """
 [model]
 family = "two_step"
 bayesian = false

@@ -10,18 +10,9 @@ from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.simulate.two_step import two_step
 from bayes_hte.spec import run_spec
-from tests._helpers import sampler_toml
+from tests._helpers import sampler_toml, two_step_data_toml
 
-SPEC = """
-[data]
-source = "simulate:two_step"
-outcome = "y"
-treatment = "treat"
-study = "trial"
-subject = "subject"
-visit = "visit"
-covariates = ["z"]
-
+SPEC = two_step_data_toml() + """
 [data.params]
 design = "simulation2"
 trials = 5
