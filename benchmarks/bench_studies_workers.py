@@ -236,6 +236,9 @@ def main() -> None:
     print(f"store: {write * 1e3:.1f} ms to write one part, {read * 1e3:.1f} ms to read one "
           "part back")
     print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    if max(other1.cores, other2.cores) > 0.2:
+        print("WARNING: other processes used more than 0.2 cores during a run: the ratio "
+              "and the efficiency are not a clean measurement; rerun on a quiet machine")
 
 
 if __name__ == "__main__":
