@@ -1,6 +1,6 @@
 """bayes_hte: Bayesian heterogeneous treatment effects in evidence synthesis of trials."""
 
-from bayes_hte import comparators, evaluation, models, plots, simulate, studies, workflows
+from bayes_hte import comparators, evaluation, models, plots, sbc, simulate, studies, workflows
 from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
@@ -38,6 +38,7 @@ __all__ = [
     "models",
     "plots",
     "simulate",
+    "sbc",
     "studies",
     "workflows",
 ]

@@ -9,6 +9,7 @@ import sys
 import matplotlib
 
 from bayes_hte.errors import DataError
+from bayes_hte.runners.sbc import run_sbc
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import run_spec, run_study_spec
 
@@ -57,11 +58,28 @@ def main(argv: list[str] | None = None) -> int:
                        help="output folder (default: the spec's [output].dir)")
     study.add_argument("--overwrite", action="store_true",
                        help="discard stored results of a changed study definition")
+    cal = sub.add_parser("sbc", help="simulation-based calibration of model families; "
+                         "resumes from its store")
+    cal.add_argument("families", nargs="*",
+                     help="family prefixes or model names, e.g. ipdma/binary synthesis "
+                     "(default: every model)")
+    cal.add_argument("--simulations", type=int, default=200, help="simulations per model")
+    cal.add_argument("--workers", type=int, default=1, help="Dask worker processes")
+    cal.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    cal.add_argument("--store", default="results/sbc/store", help="resumable results store")
+    cal.add_argument("--out", default="results/sbc", help="folder of the tables and figures")
+    cal.add_argument("--seed", type=int, default=2026, help="master seed")
+    cal.add_argument("--overwrite", action="store_true",
+                     help="discard a store holding another definition")
     args = parser.parse_args(argv)
     matplotlib.use("Agg")   # figures are written to files only
     try:
         if args.command == "run":
             run_spec(args.spec, log=_print, outdir=args.out, overwrite=args.overwrite)
+        elif args.command == "sbc":
+            run_sbc(args.families, simulations=args.simulations, workers=args.workers,
+                    scheduler=args.scheduler, store=args.store, out=args.out, seed=args.seed,
+                    overwrite=args.overwrite, log=_print)
         else:
             run_study_spec(args.spec, log=_print, outdir=args.out, workers=args.workers,
                            scheduler=args.scheduler, replicates=args.replicates,

@@ -3,7 +3,7 @@
 A spec is one reproducible analysis::
 
     [data]      where the data come from (``source``) and which columns play which role
-    [model]     ``family`` (ipdma, subgroup, two_step, cima) and its options
+    [model]     ``family`` (ipdma, subgroup, two_step, cima, meta_analysis) and its options
     [priors]    optional overrides by parameter name
     [sampler]   draws, tune, chains, random_seed, sampler
     [output]    dir

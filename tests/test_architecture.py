@@ -24,7 +24,7 @@ RANK = {
     "effects": 5,
     "estimators": 6,
     "evaluation": 7,
-    "workflows": 8, "studies": 8.2,
+    "workflows": 8, "studies": 8.2, "sbc": 8.3,
     "plots": 9,
     "report": 10,
     "runners": 11, "spec": 11.5, "cli": 12,

@@ -5,6 +5,7 @@ and attribute ``ci_prob`` for the interval probability, ``ci`` (leading axis low
 ``ci_low`` and ``ci_high``.
 """
 
+from bayes_hte.comparators._metareg import MetaRegression, meta_regression  # noqa: F401
 from bayes_hte.comparators.causal import (  # noqa: F401
     CausalMetaResult,
     causal_core,

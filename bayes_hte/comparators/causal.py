@@ -65,6 +65,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from bayes_hte.comparators.printout import causal_meta_text
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import ArmTable, check_weights
 from bayes_hte.errors import DataError
@@ -257,6 +258,12 @@ class CausalMetaResult(IntervalBounds):
     weighting: str
     table: ArmTable = field(repr=False)
     scale: str = "natural"
+
+    def __str__(self) -> str:
+        """metafor-style printout (:func:`bayes_hte.comparators.printout.causal_meta_text`)."""
+        return causal_meta_text(self)
+
+    __repr__ = __str__
 
     def summary(self) -> pd.DataFrame:
         """One row: estimate, se, CI, z, p and the pooled risks.

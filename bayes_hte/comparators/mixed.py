@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import linalg, optimize, stats
 
 from bayes_hte.comparators.multivariate import MVMetaResult, mvmeta
+from bayes_hte.comparators.printout import mixed_model_text, per_trial_text, two_step_text
 from bayes_hte.comparators.results import WaldInterval
 from bayes_hte.data.longitudinal import LongitudinalData
 from bayes_hte.errors import DataError
@@ -410,6 +411,11 @@ class MixedModelResult(WaldInterval, _LMMStatistics):
     reference_visit: object
     ci_prob: float = 0.95
 
+    def __str__(self) -> str:
+        return mixed_model_text(self)
+
+    __repr__ = __str__
+
     @property
     def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cov))
@@ -555,6 +561,11 @@ class PerTrialMixedModels:
     fits: dict = field(repr=False)
     covariance: str = "random_intercept"
     method: str = "REML"
+
+    def __str__(self) -> str:
+        return per_trial_text(self)
+
+    __repr__ = __str__
 
     def estimates_frame(self) -> pd.DataFrame:
         """Trials x coefficients table of the estimates (NaN: not estimable).
@@ -704,6 +715,11 @@ class TwoStepResult:
 
     step1: PerTrialMixedModels
     step2: MVMetaResult
+
+    def __str__(self) -> str:
+        return two_step_text(self)
+
+    __repr__ = __str__
 
     def summary(self) -> pd.DataFrame:
         """The pooled coefficients (:meth:`MVMetaResult.summary` of step 2).

@@ -65,6 +65,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, stats
 
+from bayes_hte.comparators.printout import mvmeta_text
 from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
 from bayes_hte.data.multivariate import validate_multivariate
 from bayes_hte.errors import DataError
@@ -584,13 +585,11 @@ class MVMetaResult(WaldInterval):
         return pd.DataFrame(r.blups, index=pd.Index(list(r.study_labels), name="study"),
                             columns=list(r.names))
 
-    def __repr__(self) -> str:  # pragma: no cover - display only
-        if np.ndim(self.loglik) == 0:
-            return (f"MVMetaResult(method={self.method!r}, structure={self.structure!r}, "
-                    f"k={self.k}, p={self.p}, loglik={self.loglik:.4f})\n"
-                    f"{self.summary().round(4).to_string()}")
-        return (f"MVMetaResult(method={self.method!r}, structure={self.structure!r}, "
-                f"k={self.k}, p={self.p}, replicates={np.shape(self.loglik)[0]})")
+    def __str__(self) -> str:
+        """metafor-style printout (:func:`bayes_hte.comparators.printout.mvmeta_text`)."""
+        return mvmeta_text(self)
+
+    __repr__ = __str__
 
 
 def mvmeta(

@@ -59,6 +59,7 @@ from bayes_hte.comparators.heterogeneity import (
     _weighted,
     q_profile_ci,
 )
+from bayes_hte.comparators.printout import meta_analysis_text
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
@@ -233,6 +234,12 @@ class MetaAnalysisResult(IntervalBounds):
     labels: tuple[str, ...] = field(repr=False, default=())
     measure: str | None = None
     scale: str = "identity"
+
+    def __str__(self) -> str:
+        """metafor-style printout (:func:`bayes_hte.comparators.printout.meta_analysis_text`)."""
+        return meta_analysis_text(self)
+
+    __repr__ = __str__
 
     @property
     def tau(self):

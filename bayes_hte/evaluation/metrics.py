@@ -20,8 +20,10 @@ excluded (the caller states how many). This ignores the information in the censo
 patients, a simplification of the time-to-event c-for-benefit.
 
 The value of the treatment rule "treat if benefit > 0" (PAPE, gains against treat-all
-and treat-none) is in :mod:`bayes_hte.evaluation.policy`; :func:`metric_table` reports
-it with the metrics here.
+and treat-none) is in :mod:`bayes_hte.evaluation.policy`, the E-for-benefit (loess
+calibration in the c-for-benefit pairs) in :mod:`bayes_hte.evaluation.benefit_curve`
+and the RATE (TOC curve, AUTOC, Qini) in :mod:`bayes_hte.evaluation.ranking`;
+:func:`metric_table` reports them with the metrics here.
 
 References
 ----------
@@ -39,6 +41,7 @@ J Am Stat Assoc 118:242-256 (published online 2021).
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -48,7 +51,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from bayes_hte.errors import DataError, format_rows
+from bayes_hte.errors import DataError
 from bayes_hte.evaluation._inputs import (
     Draws,
     Metric,
@@ -58,7 +61,10 @@ from bayes_hte.evaluation._inputs import (
     binary_vector,
     check_outcomes,
 )
+from bayes_hte.evaluation.benefit_curve import e_for_benefit
+from bayes_hte.evaluation.matching import match_pairs, pair_benefit
 from bayes_hte.evaluation.policy import policy_metrics
+from bayes_hte.evaluation.ranking import rate
 from bayes_hte.options import Outcome
 
 
@@ -142,84 +148,6 @@ def event_by_horizon(time: ArrayLike, event: ArrayLike, horizon: float
 
 
 # --------------------------------------------------------------------------- c-for-benefit
-def match_pairs(treatment: ArrayLike, benefit: ArrayLike, *, random_state: RandomState = None,
-                strata: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """1:1 treated-control pairs matched on the rank of predicted benefit.
-
-    Within each stratum (``strata=None``: one stratum), the larger arm is first reduced
-    at random (without replacement) to the size of the smaller arm; the patients of each
-    arm are then sorted by predicted benefit (ties in a random order) and the k-th
-    treated patient is paired with the k-th control patient.
-
-    Parameters
-    ----------
-    treatment : array (n,)
-        0/1 treatment.
-    benefit : array (n,) or (m, n)
-        Predicted benefit; with ``m`` rows each row is matched separately (its own random
-        subsample of the larger arm).
-    random_state : int or numpy Generator, optional
-        Seed of the subsampling and of the tie-breaking.
-    strata : array (n,), optional
-        Match within strata (e.g. trials), then pool the pairs.
-
-    Returns
-    -------
-    treated, control : int arrays (m, k)
-        Patient indices of the treated and control member of each pair, ``k`` pairs per
-        row (sum over strata of the smaller arm's size).
-
-    Raises
-    ------
-    DataError
-        ``treatment`` not 0/1, ``benefit`` or ``strata`` of the wrong length, missing
-        strata, or a stratum without treated or without control patients.
-    """
-    z = binary_vector(treatment, "treatment")
-    rows = np.atleast_2d(np.asarray(benefit, dtype=float))
-    if rows.shape[-1] != z.size:
-        raise DataError(f"benefit has {rows.shape[-1]} patients but treatment has {z.size}")
-    rng = as_rng(random_state)
-    m = rows.shape[0]
-    if strata is None:
-        codes = np.zeros(z.size, dtype=np.int64)
-    else:
-        strata = np.asarray(strata)
-        if strata.shape != z.shape:
-            raise DataError(f"strata has {strata.size} entries but treatment has {z.size}")
-        codes, levels = pd.factorize(strata, sort=True)
-        if (codes < 0).any():
-            raise DataError("strata has missing values at "
-                            f"{format_rows(np.flatnonzero(codes < 0))}")
-    t_parts, c_parts = [], []
-    for s in np.unique(codes):
-        idx_t = np.flatnonzero((codes == s) & (z == 1))
-        idx_c = np.flatnonzero((codes == s) & (z == 0))
-        if idx_t.size == 0 or idx_c.size == 0:
-            label = "" if strata is None else f" in stratum {str(levels[s])!r}"
-            raise DataError(f"no {'treated' if idx_t.size == 0 else 'control'} patients{label}; "
-                            "every stratum needs both arms for matched pairs")
-        k = min(idx_t.size, idx_c.size)
-        t_parts.append(_rank_match_arm(rows, idx_t, k, rng))
-        c_parts.append(_rank_match_arm(rows, idx_c, k, rng))
-    treated = np.concatenate(t_parts, axis=1)
-    control = np.concatenate(c_parts, axis=1)
-    assert treated.shape == control.shape == (m, treated.shape[1])
-    return treated, control
-
-
-def _rank_match_arm(rows: np.ndarray, idx: np.ndarray, k: int, rng) -> np.ndarray:
-    """For every row: a random k-subset of ``idx`` sorted by benefit (random tie order)."""
-    m = rows.shape[0]
-    # a random permutation per row: its first k entries are the random subsample, and the
-    # stable sort below then breaks ties in benefit in this random order
-    perm = np.argsort(rng.random((m, idx.size)), axis=1)[:, :k]
-    chosen = idx[perm]                                   # (m, k) patient indices
-    values = np.take_along_axis(rows, chosen, axis=1)
-    order = np.argsort(values, axis=1, kind="stable")
-    return np.take_along_axis(chosen, order, axis=1)
-
-
 def _harrell_c(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
     r"""Harrell's C of ``pred`` against ``obs`` per row, for discrete ``obs``.
 
@@ -339,8 +267,7 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     values, first = [], None
     for r in range(int(n_resamples)):
         it, ic = match_pairs(z, rows, random_state=rng, strata=strata)
-        pred = 0.5 * (np.take_along_axis(rows, it, 1) + np.take_along_axis(rows, ic, 1))
-        obs = (y[ic] - y[it]).astype(float)
+        pred, obs = pair_benefit(y, rows, it, ic)
         values.append(_harrell_c(pred, obs))
         if r == 0:
             first = (pred, obs)
@@ -611,6 +538,16 @@ METRICS: dict[str, str] = {
     "gain_vs_treat_none": "risk under treat-none minus risk under the rule",
     "proportion_treated": "share of patients the rule treats",
 }
+#: Rows added by :func:`metric_table` with ``benefit_metrics=True``.
+BENEFIT_METRICS: dict[str, str] = {
+    "eavg_for_benefit": "E-for-benefit: mean |smoothed observed - predicted| pair benefit "
+                        "(ideal 0)",
+    "e50_for_benefit": "E-for-benefit: median |smoothed observed - predicted| (ideal 0)",
+    "e90_for_benefit": "E-for-benefit: 90th percentile |smoothed observed - predicted| "
+                       "(ideal 0)",
+    "autoc": "RATE AUTOC: area under the TOC curve (0 = ranking no better than random)",
+    "qini": "RATE Qini: q-weighted area under the TOC curve (0 = no better than random)",
+}
 
 
 def _draw_summary(values: np.ndarray, ci_prob: float) -> dict:
@@ -627,7 +564,8 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
                  outcome: Outcome = "binary", truth: ArrayLike | None = None,
                  ite_new: ArrayLike | None = None, truth_new: ArrayLike | None = None,
                  strata: ArrayLike | None = None, groups: int = 5, ci_prob: float = 0.95,
-                 random_state: RandomState = None, n_resamples: int = 20) -> pd.DataFrame:
+                 random_state: RandomState = None, n_resamples: int = 20,
+                 benefit_metrics: bool = False) -> pd.DataFrame:
     r"""All metrics for one set of ITE predictions: one row per metric.
 
     The metrics of :data:`METRICS`: :func:`c_for_benefit` (van Klaveren et al. 2018),
@@ -666,6 +604,12 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
         Seed of the c-for-benefit subsampling and tie-breaking.
     n_resamples : int
         Subsamples averaged for the point c-for-benefit when arms are unequal.
+    benefit_metrics : bool
+        Also report the rows of :data:`BENEFIT_METRICS`: the E-for-benefit
+        (:func:`~bayes_hte.evaluation.benefit_curve.e_for_benefit`, on the same matched
+        pairs as the c-for-benefit) and the RATE AUTOC and Qini
+        (:func:`~bayes_hte.evaluation.ranking.rate`, scores within ``strata``), after
+        the calibration rows.
 
     Returns
     -------
@@ -686,6 +630,9 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
     benefit = benefit_from_ite(draws, outcome)
     point = benefit.mean(axis=0)
     rng = as_rng(random_state)
+    # E-for-benefit replays the matching of c-for-benefit on a copy of the generator, so
+    # both score the same pairs and ``rng`` advances exactly as without it
+    twin = copy.deepcopy(rng)
     rows = []
 
     def add(metric, estimate, per_draw=None):
@@ -700,6 +647,16 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
     cal_draws = calibration_for_benefit(y, z, benefit, groups=groups)
     add("calibration_intercept", cal_point.intercept, cal_draws.intercept)
     add("calibration_slope", cal_point.slope, cal_draws.slope)
+    if benefit_metrics:
+        e_point = e_for_benefit(y, z, point, strata=strata, random_state=twin,
+                                n_resamples=n_resamples)
+        e_draws = e_for_benefit(y, z, benefit, strata=strata, random_state=twin)
+        for key in ("eavg", "e50", "e90"):
+            add(f"{key}_for_benefit", getattr(e_point, key), getattr(e_draws, key))
+        r_point = rate(y, z, point, strata=strata, n_bootstrap=0)
+        r_draws = rate(y, z, benefit, strata=strata, n_bootstrap=0)
+        add("autoc", r_point.autoc, r_draws.autoc)
+        add("qini", r_point.qini, r_draws.qini)
     if truth is not None:
         truth = np.asarray(truth, dtype=float)
         add("mse", mse(draws.mean(axis=0), truth), mse(draws, truth))

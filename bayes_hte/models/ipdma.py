@@ -277,7 +277,8 @@ def build_ipdma_model(
             X, z, sidx, heterogeneity=heterogeneity, learner=learner, priors=resolved,
             parameterization=parameterization, coef_names=_coef_names(data, learner), data=data,
         )
-        pm.Bernoulli("y", logit_p=lp, observed=data.y, dims="patient")
+        y = pm.Data("y_observed", data.y.astype("int64"), dims="patient")
+        pm.Bernoulli("y", logit_p=lp, observed=y, dims="patient")
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
                        "outcome": "binary", "priors": resolved,
                        "parameterization": parameterization}

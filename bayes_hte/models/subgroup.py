@@ -544,7 +544,8 @@ def build_subgroup_model(
             logit_p = pt.set_subtensor(
                 logit_p[treated],
                 marginal_logit(logit_p[treated], s_eta, n_nodes=n_quadrature))
-        pm.Bernoulli("y", logit_p=logit_p, observed=data.y, dims="patient")
+        y = pm.Data("y_observed", data.y.astype("int64"), dims="patient")
+        pm.Bernoulli("y", logit_p=logit_p, observed=y, dims="patient")
     model.bayes_hte = {"family": "subgroup", "subgroups": list(lay.subgroups),
                        "individual_effects": bool(individual_effects),
                        "interactions": list(lay.interaction_names),

@@ -243,6 +243,8 @@ def build_ipdma_survival_model(
         z = pm.Data("treatment", data.z.astype("int64"), dims="patient")
         sidx = pm.Data("study_idx", data.study_idx, dims="patient")
         event = pm.Data("event", data.y.astype("float64"), dims="patient")
+        # times (scaled) as data: a refit on new times swaps data, not the graph
+        tt = pm.Data("time_observed", t, dims="patient")
         lp = ipdma.ipdma_linear_predictor(
             X, z, sidx, heterogeneity=heterogeneity, learner=learner, priors=resolved,
             parameterization=parameterization, coef_names=ipdma._coef_names(data, learner),
@@ -259,12 +261,13 @@ def build_ipdma_survival_model(
             else:
                 kappa = log_shape[z] if learner == "t" else log_shape
             pm.Deterministic("shape", pt.exp(log_shape), dims=arm_dims)
-            log_t = np.log(t)
+            log_t = pt.log(tt)
             log_h0 = kappa + (pt.exp(kappa) - 1.0) * log_t
             cum_h0 = pt.exp(pt.exp(kappa) * log_t)
         else:
             E, idx = exposure_matrix(t, cuts_scaled)
             expo = pm.Data("exposure", E, dims=("patient", "interval"))
+            idx = pm.Data("interval_idx", idx.astype("int64"), dims="patient")
             sigma = resolved["log_lambda"]["sigma"]
             ll = pm.ZeroSumNormal("log_lambda", sigma=sigma, dims=(*arm_dims, "interval"))
             if learner == "t":
@@ -273,7 +276,7 @@ def build_ipdma_survival_model(
             else:
                 log_h0 = ll[idx]
                 cum_h0 = (expo * pt.exp(ll)[None, :]).sum(-1)
-        pm.CustomDist("time", lp, event, log_h0, cum_h0, logp=_ph_logp, observed=t,
+        pm.CustomDist("time", lp, event, log_h0, cum_h0, logp=_ph_logp, observed=tt,
                       dims="patient")
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
                        "outcome": "time_to_event", "priors": resolved, "baseline": baseline,

@@ -402,7 +402,8 @@ def build_one_stage_lmm(
         gidx = pm.Data("cov_group", g_idx, dims="participant")
         pm.CustomDist("y", mean * Md, prec[gidx], logdet[gidx], Md, logp=_padded_mvn_logp,
                       random=_padded_mvn_random, signature="(t),(t,t),(),(t)->(t)",
-                      observed=Y, dims=("participant", "visit"))
+                      observed=pm.Data("y_observed", Y, dims=("participant", "visit")),
+                      dims=("participant", "visit"))
     model.bayes_hte = {"family": "one_stage_lmm", "structure": structure, "within": within,
                        "priors": resolved, "parameterization": parameterization,
                        "reference_visit": str(design.reference_visit)}

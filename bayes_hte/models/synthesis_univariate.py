@@ -177,7 +177,8 @@ def build_meta_analysis_model(
                 theta = pm.Deterministic("theta", mu + tau * z, dims="study")
             else:
                 theta = pm.Normal("theta", mu=mu, sigma=tau, dims="study")
-            pm.Normal("y", mu=theta, sigma=se, observed=data.yi, dims="study")
+            y_obs = pm.Data("y_obs", data.yi, dims="study")
+            pm.Normal("y", mu=theta, sigma=se, observed=y_obs, dims="study")
         z_new = pm.Normal("z_new", 0.0, 1.0)
         pm.Deterministic("theta_new", mu + tau * z_new)
     model.bayes_hte = {"family": "meta_analysis", "tau_prior": tau_prior,

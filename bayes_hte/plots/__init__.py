@@ -7,16 +7,19 @@ posterior predictive check, ITE against truth), :mod:`~bayes_hte.plots.survival`
 (CATE by risk group, against truth, subgroup forest), :mod:`~bayes_hte.plots.meta`
 (forest plots of meta-analyses), :mod:`~bayes_hte.plots.multivariate` (per-coefficient
 forests of the two-step models), :mod:`~bayes_hte.plots.evaluation` (ITE model
-comparison), :mod:`~bayes_hte.plots.diagnostics` (trace and rank plots) and
+comparison: calibration for benefit, TOC curves),
+:mod:`~bayes_hte.plots.diagnostics` (trace and rank plots) and
 :mod:`~bayes_hte.plots.studies` (simulation studies: performance measures with Monte
 Carlo SEs, zip plots, distributions of estimates).
 """
 
 from bayes_hte.plots.diagnostics import convergence_plots, plot_rank, plot_trace
 from bayes_hte.plots.evaluation import (
+    plot_benefit_curve,
     plot_calibration,
     plot_ite_distributions,
     plot_metric_forest,
+    plot_toc,
     save_comparison_figures,
 )
 from bayes_hte.plots.ipdma import plot_ite_distribution, plot_ite_vs_truth, plot_ppc_event_rates
@@ -32,6 +35,7 @@ __all__ = [
     "convergence_plots",
     "forest_coefficients",
     "forest_plot",
+    "plot_benefit_curve",
     "plot_calibration",
     "plot_cate_by_risk",
     "plot_cate_vs_truth",
@@ -45,6 +49,7 @@ __all__ = [
     "plot_ppc_event_rates",
     "plot_rank",
     "plot_subgroup_effects",
+    "plot_toc",
     "plot_trace",
     "plot_zip",
     "save_comparison_figures",

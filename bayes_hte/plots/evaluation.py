@@ -1,4 +1,4 @@
-"""Figures of the ITE model comparison: calibration curves, ITE distributions, metrics.
+"""Figures of the ITE model comparison: calibration, TOC curves, ITE distributions, metrics.
 
 They read an :class:`~bayes_hte.workflows.compare.ITEComparison` (the result of
 :func:`~bayes_hte.workflows.compare.evaluate_models`) and never refit a model; options
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayes_hte.evaluation.metrics import METRICS
+from bayes_hte.evaluation.metrics import BENEFIT_METRICS, METRICS
 
 if TYPE_CHECKING:
     from bayes_hte.workflows.compare import ITEComparison
@@ -218,8 +218,9 @@ def plot_metric_forest(
         metric table (as returned by :func:`bayes_hte.compare_ite_models`, columns
         ``model, validation, trial, metric, estimate, ci_low, ci_high``).
     metrics : sequence of str, optional
-        Default: every metric of :data:`bayes_hte.evaluation.metrics.METRICS` and
-        ``elpd_loo`` present in the table.
+        Default: every metric of :data:`bayes_hte.evaluation.metrics.METRICS`,
+        :data:`~bayes_hte.evaluation.metrics.BENEFIT_METRICS` and ``elpd_loo`` present
+        in the table.
     selections : sequence of (validation, trial)
         Which rows to draw, each in its own colour (default in-sample and IECV pooled).
     ncols : int
@@ -245,7 +246,7 @@ def plot_metric_forest(
         raise ValueError(f"the table has no rows for {list(selections)}")
     if metrics is None:
         present = set(table["metric"])
-        metrics = [m for m in [*METRICS, "elpd_loo"] if m in present]
+        metrics = [m for m in [*METRICS, *BENEFIT_METRICS, "elpd_loo"] if m in present]
     metrics = list(metrics)
     models = list(dict.fromkeys(table["model"]))
     ncols = min(ncols, len(metrics))
@@ -254,7 +255,9 @@ def plot_metric_forest(
                                                     + 1.2 * nrows + 0.6),
                              squeeze=False, sharey=True)
     ref = {"c_for_benefit": 0.5, "calibration_intercept": 0.0, "calibration_slope": 1.0,
-           "pape": 0.0, "gain_vs_treat_all": 0.0, "gain_vs_treat_none": 0.0, "mse": 0.0}
+           "pape": 0.0, "gain_vs_treat_all": 0.0, "gain_vs_treat_none": 0.0, "mse": 0.0,
+           "eavg_for_benefit": 0.0, "e50_for_benefit": 0.0, "e90_for_benefit": 0.0,
+           "autoc": 0.0, "qini": 0.0}
     ypos = {m: i for i, m in enumerate(models)}
     for ax, metric in zip(axes.flat, metrics, strict=False):
         for k, (v, t) in enumerate(sel):
@@ -288,6 +291,189 @@ def plot_metric_forest(
     return fig
 
 
+def _model_panels(n: int, ncols: int, panel_size: float, *, sharey: bool = True):
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(panel_size * ncols + 0.6, 4.4),
+                                                    panel_size * nrows + 0.8),
+                             sharex=True, sharey=sharey, squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _learner_color(label: str) -> str:
+    learner = label.rsplit("-", 1)[-1].lower() if "-" in label else "s"
+    return LEARNER_COLORS.get(learner, "k")
+
+
+def _metric_value(comparison, metric: str, label: str, validation: str) -> float:
+    table = getattr(comparison, "table", None)
+    if table is None:
+        return np.nan
+    trial = "all" if validation == "in-sample" else "pooled"
+    sub = table[(table["metric"] == metric) & (table["model"] == label)
+                & (table["validation"] == validation) & (table["trial"] == trial)]
+    return float(sub["estimate"].iloc[0]) if len(sub) else np.nan
+
+
+def plot_toc(
+    comparison: ITEComparison,
+    *,
+    validation: str = "in-sample",
+    ncols: int = 5,
+    title: str | None = None,
+    panel_size: float = 2.6,
+) -> Figure:
+    """Targeting operator characteristic (TOC) curves, one panel per model.
+
+    TOC(q) is the average benefit (risk reduction) among the fraction q of patients
+    with the largest predicted benefit minus the average benefit of all (Yadlowsky et
+    al. 2025; grf's ``plot`` of ``rank_average_treatment_effect``): a ranking that
+    finds the patients who benefit most has a curve high on the left, a useless one
+    stays at 0 (dotted). The band is the pointwise interval of the half-sample
+    bootstrap; the panel title gives the AUTOC (the area under the curve) and the Qini
+    of the posterior-mean benefit. S-learners are blue, T-learners red.
+
+    Parameters
+    ----------
+    comparison : ITEComparison
+        Result of :func:`bayes_hte.workflows.compare.evaluate_models`; its ``toc``
+        tables (``q``, ``estimate``, ``ci_low``, ``ci_high``, risk reduction scale)
+        and the ``autoc`` / ``qini`` rows of its ``table`` are drawn.
+    validation : {"in-sample", "iecv"}
+        Which curves to draw (IECV: the pooled held-out predictions).
+    ncols : int
+        Panels per row.
+    title : str, optional
+        Figure title (default ``"TOC curves (<validation>)"``).
+    panel_size : float
+        Width and height of one panel, in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panels share both axes.
+
+    Raises
+    ------
+    ValueError
+        If ``comparison`` has no TOC curve for ``validation``.
+    """
+    curves = {lab: t for (v, lab), t in (getattr(comparison, "toc", None) or {}).items()
+              if v == validation}
+    if not curves:
+        raise ValueError(f"no TOC curves to plot for validation={validation!r}")
+    fig, axes = _model_panels(len(curves), ncols, panel_size)
+    for ax, (label, t) in zip(axes.flat, curves.items(), strict=False):
+        color = _learner_color(label)
+        q = t["q"].to_numpy(dtype=float)
+        est = t["estimate"].to_numpy(dtype=float)
+        lo, hi = t["ci_low"].to_numpy(dtype=float), t["ci_high"].to_numpy(dtype=float)
+        ax.axhline(0, color="0.5", ls=":", lw=0.8)
+        if np.isfinite(lo).any():
+            ax.fill_between(q, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.plot(q, est, "-o", color=color, ms=2.5, lw=1.2)
+        autoc = _metric_value(comparison, "autoc", label, validation)
+        qini = _metric_value(comparison, "qini", label, validation)
+        sub = f"\nAUTOC={autoc:.3f}, Qini={qini:.3f}" if np.isfinite(autoc) else ""
+        ax.set_title(f"{label}{sub}", fontsize=9)
+        ax.set_xlim(0, 1)
+    for ax in axes[-1]:
+        ax.set_xlabel("fraction treated first (q)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("TOC (risk reduction)")
+    fig.suptitle(f"TOC curves ({validation})" if title is None else title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_benefit_curve(
+    comparison: ITEComparison,
+    *,
+    validation: str = "in-sample",
+    ncols: int = 5,
+    title: str | None = None,
+    panel_size: float = 2.6,
+) -> Figure:
+    """Smoothed calibration for benefit with intervals, one panel per model.
+
+    The loess curve of observed on predicted pair benefit in the pairs of the
+    c-for-benefit (:func:`bayes_hte.evaluation.benefit_curve.e_for_benefit`) with its
+    pointwise bootstrap band, the quantile groups of :func:`plot_calibration` (mean
+    predicted against observed benefit, with their intervals) and the diagonal of
+    perfect calibration (dashed); the title gives the Eavg-for-benefit, the mean
+    vertical distance between the curve and the diagonal over the pairs (the table's
+    estimate when the comparison has one, else the curve's own). S-learners are blue,
+    T-learners red.
+
+    Parameters
+    ----------
+    comparison : ITEComparison
+        Result of :func:`bayes_hte.workflows.compare.evaluate_models`; its
+        ``benefit_curve`` tables (``predicted``, ``observed``, ``ci_low``, ``ci_high``,
+        risk difference scale) and, when present, its ``calibration`` tables are drawn.
+    validation : {"in-sample", "iecv"}
+        Which curves to draw (IECV: the pooled held-out predictions).
+    ncols : int
+        Panels per row.
+    title : str, optional
+        Figure title (default ``"Smoothed calibration for benefit (<validation>)"``).
+    panel_size : float
+        Width and height of one panel, in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panels share both axes.
+
+    Raises
+    ------
+    ValueError
+        If ``comparison`` has no calibration curve for ``validation``.
+    """
+    curves = {lab: t for (v, lab), t in
+              (getattr(comparison, "benefit_curve", None) or {}).items() if v == validation}
+    if not curves:
+        raise ValueError(f"no calibration curves to plot for validation={validation!r}")
+    groups = {lab: t for (v, lab), t in (getattr(comparison, "calibration", None) or {}).items()
+              if v == validation}
+    fig, axes = _model_panels(len(curves), ncols, panel_size)
+    pred = np.concatenate([t["predicted"].to_numpy(dtype=float) for t in curves.values()])
+    lo_x, hi_x = float(np.nanmin(pred)), float(np.nanmax(pred))
+    pad = 0.05 * (hi_x - lo_x or 0.1)
+    xlim = (lo_x - pad, hi_x + pad)
+    for ax, (label, t) in zip(axes.flat, curves.items(), strict=False):
+        color = _learner_color(label)
+        x = t["predicted"].to_numpy(dtype=float)
+        est = t["observed"].to_numpy(dtype=float)
+        lo, hi = t["ci_low"].to_numpy(dtype=float), t["ci_high"].to_numpy(dtype=float)
+        ax.plot(xlim, xlim, ls="--", color="0.5", lw=0.8)
+        ax.axhline(0, color="0.85", lw=0.6)
+        if np.isfinite(lo).any():
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.plot(x, est, color=color, lw=1.4)
+        if label in groups:
+            g = groups[label]
+            gx, gy = g["predicted"].to_numpy(dtype=float), g["observed"].to_numpy(dtype=float)
+            ax.errorbar(gx, gy, yerr=[gy - g["ci_low"].to_numpy(dtype=float),
+                                      g["ci_high"].to_numpy(dtype=float) - gy],
+                        fmt="o", color="k", ms=3, capsize=2, lw=0.8, alpha=0.7)
+        eavg = _metric_value(comparison, "eavg_for_benefit", label, validation)
+        eavg = t.attrs.get("eavg", np.nan) if not np.isfinite(eavg) else eavg
+        sub = f"\nEavg={eavg:.3f}" if np.isfinite(eavg) else ""
+        ax.set_title(f"{label}{sub}", fontsize=9)
+        ax.set_xlim(xlim)
+    for ax in axes[-1]:
+        ax.set_xlabel("predicted benefit")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("observed benefit (loess)")
+    fig.suptitle(f"Smoothed calibration for benefit ({validation})" if title is None
+                 else title)
+    fig.tight_layout()
+    return fig
+
+
 def save_comparison_figures(
     comparison: ITEComparison,
     outdir: str | Path,
@@ -313,8 +499,11 @@ def save_comparison_figures(
     -------
     dict of str to pathlib.Path
         ``calibration_in_sample`` (:func:`plot_calibration`), ``ite_by_model``
-        (:func:`plot_ite_distributions`), ``metric_forest`` (:func:`plot_metric_forest`)
-        and, when the comparison has cross-validation results, ``calibration_iecv``.
+        (:func:`plot_ite_distributions`), ``metric_forest`` (:func:`plot_metric_forest`),
+        when the comparison has cross-validation results ``calibration_iecv``, and per
+        validation with curves (``in_sample``, ``iecv``) ``toc_<validation>``
+        (:func:`plot_toc`) and ``benefit_curve_<validation>``
+        (:func:`plot_benefit_curve`).
 
     Raises
     ------
@@ -328,6 +517,13 @@ def save_comparison_figures(
                "metric_forest": lambda: plot_metric_forest(comparison)}
     if comparison.iecv is not None:
         figures["calibration_iecv"] = lambda: plot_calibration(comparison, validation="iecv")
+    for v in ("in-sample", "iecv"):
+        key = v.replace("-", "_")
+        if any(val == v for val, _ in getattr(comparison, "toc", {}) or {}):
+            figures[f"toc_{key}"] = lambda v=v: plot_toc(comparison, validation=v)
+        if any(val == v for val, _ in getattr(comparison, "benefit_curve", {}) or {}):
+            figures[f"benefit_curve_{key}"] = lambda v=v: plot_benefit_curve(comparison,
+                                                                           validation=v)
     paths = {}
     for name, make in figures.items():
         fig = make()

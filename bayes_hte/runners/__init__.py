@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {
     "cima": "bayes_hte.runners.cima:run",
     "two_step": "bayes_hte.runners.two_step:run",
     "subgroup": "bayes_hte.runners.subgroup:run",
+    "meta_analysis": "bayes_hte.runners.meta_analysis:run",
 }
 
 __all__ = ["FAMILIES"]

@@ -379,7 +379,12 @@ def _report_evaluation(result: ITEComparison, data: IPDData, rep: Report, paths:
         "rank of predicted benefit within each trial, Harrell's C between predicted and "
         "observed pair benefit), calibration for benefit (least-squares intercept and slope "
         f"of observed on predicted benefit over {groups} quantile "
-        "groups), policy value of the rule 'treat if predicted benefit > 0' (PAPE of Imai & "
+        "groups; E-for-benefit Eavg / E50 / E90: mean, median and 90th percentile of the "
+        "distance between the loess curve of observed on predicted pair benefit and the "
+        "diagonal, in the c-for-benefit pairs), ranking (RATE of Yadlowsky et al.: AUTOC "
+        "and Qini, areas under the TOC curve, the benefit among the top-ranked fraction "
+        "minus the average benefit; 0 = no better than random), policy value of the "
+        "rule 'treat if predicted benefit > 0' (PAPE of Imai & "
         "Li against random treatment of the same share; risk reduction against treat-all "
         "and treat-none; positive = fewer events) and, for simulated data, the MSE and "
         "interval coverage of the ITE. Cells: metric of the posterior-mean ITE "
@@ -414,6 +419,17 @@ def _report_evaluation(result: ITEComparison, data: IPDData, rep: Report, paths:
                   "quintile of predicted benefit; dashed: ideal; line: least squares fit")
     rep.image(paths["calibration_in_sample"],
               "Calibration for benefit in the fitting data, per model")
+    for v, where in (("iecv", "in cross-validation (pooled held-out predictions)"),
+                     ("in_sample", "in the fitting data")):
+        if f"benefit_curve_{v}" in paths:
+            rep.image(paths[f"benefit_curve_{v}"],
+                      f"Smoothed calibration for benefit {where}: loess of observed on "
+                      f"predicted pair benefit with a {ci_prob:.0%} bootstrap band, "
+                      "quantile groups (points), ideal (dashed)")
+        if f"toc_{v}" in paths:
+            rep.image(paths[f"toc_{v}"],
+                      f"TOC curves {where}: benefit among the fraction q ranked first "
+                      f"minus the average benefit, {ci_prob:.0%} half-sample bootstrap band")
     rep.image(paths["metric_forest"], "Metrics per model with their posterior intervals")
     rep.image(paths["ite_by_model"], "Distribution of the posterior-mean ITE per model "
               "(S-learner blue, T-learner red; grey: truth)")

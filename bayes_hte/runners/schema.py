@@ -86,6 +86,16 @@ STUDY_METHOD: dict[str, object] = {
 #: Figures a study can draw (``[output].figures``).
 STUDY_FIGURES: tuple[str, ...] = ("performance", "zip", "estimates")
 
+#: Column roles of the three inputs of family ``meta_analysis``: 2x2 counts
+#: (:meth:`bayes_hte.ArmTable.from_frame`), events and totals per arm
+#: (:meth:`bayes_hte.ArmTable.from_events`), effect sizes (:meth:`bayes_hte.EffectTable.
+#: from_frame`, with ``vi`` or ``se``).
+META_INPUTS: dict[str, tuple[str, ...]] = {
+    "counts": ("n11", "n10", "n01", "n00"),
+    "events": ("events1", "total1", "events0", "total0"),
+    "effects": ("yi", "vi"),
+}
+
 #: family -> table -> key -> default (``None`` for a table with free keys).
 SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
     "ipdma": {
@@ -152,6 +162,32 @@ SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
             "joint_subgroups": UNSET,
         },
         "output": {"dir": UNSET},
+    },
+    "meta_analysis": {
+        # one table per study: 2x2 counts, events / totals per arm, or effect sizes
+        "data": {**SOURCE, "study": UNSET,
+                 **{role: UNSET for role in META_INPUTS["counts"] + META_INPUTS["events"]
+                    + META_INPUTS["effects"]},
+                 "se": UNSET,             # instead of vi: standard errors
+                 "scale": UNSET},         # of yi: default "log" for measure RR / OR
+        "model": {
+            "family": "meta_analysis",
+            "measure": UNSET,            # counts: "RD" | "RR" | "OR"; effect sizes: a label
+            "add": UNSET, "to": UNSET, "drop_double_zero": UNSET,   # ArmTable.effects
+            "methods": ["FE", "DL", "REML", "PM", "ML"],
+            "hksj": True,                # each random-effects method also with HKSJ
+            "pi_type": "metafor",
+            "forest": "REML",            # the classical fit of forest.png
+            "causal": UNSET,             # measures of the causal estimator (counts: all)
+            "causal_variance": "delta",
+            "bayesian": True,            # normal-normal random effects (MetaAnalysisModel)
+            "tau_prior": "half_normal", "parameterization": "marginal",
+            "bayesian_causal": UNSET,    # CausalMetaModel (default: with counts)
+            "membership": "random",
+        },
+        "priors": {"meta": UNSET, "causal": UNSET},   # overrides by parameter name
+        "sampler": dict(SAMPLER),
+        "output": {"dir": UNSET, "ci_prob": 0.95, "digits": 4},
     },
     # ``bayes-hte study``: a Monte Carlo simulation study (bayes_hte.runners.study)
     "study": {

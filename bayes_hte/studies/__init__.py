@@ -2,9 +2,9 @@
 
 A :class:`Study` names the data-generating mechanism, the scenarios, the methods and the
 true values of the estimands; :func:`run` executes it in process or on a Dask cluster,
-streaming one Parquet file per finished replicate to a store it can resume from;
-:func:`load` reads a store back; :func:`performance` computes the measures of Morris,
-White & Crowther (2019) with their Monte Carlo standard errors.
+streaming one Parquet file per finished task (a chunk of replicates) to a store it can
+resume from; :func:`load` reads a store back; :func:`performance` computes the measures
+of Morris, White & Crowther (2019) with their Monte Carlo standard errors.
 """
 
 from bayes_hte.studies.design import Study

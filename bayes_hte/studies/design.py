@@ -135,6 +135,10 @@ def _describe_callable(obj: Callable) -> dict[str, Any]:
                 cells[cname] = repr(value)
         if cells:
             bound["closure"] = cells
+    describe = getattr(target, "study_definition", None)
+    if callable(describe) and not inspect.isclass(target):
+        # a callable object states what it computes (settings, models) as plain data
+        bound["definition"] = describe()
     digest = hashlib.sha256(source.encode()).hexdigest()[:16] if source is not None else None
     return {"name": name, "source_sha256": digest, **bound}
 

@@ -1,12 +1,12 @@
 """Run a simulation study: in process, or on a Dask cluster, streaming results to a store.
 
-A *task* is one scenario and one replicate (or ``chunk`` replicates of one scenario): the
-data set is generated once with the replicate's own generator
+A *task* is one scenario and one replicate (or up to ``chunk`` consecutive replicates of
+one scenario): each replicate's data set is generated once with its own generator
 (:mod:`bayes_hte.studies.design`, *Seeds*) and every method is fitted to it. Tasks are
 issued replicate-major (replicate 0 of every scenario, then replicate 1, ...), so a
 partial run covers all scenarios. Results stream back as tasks finish and each finished
-replicate is written to the store at once (:mod:`bayes_hte.studies.store`); a rerun on
-the same store skips the finished replicates.
+task is written to the store at once as one part (:mod:`bayes_hte.studies.store`); a
+rerun on the same store skips the finished (scenario, replicate) keys.
 """
 
 from __future__ import annotations
@@ -160,10 +160,18 @@ def _clock(seconds: float) -> str:
 
 # ----------------------------------------------------------------------------- running
 def _tasks(pending: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, list[int]]]:
-    """Group pending (scenario, replicate) pairs, replicate-major, into tasks."""
+    """Group pending (scenario, replicate) pairs, replicate-major, into tasks.
+
+    A task holds up to ``chunk`` consecutive replicates of one scenario (a gap left by
+    replicates already in the store starts a new task), so that its part can be named
+    by its scenario and range of replicates.
+    """
     tasks, buffers = [], {}
     for s, r in pending:
         buf = buffers.setdefault(s, [])
+        if buf and r != buf[-1] + 1:
+            tasks.append((s, buf))
+            buf = buffers[s] = []
         buf.append(r)
         if len(buf) == chunk:
             tasks.append((s, buf))
@@ -244,9 +252,10 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
         The study definition.
     store : str or path-like, optional
         Folder of the results (created if needed): ``study.json`` first, then one Parquet
-        file per finished replicate, written as soon as it finishes. Rerunning on the same
-        store skips the finished replicates (after a crash, a kill, or on another machine
-        holding the store). ``None``: results kept in memory only.
+        file per finished task (``chunk`` replicates of one scenario), written as soon as
+        it finishes. Rerunning on the same store skips the finished (scenario, replicate)
+        keys (after a crash, a kill, or on another machine holding the store); a task
+        killed before it finished is rerun whole. ``None``: results kept in memory only.
     client : distributed.Client or str, optional
         Run on this Dask cluster (a client, or a scheduler address such as
         ``"tcp://host:8786"``; its workers need bayes_hte and the modules defining the
@@ -268,9 +277,10 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
         or seed; see :meth:`Study.fingerprint`); also forces a recomputation after a
         change the fingerprint cannot see (a helper in another module, a package update).
     chunk : int
-        Replicates of one scenario per task (>= 1). Raise it when one replicate's fits
-        take well under a second, so that scheduling overhead does not dominate; each
-        replicate is still stored and resumed on its own.
+        Consecutive replicates of one scenario per task (>= 1). Raise it when one
+        replicate's fits take well under a second, so that scheduling overhead and the
+        number of store files do not dominate: a task is stored as one part, and a run
+        killed mid-task loses that task's finished replicates (they are rerun).
 
     Returns
     -------
@@ -353,14 +363,17 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
     else:
         stream = _on_dask(study, tasks, truths, client=client, workers=workers)
     try:
-        for result in stream:
-            for s, r, cols in result:
-                table = _table(cols)
-                if root is not None:
-                    _write_part(root, s, r, table)
-                else:
-                    tables.append(table)
-                bar.update(1)
+        for result in stream:  # one task: [(s, r, columns)] of consecutive replicates
+            cols = _empty_columns()
+            for _, _, part in result:
+                for key, values in part.items():
+                    cols[key].extend(values)
+            table = _table(cols)
+            if root is not None:
+                _write_part(root, result[0][0], [r for _, r, _ in result], table)
+            else:
+                tables.append(table)
+            bar.update(len(result))
     finally:
         bar.close()
         if hasattr(stream, "close"):

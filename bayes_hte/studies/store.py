@@ -1,16 +1,21 @@
-"""The on-disk store of a simulation study: ``study.json`` and one Parquet file per replicate.
+"""The on-disk store of a simulation study: ``study.json`` and one Parquet file per task.
 
 Layout of a store folder::
 
     study.json                      # fingerprint, definition, factors, methods, replicates
-    parts/s{scenario}_r{replicate}.parquet
+    parts/s{scenario}_r{replicate}.parquet           # a task of one replicate
+    parts/s{scenario}_r{first}-{last}.parquet        # a task of replicates first..last
 
-``study.json`` is written before any work starts. Each finished replicate (all methods of
-one scenario × replicate) is written to a temporary file in ``parts/`` and renamed with
-:func:`os.replace`, which is atomic: a run killed at any moment leaves only complete parts
-(and perhaps a stray ``.tmp`` file, removed by the next run). A part holds the columns
-:data:`bayes_hte.studies.design.COLUMNS` (scenario factors are added from ``study.json``
-when a store is read). One run should write to a store at a time.
+``study.json`` is written before any work starts. Each finished task (all methods of
+one scenario on one replicate, or on a run of consecutive replicates of that scenario
+when the run has ``chunk > 1``) is written to a temporary file in ``parts/`` and renamed
+with :func:`os.replace`, which is atomic: a run killed at any moment leaves only complete
+parts (and perhaps a stray ``.tmp`` file, removed by the next run). A part's name says
+which (scenario, replicate) keys it holds, so finding the finished keys reads no file.
+A part holds the columns :data:`bayes_hte.studies.design.COLUMNS` (scenario factors are
+added from ``study.json`` when a store is read). Stores written with one part per
+replicate (format 1) are read and resumed as they are. One run should write to a store
+at a time.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from bayes_hte.studies.result import StudyResult
 
 STUDY_FILE = "study.json"
 PARTS_DIR = "parts"
-#: Version of the store layout written in ``study.json``.
-STORE_FORMAT = 1
-_PART_RE = re.compile(r"^s(\d+)_r(\d+)\.parquet$")
+#: Version of the store layout written in ``study.json`` (1: one part per replicate;
+#: 2: one part per task, named by its scenario and range of replicates).
+STORE_FORMAT = 2
+_PART_RE = re.compile(r"^s(\d+)_r(\d+)(?:-(\d+))?\.parquet$")
 _INT = ("scenario", "replicate")
 _STR = ("method", "estimand", "error")
 
@@ -46,8 +52,24 @@ def _schema():
     return pa.schema([(c, types.get(c, pa.float64())) for c in COLUMNS])
 
 
-def _part_path(root: Path, scenario: int, replicate: int) -> Path:
-    return root / PARTS_DIR / f"s{scenario}_r{replicate}.parquet"
+def _part_name(scenario: int, replicates: Sequence[int]) -> str:
+    """File name of the part of one scenario and a run of consecutive replicates."""
+    first, last = int(replicates[0]), int(replicates[-1])
+    if list(replicates) != list(range(first, last + 1)):
+        raise ValueError(f"a part holds consecutive replicates of one scenario, got "
+                         f"{list(replicates)} (scenario {scenario})")
+    return f"s{scenario}_r{first}.parquet" if first == last else \
+        f"s{scenario}_r{first}-{last}.parquet"
+
+
+def _part_keys(name: str) -> list[tuple[int, int]] | None:
+    """The (scenario, replicate) keys a part holds, read from its name (None: not a part)."""
+    m = _PART_RE.match(name)
+    if m is None:
+        return None
+    s, first = int(m.group(1)), int(m.group(2))
+    last = int(m.group(3)) if m.group(3) is not None else first
+    return [(s, r) for r in range(first, last + 1)]
 
 
 def _table(columns: dict[str, list]):
@@ -57,11 +79,15 @@ def _table(columns: dict[str, list]):
     return pa.table(columns, schema=_schema())
 
 
-def _write_part(root: Path, scenario: int, replicate: int, table) -> None:
-    """Write one replicate's rows atomically (temporary file, then :func:`os.replace`)."""
+def _write_part(root: Path, scenario: int, replicates: Sequence[int], table) -> None:
+    """Write one task's rows atomically (temporary file, then :func:`os.replace`).
+
+    ``replicates`` are the task's consecutive replicates of ``scenario``; they name the
+    part (:func:`_part_name`).
+    """
     import pyarrow.parquet as pq
 
-    final = _part_path(root, scenario, replicate)
+    final = root / PARTS_DIR / _part_name(scenario, replicates)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         pq.write_table(table, tmp)
@@ -72,15 +98,18 @@ def _write_part(root: Path, scenario: int, replicate: int, table) -> None:
 
 
 def _finished(root: Path) -> dict[tuple[int, int], Path]:
-    """``{(scenario, replicate): path}`` of the complete parts in a store."""
-    out = {}
+    """``{(scenario, replicate): path}`` of the complete parts in a store.
+
+    A key held by two parts (stores merged by hand) is read from the part whose name
+    sorts first.
+    """
+    out: dict[tuple[int, int], Path] = {}
     parts = root / PARTS_DIR
     if not parts.is_dir():
         return out
-    for path in parts.iterdir():
-        m = _PART_RE.match(path.name)
-        if m:
-            out[int(m.group(1)), int(m.group(2))] = path
+    for path in sorted(parts.iterdir()):
+        for key in _part_keys(path.name) or ():
+            out.setdefault(key, path)
     return out
 
 
@@ -140,7 +169,7 @@ def _clear_parts(root: Path) -> None:
     parts = root / PARTS_DIR
     if parts.is_dir():
         for path in parts.iterdir():
-            if _PART_RE.match(path.name) or path.name.endswith(".tmp"):
+            if _part_keys(path.name) is not None or path.name.endswith(".tmp"):
                 path.unlink()
 
 
@@ -183,6 +212,7 @@ def _open_store(path: str | os.PathLike, study: Study, *, replicates: int,
         for stray in (root / PARTS_DIR).glob(".*.tmp"):
             stray.unlink(missing_ok=True)
         info["replicates"] = max(int(info.get("replicates", 0)), replicates)
+        info["format"] = STORE_FORMAT
         info["methods"] = list(study.methods)
     info["updated"] = now
     _write_json(root, info)
@@ -213,13 +243,28 @@ def _assemble(tables: Iterable, *, scenarios: Sequence[dict], methods: Sequence[
 
 def _read_parts(root: Path, info: dict[str, Any], *, replicates: int | None = None
                 ) -> pd.DataFrame:
-    """The estimates of a store (replicates < ``replicates`` when given)."""
+    """The estimates of a store (replicates < ``replicates`` when given).
+
+    Each part is read once; rows of keys the part does not own (beyond ``replicates``,
+    or held by another part as well) are dropped.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     schema = _schema()
-    paths = sorted(p for (s, r), p in _finished(root).items()
-                   if replicates is None or r < replicates)
-    tables = [pq.read_table(p, schema=schema) for p in paths]
+    owned: dict[Path, list[tuple[int, int]]] = {}
+    for key, path in _finished(root).items():
+        if replicates is None or key[1] < replicates:
+            owned.setdefault(path, []).append(key)
+    tables = []
+    for path in sorted(owned):
+        table = pq.read_table(path, schema=schema)
+        keys = owned[path]
+        if len(keys) != len(_part_keys(path.name)):  # a part holds one scenario
+            keep = pa.array(sorted(r for _, r in keys), pa.int64())
+            table = table.filter(pc.is_in(table["replicate"], value_set=keep))
+        tables.append(table)
     scenarios = info.get("definition", {}).get("scenarios", [{}])
     return _assemble(tables, scenarios=scenarios, methods=info.get("methods", []))
 

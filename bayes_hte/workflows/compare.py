@@ -14,6 +14,11 @@ metric                        definition (:mod:`bayes_hte.evaluation.metrics`)
                               matched on predicted benefit within trials
 ``calibration_intercept``,    least-squares line of observed on predicted benefit
 ``calibration_slope``         over quintiles of predicted benefit
+``eavg_for_benefit``,         E-for-benefit: mean / median / 90th percentile of the
+``e50_…``, ``e90_…``          distance of the loess curve of observed on predicted
+                              pair benefit from the diagonal (the c-for-benefit pairs)
+``autoc``, ``qini``           RATE of the ranking by predicted benefit (Yadlowsky et
+                              al. 2025; :mod:`bayes_hte.evaluation.ranking`)
 ``mse``                       mean squared error of the ITE against the truth
 ``ci_coverage``,              coverage of the true ITE by the credible / new-trial
 ``pi_coverage``               prediction intervals
@@ -69,13 +74,16 @@ from bayes_hte.diagnostics import (
 )
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
+from bayes_hte.evaluation.benefit_curve import e_for_benefit
 from bayes_hte.evaluation.metrics import (
+    BENEFIT_METRICS,
     METRICS,
     benefit_from_ite,
     calibration_for_benefit,
     event_by_horizon,
     metric_table,
 )
+from bayes_hte.evaluation.ranking import rate
 from bayes_hte.options import (
     CV,
     HETEROGENEITY,
@@ -93,7 +101,11 @@ from bayes_hte.workflows.iecv import iecv as run_iecv
 COLUMNS = ["model", "heterogeneity", "learner", "validation", "trial", "metric", "estimate",
            "mean", "sd", "ci_low", "ci_high", "n", "note"]
 #: Order of the metrics in the wide tables (``ITEComparison.summary``).
-METRIC_ORDER = (*METRICS, "elpd_loo", "elpd_diff")
+METRIC_ORDER = (*METRICS, *BENEFIT_METRICS, "elpd_loo", "elpd_diff")
+#: Grid of the TOC curves of :attr:`ITEComparison.toc` (fractions treated).
+TOC_GRID = tuple(np.round(np.arange(1, 21) / 20, 10))
+#: Bootstrap resamples of the pairs for the band of the smoothed calibration curve.
+CURVE_BOOTSTRAP = 100
 #: Diagnostic rows of the tidy table (not metrics of the ITE; see the module docstring).
 DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "pareto_k_max",
                "pareto_k_bad")
@@ -247,6 +259,17 @@ class ITEComparison:
         its
         Pareto k summary (``pareto_k_max``, ``pareto_k_bad``, ``loo_warning``) and, with
         IECV, ``iecv_divergences`` summed over the refits.
+    toc : dict of (str, str) to pandas.DataFrame
+        TOC curve of the posterior-mean benefit by ``(validation, label)``
+        (:meth:`bayes_hte.evaluation.ranking.RankAverageEffect.toc_table`: ``q``,
+        ``estimate``, ``se``, ``ci_low``, ``ci_high``; half-sample bootstrap, risk
+        reduction scale).
+    benefit_curve : dict of (str, str) to pandas.DataFrame
+        Loess calibration curve of benefit of the posterior-mean benefit by
+        ``(validation, label)``
+        (:meth:`bayes_hte.evaluation.benefit_curve.EForBenefit.curve_table`:
+        ``predicted``, ``observed``, ``ci_low``, ``ci_high``; band over bootstrap
+        resamples of the pairs; its ``attrs["eavg"]`` is the Eavg-for-benefit).
     """
 
     table: pd.DataFrame
@@ -257,6 +280,8 @@ class ITEComparison:
     truth: np.ndarray | None = None
     seconds: dict = field(default_factory=dict)
     diagnostics: pd.DataFrame | None = None
+    toc: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    benefit_curve: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
 
     def summary(self, *, validation: str = "in-sample", trial: str | None = None,
                 value: SummaryValue = "estimate"
@@ -310,8 +335,9 @@ class ITEComparison:
         dict of str to pathlib.Path
             ``table`` (the tidy metric table), ``calibration_table`` (the calibration
             groups of every model and validation), ``diagnostics`` (one row per model,
-            :attr:`diagnostics`) and, with cross-validation, ``iecv_recalibration`` and
-            ``iecv_fits``.
+            :attr:`diagnostics`), ``toc`` and ``benefit_curve`` (the curves of
+            :attr:`toc` and :attr:`benefit_curve`, when computed) and, with
+            cross-validation, ``iecv_recalibration`` and ``iecv_fits``.
         """
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
@@ -321,6 +347,12 @@ class ITEComparison:
                          in self.calibration.items()]).reset_index()
         paths["calibration_table"] = outdir / f"{prefix}_calibration_groups.csv"
         cal.to_csv(paths["calibration_table"], index=False)
+        for name in ("toc", "benefit_curve"):
+            curves = getattr(self, name)
+            if curves:
+                paths[name] = outdir / f"{prefix}_{name}.csv"
+                pd.concat([t.assign(validation=v, model=lab) for (v, lab), t
+                           in curves.items()]).to_csv(paths[name], index=False)
         if self.diagnostics is not None:
             paths["diagnostics"] = outdir / f"{prefix}_diagnostics.csv"
             self.diagnostics.to_csv(paths["diagnostics"])
@@ -411,6 +443,8 @@ def evaluate_models(
 
     start = time.perf_counter()
     rows, ite_means, calibration, health = [], {}, {}, {}
+    toc, curves = {}, {}
+    curve_rng = rng.spawn(1)[0]            # the curves leave the metrics' stream alone
     for label, m in fitted.items():
         if getattr(m, "idata", None) is None:
             raise ValueError(f"model {label!r} is not fitted")
@@ -426,7 +460,8 @@ def evaluate_models(
             y[known], z[known], ite, outcome=data.outcome_type,
             truth=None if truth is None else truth[known], ite_new=ite_new,
             truth_new=None if truth_new is None else truth_new[known],
-            strata=trials[known], groups=groups, ci_prob=ci_prob, random_state=rng)
+            strata=trials[known], groups=groups, ci_prob=ci_prob, random_state=rng,
+            benefit_metrics=True)
         tab.insert(0, "trial", "all")
         tab.insert(0, "validation", "in-sample")
         tab.insert(0, "learner", lr)
@@ -439,6 +474,8 @@ def evaluate_models(
         benefit = benefit_from_ite(ite.mean(axis=0), data.outcome_type)
         calibration[("in-sample", label)] = calibration_for_benefit(
             y[known], z[known], benefit, groups=groups).table(ci_prob=ci_prob)
+        toc[("in-sample", label)], curves[("in-sample", label)] = _curves(
+            y[known], z[known], benefit, trials[known], ci_prob, curve_rng)
     seconds["in_sample_metrics"] = time.perf_counter() - start
     log(f"evaluation: in-sample metrics of {len(fitted)} models in "
         f"{seconds['in_sample_metrics']:.1f} s")
@@ -475,6 +512,8 @@ def evaluate_models(
                                  data.outcome_type)
             calibration[("iecv", label)] = calibration_for_benefit(
                 y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
+            toc[("iecv", label)], curves[("iecv", label)] = _curves(
+                y[held], z[held], b[held], trials[held], ci_prob, curve_rng)
         seconds["iecv_total"] = time.perf_counter() - start
         log(f"evaluation: IECV (fits + metrics) in {seconds['iecv_total']:.0f} s")
 
@@ -488,7 +527,19 @@ def evaluate_models(
         diag["iecv_divergences"] = cv_result.fits.groupby("model")["divergences"].sum()
     diag.index.name = "model"
     return ITEComparison(table=table, ite=ite_means, calibration=calibration, iecv=cv_result,
-                         loo=loo_tab, truth=truth, seconds=seconds, diagnostics=diag)
+                         loo=loo_tab, truth=truth, seconds=seconds, diagnostics=diag,
+                         toc=toc, benefit_curve=curves)
+
+
+def _curves(y, z, benefit, strata, ci_prob, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """TOC curve (half-sample bootstrap intervals) and smoothed calibration curve of
+    benefit (pairs bootstrap band) of one posterior-mean benefit vector."""
+    toc = rate(y, z, benefit, strata=strata, q=TOC_GRID, random_state=rng)
+    e = e_for_benefit(y, z, benefit, strata=strata, random_state=rng,
+                      n_bootstrap=CURVE_BOOTSTRAP)
+    curve = e.curve_table(ci_prob=ci_prob)
+    curve.attrs["eavg"] = float(e.eavg)
+    return toc.toc_table(ci_prob=ci_prob), curve
 
 
 def _iecv_rows(cv_result: IECVResult, parts: Mapping[str, tuple[str, str]]) -> pd.DataFrame:

@@ -179,7 +179,9 @@ class IECVResult:
             (:func:`bayes_hte.evaluation.metrics.metric_table`). ``trial`` is a trial
             label, ``"pooled"`` (all held-out predictions together; c-for-benefit pairs
             matched within trials) or ``"median"`` (median of the per-trial estimates,
-            the summary of Bouvier et al. 2024, Table 2).
+            the summary of Bouvier et al. 2024, Table 2). The rows include the
+            E-for-benefit and RATE rows (``benefit_metrics=True`` of
+            :func:`~bayes_hte.evaluation.metrics.metric_table`).
         """
         data = self.data
         if outcome_arrays is not None:
@@ -204,14 +206,15 @@ class IECVResult:
                     y[mask], z[mask], ite[..., mask], outcome=data.outcome_type,
                     truth=None if truth is None else truth[mask],
                     ite_new=ite_new[..., mask], groups=groups, ci_prob=ci_prob,
-                    random_state=rng)
+                    random_state=rng, benefit_metrics=True)
                 tab.insert(0, "trial", str(lab))
                 per_trial.append(tab)
             tabs = pd.concat(per_trial, ignore_index=True)
             pooled = metric_table(
                 y[known], z[known], ite[..., known], outcome=data.outcome_type,
                 truth=None if truth is None else truth[known], ite_new=ite_new[..., known],
-                strata=trials[known], groups=groups, ci_prob=ci_prob, random_state=rng)
+                strata=trials[known], groups=groups, ci_prob=ci_prob, random_state=rng,
+                benefit_metrics=True)
             pooled.insert(0, "trial", "pooled")
             med = (tabs.groupby("metric", sort=False)["estimate"].median().rename("estimate")
                    .reset_index())

@@ -39,6 +39,8 @@ DATA_ARGS = {
     "plot_calibration": ("comparison",),
     "plot_ite_distributions": ("comparison",),
     "plot_metric_forest": ("comparison",),
+    "plot_toc": ("comparison",),
+    "plot_benefit_curve": ("comparison",),
     "save_comparison_figures": ("comparison", "outdir"),
     "plot_trace": ("idata",),
     "plot_rank": ("idata",),
@@ -142,6 +144,19 @@ def _study_estimates() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _with_curves(comparison):
+    """The comparison with TOC and smoothed calibration curves (risk difference scale)."""
+    q = np.linspace(0.1, 1, 10)
+    toc = pd.DataFrame({"q": q, "estimate": 0.05 * (1 - q), "ci_low": 0.05 * (1 - q) - 0.02,
+                        "ci_high": 0.05 * (1 - q) + 0.02})
+    grid = np.linspace(-0.02, 0.06, 9)
+    curve = pd.DataFrame({"predicted": grid, "observed": 0.9 * grid, "ci_low": grid - 0.03,
+                          "ci_high": grid + 0.03})
+    keys = list(comparison.calibration)
+    return SimpleNamespace(**vars(comparison), toc=dict.fromkeys(keys, toc),
+                           benefit_curve=dict.fromkeys(keys, curve))
+
+
 CALLS = {
     "plot_ite_distribution": lambda d: plots.plot_ite_distribution({"a": d.ite}, truth=d.truth),
     "plot_ppc_event_rates": lambda d: plots.plot_ppc_event_rates(d.idata, d.data, ci_prob=0.9),
@@ -159,6 +174,8 @@ CALLS = {
     "plot_calibration": lambda d: plots.plot_calibration(d.comparison, validation="iecv"),
     "plot_ite_distributions": lambda d: plots.plot_ite_distributions(d.comparison),
     "plot_metric_forest": lambda d: plots.plot_metric_forest(d.comparison),
+    "plot_toc": lambda d: plots.plot_toc(_with_curves(d.comparison), validation="iecv"),
+    "plot_benefit_curve": lambda d: plots.plot_benefit_curve(_with_curves(d.comparison)),
     "plot_trace": lambda d: plots.plot_trace(d.posterior, var_names=["mu", "tau"]),
     "plot_rank": lambda d: plots.plot_rank(d.posterior, var_names=["mu"]),
     "plot_performance": lambda d: plots.plot_performance(performance(_study_estimates()),

@@ -133,7 +133,9 @@ def test_same_estimates_on_a_local_dask_cluster(reference, tmp_path):
     """Two worker processes, chunks of 3 replicates, any completion order: same numbers."""
     res = run(_toy.make_study(), workers=2, chunk=3, store=tmp_path / "s", progress=False)
     pd.testing.assert_frame_equal(_values(res.estimates), _values(reference.estimates))
-    assert len(list((tmp_path / "s" / "parts").glob("*.parquet"))) == 16
+    # one part per task: replicates 0-2 and 3 of each of the 4 scenarios
+    names = sorted(p.name for p in (tmp_path / "s" / "parts").glob("*.parquet"))
+    assert names == sorted(f"s{s}_r{r}.parquet" for s in range(4) for r in ("0-2", "3"))
 
 
 class _WorkerFailure(BaseException):

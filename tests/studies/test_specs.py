@@ -200,3 +200,76 @@ def test_scenario_tables_and_methods_with_their_own_replicates(tmp_path):
     path.write_text(ragged)
     with pytest.raises(SpecError, match=r"\[scenarios\] scenario 1 has factors"):
         run_study_spec(path, progress=False, log=lambda m: None)
+
+
+def _edited(name: str, tmp_path: Path, edits) -> Path:
+    text = (SPECS / f"{name}.toml").read_text()
+    for old, new in [*edits, (f'dir = "results/studies/{name}"', f'dir = "{tmp_path / "out"}"')]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_cima_spec_runs_shrunk(tmp_path):
+    """Two of the 16 scenarios, 2 replicates: the three methods, the exact truth."""
+    spec = _edited("cima_shi_5trial", tmp_path, [
+        ("theta = [1, 2]", "theta = [1]"), ("gamma = [1, 2]", "gamma = [1]"),
+        ("beta = [1, 2]", "beta = [2]"), ('figures = ["performance", "estimates"]',
+                                          "figures = []")])
+    out = run_study_spec(spec, replicates=2, progress=False, log=lambda m: None)
+    perf = pd.read_csv(out / "performance.csv")
+    assert list(perf.columns[:4]) == ["theta", "gamma", "beta", "eta"]
+    assert list(pd.unique(perf["method"])) == ["meta", "metareg", "CIMA"]
+    assert set(perf["estimand"]) == {"ate"} and (perf["n_ok"] == 2).all()
+    est = load(out / "store" / "main").estimates
+    assert (est["error"] == "").all()
+    # scenario 1 is eta = 2 (the paper's scenario 4); the truth is exact
+    from bayes_hte.studies.simulators import _shi_cima_truth
+
+    truth = est.groupby("scenario")["truth"].first()
+    assert truth[1] == _shi_cima_truth(eta=2, beta=2)["ate"]
+    assert sorted(p.name for p in (out / "store" / "main" / "parts").iterdir()) == [
+        "s0_r0-1.parquet", "s1_r0-1.parquet"]                 # chunk = 10: one part each
+
+
+def test_tzimas_spec_runs_shrunk(tmp_path):
+    """One small trial, tiny single-chain fits: every method reports every estimand."""
+    path = _edited("tzimas2024_coverage", tmp_path, [
+        ("draws = 1000", "draws = 30"), ("tune = 1000", "tune = 30"),
+        ("chains = 4", 'chains = 1\nsampler = "pymc"'), ("n = 2000 }", "n = 300 }"),
+        ('figures = ["performance", "estimates"]', "figures = []")])
+    out = run_study_spec(path, replicates=1, progress=False, log=lambda m: None)
+    est = load(out / "store" / "main").estimates
+    assert (est["error"] == "").all(), est["error"].unique()
+    assert list(pd.unique(est["method"])) == ["paper", "paper_no_individual", "full"]
+    assert set(est["estimand"]) == {"ate_logit", "ate_rd", "hte_anticoagulant",
+                                    "hte_prior_bleeding", "hte_diabetes", "hte_female"}
+    assert est["truth"].notna().all()
+    assert (est["ci_low"] <= est["estimate"]).all() and (est["estimate"] <= est["ci_high"]).all()
+
+
+def _docs_example() -> str:
+    text = (SPECS.parents[1] / "docs" / "studies.md").read_text()
+    part = text.split("### An annotated example", 1)[1]
+    return part.split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_annotated_example_of_the_docs_runs(tmp_path):
+    text = _docs_example()
+    edits = [*FAST_BAYES, ('dir = "results/studies/re_example"', f'dir = "{tmp_path / "o"}"'),
+             ('store = "results/studies/re_example/store"', f'store = "{tmp_path / "s"}"'),
+             ('figures = ["performance", "zip", "estimates"]', 'figures = ["performance"]'),
+             ("k = [5, 20]", "k = [5]")]
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "re_example.toml"
+    path.write_text(text)
+    out = run_study_spec(path, replicates=2, progress=False, log=lambda m: None)
+    perf = pd.read_csv(out / "performance.csv")
+    assert list(pd.unique(perf["method"])) == ["DL_HKSJ", "REML", "bayes"]
+    assert set(perf["measure"]) == {"cover", "bias", "empse", "modelse"}
+    assert (out / "performance_cover.png").exists()
+    assert load(tmp_path / "s" / "bayes").estimates["replicate"].max() == 1

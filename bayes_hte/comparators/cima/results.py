@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hte.comparators.cima.formula import Term, design_matrix
+from bayes_hte.comparators.printout import cima_estimate_text, cima_text
 from bayes_hte.comparators.results import WaldInterval, interval_columns, wald_interval
 from bayes_hte.data.summaries import Stratum, parse_stratum
 from bayes_hte.errors import DataError
@@ -32,6 +33,12 @@ class CIMAEstimate(WaldInterval):
     estimate: float
     se: float
     ci_prob: float = 0.95
+
+    def __str__(self) -> str:
+        """Printout (:func:`bayes_hte.comparators.printout.cima_estimate_text`)."""
+        return cima_estimate_text(self)
+
+    __repr__ = __str__
 
     def summary(self) -> pd.DataFrame:
         """One row: ``estimate, se, ci_low, ci_high``.
@@ -227,8 +234,9 @@ class CIMAResult:
         ate.index = ["ATE (target)"]
         return pd.concat([ate, self.coef])
 
-    def __repr__(self) -> str:
-        lo, hi = self.ate.ci
-        return (f"CIMAResult(ATE={self.ate.estimate:.4g} [{lo:.4g}, {hi:.4g}], "
-                f"terms={list(self.coef.index)}, trials={list(self.tilting.index)})")
+    def __str__(self) -> str:
+        """metafor-style printout (:func:`bayes_hte.comparators.printout.cima_text`)."""
+        return cima_text(self)
+
+    __repr__ = __str__
 

@@ -1,7 +1,7 @@
 """Bundled real data sets, transcribed from the seed papers.
 
-Each loader returns a small object whose attributes are ready for the matching
-analysis; the files sit next to this module (``*.csv``, ``*.json``).
+Each loader returns a data frame, or a small object whose attributes are ready for the
+matching analysis; the files sit next to this module (``*.csv``, ``*.json``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from bayes_hte.data.summaries import CovariateSummary
 
-__all__ = ["SGLT2HF", "sglt2_hf"]
+__all__ = ["SGLT2HF", "bcg", "sglt2_hf"]
 
 
 def _read_csv(name: str) -> pd.DataFrame:
@@ -105,3 +105,39 @@ def sglt2_hf() -> SGLT2HF:
     counts = raw.copy()
     return SGLT2HF(effects=effects, counts=counts, covariates=covariates, target=target,
                    info=info)
+
+
+def bcg() -> pd.DataFrame:
+    """BCG vaccine against tuberculosis: 13 trials (Colditz et al. 1994, JAMA 271:698-702).
+
+    The data of R metafor's ``dat.bcg`` (metadat package; Colditz, Brewer, Berkey et al.
+    1994, "Efficacy of BCG vaccine in the prevention of tuberculosis: meta-analysis of
+    the published literature", JAMA 271(9), 698-702; also Berkey et al. 1995, Stat Med
+    14, 395-411): per trial the 2x2 counts of tuberculosis cases among vaccinated and
+    unvaccinated participants, the absolute latitude of the trial site and how
+    participants were allocated.
+
+    Returns
+    -------
+    pandas.DataFrame
+        13 rows, one per trial, with the columns of ``dat.bcg``: ``trial`` (1-13),
+        ``author``, ``year`` (of publication), ``tpos`` / ``tneg`` (vaccinated with /
+        without tuberculosis), ``cpos`` / ``cneg`` (not vaccinated, with / without
+        tuberculosis), ``ablat`` (absolute latitude of the site, degrees), ``alloc``
+        (``"random"``, ``"alternate"`` or ``"systematic"``); and ``study``, the label
+        ``"<author> <year>"`` (unique, unlike ``author``). In the package's 2x2 vocabulary
+        ``n11 = tpos``, ``n10 = tneg``, ``n01 = cpos``, ``n00 = cneg``.
+
+    Examples
+    --------
+    >>> import bayes_hte as bh
+    >>> d = bh.datasets.bcg()
+    >>> counts = bh.ArmTable.from_frame(d, n11="tpos", n10="tneg", n01="cpos", n00="cneg",
+    ...                                 study="study")
+    >>> counts.k, int(counts.n.sum())
+    (13, 357347)
+    """
+    with resources.files(__package__).joinpath("bcg.csv").open("r") as fh:
+        out = pd.read_csv(fh, dtype={"author": str, "alloc": str})
+    out["study"] = out["author"] + " " + out["year"].astype(str)
+    return out

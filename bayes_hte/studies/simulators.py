@@ -1,0 +1,370 @@
+r"""The data-generating mechanisms a study spec can name: simulators of :mod:`bayes_hte.simulate`.
+
+A study spec's ``[data] simulator`` is a key of :data:`SIMULATORS`. Each entry says how
+to call the simulator, what its draw becomes for the methods (one of the data types
+below) and how the true values of the estimands follow from the design parameters
+alone (analytically or by deterministic quadrature, never from a draw):
+
+===================== ================ ==================================================
+simulator             data             estimands (truth)
+===================== ================ ==================================================
+``berenfeld2026``     ArmTable         ``RD``, ``RR``, ``OR`` of :math:`\theta(P^*)`
+``berenfeld2026_      ArmTable         the same, counts drawn from their exact law
+counts``
+``normal_meta``       EffectTable      ``mu`` (also ``tau2``, ``tau``)
+``shi_cima``          TrialSummaries   ``ate``: the target-population ATE
+``tzimas2024``        TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
+===================== ================ ==================================================
+
+:func:`data_seed` gives a method that samples (MCMC, a random split) a seed fixed by
+the data set, so that a replicate's results do not depend on the worker that ran it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, ndtr
+
+from bayes_hte import simulate
+from bayes_hte.data import ArmTable, EffectTable
+from bayes_hte.errors import DataError
+from bayes_hte.simulate.shi_cima import BETA, ETA, THETA, SimulatedCIMA
+from bayes_hte.simulate.tzimas2024 import BASELINE, EFFECT, SimulatedRCT
+
+
+# =========================================================================== data types
+@dataclass(frozen=True, eq=False)
+class TrialSummaries:
+    """Aggregate data of randomised trials and the covariates of a target population.
+
+    What aggregate-data methods of a study read (CIMA-AgD, meta-analysis and
+    meta-regression of the trials' overall effects); the estimand is the average
+    treatment effect in the target population, ``"ate"``, on the scale of the reported
+    effects.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        Reported effects, one row per trial and subgroup stratum: ``trial, subgroup,
+        stratum, estimate, se, n`` (optionally ``prop``); the trial's overall effect has
+        ``subgroup == "overall"`` (the input of :func:`bayes_hte.comparators.cima`).
+    covariates : pandas.DataFrame
+        Per-trial covariate summaries ``trial, covariate, mean, sd`` (the proportion as
+        ``mean`` and an empty ``sd`` for a binary covariate).
+    target : pandas.DataFrame
+        Covariate rows of the target population (one column per covariate).
+    measure : str, optional
+        Label of the effect measure (e.g. ``"RD"``).
+
+    Raises
+    ------
+    DataError
+        A frame misses a column named above, or a trial has no overall effect.
+    """
+
+    effects: pd.DataFrame
+    covariates: pd.DataFrame
+    target: pd.DataFrame
+    measure: str | None = None
+
+    def __post_init__(self) -> None:
+        for what, frame, cols in (("effects", self.effects, ("trial", "subgroup", "estimate",
+                                                              "se")),
+                                  ("covariates", self.covariates, ("trial", "covariate",
+                                                                   "mean"))):
+            missing = [c for c in cols if c not in frame.columns]
+            if missing:
+                raise DataError(f"TrialSummaries {what} has no column(s) {missing}")
+        trials = set(self.covariates["trial"])
+        overall = set(self.effects.loc[self.effects["subgroup"] == "overall", "trial"])
+        if trials - overall:
+            raise DataError(f"TrialSummaries: trial(s) {sorted(map(str, trials - overall))} "
+                            "have no overall effect (subgroup 'overall')")
+
+    @property
+    def overall(self) -> EffectTable:
+        """The trials' overall effects (``yi``) and their squared SEs (``vi``)."""
+        rows = self.effects[self.effects["subgroup"] == "overall"]
+        return EffectTable(yi=rows["estimate"].to_numpy(dtype=float),
+                           vi=rows["se"].to_numpy(dtype=float) ** 2,
+                           labels=[str(t) for t in rows["trial"]], measure=self.measure)
+
+    @property
+    def trial_means(self) -> pd.DataFrame:
+        """Covariate means per trial: index the trials of :attr:`overall`, a column each."""
+        wide = self.covariates.pivot(index="trial", columns="covariate", values="mean")
+        wide.index = wide.index.map(str)
+        return wide.loc[list(self.overall.labels)]
+
+
+@dataclass(frozen=True, eq=False)
+class TrialIPD:
+    """Individual patient data of one randomised trial with a binary outcome.
+
+    What IPD methods of a study read (the subgroup model); the truth columns of the
+    simulator are not in ``frame``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per patient: outcome, 0/1 treatment and covariate columns.
+    outcome : str
+        Outcome column (0/1).
+    treatment : str
+        Treatment column (0/1).
+    """
+
+    frame: pd.DataFrame
+    outcome: str = "event"
+    treatment: str = "treatment"
+
+
+#: What a simulator's data become for the methods.
+StudyData = ArmTable | EffectTable | TrialSummaries | TrialIPD
+
+
+def data_seed(data: StudyData, seed: int = 0) -> int:
+    """A seed fixed by the data set (and ``seed``), the same in every process.
+
+    Parameters
+    ----------
+    data : ArmTable, EffectTable, TrialSummaries or TrialIPD
+        The data of one replicate.
+    seed : int
+        Added entropy (>= 0), so that two methods on the same data can use different
+        streams.
+
+    Returns
+    -------
+    int
+        In ``[0, 2**32)``: the first 4 bytes of the SHA-256 of ``seed`` and the data's
+        numbers (counts; effect sizes and variances; reported effects and target rows;
+        the patient rows), so a replicate's sampler runs are reproducible whatever
+        worker runs them.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is none of the types above.
+    """
+    h = hashlib.sha256(str(int(seed)).encode())
+    if isinstance(data, ArmTable | EffectTable):
+        names = ("n11", "n10", "n01", "n00") if isinstance(data, ArmTable) else ("yi", "vi")
+        arrays = [getattr(data, name) for name in names]
+    elif isinstance(data, TrialSummaries):
+        arrays = [data.effects[["estimate", "se"]].to_numpy(), data.target.to_numpy()]
+    elif isinstance(data, TrialIPD):
+        arrays = [pd.util.hash_pandas_object(data.frame, index=False).to_numpy()]
+    else:
+        raise TypeError(f"no data seed for {type(data).__name__}")
+    for arr in arrays:
+        h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
+    return int.from_bytes(h.digest()[:4], "little")
+
+
+# =========================================================================== adapters
+@dataclass(frozen=True)
+class Simulator:
+    """How a study uses one simulator of :mod:`bayes_hte.simulate`.
+
+    Parameters
+    ----------
+    function : callable
+        The simulator (``seed=`` takes a :class:`numpy.random.Generator`).
+    data : callable
+        ``data(result) -> StudyData``: what the methods read.
+    truth : callable
+        ``truth(**params) -> {estimand: float}``: the true values from the design
+        parameters alone (the simulator's defaults fill the ones not given).
+    data_type : type
+        The type ``data`` returns.
+    fixed : tuple of str
+        Parameters that are not design parameters (e.g. ``replicates``), set by the
+        study and not allowed in a spec.
+    """
+
+    function: Callable[..., Any]
+    data: Callable[[Any], StudyData]
+    truth: Callable[..., dict[str, float]]
+    data_type: type
+    fixed: tuple[str, ...] = ()
+
+
+_BERENFELD_TRUTH_KEYS = ("beta1", "beta0", "mu", "sigma", "p_study")
+
+
+def _berenfeld_truth(**params: Any) -> dict[str, float]:
+    truth = simulate.berenfeld_truth(**{k: params[k] for k in _BERENFELD_TRUTH_KEYS
+                                        if k in params})
+    return {m: float(v) for m, v in truth["theta_causal"].items()}
+
+
+def _counts_table(counts: dict) -> ArmTable:
+    k = counts["n11"].shape[0]
+    return ArmTable(**{c: counts[c][:, 0] for c in ("n11", "n10", "n01", "n00")},
+                    labels=[f"study{i + 1}" for i in range(k)])
+
+
+def _normal_meta_truth(**params: Any) -> dict[str, float]:
+    return simulate.normal_meta_truth(**{k: params[k] for k in ("mu", "tau2") if k in params})
+
+
+# ----------------------------------------------------------------------------- shi_cima
+def _shi_cima(*, eta: int = 1, beta: int = 1, gamma: int = 1, theta: int = 1,
+              n: int = 5000, seed: Any = None) -> SimulatedCIMA:
+    """:func:`bayes_hte.simulate.shi_cima` with its four design factors as parameters.
+
+    ``eta`` (covariate distribution), ``beta`` (selection into the trials), ``gamma``
+    (allocation to the trials) and ``theta`` (potential-outcome models) each take the
+    level 1 or 2 of the authors' ``expand.grid(eta, beta, gamma, theta)``; the paper's
+    scenario number is ``eta + 2 (beta - 1) + 4 (gamma - 1) + 8 (theta - 1)``.
+    """
+    levels = {"eta": eta, "beta": beta, "gamma": gamma, "theta": theta}
+    for name, level in levels.items():
+        if level not in (1, 2) or isinstance(level, bool):
+            raise DataError(f"shi_cima: {name} must be 1 or 2, got {level!r}")
+    number = eta + 2 * (beta - 1) + 4 * (gamma - 1) + 8 * (theta - 1)
+    return simulate.shi_cima(number, n=n, seed=seed)
+
+
+#: Gauss–Hermite (probabilists') nodes and weights for the normal covariate X3.
+_HERMITE = np.polynomial.hermite_e.hermegauss(80)
+
+
+def _shi_cima_truth(*, eta: int = 1, beta: int = 1, gamma: int = 1, theta: int = 1,
+                    n: int = 5000) -> dict[str, float]:
+    r"""The target ATE :math:`E\{Y(1) - Y(0) \mid R = 0\}` of the CIMA-AgD setting.
+
+    .. math::
+
+        \frac{E[\{\mathrm{expit}(\theta_1'x) - \mathrm{expit}(\theta_0'x)\}
+               \{1 - \mathrm{expit}(\beta'x)\}]}{E[1 - \mathrm{expit}(\beta'x)]}
+
+    over :math:`X_1 \sim Bern(\eta_1)`, :math:`X_2 \sim Bern(\eta_2)`,
+    :math:`X_3 \sim N(\eta_3, 1)` (the sum over :math:`X_1, X_2` exact, the integral
+    over :math:`X_3` by 80-point Gauss–Hermite quadrature). It is the expectation of the
+    script's "true value", the mean of :math:`Y(1) - Y(0)` over a draw's target rows;
+    ``gamma`` (allocation among the trials) and ``n`` do not enter.
+    """
+    e, b, th = ETA[eta], np.asarray(BETA[beta]), THETA[theta]
+    nodes, weights = _HERMITE
+    x3 = e[2] + nodes
+    num = den = 0.0
+    for x1 in (0.0, 1.0):
+        for x2 in (0.0, 1.0):
+            p = (e[0] if x1 else 1 - e[0]) * (e[1] if x2 else 1 - e[1])
+            X = np.column_stack([np.ones_like(x3), np.full_like(x3, x1),
+                                 np.full_like(x3, x2), x3])
+            target = 1 - expit(X @ b)
+            effect = expit(X @ th[0]) - expit(X @ th[1])
+            num += p * np.sum(weights * target * effect)
+            den += p * np.sum(weights * target)
+    return {"ate": float(num / den)}
+
+
+def _summaries(sim: SimulatedCIMA) -> TrialSummaries:
+    return TrialSummaries(effects=sim.effects, covariates=sim.covariates, target=sim.target,
+                          measure="RD")
+
+
+# ----------------------------------------------------------------------------- tzimas2024
+#: Columns of the Tzimas data that hold the truth (kept from the methods).
+_TZIMAS_TRUTH = ("true_te", "p0", "p1", "true_cate")
+#: Binary covariates whose CATE contrast ``hte_<name>`` the truth knows.
+TZIMAS_CONTRASTS = ("anticoagulant", "prior_bleeding", "diabetes", "female")
+
+
+def _trial_ipd(sim: SimulatedRCT) -> TrialIPD:
+    frame = sim.data.drop(columns=list(_TZIMAS_TRUTH))
+    frame = frame.assign(bmi_over_30=(frame["bmi"] > 30).astype(np.int64),
+                         female=(frame["gender"] == "Female").astype(np.int64))
+    return TrialIPD(frame=frame, outcome=sim.outcome, treatment=sim.treatment)
+
+
+def _clipped_normal(mean: float, sd: float, low: float, high: float, size: int = 200
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Points and probabilities of ``clip(N(mean, sd^2), low, high)``: the two point
+    masses at the bounds and Gauss–Legendre nodes between them."""
+    a, b = (low - mean) / sd, (high - mean) / sd
+    x, w = np.polynomial.legendre.leggauss(size)
+    z = (a + b) / 2 + (b - a) / 2 * x
+    dens = np.exp(-z**2 / 2) / np.sqrt(2 * np.pi) * (b - a) / 2 * w
+    return (np.r_[low, mean + sd * z, high], np.r_[ndtr(a), dens, 1 - ndtr(b)])
+
+
+def _tzimas_truth(*, n: int = 2000, p_female: float = 0.52,
+                  baseline: Mapping[str, float] | None = None,
+                  effect: Mapping[str, float] | None = None) -> dict[str, float]:
+    r"""Population estimands of the Tzimas (2024) trial (module docstring of
+    :mod:`bayes_hte.simulate.tzimas2024`).
+
+    With :math:`q = P(\mathrm{BMI} > 30) = 1 - \Phi(2.05/5)` (the recorded BMI, rounded
+    to 0.1, exceeds 30 when the draw exceeds 30.05) and :math:`E(\mathrm{age} - 55) = 0`
+    (clipping and rounding are symmetric about 55):
+
+    * ``ate_logit`` :math:`= E(TE_i) = g_0 + 0.3\,g_{ac} + (0.2 + 0.2q)\,g_{d}
+      + q\,g_{B} + 0.1\,g_{pb}`;
+    * ``ate_rd`` :math:`= E(p_{1i} - p_{0i})`: exact sums over anticoagulant, prior
+      bleeding, BMI > 30 and diabetes | BMI > 30, numerical integration over age and SBP
+      (clipped normals: point masses at the bounds, 200-point Gauss–Legendre between;
+      the rounding of age to 0.1 year and SBP to 1 mmHg is ignored, an error below
+      1e-5);
+    * ``hte_<x>`` :math:`= E(TE_i \mid x = 1) - E(TE_i \mid x = 0)` for a binary
+      covariate: :math:`g_{ac}` (anticoagulant), :math:`g_{pb}` (prior bleeding),
+      :math:`g_d + g_B\{P(B \mid d=1) - P(B \mid d=0)\}` (diabetes, which depends on
+      BMI > 30), 0 (female: gender enters neither equation).
+    """
+    b = {**BASELINE, **dict(baseline or {})}
+    g = {**EFFECT, **dict(effect or {})}
+    q = 1 - ndtr((30.05 - 28.0) / 5.0)
+    p_d = {0: 0.2, 1: 0.4}                                    # P(diabetes | BMI > 30)
+    ate_logit = (g["intercept"] + 0.3 * g["anticoagulant"] + (0.2 + 0.2 * q) * g["diabetes"]
+                 + q * g["bmi_over_30"] + 0.1 * g["prior_bleeding"])
+    p_b_d1 = q * p_d[1] / (q * p_d[1] + (1 - q) * p_d[0])
+    p_b_d0 = q * (1 - p_d[1]) / (q * (1 - p_d[1]) + (1 - q) * (1 - p_d[0]))
+    age, w_age = _clipped_normal(55.0, 12.0, 25.0, 85.0)
+    sbp, w_sbp = _clipped_normal(130.0, np.sqrt(200.0), 80.0, 220.0)
+    age, sbp = age[:, None] - 55.0, sbp[None, :] - 130.0
+    w2 = w_age[:, None] * w_sbp[None, :]
+    ate_rd = 0.0
+    for ac, p_ac in ((0, 0.7), (1, 0.3)):
+        for pb, p_pb in ((0, 0.9), (1, 0.1)):
+            for big, p_big in ((0, 1 - q), (1, q)):
+                for d in (0, 1):
+                    p = p_ac * p_pb * p_big * (p_d[big] if d else 1 - p_d[big])
+                    lp0 = (b["intercept"] + b["age"] * age + b["anticoagulant"] * ac
+                           + b["prior_bleeding"] * pb + b["diabetes"] * d + b["sbp"] * sbp)
+                    te = (g["intercept"] + g["age"] * age + g["anticoagulant"] * ac
+                          + g["diabetes"] * d + g["bmi_over_30"] * big
+                          + g["prior_bleeding"] * pb)
+                    ate_rd += p * np.sum(w2 * (expit(lp0 + te) - expit(lp0)))
+    return {"ate_logit": float(ate_logit), "ate_rd": float(ate_rd),
+            "hte_anticoagulant": float(g["anticoagulant"]),
+            "hte_prior_bleeding": float(g["prior_bleeding"]),
+            "hte_diabetes": float(g["diabetes"] + g["bmi_over_30"] * (p_b_d1 - p_b_d0)),
+            "hte_female": 0.0}
+
+
+#: Simulator name -> how a study uses it.
+SIMULATORS: dict[str, Simulator] = {
+    "berenfeld2026": Simulator(function=simulate.berenfeld2026,
+                               data=lambda res: res.arm_table(),
+                               truth=_berenfeld_truth, data_type=ArmTable),
+    "berenfeld2026_counts": Simulator(
+        function=functools.partial(simulate.berenfeld2026_counts, 1),
+        data=_counts_table, truth=_berenfeld_truth, data_type=ArmTable,
+        fixed=("replicates",)),
+    "normal_meta": Simulator(function=simulate.normal_meta, data=lambda res: res.effects,
+                             truth=_normal_meta_truth, data_type=EffectTable),
+    "shi_cima": Simulator(function=_shi_cima, data=_summaries, truth=_shi_cima_truth,
+                          data_type=TrialSummaries),
+    "tzimas2024": Simulator(function=simulate.tzimas2024, data=_trial_ipd,
+                            truth=_tzimas_truth, data_type=TrialIPD),
+}

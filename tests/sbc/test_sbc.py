@@ -1,0 +1,109 @@
+"""Simulation-based calibration harness: detection, smoke runs, every family's model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_hte import sbc
+from bayes_hte.cli import main
+from bayes_hte.plots.sbc import plot_sbc
+from bayes_hte.sbc.core import _observed_data, _rank
+from bayes_hte.sbc.result import _holm
+
+
+def test_rank_counts_draws_below_truth_and_breaks_ties_at_random():
+    post = np.array([[0.1, 1.0], [0.2, 1.0], [0.3, 1.0], [0.4, 1.0]])
+    true = np.array([0.25, 1.0])
+    ranks = [_rank(post, true, np.random.default_rng(s)) for s in range(200)]
+    assert all(r[0] == 2 for r in ranks)          # 0.1 and 0.2 lie below 0.25
+    tie = np.array([r[1] for r in ranks])          # all four draws tie with the truth
+    assert set(tie) == {0, 1, 2, 3, 4}             # uniform over 0..4
+
+
+def test_holm_matches_hand_computation():
+    # Holm (1979): sorted p (0.01, 0.02, 0.04) x (3, 2, 1) -> 0.03, 0.04, 0.04 (monotone)
+    np.testing.assert_allclose(_holm(np.array([0.04, 0.01, 0.02])), [0.04, 0.03, 0.04])
+
+
+def test_every_family_keeps_its_observed_values_as_data():
+    """SBC swaps simulated outcomes in as data: every factory's observed value is pm.Data."""
+    for spec in sbc.models():
+        model = spec.build()
+        data = _observed_data(model)
+        assert data and all(isinstance(n, str) for n in data.values()), spec.name
+
+
+def test_harness_detects_a_wrong_prior_and_passes_the_right_one(tmp_path):
+    """Simulated with mu's default prior, fitted with N(1.5, 0.5^2): mu must fail."""
+    res = sbc.run([*sbc.models("synthesis/univariate"), sbc.wrong_prior_model()],
+                  simulations=40, seed=7, chunk=20, progress=False, store=tmp_path / "s")
+    uni = res.uniformity().set_index(["model", "quantity"])
+    assert uni.loc[("synthesis/univariate/wrong_prior", "mu"), "verdict"] == "fail"
+    assert uni.loc[("synthesis/univariate/wrong_prior", "mu"), "p_value"] < 1e-6
+    assert (uni.loc["synthesis/univariate", "verdict"] == "pass").all()
+    summary = res.summary().set_index("model")
+    assert summary.loc["synthesis/univariate", "verdict"] == "pass"
+    assert summary.loc["synthesis/univariate/wrong_prior", "verdict"] == "fail"
+    assert (summary["simulations"] == 40).all() and (summary["failed"] == 0).all()
+    # resumed from the store: nothing refitted, the same ranks
+    again = sbc.run([*sbc.models("synthesis/univariate"), sbc.wrong_prior_model()],
+                    simulations=40, seed=7, chunk=20, progress=False, store=tmp_path / "s")
+    assert again.study.n_run == 0
+    pd.testing.assert_frame_equal(again.ranks, res.ranks)
+    fig = plot_sbc(res, "synthesis/univariate/wrong_prior")
+    assert "mu" in [ax.get_title().split("\n")[0] for ax in fig.axes]
+
+
+def test_smoke_binary_and_piecewise_survival_models():
+    """A few simulations of an IPD-MA binary model and a piecewise survival model."""
+    chosen = [*sbc.models("ipdma/binary/random_intercept/s"),
+              *sbc.models("ipdma/piecewise/stratified_intercept/t")]
+    res = sbc.run(chosen, simulations=3, seed=3, draws=100, tune=200, thin=2, chunk=3,
+                  progress=False)
+    fits = res.fits
+    assert (fits["error"] == "").all(), fits["error"].tolist()
+    ranks = res.ranks
+    assert ranks["rank"].between(0, ranks["n_draws"]).all()
+    assert (ranks["n_draws"] == 100).all()
+    assert ranks["pit"].between(0, 1).all()
+    binary = set(ranks.loc[ranks["model"] == "ipdma/binary/random_intercept/s", "quantity"])
+    assert {"loglik", "ite[0]", "ite[1]", "ite[2]", "theta[x1]", "tau_alpha"} <= binary
+    surv = set(ranks.loc[ranks["model"] != "ipdma/binary/random_intercept/s", "quantity"])
+    assert {"loglik", "ite[0]"} <= surv
+    assert any(q.startswith("log_lambda[") for q in surv)
+
+
+def test_simulated_survival_data_are_censored_at_the_design_end():
+    spec = sbc.models("ipdma/weibull/random_intercept/s")[0]
+    sim = sbc.core.simulate(spec, np.random.default_rng(1))
+    t, event = sim["data"]["time_observed"], sim["data"]["event"]
+    horizon = t.max()
+    assert set(np.unique(event)) <= {0.0, 1.0}
+    assert np.all(t[event == 0] == horizon) and np.all(t[event == 1] <= horizon)
+    assert np.all(t > 0)
+
+
+def test_cli_sbc_writes_tables_and_figures(tmp_path):
+    out = tmp_path / "out"
+    code = main(["sbc", "synthesis/univariate", "--simulations", "8", "--store",
+                 str(tmp_path / "store"), "--out", str(out)])
+    assert code == 0
+    for name in ("summary.csv", "uniformity.csv", "fits.csv", "ranks.csv",
+                 "ecdf_synthesis_univariate.png"):
+        assert (out / name).exists(), name
+    uni = pd.read_csv(out / "uniformity.csv")
+    assert set(uni.columns) >= {"model", "quantity", "test", "p_value", "verdict"}
+
+
+def test_cli_sbc_unknown_family_is_an_error(tmp_path, capsys):
+    assert main(["sbc", "no/such/family", "--store", str(tmp_path / "s"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "no/such/family" in capsys.readouterr().err
+
+
+def test_run_refuses_duplicate_model_names():
+    spec = sbc.models("synthesis/univariate")[0]
+    with pytest.raises(ValueError, match="unique"):
+        sbc.run([spec, spec], simulations=2, progress=False)
