@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import warnings
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
+from bayes_hte.models.reduction import per_unit_model
 from bayes_hte.options import SAMPLERS, MassMatrixKind, Sampler, check_choice
 
 
@@ -86,7 +88,10 @@ def fit(
         value per independent observation unit) and the ``posterior_predictive`` group
         (for checks) to the result. A model whose observed density has no random
         generator (the censored time-to-event likelihood) gets no
-        ``posterior_predictive`` group, with a ``UserWarning`` saying so.
+        ``posterior_predictive`` group, with a ``UserWarning`` saying so. A model whose
+        patients were pooled into cells (:mod:`bayes_hte.models.reduction`) gets both
+        groups from its per-patient form (:func:`~bayes_hte.models.reduction.per_unit_model`),
+        one value per patient, at its own posterior draws.
     progressbar : bool
         Show the sampler's progress bar.
     cores : int, optional
@@ -98,7 +103,9 @@ def fit(
     xarray.DataTree
         Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
         and, as requested, ``log_likelihood`` and ``posterior_predictive``; posterior
-        variables have dims (chain, draw, ...) with the model's own dims after.
+        variables have dims (chain, draw, ...) with the model's own dims after. The
+        posterior's attrs hold ``bayes_hte_data_reduction`` (JSON: the form of the
+        likelihood, ``model.bayes_hte["data_reduction"]``) when the model records it.
 
     Raises
     ------
@@ -124,14 +131,21 @@ def fit(
             random_seed=random_seed, nuts_sampler=sampler, progressbar=progressbar,
             compute_convergence_checks=False, **kwargs,
         )
+        reduction = (getattr(model, "bayes_hte", None) or {}).get("data_reduction")
+        if reduction is not None:
+            idata["posterior"].attrs["bayes_hte_data_reduction"] = json.dumps(reduction)
         if log_likelihood:
             idata["log_likelihood"] = xr.DataTree(pointwise_log_likelihood(idata, model))
         if posterior_predictive:
+            unit = per_unit_model(model)  # the per-patient form of a reduced model
             try:
-                pm.sample_posterior_predictive(
-                    idata, model=model, extend_inferencedata=True, progressbar=False,
+                pp = pm.sample_posterior_predictive(
+                    idata, model=unit, extend_inferencedata=unit is model,
+                    progressbar=False,
                     random_seed=None if random_seed is None else random_seed + 1,
                 )
+                if unit is not model:  # keep the data groups of the model sampled
+                    idata["posterior_predictive"] = pp["posterior_predictive"]
             except NotImplementedError as err:
                 # e.g. the censored proportional-hazards density has no generator
                 first = str(err).strip().splitlines()[0]
@@ -169,9 +183,14 @@ def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
         declares the constant per unit in ``model.bayes_hte["log_likelihood_offset"]``
         (``{observed name: array of the unit dims}``, added here), so each value is the
         exact density of the unit's data (e.g. the reported components of a study in
-        :func:`bayes_hte.models.synthesis_multivariate.build_mvmeta_model`).
+        :func:`bayes_hte.models.synthesis_multivariate.build_mvmeta_model`). A model
+        whose patients were pooled into cells is evaluated in its per-patient form
+        (:func:`bayes_hte.models.reduction.per_unit_model`): ``y`` or ``time`` per
+        patient, as without the reduction.
     """
     from pymc.model.transform.conditioning import remove_value_transforms
+
+    model = per_unit_model(model)
 
     umodel = remove_value_transforms(model)
     free = list(umodel.free_RVs)

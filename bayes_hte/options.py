@@ -3,7 +3,7 @@
 Each ``Literal`` alias below is the single declaration of an option's allowed values;
 modules import it from here (and its tuple of values, for messages and checks). A
 family's options are validated and resolved once, into a frozen object
-(:class:`IPDMAOptions`, :class:`SubgroupOptions`) that the estimator hands down to the
+(e.g. :class:`IPDMAOptions`) that the estimator hands down to the
 factory, the sampler settings and the estimand functions; no other module branches on
 the raw strings.
 """
@@ -45,6 +45,11 @@ Parameterization = Literal["auto", "centered", "non_centered", "anchored"]
 PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
 Baseline = Literal["weibull", "piecewise"]
 BASELINES: tuple[str, ...] = get_args(Baseline)
+#: Exact data reduction of the one-stage IPD-MA likelihood (patients pooled per
+#: covariate pattern x arm x trial; :mod:`bayes_hte.models.reduction`): ``"auto"`` when
+#: it is exact and saves work, ``"always"`` whenever exact, ``"never"``.
+DataReduction = Literal["auto", "always", "never"]
+DATA_REDUCTIONS: tuple[str, ...] = get_args(DataReduction)
 
 #: Short labels of the structures (Bouvier et al. 2024): ``"RI"`` + ``"-S"`` = ``"RI-S"``.
 ABBREVIATION: dict[str, str] = {
@@ -163,12 +168,16 @@ class IPDMAOptions:
     horizon : float, optional
         Time (data's unit) at which a time-to-event ITE is a survival difference;
         ``None``: the median follow-up of the fit data.
+    data_reduction : {"auto", "always", "never"}
+        Exact data reduction of the likelihood (binary outcome, or the piecewise
+        baseline): patients pooled per covariate pattern x arm x trial
+        (:mod:`bayes_hte.models.reduction`).
 
     Raises
     ------
     ValueError
-        An option outside its allowed values, or a time-to-event option given for a
-        binary outcome.
+        An option outside its allowed values, a time-to-event option given for a
+        binary outcome, or ``data_reduction="always"`` with the Weibull baseline.
     """
 
     heterogeneity: Heterogeneity = "random_intercept"
@@ -179,9 +188,11 @@ class IPDMAOptions:
     cuts: tuple[float, ...] | None = None
     n_intervals: int = 6
     horizon: float | None = None
+    data_reduction: DataReduction = "auto"
 
     def __post_init__(self) -> None:
         check_choice("heterogeneity", self.heterogeneity, HETEROGENEITY)
+        check_choice("data_reduction", self.data_reduction, DATA_REDUCTIONS)
         check_choice("learner", self.learner, LEARNERS)
         check_choice("outcome", self.outcome, OUTCOMES)
         check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
@@ -193,10 +204,16 @@ class IPDMAOptions:
             raise ValueError(f"n_intervals must be a positive integer, got {self.n_intervals!r}")
         if self.horizon is not None and not float(self.horizon) > 0:
             raise ValueError(f"horizon must be > 0, got {self.horizon!r}")
+        if (self.data_reduction == "always" and self.outcome == "time_to_event"
+                and self.baseline == "weibull"):
+            raise ValueError("data_reduction='always' needs a binary outcome or "
+                             "baseline='piecewise' (the Weibull likelihood depends on each "
+                             "patient's own time)")
 
     @classmethod
     def resolve(cls, *, heterogeneity: str, learner: str, outcome: str,
-                parameterization: str, model_options: dict) -> IPDMAOptions:
+                parameterization: str, model_options: dict,
+                data_reduction: str = "auto") -> IPDMAOptions:
         """Validate the estimator's keywords and the time-to-event options once.
 
         Parameters
@@ -205,6 +222,8 @@ class IPDMAOptions:
             As in :class:`IPDMAOptions`.
         model_options : dict
             Time-to-event options ``baseline``, ``cuts``, ``n_intervals``, ``horizon``.
+        data_reduction : {"auto", "always", "never"}
+            As in :class:`IPDMAOptions`.
 
         Returns
         -------
@@ -224,7 +243,8 @@ class IPDMAOptions:
             raise ValueError(f"options {sorted(model_options)} apply to time-to-event models "
                              "only")
         return cls(heterogeneity=heterogeneity, learner=learner, outcome=outcome,
-                   parameterization=parameterization, **model_options)
+                   parameterization=parameterization, data_reduction=data_reduction,
+                   **model_options)
 
     @property
     def label(self) -> str:

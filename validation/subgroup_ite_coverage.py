@@ -10,12 +10,13 @@ structure, N(0, 1) interactions).
 Designs (``--designs``), each with n patients and the generator of appendix A:
 
 ``threshold``
-    the generator as published: the effect falls by 0.2 (``--step``) at BMI > 30;
-    the analysis models take BMI as a *linear* effect modifier (misspecified form);
+    the generator as published: the log-odds effect falls by 0.2 at BMI > 30; the
+    analysis models take BMI as a *linear* effect modifier (misspecified form);
+``threshold_strong``
+    the same with a fall of 1.0 at BMI > 30 (a misspecification large enough to show);
 ``linear``
-    the BMI step replaced by a linear modifier ``--slope`` per kg/m² from 28
-    (default -0.04, i.e. -0.2 per SD of BMI): the analysis models are correctly
-    specified.
+    the BMI step replaced by a linear modifier of -0.04 per kg/m² from 28 (-0.2 per SD
+    of BMI): the analysis models are correctly specified.
 
 Analysis covariates: age, anticoagulant, diabetes, prior bleeding, SBP, BMI (main
 effects); interactions: age, anticoagulant, diabetes, prior bleeding, BMI; subgrouping
@@ -67,25 +68,45 @@ CSV = ROOT / "validation" / "results" / "subgroup_ite_coverage.csv"
 
 COVARIATES = ["age", "anticoagulant", "diabetes", "prior_bleeding", "sbp", "bmi"]
 INTERACTIONS = ["age", "anticoagulant", "diabetes", "prior_bleeding", "bmi"]
-DESIGNS = ("threshold", "linear")
-METHODS = ("subgroup", "subgroup_no_individual", "s_learner", "s_learner_raw",
-           "subgroup_wide", "subgroup_no_individual_wide")
+#: Design -> modifier of the log-odds effect by BMI: ("step", fall at BMI > 30) or
+#: ("slope", per kg/m² from 28).
+DESIGNS = {"threshold": ("step", -0.2), "threshold_strong": ("step", -1.0),
+           "linear": ("slope", -0.04)}
+PAPER_COVARIATES = ["age", "anticoagulant", "diabetes", "prior_bleeding", "bmi"]
+PAPER_INTERACTIONS = ["age", "anticoagulant", "diabetes"]
+_SUB, _S = {"model": "subgroup"}, {"model": "s_learner"}
+#: Method -> how it is fitted (``model``; ``individual`` layer; ``wide`` priors;
+#: ``raw``: the S-learner on unstandardised covariates; ``covariates`` and
+#: ``interactions`` of the analysis, default :data:`COVARIATES`, :data:`INTERACTIONS`).
+METHODS: dict[str, dict] = {
+    "subgroup": {**_SUB, "individual": True},
+    "subgroup_no_individual": {**_SUB, "individual": False},
+    "s_learner": dict(_S),
+    "subgroup_wide": {**_SUB, "individual": True, "wide": True},
+    "subgroup_no_individual_wide": {**_SUB, "individual": False, "wide": True},
+    "s_learner_raw": {**_S, "raw": True},
+    # the models of the issue's report: the paper's analysis (no prior-bleeding or BMI
+    # interaction) and an S-learner on the paper's covariates (every one interacted)
+    "subgroup_paper": {**_SUB, "individual": True, "covariates": PAPER_COVARIATES,
+                       "interactions": PAPER_INTERACTIONS},
+    "s_learner_paper": {**_S, "covariates": PAPER_COVARIATES},
+}
 DEFAULT_METHODS = ("subgroup", "subgroup_no_individual", "s_learner")
 
 
-def simulate(design: str, *, n: int, seed: int, step: float = -0.2,
-             slope: float = -0.04) -> pd.DataFrame:
-    """One data set of a design: the Tzimas (2024) trial with its truth ``true_te``.
+def simulate(design: str, *, n: int, seed: int) -> pd.DataFrame:
+    """One data set of a design (:data:`DESIGNS`): the Tzimas (2024) trial and its truth.
 
-    ``threshold``: the published generator with ``effect["bmi_over_30"] = step``.
-    ``linear``: the generator without the BMI step, plus ``slope * (bmi - 28)`` on the
-    log-odds effect; the treated arm's risk and every outcome are redrawn from it (a
-    generator stream of its own, ``seed``).
+    A step: the published generator with ``effect["bmi_over_30"] = step``. A slope: the
+    generator without the BMI step, plus ``slope * (bmi - 28)`` on the log-odds effect;
+    the treated risk and every outcome are then redrawn (a stream of their own).
     """
-    if design == "threshold":
-        return tzimas2024(n=n, seed=seed, effect={"bmi_over_30": step}).data
-    if design != "linear":
-        raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {list(DESIGNS)}, got {design!r}")
+    form, value = DESIGNS[design]
+    if form == "step":
+        return tzimas2024(n=n, seed=seed, effect={"bmi_over_30": value}).data
+    slope = value
     df = tzimas2024(n=n, seed=seed, effect={"bmi_over_30": 0.0}).data.copy()
     te = df["true_te"].to_numpy() + slope * (df["bmi"].to_numpy() - 28.0)
     p1 = expit(logit(df["p0"].to_numpy()) + te)
@@ -135,7 +156,7 @@ def score(draws: np.ndarray, truth: np.ndarray, *, ci_prob: float = 0.95,
 
 def fit_one(design: str, method: str, seed: int, args) -> dict:
     """Fit one method to one data set and score it against the truth."""
-    frame = simulate(design, n=args.n, seed=seed, step=args.step, slope=args.slope)
+    frame = simulate(design, n=args.n, seed=seed)
     truth = frame["true_te"].to_numpy()
     opts = dict(draws=args.draws, tune=args.tune, chains=args.chains, random_seed=seed,
                 log_likelihood=False, posterior_predictive=False)
@@ -144,24 +165,25 @@ def fit_one(design: str, method: str, seed: int, args) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if method.startswith("s_learner"):
-            raw = method == "s_learner_raw"
-            data = bh.IPDData.from_frame(frame if raw else standardized(frame, COVARIATES),
+        spec = METHODS[method]
+        covariates = spec.get("covariates", COVARIATES)
+        if spec["model"] == "s_learner":
+            raw = spec.get("raw", False)
+            data = bh.IPDData.from_frame(frame if raw else standardized(frame, covariates),
                                          outcome="event", treatment="treatment",
-                                         covariates=COVARIATES)
+                                         covariates=covariates)
             m = bh.IPDMetaModel(heterogeneity="naive", learner="s").fit(data, **opts)
             lp0, lp1 = m.linear_predictors()
             row.update(score(_flat(lp1 - lp0), truth, ci_prob=args.ci_prob))
-            stats = m.idata["sample_stats"]
         else:
-            wide = method.endswith("_wide")
             priors = ({k: {"dist": "Normal", "mu": 0.0, "sigma": args.wide_sigma}
-                       for k in ("gamma", "mu_tau")} if wide else None)
-            individual = not method.startswith("subgroup_no_individual")
+                       for k in ("gamma", "mu_tau")} if spec.get("wide") else None)
+            individual = spec["individual"]
             data = bh.IPDData.from_frame(frame, outcome="event", treatment="treatment",
-                                         covariates=COVARIATES)
-            m = bh.SubgroupHTEModel(subgroups=["gender"], interactions=INTERACTIONS,
-                                    individual_effects=individual, priors=priors)
+                                         covariates=covariates)
+            m = bh.SubgroupHTEModel(subgroups=["gender"], individual_effects=individual,
+                                    interactions=spec.get("interactions", INTERACTIONS),
+                                    priors=priors)
             m.fit(data, **opts)
             row.update(score(_flat(m.cate_logit()), truth, ci_prob=args.ci_prob))
             cond = score(_flat(m.cate_logit(kind="conditional")), truth,
@@ -172,7 +194,7 @@ def fit_one(design: str, method: str, seed: int, args) -> dict:
                 row["coverage_individual"] = ind["individual_coverage"]
                 row["width_individual"] = ind["individual_mean_width"]
                 row["sigma_eta_mean"] = float(m.idata["posterior"]["sigma_eta"].mean())
-            stats = m.idata["sample_stats"]
+        stats = m.idata["sample_stats"]
     row["divergences"] = int(stats["diverging"].sum())
     row["wall_s"] = time.perf_counter() - start
     return row
@@ -214,12 +236,12 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--ci-prob", type=float, default=0.95)
-    ap.add_argument("--step", type=float, default=-0.2)
-    ap.add_argument("--slope", type=float, default=-0.04)
     ap.add_argument("--wide-sigma", type=float, default=2.5)
-    ap.add_argument("--designs", default=",".join(DESIGNS))
+    ap.add_argument("--designs", default="threshold,linear")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     ap.add_argument("--csv", type=Path, default=CSV)
+    ap.add_argument("--report-all", action="store_true",
+                    help="tabulate every row of --csv with this --n (not only this run's)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
     designs, methods = args.designs.split(","), args.methods.split(",")
@@ -244,8 +266,11 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                       f"width {row['mean_width']:.2f} r {row['correlation']:.3f} bias "
                       f"{row['bias']:+.3f} ({row['wall_s']:.0f}s)", flush=True)
     res = pd.read_csv(args.csv)
-    res = res[res["seed"].isin(seeds) & res["design"].isin(designs)
-              & res["method"].isin(methods) & (res["n"] == args.n)]
+    if args.report_all:  # every replicate in the csv, whatever run made it
+        res = res[(res["n"] == args.n)]
+    else:
+        res = res[res["seed"].isin(seeds) & res["design"].isin(designs)
+                  & res["method"].isin(methods) & (res["n"] == args.n)]
     table = summarize(res)
     print(table.round(3).to_string())
     if args.write_docs:

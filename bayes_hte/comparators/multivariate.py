@@ -32,12 +32,16 @@ the restricted likelihood of the R package mvmeta (Gasparrini et al. 2012); meta
 
 Between-study covariance structures:
 
-``unstructured``   :math:`\Omega = LL^T` (any positive semi-definite matrix,
-                   :math:`p(p+1)/2` parameters)
-``compound_symmetry`` :math:`\Omega = \tau^2\{(1-\rho) I + \rho J\}` (common variance and
-                   correlation, 2 parameters; the paper's choice in Simulation 2)
-``diagonal``       :math:`\Omega = \mathrm{diag}(\tau_1^2, \dots, \tau_p^2)`
-``identity``       :math:`\Omega = \tau^2 I`
+``unstructured``
+    :math:`\Omega = LL^T` (any positive semi-definite matrix, :math:`p(p+1)/2`
+    parameters)
+``compound_symmetry``
+    :math:`\Omega = \tau^2\{(1-\rho) I + \rho J\}` (common variance and correlation,
+    2 parameters; the paper's choice in Simulation 2)
+``diagonal``
+    :math:`\Omega = \mathrm{diag}(\tau_1^2, \dots, \tau_p^2)`
+``identity``
+    :math:`\Omega = \tau^2 I`
 
 ``method="FE"`` fixes :math:`\Omega = 0`. ML and REML maximise :math:`\ell` or
 :math:`\ell_R` over the structure's parameters (L-BFGS-B with analytic gradients; the

@@ -267,7 +267,7 @@ class IPDData:
             (patients) and ``events_control``, ``events_treated``.
         """
         df = pd.DataFrame({"study": np.asarray(self.study_labels, dtype=object)[self.study_idx],
-                           "arm": self.z, "y": self.y})
+                           "arm": self.z, "y": self.y.astype("int64")})
         out = df.groupby(["study", "arm"], sort=False).agg(n=("y", "size"), events=("y", "sum"))
         out = out.unstack("arm")
         out.columns = [f"{a}_{'treated' if arm else 'control'}" for a, arm in out.columns]

@@ -7,15 +7,20 @@ patient's own trial, and the stratified-intercept model's trial intercepts are p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
 import xarray as xr
+from scipy.special import expit
 
 from bayes_hte.comparators.univariate import meta_analysis
 from bayes_hte.models.ipdma import ARMS
-from bayes_hte.options import RANDOM_INTERCEPT, IPDMAOptions
+from bayes_hte.options import RANDOM_INTERCEPT, IPDMAOptions, Measure, check_choice
 
 
-def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML") -> xr.DataTree:
+def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML",
+                          also: Sequence[str] = ()) -> xr.DataTree:
     r"""Pooled intercept of the stratified-intercept model, per posterior draw.
 
     The paper pools the trial intercepts :math:`\hat\alpha_m` by an inverse-variance
@@ -39,6 +44,10 @@ def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML") -> xr.Dat
         (chain, draw, study) or (chain, draw, study, arm)).
     method : {"REML", "DL", "ML", "PM", "FE"}
         Estimator of :math:`\tau^2_\alpha` (as in ``meta_analysis``).
+    also : sequence of str
+        Further posterior variables of trial intercepts pooled with ``alpha_study``
+        (dims (chain, draw, <their trial dim>)), e.g. ``"alpha_aggregate"`` of the
+        aggregate-data trials (:mod:`bayes_hte.models.ipd_aggregate`).
 
     Returns
     -------
@@ -49,6 +58,14 @@ def synthesize_intercepts(idata: xr.DataTree, *, method: str = "REML") -> xr.Dat
     """
     post = idata["posterior"].to_dataset()
     a_s = post["alpha_study"]
+    if also:
+        parts = [a_s.assign_coords(study=[str(v) for v in a_s["study"].values])]
+        for name in also:
+            extra = post[name]
+            dim = next(d for d in extra.dims if d not in ("chain", "draw", "arm"))
+            parts.append(extra.rename({dim: "study"}).assign_coords(
+                study=[str(v) for v in extra[dim].values]))
+        a_s = xr.concat(parts, dim="study")
     m = a_s.mean(("chain", "draw"))
     v = a_s.var(("chain", "draw"))
     # vectorised over a trailing axis (arm for the T-learner)
@@ -233,3 +250,167 @@ def fitted_linear_predictor(posterior: xr.Dataset, X: np.ndarray, z: np.ndarray,
         lp = intercept + effect
     return xr.DataArray(lp, dims=("chain", "draw", "patient"),
                         coords={"chain": p["chain"].values, "draw": p["draw"].values})
+
+
+# --------------------------------------------------------------- IPD + aggregate data
+def own_trial_posterior(posterior: xr.Dataset, label: str, *,
+                        options: IPDMAOptions) -> xr.Dataset:
+    r"""The posterior with the pooled intercept :math:`\alpha` replaced by trial ``label``'s.
+
+    For population-average effects in an included trial: its intercept is
+    ``alpha_study`` (IPD trials) or ``alpha_aggregate`` (aggregate-data trials,
+    :mod:`bayes_hte.models.ipd_aggregate`); the naive model has :math:`\alpha` for
+    every trial. Feeding the result to :func:`linear_predictors` with
+    ``new_trial=False`` gives linear predictors in that trial.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a one-stage IPD-MA S-learner (naive, random or stratified
+        intercept), possibly with aggregate trials.
+    label : str
+        A study label (``study`` or ``aggregate_study`` coordinate, as text).
+    options : IPDMAOptions
+        The model's resolved options.
+
+    Returns
+    -------
+    xarray.Dataset
+        A shallow copy whose ``alpha`` (dims (chain, draw), log-odds) is the trial's.
+
+    Raises
+    ------
+    KeyError
+        ``label`` is not an included trial.
+    """
+    if options.heterogeneity == "naive":
+        return posterior
+    for var, dim in (("alpha_study", "study"), ("alpha_aggregate", "aggregate_study")):
+        if var in posterior and label in [str(v) for v in posterior[dim].values]:
+            da = posterior[var]
+            da = da.assign_coords({dim: [str(v) for v in da[dim].values]})
+            return posterior.assign(alpha=da.sel({dim: label}, drop=True))
+    raise KeyError(label)
+
+
+def marginal_effect(lp0: xr.DataArray, lp1: xr.DataArray, *, measure: Measure = "RD"
+                    ) -> xr.DataArray:
+    r"""Population-average effect from per-patient log-odds, per posterior draw.
+
+    With :math:`\bar p_z = \frac1N \sum_i \mathrm{expit}(\ell_i(z))` the average risk
+    of the population under treatment :math:`z` (patients or integration points),
+    the marginal risk difference :math:`\bar p_1 - \bar p_0`, risk ratio
+    :math:`\bar p_1 / \bar p_0` or odds ratio
+    :math:`\{\bar p_1/(1-\bar p_1)\}/\{\bar p_0/(1-\bar p_0)\}` (the population-average
+    estimands of Phillippo et al. 2020, section 3.3; multinma's ``marginal_effects``).
+
+    Parameters
+    ----------
+    lp0, lp1 : xarray.DataArray
+        Log-odds under control and treatment, dims (chain, draw, patient).
+    measure : {"RD", "RR", "OR"}
+        The effect measure.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``marginal_effect``, dims (chain, draw): a risk difference (in [-1, 1]),
+        or a risk / odds ratio (ratio scale, not logged); ``attrs["measure"]``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``measure``.
+    """
+    check_choice("measure", measure, ("RD", "RR", "OR"))
+    p0 = xr.apply_ufunc(expit, lp0).mean("patient")
+    p1 = xr.apply_ufunc(expit, lp1).mean("patient")
+    if measure == "RD":
+        out = p1 - p0
+    elif measure == "RR":
+        out = p1 / p0
+    else:
+        out = (p1 / (1 - p1)) / (p0 / (1 - p0))
+    out.name = "marginal_effect"
+    out.attrs["measure"] = measure
+    return out
+
+
+def aggregate_risks(posterior: xr.Dataset, points: np.ndarray) -> xr.DataArray:
+    r"""Integrated arm risks of the aggregate trials, :math:`\bar p_{kz}`, per draw.
+
+    :math:`\bar p_{kz} = \frac1M\sum_m \mathrm{expit}\{a_k + \theta'x_{km} +
+    z(\gamma + \eta'x_{km})\}` (Phillippo et al. 2020, eq. 5) with ``alpha_aggregate``
+    as :math:`a_k` (:math:`\alpha` for the naive model), at the given points.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a model of :func:`bayes_hte.models.ipd_aggregate.
+        build_ipd_aggregate_model`.
+    points : numpy.ndarray, shape (aggregate_study, point, covariate)
+        Integration points on the design scale.
+
+    Returns
+    -------
+    xarray.DataArray
+        Risks in [0, 1], dims (chain, draw, aggregate_study, arm) with arms
+        ``("control", "treated")``.
+    """
+    pts = np.asarray(points, dtype=float)
+    theta = posterior["theta"].values
+    eta = posterior["eta"].values
+    gamma = posterior["gamma"].values
+    if "alpha_aggregate" in posterior:
+        a = posterior["alpha_aggregate"].values
+    else:
+        a = np.repeat(posterior["alpha"].values[..., None], pts.shape[0], axis=-1)
+    lin0 = a[..., None] + np.einsum("kmp,cdp->cdkm", pts, theta)
+    lin1 = lin0 + gamma[..., None, None] + np.einsum("kmp,cdp->cdkm", pts, eta)
+    risk = np.stack([expit(lin0).mean(-1), expit(lin1).mean(-1)], axis=-1)
+    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values,
+              "arm": ["control", "treated"]}
+    if "aggregate_study" in posterior.coords:
+        coords["aggregate_study"] = posterior["aggregate_study"].values
+    return xr.DataArray(risk, dims=("chain", "draw", "aggregate_study", "arm"), coords=coords)
+
+
+def integration_error(posterior: xr.Dataset, points: np.ndarray,
+                      more_points: np.ndarray) -> pd.DataFrame:
+    r"""How much the aggregate arm risks move when the integration points are doubled.
+
+    The cheap form of multinma's integration check (Phillippo et al. 2020, section
+    3.4): the integrated risks :math:`\bar p_{kz}` are recomputed at the same posterior
+    draws with the fitted points and with more points (``more_points``, e.g. the
+    nested sequence of twice the size), and the change of their posterior mean is
+    expressed in posterior SDs. A change above 0.05 SD means the integration error is
+    not negligible next to the posterior uncertainty: increase the points.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a model with aggregate trials.
+    points, more_points : numpy.ndarray, shape (aggregate_study, point, covariate)
+        The fitted points and the larger set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per aggregate trial and arm (index ``aggregate_study``, ``arm``):
+        ``risk_mean`` (fitted points), ``risk_mean_more`` (more points), ``risk_sd``
+        (posterior SD with more points), ``change_sd`` (``|risk_mean -
+        risk_mean_more| / risk_sd``) and ``max_abs_diff`` (largest per-draw difference);
+        ``attrs["points"]``, ``attrs["more_points"]``.
+    """
+    r0 = aggregate_risks(posterior, points)
+    r1 = aggregate_risks(posterior, more_points)
+    sample = ("chain", "draw")
+    m0, m1 = r0.mean(sample), r1.mean(sample)
+    sd = r1.std(sample, ddof=1)
+    table = xr.Dataset({
+        "risk_mean": m0, "risk_mean_more": m1, "risk_sd": sd,
+        "change_sd": abs(m0 - m1) / sd, "max_abs_diff": abs(r0 - r1).max(sample),
+    }).to_dataframe(dim_order=["aggregate_study", "arm"])
+    table.attrs["points"] = int(np.shape(points)[1])
+    table.attrs["more_points"] = int(np.shape(more_points)[1])
+    return table

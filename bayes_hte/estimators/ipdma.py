@@ -15,17 +15,21 @@ import pymc as pm
 import xarray as xr
 
 from bayes_hte import effects
+from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.ipd import IPDData
+from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.diagnostics import diagnostics_table
 from bayes_hte.effects import ipdma as ipdma_effects
 from bayes_hte.effects import survival as survival_effects
 from bayes_hte.errors import DataError
 from bayes_hte.estimators.base import IPDEstimator
+from bayes_hte.estimators.ipd_aggregate import AggregateTrialsMixin
 from bayes_hte.inference import fit, resolve_sampler
 from bayes_hte.models.ipdma import build_ipdma_model
 from bayes_hte.models.survival import build_ipdma_survival_model
 from bayes_hte.options import (
     Baseline,
+    DataReduction,
     Heterogeneity,
     IPDMAOptions,
     Learner,
@@ -52,7 +56,7 @@ def _option(name: str, doc: str) -> property:
     return property(lambda self: getattr(self.options, name), doc=doc)
 
 
-class IPDMetaModel(IPDEstimator):
+class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
     r"""One-stage IPD meta-analysis of individualized treatment effects.
 
     The five one-stage models of Bouvier et al. (2024) — naive (NA), random intercept
@@ -85,6 +89,15 @@ class IPDMetaModel(IPDEstimator):
     horizon : float, optional
         Time to event: default horizon of :meth:`ite` (data's time unit; default the
         median follow-up of the fit data).
+    data_reduction : {"auto", "always", "never"}
+        Exact data reduction (:mod:`bayes_hte.models.reduction`): patients with the same
+        covariates, arm and trial pooled into one binomial term (binary outcome) or one
+        Poisson term per interval (piecewise baseline) — the same posterior, with a
+        gradient cost proportional to the number of cells. ``"auto"`` reduces when there
+        are at least two patients per cell on average (discrete covariates only);
+        ``"always"`` whenever the form is exact; ``"never"`` keeps one term per patient.
+        The pointwise log likelihood and posterior predictive draws stay per patient;
+        the form used is in ``idata.posterior.attrs["bayes_hte_data_reduction"]``.
 
     Raises
     ------
@@ -108,6 +121,13 @@ class IPDMetaModel(IPDEstimator):
     RI/SI/R1, scale for R1, the whole coefficient vector for FS; nothing to add for
     NA), which gives prediction intervals.
 
+    Trials reported only as arm-level counts join the fit through ``fit(...,
+    aggregate=, aggregate_covariates=)`` (multilevel meta-regression, Phillippo et al.
+    2020; binary S-learner with naive, random or stratified intercepts): the
+    individual-level model integrated over each aggregate trial's covariate
+    distribution (:mod:`bayes_hte.models.ipd_aggregate`). :meth:`marginal_effect` then
+    gives population-average effects in any target population.
+
     Examples
     --------
     >>> import bayes_hte as bh
@@ -121,7 +141,8 @@ class IPDMetaModel(IPDEstimator):
     """
 
     renamed_vars = _RENAMED_VARS
-    _option_names = ("heterogeneity", "learner", "outcome", "priors", "parameterization")
+    _option_names = ("heterogeneity", "learner", "outcome", "priors", "parameterization",
+                     "data_reduction")
     _repr_names = ("heterogeneity", "learner", "outcome")
 
     def __init__(self, *, heterogeneity: Heterogeneity = "random_intercept",
@@ -129,13 +150,15 @@ class IPDMetaModel(IPDEstimator):
                  priors: dict | None = None,
                  parameterization: Parameterization = "auto",
                  baseline: Baseline | None = None, cuts: Sequence[float] | None = None,
-                 n_intervals: int | None = None, horizon: float | None = None):
+                 n_intervals: int | None = None, horizon: float | None = None,
+                 data_reduction: DataReduction = "auto"):
         given = {"baseline": baseline, "cuts": None if cuts is None else list(cuts),
                  "n_intervals": n_intervals, "horizon": horizon}
         self.model_options = {k: v for k, v in given.items() if v is not None}
         self.options = IPDMAOptions.resolve(
             heterogeneity=heterogeneity, learner=learner, outcome=outcome,
-            parameterization=parameterization, model_options=self.model_options)
+            parameterization=parameterization, model_options=self.model_options,
+            data_reduction=data_reduction)
         self.priors = dict(priors or {})
 
     # the options users read back (str)
@@ -145,6 +168,8 @@ class IPDMetaModel(IPDEstimator):
     parameterization = _option("parameterization", "Form of the trial-level effects as given "
                                '(``"auto"`` resolved by the factory).')
     label = _option("label", 'Short label, e.g. ``"RI-S"``.')
+    data_reduction = _option("data_reduction", 'Exact data reduction: ``"auto"``, '
+                             '``"always"`` or ``"never"``.')
 
     def _options(self) -> dict:
         return {**super()._options(), **self.model_options}
@@ -169,7 +194,8 @@ class IPDMetaModel(IPDEstimator):
             From :func:`bayes_hte.models.ipdma.build_ipdma_model` (binary; dims
             ``patient``, ``study``, ``covariate``, observed ``y``) or
             :func:`bayes_hte.models.survival.build_ipdma_survival_model` (observed
-            ``time``): the models of Bouvier et al. (2024).
+            ``time``): the models of Bouvier et al. (2024); observed ``events`` per cell
+            when ``data_reduction`` pools the patients.
 
         Raises
         ------
@@ -182,22 +208,39 @@ class IPDMetaModel(IPDEstimator):
         if self.outcome == "binary":
             return build_ipdma_model(
                 data, heterogeneity=self.heterogeneity, learner=self.learner,
-                priors=self.priors, parameterization=self.parameterization)
+                priors=self.priors, parameterization=self.parameterization,
+                data_reduction=self.data_reduction)
         return build_ipdma_survival_model(
             data, heterogeneity=self.heterogeneity, learner=self.learner, priors=self.priors,
-            parameterization=self.parameterization, **self.model_options)
+            parameterization=self.parameterization, data_reduction=self.data_reduction,
+            **self.model_options)
 
     def fit(self, data: IPDData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, sampler: Sampler | None = None,
             target_accept: float | None = None, mass_matrix: MassMatrix = "auto",
             progressbar: bool = False, log_likelihood: bool = True,
-            posterior_predictive: bool = True) -> IPDMetaModel:
-        """Sample the posterior; returns ``self`` with :attr:`idata` set.
+            posterior_predictive: bool = True, aggregate: ArmTable | None = None,
+            aggregate_covariates: CovariateSummary | None = None,
+            integration_points: int = 64) -> IPDMetaModel:
+        r"""Sample the posterior; returns ``self`` with :attr:`idata` set.
 
         NUTS (:func:`bayes_hte.inference.fit`) on the model of :meth:`build`; for the
         stratified-intercept structure the trial intercepts are then pooled per draw
         (:func:`bayes_hte.effects.ipdma.synthesize_intercepts`, as Bouvier et al. 2024
         pool them by a random-effects meta-analysis).
+
+        With ``aggregate`` and ``aggregate_covariates``, trials reported only as arm
+        counts join the same posterior (multilevel meta-regression, Phillippo et al.
+        2020, JRSS A; R package multinma): trial :math:`k`'s events are
+        :math:`\mathrm{Binomial}(n_{kz}, \bar p_{kz})` with
+        :math:`\bar p_{kz} = \frac1M\sum_m \mathrm{expit}\{a_k + \theta'x_{km} +
+        z(\gamma + \eta'x_{km})\}` over ``integration_points`` quasi-Monte Carlo points
+        :math:`x_{km}` of a Gaussian copula matching the trial's summaries, with the IPD's
+        correlations (:class:`bayes_hte.data.integration.AggregateData`;
+        :func:`bayes_hte.models.ipd_aggregate.build_ipd_aggregate_model`). The
+        integration is then checked (:meth:`integration_check`, stored as
+        :attr:`integration`; a ``DataWarning`` when doubling the points moves an arm risk
+        by more than 0.05 posterior SD).
 
         Parameters
         ----------
@@ -223,27 +266,51 @@ class IPDMetaModel(IPDEstimator):
         posterior_predictive : bool
             Store posterior predictive draws of ``y`` (binary outcomes only: survival
             checks use model-implied curves, :meth:`predictive_survival`).
+        aggregate : ArmTable, optional
+            Events and totals per arm of the aggregate-data trials; their study labels
+            must differ from the IPD's.
+        aggregate_covariates : CovariateSummary, optional
+            Their covariate summaries (a ``trial`` column; for every aggregate trial a
+            row per encoded covariate of ``data``: mean and SD, or a proportion with an
+            empty SD for a 0/1 covariate).
+        integration_points : int
+            Quasi-Monte Carlo points per aggregate trial (multinma's ``n_int``; powers
+            of 2 keep the Sobol sequence balanced). Scrambled with ``random_seed``
+            (0 when it is ``None``).
 
         Returns
         -------
         IPDMetaModel
             ``self``; ``idata`` holds the posterior (dims (chain, draw, ...); parameters
             on the log-odds or log-hazard scale), sample stats, log likelihood (dims
-            (chain, draw, patient)), posterior predictive, observed and constant data,
-            the fit data (group ``ipd_data``) and, in the posterior's attrs, the options
-            and resolved priors.
+            (chain, draw, patient); with aggregate trials also ``aggregate_events``,
+            dims (chain, draw, aggregate_study, arm): one value per independent unit),
+            posterior predictive, observed and constant data, the fit data (group
+            ``ipd_data``; the aggregate trials in ``aggregate_data``) and, in the
+            posterior's attrs, the options and resolved priors.
 
         Raises
         ------
         DataError
-            As :meth:`build`.
+            As :meth:`build`; with aggregate trials, any error of
+            :meth:`bayes_hte.data.integration.AggregateData.from_summaries` (clashing
+            study labels, a trial or covariate without summaries, named), only one of
+            ``aggregate`` / ``aggregate_covariates``, or a structure they do not
+            identify (rank-1, fully stratified, T-learner; the message says why).
         ValueError
             An unknown sampler or mass matrix, ``mass_matrix="low_rank"`` without nutpie.
         """
         self.data = data
-        self._model = self.build(data)
+        self._prepare_aggregate(data, aggregate, aggregate_covariates, integration_points,
+                                random_seed)
+        self._model = (self.build(data) if self.aggregate is None
+                       else self._build_aggregate(data))
         if self.outcome == "time_to_event":
             posterior_predictive = False
+        self._fit_settings = dict(
+            draws=draws, tune=tune, chains=chains, random_seed=random_seed, sampler=sampler,
+            target_accept=target_accept, mass_matrix=mass_matrix, log_likelihood=False,
+            posterior_predictive=False)
         sampler = resolve_sampler(sampler)
         idata = fit(self._model, draws=draws, tune=tune, chains=chains,
                     random_seed=random_seed, sampler=sampler,
@@ -252,9 +319,11 @@ class IPDMetaModel(IPDEstimator):
                     progressbar=progressbar, log_likelihood=log_likelihood,
                     posterior_predictive=posterior_predictive)
         if self.heterogeneity == "stratified_intercept":
-            idata = ipdma_effects.synthesize_intercepts(idata)
+            also = ("alpha_aggregate",) if self.aggregate is not None else ()
+            idata = ipdma_effects.synthesize_intercepts(idata, also=also)
         self.idata = self._attach(idata, self._model.bayes_hte["priors"],
                                   random_seed=random_seed)
+        self.idata = self._finish_aggregate(self.idata)
         return self
 
     # ----------------------------------------------------------------- estimands

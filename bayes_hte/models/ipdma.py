@@ -54,6 +54,13 @@ import pytensor.tensor as pt
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, random_effect, resolve_priors
+from bayes_hte.models.reduction import (
+    attach_per_unit_model,
+    binomial_likelihood,
+    cell_design,
+    describe,
+    plan_reduction,
+)
 from bayes_hte.options import (  # noqa: F401  (re-exported for users of this module)
     ABBREVIATION,
     DEFAULT_TARGET_ACCEPT,
@@ -62,6 +69,7 @@ from bayes_hte.options import (  # noqa: F401  (re-exported for users of this mo
     MIN_STUDIES,
     PARAMETERIZATIONS,
     CenteredForm,
+    DataReduction,
     Heterogeneity,
     Learner,
     Parameterization,
@@ -203,6 +211,8 @@ def build_ipdma_model(
     learner: Learner = "s",
     parameterization: Parameterization = "auto",
     priors: Mapping | None = None,
+    extra_studies: int = 0,
+    data_reduction: DataReduction = "never",
 ) -> pm.Model:
     r"""Build the one-stage IPD-MA model for a binary outcome.
 
@@ -231,13 +241,25 @@ def build_ipdma_model(
     priors : mapping, optional
         Overrides of :data:`DEFAULT_PRIORS` by parameter name, e.g.
         ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
+    extra_studies : int
+        Trials outside ``data`` that share the model's between-trial structure (the
+        aggregate-data trials of :mod:`bayes_hte.models.ipd_aggregate`): they count
+        towards the structure's minimum number of studies. 0 for an IPD-only model.
+    data_reduction : {"never", "auto", "always"}
+        Pool patients with the same covariates, arm and trial into one
+        :math:`\mathrm{Binomial}(n_c, \mathrm{expit}\,\ell_c)` term per cell (the same
+        posterior; :mod:`bayes_hte.models.reduction`): ``"auto"`` when there are at least
+        two patients per cell on average (discrete covariates only), ``"always"``,
+        or ``"never"`` (default here; :class:`bayes_hte.IPDMetaModel` uses ``"auto"``).
 
     Returns
     -------
     pymc.Model
         Dims ``patient``, ``study``, ``covariate`` (and ``arm``, ``coef``); observed
-        variable ``y``. ``model.bayes_hte`` records the family, options and the
-        resolved priors.
+        variable ``y`` (data ``y_observed``) or, reduced, ``events`` (dims ``cell``, data
+        ``events_observed``). ``model.bayes_hte`` records the family, options, the
+        resolved priors and the form of the likelihood (``"data_reduction"``:
+        :func:`bayes_hte.models.reduction.describe`).
 
     Raises
     ------
@@ -262,26 +284,39 @@ def build_ipdma_model(
     if data.outcome_type != "binary":
         raise DataError("build_ipdma_model is for binary outcomes; for time-to-event data use "
                         "bayes_hte.models.survival.build_ipdma_survival_model")
-    data.require_studies(MIN_STUDIES[heterogeneity], model=heterogeneity)
+    data.require_studies(max(MIN_STUDIES[heterogeneity] - int(extra_studies), 1),
+                         model=heterogeneity)
     if heterogeneity in ("stratified_intercept", "fully_stratified"):
         data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")
     resolved = resolve_priors(default_priors(heterogeneity, learner), priors,
                               family=f"ipdma/{heterogeneity}/{learner}")
 
     coords = _coords(data, learner)
+    cells = plan_reduction(data, data_reduction)
     with pm.Model(coords=coords) as model:
-        X = pm.Data("X", data.X, dims=("patient", "covariate"))
-        z = pm.Data("treatment", data.z.astype("int64"), dims="patient")
-        sidx = pm.Data("study_idx", data.study_idx, dims="patient")
+        if cells is None:
+            X = pm.Data("X", data.X, dims=("patient", "covariate"))
+            z = pm.Data("treatment", data.z.astype("int64"), dims="patient")
+            sidx = pm.Data("study_idx", data.study_idx, dims="patient")
+        else:  # one likelihood term per (trial, arm, covariate row) cell
+            X, z, sidx = cell_design(cells)
         lp = ipdma_linear_predictor(
             X, z, sidx, heterogeneity=heterogeneity, learner=learner, priors=resolved,
             parameterization=parameterization, coef_names=_coef_names(data, learner), data=data,
         )
-        y = pm.Data("y_observed", data.y.astype("int64"), dims="patient")
-        pm.Bernoulli("y", logit_p=lp, observed=y, dims="patient")
+        if cells is None:
+            y = pm.Data("y_observed", data.y.astype("int64"), dims="patient")
+            pm.Bernoulli("y", logit_p=lp, observed=y, dims="patient")
+        else:
+            binomial_likelihood(cells, data.y, lp)
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
                        "outcome": "binary", "priors": resolved,
-                       "parameterization": parameterization}
+                       "parameterization": parameterization,
+                       "data_reduction": describe(data, cells, data_reduction=data_reduction)}
+    if cells is not None:  # the per-patient form, for the pointwise log likelihood
+        attach_per_unit_model(model, lambda: build_ipdma_model(
+            data, heterogeneity=heterogeneity, learner=learner,
+            parameterization=parameterization, priors=priors, extra_studies=extra_studies))
     return model
 
 

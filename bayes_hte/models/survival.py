@@ -44,7 +44,14 @@ from bayes_hte.data.survival import exposure_matrix, median_follow_up
 from bayes_hte.errors import DataError
 from bayes_hte.models import ipdma
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
-from bayes_hte.options import STRATIFIED, Baseline, Heterogeneity, Learner
+from bayes_hte.models.reduction import (
+    attach_per_unit_model,
+    cell_design,
+    describe,
+    piecewise_poisson_likelihood,
+    plan_reduction,
+)
+from bayes_hte.options import STRATIFIED, Baseline, DataReduction, Heterogeneity, Learner
 
 #: Default priors of the baselines (time in units of the median follow-up).
 BASELINE_PRIORS: PriorDict = {
@@ -176,6 +183,7 @@ def build_ipdma_survival_model(
     n_intervals: int = 6,
     horizon: float | None = None,
     priors: Mapping | None = None,
+    data_reduction: DataReduction = "never",
 ) -> pm.Model:
     r"""Build the one-stage IPD-MA proportional-hazards model (see the module docstring).
 
@@ -199,20 +207,30 @@ def build_ipdma_survival_model(
         Number of quantile-based intervals when ``cuts`` is not given.
     horizon : float, optional
         Default horizon of the ITE (original units; default the median follow-up).
+    data_reduction : {"never", "auto", "always"}
+        Piecewise baseline: pool patients with the same covariates, arm and trial, with
+        one Poisson-kernel term per (cell, interval) — events and time at risk summed,
+        the same log likelihood (:mod:`bayes_hte.models.reduction`). ``"auto"`` when
+        there are at least two patients per cell on average; ``"always"``; or
+        ``"never"`` (default here; :class:`bayes_hte.IPDMetaModel` uses ``"auto"``).
+        The Weibull likelihood is never reduced.
 
     Returns
     -------
     pymc.Model
         Observed variable ``time`` (dims ``patient``; times divided by
-        :func:`time_scale`), data ``event``; dims ``patient``, ``study``, ``covariate``
-        (and ``arm``, ``coef``, ``interval`` as the options need). ``model.bayes_hte``
-        records the options, the resolved priors, the time scale and the cuts.
+        :func:`time_scale`; data ``time_observed``), data ``event``; or, reduced,
+        ``events`` (dims ``cell_interval``; data ``events_observed``,
+        ``exposure_observed``); dims ``patient``, ``study``, ``covariate`` (and ``arm``,
+        ``coef``, ``interval`` as the options need). ``model.bayes_hte`` records the
+        options, the resolved priors, the time scale, the cuts and the form of the
+        likelihood (``"data_reduction"``).
 
     Raises
     ------
     ValueError
-        An option outside its allowed values, or a prior for a parameter the model
-        does not have.
+        An option outside its allowed values, a prior for a parameter the model
+        does not have, or ``data_reduction="always"`` with the Weibull baseline.
     DataError
         Binary data, too few trials for the structure, or invalid ``cuts``.
     """
@@ -238,13 +256,18 @@ def build_ipdma_survival_model(
             np.concatenate([[0.0], cuts_scaled * scale]),
             np.concatenate([cuts_scaled * scale, [np.inf]]), strict=True)]
 
+    cells = plan_reduction(data, data_reduction, baseline=baseline)
+    rows = None
     with pm.Model(coords=coords) as model:
-        X = pm.Data("X", data.X, dims=("patient", "covariate"))
-        z = pm.Data("treatment", data.z.astype("int64"), dims="patient")
-        sidx = pm.Data("study_idx", data.study_idx, dims="patient")
-        event = pm.Data("event", data.y.astype("float64"), dims="patient")
-        # times (scaled) as data: a refit on new times swaps data, not the graph
-        tt = pm.Data("time_observed", t, dims="patient")
+        if cells is None:
+            X = pm.Data("X", data.X, dims=("patient", "covariate"))
+            z = pm.Data("treatment", data.z.astype("int64"), dims="patient")
+            sidx = pm.Data("study_idx", data.study_idx, dims="patient")
+            event = pm.Data("event", data.y.astype("float64"), dims="patient")
+            # times (scaled) as data: a refit on new times swaps data, not the graph
+            tt = pm.Data("time_observed", t, dims="patient")
+        else:  # piecewise baseline: one term per (trial, arm, covariate row, interval)
+            X, z, sidx = cell_design(cells)
         lp = ipdma.ipdma_linear_predictor(
             X, z, sidx, heterogeneity=heterogeneity, learner=learner, priors=resolved,
             parameterization=parameterization, coef_names=ipdma._coef_names(data, learner),
@@ -266,23 +289,35 @@ def build_ipdma_survival_model(
             cum_h0 = pt.exp(pt.exp(kappa) * log_t)
         else:
             E, idx = exposure_matrix(t, cuts_scaled)
-            expo = pm.Data("exposure", E, dims=("patient", "interval"))
-            idx = pm.Data("interval_idx", idx.astype("int64"), dims="patient")
+            if cells is None:
+                expo = pm.Data("exposure", E, dims=("patient", "interval"))
+                idx = pm.Data("interval_idx", idx.astype("int64"), dims="patient")
             sigma = resolved["log_lambda"]["sigma"]
             ll = pm.ZeroSumNormal("log_lambda", sigma=sigma, dims=(*arm_dims, "interval"))
-            if learner == "t":
+            if cells is not None:
+                rows = piecewise_poisson_likelihood(cells, E, idx, data.y, lp=lp,
+                                                    log_lambda=ll, z=z, learner=learner)
+            elif learner == "t":
                 log_h0 = ll[z, idx]
                 cum_h0 = (expo * pt.exp(ll)[z]).sum(-1)
             else:
                 log_h0 = ll[idx]
                 cum_h0 = (expo * pt.exp(ll)[None, :]).sum(-1)
-        pm.CustomDist("time", lp, event, log_h0, cum_h0, logp=_ph_logp, observed=tt,
-                      dims="patient")
+        if cells is None:
+            pm.CustomDist("time", lp, event, log_h0, cum_h0, logp=_ph_logp, observed=tt,
+                          dims="patient")
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
                        "outcome": "time_to_event", "priors": resolved, "baseline": baseline,
                        "time_scale": scale, "cuts": None if cuts_scaled is None
                        else (cuts_scaled * scale).tolist(), "horizon": horizon,
-                       "parameterization": parameterization}
+                       "parameterization": parameterization,
+                       "data_reduction": describe(data, cells, data_reduction=data_reduction,
+                                                  rows=rows)}
+    if cells is not None:  # the per-patient form, for the pointwise log likelihood
+        attach_per_unit_model(model, lambda: build_ipdma_survival_model(
+            data, heterogeneity=heterogeneity, learner=learner,
+            parameterization=parameterization, baseline=baseline, cuts=cuts,
+            n_intervals=n_intervals, horizon=horizon, priors=priors))
     return model
 
 

@@ -21,13 +21,17 @@ of each study's reported components.
 
 Structures of :math:`\Omega` (``structure``):
 
-``unstructured``        :math:`\Omega = \mathrm{diag}(\tau) R\, \mathrm{diag}(\tau)`,
-                        :math:`R \sim \mathrm{LKJ}(\eta)`, :math:`\tau_k \sim p(\tau)`
-                        (``pm.LKJCholeskyCov``)
-``compound_symmetry``   :math:`\Omega = \tau^2\{(1-\rho) I + \rho J\}`,
-                        :math:`\rho \sim U(-1/(p-1), 1)`
-``diagonal``            :math:`\Omega = \mathrm{diag}(\tau_1^2, \dots, \tau_p^2)`
-``identity``            :math:`\Omega = \tau^2 I`
+``unstructured``
+    :math:`\Omega = \mathrm{diag}(\tau) R\, \mathrm{diag}(\tau)`,
+    :math:`R \sim \mathrm{LKJ}(\eta)`, :math:`\tau_k \sim p(\tau)`
+    (``pm.LKJCholeskyCov``)
+``compound_symmetry``
+    :math:`\Omega = \tau^2\{(1-\rho) I + \rho J\}`,
+    :math:`\rho \sim U(-1/(p-1), 1)`
+``diagonal``
+    :math:`\Omega = \mathrm{diag}(\tau_1^2, \dots, \tau_p^2)`
+``identity``
+    :math:`\Omega = \tau^2 I`
 
 A new trial's coefficient vector, :math:`\beta_{new} \sim MVN(\mu, \Omega)` per posterior
 draw, is :func:`bayes_hte.effects.synthesis.new_trial_coefficients`.

@@ -10,7 +10,8 @@ forests of the two-step models), :mod:`~bayes_hte.plots.evaluation` (ITE model
 comparison: calibration for benefit, TOC curves),
 :mod:`~bayes_hte.plots.diagnostics` (trace and rank plots) and
 :mod:`~bayes_hte.plots.studies` (simulation studies: performance measures with Monte
-Carlo SEs, zip plots, distributions of estimates).
+Carlo SEs, zip plots, distributions of estimates) and :mod:`~bayes_hte.plots.sbc`
+(simulation-based calibration: PIT-ECDF differences with simultaneous bands).
 """
 
 from bayes_hte.plots.diagnostics import convergence_plots, plot_rank, plot_trace
@@ -25,6 +26,7 @@ from bayes_hte.plots.evaluation import (
 from bayes_hte.plots.ipdma import plot_ite_distribution, plot_ite_vs_truth, plot_ppc_event_rates
 from bayes_hte.plots.meta import combined_forest_plot, forest_plot
 from bayes_hte.plots.multivariate import compare_estimates, forest_coefficients
+from bayes_hte.plots.sbc import plot_sbc
 from bayes_hte.plots.studies import plot_estimates, plot_performance, plot_zip
 from bayes_hte.plots.subgroup import plot_cate_by_risk, plot_cate_vs_truth, plot_subgroup_effects
 from bayes_hte.plots.survival import plot_km_ppc
@@ -40,6 +42,7 @@ __all__ = [
     "plot_cate_by_risk",
     "plot_cate_vs_truth",
     "plot_estimates",
+    "plot_sbc",
     "plot_ite_distribution",
     "plot_ite_distributions",
     "plot_ite_vs_truth",

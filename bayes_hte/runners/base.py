@@ -317,7 +317,8 @@ class Runner:
             self.log(f"report: {html_path}")
 
     # ------------------------------------------------------------------ helpers
-    def sample(self, estimator: Any, data: Any, *, label: str) -> float:
+    def sample(self, estimator: Any, data: Any, *, label: str,
+               fit_options: Mapping[str, Any] | None = None) -> float:
         """Fit an estimator with the ``[sampler]`` settings, logging the start.
 
         Parameters
@@ -329,6 +330,9 @@ class Runner:
             Its data container.
         label : str
             Start of the progress message, e.g. ``"[1/4] RI-S"``.
+        fit_options : mapping, optional
+            Further keywords of the estimator's ``fit`` (e.g. the aggregate-data trials
+            of :meth:`bayes_hte.IPDMetaModel.fit`).
 
         Returns
         -------
@@ -347,7 +351,7 @@ class Runner:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            estimator.fit(data, **sampler)
+            estimator.fit(data, **sampler, **dict(fit_options or {}))
         for msg in fit_warnings(caught):
             self.log(f"{label}: warning: {msg}")
             self.notes.append(f"{label}: {msg}")

@@ -38,6 +38,12 @@ from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner, load_ipd
+from bayes_hte.runners.ipd_aggregate import (
+    load_aggregate,
+    loo_view,
+    true_marginal_rd,
+    write_aggregate_section,
+)
 from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
 from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
 from bayes_hte.workflows.compare import METRIC_ORDER
@@ -65,6 +71,8 @@ class IPDMARunner(Runner):
     """``bayes-hte run`` for one-stage IPD meta-analyses (:class:`~bayes_hte.IPDMetaModel`)."""
 
     family = "ipdma"
+    #: Aggregate-data trials of the spec (:mod:`bayes_hte.runners.ipd_aggregate`).
+    aggregate = None
 
     def load(self) -> tuple[IPDData, np.ndarray | None]:
         """The data container and, for simulations, the true ITE in an average trial.
@@ -81,6 +89,16 @@ class IPDMARunner(Runner):
         truth = next((frame[c].to_numpy() for c in TRUTH_COLUMNS if c in frame.columns), None)
         self.log(f"data: {data.n_patients} patients, {data.n_studies} studies, "
                  f"{int(data.y.sum())} events, covariates {list(data.covariate_names)}")
+        self.aggregate = load_aggregate(self.tables["data"], self.tables["model"],
+                                        spec_dir=self.spec_dir)
+        if self.aggregate is not None:
+            if self.tables["evaluation"].get("cv") == "iecv":
+                raise SpecError("[evaluation] cv = 'iecv' refits on the IPD alone; with "
+                                "aggregate-data trials use cv = 'none'")
+            self.log(f"aggregate data: {self.aggregate.arms.k} trials "
+                     f"{list(self.aggregate.arms.labels)}, "
+                     f"{self.aggregate.integration_points} integration points each")
+            self._truth_rd = true_marginal_rd(frame, study=data.study or "")
         return data, truth
 
     def fit(self, inputs: tuple[IPDData, np.ndarray | None]) -> dict[str, IPDMetaModel]:
@@ -113,12 +131,15 @@ class IPDMARunner(Runner):
             m = IPDMetaModel(**settings)
             label = f"[{k}/{len(grid)}] {m.label}"
             path = self.outdir / "posteriors" / f"{m.label}.nc"
-            key = self.fingerprint(settings)
+            extra = {} if self.aggregate is None else self.aggregate.digests | {
+                "integration_points": self.aggregate.integration_points}
+            key = self.fingerprint(settings | extra)
             if self.reusable(path, key, label=label):
                 fitted[m.label] = IPDMetaModel.load(path)
                 self.log_health(label, diagnostics.sampling_summary(fitted[m.label].idata))
                 continue
-            wall = self.sample(m, data, label=label)
+            wall = self.sample(m, data, label=label, fit_options=None if self.aggregate is None
+                               else self.aggregate.fit_options())
             self.log_health(label, diagnostics.sampling_summary(m.idata), wall=wall)
             self.save_posterior(m, path, key)
             fitted[m.label] = m
@@ -142,6 +163,12 @@ class IPDMARunner(Runner):
             f"events; covariates: {', '.join(data.covariate_names)}. Intervals are "
             f"equal-tailed at {ci_prob:.0%}.")
         ites, diag_tables = self._ite_tables(fitted, truth)
+        if self.aggregate is not None:
+            truths = [t for t in (getattr(self, "_truth_rd", None), self.aggregate.true_rd)
+                      if t is not None]
+            write_aggregate_section(fitted, self.aggregate, outdir=outdir, rep=rep,
+                                    ci_prob=ci_prob,
+                                    truth=pd.concat(truths) if truths else None)
         self._loo(fitted)
         if self.tables["evaluation"]["compare"] and len(fitted) > 0:
             evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
@@ -222,7 +249,7 @@ class IPDMARunner(Runner):
         elpd_loo with its Pareto k reliability flag and ArviZ's warnings, also logged."""
         self.report.heading("Model comparison (PSIS-LOO)")
         try:
-            loo = diagnostics.loo_table({k: m.idata for k, m in fitted.items()})
+            loo = diagnostics.loo_table({k: loo_view(m.idata) for k, m in fitted.items()})
         except Exception as err:  # noqa: BLE001 - reported, not hidden
             loo = pd.DataFrame({"error": [str(err)]})
             self.log(f"LOO: failed: {err}")

@@ -34,7 +34,8 @@ def run_sbc(families: Sequence[str], *, simulations: int = 200, workers: int = 1
     store : str or path-like
         Resumable Parquet store; a rerun skips finished simulations.
     out : str or path-like
-        Folder of ``summary.csv`` (one row per model), ``uniformity.csv`` (model,
+        Folder of ``summary.csv`` (one row per model) and ``summary.md`` (the same and
+        the failing quantities as Markdown tables), ``uniformity.csv`` (model,
         quantity, test, p-value, verdict), ``fits.csv`` (divergences, R-hat, ESS, time,
         error of every fit), ``ranks.csv`` and one ``ecdf_<model>.png`` per model.
     seed : int
@@ -71,6 +72,23 @@ def run_sbc(families: Sequence[str], *, simulations: int = 200, workers: int = 1
         f"({workers if scheduler is None else 'cluster'} worker(s))")
     res = sbc.run(chosen, simulations=simulations, seed=seed, store=store, workers=workers,
                   client=scheduler, progress=progress, overwrite=overwrite, chunk=chunk)
+    write_outputs(res, out, log=log)
+    return res
+
+
+def write_outputs(res: sbc.SBCResult, out: str | os.PathLike, *,
+                  log: Callable[[str], None] = print) -> None:
+    """Write an SBC result's tables and figures (see :func:`run_sbc`, ``out``).
+
+    Parameters
+    ----------
+    res : SBCResult
+        From :func:`bayes_hte.sbc.run`, or ``SBCResult(bayes_hte.studies.load(store))``.
+    out : str or path-like
+        Output folder (created if needed).
+    log : callable
+        Receives the summary table.
+    """
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     summary = res.summary()
@@ -83,6 +101,41 @@ def run_sbc(families: Sequence[str], *, simulations: int = 200, workers: int = 1
             fig = plot_sbc(res, model)
             fig.savefig(outdir / f"ecdf_{model.replace('/', '_')}.png", dpi=90)
             plt.close(fig)
+    (outdir / "summary.md").write_text(markdown_tables(res))
     log(summary.to_string(index=False))
     log(f"tables and figures in {outdir}")
-    return res
+
+
+def markdown_tables(res: sbc.SBCResult) -> str:
+    """The per-model verdicts and every failing quantity as Markdown tables.
+
+    Parameters
+    ----------
+    res : SBCResult
+        An SBC result.
+
+    Returns
+    -------
+    str
+        Two pipe tables: model, simulations, failed fits, fits with divergences, largest
+        R-hat, quantities tested, least uniform quantity, its Holm-adjusted p-value
+        (ArviZ ``pot_c`` uniformity test) and the verdict; then model, quantity, test,
+        p-value, Holm p-value, 95% coverage and verdict of each failing quantity.
+    """
+    summary = res.summary()
+    uni = res.uniformity()
+    lines = ["| model | simulations | failed | divergent fits | max R-hat | quantities | "
+             "least uniform | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary.itertuples():
+        lines.append(f"| `{r.model}` | {r.simulations} | {r.failed} | {r.divergent} | "
+                     f"{r.max_rhat:.3f} | {r.quantities} | `{r.worst_quantity}` | "
+                     f"{r.min_p_holm:.3g} | {r.verdict} |")
+    bad = uni[uni["verdict"] == "fail"]
+    lines += ["", "| model | quantity | test | p-value | p (Holm) | 95% coverage | verdict |",
+              "|---|---|---|---|---|---|---|"]
+    if bad.empty:
+        lines.append("| (none) | | | | | | |")
+    for r in bad.itertuples():
+        lines.append(f"| `{r.model}` | `{r.quantity}` | {r.test} | {r.p_value:.3g} | "
+                     f"{r.p_holm:.3g} | {r.coverage_95:.2f} | {r.verdict} |")
+    return "\n".join(lines) + "\n"

@@ -99,7 +99,10 @@ META_INPUTS: dict[str, tuple[str, ...]] = {
 #: family -> table -> key -> default (``None`` for a table with free keys).
 SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
     "ipdma": {
-        "data": {**SOURCE, **{role: UNSET for role in IPD_ROLES}},
+        "data": {**SOURCE, **{role: UNSET for role in IPD_ROLES},
+                 # aggregate-data trials (bayes_hte.runners.ipd_aggregate): CSV files of
+                 # arm counts and covariate summaries, and a target population's summaries
+                 "aggregate": UNSET, "aggregate_covariates": UNSET, "target": UNSET},
         "model": {
             "family": "ipdma",
             "heterogeneity": ["random_intercept"],   # one string or a list
@@ -108,6 +111,7 @@ SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
             "parameterization": "auto",
             # time-to-event options of IPDMetaModel
             "baseline": UNSET, "cuts": UNSET, "n_intervals": UNSET, "horizon": UNSET,
+            "integration_points": UNSET,             # with aggregate trials (default 64)
         },
         # overrides by parameter name, per structure or for "all" structures
         "priors": {key: UNSET for key in (*HETEROGENEITY, "all")},

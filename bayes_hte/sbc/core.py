@@ -409,7 +409,11 @@ def fit_and_rank(spec: SBCModel, sim: Mapping[str, Any], settings: FitSettings
         ess = azs.ess(ranked, method="bulk")
     out["~divergences"] = {"estimate": float(np.asarray(stats["diverging"]).sum())}
     if rhat is not None:
-        values = np.concatenate([np.ravel(rhat[v].values) for v in rhat])
+        # elements constant over every draw of every chain (the zeros and the leading
+        # one of an LKJ Cholesky factor) have no R-hat; skip them
+        varying = np.concatenate([np.ravel(np.asarray(ranked[v].values).reshape(
+            settings.chains * settings.draws, -1).std(0) > 0) for v in rhat])
+        values = np.concatenate([np.ravel(rhat[v].values) for v in rhat])[varying]
         worst = float(np.max(np.where(np.isfinite(values), values, np.inf)))
     else:
         worst = math.nan
@@ -436,12 +440,25 @@ def _describe_model(spec: SBCModel) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SBCGenerate:
-    """The study's data generator: ``generate(rng, model=name)`` → :func:`simulate`."""
+    """The study's data generator: ``generate(rng, model=name)`` → :func:`simulate`.
+
+    Parameters
+    ----------
+    models : tuple of SBCModel
+        The models of the run (the study's scenarios name them).
+    """
 
     models: tuple[SBCModel, ...]
 
     def study_definition(self) -> dict[str, Any]:
-        """The models, for :meth:`bayes_hte.studies.Study.fingerprint`."""
+        """The models, for :meth:`bayes_hte.studies.Study.fingerprint`.
+
+        Returns
+        -------
+        dict
+            ``{"models": [...]}``: each model's name, builder functions and their bound
+            arguments, ``n_ite`` and ``exclude``.
+        """
         return {"models": [_describe_model(m) for m in self.models]}
 
     def __call__(self, rng: np.random.Generator, *, model: str) -> dict[str, Any]:
@@ -451,13 +468,28 @@ class SBCGenerate:
 
 @dataclass(frozen=True)
 class SBCFit:
-    """The study's method: fit the named model to a simulated data set and rank."""
+    """The study's method: fit the named model to a simulated data set and rank.
+
+    Parameters
+    ----------
+    models : tuple of SBCModel
+        The models of the run.
+    settings : FitSettings
+        NUTS settings of every fit.
+    """
 
     models: tuple[SBCModel, ...]
     settings: FitSettings
 
     def study_definition(self) -> dict[str, Any]:
-        """The models and NUTS settings, for :meth:`bayes_hte.studies.Study.fingerprint`."""
+        """The models and NUTS settings, for :meth:`bayes_hte.studies.Study.fingerprint`.
+
+        Returns
+        -------
+        dict
+            ``{"models": [...], "settings": {...}}`` (see
+            :meth:`SBCGenerate.study_definition` and :class:`FitSettings`).
+        """
         return {"models": [_describe_model(m) for m in self.models],
                 "settings": dataclasses.asdict(self.settings)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from bayes_hte.studies.result import StudyResult
 
 #: Family-wise level of the per-model verdict (Holm over the model's quantities).
 ALPHA = 0.05
+#: Posterior SD at or below which an element is a structural constant, not ranked.
+CONSTANT_SD = 1e-9
 
 
 def _kind(quantity: str) -> str:
@@ -50,7 +53,9 @@ class SBCResult:
     Attributes
     ----------
     ranks : pandas.DataFrame
-        One row per (model, simulation, quantity): ``model``, ``simulation`` (int),
+        One row per (model, simulation, quantity) — structural constants (posterior SD
+        at most :data:`CONSTANT_SD`, e.g. a correlation matrix's diagonal) left out:
+        ``model``, ``simulation`` (int),
         ``quantity`` (``"mu"``, ``"theta[x1]"``, ``"loglik"``, ``"ite[0]"``),
         ``kind`` (``"parameter"``, ``"loglik"`` or ``"ite"``), ``rank`` (int in
         ``0..n_draws``), ``n_draws`` (:math:`L`), ``pit`` (randomised PIT
@@ -65,7 +70,7 @@ class SBCResult:
 
     study: StudyResult
 
-    @property
+    @functools.cached_property
     def fits(self) -> pd.DataFrame:
         est = self.study.estimates
         err = est.groupby(["model", "replicate"], sort=False)["error"].first()
@@ -81,11 +86,13 @@ class SBCResult:
         return out[["model", "simulation", "divergences", "max_rhat", "min_ess_bulk",
                     "seconds", "error"]]
 
-    @property
+    @functools.cached_property
     def ranks(self) -> pd.DataFrame:
         est = self.study.estimates
+        # structurally constant elements (a correlation matrix's unit diagonal, an LKJ
+        # factor's zeros) carry no information: their ranks only reflect rounding
         ok = est[(est["error"] == "") & ~est["estimand"].str.startswith("~")
-                 & (est["estimand"] != "")]
+                 & (est["estimand"] != "") & ~(est["se"] <= CONSTANT_SD)]
         n_draws = est[est["estimand"] == "~n_draws"].set_index(
             ["model", "replicate"])["estimate"]
         out = pd.DataFrame({"model": ok["model"].to_numpy(),
@@ -122,6 +129,11 @@ class SBCResult:
             (``"pot_c"``), ``p_value``, ``p_holm``, ``coverage_95`` (share of
             simulations whose truth lies in the central 95% interval), ``verdict``.
         """
+        return self._uniformity.copy()
+
+    @functools.cached_property
+    def _uniformity(self) -> pd.DataFrame:
+        """The uniformity table, computed once."""
         import arviz_stats  # noqa: F401  (registers the .azstats accessor)
 
         ranks = self.ranks

@@ -5,16 +5,15 @@ to call the simulator, what its draw becomes for the methods (one of the data ty
 below) and how the true values of the estimands follow from the design parameters
 alone (analytically or by deterministic quadrature, never from a draw):
 
-===================== ================ ==================================================
-simulator             data             estimands (truth)
-===================== ================ ==================================================
-``berenfeld2026``     ArmTable         ``RD``, ``RR``, ``OR`` of :math:`\theta(P^*)`
-``berenfeld2026_      ArmTable         the same, counts drawn from their exact law
-counts``
-``normal_meta``       EffectTable      ``mu`` (also ``tau2``, ``tau``)
-``shi_cima``          TrialSummaries   ``ate``: the target-population ATE
-``tzimas2024``        TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
-===================== ================ ==================================================
+======================== ================ ==================================================
+simulator                data             estimands (truth)
+======================== ================ ==================================================
+``berenfeld2026``        ArmTable         ``RD``, ``RR``, ``OR`` of :math:`\theta(P^*)`
+``berenfeld2026_counts`` ArmTable         the same, counts drawn from their exact law
+``normal_meta``          EffectTable      ``mu`` (also ``tau2``, ``tau``)
+``shi_cima``             TrialSummaries   ``ate``: the target-population ATE
+``tzimas2024``           TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
+======================== ================ ==================================================
 
 :func:`data_seed` gives a method that samples (MCMC, a random split) a seed fixed by
 the data set, so that a replicate's results do not depend on the worker that ran it.

@@ -14,7 +14,7 @@ validation"; Royston et al. 2004; Debray et al. 2013):
    .. math:: \mathrm{logit}\, P(y_i = 1) = \delta + o_i
 
    by maximum likelihood, separately for every posterior draw (Newton's method,
-   :func:`bayes_hte.evaluation.metrics.recalibrate_intercept`); the
+   :func:`bayes_hte.evaluation.recalibration.recalibrate_intercept`); the
    recalibrated ITE is :math:`\mathrm{expit}(\ell_1 + \delta) - \mathrm{expit}(\ell_0 +
    \delta)`. One shift for both arms: the baseline risk is adapted to the new trial
    while the treatment effect (and, for the T-learner, the difference between the

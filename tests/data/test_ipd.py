@@ -275,3 +275,21 @@ def test_study_arm_with_only_events_warns_for_the_t_learner(frame):
     with warnings.catch_warnings():  # a study-level intercept is identified here
         warnings.simplefilter("error")
         d.warn_studies_without_events(model="stratified_intercept")
+
+
+def test_study_table_counts_more_events_than_int8_holds():
+    """Outcomes are stored as int8; counts per arm must not wrap past 127 (pandas 3 keeps
+    int8 in a grouped sum), nor warn about overflow when studies are summed."""
+    n = 400
+    frame = pd.DataFrame({"trial": ["A"] * n + ["B"] * n, "treat": [0, 1] * n,
+                          "y": [1] * 300 + [0] * 100 + [1, 0] * 200, "x": range(2 * n)})
+    data = IPDData.from_frame(frame, outcome="y", treatment="treat", study="trial",
+                              covariates=["x"])
+    tab = data.study_table()
+    assert tab.loc["A", "events_control"] == 150 and tab.loc["A", "events_treated"] == 150
+    assert tab.loc["B", "events_treated"] == 0 and tab.loc["B", "events_control"] == 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(bh.DataWarning, match=r"no events \[\('B', 'treated'\)\]"):
+            data.warn_studies_without_events(model="stratified_intercept", by_arm=True)
+        data.warn_studies_without_events(model="stratified_intercept")

@@ -48,6 +48,7 @@ DATA_ARGS = {
     "plot_performance": ("perf",),
     "plot_zip": ("estimates",),
     "plot_estimates": ("estimates",),
+    "plot_sbc": ("result", "model"),
 }
 SAVERS = {"save_comparison_figures", "convergence_plots"}
 SAMPLE = ("chain", "draw", "patient")
@@ -182,7 +183,22 @@ CALLS = {
                                                          measure="bias"),
     "plot_zip": lambda d: plots.plot_zip(_study_estimates(), method="DL", estimand="mu"),
     "plot_estimates": lambda d: plots.plot_estimates(_study_estimates(), estimand="mu"),
+    "plot_sbc": lambda d: plots.plot_sbc(_sbc_result(), "m"),
 }
+
+
+def _sbc_result():
+    """An SBC result of 30 simulations with uniform ranks (no fitting)."""
+    from bayes_hte.sbc import SBCResult
+    from bayes_hte.studies import StudyResult
+
+    rng = np.random.default_rng(0)
+    rows = [{"model": "m", "scenario": 0, "replicate": r, "method": "nuts", "estimand": q,
+             "truth": np.nan, "estimate": float(rng.integers(0, 201)) if q != "~n_draws"
+             else 200.0, "se": 0.1, "ci_low": np.nan, "ci_high": np.nan, "seconds": 1.0,
+             "error": ""} for r in range(30) for q in ("mu", "loglik", "~n_draws")]
+    return SBCResult(StudyResult(name="t", estimates=pd.DataFrame(rows), factors=["model"],
+                                 methods=["nuts"]))
 
 
 def test_every_figure_function_is_called():

@@ -90,7 +90,7 @@ def test_cli_sbc_writes_tables_and_figures(tmp_path):
     code = main(["sbc", "synthesis/univariate", "--simulations", "8", "--store",
                  str(tmp_path / "store"), "--out", str(out)])
     assert code == 0
-    for name in ("summary.csv", "uniformity.csv", "fits.csv", "ranks.csv",
+    for name in ("summary.csv", "summary.md", "uniformity.csv", "fits.csv", "ranks.csv",
                  "ecdf_synthesis_univariate.png"):
         assert (out / name).exists(), name
     uni = pd.read_csv(out / "uniformity.csv")
@@ -107,3 +107,22 @@ def test_run_refuses_duplicate_model_names():
     spec = sbc.models("synthesis/univariate")[0]
     with pytest.raises(ValueError, match="unique"):
         sbc.run([spec, spec], simulations=2, progress=False)
+
+
+def test_structural_constants_are_not_ranked():
+    """A correlation matrix's unit diagonal has posterior SD 0: left out of the ranks."""
+    from bayes_hte.sbc.result import SBCResult
+    from bayes_hte.studies.result import StudyResult
+
+    rows = []
+    for rep in range(3):
+        for est, (rank, sd) in {"corr[0,0]": (100.0, 0.0), "corr[0,1]": (40.0 + rep, 0.2),
+                                "~n_draws": (200.0, np.nan)}.items():
+            rows.append({"model": "m", "scenario": 0, "replicate": rep, "method": "nuts",
+                         "estimand": est, "truth": np.nan, "estimate": rank, "se": sd,
+                         "ci_low": np.nan, "ci_high": np.nan, "seconds": 1.0, "error": ""})
+    res = SBCResult(StudyResult(name="t", estimates=pd.DataFrame(rows), factors=["model"],
+                                methods=["nuts"]))
+    assert set(res.ranks["quantity"]) == {"corr[0,1]"}
+    assert res.ranks["rank"].tolist() == [40, 41, 42]
+    assert (res.ranks["n_draws"] == 200).all()
