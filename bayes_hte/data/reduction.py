@@ -103,6 +103,30 @@ class Cells:
         return out
 
 
+def few_values(X: np.ndarray, max_values: float) -> bool:
+    """Whether every covariate column takes at most ``max_values`` distinct values.
+
+    A necessary condition for at most ``max_values`` cells, checked column by column
+    (stopping at the first column with more): on data with a continuous covariate it
+    costs one sort of one column instead of the sort of every row that
+    :func:`covariate_cells` needs.
+
+    Parameters
+    ----------
+    X : ndarray of float, shape (patient, covariate)
+        Encoded covariates.
+    max_values : float
+        The largest number of cells worth pooling into.
+
+    Returns
+    -------
+    bool
+        ``False`` as soon as a column has more distinct values than ``max_values``.
+    """
+    X = np.asarray(X, dtype=float)
+    return all(np.unique(X[:, k]).size <= max_values for k in range(X.shape[1]))
+
+
 def covariate_cells(X: np.ndarray, z: np.ndarray, study_idx: np.ndarray) -> Cells:
     """Group patients by (trial, arm, covariate row).
 

@@ -49,6 +49,7 @@ from bayes_hte.data.reduction import (
     Cells,
     IntervalCells,
     covariate_cells,
+    few_values,
     interval_cells,
 )
 from bayes_hte.errors import DataWarning
@@ -95,6 +96,9 @@ def plan_reduction(data: IPDData, data_reduction: DataReduction = "auto", *,
                              f"baseline; the {baseline!r} likelihood depends on each "
                              "patient's own time")
         return None
+    if data_reduction == "auto" and not few_values(
+            data.X, data.n_patients / min_patients_per_cell):
+        return None  # a (near-)continuous covariate: not worth sorting every row
     cells = covariate_cells(data.X, data.z, data.study_idx)
     if data_reduction == "auto" and not cells.worth_reducing(min_patients_per_cell):
         return None

@@ -45,8 +45,10 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.replace import clone_replace
-from pytensor.graph.traversal import graph_inputs
+from pytensor.graph.replace import clone_replace, graph_replace
+from pytensor.graph.traversal import ancestors, graph_inputs
+from pytensor.tensor.random.op import RandomVariable
+from pytensor.tensor.variable import TensorVariable
 
 from bayes_hte.data.survival import exposure_matrix
 
@@ -225,23 +227,31 @@ def _prepare(spec: SBCModel) -> _Prepared:
             if isinstance(s.get_value(borrow=True), np.random.Generator)]
 
     # test quantities as functions of the simulating model's free variables (their
-    # posterior draws are free or deterministic variables of the fitted model)
+    # posterior draws are free or deterministic variables of the fitted model). The
+    # graphs are rewritten onto placeholders: compiling with the random variables
+    # themselves as inputs would leave cloned copies of them drawing from the prior.
+    free_rvs = [sim[n] for n in sim_free]
+    inputs = [rv.type(name=rv.name) for rv in free_rvs]
+    to_inputs = dict(zip(free_rvs, inputs, strict=True))
     ll = pt.add(*[pm.logp(rv, sim.rvs_to_values[rv]).sum() for rv in sim.observed_RVs])
+    first = _first_param(sim.observed_RVs[0])
+    cum = (sim.observed_RVs[0].owner.inputs[5] * pt.exp(first) if survival is not None
+           else pt.constant(0.0))
+    ll, first, cum = graph_replace([ll, first, cum], to_inputs, strict=False)
     outs = [ll]
     shared = {v.name: v for v in sim.data_vars}
     if spec.n_ite > 0 and "treatment" in shared:
         trt = shared["treatment"]
-        par = _first_param(sim.observed_RVs[0])
         n = min(spec.n_ite, int(trt.get_value().shape[0]))
-        on = clone_replace(par, {trt: pt.ones_like(trt)})
-        off = clone_replace(par, {trt: pt.zeros_like(trt)})
+        on = clone_replace(first, {trt: pt.ones_like(trt)})
+        off = clone_replace(first, {trt: pt.zeros_like(trt)})
         outs.append((on - off)[:n])
     if survival is not None:
-        rv = sim.observed_RVs[0]
-        lp, cum = rv.owner.inputs[2], rv.owner.inputs[5]
-        outs.append(cum * pt.exp(lp))
-    quantities = pytensor.function([sim[n] for n in sim_free], outs,
-                                   on_unused_input="ignore")
+        outs.append(cum)
+    if any(isinstance(v, TensorVariable) and v.owner is not None
+           and isinstance(v.owner.op, RandomVariable) for v in ancestors(outs)):
+        raise RuntimeError(f"{spec.name}: a test quantity still depends on a random draw")
+    quantities = pytensor.function(inputs, outs, on_unused_input="ignore")
     compiled = nutpie.compile_pymc_model(fit)
     prep = _Prepared(sim=sim, fit=fit, tracked=tracked, labels=labels, obs_data=obs_data,
                      forward=forward, forward_rngs=rngs, forward_names=forward_names,

@@ -369,9 +369,12 @@ def _summaries(data: Any, kind: str) -> TrialSummaries:
     return data
 
 
-def fit_meta_regression(data: TrialSummaries, *, covariates: Sequence[str] | None = None,
-                        ci_prob: float = 0.95) -> dict[str, Estimate]:
-    r"""Random-effects meta-regression predicted at the target (kind ``"meta_regression"``).
+def fit_target_meta_regression(data: TrialSummaries, *,
+                               covariates: Sequence[str] | None = None,
+                               ci_prob: float = 0.95) -> dict[str, Estimate]:
+    r"""Random-effects meta-regression predicted at the target.
+
+    Kind ``"target_meta_regression"``.
 
     The trials' overall effects :math:`y_k` (sampling variances :math:`v_k`) regressed on
     their covariate means :math:`\bar x_k`,
@@ -405,12 +408,12 @@ def fit_meta_regression(data: TrialSummaries, *, covariates: Sequence[str] | Non
         A covariate missing from the trials or the target, or no residual degrees of
         freedom (as :func:`~bayes_hte.comparators.meta_regression`).
     """
-    data = _summaries(data, "meta_regression")
+    data = _summaries(data, "target_meta_regression")
     means = data.trial_means
     names = list(means.columns) if covariates is None else list(covariates)
     missing = [c for c in names if c not in means.columns or c not in data.target.columns]
     if missing:
-        raise DataError(f"meta_regression: covariate(s) {missing} are not summarised for "
+        raise DataError(f"target_meta_regression: covariate(s) {missing} are not summarised for "
                         "every trial and given for the target")
     overall = data.overall
     X = np.column_stack([np.ones(len(means)), means[names].to_numpy(dtype=float)])

@@ -61,7 +61,7 @@ from bayes_hte.studies.meta_methods import (
     fit_causal_meta_analysis,
     fit_cima,
     fit_meta_analysis,
-    fit_meta_regression,
+    fit_target_meta_regression,
 )
 from bayes_hte.studies.simulators import (
     SIMULATORS,
@@ -76,7 +76,7 @@ __all__ = [
     "METHOD_DATA", "METHOD_KINDS", "SIMULATORS", "Estimate", "Simulator", "StudyData",
     "TrialIPD", "TrialSummaries", "check_method_data", "data_seed",
     "fit_bayes_causal_meta_analysis", "fit_bayes_meta_analysis", "fit_causal_meta_analysis",
-    "fit_cima", "fit_meta_analysis", "fit_meta_regression", "fit_subgroup_model",
+    "fit_cima", "fit_meta_analysis", "fit_subgroup_model", "fit_target_meta_regression",
     "make_generate", "make_method", "make_truth", "method_options", "simulator_params",
 ]
 
@@ -86,7 +86,7 @@ METHOD_KINDS: dict[str, Callable[..., dict[str, Estimate]]] = {
     "causal_meta_analysis": fit_causal_meta_analysis,
     "bayes_meta_analysis": fit_bayes_meta_analysis,
     "bayes_causal_meta_analysis": fit_bayes_causal_meta_analysis,
-    "meta_regression": fit_meta_regression,
+    "target_meta_regression": fit_target_meta_regression,
     "cima": fit_cima,
     "subgroup": fit_subgroup_model,
 }
@@ -97,7 +97,7 @@ METHOD_DATA: dict[str, tuple[type, ...]] = {
     "causal_meta_analysis": (ArmTable,),
     "bayes_meta_analysis": (ArmTable, EffectTable, TrialSummaries),
     "bayes_causal_meta_analysis": (ArmTable,),
-    "meta_regression": (TrialSummaries,),
+    "target_meta_regression": (TrialSummaries,),
     "cima": (TrialSummaries,),
     "subgroup": (TrialIPD,),
 }

@@ -20,7 +20,7 @@ from pytensor.graph.traversal import graph_inputs
 from scipy.special import gammaln
 
 import bayes_hte as bh
-from bayes_hte.data.reduction import covariate_cells, interval_cells
+from bayes_hte.data.reduction import covariate_cells, few_values, interval_cells
 from bayes_hte.data.survival import exposure_matrix
 from bayes_hte.inference import fit, pointwise_log_likelihood
 from bayes_hte.models import ipdma, survival
@@ -84,6 +84,11 @@ def test_cells_group_identical_rows():
     np.testing.assert_array_equal(cells.X[cells.index], X + 0.0)
     np.testing.assert_array_equal(cells.z[cells.index], z)
     np.testing.assert_allclose(cells.sum(np.array([1, 0, 1, 1, 1]))[cells.index[0]], 2)
+
+
+def test_few_values_is_a_per_column_bound():
+    X = np.column_stack([np.tile([0.0, 1.0], 50), np.arange(100.0)])
+    assert few_values(X[:, :1], 2) and not few_values(X, 50) and few_values(X, 100)
 
 
 def test_interval_cells_keep_every_event_and_exposure(tte):

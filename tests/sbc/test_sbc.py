@@ -126,3 +126,28 @@ def test_structural_constants_are_not_ranked():
     assert set(res.ranks["quantity"]) == {"corr[0,1]"}
     assert res.ranks["rank"].tolist() == [40, 41, 42]
     assert (res.ranks["n_draws"] == 200).all()
+
+
+def test_test_quantities_are_functions_of_the_parameters_given():
+    """loglik and ITEs evaluated at given parameters equal hand computations (a graph
+    left with random variables in it would draw them instead: constant ITEs)."""
+    from scipy.special import expit
+    from scipy.stats import bernoulli
+
+    from bayes_hte.sbc.core import _prepare
+    from bayes_hte.sbc.families import ipd_design
+
+    spec = sbc.models("ipdma/binary/naive/s")[0]
+    prep = _prepare(spec)
+    design = ipd_design()
+    X, z, y = design.X, design.z, design.y
+    for vals in ({"theta": np.array([0.1, 0.2]), "gamma": -0.5, "eta": np.array([0.3, 0.1]),
+                  "alpha": 1.0},
+                 {"theta": np.array([-0.4, 0.0]), "gamma": 0.8, "eta": np.array([0.0, -0.6]),
+                  "alpha": -0.3}):
+        ll, ite = prep.quantities(*[vals[n] for n in prep.fit_free])
+        lp0 = vals["alpha"] + X @ vals["theta"]
+        lp1 = lp0 + vals["gamma"] + X @ vals["eta"]
+        np.testing.assert_allclose(ite, (expit(lp1) - expit(lp0))[:3], rtol=1e-10)
+        p = expit(np.where(z == 1, lp1, lp0))
+        np.testing.assert_allclose(ll, bernoulli.logpmf(y, p).sum(), rtol=1e-10)

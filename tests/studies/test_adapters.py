@@ -67,7 +67,7 @@ def test_meta_analysis_and_meta_regression_of_trial_summaries(summaries):
     out = M.make_method("meta_analysis", options={"method": "REML"})(summaries)
     direct = meta_analysis(overall, method="REML")
     assert list(out) == ["ate"] and out["ate"]["estimate"] == pytest.approx(direct.estimate)
-    reg = M.make_method("meta_regression", options={"covariates": ["X1", "X3"]})(summaries)
+    reg = M.make_method("target_meta_regression", options={"covariates": ["X1", "X3"]})(summaries)
     means = summaries.trial_means
     X = np.column_stack([np.ones(5), means[["X1", "X3"]].to_numpy()])
     x0 = np.r_[1.0, summaries.target[["X1", "X3"]].mean().to_numpy()]
@@ -75,7 +75,7 @@ def test_meta_analysis_and_meta_regression_of_trial_summaries(summaries):
     assert reg["ate"] == pytest.approx({"estimate": est[0], "se": se[0], "ci_low": lo[0],
                                         "ci_high": hi[0]})
     with pytest.raises(DataError, match=r"covariate\(s\) \['X9'\]"):
-        M.fit_meta_regression(summaries, covariates=["X9"])
+        M.fit_target_meta_regression(summaries, covariates=["X9"])
 
 
 def test_cima_method_splits_the_target_reproducibly(summaries):
