@@ -90,6 +90,14 @@ METHODS: dict[str, dict] = {
     "subgroup_paper": {**_SUB, "individual": True, "covariates": PAPER_COVARIATES,
                        "interactions": PAPER_INTERACTIONS},
     "s_learner_paper": {**_S, "covariates": PAPER_COVARIATES},
+    # BMI given the form it has in the step designs (the indicator of BMI > 30)
+    "subgroup_no_individual_step": {
+        **_SUB, "individual": False,
+        "covariates": [*COVARIATES[:-1], "bmi_over_30"],
+        "interactions": [*INTERACTIONS[:-1], "bmi_over_30"]},
+    # the subgroup model on the paper's covariates with its default: every one interacted
+    "subgroup_paper_all": {**_SUB, "individual": True, "covariates": PAPER_COVARIATES,
+                           "interactions": None},
 }
 DEFAULT_METHODS = ("subgroup", "subgroup_no_individual", "s_learner")
 
@@ -157,6 +165,7 @@ def score(draws: np.ndarray, truth: np.ndarray, *, ci_prob: float = 0.95,
 def fit_one(design: str, method: str, seed: int, args) -> dict:
     """Fit one method to one data set and score it against the truth."""
     frame = simulate(design, n=args.n, seed=seed)
+    frame["bmi_over_30"] = (frame["bmi"] > 30).astype(int)
     truth = frame["true_te"].to_numpy()
     opts = dict(draws=args.draws, tune=args.tune, chains=args.chains, random_seed=seed,
                 log_likelihood=False, posterior_predictive=False)
@@ -217,13 +226,17 @@ def summarize(res: pd.DataFrame) -> pd.DataFrame:
     """Mean over replicates per design x method (MC SE of coverage across replicates)."""
     g = res.groupby(["design", "method"], sort=False)
     cols = [c for c in ("coverage", "mean_width", "correlation", "bias", "rmse",
-                        "coverage_debiased", "coverage_conditional", "coverage_individual",
-                        "width_individual") if c in res]
+                        "coverage_debiased", "average_covered", "coverage_conditional",
+                        "coverage_individual", "width_individual") if c in res]
     out = g[cols].mean()
     out.insert(1, "coverage_se", g["coverage"].std() / np.sqrt(g.size()))
     out.insert(0, "replicates", g.size())
+    out.insert(out.columns.get_loc("average_covered") + 1, "average_z_sd",
+               g["average_z"].std())
     out["divergences"] = g["divergences"].sum()
-    return out
+    order = sorted(out.index, key=lambda k: (list(DESIGNS).index(k[0]),
+                                             list(METHODS).index(k[1])))
+    return out.loc[order]
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -242,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--csv", type=Path, default=CSV)
     ap.add_argument("--report-all", action="store_true",
                     help="tabulate every row of --csv with this --n (not only this run's)")
+    ap.add_argument("--show-seed", type=int, default=None,
+                    help="also tabulate the fits of this one data set")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
     designs, methods = args.designs.split(","), args.methods.split(",")
@@ -273,16 +288,26 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                   & res["method"].isin(methods) & (res["n"] == args.n)]
     table = summarize(res)
     print(table.round(3).to_string())
+    one = None
+    if args.show_seed is not None:
+        one = (res[res["seed"] == args.show_seed]
+               .set_index(["design", "method"])[["coverage", "mean_width", "correlation",
+                                                 "bias", "coverage_debiased",
+                                                 "average_z"]])
+        print(one.round(3).to_string())
     if args.write_docs:
         cmd = ("nice -n 10 .venv/bin/python validation/subgroup_ite_coverage.py "
                + " ".join(a for a in (argv if argv is not None else sys.argv[1:])))
-        head = (f"{args.replicates} data sets per design (seeds {seeds[0]}-{seeds[-1]}), "
-                f"n = {args.n}, {args.chains} chains x {args.draws} draws ({args.tune} "
+        head = (f"Data sets: seeds 1, 2, ... (`replicates` per row), n = {args.n}, "
+                f"{args.chains} chains x {args.draws} draws ({args.tune} "
                 f"tuning), nutpie, {args.ci_prob:.0%} equal-tailed intervals of the "
                 "per-patient log-odds CATE against `true_te`; every number is the mean "
                 "over data sets of the per-data-set value (`coverage_se`: SD over data "
-                f"sets / sqrt(replicates)). Made by `{cmd}`.\n\n")
+                f"sets / sqrt(replicates)). Tabulated by `{cmd}`.\n\n")
         write_block("subgroup-coverage", head + fmt_table(table), doc=DOC)
+        if one is not None:
+            write_block("subgroup-coverage-seed", f"Data set {args.show_seed} alone (same "
+                        "fits):\n\n" + fmt_table(one), doc=DOC)
     return table
 
 

@@ -14,6 +14,9 @@ resolved options to :mod:`bayes_hte.effects`. Every estimator has
     the estimands as a tidy table (``mean``, ``sd``, ``ci_low``, ``ci_high``).
 ``parameters(*, ci_prob=0.95) -> pandas.DataFrame``
     convergence table (ArviZ: R-hat, ESS, MCSE) of the population-level parameters.
+``prior_sensitivity(*, threshold=0.05) -> pandas.DataFrame``
+    power-scaling prior and likelihood sensitivity of those parameters, with ArviZ's
+    diagnosis (:func:`bayes_hte.sensitivity.prior_sensitivity`).
 ``save(path)`` / ``load(path)``
     one NetCDF file holding the posterior, the fit data, the options, the priors, the
     seed and the version of bayes_hte that fitted it; ``load`` refuses a file of another
@@ -40,7 +43,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from bayes_hte import effects
+from bayes_hte import effects, sensitivity
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.models.priors import priors_to_json
@@ -251,6 +254,41 @@ class Estimator:
         seed = attrs.get(ATTR_SEED)
         obj._seed = None if seed is None else int(seed)
         return obj
+
+    def prior_sensitivity(self, *, threshold: float = sensitivity.THRESHOLD,
+                          alphas: tuple[float, float] = (0.99, 1.01)) -> pd.DataFrame:
+        """Prior and likelihood sensitivity of the parameters by power-scaling.
+
+        Parameters
+        ----------
+        threshold : float
+            Sensitivity above which the prior or the likelihood counts as influential
+            (0.05, Kallioinen et al. 2024).
+        alphas : tuple of float
+            Power-scaling exponents of the finite-difference derivative.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per element of the parameters :meth:`parameters` lists:
+            ``parameter``, ``prior_sensitivity``, ``likelihood_sensitivity``,
+            ``diagnosis`` ("potential prior-data conflict", "potential strong prior /
+            weak likelihood" or "✓"), from the stored priors and the pointwise log
+            likelihood without refitting (:func:`bayes_hte.sensitivity.prior_sensitivity`:
+            Kallioinen, Paananen, Bürkner & Vehtari 2024, Stat Comput 34:57).
+
+        Raises
+        ------
+        RuntimeError
+            The estimator is not fitted.
+        ValueError
+            The fit has no ``log_likelihood`` group (fitted with
+            ``log_likelihood=False``).
+        """
+        self._require_fit()
+        names = list(dict.fromkeys(str(i).split("[", 1)[0] for i in self.parameters().index))
+        return sensitivity.prior_sensitivity(self.idata, var_names=names,
+                                             threshold=threshold, alphas=alphas)
 
     @property
     def fitted_version(self) -> str | None:

@@ -323,6 +323,18 @@ class SubgroupHTEModel(IPDEstimator):
             ``kind`` outside its choices.
         DataError
             ``newdata`` cannot be encoded like the fit data.
+
+        Notes
+        -----
+        Each draw carries every modelled component of the patient's effect: population
+        effect, interactions, the patient's subgroup deviations and, with
+        ``new_trial=True``, a new trial's effect (``tests/effects/test_subgroup.py``).
+        The individual deviation :math:`\sigma_\eta\epsilon_i` is not one of them: it is
+        part of an individual's effect (:meth:`eta`), not of the CATE. The per-patient
+        intervals share the error of the population effect, so in one data set they
+        mostly miss together: the share of patients covered in one data set says little
+        about calibration (``docs/subgroup.md``, "Coverage of the per-patient
+        intervals").
         """
         out = self._cate(newdata, kind=kind, scale="logit", new_trial=new_trial,
                          random_seed=random_seed)

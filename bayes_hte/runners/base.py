@@ -228,6 +228,8 @@ class Runner:
         self.report: Report | None = None
         #: Warnings and diagnostic notes (sentences), listed at the end of the report.
         self.notes: list[str] = []
+        #: Prior-sensitivity tables by model label (:meth:`prior_sensitivity`).
+        self.sensitivity: dict[str, pd.DataFrame] = {}
 
     @classmethod
     def main(cls, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True) -> None:
@@ -309,6 +311,9 @@ class Runner:
     def finish(self) -> None:
         """Write the report (Markdown + HTML) when the family made one, ending with the
         warnings and diagnostic notes of the run (:attr:`notes`), if any."""
+        if self.sensitivity:
+            pd.concat(self.sensitivity, names=["model", "row"]).reset_index(
+                level="row", drop=True).to_csv(self.outdir / "prior_sensitivity.csv")
         if self.report is not None:
             if self.notes:
                 self.report.heading("Warnings and diagnostic notes")
@@ -356,6 +361,46 @@ class Runner:
             self.log(f"{label}: warning: {msg}")
             self.notes.append(f"{label}: {msg}")
         return time.perf_counter() - start
+
+    def prior_sensitivity(self, label: str, estimator: Any) -> pd.DataFrame | None:
+        """Add a fitted model's prior-sensitivity table to the report (and its flags to
+        the notes); all tables go to ``prior_sensitivity.csv`` when the run finishes.
+
+        Parameters
+        ----------
+        label : str
+            The model's label, e.g. ``"RI-S"``.
+        estimator : object
+            A fitted estimator (its ``prior_sensitivity()``,
+            :func:`bayes_hte.sensitivity.prior_sensitivity`).
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            The table; ``None`` when it cannot be computed (e.g. no log likelihood),
+            which the report and the notes say.
+        """
+        try:
+            tab = estimator.prior_sensitivity()
+        except (ValueError, KeyError) as err:
+            self.notes.append(f"{label}: prior sensitivity not computed: {err}")
+            if self.report is not None:
+                self.report.text(f"Prior sensitivity not computed: {err}")
+            return None
+        self.sensitivity[label] = tab
+        if self.report is not None:
+            self.report.text(
+                "Prior sensitivity (power-scaling; Kallioinen et al. 2024): how much each "
+                "posterior moves when the prior, or the likelihood, is raised to a power "
+                "near 1. Above 0.05 for both: potential prior-data conflict; prior above "
+                "and likelihood below: the prior decides (weak likelihood). Scaled priors: "
+                + ", ".join(f"`{t}`" for t in tab.attrs["prior_terms"]) + ".")
+            self.report.table(tab, index=False)
+        for row in tab[tab["diagnosis"] != "✓"].itertuples():
+            self.notes.append(f"{label}: {row.parameter}: {row.diagnosis} (prior "
+                              f"sensitivity {row.prior_sensitivity:.3f}, likelihood "
+                              f"{row.likelihood_sensitivity:.3f})")
+        return tab
 
     def log_health(self, label: str, health: Mapping, *, wall: float | None = None) -> None:
         """Log a fit's diagnostics in words and keep what needs attention for the report.

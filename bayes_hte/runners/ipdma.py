@@ -185,6 +185,7 @@ class IPDMARunner(Runner):
                       [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
             for note in diag_tables[label].attrs.get("notes", []):
                 rep.text(f"{note}.")
+            self.prior_sensitivity(label, m)
             kinds = _plot_kinds(m.idata, ("trace", "rank"))
             if "rank" not in kinds:
                 self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "

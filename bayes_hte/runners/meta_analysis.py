@@ -450,6 +450,11 @@ class MetaAnalysisRunner(Runner):
             rep.heading("Sampling")
             rep.text("; ".join(f"{k}: {format_health(h)}"
                                for k, h in results["health"].items()))
+            for m, label in ((bayes, "Bayesian normal-normal"),
+                             (bayes_causal, "Bayesian causal")):
+                if m is not None:
+                    rep.heading(f"Prior sensitivity: {label}", level=3)
+                    self.prior_sensitivity(label, m)
 
 
 # =========================================================================== tables

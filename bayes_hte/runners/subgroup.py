@@ -183,6 +183,8 @@ class SubgroupRunner(Runner):
                  "densities at zero (as R coda's geweke.diag); |z| > 2 flags a chain whose start "
                  "differs from its end (expect about 5 % by chance).")
         rep.table(gew)
+        rep.heading("Prior sensitivity", level=3)
+        self.prior_sensitivity("subgroup model", sg)
         captions = {"trace": "trace plots (left: density per chain)",
                     "rank": "rank plots (uniform ranks per chain = good mixing)",
                     "density": "posterior densities, one colour per chain"}
