@@ -58,14 +58,14 @@ def _inline(text: str) -> str:
 
 
 def markdown_html(text: str) -> str:
-    """A paragraph of the runners' Markdown as HTML: paragraphs, ``- `` lists, bold, code.
+    """A paragraph of the runners' Markdown as HTML: paragraphs, lists, bold, code.
 
     Parameters
     ----------
     text : str
         Plain text with the little Markdown the runners use: blank-line separated
-        paragraphs, lines starting ``"- "`` (a bulleted list), ``**bold**`` and
-        ```code```. Everything else is escaped.
+        paragraphs, lines starting with a dash and a space (a bulleted list),
+        double-asterisk bold and backquoted code. Everything else is escaped.
 
     Returns
     -------

@@ -270,7 +270,7 @@ class Estimator:
         Returns
         -------
         pandas.DataFrame
-            One row per element of the parameters :meth:`parameters` lists:
+            One row per element of the parameters ``parameters()`` lists:
             ``parameter``, ``prior_sensitivity``, ``likelihood_sensitivity``,
             ``diagnosis`` ("potential prior-data conflict", "potential strong prior /
             weak likelihood" or "✓"), from the stored priors and the pointwise log
