@@ -1,4 +1,4 @@
-"""Coverage of the per-patient log-odds treatment effect (issue 13, item f).
+r"""Coverage of the per-patient log-odds treatment effect (issue 13, item f).
 
 On data of the Tzimas (2024) design (``bayes_hte.simulate.tzimas2024``), each fit's 95 %
 equal-tailed intervals of the per-patient log-odds CATE are scored against the true
@@ -24,22 +24,29 @@ gender (the subgroup models). The S-learner interacts every covariate (SBP too) 
 reads the covariates standardised as the subgroup model does internally (centred,
 non-binary ones divided by their SD), so its N(0, 1) priors act per SD as well.
 
-Methods (``--methods``): ``subgroup`` (individual layer, marginalized),
-``subgroup_no_individual``, ``s_learner``; ``subgroup_wide`` and
-``subgroup_no_individual_wide`` are the same subgroup models with ``--wide-priors``
-(default: interactions and treatment effect N(0, 2.5²)) — the check of whether
-shrinkage makes the intervals too tight.
+Methods (``--methods``, :data:`METHODS`): ``subgroup`` (individual layer, marginalized),
+``subgroup_no_individual``, ``s_learner`` (the default three); ``*_wide``: the subgroup
+models with N(``--wide-sigma``², default 2.5²) priors on the interactions and the
+treatment effect (is the shrinkage too tight?); ``subgroup_no_individual_step``: BMI
+replaced by ``bmi_over_30`` (the step's own form); ``subgroup_paper``,
+``subgroup_paper_all``, ``s_learner_paper``: the paper's covariates with its three
+interactions, with all five, and the S-learner on them (the report of the issue);
+``s_learner_raw``: the S-learner on unstandardised covariates.
 
-Besides the default interval each subgroup fit also records diagnostic variants
-(``coverage_<variant>``): ``individual`` (the intervals of ``eta()``, which add the
-individual deviation :math:`\\sigma_\\eta\\epsilon_i`), ``conditional`` (the conditional
-effect :math:`\\tau_i`), ``debiased`` (the interval shifted by the fit's mean error: what
-is left once the error shared by all patients is removed).
+Besides the default interval every fit records diagnostics: ``coverage_debiased`` (the
+truth shifted by the fit's mean error: what is left once the error all patients share
+is removed), ``average_z`` / ``average_covered`` (the patients' average effect against
+the true average), and for the subgroup models ``coverage_conditional`` (intervals of
+:math:`\tau_i`) and ``coverage_individual`` (intervals of ``eta()``, which add the
+individual deviation :math:`\sigma_\eta\epsilon_i`).
 
-Run (one fit at a time, about 25-40 s each at n = 2000, 2 x 500 draws; rows are appended
-to ``--csv`` as fits finish and reused when rerun)::
+Run (one fit at a time, 3-80 s each at n = 2000, 2 x 500 draws; rows are appended to
+``--csv`` as fits finish and reused when rerun; the commands behind the table of
+docs/subgroup.md are listed under it)::
 
-    nice -n 10 .venv/bin/python validation/subgroup_ite_coverage.py --replicates 6 --write-docs
+    P="nice -n 10 .venv/bin/python validation/subgroup_ite_coverage.py"
+    $P --replicates 24 --designs threshold,linear
+    $P --replicates 0 --report-all --show-seed 10 --write-docs
 """
 
 from __future__ import annotations
@@ -212,7 +219,10 @@ def fit_one(design: str, method: str, seed: int, args) -> dict:
 def fmt_table(df: pd.DataFrame, digits: int = 3) -> str:
     """A Markdown table of ``df`` (index as the first column)."""
     def f(v):
-        return f"{v:.{digits}f}" if isinstance(v, float | np.floating) else str(v)
+        if isinstance(v, float | np.floating):
+            return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+    df = df.astype(object)  # keep integer columns integer row by row
     names = list(df.index.names) if isinstance(df.index, pd.MultiIndex) else [df.index.name]
     lines = ["| " + " | ".join([str(n or "") for n in names] + list(map(str, df.columns)))
              + " |", "|" + "---|" * (len(names) + len(df.columns))]
@@ -233,7 +243,7 @@ def summarize(res: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "replicates", g.size())
     out.insert(out.columns.get_loc("average_covered") + 1, "average_z_sd",
                g["average_z"].std())
-    out["divergences"] = g["divergences"].sum()
+    out["divergences"] = g["divergences"].sum().astype(int)
     order = sorted(out.index, key=lambda k: (list(DESIGNS).index(k[0]),
                                              list(METHODS).index(k[1])))
     return out.loc[order]
@@ -294,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                .set_index(["design", "method"])[["coverage", "mean_width", "correlation",
                                                  "bias", "coverage_debiased",
                                                  "average_z"]])
+        one = one.loc[sorted(one.index, key=lambda k: (list(DESIGNS).index(k[0]),
+                                                       list(METHODS).index(k[1])))]
         print(one.round(3).to_string())
     if args.write_docs:
         cmd = ("nice -n 10 .venv/bin/python validation/subgroup_ite_coverage.py "
