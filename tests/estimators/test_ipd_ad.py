@@ -24,8 +24,7 @@ from bayes_hte.simulate import bouvier2024
 
 COVS = ["x1", "x2", "x3"]
 FAST = dict(draws=500, tune=500, chains=2, sampler="nutpie", random_seed=1)
-TINY = dict(draws=60, tune=80, chains=1, sampler="nutpie", random_seed=2,
-            log_likelihood=False, posterior_predictive=False)
+TINY = dict(draws=60, tune=80, chains=1, sampler="nutpie", random_seed=2)
 
 
 def _data(frame, **kw):
