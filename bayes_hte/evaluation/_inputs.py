@@ -97,3 +97,30 @@ def as_rows(benefit: Draws, n: int, name: str = "benefit") -> tuple[np.ndarray, 
 def as_rng(random_state: RandomState) -> np.random.Generator:
     """A generator from a seed, a generator (used as is) or None."""
     return np.random.default_rng(random_state)
+
+
+def posterior_row(name: str, values: np.ndarray, ci_prob: float, *, sd_name: str) -> dict:
+    """One metric's posterior summary: mean, SD (column ``sd_name``), equal-tailed interval.
+
+    Parameters
+    ----------
+    name : str
+        Metric name (the ``metric`` column).
+    values : ndarray
+        The metric's posterior draws (any shape; flattened).
+    ci_prob : float
+        Probability of the equal-tailed interval, in (0, 1).
+    sd_name : str
+        Name of the SD column (``"sd"`` or ``"se"``, as the calling table names it).
+
+    Returns
+    -------
+    dict
+        ``metric``, ``estimate``, ``sd_name``, ``ci_low``, ``ci_high``, ``interval``
+        (``"posterior"``); the SD is NaN for a single draw.
+    """
+    v = np.asarray(values).ravel()
+    lo, hi = np.quantile(v, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+    return {"metric": name, "estimate": float(v.mean()),
+            sd_name: float(v.std(ddof=1)) if v.size > 1 else np.nan,
+            "ci_low": lo, "ci_high": hi, "interval": "posterior"}

@@ -43,6 +43,7 @@ from bayes_hte.evaluation._inputs import (
     as_rng,
     as_rows,
     check_outcomes,
+    posterior_row,
 )
 from bayes_hte.evaluation.matching import match_pairs, pair_benefit
 
@@ -289,11 +290,7 @@ class EForBenefit:
                              "ci_low": lo, "ci_high": hi,
                              "interval": "bootstrap" if ok else ""})
             else:
-                v = value.ravel()
-                lo, hi = np.quantile(v, tails)
-                rows.append({"metric": name, "estimate": float(v.mean()),
-                             "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan,
-                             "ci_low": lo, "ci_high": hi, "interval": "posterior"})
+                rows.append(posterior_row(name, value, ci_prob, sd_name="sd"))
         return pd.DataFrame(rows).set_index("metric")
 
     def curve_table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from bayes_hte.evaluation._inputs import (
     as_rng,
     as_rows,
     check_outcomes,
+    posterior_row,
 )
 
 __all__ = ["RankAverageEffect", "benefit_scores", "rate"]
@@ -226,11 +227,7 @@ class RankAverageEffect:
                              "ci_low": float(value) - z * se, "ci_high": float(value) + z * se,
                              "interval": "bootstrap" if np.isfinite(se) else ""})
             else:
-                v = value.ravel()
-                lo, hi = np.quantile(v, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
-                rows.append({"metric": name, "estimate": float(v.mean()),
-                             "se": float(v.std(ddof=1)) if v.size > 1 else np.nan,
-                             "ci_low": lo, "ci_high": hi, "interval": "posterior"})
+                rows.append(posterior_row(name, value, ci_prob, sd_name="se"))
         return pd.DataFrame(rows).set_index("metric")
 
     def toc_table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
