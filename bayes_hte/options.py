@@ -106,10 +106,22 @@ Membership = Literal["random", "fixed"]
 CIMAWeights = Literal["reference", "inverse_variance"]
 Representer = Literal["reported", "tilted"]
 CIMACorrelation = Literal["reference", "paper"]
+#: Working covariance of the reported effects in the likelihood of the Bayesian CIMA
+#: (:func:`bayes_hte.comparators.cima.moments.cima_moments`).
+CIMACovariance = Literal["tilted", "reported", "independent"]
+CIMA_COVARIANCES: tuple[str, ...] = get_args(CIMACovariance)
 #: The default study weights of a causal meta-analysis, :math:`\omega_k = n_k/n`.
 SampleSizeWeights = Literal["sample_size"]
 #: Form of the trial coefficients of the one-stage Bayesian mixed model.
 OneStageParameterization = CenteredForm
+#: Standard error of a matching-adjusted indirect comparison (MAIC): the M-estimation
+#: sandwich (weights' estimation included) or a seeded bootstrap of the patients.
+MAICVariance = Literal["sandwich", "bootstrap"]
+MAIC_VARIANCES: tuple[str, ...] = get_args(MAICVariance)
+#: Standard error of a simulated treatment comparison (STC): the delta method or
+#: parametric draws from the coefficients' normal approximation.
+STCVariance = Literal["delta", "draws"]
+STC_VARIANCES: tuple[str, ...] = get_args(STCVariance)
 
 # --------------------------------------------------------------------------- evaluation
 CV = Literal["iecv", "none"]
@@ -117,7 +129,7 @@ CV = Literal["iecv", "none"]
 # --------------------------------------------------------------------------- studies
 #: Performance measures of a simulation study, named as R rsimsum names them.
 PerformanceMeasure = Literal[
-    "bias", "empse", "mse", "modelse", "relerror", "cover", "becover", "power"
+    "thetamean", "bias", "empse", "mse", "modelse", "relerror", "cover", "becover", "power"
 ]
 PERFORMANCE_MEASURES: tuple[str, ...] = get_args(PerformanceMeasure)
 

@@ -37,7 +37,7 @@ Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`, family ``"study"
     [output]
     dir = "results/studies/<name>"      # default results/studies/<file stem>
     store = "<dir>/store"               # the Parquet store (--store overrides)
-    measures = ["cover", "bias", "empse", "modelse"]   # default: all eight
+    measures = ["cover", "bias", "empse", "modelse"]   # default: all nine
     figures = ["performance", "zip", "estimates"]
 
 Methods without their own ``replicates`` run together (one task fits all of them to the
@@ -439,8 +439,9 @@ class StudyRunner(Runner):
                 raise SpecError(f"[scenarios] {err}") from err
             groups.append(StudyGroup(label=label, study=study, store=root / _slug(label),
                                      replicates=reps, chunk=group_chunk))
-        try:
-            estimands = list(truth(**groups[0].study.scenarios[0]))
+        try:  # a truth that reads the data names its estimands in the results
+            estimands = ([] if groups[0].study.truth_reads_data
+                         else list(truth(**groups[0].study.scenarios[0])))
         except Exception as err:  # the engine reports it with the scenario
             raise SpecError(f"[data] the truth of simulator {simulator!r} cannot be "
                             f"computed: {type(err).__name__}: {err}") from err

@@ -170,7 +170,12 @@ class Study:
         data) so that a replicate's results are reproducible.
     truth : callable
         ``truth(**scenario) -> {estimand: float}``: the true value of each estimand in a
-        scenario (estimands a method reports but ``truth`` does not know get NaN).
+        scenario (estimands a method reports but ``truth`` does not know get NaN). When
+        the true values depend on the replicate's data (a sample-average effect, the
+        true ITEs of the patients a method is scored on), declare a keyword ``data``:
+        ``truth(*, data, **scenario)`` is then called once per replicate with the data
+        set the methods receive (:attr:`truth_reads_data`), and its errors are recorded
+        like a method's.
     scenarios : list of dict, or dict of lists
         Either the scenarios themselves, ``[{"k": 5, "tau2": 0.0}, ...]`` (each dict sets
         the same factors), or ``{factor: [levels]}``, expanded to the full factorial in the
@@ -248,6 +253,16 @@ class Study:
         object.__setattr__(self, "scenarios", _expand_scenarios(self.scenarios))
         object.__setattr__(self, "replicates", int(self.replicates))
         object.__setattr__(self, "seed", int(self.seed))
+
+    @property
+    def truth_reads_data(self) -> bool:
+        """Whether ``truth`` takes the replicate's data (a parameter named ``data``)."""
+        try:
+            params = inspect.signature(self.truth).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            return False
+        return "data" in params and params["data"].kind in (
+            inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
     @property
     def factors(self) -> list[str]:

@@ -75,28 +75,44 @@ def _append(cols: dict[str, list], s: int, r: int, method: str, row: tuple,
         cols[key].append(value)
 
 
+def _truth_values(value: Any, *, where: str) -> dict[str, float]:
+    """A truth's ``{estimand: float}``, checked."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} returned {type(value).__name__}, not a dict "
+                         "{estimand: float}")
+    return {str(k): _number(v, what=f"truth {k!r}") for k, v in value.items()}
+
+
 def _run_replicates(generate: Callable, methods: Sequence[tuple[str, Callable]],
                     scenario: Mapping[str, Any], s: int, replicates: Sequence[int],
-                    seed: int, truth: Mapping[str, float]) -> list[tuple[int, int, dict]]:
+                    seed: int, truth: Mapping[str, float] | Callable[..., Any]
+                    ) -> list[tuple[int, int, dict]]:
     """Run one task: ``[(s, r, columns)]`` for each replicate ``r`` (on a worker or here).
 
-    Never raises for an exception of ``generate`` or of a method: it becomes an error row.
+    ``truth`` is the scenario's ``{estimand: float}``, or the study's ``truth`` callable
+    when it reads the data (called as ``truth(data=data, **scenario)`` per replicate).
+    Never raises for an exception of ``generate``, of a data-dependent truth or of a
+    method: it becomes an error row.
     """
     nan_row = ("", math.nan, math.nan, math.nan, math.nan, math.nan)
     out = []
     for r in replicates:
         cols = _empty_columns()
+        where = "generate"
         try:
             data = generate(_rng(seed, s, r), **scenario)
+            where = "truth"
+            values = (_truth_values(truth(data=data, **scenario), where="truth(data=...)")
+                      if callable(truth) else truth)
         except Exception as exc:  # recorded, never fatal
             for name, _ in methods:
-                _append(cols, s, r, name, nan_row, math.nan, f"generate: {_error_text(exc)}")
+                _append(cols, s, r, name, nan_row, math.nan, f"{where}: {_error_text(exc)}")
             out.append((s, r, cols))
             continue
         for name, method in methods:
             t0 = time.perf_counter()
             try:
-                rows = _method_rows(method(data), truth)
+                rows = _method_rows(method(data), values)
             except Exception as exc:  # recorded, never fatal
                 _append(cols, s, r, name, nan_row, time.perf_counter() - t0, _error_text(exc))
                 continue
@@ -180,7 +196,10 @@ def _tasks(pending: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, li
     return tasks
 
 
-def _truths(study: Study) -> list[dict[str, float]]:
+def _truths(study: Study) -> list[dict[str, float] | Callable[..., Any]]:
+    """Each scenario's truth; the truth callable itself when it reads the data."""
+    if study.truth_reads_data:
+        return [study.truth] * len(study.scenarios)
     out = []
     for s, scenario in enumerate(study.scenarios):
         try:
@@ -188,10 +207,7 @@ def _truths(study: Study) -> list[dict[str, float]]:
         except Exception as exc:
             raise ValueError(f"truth(**{scenario}) (scenario {s}) raised "
                              f"{_error_text(exc)}") from exc
-        if not isinstance(value, Mapping):
-            raise ValueError(f"truth(**{scenario}) returned {type(value).__name__}, "
-                             "not a dict {estimand: float}")
-        out.append({str(k): _number(v, what=f"truth {k!r}") for k, v in value.items()})
+        out.append(_truth_values(value, where=f"truth(**{scenario})"))
     return out
 
 

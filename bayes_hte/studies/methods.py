@@ -38,7 +38,9 @@ import numpy as np
 from bayes_hte import simulate
 from bayes_hte.data import ArmTable, EffectTable
 from bayes_hte.options import (
+    HETEROGENEITY,
     INDIVIDUAL_FORMS,
+    LEARNERS,
     SAMPLERS,
     SUBGROUP_PARAMETERIZATIONS,
     CausalVariance,
@@ -52,7 +54,7 @@ from bayes_hte.options import (
     TauPrior,
     check_choice,
 )
-from bayes_hte.studies.ipd_methods import fit_subgroup_model
+from bayes_hte.studies.ipd_methods import fit_ipdma_holdout, fit_subgroup_model
 from bayes_hte.studies.meta_methods import (
     Estimate,
     _measures,
@@ -65,6 +67,7 @@ from bayes_hte.studies.meta_methods import (
 )
 from bayes_hte.studies.simulators import (
     SIMULATORS,
+    MetaIPD,
     Simulator,
     StudyData,
     TrialIPD,
@@ -73,10 +76,11 @@ from bayes_hte.studies.simulators import (
 )
 
 __all__ = [
-    "METHOD_DATA", "METHOD_KINDS", "SIMULATORS", "Estimate", "Simulator", "StudyData",
-    "TrialIPD", "TrialSummaries", "check_method_data", "data_seed",
+    "METHOD_DATA", "METHOD_KINDS", "SIMULATORS", "Estimate", "MetaIPD", "Simulator",
+    "StudyData", "TrialIPD", "TrialSummaries", "check_method_data", "data_seed",
     "fit_bayes_causal_meta_analysis", "fit_bayes_meta_analysis", "fit_causal_meta_analysis",
-    "fit_cima", "fit_meta_analysis", "fit_subgroup_model", "fit_target_meta_regression",
+    "fit_cima", "fit_ipdma_holdout", "fit_meta_analysis", "fit_subgroup_model",
+    "fit_target_meta_regression",
     "make_generate", "make_method", "make_truth", "method_options", "simulator_params",
 ]
 
@@ -89,6 +93,7 @@ METHOD_KINDS: dict[str, Callable[..., dict[str, Estimate]]] = {
     "target_meta_regression": fit_target_meta_regression,
     "cima": fit_cima,
     "subgroup": fit_subgroup_model,
+    "ipdma_holdout": fit_ipdma_holdout,
 }
 
 #: kind -> the data types its function accepts.
@@ -100,6 +105,7 @@ METHOD_DATA: dict[str, tuple[type, ...]] = {
     "target_meta_regression": (TrialSummaries,),
     "cima": (TrialSummaries,),
     "subgroup": (TrialIPD,),
+    "ipdma_holdout": (MetaIPD,),
 }
 
 #: Options whose values are checked when a method is made: name -> allowed values.
@@ -109,7 +115,8 @@ _CHOICES: dict[str, tuple] = {
     "membership": get_args(Membership), "sampler": (None, *SAMPLERS),
     "weights": get_args(CIMAWeights), "steps": get_args(CIMASteps),
     "representer": get_args(Representer), "correlation": get_args(CIMACorrelation),
-    "individual_form": INDIVIDUAL_FORMS,
+    "individual_form": INDIVIDUAL_FORMS, "heterogeneity": HETEROGENEITY,
+    "learner": LEARNERS,
 }
 #: Per-kind choices that differ from :data:`_CHOICES`.
 _KIND_CHOICES: dict[str, dict[str, tuple]] = {
@@ -262,6 +269,11 @@ def _truth(simulator: str, fixed: Mapping[str, Any], **scenario: Any) -> dict[st
     return SIMULATORS[simulator].truth(**fixed, **scenario)
 
 
+def _truth_of_data(*, data: StudyData, simulator: str, fixed: Mapping[str, Any],
+                   **scenario: Any) -> dict[str, float]:
+    return SIMULATORS[simulator].truth(data=data, **fixed, **scenario)
+
+
 def make_generate(simulator: str, *, params: Mapping[str, Any] | None = None,
                   factors: Sequence[str] = ()) -> functools.partial:
     """The ``generate(rng, **scenario)`` of a study from a simulator and fixed parameters.
@@ -312,8 +324,10 @@ def make_truth(simulator: str, *, params: Mapping[str, Any] | None = None
     Returns
     -------
     functools.partial
-        ``truth(**scenario) -> {estimand: float}``, a function of the parameters only
-        (berenfeld2026: :math:`\\theta(P^*)` as RD, RR, OR from
+        ``truth(**scenario) -> {estimand: float}``, a function of the parameters only,
+        or ``truth(*, data, **scenario)`` for a simulator whose truth reads the draw
+        (:attr:`Simulator.truth_reads_data`; bouvier2024). berenfeld2026:
+        :math:`\\theta(P^*)` as RD, RR, OR from
         :func:`bayes_hte.simulate.berenfeld_truth`; normal_meta: ``mu``, ``tau2``,
         ``tau``).
 
@@ -324,6 +338,8 @@ def make_truth(simulator: str, *, params: Mapping[str, Any] | None = None
     """
     fixed = dict(params or {})
     _check_params(simulator, fixed, "fixed params")
+    if SIMULATORS[simulator].truth_reads_data:
+        return functools.partial(_truth_of_data, simulator=simulator, fixed=fixed)
     return functools.partial(_truth, simulator=simulator, fixed=fixed)
 
 

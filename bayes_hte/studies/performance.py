@@ -64,20 +64,26 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
     The inputs are the successful replicates with a finite estimate.
     """
     n = est.size
-    dev = est - truth
     out: dict[str, tuple[float, float, int]] = {}
     mean_est = float(np.mean(est)) if n else _NAN
+    # measures against the truth use the replicates whose truth is known
+    has_truth = np.isfinite(truth)
+    est_t, dev = est[has_truth], est[has_truth] - truth[has_truth]
+    n_t = dev.size
+    if "thetamean" in wanted:
+        out["thetamean"] = (mean_est, _sd(est) / np.sqrt(n) if n >= 2 else _NAN, n)
     if "bias" in wanted:
-        value = float(np.mean(dev)) if n else _NAN
-        out["bias"] = (value, _sd(est) / np.sqrt(n) if n >= 2 else _NAN, n)
+        value = float(np.mean(dev)) if n_t else _NAN
+        out["bias"] = (value, _sd(est_t) / np.sqrt(n_t) if n_t >= 2 else _NAN, n_t)
     if "empse" in wanted:
         empse = _sd(est)
         out["empse"] = (empse, empse / np.sqrt(2.0 * (n - 1)) if n >= 2 else _NAN, n)
     if "mse" in wanted:
         sq = dev**2
-        mse = float(np.mean(sq)) if n else _NAN
-        mcse = float(np.sqrt(np.sum((sq - mse) ** 2) / (n * (n - 1)))) if n >= 2 else _NAN
-        out["mse"] = (mse, mcse, n)
+        mse = float(np.mean(sq)) if n_t else _NAN
+        mcse = (float(np.sqrt(np.sum((sq - mse) ** 2) / (n_t * (n_t - 1)))) if n_t >= 2
+                else _NAN)
+        out["mse"] = (mse, mcse, n_t)
     if "modelse" in wanted or "relerror" in wanted:
         has_se = np.isfinite(se)
         v = se[has_se] ** 2  # model-based variances
@@ -97,8 +103,9 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
     has_ci = np.isfinite(lo) & np.isfinite(hi)
     lo_c, hi_c = lo[has_ci], hi[has_ci]
     if "cover" in wanted:
-        theta = truth[has_ci]
-        out["cover"] = _proportion((lo_c <= theta) & (theta <= hi_c))
+        known = np.isfinite(truth[has_ci])
+        theta = truth[has_ci][known]
+        out["cover"] = _proportion((lo_c[known] <= theta) & (theta <= hi_c[known]))
     if "becover" in wanted:
         out["becover"] = _proportion((lo_c <= mean_est) & (mean_est <= hi_c))
     if "power" in wanted:
@@ -122,10 +129,13 @@ def performance(
     replicates whose ``error`` is ``""`` and whose ``estimate`` is finite — the
     :math:`n` successful replicates :math:`i = 1..n` with estimate :math:`\hat\theta_i`,
     model-based standard error :math:`s_i`, interval :math:`[l_i, u_i]` and true value
-    :math:`\theta_i` (the ``truth`` column, constant within a scenario). With
+    :math:`\theta_i` (the ``truth`` column: constant within a scenario, or the
+    replicate's own value when the study's truth reads the data). With
     :math:`\bar\theta = \frac1n\sum_i\hat\theta_i`, :math:`\overline{s^2} = \frac1n\sum_i
     s_i^2` and :math:`V_{s^2} = \frac1{n-1}\sum_i (s_i^2 - \overline{s^2})^2`:
 
+    * ``thetamean`` :math:`= \bar\theta`, the mean estimate, MCSE EmpSE / √n (rsimsum's
+      name; the measure of a metric that has no true value, e.g. a c-for-benefit);
     * ``bias`` :math:`= \frac1n\sum_i(\hat\theta_i - \theta_i)`, MCSE
       :math:`\sqrt{\frac{1}{n(n-1)}\sum_i(\hat\theta_i-\bar\theta)^2}` (= EmpSE / √n);
     * ``empse`` :math:`= \sqrt{\frac1{n-1}\sum_i(\hat\theta_i-\bar\theta)^2}`, MCSE
@@ -161,9 +171,11 @@ def performance(
     * Missing values are handled per measure: ``modelse`` and ``relerror`` use the
       replicates that also have a finite ``se`` (``relerror``'s EmpSE is then computed on
       those same replicates), ``cover``, ``becover`` and ``power`` the replicates with
-      both interval limits finite; ``becover``'s :math:`\bar\theta` is the mean over all
-      :math:`n` estimates. rsimsum counts ``nsim`` once, over rows with both an
-      estimate and an SE. ``n_ok`` gives the number each measure used.
+      both interval limits finite; ``bias``, ``mse`` and ``cover`` the replicates with a
+      finite ``truth`` (NaN, ``n_ok`` 0, for an estimand without a true value);
+      ``becover``'s :math:`\bar\theta` is the mean over all :math:`n` estimates.
+      rsimsum counts ``nsim`` once, over rows with both an estimate and an SE.
+      ``n_ok`` gives the number each measure used.
     * A measure that needs two replicates (``empse``, ``relerror`` and the MCSEs of
       ``bias``, ``mse``, ``modelse``) is NaN when fewer are available; every value is NaN
       with none; a ratio whose denominator is 0 (``relerror`` with EmpSE 0, the MCSE of
@@ -185,14 +197,16 @@ def performance(
         columns before ``scenario`` (the scenario factors). Naming a subset pools the
         scenarios that share its values (each replicate keeps its own ``truth``).
     measures : sequence of str
-        Measures to compute, a subset of ``MEASURES`` = ("bias", "empse", "mse",
-        "modelse", "relerror", "cover", "becover", "power"), reported in the order given.
+        Measures to compute, a subset of ``MEASURES`` = ("thetamean", "bias", "empse",
+        "mse", "modelse", "relerror", "cover", "becover", "power"), reported in the
+        order given.
 
     Returns
     -------
     pandas.DataFrame
         Columns: the ``factors``, ``method``, ``estimand``, ``measure``, ``value`` (the
-        estimand's scale for ``bias``, ``empse``, ``modelse``; its square for ``mse``;
+        estimand's scale for ``thetamean``, ``bias``, ``empse``, ``modelse``; its square
+        for ``mse``;
         percent for ``relerror``; a proportion in [0, 1] for ``cover``, ``becover``,
         ``power``), ``mcse`` (same scale), ``n_ok`` (int, replicates the measure used) and
         ``n_failed`` (int, replicates of the cell's scenarios in which the method raised).

@@ -13,7 +13,13 @@ simulator                data             estimands (truth)
 ``normal_meta``          EffectTable      ``mu`` (also ``tau2``, ``tau``)
 ``shi_cima``             TrialSummaries   ``ate``: the target-population ATE
 ``tzimas2024``           TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
+``bouvier2024``          MetaIPD          ``ate_heldout``: the held-out trial's mean true
+                                          ITE (per replicate, from the data)
 ======================== ================ ==================================================
+
+A simulator whose truth depends on the draw (``bouvier2024``: the patients of the
+held-out trial) has ``truth_reads_data``; its truth is then computed per replicate by
+:func:`bayes_hte.studies.run` (``truth(data=..., **scenario)``).
 
 :func:`data_seed` gives a method that samples (MCMC, a random split) a seed fixed by
 the data set, so that a replicate's results do not depend on the worker that ran it.
@@ -32,8 +38,9 @@ import pandas as pd
 from scipy.special import expit, ndtr
 
 from bayes_hte import simulate
-from bayes_hte.data import ArmTable, EffectTable
+from bayes_hte.data import ArmTable, EffectTable, IPDData
 from bayes_hte.errors import DataError
+from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA
 from bayes_hte.simulate.shi_cima import BETA, ETA, THETA, SimulatedCIMA
 from bayes_hte.simulate.tzimas2024 import BASELINE, EFFECT, SimulatedRCT
 
@@ -125,8 +132,39 @@ class TrialIPD:
     treatment: str = "treatment"
 
 
+@dataclass(frozen=True, eq=False)
+class MetaIPD:
+    """Individual patient data of several trials, one of them held out for validation.
+
+    What IPD meta-analysis methods of a study read (:func:`bayes_hte.studies.ipd_methods.
+    fit_ipdma_holdout`): they fit on the other trials and score their predictions in
+    the held-out one, the replicate's single fold of internal–external cross-validation.
+
+    Parameters
+    ----------
+    data : IPDData
+        All trials (binary outcome); the simulator's truth columns are not in it.
+    holdout : str
+        Label of the held-out trial (drawn uniformly by the simulator).
+    true_ite : numpy.ndarray, shape (patient,)
+        True ITE (risk difference, treated minus control) of each patient of ``data``
+        in the patient's own trial, in the order of ``data``'s patients. Read only to
+        score predictions (MSE, interval coverage), never by a fit.
+    """
+
+    data: IPDData
+    holdout: str
+    true_ite: np.ndarray
+
+    @property
+    def held_mask(self) -> np.ndarray:
+        """Boolean mask of the held-out trial's patients, shape (patient,)."""
+        labels = np.asarray(self.data.study_labels, dtype=object)
+        return labels[self.data.study_idx] == self.holdout
+
+
 #: What a simulator's data become for the methods.
-StudyData = ArmTable | EffectTable | TrialSummaries | TrialIPD
+StudyData = ArmTable | EffectTable | TrialSummaries | TrialIPD | MetaIPD
 
 
 def data_seed(data: StudyData, seed: int = 0) -> int:
@@ -161,6 +199,9 @@ def data_seed(data: StudyData, seed: int = 0) -> int:
         arrays = [data.effects[["estimate", "se"]].to_numpy(), data.target.to_numpy()]
     elif isinstance(data, TrialIPD):
         arrays = [pd.util.hash_pandas_object(data.frame, index=False).to_numpy()]
+    elif isinstance(data, MetaIPD):
+        ipd = data.data
+        arrays = [ipd.y, ipd.z, ipd.study_idx, ipd.X, data.held_mask]
     else:
         raise TypeError(f"no data seed for {type(data).__name__}")
     for arr in arrays:
@@ -187,6 +228,9 @@ class Simulator:
     fixed : tuple of str
         Parameters that are not design parameters (e.g. ``replicates``), set by the
         study and not allowed in a spec.
+    truth_reads_data : bool
+        ``truth`` is ``truth(*, data, **params)``: the true values depend on the draw
+        (e.g. the patients of a held-out trial) and are computed per replicate.
     """
 
     function: Callable[..., Any]
@@ -194,6 +238,7 @@ class Simulator:
     truth: Callable[..., dict[str, float]]
     data_type: type
     fixed: tuple[str, ...] = ()
+    truth_reads_data: bool = False
 
 
 _BERENFELD_TRUTH_KEYS = ("beta1", "beta0", "mu", "sigma", "p_study")
@@ -351,6 +396,39 @@ def _tzimas_truth(*, n: int = 2000, p_female: float = 0.52,
             "hte_female": 0.0}
 
 
+# ----------------------------------------------------------------------------- bouvier2024
+def _bouvier_holdout(*, trials: int = 7, patients_per_trial: int = 400, covariates: int = 3,
+                     effect_variation: bool = False, tau_alpha: float = 0.4,
+                     gamma: float = -0.4, sd_theta: float = 0.2, sd_gamma: float = 0.15,
+                     seed: Any = None) -> MetaIPD:
+    """:func:`bayes_hte.simulate.bouvier2024` (binary outcome) and a held-out trial.
+
+    The trial to hold out is drawn uniformly from the same generator after the data,
+    so the data equal those of ``bouvier2024(..., seed=rng)``.
+    """
+    rng = np.random.default_rng(seed)
+    sim: SimulatedIPDMA = simulate.bouvier2024(
+        trials=trials, patients_per_trial=patients_per_trial, covariates=covariates,
+        effect_variation=effect_variation, tau_alpha=tau_alpha, gamma=gamma,
+        sd_theta=sd_theta, sd_gamma=sd_gamma, seed=rng)
+    truth_cols = [c for c in ("true_ite", "true_ite_average", "p0", "p1") if c in sim.data]
+    ipd = IPDData.from_frame(sim.data.drop(columns=truth_cols), outcome=sim.outcome,
+                             treatment=sim.treatment, study=sim.study,
+                             covariates=sim.covariates)
+    if ipd.n_patients != len(sim.data):
+        raise DataError(f"bouvier2024: {len(sim.data) - ipd.n_patients} simulated rows "
+                        "were dropped by IPDData")
+    holdout = str(ipd.study_labels[int(rng.integers(len(ipd.study_labels)))])
+    return MetaIPD(data=ipd, holdout=holdout, true_ite=sim.true_ite.astype(float))
+
+
+def _bouvier_truth(*, data: MetaIPD, **params: Any) -> dict[str, float]:
+    """``ate_heldout`` (and ``ate_heldout_new``): the mean true ITE of the held-out
+    trial's patients."""
+    value = float(data.true_ite[data.held_mask].mean())
+    return {"ate_heldout": value, "ate_heldout_new": value}
+
+
 #: Simulator name -> how a study uses it.
 SIMULATORS: dict[str, Simulator] = {
     "berenfeld2026": Simulator(function=simulate.berenfeld2026,
@@ -366,4 +444,7 @@ SIMULATORS: dict[str, Simulator] = {
                           data_type=TrialSummaries),
     "tzimas2024": Simulator(function=simulate.tzimas2024, data=_trial_ipd,
                             truth=_tzimas_truth, data_type=TrialIPD),
+    "bouvier2024": Simulator(function=_bouvier_holdout, data=lambda res: res,
+                             truth=_bouvier_truth, data_type=MetaIPD,
+                             truth_reads_data=True),
 }

@@ -67,11 +67,15 @@ def counted_dl(data):
     return out
 
 
-def make_study(*, methods=None, replicates=4, seed=2026, scenarios=None):
+def make_study(*, methods=None, replicates=4, seed=2026, scenarios=None,
+               truth=None):
     return Study(name="toy_re", generate=generate,
-                 methods=methods or {"DL": fit_dl, "FE": fit_fe}, truth=truth,
+                 methods=methods or {"DL": fit_dl, "FE": fit_fe}, truth=truth or _scenario_truth,
                  scenarios=scenarios or {"k": [3, 8], "tau2": [0.0, 0.05]},
                  replicates=replicates, seed=seed)
+
+
+_scenario_truth = truth
 
 
 def counted_study():

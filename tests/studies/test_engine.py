@@ -342,3 +342,36 @@ def test_kill_and_resume(tmp_path, monkeypatch, reference):
     pd.testing.assert_frame_equal(_values(res.estimates), _values(fresh.estimates))
     dl = reference.estimates[reference.estimates["method"] == "DL"].reset_index(drop=True)
     pd.testing.assert_frame_equal(_values(res.estimates), _values(dl))
+
+
+def _sample_truth(*, data, k, tau2):
+    """The replicate's own truth: here the mean of its simulated study effects."""
+    return {"mu": float(np.mean(data["yi"]))}
+
+
+def _failing_sample_truth(*, data, k, tau2):
+    raise RuntimeError("no truth for this data set")
+
+
+def test_truth_reading_the_data_is_called_per_replicate(reference):
+    study = _toy.make_study(truth=_sample_truth)
+    assert study.truth_reads_data and not _toy.make_study().truth_reads_data
+    est = run(study, progress=False).estimates
+    mu = est[est["estimand"] == "mu"]
+    for (s, r), rows in mu.groupby(["scenario", "replicate"]):
+        data = study.data(int(s), int(r))
+        np.testing.assert_allclose(rows["truth"], np.mean(data["yi"]), rtol=0, atol=1e-15)
+    assert mu.groupby(["scenario", "replicate"])["truth"].nunique().eq(1).all()
+    assert mu["truth"].nunique() == len(mu) / 2  # one value per replicate, two methods
+    # the estimates themselves are those of the scenario-truth study
+    ref = reference.estimates
+    np.testing.assert_array_equal(
+        est["estimate"].to_numpy(), ref["estimate"].to_numpy())
+
+
+def test_truth_reading_the_data_that_raises_is_an_error_row():
+    study = _toy.make_study(truth=_failing_sample_truth, replicates=1,
+                            scenarios=[{"k": 3, "tau2": 0.0}])
+    est = run(study, progress=False).estimates
+    assert (est["error"] == "truth: RuntimeError: no truth for this data set").all()
+    assert est["estimate"].isna().all()

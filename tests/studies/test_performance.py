@@ -65,6 +65,7 @@ def _by_hand(est: list[float], se: list[float]) -> dict[str, tuple[float, float]
         return p, math.sqrt(p * (1 - p) / n)
 
     return {
+        "thetamean": (mean, math.sqrt(ss / (n * (n - 1)))),
         "bias": (bias, math.sqrt(ss / (n * (n - 1)))),
         "empse": (empse, empse / math.sqrt(2 * (n - 1))),
         "mse": (mse, mse_mcse),
@@ -81,7 +82,7 @@ def test_columns_and_rows():
     assert list(perf.columns) == ["k", "method", "estimand", "measure", "value", "mcse",
                                   "n_ok", "n_failed"]
     assert list(perf["measure"]) == list(MEASURES) * 2
-    assert list(perf["method"]) == ["A"] * 8 + ["B"] * 8
+    assert list(perf["method"]) == ["A"] * len(MEASURES) + ["B"] * len(MEASURES)
     assert set(perf["estimand"]) == {"theta"} and set(perf["k"]) == {5}
     assert perf["k"].dtype == np.int64
 
@@ -225,4 +226,27 @@ def test_errors():
     with pytest.raises(DataError, match="twice"):
         performance(pd.concat([table, table.iloc[[0]]]))
     # without scenario / replicate columns, named factors still work
-    assert len(performance(table.drop(columns=["scenario", "replicate"]), factors=["k"])) == 16
+    assert len(performance(table.drop(columns=["scenario", "replicate"]), factors=["k"])) == 2 * len(MEASURES)
+
+
+def test_measures_against_the_truth_skip_replicates_without_one():
+    """A replicate whose truth is NaN (a metric, or a truth the data did not give) is
+    left out of bias, mse and cover, and counted in thetamean and empse."""
+    table = fixed_table().query("method == 'A'").copy()
+    table.loc[table["replicate"] == 4, "truth"] = math.nan
+    perf = performance(table).set_index("measure")
+    known = _by_hand(EST["A"][:4], SE["A"][:4])
+    every = _by_hand(EST["A"], SE["A"])
+    for measure in ("bias", "mse", "cover"):
+        assert perf.loc[measure, "value"] == pytest.approx(known[measure][0]), measure
+        assert perf.loc[measure, "mcse"] == pytest.approx(known[measure][1]), measure
+        assert perf.loc[measure, "n_ok"] == 4
+    for measure in ("thetamean", "empse", "becover"):
+        assert perf.loc[measure, "value"] == pytest.approx(every[measure][0]), measure
+        assert perf.loc[measure, "n_ok"] == 5
+    # no truth at all: NaN, never a coverage of 0
+    table["truth"] = math.nan
+    perf = performance(table).set_index("measure")
+    for measure in ("bias", "mse", "cover"):
+        assert math.isnan(perf.loc[measure, "value"]) and perf.loc[measure, "n_ok"] == 0
+    assert perf.loc["thetamean", "value"] == pytest.approx(sum(EST["A"]) / 5)

@@ -103,7 +103,7 @@ BASE = "bayes_meta_coverage"
     (('method = "REML"', 'method = "EB"'), r"\[methods.REML\]: method must be one of"),
     (('simulator = "normal_meta"', 'simulator = "normal_metaa"'),
      r"\[data\] simulator 'normal_metaa' cannot be used"),
-    (('simulator = "normal_meta"', 'simulator = "bouvier2024"'),
+    (('simulator = "normal_meta"', 'simulator = "normal_meta_truth"'),
      r"no study adapter is registered"),
     (("params = { mu = 0.3,", "params = { muu = 0.3,"),
      r"fixed params \['muu'\] are not parameters of simulator 'normal_meta'"),
@@ -273,3 +273,49 @@ def test_the_annotated_example_of_the_docs_runs(tmp_path):
     assert set(perf["measure"]) == {"cover", "bias", "empse", "modelse"}
     assert (out / "performance_cover.png").exists()
     assert load(tmp_path / "s" / "bayes").estimates["replicate"].max() == 1
+
+
+def test_bouvier_spec_runs_shrunk_with_per_replicate_truth(tmp_path):
+    """Four small trials, two of the ten models, one tiny fit each: every metric of the
+    held-out trial is stored, and ate_heldout's truth is that replicate's own value."""
+    import re
+
+    from bayes_hte.studies.simulators import SIMULATORS
+
+    text = (SPECS / "bouvier2024_iecv.toml").read_text()
+    keep = ("NA-S", "FS-T")
+    text = re.sub(r"\[methods\.([A-Z0-9-]+)\]\n(?:(?!\[).*\n)*",
+                  lambda m: m.group(0) if m.group(1) in keep else "", text)
+    for old, new in [("trials = 7, patients_per_trial = 400", "trials = 4, "
+                      "patients_per_trial = 120"), ("covariates = [3, 9]", "covariates = [3]"),
+                     ('dir = "results/studies/bouvier2024_iecv"', f'dir = "{tmp_path / "o"}"'),
+                     ('figures = ["performance"]', "figures = []")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    text = text.replace('learner = "s"\n', 'learner = "s"\ndraws = 40\ntune = 40\n').replace(
+        'learner = "t"\n', 'learner = "t"\ndraws = 40\ntune = 40\n')
+    path = tmp_path / "bouvier.toml"
+    path.write_text(text)
+    out = run_study_spec(path, replicates=2, progress=False, log=lambda m: None)
+    est = load(out / "store" / "main").estimates
+    assert (est["error"] == "").all(), est["error"].unique()
+    assert list(pd.unique(est["method"])) == list(keep)
+    assert set(est["estimand"]) == {
+        "c_for_benefit", "calibration_intercept", "calibration_slope", "mse", "ci_coverage",
+        "pi_coverage", "pape", "divergences", "ate_heldout", "ate_heldout_new"}
+    ate = est[est["estimand"] == "ate_heldout"].set_index(["replicate", "method"])
+    from bayes_hte.studies.design import _rng
+
+    for r in (0, 1):
+        data = SIMULATORS["bouvier2024"].function(
+            trials=4, patients_per_trial=120, effect_variation=True, covariates=3,
+            seed=_rng(2024, 0, r))
+        expected = SIMULATORS["bouvier2024"].truth(data=data)["ate_heldout"]
+        assert ate.loc[(r, "NA-S"), "truth"] == ate.loc[(r, "FS-T"), "truth"] == expected
+    assert ate["truth"].nunique() == 2
+    metrics = est[est["estimand"] == "c_for_benefit"]
+    assert metrics["truth"].isna().all() and metrics["estimate"].between(0, 1).all()
+    perf = pd.read_csv(out / "performance.csv")
+    mean_c = perf.query("estimand == 'c_for_benefit' and measure == 'thetamean'")
+    assert (mean_c["n_ok"] == 2).all()
+    assert perf.query("estimand == 'c_for_benefit' and measure == 'cover'")["value"].isna().all()
