@@ -128,6 +128,10 @@ CV = Literal["iecv", "none"]
 
 # --------------------------------------------------------------------------- studies
 #: Performance measures of a simulation study, named as R rsimsum names them.
+#: Which trials a study's IPD + aggregate-data method uses (issue 16's comparison):
+#: IPD and aggregate trials together, the IPD trials alone, or every trial as IPD.
+IPDAggregateSource = Literal["ipd_ad", "ipd_only", "all_ipd"]
+IPD_AGGREGATE_SOURCES: tuple[str, ...] = get_args(IPDAggregateSource)
 PerformanceMeasure = Literal[
     "thetamean", "bias", "empse", "mse", "modelse", "relerror", "cover", "becover", "power"
 ]

@@ -20,8 +20,15 @@ from bayes_hte.comparators.mixed import (  # noqa: F401
     two_step_ipdma,
 )
 from bayes_hte.comparators.multivariate import compare_structures, mvmeta  # noqa: F401
+from bayes_hte.comparators.outcome_regression import stc  # noqa: F401
+from bayes_hte.comparators.population import (  # noqa: F401
+    MAICResult,
+    PopulationAdjustedResult,
+    STCResult,
+)
 from bayes_hte.comparators.univariate import (  # noqa: F401
     MetaAnalysisResult,
     meta_analysis,
     meta_core,
 )
+from bayes_hte.comparators.weighting import maic, maic_weights  # noqa: F401

@@ -34,8 +34,8 @@ from scipy import stats
 from bayes_hte.comparators.results import critical_value
 
 __all__ = ["causal_meta_text", "cima_estimate_text", "cima_text", "format_number",
-           "format_p", "meta_analysis_text", "mixed_model_text", "mvmeta_text",
-           "per_trial_text", "text_table", "two_step_text"]
+           "format_p", "maic_text", "meta_analysis_text", "mixed_model_text", "mvmeta_text",
+           "per_trial_text", "stc_text", "text_table", "two_step_text"]
 
 #: Names of the effect measures in the headers.
 MEASURE_NAMES = {"RD": "risk difference", "RR": "risk ratio", "OR": "odds ratio"}
@@ -532,3 +532,136 @@ def two_step_text(result: Any, *, digits: int = 4) -> str:
     return "\n".join(["Two-step IPD meta-analysis", "", "Step 1. "
                       + per_trial_text(result.step1, digits=digits), "",
                       "Step 2. " + mvmeta_text(result.step2, digits=digits)])
+
+
+# =========================================================================== MAIC / STC
+def _adjusted_rows(result: Any, digits: int, extra: Sequence[tuple[str, dict]] = ()) -> str:
+    f = lambda v: format_number(v, digits=digits)  # noqa: E731
+    ratio = result.measure != "RD"
+    items = [(f"{result.method}", {"estimate": result.estimate, "se": result.se,
+                                   "log_se": result.log_se, "z": result.z, "p": result.p,
+                                   "ci_low": result.ci_low, "ci_high": result.ci_high}),
+             *extra]
+    if result.observed is not None:
+        items += [("observed", result.observed), ("adjusted vs observed", result.difference)]
+    rows = []
+    for _, d in items:
+        row = {"estimate": f(d["estimate"]), "se": f(d["se"])}
+        if ratio:
+            row["log_se"] = f(d["log_se"])
+        row.update({"z": f(d["z"]), "p": format_p(d["p"], digits=digits),
+                    "ci_low": f(d["ci_low"]), "ci_high": f(d["ci_high"])})
+        rows.append(row)
+    return _row_table(rows, index=[name for name, _ in items])
+
+
+def _adjusted_footer(result: Any) -> list[str]:
+    lines = []
+    if result.observed is not None:
+        what = "ratio of the ratios" if result.measure != "RD" else "difference"
+        lines.append(f"observed: the {result.population} counts' own {result.measure}; "
+                     f"adjusted vs observed: their {what} (a check of the assumptions)")
+    return lines
+
+
+def _interval_words(result: Any) -> str:
+    level = _level(result.ci_prob)
+    scale = " on the log scale" if result.measure != "RD" else ""
+    if result.variance in ("bootstrap", "draws"):
+        return f"{level} percentile interval{scale}"
+    return f"{level} CI, z test{scale}"
+
+
+def maic_text(result: Any, *, digits: int = 4) -> str:
+    """The printout of a matching-adjusted indirect comparison (``print(result)``).
+
+    Parameters
+    ----------
+    result : MAICResult
+        From :func:`bayes_hte.comparators.maic`.
+    digits : int
+        Decimals of the numbers (default 4).
+
+    Returns
+    -------
+    str
+        The model line (IPD trials and patients, population, measure), the weights
+        (moments matched, ESS, SE method), the covariate balance (target, IPD and
+        weighted means, and SDs of continuous covariates), the adjusted risks and the
+        estimates (MAIC, and with counts the observed effect and their difference).
+    """
+    f = lambda v: format_number(v, digits=digits)  # noqa: E731
+    k = len(result.ipd_trials)
+    moments = "means and SDs" if result.match_sd else "means"
+    se = ("sandwich (M-estimation, weights estimated)" if result.variance == "sandwich"
+          else f"bootstrap ({result.n_boot} replicates, {result.n_failed} failed)")
+    lines = [f"Matching-Adjusted Indirect Comparison (MAIC; IPD: {k} trial"
+             f"{'s' if k > 1 else ''}, n = {result.n_ipd:,}; population: {result.population}; "
+             f"measure: {result.measure})",
+             f"Weights w = exp(x'a) matching the {moments} of {len(result.covariates)} "
+             f"covariate{'s' if len(result.covariates) != 1 else ''} (Signorovitch et al. "
+             "2010)",
+             f"Effective sample size {result.ess:.1f} of {result.n_ipd:,} "
+             f"({100 * result.ess / result.n_ipd:.1f}%); SE: {se}", ""]
+    bal = result.balance
+    if len(bal):
+        cols = {"target": "target", "ipd": "ipd", "weighted": "weighted"}
+        frame = pd.DataFrame({v: [f(x) for x in bal[c]] for c, v in cols.items()},
+                             index=bal.index)
+        if bal["target_sd"].notna().any():
+            for c in ("target_sd", "ipd_sd", "weighted_sd"):
+                frame[c] = ["" if not math.isfinite(x) else f(x) for x in bal[c]]
+        lines += ["Covariate balance (means; SDs of continuous covariates):",
+                  text_table(frame), ""]
+    if len(result.ipd_trials) > 1:
+        share = ", ".join(f"{s} {100 * v:.1f}%" for s, v in result.trial_share.items())
+        lines += [f"IPD trials' shares of the weighted population: {share}", ""]
+    lines += ["Adjusted risks in the population:",
+              _row_table([{"risk": f(result.psi1)}, {"risk": f(result.psi0)}],
+                         index=["treated (psi1)", "control (psi0)"]), "",
+              f"Estimates ({_interval_words(result)}):", _adjusted_rows(result, digits),
+              *_adjusted_footer(result)]
+    return "\n".join(lines)
+
+
+def stc_text(result: Any, *, digits: int = 4) -> str:
+    """The printout of a simulated treatment comparison (``print(result)``).
+
+    Parameters
+    ----------
+    result : STCResult
+        From :func:`bayes_hte.comparators.stc`.
+    digits : int
+        Decimals of the numbers (default 4).
+
+    Returns
+    -------
+    str
+        The model line (IPD, population, measure), the regression's terms and
+        integration, its coefficients (estimate, se, z, p, CI), the marginal risks and
+        the estimates: STC (marginal), the plug-in at the means (conditional), and with
+        counts the observed effect and their difference.
+    """
+    f = lambda v: format_number(v, digits=digits)  # noqa: E731
+    k = len(result.ipd_trials)
+    em = ", ".join(result.effect_modifiers) or "none"
+    se = ("delta method" if result.variance == "delta"
+          else f"parametric draws ({result.n_draws})")
+    lines = [f"Simulated Treatment Comparison (STC; IPD: {k} trial{'s' if k > 1 else ''}, "
+             f"n = {result.n_ipd:,}; population: {result.population}; measure: "
+             f"{result.measure})",
+             f"Logistic regression: {'trial intercepts' if k > 1 else 'intercept'}, "
+             f"{len(result.covariates)} covariate{'s' if len(result.covariates) != 1 else ''},"
+             f" treatment, interactions with: {em}",
+             f"Marginal effect: risks averaged over {result.n_points:,} Gaussian-copula points "
+             f"of the population; SE: {se}", "", "Outcome regression (log odds, z test):",
+             _coef_rows(result.coef, digits), "",
+             "Marginal risks in the population:",
+             _row_table([{"risk": f(result.psi1)}, {"risk": f(result.psi0)}],
+                        index=["treated (psi1)", "control (psi0)"]), "",
+             f"Estimates ({_interval_words(result)}):",
+             _adjusted_rows(result, digits, extra=[("plug-in at means", result.conditional)]),
+             "plug-in at means: the conditional effect of a patient with the mean covariates, "
+             "not the marginal estimand",
+             *_adjusted_footer(result)]
+    return "\n".join(lines)

@@ -17,6 +17,10 @@ One simulator function per paper, exported here::
   meta-analysis of effect sizes (the model of DerSimonian & Laird 1986), a baseline for
   simulation studies of meta-analysis intervals; :func:`normal_meta_truth` its estimands;
 * :func:`shi_cima` → :class:`SimulatedCIMA`: the 5-trial setting of Shi et al. (CIMA-AgD);
+* :func:`cima_linear` → :class:`SimulatedLinearCIMA`: four trials with a linear CATE and
+  exact tilts (CIMA-AgD's one- vs two-step GMM);
+* :func:`ipd_aggregate` → :class:`SimulatedIPDAggregate`: covariate-shifted trials of
+  the Bouvier design, every other one reduced to aggregate data, and a target population.
 * :func:`two_step` → :class:`TwoStepSimulation`: longitudinal trials (simulations 1 and 2
   of the two-step IPD-MA paper).
 
@@ -33,6 +37,8 @@ from bayes_hte.simulate.berenfeld2026 import (
     berenfeld_truth,
 )
 from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA, bouvier2024
+from bayes_hte.simulate.cima_linear import SimulatedLinearCIMA, cima_linear
+from bayes_hte.simulate.ipd_aggregate import SimulatedIPDAggregate, ipd_aggregate
 from bayes_hte.simulate.normal_meta import SimulatedMeta, normal_meta, normal_meta_truth
 from bayes_hte.simulate.shi_cima import SimulatedCIMA, shi_cima
 from bayes_hte.simulate.two_step import TwoStepSimulation, two_step
@@ -41,7 +47,9 @@ from bayes_hte.simulate.tzimas2024 import SimulatedRCT, tzimas2024
 __all__ = [
     "SimulatedCIMA",
     "SimulatedCausalMA",
+    "SimulatedIPDAggregate",
     "SimulatedIPDMA",
+    "SimulatedLinearCIMA",
     "SimulatedMeta",
     "SimulatedRCT",
     "TwoStepSimulation",
@@ -49,6 +57,8 @@ __all__ = [
     "berenfeld2026_counts",
     "berenfeld_truth",
     "bouvier2024",
+    "cima_linear",
+    "ipd_aggregate",
     "normal_meta",
     "normal_meta_truth",
     "shi_cima",

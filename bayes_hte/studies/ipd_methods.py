@@ -30,17 +30,20 @@ import numpy as np
 
 from bayes_hte.data import IPDData
 from bayes_hte.errors import DataError
-from bayes_hte.estimators import SubgroupHTEModel
+from bayes_hte.estimators import IPDMetaModel, SubgroupHTEModel
 from bayes_hte.evaluation.metrics import metric_table
 from bayes_hte.options import (
+    IPD_AGGREGATE_SOURCES,
     Heterogeneity,
     IndividualForm,
+    IPDAggregateSource,
     Learner,
     Sampler,
     SubgroupParameterization,
+    check_choice,
 )
 from bayes_hte.studies.meta_methods import Estimate, _draw_summary, _quiet, _wrong_data
-from bayes_hte.studies.simulators import MetaIPD, TrialIPD, data_seed
+from bayes_hte.studies.simulators import IPDAggregateData, MetaIPD, TrialIPD, data_seed
 from bayes_hte.workflows.iecv import iecv
 
 #: Metrics of the held-out predictions that :func:`fit_ipdma_holdout` reports.
@@ -241,4 +244,103 @@ def fit_ipdma_holdout(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_i
     out["divergences"] = {"estimate": float(res.fits["divergences"].sum())}
     out["ate_heldout"] = _draw_summary(ite.mean(axis=-1), ci_prob)
     out["ate_heldout_new"] = _draw_summary(ite_new.mean(axis=-1), ci_prob)
+    return out
+
+
+#: Population-level parameters :func:`fit_ipd_aggregate` reports besides ``RD``.
+IPD_AGGREGATE_PARAMETERS: tuple[str, ...] = ("alpha", "theta", "gamma", "eta", "tau_alpha")
+
+
+def fit_ipd_aggregate(data: IPDAggregateData, *, source: IPDAggregateSource = "ipd_ad",
+                      heterogeneity: Heterogeneity = "random_intercept",
+                      integration_points: int = 64, new_trial: bool = False,
+                      draws: int = 500, tune: int = 500, chains: int = 2,
+                      sampler: Sampler | None = None, target_accept: float | None = None,
+                      ci_prob: float = 0.95, seed: int = 0) -> dict[str, Estimate]:
+    r"""The Bayesian IPD + aggregate-data model in a target population (kind
+    ``"ipd_aggregate"``).
+
+    :class:`bayes_hte.IPDMetaModel` (S-learner with ``heterogeneity``) fitted to
+    ``source``: ``"ipd_ad"`` — the IPD trials and the aggregate trials' arm counts
+    integrated over their covariate summaries (``integration_points`` quasi-Monte Carlo
+    points per trial; Phillippo et al. 2020); ``"ipd_only"`` — the IPD trials alone;
+    ``"all_ipd"`` — every trial as IPD (the reference a real analysis does not have).
+    The target-population risk difference is
+    :meth:`~bayes_hte.IPDMetaModel.marginal_effect` of ``data.target`` (average trial, or
+    a new trial with ``new_trial``). The fit keeps neither the pointwise log likelihood
+    nor the posterior predictive (a study needs neither; the sampler is unchanged).
+
+    Parameters
+    ----------
+    data : IPDAggregateData
+        The replicate's IPD trials, aggregate trials, target and all-IPD twin.
+    source : {"ipd_ad", "ipd_only", "all_ipd"}
+        Which trials the fit uses.
+    heterogeneity : {"naive", "random_intercept", "stratified_intercept"}
+        Trial structure (the ones the aggregate data identify).
+    integration_points : int
+        Points per aggregate trial (``"ipd_ad"`` only).
+    new_trial : bool
+        The target's effect in a new trial (intercept drawn from its between-trial
+        distribution) instead of an average one.
+    draws, tune, chains : int
+        Kept draws and tuning steps per chain, chains.
+    sampler : {"nutpie", "pymc"}, optional
+        NUTS implementation (default nutpie).
+    target_accept : float, optional
+        NUTS target acceptance (default: the estimator's).
+    ci_prob : float
+        Probability of the equal-tailed credible intervals.
+    seed : int
+        Added to the data's hash to seed the sampler and the integration points.
+
+    Returns
+    -------
+    dict
+        ``RD`` (the target population's risk difference, named as the MAIC and STC
+        kinds name it) and each element of the population parameters
+        (:data:`IPD_AGGREGATE_PARAMETERS`, named as
+        :meth:`~bayes_hte.IPDMetaModel.parameters` names them: ``alpha``,
+        ``theta[x1]``, ..., ``gamma``, ``eta[x1]``, ..., ``tau_alpha``; logit scale):
+        posterior mean, SD and interval.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not IPDAggregateData.
+    ValueError
+        An unknown ``source``.
+    DataError
+        As :meth:`bayes_hte.IPDMetaModel.fit` (e.g. a structure the aggregate data do
+        not identify).
+    """
+    if not isinstance(data, IPDAggregateData):
+        raise _wrong_data("ipd_aggregate", data,
+                          "IPD and aggregate-data trials with a target (IPDAggregateData)")
+    check_choice("source", source, IPD_AGGREGATE_SOURCES)
+    run_seed = data_seed(data, seed)
+    ipd = data.full if source == "all_ipd" else data.ipd
+    extra = ({"aggregate": data.aggregate, "aggregate_covariates": data.aggregate_covariates,
+              "integration_points": integration_points} if source == "ipd_ad" else {})
+    model = IPDMetaModel(heterogeneity=heterogeneity, learner="s")
+    with _quiet():
+        model.fit(ipd, draws=draws, tune=tune, chains=chains, sampler=sampler,
+                  random_seed=run_seed, target_accept=target_accept,
+                  log_likelihood=False, posterior_predictive=False, **extra)
+        rd = model.marginal_effect(data.target, measure="RD", new_trial=new_trial,
+                                   random_seed=run_seed)
+    out = {"RD": _draw_summary(rd.values, ci_prob)}
+    post = model.idata["posterior"]
+    for name in IPD_AGGREGATE_PARAMETERS:
+        if name not in post:
+            continue
+        da = post[name]
+        extra_dims = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra_dims:
+            out[name] = _draw_summary(da.values, ci_prob)
+            continue
+        flat = da.stack(_elem=extra_dims).transpose("chain", "draw", "_elem")
+        for k, label in enumerate(flat["_elem"].values):
+            key = label if isinstance(label, str) else ",".join(map(str, np.atleast_1d(label)))
+            out[f"{name}[{key}]"] = _draw_summary(flat.values[..., k], ci_prob)
     return out

@@ -426,7 +426,8 @@ def fit_target_meta_regression(data: TrialSummaries, *,
 def fit_cima(data: TrialSummaries, *, cate: str | None = None, tilting: str | None = None,
              base_fraction: float = 0.5, weights: CIMAWeights = "reference",
              steps: CIMASteps = 1, representer: Representer = "reported",
-             correlation: CIMACorrelation = "reference", ci_prob: float = 0.95,
+             correlation: CIMACorrelation = "reference",
+             subgroups: Sequence[str] | None = None, ci_prob: float = 0.95,
              seed: int = 0) -> dict[str, Estimate]:
     r"""Causally interpretable meta-analysis of aggregate data (kind ``"cima"``).
 
@@ -453,6 +454,10 @@ def fit_cima(data: TrialSummaries, *, cate: str | None = None, tilting: str | No
     weights, steps, representer, correlation
         Options of :func:`~bayes_hte.comparators.cima` (first-step GMM weights, one- or
         two-step GMM, stratum representers, working correlation).
+    subgroups : sequence of str, optional
+        The reported effects the fit uses, by their ``subgroup`` value (``"overall"``
+        for the trials' overall effects, a covariate name for its strata), e.g.
+        ``["x1"]``: one partition only; default: every reported effect.
     ci_prob : float
         Probability of the Wald interval, in (0, 1).
     seed : int
@@ -469,13 +474,25 @@ def fit_cima(data: TrialSummaries, *, cate: str | None = None, tilting: str | No
     TypeError
         ``data`` is not TrialSummaries.
     ValueError
-        ``base_fraction`` outside [0, 1).
+        ``base_fraction`` outside [0, 1); ``subgroups`` empty or not a list of strings.
     DataError
-        As :func:`~bayes_hte.comparators.cima` (e.g. tilting that does not converge).
+        A name of ``subgroups`` that no reported effect has; as
+        :func:`~bayes_hte.comparators.cima` (e.g. tilting that does not converge).
     """
     data = _summaries(data, "cima")
     if not 0 <= base_fraction < 1:
         raise ValueError(f"base_fraction must be in [0, 1), got {base_fraction!r}")
+    effects = data.effects
+    if subgroups is not None:
+        if (isinstance(subgroups, str) or not subgroups
+                or not all(isinstance(g, str) for g in subgroups)):
+            raise ValueError(f"subgroups must be a non-empty list of subgroup names, got "
+                             f"{subgroups!r}")
+        unknown = sorted(set(subgroups) - set(effects["subgroup"].astype(str)))
+        if unknown:
+            raise DataError(f"subgroups {unknown} are not reported (the effects' subgroup "
+                            f"column holds {sorted(set(effects['subgroup'].astype(str)))})")
+        effects = effects[effects["subgroup"].astype(str).isin(list(subgroups))]
     if cate is None:
         cate = "~ " + " + ".join(map(str, dict.fromkeys(data.covariates["covariate"])))
     target, base = data.target, None
@@ -483,7 +500,7 @@ def fit_cima(data: TrialSummaries, *, cate: str | None = None, tilting: str | No
         perm = np.random.default_rng(data_seed(data, seed)).permutation(len(target))
         cut = int(round(base_fraction * len(target)))
         base, target = target.iloc[perm[:cut]], target.iloc[perm[cut:]]
-    fit = cima(data.effects, data.covariates, target, cate=cate, tilting=tilting,
+    fit = cima(effects, data.covariates, target, cate=cate, tilting=tilting,
                base=base, weights=weights, steps=steps, representer=representer,
                correlation=correlation, ci_prob=ci_prob)
     ate = fit.ate

@@ -20,7 +20,9 @@ by reference to Dask workers and their bound options enter the study's fingerpri
 
 The method functions live in :mod:`bayes_hte.studies.meta_methods` (aggregate data:
 meta-analyses, causal meta-analyses, meta-regression, CIMA) and
-:mod:`bayes_hte.studies.ipd_methods` (the subgroup model); the simulators' adapters and
+:mod:`bayes_hte.studies.ipd_methods` (the subgroup model),
+:mod:`bayes_hte.studies.longitudinal_methods` (one- and two-step IPD-MA of longitudinal
+trials, estimands named by the coefficients of model (3)); the simulators' adapters and
 truths in :mod:`bayes_hte.studies.simulators`. Their estimands: ``"RD"``, ``"RR"``,
 ``"OR"`` for 2×2 counts, ``"mu"`` for effect sizes, ``"ate"`` for trial summaries,
 ``"ate_logit"``, ``"ate_rd"``, ``"hte_<column>"`` for one trial's patients.
@@ -36,12 +38,15 @@ from typing import Any, get_args
 import numpy as np
 
 from bayes_hte import simulate
-from bayes_hte.data import ArmTable, EffectTable
+from bayes_hte.data import ArmTable, EffectTable, LongitudinalData
 from bayes_hte.options import (
     HETEROGENEITY,
     INDIVIDUAL_FORMS,
+    IPD_AGGREGATE_SOURCES,
     LEARNERS,
+    MAIC_VARIANCES,
     SAMPLERS,
+    STC_VARIANCES,
     SUBGROUP_PARAMETERIZATIONS,
     CausalVariance,
     CIMACorrelation,
@@ -54,7 +59,20 @@ from bayes_hte.options import (
     TauPrior,
     check_choice,
 )
-from bayes_hte.studies.ipd_methods import fit_ipdma_holdout, fit_subgroup_model
+from bayes_hte.studies.comparator_methods import fit_maic, fit_stc
+from bayes_hte.studies.ipd_methods import (
+    fit_ipd_aggregate,
+    fit_ipdma_holdout,
+    fit_subgroup_model,
+)
+from bayes_hte.studies.longitudinal_methods import (
+    LMM_METHODS,
+    MV_METHODS,
+    OMEGA_STRUCTURES,
+    WITHIN_COVARIANCES,
+    fit_one_step_mixed,
+    fit_two_step_mvmeta,
+)
 from bayes_hte.studies.meta_methods import (
     Estimate,
     _measures,
@@ -67,6 +85,7 @@ from bayes_hte.studies.meta_methods import (
 )
 from bayes_hte.studies.simulators import (
     SIMULATORS,
+    IPDAggregateData,
     MetaIPD,
     Simulator,
     StudyData,
@@ -79,9 +98,10 @@ __all__ = [
     "METHOD_DATA", "METHOD_KINDS", "SIMULATORS", "Estimate", "MetaIPD", "Simulator",
     "StudyData", "TrialIPD", "TrialSummaries", "check_method_data", "data_seed",
     "fit_bayes_causal_meta_analysis", "fit_bayes_meta_analysis", "fit_causal_meta_analysis",
-    "fit_cima", "fit_ipdma_holdout", "fit_meta_analysis", "fit_subgroup_model",
-    "fit_target_meta_regression",
+    "fit_cima", "fit_ipd_aggregate", "fit_ipdma_holdout", "fit_maic", "fit_meta_analysis",
+    "fit_stc", "fit_subgroup_model", "fit_target_meta_regression",
     "make_generate", "make_method", "make_truth", "method_options", "simulator_params",
+    "fit_one_step_mixed", "fit_two_step_mvmeta",
 ]
 
 #: Spec ``kind`` -> method function (data first, keyword-only options).
@@ -94,6 +114,11 @@ METHOD_KINDS: dict[str, Callable[..., dict[str, Estimate]]] = {
     "cima": fit_cima,
     "subgroup": fit_subgroup_model,
     "ipdma_holdout": fit_ipdma_holdout,
+    "ipd_aggregate": fit_ipd_aggregate,
+    "maic": fit_maic,
+    "stc": fit_stc,
+    "one_step_mixed": fit_one_step_mixed,
+    "two_step_mvmeta": fit_two_step_mvmeta,
 }
 
 #: kind -> the data types its function accepts.
@@ -106,6 +131,11 @@ METHOD_DATA: dict[str, tuple[type, ...]] = {
     "cima": (TrialSummaries,),
     "subgroup": (TrialIPD,),
     "ipdma_holdout": (MetaIPD,),
+    "ipd_aggregate": (IPDAggregateData,),
+    "maic": (IPDAggregateData,),
+    "stc": (IPDAggregateData,),
+    "one_step_mixed": (LongitudinalData,),
+    "two_step_mvmeta": (LongitudinalData,),
 }
 
 #: Options whose values are checked when a method is made: name -> allowed values.
@@ -116,14 +146,18 @@ _CHOICES: dict[str, tuple] = {
     "weights": get_args(CIMAWeights), "steps": get_args(CIMASteps),
     "representer": get_args(Representer), "correlation": get_args(CIMACorrelation),
     "individual_form": INDIVIDUAL_FORMS, "heterogeneity": HETEROGENEITY,
-    "learner": LEARNERS,
+    "learner": LEARNERS, "source": IPD_AGGREGATE_SOURCES,
 }
 #: Per-kind choices that differ from :data:`_CHOICES`.
 _KIND_CHOICES: dict[str, dict[str, tuple]] = {
     "subgroup": {"parameterization": SUBGROUP_PARAMETERIZATIONS},
+    "maic": {"variance": MAIC_VARIANCES}, "stc": {"variance": STC_VARIANCES},
+    "one_step_mixed": {"method": LMM_METHODS, "covariance": WITHIN_COVARIANCES},
+    "two_step_mvmeta": {"method": MV_METHODS, "structure": OMEGA_STRUCTURES,
+                        "covariance": WITHIN_COVARIANCES, "lmm_method": LMM_METHODS},
 }
 #: Options holding a list of column names (``interactions`` may also be absent).
-_NAME_LISTS = ("covariates", "interactions", "subgroups", "contrasts")
+_NAME_LISTS = ("covariates", "interactions", "subgroups", "contrasts", "effect_modifiers")
 
 
 def _kind(kind: str) -> Callable[..., dict[str, Estimate]]:

@@ -15,10 +15,17 @@ simulator                data             estimands (truth)
 ``tzimas2024``           TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
 ``bouvier2024``          MetaIPD          ``ate_heldout``: the held-out trial's mean true
                                           ITE (per replicate, from the data)
+``ipd_aggregate``        IPDAggregateData ``RD`` (the target population's RD), the
+                                          coefficients ``theta[x]``, ``gamma``, ``eta[x]``
+``two_step``             LongitudinalData the grand-mean coefficients :math:`\mu` of model
+                                          (3), named as the design's columns (``treat``,
+                                          ``visit[3]``, ``treat:z``, ...)
+``cima_linear``          TrialSummaries   ``ate``: the mean true CATE over the target rows
+                                          (per replicate, from the data)
 ======================== ================ ==================================================
 
 A simulator whose truth depends on the draw (``bouvier2024``: the patients of the
-held-out trial) has ``truth_reads_data``; its truth is then computed per replicate by
+held-out trial; ``cima_linear``: the target rows) has ``truth_reads_data``; its truth is then computed per replicate by
 :func:`bayes_hte.studies.run` (``truth(data=..., **scenario)``).
 
 :func:`data_seed` gives a method that samples (MCMC, a random split) a seed fixed by
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +45,15 @@ import pandas as pd
 from scipy.special import expit, ndtr
 
 from bayes_hte import simulate
-from bayes_hte.data import ArmTable, EffectTable, IPDData
+from bayes_hte.data import ArmTable, CovariateSummary, EffectTable, IPDData, LongitudinalData
 from bayes_hte.errors import DataError
 from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA
+from bayes_hte.simulate.cima_linear import SimulatedLinearCIMA, linear_cate_truth
+from bayes_hte.simulate.ipd_aggregate import SimulatedIPDAggregate, ipd_aggregate_truth
 from bayes_hte.simulate.shi_cima import BETA, ETA, THETA, SimulatedCIMA
+from bayes_hte.simulate.two_step import COEF_NAMES as TWO_STEP_COEFS
+from bayes_hte.simulate.two_step import MU as TWO_STEP_MU
+from bayes_hte.simulate.two_step import TwoStepSimulation
 from bayes_hte.simulate.tzimas2024 import BASELINE, EFFECT, SimulatedRCT
 
 
@@ -163,8 +175,39 @@ class MetaIPD:
         return labels[self.data.study_idx] == self.holdout
 
 
+@dataclass(frozen=True, eq=False)
+class IPDAggregateData:
+    """IPD trials, aggregate-data trials and a target population (issue 16's design).
+
+    What the population-adjustment methods of a study read: the Bayesian IPD + aggregate
+    data model (:func:`bayes_hte.studies.ipd_methods.fit_ipd_aggregate`), MAIC and STC
+    (:mod:`bayes_hte.studies.comparator_methods`).
+
+    Parameters
+    ----------
+    ipd : IPDData
+        The IPD trials (binary outcome; no truth columns).
+    aggregate : ArmTable
+        Arm events / totals of the aggregate trials.
+    aggregate_covariates : CovariateSummary
+        Their covariate summaries, one row set per aggregate trial.
+    target : CovariateSummary
+        The target population (one population).
+    full : IPDData
+        Every trial as IPD (the aggregate trials' patients too): the all-IPD reference
+        fit, which a real analysis would not have.
+    """
+
+    ipd: IPDData
+    aggregate: ArmTable
+    aggregate_covariates: CovariateSummary
+    target: CovariateSummary
+    full: IPDData
+
+
 #: What a simulator's data become for the methods.
-StudyData = ArmTable | EffectTable | TrialSummaries | TrialIPD | MetaIPD
+StudyData = (ArmTable | EffectTable | TrialSummaries | TrialIPD | MetaIPD | IPDAggregateData
+             | LongitudinalData)
 
 
 def data_seed(data: StudyData, seed: int = 0) -> int:
@@ -199,6 +242,9 @@ def data_seed(data: StudyData, seed: int = 0) -> int:
         arrays = [data.effects[["estimate", "se"]].to_numpy(), data.target.to_numpy()]
     elif isinstance(data, TrialIPD):
         arrays = [pd.util.hash_pandas_object(data.frame, index=False).to_numpy()]
+    elif isinstance(data, IPDAggregateData):
+        arrays = [data.full.y, data.full.z, data.full.study_idx, data.full.X,
+                  data.aggregate.n11, data.aggregate.n01]
     elif isinstance(data, MetaIPD):
         ipd = data.data
         arrays = [ipd.y, ipd.z, ipd.study_idx, ipd.X, data.held_mask]
@@ -429,6 +475,59 @@ def _bouvier_truth(*, data: MetaIPD, **params: Any) -> dict[str, float]:
     return {"ate_heldout": value, "ate_heldout_new": value}
 
 
+# ----------------------------------------------------------------------------- ipd_aggregate
+_TRUTH_COLUMNS = ("true_ite", "true_ite_average", "p0", "p1")
+
+
+def _ipd_aggregate_data(sim: SimulatedIPDAggregate) -> IPDAggregateData:
+    def ipd(frame: pd.DataFrame) -> IPDData:
+        return IPDData.from_frame(frame.drop(columns=list(_TRUTH_COLUMNS)), outcome="y",
+                                  treatment="treat", study="trial",
+                                  covariates=["x1", "x2", "x3"])
+
+    return IPDAggregateData(ipd=ipd(sim.ipd), aggregate=sim.aggregate,
+                            aggregate_covariates=sim.aggregate_covariates,
+                            target=sim.target, full=ipd(sim.frame))
+
+
+def _ipd_aggregate_truth(**params: Any) -> dict[str, float]:
+    keep = ("tau_alpha", "x1_mean", "x1_sd", "x2_mean", "x2_sd", "x3_prob")
+    truth = ipd_aggregate_truth(**{k: v for k, v in params.items() if k in keep})
+    return {"RD": truth.pop("rd_target"), **truth}
+
+
+# ----------------------------------------------------------------------------- two_step
+def _longitudinal(sim: TwoStepSimulation) -> LongitudinalData:
+    """The simulated measurements as :class:`~bayes_hte.LongitudinalData` (columns
+    ``y, treat, trial, subject, visit, z``; the truth stays out)."""
+    return LongitudinalData.from_frame(sim.data, **sim.columns)
+
+
+def _two_step_truth(*, mu: Sequence[float] | None = None, **params: Any) -> dict[str, float]:
+    r"""The grand-mean coefficients :math:`\mu` of model (3) by coefficient name
+    (default :data:`bayes_hte.simulate.two_step.MU`): what the one-step and two-step
+    methods estimate in either design, with or without heterogeneity and missing
+    visits. The other design parameters do not enter."""
+    values = TWO_STEP_MU if mu is None else tuple(mu)
+    if len(values) != len(TWO_STEP_COEFS):
+        raise DataError(f"two_step: mu must have {len(TWO_STEP_COEFS)} values, got "
+                        f"{len(values)}")
+    return {name: float(v) for name, v in zip(TWO_STEP_COEFS, values, strict=True)}
+
+
+# ----------------------------------------------------------------------------- cima_linear
+def _linear_summaries(sim: SimulatedLinearCIMA) -> TrialSummaries:
+    return TrialSummaries(effects=sim.effects, covariates=sim.covariates, target=sim.target,
+                          measure="MD")
+
+
+def _cima_linear_truth(*, data: TrialSummaries, theta: Sequence[float] | None = None,
+                       **params: Any) -> dict[str, float]:
+    """``ate``: the mean true CATE over the replicate's target rows (those CIMA-AgD
+    averages its CATE over; :func:`bayes_hte.simulate.cima_linear.linear_cate_truth`)."""
+    return {"ate": linear_cate_truth(data.target, theta=theta)}
+
+
 #: Simulator name -> how a study uses it.
 SIMULATORS: dict[str, Simulator] = {
     "berenfeld2026": Simulator(function=simulate.berenfeld2026,
@@ -444,7 +543,14 @@ SIMULATORS: dict[str, Simulator] = {
                           data_type=TrialSummaries),
     "tzimas2024": Simulator(function=simulate.tzimas2024, data=_trial_ipd,
                             truth=_tzimas_truth, data_type=TrialIPD),
+    "ipd_aggregate": Simulator(function=simulate.ipd_aggregate, data=_ipd_aggregate_data,
+                               truth=_ipd_aggregate_truth, data_type=IPDAggregateData),
     "bouvier2024": Simulator(function=_bouvier_holdout, data=lambda res: res,
                              truth=_bouvier_truth, data_type=MetaIPD,
+                             truth_reads_data=True),
+    "two_step": Simulator(function=simulate.two_step, data=_longitudinal,
+                          truth=_two_step_truth, data_type=LongitudinalData),
+    "cima_linear": Simulator(function=simulate.cima_linear, data=_linear_summaries,
+                             truth=_cima_linear_truth, data_type=TrialSummaries,
                              truth_reads_data=True),
 }
