@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the analysis an analysis spec (TOML) describes")
     run.add_argument("spec", help="path to a TOML spec, e.g. models/ipdma_binary_demo.toml")
     run.add_argument("--out", default=None, help="output folder (default: the spec's [output].dir)")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="live progress bar of each fit (default: when run in a terminal)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results of a finished run in the output folder "
                      "(default: refuse; an interrupted run is resumed)")
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")   # figures are written to files only
     try:
         if args.command == "run":
-            run_spec(args.spec, log=_print, outdir=args.out, overwrite=args.overwrite)
+            run_spec(args.spec, log=_print, outdir=args.out, overwrite=args.overwrite,
+                     progress=args.progress)
         elif args.command == "sbc":
             run_sbc(args.families, simulations=args.simulations, workers=args.workers,
                     scheduler=args.scheduler, store=args.store, out=args.out, seed=args.seed,

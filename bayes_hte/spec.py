@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import time
 import tomllib
 from datetime import datetime
@@ -112,7 +113,7 @@ def _claim_folder(out: Path, spec: dict, *, overwrite: bool, log: Log) -> bool:
 
 
 def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = None,
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, progress: bool | None = None) -> Path:
     """Run the analysis a spec describes and return its output folder.
 
     The output folder is never overwritten by accident: a folder holding files is
@@ -134,6 +135,10 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
     overwrite : bool
         Replace the results of a finished run (or other files) in the folder, refitting
         every model (``bayes-hte run --overwrite``).
+    progress : bool, optional
+        Show each fit's live progress bar (the sampler's: draws done, divergences so
+        far, time left) on the terminal. Default: when standard error is a terminal
+        (``bayes-hte run --progress / --no-progress`` decide otherwise).
 
     Returns
     -------
@@ -161,7 +166,9 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
     runner = getattr(importlib.import_module(module), func)
     start = time.perf_counter()
     log(f"bayes-hte: running {Path(path).name} (family {family}) -> {out}/")
-    runner(spec, out, log, reuse=reuse)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    runner(spec, out, log, reuse=reuse, progress=bool(progress))
     (out / "spec.json").write_text(json.dumps({k: v for k, v in spec.items()}, indent=2,
                                               default=str))
     state = json.loads((out / RUN_FILE).read_text())

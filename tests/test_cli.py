@@ -85,3 +85,37 @@ def test_tte_demo_spec_runs_small(tmp_path):
     assert (out / "RI-S_km_ppc.png").exists() and (out / "report.html").exists()
     ite = pd.read_csv(out / "ite_summary.csv")
     assert len(ite) == 300 and ite["mean"].between(-1, 1).all()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [(["--progress"], True),
+                                                (["--no-progress"], False), ([], None)])
+def test_progress_flag_reaches_run_spec(monkeypatch, flag, expected):
+    import bayes_hte.cli as cli
+
+    seen = {}
+
+    def fake_run_spec(path, **options):
+        seen.update(options)
+        return path
+
+    monkeypatch.setattr(cli, "run_spec", fake_run_spec)
+    assert cli.main(["run", "models/ipdma_binary_demo.toml", *flag]) == 0
+    assert seen["progress"] is expected
+
+
+def test_runner_passes_the_progress_bar_to_every_fit(tmp_path):
+    """``Runner.sample`` hands ``progressbar`` to the estimator with the spec's sampler."""
+    from bayes_hte.runners.subgroup import SubgroupRunner
+
+    spec = {"model": {"family": "subgroup"}, "data": {"outcome": "y", "treatment": "t",
+            "covariates": ["x"]}, "sampler": {"draws": 5}, "output": {}}
+
+    class Stub:
+        def fit(self, data, **options):
+            self.options = options
+
+    for progress in (True, False):
+        runner = SubgroupRunner(spec, tmp_path, lambda m: None, progress=progress)
+        stub = Stub()
+        runner.sample(stub, None, label="x")
+        assert stub.options["progressbar"] is progress and stub.options["draws"] == 5

@@ -206,6 +206,9 @@ class Runner:
     reuse : bool
         Reuse posterior files in ``outdir`` that match the spec (an interrupted run);
         ``False`` fits every model again (``bayes-hte run --overwrite``).
+    progress : bool
+        Show the sampler's live progress bar during each fit (draws done, divergences
+        so far, step size, time left; nutpie's or PyMC's own display).
 
     Raises
     ------
@@ -217,11 +220,13 @@ class Runner:
     #: The family name (a key of :data:`bayes_hte.runners.schema.SCHEMA`).
     family: ClassVar[str]
 
-    def __init__(self, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True):
+    def __init__(self, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True,
+                 progress: bool = False):
         self.spec = spec
         self.outdir = Path(outdir)
         self.log = log
         self.reuse = reuse
+        self.progress = progress
         #: The spec's tables with the schema's defaults filled in.
         self.tables = check_spec(spec, self.family)
         self.spec_dir = Path(spec.get("_path", ".")).parent
@@ -232,13 +237,14 @@ class Runner:
         self.sensitivity: dict[str, pd.DataFrame] = {}
 
     @classmethod
-    def main(cls, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True) -> None:
+    def main(cls, spec: Mapping, outdir: str | Path, log: Log, *, reuse: bool = True,
+             progress: bool = False) -> None:
         """Run one spec with this family's runner: ``run(spec, outdir, log)`` of a family
         module, the function :data:`bayes_hte.runners.FAMILIES` registers.
 
         Parameters
         ----------
-        spec, outdir, log, reuse
+        spec, outdir, log, reuse, progress
             As in :class:`Runner`.
 
         Raises
@@ -248,7 +254,7 @@ class Runner:
         DataError
             Data that fail validation.
         """
-        cls(spec, outdir, log, reuse=reuse).run()
+        cls(spec, outdir, log, reuse=reuse, progress=progress).run()
 
     @property
     def ci_prob(self) -> float:
@@ -356,7 +362,8 @@ class Runner:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            estimator.fit(data, **sampler, **dict(fit_options or {}))
+            estimator.fit(data, **sampler, progressbar=self.progress,
+                          **dict(fit_options or {}))
         for msg in fit_warnings(caught):
             self.log(f"{label}: warning: {msg}")
             self.notes.append(f"{label}: {msg}")
