@@ -319,3 +319,34 @@ def test_bouvier_spec_runs_shrunk_with_per_replicate_truth(tmp_path):
     mean_c = perf.query("estimand == 'c_for_benefit' and measure == 'thetamean'")
     assert (mean_c["n_ok"] == 2).all()
     assert perf.query("estimand == 'c_for_benefit' and measure == 'cover'")["value"].isna().all()
+
+
+def test_ipd_aggregate_spec_runs_shrunk(tmp_path):
+    """One replicate, the IPD + AgD fit tiny, MAIC and STC in their own sub-stores: every
+    method estimates the target RD against the exact truth; the Bayesian fit also
+    reports every population parameter."""
+    import re
+
+    text = (SPECS / "ipd_aggregate_target.toml").read_text()
+    text = re.sub(r"\[methods\.(IPD-only|all-IPD)\]\n(?:(?!\[).*\n)*", "", text)
+    for old, new in [('source = "ipd_ad"\n', 'source = "ipd_ad"\ndraws = 60\ntune = 60\n'
+                      "chains = 1\nintegration_points = 16\n"),
+                     ('dir = "results/studies/ipd_aggregate_target"', f'dir = "{tmp_path / "o"}"'),
+                     ('figures = ["performance"]', "figures = []")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "ipd_ad.toml"
+    path.write_text(text)
+    out = run_study_spec(path, replicates=1, progress=False, log=lambda m: None)
+    from bayes_hte.simulate.ipd_aggregate import ipd_aggregate_truth
+
+    truth = ipd_aggregate_truth()
+    est = pd.concat([load(out / "store" / g).estimates for g in ("main", "MAIC", "STC")])
+    assert (est["error"] == "").all(), est["error"].unique()
+    rd = est[est["estimand"] == "RD"].set_index("method")
+    assert sorted(rd.index) == ["IPD-AgD", "MAIC", "STC"]
+    assert (rd["truth"] == truth["rd_target"]).all()
+    assert ((rd["ci_low"] < rd["estimate"]) & (rd["estimate"] < rd["ci_high"])).all()
+    bayes = est[est["method"] == "IPD-AgD"].set_index("estimand")
+    for name in ("alpha", "theta[x1]", "gamma", "eta[x3]", "tau_alpha"):
+        assert bayes.loc[name, "truth"] == truth[name]
