@@ -1,7 +1,8 @@
-"""Helpers shared by several test modules (and by validation/cima_two_step.py).
+"""Helpers shared by several test modules.
 
 Imported as ``from tests._helpers import ...`` (pytest's importlib import mode makes the
-``tests`` folder importable; the validation script puts the repository root on its path).
+``tests`` folder importable). ``linear_cate_trials`` draws the same numbers as
+:func:`bayes_hte.simulate.cima_linear` (tests/studies/test_longitudinal_specs.py checks it).
 """
 
 from __future__ import annotations

@@ -150,8 +150,12 @@ class Estimator:
         if self._model is None:
             if self.data is None:
                 raise RuntimeError("no data: call .fit(data) first")
-            self._model = self.build(self.data)
+            self._model = self._rebuild(self.data)
         return self._model
+
+    def _rebuild(self, data: Any) -> pm.Model:
+        """The model of the fitted data (a subclass adds what else the fit used)."""
+        return self.build(data)
 
     def _posterior(self) -> xr.Dataset:
         self._require_fit()

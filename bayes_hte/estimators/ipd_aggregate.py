@@ -99,22 +99,10 @@ class AggregateTrialsMixin:
         idata["posterior"] = xr.DataTree(post)
         return idata
 
-    @property
-    def model(self) -> pm.Model:
-        """The ``pm.Model`` (rebuilt from the stored data, with the aggregate trials,
-        after :meth:`load`).
-
-        Raises
-        ------
-        RuntimeError
-            Neither fitted nor loaded.
-        """
-        if self._model is None:
-            if self.data is None:
-                raise RuntimeError("no data: call .fit(data) first")
-            self._model = (self._build_aggregate(self.data) if self.aggregate is not None
-                           else self.build(self.data))
-        return self._model
+    def _rebuild(self, data: IPDData) -> pm.Model:
+        """The model of the fitted data, with the aggregate trials when there were any."""
+        return (self._build_aggregate(data) if self.aggregate is not None
+                else self.build(data))
 
     @classmethod
     def load(cls, path: str | Path) -> Self:

@@ -11,10 +11,10 @@ simulation studies of the two-step IPD meta-analysis paper
   variances (the paper's one-step analysis, correctly specified in Simulation 1);
 * ``two_step_mvmeta`` — :func:`bayes_hte.comparators.per_trial_mixed_models` (step 1: a
   mixed model per trial, its own variances) and the multivariate meta-analysis of the
-  trials' coefficient vectors (:meth:`~bayes_hte.comparators.mixed.PerTrialMixedModels.
-  mvmeta`, step 2: fixed effect, or REML / ML with a structured between-trial covariance
-  :math:`\Omega`; a trial that did not measure a visit contributes the coefficients it
-  has, Remark C).
+  trials' coefficient vectors
+  (:meth:`~bayes_hte.comparators.mixed.PerTrialMixedModels.mvmeta`, step 2: fixed
+  effect, or REML / ML with a structured between-trial covariance :math:`\Omega`; a
+  trial that did not measure a visit contributes the coefficients it has, Remark C).
 
 Estimands: the coefficients of model (3), named as
 :meth:`~bayes_hte.LongitudinalData.design_matrix` names them (``(intercept)``,
@@ -172,8 +172,8 @@ def fit_two_step_mvmeta(data: LongitudinalData, *, method: MVMethod = "REML",
 
     Notes
     -----
-    The optimiser's ``RuntimeWarning`` s of step 2 are silenced (as in the script this
-    replaces): non-convergence is reported by ``converged``.
+    The warnings (``RuntimeWarning``) of the step-2 optimiser are silenced, as in the
+    script this replaces; non-convergence is reported by ``converged``.
     """
     _check("two_step_mvmeta", data, ci_prob, method=(method, MV_METHODS),
            structure=(structure, OMEGA_STRUCTURES),

@@ -13,6 +13,8 @@ simulator                data             estimands (truth)
 ``normal_meta``          EffectTable      ``mu`` (also ``tau2``, ``tau``)
 ``shi_cima``             TrialSummaries   ``ate``: the target-population ATE
 ``tzimas2024``           TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
+                                          (the patients' true CATEs ride along to
+                                          score per-patient predictions)
 ``bouvier2024``          MetaIPD          ``ate_heldout``: the held-out trial's mean true
                                           ITE (per replicate, from the data)
 ``ipd_aggregate``        IPDAggregateData ``RD`` (the target population's RD), the
@@ -25,8 +27,9 @@ simulator                data             estimands (truth)
 ======================== ================ ==================================================
 
 A simulator whose truth depends on the draw (``bouvier2024``: the patients of the
-held-out trial; ``cima_linear``: the target rows) has ``truth_reads_data``; its truth is then computed per replicate by
-:func:`bayes_hte.studies.run` (``truth(data=..., **scenario)``).
+held-out trial; ``cima_linear``: the target rows) has ``truth_reads_data``; its truth
+is then computed per replicate by :func:`bayes_hte.studies.run` (``truth(data=...,
+**scenario)``).
 
 :func:`data_seed` gives a method that samples (MCMC, a random split) a seed fixed by
 the data set, so that a replicate's results do not depend on the worker that ran it.
@@ -137,11 +140,39 @@ class TrialIPD:
         Outcome column (0/1).
     treatment : str
         Treatment column (0/1).
+    true_effects : pandas.DataFrame, optional
+        The simulator's true CATE of each patient, one row per row of ``frame`` in the
+        same order: ``true_te`` (log-odds scale) and ``true_cate`` (risk difference
+        :math:`p_{1i} - p_{0i}`). Read only to score a method's per-patient predictions
+        (:func:`bayes_hte.studies.ipd_methods.fit_subgroup_model`), never by a fit, and
+        not part of :func:`data_seed`. None for data without a known truth.
+
+    Raises
+    ------
+    DataError
+        ``true_effects`` without the columns ``true_te`` and ``true_cate``, with another
+        number of rows than ``frame``, or with non-finite values.
     """
 
     frame: pd.DataFrame
     outcome: str = "event"
     treatment: str = "treatment"
+    true_effects: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        truth = self.true_effects
+        if truth is None:
+            return
+        missing = [c for c in ("true_te", "true_cate") if c not in truth.columns]
+        if missing:
+            raise DataError(f"true_effects lacks the column(s) {missing}")
+        if len(truth) != len(self.frame):
+            raise DataError(f"true_effects has {len(truth)} rows but the trial has "
+                            f"{len(self.frame)} patients; give one row per patient")
+        values = truth[["true_te", "true_cate"]].to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            raise DataError("true_effects has missing or non-finite values at rows "
+                            f"{np.flatnonzero(~np.isfinite(values).all(axis=1))[:5].tolist()}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -375,7 +406,8 @@ def _trial_ipd(sim: SimulatedRCT) -> TrialIPD:
     frame = sim.data.drop(columns=list(_TZIMAS_TRUTH))
     frame = frame.assign(bmi_over_30=(frame["bmi"] > 30).astype(np.int64),
                          female=(frame["gender"] == "Female").astype(np.int64))
-    return TrialIPD(frame=frame, outcome=sim.outcome, treatment=sim.treatment)
+    return TrialIPD(frame=frame, outcome=sim.outcome, treatment=sim.treatment,
+                    true_effects=sim.data[["true_te", "true_cate"]].reset_index(drop=True))
 
 
 def _clipped_normal(mean: float, sd: float, low: float, high: float, size: int = 200
