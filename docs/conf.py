@@ -436,6 +436,7 @@ NOTEBOOK_ENV = {
                            "BH_EXAMPLE_SAMPLER": "pymc"},
     "two_step_longitudinal.ipynb": {"BH_EXAMPLE_DRAWS": "150", "BH_EXAMPLE_CHAINS": "2",
                                     "BH_EXAMPLE_SAMPLER": "pymc"},
+    "ipd_aggregate.ipynb": {},          # its own settings: nutpie, 2 chains x 500 draws
 }
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 

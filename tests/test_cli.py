@@ -38,6 +38,9 @@ def test_run_ipdma_spec(tmp_path):
     loo = pd.read_csv(out / "loo_compare.csv", index_col=0)
     assert set(loo.index) == {"NA-S", "RI-S"}
     assert any("RI-S" in m and "divergences" in m for m in messages)  # progress shown
+    report = (out / "report.md").read_text()
+    shown = [name for name in ("ite_distribution.png", "ite_by_model") if name in report]
+    assert len(shown) == 1, shown  # one ITE-distribution figure, not the same violins twice
     assert json.loads((out / "spec.json").read_text())["model"]["family"] == "ipdma"
 
 
@@ -119,3 +122,16 @@ def test_runner_passes_the_progress_bar_to_every_fit(tmp_path):
         stub = Stub()
         runner.sample(stub, None, label="x")
         assert stub.options["progressbar"] is progress and stub.options["draws"] == 5
+
+
+def test_run_ipdma_spec_with_comparison_shows_the_ite_violins_once(tmp_path):
+    """With ``[evaluation] compare = true`` the comparison's per-model violins
+    (``ite_by_model``) replace the plain ITE-distribution figure in the report; the PNG
+    of the latter is still written."""
+    spec = tmp_path / "tiny.toml"
+    out = tmp_path / "out"
+    spec.write_text(SPEC.format(out=out) + "\n[evaluation]\ncompare = true\n")
+    run_spec(spec, log=lambda m: None)
+    report = (out / "report.md").read_text()
+    assert "ite_by_model" in report and "ite_distribution.png" not in report
+    assert (out / "ite_distribution.png").exists()

@@ -1,6 +1,7 @@
 """The example notebooks in examples/ run from top to bottom (each executed once)."""
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -61,6 +62,33 @@ def test_two_step_notebook_runs(tmp_path, monkeypatch):
     assert len(images) == 2      # forest plot per coefficient + side-by-side comparison
     text = "".join(o.get("text", "") for o in outputs)
     assert "trials," in text and "divergences:" in text
+
+
+def test_ipd_aggregate_notebook_runs(tmp_path, monkeypatch):
+    # the notebook's own settings (nutpie, 2 chains x 500 draws): the path users take
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    outputs = run_notebook("ipd_aggregate.ipynb", tmp_path)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1      # posterior of the target RD with MAIC / STC / truth
+    text = "".join(o.get("text", "") for o in outputs)
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    number = r"(-?\d+\.\d+)"
+    # the truth is the Monte Carlo integral of docs/ipd_aggregate.md ("Measured results")
+    assert re.search(r"true target RD: -0\.258\b", text)
+    mean, low, high = map(float, re.search(
+        rf"target RD \(average trial\): {number} \[{number}, {number}\]", text).groups())
+    assert low < mean < high and low <= -0.258 <= high
+    ess, n_ipd = map(float, re.search(r"MAIC ESS: (\d+) of (\d+) IPD patients", text).groups())
+    assert n_ipd == 1200 and 0 < ess < n_ipd
+    points, more, change = re.search(
+        rf"integration check: (\d+) vs (\d+) points; largest change {number} posterior SD",
+        text).groups()
+    assert (int(points), int(more)) == (64, 128) and 0 <= float(change) < 1
+    assert float(re.search(rf"max R-hat {number}", text).group(1)) < 1.05
+    for label in ("change_sd", "true_rd", "observed_rd", "Bayesian IPD + AgD (new trial)",
+                  "MAIC", "STC", "covers truth", "plug-in at the means"):
+        assert label in html, label
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -170,14 +170,16 @@ class IPDMARunner(Runner):
                                     ci_prob=ci_prob,
                                     truth=pd.concat(truths) if truths else None)
         self._loo(fitted)
-        if self.tables["evaluation"]["compare"] and len(fitted) > 0:
+        compared = bool(self.tables["evaluation"]["compare"] and len(fitted) > 0)
+        if compared:  # its section shows the ITE distributions per model (ite_by_model)
             evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
                             outdir=outdir, rep=rep, log=self.log, ci_prob=ci_prob)
-
-        rep.heading("ITE distributions")
+        else:
+            rep.heading("ITE distributions")
         self.save_figure(plots.plot_ite_distribution(ites, truth=truth),
-                         "ite_distribution.png", "Posterior-mean ITE per patient for each "
-                         "model (grey: true ITE when simulated)", dpi=90)
+                         "ite_distribution.png", None if compared else
+                         "Posterior-mean ITE per patient for each model (grey: true ITE "
+                         "when simulated)", dpi=90)
         rep.heading("Per-model diagnostics")
         for label, m in fitted.items():
             rep.heading(label, level=3)
