@@ -1,8 +1,8 @@
 """Helpers shared by several test modules.
 
 Imported as ``from tests._helpers import ...`` (pytest's importlib import mode makes the
-``tests`` folder importable). ``linear_cate_trials`` draws the same numbers as
-:func:`bayes_hte.simulate.cima_linear` (tests/studies/test_longitudinal_specs.py checks it).
+``tests`` folder importable). ``linear_cate_trials`` is
+:func:`bayes_hte.simulate.cima_linear` returning a tuple, with a caller's generator.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bayes_hte.simulate.cima_linear import THETA, cima_linear
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -41,11 +43,8 @@ def sampler_toml(draws: int = 150, tune: int = 200) -> str:
 
 
 # ------------------------------------------------------- CIMA: a linear CATE, exact tilts
-#: tau(x) = 0.5 + 0.3 x1 - 0.4 x2
-CATE_THETA = np.array([0.5, 0.3, -0.4])
-#: per trial: mean and SD of the normal x1, P(x2 = 1)
-CATE_TRIALS = {"T1": (-0.8, 0.8, 0.2), "T2": (0.0, 1.2, 0.5), "T3": (0.7, 0.9, 0.7),
-               "T4": (1.2, 1.0, 0.35)}
+#: tau(x) = 0.5 + 0.3 x1 - 0.4 x2 (:data:`bayes_hte.simulate.cima_linear.THETA`)
+CATE_THETA = np.array(THETA)
 
 
 def linear_cate_trials(rng: np.random.Generator, n_trial: int = 3000, n_target: int = 5000,
@@ -53,31 +52,14 @@ def linear_cate_trials(rng: np.random.Generator, n_trial: int = 3000, n_target: 
                        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, float]:
     """Trials with normal x1 and Bernoulli x2 (exact exponential tilts of the target),
     continuous outcome with CATE theta'(1, x1, x2); difference-in-means effects overall,
-    by x2 (0/1) and by x1 (<=0, >0).
+    by x2 (0/1) and by x1 (<=0, >0): :func:`bayes_hte.simulate.cima_linear` drawing from
+    ``rng`` (which it advances).
 
     Returns the reported effects, the covariate summaries, the target sample and the
     target's true ATE.
     """
-    eff, cov = [], []
-    for t, (m, s, p) in CATE_TRIALS.items():
-        x1 = m + s * rng.standard_normal(n_trial)
-        x2 = (rng.random(n_trial) < p).astype(float)
-        a = rng.random(n_trial) < 0.5
-        tau = theta[0] + theta[1] * x1 + theta[2] * x2
-        y = 1 + 0.5 * x1 + 0.3 * x2 + a * tau + rng.standard_normal(n_trial)
-        for sg, st, mask in [("overall", None, np.ones(n_trial, bool)),
-                             ("x2", 1, x2 == 1), ("x2", 0, x2 == 0),
-                             ("x1", "<=0", x1 <= 0), ("x1", ">0", x1 > 0)]:
-            yt, yc = y[mask & a], y[mask & ~a]
-            eff.append(dict(trial=t, subgroup=sg, stratum=st, estimate=yt.mean() - yc.mean(),
-                            se=np.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc)),
-                            n=int(mask.sum()), prop=mask.mean()))
-        cov += [dict(trial=t, covariate="x1", mean=x1.mean(), sd=x1.std(ddof=1)),
-                dict(trial=t, covariate="x2", mean=x2.mean(), sd=np.nan)]
-    target = pd.DataFrame({"x1": 0.3 + 1.1 * rng.standard_normal(n_target),
-                           "x2": (rng.random(n_target) < 0.45).astype(float)})
-    truth = float(np.mean(theta[0] + theta[1] * target["x1"] + theta[2] * target["x2"]))
-    return pd.DataFrame(eff), pd.DataFrame(cov), target, truth
+    sim = cima_linear(n_trial=n_trial, n_target=n_target, theta=theta, seed=rng)
+    return sim.effects, sim.covariates, sim.target, sim.true_ate
 
 
 # ------------------------------------------------------------ small runner specs (TOML)

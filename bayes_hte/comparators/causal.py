@@ -65,6 +65,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from bayes_hte.comparators.population import contrast_gradient
 from bayes_hte.comparators.printout import causal_meta_text
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import ArmTable, check_weights
@@ -104,16 +105,6 @@ def contrast(psi1: npt.ArrayLike, psi0: npt.ArrayLike, measure: Measure) -> np.n
         if measure == "OR":
             return psi1 / (1 - psi1) / (psi0 / (1 - psi0))
     raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
-
-
-def _log_gradient(psi1, psi0, measure):
-    """Gradient of the analysis-scale contrast (RD, log RR, log OR) in (psi1, psi0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if measure == "RD":
-            return np.ones_like(psi1), -np.ones_like(psi0)
-        if measure == "RR":
-            return 1 / psi1, -1 / psi0
-        return 1 / (psi1 * (1 - psi1)), -1 / (psi0 * (1 - psi0))
 
 
 def causal_core(n11: npt.ArrayLike, n10: npt.ArrayLike, n01: npt.ArrayLike,
@@ -182,7 +173,7 @@ def causal_core(n11: npt.ArrayLike, n10: npt.ArrayLike, n01: npt.ArrayLike,
         v0 = v0 + ((w * r0**2).sum(axis=0) - psi0**2) / n_tot
         if variance == "delta":
             cov = ((w * r1 * r0).sum(axis=0) - psi1 * psi0) / n_tot
-    g1, g0 = _log_gradient(psi1, psi0, measure)
+    g1, g0 = contrast_gradient(psi1, psi0, measure)
     with np.errstate(invalid="ignore"):
         var_scale = g1**2 * v1 + g0**2 * v0 + 2 * g1 * g0 * cov
         log_se = np.sqrt(np.maximum(var_scale, 0.0))

@@ -74,6 +74,7 @@ from bayes_hte.comparators.population import (
     estimate_row,
     log_contrast,
     resolve_inputs,
+    result_fields,
 )
 from bayes_hte.comparators.results import critical_value
 from bayes_hte.data.aggregate import ArmTable
@@ -378,12 +379,6 @@ def stc(
     conditional = estimate_row(cest, float(np.sqrt(max(cgb @ vcov @ cgb, 0.0))), measure,
                                ci_prob)
     conditional.update(psi1=float(cpsi[1]), psi0=float(cpsi[0]))
-    observed = difference = None
-    if inp.observed is not None:
-        o = inp.observed
-        observed = estimate_row(o["est"], o["se"], measure, ci_prob)
-        difference = estimate_row(est - o["est"], float(np.hypot(row["log_se"], o["se"])),
-                                  measure, ci_prob)
     se_b = np.sqrt(np.diag(vcov))
     zb = beta / se_b
     crit = critical_value(ci_prob)
@@ -392,11 +387,8 @@ def stc(
                          "ci_high": beta + crit * se_b},
                         index=pd.Index(coef_names, name="coef"))
     return STCResult(
-        method="STC", measure=measure, estimate=row["estimate"], se=row["se"],
-        log_se=row["log_se"], ci=np.array([row["ci_low"], row["ci_high"]]), z=row["z"],
-        p=row["p"], psi1=float(psi[1]), psi0=float(psi[0]), ci_prob=ci_prob,
-        variance=variance, population=inp.population, covariates=inp.names,
-        ipd_trials=labels, n_ipd=ipd.n_patients, observed=observed, difference=difference,
+        **result_fields(inp, method="STC", measure=measure, est=est, row=row, psi=psi,
+                        ci_prob=ci_prob, variance=variance),
         coef=coef, vcov=pd.DataFrame(vcov, index=coef_names, columns=coef_names),
         effect_modifiers=tuple(em_names), conditional=conditional,
         n_points=int(points.shape[0]), n_draws=used_draws)

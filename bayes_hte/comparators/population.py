@@ -78,21 +78,24 @@ def log_contrast(psi1: float, psi0: float, measure: Measure) -> float:
         return float(np.log(psi1) - np.log1p(-psi1) - np.log(psi0) + np.log1p(-psi0))
 
 
-def contrast_gradient(psi1: float, psi0: float, measure: Measure) -> np.ndarray:
+def contrast_gradient(psi1: float | np.ndarray, psi0: float | np.ndarray,
+                      measure: Measure) -> np.ndarray:
     r"""Gradient of :func:`log_contrast` in :math:`(\psi_1, \psi_0)`.
 
     Parameters
     ----------
-    psi1, psi0 : float
-        Risks under treatment and control.
+    psi1, psi0 : float or numpy.ndarray
+        Risks under treatment and control (arrays of one shape: one gradient per
+        element, as :func:`bayes_hte.comparators.causal.causal_core` uses it).
     measure : {"RD", "RR", "OR"}
         The contrast.
 
     Returns
     -------
-    numpy.ndarray, shape (2,)
+    numpy.ndarray, shape (2,) or (2, ...)
         :math:`(1, -1)`, :math:`(1/\psi_1, -1/\psi_0)` or
-        :math:`(1/\{\psi_1(1-\psi_1)\}, -1/\{\psi_0(1-\psi_0)\})`.
+        :math:`(1/\{\psi_1(1-\psi_1)\}, -1/\{\psi_0(1-\psi_0)\})` (for the RD
+        always shape (2,)).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure == "RD":
@@ -348,6 +351,57 @@ def resolve_inputs(ipd: IPDData, aggregate: ArmTable | pd.DataFrame | None,
     population = f"trial {label}" if table is not None or label is not None else "target"
     return Inputs(ipd=ipd, population=population, names=names, kinds=kinds, means=means,
                   sds=sds, rows=rows.loc[list(names)], X=X, observed=observed)
+
+
+def result_fields(inp: Inputs, *, method: str, measure: Measure, est: float,
+                  row: dict[str, float], psi: np.ndarray, ci_prob: float,
+                  variance: str) -> dict:
+    r"""The fields of :class:`PopulationAdjustedResult` that MAIC and STC fill alike.
+
+    The adjusted estimate and, when the aggregate trial has counts, its observed effect
+    and the difference adjusted minus observed on the analysis scale,
+    :math:`\hat\mu - \hat\mu_{obs}` with the SE of two independent estimates
+    :math:`\sqrt{\mathrm{se}(\hat\mu)^2 + \mathrm{se}(\hat\mu_{obs})^2}` (both rows by
+    :func:`estimate_row`, so on the natural scale).
+
+    Parameters
+    ----------
+    inp : Inputs
+        The resolved inputs (:func:`resolve_inputs`).
+    method : {"MAIC", "STC"}
+        The adjustment.
+    measure : {"RD", "RR", "OR"}
+        The contrast.
+    est : float
+        The adjusted estimate on the analysis scale (RD, log RR, log OR).
+    row : dict
+        Its :func:`estimate_row` (``estimate, se, log_se, ci_low, ci_high, z, p``).
+    psi : numpy.ndarray, shape (2,)
+        The adjusted risks [control, treated].
+    ci_prob : float
+        Probability of the interval.
+    variance : str
+        How ``row``'s SE and interval were computed.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`PopulationAdjustedResult`, from ``method`` to
+        ``difference``.
+    """
+    observed = difference = None
+    if inp.observed is not None:
+        o = inp.observed
+        observed = estimate_row(o["est"], o["se"], measure, ci_prob)
+        difference = estimate_row(est - o["est"], float(np.hypot(row["log_se"], o["se"])),
+                                  measure, ci_prob)
+    return dict(
+        method=method, measure=measure, estimate=row["estimate"], se=row["se"],
+        log_se=row["log_se"], ci=np.array([row["ci_low"], row["ci_high"]]), z=row["z"],
+        p=row["p"], psi1=float(psi[1]), psi0=float(psi[0]), ci_prob=ci_prob,
+        variance=variance, population=inp.population, covariates=inp.names,
+        ipd_trials=tuple(map(str, inp.ipd.study_labels)), n_ipd=inp.ipd.n_patients,
+        observed=observed, difference=difference)
 
 
 # =========================================================================== results

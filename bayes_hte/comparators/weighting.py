@@ -86,6 +86,7 @@ from bayes_hte.comparators.population import (
     estimate_row,
     log_contrast,
     resolve_inputs,
+    result_fields,
 )
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.ipd import IPDData
@@ -457,19 +458,10 @@ def maic(
             raise DataError("MAIC bootstrap: fewer than 2 replicates had weights")
         q = np.quantile(reps, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
         row = estimate_row(est, float(reps.std(ddof=1)), measure, ci_prob, ci=q)
-    observed = difference = None
-    if inp.observed is not None:
-        o = inp.observed
-        observed = estimate_row(o["est"], o["se"], measure, ci_prob)
-        difference = estimate_row(est - o["est"], float(np.hypot(row["log_se"], o["se"])),
-                                  measure, ci_prob)
     return MAICResult(
-        method="MAIC", measure=measure, estimate=row["estimate"], se=row["se"],
-        log_se=row["log_se"], ci=np.array([row["ci_low"], row["ci_high"]]), z=row["z"],
-        p=row["p"], psi1=float(psi[1]), psi0=float(psi[0]), ci_prob=ci_prob,
-        variance=variance, population=inp.population, covariates=inp.names,
-        ipd_trials=tuple(map(str, ipd.study_labels)), n_ipd=ipd.n_patients,
-        observed=observed, difference=difference, weights=w,
+        **result_fields(inp, method="MAIC", measure=measure, est=est, row=row, psi=psi,
+                        ci_prob=ci_prob, variance=variance),
+        weights=w,
         coef=pd.Series(fit["a"], index=pd.Index(names, name="moment"), name="a"),
         ess=float(w.sum() ** 2 / (w**2).sum()), balance=_balance(inp, w),
         trial_share=pd.Series(pi, index=pd.Index(list(map(str, ipd.study_labels)),

@@ -83,6 +83,10 @@ def _successful(estimates: pd.DataFrame) -> pd.Series:
     return estimates["error"].fillna("").astype(str) == ""
 
 
+#: Panels per row of :func:`plot_performance` (more estimands wrap to further rows).
+PERFORMANCE_COLUMNS = 4
+
+
 def plot_performance(
     perf: pd.DataFrame,
     *,
@@ -126,7 +130,8 @@ def plot_performance(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per estimand; y = scenarios, x = the measure.
+        One axes per estimand (at most :data:`PERFORMANCE_COLUMNS` per row, further
+        estimands on further rows); y = scenarios, x = the measure.
 
     Raises
     ------
@@ -156,9 +161,14 @@ def plot_performance(
     k = len(meth_order)
     offsets = (np.arange(k) - (k - 1) / 2) * (0.7 / max(k, 1))
     height = max(2.5, 0.35 * len(cells) * max(1, k / 2) + 1.2)
-    fig, axes = plt.subplots(1, len(est_order), sharey=True, squeeze=False,
-                             figsize=figsize or (3.6 * len(est_order) + 1.8, height))
-    for ax, estimand in zip(axes[0], est_order, strict=True):
+    ncol = min(len(est_order), PERFORMANCE_COLUMNS)
+    nrow = -(-len(est_order) // ncol)
+    fig, grid = plt.subplots(nrow, ncol, sharey=True, squeeze=False,
+                             figsize=figsize or (3.6 * ncol + 1.8, height * nrow))
+    axes = grid.ravel()
+    for ax in axes[len(est_order):]:  # the unused places of the last row
+        ax.set_visible(False)
+    for ax, estimand in zip(axes[:len(est_order)], est_order, strict=True):
         sub = rows[rows["estimand"] == estimand]
         for j, method in enumerate(meth_order):
             msub = sub[sub["method"] == method]
@@ -187,14 +197,14 @@ def plot_performance(
         unit = " (%)" if scale == 100.0 else ""
         ax.set_xlabel(_LABELS.get(measure, measure) + unit)
         ax.grid(axis="x", color="0.9", lw=0.6)
-    ax0 = axes[0][0]
+    ax0 = axes[0]
     ax0.set_yticks(range(len(cells)), [_label(c, factors) for c in cells])
     ax0.set_ylim(len(cells) - 0.5, -0.5)
     for i in range(1, len(cells), 2):  # band every other scenario
-        for ax in axes[0]:
+        for ax in axes[:len(est_order)]:
             ax.axhspan(i - 0.5, i + 0.5, color="0.96", zorder=-1)
-    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
-                       frameon=False, title="method")
+    grid[0][ncol - 1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
+                             frameon=False, title="method")
     fig.suptitle(title if title is not None else
                  f"{_LABELS.get(measure, measure)} ± 1.96 Monte Carlo SE")
     fig.tight_layout()

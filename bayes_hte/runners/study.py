@@ -625,10 +625,12 @@ class StudyRunner(Runner):
             self.report.heading("Figures")
         if "performance" in figures:
             for measure in plan.measures:
-                if not np.isfinite(perf.loc[perf["measure"] == measure, "value"]).any():
+                rows = perf[(perf["measure"] == measure) & np.isfinite(perf["value"])]
+                if rows.empty:
                     continue
-                fig = plot_performance(perf, measure=measure, methods=order,
-                                       estimands=estimands, ci_prob=ci_prob)
+                # estimands without this measure (a metric has no bias) get no panel
+                fig = plot_performance(perf, measure=measure, methods=order, estimands=[
+                    e for e in estimands if (rows["estimand"] == e).any()], ci_prob=ci_prob)
                 self.save_figure(fig, f"performance_{measure}.png",
                                  f"{measure} of each method by scenario (bars: ±1.96 MCSE)",
                                  dpi=dpi)

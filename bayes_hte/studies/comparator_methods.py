@@ -21,44 +21,29 @@ of 2×2 data report them (ratios not logged; the SE by the delta method,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bayes_hte.comparators import maic, stc
-from bayes_hte.options import (
-    MEASURES,
-    MAICVariance,
-    Measure,
-    STCVariance,
-    check_choice,
-)
+from bayes_hte.options import MAICVariance, Measure, STCVariance
+from bayes_hte.studies.meta_methods import Estimate, _measures, _natural
 
 __all__ = ["fit_maic", "fit_stc"]
 
-#: The values one method reports for one estimand.
-Estimate = dict[str, float]
 
-
-def _measure_list(measure: Measure | Sequence[Measure]) -> tuple[str, ...]:
-    out = (measure,) if isinstance(measure, str) else tuple(measure)
-    if not out:
-        raise ValueError("measure is empty: give one of RD, RR, OR or a list of them")
-    for m in out:
-        check_choice("measure", m, MEASURES)
-    return out
-
-
-def _check_data(data: Any, kind: str) -> None:
+def _in_target(kind: str, method: Callable[..., Any], data: Any,
+               measure: Measure | Sequence[Measure], **options: Any) -> dict[str, Estimate]:
+    """``method`` (``maic`` or ``stc``) of ``data.ipd`` in ``data.target``, once per measure."""
     missing = [a for a in ("ipd", "target") if not hasattr(data, a)]
     if missing:
         raise TypeError(f"{kind} needs IPD trials with a target population (IPDAggregateData: "
                         f"attributes ipd, aggregate, aggregate_covariates, target); "
                         f"{type(data).__name__} has no {missing}")
-
-
-def _row(res: Any) -> Estimate:
-    return {"estimate": float(res.estimate), "se": float(res.se),
-            "ci_low": float(res.ci_low), "ci_high": float(res.ci_high)}
+    out = {}
+    for m in _measures(measure):
+        res = method(data.ipd, None, data.target, measure=m, **options)
+        out[m] = _natural(res.estimate, res.se, res.ci_low, res.ci_high, log_scale=False)
+    return out
 
 
 def fit_maic(data: Any, *, measure: Measure | Sequence[Measure] = "RD",
@@ -109,11 +94,8 @@ def fit_maic(data: Any, *, measure: Measure | Sequence[Measure] = "RD",
         As :func:`~bayes_hte.comparators.maic` (e.g. target means outside the IPD's
         convex hull).
     """
-    _check_data(data, "maic")
-    return {m: _row(maic(data.ipd, None, data.target, measure=m, covariates=covariates,
-                         match_sd=match_sd, variance=variance, n_boot=n_boot, seed=seed,
-                         ci_prob=ci_prob))
-            for m in _measure_list(measure)}
+    return _in_target("maic", maic, data, measure, covariates=covariates, match_sd=match_sd,
+                      variance=variance, n_boot=n_boot, seed=seed, ci_prob=ci_prob)
 
 
 def fit_stc(data: Any, *, measure: Measure | Sequence[Measure] = "RD",
@@ -167,8 +149,6 @@ def fit_stc(data: Any, *, measure: Measure | Sequence[Measure] = "RD",
         As :func:`~bayes_hte.comparators.stc` (e.g. a regression that does not
         converge).
     """
-    _check_data(data, "stc")
-    return {m: _row(stc(data.ipd, None, data.target, measure=m, covariates=covariates,
-                        effect_modifiers=effect_modifiers, n_points=n_points,
-                        variance=variance, n_draws=n_draws, seed=seed, ci_prob=ci_prob))
-            for m in _measure_list(measure)}
+    return _in_target("stc", stc, data, measure, covariates=covariates,
+                      effect_modifiers=effect_modifiers, n_points=n_points, variance=variance,
+                      n_draws=n_draws, seed=seed, ci_prob=ci_prob)

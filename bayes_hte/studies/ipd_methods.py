@@ -14,6 +14,11 @@ by its posterior mean, SD and equal-tailed interval):
 * ``hte_<x>`` — for a 0/1 column :math:`x` named in ``contrasts``, the difference of the
   mean log-odds CATE of the patients with :math:`x = 1` and with :math:`x = 0`.
 
+With ``patient_metrics`` it also reports, as metrics ``{"estimate": value}`` without a
+truth (summarised over replicates by ``thetamean``), how well the per-patient CATEs match
+the patients' true effects when the data carry them (:data:`SUBGROUP_PATIENT_METRICS`,
+Tzimas 2024, Table 7) and the health of the fit (:data:`SUBGROUP_HEALTH_METRICS`).
+
 They estimate the population values the simulator's truth gives (for the Tzimas
 design, :func:`bayes_hte.studies.simulators` ``tzimas2024``); the sample average differs
 from the population one by the sampling of the covariates, an SD of about
@@ -28,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_hte import diagnostics
 from bayes_hte.data import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel, SubgroupHTEModel
@@ -53,6 +59,61 @@ HOLDOUT_METRICS: tuple[str, ...] = (
 )
 
 
+#: Per-patient measures of a CATE against the truth, :func:`_patient_accuracy`.
+_PATIENT_MEASURES = ("corr", "rmse", "mae", "bias", "cover", "width")
+#: Per-patient accuracy metrics of :func:`fit_subgroup_model` (``patient_metrics`` and
+#: data with ``true_effects``): ``cate_<scale>_<measure>`` on the log-odds (``logit``) and
+#: risk-difference (``rd``) scales, and the mean error of the conditional log-odds CATE.
+SUBGROUP_PATIENT_METRICS: tuple[str, ...] = (
+    *(f"cate_logit_{m}" for m in _PATIENT_MEASURES), "cate_logit_bias_conditional",
+    *(f"cate_rd_{m}" for m in _PATIENT_MEASURES),
+)
+#: Sampling-health metrics of :func:`fit_subgroup_model` (``patient_metrics``).
+SUBGROUP_HEALTH_METRICS: tuple[str, ...] = (
+    "divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "geweke_over_2",
+)
+
+
+def _patient_accuracy(draws: np.ndarray, truth: np.ndarray, ci_prob: float
+                      ) -> dict[str, float]:
+    r"""Posterior-mean CATE against the truth, over the patients of one data set.
+
+    ``draws`` has shape (chain, draw, patient), ``truth`` (patient,). The measures of
+    :func:`bayes_hte.evaluation.truth.accuracy_metrics` (point estimate: posterior mean;
+    interval: equal-tailed ``ci_prob`` quantiles): ``corr`` (Pearson, NaN when the
+    estimate or the truth is constant), ``rmse``, ``mae``, ``bias`` (mean error),
+    ``cover`` (share of patients whose interval holds their truth), ``width`` (mean
+    interval width).
+    """
+    flat = draws.reshape(-1, draws.shape[-1])
+    est = flat.mean(axis=0)
+    lo, hi = np.quantile(flat, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
+    err = est - truth
+    ec, tc = est - est.mean(), truth - truth.mean()
+    den = float(np.sqrt(np.sum(ec**2) * np.sum(tc**2)))
+    return {"corr": float(np.sum(ec * tc) / den) if den > 0 else float("nan"),
+            "rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
+            "bias": float(np.mean(err)),
+            "cover": float(np.mean((truth >= lo) & (truth <= hi))),
+            "width": float(np.mean(hi - lo))}
+
+
+def _sampling_health(model: SubgroupHTEModel) -> dict[str, float]:
+    """Divergences, worst R-hat, smallest bulk / tail ESS of the population, subgroup
+    and trial parameters (:meth:`SubgroupHTEModel.diagnostic_vars`), and the share of
+    Geweke |z| > 2 over those parameters and chains (NaN when no z-score is defined)."""
+    names = model.diagnostic_vars()
+    health = diagnostics.sampling_summary(model.idata, var_names=names)
+    try:
+        z = diagnostics.geweke(model.idata, var_names=names).to_numpy(dtype=float)
+    except ValueError:  # chains too short for the Geweke windows
+        z = np.array([])
+    z = z[np.isfinite(z)]
+    return {"divergences": float(health["divergences"]), "max_r_hat": health["max_r_hat"],
+            "min_ess_bulk": health["min_ess_bulk"], "min_ess_tail": health["min_ess_tail"],
+            "geweke_over_2": float(np.mean(np.abs(z) > 2)) if z.size else float("nan")}
+
+
 def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
                        interactions: Sequence[str] | None = None,
                        subgroups: Sequence[str] = (), individual_effects: bool = True,
@@ -62,7 +123,7 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
                        contrasts: Sequence[str] = (), draws: int = 1000, tune: int = 1000,
                        chains: int = 4, sampler: Sampler | None = None,
                        target_accept: float | None = 0.9, ci_prob: float = 0.95,
-                       seed: int = 0) -> dict[str, Estimate]:
+                       seed: int = 0, patient_metrics: bool = True) -> dict[str, Estimate]:
     r"""The hierarchical subgroup model of Tzimas (2024) (kind ``"subgroup"``).
 
     :class:`bayes_hte.SubgroupHTEModel`: covariate main effects and treatment
@@ -102,12 +163,40 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
         Probability of the equal-tailed credible intervals, in (0, 1).
     seed : int
         Added to the data's hash to seed the sampler (>= 0).
+    patient_metrics : bool
+        Also report the fit's sampling health and, when the data carry the patients'
+        true effects (:attr:`TrialIPD.true_effects`), the accuracy of the per-patient
+        CATEs (Returns).
 
     Returns
     -------
     dict
         ``ate_logit``, ``ate_rd`` and one ``hte_<column>`` per contrast, each
         ``{"estimate", "se", "ci_low", "ci_high"}`` (posterior mean, SD, interval).
+        With ``patient_metrics``, metrics as ``{"estimate": value}`` (no truth: the
+        performance measure is their mean over replicates, ``thetamean``):
+
+        * when ``data.true_effects`` is given, :data:`SUBGROUP_PATIENT_METRICS` — the
+          posterior-mean CATE :math:`\hat\theta_i` of the :math:`n` patients against
+          their true effects :math:`\theta_i`, on the log-odds scale (``cate_logit_*``:
+          the marginal CATE vs ``true_te``) and the risk-difference scale (``cate_rd_*``:
+          vs ``true_cate``): ``corr`` :math:`= \mathrm{cor}(\hat\theta, \theta)`
+          (NaN when either is constant), ``rmse`` :math:`= \sqrt{\frac1n\sum_i
+          (\hat\theta_i - \theta_i)^2}`, ``mae`` :math:`= \frac1n\sum_i
+          |\hat\theta_i - \theta_i|`, ``bias`` :math:`= \frac1n\sum_i (\hat\theta_i
+          - \theta_i)`, ``cover`` (share of patients whose equal-tailed ``ci_prob``
+          interval holds :math:`\theta_i`), ``width`` (mean interval width); and
+          ``cate_logit_bias_conditional``, the ``bias`` of the conditional CATE
+          :math:`\tau_i` (:meth:`SubgroupHTEModel.cate_logit`, ``kind="conditional"``;
+          equal to ``cate_logit_bias`` without the individual layer). Tzimas (2024),
+          Table 7; the formulas of :func:`bayes_hte.evaluation.truth.accuracy_metrics`.
+        * :data:`SUBGROUP_HEALTH_METRICS` — ``divergences`` (divergent transitions),
+          ``max_r_hat`` (largest rank-normalised R-hat; NaN with one chain),
+          ``min_ess_bulk``, ``min_ess_tail`` (smallest ESS) of the population, subgroup
+          and trial parameters (:meth:`SubgroupHTEModel.diagnostic_vars`;
+          :func:`bayes_hte.diagnostics.sampling_summary`) and ``geweke_over_2``, the
+          share of Geweke (1992) z-scores beyond ±2 over those parameters × chains
+          (:func:`bayes_hte.diagnostics.geweke`; NaN when the chains are too short).
 
     Raises
     ------
@@ -144,14 +233,28 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
                   log_likelihood=False, posterior_predictive=False)
         logit = model.cate_logit().transpose("chain", "draw", "patient").values
         rd = model.ite().transpose("chain", "draw", "patient").values
+        truth = data.true_effects if patient_metrics else None
+        conditional = (model.cate_logit(kind="conditional").transpose(
+            "chain", "draw", "patient").values
+            if truth is not None and individual_effects else logit)
     if logit.shape[-1] != len(frame):
         raise DataError(f"the model kept {logit.shape[-1]} of the {len(frame)} patients; "
-                        "contrasts need every row")
+                        "contrasts and per-patient metrics need every row")
     out = {"ate_logit": _draw_summary(logit.mean(axis=-1), ci_prob),
            "ate_rd": _draw_summary(rd.mean(axis=-1), ci_prob)}
     for col, ones in groups.items():
         diff = logit[..., ones].mean(axis=-1) - logit[..., ~ones].mean(axis=-1)
         out[f"hte_{col}"] = _draw_summary(diff, ci_prob)
+    if truth is not None:
+        for scale, draws, column in (("logit", logit, "true_te"), ("rd", rd, "true_cate")):
+            acc = _patient_accuracy(draws, truth[column].to_numpy(dtype=float), ci_prob)
+            out.update({f"cate_{scale}_{m}": {"estimate": v} for m, v in acc.items()})
+        bias = float(np.mean(conditional.mean(axis=(0, 1)) - truth["true_te"].to_numpy()))
+        out["cate_logit_bias_conditional"] = {"estimate": bias}
+    if patient_metrics:
+        with _quiet():
+            health = _sampling_health(model)
+        out.update({k: {"estimate": v} for k, v in health.items()})
     return out
 
 

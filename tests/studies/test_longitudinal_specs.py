@@ -28,10 +28,9 @@ from bayes_hte.studies import load
 from bayes_hte.studies import methods as M
 from bayes_hte.studies.longitudinal_methods import fit_one_step_mixed, fit_two_step_mvmeta
 from bayes_hte.studies.simulators import SIMULATORS, TrialSummaries
-from tests._helpers import linear_cate_trials
+from tests.studies._specs import SPECS, edited_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT / "models" / "studies"
 FACTORS = ["design", "trials", "tau2", "missing_visit_fraction"]
 
 
@@ -83,16 +82,13 @@ def test_two_step_adapter_gives_longitudinal_data_and_the_design_truth(longitudi
         M.check_method_data("two_step_mvmeta", "shi_cima")
 
 
-def test_cima_linear_is_the_scripts_mechanism_and_its_truth_the_target_mean():
-    # bit for bit the generator of tests._helpers.linear_cate_trials (which the removed
-    # validation/cima_two_step.py called) for the same generator state
+def test_cima_linear_truth_is_the_target_mean_of_the_cate():
     sim = cima_linear(n_trial=500, n_target=300, seed=np.random.default_rng(4))
-    eff, cov, target, truth = linear_cate_trials(np.random.default_rng(4), n_trial=500,
-                                                 n_target=300)
-    pd.testing.assert_frame_equal(sim.effects, eff)
-    pd.testing.assert_frame_equal(sim.covariates, cov)
-    pd.testing.assert_frame_equal(sim.target, target)
-    assert sim.true_ate == truth
+    truth = sim.true_ate
+    # the CATE 0.5 + 0.3 x1 - 0.4 x2 averaged over this draw's target rows, by hand
+    expected = float(np.mean(0.5 + 0.3 * sim.target["x1"] - 0.4 * sim.target["x2"]))
+    assert truth == pytest.approx(expected, abs=1e-12)
+    assert len(sim.target) == 300
     # population ATE: 0.5 + 0.3 * 0.3 - 0.4 * 0.45 (the design values)
     assert sim.true_ate_population == pytest.approx(0.41, abs=1e-12)
     data = SIMULATORS["cima_linear"].data(sim)
@@ -100,7 +96,7 @@ def test_cima_linear_is_the_scripts_mechanism_and_its_truth_the_target_mean():
     assert M.make_truth("cima_linear")(data=data) == {"ate": truth}
     assert M.make_truth("cima_linear", params={"theta": [1.0, 0.0, 0.0]})(data=data) == {
         "ate": 1.0}
-    assert linear_cate_truth(target) == truth
+    assert linear_cate_truth(sim.target) == truth
     with pytest.raises(ValueError, match="theta must be 3 finite numbers"):
         cima_linear(theta=(1.0, 2.0))
     with pytest.raises(ValueError, match="n_trial must be an integer >= 20"):
@@ -192,16 +188,6 @@ def test_bad_calls_of_the_functions(longitudinal, summaries):
 
 
 # ----------------------------------------------------------------------------- specs
-def _shrunk(name: str, tmp_path: Path, edits) -> Path:
-    text = (SPECS / f"{name}.toml").read_text()
-    for old, new in [*edits, (f'dir = "results/studies/{name}"', f'dir = "{tmp_path / "out"}"')]:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text)
-    return path
-
-
 def test_two_step_spec_runs_shrunk_and_makes_its_docs_table(tmp_path):
     text = (SPECS / "two_step_longitudinal.toml").read_text()
     grid = text[text.index("# Simulation 1 (Table 1)"):text.index("[methods.one_step]")]
@@ -209,9 +195,9 @@ def test_two_step_spec_runs_shrunk_and_makes_its_docs_table(tmp_path):
     two = ('[[scenario]]\ndesign = "simulation1"\ntrials = 5\ntau2 = 0.0\n'
            'missing_visit_fraction = 0.0\n\n[[scenario]]\ndesign = "simulation2"\n'
            'trials = 5\ntau2 = 0.1\nmissing_visit_fraction = 0.4\n\n')
-    spec = _shrunk("two_step_longitudinal", tmp_path,
-                   [(grid, two), ("params = {}", "params = { size_range = [30, 60] }"),
-                    ('figures = ["performance"]', "figures = []")])
+    spec = edited_spec("two_step_longitudinal", tmp_path,
+                       [(grid, two), ("params = {}", "params = { size_range = [30, 60] }"),
+                        ('figures = ["performance"]', "figures = []")])
     out = run_study_spec(spec, replicates=2, progress=False, log=lambda m: None)
     perf = pd.read_csv(out / "performance.csv")
     assert list(perf.columns[:4]) == FACTORS
@@ -233,9 +219,9 @@ def test_two_step_spec_runs_shrunk_and_makes_its_docs_table(tmp_path):
 
 
 def test_cima_two_step_spec_runs_shrunk_and_makes_its_docs_table(tmp_path):
-    spec = _shrunk("cima_two_step", tmp_path,
-                   [("params = { n_trial = 20000, n_target = 5000 }",
-                     "params = { n_trial = 3000, n_target = 600 }")])
+    spec = edited_spec("cima_two_step", tmp_path,
+                       [("params = { n_trial = 20000, n_target = 5000 }",
+                         "params = { n_trial = 3000, n_target = 600 }")])
     out = run_study_spec(spec, replicates=2, progress=False, log=lambda m: None)
     perf = pd.read_csv(out / "performance.csv")
     assert list(pd.unique(perf["method"])) == ["x1_only_1step", "x1_only_2step",

@@ -1,0 +1,22 @@
+"""Helpers shared by the study-spec tests (imported as ``from tests.studies._specs import ...``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+#: The study specs of the package (``models/studies``).
+SPECS = Path(__file__).resolve().parents[2] / "models" / "studies"
+
+
+def edited_spec(name: str, tmp_path: Path, edits: Iterable[tuple[str, str]] = ()) -> Path:
+    """``models/studies/<name>.toml`` with each ``(old, new)`` of ``edits`` replaced in turn
+    (each ``old`` must be in the text) and its output ``dir`` moved to ``tmp_path / "out"``;
+    written to ``tmp_path / "<name>.toml"``, whose path is returned."""
+    text = (SPECS / f"{name}.toml").read_text()
+    for old, new in [*edits, (f'dir = "results/studies/{name}"', f'dir = "{tmp_path / "out"}"')]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
