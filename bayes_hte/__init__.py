@@ -7,6 +7,7 @@ from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.estimators import (
     CausalMetaModel,
+    CIMAModel,
     IPDMetaModel,
     LongitudinalMetaModel,
     MetaAnalysisModel,
@@ -32,6 +33,7 @@ __all__ = [
     "CausalMetaModel",
     "MultivariateMetaModel",
     "LongitudinalMetaModel",
+    "CIMAModel",
     "comparators",
     "compare_ite_models",
     "evaluation",

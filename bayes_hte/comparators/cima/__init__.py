@@ -53,13 +53,17 @@ model matrices), :mod:`~bayes_hte.comparators.cima.solver` (Newton tilting solve
 nearest-PD repair), :mod:`~bayes_hte.comparators.cima.inputs` (samples and reported
 moments), :mod:`~bayes_hte.comparators.cima.variance` (:math:`V^{rep}`,
 :math:`\hat\Omega`), :mod:`~bayes_hte.comparators.cima.results` (result classes) and
-:mod:`~bayes_hte.comparators.cima.core` (:func:`cima`, :func:`cima_indirect`).
+:mod:`~bayes_hte.comparators.cima.core` (:func:`cima`, :func:`cima_indirect`);
+:mod:`~bayes_hte.comparators.cima.moments` (:func:`cima_moments`: the moment system
+with a working covariance of the reported effects, the likelihood of the Bayesian
+:class:`bayes_hte.CIMAModel`).
 """
 
 from bayes_hte.comparators.cima.core import cima, cima_indirect
 from bayes_hte.comparators.cima.formula import Term, parse_formula
+from bayes_hte.comparators.cima.moments import CIMAMoments, cima_moments
 from bayes_hte.comparators.cima.results import CIMAEstimate, CIMAResult
 from bayes_hte.comparators.cima.solver import TiltingFit, nearest_pd, solve_tilting
 
-__all__ = ["CIMAEstimate", "CIMAResult", "Term", "TiltingFit", "cima", "cima_indirect",
-           "nearest_pd", "parse_formula", "solve_tilting"]
+__all__ = ["CIMAEstimate", "CIMAMoments", "CIMAResult", "Term", "TiltingFit", "cima",
+           "cima_indirect", "cima_moments", "nearest_pd", "parse_formula", "solve_tilting"]
