@@ -383,6 +383,23 @@ def _result(inp: _Inputs, smp: _Samples, mom: _Moments, gmm: _GMMFit,
 
 
 # =========================================================================== API
+def _moment_setup(effects, covariates, target, *, cate, tilting, base, target_corr,
+                  target_n, target_method, seed, representer):
+    """Inputs, samples, design matrices, tilted trials and moment equations of CIMA:
+    ``(inp, smp, Q, B, Hraw, fits, mus_raw, mom)`` (the steps :func:`cima` and the
+    Bayesian moment system share)."""
+    inp = _parse_inputs(effects, covariates, cate, tilting)
+    smp = _samples(inp, target, base, target_corr, target_n, target_method, seed)
+    Q = smp.base
+    B = design_matrix(inp.cate_terms, Q, what="base sample")
+    Hraw = design_matrix(inp.tilt_terms, Q, intercept=False, what="base sample")
+    _check_enough_effects(inp, cate, B.shape[1])
+    fits, mus_raw = _tilt_trials(inp, Hraw)
+    mom = _moment_equations(inp, Q, B, fits, representer)
+    _check_identified(inp, mom, cate)
+    return inp, smp, Q, B, Hraw, fits, mus_raw, mom
+
+
 def cima(
     effects: pd.DataFrame,
     covariates: pd.DataFrame | CovariateSummary,
@@ -485,15 +502,10 @@ def cima(
     -0.0365
     """
     _check_options(weights, steps, representer, correlation, ci_prob)
-    inp = _parse_inputs(effects, covariates, cate, tilting)
-    smp = _samples(inp, target, base, target_corr, target_n, target_method, seed)
-    Q = smp.base
-    B = design_matrix(inp.cate_terms, Q, what="base sample")
-    Hraw = design_matrix(inp.tilt_terms, Q, intercept=False, what="base sample")
-    _check_enough_effects(inp, cate, B.shape[1])
-    fits, mus_raw = _tilt_trials(inp, Hraw)
-    mom = _moment_equations(inp, Q, B, fits, representer)
-    _check_identified(inp, mom, cate)
+    inp, smp, Q, B, Hraw, fits, mus_raw, mom = _moment_setup(
+        effects, covariates, target, cate=cate, tilting=tilting, base=base,
+        target_corr=target_corr, target_n=target_n, target_method=target_method,
+        seed=seed, representer=representer)
     gmm = _gmm(inp, mom, B, Hraw, fits, mus_raw, weights=weights, steps=steps,
                correlation=correlation)
     options = dict(cate=cate, tilting="~ " + " + ".join(t.label for t in inp.tilt_terms),

@@ -69,15 +69,7 @@ from typing import get_args
 import numpy as np
 import pandas as pd
 
-from bayes_hte.comparators.cima.core import (
-    _check_enough_effects,
-    _check_identified,
-    _moment_equations,
-    _parse_inputs,
-    _samples,
-    _term_names,
-    _tilt_trials,
-)
+from bayes_hte.comparators.cima.core import _moment_setup, _term_names
 from bayes_hte.comparators.cima.formula import design_matrix, parse_formula
 from bayes_hte.comparators.cima.variance import reported_covariance
 from bayes_hte.data.summaries import CovariateSummary
@@ -315,15 +307,10 @@ def cima_moments(
                                  ("covariance", covariance, CIMACovariance)):
         if value not in get_args(allowed):
             raise DataError(f"{name} must be one of {get_args(allowed)}, got {value!r}")
-    inp = _parse_inputs(effects, covariates, cate, tilting)
-    smp = _samples(inp, target, base, target_corr, target_n, target_method, seed)
-    Q = smp.base
-    B = design_matrix(inp.cate_terms, Q, what="base sample")
-    Hraw = design_matrix(inp.tilt_terms, Q, intercept=False, what="base sample")
-    _check_enough_effects(inp, cate, B.shape[1])
-    fits, _ = _tilt_trials(inp, Hraw)
-    mom = _moment_equations(inp, Q, B, fits, representer)
-    _check_identified(inp, mom, cate)
+    inp, smp, Q, B, _, fits, _, mom = _moment_setup(
+        effects, covariates, target, cate=cate, tilting=tilting, base=base,
+        target_corr=target_corr, target_n=target_n, target_method=target_method,
+        seed=seed, representer=representer)
 
     J = len(mom.tau)
     V = np.zeros((J, J))
