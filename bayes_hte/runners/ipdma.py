@@ -193,7 +193,7 @@ class IPDMARunner(Runner):
                 self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "
                                   "chains)")
             for path in plots.convergence_plots(
-                    m.idata, outdir, prefix=label, kinds=kinds,
+                    m.idata, outdir, prefix=label, kinds=kinds, grid=True,
                     var_names=diagnostics.population_vars(m.idata, max_size=12)):
                 rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
             if "posterior_predictive" in m.idata and data.outcome_type == "binary":
