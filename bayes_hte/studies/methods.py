@@ -20,7 +20,9 @@ by reference to Dask workers and their bound options enter the study's fingerpri
 
 The method functions live in :mod:`bayes_hte.studies.meta_methods` (aggregate data:
 meta-analyses, causal meta-analyses, meta-regression, CIMA) and
-:mod:`bayes_hte.studies.ipd_methods` (the subgroup model),
+:mod:`bayes_hte.studies.ipd_methods` (the subgroup model, IECV of an IPD-MA),
+:mod:`bayes_hte.studies.ipdma_methods` (parameter recovery of an IPD-MA, estimands
+named as :meth:`bayes_hte.IPDMetaModel.parameters` names them),
 :mod:`bayes_hte.studies.longitudinal_methods` (one- and two-step IPD-MA of longitudinal
 trials, estimands named by the coefficients of model (3)); the simulators' adapters and
 truths in :mod:`bayes_hte.studies.simulators`. Their estimands: ``"RD"``, ``"RR"``,
@@ -40,6 +42,7 @@ import numpy as np
 from bayes_hte import simulate
 from bayes_hte.data import ArmTable, EffectTable, LongitudinalData
 from bayes_hte.options import (
+    BASELINES,
     HETEROGENEITY,
     INDIVIDUAL_FORMS,
     IPD_AGGREGATE_SOURCES,
@@ -65,6 +68,7 @@ from bayes_hte.studies.ipd_methods import (
     fit_ipdma_holdout,
     fit_subgroup_model,
 )
+from bayes_hte.studies.ipdma_methods import fit_ipdma
 from bayes_hte.studies.longitudinal_methods import (
     LMM_METHODS,
     MV_METHODS,
@@ -98,8 +102,8 @@ __all__ = [
     "METHOD_DATA", "METHOD_KINDS", "SIMULATORS", "Estimate", "MetaIPD", "Simulator",
     "StudyData", "TrialIPD", "TrialSummaries", "check_method_data", "data_seed",
     "fit_bayes_causal_meta_analysis", "fit_bayes_meta_analysis", "fit_causal_meta_analysis",
-    "fit_cima", "fit_ipd_aggregate", "fit_ipdma_holdout", "fit_maic", "fit_meta_analysis",
-    "fit_stc", "fit_subgroup_model", "fit_target_meta_regression",
+    "fit_cima", "fit_ipd_aggregate", "fit_ipdma", "fit_ipdma_holdout", "fit_maic",
+    "fit_meta_analysis", "fit_stc", "fit_subgroup_model", "fit_target_meta_regression",
     "make_generate", "make_method", "make_truth", "method_options", "simulator_params",
     "fit_one_step_mixed", "fit_two_step_mvmeta",
 ]
@@ -114,6 +118,7 @@ METHOD_KINDS: dict[str, Callable[..., dict[str, Estimate]]] = {
     "cima": fit_cima,
     "subgroup": fit_subgroup_model,
     "ipdma_holdout": fit_ipdma_holdout,
+    "ipdma_fit": fit_ipdma,
     "ipd_aggregate": fit_ipd_aggregate,
     "maic": fit_maic,
     "stc": fit_stc,
@@ -131,6 +136,7 @@ METHOD_DATA: dict[str, tuple[type, ...]] = {
     "cima": (TrialSummaries,),
     "subgroup": (TrialIPD,),
     "ipdma_holdout": (MetaIPD,),
+    "ipdma_fit": (MetaIPD,),
     "ipd_aggregate": (IPDAggregateData,),
     "maic": (IPDAggregateData,),
     "stc": (IPDAggregateData,),
@@ -152,6 +158,7 @@ _CHOICES: dict[str, tuple] = {
 _KIND_CHOICES: dict[str, dict[str, tuple]] = {
     "subgroup": {"parameterization": SUBGROUP_PARAMETERIZATIONS},
     "maic": {"variance": MAIC_VARIANCES}, "stc": {"variance": STC_VARIANCES},
+    "ipdma_fit": {"baseline": BASELINES},
     "one_step_mixed": {"method": LMM_METHODS, "covariance": WITHIN_COVARIANCES},
     "two_step_mvmeta": {"method": MV_METHODS, "structure": OMEGA_STRUCTURES,
                         "covariance": WITHIN_COVARIANCES, "lmm_method": LMM_METHODS},

@@ -17,6 +17,10 @@ simulator                data             estimands (truth)
                                           score per-patient predictions)
 ``bouvier2024``          MetaIPD          ``ate_heldout``: the held-out trial's mean true
                                           ITE (per replicate, from the data)
+``bouvier2024_fit``      MetaIPD          the design's coefficients ``gamma``,
+                                          ``eta[x]``, ``theta[x]``, ``tau_alpha``
+                                          (``shape``), all trials fitted (parameter
+                                          recovery; binary or time to event)
 ``ipd_aggregate``        IPDAggregateData ``RD`` (the target population's RD), the
                                           coefficients ``theta[x]``, ``gamma``, ``eta[x]``
 ``two_step``             LongitudinalData the grand-mean coefficients :math:`\mu` of model
@@ -27,7 +31,8 @@ simulator                data             estimands (truth)
 ======================== ================ ==================================================
 
 A simulator whose truth depends on the draw (``bouvier2024``: the patients of the
-held-out trial; ``cima_linear``: the target rows) has ``truth_reads_data``; its truth
+held-out trial; ``cima_linear``: the target rows; ``bouvier2024_fit`` reads the
+design's coefficients from the draw) has ``truth_reads_data``; its truth
 is then computed per replicate by :func:`bayes_hte.studies.run` (``truth(data=...,
 **scenario)``).
 
@@ -50,6 +55,7 @@ from scipy.special import expit, ndtr
 from bayes_hte import simulate
 from bayes_hte.data import ArmTable, CovariateSummary, EffectTable, IPDData, LongitudinalData
 from bayes_hte.errors import DataError
+from bayes_hte.options import BouvierCovariates, Outcome
 from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA
 from bayes_hte.simulate.cima_linear import SimulatedLinearCIMA, linear_cate_truth
 from bayes_hte.simulate.ipd_aggregate import SimulatedIPDAggregate, ipd_aggregate_truth
@@ -186,22 +192,38 @@ class MetaIPD:
     Parameters
     ----------
     data : IPDData
-        All trials (binary outcome); the simulator's truth columns are not in it.
-    holdout : str
-        Label of the held-out trial (drawn uniformly by the simulator).
+        All trials (binary outcome; time to event for ``bouvier2024_fit``); the
+        simulator's truth columns are not in it.
+    holdout : str or None
+        Label of the held-out trial (drawn uniformly by the simulator), or None when
+        the methods fit every trial (``bouvier2024_fit``, parameter recovery).
     true_ite : numpy.ndarray, shape (patient,)
-        True ITE (risk difference, treated minus control) of each patient of ``data``
-        in the patient's own trial, in the order of ``data``'s patients. Read only to
-        score predictions (MSE, interval coverage), never by a fit.
+        True ITE (risk difference, treated minus control; survival difference at the
+        horizon for time to event) of each patient of ``data`` in the patient's own
+        trial, in the order of ``data``'s patients. Read only to score predictions
+        (MSE, interval coverage), never by a fit.
+    true_ite_average : numpy.ndarray, shape (patient,), optional
+        The same in an average trial (trial effects at their means): what
+        :meth:`bayes_hte.IPDMetaModel.ite` estimates. Read only to score predictions.
+    coefficients : mapping of str to float, optional
+        The design's population coefficients named as
+        :meth:`bayes_hte.IPDMetaModel.parameters` names them (``gamma``, ``eta[x1]``,
+        ``theta[x1]``, ...; log-odds, or log-hazard for time to event): the truth of a
+        parameter-recovery study. Neither optional field enters :func:`data_seed`.
     """
 
     data: IPDData
-    holdout: str
+    holdout: str | None
     true_ite: np.ndarray
+    true_ite_average: np.ndarray | None = None
+    coefficients: Mapping[str, float] | None = None
 
     @property
     def held_mask(self) -> np.ndarray:
-        """Boolean mask of the held-out trial's patients, shape (patient,)."""
+        """Boolean mask of the held-out trial's patients, shape (patient,); all False
+        without a held-out trial."""
+        if self.holdout is None:
+            return np.zeros(self.data.n_patients, dtype=bool)
         labels = np.asarray(self.data.study_labels, dtype=object)
         return labels[self.data.study_idx] == self.holdout
 
@@ -507,6 +529,71 @@ def _bouvier_truth(*, data: MetaIPD, **params: Any) -> dict[str, float]:
     return {"ate_heldout": value, "ate_heldout_new": value}
 
 
+#: Truth columns of a bouvier2024 draw (binary: risks; time to event: survival), kept
+#: from the fits.
+_BOUVIER_TRUTH_COLUMNS = ("true_ite", "true_ite_average", "p0", "p1", "s0", "s1")
+
+
+def _bouvier_coefficients(truth: Mapping[str, Any]) -> dict[str, float]:
+    """The design's population coefficients of a bouvier2024 draw by the names of
+    :meth:`bayes_hte.IPDMetaModel.parameters`: S-learner ``gamma``, ``eta[x]``,
+    ``theta[x]``; T-learner ``theta[control, x]`` (= theta) and ``theta[treated, x]``
+    (= theta + eta); ``tau_alpha``. Log-odds, or for time to event log-hazard (shape
+    times the simulator's coefficients) plus the Weibull ``shape`` (also per arm)."""
+    shape = truth.get("shape")
+    coef = truth["log_hazard"] if shape is not None else truth
+    scale = 1.0 if shape is None else float(shape)
+    theta, eta = coef["theta"], coef["eta"]
+    out = {"gamma": float(coef["gamma"])}
+    out |= {f"eta[{c}]": float(v) for c, v in eta.items()}
+    out |= {f"theta[{c}]": float(v) for c, v in theta.items()}
+    out |= {f"theta[control, {c}]": float(v) for c, v in theta.items()}
+    out |= {f"theta[treated, {c}]": float(theta[c] + eta[c]) for c in theta}
+    out["tau_alpha"] = scale * float(truth["tau_alpha"])
+    if shape is not None:
+        out |= {"shape": scale, "shape[control]": scale, "shape[treated]": scale}
+    return out
+
+
+def _bouvier_fit(*, trials: int = 7, patients_per_trial: int = 400,
+                 covariates: BouvierCovariates = 3, outcome: Outcome = "binary",
+                 effect_variation: bool = False,
+                 tau_alpha: float = 0.4, gamma: float = -0.4, sd_theta: float = 0.2,
+                 sd_gamma: float = 0.15, shape: float | None = None,
+                 follow_up: float | None = None, censoring_rate: float | None = None,
+                 seed: Any = None) -> MetaIPD:
+    """:func:`bayes_hte.simulate.bouvier2024` (binary or Weibull time-to-event outcome)
+    with every trial for the fit: the data of parameter recovery.
+
+    ``holdout`` is None; the true ITEs in the patient's own trial and in an average
+    trial and the design's coefficients (:func:`_bouvier_coefficients`) ride along.
+    ``shape``, ``follow_up``, ``censoring_rate``: time to event only (None: the
+    simulator's defaults); the ITE horizon is the simulator's default, the median
+    follow-up, which is also the fitted model's default horizon.
+    """
+    sim: SimulatedIPDMA = simulate.bouvier2024(
+        trials=trials, patients_per_trial=patients_per_trial, covariates=covariates,
+        outcome=outcome, effect_variation=effect_variation, tau_alpha=tau_alpha,
+        gamma=gamma, sd_theta=sd_theta, sd_gamma=sd_gamma, shape=shape,
+        follow_up=follow_up, censoring_rate=censoring_rate, seed=seed)
+    truth_cols = [c for c in _BOUVIER_TRUTH_COLUMNS if c in sim.data]
+    ipd = IPDData.from_frame(sim.data.drop(columns=truth_cols), outcome=sim.outcome,
+                             treatment=sim.treatment, study=sim.study,
+                             covariates=sim.covariates, time=sim.time)
+    if ipd.n_patients != len(sim.data):
+        raise DataError(f"bouvier2024: {len(sim.data) - ipd.n_patients} simulated rows "
+                        "were dropped by IPDData")
+    return MetaIPD(data=ipd, holdout=None, true_ite=sim.true_ite.astype(float),
+                   true_ite_average=sim.data["true_ite_average"].to_numpy(dtype=float),
+                   coefficients=_bouvier_coefficients(sim.truth))
+
+
+def _bouvier_fit_truth(*, data: MetaIPD, **params: Any) -> dict[str, float]:
+    """The design's coefficients, as the draw carries them (:attr:`MetaIPD.coefficients`;
+    the same in every replicate of a scenario)."""
+    return dict(data.coefficients or {})
+
+
 # ----------------------------------------------------------------------------- ipd_aggregate
 _TRUTH_COLUMNS = ("true_ite", "true_ite_average", "p0", "p1")
 
@@ -580,6 +667,9 @@ SIMULATORS: dict[str, Simulator] = {
     "bouvier2024": Simulator(function=_bouvier_holdout, data=lambda res: res,
                              truth=_bouvier_truth, data_type=MetaIPD,
                              truth_reads_data=True),
+    "bouvier2024_fit": Simulator(function=_bouvier_fit, data=lambda res: res,
+                                 truth=_bouvier_fit_truth, data_type=MetaIPD,
+                                 truth_reads_data=True),
     "two_step": Simulator(function=simulate.two_step, data=_longitudinal,
                           truth=_two_step_truth, data_type=LongitudinalData),
     "cima_linear": Simulator(function=simulate.cima_linear, data=_linear_summaries,

@@ -127,7 +127,7 @@ def test_recovery_random_intercept_weibull():
     m.fit(data, draws=1000, tune=1000, chains=2, sampler="pymc", random_seed=2)
     post = m.idata["posterior"].to_dataset()
     # 8 checks at once: Bonferroni-style 99.4% intervals (per-seed coverage of the 95%
-    # intervals over many seeds is in validation/ipdma_recovery.py)
+    # intervals over many data sets is the study models/studies/ipdma_recovery.toml)
     q = post.quantile([0.003, 0.997], ("chain", "draw"))
     lh = sim.truth["log_hazard"]
     for name in ("theta", "eta"):
