@@ -343,6 +343,11 @@ class IPDMAOptions:
 BouvierCovariates = Literal[3, 9]
 #: Designs of the two-step simulation (Simulation 1 / 2 of the seed paper).
 TwoStepDesign = Literal["simulation1", "simulation2"]
+#: How BMI modifies the log-odds effect in the Tzimas (2024) trial of a study
+#: (``bayes_hte.studies.simulators.TZIMAS_DESIGNS``): the published step at BMI > 30, a
+#: stronger step, or a linear modifier.
+TzimasDesign = Literal["threshold", "threshold_strong", "linear"]
+TZIMAS_DESIGN_NAMES: tuple[str, ...] = get_args(TzimasDesign)
 #: One- or two-step GMM of CIMA.
 CIMASteps = Literal[1, 2]
 #: Back-transformation of a meta-analysis table.

@@ -14,6 +14,20 @@ writes it between the block's markers of its docs page (``--print-only``: print 
 ``cima_two_step``
     docs/cima.md, ``cima-two-step`` markers: bias, empirical SD, mean SE and coverage of
     CIMA-AgD's target ATE with one- and two-step GMM (``models/studies/cima_two_step.toml``).
+``maic_stc_coverage``
+    docs/ipd_aggregate.md, ``maic-stc-coverage`` markers: bias, empirical SE, model SE,
+    its relative error and coverage of MAIC and STC for the target's RD and log OR
+    (``models/studies/maic_stc_coverage.toml``; the stored OR estimates logged).
+``subgroup_ite_coverage``
+    docs/subgroup.md, ``subgroup-coverage`` and ``subgroup-coverage-seed`` markers: the
+    per-data-set coverage, width, accuracy and interval checks of the per-patient
+    log-odds CATEs, averaged over data sets per design and method, and every fit of one
+    data set (``--replicate``; ``models/studies/subgroup_ite_coverage.toml``, issue 13 f).
+``berenfeld2026_figure2``
+    docs/meta_analysis.md, ``figure2`` markers, and docs/figures/berenfeld2026_figure2.png:
+    the median [5%, 95%] of the classical and causal estimates of the RD, RR and OR over
+    the meta-analyses (``models/studies/berenfeld2026_figure2.toml``; Berenfeld et al.
+    2026, Figure 2).
 
 Run::
 
@@ -21,6 +35,12 @@ Run::
     python validation/study_tables.py two_step_longitudinal [--out DIR] [--print-only]
     bayes-hte study models/studies/cima_two_step.toml --workers 2
     python validation/study_tables.py cima_two_step [--out DIR] [--print-only]
+    bayes-hte study models/studies/maic_stc_coverage.toml
+    python validation/study_tables.py maic_stc_coverage [--out DIR] [--print-only]
+    bayes-hte study models/studies/subgroup_ite_coverage.toml --workers 2
+    python validation/study_tables.py subgroup_ite_coverage [--replicate R] [--print-only]
+    bayes-hte study models/studies/berenfeld2026_figure2.toml
+    python validation/study_tables.py berenfeld2026_figure2 [--print-only]
 """
 
 from __future__ import annotations
@@ -266,10 +286,288 @@ def cima_markdown(est: pd.DataFrame, *, command: str) -> str:
     return "\n".join(lines)
 
 
+# =========================================================================== MAIC / STC
+MAIC_STC = "maic_stc_coverage"
+#: Measures of the block, in its column order.
+MAIC_STC_MEASURES = ("bias", "empse", "modelse", "relerror", "cover")
+
+
+def log_odds_ratios(est: pd.DataFrame) -> pd.DataFrame:
+    """The stored estimates with the ``OR`` rows on the log scale, as estimand ``log OR``.
+
+    The ``maic`` / ``stc`` kinds store an OR as exp(mu), its SE as exp(mu) se(mu) (delta
+    method) and its Wald interval exponentiated (:mod:`bayes_hte.studies.
+    comparator_methods`); this inverts that exactly: log of the estimate, the truth and
+    the bounds, SE divided by the estimate.
+    """
+    out = est.copy()
+    rows = out["estimand"] == "OR"
+    ratio = out.loc[rows, "estimate"]
+    out.loc[rows, "se"] = out.loc[rows, "se"] / ratio
+    for col in ("estimate", "truth", "ci_low", "ci_high"):
+        out.loc[rows, col] = np.log(out.loc[rows, col])
+    out.loc[rows, "estimand"] = "log OR"
+    return out
+
+
+def maic_stc_markdown(est: pd.DataFrame, *, command: str) -> str:
+    """The ``maic-stc-coverage`` block of docs/ipd_aggregate.md."""
+    est = log_odds_ratios(est[est["estimand"].isin(["RD", "OR"])])
+    perf = bh.studies.performance(est, measures=list(MAIC_STC_MEASURES)).set_index(
+        ["method", "estimand", "measure"])
+    reps = est["replicate"].nunique()
+    seconds = est.drop_duplicates(["replicate", "method"])["seconds"].sum()
+    truth = est.drop_duplicates("estimand").set_index("estimand")["truth"]
+    lines = [f"Reproduce: `{command}` ({reps} replicates; the fits took {seconds:.1f} s of "
+             f"worker time). Truth: RD {truth['RD']:.4f}, log OR {truth['log OR']:.4f}.",
+             "", "| method | estimand | bias (MCSE) | empirical SE | model SE | "
+             "relative error of model SE, % (MCSE) | coverage (MCSE) |",
+             "|---|---|---|---|---|---|---|"]
+    for method in ("MAIC", "STC"):
+        for estimand in ("RD", "log OR"):
+            if (method, estimand, "bias") not in perf.index:
+                continue
+            v = {m: perf.loc[(method, estimand, m), ["value", "mcse"]].to_numpy()
+                 for m in MAIC_STC_MEASURES}
+            lines.append(
+                f"| {method} | {estimand} | {v['bias'][0]:.4f} ({v['bias'][1]:.4f}) | "
+                f"{v['empse'][0]:.4f} | {v['modelse'][0]:.4f} | "
+                f"{v['relerror'][0]:.1f} ({v['relerror'][1]:.1f}) | "
+                f"{v['cover'][0]:.3f} ({v['cover'][1]:.3f}) |")
+    return "\n".join(lines)
+
+
+# =========================================================================== subgroup coverage
+SUBGROUP = "subgroup_ite_coverage"
+#: Column of the ``subgroup-coverage`` block -> the per-data-set metric (of the
+#: ``subgroup`` and ``s_learner`` kinds) whose mean over data sets it shows.
+SUBGROUP_MEANS = {
+    "coverage": "cate_logit_cover", "mean_width": "cate_logit_width",
+    "correlation": "cate_logit_corr", "bias": "cate_logit_bias", "rmse": "cate_logit_rmse",
+    "coverage_debiased": "cate_logit_cover_debiased",
+    "average_covered": "cate_logit_average_cover",
+    "coverage_conditional": "cate_logit_cover_conditional",
+    "coverage_individual": "eta_cover", "width_individual": "eta_width",
+}
+#: Columns of the ``subgroup-coverage-seed`` block (one data set) -> the metric.
+SUBGROUP_ONE = {"coverage": "cate_logit_cover", "mean_width": "cate_logit_width",
+                "correlation": "cate_logit_corr", "bias": "cate_logit_bias",
+                "coverage_debiased": "cate_logit_cover_debiased",
+                "average_z": "cate_logit_average_z"}
+
+
+def spec_as_run(out: Path) -> dict:
+    """The spec a study's output folder was made from (``spec.json``; {} without it)."""
+    path = out / "spec.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def markdown_frame(df: pd.DataFrame, *, digits: int = 3) -> str:
+    """A Markdown table of ``df``, its index levels as the first columns; floats with
+    ``digits`` decimals, NaN empty, integers as integers."""
+    def cell(v) -> str:
+        if isinstance(v, float | np.floating):
+            return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+    names = list(df.index.names)
+    lines = ["| " + " | ".join([str(n or "") for n in names] + [str(c) for c in df.columns])
+             + " |", "|" + "---|" * (len(names) + len(df.columns))]
+    for idx, row in df.astype(object).iterrows():
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        lines.append("| " + " | ".join([str(i) for i in idx] + [cell(v) for v in row]) + " |")
+    return "\n".join(lines)
+
+
+def _metric_wide(est: pd.DataFrame) -> pd.DataFrame:
+    """One row per (design, method, replicate), one column per estimand (its estimate)."""
+    return est.pivot_table(index=["design", "method", "replicate"], columns="estimand",
+                           values="estimate", aggfunc="first", sort=False)
+
+
+def _row_order(est: pd.DataFrame, index: pd.MultiIndex, methods: list[str]) -> list:
+    """(design, method) keys by scenario, then in the spec's method order."""
+    scen = est.drop_duplicates("design").set_index("design")["scenario"]
+    rank = {m: i for i, m in enumerate(methods)}
+    return sorted(index, key=lambda k: (scen[k[0]], rank.get(k[1], len(rank)), k[1]))
+
+
+def subgroup_coverage_table(est: pd.DataFrame, *, methods: list[str] = ()) -> pd.DataFrame:
+    """The ``subgroup-coverage`` table: per design and method, the mean over data sets
+    of each per-data-set metric (``thetamean`` of :func:`bayes_hte.studies.performance`),
+    ``coverage_se`` (its Monte Carlo SE: SD over data sets / sqrt(replicates)),
+    ``average_z_sd`` (the SD over data sets of ``cate_logit_average_z``) and the total
+    ``divergences``."""
+    est = est[est["estimand"].isin([*SUBGROUP_MEANS.values(), "cate_logit_average_z",
+                                    "divergences"])]
+    perf = bh.studies.performance(est, factors=["design"], measures=["thetamean"])
+    value = perf.pivot_table(index=["design", "method"], columns="estimand", values="value",
+                             sort=False)
+    mcse = perf.pivot_table(index=["design", "method"], columns="estimand", values="mcse",
+                            sort=False)
+    n_ok = perf.pivot_table(index=["design", "method"], columns="estimand", values="n_ok",
+                            sort=False)
+    wide = _metric_wide(est).groupby(level=["design", "method"], sort=False)
+    table = pd.DataFrame(index=value.index)
+    table["replicates"] = n_ok["cate_logit_cover"].astype(int)
+    for col, metric in SUBGROUP_MEANS.items():
+        table[col] = value[metric] if metric in value else np.nan
+        if col == "coverage":
+            table["coverage_se"] = mcse[metric]
+        if col == "average_covered":
+            table["average_z_sd"] = wide["cate_logit_average_z"].std()
+    table["divergences"] = wide["divergences"].sum().astype(int)
+    return table.loc[_row_order(est, table.index, list(methods))]
+
+
+def subgroup_one_table(est: pd.DataFrame, *, replicate: int,
+                       methods: list[str] = ()) -> pd.DataFrame:
+    """The ``subgroup-coverage-seed`` table: every fit of one replicate's data sets."""
+    wide = _metric_wide(est[est["replicate"] == replicate]).droplevel("replicate")
+    table = pd.DataFrame({col: wide[m] for col, m in SUBGROUP_ONE.items()}, index=wide.index)
+    return table.loc[_row_order(est, table.index, list(methods))]
+
+
+def subgroup_blocks(out: Path, *, command: str, replicate: int | None = None,
+                    figure: Path | None = None) -> dict[str, str]:
+    """The ``subgroup-coverage`` and ``subgroup-coverage-seed`` blocks of docs/subgroup.md.
+
+    ``replicate``: the data set of the second block (default: the one with the lowest
+    mean ``cate_logit_cover`` over its fits, where a data set's misses show); ``figure``
+    is not used.
+    """
+    est = estimates(out)
+    spec = spec_as_run(out)
+    methods = list(spec.get("methods", {}))
+    first = spec.get("methods", {}).get(methods[0], {}) if methods else {}
+    n = spec.get("data", {}).get("params", {}).get("n")
+    settings = (f"n = {n}, {first['chains']} chains x {first['draws']} draws "
+                f"({first['tune']} tuning), " if {"chains", "draws", "tune"} <= set(first)
+                else "")
+    cover = est[est["estimand"] == "cate_logit_cover"]
+    reps = cover.groupby(["design", "method"])["replicate"].nunique()
+    minutes = est.drop_duplicates(["scenario", "replicate", "method"])["seconds"].sum() / 60
+    seed = spec.get("study", {}).get("seed")
+    head = (f"Data sets: replicates 0, 1, ... of the study (seed {seed}; `replicates` per "
+            f"row), {settings}nutpie, {100 * spec.get('study', {}).get('ci_prob', 0.95):g}% "
+            "equal-tailed intervals of the per-patient log-odds CATE against `true_te`; "
+            "every number is the mean over data sets of the per-data-set value "
+            "(`coverage_se`: SD over data sets / sqrt(replicates); `average_z_sd`: the SD "
+            "over data sets of the average's z-score; `divergences`: the total). Made by "
+            f"`{command}` ({reps.min()}-{reps.max()} replicates per row; the fits took "
+            f"{minutes:.0f} min of worker time).\n\n")
+    if replicate is None:
+        replicate = int(cover.groupby("replicate")["estimate"].mean().idxmin())
+    one = subgroup_one_table(est, replicate=replicate, methods=methods)
+    return {"subgroup-coverage": head + markdown_frame(
+                subgroup_coverage_table(est, methods=methods)),
+            "subgroup-coverage-seed": f"Data set {replicate} alone (replicate {replicate} "
+            "of every design; the data set of lowest mean coverage unless chosen by "
+            "`--replicate`; same fits):\n\n" + markdown_frame(one)}
+
+
+# =========================================================================== Berenfeld Fig. 2
+FIGURE2 = "berenfeld2026_figure2"
+#: Method labels of models/studies/berenfeld2026_figure2.toml -> the column of the block.
+FIGURE2_METHODS = {"FE": "classical FE", "DL": "classical RE (DL)",
+                   "REML": "classical RE (REML)", "causal": "causal"}
+FIGURE2_MEASURES = ("RD", "RR", "OR")
+FIGURE2_PNG = DOCS / "figures" / "berenfeld2026_figure2.png"
+
+
+def figure2_markdown(est: pd.DataFrame, *, command: str, seed: int | None = None) -> str:
+    """The ``figure2`` block of docs/meta_analysis.md: the median [5%, 95%] of each
+    method's estimates (``numpy.quantile``, linear interpolation) next to θ(P*) (the
+    stored truth) and the classical target of section 4.1
+    (:func:`bayes_hte.simulate.berenfeld_truth`, the design's defaults)."""
+    meta = bh.simulate.berenfeld_truth()["theta_meta"]
+    reps = est["replicate"].nunique()
+    lines = ["| measure | θ(P*) | classical target (section 4.1) | "
+             + " | ".join(FIGURE2_METHODS.values()) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in FIGURE2_METHODS) + " |"]
+    for measure in FIGURE2_MEASURES:
+        sub = est[est["estimand"] == measure]
+        cells = []
+        for method in FIGURE2_METHODS:
+            v = sub.loc[sub["method"] == method, "estimate"].to_numpy(dtype=float)
+            cells.append(f"{np.median(v):.3f} [{np.quantile(v, 0.05):.3f}, "
+                         f"{np.quantile(v, 0.95):.3f}]" if v.size else "")
+        lines.append(f"| {measure} | {sub['truth'].iloc[0]:.3f} | {meta[measure]:.3f} | "
+                     + " | ".join(cells) + " |")
+    where = f" (study seed {seed})" if seed is not None else ""
+    return (f"Median [5%, 95%] of the estimates over {reps} meta-analyses{where}; made "
+            f"by `{command}`.\n\n" + "\n".join(lines))
+
+
+def figure2_figure(est: pd.DataFrame, path: Path, *, n: int = 1000) -> None:
+    """Figure 2 from the stored estimates: per measure, a box plot and the points of
+    each method's estimates, θ(P*) (red) and no effect (grey); RR and OR on a log
+    scale. Written to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reps = est["replicate"].nunique()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
+    rng = np.random.default_rng(0)                     # jitter only
+    colors = ["#1f4e79", "#c55a11", "#bf9000", "#548235"]
+    for ax, measure in zip(axes, FIGURE2_MEASURES, strict=True):
+        sub = est[est["estimand"] == measure]
+        data = [sub.loc[sub["method"] == m, "estimate"].to_numpy(dtype=float)
+                for m in FIGURE2_METHODS]
+        labels = list(FIGURE2_METHODS.values())
+        ax.boxplot(data, positions=range(len(labels)), widths=0.5, showfliers=False,
+                   medianprops={"color": "black"})
+        for i, v in enumerate(data):
+            ax.scatter(i + rng.uniform(-0.18, 0.18, v.size), v, s=8, alpha=0.5,
+                       color=colors[i], zorder=3)
+        ax.axhline(0.0 if measure == "RD" else 1.0, color="0.6", lw=1.2)
+        ax.axhline(float(sub["truth"].iloc[0]), color="red", lw=1.6,
+                   label="θ(P*) (causal estimand)")
+        if measure != "RD":
+            ax.set_yscale("log")
+            plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels([lab.replace(" ", "\n", 1) for lab in labels], fontsize=8)
+        ax.set_title({"RD": "risk difference", "RR": "risk ratio (log scale)",
+                      "OR": "odds ratio (log scale)"}[measure])
+    axes[0].legend(loc="lower left", fontsize=8, frameon=False)
+    fig.suptitle(f"Appendix-A design, {reps} meta-analyses of n = {n} "
+                 "(reproduction of Berenfeld et al. 2026, Figure 2)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def figure2_blocks(out: Path, *, command: str, replicate: int | None = None,
+                   figure: Path | None = None) -> dict[str, str]:
+    """The ``figure2`` block of docs/meta_analysis.md and, when ``figure`` is given,
+    the figure (``replicate`` is not used)."""
+    est = estimates(out)
+    spec = spec_as_run(out)
+    if figure is not None:
+        figure2_figure(est, figure, n=spec.get("data", {}).get("params", {}).get("n", 1000))
+    return {"figure2": figure2_markdown(est, command=command,
+                                        seed=spec.get("study", {}).get("seed"))}
+
+
+#: Tables made from a study's output folder (its store and ``spec.json``), several
+#: blocks (and a figure) each: name -> function(out, *, command, replicate, figure).
+FOLDER_TABLES = {SUBGROUP: subgroup_blocks, FIGURE2: figure2_blocks}
+#: The figure each folder table writes with its blocks.
+FOLDER_FIGURES = {FIGURE2: FIGURE2_PNG}
+
+
 # =========================================================================== main
 TABLES = {
     TWO_STEP: (two_step_markdown, "two-step-simulation", DOCS / "multivariate.md"),
     CIMA: (cima_markdown, "cima-two-step", DOCS / "cima.md"),
+    MAIC_STC: (maic_stc_markdown, "maic-stc-coverage", DOCS / "ipd_aggregate.md"),
+    SUBGROUP: (subgroup_blocks, None, DOCS / "subgroup.md"),
+    FIGURE2: (figure2_blocks, None, DOCS / "meta_analysis.md"),
 }
 
 
@@ -282,17 +580,26 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--command", default=None,
                     help="the command that made the store, quoted in the docs")
     ap.add_argument("--print-only", action="store_true", help="do not write the docs page")
+    ap.add_argument("--replicate", type=int, default=None,
+                    help=f"{SUBGROUP}: the data set of the one-data-set table")
     args = ap.parse_args(argv)
     func, marker, doc = TABLES[args.table]
     out = args.out or ROOT / "results" / "studies" / args.table
     command = args.command or (f"bayes-hte study models/studies/{args.table}.toml "
                                f"--workers 2; python validation/study_tables.py {args.table}")
-    text = func(estimates(out), command=command)
-    print(text)
-    if not args.print_only:
-        write_block(marker, text, doc=doc)
-        print(f"wrote the {marker} block of {doc}")
-    return text
+    if args.table in FOLDER_TABLES:
+        figure = None if args.print_only else FOLDER_FIGURES.get(args.table)
+        blocks = func(out, command=command, replicate=args.replicate, figure=figure)
+        if figure is not None:
+            print(f"wrote {figure}")
+    else:
+        blocks = {marker: func(estimates(out), command=command)}
+    for name, text in blocks.items():
+        print(text)
+        if not args.print_only:
+            write_block(name, text, doc=doc)
+            print(f"wrote the {name} block of {doc}")
+    return "\n\n".join(blocks.values())
 
 
 if __name__ == "__main__":

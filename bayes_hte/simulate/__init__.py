@@ -23,6 +23,9 @@ One simulator function per paper, exported here::
   the Bouvier design, every other one reduced to aggregate data, and a target population.
 * :func:`two_step` → :class:`TwoStepSimulation`: longitudinal trials (simulations 1 and 2
   of the two-step IPD-MA paper).
+* :func:`maic_stc` → :class:`SimulatedMAICSTC`: one IPD trial with two effect modifiers
+  and a target population known by its summaries (MAIC / STC coverage);
+  :func:`maic_stc_truth` gives its marginal effects in the target.
 
 The submodules carry the names of their simulator functions: after ``import
 bayes_hte.simulate``, the attribute ``bayes_hte.simulate.bouvier2024`` is the function;
@@ -39,6 +42,7 @@ from bayes_hte.simulate.berenfeld2026 import (
 from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA, bouvier2024
 from bayes_hte.simulate.cima_linear import SimulatedLinearCIMA, cima_linear
 from bayes_hte.simulate.ipd_aggregate import SimulatedIPDAggregate, ipd_aggregate
+from bayes_hte.simulate.maic_stc import SimulatedMAICSTC, maic_stc, maic_stc_truth
 from bayes_hte.simulate.normal_meta import SimulatedMeta, normal_meta, normal_meta_truth
 from bayes_hte.simulate.shi_cima import SimulatedCIMA, shi_cima
 from bayes_hte.simulate.two_step import TwoStepSimulation, two_step
@@ -50,6 +54,7 @@ __all__ = [
     "SimulatedIPDAggregate",
     "SimulatedIPDMA",
     "SimulatedLinearCIMA",
+    "SimulatedMAICSTC",
     "SimulatedMeta",
     "SimulatedRCT",
     "TwoStepSimulation",
@@ -59,6 +64,8 @@ __all__ = [
     "bouvier2024",
     "cima_linear",
     "ipd_aggregate",
+    "maic_stc",
+    "maic_stc_truth",
     "normal_meta",
     "normal_meta_truth",
     "shi_cima",

@@ -61,12 +61,18 @@ HOLDOUT_METRICS: tuple[str, ...] = (
 
 #: Per-patient measures of a CATE against the truth, :func:`_patient_accuracy`.
 _PATIENT_MEASURES = ("corr", "rmse", "mae", "bias", "cover", "width")
+#: Checks of the per-patient log-odds intervals over one data set, :func:`_interval_checks`.
+_INTERVAL_CHECKS = ("cover_debiased", "average_cover", "average_z")
 #: Per-patient accuracy metrics of :func:`fit_subgroup_model` (``patient_metrics`` and
 #: data with ``true_effects``): ``cate_<scale>_<measure>`` on the log-odds (``logit``) and
-#: risk-difference (``rd``) scales, and the mean error of the conditional log-odds CATE.
+#: risk-difference (``rd``) scales, the mean error and the coverage of the conditional
+#: log-odds CATE, the interval checks of :func:`_interval_checks` and, with the
+#: individual layer only, the coverage and width of the intervals of ``eta()``.
 SUBGROUP_PATIENT_METRICS: tuple[str, ...] = (
     *(f"cate_logit_{m}" for m in _PATIENT_MEASURES), "cate_logit_bias_conditional",
     *(f"cate_rd_{m}" for m in _PATIENT_MEASURES),
+    *(f"cate_logit_{m}" for m in _INTERVAL_CHECKS), "cate_logit_cover_conditional",
+    "eta_cover", "eta_width",
 )
 #: Sampling-health metrics of :func:`fit_subgroup_model` (``patient_metrics``).
 SUBGROUP_HEALTH_METRICS: tuple[str, ...] = (
@@ -96,6 +102,50 @@ def _patient_accuracy(draws: np.ndarray, truth: np.ndarray, ci_prob: float
             "bias": float(np.mean(err)),
             "cover": float(np.mean((truth >= lo) & (truth <= hi))),
             "width": float(np.mean(hi - lo))}
+
+
+def _interval_checks(draws: np.ndarray, truth: np.ndarray, ci_prob: float
+                     ) -> dict[str, float]:
+    r"""What the per-patient intervals of one data set share (issue 13 f).
+
+    ``draws`` (chain, draw, patient), ``truth`` (patient,); :math:`\hat\theta_i` the
+    posterior mean, :math:`[l_i, u_i]` the equal-tailed ``ci_prob`` interval,
+    :math:`\bar e = \frac1n\sum_i(\hat\theta_i - \theta_i)` the mean error and
+    :math:`A^{(s)} = \frac1n\sum_i c_i^{(s)}` the patients' average CATE in draw
+    :math:`s` (:math:`c_i^{(s)}` the draws):
+
+    * ``cover_debiased`` — :math:`\frac1n\sum_i 1(l_i \le \theta_i + \bar e \le u_i)`,
+      the coverage once the error every patient shares is removed;
+    * ``average_cover`` — 1 if the equal-tailed interval of :math:`A` holds
+      :math:`\bar\theta = \frac1n\sum_i\theta_i`, else 0;
+    * ``average_z`` — :math:`(\bar A - \bar\theta) / \mathrm{SD}(A)` (posterior mean and
+      SD over the draws, ``ddof=1``; NaN when the SD is 0): near N(0, 1) over data sets
+      when the intervals are calibrated.
+    """
+    flat = draws.reshape(-1, draws.shape[-1])
+    est = flat.mean(axis=0)
+    lo, hi = np.quantile(flat, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
+    shifted = truth + np.mean(est - truth)
+    avg, target = flat.mean(axis=1), float(np.mean(truth))
+    a_lo, a_hi = np.quantile(avg, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2])
+    sd = float(avg.std(ddof=1)) if avg.size > 1 else 0.0
+    return {"cover_debiased": float(np.mean((shifted >= lo) & (shifted <= hi))),
+            "average_cover": float(a_lo <= target <= a_hi),
+            "average_z": (float(avg.mean()) - target) / sd if sd > 0 else float("nan")}
+
+
+def _patient_metrics(logit: np.ndarray, rd: np.ndarray, truth: Any, ci_prob: float
+                     ) -> dict[str, Estimate]:
+    """``cate_<scale>_<measure>`` (:func:`_patient_accuracy`) of the log-odds and
+    risk-difference CATE draws (chain, draw, patient) against ``truth``'s ``true_te`` and
+    ``true_cate``, and ``cate_logit_<check>`` (:func:`_interval_checks`), as metrics."""
+    out: dict[str, Estimate] = {}
+    for scale, draws, column in (("logit", logit, "true_te"), ("rd", rd, "true_cate")):
+        acc = _patient_accuracy(draws, truth[column].to_numpy(dtype=float), ci_prob)
+        out.update({f"cate_{scale}_{m}": {"estimate": v} for m, v in acc.items()})
+    checks = _interval_checks(logit, truth["true_te"].to_numpy(dtype=float), ci_prob)
+    out.update({f"cate_logit_{m}": {"estimate": v} for m, v in checks.items()})
+    return out
 
 
 def _sampling_health(model: SubgroupHTEModel) -> dict[str, float]:
@@ -190,6 +240,15 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
           :math:`\tau_i` (:meth:`SubgroupHTEModel.cate_logit`, ``kind="conditional"``;
           equal to ``cate_logit_bias`` without the individual layer). Tzimas (2024),
           Table 7; the formulas of :func:`bayes_hte.evaluation.truth.accuracy_metrics`.
+          And what a data set's log-odds intervals share (issue 13 f,
+          ``docs/subgroup.md``): ``cate_logit_cover_debiased`` (the coverage of
+          :math:`\theta_i` shifted by the mean error), ``cate_logit_average_cover`` (1 if
+          the interval of the patients' average CATE holds their average true effect),
+          ``cate_logit_average_z`` (that average's error in posterior SDs),
+          ``cate_logit_cover_conditional`` (the coverage of the intervals of
+          :math:`\tau_i`); with the individual layer, ``eta_cover`` and ``eta_width``,
+          the coverage of :math:`\theta_i` by the intervals of the individual effects
+          :math:`\eta_i` (:meth:`SubgroupHTEModel.eta`) and their mean width.
         * :data:`SUBGROUP_HEALTH_METRICS` — ``divergences`` (divergent transitions),
           ``max_r_hat`` (largest rank-normalised R-hat; NaN with one chain),
           ``min_ess_bulk``, ``min_ess_tail`` (smallest ESS) of the population, subgroup
@@ -237,6 +296,8 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
         conditional = (model.cate_logit(kind="conditional").transpose(
             "chain", "draw", "patient").values
             if truth is not None and individual_effects else logit)
+        eta = (model.eta().transpose("chain", "draw", "patient").values
+               if truth is not None and individual_effects else None)
     if logit.shape[-1] != len(frame):
         raise DataError(f"the model kept {logit.shape[-1]} of the {len(frame)} patients; "
                         "contrasts and per-patient metrics need every row")
@@ -246,11 +307,16 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
         diff = logit[..., ones].mean(axis=-1) - logit[..., ~ones].mean(axis=-1)
         out[f"hte_{col}"] = _draw_summary(diff, ci_prob)
     if truth is not None:
-        for scale, draws, column in (("logit", logit, "true_te"), ("rd", rd, "true_cate")):
-            acc = _patient_accuracy(draws, truth[column].to_numpy(dtype=float), ci_prob)
-            out.update({f"cate_{scale}_{m}": {"estimate": v} for m, v in acc.items()})
+        out.update(_patient_metrics(logit, rd, truth, ci_prob))
+        te = truth["true_te"].to_numpy(dtype=float)
         bias = float(np.mean(conditional.mean(axis=(0, 1)) - truth["true_te"].to_numpy()))
         out["cate_logit_bias_conditional"] = {"estimate": bias}
+        out["cate_logit_cover_conditional"] = {
+            "estimate": _patient_accuracy(conditional, te, ci_prob)["cover"]}
+        if eta is not None:
+            acc = _patient_accuracy(eta, te, ci_prob)
+            out["eta_cover"], out["eta_width"] = ({"estimate": acc["cover"]},
+                                                  {"estimate": acc["width"]})
     if patient_metrics:
         with _quiet():
             health = _sampling_health(model)

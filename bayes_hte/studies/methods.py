@@ -21,6 +21,7 @@ by reference to Dask workers and their bound options enter the study's fingerpri
 The method functions live in :mod:`bayes_hte.studies.meta_methods` (aggregate data:
 meta-analyses, causal meta-analyses, meta-regression, CIMA) and
 :mod:`bayes_hte.studies.ipd_methods` (the subgroup model, IECV of an IPD-MA),
+:mod:`bayes_hte.studies.trial_methods` (an S-learner on one trial),
 :mod:`bayes_hte.studies.ipdma_methods` (parameter recovery of an IPD-MA, estimands
 named as :meth:`bayes_hte.IPDMetaModel.parameters` names them),
 :mod:`bayes_hte.studies.longitudinal_methods` (one- and two-step IPD-MA of longitudinal
@@ -97,6 +98,7 @@ from bayes_hte.studies.simulators import (
     TrialSummaries,
     data_seed,
 )
+from bayes_hte.studies.trial_methods import fit_s_learner
 
 __all__ = [
     "METHOD_DATA", "METHOD_KINDS", "SIMULATORS", "Estimate", "MetaIPD", "Simulator",
@@ -105,7 +107,7 @@ __all__ = [
     "fit_cima", "fit_ipd_aggregate", "fit_ipdma", "fit_ipdma_holdout", "fit_maic",
     "fit_meta_analysis", "fit_stc", "fit_subgroup_model", "fit_target_meta_regression",
     "make_generate", "make_method", "make_truth", "method_options", "simulator_params",
-    "fit_one_step_mixed", "fit_two_step_mvmeta",
+    "fit_one_step_mixed", "fit_two_step_mvmeta", "fit_s_learner",
 ]
 
 #: Spec ``kind`` -> method function (data first, keyword-only options).
@@ -117,6 +119,7 @@ METHOD_KINDS: dict[str, Callable[..., dict[str, Estimate]]] = {
     "target_meta_regression": fit_target_meta_regression,
     "cima": fit_cima,
     "subgroup": fit_subgroup_model,
+    "s_learner": fit_s_learner,
     "ipdma_holdout": fit_ipdma_holdout,
     "ipdma_fit": fit_ipdma,
     "ipd_aggregate": fit_ipd_aggregate,
@@ -135,6 +138,7 @@ METHOD_DATA: dict[str, tuple[type, ...]] = {
     "target_meta_regression": (TrialSummaries,),
     "cima": (TrialSummaries,),
     "subgroup": (TrialIPD,),
+    "s_learner": (TrialIPD,),
     "ipdma_holdout": (MetaIPD,),
     "ipdma_fit": (MetaIPD,),
     "ipd_aggregate": (IPDAggregateData,),
@@ -219,9 +223,9 @@ def make_method(kind: str, *, options: Mapping[str, Any] | None = None
     ValueError
         An unknown kind, an unknown option (named), an option value outside its allowed
         values, a measure other than RD / RR / OR, ``ci_prob`` or ``target_accept``
-        outside (0, 1), a list of columns that is not a list of strings, a subgroup
-        method without ``covariates``; ``draws``, ``tune``, ``chains`` or ``seed`` that
-        are not integers (>= 1, >= 0, >= 1, >= 0).
+        outside (0, 1), a list of columns that is not a list of strings, a subgroup or
+        S-learner method without ``covariates``; ``draws``, ``tune``, ``chains`` or
+        ``seed`` that are not integers (>= 1, >= 0, >= 1, >= 0).
     """
     func = _kind(kind)
     allowed = method_options(kind)
@@ -248,8 +252,8 @@ def make_method(kind: str, *, options: Mapping[str, Any] | None = None
             low = 0 if name in ("tune", "seed") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if kind == "subgroup" and not opts.get("covariates"):
-        raise ValueError("method kind 'subgroup' needs covariates (a list of columns)")
+    if kind in ("subgroup", "s_learner") and not opts.get("covariates"):
+        raise ValueError(f"method kind {kind!r} needs covariates (a list of columns)")
     return functools.partial(func, **opts)
 
 

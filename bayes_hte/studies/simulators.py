@@ -28,6 +28,8 @@ simulator                data             estimands (truth)
                                           ``visit[3]``, ``treat:z``, ...)
 ``cima_linear``          TrialSummaries   ``ate``: the mean true CATE over the target rows
                                           (per replicate, from the data)
+``maic_stc``             IPDAggregateData ``RD``, ``RR``, ``OR`` in the target (one IPD
+                                          trial, no aggregate trial; 2e6 fixed draws)
 ======================== ================ ==================================================
 
 A simulator whose truth depends on the draw (``bouvier2024``: the patients of the
@@ -45,17 +47,23 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, ndtr
+from scipy.special import expit, logit, ndtr
 
 from bayes_hte import simulate
 from bayes_hte.data import ArmTable, CovariateSummary, EffectTable, IPDData, LongitudinalData
 from bayes_hte.errors import DataError
-from bayes_hte.options import BouvierCovariates, Outcome
+from bayes_hte.options import (
+    TZIMAS_DESIGN_NAMES,
+    BouvierCovariates,
+    Outcome,
+    TzimasDesign,
+    check_choice,
+)
 from bayes_hte.simulate.bouvier2024 import SimulatedIPDMA
 from bayes_hte.simulate.cima_linear import SimulatedLinearCIMA, linear_cate_truth
 from bayes_hte.simulate.ipd_aggregate import SimulatedIPDAggregate, ipd_aggregate_truth
@@ -240,10 +248,10 @@ class IPDAggregateData:
     ----------
     ipd : IPDData
         The IPD trials (binary outcome; no truth columns).
-    aggregate : ArmTable
-        Arm events / totals of the aggregate trials.
-    aggregate_covariates : CovariateSummary
-        Their covariate summaries, one row set per aggregate trial.
+    aggregate : ArmTable or None
+        Arm events / totals of the aggregate trials (None without any: ``maic_stc``).
+    aggregate_covariates : CovariateSummary or None
+        Their covariate summaries, one row set per aggregate trial (None without any).
     target : CovariateSummary
         The target population (one population).
     full : IPDData
@@ -252,8 +260,8 @@ class IPDAggregateData:
     """
 
     ipd: IPDData
-    aggregate: ArmTable
-    aggregate_covariates: CovariateSummary
+    aggregate: ArmTable | None
+    aggregate_covariates: CovariateSummary | None
     target: CovariateSummary
     full: IPDData
 
@@ -296,8 +304,8 @@ def data_seed(data: StudyData, seed: int = 0) -> int:
     elif isinstance(data, TrialIPD):
         arrays = [pd.util.hash_pandas_object(data.frame, index=False).to_numpy()]
     elif isinstance(data, IPDAggregateData):
-        arrays = [data.full.y, data.full.z, data.full.study_idx, data.full.X,
-                  data.aggregate.n11, data.aggregate.n01]
+        arrays = [data.full.y, data.full.z, data.full.study_idx, data.full.X, *(
+            () if data.aggregate is None else (data.aggregate.n11, data.aggregate.n01))]
     elif isinstance(data, MetaIPD):
         ipd = data.data
         arrays = [ipd.y, ipd.z, ipd.study_idx, ipd.X, data.held_mask]
@@ -432,6 +440,76 @@ def _trial_ipd(sim: SimulatedRCT) -> TrialIPD:
                     true_effects=sim.data[["true_te", "true_cate"]].reset_index(drop=True))
 
 
+#: Design of the Tzimas trial (the ``design`` parameter of the ``tzimas2024`` adapter)
+#: -> how BMI modifies the log-odds effect: (the step at BMI > 30, or None for the
+#: ``effect``'s own ``bmi_over_30``, default −0.2; the slope per kg/m² of BMI from 28).
+TZIMAS_DESIGNS: dict[str, tuple[float | None, float]] = {
+    "threshold": (None, 0.0), "threshold_strong": (-1.0, 0.0), "linear": (0.0, -0.04)}
+
+
+def _tzimas_design(design: str, effect: Mapping[str, float] | None
+                   ) -> tuple[dict[str, float], float]:
+    """The effect overrides and the BMI slope of a design (:data:`TZIMAS_DESIGNS`)."""
+    check_choice("design", design, TZIMAS_DESIGN_NAMES)
+    step, slope = TZIMAS_DESIGNS[design]
+    eff = dict(effect or {})
+    if step is not None:
+        if "bmi_over_30" in eff:
+            raise DataError(f"tzimas2024: design {design!r} sets effect['bmi_over_30'] to "
+                            f"{step}; do not also give it in effect")
+        eff["bmi_over_30"] = step
+    return eff, slope
+
+
+def _tzimas(*, n: int = 2000, p_female: float = 0.52,
+            baseline: Mapping[str, float] | None = None,
+            effect: Mapping[str, float] | None = None, design: TzimasDesign = "threshold",
+            seed: Any = None) -> SimulatedRCT:
+    r""":func:`bayes_hte.simulate.tzimas2024` with a ``design`` of the BMI modifier.
+
+    ``"threshold"``: the generator as published (the log-odds effect falls by
+    ``effect["bmi_over_30"]``, default 0.2, at BMI > 30), the draw of
+    ``tzimas2024(n, seed=rng, ...)`` unchanged; ``"threshold_strong"``: a fall of 1.0;
+    ``"linear"``: no step, and :math:`-0.04\,(\mathrm{BMI}_i - 28)` added to
+    :math:`TE_i` (−0.2 per SD of BMI), the treated risk recomputed and every outcome
+    redrawn from the same generator (:data:`TZIMAS_DESIGNS`). The designs of issue
+    13 f (``models/studies/subgroup_ite_coverage.toml``).
+    """
+    eff, slope = _tzimas_design(design, effect)
+    rng = np.random.default_rng(seed)
+    sim = simulate.tzimas2024(n=n, seed=rng, p_female=p_female, baseline=baseline,
+                              effect=eff or None)
+    if slope == 0.0:
+        return sim
+    df = sim.data.copy()
+    p0 = df["p0"].to_numpy()
+    te = df["true_te"].to_numpy() + slope * (df["bmi"].to_numpy() - 28.0)
+    p1 = expit(logit(p0) + te)
+    df["event"] = rng.binomial(1, np.where(df["treatment"].to_numpy() == 1, p1, p0)
+                               ).astype(np.int64)
+    df["true_te"], df["p1"], df["true_cate"] = te, p1, p1 - p0
+    return replace(sim, data=df, truth={**sim.truth, "design": design, "bmi_slope": slope})
+
+
+def _normal_piece(mean: float, sd: float, low: float, high: float, size: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre points in (low, high) and their probabilities under N(mean, sd²)."""
+    a, b = (low - mean) / sd, (high - mean) / sd
+    x, w = np.polynomial.legendre.leggauss(size)
+    z = (a + b) / 2 + (b - a) / 2 * x
+    return mean + sd * z, np.exp(-z**2 / 2) / np.sqrt(2 * np.pi) * (b - a) / 2 * w
+
+
+def _bmi_sides(size: int = 60) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Points and probabilities of the Tzimas BMI, ``clip(N(28, 5²), 16, 50)``, on each
+    side of the step: (BMI ≤ 30: the mass at 16 and nodes in (16, 30.05)), (BMI > 30:
+    nodes in (30.05, 50) and the mass at 50); the rounding to 0.1 is ignored."""
+    lo_x, lo_w = _normal_piece(28.0, 5.0, 16.0, 30.05, size)
+    hi_x, hi_w = _normal_piece(28.0, 5.0, 30.05, 50.0, size)
+    return ((np.r_[16.0, lo_x], np.r_[ndtr(-12.0 / 5.0), lo_w]),
+            (np.r_[hi_x, 50.0], np.r_[hi_w, 1 - ndtr(22.0 / 5.0)]))
+
+
 def _clipped_normal(mean: float, sd: float, low: float, high: float, size: int = 200
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Points and probabilities of ``clip(N(mean, sd^2), low, high)``: the two point
@@ -445,7 +523,8 @@ def _clipped_normal(mean: float, sd: float, low: float, high: float, size: int =
 
 def _tzimas_truth(*, n: int = 2000, p_female: float = 0.52,
                   baseline: Mapping[str, float] | None = None,
-                  effect: Mapping[str, float] | None = None) -> dict[str, float]:
+                  effect: Mapping[str, float] | None = None,
+                  design: TzimasDesign = "threshold") -> dict[str, float]:
     r"""Population estimands of the Tzimas (2024) trial (module docstring of
     :mod:`bayes_hte.simulate.tzimas2024`).
 
@@ -464,15 +543,33 @@ def _tzimas_truth(*, n: int = 2000, p_female: float = 0.52,
       covariate: :math:`g_{ac}` (anticoagulant), :math:`g_{pb}` (prior bleeding),
       :math:`g_d + g_B\{P(B \mid d=1) - P(B \mid d=0)\}` (diabetes, which depends on
       BMI > 30), 0 (female: gender enters neither equation).
+
+    A ``design`` (:func:`_tzimas`, :data:`TZIMAS_DESIGNS`) sets :math:`g_B` and adds a
+    slope :math:`s` per kg/m² of BMI from 28 to :math:`TE_i`; with :math:`s \ne 0`
+    (``"linear"``) ``ate_logit`` gains :math:`s\,E(\mathrm{BMI} - 28)`, ``hte_diabetes``
+    gains :math:`s\{E(\mathrm{BMI} \mid d=1) - E(\mathrm{BMI} \mid d=0)\}`, and
+    ``ate_rd`` integrates over BMI too (60-point Gauss–Legendre on each side of 30.05
+    plus the point masses of the clipping, :func:`_bmi_sides`; the rounding of BMI to
+    0.1 is ignored).
     """
+    eff, slope = _tzimas_design(design, effect)
     b = {**BASELINE, **dict(baseline or {})}
-    g = {**EFFECT, **dict(effect or {})}
+    g = {**EFFECT, **eff}
     q = 1 - ndtr((30.05 - 28.0) / 5.0)
     p_d = {0: 0.2, 1: 0.4}                                    # P(diabetes | BMI > 30)
     ate_logit = (g["intercept"] + 0.3 * g["anticoagulant"] + (0.2 + 0.2 * q) * g["diabetes"]
                  + q * g["bmi_over_30"] + 0.1 * g["prior_bleeding"])
     p_b_d1 = q * p_d[1] / (q * p_d[1] + (1 - q) * p_d[0])
     p_b_d0 = q * (1 - p_d[1]) / (q * (1 - p_d[1]) + (1 - q) * (1 - p_d[0]))
+    sides = _bmi_sides()
+    hte_diabetes = g["diabetes"] + g["bmi_over_30"] * (p_b_d1 - p_b_d0)
+    if slope:
+        (x0, w0), (x1, w1) = sides
+        mass, first = (w0.sum(), w1.sum()), (np.sum(w0 * x0), np.sum(w1 * x1))
+        ate_logit += slope * (first[0] + first[1] - 28.0 * (mass[0] + mass[1]))
+        mean_d = [(pd_lo * first[0] + pd_hi * first[1]) / (pd_lo * mass[0] + pd_hi * mass[1])
+                  for pd_lo, pd_hi in ((1 - p_d[0], 1 - p_d[1]), (p_d[0], p_d[1]))]
+        hte_diabetes += slope * (mean_d[1] - mean_d[0])
     age, w_age = _clipped_normal(55.0, 12.0, 25.0, 85.0)
     sbp, w_sbp = _clipped_normal(130.0, np.sqrt(200.0), 80.0, 220.0)
     age, sbp = age[:, None] - 55.0, sbp[None, :] - 130.0
@@ -488,12 +585,18 @@ def _tzimas_truth(*, n: int = 2000, p_female: float = 0.52,
                     te = (g["intercept"] + g["age"] * age + g["anticoagulant"] * ac
                           + g["diabetes"] * d + g["bmi_over_30"] * big
                           + g["prior_bleeding"] * pb)
-                    ate_rd += p * np.sum(w2 * (expit(lp0 + te) - expit(lp0)))
+                    if not slope:
+                        ate_rd += p * np.sum(w2 * (expit(lp0 + te) - expit(lp0)))
+                        continue
+                    # the BMI of this side of the step, its probability in place of p_big
+                    x, w = sides[big]
+                    te3 = te[..., None] + slope * (x - 28.0)
+                    diff = expit(lp0[..., None] + te3) - expit(lp0)[..., None]
+                    ate_rd += p / p_big * np.sum(w2[..., None] * w * diff)
     return {"ate_logit": float(ate_logit), "ate_rd": float(ate_rd),
             "hte_anticoagulant": float(g["anticoagulant"]),
             "hte_prior_bleeding": float(g["prior_bleeding"]),
-            "hte_diabetes": float(g["diabetes"] + g["bmi_over_30"] * (p_b_d1 - p_b_d0)),
-            "hte_female": 0.0}
+            "hte_diabetes": float(hte_diabetes), "hte_female": 0.0}
 
 
 # ----------------------------------------------------------------------------- bouvier2024
@@ -647,6 +750,21 @@ def _cima_linear_truth(*, data: TrialSummaries, theta: Sequence[float] | None = 
     return {"ate": linear_cate_truth(data.target, theta=theta)}
 
 
+# ----------------------------------------------------------------------------- maic_stc
+def _maic_stc_data(sim: simulate.SimulatedMAICSTC) -> IPDAggregateData:
+    """The trial as ``ipd`` (also ``full``) and the target; no aggregate-data trial."""
+    ipd = IPDData.from_frame(sim.data, outcome="y", treatment="z", covariates=["x1", "x2"])
+    return IPDAggregateData(ipd=ipd, aggregate=None, aggregate_covariates=None,
+                            target=sim.target, full=ipd)
+
+
+def _maic_stc_truth(*, n: int = 400, x2_prob: float = 0.4, **params: Any) -> dict[str, float]:
+    """``RD``, ``RR``, ``OR`` of :func:`bayes_hte.simulate.maic_stc_truth` (``n`` and
+    ``x2_prob``, the trial's, do not enter)."""
+    truth = simulate.maic_stc_truth(**params)
+    return {m: truth[m] for m in ("RD", "RR", "OR")}
+
+
 #: Simulator name -> how a study uses it.
 SIMULATORS: dict[str, Simulator] = {
     "berenfeld2026": Simulator(function=simulate.berenfeld2026,
@@ -660,7 +778,7 @@ SIMULATORS: dict[str, Simulator] = {
                              truth=_normal_meta_truth, data_type=EffectTable),
     "shi_cima": Simulator(function=_shi_cima, data=_summaries, truth=_shi_cima_truth,
                           data_type=TrialSummaries),
-    "tzimas2024": Simulator(function=simulate.tzimas2024, data=_trial_ipd,
+    "tzimas2024": Simulator(function=_tzimas, data=_trial_ipd,
                             truth=_tzimas_truth, data_type=TrialIPD),
     "ipd_aggregate": Simulator(function=simulate.ipd_aggregate, data=_ipd_aggregate_data,
                                truth=_ipd_aggregate_truth, data_type=IPDAggregateData),
@@ -675,4 +793,6 @@ SIMULATORS: dict[str, Simulator] = {
     "cima_linear": Simulator(function=simulate.cima_linear, data=_linear_summaries,
                              truth=_cima_linear_truth, data_type=TrialSummaries,
                              truth_reads_data=True),
+    "maic_stc": Simulator(function=simulate.maic_stc, data=_maic_stc_data,
+                          truth=_maic_stc_truth, data_type=IPDAggregateData),
 }
