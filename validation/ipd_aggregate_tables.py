@@ -112,7 +112,8 @@ def cost_line(est: pd.DataFrame) -> str:
     sec = est.drop_duplicates(["replicate", "method"]).groupby("method")["seconds"].median()
     return ("Median wall seconds per fit (2 chains × 500 draws after 500 tuning steps, "
             "compilation included, on the shared 2-core machine): " + ", ".join(
-                f"{m} {sec[m]:.1f}" for m in METHODS if m in sec) + ".")
+                f"{m} {sec[m]:.1f}" if sec[m] >= 1 else f"{m} {sec[m]:.3f}"
+                for m in METHODS if m in sec) + ".")
 
 
 def main() -> None:
