@@ -400,15 +400,12 @@ def subgroup_coverage_table(est: pd.DataFrame, *, methods: list[str] = ()) -> pd
     est = est[est["estimand"].isin([*SUBGROUP_MEANS.values(), "cate_logit_average_z",
                                     "divergences"])]
     perf = bh.studies.performance(est, factors=["design"], measures=["thetamean"])
-    value = perf.pivot_table(index=["design", "method"], columns="estimand", values="value",
-                             sort=False)
-    mcse = perf.pivot_table(index=["design", "method"], columns="estimand", values="mcse",
-                            sort=False)
-    n_ok = perf.pivot_table(index=["design", "method"], columns="estimand", values="n_ok",
-                            sort=False)
+    # pivot, not pivot_table: keep the NaN MCSEs of a single replicate
+    value, mcse, n_ok = (perf.pivot(index=["design", "method"], columns="estimand", values=v)
+                         for v in ("value", "mcse", "n_ok"))
     wide = _metric_wide(est).groupby(level=["design", "method"], sort=False)
     table = pd.DataFrame(index=value.index)
-    table["replicates"] = n_ok["cate_logit_cover"].astype(int)
+    table["replicates"] = n_ok["cate_logit_cover"].fillna(0).astype(int)
     for col, metric in SUBGROUP_MEANS.items():
         table[col] = value[metric] if metric in value else np.nan
         if col == "coverage":
@@ -442,18 +439,20 @@ def subgroup_blocks(out: Path, *, command: str, replicate: int | None = None,
     n = spec.get("data", {}).get("params", {}).get("n")
     settings = (f"n = {n}, {first['chains']} chains x {first['draws']} draws "
                 f"({first['tune']} tuning), " if {"chains", "draws", "tune"} <= set(first)
-                else "")
+                else "") + f"{first.get('sampler') or 'nutpie'}, "
     cover = est[est["estimand"] == "cate_logit_cover"]
     reps = cover.groupby(["design", "method"])["replicate"].nunique()
     minutes = est.drop_duplicates(["scenario", "replicate", "method"])["seconds"].sum() / 60
     seed = spec.get("study", {}).get("seed")
     head = (f"Data sets: replicates 0, 1, ... of the study (seed {seed}; `replicates` per "
-            f"row), {settings}nutpie, {100 * spec.get('study', {}).get('ci_prob', 0.95):g}% "
+            f"row), {settings}{100 * spec.get('study', {}).get('ci_prob', 0.95):g}% "
             "equal-tailed intervals of the per-patient log-odds CATE against `true_te`; "
             "every number is the mean over data sets of the per-data-set value "
             "(`coverage_se`: SD over data sets / sqrt(replicates); `average_z_sd`: the SD "
             "over data sets of the average's z-score; `divergences`: the total). Made by "
-            f"`{command}` ({reps.min()}-{reps.max()} replicates per row; the fits took "
+            f"`{command}` ({reps.min()}"
+            + (f"-{reps.max()}" if reps.max() != reps.min() else "")
+            + " replicates per row; the fits took "
             f"{minutes:.0f} min of worker time).\n\n")
     if replicate is None:
         replicate = int(cover.groupby("replicate")["estimate"].mean().idxmin())

@@ -14,7 +14,8 @@ simulator                data             estimands (truth)
 ``shi_cima``             TrialSummaries   ``ate``: the target-population ATE
 ``tzimas2024``           TrialIPD         ``ate_logit``, ``ate_rd``, ``hte_<covariate>``
                                           (the patients' true CATEs ride along to
-                                          score per-patient predictions)
+                                          score per-patient predictions), in each
+                                          ``design`` of the BMI modifier
 ``bouvier2024``          MetaIPD          ``ate_heldout``: the held-out trial's mean true
                                           ITE (per replicate, from the data)
 ``bouvier2024_fit``      MetaIPD          the design's coefficients ``gamma``,
