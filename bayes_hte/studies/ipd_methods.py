@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bayes_hte import diagnostics
 from bayes_hte.data import IPDData
@@ -164,6 +165,37 @@ def _sampling_health(model: SubgroupHTEModel) -> dict[str, float]:
             "geweke_over_2": float(np.mean(np.abs(z) > 2)) if z.size else float("nan")}
 
 
+def contrast_groups(frame: pd.DataFrame, contrasts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The patients with ``x = 1`` of each 0/1 contrast column, checked.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The trial's patients.
+    contrasts : sequence of str
+        0/1 columns whose CATE contrast ``hte_<column>`` a method reports.
+
+    Returns
+    -------
+    dict
+        Column -> boolean mask, shape (patient,).
+
+    Raises
+    ------
+    DataError
+        A column that is missing, or does not hold both 0 and 1 (and nothing else).
+    """
+    groups = {}
+    for col in contrasts:
+        if col not in frame.columns:
+            raise DataError(f"contrast column {col!r} is not in the data")
+        values = frame[col].to_numpy()
+        if not np.isin(values, (0, 1)).all() or np.unique(values).size < 2:
+            raise DataError(f"contrast column {col!r} must hold 0 and 1")
+        groups[col] = values == 1
+    return groups
+
+
 def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
                        interactions: Sequence[str] | None = None,
                        subgroups: Sequence[str] = (), individual_effects: bool = True,
@@ -272,14 +304,7 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
     if not covariates:
         raise ValueError("the subgroup model needs covariates")
     frame = data.frame
-    groups = {}
-    for col in contrasts:
-        if col not in frame.columns:
-            raise DataError(f"contrast column {col!r} is not in the data")
-        values = frame[col].to_numpy()
-        if not np.isin(values, (0, 1)).all() or np.unique(values).size < 2:
-            raise DataError(f"contrast column {col!r} must hold 0 and 1")
-        groups[col] = values == 1
+    groups = contrast_groups(frame, contrasts)
     ipd = IPDData.from_frame(frame, outcome=data.outcome, treatment=data.treatment,
                              covariates=list(covariates))
     model = SubgroupHTEModel(subgroups=list(subgroups), interactions=(

@@ -25,7 +25,7 @@ from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.estimators.ipdma import POPULATION_VARS
 from bayes_hte.options import Sampler
-from bayes_hte.studies.ipd_methods import _patient_metrics
+from bayes_hte.studies.ipd_methods import _patient_metrics, contrast_groups
 from bayes_hte.studies.meta_methods import Estimate, _draw_summary, _quiet, _wrong_data
 from bayes_hte.studies.simulators import TrialIPD, data_seed
 
@@ -126,14 +126,7 @@ def fit_s_learner(data: TrialIPD, *, covariates: Sequence[str] = (), standardize
     if not covariates:
         raise ValueError("the S-learner needs covariates")
     frame = data.frame
-    groups = {}
-    for col in contrasts:
-        if col not in frame.columns:
-            raise DataError(f"contrast column {col!r} is not in the data")
-        values = frame[col].to_numpy()
-        if not np.isin(values, (0, 1)).all() or np.unique(values).size < 2:
-            raise DataError(f"contrast column {col!r} must hold 0 and 1")
-        groups[col] = values == 1
+    groups = contrast_groups(frame, contrasts)
     missing = [c for c in covariates if c not in frame.columns]
     if missing:
         raise DataError(f"covariate column(s) {missing} are not in the data")
