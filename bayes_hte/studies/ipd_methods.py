@@ -196,6 +196,43 @@ def contrast_groups(frame: pd.DataFrame, contrasts: Sequence[str]) -> dict[str, 
     return groups
 
 
+def population_estimands(logit: np.ndarray, rd: np.ndarray, groups: dict[str, np.ndarray],
+                         *, n_patients: int, ci_prob: float) -> dict[str, Estimate]:
+    """``ate_logit``, ``ate_rd`` and ``hte_<column>`` from per-patient CATE draws.
+
+    Parameters
+    ----------
+    logit, rd : numpy.ndarray, shape (chain, draw, patient)
+        CATE draws on the log-odds and risk-difference scales.
+    groups : dict
+        Contrast column -> mask of its patients with ``x = 1`` (:func:`contrast_groups`).
+    n_patients : int
+        Patients of the data set (the draws must cover every one).
+    ci_prob : float
+        Probability of the equal-tailed intervals.
+
+    Returns
+    -------
+    dict
+        Posterior mean, SD and interval of the mean CATE on both scales and of each
+        contrast (difference of the mean log-odds CATE with ``x = 1`` and ``x = 0``).
+
+    Raises
+    ------
+    DataError
+        The draws do not cover every patient.
+    """
+    if logit.shape[-1] != n_patients:
+        raise DataError(f"the model kept {logit.shape[-1]} of the {n_patients} patients; "
+                        "contrasts and per-patient metrics need every row")
+    out = {"ate_logit": _draw_summary(logit.mean(axis=-1), ci_prob),
+           "ate_rd": _draw_summary(rd.mean(axis=-1), ci_prob)}
+    for col, ones in groups.items():
+        diff = logit[..., ones].mean(axis=-1) - logit[..., ~ones].mean(axis=-1)
+        out[f"hte_{col}"] = _draw_summary(diff, ci_prob)
+    return out
+
+
 def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
                        interactions: Sequence[str] | None = None,
                        subgroups: Sequence[str] = (), individual_effects: bool = True,
@@ -323,14 +360,7 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
             if truth is not None and individual_effects else logit)
         eta = (model.eta().transpose("chain", "draw", "patient").values
                if truth is not None and individual_effects else None)
-    if logit.shape[-1] != len(frame):
-        raise DataError(f"the model kept {logit.shape[-1]} of the {len(frame)} patients; "
-                        "contrasts and per-patient metrics need every row")
-    out = {"ate_logit": _draw_summary(logit.mean(axis=-1), ci_prob),
-           "ate_rd": _draw_summary(rd.mean(axis=-1), ci_prob)}
-    for col, ones in groups.items():
-        diff = logit[..., ones].mean(axis=-1) - logit[..., ~ones].mean(axis=-1)
-        out[f"hte_{col}"] = _draw_summary(diff, ci_prob)
+    out = population_estimands(logit, rd, groups, n_patients=len(frame), ci_prob=ci_prob)
     if truth is not None:
         out.update(_patient_metrics(logit, rd, truth, ci_prob))
         te = truth["true_te"].to_numpy(dtype=float)

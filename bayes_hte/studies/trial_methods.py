@@ -25,8 +25,12 @@ from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.estimators.ipdma import POPULATION_VARS
 from bayes_hte.options import Sampler
-from bayes_hte.studies.ipd_methods import _patient_metrics, contrast_groups
-from bayes_hte.studies.meta_methods import Estimate, _draw_summary, _quiet, _wrong_data
+from bayes_hte.studies.ipd_methods import (
+    _patient_metrics,
+    contrast_groups,
+    population_estimands,
+)
+from bayes_hte.studies.meta_methods import Estimate, _quiet, _wrong_data
 from bayes_hte.studies.simulators import TrialIPD, data_seed
 
 #: Sampling-health metrics of :func:`fit_s_learner` (``patient_metrics``).
@@ -142,14 +146,7 @@ def fit_s_learner(data: TrialIPD, *, covariates: Sequence[str] = (), standardize
         lp0, lp1 = model.linear_predictors()
         logit = (lp1 - lp0).transpose("chain", "draw", "patient").values
         rd = model.ite().transpose("chain", "draw", "patient").values
-    if logit.shape[-1] != len(frame):
-        raise DataError(f"the model kept {logit.shape[-1]} of the {len(frame)} patients; "
-                        "contrasts and per-patient metrics need every row")
-    out = {"ate_logit": _draw_summary(logit.mean(axis=-1), ci_prob),
-           "ate_rd": _draw_summary(rd.mean(axis=-1), ci_prob)}
-    for col, ones in groups.items():
-        diff = logit[..., ones].mean(axis=-1) - logit[..., ~ones].mean(axis=-1)
-        out[f"hte_{col}"] = _draw_summary(diff, ci_prob)
+    out = population_estimands(logit, rd, groups, n_patients=len(frame), ci_prob=ci_prob)
     if patient_metrics and data.true_effects is not None:
         out.update(_patient_metrics(logit, rd, data.true_effects, ci_prob))
     if patient_metrics:
