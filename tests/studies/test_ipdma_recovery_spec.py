@@ -88,9 +88,11 @@ def test_the_kind_equals_a_direct_fit_with_the_same_seed(shrunk_run):
     data = SIMULATORS["bouvier2024_fit"].function(**DESIGN, outcome="binary",
                                                   seed=_rng(SEED, 0, 0))
     model = IPDMetaModel(heterogeneity="random_intercept", learner="s")
+    # the fit a user makes (default log likelihood and posterior predictive, which the
+    # study kind skips): the posterior itself must be the same draws
     model.fit(data.data, draws=20, tune=20, chains=1, sampler="pymc",
-              random_seed=data_seed(data, 0), log_likelihood=False,
-              posterior_predictive=False)
+              random_seed=data_seed(data, 0))
+    assert "log_likelihood" in model.idata and "posterior_predictive" in model.idata
     table = model.parameters()
     stored = est[(est["outcome"] == "binary") & (est["method"] == "RI-S")].set_index(
         "estimand")
