@@ -49,7 +49,13 @@ from bayes_hte.options import (
     SubgroupParameterization,
     check_choice,
 )
-from bayes_hte.studies.meta_methods import Estimate, _draw_summary, _quiet, _wrong_data
+from bayes_hte.studies.meta_methods import (
+    Estimate,
+    _draw_summary,
+    _posterior_elements,
+    _quiet,
+    _wrong_data,
+)
 from bayes_hte.studies.simulators import IPDAggregateData, MetaIPD, TrialIPD, data_seed
 from bayes_hte.workflows.iecv import iecv
 
@@ -556,15 +562,7 @@ def fit_ipd_aggregate(data: IPDAggregateData, *, source: IPDAggregateSource = "i
     out = {"RD": _draw_summary(rd.values, ci_prob)}
     post = model.idata["posterior"]
     for name in IPD_AGGREGATE_PARAMETERS:
-        if name not in post:
-            continue
-        da = post[name]
-        extra_dims = [d for d in da.dims if d not in ("chain", "draw")]
-        if not extra_dims:
-            out[name] = _draw_summary(da.values, ci_prob)
-            continue
-        flat = da.stack(_elem=extra_dims).transpose("chain", "draw", "_elem")
-        for k, label in enumerate(flat["_elem"].values):
-            key = label if isinstance(label, str) else ",".join(map(str, np.atleast_1d(label)))
-            out[f"{name}[{key}]"] = _draw_summary(flat.values[..., k], ci_prob)
+        if name in post:
+            out |= {label: _draw_summary(draws, ci_prob)
+                    for label, draws in _posterior_elements(post, name).items()}
     return out

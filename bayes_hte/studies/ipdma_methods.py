@@ -26,7 +26,13 @@ from bayes_hte import diagnostics
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.estimators.ipdma import POPULATION_VARS
 from bayes_hte.options import BASELINES, Baseline, Heterogeneity, Learner, Sampler, check_choice
-from bayes_hte.studies.meta_methods import Estimate, _draw_summary, _quiet, _wrong_data
+from bayes_hte.studies.meta_methods import (
+    Estimate,
+    _draw_summary,
+    _posterior_elements,
+    _quiet,
+    _wrong_data,
+)
 from bayes_hte.studies.simulators import MetaIPD, data_seed
 
 #: Posterior variables whose elements :func:`fit_ipdma` reports (those the model has).
@@ -35,23 +41,6 @@ IPDMA_FIT_PARAMETERS: tuple[str, ...] = ("theta", "gamma", "eta", "tau_alpha", "
 #: average-trial ITEs).
 IPDMA_FIT_METRICS: tuple[str, ...] = ("ite_corr", "divergences", "max_r_hat",
                                       "min_ess_bulk")
-
-
-def _elements(posterior: Any, name: str) -> dict[str, np.ndarray]:
-    """``{label: draws}`` of one posterior variable, each element labelled as
-    :func:`bayes_hte.diagnostics.diagnostics_table` labels it (``v`` or ``v[a, b]``);
-    draws of shape (chain, draw)."""
-    da = posterior[name]
-    dims = [d for d in da.dims if d not in ("chain", "draw")]
-    if not dims:
-        return {name: da.transpose("chain", "draw").values}
-    flat = da.stack(_elem=dims).transpose("chain", "draw", "_elem")
-    out = {}
-    for k in range(flat.sizes["_elem"]):
-        element = flat.isel(_elem=k)
-        labels = ", ".join(str(element.coords[d].item()) for d in dims)
-        out[f"{name}[{labels}]"] = flat.values[..., k]
-    return out
 
 
 def fit_ipdma(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_intercept",
@@ -149,7 +138,7 @@ def fit_ipdma(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_intercept
     for name in IPDMA_FIT_PARAMETERS:
         if name in post:
             out |= {label: _draw_summary(draws, ci_prob)
-                    for label, draws in _elements(post, name).items()}
+                    for label, draws in _posterior_elements(post, name).items()}
     if data.true_ite_average is not None:
         est = ite.mean(axis=(0, 1))
         truth = np.asarray(data.true_ite_average, dtype=float)

@@ -95,6 +95,23 @@ def _draw_summary(draws: np.ndarray, ci_prob: float) -> Estimate:
             "ci_low": float(lo), "ci_high": float(hi)}
 
 
+def _posterior_elements(posterior: Any, name: str) -> dict[str, np.ndarray]:
+    """``{label: draws}`` of one posterior variable, each element labelled as
+    :func:`bayes_hte.diagnostics.diagnostics_table` labels it (``v`` or ``v[a, b]``);
+    draws of shape (chain, draw)."""
+    da = posterior[name]
+    dims = [d for d in da.dims if d not in ("chain", "draw")]
+    if not dims:
+        return {name: da.transpose("chain", "draw").values}
+    flat = da.stack(_elem=dims).transpose("chain", "draw", "_elem")
+    out = {}
+    for k in range(flat.sizes["_elem"]):
+        element = flat.isel(_elem=k)
+        labels = ", ".join(str(element.coords[d].item()) for d in dims)
+        out[f"{name}[{labels}]"] = flat.values[..., k]
+    return out
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence PyMC's progress log and sampler warnings during one fit."""
