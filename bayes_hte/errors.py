@@ -18,6 +18,19 @@ class DataWarning(UserWarning):
     """Input data that can be used but deserves attention (e.g. a study with no events)."""
 
 
+class MemoryBudgetError(MemoryError):
+    """A requested output would not fit in memory; raised *before* the work starts.
+
+    The message gives the size of the output (e.g. chains x draws x patients x 8 bytes),
+    the memory available and what to ask for instead (fewer draws, a chunked summary,
+    ``log_likelihood=False``).
+    """
+
+
+class MemoryBudgetWarning(UserWarning):
+    """A per-draw x per-patient output was left out by default because of its size."""
+
+
 def format_rows(index: Iterable, *, limit: int = 5) -> str:
     """Format a few row labels for an error message: ``"rows 3, 17, 20 (and 4 more)"``.
 

@@ -10,6 +10,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from bayes_hte.errors import MemoryBudgetError, MemoryBudgetWarning
 from bayes_hte.models.reduction import per_unit_model
 from bayes_hte.options import SAMPLERS, MassMatrixKind, Sampler, check_choice
 
@@ -49,6 +50,99 @@ def resolve_sampler(sampler: Sampler | None) -> Sampler:
     return sampler
 
 
+#: Largest per-draw x per-unit array (bytes) that ``log_likelihood="auto"`` and
+#: ``posterior_predictive="auto"`` keep: 2 GiB, e.g. 4 chains x 1000 draws x 67,000
+#: patients of float64.
+PER_UNIT_BUDGET = 2 * 1024**3
+
+
+def available_memory() -> int:
+    """Bytes of memory the operating system can give now (``psutil``'s ``available``).
+
+    Returns
+    -------
+    int
+        Available physical memory in bytes.
+    """
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def per_unit_size(unit: pm.Model) -> int:
+    """Number of independent observation units (values of the observed variables).
+
+    Parameters
+    ----------
+    unit : pymc.Model
+        A model's per-unit (per-patient) form (:func:`per_unit_model`).
+
+    Returns
+    -------
+    int
+        Total size of the observed variables.
+    """
+    total = 0
+    for rv in unit.observed_RVs:
+        value = unit.rvs_to_values[rv]
+        data = value.get_value() if hasattr(value, "get_value") else getattr(value, "data", None)
+        total += np.size(value.eval() if data is None else data)
+    return int(total)
+
+
+def check_memory(what: str, *, values: int, budget: int | None = None,
+                 hint: str = "") -> None:
+    """Raise :class:`~bayes_hte.errors.MemoryBudgetError` before building an array of
+    ``values`` float64 numbers that would not fit in memory.
+
+    Parameters
+    ----------
+    what : str
+        The output, as the message names it, e.g. ``"log_likelihood (4 chains x 1000
+        draws x 1,000,000 patients)"``.
+    values : int
+        Number of float64 values (8 bytes each); twice that must be available (the
+        array and one working copy).
+    budget : int, optional
+        Bytes allowed; default :func:`available_memory`.
+    hint : str
+        What to ask for instead, appended to the message.
+
+    Raises
+    ------
+    MemoryBudgetError
+        ``2 x 8 x values`` exceeds ``budget``.
+    """
+    need = 16 * int(values)
+    budget = available_memory() if budget is None else int(budget)
+    if need > budget:
+        raise MemoryBudgetError(
+            f"{what} needs {8 * values / 1e9:.1f} GB (x2 while it is built) but "
+            f"{budget / 1e9:.1f} GB of memory are available. {hint}".rstrip())
+
+
+def _keep_per_unit(flag: bool | str, name: str, *, values: int, units: int, chains: int,
+                   draws: int) -> bool:
+    """Resolve ``"auto"`` for a per-draw x per-unit group; check an explicit ``True``."""
+    if flag not in (True, False, "auto"):
+        raise ValueError(f"{name} must be True, False or 'auto', got {flag!r}")
+    what = f"{name} ({chains} chains x {draws} draws x {units:,} units)"
+    if flag == "auto":
+        if 8 * values <= PER_UNIT_BUDGET:
+            return True
+        warnings.warn(
+            f"{what} not kept: {8 * values / 1e9:.2f} GB exceeds the "
+            f"{PER_UNIT_BUDGET / 1e9:.2f} GB default budget "
+            f"(bayes_hte.inference.PER_UNIT_BUDGET). Pass {name}=True to keep it anyway "
+            f"(checked against the memory available), or refit with fewer draws.",
+            MemoryBudgetWarning, stacklevel=3)
+        return False
+    if flag:
+        check_memory(what, values=values,
+                     hint=f"Pass {name}=False, or fewer chains or draws.")
+    return bool(flag)
+
+
 def fit(
     model: pm.Model,
     *,
@@ -59,8 +153,8 @@ def fit(
     sampler: Sampler | None = None,
     target_accept: float | None = None,
     mass_matrix: MassMatrixKind = "diag",
-    log_likelihood: bool = True,
-    posterior_predictive: bool = True,
+    log_likelihood: bool | str = True,
+    posterior_predictive: bool | str = True,
     progressbar: bool = False,
     cores: int | None = None,
 ) -> xr.DataTree:
@@ -83,7 +177,7 @@ def fit(
         correction learned from draws and gradients (nutpie's
         ``low_rank_modified_mass_matrix``): it removes strong linear correlations, such
         as that of a pooled intercept with its non-centred trial offsets.
-    log_likelihood, posterior_predictive : bool
+    log_likelihood, posterior_predictive : bool or "auto"
         Add the ``log_likelihood`` group (for LOO; :func:`pointwise_log_likelihood`, one
         value per independent observation unit) and the ``posterior_predictive`` group
         (for checks) to the result. A model whose observed density has no random
@@ -91,7 +185,11 @@ def fit(
         ``posterior_predictive`` group, with a ``UserWarning`` saying so. A model whose
         patients were pooled into cells (:mod:`bayes_hte.models.reduction`) gets both
         groups from its per-patient form (:func:`~bayes_hte.models.reduction.per_unit_model`),
-        one value per patient, at its own posterior draws.
+        one value per patient, at its own posterior draws. Each is a float64 array of
+        chains x draws x units: ``"auto"`` keeps it when that is at most
+        :data:`PER_UNIT_BUDGET` bytes (2 GiB) and otherwise leaves it out with a
+        :class:`~bayes_hte.errors.MemoryBudgetWarning`; ``True`` keeps it, after
+        checking (before sampling) that it fits in the memory available.
     progressbar : bool
         Show the sampler's progress bar.
     cores : int, optional
@@ -112,8 +210,18 @@ def fit(
     ValueError
         An unknown ``sampler`` or ``mass_matrix``, or ``mass_matrix="low_rank"`` with
         PyMC's sampler.
+    MemoryBudgetError
+        ``log_likelihood=True`` or ``posterior_predictive=True`` asks for an array
+        that would not fit in the memory available (raised before sampling).
     """
     sampler = resolve_sampler(sampler)
+    unit = per_unit_model(model)  # the per-patient form of a reduced model
+    if log_likelihood or posterior_predictive:
+        units = per_unit_size(unit)
+        size = dict(values=units * chains * draws, units=units, chains=chains, draws=draws)
+        log_likelihood = _keep_per_unit(log_likelihood, "log_likelihood", **size)
+        posterior_predictive = _keep_per_unit(posterior_predictive, "posterior_predictive",
+                                              **size)
     kwargs: dict = {}
     if target_accept is not None:
         kwargs["target_accept"] = target_accept
@@ -137,7 +245,6 @@ def fit(
         if log_likelihood:
             idata["log_likelihood"] = xr.DataTree(pointwise_log_likelihood(idata, model))
         if posterior_predictive:
-            unit = per_unit_model(model)  # the per-patient form of a reduced model
             try:
                 pp = pm.sample_posterior_predictive(
                     idata, model=unit, extend_inferencedata=unit is model,

@@ -80,6 +80,8 @@ FIT_COST: dict[str, int] = {
 # --------------------------------------------------------------------------- subgroup model
 #: A centred or non-centred form of a random effect.
 CenteredForm = Literal["centered", "non_centered"]
+#: The form ``parameterization="auto"`` gives the random trial intercepts of an IPD-MA.
+InterceptForm = Literal["centered", "non_centered", "anchored"]
 SubgroupParameterization = CenteredForm
 SUBGROUP_PARAMETERIZATIONS: tuple[str, ...] = get_args(SubgroupParameterization)
 IndividualForm = Literal["marginalized", "non_centered"]
@@ -293,9 +295,15 @@ class IPDMAOptions:
         """
         return DEFAULT_TARGET_ACCEPT[self.heterogeneity] if value is None else value
 
-    def mass_matrix(self, value: str, *, sampler: str) -> MassMatrixKind:
+    def mass_matrix(self, value: str, *, sampler: str,
+                    intercept_form: str | None = None) -> MassMatrixKind:
         """Resolve ``mass_matrix="auto"``: nutpie's low-rank corrected mass matrix for
-        rank-1 models (measured in ``docs/ipdma.md``), a diagonal one otherwise.
+        rank-1 models and for anchored random intercepts, a diagonal one otherwise.
+
+        Measured in ``docs/ipdma.md`` (rank-1, demo data: about twice the effective
+        draws per second) and ``docs/performance.md`` (anchored random intercepts on an
+        INDANA-sized random-intercept S-learner: about nine times those of the centred
+        form with a diagonal mass matrix, no divergences).
 
         Parameters
         ----------
@@ -303,6 +311,9 @@ class IPDMAOptions:
             The mass matrix the user asked for.
         sampler : {"nutpie", "pymc"}
             The resolved sampler (the low-rank correction exists in nutpie only).
+        intercept_form : {"centered", "non_centered", "anchored"}, optional
+            The resolved form of the random trial intercepts
+            (:func:`bayes_hte.models.ipdma.intercept_form`).
 
         Returns
         -------
@@ -317,7 +328,8 @@ class IPDMAOptions:
         check_choice("mass_matrix", value, get_args(MassMatrix))
         if value != "auto":
             return value
-        return "low_rank" if sampler == "nutpie" and self.heterogeneity == "rank1" else "diag"
+        low_rank = self.heterogeneity == "rank1" or intercept_form == "anchored"
+        return "low_rank" if sampler == "nutpie" and low_rank else "diag"
 
     def model_options(self) -> dict:
         """The time-to-event options as keywords (empty for a binary outcome).

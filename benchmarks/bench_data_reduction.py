@@ -25,12 +25,15 @@ the other, so the ratios compare like with like.
     python benchmarks/bench_data_reduction.py [--draws 1000] [--tune 1000] [--chains 4]
                                               [--scale 1.0] [--seed 1]
 
-``--scale`` multiplies every trial's size (e.g. ``--scale 10`` for ~400,000 patients).
+``--scale`` multiplies every trial's size; several scales run one after the other and
+the ratios of their wall times are printed (``--scale 1 10 24.853`` for 40,237,
+~402,000 and ~1,000,000 patients).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -107,9 +110,13 @@ def sample(model, args) -> tuple[dict, object]:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # the mass matrix IPDMetaModel.fit's mass_matrix="auto" picks for the model's
+        # random intercepts (low-rank for the anchored form "auto" gives large trials)
+        form = model.bayes_hte.get("intercept_form")
         idata = fit(model, draws=args.draws, tune=args.tune, chains=args.chains,
-                    random_seed=args.seed, sampler="nutpie", log_likelihood=False,
-                    posterior_predictive=False)
+                    random_seed=args.seed, sampler="nutpie",
+                    mass_matrix="low_rank" if form == "anchored" else "diag",
+                    log_likelihood=False, posterior_predictive=False)
     wall = time.perf_counter() - start
     names = [v for v in POP if v in idata["posterior"]]
     ess = az.ess(idata, var_names=names)
@@ -120,26 +127,21 @@ def sample(model, args) -> tuple[dict, object]:
             "divergences": bh.inference.divergences(idata)}, idata
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-
-    df = indana_discrete(scale=args.scale)
+def compare(scale: float, args) -> dict:
+    """Fit both forms at one size; print their table and agreement; return wall times."""
+    df = indana_discrete(scale=scale)
     data = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
                                  covariates=COVARIATES)
     models = {form: ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
                                             learner="s", data_reduction=form)
               for form in ("never", "auto")}
     info = models["auto"].bayes_hte["data_reduction"]
-    print(f"{data.n_patients} patients, {data.n_studies} trials, {int(data.y.sum())} events "
-          f"({data.y.mean():.2%}), {data.n_covariates} encoded covariates; "
+    print(f"\n{data.n_patients} patients, {data.n_studies} trials, {int(data.y.sum())} "
+          f"events ({data.y.mean():.2%}), {data.n_covariates} encoded covariates; "
           f"data_reduction='auto' -> {info['form']} with {info.get('cells')} cells; "
-          f"{args.chains} chains x {args.draws} draws (+{args.tune} tuning), nutpie")
+          f"intercepts {models['auto'].bayes_hte.get('intercept_form')}; "
+          f"{args.chains} chains x {args.draws} draws (+{args.tune} tuning), nutpie",
+          flush=True)
     rows, fits = {}, {}
     for form, model in models.items():
         grad, compile_s = gradient_seconds(model)
@@ -154,14 +156,31 @@ def main() -> None:
     a, b = fits["auto"]["posterior"], fits["never"]["posterior"]
     agree = {v: float((abs(a[v].mean(("chain", "draw")) - b[v].mean(("chain", "draw")))
                        / b[v].std(("chain", "draw"))).max()) for v in POP}
-    print("\nreduced / per patient:")
+    print("reduced / per patient:")
     print(f"  gradient evaluation time   {ratio['gradient_us']:.4f} "
           f"({1 / ratio['gradient_us']:.0f}x faster)")
     print(f"  effective draws per second {ratio['ess_per_s']:.1f}x (sampling time only)")
     print(f"  effective draws per wall s {ratio['ess_per_wall_s']:.1f}x (compilation included)")
-    print(f"  sampling time              {ratio['sampling_s']:.3f}")
+    print(f"  wall time                  {ratio['wall_s']:.3f}")
     print("posterior agreement, max |mean difference| / posterior SD: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
+          + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()), flush=True)
+    return {"n": data.n_patients, **table["wall_s"].to_dict()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--scale", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    walls = [compare(scale, args) for scale in args.scale]
+    for small, large in itertools.pairwise(walls):
+        print(f"\nwall time({large['n']:,}) / wall time({small['n']:,}) "
+              f"(N ratio {large['n'] / small['n']:.2f}): "
+              f"per patient {large['per patient'] / small['per patient']:.2f}, "
+              f"reduced {large['reduced'] / small['reduced']:.2f}")
 
 
 if __name__ == "__main__":

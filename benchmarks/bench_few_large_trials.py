@@ -22,6 +22,7 @@ population parameters, and ESS per second.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -62,37 +63,43 @@ def main() -> None:
     ap.add_argument("--forms", nargs="+", default=["centered", "non_centered", "anchored"])
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--mass-matrix", nargs="+", default=["diag"], choices=["diag", "low_rank"])
+    ap.add_argument("--priors", nargs="+", default=["default", "gamma"],
+                    choices=["default", "gamma"])
     args = ap.parse_args()
     df = close_intercepts(spread=args.spread)
     data = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
                                  covariates=["age", "sex", "sbp", "creat"])
     print(f"{data.n_patients} patients, {int(data.y.sum())} events; intercept offsets SD "
           f"{args.spread * np.std([-0.39, 0.13, -0.13, 0.39], ddof=1):.3f}", flush=True)
-    priors = {"HalfNormal(1) (default)": None,
-              f"Gamma(2, {args.rate:g})": {"tau_alpha": {"dist": "Gamma", "alpha": 2.0,
-                                                         "beta": args.rate}}}
-    for label, prior in priors.items():
-        for form in args.forms:
-            model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
-                                            learner="s", parameterization=form,
-                                            priors=prior)
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                idata = fit(model, draws=args.draws, tune=1000, chains=args.chains,
-                            random_seed=1, sampler="nutpie", log_likelihood=False,
-                            posterior_predictive=False)
-            wall = time.perf_counter() - start
-            names = [v for v in POP if v in idata["posterior"]]
-            s = az.summary(idata, var_names=names)
-            div = int(idata["sample_stats"]["diverging"].sum())
-            secs = float(idata["posterior"].attrs["sampling_time"])
-            tau = idata["posterior"]["tau_alpha"].values.ravel()
-            print(f"{label:24s} {form:13s} divergences {div:4d}  max R-hat "
-                  f"{s['r_hat'].max():.3f}  min bulk ESS {s['ess_bulk'].min():6.0f}  "
-                  f"ESS/s {s['ess_bulk'].min() / secs:6.1f}  tau_alpha {tau.mean():.3f} "
-                  f"[{np.quantile(tau, 0.025):.3f}, {np.quantile(tau, 0.975):.3f}]  "
-                  f"wall {wall:.0f} s", flush=True)
+    gamma = {"tau_alpha": {"dist": "Gamma", "alpha": 2.0, "beta": args.rate}}
+    priors = {key: (label, prior) for key, label, prior in (
+        ("default", "HalfNormal(1) (default)", None),
+        ("gamma", f"Gamma(2, {args.rate:g})", gamma)) if key in args.priors}
+    for (label, prior), form, mass in itertools.product(priors.values(), args.forms,
+                                                    args.mass_matrix):
+        model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
+                                        learner="s", parameterization=form,
+                                        priors=prior)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = fit(model, draws=args.draws, tune=args.tune, chains=args.chains,
+                        random_seed=1, sampler="nutpie", mass_matrix=mass,
+                        log_likelihood=False,
+                        posterior_predictive=False)
+        wall = time.perf_counter() - start
+        names = [v for v in POP if v in idata["posterior"]]
+        s = az.summary(idata, var_names=names)
+        div = int(idata["sample_stats"]["diverging"].sum())
+        secs = float(idata["posterior"].attrs["sampling_time"])
+        tau = idata["posterior"]["tau_alpha"].values.ravel()
+        print(f"{label:24s} {form:13s} {mass:8s} divergences {div:4d}  max R-hat "
+              f"{s['r_hat'].max():.3f}  min bulk ESS {s['ess_bulk'].min():6.0f}  "
+              f"ESS/s {s['ess_bulk'].min() / secs:6.1f}  tau_alpha {tau.mean():.3f} "
+              f"[{np.quantile(tau, 0.025):.3f}, {np.quantile(tau, 0.975):.3f}]  "
+              f"wall {wall:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

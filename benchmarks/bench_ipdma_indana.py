@@ -41,11 +41,14 @@ SIZES = (10_512, 12_020, 8_705, 9_000)  # 40,237 patients in 4 trials
 POP = ["alpha", "theta", "gamma", "eta", "tau_alpha"]
 
 
-def indana_like(seed: int = 2024, outcome: str = "binary") -> pd.DataFrame:
-    """4 trials, 40,237 patients, ~2.1% events, 4 covariates (age, sex, sbp, creat)."""
+def indana_like(seed: int = 2024, outcome: str = "binary", *,
+                scale: float = 1.0) -> pd.DataFrame:
+    """4 trials, 40,237 patients x ``scale``, ~2.1% events, 4 covariates (age, sex, sbp,
+    creat)."""
     rng = np.random.default_rng(seed)
-    n = sum(SIZES)
-    trial = np.repeat(np.arange(4), SIZES)
+    sizes = [round(size * scale) for size in SIZES]
+    n = sum(sizes)
+    trial = np.repeat(np.arange(4), sizes)
     df = pd.DataFrame({
         "trial": [f"T{j + 1}" for j in trial],
         "treat": rng.binomial(1, 0.5, n),

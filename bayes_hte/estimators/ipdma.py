@@ -24,7 +24,7 @@ from bayes_hte.effects import survival as survival_effects
 from bayes_hte.errors import DataError
 from bayes_hte.estimators.base import IPDEstimator
 from bayes_hte.estimators.ipd_aggregate import AggregateTrialsMixin
-from bayes_hte.inference import fit, resolve_sampler
+from bayes_hte.inference import check_memory, fit, resolve_sampler
 from bayes_hte.models.ipdma import build_ipdma_model
 from bayes_hte.models.survival import build_ipdma_survival_model
 from bayes_hte.options import (
@@ -38,6 +38,13 @@ from bayes_hte.options import (
     Parameterization,
     Sampler,
 )
+
+#: Draws x patients of ITE computed at a time by :meth:`IPDMetaModel.summary` (2**24
+#: values: 128 MB per float64 array).
+SUMMARY_CHUNK = 2**24
+#: (chain, draw, patient) float64 arrays alive at once while :meth:`IPDMetaModel.ite`
+#: runs (two linear predictors, two risks, their difference), for its memory check.
+ITE_ARRAYS = 3
 
 #: Population-level parameters reported by :meth:`IPDMetaModel.parameters`.
 POPULATION_VARS = ("alpha", "theta", "gamma", "eta", "tau_alpha", "tau_phi", "tau_b",
@@ -218,8 +225,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
     def fit(self, data: IPDData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, sampler: Sampler | None = None,
             target_accept: float | None = None, mass_matrix: MassMatrix = "auto",
-            progressbar: bool = False, log_likelihood: bool = True,
-            posterior_predictive: bool = True, aggregate: ArmTable | None = None,
+            progressbar: bool = False, log_likelihood: bool | str = "auto",
+            posterior_predictive: bool | str = "auto", aggregate: ArmTable | None = None,
             aggregate_covariates: CovariateSummary | None = None,
             integration_points: int = 64) -> IPDMetaModel:
         r"""Sample the posterior; returns ``self`` with :attr:`idata` set.
@@ -261,11 +268,17 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             and a diagonal one otherwise (measurements in ``docs/ipdma.md``).
         progressbar : bool
             Show the sampler's progress.
-        log_likelihood : bool
+        log_likelihood : bool or "auto"
             Store the pointwise log likelihood (one value per patient) for LOO.
-        posterior_predictive : bool
+            ``"auto"``: when the chains x draws x patients float64 array is at most 2 GiB
+            (:data:`bayes_hte.inference.PER_UNIT_BUDGET`; e.g. up to ~67,000 patients
+            at 4 x 1000 draws), else left out with a
+            :class:`~bayes_hte.errors.MemoryBudgetWarning`. ``True`` keeps it after
+            checking that it fits in the memory available.
+        posterior_predictive : bool or "auto"
             Store posterior predictive draws of ``y`` (binary outcomes only: survival
-            checks use model-implied curves, :meth:`predictive_survival`).
+            checks use model-implied curves, :meth:`predictive_survival`); ``"auto"`` as
+            for ``log_likelihood``.
         aggregate : ArmTable, optional
             Events and totals per arm of the aggregate-data trials; their study labels
             must differ from the IPD's.
@@ -299,6 +312,9 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             identify (rank-1, fully stratified, T-learner; the message says why).
         ValueError
             An unknown sampler or mass matrix, ``mass_matrix="low_rank"`` without nutpie.
+        MemoryBudgetError
+            ``log_likelihood=True`` or ``posterior_predictive=True`` for more patients
+            and draws than the memory available holds (raised before sampling).
         """
         self.data = data
         self._prepare_aggregate(data, aggregate, aggregate_covariates, integration_points,
@@ -315,7 +331,9 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         idata = fit(self._model, draws=draws, tune=tune, chains=chains,
                     random_seed=random_seed, sampler=sampler,
                     target_accept=self.options.target_accept(target_accept),
-                    mass_matrix=self.options.mass_matrix(mass_matrix, sampler=sampler),
+                    mass_matrix=self.options.mass_matrix(
+                        mass_matrix, sampler=sampler,
+                        intercept_form=self._model.bayes_hte.get("intercept_form")),
                     progressbar=progressbar, log_likelihood=log_likelihood,
                     posterior_predictive=posterior_predictive)
         if self.heterogeneity == "stratified_intercept":
@@ -400,9 +418,20 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             ``horizon`` given for a binary outcome, or not positive.
         DataError
             ``newdata`` lacks a covariate or has values the encoding cannot take.
+        MemoryBudgetError
+            The (chain, draw, patient) arrays would not fit in the memory available
+            (checked before computing; :meth:`summary` works in chunks of patients).
         """
         if self.outcome == "binary" and horizon is not None:
             raise ValueError("horizon applies to time-to-event models only")
+        self._require_fit()
+        post = self._posterior()
+        n_draws = post.sizes["chain"] * post.sizes["draw"]
+        n_new = len(self._frame(newdata))
+        check_memory(f"ite() ({n_draws} draws x {n_new:,} patients)",
+                     values=ITE_ARRAYS * n_draws * n_new,
+                     hint="Use summary() (computed in chunks of patients) or pass newdata "
+                          "in chunks.")
         seed = self._seed_or(random_seed)
         lp0, lp1 = self.linear_predictors(newdata, new_trial=new_trial, random_seed=seed)
         if self.outcome == "time_to_event":
@@ -525,10 +554,20 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         pandas.DataFrame
             Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high``
             summarising the (chain, draw) draws of :meth:`ite`, on its scale (risk
-            difference, or survival difference at the horizon).
+            difference, or survival difference at the horizon). Computed in chunks of
+            patients (:data:`SUMMARY_CHUNK` draws x patients at a time), so memory stays
+            bounded for any number of patients; the new-trial draws are the same in
+            every chunk.
         """
-        return effects.summarize(self.ite(newdata, new_trial=new_trial, horizon=horizon),
-                                 ci_prob=ci_prob)
+        frame = self._frame(newdata)
+        post = self._posterior()
+        step = max(1, SUMMARY_CHUNK // (post.sizes["chain"] * post.sizes["draw"]))
+        parts = [effects.summarize(self.ite(frame.iloc[i:i + step], new_trial=new_trial,
+                                            horizon=horizon), ci_prob=ci_prob)
+                 for i in range(0, len(frame), step)]
+        out = pd.concat(parts) if len(parts) > 1 else parts[0]
+        out.index = pd.RangeIndex(len(frame), name=parts[0].index.name)
+        return out
 
     def parameters(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
         """Convergence table of the population-level parameters (R-hat, ESS, MCSE).

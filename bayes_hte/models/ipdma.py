@@ -68,9 +68,9 @@ from bayes_hte.options import (  # noqa: F401  (re-exported for users of this mo
     LEARNERS,
     MIN_STUDIES,
     PARAMETERIZATIONS,
-    CenteredForm,
     DataReduction,
     Heterogeneity,
+    InterceptForm,
     Learner,
     Parameterization,
     check_choice,
@@ -149,14 +149,19 @@ def check_options(heterogeneity: str, learner: str, parameterization: str = "aut
 
 
 def choose_parameterization(data: IPDData, *, learner: Learner = "s",
-                            min_events: int = 100) -> CenteredForm:
-    r"""Form of the random trial intercepts: centred when every trial is informative.
+                            heterogeneity: Heterogeneity = "random_intercept",
+                            min_events: int = 100) -> InterceptForm:
+    r"""Form of the random trial intercepts under ``parameterization="auto"``.
 
     A trial (trial arm, for the T-learner) with at least ``min_events`` events and as
     many non-events pins its own intercept down (standard error about 0.1 on the
-    logit scale), so the centred form has no funnel and samples much faster — about
-    9x more effective draws per second on an INDANA-sized random-intercept model
-    (``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior
+    logit scale). Then the random-intercept model gets the anchored form
+    (:func:`_anchored_intercepts`; with nutpie's low-rank mass matrix, which
+    ``mass_matrix="auto"`` adds, about nine times the effective draws per second of the
+    centred form with a diagonal one on an INDANA-sized model, no divergences:
+    ``benchmarks/bench_sampling_levers.py``, ``docs/performance.md``) and the rank-1
+    model the centred form (about 9x the non-centred one,
+    ``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior
     of :math:`\tau_\alpha` reaches towards zero, the centred form diverges there, and
     the non-centred form is the safe choice (measured on the demo data: see
     ``docs/ipdma.md``). Rank-1 scales :math:`\phi_j` and fully stratified
@@ -166,23 +171,52 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     Parameters
     ----------
     data : IPDData
-        Binary-outcome data with a study column.
+        Data with a study column (binary outcome, or the event indicator of a
+        time-to-event outcome).
     learner : {"s", "t"}
         With the T-learner each trial arm has its own intercept, so arms are counted
         separately.
+    heterogeneity : {"random_intercept", "rank1"}
+        The structure whose intercepts are random.
     min_events : int
         Fewest events (and non-events) the least informative trial (arm) must have.
 
     Returns
     -------
-    {"centered", "non_centered"}
+    {"anchored", "centered", "non_centered"}
         Form of the random trial intercepts.
     """
     groups = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
     events = np.bincount(groups, weights=data.y, minlength=groups.max() + 1)
     totals = np.bincount(groups, minlength=groups.max() + 1)
     least = np.minimum(events, totals - events).min()
-    return "centered" if least >= min_events else "non_centered"
+    if least < min_events:
+        return "non_centered"
+    return "anchored" if heterogeneity == "random_intercept" else "centered"
+
+
+def intercept_form(data: IPDData, *, heterogeneity: str, learner: str,
+                   parameterization: str) -> str | None:
+    """The form the random trial intercepts of a model get, ``"auto"`` resolved.
+
+    Parameters
+    ----------
+    data : IPDData
+        The fit data.
+    heterogeneity, learner, parameterization : str
+        As in :func:`build_ipdma_model`.
+
+    Returns
+    -------
+    {"anchored", "centered", "non_centered"} or None
+        ``None`` for structures without random intercepts (naive, stratified
+        intercept, fully stratified).
+    """
+    if heterogeneity not in ("random_intercept", "rank1"):
+        return None
+    if parameterization != "auto":
+        return parameterization
+    return choose_parameterization(data, learner=learner, heterogeneity=heterogeneity)
 
 
 def _coords(data: IPDData, learner: str) -> dict:
@@ -312,6 +346,9 @@ def build_ipdma_model(
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,
                        "outcome": "binary", "priors": resolved,
                        "parameterization": parameterization,
+                       "intercept_form": intercept_form(
+                           data, heterogeneity=heterogeneity, learner=learner,
+                           parameterization=parameterization),
                        "data_reduction": describe(data, cells, data_reduction=data_reduction)}
     if cells is not None:  # the per-patient form, for the pointwise log likelihood
         attach_per_unit_model(model, lambda: build_ipdma_model(
@@ -361,8 +398,8 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         on the log-odds (binary) or log-hazard (time to event) scale.
     """
     auto = parameterization == "auto"
-    intercept_form = (choose_parameterization(data, learner=learner) if auto
-                      else parameterization)
+    form = intercept_form(data, heterogeneity=heterogeneity, learner=learner,
+                          parameterization=parameterization)
     weak_form = "non_centered" if auto or parameterization == "anchored" else parameterization
     arm_dims: tuple = ("arm",) if learner == "t" else ()
     s_dims = ("study", *arm_dims)
@@ -386,14 +423,14 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         a_s = make_rv("alpha_study", priors["alpha_study"], dims=s_dims)
         intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
     else:  # random_intercept, rank1
-        if intercept_form == "anchored":
+        if form == "anchored":
             a_s = _anchored_intercepts(priors, data.n_studies, arm_dims=arm_dims,
                                        s_dims=s_dims)
         else:
             alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
             tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
             a_s = random_effect("alpha_study", alpha, tau, dims=s_dims,
-                                 parameterization=intercept_form)
+                                 parameterization=form)
         intercept = a_s[sidx, z] if learner == "t" else a_s[sidx]
 
     if heterogeneity == "rank1":

@@ -311,6 +311,9 @@ def build_ipdma_survival_model(
                        "time_scale": scale, "cuts": None if cuts_scaled is None
                        else (cuts_scaled * scale).tolist(), "horizon": horizon,
                        "parameterization": parameterization,
+                       "intercept_form": ipdma.intercept_form(
+                           data, heterogeneity=heterogeneity, learner=learner,
+                           parameterization=parameterization),
                        "data_reduction": describe(data, cells, data_reduction=data_reduction,
                                                   rows=rows)}
     if cells is not None:  # the per-patient form, for the pointwise log likelihood

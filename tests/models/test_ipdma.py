@@ -88,7 +88,8 @@ def test_priors_are_data(small):
 
 def test_parameterization_choice(small):
     _, data = small
-    assert ipdma.choose_parameterization(data, min_events=10) == "centered"
+    assert ipdma.choose_parameterization(data, min_events=10) == "anchored"
+    assert ipdma.choose_parameterization(data, min_events=10, heterogeneity="rank1") == "centered"
     assert ipdma.choose_parameterization(data, min_events=10_000) == "non_centered"
     nc = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
                                  parameterization="non_centered")
