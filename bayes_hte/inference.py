@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import warnings
@@ -143,6 +144,86 @@ def _keep_per_unit(flag: bool | str, name: str, *, values: int, units: int, chai
     return bool(flag)
 
 
+#: nutpie models compiled in this process, by :func:`structure_key` (at most
+#: :data:`MAX_COMPILED` kept, oldest dropped first).
+_COMPILED: dict[str, object] = {}
+MAX_COMPILED = 32
+
+
+def structure_key(model: pm.Model) -> str:
+    """A key equal for two models whose log density is the same function of the same
+    free variables and data containers: the printed graph of the log density and its
+    gradient (names of the ``pm.Data`` inputs included), a hash of every constant in
+    it (prior parameters, fixed sizes) and the lengths of the parameters' dims
+    (trials, covariates, arms); the length of a dim only data have (patients) may
+    differ.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        Any model.
+
+    Returns
+    -------
+    str
+        A SHA-256 hex digest.
+    """
+    from pytensor.graph.traversal import ancestors
+    from pytensor.printing import debugprint
+    from pytensor.tensor.variable import TensorConstant
+
+    outputs = [model.logp(), model.dlogp()]
+    digest = hashlib.sha256(debugprint(outputs, file="str", print_type=True).encode())
+    for var in ancestors(outputs):
+        if isinstance(var, TensorConstant):
+            data = np.asarray(var.data)
+            digest.update(f"{data.dtype}{data.shape}".encode())
+            digest.update(np.ascontiguousarray(data).tobytes())
+    # the lengths of the parameters' dims are shared variables (not constants) in PyMC:
+    # hash them; a data-only dim (patients) may differ between the fits
+    dims = {dim for var in (*model.free_RVs, *model.deterministics)
+            for dim in (model.named_vars_to_dims.get(var.name) or ()) if dim is not None}
+    for dim in sorted(dims):
+        length = model.dim_lengths[dim]
+        value = length.get_value() if hasattr(length, "get_value") else length.eval()
+        digest.update(f"{dim}={int(value)}".encode())
+    return digest.hexdigest()
+
+
+def _sample_nutpie_reused(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
+                          random_seed: int | None, progressbar: bool,
+                          nuts_kwargs: dict) -> xr.DataTree:
+    """``pm.sample(nuts_sampler="nutpie")`` with the compiled model reused by structure."""
+    import time
+
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+    from pymc.util import get_random_generator
+
+    key = structure_key(model)
+    compiled = _COMPILED.pop(key, None)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+    _COMPILED[key] = compiled  # most recently used last
+    while len(_COMPILED) > MAX_COMPILED:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    names = {var.name for var in compiled.shared_var_keys}
+    compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
+    seed = int(get_random_generator(random_seed).spawn(chains)[0].integers(2**30))
+    start = time.time()
+    idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
+                          cores=cores, seed=seed, save_warmup=False, progress_bar=progressbar,
+                          **nuts_kwargs)
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - start)
+    # the compiled model carries the coordinates of the fit it was compiled for
+    for group in ("posterior", "sample_stats"):
+        ds = idata[group].to_dataset()
+        fix = {dim: list(model.coords[dim]) for dim in ds.dims
+               if dim in model.coords and model.coords[dim] is not None}
+        idata[group] = xr.DataTree(ds.assign_coords(fix))
+    return idata
+
+
 def fit(
     model: pm.Model,
     *,
@@ -157,6 +238,7 @@ def fit(
     posterior_predictive: bool | str = True,
     progressbar: bool = False,
     cores: int | None = None,
+    reuse_compiled: bool = False,
 ) -> xr.DataTree:
     """Sample a model's posterior with NUTS and return ArviZ data.
 
@@ -195,6 +277,13 @@ def fit(
     cores : int, optional
         Chains run in parallel; default ``min(chains, 2)`` (the machines this runs on
         are small; raise it on a larger one).
+    reuse_compiled : bool
+        nutpie only: reuse the model compiled for an earlier fit in this process whose
+        log density is the same graph with the same constants — only the data
+        (``pm.Data``) differ, e.g. the folds of a leave-one-trial-out validation, whose
+        trials all have the same number of parameters — swapping the new data in
+        (nutpie's ``with_data``) instead of compiling again (:func:`structure_key`).
+        The draws are those of a fresh compilation with the same seed.
 
     Returns
     -------
@@ -234,11 +323,17 @@ def fit(
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*number of samples is too small.*")
-        idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
-            random_seed=random_seed, nuts_sampler=sampler, progressbar=progressbar,
-            compute_convergence_checks=False, **kwargs,
-        )
+        if reuse_compiled and sampler == "nutpie":
+            idata = _sample_nutpie_reused(
+                model, draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
+                random_seed=random_seed, progressbar=progressbar,
+                nuts_kwargs={**kwargs.pop("nuts_sampler_kwargs", {}), **kwargs})
+        else:
+            idata = pm.sample(
+                draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
+                random_seed=random_seed, nuts_sampler=sampler, progressbar=progressbar,
+                compute_convergence_checks=False, **kwargs,
+            )
         reduction = (getattr(model, "bayes_hte", None) or {}).get("data_reduction")
         if reduction is not None:
             idata["posterior"].attrs["bayes_hte_data_reduction"] = json.dumps(reduction)

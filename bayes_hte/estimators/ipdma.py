@@ -228,7 +228,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             progressbar: bool = False, log_likelihood: bool | str = "auto",
             posterior_predictive: bool | str = "auto", aggregate: ArmTable | None = None,
             aggregate_covariates: CovariateSummary | None = None,
-            integration_points: int = 64) -> IPDMetaModel:
+            integration_points: int = 64, reuse_compiled: bool = False) -> IPDMetaModel:
         r"""Sample the posterior; returns ``self`` with :attr:`idata` set.
 
         NUTS (:func:`bayes_hte.inference.fit`) on the model of :meth:`build`; for the
@@ -290,6 +290,11 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             Quasi-Monte Carlo points per aggregate trial (multinma's ``n_int``; powers
             of 2 keep the Sobol sequence balanced). Scrambled with ``random_seed``
             (0 when it is ``None``).
+        reuse_compiled : bool
+            nutpie only: reuse the model compiled for an earlier fit of the same
+            structure in this process (same options, priors and number of trials; other
+            data), as the folds of :func:`bayes_hte.workflows.iecv.iecv` do
+            (:func:`bayes_hte.inference.fit`). Same draws as compiling anew.
 
         Returns
         -------
@@ -335,7 +340,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
                         mass_matrix, sampler=sampler,
                         intercept_form=self._model.bayes_hte.get("intercept_form")),
                     progressbar=progressbar, log_likelihood=log_likelihood,
-                    posterior_predictive=posterior_predictive)
+                    posterior_predictive=posterior_predictive, reuse_compiled=reuse_compiled)
         if self.heterogeneity == "stratified_intercept":
             also = ("alpha_aggregate",) if self.aggregate is not None else ()
             idata = ipdma_effects.synthesize_intercepts(idata, also=also)

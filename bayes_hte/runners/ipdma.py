@@ -325,11 +325,11 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         [evaluation]
         compare = true
         cv = "iecv"            # or "none"
-        draws = 100            # IECV fits: one chain, 150 tuning + 100 draws, PyMC NUTS
-        tune = 150
-        chains = 1
-        sampler = "pymc"
-        workers = 2            # processes for the IECV fits
+        draws = 100            # IECV fits: two nutpie chains, 200 tuning + 100 draws
+        tune = 200
+        chains = 2
+        sampler = "nutpie"
+        workers = 1            # processes for the IECV fits
         random_seed = 1
         recalibrate = true
         groups = 5             # quantile groups for calibration

@@ -96,3 +96,27 @@ def test_iecv_input_errors(small_sim, small_data):
         iecv(df, heterogeneity="naive", learner="s")
     with pytest.raises(ValueError, match="give models"):
         iecv(small_data)
+
+
+def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
+    """The default refits (IECV_SAMPLER): two nutpie chains, so R-hat is reported, and
+    one compilation per structure — the second fold reuses the first fold's."""
+    from bayes_hte import inference
+    from bayes_hte.workflows.iecv import IECV_SAMPLER
+
+    assert IECV_SAMPLER["chains"] == 2 and IECV_SAMPLER["sampler"] == "nutpie"
+    compiles = []
+    real = inference._sample_nutpie_reused
+
+    def counting(model, **kw):
+        compiles.append(inference.structure_key(model) not in inference._COMPILED)
+        return real(model, **kw)
+
+    monkeypatch.setattr(inference, "_sample_nutpie_reused", counting)
+    messages = []
+    res = iecv(small_data, heterogeneity="random_intercept", learner="s",
+               folds=["T1", "T2"], random_seed=3, log=messages.append)
+    assert compiles[1:] == [False]  # the second fold reused the first's compilation
+    assert np.isfinite(res.fits["max_r_hat"]).all() and (res.fits["max_r_hat"] < 1.1).all()
+    assert any("max R-hat" in m for m in messages if m.startswith("IECV [2/2]"))
+    assert np.isfinite(res.ite["RI-S"][..., small_data.study_idx <= 1]).all()

@@ -1,0 +1,72 @@
+"""Compile reuse across fits of the same structure (``fit(reuse_compiled=True)``).
+
+The folds of a leave-one-trial-out validation have the same parameters and other data;
+the compiled nutpie model of the first is reused for the next with its data swapped
+in. The draws must be those of a fresh compilation with the same seed, with the new
+fold's coordinates (trial labels); a model whose graph or constants differ (another
+prior, another intercept form, another number of trials) must not share the key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayes_hte as bh
+from bayes_hte import inference
+from bayes_hte.models.ipdma import build_ipdma_model
+from bayes_hte.simulate import bouvier2024
+
+SETTINGS = dict(draws=30, tune=40, chains=2, random_seed=4, sampler="nutpie",
+                log_likelihood=False, posterior_predictive=False)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return bouvier2024(trials=5, patients_per_trial=80, covariates=3, seed=2).data
+
+
+def _fold(frame, held_out: int, drop: int = 0) -> bh.IPDData:
+    label = sorted(frame["trial"].unique())[held_out]
+    train = frame[frame["trial"] != label].reset_index(drop=True)
+    train = train.iloc[:len(train) - drop]
+    return bh.IPDData.from_frame(train, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1", "x2", "x3"])
+
+
+def test_structure_key_same_for_folds_and_different_for_other_models(frame):
+    a = build_ipdma_model(_fold(frame, 0), heterogeneity="random_intercept")
+    b = build_ipdma_model(_fold(frame, 1, drop=3), heterogeneity="random_intercept")
+    assert inference.structure_key(a) == inference.structure_key(b)
+    others = [
+        build_ipdma_model(_fold(frame, 0), heterogeneity="random_intercept",
+                          priors={"theta": {"sigma": 2.0}}),
+        build_ipdma_model(_fold(frame, 0), heterogeneity="random_intercept",
+                          parameterization="centered"),
+        build_ipdma_model(_fold(frame, 0), heterogeneity="random_intercept", learner="t"),
+        build_ipdma_model(bh.IPDData.from_frame(frame, outcome="y", treatment="treat",
+                                                study="trial", covariates=["x1", "x2", "x3"]),
+                          heterogeneity="random_intercept"),  # 5 trials, not 4
+    ]
+    keys = {inference.structure_key(m) for m in others}
+    assert inference.structure_key(a) not in keys and len(keys) == len(others)
+
+
+@pytest.mark.parametrize("heterogeneity", ["random_intercept", "fully_stratified"])
+def test_reused_compilation_gives_the_fresh_draws_and_coordinates(frame, heterogeneity):
+    first = build_ipdma_model(_fold(frame, 0), heterogeneity=heterogeneity)
+    second = build_ipdma_model(_fold(frame, 2, drop=5), heterogeneity=heterogeneity)
+    inference.fit(first, reuse_compiled=True, **SETTINGS)
+    assert inference.structure_key(second) in inference._COMPILED
+    reused = inference.fit(second, reuse_compiled=True, **SETTINGS)
+    fresh = inference.fit(second, **SETTINGS)
+    for name, values in fresh["posterior"].data_vars.items():
+        got = reused["posterior"][name]
+        assert got.dims == values.dims
+        np.testing.assert_array_equal(got.values, values.values)
+        for dim in values.dims:
+            assert list(got[dim].values) == list(values[dim].values), (name, dim)
+    assert "T3" not in reused["posterior"]["alpha_study" if heterogeneity ==
+                                           "random_intercept" else "b_study"]["study"]
+    assert sorted(reused.children) == sorted(fresh.children)
+    assert reused["observed_data"]["y"].shape == (5 * 80 - 80 - 5,)
