@@ -81,14 +81,18 @@ def ess_per_second(idata, names) -> tuple[float, float]:
     return min_ess, secs
 
 
-def run_ours(data, *, outcome, parameterization, args):
+def ri_s_model(data, *, outcome: str, parameterization: str):
+    """The random-intercept S-learner, logistic or Weibull PH."""
     if outcome == "binary":
-        model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner="s",
-                                        parameterization=parameterization)
-    else:
-        model = survival.build_ipdma_survival_model(
-            data, heterogeneity="random_intercept", learner="s", baseline="weibull",
-            parameterization=parameterization)
+        return ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner="s",
+                                       parameterization=parameterization)
+    return survival.build_ipdma_survival_model(
+        data, heterogeneity="random_intercept", learner="s", baseline="weibull",
+        parameterization=parameterization)
+
+
+def run_ours(data, *, outcome, parameterization, args):
+    model = ri_s_model(data, outcome=outcome, parameterization=parameterization)
     start = time.perf_counter()
     idata = fit(model, draws=args.draws, tune=args.tune, chains=args.chains,
                 random_seed=args.seed, sampler="nutpie", log_likelihood=False,

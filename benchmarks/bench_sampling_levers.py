@@ -55,11 +55,10 @@ import pymc as pm
 import pytensor.tensor as pt
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_ipdma_indana import indana_like  # noqa: E402
+from bench_ipdma_indana import indana_like, ri_s_model  # noqa: E402
 
 import bayes_hte as bh  # noqa: E402
 from bayes_hte.inference import fit  # noqa: E402
-from bayes_hte.models import ipdma, survival  # noqa: E402
 from bayes_hte.models.ipdma import default_priors  # noqa: E402
 
 POP = ["alpha", "theta", "gamma", "eta", "tau_alpha", "log_shape"]
@@ -85,13 +84,7 @@ def summarise(idata, wall: float, names: list[str]) -> dict:
 
 def run_ours(data, outcome, *, parameterization="centered", mass_matrix="diag", tune=1000,
              args) -> dict:
-    if outcome == "binary":
-        model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner="s",
-                                        parameterization=parameterization)
-    else:
-        model = survival.build_ipdma_survival_model(
-            data, heterogeneity="random_intercept", learner="s", baseline="weibull",
-            parameterization=parameterization)
+    model = ri_s_model(data, outcome=outcome, parameterization=parameterization)
     start = time.perf_counter()
     idata = fit(model, draws=args.draws, tune=tune, chains=args.chains, random_seed=args.seed,
                 sampler="nutpie", mass_matrix=mass_matrix, target_accept=0.9,
