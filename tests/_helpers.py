@@ -7,8 +7,10 @@ Imported as ``from tests._helpers import ...`` (pytest's importlib import mode m
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -86,3 +88,13 @@ def two_step_data_toml(params: str = "") -> str:
     return ('\n[data]\nsource = "simulate:two_step"\n' + params
             + 'outcome = "y"\ntreatment = "treat"\nstudy = "trial"\nsubject = "subject"\n'
             'visit = "visit"\ncovariates = ["z"]\n')
+
+
+def validation_script(name: str) -> ModuleType:
+    """``validation/<name>.py`` loaded as a module (the table scripts are scripts, not
+    package modules)."""
+    path = Path(__file__).resolve().parents[1] / "validation" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -5,7 +5,6 @@ pages made from the store (``validation/ipdma_recovery_tables.py``)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from bayes_hte.studies import methods as M
 from bayes_hte.studies.design import _rng
 from bayes_hte.studies.ipdma_methods import IPDMA_FIT_METRICS, fit_ipdma
 from bayes_hte.studies.simulators import SIMULATORS, MetaIPD, data_seed
+from tests._helpers import validation_script
 from tests.studies._specs import edited_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,10 +108,7 @@ def test_the_kind_equals_a_direct_fit_with_the_same_seed(shrunk_run):
 
 def test_the_tables_script_writes_the_pages_layout(shrunk_run):
     out, est = shrunk_run
-    spec = importlib.util.spec_from_file_location(
-        "ipdma_recovery_tables", ROOT / "validation" / "ipdma_recovery_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = validation_script("ipdma_recovery_tables")
     tabs = mod.tables(est, "binary")
     assert list(tabs["overall"].columns) == ["coverage_all", "intervals", "ite_corr_mean",
                                              "ite_corr_min"]

@@ -8,7 +8,6 @@ tables of ``validation/study_tables.py`` made from their stores.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from bayes_hte.studies import load
 from bayes_hte.studies import methods as M
 from bayes_hte.studies.longitudinal_methods import fit_one_step_mixed, fit_two_step_mvmeta
 from bayes_hte.studies.simulators import SIMULATORS, TrialSummaries
+from tests._helpers import validation_script
 from tests.studies._specs import SPECS, edited_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +35,7 @@ FACTORS = ["design", "trials", "tau2", "missing_visit_fraction"]
 
 
 def _tables():
-    """validation/study_tables.py as a module (it is a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("study_tables",
-                                                  ROOT / "validation" / "study_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return validation_script("study_tables")
 
 
 @pytest.fixture(scope="module")

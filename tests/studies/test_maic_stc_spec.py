@@ -8,7 +8,6 @@ The design and the truth are those of the former ``validation/maic_stc.py covera
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from bayes_hte.studies import load
 from bayes_hte.studies import methods as M
 from bayes_hte.studies.design import _rng
 from bayes_hte.studies.simulators import SIMULATORS, IPDAggregateData, data_seed
+from tests._helpers import validation_script
 from tests.studies._specs import SPECS, edited_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,10 +142,7 @@ def test_the_kinds_equal_direct_comparator_calls(shrunk_run):
 
 def test_the_tables_script_logs_the_odds_ratios(shrunk_run):
     _, est = shrunk_run
-    spec = importlib.util.spec_from_file_location(
-        "study_tables", ROOT / "validation" / "study_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = validation_script("study_tables")
     logged = mod.log_odds_ratios(est).set_index(["replicate", "method", "estimand"])
     raw = est.set_index(["replicate", "method", "estimand"])
     for method in ("MAIC", "STC"):

@@ -10,7 +10,6 @@ blocks of ``validation/study_tables.py`` made from their stores.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from bayes_hte.spec import run_study_spec
 from bayes_hte.studies import Study, ipd_methods, load, trial_methods
 from bayes_hte.studies import methods as M
 from bayes_hte.studies import simulators as S
+from tests._helpers import validation_script
 from tests.studies._specs import SPECS, edited_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +39,7 @@ TINY = {"draws": 30, "tune": 30, "chains": 1, "sampler": "pymc"}
 
 
 def _tables():
-    """validation/study_tables.py as a module (it is a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("study_tables",
-                                                  ROOT / "validation" / "study_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return validation_script("study_tables")
 
 
 def _docs_header(doc: str, marker: str) -> str:

@@ -5,7 +5,6 @@ method kind, the true CATEs its data carry, and the docs tables made from a stor
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from bayes_hte.studies import Study, ipd_methods, load
 from bayes_hte.studies import methods as M
 from bayes_hte.studies.ipd_methods import SUBGROUP_HEALTH_METRICS, SUBGROUP_PATIENT_METRICS
 from bayes_hte.studies.simulators import SIMULATORS, TrialIPD, data_seed
+from tests._helpers import validation_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "models" / "studies"
@@ -147,12 +147,7 @@ def test_patient_accuracy_of_a_constant_estimate_has_no_correlation():
 
 # ----------------------------------------------------------------------------- tables
 def _tables():
-    """validation/tzimas2024_tables.py as a module (a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location(
-        "tzimas2024_tables", ROOT / "validation" / "tzimas2024_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return validation_script("tzimas2024_tables")
 
 
 def test_the_docs_tables_come_from_a_stored_study(tmp_path):
