@@ -262,13 +262,8 @@ def test_subgroup_coverage_spec_runs_shrunk_and_makes_its_docs_blocks(tmp_path):
              ("chains = 2", 'chains = 1\nsampler = "pymc"'), ("n = 2000 }", "n = 200 }"),
              ('design = ["threshold", "threshold_strong", "linear"]',
               'design = ["threshold_strong", "linear"]'),
-             ('figures = ["performance"]', "figures = []"),
-             ('dir = "results/studies/subgroup_ite_coverage"', f'dir = "{tmp_path / "out"}"')]
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new)
-    spec = tmp_path / "subgroup_ite_coverage.toml"
-    spec.write_text(text)
+             ('figures = ["performance"]', "figures = []")]
+    spec = edited_spec("subgroup_ite_coverage", tmp_path, edits, text=text)
     out = run_study_spec(spec, replicates=1, progress=False, log=lambda m: None)
     est = load(out / "store" / "main").estimates
     assert (est["error"] == "").all(), est["error"].unique()

@@ -22,6 +22,7 @@ from bayes_hte.studies import methods as M
 from bayes_hte.studies.ipd_methods import SUBGROUP_HEALTH_METRICS, SUBGROUP_PATIENT_METRICS
 from bayes_hte.studies.simulators import SIMULATORS, TrialIPD, data_seed
 from tests._helpers import validation_script
+from tests.studies._specs import edited_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "models" / "studies"
@@ -152,16 +153,10 @@ def _tables():
 
 def test_the_docs_tables_come_from_a_stored_study(tmp_path):
     """The spec shrunk to one small replicate; every block of docs/subgroup.md from it."""
-    text = (SPECS / "tzimas2024_coverage.toml").read_text()
-    for old, new in [("draws = 1000", "draws = 30"), ("tune = 1000", "tune = 30"),
-                     ("chains = 4", 'chains = 1\nsampler = "pymc"'), ("n = 2000 }", "n = 300 }"),
-                     ('figures = ["performance", "estimates"]', "figures = []"),
-                     ('dir = "results/studies/tzimas2024_coverage"',
-                      f'dir = "{tmp_path / "out"}"')]:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "tzimas2024_coverage.toml"
-    path.write_text(text)
+    path = edited_spec("tzimas2024_coverage", tmp_path, [
+        ("draws = 1000", "draws = 30"), ("tune = 1000", "tune = 30"),
+        ("chains = 4", 'chains = 1\nsampler = "pymc"'), ("n = 2000 }", "n = 300 }"),
+        ('figures = ["performance", "estimates"]', "figures = []")])
     out = run_study_spec(path, replicates=1, progress=False, log=lambda m: None)
     est = load(out / "store" / "main").estimates
     assert (est["error"] == "").all(), est["error"].unique()
