@@ -5,7 +5,6 @@ method kind, the true CATEs its data carry, and the docs tables made from a stor
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,8 +23,6 @@ from bayes_hte.studies.simulators import SIMULATORS, TrialIPD, data_seed
 from tests._helpers import validation_script
 from tests.studies._specs import edited_spec
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT / "models" / "studies"
 #: The paper's analysis model, tiny single-chain PyMC fits.
 OPTIONS = {"covariates": ["age", "anticoagulant", "diabetes", "prior_bleeding", "bmi"],
            "interactions": ["age", "anticoagulant", "diabetes"], "subgroups": ["gender"],
