@@ -17,8 +17,8 @@ from bayes_hte import inference
 from bayes_hte.models.ipdma import build_ipdma_model
 from bayes_hte.simulate import bouvier2024
 
-SETTINGS = dict(draws=30, tune=40, chains=2, random_seed=4, sampler="nutpie",
-                log_likelihood=False, posterior_predictive=False)
+#: The default path users take: log likelihood and posterior predictive kept.
+SETTINGS = dict(draws=30, tune=40, chains=2, random_seed=4, sampler="nutpie")
 
 
 @pytest.fixture(scope="module")
@@ -69,4 +69,7 @@ def test_reused_compilation_gives_the_fresh_draws_and_coordinates(frame, heterog
     assert "T3" not in reused["posterior"]["alpha_study" if heterogeneity ==
                                            "random_intercept" else "b_study"]["study"]
     assert sorted(reused.children) == sorted(fresh.children)
+    assert {"log_likelihood", "posterior_predictive"} <= set(reused.children)
+    for group in ("log_likelihood", "posterior_predictive"):
+        np.testing.assert_array_equal(reused[group]["y"].values, fresh[group]["y"].values)
     assert reused["observed_data"]["y"].shape == (5 * 80 - 80 - 5,)
