@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import time
 import warnings
 
 import numpy as np
@@ -194,8 +195,6 @@ def _sample_nutpie_reused(model: pm.Model, *, draws: int, tune: int, chains: int
                           random_seed: int | None, progressbar: bool,
                           nuts_kwargs: dict) -> xr.DataTree:
     """``pm.sample(nuts_sampler="nutpie")`` with the compiled model reused by structure."""
-    import time
-
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.util import get_random_generator
@@ -304,8 +303,8 @@ def fit(
         that would not fit in the memory available (raised before sampling).
     """
     sampler = resolve_sampler(sampler)
-    unit = per_unit_model(model)  # the per-patient form of a reduced model
     if log_likelihood or posterior_predictive:
+        unit = per_unit_model(model)  # the per-patient form of a reduced model
         units = per_unit_size(unit)
         size = dict(values=units * chains * draws, units=units, chains=chains, draws=draws)
         log_likelihood = _keep_per_unit(log_likelihood, "log_likelihood", **size)

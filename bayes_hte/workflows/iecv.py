@@ -74,8 +74,7 @@ def _fit_one(task: dict) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         m.fit(task["train"], **task["sampler"], log_likelihood=False,
-              posterior_predictive=False,
-              reuse_compiled=task["sampler"].get("sampler") in ("nutpie", None))
+              posterior_predictive=False, reuse_compiled=True)  # nutpie only
     test = task["test"]
     health = sampling_summary(m.idata)
     out = {"label": task["label"], "fold": task["fold"], "warnings": fit_warnings(caught),
