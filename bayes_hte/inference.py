@@ -153,9 +153,9 @@ MAX_COMPILED = 32
 
 def structure_key(model: pm.Model) -> str:
     """A key equal for two models whose log density is the same function of the same
-    free variables and data containers: the printed graph of the log density and its
-    gradient (names of the ``pm.Data`` inputs included), a hash of every constant in
-    it (prior parameters, fixed sizes) and the lengths of the parameters' dims
+    free variables and data containers: the printed graph of the log density (names
+    of the ``pm.Data`` inputs included; its gradient is a function of it), a hash of
+    every constant in it (prior parameters, fixed sizes) and the lengths of the parameters' dims
     (trials, covariates, arms); the length of a dim only data have (patients) may
     differ.
 
@@ -173,7 +173,7 @@ def structure_key(model: pm.Model) -> str:
     from pytensor.printing import debugprint
     from pytensor.tensor.variable import TensorConstant
 
-    outputs = [model.logp(), model.dlogp()]
+    outputs = [model.logp()]
     digest = hashlib.sha256(debugprint(outputs, file="str", print_type=True).encode())
     for var in ancestors(outputs):
         if isinstance(var, TensorConstant):

@@ -41,7 +41,7 @@ Heterogeneity = Literal[
 HETEROGENEITY: tuple[str, ...] = get_args(Heterogeneity)
 Learner = Literal["s", "t"]
 LEARNERS: tuple[str, ...] = get_args(Learner)
-Parameterization = Literal["auto", "centered", "non_centered", "anchored"]
+Parameterization = Literal["auto", "centered", "non_centered", "anchored", "partially_centered"]
 PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
 Baseline = Literal["weibull", "piecewise"]
 BASELINES: tuple[str, ...] = get_args(Baseline)
@@ -81,7 +81,7 @@ FIT_COST: dict[str, int] = {
 #: A centred or non-centred form of a random effect.
 CenteredForm = Literal["centered", "non_centered"]
 #: The form ``parameterization="auto"`` gives the random trial intercepts of an IPD-MA.
-InterceptForm = Literal["centered", "non_centered", "anchored"]
+InterceptForm = Literal["centered", "non_centered", "anchored", "partially_centered"]
 SubgroupParameterization = CenteredForm
 SUBGROUP_PARAMETERIZATIONS: tuple[str, ...] = get_args(SubgroupParameterization)
 IndividualForm = Literal["marginalized", "non_centered"]
@@ -175,7 +175,7 @@ class IPDMAOptions:
         S-learner (one predictor with treatment terms) or T-learner (one per arm).
     outcome : {"binary", "time_to_event"}
         Logit-link Bernoulli or proportional-hazards survival outcome.
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         Form of the trial-level effects (see :func:`bayes_hte.models.ipdma.build_ipdma_model`).
     baseline : {"weibull", "piecewise"}
         Baseline hazard of a time-to-event model (ignored for binary outcomes).
@@ -298,7 +298,8 @@ class IPDMAOptions:
     def mass_matrix(self, value: str, *, sampler: str,
                     intercept_form: str | None = None) -> MassMatrixKind:
         """Resolve ``mass_matrix="auto"``: nutpie's low-rank corrected mass matrix for
-        rank-1 models and for anchored random intercepts, a diagonal one otherwise.
+        rank-1 models and for anchored or partially centred random intercepts, a
+        diagonal one otherwise.
 
         Measured in ``docs/ipdma.md`` (rank-1, demo data: about twice the effective
         draws per second) and ``docs/performance.md`` (anchored random intercepts on an
@@ -311,7 +312,7 @@ class IPDMAOptions:
             The mass matrix the user asked for.
         sampler : {"nutpie", "pymc"}
             The resolved sampler (the low-rank correction exists in nutpie only).
-        intercept_form : {"centered", "non_centered", "anchored"}, optional
+        intercept_form : {"centered", "non_centered", "anchored", "partially_centered"}, optional
             The resolved form of the random trial intercepts
             (:func:`bayes_hte.models.ipdma.intercept_form`).
 
@@ -328,7 +329,8 @@ class IPDMAOptions:
         check_choice("mass_matrix", value, get_args(MassMatrix))
         if value != "auto":
             return value
-        low_rank = self.heterogeneity == "rank1" or intercept_form == "anchored"
+        low_rank = (self.heterogeneity == "rank1"
+                    or intercept_form in ("anchored", "partially_centered"))
         return "low_rank" if sampler == "nutpie" and low_rank else "diag"
 
     def model_options(self) -> dict:

@@ -9,14 +9,15 @@ reaches 0: the funnel's neck, where neither the centred nor the non-centred form
 samples cleanly.
 
 Runs the random-intercept S-learner (nutpie, 4 chains x 1000 draws after 1000 tuning
-steps, seed 1) with each intercept form under the default HalfNormal(1) prior on
+steps, seed 1, the estimator's target_accept for the structure, 0.9) with each
+intercept form and mass matrix under the default HalfNormal(1) prior on
 tau_alpha and under a boundary-avoiding Gamma(2, rate) prior (Chung, Rabe-Hesketh,
 Dorie, Gelman & Liu 2013, Psychometrika 78:685: a Gamma(2, ·) prior on a group-level SD
 has zero density at 0, which keeps the posterior mode off the boundary when there are
 few groups), and prints divergences, the largest R-hat and the smallest bulk ESS of the
 population parameters, and ESS per second.
 
-    python benchmarks/bench_few_large_trials.py [--spread 0.33] [--rate 5]
+    python benchmarks/bench_few_large_trials.py [--spread 0.33] [--rate 5] [--seeds 1 2]
 """
 
 from __future__ import annotations
@@ -60,13 +61,17 @@ def main() -> None:
     ap.add_argument("--spread", type=float, default=0.33)
     ap.add_argument("--rate", type=float, default=5.0,
                     help="rate of the Gamma(2, rate) prior on tau_alpha (mean 2 / rate)")
-    ap.add_argument("--forms", nargs="+", default=["centered", "non_centered", "anchored"])
+    ap.add_argument("--forms", nargs="+", default=["centered", "non_centered", "anchored",
+                                                   "partially_centered"])
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--tune", type=int, default=1000)
-    ap.add_argument("--mass-matrix", nargs="+", default=["diag"], choices=["diag", "low_rank"])
-    ap.add_argument("--priors", nargs="+", default=["default", "gamma"],
-                    choices=["default", "gamma"])
+    ap.add_argument("--mass-matrix", nargs="+", default=["diag", "low_rank"],
+                    choices=["diag", "low_rank"])
+    ap.add_argument("--priors", nargs="+", default=["default"], choices=["default", "gamma"])
+    ap.add_argument("--target-accept", type=float,
+                    default=ipdma.DEFAULT_TARGET_ACCEPT["random_intercept"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1])
     args = ap.parse_args()
     df = close_intercepts(spread=args.spread)
     data = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
@@ -77,8 +82,8 @@ def main() -> None:
     priors = {key: (label, prior) for key, label, prior in (
         ("default", "HalfNormal(1) (default)", None),
         ("gamma", f"Gamma(2, {args.rate:g})", gamma)) if key in args.priors}
-    for (label, prior), form, mass in itertools.product(priors.values(), args.forms,
-                                                    args.mass_matrix):
+    for (label, prior), form, mass, seed in itertools.product(
+            priors.values(), args.forms, args.mass_matrix, args.seeds):
         model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
                                         learner="s", parameterization=form,
                                         priors=prior)
@@ -86,7 +91,8 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = fit(model, draws=args.draws, tune=args.tune, chains=args.chains,
-                        random_seed=1, sampler="nutpie", mass_matrix=mass,
+                        random_seed=seed, sampler="nutpie", mass_matrix=mass,
+                        target_accept=args.target_accept,
                         log_likelihood=False,
                         posterior_predictive=False)
         wall = time.perf_counter() - start
@@ -95,7 +101,7 @@ def main() -> None:
         div = int(idata["sample_stats"]["diverging"].sum())
         secs = float(idata["posterior"].attrs["sampling_time"])
         tau = idata["posterior"]["tau_alpha"].values.ravel()
-        print(f"{label:24s} {form:13s} {mass:8s} divergences {div:4d}  max R-hat "
+        print(f"{label:24s} {form:18s} {mass:8s} seed {seed} divergences {div:4d}  max R-hat "
               f"{s['r_hat'].max():.3f}  min bulk ESS {s['ess_bulk'].min():6.0f}  "
               f"ESS/s {s['ess_bulk'].min() / secs:6.1f}  tau_alpha {tau.mean():.3f} "
               f"[{np.quantile(tau, 0.025):.3f}, {np.quantile(tau, 0.975):.3f}]  "

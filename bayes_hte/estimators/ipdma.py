@@ -84,7 +84,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
     priors : dict, optional
         Prior overrides by parameter name (see ``bayes_hte.models.ipdma.DEFAULT_PRIORS``
         and, for time to event, ``bayes_hte.models.survival.BASELINE_PRIORS``).
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         Form of the trial-level effects (see
         :func:`bayes_hte.models.ipdma.build_ipdma_model`).
     baseline : {"weibull", "piecewise"}, optional

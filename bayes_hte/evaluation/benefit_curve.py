@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -142,48 +143,11 @@ def _loess_row(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
     else:
         start = np.zeros(at.size, dtype=int)
     start = np.clip(start, 0, n - q)
-    moments = np.empty((at.size, 2 * degree + 1))
-    rhs = np.empty((at.size, degree + 1))
-    full = np.empty(at.size, dtype=bool)
     # rank of each local design: the distinct x with positive weight, a run of
     # consecutive sorted observations (ranked by ``distinct``)
     distinct = np.cumsum(np.r_[True, xs[1:] != xs[:-1]])
-    no_ties = distinct[-1] == n and q >= degree + 3
-    full[:] = True
-    zero_h = np.empty(at.size, dtype=bool)
-    chunk = max(1, 2 ** 17 // q)                           # about 1 MB per temporary
-    xwin = np.lib.stride_tricks.sliding_window_view(xs, q)
-    ywin = np.lib.stride_tricks.sliding_window_view(ys, q)
-    for c0 in range(0, at.size, chunk):
-        sl = slice(c0, c0 + chunk)
-        st, x0 = start[sl], at[sl, None]
-        d = xwin[st] - x0                                  # window of every point
-        h = np.maximum(x0[:, 0] - xwin[st, 0], xwin[st, -1] - x0[:, 0])
-        tied = h <= 0
-        t = d * (1.0 / np.where(tied, 1.0, h))[:, None]    # in [-1, 1]
-        w = np.abs(t)
-        w *= w * w
-        np.subtract(1.0, w, out=w)
-        # 0 beyond h, and below 1e-12 after cubing: rounding can leave a point at
-        # distance h with a weight of 1e-46 instead of 0
-        w[w < 1e-4] = 0.0
-        w *= w * w                                         # tricube weights
-        w[tied] = 1.0
-        zero_h[sl] = tied
-        yw = ywin[st]
-        wt = w
-        for k in range(2 * degree + 1):                    # sum w t^k, sum w t^k y
-            if k:
-                wt = wt * t
-            moments[sl, k] = wt.sum(axis=1)
-            if k <= degree:
-                rhs[sl, k] = np.einsum("gq,gq->g", wt, yw)
-        if no_ties:                                        # at most 2 weights are 0
-            continue
-        pos = w > 0
-        first = st + pos.argmax(axis=1)
-        last = st + q - 1 - pos[:, ::-1].argmax(axis=1)
-        full[sl] = distinct[last] - distinct[first] + 1 >= degree + 1
+    moments, rhs, zero_h, first, last = _window_moments(xs, ys, at, start, q, degree)
+    full = distinct[last] - distinct[first] + 1 >= degree + 1
     p = degree + 1
     gram = moments[:, np.arange(p)[:, None] + np.arange(p)[None, :]]   # (g, p, p)
     beta0 = np.empty(at.size)
@@ -202,6 +166,70 @@ def _loess_row(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
         csum = np.r_[0.0, np.cumsum(ys)]
         beta0[zero_h] = (csum[b] - csum[a]) / (b - a)
     return beta0
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_moments(xs, ys, at, start, q, degree):  # pragma: no cover - compiled
+    """Tricube-weighted moments of each evaluation point's window, in one pass.
+
+    For point ``g`` with window ``xs[start[g]:start[g] + q]``: ``h`` the larger distance
+    from ``at[g]`` to the window's ends, ``t = (x - at[g]) / h`` (``h = 0``: all tied,
+    weights 1), ``w = (1 - |t|^3)^3`` with ``1 - |t|^3 < 1e-4`` set to 0 (rounding can
+    leave a point at distance ``h`` a weight of 1e-46 instead of 0), then
+    ``moments[g, k] = sum w t^k`` (k <= 2 degree), ``rhs[g, k] = sum w t^k y``
+    (k <= degree), and the first and last window index with a positive weight.
+    """
+    g_n = at.size
+    moments = np.zeros((g_n, 5))
+    rhs = np.zeros((g_n, 3))
+    zero_h = np.zeros(g_n, dtype=np.bool_)
+    first = np.empty(g_n, dtype=np.int64)
+    last = np.empty(g_n, dtype=np.int64)
+    for g in range(g_n):
+        st = start[g]
+        x0 = at[g]
+        h = max(x0 - xs[st], xs[st + q - 1] - x0)
+        tied = h <= 0
+        zero_h[g] = tied
+        inv = 1.0 if tied else 1.0 / h
+        lo = -1
+        hi = -1
+        m0 = m1 = m2 = m3 = m4 = r0 = r1 = r2 = 0.0
+        for i in range(st, st + q):
+            t = (xs[i] - x0) * inv
+            if tied:
+                w = 1.0
+            else:
+                a = abs(t)
+                u = 1.0 - a * a * a
+                if u < 1e-4:
+                    continue
+                w = u * u * u
+            if lo < 0:
+                lo = i
+            hi = i
+            yi = ys[i]
+            w1 = w * t
+            w2 = w1 * t
+            m0 += w
+            m1 += w1
+            m2 += w2
+            m3 += w2 * t
+            m4 += w2 * t * t
+            r0 += w * yi
+            r1 += w1 * yi
+            r2 += w2 * yi
+        moments[g, 0] = m0
+        moments[g, 1] = m1
+        moments[g, 2] = m2
+        moments[g, 3] = m3
+        moments[g, 4] = m4
+        rhs[g, 0] = r0
+        rhs[g, 1] = r1
+        rhs[g, 2] = r2
+        first[g] = lo if lo >= 0 else st
+        last[g] = hi if hi >= 0 else st
+    return moments[:, : 2 * degree + 1], rhs[:, : degree + 1], zero_h, first, last
 
 
 # --------------------------------------------------------------------------- E-for-benefit

@@ -87,16 +87,17 @@ def aggregate_form(aggregate: AggregateData, parameterization: str,
                    *, min_events: int = 100) -> CenteredForm:
     """Form of the aggregate trials' random intercepts.
 
-    ``"centered"`` and ``"non_centered"`` as given; ``"auto"`` and ``"anchored"``
-    (which anchors the IPD intercepts only): centred when every aggregate trial has at
-    least ``min_events`` events and as many non-events (its intercept is then pinned
-    down, as in :func:`bayes_hte.models.ipdma.choose_parameterization`), else non-centred.
+    ``"centered"`` and ``"non_centered"`` as given; ``"auto"``, ``"anchored"`` and
+    ``"partially_centered"`` (which act on the IPD intercepts only): centred when every
+    aggregate trial has at least ``min_events`` events and as many non-events (its
+    intercept is then pinned down, as in
+    :func:`bayes_hte.models.ipdma.choose_parameterization`), else non-centred.
 
     Parameters
     ----------
     aggregate : AggregateData
         The aggregate trials.
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         The model's parameterization.
     min_events : int
         Fewest events (and non-events) the least informative aggregate trial must have.
@@ -138,7 +139,7 @@ def add_aggregate_likelihood(aggregate: AggregateData, *, heterogeneity: Heterog
         The IPD model's structure.
     priors : dict of str to dict
         The IPD model's resolved priors (``model.bayes_hte["priors"]``).
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         Form of the random aggregate intercepts (:func:`aggregate_form`).
     model : pymc.Model, optional
         The model to extend (default: the model in context).
@@ -217,7 +218,7 @@ def build_ipd_aggregate_model(
         Between-trial structure, shared by both kinds of trials.
     learner : {"s"}
         Only the S-learner (see :func:`check_aggregate_structure`).
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         Form of the random intercepts (IPD: as in ``build_ipdma_model``; aggregate:
         :func:`aggregate_form`).
     priors : mapping, optional

@@ -155,11 +155,15 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
 
     A trial (trial arm, for the T-learner) with at least ``min_events`` events and as
     many non-events pins its own intercept down (standard error about 0.1 on the
-    logit scale). Then the random-intercept model gets the anchored form
-    (:func:`_anchored_intercepts`; with nutpie's low-rank mass matrix, which
-    ``mass_matrix="auto"`` adds, about nine times the effective draws per second of the
-    centred form with a diagonal one on an INDANA-sized model, no divergences:
-    ``benchmarks/bench_sampling_levers.py``, ``docs/performance.md``) and the rank-1
+    logit scale). Then the random-intercept model gets the partially centred form
+    for a binary outcome (:func:`_partially_centered_intercepts`, with nutpie's
+    low-rank mass matrix, which ``mass_matrix="auto"`` adds: no divergences on the
+    INDANA-sized draw with four nearly equal intercepts, where the centred, non-centred
+    and anchored forms diverge, ``benchmarks/bench_few_large_trials.py``) and the
+    anchored form for a time-to-event outcome (:func:`_anchored_intercepts`; with the
+    low-rank mass matrix about six times the effective draws per second of the centred
+    form with a diagonal one on an INDANA-sized Weibull model:
+    ``benchmarks/bench_sampling_levers.py``, ``docs/performance.md``), and the rank-1
     model the centred form (about 9x the non-centred one,
     ``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior
     of :math:`\tau_\alpha` reaches towards zero, the centred form diverges there, and
@@ -183,7 +187,7 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
 
     Returns
     -------
-    {"anchored", "centered", "non_centered"}
+    {"partially_centered", "anchored", "centered", "non_centered"}
         Form of the random trial intercepts.
     """
     groups = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
@@ -192,7 +196,9 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     least = np.minimum(events, totals - events).min()
     if least < min_events:
         return "non_centered"
-    return "anchored" if heterogeneity == "random_intercept" else "centered"
+    if heterogeneity == "rank1":
+        return "centered"
+    return "partially_centered" if data.outcome_type == "binary" else "anchored"
 
 
 def intercept_form(data: IPDData, *, heterogeneity: str, learner: str,
@@ -208,7 +214,7 @@ def intercept_form(data: IPDData, *, heterogeneity: str, learner: str,
 
     Returns
     -------
-    {"anchored", "centered", "non_centered"} or None
+    {"partially_centered", "anchored", "centered", "non_centered"} or None
         ``None`` for structures without random intercepts (naive, stratified
         intercept, fully stratified).
     """
@@ -265,13 +271,14 @@ def build_ipdma_model(
     learner : {"s", "t"}
         S-learner (treatment and treatment x covariate terms in one predictor) or
         T-learner (one predictor per arm; every parameter gains an ``arm`` dim).
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         Form of the trial-level effects (RI/R1 intercepts and scales, FS coefficient
         vectors). ``"auto"`` uses :func:`choose_parameterization` for the intercepts and
-        the non-centred form for rank-1 scales and FS vectors. ``"anchored"`` writes
-        the centred RI/R1 intercepts in the variables of :func:`_anchored_intercepts`
-        (the same model; fewer divergences when a few large trials pin their
-        intercepts down but not :math:`\tau_\alpha`).
+        the non-centred form for rank-1 scales and FS vectors. ``"anchored"`` and
+        ``"partially_centered"`` write the centred RI/R1 intercepts in the variables of
+        :func:`_anchored_intercepts` and :func:`_partially_centered_intercepts` (the
+        same model; fewer divergences when a few large trials pin their intercepts
+        down but not :math:`\tau_\alpha`; ``"partially_centered"`` for binary outcomes).
     priors : mapping, optional
         Overrides of :data:`DEFAULT_PRIORS` by parameter name, e.g.
         ``{"tau_alpha": {"dist": "HalfNormal", "sigma": 0.5}}`` or ``{"theta": {"sigma": 2}}``.
@@ -384,7 +391,7 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         S- or T-learner.
     priors : dict of str to dict
         Resolved priors (:func:`default_priors` overlaid by the user's).
-    parameterization : {"auto", "centered", "non_centered", "anchored"}
+    parameterization : {"auto", "centered", "non_centered", "anchored", "partially_centered"}
         Form of the trial-level effects (see :func:`build_ipdma_model`).
     coef_names : list of str
         Labels of the fully stratified coefficient vector (coord ``coef``).
@@ -400,7 +407,8 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
     auto = parameterization == "auto"
     form = intercept_form(data, heterogeneity=heterogeneity, learner=learner,
                           parameterization=parameterization)
-    weak_form = "non_centered" if auto or parameterization == "anchored" else parameterization
+    weak_form = ("non_centered" if auto or parameterization in ("anchored", "partially_centered")
+                 else parameterization)
     arm_dims: tuple = ("arm",) if learner == "t" else ()
     s_dims = ("study", *arm_dims)
 
@@ -426,6 +434,9 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         if form == "anchored":
             a_s = _anchored_intercepts(priors, data.n_studies, arm_dims=arm_dims,
                                        s_dims=s_dims)
+        elif form == "partially_centered":
+            a_s = _partially_centered_intercepts(priors, *intercept_anchors(data, learner),
+                                                 arm_dims=arm_dims, s_dims=s_dims)
         else:
             alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
             tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
@@ -486,6 +497,113 @@ def _anchored_intercepts(priors: PriorDict, n_studies: int, *, arm_dims: tuple,
                  (-(n_studies - 1) * pt.log(tau) - spread / (2.0 * tau**2)).sum())
     pm.Potential("alpha_prior", pm.logp(make_dist(priors["alpha"]), alpha).sum())
     return a_s
+
+
+def intercept_anchors(data: IPDData, learner: str) -> tuple[np.ndarray, np.ndarray]:
+    r"""Maximum-likelihood trial intercepts and their conditional standard errors.
+
+    A logistic regression with one intercept per trial (trial arm, for the
+    T-learner) and the learner's fixed covariate and treatment terms, fitted by
+    Newton–Raphson (iteratively reweighted least squares) on the patients; the
+    standard error of intercept :math:`j` is :math:`(\sum_{i \in j} p_i(1-p_i))^{-1/2}`,
+    its SD given the other coefficients. Used only as constants of the
+    ``"partially_centered"`` form (:func:`_partially_centered_intercepts`): any values
+    give the same posterior, close ones a posterior without a funnel.
+
+    Parameters
+    ----------
+    data : IPDData
+        Binary outcome with a study column; every trial (arm) has events and
+        non-events.
+    learner : {"s", "t"}
+        The learner whose fixed terms the regression includes.
+
+    Returns
+    -------
+    estimate, se : numpy.ndarray
+        Logit-scale intercepts and standard errors, shape (study,) for the S-learner,
+        (study, arm) for the T-learner.
+
+    Raises
+    ------
+    DataError
+        A time-to-event outcome (the form is offered for binary outcomes).
+    """
+    if data.outcome_type != "binary":
+        raise DataError("parameterization='partially_centered' is for binary outcomes; "
+                        "use 'anchored', 'centered' or 'non_centered' for time-to-event data")
+    n_groups = data.n_studies * (2 if learner == "t" else 1)
+    group = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
+    X = np.asarray(data.X, dtype=float)
+    z = data.z.astype(float)[:, None]
+    fixed = np.hstack([X * (1 - z), X * z]) if learner == "t" else np.hstack([X, z, X * z])
+    design = np.hstack([np.eye(n_groups)[group], fixed])
+    y = data.y.astype(float)
+    events = np.bincount(group, weights=y, minlength=n_groups)
+    totals = np.bincount(group, minlength=n_groups)
+    beta = np.zeros(design.shape[1])
+    beta[:n_groups] = np.log((events + 0.5) / (totals - events + 0.5))
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        w = p * (1.0 - p)
+        info = design.T @ (design * w[:, None]) + 1e-8 * np.eye(design.shape[1])
+        step = np.linalg.solve(info, design.T @ (y - p))
+        beta += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+    se = 1.0 / np.sqrt(np.bincount(group, weights=p * (1.0 - p), minlength=n_groups))
+    shape = (data.n_studies, 2) if learner == "t" else (data.n_studies,)
+    return beta[:n_groups].reshape(shape), se.reshape(shape)
+
+
+def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: np.ndarray,
+                                   *, arm_dims: tuple, s_dims: tuple):
+    r"""Random trial intercepts centred by how much their own trial pins them down.
+
+    The model is that of the centred form, :math:`\alpha_j \sim N(\alpha, \tau^2)`,
+    written in the variables :math:`(\alpha, \tau, r_j)` with
+
+    .. math::
+
+        \alpha_j = w_j \hat\alpha_j + (1 - w_j)\,\alpha + \sqrt{w_j}\, s_j r_j,
+        \qquad w_j = \frac{\tau^2}{\tau^2 + s_j^2},
+
+    where :math:`\hat\alpha_j` and :math:`s_j` are the trial's maximum-likelihood
+    intercept and its standard error (:func:`intercept_anchors`). If trial :math:`j`'s
+    likelihood for :math:`\alpha_j` were :math:`N(\hat\alpha_j, s_j^2)`, the
+    conditional posterior of :math:`\alpha_j` given :math:`(\alpha, \tau)` would be
+    :math:`N(w_j\hat\alpha_j + (1-w_j)\alpha,\ w_j s_j^2)` and :math:`r_j` would be
+    standard normal whatever :math:`\alpha` and :math:`\tau`: the form is non-centred
+    where :math:`\tau \ll s_j` and centred where :math:`\tau \gg s_j`, the weights
+    moving with :math:`\tau` (the data-dependent partial non-centring of
+    Papaspiliopoulos, Roberts & Sköld 2007, Statistical Science 22:59, with the
+    weight of their normal hierarchical model). The density of :math:`\alpha_j` and
+    the Jacobian :math:`\sqrt{w_j}\,s_j` are added as one potential, written without
+    dividing by :math:`\tau`:
+
+    .. math::
+
+        \log N(\alpha_j \mid \alpha, \tau^2) + \log(\sqrt{w_j} s_j)
+        = -\tfrac12 \rho_j^2 + \log s_j - \tfrac12 \log(\tau^2 + s_j^2) + c,
+        \quad \rho_j = \frac{\tau(\hat\alpha_j - \alpha)}{\tau^2 + s_j^2}
+        + \frac{s_j r_j}{\sqrt{\tau^2 + s_j^2}}.
+
+    :math:`r_j` (``alpha_study_z``) is ``Flat``; ``alpha_study`` is a deterministic.
+    """
+    alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
+    tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
+    r = pm.Flat("alpha_study_z", dims=s_dims)
+    total = tau**2 + se**2
+    weight = tau**2 / total
+    pm.Deterministic("alpha_study",
+                     weight * estimate + (1.0 - weight) * alpha + pt.sqrt(weight) * se * r,
+                     dims=s_dims)
+    rho = tau * (estimate - alpha) / total + se * r / pt.sqrt(total)
+    pm.Potential("alpha_study_density",
+                 (-0.5 * rho**2 - 0.5 * np.log(2 * np.pi) + np.log(se)
+                  - 0.5 * pt.log(total)).sum())
+    return pm.modelcontext(None)["alpha_study"]
 
 
 def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_names):
