@@ -110,12 +110,14 @@ def sample(model, args) -> tuple[dict, object]:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # the mass matrix IPDMetaModel.fit's mass_matrix="auto" picks for the model's
-        # random intercepts (low-rank for the anchored form "auto" gives large trials)
+        # the mass matrix and target_accept IPDMetaModel.fit picks for the model's
+        # random intercepts (low-rank for the forms "auto" gives large trials)
         form = model.bayes_hte.get("intercept_form")
+        low_rank = form in ("anchored", "partially_centered")
         idata = fit(model, draws=args.draws, tune=args.tune, chains=args.chains,
                     random_seed=args.seed, sampler="nutpie",
-                    mass_matrix="low_rank" if form == "anchored" else "diag",
+                    mass_matrix="low_rank" if low_rank else "diag",
+                    target_accept=ipdma.DEFAULT_TARGET_ACCEPT["random_intercept"],
                     log_likelihood=False, posterior_predictive=False)
     wall = time.perf_counter() - start
     names = [v for v in POP if v in idata["posterior"]]

@@ -181,11 +181,18 @@ def main() -> None:
         "anchored + low-rank, tune 500": lambda: run_ours(
             data, o, parameterization="anchored", mass_matrix="low_rank", tune=500,
             args=args),
+        "partially centred": lambda: run_ours(
+            data, o, parameterization="partially_centered", args=args),
+        "partially centred + low-rank": lambda: run_ours(
+            data, o, parameterization="partially_centered", mass_matrix="low_rank",
+            args=args),
         "bayes_hte default (auto, auto)": lambda: run_default(data, o, args),
     }
     if o != "binary":
         rows.pop("Bambi defaults (PyMC NUTS)")
         rows.pop("QR design")
+        rows.pop("partially centred")  # binary outcomes only
+        rows.pop("partially centred + low-rank")
     table = {}
     for label, run in rows.items():
         if label in args.skip:

@@ -559,28 +559,38 @@ def intercept_anchors(data: IPDData, learner: str) -> tuple[np.ndarray, np.ndarr
 
 def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: np.ndarray,
                                    *, arm_dims: tuple, s_dims: tuple):
-    r"""Random trial intercepts centred by how much their own trial pins them down.
+    r"""Random trial intercepts and their mean centred by how much the data pin them down.
 
-    The model is that of the centred form, :math:`\alpha_j \sim N(\alpha, \tau^2)`,
-    written in the variables :math:`(\alpha, \tau, r_j)` with
+    The model is that of the centred form, :math:`\alpha_j \sim N(\alpha, \tau^2)` with
+    priors on :math:`\alpha` and :math:`\tau`, written in the variables
+    :math:`(\tau, u, r_j)` with
 
     .. math::
 
+        \alpha = m(\tau) + \sqrt{V(\tau)}\,u, \qquad
         \alpha_j = w_j \hat\alpha_j + (1 - w_j)\,\alpha + \sqrt{w_j}\, s_j r_j,
-        \qquad w_j = \frac{\tau^2}{\tau^2 + s_j^2},
+
+    .. math::
+
+        w_j = \frac{\tau^2}{\tau^2 + s_j^2}, \qquad
+        V(\tau)^{-1} = \sum_j \frac{1}{\tau^2 + s_j^2}, \qquad
+        m(\tau) = V(\tau) \sum_j \frac{\hat\alpha_j}{\tau^2 + s_j^2},
 
     where :math:`\hat\alpha_j` and :math:`s_j` are the trial's maximum-likelihood
     intercept and its standard error (:func:`intercept_anchors`). If trial :math:`j`'s
-    likelihood for :math:`\alpha_j` were :math:`N(\hat\alpha_j, s_j^2)`, the
-    conditional posterior of :math:`\alpha_j` given :math:`(\alpha, \tau)` would be
-    :math:`N(w_j\hat\alpha_j + (1-w_j)\alpha,\ w_j s_j^2)` and :math:`r_j` would be
-    standard normal whatever :math:`\alpha` and :math:`\tau`: the form is non-centred
-    where :math:`\tau \ll s_j` and centred where :math:`\tau \gg s_j`, the weights
-    moving with :math:`\tau` (the data-dependent partial non-centring of
-    Papaspiliopoulos, Roberts & Sköld 2007, Statistical Science 22:59, with the
-    weight of their normal hierarchical model). The density of :math:`\alpha_j` and
-    the Jacobian :math:`\sqrt{w_j}\,s_j` are added as one potential, written without
-    dividing by :math:`\tau`:
+    likelihood for :math:`\alpha_j` were :math:`N(\hat\alpha_j, s_j^2)` (and the prior
+    on :math:`\alpha` flat), :math:`\alpha_j` given :math:`(\alpha, \tau)` would be
+    :math:`N(w_j\hat\alpha_j + (1-w_j)\alpha,\ w_j s_j^2)` and :math:`\alpha` given
+    :math:`\tau` would be :math:`N(m, V)`, so :math:`u` and :math:`r_j` would be
+    standard normal whatever :math:`\tau`: no funnel between :math:`\tau` and either the
+    trial intercepts or their mean. The intercepts are non-centred where
+    :math:`\tau \ll s_j` and centred where :math:`\tau \gg s_j`, the weights moving
+    with :math:`\tau` (the data-dependent partial non-centring of Papaspiliopoulos,
+    Roberts & Sköld 2007, Statistical Science 22:59, with the weights of the normal
+    hierarchical model). The transformation is triangular with Jacobian
+    :math:`\sqrt{V}\prod_j \sqrt{w_j}\,s_j`; the prior of :math:`\alpha`, the density of
+    the :math:`\alpha_j` and the log Jacobian are added as potentials, the latter two
+    written without dividing by :math:`\tau`:
 
     .. math::
 
@@ -589,21 +599,26 @@ def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: 
         \quad \rho_j = \frac{\tau(\hat\alpha_j - \alpha)}{\tau^2 + s_j^2}
         + \frac{s_j r_j}{\sqrt{\tau^2 + s_j^2}}.
 
-    :math:`r_j` (``alpha_study_z``) is ``Flat``; ``alpha_study`` is a deterministic.
+    :math:`u` (``alpha_z``) and :math:`r_j` (``alpha_study_z``) are ``Flat``;
+    ``alpha`` and ``alpha_study`` are deterministics.
     """
-    alpha = make_rv("alpha", priors["alpha"], dims=arm_dims)
     tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
+    u = pm.Flat("alpha_z", dims=arm_dims)
     r = pm.Flat("alpha_study_z", dims=s_dims)
-    total = tau**2 + se**2
+    total = tau**2 + se**2                                   # (study, *arm)
+    precision = (1.0 / total).sum(axis=0)
+    mean = (estimate / total).sum(axis=0) / precision
+    alpha = pm.Deterministic("alpha", mean + u / pt.sqrt(precision), dims=arm_dims)
     weight = tau**2 / total
-    pm.Deterministic("alpha_study",
-                     weight * estimate + (1.0 - weight) * alpha + pt.sqrt(weight) * se * r,
-                     dims=s_dims)
+    a_s = pm.Deterministic(
+        "alpha_study", weight * estimate + (1.0 - weight) * alpha + pt.sqrt(weight) * se * r,
+        dims=s_dims)
     rho = tau * (estimate - alpha) / total + se * r / pt.sqrt(total)
     pm.Potential("alpha_study_density",
                  (-0.5 * rho**2 - 0.5 * np.log(2 * np.pi) + np.log(se)
-                  - 0.5 * pt.log(total)).sum())
-    return pm.modelcontext(None)["alpha_study"]
+                  - 0.5 * pt.log(total)).sum() - 0.5 * pt.log(precision).sum())
+    pm.Potential("alpha_prior", pm.logp(make_dist(priors["alpha"]), alpha).sum())
+    return a_s
 
 
 def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_names):

@@ -301,11 +301,12 @@ def test_anchored_form_is_the_centred_model(small, learner):
 
 @pytest.mark.parametrize("learner", ["s", "t"])
 def test_partially_centred_form_is_the_centred_model(small, learner):
-    """Same density as the centred form after alpha_j = w a_hat + (1 - w) alpha + sqrt(w) s r.
+    """Same density as the centred form after the triangular change of variables.
 
-    log p_pc(alpha, tau, r) = log p_centred(alpha, tau, alpha_j(r)) + sum log(sqrt(w_j) s_j)
-    exactly (the Jacobian of r -> alpha_j; w_j = tau^2 / (tau^2 + s_j^2)), at points far
-    from the anchors as well.
+    alpha = m(tau) + sqrt(V(tau)) u and alpha_j = w a_hat + (1 - w) alpha + sqrt(w) s r
+    (w_j = tau^2 / (tau^2 + s_j^2), 1/V = sum 1/(tau^2 + s_j^2), m = V sum a_hat/(tau^2 +
+    s_j^2)): log p_pc(tau, u, r) = log p_centred(tau, alpha, alpha_j) + log sqrt(V)
+    + sum log(sqrt(w_j) s_j) exactly, at points far from the anchors as well.
     """
     _, data = small
     kw = dict(heterogeneity="random_intercept", learner=learner)
@@ -319,10 +320,15 @@ def test_partially_centred_form_is_the_centred_model(small, learner):
     for scale in (0.3, 0.3, 2.0, 2.0):
         pp = {k: v + scale * rng.normal(size=np.shape(v)) for k, v in pc.initial_point().items()}
         tau = np.exp(pp["tau_alpha_log__"])
-        w = tau**2 / (tau**2 + se**2)
-        a_j = w * est + (1 - w) * pp["alpha"] + np.sqrt(w) * se * pp["alpha_study_z"]
-        pcen = {k: v for k, v in pp.items() if k != "alpha_study_z"} | {"alpha_study": a_j}
-        diffs.append(f_pc(pp) - f_cen(pcen) - np.log(np.sqrt(w) * se).sum())
+        total = tau**2 + se**2
+        prec = (1 / total).sum(0)
+        alpha = (est / total).sum(0) / prec + pp["alpha_z"] / np.sqrt(prec)
+        w = tau**2 / total
+        a_j = w * est + (1 - w) * alpha + np.sqrt(w) * se * pp["alpha_study_z"]
+        pcen = {"alpha": alpha, "alpha_study": a_j, "tau_alpha_log__": pp["tau_alpha_log__"]}
+        pcen |= {k: v for k, v in pp.items() if k not in ("alpha_z", "alpha_study_z")}
+        jac = 0.5 * np.log(1 / prec).sum() + np.log(np.sqrt(w) * se).sum()
+        diffs.append(f_pc(pp) - f_cen(pcen) - jac)
     np.testing.assert_allclose(diffs, 0.0, atol=1e-8)
 
 
