@@ -33,22 +33,27 @@ def resolve_sampler(sampler: Sampler | None) -> Sampler:
 
     Parameters
     ----------
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         The sampler the user asked for.
 
     Returns
     -------
-    {"nutpie", "pymc"}
+    {"nutpie", "pymc", "nutpie_jax"}
         ``sampler``, or the default when it is ``None``.
 
     Raises
     ------
     ValueError
-        Not one of ``"nutpie"``, ``"pymc"``.
+        Not one of ``"nutpie"``, ``"pymc"``, ``"nutpie_jax"``.
+    ImportError
+        ``"nutpie_jax"`` without JAX installed (``pip install "bayes_hte[jax]"``).
     """
     if sampler is None:
         return default_sampler()
     check_choice("sampler", sampler, SAMPLERS)
+    if sampler == "nutpie_jax" and importlib.util.find_spec("jax") is None:
+        raise ImportError('sampler="nutpie_jax" needs JAX: pip install "bayes_hte[jax]" '
+                          '(or jax[cuda] for a GPU)')
     return sampler
 
 
@@ -249,8 +254,12 @@ def fit(
         Kept draws per chain, tuning steps per chain, number of chains.
     random_seed : int, optional
         Seed for the sampler and for the posterior predictive draws.
-    sampler : {"nutpie", "pymc"}, optional
-        NUTS implementation; default nutpie when installed.
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
+        NUTS implementation; default nutpie (log density compiled with numba) when
+        installed. ``"nutpie_jax"`` is nutpie with the log density and its gradient
+        compiled by JAX (optional extra ``bayes_hte[jax]``): the same posterior, for
+        machines with a GPU (on this project's 2-core CPU it is slower:
+        ``docs/performance.md``).
     target_accept : float, optional
         Target acceptance rate (raise towards 0.95 if divergences appear).
     mass_matrix : {"diag", "low_rank"}
@@ -316,8 +325,8 @@ def fit(
     if mass_matrix not in ("diag", "low_rank"):
         raise ValueError(f"mass_matrix must be 'diag' or 'low_rank', got {mass_matrix!r}")
     if mass_matrix == "low_rank":
-        if sampler != "nutpie":
-            raise ValueError("mass_matrix='low_rank' needs sampler='nutpie'")
+        if sampler == "pymc":
+            raise ValueError("mass_matrix='low_rank' needs sampler='nutpie' or 'nutpie_jax'")
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
@@ -328,9 +337,12 @@ def fit(
                 random_seed=random_seed, progressbar=progressbar,
                 nuts_kwargs={**kwargs.pop("nuts_sampler_kwargs", {}), **kwargs})
         else:
+            if sampler == "nutpie_jax":
+                kwargs |= {"backend": "jax", "compile_kwargs": {"gradient_backend": "jax"}}
             idata = pm.sample(
                 draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
-                random_seed=random_seed, nuts_sampler=sampler, progressbar=progressbar,
+                random_seed=random_seed, progressbar=progressbar,
+                nuts_sampler="nutpie" if sampler == "nutpie_jax" else sampler,
                 compute_convergence_checks=False, **kwargs,
             )
         reduction = (getattr(model, "bayes_hte", None) or {}).get("data_reduction")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 # --------------------------------------------------------------------------- sampling
-Sampler = Literal["nutpie", "pymc"]
+Sampler = Literal["nutpie", "pymc", "nutpie_jax"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 MassMatrixKind = Literal["diag", "low_rank"]
 MassMatrix = Literal["auto", "diag", "low_rank"]
@@ -310,7 +310,7 @@ class IPDMAOptions:
         ----------
         value : {"auto", "diag", "low_rank"}
             The mass matrix the user asked for.
-        sampler : {"nutpie", "pymc"}
+        sampler : {"nutpie", "pymc", "nutpie_jax"}
             The resolved sampler (the low-rank correction exists in nutpie only).
         intercept_form : {"centered", "non_centered", "anchored", "partially_centered"}, optional
             The resolved form of the random trial intercepts
@@ -331,7 +331,7 @@ class IPDMAOptions:
             return value
         low_rank = (self.heterogeneity == "rank1"
                     or intercept_form in ("anchored", "partially_centered"))
-        return "low_rank" if sampler == "nutpie" and low_rank else "diag"
+        return "low_rank" if sampler in ("nutpie", "nutpie_jax") and low_rank else "diag"
 
     def model_options(self) -> dict:
         """The time-to-event options as keywords (empty for a binary outcome).

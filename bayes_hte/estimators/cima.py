@@ -209,7 +209,7 @@ class CIMAModel(Estimator):
             Kept draws and tuning steps per chain, number of chains.
         random_seed : int, optional
             Seed of the sampler.
-        sampler : {"nutpie", "pymc"}, optional
+        sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
             NUTS implementation; default nutpie when installed.
         target_accept : float, optional
             NUTS target acceptance; default the sampler's (0.8), or

@@ -257,7 +257,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             Posterior draws and tuning steps per chain, number of chains.
         random_seed : int, optional
             Seed of the sampler; also the default seed of new-trial draws in :meth:`ite`.
-        sampler : {"nutpie", "pymc"}, optional
+        sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
             Default: nutpie when installed.
         target_accept : float, optional
             NUTS target acceptance; ``None`` uses the structure's default

@@ -169,7 +169,7 @@ class SubgroupHTEModel(IPDEstimator):
         random_seed : int, optional
             Seed of the sampler; also the default seed of new-trial draws and of the
             individual deviations (:meth:`eta`).
-        sampler : {"nutpie", "pymc"}, optional
+        sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
             Default: nutpie when installed.
         target_accept : float, optional
             NUTS target acceptance rate.

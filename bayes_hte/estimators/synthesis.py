@@ -117,7 +117,7 @@ CoefficientEstimates
             Kept draws and tuning steps per chain, number of chains.
         random_seed : int, optional
             Seed of the sampler; also the default seed of new-trial draws.
-        sampler : {"nutpie", "pymc"}, optional
+        sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
             NUTS implementation; default nutpie when installed.
         target_accept : float, optional
             NUTS target acceptance (the sampler's default, 0.8, when ``None``); raise it

@@ -279,7 +279,7 @@ def fit_subgroup_model(data: TrialIPD, *, covariates: Sequence[str] = (),
         0/1 columns whose CATE contrast ``hte_<column>`` is reported.
     draws, tune, chains : int
         Kept draws and tuning steps per chain, number of chains.
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (default nutpie when installed; PyMC cannot start its
         chain processes inside Dask's daemonic workers).
     target_accept : float, optional
@@ -416,7 +416,7 @@ def fit_ipdma_holdout(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_i
     draws, tune, chains : int
         Kept draws and tuning steps per chain, number of chains (default: the cheap
         one-chain IECV setting of the paper replication, 200 + 200).
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (one chain in process: PyMC works inside Dask workers).
     target_accept : float, optional
         NUTS target acceptance (default: the estimator's).
@@ -515,7 +515,7 @@ def fit_ipd_aggregate(data: IPDAggregateData, *, source: IPDAggregateSource = "i
         distribution) instead of an average one.
     draws, tune, chains : int
         Kept draws and tuning steps per chain, chains.
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (default nutpie).
     target_accept : float, optional
         NUTS target acceptance (default: the estimator's).

@@ -76,7 +76,7 @@ def fit_ipdma(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_intercept
         Prior overrides by parameter name (the estimator's ``priors``).
     draws, tune, chains : int
         Kept draws and tuning steps per chain, number of chains.
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (default nutpie when installed; PyMC cannot start its chain
         processes inside Dask's daemonic workers).
     target_accept : float, optional

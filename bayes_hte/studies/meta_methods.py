@@ -275,7 +275,7 @@ def fit_bayes_meta_analysis(data: StudyData, *,
     draws, tune, chains : int
         Kept draws and tuning steps per chain, number of chains (small by default: a
         study fits many data sets).
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (default nutpie when installed). PyMC runs its chains in
         child processes, which Dask's daemonic workers cannot start: use nutpie there.
     target_accept : float, optional
@@ -344,7 +344,7 @@ def fit_bayes_causal_meta_analysis(data: ArmTable, *,
         Prior override of ``"logit_risk"``.
     draws, tune, chains : int
         Kept draws and tuning steps per chain, number of chains.
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (default nutpie when installed; see
         :func:`fit_bayes_meta_analysis` about PyMC on Dask workers).
     target_accept : float, optional

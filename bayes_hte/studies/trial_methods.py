@@ -87,7 +87,7 @@ def fit_s_learner(data: TrialIPD, *, covariates: Sequence[str] = (), standardize
         0/1 columns whose CATE contrast ``hte_<column>`` is reported.
     draws, tune, chains : int
         Kept draws and tuning steps per chain, number of chains.
-    sampler : {"nutpie", "pymc"}, optional
+    sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation (default nutpie when installed).
     target_accept : float, optional
         NUTS target acceptance (default: the estimator's).
