@@ -132,6 +132,29 @@ def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, ma
     assert seen["target_accept"] == 0.8 and seen["mass_matrix"] == "diag"
 
 
+@pytest.mark.parametrize("form,sampler,mass", [
+    ("partially_centered", "nutpie", "low_rank"), ("partially_centered", "nutpie_jax", "low_rank"),
+    ("anchored", "nutpie", "low_rank"), ("partially_centered", "pymc", "diag"),
+    ("non_centered", "nutpie", "diag"),
+])
+def test_auto_mass_matrix_follows_the_intercept_form(small, monkeypatch, form, sampler, mass):
+    """mass_matrix="auto": low-rank for the partially centred and anchored intercepts
+    (nutpie, either backend), diagonal for the non-centred ones and for PyMC's NUTS."""
+    from bayes_hte.estimators import ipdma as estimators
+
+    seen = {}
+
+    def capture(model, **kwargs):
+        seen.update(kwargs)
+        raise _Captured
+
+    monkeypatch.setattr(estimators, "fit", capture)
+    _, data = small
+    with pytest.raises(_Captured):
+        bh.IPDMetaModel(parameterization=form).fit(data, sampler=sampler)
+    assert seen["mass_matrix"] == mass
+
+
 def test_mass_matrix_options(small):
     from bayes_hte.inference import fit
 

@@ -217,3 +217,16 @@ def test_bad_inputs(small):
         survival.build_ipdma_survival_model(data, baseline="cox")
     with pytest.raises(ValueError, match="parameterization must be"):
         survival.build_ipdma_survival_model(data, parameterization="centred")
+
+
+def test_auto_form_of_large_trials_is_anchored(small):
+    """Time to event: "auto" gives large trials the anchored form (the partially centred
+    one needs a logistic fit of the intercepts, binary only) and asking for the
+    partially centred form says so."""
+    _, data = small
+    assert ipdma.choose_parameterization(data, min_events=1) == "anchored"
+    assert ipdma.choose_parameterization(data, min_events=1, heterogeneity="rank1") \
+        == "centered"
+    with pytest.raises(bh.DataError, match="binary outcomes"):
+        survival.build_ipdma_survival_model(data, heterogeneity="random_intercept",
+                                            parameterization="partially_centered")
