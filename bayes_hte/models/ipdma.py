@@ -527,7 +527,8 @@ def intercept_anchors(data: IPDData, learner: str) -> tuple[np.ndarray, np.ndarr
     Raises
     ------
     DataError
-        A time-to-event outcome (the form is offered for binary outcomes).
+        A time-to-event outcome (the form is offered for binary outcomes), or a trial
+        (arm) with no events or no non-events (named in the message).
     """
     if data.outcome_type != "binary":
         raise DataError("parameterization='partially_centered' is for binary outcomes; "
@@ -541,6 +542,15 @@ def intercept_anchors(data: IPDData, learner: str) -> tuple[np.ndarray, np.ndarr
     y = data.y.astype(float)
     events = np.bincount(group, weights=y, minlength=n_groups)
     totals = np.bincount(group, minlength=n_groups)
+    empty = np.flatnonzero((events == 0) | (events == totals))
+    if empty.size:
+        g = int(empty[0])
+        where = (f"trial {data.study_labels[g // 2]!r}, {ARMS[g % 2]} arm" if learner == "t"
+                 else f"trial {data.study_labels[g]!r}")
+        raise DataError(f"parameterization='partially_centered' needs events and non-events "
+                        f"in every trial{' arm' if learner == 't' else ''}: {where} has "
+                        f"{int(events[g])} events in {int(totals[g])} patients (its intercept "
+                        f"has no finite maximum-likelihood estimate); use 'non_centered'")
     beta = np.zeros(design.shape[1])
     beta[:n_groups] = np.log((events + 0.5) / (totals - events + 0.5))
     for _ in range(50):

@@ -355,6 +355,23 @@ def test_partially_centred_form_is_the_centred_model(small, learner):
     np.testing.assert_allclose(diffs, 0.0, atol=1e-8)
 
 
+@pytest.mark.parametrize("learner", ["s", "t"])
+def test_partially_centred_form_needs_events_in_every_trial(small, learner):
+    sim, _ = small
+    df = sim.data.copy()
+    first = df["trial"].iloc[0]
+    rows = (df["trial"] == first) & ((df["treat"] == 1) if learner == "t" else True)
+    df.loc[rows, "y"] = 0
+    data = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1", "x2", "x3"])
+    arm = r", treated arm" if learner == "t" else ""
+    with pytest.raises(bh.DataError, match=rf"trial '{first}'{arm} has 0 events"):
+        ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner=learner,
+                                parameterization="partially_centered")
+    # auto never picks it there: the trial has fewer than 100 events
+    assert ipdma.choose_parameterization(data, learner=learner) == "non_centered"
+
+
 def test_intercept_anchors_are_the_fixed_intercept_mle(small):
     """The anchors maximise the trial-intercept logistic likelihood: its score is 0 there."""
     _, data = small
