@@ -105,14 +105,8 @@ class _Captured(Exception):
     pass
 
 
-@pytest.mark.parametrize("het,sampler,accept,mass", [
-    ("rank1", "nutpie", 0.95, "low_rank"),
-    ("rank1", "pymc", 0.95, "diag"),
-    ("fully_stratified", "nutpie", 0.95, "diag"),
-    ("random_intercept", "nutpie", 0.9, "diag"),
-])
-def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, mass):
-    """target_accept / mass matrix defaults per structure reach the sampler."""
+def _sampler_kwargs(monkeypatch, estimator, data, **fit_kwargs) -> dict:
+    """The keywords ``estimator.fit(data, **fit_kwargs)`` hands to inference.fit."""
     from bayes_hte.estimators import ipdma as estimators
 
     seen = {}
@@ -122,13 +116,25 @@ def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, ma
         raise _Captured
 
     monkeypatch.setattr(estimators, "fit", capture)
+    with pytest.raises(_Captured):
+        estimator.fit(data, **fit_kwargs)
+    return seen
+
+
+@pytest.mark.parametrize("het,sampler,accept,mass", [
+    ("rank1", "nutpie", 0.95, "low_rank"),
+    ("rank1", "pymc", 0.95, "diag"),
+    ("fully_stratified", "nutpie", 0.95, "diag"),
+    ("random_intercept", "nutpie", 0.9, "diag"),
+])
+def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, mass):
+    """target_accept / mass matrix defaults per structure reach the sampler."""
     _, data = small
-    with pytest.raises(_Captured):
-        bh.IPDMetaModel(heterogeneity=het).fit(data, sampler=sampler)
+    seen = _sampler_kwargs(monkeypatch, bh.IPDMetaModel(heterogeneity=het), data,
+                           sampler=sampler)
     assert seen["target_accept"] == accept and seen["mass_matrix"] == mass
-    with pytest.raises(_Captured):
-        bh.IPDMetaModel(heterogeneity=het).fit(data, sampler=sampler, target_accept=0.8,
-                                               mass_matrix="diag")
+    seen = _sampler_kwargs(monkeypatch, bh.IPDMetaModel(heterogeneity=het), data,
+                           sampler=sampler, target_accept=0.8, mass_matrix="diag")
     assert seen["target_accept"] == 0.8 and seen["mass_matrix"] == "diag"
 
 
@@ -140,18 +146,9 @@ def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, ma
 def test_auto_mass_matrix_follows_the_intercept_form(small, monkeypatch, form, sampler, mass):
     """mass_matrix="auto": low-rank for the partially centred and anchored intercepts
     (nutpie, either backend), diagonal for the non-centred ones and for PyMC's NUTS."""
-    from bayes_hte.estimators import ipdma as estimators
-
-    seen = {}
-
-    def capture(model, **kwargs):
-        seen.update(kwargs)
-        raise _Captured
-
-    monkeypatch.setattr(estimators, "fit", capture)
     _, data = small
-    with pytest.raises(_Captured):
-        bh.IPDMetaModel(parameterization=form).fit(data, sampler=sampler)
+    seen = _sampler_kwargs(monkeypatch, bh.IPDMetaModel(parameterization=form), data,
+                           sampler=sampler)
     assert seen["mass_matrix"] == mass
 
 
