@@ -190,15 +190,23 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     {"partially_centered", "anchored", "centered", "non_centered"}
         Form of the random trial intercepts.
     """
-    groups = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
-    events = np.bincount(groups, weights=data.y, minlength=groups.max() + 1)
-    totals = np.bincount(groups, minlength=groups.max() + 1)
+    _, events, totals = _events_by_intercept(data, learner)
     least = np.minimum(events, totals - events).min()
     if least < min_events:
         return "non_centered"
     if heterogeneity == "rank1":
         return "centered"
     return "partially_centered" if data.outcome_type == "binary" else "anchored"
+
+
+def _events_by_intercept(data: IPDData, learner: str
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each patient's trial-intercept group (trial, or trial x arm for the T-learner:
+    ``2 * study + z``) and the events and patients per group."""
+    group = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
+    n_groups = data.n_studies * (2 if learner == "t" else 1)
+    return (group, np.bincount(group, weights=data.y, minlength=n_groups),
+            np.bincount(group, minlength=n_groups))
 
 
 def intercept_form(data: IPDData, *, heterogeneity: str, learner: str,
@@ -533,15 +541,13 @@ def intercept_anchors(data: IPDData, learner: str) -> tuple[np.ndarray, np.ndarr
     if data.outcome_type != "binary":
         raise DataError("parameterization='partially_centered' is for binary outcomes; "
                         "use 'anchored', 'centered' or 'non_centered' for time-to-event data")
-    n_groups = data.n_studies * (2 if learner == "t" else 1)
-    group = data.study_idx * 2 + data.z if learner == "t" else data.study_idx
+    group, events, totals = _events_by_intercept(data, learner)
+    n_groups = events.size
     X = np.asarray(data.X, dtype=float)
     z = data.z.astype(float)[:, None]
     fixed = np.hstack([X * (1 - z), X * z]) if learner == "t" else np.hstack([X, z, X * z])
     design = np.hstack([np.eye(n_groups)[group], fixed])
     y = data.y.astype(float)
-    events = np.bincount(group, weights=y, minlength=n_groups)
-    totals = np.bincount(group, minlength=n_groups)
     empty = np.flatnonzero((events == 0) | (events == totals))
     if empty.size:
         g = int(empty[0])
