@@ -14,7 +14,13 @@ import xarray as xr
 
 from bayes_hte.errors import MemoryBudgetError, MemoryBudgetWarning
 from bayes_hte.models.reduction import per_unit_model
-from bayes_hte.options import SAMPLERS, MassMatrixKind, Sampler, check_choice
+from bayes_hte.options import (
+    LOW_RANK_SAMPLERS,
+    SAMPLERS,
+    MassMatrixKind,
+    Sampler,
+    check_choice,
+)
 
 
 def default_sampler() -> Sampler:
@@ -325,7 +331,7 @@ def fit(
     if mass_matrix not in ("diag", "low_rank"):
         raise ValueError(f"mass_matrix must be 'diag' or 'low_rank', got {mass_matrix!r}")
     if mass_matrix == "low_rank":
-        if sampler == "pymc":
+        if sampler not in LOW_RANK_SAMPLERS:
             raise ValueError("mass_matrix='low_rank' needs sampler='nutpie' or 'nutpie_jax'")
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
     with model, warnings.catch_warnings():

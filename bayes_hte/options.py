@@ -16,6 +16,8 @@ from typing import Literal, get_args
 # --------------------------------------------------------------------------- sampling
 Sampler = Literal["nutpie", "pymc", "nutpie_jax"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
+#: The samplers with nutpie's low-rank corrected mass matrix (``mass_matrix="low_rank"``).
+LOW_RANK_SAMPLERS: tuple[str, ...] = ("nutpie", "nutpie_jax")
 MassMatrixKind = Literal["diag", "low_rank"]
 MassMatrix = Literal["auto", "diag", "low_rank"]
 
@@ -331,7 +333,7 @@ class IPDMAOptions:
             return value
         low_rank = (self.heterogeneity == "rank1"
                     or intercept_form in ("anchored", "partially_centered"))
-        return "low_rank" if sampler in ("nutpie", "nutpie_jax") and low_rank else "diag"
+        return "low_rank" if sampler in LOW_RANK_SAMPLERS and low_rank else "diag"
 
     def model_options(self) -> dict:
         """The time-to-event options as keywords (empty for a binary outcome).
