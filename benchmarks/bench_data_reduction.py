@@ -44,6 +44,7 @@ import pandas as pd
 import bayes_hte as bh
 from bayes_hte.inference import fit
 from bayes_hte.models import ipdma
+from bayes_hte.options import IPDMAOptions
 
 SIZES = (10_512, 12_020, 8_705, 9_000)  # 40,237 patients in 4 trials (INDANA subset)
 POP = ["alpha", "theta", "gamma", "eta", "tau_alpha"]
@@ -110,14 +111,16 @@ def sample(model, args) -> tuple[dict, object]:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # the mass matrix and target_accept IPDMetaModel.fit picks for the model's
-        # random intercepts (low-rank for the forms "auto" gives large trials)
-        form = model.bayes_hte.get("intercept_form")
-        low_rank = form in ("anchored", "partially_centered")
+        # the mass matrix and target_accept IPDMetaModel.fit picks for the model
+        options = IPDMAOptions.resolve(heterogeneity="random_intercept", learner="s",
+                                       outcome="binary", parameterization="auto",
+                                       model_options={})
         idata = fit(model, draws=args.draws, tune=args.tune, chains=args.chains,
                     random_seed=args.seed, sampler="nutpie",
-                    mass_matrix="low_rank" if low_rank else "diag",
-                    target_accept=ipdma.DEFAULT_TARGET_ACCEPT["random_intercept"],
+                    mass_matrix=options.mass_matrix(
+                        "auto", sampler="nutpie",
+                        intercept_form=model.bayes_hte.get("intercept_form")),
+                    target_accept=options.target_accept(),
                     log_likelihood=False, posterior_predictive=False)
     wall = time.perf_counter() - start
     names = [v for v in POP if v in idata["posterior"]]
