@@ -135,3 +135,25 @@ def test_run_ipdma_spec_with_comparison_shows_the_ite_violins_once(tmp_path):
     report = (out / "report.md").read_text()
     assert "ite_by_model" in report and "ite_distribution.png" not in report
     assert (out / "ite_distribution.png").exists()
+
+
+def test_run_ipdma_spec_cross_validates_in_a_second_process_alongside_the_fits(tmp_path):
+    """``cv = "iecv"``: the runner starts the cross-validation in another process before
+    the main fits (it refits from the data) and collects it for the evaluation; its
+    refits are logged when collected, and its tables written as before."""
+    spec = tmp_path / "tiny.toml"
+    out = tmp_path / "out"
+    spec.write_text(SPEC.format(out=out) + '\n[evaluation]\ncompare = true\ncv = "iecv"\n'
+                    "draws = 40\ntune = 60\n")
+    messages = []
+    run_spec(spec, log=messages.append)
+    started = next(i for i, m in enumerate(messages) if "started in a second process" in m)
+    first_fit = next(i for i, m in enumerate(messages) if "NA-S: fitting" in m)
+    assert started < first_fit
+    assert sum(m.startswith("IECV [") for m in messages) == 6      # 2 models x 3 trials
+    assert any(m.startswith("IECV: 6 fits in") for m in messages)
+    fits = pd.read_csv(out / "evaluation_iecv_fits.csv")
+    assert len(fits) == 6 and set(fits["model"]) == {"NA-S", "RI-S"}
+    assert fits["max_r_hat"].notna().all()                        # two chains each
+    table = pd.read_csv(out / "evaluation_metrics.csv")
+    assert {"in-sample", "iecv"} <= set(table["validation"])

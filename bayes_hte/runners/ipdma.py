@@ -47,6 +47,7 @@ from bayes_hte.runners.ipd_aggregate import (
 from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
 from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
 from bayes_hte.workflows.compare import METRIC_ORDER
+from bayes_hte.workflows.iecv import BackgroundIECV, log_iecv, submit_iecv
 
 #: Time-to-event options of ``[model]`` passed on to :class:`~bayes_hte.IPDMetaModel`.
 TTE_OPTIONS = ("baseline", "cuts", "n_intervals", "horizon")
@@ -73,6 +74,8 @@ class IPDMARunner(Runner):
     family = "ipdma"
     #: Aggregate-data trials of the spec (:mod:`bayes_hte.runners.ipd_aggregate`).
     aggregate = None
+    #: The cross-validation running alongside the main fits (:meth:`_start_iecv`).
+    _iecv: BackgroundIECV | None = None
 
     def load(self) -> tuple[IPDData, np.ndarray | None]:
         """The data container and, for simulations, the true ITE in an average trial.
@@ -122,12 +125,13 @@ class IPDMARunner(Runner):
         options = {k: model[k] for k in TTE_OPTIONS if k in model}
         (self.outdir / "posteriors").mkdir(exist_ok=True)
         fitted: dict[str, IPDMetaModel] = {}
-        grid = [(h, lr) for h in hets for lr in learners]
-        for k, (het, learner) in enumerate(grid, start=1):
-            settings = dict(heterogeneity=het, learner=learner,
-                            outcome=model.get("outcome", data.outcome_type),
-                            priors=priors.get(het, priors.get("all", {})),
-                            parameterization=model["parameterization"], **options)
+        grid = [dict(heterogeneity=het, learner=learner,
+                     outcome=model.get("outcome", data.outcome_type),
+                     priors=priors.get(het, priors.get("all", {})),
+                     parameterization=model["parameterization"], **options)
+                for het in hets for learner in learners]
+        self._start_iecv(data, [IPDMetaModel(**settings) for settings in grid])
+        for k, settings in enumerate(grid, start=1):
             m = IPDMetaModel(**settings)
             label = f"[{k}/{len(grid)}] {m.label}"
             path = self.outdir / "posteriors" / f"{m.label}.nc"
@@ -144,6 +148,32 @@ class IPDMARunner(Runner):
             self.save_posterior(m, path, key)
             fitted[m.label] = m
         return fitted
+
+    def _start_iecv(self, data: IPDData, models: list[IPDMetaModel]) -> None:
+        """Start the ``[evaluation]`` cross-validation in another process, before the main
+        fits, when it is asked for and possible (:func:`~bayes_hte.workflows.iecv.submit_iecv`:
+        it refits from the data, so it runs alongside the main fits); otherwise
+        :func:`evaluate_fitted` skips it or runs it itself."""
+        spec = evaluation_spec(self.tables["evaluation"])
+        if not spec["compare"] or spec["cv"] != "iecv" or not models:
+            return
+        try:
+            check_iecv(data, {m.label: m.heterogeneity for m in models})
+        except DataError:
+            return  # evaluate_fitted says why, after the main fits
+        self._iecv = submit_iecv(data, {m.label: m for m in models},
+                                 options=iecv_options(spec))
+        self.log("evaluation: internal-external cross-validation started in a second "
+                 "process, alongside the main fits")
+
+    def run(self) -> None:
+        """:meth:`Runner.run`, stopping a cross-validation process left running by an
+        error."""
+        try:
+            super().run()
+        finally:
+            if self._iecv is not None:
+                self._iecv.cancel()
 
     def write(self, inputs: tuple[IPDData, np.ndarray | None],
               results: dict[str, IPDMetaModel]) -> None:
@@ -173,7 +203,8 @@ class IPDMARunner(Runner):
         compared = bool(self.tables["evaluation"]["compare"] and len(fitted) > 0)
         if compared:  # its section shows the ITE distributions per model (ite_by_model)
             evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
-                            outdir=outdir, rep=rep, log=self.log, ci_prob=ci_prob)
+                            outdir=outdir, rep=rep, log=self.log, ci_prob=ci_prob,
+                            cv_result=self._iecv)
         else:
             rep.heading("ITE distributions")
         self.save_figure(plots.plot_ite_distribution(ites, truth=truth),
@@ -313,10 +344,55 @@ def formatted_summary(table: pd.DataFrame, *, validation: str, trial: str) -> pd
     return wide.loc[list(dict.fromkeys(sub["model"])), order]
 
 
+def evaluation_spec(spec: Mapping | None) -> dict:
+    """The ``[evaluation]`` table checked and completed with its defaults.
+
+    Parameters
+    ----------
+    spec : mapping or None
+        The table as written.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`~bayes_hte.runners.schema.EVALUATION` that has a default,
+        overridden by ``spec``.
+
+    Raises
+    ------
+    SpecError
+        An unknown key, or ``cv`` not ``"iecv"`` or ``"none"``.
+    """
+    spec = dict(spec or {})
+    check_keys(spec, EVALUATION, "evaluation", family="ipdma")
+    spec = {**{k: v for k, v in EVALUATION.items() if v is not UNSET}, **spec}
+    if spec["cv"] not in ("iecv", "none"):
+        raise SpecError(f"[evaluation] cv must be 'iecv' or 'none', got {spec['cv']!r}")
+    return spec
+
+
+def iecv_options(spec: Mapping) -> dict:
+    """The keywords of :func:`~bayes_hte.workflows.iecv.iecv` in an ``[evaluation]``
+    table.
+
+    Parameters
+    ----------
+    spec : mapping
+        The table completed by :func:`evaluation_spec`.
+
+    Returns
+    -------
+    dict
+        Its keys among :data:`IECV_OPTIONS` (sampler settings, ``workers``,
+        ``random_seed``, ``recalibrate``).
+    """
+    return {k: spec[k] for k in IECV_OPTIONS if k in spec}
+
+
 def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
                     truth: np.ndarray | None = None, spec: Mapping | None = None,
-                    outdir: Path, rep: Report, log: Log, ci_prob: float = 0.95
-                    ) -> ITEComparison:
+                    outdir: Path, rep: Report, log: Log, ci_prob: float = 0.95,
+                    cv_result: BackgroundIECV | None = None) -> ITEComparison:
     """The ``[evaluation]`` step of the ``ipdma`` runner: score the models and report.
 
     Spec keys (all optional besides ``compare``; defaults in
@@ -360,6 +436,10 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         Progress messages.
     ci_prob : float
         Probability of the reported intervals.
+    cv_result : BackgroundIECV, optional
+        The cross-validation of these models started before their fits
+        (:func:`~bayes_hte.workflows.iecv.submit_iecv`): waited for and scored instead
+        of refitting here (its per-refit log lines are written when it is collected).
 
     Returns
     -------
@@ -371,13 +451,8 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
     SpecError
         An unknown key, or ``cv`` not ``"iecv"`` or ``"none"``.
     """
-    spec = dict(spec or {})
-    check_keys(spec, EVALUATION, "evaluation", family="ipdma")
-    spec = {**{k: v for k, v in EVALUATION.items() if v is not UNSET}, **spec}
-    cv = spec["cv"]
-    if cv not in ("iecv", "none"):
-        raise SpecError(f"[evaluation] cv must be 'iecv' or 'none', got {cv!r}")
-    cv_options = {k: spec[k] for k in IECV_OPTIONS if k in spec}
+    spec = evaluation_spec(spec)
+    cv, cv_options = spec["cv"], iecv_options(spec)
     truth_new = "true_ite" if "true_ite" in data.frame.columns else None
     skipped = None
     if cv == "iecv":
@@ -389,10 +464,18 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
             log(f"evaluation: IECV skipped: {skipped}")
             cv = "none"
     start = time.perf_counter()
+    done = None
+    if cv == "iecv" and cv_result is not None:
+        waited = time.perf_counter()
+        done = cv_result.result()
+        log_iecv(done, log)
+        log(f"evaluation: the cross-validation ran alongside the main fits; "
+            f"{time.perf_counter() - waited:.0f} s waited for it after them")
     result = evaluate_models(
         fitted, data, truth=truth, truth_new=truth_new, cv=cv, cv_options=cv_options,
         groups=int(spec["groups"]), ci_prob=ci_prob, max_draws=spec["max_draws"],
-        loo=bool(spec["loo"]), random_state=spec.get("random_seed"), log=log)
+        loo=bool(spec["loo"]), random_state=spec.get("random_seed"), log=log,
+        cv_result=done)
     paths = result.save(outdir) | plots.save_comparison_figures(result, outdir)
     total = time.perf_counter() - start
     _report_evaluation(result, data, rep, paths, groups=int(spec["groups"]), ci_prob=ci_prob,

@@ -379,6 +379,7 @@ def evaluate_models(
     loo: bool = True,
     random_state: int | np.random.Generator | None = None,
     log: Callable[[str], None] | None = None,
+    cv_result: IECVResult | None = None,
 ) -> ITEComparison:
     """Score models already fitted on ``data`` (in-sample and, optionally, by IECV).
 
@@ -399,6 +400,11 @@ def evaluate_models(
     cv_options : mapping, optional
         Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv` (sampler settings,
         ``workers``, ``recalibrate``).
+    cv_result : IECVResult, optional
+        With ``cv="iecv"``: the cross-validation already run (e.g. by
+        :func:`bayes_hte.workflows.iecv.submit_iecv` while the models were fitted), of
+        the same models on the same data; it is scored instead of refitting, and
+        ``cv_options`` are not used.
     groups : int
         Quantile groups for calibration for benefit.
     ci_prob : float
@@ -425,8 +431,8 @@ def evaluate_models(
         ``data`` is not an ``IPDData``; a truth that is not a column, has the wrong
         length or non-finite values; data that cannot be cross-validated.
     ValueError
-        No models, an unfitted model, or ``cv`` not one of ``"iecv"``, ``"none"``,
-        ``None``.
+        No models, an unfitted model, ``cv`` not one of ``"iecv"``, ``"none"``,
+        ``None``, or a ``cv_result`` of other models or data.
     """
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
@@ -490,11 +496,18 @@ def evaluate_models(
                                        "validation": "in-sample", "trial": "all"}]))
         seconds["loo"] = time.perf_counter() - start
 
-    cv_result = None
-    if cv == "iecv":
+    if cv != "iecv":
+        cv_result = None
+    else:
         start = time.perf_counter()
         opts = dict(cv_options or {})
-        cv_result = run_iecv(data, dict(fitted), log=log, **opts)
+        if cv_result is None:
+            cv_result = run_iecv(data, dict(fitted), log=log, **opts)
+        elif (set(cv_result.labels) != set(fitted)
+              or cv_result.data.n_patients != data.n_patients):
+            raise ValueError(f"cv_result cross-validates models {cv_result.labels} on "
+                             f"{cv_result.data.n_patients} patients, not the models "
+                             f"{list(fitted)} on {data.n_patients}")
         seconds["iecv_fits"] = cv_result.wall_seconds
         y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
         target = truth_new if truth_new is not None else truth

@@ -410,10 +410,8 @@ def iecv(
 
     def report(res):
         results.append(res)
-        log(f"IECV [{len(results)}/{total}] {res['label']} without trial "
-            f"{data.study_labels[res['fold']]}: {res['seconds']:.1f} s, "
-            f"{res['divergences']} divergences"
-            + (f", max R-hat {res['max_r_hat']:.3f}" if np.isfinite(res["max_r_hat"]) else ""))
+        log(_fit_line(len(results), total, res["label"], data.study_labels[res["fold"]],
+                      res["seconds"], res["divergences"], res["max_r_hat"]))
 
     if workers > 1:
         # forkserver: no fork of this (possibly multi-threaded) process; the workers
@@ -459,19 +457,55 @@ def iecv(
         ite[label], ite_new[label] = full, full_new
     recal = pd.DataFrame(recal_rows, columns=["model", "trial", "shift_mean", "shift_sd"])
     fits = pd.DataFrame(fit_rows)
-    notes = _notes(results, total)
-    log(f"IECV: {total} fits in {wall:.0f} s wall time, {int(fits['divergences'].sum())} "
-        f"divergences in total, smallest bulk ESS {fits['min_ess_bulk'].min():.0f}"
+    result = IECVResult(data=data, ite=ite, ite_new=ite_new, recalibration=recal, fits=fits,
+                        wall_seconds=wall, held_out=[data.study_labels[j] for j in held],
+                        horizon=horizon,
+                        options={"sampler": sampler_opts, "recalibrate": recalibrate,
+                                 "workers": workers, "random_seed": random_seed},
+                        notes=_notes(results, total))
+    _log_summary(result, log)
+    return result
+
+
+def _fit_line(k: int, total: int, label: str, trial, seconds: float, divergences: int,
+              max_r_hat: float) -> str:
+    """The log line of the k-th of ``total`` finished refits."""
+    return (f"IECV [{k}/{total}] {label} without trial {trial}: {seconds:.1f} s, "
+            f"{int(divergences)} divergences"
+            + (f", max R-hat {max_r_hat:.3f}" if np.isfinite(max_r_hat) else ""))
+
+
+def _log_summary(result: IECVResult, log: Callable[[str], None]) -> None:
+    """The closing log lines of a cross-validation: totals and the refits' notes."""
+    fits = result.fits
+    log(f"IECV: {len(fits)} fits in {result.wall_seconds:.0f} s wall time, "
+        f"{int(fits['divergences'].sum())} divergences in total, smallest bulk ESS "
+        f"{fits['min_ess_bulk'].min():.0f}"
         + (f", largest R-hat {fits['max_r_hat'].max():.3f}"
            if np.isfinite(fits["max_r_hat"]).any() else ""))
-    for note in notes:
+    for note in result.notes:
         log(f"IECV: {note}")
-    return IECVResult(data=data, ite=ite, ite_new=ite_new, recalibration=recal, fits=fits,
-                      wall_seconds=wall, held_out=[data.study_labels[j] for j in held],
-                      horizon=horizon,
-                      options={"sampler": sampler_opts, "recalibrate": recalibrate,
-                               "workers": workers, "random_seed": random_seed},
-                      notes=notes)
+
+
+def log_iecv(result: IECVResult, log: Callable[[str], None]) -> None:
+    """Log a finished cross-validation as :func:`iecv` logs while it runs: one line per
+    refit (in the order of ``result.fits``), then the totals and the refits' notes.
+
+    For a cross-validation run in another process (:func:`submit_iecv`), whose
+    messages could not reach this process's log while it ran.
+
+    Parameters
+    ----------
+    result : IECVResult
+        From :func:`iecv` or :func:`submit_iecv`.
+    log : callable
+        Receives each message (str).
+    """
+    total = len(result.fits)
+    for k, row in enumerate(result.fits.itertuples(index=False), start=1):
+        log(_fit_line(k, total, row.model, row.trial, row.seconds, row.divergences,
+                      row.max_r_hat))
+    _log_summary(result, log)
 
 
 def _notes(results: list[dict], total: int) -> list[str]:
@@ -482,3 +516,125 @@ def _notes(results: list[dict], total: int) -> list[str]:
             counts[text] = counts.get(text, 0) + 1
     return [f"{text} ({k} of {total} fits)" if k < total else f"{text} (every fit)"
             for text, k in counts.items()]
+
+
+class BackgroundIECV:
+    """A cross-validation running in another process (made by :func:`submit_iecv`).
+
+    Call :meth:`result` to wait for it, or :meth:`cancel` to stop it.
+
+    Parameters
+    ----------
+    data : IPDData
+        The meta-analysis.
+    models : mapping of str to IPDMetaModel, or None
+        Unfitted templates by label (``None``: the grid given in ``options``).
+    options : dict
+        Keywords of :func:`iecv` other than ``log``.
+    """
+
+    def __init__(self, data: IPDData, models: Mapping | None, options: dict) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_iecv_to_pipe, args=(send, data, models, options),
+                                    name="bayes-hte-iecv")
+        self._process.start()
+        send.close()
+        self._outcome: tuple | None = None
+
+    def result(self) -> IECVResult:
+        """Wait for the cross-validation and return it.
+
+        Returns
+        -------
+        IECVResult
+            As :func:`iecv` returns it.
+
+        Raises
+        ------
+        Exception
+            What :func:`iecv` raised in the other process (e.g. :class:`DataError`).
+        RuntimeError
+            The process ended without a result (killed, out of memory, cancelled).
+        """
+        if self._outcome is None:
+            try:
+                self._outcome = self._recv.recv()
+            except EOFError:
+                self._outcome = ("error", RuntimeError(
+                    f"the cross-validation process ended without a result (exit code "
+                    f"{self._process.exitcode})"))
+            self._process.join()
+        kind, value = self._outcome
+        if kind == "error":
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the process if it still runs (nothing happens once it has finished)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+
+def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict) -> None:
+    """The body of the :class:`BackgroundIECV` process: run :func:`iecv`, send back the
+    result or the exception."""
+    try:
+        outcome = ("ok", iecv(data, models, **options))
+    except Exception as err:  # noqa: BLE001 - re-raised by BackgroundIECV.result
+        outcome = ("error", err)
+    send.send(outcome)
+    send.close()
+
+
+def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
+                options: Mapping | None = None) -> BackgroundIECV:
+    """Start :func:`iecv` in a separate process and return at once.
+
+    The cross-validation does not need the main fits (it refits from the data), so
+    ``bayes-hte run`` starts it before them: its compilation (one core) and short
+    chains overlap with the main fits' compilation and sampling instead of following
+    them (``docs/performance.md``, "The main job"). The result is that of
+    ``iecv(data, models, **options)`` in this process (same seeds, same draws); its
+    progress messages are not logged while it runs: give the result to
+    :func:`log_iecv`.
+
+    Parameters
+    ----------
+    data : IPDData
+        The meta-analysis.
+    models : sequence or mapping of IPDMetaModel, optional
+        Templates, as for :func:`iecv` (fitted or not: only their options are sent).
+    options : mapping, optional
+        Keywords of :func:`iecv` other than ``log`` (e.g. ``heterogeneity``,
+        ``learner``, sampler settings, ``workers``, ``random_seed``).
+
+    Returns
+    -------
+    BackgroundIECV
+        Its ``result()`` waits and returns the :class:`IECVResult` (or raises what
+        :func:`iecv` raised); ``cancel()`` stops it.
+
+    Raises
+    ------
+    TypeError
+        ``log`` among the options.
+    DataError
+        ``data`` is not an ``IPDData``.
+
+    Notes
+    -----
+    The process is started by the ``forkserver`` method (no fork of this possibly
+    multi-threaded process), so a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard (``bayes-hte run`` and notebooks need nothing).
+    """
+    options = dict(options or {})
+    if "log" in options:
+        raise TypeError("submit_iecv takes no log: give the result to log_iecv")
+    if not isinstance(data, IPDData):
+        raise DataError(f"expected an IPDData, got {type(data).__name__}")
+    if models is not None:  # unfitted copies: a fitted model's draws need not travel
+        models = {label: IPDMetaModel(**opts) for label, opts in
+                  _templates(data, models, None, None, None).items()}
+    return BackgroundIECV(data, models, options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
@@ -120,3 +121,39 @@ def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
     assert np.isfinite(res.fits["max_r_hat"]).all() and (res.fits["max_r_hat"] < 1.1).all()
     assert any("max R-hat" in m for m in messages if m.startswith("IECV [2/2]"))
     assert np.isfinite(res.ite["RI-S"][..., small_data.study_idx <= 1]).all()
+
+
+def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, small_fitted,
+                                                       cv_fast):
+    """``submit_iecv`` (what ``bayes-hte run`` starts before the main fits) returns what
+    ``iecv`` returns in this process: same seeds, same refits, same predictions."""
+    from bayes_hte.workflows.iecv import log_iecv, submit_iecv
+
+    background = submit_iecv(small_data, small_fitted, options=cv_fast)
+    res = background.result()
+    background.cancel()                                   # a finished process: no-op
+    assert res.labels == cv_result.labels
+    for label in res.labels:
+        np.testing.assert_array_equal(res.ite[label], cv_result.ite[label])
+        np.testing.assert_array_equal(res.ite_new[label], cv_result.ite_new[label])
+    pd.testing.assert_frame_equal(res.recalibration, cv_result.recalibration)
+    lines = []
+    log_iecv(res, lines.append)
+    assert len(lines) == len(res.fits) + 1 + len(res.notes)
+    assert lines[0].startswith("IECV [1/") and "without trial" in lines[0]
+
+
+def test_iecv_in_a_second_process_raises_its_errors_here(small_sim):
+    from bayes_hte.workflows.iecv import submit_iecv
+
+    df = small_sim.data
+    two = bh.IPDData.from_frame(df[df["trial"].isin(["T1", "T2"])], outcome="y",
+                                treatment="treat", study="trial", covariates=small_sim.covariates)
+    grid = {"heterogeneity": "naive", "learner": "s"}
+    background = submit_iecv(two, options=grid)
+    with pytest.raises(DataError, match="at least 3 trials"):
+        background.result()
+    with pytest.raises(TypeError, match="log"):
+        submit_iecv(two, options={**grid, "log": print})
+    with pytest.raises(DataError, match="expected an IPDData"):
+        submit_iecv(df, options=grid)
