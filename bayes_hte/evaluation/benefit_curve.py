@@ -168,7 +168,7 @@ def _loess_row(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
     return beta0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _window_moments(xs, ys, at, start, q, degree):  # pragma: no cover - compiled
     """Tricube-weighted moments of each evaluation point's window, in one pass.
 
@@ -185,7 +185,7 @@ def _window_moments(xs, ys, at, start, q, degree):  # pragma: no cover - compile
     zero_h = np.zeros(g_n, dtype=np.bool_)
     first = np.empty(g_n, dtype=np.int64)
     last = np.empty(g_n, dtype=np.int64)
-    for g in range(g_n):
+    for g in numba.prange(g_n):  # independent windows: one per thread
         st = start[g]
         x0 = at[g]
         h = max(x0 - xs[st], xs[st + q - 1] - x0)
