@@ -42,6 +42,17 @@ def test_run_ipdma_spec(tmp_path):
     shown = [name for name in ("ite_distribution.png", "ite_by_model") if name in report]
     assert len(shown) == 1, shown  # one ITE-distribution figure, not the same violins twice
     assert json.loads((out / "spec.json").read_text())["model"]["family"] == "ipdma"
+    # the trace and rank plots, drawn in a second process from the saved posteriors, are
+    # those of the fitted model drawn here
+    from bayes_hte import IPDMetaModel, diagnostics, plots
+
+    m = IPDMetaModel.load(out / "posteriors" / "RI-S.nc")
+    here = tmp_path / "here"
+    here.mkdir()
+    for path in plots.convergence_plots(m.idata, here, prefix="RI-S", grid=True,
+                                        var_names=diagnostics.population_vars(m.idata,
+                                                                              max_size=12)):
+        assert path.read_bytes() == (out / path.name).read_bytes(), path.name
 
 
 def test_cli_errors(tmp_path, capsys):

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayes_hte import diagnostics, effects, plots
 from bayes_hte.data.ipd import IPDData
@@ -47,7 +49,7 @@ from bayes_hte.runners.ipd_aggregate import (
 from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
 from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
 from bayes_hte.workflows.compare import METRIC_ORDER
-from bayes_hte.workflows.iecv import BackgroundIECV, log_iecv, submit_iecv
+from bayes_hte.workflows.iecv import BackgroundIECV, log_iecv, process_context, submit_iecv
 
 #: Time-to-event options of ``[model]`` passed on to :class:`~bayes_hte.IPDMetaModel`.
 TTE_OPTIONS = ("baseline", "cuts", "n_intervals", "horizon")
@@ -66,6 +68,33 @@ def _plot_kinds(idata, kinds: tuple[str, ...]) -> tuple[str, ...]:
     """The convergence figures defined for a fit: rank plots need two chains."""
     one = idata["posterior"].sizes["chain"] < 2
     return tuple(k for k in kinds if not (one and k == "rank"))
+
+
+def _convergence_figures(tasks: list[dict]) -> dict[str, list[Path]]:
+    """Trace and rank plots of fits from their saved posteriors (the body of the figure
+    process started by :meth:`IPDMARunner.write`).
+
+    Parameters
+    ----------
+    tasks : list of dict
+        ``label``, ``path`` (the posterior file), ``outdir``, ``kinds`` and
+        ``var_names`` of each fit (:func:`bayes_hte.plots.convergence_plots`).
+
+    Returns
+    -------
+    dict of str to list of pathlib.Path
+        The figures of each label, in the order of its ``kinds``.
+    """
+    out = {}
+    for task in tasks:
+        with xr.open_datatree(task["path"], engine="h5netcdf") as opened:
+            tree = xr.DataTree.from_dict({group: opened[group].to_dataset().load()
+                                          for group in ("posterior", "sample_stats")
+                                          if group in opened})
+        out[task["label"]] = plots.convergence_plots(
+            tree, task["outdir"], prefix=task["label"], kinds=task["kinds"], grid=True,
+            var_names=task["var_names"])
+    return out
 
 
 class IPDMARunner(Runner):
@@ -188,6 +217,16 @@ class IPDMARunner(Runner):
         """
         data, truth = inputs
         fitted, ci_prob, outdir = results, self.ci_prob, self.outdir
+        # the trace and rank plots (a fifth of what follows the fits) are drawn from the
+        # saved posteriors in a second process while this one makes the tables
+        figures = {label: {"label": label, "path": self.outdir / "posteriors" / f"{label}.nc",
+                           "outdir": outdir, "kinds": _plot_kinds(m.idata, ("trace", "rank")),
+                           "var_names": diagnostics.population_vars(m.idata, max_size=12)}
+                   for label, m in fitted.items()}
+        figures = {label: t for label, t in figures.items() if t["path"].exists()}
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=process_context())
+        drawn = pool.submit(_convergence_figures, list(figures.values()))
+        pool.shutdown(wait=False)
         rep = self.new_report(
             f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
             f"events; covariates: {', '.join(data.covariate_names)}. Intervals are "
@@ -223,9 +262,10 @@ class IPDMARunner(Runner):
             if "rank" not in kinds:
                 self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "
                                   "chains)")
-            for path in plots.convergence_plots(
-                    m.idata, outdir, prefix=label, kinds=kinds, grid=True,
-                    var_names=diagnostics.population_vars(m.idata, max_size=12)):
+            paths = (drawn.result()[label] if label in figures else plots.convergence_plots(
+                m.idata, outdir, prefix=label, kinds=kinds, grid=True,
+                var_names=diagnostics.population_vars(m.idata, max_size=12)))
+            for path in paths:
                 rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
             if "posterior_predictive" in m.idata and data.outcome_type == "binary":
                 self.save_figure(

@@ -344,9 +344,9 @@ def iecv(
     workers : int
         Processes fitting folds in parallel (each fit then samples its chains one
         after the other); 1 = in this process. The workers are started by the
-        ``forkserver`` method (``spawn`` on Windows), so a script calling this with ``workers > 1`` needs the
-        usual ``if __name__ == "__main__":`` guard (notebooks and ``bayes-hte run``
-        need nothing).
+        ``forkserver`` method (``spawn`` on Windows), so a script calling this with
+        ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard
+        (notebooks and ``bayes-hte run`` need nothing).
     log : callable, optional
         Progress messages.
 
@@ -416,7 +416,7 @@ def iecv(
     if workers > 1:
         # forkserver: no fork of this (possibly multi-threaded) process; the workers
         # import bayes_hte once. Scripts need the ``if __name__ == "__main__":`` guard.
-        ctx = _process_context()
+        ctx = process_context()
         with ProcessPoolExecutor(max_workers=int(workers), mp_context=ctx) as pool:
             futures = [pool.submit(_fit_one, t) for t in tasks]
             for fut in as_completed(futures):
@@ -518,9 +518,15 @@ def _notes(results: list[dict], total: int) -> list[str]:
             for text, k in counts.items()]
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` (no fork of a possibly multi-threaded process), or ``spawn`` where
-    there is no forkserver (Windows)."""
+def process_context() -> multiprocessing.context.BaseContext:
+    """How this package starts worker processes: ``forkserver`` (no fork of a possibly
+    multi-threaded process), or ``spawn`` where there is none (Windows).
+
+    Returns
+    -------
+    multiprocessing.context.BaseContext
+        For ``ProcessPoolExecutor(mp_context=...)`` or ``.Process``.
+    """
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
@@ -541,7 +547,7 @@ class BackgroundIECV:
     """
 
     def __init__(self, data: IPDData, models: Mapping | None, options: dict) -> None:
-        ctx = _process_context()
+        ctx = process_context()
         self._recv, send = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=_iecv_to_pipe, args=(send, data, models, options),
                                     name="bayes-hte-iecv")
