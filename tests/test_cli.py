@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,6 +54,12 @@ def test_run_ipdma_spec(tmp_path):
                                         var_names=diagnostics.population_vars(m.idata,
                                                                               max_size=12)):
         assert path.read_bytes() == (out / path.name).read_bytes(), path.name
+    # so is the prior-sensitivity table (computed there from the saved posterior)
+    written = pd.read_csv(out / "prior_sensitivity.csv", index_col=0).loc["RI-S"]
+    own = m.prior_sensitivity()
+    assert list(written["parameter"]) == list(own["parameter"])
+    np.testing.assert_allclose(written["prior_sensitivity"], own["prior_sensitivity"],
+                               rtol=1e-12)
 
 
 def test_cli_errors(tmp_path, capsys):

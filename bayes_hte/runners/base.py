@@ -369,7 +369,9 @@ class Runner:
             self.notes.append(f"{label}: {msg}")
         return time.perf_counter() - start
 
-    def prior_sensitivity(self, label: str, estimator: Any) -> pd.DataFrame | None:
+    def prior_sensitivity(self, label: str, estimator: Any, *,
+                          computed: pd.DataFrame | Exception | None = None
+                          ) -> pd.DataFrame | None:
         """Add a fitted model's prior-sensitivity table to the report (and its flags to
         the notes); all tables go to ``prior_sensitivity.csv`` when the run finishes.
 
@@ -380,6 +382,10 @@ class Runner:
         estimator : object
             A fitted estimator (its ``prior_sensitivity()``,
             :func:`bayes_hte.sensitivity.prior_sensitivity`).
+        computed : pandas.DataFrame or Exception, optional
+            Its table (or the ``ValueError`` / ``KeyError`` saying why there is none)
+            already computed elsewhere, e.g. in a second process from the saved
+            posterior; default: computed here.
 
         Returns
         -------
@@ -388,7 +394,9 @@ class Runner:
             which the report and the notes say.
         """
         try:
-            tab = estimator.prior_sensitivity()
+            if isinstance(computed, Exception):
+                raise computed
+            tab = estimator.prior_sensitivity() if computed is None else computed
         except (ValueError, KeyError) as err:
             self.notes.append(f"{label}: prior sensitivity not computed: {err}")
             if self.report is not None:

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayes_hte import diagnostics, effects, plots
 from bayes_hte.data.ipd import IPDData
@@ -70,9 +69,9 @@ def _plot_kinds(idata, kinds: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for k in kinds if not (one and k == "rank"))
 
 
-def _convergence_figures(tasks: list[dict]) -> dict[str, list[Path]]:
-    """Trace and rank plots of fits from their saved posteriors (the body of the figure
-    process started by :meth:`IPDMARunner.write`).
+def _post_fit_work(tasks: list[dict]) -> dict[str, dict]:
+    """Each fit's trace and rank plots and prior-sensitivity table, from its saved
+    posterior (the body of the second process started by :meth:`IPDMARunner.write`).
 
     Parameters
     ----------
@@ -82,18 +81,22 @@ def _convergence_figures(tasks: list[dict]) -> dict[str, list[Path]]:
 
     Returns
     -------
-    dict of str to list of pathlib.Path
-        The figures of each label, in the order of its ``kinds``.
+    dict of str to dict
+        By label: ``figures`` (list of pathlib.Path, in the order of ``kinds``) and
+        ``sensitivity`` (the :meth:`~bayes_hte.IPDMetaModel.prior_sensitivity` table, or
+        the ``ValueError`` / ``KeyError`` that said why it cannot be computed).
     """
     out = {}
     for task in tasks:
-        with xr.open_datatree(task["path"], engine="h5netcdf") as opened:
-            tree = xr.DataTree.from_dict({group: opened[group].to_dataset().load()
-                                          for group in ("posterior", "sample_stats")
-                                          if group in opened})
-        out[task["label"]] = plots.convergence_plots(
-            tree, task["outdir"], prefix=task["label"], kinds=task["kinds"], grid=True,
+        m = IPDMetaModel.load(task["path"])
+        figures = plots.convergence_plots(
+            m.idata, task["outdir"], prefix=task["label"], kinds=task["kinds"], grid=True,
             var_names=task["var_names"])
+        try:
+            sensitivity = m.prior_sensitivity()
+        except (ValueError, KeyError) as err:
+            sensitivity = err
+        out[task["label"]] = {"figures": figures, "sensitivity": sensitivity}
     return out
 
 
@@ -217,15 +220,16 @@ class IPDMARunner(Runner):
         """
         data, truth = inputs
         fitted, ci_prob, outdir = results, self.ci_prob, self.outdir
-        # the trace and rank plots (a fifth of what follows the fits) are drawn from the
-        # saved posteriors in a second process while this one makes the tables
+        # the trace and rank plots and the prior sensitivity (a third of what follows the
+        # fits) are made from the saved posteriors in a second process while this one
+        # makes the tables
         figures = {label: {"label": label, "path": self.outdir / "posteriors" / f"{label}.nc",
                            "outdir": outdir, "kinds": _plot_kinds(m.idata, ("trace", "rank")),
                            "var_names": diagnostics.population_vars(m.idata, max_size=12)}
                    for label, m in fitted.items()}
         figures = {label: t for label, t in figures.items() if t["path"].exists()}
         pool = ProcessPoolExecutor(max_workers=1, mp_context=process_context())
-        drawn = pool.submit(_convergence_figures, list(figures.values()))
+        drawn = pool.submit(_post_fit_work, list(figures.values()))
         pool.shutdown(wait=False)
         rep = self.new_report(
             f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
@@ -257,14 +261,15 @@ class IPDMARunner(Runner):
                       [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
             for note in diag_tables[label].attrs.get("notes", []):
                 rep.text(f"{note}.")
-            self.prior_sensitivity(label, m)
+            done = drawn.result().get(label, {})
+            self.prior_sensitivity(label, m, computed=done.get("sensitivity"))
             kinds = _plot_kinds(m.idata, ("trace", "rank"))
             if "rank" not in kinds:
                 self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "
                                   "chains)")
-            paths = (drawn.result()[label] if label in figures else plots.convergence_plots(
+            paths = done.get("figures") or plots.convergence_plots(
                 m.idata, outdir, prefix=label, kinds=kinds, grid=True,
-                var_names=diagnostics.population_vars(m.idata, max_size=12)))
+                var_names=diagnostics.population_vars(m.idata, max_size=12))
             for path in paths:
                 rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
             if "posterior_predictive" in m.idata and data.outcome_type == "binary":
