@@ -162,9 +162,9 @@ class IPDMARunner(Runner):
                      priors=priors.get(het, priors.get("all", {})),
                      parameterization=model["parameterization"], **options)
                 for het in hets for learner in learners]
-        self._start_iecv(data, [IPDMetaModel(**settings) for settings in grid])
-        for k, settings in enumerate(grid, start=1):
-            m = IPDMetaModel(**settings)
+        models = [IPDMetaModel(**settings) for settings in grid]
+        self._start_iecv(data, models)  # sends unfitted copies before the fits below
+        for k, (settings, m) in enumerate(zip(grid, models, strict=True), start=1):
             label = f"[{k}/{len(grid)}] {m.label}"
             path = self.outdir / "posteriors" / f"{m.label}.nc"
             extra = {} if self.aggregate is None else self.aggregate.digests | {
@@ -221,15 +221,14 @@ class IPDMARunner(Runner):
         data, truth = inputs
         fitted, ci_prob, outdir = results, self.ci_prob, self.outdir
         # the trace and rank plots and the prior sensitivity (a third of what follows the
-        # fits) are made from the saved posteriors in a second process while this one
-        # makes the tables
-        figures = {label: {"label": label, "path": self.outdir / "posteriors" / f"{label}.nc",
-                           "outdir": outdir, "kinds": _plot_kinds(m.idata, ("trace", "rank")),
-                           "var_names": diagnostics.population_vars(m.idata, max_size=12)}
-                   for label, m in fitted.items()}
-        figures = {label: t for label, t in figures.items() if t["path"].exists()}
+        # fits) are made from the posteriors fit() saved, in a second process while this
+        # one makes the tables
+        tasks = {label: {"label": label, "path": self.outdir / "posteriors" / f"{label}.nc",
+                         "outdir": outdir, "kinds": _plot_kinds(m.idata, ("trace", "rank")),
+                         "var_names": diagnostics.population_vars(m.idata, max_size=12)}
+                 for label, m in fitted.items()}
         pool = ProcessPoolExecutor(max_workers=1, mp_context=process_context())
-        drawn = pool.submit(_post_fit_work, list(figures.values()))
+        drawn = pool.submit(_post_fit_work, list(tasks.values()))
         pool.shutdown(wait=False)
         rep = self.new_report(
             f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
@@ -261,16 +260,12 @@ class IPDMARunner(Runner):
                       [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
             for note in diag_tables[label].attrs.get("notes", []):
                 rep.text(f"{note}.")
-            done = drawn.result().get(label, {})
-            self.prior_sensitivity(label, m, computed=done.get("sensitivity"))
-            kinds = _plot_kinds(m.idata, ("trace", "rank"))
-            if "rank" not in kinds:
+            done = drawn.result()[label]
+            self.prior_sensitivity(label, m, computed=done["sensitivity"])
+            if "rank" not in tasks[label]["kinds"]:
                 self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "
                                   "chains)")
-            paths = done.get("figures") or plots.convergence_plots(
-                m.idata, outdir, prefix=label, kinds=kinds, grid=True,
-                var_names=diagnostics.population_vars(m.idata, max_size=12))
-            for path in paths:
+            for path in done["figures"]:
                 rep.image(path, f"{label}: {path.stem.split('_')[-1]} plot")
             if "posterior_predictive" in m.idata and data.outcome_type == "binary":
                 self.save_figure(
@@ -511,11 +506,10 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
     start = time.perf_counter()
     done = None
     if cv == "iecv" and cv_result is not None:
-        waited = time.perf_counter()
         done = cv_result.result()
         log_iecv(done, log)
         log(f"evaluation: the cross-validation ran alongside the main fits; "
-            f"{time.perf_counter() - waited:.0f} s waited for it after them")
+            f"{time.perf_counter() - start:.0f} s waited for it after them")
     result = evaluate_models(
         fitted, data, truth=truth, truth_new=truth_new, cv=cv, cv_options=cv_options,
         groups=int(spec["groups"]), ci_prob=ci_prob, max_draws=spec["max_draws"],
