@@ -188,7 +188,7 @@ def _prepare(spec: SBCModel) -> _Prepared:
     key = spec.name
     if key in _CACHE:
         return _CACHE[key]
-    import nutpie
+    from bayes_hte.inference import compile_nutpie
 
     sim = spec.build()
     fit = spec.fit_build() if spec.fit_build is not None else sim
@@ -252,7 +252,7 @@ def _prepare(spec: SBCModel) -> _Prepared:
            and isinstance(v.owner.op, RandomVariable) for v in ancestors(outs)):
         raise RuntimeError(f"{spec.name}: a test quantity still depends on a random draw")
     quantities = pytensor.function(inputs, outs, on_unused_input="ignore")
-    compiled = nutpie.compile_pymc_model(fit)
+    compiled = compile_nutpie(fit)
     prep = _Prepared(sim=sim, fit=fit, tracked=tracked, labels=labels, obs_data=obs_data,
                      forward=forward, forward_rngs=rngs, forward_names=forward_names,
                      quantities=quantities, fit_free=sim_free, compiled=compiled,
