@@ -151,7 +151,7 @@ class IPDMARunner(Runner):
             posterior file in ``posteriors/`` matches the spec (an interrupted run,
             :meth:`~bayes_hte.runners.base.Runner.reusable`) is loaded, not refitted.
         """
-        data, _ = inputs
+        data, truth = inputs
         model, priors = self.tables["model"], self.tables["priors"]
         hets, learners = _as_list(model["heterogeneity"]), _as_list(model["learner"])
         options = {k: model[k] for k in TTE_OPTIONS if k in model}
@@ -163,7 +163,7 @@ class IPDMARunner(Runner):
                      parameterization=model["parameterization"], **options)
                 for het in hets for learner in learners]
         models = [IPDMetaModel(**settings) for settings in grid]
-        self._start_iecv(data, models)  # sends unfitted copies before the fits below
+        self._start_iecv(data, models, truth)  # unfitted copies, before the fits below
         for k, (settings, m) in enumerate(zip(grid, models, strict=True), start=1):
             label = f"[{k}/{len(grid)}] {m.label}"
             path = self.outdir / "posteriors" / f"{m.label}.nc"
@@ -181,10 +181,12 @@ class IPDMARunner(Runner):
             fitted[m.label] = m
         return fitted
 
-    def _start_iecv(self, data: IPDData, models: list[IPDMetaModel]) -> None:
+    def _start_iecv(self, data: IPDData, models: list[IPDMetaModel],
+                    truth: np.ndarray | None) -> None:
         """Start the ``[evaluation]`` cross-validation in another process, before the main
         fits, when it is asked for and possible (:func:`~bayes_hte.workflows.iecv.submit_iecv`:
-        it refits from the data, so it runs alongside the main fits); otherwise
+        it refits from the data, so it runs alongside the main fits, and scores its
+        predictions there as :func:`evaluate_fitted` would); otherwise
         :func:`evaluate_fitted` skips it or runs it itself."""
         spec = evaluation_spec(self.tables["evaluation"])
         if not spec["compare"] or spec["cv"] != "iecv" or not models:
@@ -194,7 +196,8 @@ class IPDMARunner(Runner):
         except DataError:
             return  # evaluate_fitted says why, after the main fits
         self._iecv = submit_iecv(data, {m.label: m for m in models},
-                                 options=iecv_options(spec))
+                                 options=iecv_options(spec),
+                                 score=_scoring(data, truth, spec, self.ci_prob))
         self.log("evaluation: internal-external cross-validation started in a second "
                  "process, alongside the main fits")
 
@@ -429,6 +432,18 @@ def iecv_options(spec: Mapping) -> dict:
     return {k: spec[k] for k in IECV_OPTIONS if k in spec}
 
 
+def _scoring(data: IPDData, truth: np.ndarray | None, spec: Mapping, ci_prob: float) -> dict:
+    """The scoring keywords of an ``[evaluation]`` (completed by :func:`evaluation_spec`)
+    shared by :func:`~bayes_hte.workflows.evaluate_models` and
+    :func:`~bayes_hte.workflows.compare.score_iecv`: the truths (a ``true_ite`` column
+    of simulated data is each patient's own-trial ITE), quantile groups, interval
+    probability and seed."""
+    return {"truth": truth,
+            "truth_new": "true_ite" if "true_ite" in data.frame.columns else None,
+            "groups": int(spec["groups"]), "ci_prob": ci_prob,
+            "random_state": spec.get("random_seed")}
+
+
 def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
                     truth: np.ndarray | None = None, spec: Mapping | None = None,
                     outdir: Path, rep: Report, log: Log, ci_prob: float = 0.95,
@@ -493,7 +508,6 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
     """
     spec = evaluation_spec(spec)
     cv, cv_options = spec["cv"], iecv_options(spec)
-    truth_new = "true_ite" if "true_ite" in data.frame.columns else None
     skipped = None
     if cv == "iecv":
         try:
@@ -511,10 +525,9 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         log(f"evaluation: the cross-validation ran alongside the main fits; "
             f"{time.perf_counter() - start:.0f} s waited for it after them")
     result = evaluate_models(
-        fitted, data, truth=truth, truth_new=truth_new, cv=cv, cv_options=cv_options,
-        groups=int(spec["groups"]), ci_prob=ci_prob, max_draws=spec["max_draws"],
-        loo=bool(spec["loo"]), random_state=spec.get("random_seed"), log=log,
-        cv_result=done)
+        fitted, data, cv=cv, cv_options=cv_options, max_draws=spec["max_draws"],
+        loo=bool(spec["loo"]), log=log, cv_result=done,
+        **_scoring(data, truth, spec, ci_prob))
     paths = result.save(outdir) | plots.save_comparison_figures(result, outdir)
     total = time.perf_counter() - start
     _report_evaluation(result, data, rep, paths, groups=int(spec["groups"]), ci_prob=ci_prob,

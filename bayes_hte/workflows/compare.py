@@ -94,7 +94,7 @@ from bayes_hte.options import (
     Sampler,
     SummaryValue,
 )
-from bayes_hte.workflows.iecv import IECVResult
+from bayes_hte.workflows.iecv import IECVResult, IECVScores
 from bayes_hte.workflows.iecv import iecv as run_iecv
 
 #: Columns of the tidy metric table.
@@ -443,14 +443,13 @@ def evaluate_models(
     log = log or (lambda msg: None)
     truth = _truth_vector(truth, data, "truth")
     truth_new = _truth_vector(truth_new, data, "truth_new")
-    rng = np.random.default_rng(random_state)
+    rng, curve_rng, iecv_rngs = _streams(random_state)
     trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
     seconds = {}
 
     start = time.perf_counter()
     rows, ite_means, calibration, health = [], {}, {}, {}
     toc, curves = {}, {}
-    curve_rng = rng.spawn(1)[0]            # the curves leave the metrics' stream alone
     for label, m in fitted.items():
         if getattr(m, "idata", None) is None:
             raise ValueError(f"model {label!r} is not fitted")
@@ -509,24 +508,26 @@ def evaluate_models(
                              f"{cv_result.data.n_patients} patients, not the models "
                              f"{list(fitted)} on {data.n_patients}")
         seconds["iecv_fits"] = cv_result.wall_seconds
-        y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
-        target = truth_new if truth_new is not None else truth
-        tab = cv_result.metrics(truth=target, groups=groups, ci_prob=ci_prob,
-                                random_state=rng, outcome_arrays=(y, z, known))
+        settings = _score_settings(truth_new if truth_new is not None else truth, groups,
+                                   ci_prob, random_state)
+        scores = cv_result.scores
+        if scores is not None and _same_settings(scores.settings, settings):
+            log(f"evaluation: IECV metrics computed in the cross-validation process "
+                f"({scores.seconds:.1f} s)")
+        else:
+            scores = _score_iecv(cv_result, settings, iecv_rngs)
+        seconds["iecv_metrics"] = scores.seconds
         parts = {k: _label_parts(m, k) for k, m in fitted.items()}
+        tab = scores.table.copy()
         tab.insert(1, "heterogeneity", tab["model"].map(lambda k: parts[k][0]))
         tab.insert(2, "learner", tab["model"].map(lambda k: parts[k][1]))
         tab.insert(3, "validation", "iecv")
         rows.append(tab)
         rows.append(_iecv_rows(cv_result, parts))
-        held = known & np.isin(trials, cv_result.held_out)
         for label in cv_result.labels:
-            b = benefit_from_ite(cv_result.ite[label].reshape(-1, data.n_patients).mean(0),
-                                 data.outcome_type)
-            calibration[("iecv", label)] = calibration_for_benefit(
-                y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
-            toc[("iecv", label)], curves[("iecv", label)] = _curves(
-                y[held], z[held], b[held], trials[held], ci_prob, curve_rng)
+            calibration[("iecv", label)] = scores.calibration[label]
+            toc[("iecv", label)], curves[("iecv", label)] = (scores.toc[label],
+                                                             scores.curves[label])
         seconds["iecv_total"] = time.perf_counter() - start
         log(f"evaluation: IECV (fits + metrics) in {seconds['iecv_total']:.0f} s")
 
@@ -542,6 +543,103 @@ def evaluate_models(
     return ITEComparison(table=table, ite=ite_means, calibration=calibration, iecv=cv_result,
                          loo=loo_tab, truth=truth, seconds=seconds, diagnostics=diag,
                          toc=toc, benefit_curve=curves)
+
+
+def _streams(random_state) -> tuple[np.random.Generator, np.random.Generator,
+                                    tuple[np.random.Generator, np.random.Generator]]:
+    """The random streams of an evaluation: the in-sample metrics (``random_state``'s
+    own), the in-sample curves and, for the IECV, its metrics and its curves (three
+    children spawned from it, so the IECV streams do not depend on how much the
+    in-sample scoring drew and can be rebuilt in another process from the seed)."""
+    rng = np.random.default_rng(random_state)
+    curve_rng, iecv_rng, iecv_curve_rng = rng.spawn(3)
+    return rng, curve_rng, (iecv_rng, iecv_curve_rng)
+
+
+def _score_settings(truth, groups: int, ci_prob: float, random_state) -> dict:
+    return {"truth": truth, "groups": int(groups), "ci_prob": float(ci_prob),
+            "random_state": random_state}
+
+
+def _same_settings(a: Mapping, b: Mapping) -> bool:
+    """Whether scores made with settings ``a`` are those ``b`` asks for: same target,
+    groups, interval probability and seed (an integer seed or None; a Generator's state
+    cannot be compared, so its scores are made again)."""
+    seeds = [x["random_state"] for x in (a, b)]
+    if not all(s is None or isinstance(s, (int, np.integer)) for s in seeds):
+        return False
+    if seeds[0] != seeds[1] or a["groups"] != b["groups"] or a["ci_prob"] != b["ci_prob"]:
+        return False
+    if a["truth"] is None or b["truth"] is None:
+        return a["truth"] is None and b["truth"] is None
+    return bool(np.array_equal(a["truth"], b["truth"]))
+
+
+def _score_iecv(cv_result: IECVResult, settings: dict,
+                rngs: tuple[np.random.Generator, np.random.Generator]) -> IECVScores:
+    start = time.perf_counter()
+    data, groups, ci_prob = cv_result.data, settings["groups"], settings["ci_prob"]
+    rng, curve_rng = rngs
+    y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
+    trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
+    table = cv_result.metrics(truth=settings["truth"], groups=groups, ci_prob=ci_prob,
+                              random_state=rng, outcome_arrays=(y, z, known))
+    held = known & np.isin(trials, cv_result.held_out)
+    calibration, toc, curves = {}, {}, {}
+    for label in cv_result.labels:
+        b = benefit_from_ite(cv_result.ite[label].reshape(-1, data.n_patients).mean(0),
+                             data.outcome_type)
+        calibration[label] = calibration_for_benefit(
+            y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
+        toc[label], curves[label] = _curves(y[held], z[held], b[held], trials[held],
+                                            ci_prob, curve_rng)
+    return IECVScores(table=table, calibration=calibration, toc=toc, curves=curves,
+                      settings=settings, seconds=time.perf_counter() - start)
+
+
+def score_iecv(cv_result: IECVResult, *, truth: ArrayLike | str | None = None,
+               truth_new: ArrayLike | str | None = None, groups: int = 5,
+               ci_prob: float = 0.95,
+               random_state: int | np.random.Generator | None = None) -> IECVScores:
+    """Score a cross-validation's held-out predictions as :func:`evaluate_models` does.
+
+    The metric table (:meth:`IECVResult.metrics`), the calibration-for-benefit groups,
+    the TOC curve and the smoothed calibration curve of benefit of every model, with the
+    random streams :func:`evaluate_models` uses for them given the same
+    ``random_state``, so :func:`~bayes_hte.workflows.iecv.submit_iecv` can score in the
+    cross-validation's process and :func:`evaluate_models` take the result unchanged.
+
+    Parameters
+    ----------
+    cv_result : IECVResult
+        The cross-validation.
+    truth, truth_new : array_like, shape (patient,), or str, optional
+        As for :func:`evaluate_models`: the target of the truth-based metrics is
+        ``truth_new`` (each patient's own trial) when given, else ``truth``.
+    groups : int
+        Quantile groups for calibration for benefit.
+    ci_prob : float
+        Probability of the equal-tailed intervals.
+    random_state : int or numpy.random.Generator, optional
+        The ``random_state`` of :func:`evaluate_models`.
+
+    Returns
+    -------
+    IECVScores
+        Tables by model label, with the settings they were made with.
+
+    Raises
+    ------
+    DataError
+        A truth that is not a column of the data, has the wrong length or non-finite
+        values.
+    """
+    data = cv_result.data
+    truth = _truth_vector(truth, data, "truth")
+    truth_new = _truth_vector(truth_new, data, "truth_new")
+    settings = _score_settings(truth_new if truth_new is not None else truth, groups,
+                               ci_prob, random_state)
+    return _score_iecv(cv_result, settings, _streams(random_state)[2])
 
 
 def _curves(y, z, benefit, strata, ci_prob, rng) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -96,6 +96,33 @@ def _fit_one(task: dict) -> dict:
 
 # --------------------------------------------------------------------------- result
 @dataclass
+class IECVScores:
+    """The scoring of a cross-validation's held-out predictions
+    (:func:`bayes_hte.workflows.compare.score_iecv`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :meth:`IECVResult.metrics` of every model (per held-out trial, pooled, median).
+    calibration, toc, curves : dict of str to pandas.DataFrame
+        Per model label: the calibration-for-benefit groups, the TOC curve and the
+        smoothed calibration curve of benefit of the posterior-mean held-out benefit.
+    settings : dict
+        What the scores depend on besides the predictions: ``truth`` (the resolved
+        per-patient target or None), ``groups``, ``ci_prob``, ``random_state``.
+    seconds : float
+        Wall time of the scoring.
+    """
+
+    table: pd.DataFrame
+    calibration: dict[str, pd.DataFrame]
+    toc: dict[str, pd.DataFrame]
+    curves: dict[str, pd.DataFrame]
+    settings: dict
+    seconds: float = 0.0
+
+
+@dataclass
 class IECVResult:
     """Held-out predictions of every model, in the order of the data's patients.
 
@@ -134,6 +161,9 @@ class IECVResult:
     notes : list of str
         The fits' diagnostics that are not defined and why, and their warnings, each
         said once in words (e.g. "R-hat not computed: 1 chain ...").
+    scores : IECVScores or None
+        The held-out predictions already scored (by :func:`submit_iecv` with ``score``,
+        in the cross-validation's own process); None until then.
     """
 
     data: IPDData
@@ -146,6 +176,7 @@ class IECVResult:
     horizon: float | None = None
     options: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    scores: IECVScores | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -544,12 +575,17 @@ class BackgroundIECV:
         Unfitted templates by label (``None``: the grid given in ``options``).
     options : dict
         Keywords of :func:`iecv` other than ``log``.
+    score : dict, optional
+        Keywords of :func:`bayes_hte.workflows.compare.score_iecv`: the result is
+        scored in the other process when its fits end (:attr:`IECVResult.scores`).
     """
 
-    def __init__(self, data: IPDData, models: Mapping | None, options: dict) -> None:
+    def __init__(self, data: IPDData, models: Mapping | None, options: dict,
+                 score: dict | None = None) -> None:
         ctx = process_context()
         self._recv, send = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_iecv_to_pipe, args=(send, data, models, options),
+        self._process = ctx.Process(target=_iecv_to_pipe,
+                                    args=(send, data, models, options, score),
                                     name="bayes-hte-iecv")
         self._process.start()
         send.close()
@@ -590,19 +626,28 @@ class BackgroundIECV:
         self._process.join()
 
 
-def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict) -> None:
-    """The body of the :class:`BackgroundIECV` process: run :func:`iecv`, send back the
-    result or the exception."""
+def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict,
+                  score: dict | None = None) -> None:
+    """The body of the :class:`BackgroundIECV` process: run :func:`iecv` (and score it
+    with ``score``), send back the result or the exception."""
     try:
         outcome = ("ok", iecv(data, models, **options))
     except Exception as err:  # noqa: BLE001 - re-raised by BackgroundIECV.result
         outcome = ("error", err)
+    if score is not None and outcome[0] == "ok":
+        from bayes_hte.workflows.compare import score_iecv  # compare imports this module
+
+        try:
+            outcome[1].scores = score_iecv(outcome[1], **score)
+        except Exception:  # noqa: BLE001 - evaluate_models scores it again and raises
+            pass
     send.send(outcome)
     send.close()
 
 
 def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
-                options: Mapping | None = None) -> BackgroundIECV:
+                options: Mapping | None = None,
+                score: Mapping | None = None) -> BackgroundIECV:
     """Start :func:`iecv` in a separate process and return at once.
 
     The cross-validation does not need the main fits (it refits from the data), so
@@ -622,6 +667,13 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
     options : mapping, optional
         Keywords of :func:`iecv` other than ``log`` (e.g. ``heterogeneity``,
         ``learner``, sampler settings, ``workers``, ``random_seed``).
+    score : mapping, optional
+        Keywords of :func:`bayes_hte.workflows.compare.score_iecv` (``truth``,
+        ``truth_new``, ``groups``, ``ci_prob``, ``random_state``): the held-out
+        predictions are also scored in the other process when its fits end
+        (:attr:`IECVResult.scores`), and :func:`~bayes_hte.workflows.compare.evaluate_models`
+        given the same settings uses these scores instead of computing them again
+        (same numbers). If this scoring fails, ``scores`` stays None.
 
     Returns
     -------
@@ -650,4 +702,4 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
     if models is not None:  # unfitted copies: a fitted model's draws need not travel
         models = {label: IPDMetaModel(**opts) for label, opts in
                   _templates(data, models, None, None, None).items()}
-    return BackgroundIECV(data, models, options)
+    return BackgroundIECV(data, models, options, None if score is None else dict(score))

@@ -124,13 +124,36 @@ def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
 
 
 def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, small_fitted,
-                                                       cv_fast):
+                                                       cv_fast, small_sim):
     """``submit_iecv`` (what ``bayes-hte run`` starts before the main fits) returns what
-    ``iecv`` returns in this process: same seeds, same refits, same predictions."""
+    ``iecv`` returns in this process: same seeds, same refits, same predictions; scored
+    there (``score=``), ``evaluate_models`` takes those scores, equal to the ones it
+    computes itself from the in-process result."""
+    from bayes_hte.workflows import evaluate_models
     from bayes_hte.workflows.iecv import log_iecv, submit_iecv
 
-    background = submit_iecv(small_data, small_fitted, options=cv_fast)
+    scoring = dict(truth_new=small_sim.data["true_ite"].to_numpy(), groups=4, ci_prob=0.9,
+                   random_state=3)
+    background = submit_iecv(small_data, small_fitted, options=cv_fast, score=scoring)
     res = background.result()
+    assert res.scores is not None and cv_result.scores is None
+    messages = []
+    there = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=res, loo=False,
+                            log=messages.append, **scoring)
+    here = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=cv_result,
+                           loo=False, **scoring)
+    assert any("computed in the cross-validation process" in m for m in messages)
+    pd.testing.assert_frame_equal(there.table, here.table)
+    assert (there.table["validation"] == "iecv").sum() > 50
+    for key in here.calibration:
+        pd.testing.assert_frame_equal(there.calibration[key], here.calibration[key])
+        pd.testing.assert_frame_equal(there.toc[key], here.toc[key])
+        pd.testing.assert_frame_equal(there.benefit_curve[key], here.benefit_curve[key])
+    # other settings: scored again here, not taken from the other process
+    other = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=res, loo=False,
+                            log=messages.append, **{**scoring, "random_state": 4})
+    assert sum("computed in the cross-validation process" in m for m in messages) == 1
+    assert not other.table.equals(there.table)
     background.cancel()                                   # a finished process: no-op
     assert res.labels == cv_result.labels
     for label in res.labels:
