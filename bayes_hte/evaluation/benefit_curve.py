@@ -123,34 +123,37 @@ def loess(x: ArrayLike, y: ArrayLike, *, span: float = 0.75, degree: int = 2,
         if ar.shape[0] != m or not np.isfinite(ar).all():
             raise DataError(f"loess: at has shape {np.shape(at)}; it needs one finite row "
                             f"per row of x ({m})")
-    out = np.empty(ar.shape)
-    for r in range(m):
-        out[r] = _loess_row(xr_[r], yr[r], ar[r], q, degree)
+    out = _loess_rows(xr_, yr, np.ascontiguousarray(ar), q, degree)
     return out[0] if vector and (at is None or np.ndim(at) == 1) else out
 
 
-def _loess_row(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
-               ) -> np.ndarray:
-    """One row of :func:`loess`: the q nearest observations of each point form a window
-    of consecutive observations in sorted order."""
-    order = np.argsort(x, kind="stable")
-    xs, ys = x[order], y[order]
-    n = xs.size
+def _loess_rows(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
+                ) -> np.ndarray:
+    """The rows of :func:`loess` (x, y: (m, n); at: (m, g)): the q nearest observations
+    of each point form a window of consecutive observations in sorted order. The window
+    sums of all rows are computed in one parallel call (one thread pool start per call,
+    not per row: on a busy machine a start per row cost more than the sums)."""
+    m, n = x.shape
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.ascontiguousarray(np.take_along_axis(x, order, axis=1))
+    ys = np.ascontiguousarray(np.take_along_axis(y, order, axis=1))
     # start of the window of the q nearest: the first l with xs[l] + xs[l+q] >= 2 x0
     # (moving the window right no longer brings a nearer point in)
+    start = np.zeros(at.shape, dtype=np.int64)
     if q < n:
-        start = np.searchsorted(xs[: n - q] + xs[q:], 2 * at, side="left")
-    else:
-        start = np.zeros(at.size, dtype=int)
+        pair_sums = xs[:, : n - q] + xs[:, q:]
+        for r in range(m):
+            start[r] = np.searchsorted(pair_sums[r], 2 * at[r], side="left")
     start = np.clip(start, 0, n - q)
     # rank of each local design: the distinct x with positive weight, a run of
     # consecutive sorted observations (ranked by ``distinct``)
-    distinct = np.cumsum(np.r_[True, xs[1:] != xs[:-1]])
+    distinct = np.cumsum(np.c_[np.ones((m, 1), bool), xs[:, 1:] != xs[:, :-1]], axis=1)
     moments, rhs, zero_h, first, last = _window_moments(xs, ys, at, start, q, degree)
-    full = distinct[last] - distinct[first] + 1 >= degree + 1
+    full = (np.take_along_axis(distinct, last, axis=1)
+            - np.take_along_axis(distinct, first, axis=1) + 1 >= degree + 1)
     p = degree + 1
-    gram = moments[:, np.arange(p)[:, None] + np.arange(p)[None, :]]   # (g, p, p)
-    beta0 = np.empty(at.size)
+    gram = moments[..., np.arange(p)[:, None] + np.arange(p)[None, :]]   # (m, g, p, p)
+    beta0 = np.empty(at.shape)
     if full.any():
         try:
             beta0[full] = np.linalg.solve(gram[full], rhs[full][..., None])[:, 0, 0]
@@ -158,13 +161,14 @@ def _loess_row(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
             full[:] = False
     if (~full).any():
         beta0[~full] = (np.linalg.pinv(gram[~full]) @ rhs[~full][..., None])[:, 0, 0]
-    if zero_h.any():
+    for r in np.flatnonzero(zero_h.any(axis=1)):
         # q or more observations tied at x0: the mean of all of them (not of the q that
         # happen to be in the window)
-        a = np.searchsorted(xs, at[zero_h], side="left")
-        b = np.searchsorted(xs, at[zero_h], side="right")
-        csum = np.r_[0.0, np.cumsum(ys)]
-        beta0[zero_h] = (csum[b] - csum[a]) / (b - a)
+        tied = zero_h[r]
+        a = np.searchsorted(xs[r], at[r, tied], side="left")
+        b = np.searchsorted(xs[r], at[r, tied], side="right")
+        csum = np.r_[0.0, np.cumsum(ys[r])]
+        beta0[r, tied] = (csum[b] - csum[a]) / (b - a)
     return beta0
 
 
@@ -172,11 +176,12 @@ def _loess_row(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
 def _window_moments(xs, ys, at, start, q, degree):  # pragma: no cover - compiled
     """Tricube-weighted moments of each evaluation point's window, in one pass.
 
-    For point ``g`` with window ``xs[start[g]:start[g] + q]``: ``h`` the larger distance
+    Row ``r`` of ``xs``, ``ys`` (m, n; ``xs`` sorted) and ``at``, ``start`` (m, g);
+    for its point ``g`` with window ``xs[start[g]:start[g] + q]``: ``h`` the larger distance
     from ``at[g]`` to the window's ends, ``t = (x - at[g]) / h`` (``h = 0``: all tied,
     weights 1), ``w = (1 - |t|^3)^3`` with ``1 - |t|^3 < 1e-4`` set to 0 (rounding can
     leave a point at distance ``h`` a weight of 1e-46 instead of 0), then
-    ``moments[g, k] = sum w t^k`` (k <= 2 degree), ``rhs[g, k] = sum w t^k y``
+    ``moments[r, g, k] = sum w t^k`` (k <= 2 degree), ``rhs[r, g, k] = sum w t^k y``
     (k <= degree), and the first and last window index with a positive weight.
 
     The weight falls with the distance and ``xs`` is sorted, so the points with a
@@ -184,47 +189,51 @@ def _window_moments(xs, ys, at, start, q, degree):  # pragma: no cover - compile
     the sums run over it without a branch (which lets LLVM vectorise them; 2.2x faster
     than a loop testing each point, same sums to 1e-12).
     """
-    g_n = at.size
-    moments = np.zeros((g_n, 5))
-    rhs = np.zeros((g_n, 3))
-    zero_h = np.zeros(g_n, dtype=np.bool_)
-    first = np.empty(g_n, dtype=np.int64)
-    last = np.empty(g_n, dtype=np.int64)
-    for g in numba.prange(g_n):  # independent windows: one per thread
-        st = start[g]
+    m, g_n = at.shape
+    moments = np.zeros((m, g_n, 5))
+    rhs = np.zeros((m, g_n, 3))
+    zero_h = np.zeros((m, g_n), dtype=np.bool_)
+    first = np.empty((m, g_n), dtype=np.int64)
+    last = np.empty((m, g_n), dtype=np.int64)
+    for k in numba.prange(m * g_n):  # independent windows, shared out to the threads
+        r = k // g_n
+        g = k - r * g_n
+        xs_r = xs[r]
+        ys_r = ys[r]
+        st = start[r, g]
         en = st + q - 1
-        x0 = at[g]
-        h = max(x0 - xs[st], xs[en] - x0)
+        x0 = at[r, g]
+        h = max(x0 - xs_r[st], xs_r[en] - x0)
         if h <= 0:  # all tied at x0: weights 1, t = 0
-            zero_h[g] = True
+            zero_h[r, g] = True
             r0 = 0.0
             for i in range(st, en + 1):
-                r0 += ys[i]
-            moments[g, 0] = q
-            rhs[g, 0] = r0
-            first[g] = st
-            last[g] = en
+                r0 += ys_r[i]
+            moments[r, g, 0] = q
+            rhs[r, g, 0] = r0
+            first[r, g] = st
+            last[r, g] = en
             continue
         inv = 1.0 / h
         lo = st
         while lo <= en:
-            a = abs((xs[lo] - x0) * inv)
+            a = abs((xs_r[lo] - x0) * inv)
             if 1.0 - a * a * a >= 1e-4:
                 break
             lo += 1
         hi = en
         while hi >= lo:
-            a = abs((xs[hi] - x0) * inv)
+            a = abs((xs_r[hi] - x0) * inv)
             if 1.0 - a * a * a >= 1e-4:
                 break
             hi -= 1
         m0 = m1 = m2 = m3 = m4 = r0 = r1 = r2 = 0.0
         for i in range(lo, hi + 1):
-            t = (xs[i] - x0) * inv
+            t = (xs_r[i] - x0) * inv
             a = abs(t)
             u = 1.0 - a * a * a
             w = u * u * u
-            yi = ys[i]
+            yi = ys_r[i]
             w1 = w * t
             w2 = w1 * t
             m0 += w
@@ -235,17 +244,17 @@ def _window_moments(xs, ys, at, start, q, degree):  # pragma: no cover - compile
             r0 += w * yi
             r1 += w1 * yi
             r2 += w2 * yi
-        moments[g, 0] = m0
-        moments[g, 1] = m1
-        moments[g, 2] = m2
-        moments[g, 3] = m3
-        moments[g, 4] = m4
-        rhs[g, 0] = r0
-        rhs[g, 1] = r1
-        rhs[g, 2] = r2
-        first[g] = lo if lo <= hi else st
-        last[g] = hi if lo <= hi else st
-    return moments[:, : 2 * degree + 1], rhs[:, : degree + 1], zero_h, first, last
+        moments[r, g, 0] = m0
+        moments[r, g, 1] = m1
+        moments[r, g, 2] = m2
+        moments[r, g, 3] = m3
+        moments[r, g, 4] = m4
+        rhs[r, g, 0] = r0
+        rhs[r, g, 1] = r1
+        rhs[r, g, 2] = r2
+        first[r, g] = lo if lo <= hi else st
+        last[r, g] = hi if lo <= hi else st
+    return moments[..., : 2 * degree + 1], rhs[..., : degree + 1], zero_h, first, last
 
 
 # --------------------------------------------------------------------------- E-for-benefit
