@@ -47,7 +47,7 @@ from bayes_hte.runners.ipd_aggregate import (
 )
 from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
 from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
-from bayes_hte.workflows.compare import METRIC_ORDER
+from bayes_hte.workflows.compare import METRIC_ORDER, thin_draws
 from bayes_hte.workflows.iecv import BackgroundIECV, log_iecv, process_context, submit_iecv
 
 #: Time-to-event options of ``[model]`` passed on to :class:`~bayes_hte.IPDMetaModel`.
@@ -237,7 +237,7 @@ class IPDMARunner(Runner):
             f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
             f"events; covariates: {', '.join(data.covariate_names)}. Intervals are "
             f"equal-tailed at {ci_prob:.0%}.")
-        ites, diag_tables = self._ite_tables(fitted, truth)
+        ites, ites_new, diag_tables = self._ite_tables(fitted, truth)
         if self.aggregate is not None:
             truths = [t for t in (getattr(self, "_truth_rd", None), self.aggregate.true_rd)
                       if t is not None]
@@ -249,7 +249,8 @@ class IPDMARunner(Runner):
         if compared:  # its section shows the ITE distributions per model (ite_by_model)
             evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
                             outdir=outdir, rep=rep, log=self.log, ci_prob=ci_prob,
-                            cv_result=self._iecv)
+                            cv_result=self._iecv,
+                            ite_draws={k: (ites[k], ites_new[k]) for k in ites})
         else:
             rep.heading("ITE distributions")
         self.save_figure(plots.plot_ite_distribution(ites, truth=truth),
@@ -282,15 +283,23 @@ class IPDMARunner(Runner):
                     f"{label}_km_ppc.png", f"{label}: Kaplan-Meier per trial and arm against "
                     "posterior predictive survival")
 
-    def _ite_tables(self, fitted: dict[str, IPDMetaModel], truth) -> tuple[dict, dict]:
-        """``ite_summary.csv``, ``parameters.csv``, ``diagnostics.csv`` and their section."""
+    def _ite_tables(self, fitted: dict[str, IPDMetaModel], truth) -> tuple[dict, dict, dict]:
+        """``ite_summary.csv``, ``parameters.csv``, ``diagnostics.csv`` and their section;
+        returns each model's ITE draws, its new-trial ITE draws thinned as the evaluation
+        scores them (:func:`~bayes_hte.workflows.compare.thin_draws`) and its
+        diagnostics table."""
         ci_prob, outdir = self.ci_prob, self.outdir
-        ites, rows, params, health_rows, diag_tables = {}, [], [], [], {}
+        ites, ites_new, rows, params, health_rows, diag_tables = {}, {}, [], [], [], {}
+        max_draws = evaluation_spec(self.tables["evaluation"])["max_draws"]
         for label, m in fitted.items():
             ite = m.ite()
             ites[label] = ite
             tab = effects.summarize(ite, ci_prob=ci_prob)
-            new = effects.summarize(m.ite(new_trial=True), ci_prob=ci_prob)
+            ite_new = m.ite(new_trial=True)
+            new = effects.summarize(ite_new, ci_prob=ci_prob)
+            # kept (thinned as the evaluation scores them) so it is not computed again
+            ites_new[label] = thin_draws(ite_new, max_draws)
+            del ite_new
             tab["pi_low"], tab["pi_high"] = new["ci_low"].to_numpy(), new["ci_high"].to_numpy()
             tab.insert(0, "model", label)
             rows.append(tab.reset_index())
@@ -319,7 +328,7 @@ class IPDMARunner(Runner):
             "and tail ESS over the population-level parameters, and bulk ESS per second of "
             "sampling. Targets: 0 divergences, R-hat <= 1.01.")
         self.report.table(health)
-        return ites, diag_tables
+        return ites, ites_new, diag_tables
 
     def _loo(self, fitted: dict[str, IPDMetaModel]) -> None:
         """``loo_compare.csv`` (:func:`bayes_hte.diagnostics.loo_table`) and its section:
@@ -447,7 +456,8 @@ def _scoring(data: IPDData, truth: np.ndarray | None, spec: Mapping, ci_prob: fl
 def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
                     truth: np.ndarray | None = None, spec: Mapping | None = None,
                     outdir: Path, rep: Report, log: Log, ci_prob: float = 0.95,
-                    cv_result: BackgroundIECV | None = None) -> ITEComparison:
+                    cv_result: BackgroundIECV | None = None,
+                    ite_draws: Mapping | None = None) -> ITEComparison:
     """The ``[evaluation]`` step of the ``ipdma`` runner: score the models and report.
 
     Spec keys (all optional besides ``compare``; defaults in
@@ -495,6 +505,8 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         The cross-validation of these models started before their fits
         (:func:`~bayes_hte.workflows.iecv.submit_iecv`): waited for and scored instead
         of refitting here (its per-refit log lines are written when it is collected).
+    ite_draws : mapping, optional
+        The models' ITE draws already computed (``evaluate_models(ite_draws=...)``).
 
     Returns
     -------
@@ -526,7 +538,7 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
             f"{time.perf_counter() - start:.0f} s waited for it after them")
     result = evaluate_models(
         fitted, data, cv=cv, cv_options=cv_options, max_draws=spec["max_draws"],
-        loo=bool(spec["loo"]), log=log, cv_result=done,
+        loo=bool(spec["loo"]), log=log, cv_result=done, ite_draws=ite_draws,
         **_scoring(data, truth, spec, ci_prob))
     paths = result.save(outdir) | plots.save_comparison_figures(result, outdir)
     total = time.perf_counter() - start

@@ -61,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
@@ -119,6 +120,29 @@ def _thin(values: np.ndarray, max_draws: int | None) -> np.ndarray:
         return flat
     idx = np.linspace(0, flat.shape[0] - 1, int(max_draws)).round().astype(int)
     return flat[idx]
+
+
+def thin_draws(draws: xr.DataArray, max_draws: int | None) -> xr.DataArray:
+    """The draws :func:`evaluate_models` scores: at most ``max_draws`` evenly spaced over
+    the chains laid end to end.
+
+    Parameters
+    ----------
+    draws : xarray.DataArray
+        Dims (chain, draw, patient), e.g. :meth:`IPDMetaModel.ite`.
+    max_draws : int or None
+        As for :func:`evaluate_models` (None: all).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, patient) with one chain holding the kept draws in order;
+        ``attrs`` kept. Given to ``evaluate_models(ite_draws=...)`` it is scored as the
+        full draws would be.
+    """
+    values = _thin(draws.values, max_draws)
+    return xr.DataArray(values[None], dims=("chain", "draw", draws.dims[-1]),
+                        attrs=dict(draws.attrs), name=draws.name)
 
 
 def outcome_arrays(data: IPDData, *, horizon: float | None = None
@@ -380,6 +404,7 @@ def evaluate_models(
     random_state: int | np.random.Generator | None = None,
     log: Callable[[str], None] | None = None,
     cv_result: IECVResult | None = None,
+    ite_draws: Mapping[str, tuple[xr.DataArray, xr.DataArray]] | None = None,
 ) -> ITEComparison:
     """Score models already fitted on ``data`` (in-sample and, optionally, by IECV).
 
@@ -405,6 +430,11 @@ def evaluate_models(
         :func:`bayes_hte.workflows.iecv.submit_iecv` while the models were fitted), of
         the same models on the same data; it is scored instead of refitting, and
         ``cv_options`` are not used.
+    ite_draws : mapping of str to (DataArray, DataArray), optional
+        Per model label, its ``ite()`` and ``ite(new_trial=True)`` draws when the caller
+        has them already (dims (chain, draw, patient); the new-trial draws may be
+        thinned by :func:`thin_draws` to ``max_draws``); models not in it have theirs
+        computed here. The posterior-mean ITE is taken from the first.
     groups : int
         Quantile groups for calibration for benefit.
     ci_prob : float
@@ -455,11 +485,13 @@ def evaluate_models(
             raise ValueError(f"model {label!r} is not fitted")
         het, lr = _label_parts(m, label)
         sampling, health[label] = _sampling_rows(label, m, log)
-        ite_da = m.ite()
+        given = (ite_draws or {}).get(label)
+        ite_da = m.ite() if given is None else given[0]
         y, z, known = outcome_arrays(data, horizon=ite_da.attrs.get("horizon"))
         ite = _thin(ite_da.values, max_draws)[:, known]
         kw = {"horizon": ite_da.attrs["horizon"]} if data.outcome_type != "binary" else {}
-        ite_new = _thin(m.ite(new_trial=True, **kw).values, max_draws)[:, known]
+        new_da = m.ite(new_trial=True, **kw) if given is None else given[1]
+        ite_new = _thin(new_da.values, max_draws)[:, known]
         ite_means[label] = ite_da.mean(("chain", "draw")).values
         tab = metric_table(
             y[known], z[known], ite, outcome=data.outcome_type,

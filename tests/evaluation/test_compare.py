@@ -58,6 +58,25 @@ def test_in_sample_table(in_sample, small_fitted, small_data, small_sim):
     assert cal["predicted"].is_monotonic_increasing
 
 
+def test_given_ite_draws_score_as_the_models_own(in_sample, small_fitted, small_data):
+    """``ite_draws`` (what ``bayes-hte run`` passes from its ITE tables, the new-trial
+    draws thinned by ``thin_draws``) give the table computed from the models."""
+    from bayes_hte.workflows.compare import thin_draws
+
+    draws = {k: (m.ite(), thin_draws(m.ite(new_trial=True), 50))
+             for k, m in small_fitted.items()}
+    assert all(new.shape[:2] == (1, 50) for _, new in draws.values())
+    given = evaluate_models(small_fitted, small_data, truth="true_ite_average",
+                            truth_new="true_ite", random_state=3, ite_draws=draws,
+                            max_draws=50)
+    own = evaluate_models(small_fitted, small_data, truth="true_ite_average",
+                          truth_new="true_ite", random_state=3, max_draws=50)
+    pd.testing.assert_frame_equal(given.table, own.table)
+    assert "pi_coverage" in set(own.table["metric"])
+    for k in own.ite:
+        np.testing.assert_array_equal(given.ite[k], own.ite[k])
+
+
 def test_plots_and_save(in_sample, tmp_path):
     for fig in (plots.plot_calibration(in_sample), plots.plot_ite_distributions(in_sample),
                 plots.plot_metric_forest(in_sample)):
