@@ -139,12 +139,7 @@ def _loess_rows(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: in
     ys = np.ascontiguousarray(np.take_along_axis(y, order, axis=1))
     # start of the window of the q nearest: the first l with xs[l] + xs[l+q] >= 2 x0
     # (moving the window right no longer brings a nearer point in)
-    start = np.zeros(at.shape, dtype=np.int64)
-    if q < n:
-        pair_sums = xs[:, : n - q] + xs[:, q:]
-        for r in range(m):
-            start[r] = np.searchsorted(pair_sums[r], 2 * at[r], side="left")
-    start = np.clip(start, 0, n - q)
+    start = _window_starts(xs, at, q)
     # rank of each local design: the distinct x with positive weight, a run of
     # consecutive sorted observations (ranked by ``distinct``)
     distinct = np.cumsum(np.c_[np.ones((m, 1), bool), xs[:, 1:] != xs[:, :-1]], axis=1)
@@ -170,6 +165,34 @@ def _loess_rows(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: in
         csum = np.r_[0.0, np.cumsum(ys[r])]
         beta0[r, tied] = (csum[b] - csum[a]) / (b - a)
     return beta0
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _window_starts(xs, at, q):  # pragma: no cover - compiled
+    """Start of the window of the ``q`` nearest observations of each point (xs: (m, n),
+    sorted rows; at: (m, g)): the first ``l`` with ``xs[l] + xs[l + q] >= 2 x0``
+    (moving the window right no longer brings a nearer point in), by binary search;
+    0 when ``q = n``. No fastmath: the sums and the comparison are those of NumPy's
+    ``searchsorted(xs[:n-q] + xs[q:], 2 * at, side="left")``."""
+    m, g_n = at.shape
+    n = xs.shape[1]
+    start = np.zeros((m, g_n), dtype=np.int64)
+    if q >= n:
+        return start
+    for k in numba.prange(m * g_n):
+        r = k // g_n
+        g = k - r * g_n
+        target = 2 * at[r, g]
+        lo = 0
+        hi = n - q
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if xs[r, mid] + xs[r, mid + q] < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        start[r, g] = lo
+    return start
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
@@ -502,13 +525,14 @@ def e_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
                         f"(span {span} x {k} pairs = {q} per neighbourhood; a local "
                         f"polynomial of degree {degree} needs {degree + 1})")
     grid = _grid(grid, pred0)
-    stats = []
-    for pred, obs in pairs:
-        smooth = loess(pred, obs, span=span, degree=degree)
-        stats.append(_e_stats(np.abs(smooth - pred)))
-        if len(stats) == 1:
-            smooth0 = smooth
-    e = np.mean(stats, axis=0)                              # (m, 3)
+    # every subsample has the same number of pairs: one loess over all their rows
+    pred_all = np.concatenate([pred for pred, _ in pairs])
+    smooth = loess(pred_all, np.concatenate([obs for _, obs in pairs]), span=span,
+                   degree=degree)
+    m = pred0.shape[0]
+    stats = _e_stats(np.abs(smooth - pred_all)).reshape(len(pairs), m, 3)
+    smooth0 = smooth[:m]
+    e = stats.mean(axis=0)                                  # (m, 3)
     curve = _curve(pred0, obs0, grid, span, degree)
     boot = boot_curve = None
     if int(n_bootstrap) > 0:
@@ -557,15 +581,15 @@ def _curve(pred: np.ndarray, obs: np.ndarray, grid: np.ndarray, span: float, deg
 def _bootstrap(pred, obs, grid, span, degree, n_boot, rng):
     """Pairs resampled with replacement, loess refitted: E-statistics and curves."""
     m, k = pred.shape
-    boot = np.empty((m, n_boot, 3))
-    curves = np.empty((m, n_boot, grid.size))
-    for b in range(n_boot):
-        pick = rng.integers(0, k, size=(m, k))
-        bp = np.take_along_axis(pred, pick, 1)
-        bo = np.take_along_axis(obs, pick, 1)
-        boot[:, b] = _e_stats(np.abs(loess(bp, bo, span=span, degree=degree) - bp))
-        curves[:, b] = _curve(bp, bo, grid, span, degree)
-    return boot, curves
+    # the draws of n_boot successive (m, k) calls, in one: resample b is rows b*m...
+    pick = rng.integers(0, k, size=(n_boot * m, k))
+    rows = np.tile(np.arange(m), n_boot)
+    bp = np.take_along_axis(pred[rows], pick, 1)
+    bo = np.take_along_axis(obs[rows], pick, 1)
+    boot = _e_stats(np.abs(loess(bp, bo, span=span, degree=degree) - bp))
+    curves = _curve(bp, bo, grid, span, degree)
+    return (boot.reshape(n_boot, m, 3).transpose(1, 0, 2),
+            curves.reshape(n_boot, m, grid.size).transpose(1, 0, 2))
 
 
 def _check_prob(ci_prob: float) -> None:
