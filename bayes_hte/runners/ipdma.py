@@ -72,7 +72,7 @@ def _plot_kinds(idata, kinds: tuple[str, ...]) -> tuple[str, ...]:
 
 def _post_fit_work(tasks: list[dict]) -> dict[str, dict]:
     """Each fit's trace and rank plots and prior-sensitivity table, from its saved
-    posterior (a job of the worker processes started by :meth:`IPDMARunner.write`).
+    posterior (the body of the second process started by :meth:`IPDMARunner.write`).
 
     Parameters
     ----------
@@ -103,7 +103,7 @@ def _post_fit_work(tasks: list[dict]) -> dict[str, dict]:
 
 def _loo_work(paths: Mapping[str, Path]) -> pd.DataFrame | Exception:
     """:func:`bayes_hte.diagnostics.loo_table` of the saved posteriors (the first job
-    of the worker processes started by :meth:`IPDMARunner.write`, so the table is ready
+    of the second process started by :meth:`IPDMARunner.write`, so the table is ready
     when the main process has made the ITE tables).
 
     Parameters
@@ -252,20 +252,15 @@ class IPDMARunner(Runner):
         data, truth = inputs
         fitted, ci_prob, outdir = results, self.ci_prob, self.outdir
         # PSIS-LOO, the trace and rank plots and the prior sensitivity (half of what
-        # follows the fits) are made from the posteriors fit() saved, in other processes
+        # follows the fits) are made from the posteriors fit() saved, in a second process
         # while this one makes the tables
         tasks = {label: {"label": label, "path": self.outdir / "posteriors" / f"{label}.nc",
                          "outdir": outdir, "kinds": _plot_kinds(m.idata, ("trace", "rank")),
                          "var_names": diagnostics.population_vars(m.idata, max_size=12)}
                  for label, m in fitted.items()}
-        # two worker processes share three jobs with this one: LOO first (needed first),
-        # the figures of each half of the models after it
-        pool = ProcessPoolExecutor(max_workers=2, mp_context=process_context())
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=process_context())
         loo = pool.submit(_loo_work, {label: task["path"] for label, task in tasks.items()})
-        todo = list(tasks.values())
-        halves = [pool.submit(_post_fit_work, part)
-                  for part in (todo[: (len(todo) + 1) // 2], todo[(len(todo) + 1) // 2:])
-                  if part]
+        drawn = pool.submit(_post_fit_work, list(tasks.values()))
         pool.shutdown(wait=False)
         rep = self.new_report(
             f"{data.n_patients} patients in {data.n_studies} studies, {int(data.y.sum())} "
@@ -298,7 +293,7 @@ class IPDMARunner(Runner):
                       [["mean", "sd", "ess_bulk", "ess_tail", "r_hat", "r_hat_classic"]])
             for note in diag_tables[label].attrs.get("notes", []):
                 rep.text(f"{note}.")
-            done = next(h.result()[label] for h in halves if label in h.result())
+            done = drawn.result()[label]
             self.prior_sensitivity(label, m, computed=done["sensitivity"])
             if "rank" not in tasks[label]["kinds"]:
                 self.notes.append(f"{label}: no rank plot: 1 chain (rank plots compare "
