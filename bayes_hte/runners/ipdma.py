@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayes_hte import diagnostics, effects, plots
 from bayes_hte.data.ipd import IPDData
@@ -99,33 +98,6 @@ def _post_fit_work(tasks: list[dict]) -> dict[str, dict]:
             sensitivity = err
         out[task["label"]] = {"figures": figures, "sensitivity": sensitivity}
     return out
-
-
-def _loo_work(paths: Mapping[str, Path]) -> pd.DataFrame | Exception:
-    """:func:`bayes_hte.diagnostics.loo_table` of the saved posteriors (the first job
-    of the second process started by :meth:`IPDMARunner.write`, so the table is ready
-    when the main process has made the ITE tables).
-
-    Parameters
-    ----------
-    paths : mapping of str to pathlib.Path
-        The posterior file of each fit, by label.
-
-    Returns
-    -------
-    pandas.DataFrame or Exception
-        The table, or what ``loo_table`` raised (reported by :meth:`IPDMARunner._loo`).
-    """
-    idatas = {}
-    for label, path in paths.items():
-        with xr.open_datatree(path, engine="h5netcdf") as opened:
-            groups = [g for g in ("posterior", "log_likelihood") if g in opened]
-            idatas[label] = loo_view(xr.DataTree.from_dict(
-                {f"/{g}": opened[g].to_dataset().load() for g in groups}))
-    try:
-        return diagnostics.loo_table(idatas)
-    except Exception as err:  # noqa: BLE001 - reported by IPDMARunner._loo
-        return err
 
 
 class IPDMARunner(Runner):
@@ -251,15 +223,14 @@ class IPDMARunner(Runner):
         """
         data, truth = inputs
         fitted, ci_prob, outdir = results, self.ci_prob, self.outdir
-        # PSIS-LOO, the trace and rank plots and the prior sensitivity (half of what
-        # follows the fits) are made from the posteriors fit() saved, in a second process
-        # while this one makes the tables
+        # the trace and rank plots and the prior sensitivity (a third of what follows the
+        # fits) are made from the posteriors fit() saved, in a second process while this
+        # one makes the tables
         tasks = {label: {"label": label, "path": self.outdir / "posteriors" / f"{label}.nc",
                          "outdir": outdir, "kinds": _plot_kinds(m.idata, ("trace", "rank")),
                          "var_names": diagnostics.population_vars(m.idata, max_size=12)}
                  for label, m in fitted.items()}
         pool = ProcessPoolExecutor(max_workers=1, mp_context=process_context())
-        loo = pool.submit(_loo_work, {label: task["path"] for label, task in tasks.items()})
         drawn = pool.submit(_post_fit_work, list(tasks.values()))
         pool.shutdown(wait=False)
         rep = self.new_report(
@@ -273,7 +244,7 @@ class IPDMARunner(Runner):
             write_aggregate_section(fitted, self.aggregate, outdir=outdir, rep=rep,
                                     ci_prob=ci_prob,
                                     truth=pd.concat(truths) if truths else None)
-        self._loo(fitted, computed=loo.result())
+        self._loo(fitted)
         compared = bool(self.tables["evaluation"]["compare"] and len(fitted) > 0)
         if compared:  # its section shows the ITE distributions per model (ite_by_model)
             evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
@@ -360,18 +331,12 @@ class IPDMARunner(Runner):
         self.report.table(health)
         return ites, ites_new, diag_tables
 
-    def _loo(self, fitted: dict[str, IPDMetaModel],
-             computed: pd.DataFrame | Exception | None = None) -> None:
+    def _loo(self, fitted: dict[str, IPDMetaModel]) -> None:
         """``loo_compare.csv`` (:func:`bayes_hte.diagnostics.loo_table`) and its section:
-        elpd_loo with its Pareto k reliability flag and ArviZ's warnings, also logged.
-        ``computed``: the table (or the error) already made from the saved posteriors
-        (:func:`_loo_work`); None computes it here."""
+        elpd_loo with its Pareto k reliability flag and ArviZ's warnings, also logged."""
         self.report.heading("Model comparison (PSIS-LOO)")
         try:
-            if isinstance(computed, Exception):
-                raise computed
-            loo = (computed if computed is not None else
-                   diagnostics.loo_table({k: loo_view(m.idata) for k, m in fitted.items()}))
+            loo = diagnostics.loo_table({k: loo_view(m.idata) for k, m in fitted.items()})
         except Exception as err:  # noqa: BLE001 - reported, not hidden
             loo = pd.DataFrame({"error": [str(err)]})
             self.log(f"LOO: failed: {err}")

@@ -200,24 +200,3 @@ def test_time_to_event_models_are_scored_at_the_horizon():
     assert tab.loc[("in-sample", "all", "c_for_benefit"), "n"] == known.sum()
     assert tab.loc[("in-sample", "all", "c_for_benefit"), "estimate"] > 0.55
     assert res.iecv.recalibration.empty
-
-
-def test_loo_table_from_the_saved_posteriors_is_the_in_memory_one(small_fitted, tmp_path):
-    """``bayes-hte run`` computes PSIS-LOO in its second process from the posterior
-    files (``_loo_work``): the same table as from the fits in memory."""
-    from bayes_hte import diagnostics
-    from bayes_hte.runners.ipd_aggregate import loo_view
-    from bayes_hte.runners.ipdma import _loo_work
-
-    paths = {k: m.save(tmp_path / f"{k}.nc") for k, m in small_fitted.items()}
-    table = _loo_work(paths)
-    own = diagnostics.loo_table({k: loo_view(m.idata) for k, m in small_fitted.items()})
-    pd.testing.assert_frame_equal(table, own)
-    assert len(table) == len(small_fitted) and np.isfinite(table["elpd_loo"]).all()
-    # a posterior without the log likelihood: the error comes back to be reported
-    label, m = next(iter(small_fitted.items()))
-    bare = m.idata.copy()
-    del bare["log_likelihood"]
-    bare.to_netcdf(tmp_path / "bare.nc", engine="h5netcdf")
-    err = _loo_work({label: tmp_path / "bare.nc"})
-    assert isinstance(err, ValueError) and "log_likelihood" in str(err)
