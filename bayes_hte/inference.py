@@ -9,6 +9,7 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pymc as pm
@@ -241,7 +242,7 @@ NUTPIE_NUMBA_OPT = 1
 
 
 @contextlib.contextmanager
-def numba_opt_level(level: int | None):
+def numba_opt_level(level: int | None) -> Iterator[None]:
     """Within the block, numba optimises new code at LLVM level ``level``.
 
     numba reads ``numba.core.config.OPT`` each time it builds a pass manager, so the
@@ -253,6 +254,11 @@ def numba_opt_level(level: int | None):
     ----------
     level : int or None
         0-3, as ``NUMBA_OPT``; None leaves numba's level alone.
+
+    Yields
+    ------
+    None
+        Control, with the level set, until the block ends.
     """
     if level is None or "NUMBA_OPT" in os.environ:
         yield
@@ -267,16 +273,14 @@ def numba_opt_level(level: int | None):
         config.OPT = before
 
 
-def compile_nutpie(model: pm.Model, **kwargs):
-    """``nutpie.compile_pymc_model(model, backend="numba", **kwargs)`` at numba
-    optimisation level :data:`NUTPIE_NUMBA_OPT`.
+def compile_nutpie(model: pm.Model):
+    """``nutpie.compile_pymc_model(model, backend="numba")`` at numba optimisation level
+    :data:`NUTPIE_NUMBA_OPT`.
 
     Parameters
     ----------
     model : pymc.Model
         The model to compile.
-    **kwargs
-        Passed to ``nutpie.compile_pymc_model``.
 
     Returns
     -------
@@ -286,7 +290,7 @@ def compile_nutpie(model: pm.Model, **kwargs):
     import nutpie
 
     with numba_opt_level(NUTPIE_NUMBA_OPT):
-        return nutpie.compile_pymc_model(model, backend="numba", **kwargs)
+        return nutpie.compile_pymc_model(model, backend="numba")
 
 
 def _sample_nutpie_reused(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,

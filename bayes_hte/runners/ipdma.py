@@ -47,8 +47,9 @@ from bayes_hte.runners.ipd_aggregate import (
 )
 from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
 from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
-from bayes_hte.workflows.compare import METRIC_ORDER, thin_draws
+from bayes_hte.workflows.compare import METRIC_ORDER
 from bayes_hte.workflows.iecv import BackgroundIECV, log_iecv, process_context, submit_iecv
+from bayes_hte.workflows.scoring import thin_draws
 
 #: Time-to-event options of ``[model]`` passed on to :class:`~bayes_hte.IPDMetaModel`.
 TTE_OPTIONS = ("baseline", "cuts", "n_intervals", "horizon")
@@ -286,7 +287,7 @@ class IPDMARunner(Runner):
     def _ite_tables(self, fitted: dict[str, IPDMetaModel], truth) -> tuple[dict, dict, dict]:
         """``ite_summary.csv``, ``parameters.csv``, ``diagnostics.csv`` and their section;
         returns each model's ITE draws, its new-trial ITE draws thinned as the evaluation
-        scores them (:func:`~bayes_hte.workflows.compare.thin_draws`) and its
+        scores them (:func:`~bayes_hte.workflows.scoring.thin_draws`) and its
         diagnostics table."""
         ci_prob, outdir = self.ci_prob, self.outdir
         ites, ites_new, rows, params, health_rows, diag_tables = {}, {}, [], [], [], {}
@@ -445,7 +446,7 @@ def iecv_options(spec: Mapping) -> dict:
 def _scoring(data: IPDData, truth: np.ndarray | None, spec: Mapping, ci_prob: float) -> dict:
     """The scoring keywords of an ``[evaluation]`` (completed by :func:`evaluation_spec`)
     shared by :func:`~bayes_hte.workflows.evaluate_models` and
-    :func:`~bayes_hte.workflows.compare.score_iecv`: the truths (a ``true_ite`` column
+    :func:`~bayes_hte.workflows.scoring.score_iecv`: the truths (a ``true_ite`` column
     of simulated data is each patient's own-trial ITE), quantile groups, interval
     probability and seed."""
     return {"truth": truth,

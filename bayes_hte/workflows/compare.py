@@ -75,16 +75,13 @@ from bayes_hte.diagnostics import (
 )
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
-from bayes_hte.evaluation.benefit_curve import e_for_benefit
 from bayes_hte.evaluation.metrics import (
     BENEFIT_METRICS,
     METRICS,
     benefit_from_ite,
     calibration_for_benefit,
-    event_by_horizon,
     metric_table,
 )
-from bayes_hte.evaluation.ranking import rate
 from bayes_hte.options import (
     CV,
     HETEROGENEITY,
@@ -95,89 +92,30 @@ from bayes_hte.options import (
     Sampler,
     SummaryValue,
 )
-from bayes_hte.workflows.iecv import IECVResult, IECVScores
+from bayes_hte.workflows.iecv import IECVResult
 from bayes_hte.workflows.iecv import iecv as run_iecv
+from bayes_hte.workflows.scoring import (
+    benefit_curves,
+    evaluation_streams,
+    outcome_arrays,
+    same_settings,
+    score_predictions,
+    score_settings,
+    thin,
+    truth_vector,
+)
 
 #: Columns of the tidy metric table.
 COLUMNS = ["model", "heterogeneity", "learner", "validation", "trial", "metric", "estimate",
            "mean", "sd", "ci_low", "ci_high", "n", "note"]
 #: Order of the metrics in the wide tables (``ITEComparison.summary``).
 METRIC_ORDER = (*METRICS, *BENEFIT_METRICS, "elpd_loo", "elpd_diff")
-#: Grid of the TOC curves of :attr:`ITEComparison.toc` (fractions treated).
-TOC_GRID = tuple(np.round(np.arange(1, 21) / 20, 10))
-#: Bootstrap resamples of the pairs for the band of the smoothed calibration curve.
-CURVE_BOOTSTRAP = 100
 #: Diagnostic rows of the tidy table (not metrics of the ITE; see the module docstring).
 DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "pareto_k_max",
                "pareto_k_bad")
 
 
 # --------------------------------------------------------------------------- helpers
-def _thin(values: np.ndarray, max_draws: int | None) -> np.ndarray:
-    """(chain, draw, n) -> (m, n) with at most ``max_draws`` evenly spaced draws."""
-    flat = np.asarray(values, dtype=float).reshape(-1, values.shape[-1])
-    if max_draws is None or flat.shape[0] <= max_draws:
-        return flat
-    idx = np.linspace(0, flat.shape[0] - 1, int(max_draws)).round().astype(int)
-    return flat[idx]
-
-
-def thin_draws(draws: xr.DataArray, max_draws: int | None) -> xr.DataArray:
-    """The draws :func:`evaluate_models` scores: at most ``max_draws`` evenly spaced over
-    the chains laid end to end.
-
-    Parameters
-    ----------
-    draws : xarray.DataArray
-        Dims (chain, draw, patient), e.g. :meth:`IPDMetaModel.ite`.
-    max_draws : int or None
-        As for :func:`evaluate_models` (None: all).
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims (chain, draw, patient) with one chain holding the kept draws in order;
-        ``attrs`` kept. Given to ``evaluate_models(ite_draws=...)`` it is scored as the
-        full draws would be.
-    """
-    values = _thin(draws.values, max_draws)
-    return xr.DataArray(values[None], dims=("chain", "draw", draws.dims[-1]),
-                        attrs=dict(draws.attrs), name=draws.name)
-
-
-def outcome_arrays(data: IPDData, *, horizon: float | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(y, treatment, known)``: the outcome the metrics score, per patient.
-
-    Parameters
-    ----------
-    data : IPDData
-        The meta-analysis.
-    horizon : float, optional
-        Time-to-event data: the horizon of the ITE (data's time unit).
-
-    Returns
-    -------
-    tuple of numpy.ndarray, each shape (patient,)
-        Binary: the outcome, the treatment and a mask of every patient. Time-to-event:
-        the event-by-``horizon`` indicator, the treatment and the mask of patients whose
-        status at the horizon is known
-        (:func:`~bayes_hte.evaluation.metrics.event_by_horizon`).
-
-    Raises
-    ------
-    DataError
-        Time-to-event data without a horizon.
-    """
-    if data.outcome_type == "binary":
-        return data.y, data.z, np.ones(data.n_patients, dtype=bool)
-    if horizon is None:
-        raise DataError("time-to-event evaluation needs the horizon of the ITE (the model's "
-                        "horizon option)")
-    y, known = event_by_horizon(data.t, data.y, horizon)
-    return y, data.z, known
-
-
 def _label_parts(model, label: str) -> tuple[str, str]:
     het = getattr(model, "heterogeneity", None)
     lr = getattr(model, "learner", None)
@@ -433,8 +371,9 @@ def evaluate_models(
     ite_draws : mapping of str to (DataArray, DataArray), optional
         Per model label, its ``ite()`` and ``ite(new_trial=True)`` draws when the caller
         has them already (dims (chain, draw, patient); the new-trial draws may be
-        thinned by :func:`thin_draws` to ``max_draws``); models not in it have theirs
-        computed here. The posterior-mean ITE is taken from the first.
+        thinned to ``max_draws`` by :func:`~bayes_hte.workflows.scoring.thin_draws`);
+        models not in it have theirs computed here. The posterior-mean ITE is taken from
+        the first.
     groups : int
         Quantile groups for calibration for benefit.
     ci_prob : float
@@ -471,9 +410,9 @@ def evaluate_models(
     if cv not in ("iecv", "none", None):
         raise ValueError(f"cv must be 'iecv', 'none' or None, got {cv!r}")
     log = log or (lambda msg: None)
-    truth = _truth_vector(truth, data, "truth")
-    truth_new = _truth_vector(truth_new, data, "truth_new")
-    rng, curve_rng, iecv_rngs = _streams(random_state)
+    truth = truth_vector(truth, data, "truth")
+    truth_new = truth_vector(truth_new, data, "truth_new")
+    rng, curve_rng, iecv_rngs = evaluation_streams(random_state)
     trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
     seconds = {}
 
@@ -488,10 +427,10 @@ def evaluate_models(
         given = (ite_draws or {}).get(label)
         ite_da = m.ite() if given is None else given[0]
         y, z, known = outcome_arrays(data, horizon=ite_da.attrs.get("horizon"))
-        ite = _thin(ite_da.values, max_draws)[:, known]
+        ite = thin(ite_da.values, max_draws)[:, known]
         kw = {"horizon": ite_da.attrs["horizon"]} if data.outcome_type != "binary" else {}
         new_da = m.ite(new_trial=True, **kw) if given is None else given[1]
-        ite_new = _thin(new_da.values, max_draws)[:, known]
+        ite_new = thin(new_da.values, max_draws)[:, known]
         ite_means[label] = ite_da.mean(("chain", "draw")).values
         tab = metric_table(
             y[known], z[known], ite, outcome=data.outcome_type,
@@ -511,7 +450,7 @@ def evaluate_models(
         benefit = benefit_from_ite(ite.mean(axis=0), data.outcome_type)
         calibration[("in-sample", label)] = calibration_for_benefit(
             y[known], z[known], benefit, groups=groups).table(ci_prob=ci_prob)
-        toc[("in-sample", label)], curves[("in-sample", label)] = _curves(
+        toc[("in-sample", label)], curves[("in-sample", label)] = benefit_curves(
             y[known], z[known], benefit, trials[known], ci_prob, curve_rng)
     seconds["in_sample_metrics"] = time.perf_counter() - start
     log(f"evaluation: in-sample metrics of {len(fitted)} models in "
@@ -540,14 +479,14 @@ def evaluate_models(
                              f"{cv_result.data.n_patients} patients, not the models "
                              f"{list(fitted)} on {data.n_patients}")
         seconds["iecv_fits"] = cv_result.wall_seconds
-        settings = _score_settings(truth_new if truth_new is not None else truth, groups,
+        settings = score_settings(truth_new if truth_new is not None else truth, groups,
                                    ci_prob, random_state)
         scores = cv_result.scores
-        if scores is not None and _same_settings(scores.settings, settings):
+        if scores is not None and same_settings(scores.settings, settings):
             log(f"evaluation: IECV metrics computed in the cross-validation process "
                 f"({scores.seconds:.1f} s)")
         else:
-            scores = _score_iecv(cv_result, settings, iecv_rngs)
+            scores = score_predictions(cv_result, settings, iecv_rngs)
         seconds["iecv_metrics"] = scores.seconds
         parts = {k: _label_parts(m, k) for k, m in fitted.items()}
         tab = scores.table.copy()
@@ -577,114 +516,6 @@ def evaluate_models(
                          toc=toc, benefit_curve=curves)
 
 
-def _streams(random_state) -> tuple[np.random.Generator, np.random.Generator,
-                                    tuple[np.random.Generator, np.random.Generator]]:
-    """The random streams of an evaluation: the in-sample metrics (``random_state``'s
-    own), the in-sample curves and, for the IECV, its metrics and its curves (three
-    children spawned from it, so the IECV streams do not depend on how much the
-    in-sample scoring drew and can be rebuilt in another process from the seed)."""
-    rng = np.random.default_rng(random_state)
-    curve_rng, iecv_rng, iecv_curve_rng = rng.spawn(3)
-    return rng, curve_rng, (iecv_rng, iecv_curve_rng)
-
-
-def _score_settings(truth, groups: int, ci_prob: float, random_state) -> dict:
-    return {"truth": truth, "groups": int(groups), "ci_prob": float(ci_prob),
-            "random_state": random_state}
-
-
-def _same_settings(a: Mapping, b: Mapping) -> bool:
-    """Whether scores made with settings ``a`` are those ``b`` asks for: same target,
-    groups, interval probability and seed (an integer seed or None; a Generator's state
-    cannot be compared, so its scores are made again)."""
-    seeds = [x["random_state"] for x in (a, b)]
-    if not all(s is None or isinstance(s, (int, np.integer)) for s in seeds):
-        return False
-    if seeds[0] != seeds[1] or a["groups"] != b["groups"] or a["ci_prob"] != b["ci_prob"]:
-        return False
-    if a["truth"] is None or b["truth"] is None:
-        return a["truth"] is None and b["truth"] is None
-    return bool(np.array_equal(a["truth"], b["truth"]))
-
-
-def _score_iecv(cv_result: IECVResult, settings: dict,
-                rngs: tuple[np.random.Generator, np.random.Generator]) -> IECVScores:
-    start = time.perf_counter()
-    data, groups, ci_prob = cv_result.data, settings["groups"], settings["ci_prob"]
-    rng, curve_rng = rngs
-    y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
-    trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
-    table = cv_result.metrics(truth=settings["truth"], groups=groups, ci_prob=ci_prob,
-                              random_state=rng, outcome_arrays=(y, z, known))
-    held = known & np.isin(trials, cv_result.held_out)
-    calibration, toc, curves = {}, {}, {}
-    for label in cv_result.labels:
-        b = benefit_from_ite(cv_result.ite[label].reshape(-1, data.n_patients).mean(0),
-                             data.outcome_type)
-        calibration[label] = calibration_for_benefit(
-            y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
-        toc[label], curves[label] = _curves(y[held], z[held], b[held], trials[held],
-                                            ci_prob, curve_rng)
-    return IECVScores(table=table, calibration=calibration, toc=toc, curves=curves,
-                      settings=settings, seconds=time.perf_counter() - start)
-
-
-def score_iecv(cv_result: IECVResult, *, truth: ArrayLike | str | None = None,
-               truth_new: ArrayLike | str | None = None, groups: int = 5,
-               ci_prob: float = 0.95,
-               random_state: int | np.random.Generator | None = None) -> IECVScores:
-    """Score a cross-validation's held-out predictions as :func:`evaluate_models` does.
-
-    The metric table (:meth:`IECVResult.metrics`), the calibration-for-benefit groups,
-    the TOC curve and the smoothed calibration curve of benefit of every model, with the
-    random streams :func:`evaluate_models` uses for them given the same
-    ``random_state``, so :func:`~bayes_hte.workflows.iecv.submit_iecv` can score in the
-    cross-validation's process and :func:`evaluate_models` take the result unchanged.
-
-    Parameters
-    ----------
-    cv_result : IECVResult
-        The cross-validation.
-    truth, truth_new : array_like, shape (patient,), or str, optional
-        As for :func:`evaluate_models`: the target of the truth-based metrics is
-        ``truth_new`` (each patient's own trial) when given, else ``truth``.
-    groups : int
-        Quantile groups for calibration for benefit.
-    ci_prob : float
-        Probability of the equal-tailed intervals.
-    random_state : int or numpy.random.Generator, optional
-        The ``random_state`` of :func:`evaluate_models`.
-
-    Returns
-    -------
-    IECVScores
-        Tables by model label, with the settings they were made with.
-
-    Raises
-    ------
-    DataError
-        A truth that is not a column of the data, has the wrong length or non-finite
-        values.
-    """
-    data = cv_result.data
-    truth = _truth_vector(truth, data, "truth")
-    truth_new = _truth_vector(truth_new, data, "truth_new")
-    settings = _score_settings(truth_new if truth_new is not None else truth, groups,
-                               ci_prob, random_state)
-    return _score_iecv(cv_result, settings, _streams(random_state)[2])
-
-
-def _curves(y, z, benefit, strata, ci_prob, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """TOC curve (half-sample bootstrap intervals) and smoothed calibration curve of
-    benefit (pairs bootstrap band) of one posterior-mean benefit vector."""
-    toc = rate(y, z, benefit, strata=strata, q=TOC_GRID, random_state=rng)
-    e = e_for_benefit(y, z, benefit, strata=strata, random_state=rng,
-                      n_bootstrap=CURVE_BOOTSTRAP)
-    curve = e.curve_table(ci_prob=ci_prob)
-    curve.attrs["eavg"] = float(e.eavg)
-    return toc.toc_table(ci_prob=ci_prob), curve
-
-
 def _iecv_rows(cv_result: IECVResult, parts: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
     """``divergences`` of every IECV refit (per held-out trial, summed in ``pooled``)."""
     note = "; ".join(cv_result.notes)
@@ -699,23 +530,6 @@ def _iecv_rows(cv_result: IECVResult, parts: Mapping[str, tuple[str, str]]) -> p
     out["learner"] = out["model"].map(lambda k: parts[k][1])
     out["validation"] = "iecv"
     return out
-
-
-def _truth_vector(truth, data: IPDData, name: str) -> np.ndarray | None:
-    if truth is None:
-        return None
-    if isinstance(truth, str):
-        if truth not in data.frame.columns:
-            raise DataError(f"{name}={truth!r} is not a column of the data; available: "
-                            f"{list(map(str, data.frame.columns))}")
-        truth = data.frame[truth].to_numpy()
-    arr = np.asarray(truth, dtype=float)
-    if arr.shape != (data.n_patients,):
-        raise DataError(f"{name} must have one value per patient ({data.n_patients}), got "
-                        f"shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise DataError(f"{name} has non-finite values")
-    return arr
 
 
 def compare_ite_models(

@@ -60,6 +60,7 @@ from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import event_by_horizon, metric_table
 from bayes_hte.evaluation.recalibration import recalibrate_intercept
 from bayes_hte.options import FIT_COST, Learner, Outcome, Sampler
+from bayes_hte.workflows.scoring import IECVScores, score_iecv
 
 #: Default sampler settings of the IECV fits: two nutpie chains (so that R-hat can be
 #: reported), short, each structure compiled once and its folds' data swapped in.
@@ -95,33 +96,6 @@ def _fit_one(task: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- result
-@dataclass
-class IECVScores:
-    """The scoring of a cross-validation's held-out predictions
-    (:func:`bayes_hte.workflows.compare.score_iecv`).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        :meth:`IECVResult.metrics` of every model (per held-out trial, pooled, median).
-    calibration, toc, curves : dict of str to pandas.DataFrame
-        Per model label: the calibration-for-benefit groups, the TOC curve and the
-        smoothed calibration curve of benefit of the posterior-mean held-out benefit.
-    settings : dict
-        What the scores depend on besides the predictions: ``truth`` (the resolved
-        per-patient target or None), ``groups``, ``ci_prob``, ``random_state``.
-    seconds : float
-        Wall time of the scoring.
-    """
-
-    table: pd.DataFrame
-    calibration: dict[str, pd.DataFrame]
-    toc: dict[str, pd.DataFrame]
-    curves: dict[str, pd.DataFrame]
-    settings: dict
-    seconds: float = 0.0
-
-
 @dataclass
 class IECVResult:
     """Held-out predictions of every model, in the order of the data's patients.
@@ -576,7 +550,7 @@ class BackgroundIECV:
     options : dict
         Keywords of :func:`iecv` other than ``log``.
     score : dict, optional
-        Keywords of :func:`bayes_hte.workflows.compare.score_iecv`: the result is
+        Keywords of :func:`bayes_hte.workflows.scoring.score_iecv`: the result is
         scored in the other process when its fits end (:attr:`IECVResult.scores`).
     """
 
@@ -635,8 +609,6 @@ def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict,
     except Exception as err:  # noqa: BLE001 - re-raised by BackgroundIECV.result
         outcome = ("error", err)
     if score is not None and outcome[0] == "ok":
-        from bayes_hte.workflows.compare import score_iecv  # compare imports this module
-
         try:
             outcome[1].scores = score_iecv(outcome[1], **score)
         except Exception:  # noqa: BLE001 - evaluate_models scores it again and raises
@@ -668,7 +640,7 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
         Keywords of :func:`iecv` other than ``log`` (e.g. ``heterogeneity``,
         ``learner``, sampler settings, ``workers``, ``random_seed``).
     score : mapping, optional
-        Keywords of :func:`bayes_hte.workflows.compare.score_iecv` (``truth``,
+        Keywords of :func:`bayes_hte.workflows.scoring.score_iecv` (``truth``,
         ``truth_new``, ``groups``, ``ci_prob``, ``random_state``): the held-out
         predictions are also scored in the other process when its fits end
         (:attr:`IECVResult.scores`), and :func:`~bayes_hte.workflows.compare.evaluate_models`

@@ -386,7 +386,7 @@ def test_comparison_and_iecv_report_the_benefit_metrics(small_fitted, small_data
 
     from bayes_hte import plots
     from bayes_hte.workflows import evaluate_models
-    from bayes_hte.workflows.compare import TOC_GRID
+    from bayes_hte.workflows.scoring import TOC_GRID
 
     res = evaluate_models({"NA-S": small_fitted["NA-S"]}, small_data, cv="iecv",
                           cv_options=cv_fast, loo=False, random_state=3)

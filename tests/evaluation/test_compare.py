@@ -61,7 +61,7 @@ def test_in_sample_table(in_sample, small_fitted, small_data, small_sim):
 def test_given_ite_draws_score_as_the_models_own(in_sample, small_fitted, small_data):
     """``ite_draws`` (what ``bayes-hte run`` passes from its ITE tables, the new-trial
     draws thinned by ``thin_draws``) give the table computed from the models."""
-    from bayes_hte.workflows.compare import thin_draws
+    from bayes_hte.workflows.scoring import thin_draws
 
     draws = {k: (m.ite(), thin_draws(m.ite(new_trial=True), 50))
              for k, m in small_fitted.items()}
