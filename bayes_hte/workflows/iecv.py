@@ -57,10 +57,11 @@ from bayes_hte.data.survival import median_follow_up
 from bayes_hte.diagnostics import fit_warnings, sampling_summary
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
-from bayes_hte.evaluation.metrics import event_by_horizon, metric_table
+from bayes_hte.evaluation.metrics import metric_table
 from bayes_hte.evaluation.recalibration import recalibrate_intercept
 from bayes_hte.options import FIT_COST, Learner, Outcome, Sampler
 from bayes_hte.workflows.scoring import IECVScores, score_iecv
+from bayes_hte.workflows.scoring import outcome_arrays as data_outcome_arrays
 
 #: Default sampler settings of the IECV fits: two nutpie chains (so that R-hat can be
 #: reported), short, each structure compiled once and its folds' data swapped in.
@@ -192,13 +193,8 @@ class IECVResult:
             :func:`~bayes_hte.evaluation.metrics.metric_table`).
         """
         data = self.data
-        if outcome_arrays is not None:
-            y, z, known = outcome_arrays
-        elif data.outcome_type == "time_to_event":
-            y, known = event_by_horizon(data.t, data.y, self.horizon)
-            z = data.z
-        else:
-            y, z, known = data.y, data.z, np.ones(data.n_patients, bool)
+        y, z, known = (outcome_arrays if outcome_arrays is not None
+                       else data_outcome_arrays(data, horizon=self.horizon))
         trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
         held = [j for j, lab in enumerate(data.study_labels) if lab in self.held_out]
         known = known & np.isin(data.study_idx, held)

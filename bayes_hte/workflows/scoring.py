@@ -247,7 +247,7 @@ def score_predictions(cv_result: Any, settings: dict,
         calibration[label] = calibration_for_benefit(
             y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
         toc[label], curves[label] = benefit_curves(y[held], z[held], b[held], trials[held],
-                                            ci_prob, curve_rng)
+                                                   ci_prob, curve_rng)
     return IECVScores(table=table, calibration=calibration, toc=toc, curves=curves,
                       settings=settings, seconds=time.perf_counter() - start)
 
