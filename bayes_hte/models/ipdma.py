@@ -53,6 +53,7 @@ import pytensor.tensor as pt
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
+from bayes_hte.models.likelihood import bernoulli_logit
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, random_effect, resolve_priors
 from bayes_hte.models.reduction import (
     attach_per_unit_model,
@@ -355,7 +356,7 @@ def build_ipdma_model(
         )
         if cells is None:
             y = pm.Data("y_observed", data.y.astype("int64"), dims="patient")
-            pm.Bernoulli("y", logit_p=lp, observed=y, dims="patient")
+            bernoulli_logit("y", lp, observed=y, dims="patient")
         else:
             binomial_likelihood(cells, data.y, lp)
     model.bayes_hte = {"family": "ipdma", "heterogeneity": heterogeneity, "learner": learner,

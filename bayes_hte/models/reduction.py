@@ -53,6 +53,7 @@ from bayes_hte.data.reduction import (
     interval_cells,
 )
 from bayes_hte.errors import DataWarning
+from bayes_hte.models.likelihood import binomial_logit
 from bayes_hte.options import DATA_REDUCTIONS, DataReduction, check_choice
 
 
@@ -150,7 +151,7 @@ def binomial_likelihood(cells: Cells, y: np.ndarray, lp: pt.TensorVariable
     """
     n = pm.Data("n_cell", cells.size, dims="cell")
     k = pm.Data("events_observed", np.rint(cells.sum(y)).astype(np.int64), dims="cell")
-    return pm.Binomial("events", n=n, logit_p=lp, observed=k, dims="cell")
+    return binomial_logit("events", n, lp, observed=k, dims="cell")
 
 
 def piecewise_poisson_likelihood(cells: Cells, exposure: np.ndarray,

@@ -99,6 +99,7 @@ import pytensor.tensor as pt
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError, format_rows
+from bayes_hte.models.likelihood import bernoulli_logit
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, random_effect, resolve_priors
 from bayes_hte.options import IndividualForm
 from bayes_hte.options import SubgroupParameterization as Parameterization
@@ -545,7 +546,7 @@ def build_subgroup_model(
                 logit_p[treated],
                 marginal_logit(logit_p[treated], s_eta, n_nodes=n_quadrature))
         y = pm.Data("y_observed", data.y.astype("int64"), dims="patient")
-        pm.Bernoulli("y", logit_p=logit_p, observed=y, dims="patient")
+        bernoulli_logit("y", logit_p, observed=y, dims="patient")
     model.bayes_hte = {"family": "subgroup", "subgroups": list(lay.subgroups),
                        "individual_effects": bool(individual_effects),
                        "interactions": list(lay.interaction_names),

@@ -61,6 +61,7 @@ import pytensor.tensor as pt
 
 from bayes_hte.data.aggregate import ArmTable, EffectTable, check_weights
 from bayes_hte.errors import DataError
+from bayes_hte.models.likelihood import binomial_logit
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 from bayes_hte.options import (
     MEASURES,
@@ -258,7 +259,7 @@ def build_causal_meta_model(
         logit_risk = make_rv("logit_risk", resolved["logit_risk"], dims=("study", "arm"))
         risk = pm.Deterministic("risk", pm.math.invlogit(logit_risk), dims=("study", "arm"))
         ev = pm.Data("n_events", events, dims=("study", "arm"))
-        pm.Binomial("events", n=n_arm, logit_p=logit_risk, observed=ev, dims=("study", "arm"))
+        binomial_logit("events", n_arm, logit_risk, observed=ev, dims=("study", "arm"))
         if random_w:
             w = pm.Dirichlet("weight", a=np.ones(table.k), dims="study")
             size = pm.Data("n_per_study", nk, dims="study")
