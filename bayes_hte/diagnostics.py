@@ -65,7 +65,10 @@ def population_vars(idata: xr.DataTree, *, exclude_dims: Sequence[str] = ("patie
             continue
         if da.size / (da.sizes["chain"] * da.sizes["draw"]) > max_size:
             continue
-        if float(da.std()) == 0.0:  # plug-in constants (e.g. SI's tau_alpha)
+        # plug-in constants (e.g. SI's tau_alpha, one per arm for the T-learner): every
+        # element equal over the draws, as diagnostics_table tests it (the SD of equal
+        # values is not always 0 in floating point)
+        if bool((da.max(("chain", "draw")) == da.min(("chain", "draw"))).all()):
             continue
         names.append(v)
     return names

@@ -102,3 +102,21 @@ def test_fit_warnings_keep_data_warnings_and_drop_library_deprecations():
         warnings.warn("trial 'T3' has no events", DataWarning, stacklevel=1)
         warnings.warn("old API", DeprecationWarning, stacklevel=1)
     assert diagnostics.fit_warnings(caught) == ["DataWarning: trial 'T3' has no events"]
+
+
+def test_population_vars_skips_constants_per_element():
+    """Plug-in constants are skipped although the SD of equal values is not always 0 in
+    floating point (the stratified-intercept S-learner's tau_alpha, 4 x 1000 draws) and
+    when they differ between arms (the T-learner's); a variable with one constant and
+    one varying element is kept."""
+    tree = _tree(4, n_draw=1000)
+    post = tree["posterior"].to_dataset()
+    n = post.sizes["chain"], post.sizes["draw"]
+    post["tau_s"] = (("chain", "draw"), np.full(n, 0.3251627329845173))
+    per_arm = np.array([0.29065530908072706, 0.3780686722595864])
+    post["tau_t"] = (("chain", "draw", "arm"), np.broadcast_to(per_arm, (*n, 2)).copy())
+    half = np.stack([np.full(n, 0.5), np.random.default_rng(3).normal(size=n)], axis=-1)
+    post["half"] = (("chain", "draw", "arm"), half)
+    assert float(post["tau_s"].std()) > 0.0  # equal values, nonzero SD
+    tree["posterior"] = xr.DataTree(post)
+    assert diagnostics.population_vars(tree) == ["a", "b", "half"]

@@ -35,6 +35,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+#: Class names of the observed variables (``type(rv.owner.op).__name__``).
+BERNOULLI_LOGIT, BINOMIAL_LOGIT = "BernoulliLogit", "BinomialLogit"
+
 
 def _bernoulli_logit_logp(value, logit_p):
     return value * logit_p - pt.softplus(logit_p)
@@ -79,7 +82,8 @@ def bernoulli_logit(name: str, logit_p: pt.TensorVariable, *,
         and posterior predictive distribution as ``pm.Bernoulli(logit_p=logit_p)``).
     """
     return pm.CustomDist(name, logit_p, dist=_bernoulli_logit_dist,
-                         logp=_bernoulli_logit_logp, observed=observed, dims=dims)
+                         logp=_bernoulli_logit_logp, class_name=BERNOULLI_LOGIT,
+                         observed=observed, dims=dims)
 
 
 def binomial_logit(name: str, n: np.ndarray | pt.TensorVariable, logit_p: pt.TensorVariable,
@@ -110,4 +114,27 @@ def binomial_logit(name: str, n: np.ndarray | pt.TensorVariable, logit_p: pt.Ten
         predictive distribution as ``pm.Binomial(n=n, logit_p=logit_p)``).
     """
     return pm.CustomDist(name, n, logit_p, dist=_binomial_logit_dist,
-                         logp=_binomial_logit_logp, observed=observed, dims=dims)
+                         logp=_binomial_logit_logp, class_name=BINOMIAL_LOGIT,
+                         observed=observed, dims=dims)
+
+
+def event_probability(rv: pt.TensorVariable) -> pt.TensorVariable | None:
+    r"""The event probability :math:`\mathrm{expit}(l)` of an observed variable made by
+    :func:`bernoulli_logit` or :func:`binomial_logit`, as a graph of its parameters.
+
+    Parameters
+    ----------
+    rv : pytensor.tensor.TensorVariable
+        A model's observed random variable.
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable or None
+        Same shape as ``rv``; ``None`` when ``rv`` was not made by this module.
+    """
+    node = rv.owner
+    name = type(node.op).__name__ if node is not None else ""
+    if name not in (BERNOULLI_LOGIT, BINOMIAL_LOGIT):
+        return None
+    params = node.op.dist_params(node)
+    return pt.sigmoid(params[0] if name == BERNOULLI_LOGIT else params[1])

@@ -51,6 +51,7 @@ from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.variable import TensorVariable
 
 from bayes_hte.data.survival import exposure_matrix
+from bayes_hte.models.likelihood import event_probability
 
 #: Estimand names of the per-fit diagnostics in the study's estimates table.
 DIAGNOSTICS: tuple[str, ...] = ("~divergences", "~max_rhat", "~min_ess_bulk", "~n_draws")
@@ -180,8 +181,11 @@ def _observed_data(model: pm.Model) -> dict[str, str]:
 
 
 def _first_param(rv) -> pt.TensorVariable:
-    """The observed distribution's first parameter (after the rng and size inputs)."""
-    return rv.owner.inputs[2]
+    """The observed distribution's first parameter: the event probability of a binary
+    outcome (also when it is declared on the log-odds scale,
+    :func:`bayes_hte.models.likelihood.event_probability`)."""
+    probability = event_probability(rv)
+    return probability if probability is not None else rv.owner.op.dist_params(rv.owner)[0]
 
 
 def _prepare(spec: SBCModel) -> _Prepared:

@@ -10,7 +10,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from bayes_hte.models.likelihood import bernoulli_logit, binomial_logit
+from bayes_hte.models.likelihood import bernoulli_logit, binomial_logit, event_probability
 
 #: log-odds from far below to far above the softplus switch points (-37, 18, 33.3)
 LOGITS = np.array([-60.0, -37.5, -20.0, -3.0, -0.1, 0.0, 0.7, 5.0, 17.9, 18.5, 33.0, 40.0,
@@ -78,3 +78,16 @@ def test_draws_are_bernoulli_and_binomial_draws():
     # Monte Carlo SE of a mean of 20,000 Bernoulli draws <= 0.0036; 5 SE
     np.testing.assert_allclose(ys.mean(0), p, atol=0.018)
     np.testing.assert_allclose(ks.mean(0), 10 * p, atol=0.12)
+
+
+def test_event_probability_reads_the_log_odds_back():
+    logit = np.array([-2.0, 0.0, 1.5])
+    with pm.Model():
+        y = bernoulli_logit("y", pt.as_tensor(logit), observed=np.zeros(3, dtype="int64"))
+        k = binomial_logit("k", np.array([10, 10, 10]), pt.as_tensor(logit),
+                           observed=np.zeros(3, dtype="int64"))
+        b = pm.Bernoulli("b", logit_p=pt.as_tensor(logit), observed=np.zeros(3, dtype="int64"))
+    p = 1.0 / (1.0 + np.exp(-logit))
+    np.testing.assert_allclose(event_probability(y).eval(), p, rtol=1e-12)
+    np.testing.assert_allclose(event_probability(k).eval(), p, rtol=1e-12)
+    assert event_probability(b) is None  # not made here
