@@ -1,6 +1,6 @@
 """The lean logit likelihoods equal PyMC's Bernoulli / Binomial exactly (module
 :mod:`bayes_hte.models.likelihood`): log density per observation, its gradient, the
-pointwise log likelihood of a fit, and the random draws."""
+random draws, and the event probability read back from the variable."""
 
 from __future__ import annotations
 
@@ -66,28 +66,36 @@ def test_binomial_logit_equals_pymc_binomial():
     np.testing.assert_allclose(lean_g, ref_g, rtol=1e-10, atol=1e-12)
 
 
+#: a few log-odds and their event probabilities, for the draws and the read-back
+SMALL_LOGITS = np.array([-2.0, 0.0, 1.5])
+SMALL_P = 1.0 / (1.0 + np.exp(-SMALL_LOGITS))
+
+
+def _lean_outcomes() -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """``bernoulli_logit`` and ``binomial_logit`` (10 trials each) at ``SMALL_LOGITS``,
+    declared in the current model."""
+    zeros = np.zeros(SMALL_LOGITS.size, dtype="int64")
+    y = bernoulli_logit("y", pt.as_tensor(SMALL_LOGITS), observed=zeros)
+    k = binomial_logit("k", np.full(SMALL_LOGITS.size, 10), pt.as_tensor(SMALL_LOGITS),
+                       observed=zeros)
+    return y, k
+
+
 def test_draws_are_bernoulli_and_binomial_draws():
-    logit = np.array([-2.0, 0.0, 1.5])
     with pm.Model():
-        y = bernoulli_logit("y", pt.as_tensor(logit), observed=np.zeros(3, dtype="int64"))
-        k = binomial_logit("k", np.array([10, 10, 10]), pt.as_tensor(logit),
-                           observed=np.zeros(3, dtype="int64"))
+        y, k = _lean_outcomes()
     ys, ks = pm.draw([y, k], draws=20_000, random_seed=1)
     assert ys.dtype.kind == "i" and set(np.unique(ys)) == {0, 1}
-    p = 1.0 / (1.0 + np.exp(-logit))
     # Monte Carlo SE of a mean of 20,000 Bernoulli draws <= 0.0036; 5 SE
-    np.testing.assert_allclose(ys.mean(0), p, atol=0.018)
-    np.testing.assert_allclose(ks.mean(0), 10 * p, atol=0.12)
+    np.testing.assert_allclose(ys.mean(0), SMALL_P, atol=0.018)
+    np.testing.assert_allclose(ks.mean(0), 10 * SMALL_P, atol=0.12)
 
 
 def test_event_probability_reads_the_log_odds_back():
-    logit = np.array([-2.0, 0.0, 1.5])
     with pm.Model():
-        y = bernoulli_logit("y", pt.as_tensor(logit), observed=np.zeros(3, dtype="int64"))
-        k = binomial_logit("k", np.array([10, 10, 10]), pt.as_tensor(logit),
-                           observed=np.zeros(3, dtype="int64"))
-        b = pm.Bernoulli("b", logit_p=pt.as_tensor(logit), observed=np.zeros(3, dtype="int64"))
-    p = 1.0 / (1.0 + np.exp(-logit))
-    np.testing.assert_allclose(event_probability(y).eval(), p, rtol=1e-12)
-    np.testing.assert_allclose(event_probability(k).eval(), p, rtol=1e-12)
+        y, k = _lean_outcomes()
+        b = pm.Bernoulli("b", logit_p=pt.as_tensor(SMALL_LOGITS),
+                         observed=np.zeros(SMALL_LOGITS.size, dtype="int64"))
+    np.testing.assert_allclose(event_probability(y).eval(), SMALL_P, rtol=1e-12)
+    np.testing.assert_allclose(event_probability(k).eval(), SMALL_P, rtol=1e-12)
     assert event_probability(b) is None  # not made here
