@@ -265,3 +265,52 @@ def test_nutpie_jax_without_jax_says_what_to_install(monkeypatch):
                         lambda name, *a: None if name == "jax" else real(name, *a))
     with pytest.raises(ImportError, match=r"bayes_hte\[jax\]"):
         bh.inference.resolve_sampler("nutpie_jax")
+
+
+# --------------------------------------------------------------------------- helper modes
+def test_helper_functions_avoid_per_element_python_loops():
+    """A per-draw helper runs in FAST_COMPILE (NumPy) only when no element-wise operation
+    of its graph would be a Python call per element; the logit likelihood's softplus is
+    written in NumPy's functions for the values, so its pointwise log likelihood stays
+    there (12 s against ~2 s per demo model, docs/performance.md)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayes_hte import inference
+
+    x = pt.vector("x")
+    assert inference.python_loop_ops([pt.softplus(x) + pt.sigmoid(x)]) == ["Softplus"]
+    assert inference.python_loop_ops([pt.exp(x) * x + pt.cast(x, "int64")]) == []
+    assert inference.helper_mode(2800, outputs=[pt.softplus(x)]) is None
+    assert inference.helper_mode(2800, outputs=[pt.sigmoid(x)]) == "FAST_COMPILE"
+    assert inference.helper_mode(inference.FAST_COMPILE_MAX_UNITS + 1,
+                                 outputs=[pt.sigmoid(x)]) is None
+    (out,) = inference.numpy_evaluable([2.0 * pt.softplus(x)])
+    assert inference.python_loop_ops([out]) == []
+    values = np.array([-800.0, -40.0, -1e-3, 0.0, 1e-3, 3.0, 40.0, 800.0])
+    got = pytensor.function([x], out, mode="FAST_COMPILE")(values)
+    np.testing.assert_allclose(got, 2.0 * np.logaddexp(0.0, values), rtol=1e-15)
+
+
+def test_lean_logit_log_likelihood_graph_runs_in_numpy():
+    """The IPD-MA model's pointwise log-likelihood graph, as fit() compiles it for a small
+    data set, has no per-element Python operation and the Bernoulli log density."""
+    import pytensor
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    from bayes_hte import inference
+
+    data = _ipd()
+    model = remove_value_transforms(build_ipdma_model(data, heterogeneity="naive",
+                                                      learner="s"))
+    outs = model.logp(vars=model.observed_RVs, sum=False)
+    assert inference.python_loop_ops(outs) == ["Softplus"]
+    lean = inference.numpy_evaluable(outs)
+    assert inference.helper_mode(data.n_patients, outputs=lean) == "FAST_COMPILE"
+    free = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    rng = np.random.default_rng(2)
+    start = model.initial_point()
+    point = [start[v.name] + rng.normal(size=np.shape(start[v.name])) for v in free]
+    fast = pytensor.function(free, lean, mode="FAST_COMPILE", on_unused_input="ignore")
+    ref = pytensor.function(free, outs, on_unused_input="ignore")
+    np.testing.assert_allclose(fast(*point)[0], ref(*point)[0], rtol=1e-12, atol=1e-14)
