@@ -157,13 +157,18 @@ def _element_label(v: str, element: xr.DataArray, dims: Sequence[str]) -> str:
     return f"{v}[{labels}]"
 
 
-def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = None) -> dict:
+def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = None,
+                     table: pd.DataFrame | None = None) -> dict:
     """One-line health summary: divergences, worst R-hat, smallest ESS, ESS per second.
 
     Parameters
     ----------
     idata, var_names
         As in :func:`diagnostics_table`, which gives the R-hat and ESS.
+    table : pandas.DataFrame, optional
+        ``diagnostics_table(idata, var_names=var_names)`` already computed (any
+        ``ci_prob``; only its ``r_hat``, ``ess_bulk``, ``ess_tail`` columns and notes
+        are read), so that it is not computed again.
 
     Returns
     -------
@@ -174,7 +179,8 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
         ``draws`` (per chain), and ``notes``: the diagnostics not computed and why, in
         words (``""`` when all were).
     """
-    table = diagnostics_table(idata, var_names=var_names)
+    if table is None:
+        table = diagnostics_table(idata, var_names=var_names)
     seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     ess_min = float(table["ess_bulk"].min())
     return {

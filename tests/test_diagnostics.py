@@ -120,3 +120,16 @@ def test_population_vars_skips_constants_per_element():
     assert float(post["tau_s"].std()) > 0.0  # equal values, nonzero SD
     tree["posterior"] = xr.DataTree(post)
     assert diagnostics.population_vars(tree) == ["a", "b", "half"]
+
+
+def test_sampling_summary_reads_a_table_already_computed():
+    """A diagnostics table computed before (any interval probability) gives the same
+    summary as computing it again (the runner passes its per-model tables on)."""
+    tree = _tree(2, seed=3)
+    table = diagnostics.diagnostics_table(tree, var_names=["a", "b", "c"], ci_prob=0.8)
+    own = diagnostics.sampling_summary(tree, var_names=["a", "b", "c"])
+    given = diagnostics.sampling_summary(tree, table=table)
+    assert given.keys() == own.keys()
+    for key, value in own.items():
+        assert given[key] == value or (np.isnan(value) and np.isnan(given[key])), key
+    assert "constant over the draws (c)" in given["notes"]

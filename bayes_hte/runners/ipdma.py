@@ -251,7 +251,8 @@ class IPDMARunner(Runner):
             evaluate_fitted(fitted, data, truth=truth, spec=self.tables["evaluation"],
                             outdir=outdir, rep=rep, log=self.log, ci_prob=ci_prob,
                             cv_result=self._iecv,
-                            ite_draws={k: (ites[k], ites_new[k]) for k in ites})
+                            ite_draws={k: (ites[k], ites_new[k]) for k in ites},
+                            diagnostics_tables=diag_tables)
         else:
             rep.heading("ITE distributions")
         self.save_figure(plots.plot_ite_distribution(ites, truth=truth),
@@ -309,7 +310,7 @@ class IPDMARunner(Runner):
             p = p.copy()
             p.insert(0, "model", label)
             params.append(p)
-            health = diagnostics.sampling_summary(m.idata)
+            health = diagnostics.sampling_summary(m.idata, table=diag_tables[label])
             if truth is not None:
                 est = ite.mean(("chain", "draw")).to_numpy()
                 health["ite_corr_truth"] = float(np.corrcoef(est, truth)[0, 1])
@@ -459,7 +460,8 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
                     truth: np.ndarray | None = None, spec: Mapping | None = None,
                     outdir: Path, rep: Report, log: Log, ci_prob: float = 0.95,
                     cv_result: BackgroundIECV | None = None,
-                    ite_draws: Mapping | None = None) -> ITEComparison:
+                    ite_draws: Mapping | None = None,
+                    diagnostics_tables: Mapping | None = None) -> ITEComparison:
     """The ``[evaluation]`` step of the ``ipdma`` runner: score the models and report.
 
     Spec keys (all optional besides ``compare``; defaults in
@@ -509,6 +511,9 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         of refitting here (its per-refit log lines are written when it is collected).
     ite_draws : mapping, optional
         The models' ITE draws already computed (``evaluate_models(ite_draws=...)``).
+    diagnostics_tables : mapping, optional
+        The models' diagnostics tables already computed
+        (``evaluate_models(diagnostics_tables=...)``).
 
     Returns
     -------
@@ -541,6 +546,7 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
     result = evaluate_models(
         fitted, data, cv=cv, cv_options=cv_options, max_draws=spec["max_draws"],
         loo=bool(spec["loo"]), log=log, cv_result=done, ite_draws=ite_draws,
+        diagnostics_tables=diagnostics_tables,
         **_scoring(data, truth, spec, ci_prob))
     paths = result.save(outdir) | plots.save_comparison_figures(result, outdir)
     total = time.perf_counter() - start

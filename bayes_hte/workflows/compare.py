@@ -165,9 +165,11 @@ def _loo_rows(fitted: Mapping, ci_prob: float, log) -> tuple[list[dict], pd.Data
     return rows, tab
 
 
-def _sampling_rows(label: str, m, log) -> tuple[list[dict], dict]:
-    """Divergences, R-hat and ESS of one fitted model: tidy rows and the summary."""
-    health = sampling_summary(m.idata)
+def _sampling_rows(label: str, m, log, table: pd.DataFrame | None = None
+                   ) -> tuple[list[dict], dict]:
+    """Divergences, R-hat and ESS of one fitted model (of its diagnostics ``table`` when
+    given): tidy rows and the summary."""
+    health = sampling_summary(m.idata, table=table)
     problems = health_problems(health)
     log(f"{label}: {format_health(health)}"
         + "".join(f"; {t}" for t in [health["notes"], *problems] if t))
@@ -343,6 +345,7 @@ def evaluate_models(
     log: Callable[[str], None] | None = None,
     cv_result: IECVResult | None = None,
     ite_draws: Mapping[str, tuple[xr.DataArray, xr.DataArray]] | None = None,
+    diagnostics_tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> ITEComparison:
     """Score models already fitted on ``data`` (in-sample and, optionally, by IECV).
 
@@ -374,6 +377,10 @@ def evaluate_models(
         thinned to ``max_draws`` by :func:`~bayes_hte.workflows.scoring.thin_draws`);
         models not in it have theirs computed here. The posterior-mean ITE is taken from
         the first.
+    diagnostics_tables : mapping of str to pandas.DataFrame, optional
+        Per model label, its :func:`bayes_hte.diagnostics.diagnostics_table` when the
+        caller has it already (its R-hat and ESS give the sampling rows); models not in
+        it have theirs computed here.
     groups : int
         Quantile groups for calibration for benefit.
     ci_prob : float
@@ -423,7 +430,8 @@ def evaluate_models(
         if getattr(m, "idata", None) is None:
             raise ValueError(f"model {label!r} is not fitted")
         het, lr = _label_parts(m, label)
-        sampling, health[label] = _sampling_rows(label, m, log)
+        sampling, health[label] = _sampling_rows(label, m, log,
+                                                 (diagnostics_tables or {}).get(label))
         given = (ite_draws or {}).get(label)
         ite_da = m.ite() if given is None else given[0]
         y, z, known = outcome_arrays(data, horizon=ite_da.attrs.get("horizon"))

@@ -59,16 +59,20 @@ def test_in_sample_table(in_sample, small_fitted, small_data, small_sim):
 
 
 def test_given_ite_draws_score_as_the_models_own(in_sample, small_fitted, small_data):
-    """``ite_draws`` (what ``bayes-hte run`` passes from its ITE tables, the new-trial
-    draws thinned by ``thin_draws``) give the table computed from the models."""
+    """``ite_draws`` and ``diagnostics_tables`` (what ``bayes-hte run`` passes from its
+    ITE tables, the new-trial draws thinned by ``thin_draws``) give the table computed
+    from the models."""
+    from bayes_hte import diagnostics
     from bayes_hte.workflows.scoring import thin_draws
 
     draws = {k: (m.ite(), thin_draws(m.ite(new_trial=True), 50))
              for k, m in small_fitted.items()}
     assert all(new.shape[:2] == (1, 50) for _, new in draws.values())
+    tables = {k: diagnostics.diagnostics_table(m.idata, ci_prob=0.9)
+              for k, m in small_fitted.items()}
     given = evaluate_models(small_fitted, small_data, truth="true_ite_average",
                             truth_new="true_ite", random_state=3, ite_draws=draws,
-                            max_draws=50)
+                            max_draws=50, diagnostics_tables=tables)
     own = evaluate_models(small_fitted, small_data, truth="true_ite_average",
                           truth_new="true_ite", random_state=3, max_draws=50)
     pd.testing.assert_frame_equal(given.table, own.table)
