@@ -293,8 +293,10 @@ def test_helper_functions_avoid_per_element_python_loops():
 
 
 def test_lean_logit_log_likelihood_graph_runs_in_numpy():
-    """The IPD-MA model's pointwise log-likelihood graph, as fit() compiles it for a small
-    data set, has no per-element Python operation and the Bernoulli log density."""
+    """The IPD-MA model's pointwise log-likelihood graph has softplus, a per-element
+    Python operation in FAST_COMPILE; rewritten by numpy_evaluable (as fit() does for a
+    small data set) it has none, runs in FAST_COMPILE and gives the compiled graph's
+    values."""
     import pytensor
     from pymc.model.transform.conditioning import remove_value_transforms
 
