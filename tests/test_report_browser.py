@@ -2,12 +2,15 @@
 
 ``bayes-hte run`` of the shipped BCG spec, shrunk (one small Bayesian fit), writes
 ``report.html``; a copy of the page with a probe script injected first in ``<head>`` is
-opened in headless Chromium (``--dump-dom``). After the ``load`` event the probe decodes
-every ``<img>`` and writes into ``document.title``, as JSON, each image's
-``naturalWidth`` / ``naturalHeight``, whether it decoded, the errors caught (``error``
-events, including failed resources, and ``console.error`` calls) and the contents-list
-links without a target. Chromium's own log (``--enable-logging=stderr --v=0``) must hold
-no console message of the page. Skipped when Chromium is not installed (``.ci/run``
+opened in headless Chromium (``--dump-dom``). At the ``load`` event (which waits for
+every image) the probe writes into ``document.title``, as JSON, each ``<img>``'s
+``naturalWidth`` / ``naturalHeight``, whether it decoded (``complete`` with a natural
+width: a broken image has width 0), the errors caught (``error`` events, including failed
+resources, and ``console.error`` calls) and the contents-list links without a target.
+The probe is synchronous: an earlier version awaited ``HTMLImageElement.decode()``, whose
+promise runs in real time, and Chromium sometimes dumped the page before it settled.
+Chromium's own log (``--enable-logging=stderr --v=0``) must hold no console message of
+the page. Skipped when Chromium is not installed (``.ci/run``
 installs Debian's ``chromium`` when apt is available).
 """
 
@@ -46,18 +49,15 @@ console.error = function () {
 };
 window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images);
-  Promise.all(imgs.map(function (i) {
-    return i.decode().then(function () { return true; }, function () { return false; });
-  })).then(function (decoded) {
-    var broken = Array.prototype.slice.call(document.querySelectorAll('a[href^="#"]'))
-      .map(function (a) { return a.getAttribute('href').slice(1); })
-      .filter(function (id) { return !document.getElementById(id); });
-    document.title = 'PROBE' + JSON.stringify({
-      widths: imgs.map(function (i) { return i.naturalWidth; }),
-      heights: imgs.map(function (i) { return i.naturalHeight; }),
-      decoded: decoded, errors: window.__errors, broken_links: broken,
-      sections: document.querySelectorAll('h2').length});
-  });
+  var broken = Array.prototype.slice.call(document.querySelectorAll('a[href^="#"]'))
+    .map(function (a) { return a.getAttribute('href').slice(1); })
+    .filter(function (id) { return !document.getElementById(id); });
+  document.title = 'PROBE' + JSON.stringify({
+    widths: imgs.map(function (i) { return i.naturalWidth; }),
+    heights: imgs.map(function (i) { return i.naturalHeight; }),
+    decoded: imgs.map(function (i) { return i.complete && i.naturalWidth > 0; }),
+    errors: window.__errors, broken_links: broken,
+    sections: document.querySelectorAll('h2').length});
 });
 </script>"""
 
@@ -78,9 +78,9 @@ def open_in_chromium(page: Path, tmp_path: Path) -> tuple[dict, str]:
     """The probe's findings on ``page`` and Chromium's log (stderr)."""
     probe = tmp_path / f"probe_{page.name}"
     probe.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
-    # Chromium dumps the DOM when the virtual-time budget runs out; image decoding runs
-    # in real time, so on a loaded machine the probe may not have reported yet: give it
-    # a longer budget before calling the page broken
+    # Chromium dumps the DOM when the virtual-time budget runs out; on a loaded machine
+    # the load event may not have come yet: give it a longer budget before calling the
+    # page broken
     for budget in (20_000, 120_000):
         res = _chromium(tmp_path, "--enable-logging=stderr", "--v=0",
                         f"--virtual-time-budget={budget}", "--dump-dom", probe.as_uri())
