@@ -560,7 +560,7 @@ def pointwise_log_likelihood(idata: xr.DataTree, model: pm.Model) -> xr.Dataset:
     Evaluates the model's element-wise observed log density at the posterior draws,
     matching inputs to the free random variables by name. (PyMC 6.4's
     ``compute_log_likelihood`` mis-names the value variable of ``LKJCorr`` after
-    removing transforms and fails on the fully stratified models.)
+    removing transforms and fails on models that contain it.)
 
     Parameters
     ----------

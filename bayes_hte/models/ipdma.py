@@ -27,7 +27,7 @@ terms: :math:`\ell_{ij} = a_{jz} + s_{jz}\,\theta_z' x_{ij}` (every parameter th
     :math:`s_j = \phi_j \sim N(1, \tau_\phi^2)`: trial linear predictors share a
     direction and differ in size (Steyerberg et al. 2019). The deviations
     :math:`\phi_j - 1` are constrained to sum to zero over the included trials
-    (``pm.ZeroSumNormal``): the average trial then has :math:`\phi = 1` exactly, which
+    (the law of ``pm.ZeroSumNormal``): the average trial then has :math:`\phi = 1` exactly, which
     identifies the scale of :math:`\theta` (without it, :math:`\phi_j\theta` has a ridge
     when few trials are pooled); a new trial draws :math:`\phi_{new} \sim N(1, \tau_\phi^2)`.
 ``fully_stratified`` (FS)
@@ -54,7 +54,15 @@ import pytensor.tensor as pt
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.models.likelihood import bernoulli_logit
-from bayes_hte.models.priors import PriorDict, make_dist, make_rv, random_effect, resolve_priors
+from bayes_hte.models.priors import (
+    PriorDict,
+    lkj_corr_cholesky,
+    make_dist,
+    make_rv,
+    random_effect,
+    resolve_priors,
+    zero_sum_normal,
+)
 from bayes_hte.models.reduction import (
     attach_per_unit_model,
     binomial_likelihood,
@@ -462,7 +470,9 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         if weak_form == "centered":
             dev = pm.ZeroSumNormal("phi_dev", sigma=sd, dims=zs_dims)
         else:
-            dev = sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims)
+            pm.modelcontext(None).add_coord("study_contrast", range(1, data.n_studies))
+            dev = sd * zero_sum_normal("phi_dev_raw", n=data.n_studies,
+                                       dims=(*arm_dims, "study_contrast"))
         phi = pm.Deterministic("phi", 1.0 + (dev.T if learner == "t" else dev), dims=s_dims)
         scale = phi[sidx, z] if learner == "t" else phi[sidx]
         effect = scale * effect
@@ -643,6 +653,9 @@ def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_nam
     model.add_coord("coef", coef_names)
     model.add_coord("coef_", coef_names)
     n_coef = len(coef_names)
+    rows, cols = np.tril_indices(n_coef, -1)
+    model.add_coord("coef_pair", [f"{coef_names[i]} | {coef_names[j]}"
+                                  for i, j in zip(rows, cols, strict=True)])
     arms = [None] if learner == "s" else [0, 1]
     arm_dims: tuple = ("arm",) if learner == "t" else ()
 
@@ -665,8 +678,9 @@ def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_nam
         # SDs and correlation kept apart (LKJ Cholesky factor of the correlation
         # matrix), so that the non-centred form only has the plain sd funnel to undo
         sds = make_rv(f"tau_b{suffix}", priors["tau_b"], dims="coef")
-        corr_chol = pm.LKJCorr(f"corr_chol_b{suffix}", n=n_coef,
-                               eta=priors["corr_b"]["eta"], dims=("coef", "coef_"))
+        corr_chol = lkj_corr_cholesky(f"corr_chol_b{suffix}", n=n_coef,
+                                      eta=priors["corr_b"]["eta"], dims=("coef", "coef_"),
+                                      cpc_name=f"corr_z_b{suffix}", cpc_dim="coef_pair")
         pm.Deterministic(f"corr_b{suffix}", corr_chol @ corr_chol.T, dims=("coef", "coef_"))
         chol = pm.Deterministic(f"chol_cov{suffix}", sds[:, None] * corr_chol,
                                 dims=("coef", "coef_"))

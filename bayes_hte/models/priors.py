@@ -13,8 +13,10 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from scipy.special import betaln
 
 PriorSpec = dict
 PriorDict = dict[str, PriorSpec]
@@ -236,3 +238,115 @@ def lkj_covariance(name: str, *, n: int, eta: float, sd_prior: PriorSpec, sd_nam
     pm.Deterministic(sd_name, sds, dims=dims[0])
     pm.Deterministic(corr_name, corr, dims=dims)
     return chol
+
+
+def _log_cosh(y):
+    """``log(cosh(y))`` without overflow: ``|y| + log1p(exp(-2|y|)) - log 2``."""
+    ay = pt.abs(y)
+    return ay + pt.log1p(pt.exp(-2.0 * ay)) - np.log(2.0)
+
+
+def lkj_corr_cholesky(name: str, *, n: int, eta: float, dims: tuple[str, str] | None = None,
+                      cpc_name: str, cpc_dim: str | None = None):
+    r"""The Cholesky factor of an LKJ-distributed correlation matrix, by its partial
+    correlations.
+
+    :math:`R = LL^\top \sim \mathrm{LKJ}(\eta)`, :math:`p(R) \propto
+    \det(R)^{\eta - 1}` (Lewandowski, Kurowicka & Joe 2009), built from the canonical
+    partial correlations (CPCs) :math:`z_{ij}`, :math:`i > j` (0-based), as in the Stan
+    Reference Manual ("Cholesky factors of correlation matrices"):
+
+    .. math::
+
+        L_{ij} = z_{ij} \prod_{k<j} \sqrt{1 - z_{ik}^2}, \qquad
+        L_{ii} = \prod_{k<i} \sqrt{1 - z_{ik}^2}, \qquad L_{ij} = 0 \ (j > i).
+
+    With :math:`\det R = \prod_i L_{ii}^2` and the Jacobian of :math:`z \mapsto L`
+    (:math:`\prod_{i>j}\prod_{k<j}\sqrt{1-z_{ik}^2}`), the LKJ density factorises: the
+    CPCs are independent, :math:`(z_{ij} + 1)/2 \sim \mathrm{Beta}(a_j, a_j)` with
+    :math:`a_j = \eta + (n - 2 - j)/2` (for :math:`j = 0`, the marginal of a
+    correlation, :math:`\mathrm{Beta}(\eta - 1 + n/2)` on :math:`(-1, 1)`). The free
+    variable is each CPC's Fisher transform :math:`y = \operatorname{atanh} z` on the
+    real line, with the exact log density :math:`-2a_j \log\cosh y - (2a_j - 1)\log 2
+    - \log B(a_j, a_j)`, and :math:`L_{ij} = \tanh(y_{ij}) \exp(-\sum_{k<j} \log\cosh
+    y_{ik})`.
+
+    The same distribution as PyMC's ``pm.LKJCorr``; written with two constant matrix
+    products and element-wise functions, it compiles in a fraction of the time
+    (numba, ``docs/performance.md``) and needs no ``Scan`` for its initial point.
+
+    Parameters
+    ----------
+    name : str
+        Name of the Cholesky factor (a deterministic, shape (n, n), lower triangular
+        with a positive diagonal and rows of unit length).
+    n : int
+        Dimension of the matrix (at least 2).
+    eta : float
+        LKJ shape, > 0 (1: uniform over correlation matrices; larger: towards identity).
+    dims : tuple of str, optional
+        The factor's two dims, e.g. ``("coef", "coef_")``.
+    cpc_name : str
+        Name of the free variable: the Fisher transforms of the :math:`n(n-1)/2` CPCs,
+        in the order of ``numpy.tril_indices(n, -1)`` (row by row).
+    cpc_dim : str, optional
+        Its dim (the model needs a coordinate of that length).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        :math:`L`, shape (n, n).
+
+    Raises
+    ------
+    ValueError
+        ``n < 2`` or ``eta <= 0``.
+    """
+    if int(n) < 2 or not float(eta) > 0:
+        raise ValueError(f"lkj_corr_cholesky needs n >= 2 and eta > 0, got n={n}, eta={eta}")
+    n = int(n)
+    rows, cols = np.tril_indices(n, -1)
+    a = float(eta) + (n - 2 - cols) / 2.0
+    log_norm = pt.constant(-(2.0 * a - 1.0) * np.log(2.0) - betaln(a, a))
+
+    def draws(a, size):  # the generator: the CPCs' Beta law, moved to atanh z
+        return pt.arctanh(2.0 * pm.Beta.dist(a, a, size=size) - 1.0)
+
+    def logp(value, a):  # the same law's density, written out
+        return -2.0 * a * _log_cosh(value) + log_norm
+
+    y = pm.CustomDist(cpc_name, a, dist=draws, logp=logp, signature="()->()", dims=cpc_dim)
+    # scatter the CPCs below the diagonal, and sum log cosh over k < j, by constant matrices
+    scatter = np.zeros((rows.size, n * n))
+    scatter[np.arange(rows.size), rows * n + cols] = 1.0
+    before = np.triu(np.ones((n, n)), 1)  # before[k, j] = 1 for k < j
+    ys = (y @ scatter).reshape((n, n))
+    scale = pt.exp(-(_log_cosh(ys) @ before))
+    return pm.Deterministic(name, pt.tanh(ys) * scale + pt.eye(n) * scale, dims=dims)
+
+
+def zero_sum_normal(name: str, *, n: int, dims: tuple[str, ...]) -> pt.TensorVariable:
+    r"""A standard normal vector of length ``n`` constrained to sum to zero.
+
+    :math:`x = H u`, :math:`u \sim N(0, I_{n-1})`, :math:`H` an :math:`n \times (n-1)`
+    orthonormal basis of the vectors that sum to zero, so :math:`x \sim N(0, I - 11^\top/n)`:
+    the law of ``pm.ZeroSumNormal(sigma=1)``, written as one constant matrix product
+    (numba compiles it faster than PyMC's zero-sum transform: ``docs/performance.md``).
+
+    Parameters
+    ----------
+    name : str
+        Name of the free variable :math:`u` (its last dim has length ``n - 1``).
+    n : int
+        Length of :math:`x`.
+    dims : tuple of str
+        Dims of :math:`u` (the last one of length ``n - 1``; the model needs that coordinate).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        :math:`x`, shape ``(..., n)``.
+    """
+    q, _ = np.linalg.qr(np.column_stack([np.ones(n), np.eye(n)[:, : n - 1]]))
+    u = pm.Normal(name, 0.0, 1.0, dims=dims)
+    return u @ q[:, 1:].T
