@@ -27,7 +27,7 @@ terms: :math:`\ell_{ij} = a_{jz} + s_{jz}\,\theta_z' x_{ij}` (every parameter th
     :math:`s_j = \phi_j \sim N(1, \tau_\phi^2)`: trial linear predictors share a
     direction and differ in size (Steyerberg et al. 2019). The deviations
     :math:`\phi_j - 1` are constrained to sum to zero over the included trials
-    (the law of ``pm.ZeroSumNormal``): the average trial then has :math:`\phi = 1` exactly, which
+    (``pm.ZeroSumNormal``): the average trial then has :math:`\phi = 1` exactly, which
     identifies the scale of :math:`\theta` (without it, :math:`\phi_j\theta` has a ridge
     when few trials are pooled); a new trial draws :math:`\phi_{new} \sim N(1, \tau_\phi^2)`.
 ``fully_stratified`` (FS)
@@ -61,7 +61,6 @@ from bayes_hte.models.priors import (
     make_rv,
     random_effect,
     resolve_priors,
-    zero_sum_normal,
 )
 from bayes_hte.models.reduction import (
     attach_per_unit_model,
@@ -470,9 +469,7 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         if weak_form == "centered":
             dev = pm.ZeroSumNormal("phi_dev", sigma=sd, dims=zs_dims)
         else:
-            pm.modelcontext(None).add_coord("study_contrast", range(1, data.n_studies))
-            dev = sd * zero_sum_normal("phi_dev_raw", n=data.n_studies,
-                                       dims=(*arm_dims, "study_contrast"))
+            dev = sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims)
         phi = pm.Deterministic("phi", 1.0 + (dev.T if learner == "t" else dev), dims=s_dims)
         scale = phi[sidx, z] if learner == "t" else phi[sidx]
         effect = scale * effect

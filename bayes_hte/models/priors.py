@@ -323,30 +323,3 @@ def lkj_corr_cholesky(name: str, *, n: int, eta: float, dims: tuple[str, str] | 
     ys = (y @ scatter).reshape((n, n))
     scale = pt.exp(-(_log_cosh(ys) @ before))
     return pm.Deterministic(name, pt.tanh(ys) * scale + pt.eye(n) * scale, dims=dims)
-
-
-def zero_sum_normal(name: str, *, n: int, dims: tuple[str, ...]) -> pt.TensorVariable:
-    r"""A standard normal vector of length ``n`` constrained to sum to zero.
-
-    :math:`x = H u`, :math:`u \sim N(0, I_{n-1})`, :math:`H` an :math:`n \times (n-1)`
-    orthonormal basis of the vectors that sum to zero, so :math:`x \sim N(0, I - 11^\top/n)`:
-    the law of ``pm.ZeroSumNormal(sigma=1)``, written as one constant matrix product
-    (numba compiles it faster than PyMC's zero-sum transform: ``docs/performance.md``).
-
-    Parameters
-    ----------
-    name : str
-        Name of the free variable :math:`u` (its last dim has length ``n - 1``).
-    n : int
-        Length of :math:`x`.
-    dims : tuple of str
-        Dims of :math:`u` (the last one of length ``n - 1``; the model needs that coordinate).
-
-    Returns
-    -------
-    pytensor.tensor.TensorVariable
-        :math:`x`, shape ``(..., n)``.
-    """
-    q, _ = np.linalg.qr(np.column_stack([np.ones(n), np.eye(n)[:, : n - 1]]))
-    u = pm.Normal(name, 0.0, 1.0, dims=dims)
-    return u @ q[:, 1:].T

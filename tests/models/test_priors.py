@@ -15,7 +15,7 @@ import pymc as pm
 import pytest
 from scipy import integrate, stats
 
-from bayes_hte.models.priors import lkj_corr_cholesky, zero_sum_normal
+from bayes_hte.models.priors import lkj_corr_cholesky
 
 
 def _prior(n: int, eta: float) -> pm.Model:
@@ -87,16 +87,3 @@ def test_initial_point_is_the_identity():
 def test_bad_shape_or_size_raises(n, eta):
     with pm.Model(), pytest.raises(ValueError, match="n >= 2 and eta > 0"):
         lkj_corr_cholesky("L", n=n, eta=eta, cpc_name="z")
-
-
-@pytest.mark.parametrize("n", [2, 5, 7])
-def test_zero_sum_normal_has_the_law_of_pymcs(n):
-    """x = H u sums to zero, and its covariance is I - 11'/n, as pm.ZeroSumNormal's."""
-    with pm.Model(coords={"contrast": range(n - 1)}):
-        x = zero_sum_normal("u", n=n, dims=("contrast",))
-    draws = pm.draw(x, draws=20000, random_seed=4)
-    np.testing.assert_allclose(draws.sum(-1), 0.0, atol=1e-12)
-    target = np.eye(n) - 1.0 / n
-    np.testing.assert_allclose(np.cov(draws.T), target, atol=0.04)
-    reference = pm.draw(pm.ZeroSumNormal.dist(sigma=1.0, shape=n), draws=20000, random_seed=4)
-    np.testing.assert_allclose(np.cov(reference.T), target, atol=0.04)
