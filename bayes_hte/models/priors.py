@@ -247,7 +247,7 @@ def _log_cosh(y):
 
 
 def lkj_corr_cholesky(name: str, *, n: int, eta: float, dims: tuple[str, str] | None = None,
-                      cpc_name: str, cpc_dim: str | None = None):
+                      cpc_name: str, cpc_dim: str | None = None) -> pt.TensorVariable:
     r"""The Cholesky factor of an LKJ-distributed correlation matrix, by its partial
     correlations.
 

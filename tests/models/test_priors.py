@@ -1,7 +1,7 @@
 """The LKJ correlation prior by canonical partial correlations (``lkj_corr_cholesky``).
 
-Reference facts (Lewandowski, Kurowicka & Joe 2009, J. Multivariate Anal. 100:1989-2001,
-section 3.2): under :math:`R \\sim \\mathrm{LKJ}(\\eta)` of dimension :math:`n`, every
+Reference facts (Lewandowski, Kurowicka & Joe 2009, J. Multivariate Anal. 100:1989-2001):
+under :math:`R \\sim \\mathrm{LKJ}(\\eta)` of dimension :math:`n`, every
 off-diagonal :math:`r_{ij}` has the marginal law :math:`(r_{ij} + 1)/2 \\sim
 \\mathrm{Beta}(\\eta - 1 + n/2, \\eta - 1 + n/2)`, and the canonical partial
 correlations are independent with :math:`(z_{ij} + 1)/2 \\sim \\mathrm{Beta}(a_j, a_j)`,
@@ -84,6 +84,6 @@ def test_initial_point_is_the_identity():
 
 
 @pytest.mark.parametrize(("n", "eta"), [(1, 2.0), (3, 0.0), (3, -1.0)])
-def test_bad_shape_or_size_raises(n, eta):
+def test_bad_dimension_or_shape_parameter_raises(n, eta):
     with pm.Model(), pytest.raises(ValueError, match="n >= 2 and eta > 0"):
         lkj_corr_cholesky("L", n=n, eta=eta, cpc_name="z")
