@@ -3,9 +3,10 @@
 Reference facts (Lewandowski, Kurowicka & Joe 2009, J. Multivariate Anal. 100:1989-2001):
 under :math:`R \\sim \\mathrm{LKJ}(\\eta)` of dimension :math:`n`, every
 off-diagonal :math:`r_{ij}` has the marginal law :math:`(r_{ij} + 1)/2 \\sim
-\\mathrm{Beta}(\\eta - 1 + n/2, \\eta - 1 + n/2)`, and the canonical partial
-correlations are independent with :math:`(z_{ij} + 1)/2 \\sim \\mathrm{Beta}(a_j, a_j)`,
-:math:`a_j = \\eta + (n - 2 - j)/2` (0-based column :math:`j`).
+\\mathrm{Beta}(\\eta - 1 + n/2, \\eta - 1 + n/2)`. The construction samples the
+canonical partial correlations as independent :math:`(z_{ij} + 1)/2 \\sim \\mathrm{Beta}(a_j, a_j)`,
+:math:`a_j = \\eta + (n - 2 - j)/2` (0-based column :math:`j`; derived in the docstring
+of ``lkj_corr_cholesky``): the marginals of every pair test that derivation.
 """
 
 from __future__ import annotations
