@@ -650,9 +650,6 @@ def _fully_stratified(X, z, sidx, *, learner, priors, parameterization, coef_nam
     model.add_coord("coef", coef_names)
     model.add_coord("coef_", coef_names)
     n_coef = len(coef_names)
-    rows, cols = np.tril_indices(n_coef, -1)
-    model.add_coord("coef_pair", [f"{coef_names[i]} | {coef_names[j]}"
-                                  for i, j in zip(rows, cols, strict=True)])
     arms = [None] if learner == "s" else [0, 1]
     arm_dims: tuple = ("arm",) if learner == "t" else ()
 

@@ -290,7 +290,8 @@ def lkj_corr_cholesky(name: str, *, n: int, eta: float, dims: tuple[str, str] | 
         Name of the free variable: the Fisher transforms of the :math:`n(n-1)/2` CPCs,
         in the order of ``numpy.tril_indices(n, -1)`` (row by row).
     cpc_dim : str, optional
-        Its dim (the model needs a coordinate of that length).
+        Its dim. When the model has no such coordinate yet, it is added, labelled
+        ``"<row> | <column>"`` by the labels of ``dims[0]`` (by index without ``dims``).
 
     Returns
     -------
@@ -315,6 +316,11 @@ def lkj_corr_cholesky(name: str, *, n: int, eta: float, dims: tuple[str, str] | 
     def logp(value, a):  # the same law's density, written out
         return -2.0 * a * _log_cosh(value) + log_norm
 
+    model = pm.modelcontext(None)
+    if cpc_dim is not None and cpc_dim not in model.coords:
+        labels = list(model.coords[dims[0]]) if dims else list(range(n))
+        model.add_coord(cpc_dim, [f"{labels[i]} | {labels[j]}"
+                                  for i, j in zip(rows, cols, strict=True)])
     y = pm.CustomDist(cpc_name, a, dist=draws, logp=logp, signature="()->()", dims=cpc_dim)
     # scatter the CPCs below the diagonal, and sum log cosh over k < j, by constant matrices
     scatter = np.zeros((rows.size, n * n))

@@ -76,6 +76,16 @@ def test_log_density_integrates_to_one(a):
     assert total == pytest.approx(1.0, abs=1e-8)
 
 
+def test_pair_coordinate_is_labelled_by_the_matrix_dim():
+    with pm.Model(coords={"coef": ["a", "b", "c"], "coef_": ["a", "b", "c"]}) as model:
+        lkj_corr_cholesky("L", n=3, eta=2.0, dims=("coef", "coef_"), cpc_name="z",
+                          cpc_dim="coef_pair")
+        lkj_corr_cholesky("L2", n=3, eta=2.0, dims=("coef", "coef_"), cpc_name="z2",
+                          cpc_dim="coef_pair")  # a second factor reuses the coordinate
+    assert model.coords["coef_pair"] == ("b | a", "c | a", "c | b")
+    assert model.named_vars_to_dims["z2"] == ("coef_pair",)
+
+
 def test_initial_point_is_the_identity():
     model = _prior(4, 2.0)
     point = model.initial_point()
