@@ -35,7 +35,10 @@ for the event-by-horizon simplification.
 The fits are the expensive part (:math:`J \times` models). They run with their own,
 cheap sampler settings (default two nutpie chains of 200 tuning + 100 kept draws, so
 that every fit's R-hat is reported; each structure is compiled once and the later
-folds' data swapped in, :func:`bayes_hte.inference.fit` ``reuse_compiled``) and
+folds' data swapped in, :func:`bayes_hte.inference.fit` ``reuse_compiled``; where a
+trial without patients leaves the posterior unchanged, :func:`empty_trial_fold`, the
+fold's model is the model of all the trials, so the main fit of the same structure
+finds its compiled code too) and
 optionally in ``workers`` processes (with nutpie the two chains already use two cores).
 """
 
@@ -46,19 +49,22 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy.special import expit
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.survival import median_follow_up
 from bayes_hte.diagnostics import fit_warnings, sampling_summary
+from bayes_hte.effects.ipdma import synthesize_intercepts
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import metric_table
 from bayes_hte.evaluation.recalibration import recalibrate_intercept
+from bayes_hte.models.ipdma import intercept_form
 from bayes_hte.options import FIT_COST, Learner, Outcome, Sampler
 from bayes_hte.workflows.scoring import IECVScores, score_iecv
 from bayes_hte.workflows.scoring import outcome_arrays as data_outcome_arrays
@@ -69,14 +75,102 @@ IECV_SAMPLER = {"draws": 100, "tune": 200, "chains": 2, "sampler": "nutpie"}
 
 
 # --------------------------------------------------------------------------- one fit
+#: Structures whose held-out trial may stay in the fold's model as a trial without
+#: patients (:func:`empty_trial_fold`): every trial-level parameter of theirs is
+#: independent of the others' given the population parameters, so a trial without
+#: data leaves the posterior of everything else unchanged. Not rank-1: its trial scales
+#: are constrained over the trials. The naive model has no trial-level parameters: its
+#: folds already share the compiled model of all the trials.
+EMPTY_TRIAL_STRUCTURES = ("random_intercept", "stratified_intercept", "fully_stratified")
+
+
+def empty_trial_fold(data: IPDData, train: IPDData, options: Mapping) -> IPDData | None:
+    r"""The training data of a fold with the held-out trial kept as a trial without
+    patients, when that leaves the fold's posterior unchanged; else None.
+
+    With trial-level parameters :math:`u_j` that are a priori independent given the
+    population parameters :math:`\psi` and a trial :math:`h` without patients,
+
+    .. math::
+
+        p(\psi, u_{-h}, u_h \mid y) \propto p(\psi) \prod_{j \ne h} p(u_j \mid \psi)
+        p(y_j \mid \psi, u_j) \; p(u_h \mid \psi),
+
+    and :math:`\int p(u_h \mid \psi)\, du_h = 1`: the posterior of :math:`(\psi, u_{-h})`
+    is that of the model fitted on the other trials, and :math:`u_h` is drawn from its
+    prior given :math:`\psi`. The fold's model then has the parameters of the model
+    fitted on all the trials, so its compiled log density is that model's (the same
+    graph; only the data differ: PyTensor's and numba's caches and
+    ``reuse_compiled`` find it) instead of a graph of its own. :func:`_fit_one` removes
+    the empty trial from the posterior after sampling.
+
+    Used when the structure is in :data:`EMPTY_TRIAL_STRUCTURES`, the outcome binary,
+    the trial-level effects non-centred (a centred effect without data is a funnel for
+    the sampler: the form ``parameterization="auto"`` picks on the fold's own trials must
+    be non-centred, or the structure has none), the covariates not centred within
+    trials, and no aggregate-data trials are involved.
+
+    Parameters
+    ----------
+    data : IPDData
+        All the trials.
+    train : IPDData
+        The fold's training trials (``data.subset(...)``).
+    options : mapping
+        The model's constructor options (:func:`template_options`).
+
+    Returns
+    -------
+    IPDData or None
+        ``train`` with the study labels of ``data`` (the held-out trial without
+        patients; the same covariate matrix and centring as ``train``), or None.
+    """
+    het = options["heterogeneity"]
+    if (het not in EMPTY_TRIAL_STRUCTURES or options.get("outcome", "binary") != "binary"
+            or data.outcome_type != "binary" or train.center == "within_study"
+            or options.get("parameterization", "auto") not in ("auto", "non_centered")
+            or options.get("aggregate") is not None):
+        return None
+    position = {str(s): i for i, s in enumerate(data.study_labels)}
+    kept = [position[str(s)] for s in train.study_labels]
+    if kept != sorted(kept):  # the fold keeps the trials' order
+        return None
+    fold = replace(train, study_labels=data.study_labels,
+                   study_idx=np.asarray(kept, dtype=np.int64)[train.study_idx])
+    form = {"heterogeneity": het, "learner": options["learner"],
+            "parameterization": options.get("parameterization", "auto")}
+    kept_form = intercept_form(train, **form)
+    if kept_form not in (None, "non_centered") or intercept_form(fold, **form) != kept_form:
+        return None
+    return fold
+
+
+def _drop_empty_trials(model: IPDMetaModel, train: IPDData) -> None:
+    """Remove the trials without patients of :func:`empty_trial_fold` from a model fitted
+    on that fold (in place): its posterior keeps the training trials (the stratified
+    intercepts' synthesis recomputed over them) and its data become ``train``."""
+    node = model.idata["posterior"]
+    post = node.to_dataset().sel(study=[str(s) for s in train.study_labels])
+    post.attrs = dict(node.attrs)
+    model.idata["posterior"] = xr.DataTree(post)
+    if model.heterogeneity == "stratified_intercept":
+        model.idata = synthesize_intercepts(model.idata)
+    model.data = train
+    model.idata[model.data_group] = xr.DataTree(train.to_dataset())
+
+
 def _fit_one(task: dict) -> dict:
     """Fit one model on the training trials and predict the held-out trial (worker)."""
     start, cpu = time.perf_counter(), time.process_time()
     m = IPDMetaModel(**task["options"])
+    fold = task.get("fold_data")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m.fit(task["train"], **task["sampler"], log_likelihood=False,
-              posterior_predictive=False, reuse_compiled=True)  # nutpie only
+        m.fit(task["train"] if fold is None else fold, **task["sampler"],
+              log_likelihood=False, posterior_predictive=False,
+              reuse_compiled=True)  # nutpie only
+    if fold is not None:
+        _drop_empty_trials(m, task["train"])
     test = task["test"]
     health = sampling_summary(m.idata)
     out = {"label": task["label"], "fold": task["fold"], "warnings": fit_warnings(caught),
@@ -401,7 +495,8 @@ def iecv(
         for k, (label, opts) in enumerate(templates.items()):
             seed = base_seed + 1000 * (j + 1) + k
             tasks.append({"label": label, "fold": j, "options": opts, "train": train,
-                          "test": test, "sampler": {**sampler_opts, "random_seed": seed},
+                          "fold_data": empty_trial_fold(data, train, opts), "test": test,
+                          "sampler": {**sampler_opts, "random_seed": seed},
                           "seed": seed, "horizon": horizon})
     tasks.sort(key=lambda t: -FIT_COST.get(t["options"]["heterogeneity"], 1))
 

@@ -101,16 +101,20 @@ def test_iecv_input_errors(small_sim, small_data):
 
 def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
     """The default refits (IECV_SAMPLER): two nutpie chains, so R-hat is reported, and
-    one compilation per structure — the second fold reuses the first fold's."""
+    one compilation per structure — the second fold reuses the first fold's, and every
+    fold's model is the model of all the trials (the held-out trial kept without
+    patients, :func:`bayes_hte.workflows.iecv.empty_trial_fold`), so the main fit of
+    the structure finds that compilation too."""
     from bayes_hte import inference
     from bayes_hte.workflows.iecv import IECV_SAMPLER
 
     assert IECV_SAMPLER["chains"] == 2 and IECV_SAMPLER["sampler"] == "nutpie"
-    compiles = []
+    compiles, keys = [], []
     real = inference._sample_nutpie_reused
 
     def counting(model, **kw):
-        compiles.append(inference.structure_key(model) not in inference._COMPILED)
+        keys.append(inference.structure_key(model))
+        compiles.append(keys[-1] not in inference._COMPILED)
         return real(model, **kw)
 
     monkeypatch.setattr(inference, "_sample_nutpie_reused", counting)
@@ -118,6 +122,8 @@ def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
     res = iecv(small_data, heterogeneity="random_intercept", learner="s",
                folds=["T1", "T2"], random_seed=3, log=messages.append)
     assert compiles[1:] == [False]  # the second fold reused the first's compilation
+    main = bh.IPDMetaModel(heterogeneity="random_intercept", learner="s").build(small_data)
+    assert keys == [inference.structure_key(main)] * 2
     assert np.isfinite(res.fits["max_r_hat"]).all() and (res.fits["max_r_hat"] < 1.1).all()
     assert any("max R-hat" in m for m in messages if m.startswith("IECV [2/2]"))
     assert np.isfinite(res.ite["RI-S"][..., small_data.study_idx <= 1]).all()
