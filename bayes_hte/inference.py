@@ -436,7 +436,13 @@ def fit(
     draws, tune, chains : int
         Kept draws per chain, tuning steps per chain, number of chains.
     random_seed : int, optional
-        Seed for the sampler and for the posterior predictive draws.
+        Seed for the sampler and for the posterior predictive draws. With nutpie the
+        draws for a seed repeat on one machine for a given state of numba's cache: a
+        log density compiled in the process and one loaded from the cache can differ in
+        the last bit of a few gradient entries (seen for the fully stratified models;
+        nutpie's callback is optimised with the function it calls only when both are
+        compiled together), which the chains amplify to Monte Carlo-sized differences
+        (``docs/performance.md``, item 15).
     sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation; default nutpie (log density compiled with numba) when
         installed. ``"nutpie_jax"`` is nutpie with the log density and its gradient

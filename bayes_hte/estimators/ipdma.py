@@ -256,7 +256,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         draws, tune, chains : int
             Posterior draws and tuning steps per chain, number of chains.
         random_seed : int, optional
-            Seed of the sampler; also the default seed of new-trial draws in :meth:`ite`.
+            Seed of the sampler; also the default seed of new-trial draws in :meth:`ite`
+            (how far a seed reproduces the draws: :func:`bayes_hte.inference.fit`).
         sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
             Default: nutpie when installed.
         target_accept : float, optional
