@@ -148,11 +148,17 @@ def empty_trial_fold(data: IPDData, train: IPDData, options: Mapping) -> IPDData
 def _drop_empty_trials(model: IPDMetaModel, train: IPDData) -> None:
     """Remove the trials without patients of :func:`empty_trial_fold` from a model fitted
     on that fold (in place): its posterior keeps the training trials (the stratified
-    intercepts' synthesis recomputed over them) and its data become ``train``."""
+    intercepts' synthesis recomputed over them), its data become ``train`` and the
+    patients' trial index in ``constant_data`` indexes ``train``'s trials."""
     node = model.idata["posterior"]
     post = node.to_dataset().sel(study=[str(s) for s in train.study_labels])
     post.attrs = dict(node.attrs)
     model.idata["posterior"] = xr.DataTree(post)
+    if "constant_data" in model.idata:
+        const = model.idata["constant_data"].to_dataset()
+        if "study_idx" in const:
+            const["study_idx"] = const["study_idx"].copy(data=train.study_idx)
+            model.idata["constant_data"] = xr.DataTree(const)
     if model.heterogeneity == "stratified_intercept":
         model.idata = synthesize_intercepts(model.idata)
     model.data = train

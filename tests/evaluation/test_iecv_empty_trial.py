@@ -107,8 +107,8 @@ def test_no_empty_trial_for_time_to_event():
     assert empty_trial_fold(data, _train(data, "T1"), opts) is None
 
 
-FIT = dict(draws=400, tune=400, chains=2, sampler="pymc", posterior_predictive=False,
-           log_likelihood=False)
+#: The fit's defaults otherwise (log likelihood and posterior predictive kept).
+FIT = dict(draws=400, tune=400, chains=2, sampler="pymc")
 
 
 @pytest.mark.parametrize("het", ["random_intercept", "stratified_intercept"])
@@ -131,6 +131,12 @@ def test_empty_trial_leaves_the_other_trials_posterior_unchanged(small_data, het
     assert post.attrs["bayes_hte_options"] == ref.attrs["bayes_hte_options"]
     stored = ghost.idata[ghost.data_group].to_dataset()
     assert sorted(set(stored["trial"].values)) == ["T1", "T2", "T4"]
+    # the per-patient groups of the default fit describe the kept patients
+    np.testing.assert_array_equal(
+        ghost.idata["constant_data"].to_dataset()["study_idx"].values, train.study_idx)
+    loglik = ghost.idata["log_likelihood"].to_dataset()["y"]
+    assert loglik.sizes["patient"] == train.n_patients and np.isfinite(loglik).all()
+    assert ghost.idata["posterior_predictive"].to_dataset()["y"].sizes["patient"] == 450
     names = ["gamma", "eta", "theta", "alpha_study"]
     names += ["alpha", "tau_alpha"] if het == "random_intercept" else []
     for name in names:
