@@ -86,6 +86,85 @@ def available_memory() -> int:
     return int(psutil.virtual_memory().available)
 
 
+#: glibc's ``mallopt`` parameters (``malloc.h``).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: Where glibc's dynamic thresholds settle once large arrays have been freed: the mmap
+#: threshold at its maximum (32 MiB on 64-bit systems), the trim threshold at twice it.
+_GLIBC_SETTLED = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20}
+#: Environment variables through which a user sets the same glibc parameters.
+_GLIBC_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+#: Blocks of :func:`large_arrays_on_heap` open now (the outermost one restores).
+_HEAP_BLOCKS = [0]
+
+
+@contextlib.contextmanager
+def large_arrays_on_heap(threshold: int = 1 << 30) -> Iterator[bool]:
+    """Serve arrays up to ``threshold`` bytes from glibc's heap and keep freed memory for
+    reuse, inside the block.
+
+    glibc's ``malloc`` gives every allocation above its mmap threshold (at most 32 MiB
+    by default) fresh pages from the operating system and returns them on ``free``;
+    each new page then costs a page fault. A (chain, draw, patient) array of 4000 draws
+    x 2,800 patients is 90 MB, so each temporary of the ITE tables, the evaluation or
+    PSIS-LOO is faulted in anew — on the machine of ``docs/performance.md`` (item 16)
+    that system time was as large as the arithmetic. Inside the block such arrays come
+    from the heap, and freed memory is kept there (not trimmed) for the next one: the
+    process's resident memory stays at its peak until the block ends, when the free
+    memory is given back (``malloc_trim``).
+
+    Changes only glibc's process-wide parameters ``M_MMAP_THRESHOLD`` and
+    ``M_TRIM_THRESHOLD`` (``mallopt(3)``). On exit they are set where glibc's own
+    dynamic adjustment settles in a process that has freed large arrays (32 MiB and
+    64 MiB; ``mallopt`` turns that adjustment off for good, so they are set, not
+    restored).
+    Does nothing on other C libraries, or when the user has set glibc's ``MALLOC_*_``
+    variables in the environment. Blocks may nest; the outermost one's end resets them.
+
+    Parameters
+    ----------
+    threshold : int
+        Bytes: allocations below it come from the heap.
+
+    Yields
+    ------
+    bool
+        Whether the parameters were changed.
+    """
+    import ctypes
+    import ctypes.util
+
+    if _HEAP_BLOCKS[0]:
+        _HEAP_BLOCKS[0] += 1
+        try:
+            yield True
+        finally:
+            _HEAP_BLOCKS[0] -= 1
+        return
+    libc = None
+    if not any(k in os.environ for k in _GLIBC_MALLOC_ENV):
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc = lib if hasattr(lib, "mallopt") and hasattr(lib, "gnu_get_libc_version") \
+                else None
+        except OSError:
+            libc = None
+    changed = False
+    if libc is not None and libc.mallopt(_M_TRIM_THRESHOLD,
+                                         ctypes.c_int(min(2 * threshold, 2**31 - 1))):
+        changed = bool(libc.mallopt(_M_MMAP_THRESHOLD, ctypes.c_int(threshold)))
+        if not changed:
+            libc.mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(_GLIBC_SETTLED[_M_TRIM_THRESHOLD]))
+    _HEAP_BLOCKS[0] += changed
+    try:
+        yield changed
+    finally:
+        if changed:
+            _HEAP_BLOCKS[0] -= 1
+            for param, value in _GLIBC_SETTLED.items():
+                libc.mallopt(param, ctypes.c_int(value))
+            libc.malloc_trim(ctypes.c_size_t(0))  # give the kept memory back
+
+
 def per_unit_size(unit: pm.Model) -> int:
     """Number of independent observation units (values of the observed variables).
 

@@ -45,6 +45,7 @@ from bayes_hte import simulate
 from bayes_hte.data import IPDData, datasets
 from bayes_hte.diagnostics import fit_warnings, format_health, health_problems
 from bayes_hte.errors import DataError
+from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.report import Report
 from bayes_hte.runners.schema import IPD_ROLES, SpecError, check_spec, required
 
@@ -274,7 +275,8 @@ class Runner:
         """
         inputs = self.load()
         results = self.fit(inputs)
-        self.write(inputs, results)
+        with large_arrays_on_heap():  # the tables' (draw, patient) temporaries
+            self.write(inputs, results)
         self.finish()
 
     def load(self) -> Any:  # pragma: no cover - abstract

@@ -37,6 +37,7 @@ from bayes_hte import diagnostics, effects, plots
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
+from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner, load_ipd
 from bayes_hte.runners.ipd_aggregate import (
@@ -88,16 +89,17 @@ def _post_fit_work(tasks: list[dict]) -> dict[str, dict]:
         the ``ValueError`` / ``KeyError`` that said why it cannot be computed).
     """
     out = {}
-    for task in tasks:
-        m = IPDMetaModel.load(task["path"])
-        figures = plots.convergence_plots(
-            m.idata, task["outdir"], prefix=task["label"], kinds=task["kinds"], grid=True,
-            var_names=task["var_names"])
-        try:
-            sensitivity = m.prior_sensitivity()
-        except (ValueError, KeyError) as err:
-            sensitivity = err
-        out[task["label"]] = {"figures": figures, "sensitivity": sensitivity}
+    with large_arrays_on_heap():
+        for task in tasks:
+            m = IPDMetaModel.load(task["path"])
+            figures = plots.convergence_plots(
+                m.idata, task["outdir"], prefix=task["label"], kinds=task["kinds"],
+                grid=True, var_names=task["var_names"])
+            try:
+                sensitivity = m.prior_sensitivity()
+            except (ValueError, KeyError) as err:
+                sensitivity = err
+            out[task["label"]] = {"figures": figures, "sensitivity": sensitivity}
     return out
 
 

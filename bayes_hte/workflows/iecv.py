@@ -64,6 +64,7 @@ from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.evaluation.metrics import metric_table
 from bayes_hte.evaluation.recalibration import recalibrate_intercept
+from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.models.ipdma import intercept_form
 from bayes_hte.options import FIT_COST, Learner, Outcome, Sampler
 from bayes_hte.workflows.scoring import IECVScores, score_iecv
@@ -707,7 +708,8 @@ def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict,
         outcome = ("error", err)
     if score is not None and outcome[0] == "ok":
         try:
-            outcome[1].scores = score_iecv(outcome[1], **score)
+            with large_arrays_on_heap():  # the scoring's (draw, patient) temporaries
+                outcome[1].scores = score_iecv(outcome[1], **score)
         except Exception:  # noqa: BLE001 - evaluate_models scores it again and raises
             pass
     send.send(outcome)

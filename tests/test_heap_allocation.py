@@ -1,0 +1,85 @@
+"""``inference.large_arrays_on_heap``: large arrays from glibc's heap inside the block.
+
+Checked with glibc's own count of memory-mapped chunks (``mallinfo2().hblks``): a 48 MB
+array is mapped (above glibc's largest dynamic threshold, 32 MiB) outside the block and
+comes from the heap inside it; a user's ``MALLOC_*_`` environment variable switches the
+block off; nested blocks keep the setting until the outermost one ends. Where the
+block is used (``bayes-hte run``'s tables, its second process, the IECV scoring) the
+outputs are those of the tests of those steps.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import numpy as np
+import pytest
+
+from bayes_hte.inference import large_arrays_on_heap
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+
+
+def _libc():
+    lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    if not hasattr(lib, "mallinfo2"):
+        pytest.skip("not glibc >= 2.33 (mallinfo2)")
+    lib.mallinfo2.restype = _MallInfo2
+    return lib
+
+
+def _mapped_by(nbytes: int = 48 << 20) -> int:
+    """How many memory-mapped chunks a live array of ``nbytes`` adds."""
+    libc = _libc()
+    before = libc.mallinfo2().hblks
+    arr = np.empty(nbytes // 8)
+    arr[::512] = 1.0
+    added = libc.mallinfo2().hblks - before
+    del arr
+    return int(added)
+
+
+def test_large_array_comes_from_the_heap_inside_the_block_only():
+    assert _mapped_by() == 1
+    with large_arrays_on_heap() as changed:
+        assert changed is True
+        assert _mapped_by() == 0
+        assert _mapped_by(200 << 20) == 0
+    assert _mapped_by() == 1
+
+
+def test_threshold_bounds_what_comes_from_the_heap():
+    with large_arrays_on_heap(threshold=8 << 20):
+        assert _mapped_by(4 << 20) == 0
+        assert _mapped_by(48 << 20) == 1
+
+
+def test_nested_blocks_keep_the_setting_until_the_outermost_ends():
+    with large_arrays_on_heap():
+        with large_arrays_on_heap() as inner:
+            assert inner is True
+        assert _mapped_by() == 0
+    assert _mapped_by() == 1
+
+
+@pytest.mark.parametrize("name", ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"])
+def test_a_users_malloc_environment_wins(monkeypatch, name):
+    _libc()
+    monkeypatch.setenv(name, str(1 << 20))
+    with large_arrays_on_heap() as changed:
+        assert changed is False
+        assert _mapped_by() == 1
+
+
+def test_memory_kept_inside_the_block_is_given_back_at_its_end():
+    libc = _libc()
+    with large_arrays_on_heap():
+        arr = np.ones(300 << 17)  # 300 MiB from the heap, then freed: kept
+        del arr
+        assert libc.mallinfo2().fordblks >= 300 << 20
+    assert libc.mallinfo2().fordblks < 64 << 20
