@@ -74,7 +74,9 @@ PER_UNIT_BUDGET = 2 * 1024**3
 
 
 def available_memory() -> int:
-    """Bytes of memory the operating system can give now (``psutil``'s ``available``).
+    """Bytes of memory the operating system can give now (``psutil``'s ``available``),
+    plus the freed memory this process keeps for reuse inside
+    :func:`large_arrays_on_heap` (glibc's ``mallinfo2().fordblks``).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def available_memory() -> int:
     """
     import psutil
 
-    return int(psutil.virtual_memory().available)
+    return int(psutil.virtual_memory().available) + _kept_heap_bytes()
 
 
 #: glibc's ``mallopt`` parameters (``malloc.h``).
@@ -95,6 +97,36 @@ _GLIBC_SETTLED = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20}
 _GLIBC_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 #: Blocks of :func:`large_arrays_on_heap` open now (the outermost one restores).
 _HEAP_BLOCKS = [0]
+
+
+def _glibc():
+    """glibc through ctypes, or None (another C library, or no ``mallopt``)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return lib if hasattr(lib, "mallopt") and hasattr(lib, "gnu_get_libc_version") else None
+
+
+def _kept_heap_bytes() -> int:
+    """Free bytes glibc holds for this process while a :func:`large_arrays_on_heap`
+    block keeps freed memory (0 outside one, or without glibc's ``mallinfo2``)."""
+    import ctypes
+
+    libc = _glibc() if _HEAP_BLOCKS[0] else None
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return 0
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    libc.mallinfo2.restype = MallInfo2
+    return int(libc.mallinfo2().fordblks)
 
 
 @contextlib.contextmanager
@@ -110,7 +142,9 @@ def large_arrays_on_heap(threshold: int = 1 << 30) -> Iterator[bool]:
     that system time was as large as the arithmetic. Inside the block such arrays come
     from the heap, and freed memory is kept there (not trimmed) for the next one: the
     process's resident memory stays at its peak until the block ends, when the free
-    memory is given back (``malloc_trim``).
+    memory is given back (``malloc_trim``); meanwhile :func:`available_memory` counts
+    the kept memory as available, so the memory checks of :func:`check_memory` still
+    see it.
 
     Changes only glibc's process-wide parameters ``M_MMAP_THRESHOLD`` and
     ``M_TRIM_THRESHOLD`` (``mallopt(3)``). On exit they are set where glibc's own
@@ -131,7 +165,6 @@ def large_arrays_on_heap(threshold: int = 1 << 30) -> Iterator[bool]:
         Whether the parameters were changed.
     """
     import ctypes
-    import ctypes.util
 
     if _HEAP_BLOCKS[0]:
         _HEAP_BLOCKS[0] += 1
@@ -140,14 +173,7 @@ def large_arrays_on_heap(threshold: int = 1 << 30) -> Iterator[bool]:
         finally:
             _HEAP_BLOCKS[0] -= 1
         return
-    libc = None
-    if not any(k in os.environ for k in _GLIBC_MALLOC_ENV):
-        try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            libc = lib if hasattr(lib, "mallopt") and hasattr(lib, "gnu_get_libc_version") \
-                else None
-        except OSError:
-            libc = None
+    libc = None if any(k in os.environ for k in _GLIBC_MALLOC_ENV) else _glibc()
     changed = False
     if libc is not None and libc.mallopt(_M_TRIM_THRESHOLD,
                                          ctypes.c_int(min(2 * threshold, 2**31 - 1))):

@@ -16,6 +16,7 @@ import ctypes.util
 import numpy as np
 import pytest
 
+from bayes_hte import inference
 from bayes_hte.inference import large_arrays_on_heap
 
 
@@ -83,3 +84,17 @@ def test_memory_kept_inside_the_block_is_given_back_at_its_end():
         del arr
         assert libc.mallinfo2().fordblks >= 300 << 20
     assert libc.mallinfo2().fordblks < 64 << 20
+
+
+def test_available_memory_counts_the_memory_kept_for_reuse():
+    import psutil
+
+    from bayes_hte.inference import available_memory
+
+    _libc()
+    with large_arrays_on_heap():
+        arr = np.ones(300 << 17)
+        del arr
+        kept = available_memory() - psutil.virtual_memory().available
+        assert kept >= 250 << 20
+    assert inference._kept_heap_bytes() == 0  # outside a block: psutil's figure alone
