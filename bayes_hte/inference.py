@@ -111,6 +111,22 @@ def _glibc():
     return lib if hasattr(lib, "mallopt") and hasattr(lib, "gnu_get_libc_version") else None
 
 
+def _malloc_configured_at_startup() -> bool:
+    """Whether the process started with glibc's malloc set through its environment
+    (``MALLOC_*_`` or ``GLIBC_TUNABLES`` with ``glibc.malloc.``), which glibc reads at
+    startup only: read from ``/proc/self/environ``, so a variable put into
+    ``os.environ`` later (Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_`` there for its
+    workers) does not count; ``os.environ`` where that file cannot be read."""
+    try:
+        with open("/proc/self/environ", "rb") as fh:
+            items = [i.decode(errors="replace") for i in fh.read().split(b"\0") if i]
+        env = dict(i.split("=", 1) for i in items if "=" in i)
+    except OSError:
+        env = dict(os.environ)
+    return (any(k in env for k in _GLIBC_MALLOC_ENV)
+            or "glibc.malloc." in env.get("GLIBC_TUNABLES", ""))
+
+
 def _kept_heap_bytes() -> int:
     """Free bytes glibc holds for this process while a :func:`large_arrays_on_heap`
     block keeps freed memory (0 outside one, or without glibc's ``mallinfo2``)."""
@@ -151,8 +167,9 @@ def large_arrays_on_heap(threshold: int = 1 << 30) -> Iterator[bool]:
     dynamic adjustment settles in a process that has freed large arrays (32 MiB and
     64 MiB; ``mallopt`` turns that adjustment off for good, so they are set, not
     restored).
-    Does nothing on other C libraries, or when the user has set glibc's ``MALLOC_*_``
-    variables in the environment. Blocks may nest; the outermost one's end resets them.
+    Does nothing on other C libraries, or when the process was started with glibc's
+    ``MALLOC_*_`` variables (or ``GLIBC_TUNABLES`` for malloc) set. Blocks may nest;
+    the outermost one's end resets them.
 
     Parameters
     ----------
@@ -173,7 +190,7 @@ def large_arrays_on_heap(threshold: int = 1 << 30) -> Iterator[bool]:
         finally:
             _HEAP_BLOCKS[0] -= 1
         return
-    libc = None if any(k in os.environ for k in _GLIBC_MALLOC_ENV) else _glibc()
+    libc = None if _malloc_configured_at_startup() else _glibc()
     changed = False
     if libc is not None and libc.mallopt(_M_TRIM_THRESHOLD,
                                          ctypes.c_int(min(2 * threshold, 2**31 - 1))):
