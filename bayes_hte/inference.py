@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -95,7 +96,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _GLIBC_SETTLED = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20}
 #: Environment variables through which a user sets the same glibc parameters.
 _GLIBC_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
-#: Blocks of :func:`large_arrays_on_heap` open now (the outermost one restores).
+#: Blocks of :func:`large_arrays_on_heap` open now (the outermost one resets glibc).
 _HEAP_BLOCKS = [0]
 
 
@@ -127,21 +128,26 @@ def _malloc_configured_at_startup() -> bool:
             or "glibc.malloc." in env.get("GLIBC_TUNABLES", ""))
 
 
+@functools.cache
+def _mallinfo2_type() -> type:
+    """ctypes layout of glibc's ``struct mallinfo2`` (``malloc.h``), ten ``size_t``."""
+    import ctypes
+
+    return type("MallInfo2", (ctypes.Structure,), {"_fields_": [
+        (name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]})
+
+
 def _kept_heap_bytes() -> int:
     """Free bytes glibc holds for this process while a :func:`large_arrays_on_heap`
     block keeps freed memory (0 outside one, or without glibc's ``mallinfo2``)."""
-    import ctypes
 
     libc = _glibc() if _HEAP_BLOCKS[0] else None
     if libc is None or not hasattr(libc, "mallinfo2"):
         return 0
 
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost")]
-
-    libc.mallinfo2.restype = MallInfo2
+    libc.mallinfo2.restype = _mallinfo2_type()
     return int(libc.mallinfo2().fordblks)
 
 

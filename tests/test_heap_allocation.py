@@ -24,19 +24,13 @@ from bayes_hte import inference
 from bayes_hte.inference import large_arrays_on_heap
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-        "uordblks", "fordblks", "keepcost")]
-
-
 def _libc():
     lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     if not hasattr(lib, "mallinfo2"):
         pytest.skip("not glibc >= 2.33 (mallinfo2)")
     if inference._malloc_configured_at_startup():
         pytest.skip("this process was started with glibc's malloc configured")
-    lib.mallinfo2.restype = _MallInfo2
+    lib.mallinfo2.restype = inference._mallinfo2_type()
     return lib
 
 
