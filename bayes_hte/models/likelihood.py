@@ -132,7 +132,8 @@ class _SoftplusExpit(ScalarOp):
 
 
 #: Element-wise :math:`(\mathrm{softplus}(x), \mathrm{expit}(x))` of a float tensor,
-#: each the shape of ``x`` (:data:`softplus_expit`).
+#: each the shape and float dtype of ``x``, both from one :math:`e^{-|x|}`; the
+#: gradient of the first output is the second (module docstring).
 softplus_expit = Elemwise(_SoftplusExpit(_two_floats, name="softplus_expit"))
 
 
@@ -151,23 +152,6 @@ def softplus(x: pt.TensorLike) -> pt.TensorVariable:
         Same shape and float dtype as ``x``.
     """
     return softplus_expit(x)[0]
-
-
-def expit(x: pt.TensorLike) -> pt.TensorVariable:
-    r""":math:`1 / (1 + e^{-x})`, element-wise: the second output of
-    :data:`softplus_expit`.
-
-    Parameters
-    ----------
-    x : pytensor.tensor.TensorLike
-        Float tensor (log-odds), any shape.
-
-    Returns
-    -------
-    pytensor.tensor.TensorVariable
-        Same shape and float dtype as ``x``, in :math:`[0, 1]`.
-    """
-    return softplus_expit(x)[1]
 
 
 @register_scalar_funcify(_SoftplusExpit)
