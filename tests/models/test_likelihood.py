@@ -71,7 +71,6 @@ def test_gradient_reads_the_expit_of_the_softplus_node():
     from pytensor.graph.traversal import applys_between
     from pytensor.scalar.basic import Composite
 
-
     design, b = pt.matrix("design"), pt.matrix("b")
     y = np.array([0.0, 1.0, 1.0])
     logit = (design * b).sum(-1)
