@@ -18,7 +18,6 @@ import xarray as xr
 from pytensor.graph.basic import Variable
 
 from bayes_hte.errors import MemoryBudgetError, MemoryBudgetWarning
-from bayes_hte.models.likelihood import register_jax
 from bayes_hte.models.reduction import per_unit_model
 from bayes_hte.options import (
     LOW_RANK_SAMPLERS,
@@ -656,7 +655,6 @@ def fit(
                 nuts_kwargs={**kwargs.pop("nuts_sampler_kwargs", {}), **kwargs})
         else:
             if sampler == "nutpie_jax":
-                register_jax()  # the logit likelihoods' own scalar operations
                 kwargs |= {"backend": "jax", "compile_kwargs": {"gradient_backend": "jax"}}
             level = NUTPIE_NUMBA_OPT if sampler == "nutpie" else None
             with numba_opt_level(level):
