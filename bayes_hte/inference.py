@@ -142,7 +142,6 @@ def _mallinfo2_type() -> type:
 def _kept_heap_bytes() -> int:
     """Free bytes glibc holds for this process while a :func:`large_arrays_on_heap`
     block keeps freed memory (0 outside one, or without glibc's ``mallinfo2``)."""
-
     libc = _glibc() if _HEAP_BLOCKS[0] else None
     if libc is None or not hasattr(libc, "mallinfo2"):
         return 0

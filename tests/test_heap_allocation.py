@@ -12,7 +12,6 @@ those of the tests of those steps.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import subprocess
 import sys
@@ -25,8 +24,8 @@ from bayes_hte.inference import large_arrays_on_heap
 
 
 def _libc():
-    lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    if not hasattr(lib, "mallinfo2"):
+    lib = inference._glibc()
+    if lib is None or not hasattr(lib, "mallinfo2"):
         pytest.skip("not glibc >= 2.33 (mallinfo2)")
     if inference._malloc_configured_at_startup():
         pytest.skip("this process was started with glibc's malloc configured")
