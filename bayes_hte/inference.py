@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 from pytensor.graph.basic import Variable
 
@@ -486,9 +487,46 @@ def numba_opt_level(level: int | None) -> Iterator[None]:
         config.OPT = before
 
 
+#: PyTensor's ``numba__fastmath`` while :func:`fit` samples and :func:`compile_nutpie`
+#: compiles: off, so a seed gives the same draws whether the log density was compiled
+#: in the process or loaded from the compilation cache. With fastmath's reassociation
+#: and contraction, numba optimises nutpie's callback together with the log density it
+#: calls only when it compiles both in one process, and the code — and, for the fully
+#: stratified models, the last bit of a few gradient entries — then depends on the
+#: cache's state (``docs/performance.md``, item 18). A ``numba__fastmath`` named in
+#: ``PYTENSOR_FLAGS`` wins.
+NUTPIE_NUMBA_FASTMATH = False
+
+
+@contextlib.contextmanager
+def numba_fastmath(flag: bool | None) -> Iterator[None]:
+    """Within the block, PyTensor compiles numba code with ``numba__fastmath=flag``.
+
+    PyTensor reads the flag when it generates each numba function and keys its
+    compilation cache on it, so code compiled with either setting is never loaded for
+    the other. Does nothing when ``PYTENSOR_FLAGS`` names ``numba__fastmath`` or
+    ``flag`` is None; the previous setting is restored on exit.
+
+    Parameters
+    ----------
+    flag : bool or None
+        The setting inside the block; None leaves PyTensor's alone.
+
+    Yields
+    ------
+    None
+        Control, with the setting in force, until the block ends.
+    """
+    if flag is None or "numba__fastmath" in os.environ.get("PYTENSOR_FLAGS", ""):
+        yield
+        return
+    with pytensor.config.change_flags(numba__fastmath=flag):
+        yield
+
+
 def compile_nutpie(model: pm.Model):
     """``nutpie.compile_pymc_model(model, backend="numba")`` at numba optimisation level
-    :data:`NUTPIE_NUMBA_OPT`.
+    :data:`NUTPIE_NUMBA_OPT`, with fastmath :data:`NUTPIE_NUMBA_FASTMATH`.
 
     Parameters
     ----------
@@ -502,7 +540,7 @@ def compile_nutpie(model: pm.Model):
     """
     import nutpie
 
-    with numba_opt_level(NUTPIE_NUMBA_OPT):
+    with numba_opt_level(NUTPIE_NUMBA_OPT), numba_fastmath(NUTPIE_NUMBA_FASTMATH):
         return nutpie.compile_pymc_model(model, backend="numba")
 
 
@@ -563,13 +601,11 @@ def fit(
     draws, tune, chains : int
         Kept draws per chain, tuning steps per chain, number of chains.
     random_seed : int, optional
-        Seed for the sampler and for the posterior predictive draws. With nutpie the
-        draws for a seed repeat on one machine for a given state of numba's cache: a
-        log density compiled in the process and one loaded from the cache can differ in
-        the last bit of a few gradient entries (seen for the fully stratified models;
-        nutpie's callback is optimised with the function it calls only when both are
-        compiled together), which the chains amplify to Monte Carlo-sized differences
-        (``docs/performance.md``, item 15).
+        Seed for the sampler and for the posterior predictive draws. The draws for a
+        seed repeat on one machine, in any process, whether the log density is compiled
+        afresh or loaded from the compilation caches: the log density is compiled
+        without fastmath (:data:`NUTPIE_NUMBA_FASTMATH`; ``docs/performance.md``,
+        item 18).
     sampler : {"nutpie", "pymc", "nutpie_jax"}, optional
         NUTS implementation; default nutpie (log density compiled with numba) when
         installed. ``"nutpie_jax"`` is nutpie with the log density and its gradient
@@ -644,7 +680,7 @@ def fit(
         if sampler not in LOW_RANK_SAMPLERS:
             raise ValueError("mass_matrix='low_rank' needs sampler='nutpie' or 'nutpie_jax'")
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), numba_fastmath(NUTPIE_NUMBA_FASTMATH):
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*number of samples is too small.*")
         if reuse_compiled and sampler == "nutpie":

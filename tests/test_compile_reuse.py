@@ -10,6 +10,7 @@ prior, another intercept form, another number of trials) must not share the key.
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytest
 
 import bayes_hte as bh
@@ -82,11 +83,12 @@ def test_nutpie_compiles_at_the_package_numba_level_and_restores_it(frame, monke
     import nutpie
     from numba.core import config
 
-    seen = []
+    seen, fastmath = [], []
     real = nutpie.compile_pymc_model
 
     def spy(model, **kwargs):
         seen.append(int(config.OPT))
+        fastmath.append(pytensor.config.numba__fastmath)
         return real(model, **kwargs)
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", spy)
@@ -99,6 +101,23 @@ def test_nutpie_compiles_at_the_package_numba_level_and_restores_it(frame, monke
     assert np.isfinite(idata.posterior["theta"].values).all()
     inference.fit(model, **SETTINGS)  # the default path: PyMC's pm.sample with nutpie
     assert seen == [inference.NUTPIE_NUMBA_OPT] * 2 and config.OPT == before
+    assert fastmath == [inference.NUTPIE_NUMBA_FASTMATH] * 2 == [False] * 2
     monkeypatch.setenv("NUMBA_OPT", "2")
     with inference.numba_opt_level(1):
         assert config.OPT == before
+
+
+def test_fastmath_is_off_while_compiling_and_restored_and_pytensor_flags_win(monkeypatch):
+    """PyTensor's ``numba__fastmath`` is off inside the block (so a seed's draws do not
+    depend on the compilation cache, ``docs/performance.md`` item 18) and back to its
+    value afterwards; a ``numba__fastmath`` the user named in ``PYTENSOR_FLAGS`` wins."""
+    before = pytensor.config.numba__fastmath
+    monkeypatch.setenv("PYTENSOR_FLAGS", "floatX=float64")
+    with inference.numba_fastmath(False):
+        assert pytensor.config.numba__fastmath is False
+    assert pytensor.config.numba__fastmath == before
+    with inference.numba_fastmath(None):
+        assert pytensor.config.numba__fastmath == before
+    monkeypatch.setenv("PYTENSOR_FLAGS", f"numba__fastmath={before}")
+    with inference.numba_fastmath(not before):
+        assert pytensor.config.numba__fastmath == before

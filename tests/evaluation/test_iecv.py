@@ -124,7 +124,10 @@ def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
     assert compiles[1:] == [False]  # the second fold reused the first's compilation
     main = bh.IPDMetaModel(heterogeneity="random_intercept", learner="s").build(small_data)
     assert keys == [inference.structure_key(main)] * 2
-    assert np.isfinite(res.fits["max_r_hat"]).all() and (res.fits["max_r_hat"] < 1.1).all()
+    # two chains of 100 draws: the largest R-hat over the parameters is itself noisy —
+    # 1.024-1.128 over these two folds at seeds 1-8 (measured, 2026-12-02) — while a
+    # chain stuck away from the other gives far more than 1.2
+    assert np.isfinite(res.fits["max_r_hat"]).all() and (res.fits["max_r_hat"] < 1.2).all()
     assert any("max R-hat" in m for m in messages if m.startswith("IECV [2/2]"))
     assert np.isfinite(res.ite["RI-S"][..., small_data.study_idx <= 1]).all()
 
