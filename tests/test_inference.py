@@ -276,39 +276,40 @@ def test_helper_functions_avoid_per_element_python_loops():
     import pytensor
     import pytensor.tensor as pt
 
-    from bayes_hte import inference
+    from bayes_hte import graph_modes
 
     x = pt.vector("x")
-    assert inference.python_loop_ops([pt.softplus(x) + pt.sigmoid(x)]) == ["Softplus"]
-    assert inference.python_loop_ops([pt.exp(x) * x + pt.cast(x, "int64")]) == []
-    assert inference.helper_mode(2800, outputs=[pt.softplus(x)]) is None
-    assert inference.helper_mode(2800, outputs=[pt.sigmoid(x)]) == "FAST_COMPILE"
-    assert inference.helper_mode(inference.FAST_COMPILE_MAX_UNITS + 1,
-                                 outputs=[pt.sigmoid(x)]) is None
-    (out,) = inference.numpy_evaluable([2.0 * pt.softplus(x)])
-    assert inference.python_loop_ops([out]) == []
+    assert graph_modes.python_loop_ops([pt.softplus(x) + pt.sigmoid(x)]) == ["Softplus"]
+    assert graph_modes.python_loop_ops([pt.exp(x) * x + pt.cast(x, "int64")]) == []
+    assert graph_modes.helper_mode(2800, outputs=[pt.softplus(x)]) is None
+    assert graph_modes.helper_mode(2800, outputs=[pt.sigmoid(x)]) == "FAST_COMPILE"
+    assert graph_modes.helper_mode(graph_modes.FAST_COMPILE_MAX_UNITS + 1,
+                                   outputs=[pt.sigmoid(x)]) is None
+    (out,) = graph_modes.numpy_evaluable([2.0 * pt.softplus(x)])
+    assert graph_modes.python_loop_ops([out]) == []
     values = np.array([-800.0, -40.0, -1e-3, 0.0, 1e-3, 3.0, 40.0, 800.0])
     got = pytensor.function([x], out, mode="FAST_COMPILE")(values)
     np.testing.assert_allclose(got, 2.0 * np.logaddexp(0.0, values), rtol=1e-15)
 
 
 def test_lean_logit_log_likelihood_graph_runs_in_numpy():
-    """The IPD-MA model's pointwise log-likelihood graph has softplus, a per-element
-    Python operation in FAST_COMPILE; rewritten by numpy_evaluable (as fit() does for a
-    small data set) it has none, runs in FAST_COMPILE and gives the compiled graph's
-    values."""
+    """The IPD-MA model's pointwise log-likelihood graph has the likelihood module's own
+    softplus, whose NumPy function PyTensor's Python linker calls on whole arrays
+    (``nfunc_spec``): no per-element Python operation, so it runs in FAST_COMPILE as
+    fit() runs it for a small data set (through numpy_evaluable, which leaves it alone),
+    with the compiled graph's values."""
     import pytensor
     from pymc.model.transform.conditioning import remove_value_transforms
 
-    from bayes_hte import inference
+    from bayes_hte import graph_modes
 
     data = _ipd()
     model = remove_value_transforms(build_ipdma_model(data, heterogeneity="naive",
                                                       learner="s"))
     outs = model.logp(vars=model.observed_RVs, sum=False)
-    assert inference.python_loop_ops(outs) == ["Softplus"]
-    lean = inference.numpy_evaluable(outs)
-    assert inference.helper_mode(data.n_patients, outputs=lean) == "FAST_COMPILE"
+    assert graph_modes.python_loop_ops(outs) == []
+    lean = graph_modes.numpy_evaluable(outs)
+    assert graph_modes.helper_mode(data.n_patients, outputs=lean) == "FAST_COMPILE"
     free = [model.rvs_to_values[rv] for rv in model.free_RVs]
     rng = np.random.default_rng(2)
     start = model.initial_point()
