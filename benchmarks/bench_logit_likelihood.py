@@ -125,10 +125,11 @@ def main() -> None:
             print(f"| {label} | " + " | ".join(f"{b:.1f}" for b in best) + " | "
                   + " | ".join(f"{r:.2f}" for r in ratios[-1]) + f" | {dgrad:.1e} |",
                   flush=True)
+    print()
     for k, name in enumerate(("no fastmath / fastmath", "shared exp / pt.softplus",
                               "shared exp without fastmath / pt.softplus with it (before)")):
         low, high = min(r[k] for r in ratios), max(r[k] for r in ratios)
-        print(f"{'' if k else chr(10)}{name}: {low:.2f} to {high:.2f}")
+        print(f"{name}: {low:.2f} to {high:.2f}")
 
 
 if __name__ == "__main__":
