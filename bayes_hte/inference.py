@@ -21,6 +21,7 @@ from bayes_hte.errors import MemoryBudgetError, MemoryBudgetWarning
 from bayes_hte.graph_modes import FAST_COMPILE_MAX_UNITS, helper_mode, numpy_evaluable
 from bayes_hte.models.likelihood import register_jax
 from bayes_hte.models.reduction import per_unit_model
+from bayes_hte.nutpie_callbacks import straight_line_extraction
 from bayes_hte.options import (
     LOW_RANK_SAMPLERS,
     SAMPLERS,
@@ -415,7 +416,9 @@ def numba_fastmath(flag: bool | None) -> Iterator[None]:
 
 def compile_nutpie(model: pm.Model):
     """``nutpie.compile_pymc_model(model, backend="numba")`` at numba optimisation level
-    :data:`NUTPIE_NUMBA_OPT`, with fastmath :data:`NUTPIE_NUMBA_FASTMATH`.
+    :data:`NUTPIE_NUMBA_OPT`, with fastmath :data:`NUTPIE_NUMBA_FASTMATH`, its callbacks
+    reading the data containers by straight-line code
+    (:func:`bayes_hte.nutpie_callbacks.straight_line_extraction`).
 
     Parameters
     ----------
@@ -429,7 +432,8 @@ def compile_nutpie(model: pm.Model):
     """
     import nutpie
 
-    with numba_opt_level(NUTPIE_NUMBA_OPT), numba_fastmath(NUTPIE_NUMBA_FASTMATH):
+    with (numba_opt_level(NUTPIE_NUMBA_OPT), numba_fastmath(NUTPIE_NUMBA_FASTMATH),
+          straight_line_extraction()):
         return nutpie.compile_pymc_model(model, backend="numba")
 
 
@@ -581,8 +585,9 @@ def fit(
             if sampler == "nutpie_jax":
                 register_jax()  # the logit likelihoods' own scalar operations
                 kwargs |= {"backend": "jax", "compile_kwargs": {"gradient_backend": "jax"}}
-            level = NUTPIE_NUMBA_OPT if sampler == "nutpie" else None
-            with numba_opt_level(level):
+            numba_nutpie = sampler == "nutpie"
+            with (numba_opt_level(NUTPIE_NUMBA_OPT if numba_nutpie else None),
+                  straight_line_extraction() if numba_nutpie else contextlib.nullcontext()):
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
                     random_seed=random_seed, progressbar=progressbar,

@@ -150,6 +150,7 @@ API_SECTIONS: dict[str, list[str]] = {
     "Frequentist comparators": ["bayes_hte.comparators"],
     "Model factories (PyMC)": ["bayes_hte.models"],
     "Sampling and convergence": ["bayes_hte.inference", "bayes_hte.graph_modes",
+                                 "bayes_hte.nutpie_callbacks",
                                  "bayes_hte.diagnostics",
                                  "bayes_hte.sensitivity"],
     "Estimands": ["bayes_hte.effects"],

@@ -20,7 +20,7 @@ RANK = {
     "data": 1,
     "simulate": 2, "comparators": 2,
     "models": 3,
-    "graph_modes": 3.5,
+    "graph_modes": 3.5, "nutpie_callbacks": 3.5,
     "inference": 4, "diagnostics": 4.5, "sensitivity": 4.5,
     "effects": 5,
     "estimators": 6,

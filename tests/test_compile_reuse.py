@@ -79,16 +79,19 @@ def test_reused_compilation_gives_the_fresh_draws_and_coordinates(frame, heterog
 def test_nutpie_compiles_at_the_package_numba_level_and_restores_it(frame, monkeypatch):
     """The log density is compiled at ``NUTPIE_NUMBA_OPT`` (LLVM -O1: 22 s less on the
     cold demo job, same gradient cost, ``docs/performance.md``); numba's level is back
-    to its own afterwards, and a ``NUMBA_OPT`` the user set wins."""
+    to its own afterwards, and a ``NUMBA_OPT`` the user set wins. Both paths compile
+    without fastmath and with the straight-line data read of the callbacks."""
     import nutpie
     from numba.core import config
+    from nutpie import compile_pymc
 
-    seen, fastmath = [], []
-    real = nutpie.compile_pymc_model
+    seen, fastmath, extraction = [], [], []
+    real, own = nutpie.compile_pymc_model, compile_pymc.make_extraction_fn
 
     def spy(model, **kwargs):
         seen.append(int(config.OPT))
         fastmath.append(pytensor.config.numba__fastmath)
+        extraction.append(getattr(compile_pymc.make_extraction_fn, "_bayes_hte", False))
         return real(model, **kwargs)
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", spy)
@@ -102,6 +105,9 @@ def test_nutpie_compiles_at_the_package_numba_level_and_restores_it(frame, monke
     inference.fit(model, **SETTINGS)  # the default path: PyMC's pm.sample with nutpie
     assert seen == [inference.NUTPIE_NUMBA_OPT] * 2 and config.OPT == before
     assert fastmath == [inference.NUTPIE_NUMBA_FASTMATH] * 2 == [False] * 2
+    # both paths build the callbacks with the straight-line data read, and give nutpie
+    # its own function back afterwards (tests/test_nutpie_callbacks.py)
+    assert extraction == [True, True] and compile_pymc.make_extraction_fn is own
     monkeypatch.setenv("NUMBA_OPT", "2")
     with inference.numba_opt_level(1):
         assert config.OPT == before
