@@ -4,11 +4,13 @@ nutpie compiles a PyMC model's log density (and its "expand" function) into C ca
 with ``numba.cfunc``. Each callback first reads the model's data containers (PyTensor
 shared variables: the design matrix, the outcome, the trial index) from nutpie's
 user-data record and passes them to the compiled PyTensor function. nutpie 0.16 writes
-that read as a loop over the containers with numba's ``literal_unroll``, and numba's
-``LiteralUnroll`` pass, with the re-typing it triggers, dominated the compilation of
-the callback: it is not cached (the callback closes over the compiled model), so every
-compilation paid it, including those whose log density was loaded from the
-compilation caches (``docs/performance.md``, item 19).
+that read as a loop over the containers with numba's ``literal_unroll``; numba's
+``LiteralUnroll`` pass, with the re-typing it sets off, took about half of the
+callback's compilation when the log density itself was already compiled. The callback
+is never cached (it closes over the compiled model), so every compilation paid it,
+including those that load the log density from the compilation caches: the demo's 10
+models compiled in 0.84 of the time with empty caches and 0.69 with filled ones
+(``docs/performance.md``, item 19).
 
 :func:`make_extraction_fn` builds the same read as generated straight-line code, one
 statement per container, reading the same record fields and giving the PyTensor
@@ -30,6 +32,10 @@ import numpy as np
 #: The parameters of ``nutpie.compile_pymc.make_extraction_fn`` this replaces (nutpie
 #: 0.16); with any other signature nutpie's own is used.
 NUTPIE_SIGNATURE = ("inner", "shared_data", "shared_var_keys", "record_dtype")
+
+#: Whether :func:`straight_line_extraction` replaces nutpie's function (False: nutpie's
+#: own loop, e.g. to measure the difference, ``benchmarks/bench_nutpie_callbacks.py``).
+STRAIGHT_LINE_READ = True
 
 #: The fields of nutpie's user-data record that the generated code reads.
 RECORD_FIELDS = ("data", "size", "shape")
@@ -114,13 +120,17 @@ def straight_line_extraction() -> Iterator[bool]:
 
     Replaces ``nutpie.compile_pymc.make_extraction_fn`` for the length of the block
     (under a lock; nutpie's own is restored on exit, also on error). Does nothing when
-    nutpie has no such function or its parameters are not :data:`NUTPIE_SIGNATURE`.
+    :data:`STRAIGHT_LINE_READ` is False, nutpie has no such function or its parameters
+    are not :data:`NUTPIE_SIGNATURE`.
 
     Yields
     ------
     bool
         True if nutpie's function was replaced in the block.
     """
+    if not STRAIGHT_LINE_READ:
+        yield False
+        return
     try:
         from nutpie import compile_pymc
     except ImportError:

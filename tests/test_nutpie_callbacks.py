@@ -136,6 +136,11 @@ def test_block_restores_nutpie_and_leaves_other_versions_alone(monkeypatch):
         raise RuntimeError("compilation failed")
     assert compile_pymc.make_extraction_fn is own
 
+    monkeypatch.setattr(nutpie_callbacks, "STRAIGHT_LINE_READ", False)
+    with nutpie_callbacks.straight_line_extraction() as replaced:
+        assert not replaced and compile_pymc.make_extraction_fn is own
+    monkeypatch.setattr(nutpie_callbacks, "STRAIGHT_LINE_READ", True)
+
     def other(inner, shared_data, keys, record_dtype, extra):  # another nutpie's signature
         return None
 
