@@ -19,8 +19,8 @@ import argparse
 import time
 import warnings
 
-from bayes_hte import IPDData
-from bayes_hte.simulate import bouvier2024
+from demo_data import demo_data
+
 from bayes_hte.workflows.iecv import iecv
 
 
@@ -34,10 +34,7 @@ def main() -> None:
                                  "4/500/250"], help="chains/tune/draws")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    sim = bouvier2024(trials=7, patients_per_trial=400, covariates=3,
-                      effect_variation=True, seed=1)
-    data = IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
-                              covariates=["x1", "x2", "x3"])
+    data = demo_data()
     print("model  chains/tune/draws  folds 2-7 (s)  max R-hat  median R-hat  "
           "min bulk ESS  divergences")
     for pair in args.structures:

@@ -18,11 +18,10 @@ import time
 import warnings
 
 import arviz as az
+from demo_data import demo_data
 
-import bayes_hte as bh
 from bayes_hte.inference import fit
 from bayes_hte.models.ipdma import build_ipdma_model
-from bayes_hte.simulate.bouvier2024 import bouvier2024
 
 
 def main() -> None:
@@ -33,10 +32,7 @@ def main() -> None:
     ap.add_argument("--mass-matrix", nargs="+", default=["diag", "low_rank"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
-    sim = bouvier2024(trials=7, patients_per_trial=400, covariates=3, effect_variation=True,
-                      seed=1)
-    data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
-                                 covariates=sim.covariates)
+    data = demo_data()
     for mass in args.mass_matrix:
         for seed in args.seeds:
             model = build_ipdma_model(data, heterogeneity=args.heterogeneity,

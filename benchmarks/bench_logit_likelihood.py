@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from demo_data import demo_data
 
 import bayes_hte.inference as inference
 import bayes_hte.models.ipdma as ipdma_models
@@ -41,7 +42,6 @@ import bayes_hte.models.likelihood as likelihood
 from bayes_hte import IPDData
 from bayes_hte.inference import compile_nutpie
 from bayes_hte.options import ABBREVIATION, HETEROGENEITY
-from bayes_hte.simulate import bouvier2024
 
 _P = ctypes.POINTER(ctypes.c_double)
 #: the four forms, in the order of the table's columns
@@ -93,10 +93,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    sim = bouvier2024(trials=7, patients_per_trial=400, covariates=3,
-                      effect_variation=True, seed=1)
-    data = IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
-                              covariates=["x1", "x2", "x3"])
+    data = demo_data()
     print(f"{data.n_patients} patients; gradient in microseconds, best of {args.rounds} x "
           f"{args.calls} calls\n")
     print("| model | PyMC Bernoulli (µs) | `pt.softplus`, fastmath (µs) | `pt.softplus` (µs) "

@@ -32,16 +32,14 @@ ARMS = ("nutpie", "straight")
 def _child(arm: str, structures: list[str]) -> None:
     """Compile each model once in this process and print the seconds as JSON."""
     warnings.filterwarnings("ignore")
+    from demo_data import demo_data
+
     import bayes_hte.models.ipdma as ipdma_models
-    from bayes_hte import IPDData, nutpie_callbacks
+    from bayes_hte import nutpie_callbacks
     from bayes_hte.inference import compile_nutpie
-    from bayes_hte.simulate import bouvier2024
 
     nutpie_callbacks.STRAIGHT_LINE_READ = arm == "straight"
-    sim = bouvier2024(trials=7, patients_per_trial=400, covariates=3,
-                      effect_variation=True, seed=1)
-    data = IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
-                              covariates=["x1", "x2", "x3"])
+    data = demo_data()
     seconds = {}
     for het in structures:
         for learner in ("s", "t"):
