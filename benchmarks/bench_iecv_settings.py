@@ -7,10 +7,11 @@ kept draws). For each structure and each setting ``chains/tune/draws``, all seve
 folds are refitted in this one process (:func:`bayes_hte.workflows.iecv.iecv`, seed
 11 as in the demo spec), and the largest and median R-hat over the folds, the
 smallest bulk ESS, the divergences and the seconds of folds 2-7 (those that reuse the
-first fold's compilation) are printed, the settings one after the other.
+first fold's compilation) are printed, the settings one after the other, for each
+sampler (``--samplers nutpie nutpie_jax``: the refits on JAX too).
 
     python benchmarks/bench_iecv_settings.py [--structures random_intercept:s ...]
-        [--settings 2/200/100 4/200/100 ...]
+        [--settings 2/200/100 4/200/100 ...] [--samplers nutpie nutpie_jax]
 """
 
 from __future__ import annotations
@@ -32,23 +33,27 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+",
                         default=["2/200/100", "4/200/100", "2/300/300", "4/300/200",
                                  "4/500/250"], help="chains/tune/draws")
+    parser.add_argument("--samplers", nargs="+", default=["nutpie"],
+                        choices=["nutpie", "nutpie_jax"])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     data = demo_data()
-    print("model  chains/tune/draws  folds 2-7 (s)  max R-hat  median R-hat  "
+    print("model  sampler  chains/tune/draws  folds 2-7 (s)  max R-hat  median R-hat  "
           "min bulk ESS  divergences")
     for pair in args.structures:
         het, learner = pair.split(":")
-        for setting in args.settings:
-            chains, tune, draws = (int(v) for v in setting.split("/"))
-            start = time.perf_counter()
-            fits = iecv(data, heterogeneity=het, learner=learner, chains=chains, tune=tune,
-                        draws=draws, random_seed=11).fits
-            wall = time.perf_counter() - start
-            print(f"{het}:{learner}  {setting:>11}  {fits.seconds.iloc[1:].sum():13.1f}  "
-                  f"{fits.max_r_hat.max():9.3f}  {fits.max_r_hat.median():12.3f}  "
-                  f"{fits.min_ess_bulk.min():12.0f}  {int(fits.divergences.sum()):11d}"
-                  f"  (wall {wall:.0f} s)", flush=True)
+        for sampler in args.samplers:
+            for setting in args.settings:
+                chains, tune, draws = (int(v) for v in setting.split("/"))
+                start, cpu = time.perf_counter(), time.process_time()
+                fits = iecv(data, heterogeneity=het, learner=learner, chains=chains,
+                            tune=tune, draws=draws, sampler=sampler, random_seed=11).fits
+                wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                print(f"{het}:{learner}  {sampler}  {setting:>11}  "
+                      f"{fits.seconds.iloc[1:].sum():13.1f}  {fits.max_r_hat.max():9.3f}  "
+                      f"{fits.max_r_hat.median():12.3f}  {fits.min_ess_bulk.min():12.0f}  "
+                      f"{int(fits.divergences.sum()):11d}  (wall {wall:.0f} s, "
+                      f"CPU {cpu:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

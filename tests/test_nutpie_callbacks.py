@@ -17,7 +17,7 @@ import pymc as pm
 import pytest
 from nutpie import compile_pymc
 
-from bayes_hte import inference, nutpie_callbacks
+from bayes_hte import nutpie_callbacks
 from bayes_hte.models.ipdma import build_ipdma_model
 from bayes_hte.simulate import bouvier2024
 
@@ -162,4 +162,3 @@ def test_other_record_layout_falls_back_to_nutpies_function():
     assert out == "nutpie's" and len(calls) == 1
     assert nutpie_callbacks.make_extraction_fn(None, {}, [], record, fallback=fallback) == \
         "nutpie's"
-    assert inference.compile_nutpie.__doc__ and "straight-line" in inference.compile_nutpie.__doc__
