@@ -5,7 +5,7 @@ with ``numba.cfunc``. Each callback first reads the model's data containers (PyT
 shared variables: the design matrix, the outcome, the trial index) from nutpie's
 user-data record and passes them to the compiled PyTensor function. nutpie 0.16 writes
 that read as a loop over the containers with numba's ``literal_unroll``; numba's
-``LiteralUnroll`` pass, with the re-typing it sets off, took about half of the
+``LiteralUnroll`` pass, with the re-typing it sets off, was the largest part of the
 callback's compilation when the log density itself was already compiled. The callback
 is never cached (it closes over the compiled model), so every compilation paid it,
 including those that load the log density from the compilation caches: the demo's 10
