@@ -4,8 +4,9 @@ The pointwise log likelihood and the posterior predictive draws evaluate a graph
 per draw over every observation unit. PyTensor's Python linker (``FAST_COMPILE``)
 compiles nothing and calls NumPy's functions on whole arrays, unless an element-wise
 operation has no NumPy function, which it then calls once per element. These functions
-find such operations, rewrite the one the models use (PyTensor's softplus), and choose
-the mode (``docs/performance.md``, items 3 and 12).
+find such operations, rewrite the one PyMC's own logit densities use (PyTensor's
+softplus; the package's logit likelihoods have their own, with a NumPy function), and
+choose the mode (``docs/performance.md``, items 3 and 12).
 """
 
 from __future__ import annotations

@@ -87,6 +87,13 @@ def softplus_expit_numpy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(x, 0) + np.log1p(e), np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
+def _softplus_expit_scalar(x: float) -> tuple[float, float]:
+    """:func:`softplus_expit_numpy` for one float: the Python implementation of
+    :data:`softplus_expit` and, compiled by numba, its numba implementation."""
+    e = math.exp(-abs(x))
+    return max(x, 0.0) + math.log1p(e), (1.0 if x >= 0 else e) / (1.0 + e)
+
+
 def _two_floats(*types):
     (out,) = upgrade_to_float_no_complex(*types)
     return out, out
@@ -106,8 +113,7 @@ class _SoftplusExpit(ScalarOp):
     nfunc_spec = ("bayes_hte.models.likelihood.softplus_expit_numpy", 1, 2)
 
     def impl(self, x):
-        e = math.exp(-abs(x))
-        return max(x, 0.0) + math.log1p(e), (1.0 if x >= 0 else e) / (1.0 + e)
+        return _softplus_expit_scalar(x)
 
     def pullback(self, inp, outputs, grads):
         (x,), (_, p), (g_softplus, g_expit) = inp, outputs, grads
@@ -156,12 +162,8 @@ def softplus(x: pt.TensorLike) -> pt.TensorVariable:
 
 @register_scalar_funcify(_SoftplusExpit)
 def _numba_softplus_expit(op, node, **kwargs):
-    @_numba_basic.numba_njit
-    def softplus_expit(x):
-        e = math.exp(-abs(x))
-        return max(x, 0.0) + math.log1p(e), (1.0 if x >= 0 else e) / (1.0 + e)
-
-    return softplus_expit, scalar_op_cache_key(op, cache_version=1)
+    return (_numba_basic.numba_njit(_softplus_expit_scalar),
+            scalar_op_cache_key(op, cache_version=1))
 
 
 def register_jax() -> None:
