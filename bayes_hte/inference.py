@@ -414,6 +414,24 @@ def numba_fastmath(flag: bool | None) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def nutpie_numba_settings() -> Iterator[None]:
+    """Within the block, nutpie's numba compilation uses the package's settings: numba
+    level :data:`NUTPIE_NUMBA_OPT`, fastmath :data:`NUTPIE_NUMBA_FASTMATH` and the
+    straight-line data read of the callbacks
+    (:func:`bayes_hte.nutpie_callbacks.straight_line_extraction`); each yields to a
+    setting the user made in the environment, as documented there.
+
+    Yields
+    ------
+    None
+        Control, with the settings in force, until the block ends.
+    """
+    with (numba_opt_level(NUTPIE_NUMBA_OPT), numba_fastmath(NUTPIE_NUMBA_FASTMATH),
+          straight_line_extraction()):
+        yield
+
+
 def compile_nutpie(model: pm.Model):
     """``nutpie.compile_pymc_model(model, backend="numba")`` at numba optimisation level
     :data:`NUTPIE_NUMBA_OPT`, with fastmath :data:`NUTPIE_NUMBA_FASTMATH`, its callbacks
@@ -432,8 +450,7 @@ def compile_nutpie(model: pm.Model):
     """
     import nutpie
 
-    with (numba_opt_level(NUTPIE_NUMBA_OPT), numba_fastmath(NUTPIE_NUMBA_FASTMATH),
-          straight_line_extraction()):
+    with nutpie_numba_settings():
         return nutpie.compile_pymc_model(model, backend="numba")
 
 
@@ -585,9 +602,8 @@ def fit(
             if sampler == "nutpie_jax":
                 register_jax()  # the logit likelihoods' own scalar operations
                 kwargs |= {"backend": "jax", "compile_kwargs": {"gradient_backend": "jax"}}
-            numba_nutpie = sampler == "nutpie"
-            with (numba_opt_level(NUTPIE_NUMBA_OPT if numba_nutpie else None),
-                  straight_line_extraction() if numba_nutpie else contextlib.nullcontext()):
+            with (nutpie_numba_settings() if sampler == "nutpie"
+                  else contextlib.nullcontext()):
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
                     random_seed=random_seed, progressbar=progressbar,
