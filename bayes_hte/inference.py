@@ -616,6 +616,11 @@ def fit(
         if log_likelihood:
             idata["log_likelihood"] = xr.DataTree(pointwise_log_likelihood(idata, model))
         if posterior_predictive:
+            # every free variable is in the posterior, so none is drawn from its prior
+            # and PyMC's warning that potentials are ignored does not apply (the
+            # partially centred and anchored intercepts are written with potentials)
+            warnings.filterwarnings("ignore", message="The effect of Potentials on other "
+                                    "parameters is ignored", category=UserWarning)
             try:
                 pp = pm.sample_posterior_predictive(
                     idata, model=unit, extend_inferencedata=unit is model,

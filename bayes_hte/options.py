@@ -20,6 +20,9 @@ SAMPLERS: tuple[str, ...] = get_args(Sampler)
 LOW_RANK_SAMPLERS: tuple[str, ...] = ("nutpie", "nutpie_jax")
 MassMatrixKind = Literal["diag", "low_rank"]
 MassMatrix = Literal["auto", "diag", "low_rank"]
+#: What the partially centred intercepts' anchors do with a trial (arm) without events or
+#: without non-events (:func:`bayes_hte.models.ipdma.intercept_anchors`).
+UninformativeTrial = Literal["raise", "non_centered"]
 
 # --------------------------------------------------------------------------- data
 Outcome = Literal["binary", "time_to_event"]

@@ -17,6 +17,7 @@ sampler (``--samplers nutpie nutpie_jax``: the refits on JAX too).
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -35,6 +36,8 @@ def main() -> None:
                                  "4/500/250"], help="chains/tune/draws")
     parser.add_argument("--samplers", nargs="+", default=["nutpie"],
                         choices=["nutpie", "nutpie_jax"])
+    parser.add_argument("--mass-matrix", nargs="+", default=["auto"],
+                        choices=["auto", "diag", "low_rank"])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     data = demo_data()
@@ -42,14 +45,15 @@ def main() -> None:
           "min bulk ESS  divergences")
     for pair in args.structures:
         het, learner = pair.split(":")
-        for sampler in args.samplers:
+        for sampler, mass in itertools.product(args.samplers, args.mass_matrix):
             for setting in args.settings:
                 chains, tune, draws = (int(v) for v in setting.split("/"))
                 start, cpu = time.perf_counter(), time.process_time()
                 fits = iecv(data, heterogeneity=het, learner=learner, chains=chains,
-                            tune=tune, draws=draws, sampler=sampler, random_seed=11).fits
+                            tune=tune, draws=draws, sampler=sampler, mass_matrix=mass,
+                            random_seed=11).fits
                 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-                print(f"{het}:{learner}  {sampler}  {setting:>11}  "
+                print(f"{het}:{learner}  {sampler}  {mass}  {setting:>11}  "
                       f"{fits.seconds.iloc[1:].sum():13.1f}  {fits.max_r_hat.max():9.3f}  "
                       f"{fits.max_r_hat.median():12.3f}  {fits.min_ess_bulk.min():12.0f}  "
                       f"{int(fits.divergences.sum()):11d}  (wall {wall:.0f} s, "

@@ -45,7 +45,9 @@ distribution, see :func:`linear_predictors`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pymc as pm
@@ -81,10 +83,21 @@ from bayes_hte.options import (  # noqa: F401  (re-exported for users of this mo
     InterceptForm,
     Learner,
     Parameterization,
+    UninformativeTrial,
     check_choice,
 )
 
 ARMS = ("control", "treated")
+
+#: Standard error given to the intercept anchor of a trial (arm) without patients in the
+#: partially centred form (:func:`intercept_anchors`): large against any trial SD
+#: :math:`\tau_\alpha`, so that the trial's weight :math:`w_j` is ~0 (logit scale).
+NO_PATIENTS_SE = 1.0e4
+
+#: SDs of the normal penalties on the trial intercepts and on the other coefficients of
+#: the regression that gives the partially centred form's anchors
+#: (:func:`intercept_anchors`): the default priors' SDs of ``alpha`` and ``theta``.
+ANCHOR_PRIOR_SD = (2.5, 1.0)
 
 #: Default priors (logit scale; effects per unit of the encoded covariates).
 DEFAULT_PRIORS: PriorDict = {
@@ -161,24 +174,35 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
                             min_events: int = 100) -> InterceptForm:
     r"""Form of the random trial intercepts under ``parameterization="auto"``.
 
-    A trial (trial arm, for the T-learner) with at least ``min_events`` events and as
-    many non-events pins its own intercept down (standard error about 0.1 on the
-    logit scale). Then the random-intercept model gets the partially centred form
-    for a binary outcome (:func:`_partially_centered_intercepts`, with nutpie's
-    low-rank mass matrix, which ``mass_matrix="auto"`` adds: no divergences on the
-    INDANA-sized draw with four nearly equal intercepts, where the centred, non-centred
-    and anchored forms diverge, ``benchmarks/bench_few_large_trials.py``) and the
-    anchored form for a time-to-event outcome (:func:`_anchored_intercepts`; with the
-    low-rank mass matrix about six times the effective draws per second of the centred
-    form with a diagonal one on an INDANA-sized Weibull model:
-    ``benchmarks/bench_sampling_levers.py``, ``docs/performance.md``), and the rank-1
-    model the centred form (about 9x the non-centred one,
-    ``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior
-    of :math:`\tau_\alpha` reaches towards zero, the centred form diverges there, and
+    Binary outcome, random-intercept model: the partially centred form
+    (:func:`_partially_centered_intercepts`, with nutpie's low-rank mass matrix, which
+    ``mass_matrix="auto"`` adds) whenever every trial (trial arm, for the T-learner)
+    with patients has an event and a non-event, so that its intercept has a finite
+    maximum-likelihood anchor; else the non-centred form. The partially centred form
+    moves between the non-centred form (:math:`\tau_\alpha` small against a trial's
+    standard error) and the centred one (large) inside one fit, so it needs no event
+    threshold: no divergences on the INDANA-sized draw with four nearly equal
+    intercepts, where the centred, non-centred and anchored forms diverge
+    (``benchmarks/bench_few_large_trials.py``), and on the demo data (7 trials x 400
+    patients, 68-132 events per trial) about 7-9 times the smallest bulk ESS of the
+    non-centred form for RI-S and RI-T at 4 x 1000 draws, without divergences
+    (``benchmarks/bench_iecv_settings.py``, ``docs/performance.md``, item 20).
+
+    Other models pick by events. A trial (trial arm) with at least ``min_events``
+    events and as many non-events pins its own intercept down (standard error about 0.1
+    on the logit scale): then a time-to-event random-intercept model gets the
+    anchored form (:func:`_anchored_intercepts`; with the low-rank mass matrix about
+    six times the effective draws per second of the centred form with a diagonal one
+    on an INDANA-sized Weibull model: ``benchmarks/bench_sampling_levers.py``) and the
+    rank-1 model the centred form (about 9x the non-centred one,
+    ``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior of
+    :math:`\tau_\alpha` reaches towards zero, the centred form diverges there, and
     the non-centred form is the safe choice (measured on the demo data: see
-    ``docs/ipdma.md``). Rank-1 scales :math:`\phi_j` and fully stratified
-    coefficient vectors are weakly identified and are always non-centred under
-    ``"auto"``.
+    ``docs/ipdma.md``). Rank-1 scales :math:`\phi_j` and fully stratified coefficient
+    vectors are weakly identified and are always non-centred under ``"auto"``.
+
+    Trials without patients (the held-out trial of an IECV fold,
+    :func:`bayes_hte.workflows.iecv.empty_trial_fold`) are not counted.
 
     Parameters
     ----------
@@ -191,7 +215,8 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     heterogeneity : {"random_intercept", "rank1"}
         The structure whose intercepts are random.
     min_events : int
-        Fewest events (and non-events) the least informative trial (arm) must have.
+        Fewest events (and non-events) the least informative trial (arm) must have for
+        the centred (rank-1) and anchored (time-to-event) forms.
 
     Returns
     -------
@@ -199,12 +224,15 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
         Form of the random trial intercepts.
     """
     _, events, totals = _events_by_intercept(data, learner)
-    least = np.minimum(events, totals - events).min()
+    present = totals > 0
+    least = np.minimum(events, totals - events)[present].min()
+    if data.outcome_type == "binary" and heterogeneity == "random_intercept":
+        return "partially_centered" if least >= 1 else "non_centered"
     if least < min_events:
         return "non_centered"
     if heterogeneity == "rank1":
         return "centered"
-    return "partially_centered" if data.outcome_type == "binary" else "anchored"
+    return "anchored"
 
 
 def _events_by_intercept(data: IPDData, learner: str
@@ -373,6 +401,8 @@ def build_ipdma_model(
                            data, heterogeneity=heterogeneity, learner=learner,
                            parameterization=parameterization),
                        "data_reduction": describe(data, cells, data_reduction=data_reduction)}
+    if cells is None and "alpha_anchor" in model.named_vars:
+        model.bayes_hte["derived_data"] = functools.partial(_anchor_data, data, learner)
     if cells is not None:  # the per-patient form, for the pointwise log likelihood
         attach_per_unit_model(model, lambda: build_ipdma_model(
             data, heterogeneity=heterogeneity, learner=learner,
@@ -515,70 +545,105 @@ def _anchored_intercepts(priors: PriorDict, n_studies: int, *, arm_dims: tuple,
     return a_s
 
 
-def intercept_anchors(data: IPDData, learner: str) -> tuple[np.ndarray, np.ndarray]:
-    r"""Maximum-likelihood trial intercepts and their conditional standard errors.
+def intercept_anchors(data: IPDData, learner: str, *,
+                      uninformative: UninformativeTrial = "raise"
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Penalised maximum-likelihood trial intercepts and their conditional standard errors.
 
     A logistic regression with one intercept per trial (trial arm, for the
     T-learner) and the learner's fixed covariate and treatment terms, fitted by
-    Newton–Raphson (iteratively reweighted least squares) on the patients; the
-    standard error of intercept :math:`j` is :math:`(\sum_{i \in j} p_i(1-p_i))^{-1/2}`,
-    its SD given the other coefficients. Used only as constants of the
+    Newton–Raphson (iteratively reweighted least squares) on the patients, with normal
+    penalties of SD :data:`ANCHOR_PRIOR_SD` (the default priors' 2.5 on intercepts, 1
+    on the other coefficients; the posterior mode under those priors, finite under
+    separation); the standard error of intercept :math:`j` is
+    :math:`(\sum_{i \in j} p_i(1-p_i) + 2.5^{-2})^{-1/2}`, its SD given the other
+    coefficients. Used only as constants of the
     ``"partially_centered"`` form (:func:`_partially_centered_intercepts`): any values
     give the same posterior, close ones a posterior without a funnel.
 
     Parameters
     ----------
     data : IPDData
-        Binary outcome with a study column; every trial (arm) has events and
-        non-events.
+        Binary outcome with a study column; every trial (arm) with patients has events
+        and non-events, unless ``uninformative="non_centered"``.
     learner : {"s", "t"}
         The learner whose fixed terms the regression includes.
+    uninformative : {"raise", "non_centered"}
+        A trial (arm) with patients but no events or only events (its intercept has no
+        finite maximum-likelihood estimate): raise, or give it the anchor of a trial
+        without patients and leave its patients out of the regression.
 
     Returns
     -------
     estimate, se : numpy.ndarray
         Logit-scale intercepts and standard errors, shape (study,) for the S-learner,
-        (study, arm) for the T-learner.
+        (study, arm) for the T-learner. A trial (arm) without patients (the held-out
+        trial of an IECV fold) gets estimate 0 and standard error
+        :data:`NO_PATIENTS_SE`: its weight :math:`w_j` is then ~0 and its intercept
+        non-centred, :math:`\alpha_j \approx \alpha + \tau_\alpha r_j`.
 
     Raises
     ------
     DataError
-        A time-to-event outcome (the form is offered for binary outcomes), or a trial
-        (arm) with no events or no non-events (named in the message).
+        A time-to-event outcome (the form is offered for binary outcomes), or, with
+        ``uninformative="raise"``, a trial (arm) with patients but no events or no
+        non-events (named in the message).
     """
     if data.outcome_type != "binary":
         raise DataError("parameterization='partially_centered' is for binary outcomes; "
                         "use 'anchored', 'centered' or 'non_centered' for time-to-event data")
     group, events, totals = _events_by_intercept(data, learner)
     n_groups = events.size
-    X = np.asarray(data.X, dtype=float)
-    z = data.z.astype(float)[:, None]
-    fixed = np.hstack([X * (1 - z), X * z]) if learner == "t" else np.hstack([X, z, X * z])
-    design = np.hstack([np.eye(n_groups)[group], fixed])
-    y = data.y.astype(float)
-    empty = np.flatnonzero((events == 0) | (events == totals))
-    if empty.size:
-        g = int(empty[0])
+    degenerate = (totals > 0) & ((events == 0) | (events == totals))
+    if degenerate.any() and uninformative == "raise":
+        g = int(np.flatnonzero(degenerate)[0])
         where = (f"trial {data.study_labels[g // 2]!r}, {ARMS[g % 2]} arm" if learner == "t"
                  else f"trial {data.study_labels[g]!r}")
         raise DataError(f"parameterization='partially_centered' needs events and non-events "
                         f"in every trial{' arm' if learner == 't' else ''}: {where} has "
                         f"{int(events[g])} events in {int(totals[g])} patients (its intercept "
                         f"has no finite maximum-likelihood estimate); use 'non_centered'")
+    none = (totals == 0) | degenerate  # no anchor: the non-centred limit
+    keep = ~none[group]
+    X = np.asarray(data.X, dtype=float)[keep]
+    z = data.z.astype(float)[keep, None]
+    fixed = np.hstack([X * (1 - z), X * z]) if learner == "t" else np.hstack([X, z, X * z])
+    design = np.hstack([np.eye(n_groups)[group[keep]], fixed])
+    y = data.y.astype(float)[keep]
+    # normal penalties with the default priors' SDs keep the mode finite under
+    # (quasi-)separation, e.g. a small trial whose few events a covariate separates
+    penalty = np.r_[np.full(n_groups, ANCHOR_PRIOR_SD[0] ** -2),
+                    np.full(fixed.shape[1], ANCHOR_PRIOR_SD[1] ** -2)]
     beta = np.zeros(design.shape[1])
-    beta[:n_groups] = np.log((events + 0.5) / (totals - events + 0.5))
-    for _ in range(50):
+    beta[:n_groups] = np.where(none, 0.0, np.log((events + 0.5) / (totals - events + 0.5)))
+    for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(design @ beta)))
         w = p * (1.0 - p)
-        info = design.T @ (design * w[:, None]) + 1e-8 * np.eye(design.shape[1])
-        step = np.linalg.solve(info, design.T @ (y - p))
+        info = design.T @ (design * w[:, None]) + np.diag(penalty)
+        step = np.linalg.solve(info, design.T @ (y - p) - penalty * beta)
         beta += step
-        if np.max(np.abs(step)) < 1e-8:
+        if np.max(np.abs(step)) < 1e-10:
             break
     p = 1.0 / (1.0 + np.exp(-(design @ beta)))
-    se = 1.0 / np.sqrt(np.bincount(group, weights=p * (1.0 - p), minlength=n_groups))
+    info = np.bincount(group[keep], weights=p * (1.0 - p), minlength=n_groups) + penalty[0]
+    estimate = np.where(none, 0.0, beta[:n_groups])
+    se = np.where(none, NO_PATIENTS_SE, 1.0 / np.sqrt(info))
     shape = (data.n_studies, 2) if learner == "t" else (data.n_studies,)
-    return beta[:n_groups].reshape(shape), se.reshape(shape)
+    return estimate.reshape(shape), se.reshape(shape)
+
+
+def _anchor_data(data: IPDData, learner: str, observed: Mapping[str, np.ndarray]
+                 ) -> dict[str, np.ndarray]:
+    """The partially centred form's anchors (:func:`intercept_anchors`) for other outcomes
+    of the same patients: ``model.bayes_hte["derived_data"]``, used by simulation-based
+    calibration, which swaps simulated outcomes (``observed["y_observed"]``, shape
+    (patient,)) into the fitted model. A trial (arm) with no events or only events gets
+    the anchor of a trial without patients (non-centred), where ``"auto"`` would have
+    made the whole model non-centred."""
+    y = np.asarray(observed["y_observed"]).astype(data.y.dtype)
+    estimate, se = intercept_anchors(replace(data, y=y), learner,
+                                     uninformative="non_centered")
+    return {"alpha_anchor": estimate, "alpha_anchor_se": se}
 
 
 def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: np.ndarray,
@@ -600,10 +665,11 @@ def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: 
         V(\tau)^{-1} = \sum_j \frac{1}{\tau^2 + s_j^2}, \qquad
         m(\tau) = V(\tau) \sum_j \frac{\hat\alpha_j}{\tau^2 + s_j^2},
 
-    where :math:`\hat\alpha_j` and :math:`s_j` are the trial's maximum-likelihood
-    intercept and its standard error (:func:`intercept_anchors`). If trial :math:`j`'s
-    likelihood for :math:`\alpha_j` were :math:`N(\hat\alpha_j, s_j^2)` (and the prior
-    on :math:`\alpha` flat), :math:`\alpha_j` given :math:`(\alpha, \tau)` would be
+    where :math:`\hat\alpha_j` and :math:`s_j` are the trial's (penalised)
+    maximum-likelihood intercept and its standard error (:func:`intercept_anchors`).
+    If trial :math:`j`'s likelihood for :math:`\alpha_j` were
+    :math:`N(\hat\alpha_j, s_j^2)` (and the prior on :math:`\alpha` flat),
+    :math:`\alpha_j` given :math:`(\alpha, \tau)` would be
     :math:`N(w_j\hat\alpha_j + (1-w_j)\alpha,\ w_j s_j^2)` and :math:`\alpha` given
     :math:`\tau` would be :math:`N(m, V)`, so :math:`u` and :math:`r_j` would be
     standard normal whatever :math:`\tau`: no funnel between :math:`\tau` and either the
@@ -624,8 +690,15 @@ def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: 
         + \frac{s_j r_j}{\sqrt{\tau^2 + s_j^2}}.
 
     :math:`u` (``alpha_z``) and :math:`r_j` (``alpha_study_z``) are ``Flat``;
-    ``alpha`` and ``alpha_study`` are deterministics.
+    ``alpha`` and ``alpha_study`` are deterministics. :math:`\hat\alpha_j` and
+    :math:`s_j` are the data containers ``alpha_anchor`` and ``alpha_anchor_se``
+    (dims ``study`` and, T-learner, ``arm``), so that the folds of a
+    cross-validation with the same number of trials share one compiled log density.
     """
+    # data containers, not constants: a model of other trials of the same number (an
+    # IECV fold) is the same compiled function with other anchors swapped in
+    estimate = pm.Data("alpha_anchor", estimate, dims=s_dims)
+    se = pm.Data("alpha_anchor_se", se, dims=s_dims)
     tau = make_rv("tau_alpha", priors["tau_alpha"], dims=arm_dims)
     u = pm.Flat("alpha_z", dims=arm_dims)
     r = pm.Flat("alpha_study_z", dims=s_dims)
@@ -639,7 +712,7 @@ def _partially_centered_intercepts(priors: PriorDict, estimate: np.ndarray, se: 
         dims=s_dims)
     rho = tau * (estimate - alpha) / total + se * r / pt.sqrt(total)
     pm.Potential("alpha_study_density",
-                 (-0.5 * rho**2 - 0.5 * np.log(2 * np.pi) + np.log(se)
+                 (-0.5 * rho**2 - 0.5 * np.log(2 * np.pi) + pt.log(se)
                   - 0.5 * pt.log(total)).sum() - 0.5 * pt.log(precision).sum())
     pm.Potential("alpha_prior", pm.logp(make_dist(priors["alpha"]), alpha).sum())
     return a_s

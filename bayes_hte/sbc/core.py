@@ -378,8 +378,14 @@ def fit_and_rank(spec: SBCModel, sim: Mapping[str, Any], settings: FitSettings
 
     prep = _prepare(spec)
     known = {v.name for v in prep.compiled.shared_var_keys}
-    compiled = prep.compiled.with_data(
-        **{k: v for k, v in sim["data"].items() if k in known})
+    data = dict(sim["data"])
+    # data containers of the fitted model computed from its outcomes (e.g. the partially
+    # centred intercepts' anchors): computed from the simulated ones, as a user's fit
+    # computes them from the user's outcomes
+    derived = (getattr(prep.fit, "bayes_hte", None) or {}).get("derived_data")
+    if derived is not None:
+        data |= derived(data)
+    compiled = prep.compiled.with_data(**{k: v for k, v in data.items() if k in known})
     tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
                          chains=settings.chains, seed=sim["seed"], progress_bar=False,
                          target_accept=settings.target_accept)

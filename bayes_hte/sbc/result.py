@@ -144,8 +144,9 @@ class SBCResult:
             rows.append({"model": model, "quantity": quantity,
                          "kind": g["kind"].iloc[0], "n": len(g), "test": "pot_c",
                          "p_value": float(p), "coverage_95": float(g["covered"].mean())})
-        out = pd.DataFrame(rows)
-        if out.empty:
+        out = pd.DataFrame(rows, columns=["model", "quantity", "kind", "n", "test",
+                                          "p_value", "coverage_95"])
+        if out.empty:  # e.g. every simulation failed
             return out.assign(p_holm=[], verdict=[])
         out["p_holm"] = out.groupby("model")["p_value"].transform(
             lambda s: pd.Series(_holm(s.to_numpy()), index=s.index))
@@ -162,7 +163,8 @@ class SBCResult:
             ``model``, ``simulations``, ``failed`` (fits that raised), ``divergent``
             (fits with at least one divergent transition), ``max_rhat`` (largest over
             fits), ``median_seconds``, ``quantities``, ``worst_quantity``,
-            ``min_p_holm``, ``verdict`` (``"fail"`` when any quantity fails).
+            ``min_p_holm``, ``verdict`` (``"fail"`` when any quantity fails, or when no
+            quantity was ranked because every simulation failed).
         """
         fits = self.fits
         uni = self.uniformity()
@@ -179,7 +181,8 @@ class SBCResult:
                 "quantities": len(u),
                 "worst_quantity": None if worst is None else worst["quantity"],
                 "min_p_holm": np.nan if worst is None else float(worst["p_holm"]),
-                "verdict": "fail" if (u["verdict"] == "fail").any() else "pass",
+                # nothing ranked (every simulation failed) tests nothing: not a pass
+                "verdict": "fail" if u.empty or (u["verdict"] == "fail").any() else "pass",
             })
         return pd.DataFrame(rows)
 

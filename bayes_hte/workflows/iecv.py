@@ -66,10 +66,13 @@ from bayes_hte.evaluation.metrics import metric_table
 from bayes_hte.evaluation.recalibration import recalibrate_intercept
 from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.models.ipdma import intercept_form
-from bayes_hte.options import FIT_COST, Learner, Outcome, Sampler
+from bayes_hte.options import FIT_COST, Learner, MassMatrix, Outcome, Sampler
 from bayes_hte.workflows.scoring import IECVScores, score_iecv
 from bayes_hte.workflows.scoring import outcome_arrays as data_outcome_arrays
 
+#: Forms of the random trial intercepts without a funnel in a trial without patients
+#: (:func:`empty_trial_fold`).
+NO_FUNNEL_FORMS = ("non_centered", "partially_centered")
 #: Default sampler settings of the IECV fits: two nutpie chains (so that R-hat can be
 #: reported), short, each structure compiled once and its folds' data swapped in.
 IECV_SAMPLER = {"draws": 100, "tune": 200, "chains": 2, "sampler": "nutpie"}
@@ -106,10 +109,13 @@ def empty_trial_fold(data: IPDData, train: IPDData, options: Mapping) -> IPDData
     the empty trial from the posterior after sampling.
 
     Used when the structure is in :data:`EMPTY_TRIAL_STRUCTURES`, the outcome binary,
-    the trial-level effects non-centred (a centred effect without data is a funnel for
-    the sampler: the form ``parameterization="auto"`` picks on the fold's own trials must
-    be non-centred, or the structure has none), the covariates not centred within
-    trials, and no aggregate-data trials are involved.
+    the trial-level effects non-centred or partially centred (a centred effect without
+    data is a funnel for the sampler; the partially centred intercept of a trial
+    without patients is non-centred, its anchor's standard error being
+    :data:`bayes_hte.models.ipdma.NO_PATIENTS_SE`: the form ``parameterization="auto"``
+    picks on the fold's own trials must be one of these, or the structure has none),
+    the covariates not centred within trials, and no aggregate-data trials are
+    involved.
 
     Parameters
     ----------
@@ -129,7 +135,7 @@ def empty_trial_fold(data: IPDData, train: IPDData, options: Mapping) -> IPDData
     het = options["heterogeneity"]
     if (het not in EMPTY_TRIAL_STRUCTURES or options.get("outcome", "binary") != "binary"
             or data.outcome_type != "binary" or train.center == "within_study"
-            or options.get("parameterization", "auto") not in ("auto", "non_centered")
+            or options.get("parameterization", "auto") not in ("auto", *NO_FUNNEL_FORMS)
             or options.get("aggregate") is not None):
         return None
     position = {str(s): i for i, s in enumerate(data.study_labels)}
@@ -141,7 +147,8 @@ def empty_trial_fold(data: IPDData, train: IPDData, options: Mapping) -> IPDData
     form = {"heterogeneity": het, "learner": options["learner"],
             "parameterization": options.get("parameterization", "auto")}
     kept_form = intercept_form(train, **form)
-    if kept_form not in (None, "non_centered") or intercept_form(fold, **form) != kept_form:
+    if (kept_form not in (None, *NO_FUNNEL_FORMS)
+            or intercept_form(fold, **form) != kept_form):
         return None
     return fold
 
@@ -157,6 +164,8 @@ def _drop_empty_trials(model: IPDMetaModel, train: IPDData) -> None:
     model.idata["posterior"] = xr.DataTree(post)
     if "constant_data" in model.idata:
         const = model.idata["constant_data"].to_dataset()
+        if "study" in const.dims:  # e.g. the partially centred form's anchors
+            const = const.sel(study=[str(s) for s in train.study_labels])
         if "study_idx" in const:
             const["study_idx"] = const["study_idx"].copy(data=train.study_idx)
             model.idata["constant_data"] = xr.DataTree(const)
@@ -411,6 +420,7 @@ def iecv(
     sampler: Sampler | None = IECV_SAMPLER["sampler"],
     random_seed: int | None = None,
     target_accept: float | None = None,
+    mass_matrix: MassMatrix = "auto",
     recalibrate: bool = True,
     horizon: float | None = None,
     folds: Sequence | None = None,
@@ -433,6 +443,9 @@ def iecv(
         Default: the data's outcome type.
     draws, tune, chains, sampler, random_seed, target_accept
         Sampler settings of every fold's fit (see :data:`IECV_SAMPLER`).
+    mass_matrix : {"auto", "diag", "low_rank"}
+        Every fold's mass matrix (:meth:`bayes_hte.IPDMetaModel.fit`; ``"auto"``
+        resolves per model and fold, as in the main fits).
     recalibrate : bool
         Recalibrate the intercept in the held-out trial (never for the naive model).
     horizon : float, optional
@@ -482,7 +495,8 @@ def iecv(
                    else median_follow_up(data.t, data.y))
     horizon = None if horizon is None else float(horizon)
     sampler_opts = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
-                    "sampler": sampler, "target_accept": target_accept}
+                    "sampler": sampler, "target_accept": target_accept,
+                    "mass_matrix": mass_matrix}
     base_seed = 0 if random_seed is None else int(random_seed)
 
     if folds is None:

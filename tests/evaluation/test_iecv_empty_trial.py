@@ -80,20 +80,32 @@ def test_no_empty_trial_where_it_would_change_the_posterior_or_the_sampler(small
                                                 "aggregate": object()}) is None
 
 
-def test_no_empty_trial_when_auto_picks_a_centred_intercept():
-    """Large trials: ``parameterization="auto"`` centres the random intercepts
-    (partially), and a centred intercept without patients would be a funnel."""
+def test_empty_trial_only_for_intercept_forms_without_a_funnel():
+    """Large trials: ``parameterization="auto"`` gives the random intercepts the
+    partially centred form, whose intercept of a trial without patients is non-centred
+    (anchor standard error NO_PATIENTS_SE, weight ~0): the fold keeps the empty trial and
+    the model of all the trials. A centred or anchored intercept without patients would
+    be a funnel: no empty trial there."""
     sim = bouvier2024(trials=4, patients_per_trial=3000, covariates=3, tau_alpha=0.3, alpha=0.0,
                       effect_variation=False, seed=3)
     data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
                                  covariates=sim.covariates)
-    from bayes_hte.models.ipdma import intercept_form
+    from bayes_hte.models.ipdma import NO_PATIENTS_SE, intercept_form
 
     train = _train(data, "T1")
-    form = intercept_form(train, heterogeneity="random_intercept", learner="s",
-                          parameterization="auto")
-    assert form != "non_centered"
-    assert empty_trial_fold(data, train, OPTIONS["random_intercept"]) is None
+    for learner in ("s", "t"):
+        opts = {**OPTIONS["random_intercept"], "learner": learner}
+        assert intercept_form(train, **opts) == "partially_centered"
+        fold = empty_trial_fold(data, train, opts)
+        assert fold is not None
+        model = bh.IPDMetaModel(**opts)
+        built = model.build(fold)
+        assert structure_key(built) == structure_key(model.build(data))
+        se = built["alpha_anchor_se"].get_value()
+        np.testing.assert_array_equal(se[0], NO_PATIENTS_SE)   # T1, held out
+        assert np.all(se[1:] < 0.2)                             # 3000-patient trials
+        for form in ("centered", "anchored"):
+            assert empty_trial_fold(data, train, {**opts, "parameterization": form}) is None
     # the structures without random intercepts keep the empty trial at any size
     assert empty_trial_fold(data, train, OPTIONS["stratified_intercept"]) is not None
 

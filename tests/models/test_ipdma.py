@@ -1,5 +1,7 @@
 """One-stage IPD-MA factory and estimator (binary outcome)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pymc as pm
 import pytest
@@ -90,7 +92,14 @@ def test_parameterization_choice(small):
     _, data = small
     assert ipdma.choose_parameterization(data, min_events=10) == "partially_centered"
     assert ipdma.choose_parameterization(data, min_events=10, heterogeneity="rank1") == "centered"
-    assert ipdma.choose_parameterization(data, min_events=10_000) == "non_centered"
+    # the rank-1 (and time-to-event) forms need the events; the binary random intercepts'
+    # partially centred form only a finite anchor per trial
+    assert ipdma.choose_parameterization(data, min_events=10_000,
+                                         heterogeneity="rank1") == "non_centered"
+    assert ipdma.choose_parameterization(data, min_events=10_000) == "partially_centered"
+    for learner in ("s", "t"):
+        assert ipdma.intercept_form(data, heterogeneity="random_intercept", learner=learner,
+                                    parameterization="auto") == "partially_centered"
     nc = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
                                  parameterization="non_centered")
     assert "alpha_study_raw" in nc.named_vars
@@ -125,7 +134,9 @@ def _sampler_kwargs(monkeypatch, estimator, data, **fit_kwargs) -> dict:
     ("rank1", "nutpie", 0.95, "low_rank"),
     ("rank1", "pymc", 0.95, "diag"),
     ("fully_stratified", "nutpie", 0.95, "diag"),
-    ("random_intercept", "nutpie", 0.9, "diag"),
+    # small data: the partially centred intercepts (auto), with the low-rank correction
+    ("random_intercept", "nutpie", 0.9, "low_rank"),
+    ("random_intercept", "pymc", 0.9, "diag"),
 ])
 def test_structure_sampler_defaults(small, monkeypatch, het, sampler, accept, mass):
     """target_accept / mass matrix defaults per structure reach the sampler."""
@@ -365,12 +376,59 @@ def test_partially_centred_form_needs_events_in_every_trial(small, learner):
     with pytest.raises(bh.DataError, match=rf"trial '{first}'{arm} has 0 events"):
         ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner=learner,
                                 parameterization="partially_centered")
-    # auto never picks it there: the trial has fewer than 100 events
+    # auto never picks it there (the trial's intercept has no finite anchor)
     assert ipdma.choose_parameterization(data, learner=learner) == "non_centered"
 
 
-def test_intercept_anchors_are_the_fixed_intercept_mle(small):
-    """The anchors maximise the trial-intercept logistic likelihood: its score is 0 there."""
+@pytest.mark.parametrize("learner", ["s", "t"])
+def test_anchors_of_uninformative_trials_are_non_centred(small, learner):
+    """``uninformative="non_centered"`` (the SBC's anchors for simulated outcomes): a
+    trial (arm) without events gets the anchor of a trial without patients, and the
+    other anchors are those of the regression on the other patients."""
+    sim, _ = small
+    df = sim.data.copy()
+    rows = (df["trial"] == "T2") & ((df["treat"] == 1) if learner == "t" else True)
+    df.loc[rows, "y"] = 0
+    data = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1", "x2", "x3"])
+    est, se = ipdma.intercept_anchors(data, learner, uninformative="non_centered")
+    # the regression without those patients: T2 (or T2's treated arm) dropped
+    keep = ~rows.to_numpy()
+    ref_est, ref_se = ipdma.intercept_anchors(
+        replace(data, y=data.y[keep], X=data.X[keep], z=data.z[keep],
+                study_idx=data.study_idx[keep]), learner, uninformative="non_centered")
+    hole = (1, 1) if learner == "t" else (1,)
+    assert est[hole] == 0.0 and se[hole] == ipdma.NO_PATIENTS_SE
+    np.testing.assert_allclose(est, ref_est, atol=1e-8)
+    np.testing.assert_allclose(se, ref_se, atol=1e-8)
+    assert np.all(np.delete(se.ravel(), np.ravel_multi_index(hole, se.shape)) < 1)
+    # the model's hook gives the anchors of the outcomes swapped in (its own: the build's)
+    model = ipdma.build_ipdma_model(data.subset(data.study_idx != 1), learner=learner)
+    own = model.bayes_hte["derived_data"]({"y_observed": model["y_observed"].get_value()})
+    np.testing.assert_array_equal(own["alpha_anchor"], model["alpha_anchor"].get_value())
+    np.testing.assert_array_equal(own["alpha_anchor_se"], model["alpha_anchor_se"].get_value())
+
+
+def test_intercept_anchors_stay_finite_under_separation():
+    """Four trials of 20 patients with one non-event each: the covariates separate the
+    non-events (the unpenalised regression's intercepts run off to ~27 at seed 0). The
+    penalised anchors stay finite and moderate, and the default model (partially
+    centred) has a finite log density."""
+    sim = bouvier2024(trials=4, patients_per_trial=20, covariates=3, seed=0)
+    df = sim.data.assign(y=1)
+    df.loc[df.groupby("trial").head(1).index, "y"] = 0
+    data = bh.IPDData.from_frame(df, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1", "x2", "x3"])
+    est, se = ipdma.intercept_anchors(data, "s")
+    assert np.all(np.abs(est) < 5) and np.all(se < 2.5), (est, se)
+    model = ipdma.build_ipdma_model(data, heterogeneity="random_intercept")
+    assert model.bayes_hte["intercept_form"] == "partially_centered"
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_intercept_anchors_are_the_penalised_intercept_mode(small):
+    """The anchors maximise the trial-intercept logistic likelihood penalised by normal
+    priors (ANCHOR_PRIOR_SD): its score is 0 there."""
     _, data = small
     est, se = ipdma.intercept_anchors(data, "s")
     X = np.asarray(data.X, float)
@@ -378,9 +436,12 @@ def test_intercept_anchors_are_the_fixed_intercept_mle(small):
     # refit with the anchors fixed: the remaining coefficients by scipy's optimiser
     from scipy.optimize import minimize
 
+    sd_a, sd_b = ipdma.ANCHOR_PRIOR_SD  # the penalties: normal priors' SDs
+
     def nll(b, a):
         lp = a[data.study_idx] + X @ b[:X.shape[1]] + z * (b[X.shape[1]] + X @ b[X.shape[1] + 1:])
-        return np.sum(np.logaddexp(0, lp) - data.y * lp)
+        return (np.sum(np.logaddexp(0, lp) - data.y * lp)
+                + 0.5 * np.sum(a**2) / sd_a**2 + 0.5 * np.sum(b**2) / sd_b**2)
 
     rest = minimize(nll, np.zeros(2 * X.shape[1] + 1), args=(est,), method="BFGS").x
     moved = minimize(lambda a: nll(rest, a), est, method="BFGS").x

@@ -151,3 +151,32 @@ def test_test_quantities_are_functions_of_the_parameters_given():
         np.testing.assert_allclose(ite, (expit(lp1) - expit(lp0))[:3], rtol=1e-10)
         p = expit(np.where(z == 1, lp1, lp0))
         np.testing.assert_allclose(ll, bernoulli.logpmf(y, p).sum(), rtol=1e-10)
+
+
+def test_a_model_whose_simulations_all_failed_is_summarised_as_failing():
+    """Every simulation raised (e.g. a model with flat variables cannot be drawn
+    forward): the summary says so instead of raising, and does not pass the model."""
+    from bayes_hte.sbc.result import SBCResult
+    from bayes_hte.studies.result import StudyResult
+
+    rows = [{"model": "m", "scenario": 0, "replicate": rep, "method": "nuts", "estimand": "",
+             "truth": np.nan, "estimate": np.nan, "se": np.nan, "ci_low": np.nan,
+             "ci_high": np.nan, "seconds": np.nan,
+             "error": "generate: NotImplementedError: Cannot sample from flat variable"}
+            for rep in range(3)]
+    res = SBCResult(StudyResult(name="t", estimates=pd.DataFrame(rows), factors=["model"],
+                                methods=["nuts"]))
+    assert res.uniformity().empty
+    row = res.summary().set_index("model").loc["m"]
+    assert row["simulations"] == 3 and row["failed"] == 3 and row["quantities"] == 0
+    assert row["verdict"] == "fail"
+
+
+def test_default_random_intercepts_are_simulated_centred_and_fitted_as_users_fit_them():
+    """The default binary random intercepts (partially centred) have flat variables:
+    the SBC model simulates the centred form and fits the default one."""
+    spec = sbc.models("ipdma/binary/random_intercept/t")[0]
+    assert spec.build().bayes_hte["intercept_form"] == "centered"
+    assert spec.fit_build().bayes_hte["intercept_form"] == "partially_centered"
+    sim = sbc.core.simulate(spec, np.random.default_rng(2))
+    assert np.isin(sim["data"]["y_observed"], [0, 1]).all()
