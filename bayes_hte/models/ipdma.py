@@ -184,9 +184,10 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     threshold: no divergences on the INDANA-sized draw with four nearly equal
     intercepts, where the centred, non-centred and anchored forms diverge
     (``benchmarks/bench_few_large_trials.py``), and on the demo data (7 trials x 400
-    patients, 68-132 events per trial) about 7-9 times the smallest bulk ESS of the
+    patients, 68-132 events per trial) about 6-10 times the smallest bulk ESS of the
     non-centred form for RI-S and RI-T at 4 x 1000 draws, without divergences
-    (``benchmarks/bench_iecv_settings.py``, ``docs/performance.md``, item 20).
+    (``benchmarks/bench_ipdma_sampler_settings.py``, ``docs/ipdma.md``,
+    ``docs/performance.md`` item 20).
 
     Other models pick by events. A trial (trial arm) with at least ``min_events``
     events and as many non-events pins its own intercept down (standard error about 0.1
