@@ -626,9 +626,9 @@ def intercept_anchors(data: IPDData, learner: str, *,
         if np.max(np.abs(step)) < 1e-10:
             break
     p = 1.0 / (1.0 + np.exp(-(design @ beta)))
-    info = np.bincount(group[keep], weights=p * (1.0 - p), minlength=n_groups) + penalty[0]
+    precision = np.bincount(group[keep], weights=p * (1.0 - p), minlength=n_groups)
     estimate = np.where(none, 0.0, beta[:n_groups])
-    se = np.where(none, NO_PATIENTS_SE, 1.0 / np.sqrt(info))
+    se = np.where(none, NO_PATIENTS_SE, 1.0 / np.sqrt(precision + penalty[0]))
     shape = (data.n_studies, 2) if learner == "t" else (data.n_studies,)
     return estimate.reshape(shape), se.reshape(shape)
 

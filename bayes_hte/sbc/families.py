@@ -182,17 +182,14 @@ def models(family: str | None = None) -> list[SBCModel]:
     for structure in HETEROGENEITY:
         for learner in LEARNERS:
             default = functools.partial(_binary, structure, learner)
-            if structure == "random_intercept":
-                # the default intercepts (partially centred) are written with flat
-                # variables that cannot be drawn forward: simulate from the centred
-                # form of the same model, fit the default
-                out.append(SBCModel(name=f"ipdma/binary/{structure}/{learner}",
-                                    build=functools.partial(_binary, structure, learner,
-                                                            parameterization="centered"),
-                                    fit_build=default))
-            else:
-                out.append(SBCModel(name=f"ipdma/binary/{structure}/{learner}",
-                                    build=default))
+            # the default random intercepts (partially centred) are written with flat
+            # variables that cannot be drawn forward: simulate from the centred form of
+            # the same model, fit the default
+            simulate = (functools.partial(_binary, structure, learner,
+                                          parameterization="centered")
+                        if structure == "random_intercept" else default)
+            out.append(SBCModel(name=f"ipdma/binary/{structure}/{learner}", build=simulate,
+                                fit_build=None if simulate is default else default))
     for baseline in ("weibull", "piecewise"):
         for structure in HETEROGENEITY:
             for learner in LEARNERS:
