@@ -10,6 +10,7 @@ the raw strings.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -165,6 +166,54 @@ def check_choice(name: str, value: object, choices: tuple) -> None:
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+
+
+#: The sampler settings :func:`check_sampler_setting` knows.
+SAMPLER_SETTINGS: tuple[str, ...] = ("draws", "tune", "chains", "random_seed",
+                                     "target_accept", "sampler", "mass_matrix")
+
+
+def check_sampler_setting(name: str, value: object) -> None:
+    """Raise ``ValueError`` for a sampler setting outside its allowed values.
+
+    Used where settings are stored to be used later (a study method, the cross-validation
+    refits of another process), so that a wrong value is reported at once, not at the
+    first fit.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SAMPLER_SETTINGS`.
+    value : object
+        The value given.
+
+    Raises
+    ------
+    ValueError
+        ``draws`` or ``chains`` not an integer >= 1; ``tune`` or ``random_seed`` not an
+        integer >= 0 (the seed may be None); ``target_accept``
+        outside (0, 1) (None: the structure's default); ``sampler`` not None or one of
+        :data:`SAMPLERS`; ``mass_matrix`` not one of :data:`MassMatrix`'s values; an
+        unknown ``name``.
+    """
+    if name in ("draws", "tune", "chains", "random_seed"):
+        if value is None and name == "random_seed":
+            return
+        low = 0 if name in ("tune", "random_seed") else 1
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                or value < low):
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    elif name == "target_accept":
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, numbers.Real)
+                                  or not 0 < value < 1):
+            raise ValueError(f"target_accept must be in (0, 1), got {value!r}")
+    elif name == "sampler":
+        check_choice(name, value, (None, *SAMPLERS))
+    elif name == "mass_matrix":
+        check_choice(name, value, get_args(MassMatrix))
+    else:
+        raise ValueError(f"{name!r} is not a sampler setting ({', '.join(SAMPLER_SETTINGS)})")
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,27 @@ def test_cli_errors(tmp_path, capsys):
         run_spec(bad, log=lambda m: None)
 
 
+@pytest.mark.parametrize(("setting", "match"), [
+    ('mass_matrix = "dense"', r"\[evaluation\] mass_matrix must be one of"),
+    ("draws = 0", r"\[evaluation\] draws must be an integer >= 1"),
+    ("target_accept = 1.5", r"\[evaluation\] target_accept must be in"),
+    ('sampler = "stan"', r"\[evaluation\] sampler must be one of"),
+])
+def test_bad_evaluation_sampler_setting_stops_the_run_before_any_fit(tmp_path, monkeypatch,
+                                                                     setting, match):
+    import bayes_hte
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a model was fitted")
+
+    monkeypatch.setattr(bayes_hte.IPDMetaModel, "fit", no_fit)
+    spec = tmp_path / "bad.toml"
+    spec.write_text(SPEC.format(out=tmp_path / "out")
+                    + f'\n[evaluation]\ncompare = true\ncv = "iecv"\n{setting}\n')
+    with pytest.raises(SpecError, match=match):
+        run_spec(spec, log=lambda m: None)
+
+
 def test_console_script_help():
     res = subprocess.run([sys.executable, "-m", "bayes_hte.cli", "run", "--help"],
                          capture_output=True, text=True, check=True)

@@ -38,6 +38,7 @@ from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.inference import large_arrays_on_heap
+from bayes_hte.options import SAMPLER_SETTINGS, check_sampler_setting
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner, load_ipd
 from bayes_hte.runners.ipd_aggregate import (
@@ -56,7 +57,7 @@ from bayes_hte.workflows.scoring import thin_draws
 TTE_OPTIONS = ("baseline", "cuts", "n_intervals", "horizon")
 #: ``[evaluation]`` keys passed on to :func:`bayes_hte.workflows.iecv.iecv`.
 IECV_OPTIONS = ("draws", "tune", "chains", "sampler", "random_seed", "target_accept",
-                "workers", "recalibrate")
+                "mass_matrix", "workers", "recalibrate")
 #: Truth columns of simulated data: the ITE in an average trial, in the patient's trial.
 TRUTH_COLUMNS = ("true_ite_average", "true_ite")
 
@@ -418,13 +419,20 @@ def evaluation_spec(spec: Mapping | None) -> dict:
     Raises
     ------
     SpecError
-        An unknown key, or ``cv`` not ``"iecv"`` or ``"none"``.
+        An unknown key, ``cv`` not ``"iecv"`` or ``"none"``, or a sampler setting of
+        the IECV fits outside its values (:func:`bayes_hte.options.check_sampler_setting`).
     """
     spec = dict(spec or {})
     check_keys(spec, EVALUATION, "evaluation", family="ipdma")
     spec = {**{k: v for k, v in EVALUATION.items() if v is not UNSET}, **spec}
     if spec["cv"] not in ("iecv", "none"):
         raise SpecError(f"[evaluation] cv must be 'iecv' or 'none', got {spec['cv']!r}")
+    for name in SAMPLER_SETTINGS:
+        if name in spec:
+            try:
+                check_sampler_setting(name, spec[name])
+            except ValueError as err:
+                raise SpecError(f"[evaluation] {err}") from None
     return spec
 
 
@@ -440,8 +448,8 @@ def iecv_options(spec: Mapping) -> dict:
     Returns
     -------
     dict
-        Its keys among :data:`IECV_OPTIONS` (sampler settings, ``workers``,
-        ``random_seed``, ``recalibrate``).
+        Its keys among :data:`IECV_OPTIONS` (sampler settings including
+        ``mass_matrix``, ``workers``, ``random_seed``, ``recalibrate``).
     """
     return {k: spec[k] for k in IECV_OPTIONS if k in spec}
 
@@ -476,6 +484,7 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         tune = 200
         chains = 2
         sampler = "nutpie"
+        mass_matrix = "auto"   # IECV fits' mass matrix, resolved per model as in fit()
         workers = 1            # processes for the IECV fits
         random_seed = 1
         recalibrate = true

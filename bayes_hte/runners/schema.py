@@ -69,6 +69,7 @@ EVALUATION: dict[str, object] = {
     "sampler": UNSET,
     "random_seed": UNSET,   # IECV fits and c-for-benefit matching
     "target_accept": UNSET,
+    "mass_matrix": UNSET,   # IECV fits: "auto" (as the main fits), "diag" or "low_rank"
     "workers": 1,           # processes for the IECV fits (nutpie's 2 chains use 2 cores)
     "recalibrate": UNSET,   # intercept recalibration in the held-out trial (default true)
     "groups": 5,            # quantile groups of predicted benefit (calibration)

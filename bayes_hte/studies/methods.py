@@ -49,6 +49,7 @@ from bayes_hte.options import (
     IPD_AGGREGATE_SOURCES,
     LEARNERS,
     MAIC_VARIANCES,
+    SAMPLER_SETTINGS,
     SAMPLERS,
     STC_VARIANCES,
     SUBGROUP_PARAMETERIZATIONS,
@@ -62,6 +63,7 @@ from bayes_hte.options import (
     Representer,
     TauPrior,
     check_choice,
+    check_sampler_setting,
 )
 from bayes_hte.studies.comparator_methods import fit_maic, fit_stc
 from bayes_hte.studies.ipd_methods import (
@@ -241,17 +243,15 @@ def make_method(kind: str, *, options: Mapping[str, Any] | None = None
         elif name in _NAME_LISTS and value is not None:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{name} must be a list of column names, got {value!r}")
-        elif name == "target_accept" and value is not None and not (
-                isinstance(value, float | int) and 0 < value < 1):
-            raise ValueError(f"target_accept must be in (0, 1), got {value!r}")
+        elif name in SAMPLER_SETTINGS:
+            check_sampler_setting(name, value)
+        elif name == "seed" and (isinstance(value, bool) or not isinstance(value, int)
+                                 or value < 0):
+            raise ValueError(f"seed must be an integer >= 0, got {value!r}")
         elif name == "measure" and value is not None:
             _measures(value)
         elif name == "ci_prob" and not (isinstance(value, float | int) and 0 < value < 1):
             raise ValueError(f"ci_prob must be in (0, 1), got {value!r}")
-        elif name in ("draws", "tune", "chains", "seed"):
-            low = 0 if name in ("tune", "seed") else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if kind in ("subgroup", "s_learner") and not opts.get("covariates"):
         raise ValueError(f"method kind {kind!r} needs covariates (a list of columns)")
     return functools.partial(func, **opts)

@@ -66,7 +66,15 @@ from bayes_hte.evaluation.metrics import metric_table
 from bayes_hte.evaluation.recalibration import recalibrate_intercept
 from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.models.ipdma import intercept_form
-from bayes_hte.options import FIT_COST, Learner, MassMatrix, Outcome, Sampler
+from bayes_hte.options import (
+    FIT_COST,
+    SAMPLER_SETTINGS,
+    Learner,
+    MassMatrix,
+    Outcome,
+    Sampler,
+    check_sampler_setting,
+)
 from bayes_hte.workflows.scoring import IECVScores, score_iecv
 from bayes_hte.workflows.scoring import outcome_arrays as data_outcome_arrays
 
@@ -477,7 +485,9 @@ def iecv(
         (:func:`check_iecv`), ``folds`` are not trial labels, or a held-out trial has no
         events (or only events) to recalibrate on.
     ValueError
-        Neither ``models`` nor ``heterogeneity`` and ``learner`` given.
+        Neither ``models`` nor ``heterogeneity`` and ``learner`` given; a sampler
+        setting outside its values (:func:`bayes_hte.options.check_sampler_setting`),
+        raised before any fit.
 
     Notes
     -----
@@ -487,6 +497,11 @@ def iecv(
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
     log = log or (lambda msg: None)
+    settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
+                "target_accept": target_accept, "mass_matrix": mass_matrix,
+                "random_seed": random_seed}
+    for name, value in settings.items():
+        check_sampler_setting(name, value)
     templates = _templates(data, models, heterogeneity, learner, outcome)
     check_iecv(data, {label: opts["heterogeneity"] for label, opts in templates.items()})
     if data.outcome_type == "time_to_event" and horizon is None:
@@ -770,6 +785,10 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
     ------
     TypeError
         ``log`` among the options.
+    ValueError
+        A sampler setting among the options outside its values
+        (:func:`bayes_hte.options.check_sampler_setting`): raised here, not when the
+        other process reaches its first fit.
     DataError
         ``data`` is not an ``IPDData``.
 
@@ -782,6 +801,9 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
     options = dict(options or {})
     if "log" in options:
         raise TypeError("submit_iecv takes no log: give the result to log_iecv")
+    for name in SAMPLER_SETTINGS:
+        if name in options:
+            check_sampler_setting(name, options[name])
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
     if models is not None:  # unfitted copies: a fitted model's draws need not travel

@@ -99,6 +99,42 @@ def test_iecv_input_errors(small_sim, small_data):
         iecv(small_data)
 
 
+BAD_SETTINGS = [
+    ({"draws": 0}, "draws must be an integer >= 1"),
+    ({"tune": -1}, "tune must be an integer >= 0"),
+    ({"chains": 2.5}, "chains must be an integer >= 1"),
+    ({"random_seed": "one"}, "random_seed must be an integer >= 0"),
+    ({"target_accept": 1.0}, r"target_accept must be in \(0, 1\)"),
+    ({"sampler": "stan"}, "sampler must be one of"),
+    ({"mass_matrix": "dense"}, "mass_matrix must be one of"),
+]
+
+
+@pytest.mark.parametrize(("setting", "match"), BAD_SETTINGS)
+def test_iecv_rejects_bad_sampler_settings_before_fitting(small_data, setting, match,
+                                                          monkeypatch):
+    import importlib
+
+    iecv_module = importlib.import_module("bayes_hte.workflows.iecv")
+
+    def no_fit(task):  # the check comes first: no fold is fitted
+        raise AssertionError("a fold was fitted")
+
+    monkeypatch.setattr(iecv_module, "_fit_one", no_fit)
+    with pytest.raises(ValueError, match=match):
+        iecv(small_data, heterogeneity="naive", learner="s", **setting)
+
+
+@pytest.mark.parametrize(("setting", "match"), BAD_SETTINGS)
+def test_submit_iecv_rejects_bad_sampler_settings_at_once(small_data, setting, match):
+    from bayes_hte.workflows.iecv import submit_iecv
+
+    # raised in this process, before another one is started
+    with pytest.raises(ValueError, match=match):
+        submit_iecv(small_data, options={"heterogeneity": "naive", "learner": "s",
+                                         **setting})
+
+
 def test_iecv_defaults_two_nutpie_chains_compiled_once(small_data, monkeypatch):
     """The default refits (IECV_SAMPLER): two nutpie chains, so R-hat is reported, and
     one compilation per structure — the second fold reuses the first fold's, and every
