@@ -436,6 +436,19 @@ def evaluation_spec(spec: Mapping | None) -> dict:
     return spec
 
 
+def _r_hat_sentence(max_r_hat: pd.Series) -> str:
+    """``", largest R-hat 1.006 (every refit <= 1.01)"`` for the IECV paragraph of the
+    report: the refits' largest R-hat and how many exceed 1.01 (nothing when no refit
+    has two chains)."""
+    finite = max_r_hat[np.isfinite(max_r_hat)]
+    if finite.empty:
+        return ""
+    above = int((finite > 1.01).sum())
+    which = ("every refit <= 1.01" if above == 0
+             else f"{above} of {len(finite)} refits above 1.01: not converged")
+    return f", largest R-hat {finite.max():.3f} ({which})"
+
+
 def iecv_options(spec: Mapping) -> dict:
     """The keywords of :func:`~bayes_hte.workflows.iecv.iecv` in an ``[evaluation]``
     table.
@@ -459,11 +472,11 @@ def _scoring(data: IPDData, truth: np.ndarray | None, spec: Mapping, ci_prob: fl
     shared by :func:`~bayes_hte.workflows.evaluate_models` and
     :func:`~bayes_hte.workflows.scoring.score_iecv`: the truths (a ``true_ite`` column
     of simulated data is each patient's own-trial ITE), quantile groups, interval
-    probability and seed."""
+    probability, seed and the most draws scored per model."""
     return {"truth": truth,
             "truth_new": "true_ite" if "true_ite" in data.frame.columns else None,
             "groups": int(spec["groups"]), "ci_prob": ci_prob,
-            "random_state": spec.get("random_seed")}
+            "random_state": spec.get("random_seed"), "max_draws": spec["max_draws"]}
 
 
 def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
@@ -480,9 +493,9 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         [evaluation]
         compare = true
         cv = "iecv"            # or "none"
-        draws = 100            # IECV fits: two nutpie chains, 200 tuning + 100 draws
-        tune = 200
-        chains = 2
+        draws = 1000           # IECV fits: those of a main fit (valid chains, R-hat
+        tune = 1000            # reported per refit)
+        chains = 4
         sampler = "nutpie"
         mass_matrix = "auto"   # IECV fits' mass matrix, resolved per model as in fit()
         workers = 1            # processes for the IECV fits
@@ -555,7 +568,7 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         log(f"evaluation: the cross-validation ran alongside the main fits; "
             f"{time.perf_counter() - start:.0f} s waited for it after them")
     result = evaluate_models(
-        fitted, data, cv=cv, cv_options=cv_options, max_draws=spec["max_draws"],
+        fitted, data, cv=cv, cv_options=cv_options,
         loo=bool(spec["loo"]), log=log, cv_result=done, ite_draws=ite_draws,
         diagnostics_tables=diagnostics_tables,
         **_scoring(data, truth, spec, ci_prob))
@@ -603,7 +616,7 @@ def _report_evaluation(result: ITEComparison, data: IPDData, rep: Report, paths:
             f"computed on the held-out patients. {len(it.fits)} fits took "
             f"{it.wall_seconds:.0f} s wall time ({it.options['workers']} worker process(es)), "
             f"{int(it.fits['divergences'].sum())} divergences in total, smallest bulk ESS "
-            f"{it.fits['min_ess_bulk'].min():.0f}."
+            f"{it.fits['min_ess_bulk'].min():.0f}{_r_hat_sentence(it.fits['max_r_hat'])}."
             + "".join(f" {n[0].upper()}{n[1:]}." for n in it.notes)
             + " Pooled over the held-out predictions:")
         rep.table(formatted_summary(result.table, validation="iecv", trial="pooled"))

@@ -70,7 +70,7 @@ EVALUATION: dict[str, object] = {
     "random_seed": UNSET,   # IECV fits and c-for-benefit matching
     "target_accept": UNSET,
     "mass_matrix": UNSET,   # IECV fits: "auto" (as the main fits), "diag" or "low_rank"
-    "workers": 1,           # processes for the IECV fits (nutpie's 2 chains use 2 cores)
+    "workers": 1,           # processes for the IECV fits (nutpie's chains use 2 cores)
     "recalibrate": UNSET,   # intercept recalibration in the held-out trial (default true)
     "groups": 5,            # quantile groups of predicted benefit (calibration)
     "max_draws": 500,       # posterior draws used for the per-draw metrics

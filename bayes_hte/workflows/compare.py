@@ -386,7 +386,8 @@ def evaluate_models(
     ci_prob : float
         Probability of the equal-tailed intervals.
     max_draws : int or None
-        Posterior draws (evenly thinned) used for the per-draw metrics.
+        Posterior draws (evenly thinned) used for the per-draw metrics, in sample and
+        of the IECV predictions alike (None: all).
     loo : bool
         Add PSIS-LOO rows (``elpd_loo``, ``elpd_diff``) from ArviZ (needs the models'
         pointwise log likelihood).
@@ -488,7 +489,7 @@ def evaluate_models(
                              f"{list(fitted)} on {data.n_patients}")
         seconds["iecv_fits"] = cv_result.wall_seconds
         settings = score_settings(truth_new if truth_new is not None else truth, groups,
-                                   ci_prob, random_state)
+                                   ci_prob, random_state, max_draws)
         scores = cv_result.scores
         if scores is not None and same_settings(scores.settings, settings):
             log(f"evaluation: IECV metrics computed in the cross-validation process "
@@ -594,8 +595,8 @@ def compare_ite_models(
         Sampler settings of the main fits (:meth:`IPDMetaModel.fit`).
     cv : {"iecv", "none", None}
         Add internal–external cross-validation (costs trials x models extra fits with
-        the cheap settings of ``cv_options``, default
-        :data:`bayes_hte.workflows.iecv.IECV_SAMPLER`).
+        the settings of ``cv_options``, default
+        :data:`bayes_hte.workflows.iecv.IECV_SAMPLER`: those of a main fit).
     cv_options : mapping, optional
         Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv`.
     truth, truth_new : array_like, shape (patient,), or str, optional

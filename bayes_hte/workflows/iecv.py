@@ -32,14 +32,18 @@ Time-to-event models are evaluated without recalibration (their baseline hazard
 cannot be shifted by one offset regression here); see :mod:`bayes_hte.evaluation.metrics`
 for the event-by-horizon simplification.
 
-The fits are the expensive part (:math:`J \times` models). They run with their own,
-cheap sampler settings (default two nutpie chains of 200 tuning + 100 kept draws, so
-that every fit's R-hat is reported; each structure is compiled once and the later
-folds' data swapped in, :func:`bayes_hte.inference.fit` ``reuse_compiled``; where a
+The fits are the expensive part (:math:`J \times` models). By default each is a full
+fit with the settings of :meth:`bayes_hte.IPDMetaModel.fit` (four nutpie chains of
+1000 tuning + 1000 kept draws, as brms's ``kfold`` repeats the original fit's
+settings), so that every refit is a valid set of chains whose R-hat and ESS are
+reported; shorter chains are cheaper but do not converge (measured on the demo data in
+``docs/performance.md``, item 21: with two chains of 200 tuning + 100 draws the
+largest R-hat of a refit reached 1.10-1.17). Each structure is compiled once and the
+later folds' data swapped in (:func:`bayes_hte.inference.fit` ``reuse_compiled``; where a
 trial without patients leaves the posterior unchanged, :func:`empty_trial_fold`, the
 fold's model is the model of all the trials, so the main fit of the same structure
-finds its compiled code too) and
-optionally in ``workers`` processes (with nutpie the two chains already use two cores).
+finds its compiled code too), optionally in ``workers`` processes (nutpie's chains
+already use two cores).
 """
 
 from __future__ import annotations
@@ -75,15 +79,17 @@ from bayes_hte.options import (
     Sampler,
     check_sampler_setting,
 )
-from bayes_hte.workflows.scoring import IECVScores, score_iecv
+from bayes_hte.workflows.scoring import IECVScores, score_iecv, thin
 from bayes_hte.workflows.scoring import outcome_arrays as data_outcome_arrays
 
 #: Forms of the random trial intercepts without a funnel in a trial without patients
 #: (:func:`empty_trial_fold`).
 NO_FUNNEL_FORMS = ("non_centered", "partially_centered")
-#: Default sampler settings of the IECV fits: two nutpie chains (so that R-hat can be
-#: reported), short, each structure compiled once and its folds' data swapped in.
-IECV_SAMPLER = {"draws": 100, "tune": 200, "chains": 2, "sampler": "nutpie"}
+#: Default sampler settings of the IECV fits: those of a main fit
+#: (:meth:`bayes_hte.IPDMetaModel.fit`), so that the refits are valid chains (R-hat
+#: and ESS reported per refit); each structure compiled once and its folds' data
+#: swapped in.
+IECV_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4, "sampler": "nutpie"}
 
 
 # --------------------------------------------------------------------------- one fit
@@ -278,8 +284,8 @@ class IECVResult:
 
     def metrics(self, *, truth: np.ndarray | None = None, groups: int = 5,
                 ci_prob: float = 0.95, random_state: int | np.random.Generator | None = None,
-                outcome_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                ) -> pd.DataFrame:
+                outcome_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                max_draws: int | None = None) -> pd.DataFrame:
         """Tidy metric table per model, per held-out trial, pooled and median over trials.
 
         Parameters
@@ -298,6 +304,11 @@ class IECVResult:
             ``(y, treatment, known)``, each shape (patient,), to score instead of the
             data's (default: the outcome, or for time-to-event data the event-by-horizon
             indicator and the mask of patients with known status at ``horizon``).
+        max_draws : int, optional
+            Score at most this many posterior draws per model, evenly spaced over the
+            chains laid end to end (:func:`bayes_hte.workflows.scoring.thin`), as
+            :func:`~bayes_hte.workflows.compare.evaluate_models` does in sample; None:
+            every draw (the per-draw metrics cost time in proportion to the draws).
 
         Returns
         -------
@@ -319,7 +330,8 @@ class IECVResult:
         rng = np.random.default_rng(random_state)
         parts = []
         for label in self.labels:
-            ite, ite_new = self.ite[label], self.ite_new[label]
+            ite, ite_new = (thin(self.ite[label], max_draws),
+                            thin(self.ite_new[label], max_draws))  # (draw, patient)
             per_trial = []
             for j in held:
                 lab = data.study_labels[j]

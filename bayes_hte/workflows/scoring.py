@@ -167,7 +167,8 @@ def evaluation_streams(random_state: int | np.random.Generator | None
 
 
 def score_settings(truth: np.ndarray | None, groups: int, ci_prob: float,
-                   random_state: int | np.random.Generator | None) -> dict:
+                   random_state: int | np.random.Generator | None,
+                   max_draws: int | None = None) -> dict:
     """What scores depend on besides the predictions (:attr:`IECVScores.settings`).
 
     Parameters
@@ -180,14 +181,17 @@ def score_settings(truth: np.ndarray | None, groups: int, ci_prob: float,
         Probability of the equal-tailed intervals.
     random_state : int, numpy.random.Generator or None
         The evaluation's seed.
+    max_draws : int or None
+        Most posterior draws scored per model (:func:`thin`; None: all).
 
     Returns
     -------
     dict
-        Keys ``truth``, ``groups``, ``ci_prob``, ``random_state``.
+        Keys ``truth``, ``groups``, ``ci_prob``, ``random_state``, ``max_draws``.
     """
     return {"truth": truth, "groups": int(groups), "ci_prob": float(ci_prob),
-            "random_state": random_state}
+            "random_state": random_state,
+            "max_draws": None if max_draws is None else int(max_draws)}
 
 
 def same_settings(a: Mapping, b: Mapping) -> bool:
@@ -207,7 +211,8 @@ def same_settings(a: Mapping, b: Mapping) -> bool:
     seeds = [x["random_state"] for x in (a, b)]
     if not all(s is None or isinstance(s, (int, np.integer)) for s in seeds):
         return False
-    if seeds[0] != seeds[1] or a["groups"] != b["groups"] or a["ci_prob"] != b["ci_prob"]:
+    if (seeds[0] != seeds[1] or a["groups"] != b["groups"] or a["ci_prob"] != b["ci_prob"]
+            or a["max_draws"] != b["max_draws"]):
         return False
     if a["truth"] is None or b["truth"] is None:
         return a["truth"] is None and b["truth"] is None
@@ -237,12 +242,15 @@ def score_predictions(cv_result: Any, settings: dict,
     rng, curve_rng = rngs
     y, z, known = outcome_arrays(data, horizon=cv_result.horizon)
     trials = np.asarray(data.study_labels, dtype=object)[data.study_idx]
+    max_draws = settings["max_draws"]
     table = cv_result.metrics(truth=settings["truth"], groups=groups, ci_prob=ci_prob,
-                              random_state=rng, outcome_arrays=(y, z, known))
+                              random_state=rng, outcome_arrays=(y, z, known),
+                              max_draws=max_draws)
     held = known & np.isin(trials, cv_result.held_out)
     calibration, toc, curves = {}, {}, {}
     for label in cv_result.labels:
-        b = benefit_from_ite(cv_result.ite[label].reshape(-1, data.n_patients).mean(0),
+        # the posterior mean of the scored draws, as in sample
+        b = benefit_from_ite(thin(cv_result.ite[label], max_draws).mean(0),
                              data.outcome_type)
         calibration[label] = calibration_for_benefit(
             y[held], z[held], b[held], groups=groups).table(ci_prob=ci_prob)
@@ -255,7 +263,8 @@ def score_predictions(cv_result: Any, settings: dict,
 def score_iecv(cv_result: Any, *, truth: ArrayLike | str | None = None,
                truth_new: ArrayLike | str | None = None, groups: int = 5,
                ci_prob: float = 0.95,
-               random_state: int | np.random.Generator | None = None) -> IECVScores:
+               random_state: int | np.random.Generator | None = None,
+               max_draws: int | None = 500) -> IECVScores:
     """Score a cross-validation's held-out predictions as
     :func:`~bayes_hte.workflows.compare.evaluate_models` does.
 
@@ -280,6 +289,9 @@ def score_iecv(cv_result: Any, *, truth: ArrayLike | str | None = None,
         Probability of the equal-tailed intervals.
     random_state : int or numpy.random.Generator, optional
         The ``random_state`` of :func:`~bayes_hte.workflows.compare.evaluate_models`.
+    max_draws : int or None
+        Most posterior draws scored per model, as ``evaluate_models``'s ``max_draws``
+        (:func:`thin`; None: all).
 
     Returns
     -------
@@ -296,7 +308,7 @@ def score_iecv(cv_result: Any, *, truth: ArrayLike | str | None = None,
     truth = truth_vector(truth, data, "truth")
     truth_new = truth_vector(truth_new, data, "truth_new")
     settings = score_settings(truth_new if truth_new is not None else truth, groups,
-                               ci_prob, random_state)
+                               ci_prob, random_state, max_draws)
     return score_predictions(cv_result, settings, evaluation_streams(random_state)[2])
 
 
