@@ -277,6 +277,28 @@ class IECVResult:
     notes: list[str] = field(default_factory=list)
     scores: IECVScores | None = None
 
+    def thinned(self, max_draws: int | None) -> IECVResult:
+        """The same result with at most ``max_draws`` draws per model, evenly spaced over
+        the chains laid end to end (:func:`bayes_hte.workflows.scoring.thin`): the draws
+        :meth:`metrics` scores with that ``max_draws``, so the metrics are unchanged.
+
+        Parameters
+        ----------
+        max_draws : int or None
+            Most draws kept per model (None: this result itself).
+
+        Returns
+        -------
+        IECVResult
+            ``ite`` and ``ite_new`` of shape (1, min(chain x draw, max_draws), patient);
+            everything else shared with this result.
+        """
+        if max_draws is None:
+            return self
+        keep = {k: thin(v, max_draws)[None] for k, v in self.ite.items()}
+        keep_new = {k: thin(v, max_draws)[None] for k, v in self.ite_new.items()}
+        return replace(self, ite=keep, ite_new=keep_new)
+
     @property
     def labels(self) -> list[str]:
         """Model labels, in the order of the templates."""
@@ -753,6 +775,9 @@ def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict,
                 outcome[1].scores = score_iecv(outcome[1], **score)
         except Exception:  # noqa: BLE001 - evaluate_models scores it again and raises
             pass
+        # only the draws scored travel back (4 chains x 1000 draws x 10 models of the
+        # demo's held-out predictions would be 1.8 GB in the other process)
+        outcome = ("ok", outcome[1].thinned(score.get("max_draws", 500)))
     send.send(outcome)
     send.close()
 
@@ -781,11 +806,15 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
         ``learner``, sampler settings, ``workers``, ``random_seed``).
     score : mapping, optional
         Keywords of :func:`bayes_hte.workflows.scoring.score_iecv` (``truth``,
-        ``truth_new``, ``groups``, ``ci_prob``, ``random_state``): the held-out
-        predictions are also scored in the other process when its fits end
+        ``truth_new``, ``groups``, ``ci_prob``, ``random_state``, ``max_draws``): the
+        held-out predictions are also scored in the other process when its fits end
         (:attr:`IECVResult.scores`), and :func:`~bayes_hte.workflows.compare.evaluate_models`
         given the same settings uses these scores instead of computing them again
-        (same numbers). If this scoring fails, ``scores`` stays None.
+        (same numbers). If this scoring fails, ``scores`` stays None. With ``score``
+        the result holds only the draws scored (:meth:`IECVResult.thinned` with its
+        ``max_draws``, default 500), so that the held-out predictions of full refits
+        do not fill this process's memory; scoring them again with the same
+        ``max_draws`` gives the same metrics.
 
     Returns
     -------

@@ -201,12 +201,13 @@ def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, s
     """``submit_iecv`` (what ``bayes-hte run`` starts before the main fits) returns what
     ``iecv`` returns in this process: same seeds, same refits, same predictions; scored
     there (``score=``), ``evaluate_models`` takes those scores, equal to the ones it
-    computes itself from the in-process result."""
+    computes itself from the in-process result. Only the draws scored travel back
+    (``max_draws`` 30 of the 80 here): the in-process draws thinned alike."""
     from bayes_hte.workflows import evaluate_models
     from bayes_hte.workflows.iecv import log_iecv, submit_iecv
 
     scoring = dict(truth_new=small_sim.data["true_ite"].to_numpy(), groups=4, ci_prob=0.9,
-                   random_state=3)
+                   random_state=3, max_draws=30)
     background = submit_iecv(small_data, small_fitted, options=cv_fast, score=scoring)
     res = background.result()
     assert res.scores is not None and cv_result.scores is None
@@ -229,9 +230,12 @@ def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, s
     assert not other.table.equals(there.table)
     background.cancel()                                   # a finished process: no-op
     assert res.labels == cv_result.labels
+    thinned = cv_result.thinned(30)
     for label in res.labels:
-        np.testing.assert_array_equal(res.ite[label], cv_result.ite[label])
-        np.testing.assert_array_equal(res.ite_new[label], cv_result.ite_new[label])
+        assert res.ite[label].shape == (1, 30, small_data.n_patients)
+        assert cv_result.ite[label].shape == (1, 80, small_data.n_patients)
+        np.testing.assert_array_equal(res.ite[label], thinned.ite[label])
+        np.testing.assert_array_equal(res.ite_new[label], thinned.ite_new[label])
     pd.testing.assert_frame_equal(res.recalibration, cv_result.recalibration)
     lines = []
     log_iecv(res, lines.append)
