@@ -193,8 +193,8 @@ def check_sampler_setting(name: str, value: object) -> None:
         ``draws`` or ``chains`` not an integer >= 1; ``tune`` or ``random_seed`` not an
         integer >= 0 (the seed may be None); ``target_accept``
         outside (0, 1) (None: the structure's default); ``sampler`` not None or one of
-        :data:`SAMPLERS`; ``mass_matrix`` not one of :data:`MassMatrix`'s values; an
-        unknown ``name``.
+        :data:`SAMPLERS`; ``mass_matrix`` not ``"auto"``, ``"diag"`` or ``"low_rank"``;
+        an unknown ``name``.
     """
     if name in ("draws", "tune", "chains", "random_seed"):
         if value is None and name == "random_seed":

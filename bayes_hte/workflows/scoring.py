@@ -45,7 +45,7 @@ class IECVScores:
     Parameters
     ----------
     table : pandas.DataFrame
-        :meth:`~bayes_hte.workflows.iecv.IECVResult.metrics` of every model (per
+        :meth:`~bayes_hte.workflows.iecv_result.IECVResult.metrics` of every model (per
         held-out trial, pooled, median).
     calibration, toc, curves : dict of str to pandas.DataFrame
         Per model label: the calibration-for-benefit groups, the TOC curve and the
@@ -225,7 +225,7 @@ def score_predictions(cv_result: Any, settings: dict,
 
     Parameters
     ----------
-    cv_result : bayes_hte.workflows.iecv.IECVResult
+    cv_result : bayes_hte.workflows.iecv_result.IECVResult
         The cross-validation.
     settings : dict
         From :func:`score_settings`.
@@ -268,7 +268,7 @@ def score_iecv(cv_result: Any, *, truth: ArrayLike | str | None = None,
     """Score a cross-validation's held-out predictions as
     :func:`~bayes_hte.workflows.compare.evaluate_models` does.
 
-    The metric table (:meth:`~bayes_hte.workflows.iecv.IECVResult.metrics`), the
+    The metric table (:meth:`~bayes_hte.workflows.iecv_result.IECVResult.metrics`), the
     calibration-for-benefit groups, the TOC curve and the smoothed calibration curve of
     benefit of every model, with the random streams ``evaluate_models`` uses for them
     given the same ``random_state``: the cross-validation's own process
@@ -277,7 +277,7 @@ def score_iecv(cv_result: Any, *, truth: ArrayLike | str | None = None,
 
     Parameters
     ----------
-    cv_result : bayes_hte.workflows.iecv.IECVResult
+    cv_result : bayes_hte.workflows.iecv_result.IECVResult
         The cross-validation.
     truth, truth_new : array_like, shape (patient,), or str, optional
         As for :func:`~bayes_hte.workflows.compare.evaluate_models`: the target of the
