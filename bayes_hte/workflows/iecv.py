@@ -38,12 +38,12 @@ fit with the settings of :meth:`bayes_hte.IPDMetaModel.fit` (four nutpie chains 
 settings), so that every refit is a valid set of chains whose R-hat and ESS are
 reported; shorter chains are cheaper but do not converge (measured on the demo data in
 ``docs/performance.md``, item 21: with two chains of 200 tuning + 100 draws the
-largest R-hat of a refit reached 1.10-1.17). Each structure is compiled once and the
-later folds' data swapped in (:func:`bayes_hte.inference.fit` ``reuse_compiled``; where a
-trial without patients leaves the posterior unchanged, :func:`empty_trial_fold`, the
-fold's model is the model of all the trials, so the main fit of the same structure
-finds its compiled code too), optionally in ``workers`` processes (nutpie's chains
-already use two cores).
+largest R-hat over the refits of each structure was 1.05-1.17). Each structure is
+compiled once and the later folds' data swapped in (:func:`bayes_hte.inference.fit`
+``reuse_compiled``; where a trial without patients leaves the posterior unchanged,
+:func:`empty_trial_fold`, the fold's model is the model of all the trials, so the main
+fit of the same structure finds its compiled code too), optionally in ``workers``
+processes (nutpie's chains already use two cores).
 """
 
 from __future__ import annotations
