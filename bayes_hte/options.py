@@ -11,6 +11,7 @@ the raw strings.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -214,6 +215,25 @@ def check_sampler_setting(name: str, value: object) -> None:
         check_choice(name, value, get_args(MassMatrix))
     else:
         raise ValueError(f"{name!r} is not a sampler setting ({', '.join(SAMPLER_SETTINGS)})")
+
+
+def check_sampler_settings(settings: Mapping[str, object]) -> None:
+    """:func:`check_sampler_setting` for every key of ``settings`` among
+    :data:`SAMPLER_SETTINGS` (other keys, e.g. ``workers``, are left to their callee).
+
+    Parameters
+    ----------
+    settings : mapping
+        Keyword arguments of a fit or of the cross-validation.
+
+    Raises
+    ------
+    ValueError
+        The first sampler setting outside its allowed values.
+    """
+    for name in SAMPLER_SETTINGS:
+        if name in settings:
+            check_sampler_setting(name, settings[name])
 
 
 @dataclass(frozen=True)

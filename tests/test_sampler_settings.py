@@ -39,3 +39,11 @@ def test_every_listed_setting_is_checked():
     for name in SAMPLER_SETTINGS:
         with pytest.raises(ValueError, match=name):
             check_sampler_setting(name, object())
+
+
+def test_a_mapping_is_checked_by_its_sampler_settings_only():
+    from bayes_hte.options import check_sampler_settings
+
+    check_sampler_settings({"draws": 10, "workers": 3, "recalibrate": True})
+    with pytest.raises(ValueError, match="chains must be an integer >= 1"):
+        check_sampler_settings({"workers": 3, "chains": 0})

@@ -38,7 +38,7 @@ from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.inference import large_arrays_on_heap
-from bayes_hte.options import SAMPLER_SETTINGS, check_sampler_setting
+from bayes_hte.options import check_sampler_settings
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner, load_ipd
 from bayes_hte.runners.ipd_aggregate import (
@@ -420,32 +420,31 @@ def evaluation_spec(spec: Mapping | None) -> dict:
     ------
     SpecError
         An unknown key, ``cv`` not ``"iecv"`` or ``"none"``, or a sampler setting of
-        the IECV fits outside its values (:func:`bayes_hte.options.check_sampler_setting`).
+        the IECV fits outside its values (:func:`bayes_hte.options.check_sampler_settings`).
     """
     spec = dict(spec or {})
     check_keys(spec, EVALUATION, "evaluation", family="ipdma")
     spec = {**{k: v for k, v in EVALUATION.items() if v is not UNSET}, **spec}
     if spec["cv"] not in ("iecv", "none"):
         raise SpecError(f"[evaluation] cv must be 'iecv' or 'none', got {spec['cv']!r}")
-    for name in SAMPLER_SETTINGS:
-        if name in spec:
-            try:
-                check_sampler_setting(name, spec[name])
-            except ValueError as err:
-                raise SpecError(f"[evaluation] {err}") from None
+    try:
+        check_sampler_settings(spec)
+    except ValueError as err:
+        raise SpecError(f"[evaluation] {err}") from None
     return spec
 
 
 def _r_hat_sentence(max_r_hat: pd.Series) -> str:
     """``", largest R-hat 1.006 (every refit <= 1.01)"`` for the IECV paragraph of the
-    report: the refits' largest R-hat and how many exceed 1.01 (nothing when no refit
-    has two chains)."""
+    report: the refits' largest R-hat and how many exceed the target
+    :data:`bayes_hte.diagnostics.MAX_R_HAT` (nothing when no refit has two chains)."""
     finite = max_r_hat[np.isfinite(max_r_hat)]
     if finite.empty:
         return ""
-    above = int((finite > 1.01).sum())
-    which = ("every refit <= 1.01" if above == 0
-             else f"{above} of {len(finite)} refits above 1.01: not converged")
+    target = diagnostics.MAX_R_HAT
+    above = int((finite > target).sum())
+    which = (f"every refit <= {target}" if above == 0
+             else f"{above} of {len(finite)} refits above {target}: not converged")
     return f", largest R-hat {finite.max():.3f} ({which})"
 
 

@@ -95,6 +95,7 @@ from bayes_hte.options import (
 from bayes_hte.workflows.iecv import IECVResult
 from bayes_hte.workflows.iecv import iecv as run_iecv
 from bayes_hte.workflows.scoring import (
+    DEFAULT_MAX_DRAWS,
     benefit_curves,
     evaluation_streams,
     outcome_arrays,
@@ -339,7 +340,7 @@ def evaluate_models(
     cv_options: Mapping | None = None,
     groups: int = 5,
     ci_prob: float = 0.95,
-    max_draws: int | None = 500,
+    max_draws: int | None = DEFAULT_MAX_DRAWS,
     loo: bool = True,
     random_state: int | np.random.Generator | None = None,
     log: Callable[[str], None] | None = None,
@@ -563,7 +564,7 @@ def compare_ite_models(
     truth_new: ArrayLike | str | None = None,
     groups: int = 5,
     ci_prob: float = 0.95,
-    max_draws: int | None = 500,
+    max_draws: int | None = DEFAULT_MAX_DRAWS,
     loo: bool = True,
     outdir: str | Path | None = None,
     save_figures: Callable[[ITEComparison, Path], Mapping[str, Path]] | None = None,

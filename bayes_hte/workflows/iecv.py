@@ -71,15 +71,14 @@ from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.models.ipdma import intercept_form
 from bayes_hte.options import (
     FIT_COST,
-    SAMPLER_SETTINGS,
     Learner,
     MassMatrix,
     Outcome,
     Sampler,
-    check_sampler_setting,
+    check_sampler_settings,
 )
 from bayes_hte.workflows.iecv_result import IECVResult
-from bayes_hte.workflows.scoring import score_iecv
+from bayes_hte.workflows.scoring import DEFAULT_MAX_DRAWS, score_iecv
 
 #: Forms of the random trial intercepts without a funnel in a trial without patients
 #: (:func:`empty_trial_fold`).
@@ -357,7 +356,7 @@ def iecv(
         events (or only events) to recalibrate on.
     ValueError
         Neither ``models`` nor ``heterogeneity`` and ``learner`` given; a sampler
-        setting outside its values (:func:`bayes_hte.options.check_sampler_setting`),
+        setting outside its values (:func:`bayes_hte.options.check_sampler_settings`),
         raised before any fit.
 
     Notes
@@ -368,11 +367,10 @@ def iecv(
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
     log = log or (lambda msg: None)
-    settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
-                "target_accept": target_accept, "mass_matrix": mass_matrix,
-                "random_seed": random_seed}
-    for name, value in settings.items():
-        check_sampler_setting(name, value)
+    sampler_opts = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
+                    "target_accept": target_accept, "mass_matrix": mass_matrix}
+    check_sampler_settings({**sampler_opts, "random_seed": random_seed})
+    sampler_opts |= {k: int(sampler_opts[k]) for k in ("draws", "tune", "chains")}
     templates = _templates(data, models, heterogeneity, learner, outcome)
     check_iecv(data, {label: opts["heterogeneity"] for label, opts in templates.items()})
     if data.outcome_type == "time_to_event" and horizon is None:
@@ -380,9 +378,6 @@ def iecv(
         horizon = (options.pop() if len(options) == 1 and None not in options
                    else median_follow_up(data.t, data.y))
     horizon = None if horizon is None else float(horizon)
-    sampler_opts = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
-                    "sampler": sampler, "target_accept": target_accept,
-                    "mass_matrix": mass_matrix}
     base_seed = 0 if random_seed is None else int(random_seed)
 
     if folds is None:
@@ -614,7 +609,7 @@ def _iecv_to_pipe(send, data: IPDData, models: Mapping | None, options: dict,
             pass
         # only the draws scored travel back (4 chains x 1000 draws x 10 models of the
         # demo's held-out predictions would be 1.8 GB in the other process)
-        outcome = ("ok", outcome[1].thinned(score.get("max_draws", 500)))
+        outcome = ("ok", outcome[1].thinned(score.get("max_draws", DEFAULT_MAX_DRAWS)))
     send.send(outcome)
     send.close()
 
@@ -665,7 +660,7 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
         ``log`` among the options.
     ValueError
         A sampler setting among the options outside its values
-        (:func:`bayes_hte.options.check_sampler_setting`): raised here, not when the
+        (:func:`bayes_hte.options.check_sampler_settings`): raised here, not when the
         other process reaches its first fit.
     DataError
         ``data`` is not an ``IPDData``.
@@ -679,9 +674,7 @@ def submit_iecv(data: IPDData, models: Sequence | Mapping | None = None, *,
     options = dict(options or {})
     if "log" in options:
         raise TypeError("submit_iecv takes no log: give the result to log_iecv")
-    for name in SAMPLER_SETTINGS:
-        if name in options:
-            check_sampler_setting(name, options[name])
+    check_sampler_settings(options)
     if not isinstance(data, IPDData):
         raise DataError(f"expected an IPDData, got {type(data).__name__}")
     if models is not None:  # unfitted copies: a fitted model's draws need not travel

@@ -65,6 +65,11 @@ class IECVScores:
     seconds: float = 0.0
 
 
+#: Posterior draws scored per model by default (in sample and of the IECV predictions):
+#: the per-draw metrics cost time in proportion to the draws.
+DEFAULT_MAX_DRAWS = 500
+
+
 def thin(values: np.ndarray, max_draws: int | None) -> np.ndarray:
     """At most ``max_draws`` evenly spaced draws, the chains laid end to end.
 
@@ -264,7 +269,7 @@ def score_iecv(cv_result: Any, *, truth: ArrayLike | str | None = None,
                truth_new: ArrayLike | str | None = None, groups: int = 5,
                ci_prob: float = 0.95,
                random_state: int | np.random.Generator | None = None,
-               max_draws: int | None = 500) -> IECVScores:
+               max_draws: int | None = DEFAULT_MAX_DRAWS) -> IECVScores:
     """Score a cross-validation's held-out predictions as
     :func:`~bayes_hte.workflows.compare.evaluate_models` does.
 
