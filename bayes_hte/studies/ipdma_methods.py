@@ -81,7 +81,7 @@ def fit_ipdma(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_intercept
         processes inside Dask's daemonic workers).
     target_accept : float, optional
         NUTS target acceptance (default: the structure's,
-        :data:`bayes_hte.options.DEFAULT_TARGET_ACCEPT`).
+        :meth:`bayes_hte.options.IPDMAOptions.target_accept`).
     ci_prob : float
         Probability of the equal-tailed credible intervals, in (0, 1).
     seed : int
