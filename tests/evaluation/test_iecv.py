@@ -217,6 +217,10 @@ def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, s
     here = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=cv_result,
                            loo=False, **scoring)
     assert any("computed in the cross-validation process" in m for m in messages)
+    # the given cross-validation's own fit time, not the ~0 s of taking its tables here
+    assert any(m.startswith("evaluation: IECV tables from the given cross-validation")
+               and f"its fits took {res.wall_seconds:.0f} s" in m for m in messages)
+    assert not any("IECV (fits + metrics)" in m for m in messages)
     pd.testing.assert_frame_equal(there.table, here.table)
     assert (there.table["validation"] == "iecv").sum() > 50
     for key in here.calibration:
