@@ -72,17 +72,15 @@ MIN_STUDIES: dict[str, int] = {
     "naive": 1, "random_intercept": 2, "stratified_intercept": 2, "rank1": 2,
     "fully_stratified": 3,
 }
-#: Default NUTS target acceptance per structure, binary outcome (nutpie, demo data,
-#: 4 x 1000 draws: 0.8 left 1-2 divergences in RI-S and R1-S; for FS 0.9 gave no
-#: divergence in 10 fits (6 FS-S, 4 FS-T seeds) and 1.6-2 times the smallest bulk ESS of
-#: 0.95, whose smaller steps did not shorten the trees; docs/performance.md item 22).
+#: Default NUTS target acceptance per structure (nutpie, demo data, 4 x 1000 draws:
+#: 0.8 left 1-2 divergences in RI-S and R1-S; for FS, 0.9 gave no divergence in 10
+#: binary fits and 7 over 12 time-to-event fits against 46 at 0.95, and 1.2-2 times the
+#: smallest bulk ESS of 0.95, whose shorter steps did not shorten the trees;
+#: docs/performance.md item 22).
 DEFAULT_TARGET_ACCEPT: dict[str, float] = {
     "naive": 0.9, "random_intercept": 0.9, "stratified_intercept": 0.9, "rank1": 0.95,
     "fully_stratified": 0.9,
 }
-#: Where a time-to-event model's default differs (the TTE demo, piecewise baseline,
-#: 4 x 1500 draws: FS-T at 0.9 had 1 and 3 divergences, at 0.95 none).
-TIME_TO_EVENT_TARGET_ACCEPT: dict[str, float] = {"fully_stratified": 0.95}
 #: Relative cost of one fit, for scheduling many fits (IECV): most expensive first.
 FIT_COST: dict[str, int] = {
     "fully_stratified": 4, "rank1": 3, "random_intercept": 2, "stratified_intercept": 1,
@@ -369,16 +367,10 @@ class IPDMAOptions:
         Returns
         -------
         float
-            ``value`` when given; else 0.9, or 0.95 for the rank-1 structure and the
-            time-to-event fully stratified one (fewer divergences, measured on the demo
-            data; :data:`DEFAULT_TARGET_ACCEPT`, :data:`TIME_TO_EVENT_TARGET_ACCEPT`).
+            ``value`` when given; else 0.9, or 0.95 for the rank-1 structure (fewer
+            divergences, measured on the demo data; :data:`DEFAULT_TARGET_ACCEPT`).
         """
-        if value is not None:
-            return value
-        if self.outcome == "time_to_event":
-            return TIME_TO_EVENT_TARGET_ACCEPT.get(self.heterogeneity,
-                                                   DEFAULT_TARGET_ACCEPT[self.heterogeneity])
-        return DEFAULT_TARGET_ACCEPT[self.heterogeneity]
+        return DEFAULT_TARGET_ACCEPT[self.heterogeneity] if value is None else value
 
     def mass_matrix(self, value: str, *, sampler: str,
                     intercept_form: str | None = None) -> MassMatrixKind:

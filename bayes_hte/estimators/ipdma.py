@@ -262,8 +262,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             Default: nutpie when installed.
         target_accept : float, optional
             NUTS target acceptance; ``None`` uses the structure's default
-            (:meth:`bayes_hte.options.IPDMAOptions.target_accept`: 0.9, and 0.95 for
-            rank-1 models and time-to-event fully stratified ones).
+            (:data:`bayes_hte.options.DEFAULT_TARGET_ACCEPT`: 0.9, and 0.95 for rank-1
+            models).
         mass_matrix : {"auto", "diag", "low_rank"}
             ``"auto"`` adapts nutpie's low-rank corrected mass matrix for rank-1 models
             and a diagonal one otherwise (measurements in ``docs/ipdma.md``).
