@@ -50,7 +50,13 @@ from bayes_hte.runners.ipd_aggregate import (
 from bayes_hte.runners.schema import EVALUATION, UNSET, SpecError, check_keys
 from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
 from bayes_hte.workflows.compare import METRIC_ORDER
-from bayes_hte.workflows.iecv import BackgroundIECV, log_iecv, process_context, submit_iecv
+from bayes_hte.workflows.iecv import (
+    BackgroundIECV,
+    log_iecv,
+    process_context,
+    r_hat_sentence,
+    submit_iecv,
+)
 from bayes_hte.workflows.scoring import thin_draws
 
 #: Time-to-event options of ``[model]`` passed on to :class:`~bayes_hte.IPDMetaModel`.
@@ -434,20 +440,6 @@ def evaluation_spec(spec: Mapping | None) -> dict:
     return spec
 
 
-def _r_hat_sentence(max_r_hat: pd.Series) -> str:
-    """``", largest R-hat 1.006 (every refit <= 1.01)"`` for the IECV paragraph of the
-    report: the refits' largest R-hat and how many exceed the target
-    :data:`bayes_hte.diagnostics.MAX_R_HAT` (nothing when no refit has two chains)."""
-    finite = max_r_hat[np.isfinite(max_r_hat)]
-    if finite.empty:
-        return ""
-    target = diagnostics.MAX_R_HAT
-    above = int((finite > target).sum())
-    which = (f"every refit <= {target}" if above == 0
-             else f"{above} of {len(finite)} refits above {target}: not converged")
-    return f", largest R-hat {finite.max():.3f} ({which})"
-
-
 def iecv_options(spec: Mapping) -> dict:
     """The keywords of :func:`~bayes_hte.workflows.iecv.iecv` in an ``[evaluation]``
     table.
@@ -615,7 +607,7 @@ def _report_evaluation(result: ITEComparison, data: IPDData, rep: Report, paths:
             f"computed on the held-out patients. {len(it.fits)} fits took "
             f"{it.wall_seconds:.0f} s wall time ({it.options['workers']} worker process(es)), "
             f"{int(it.fits['divergences'].sum())} divergences in total, smallest bulk ESS "
-            f"{it.fits['min_ess_bulk'].min():.0f}{_r_hat_sentence(it.fits['max_r_hat'])}."
+            f"{it.fits['min_ess_bulk'].min():.0f}{r_hat_sentence(it.fits['max_r_hat'])}."
             + "".join(f" {n[0].upper()}{n[1:]}." for n in it.notes)
             + " Pooled over the held-out predictions:")
         rep.table(formatted_summary(result.table, validation="iecv", trial="pooled"))

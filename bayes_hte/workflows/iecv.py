@@ -62,7 +62,7 @@ from scipy.special import expit
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.survival import median_follow_up
-from bayes_hte.diagnostics import fit_warnings, sampling_summary
+from bayes_hte.diagnostics import MAX_R_HAT, fit_warnings, sampling_summary
 from bayes_hte.effects.ipdma import synthesize_intercepts
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
@@ -473,14 +473,38 @@ def _fit_line(k: int, total: int, label: str, trial, seconds: float, divergences
             + (f", max R-hat {max_r_hat:.3f}" if np.isfinite(max_r_hat) else ""))
 
 
+def r_hat_sentence(max_r_hat: pd.Series) -> str:
+    """The refits' largest R-hat and how many exceed the target, for the log and the
+    report, e.g. ``", largest R-hat 1.006 (every refit <= 1.01)"``.
+
+    Parameters
+    ----------
+    max_r_hat : pandas.Series
+        ``IECVResult.fits["max_r_hat"]``: each refit's largest rank-normalised R-hat
+        (NaN for single-chain refits).
+
+    Returns
+    -------
+    str
+        The clause, counting the refits above :data:`bayes_hte.diagnostics.MAX_R_HAT`
+        as not converged; ``""`` when no refit has an R-hat.
+    """
+    finite = max_r_hat[np.isfinite(max_r_hat)]
+    if finite.empty:
+        return ""
+    target = MAX_R_HAT
+    above = int((finite > target).sum())
+    which = (f"every refit <= {target}" if above == 0
+             else f"{above} of {len(finite)} refits above {target}: not converged")
+    return f", largest R-hat {finite.max():.3f} ({which})"
+
+
 def _log_summary(result: IECVResult, log: Callable[[str], None]) -> None:
     """The closing log lines of a cross-validation: totals and the refits' notes."""
     fits = result.fits
     log(f"IECV: {len(fits)} fits in {result.wall_seconds:.0f} s wall time, "
         f"{int(fits['divergences'].sum())} divergences in total, smallest bulk ESS "
-        f"{fits['min_ess_bulk'].min():.0f}"
-        + (f", largest R-hat {fits['max_r_hat'].max():.3f}"
-           if np.isfinite(fits["max_r_hat"]).any() else ""))
+        f"{fits['min_ess_bulk'].min():.0f}{r_hat_sentence(fits['max_r_hat'])}")
     for note in result.notes:
         log(f"IECV: {note}")
 

@@ -204,7 +204,7 @@ def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, s
     computes itself from the in-process result. Only the draws scored travel back
     (``max_draws`` 30 of the 80 here): the in-process draws thinned alike."""
     from bayes_hte.workflows import evaluate_models
-    from bayes_hte.workflows.iecv import log_iecv, submit_iecv
+    from bayes_hte.workflows.iecv import log_iecv, r_hat_sentence, submit_iecv
 
     scoring = dict(truth_new=small_sim.data["true_ite"].to_numpy(), groups=4, ci_prob=0.9,
                    random_state=3, max_draws=30)
@@ -245,6 +245,11 @@ def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, s
     log_iecv(res, lines.append)
     assert len(lines) == len(res.fits) + 1 + len(res.notes)
     assert lines[0].startswith("IECV [1/") and "without trial" in lines[0]
+    # the totals line ends with the report's R-hat clause (none for these 1-chain refits;
+    # tests/runners/test_iecv_r_hat_sentence.py logs refits with R-hat)
+    summary = lines[len(res.fits)]
+    assert summary.startswith(f"IECV: {len(res.fits)} fits")
+    assert summary.endswith(r_hat_sentence(res.fits["max_r_hat"]))
 
 
 def test_iecv_in_a_second_process_raises_its_errors_here(small_sim):
