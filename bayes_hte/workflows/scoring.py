@@ -173,7 +173,7 @@ def evaluation_streams(random_state: int | np.random.Generator | None
 
 def score_settings(truth: np.ndarray | None, groups: int, ci_prob: float,
                    random_state: int | np.random.Generator | None,
-                   max_draws: int | None = None) -> dict:
+                   max_draws: int | None) -> dict:
     """What scores depend on besides the predictions (:attr:`IECVScores.settings`).
 
     Parameters
