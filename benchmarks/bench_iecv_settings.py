@@ -11,11 +11,14 @@ refitted in this one process (:func:`bayes_hte.workflows.iecv.iecv`, seed
 smallest bulk ESS, the divergences and the seconds of folds 2-7 (those that reuse the
 first fold's compilation) are printed, the settings one after the other, for each
 sampler (``--samplers nutpie nutpie_jax``: the refits on JAX too), mass matrix and
-target acceptance (``--target-accept 0.9 0.95``; default: the structure's).
+target acceptance (``--target-accept 0.9 0.95``; default: the structure's) and form of
+the trial-level effects (``--parameterization non_centered partially_centered``; default
+``auto``).
 
     python benchmarks/bench_iecv_settings.py [--structures random_intercept:s ...]
         [--settings 2/200/100 4/200/100 ...] [--samplers nutpie nutpie_jax]
         [--mass-matrix auto diag low_rank] [--target-accept 0.9 0.95]
+        [--parameterization auto non_centered partially_centered]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import warnings
 
 from demo_data import demo_data
 
+from bayes_hte import IPDMetaModel
 from bayes_hte.workflows.iecv import iecv
 
 
@@ -43,23 +47,26 @@ def main() -> None:
                         choices=["auto", "diag", "low_rank"])
     parser.add_argument("--target-accept", nargs="+", type=float, default=[None],
                         help="NUTS target acceptance (default: the structure's)")
+    parser.add_argument("--parameterization", nargs="+", default=["auto"],
+                        help="form of the trial-level effects (IPDMetaModel's keyword)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     data = demo_data()
-    print("model  sampler  mass matrix  target_accept  chains/tune/draws  folds 2-7 (s)  "
+    print("model  form  sampler  mass matrix  target_accept  chains/tune/draws  folds 2-7 (s)  "
           "max R-hat  median R-hat  min bulk ESS  divergences")
     for pair in args.structures:
         het, learner = pair.split(":")
-        for sampler, mass, accept in itertools.product(args.samplers, args.mass_matrix,
-                                                       args.target_accept):
+        for sampler, mass, accept, form in itertools.product(
+                args.samplers, args.mass_matrix, args.target_accept, args.parameterization):
+            model = IPDMetaModel(heterogeneity=het, learner=learner, parameterization=form)
             for setting in args.settings:
                 chains, tune, draws = (int(v) for v in setting.split("/"))
                 start, cpu = time.perf_counter(), time.process_time()
-                fits = iecv(data, heterogeneity=het, learner=learner, chains=chains,
+                fits = iecv(data, [model], chains=chains,
                             tune=tune, draws=draws, sampler=sampler, mass_matrix=mass,
                             target_accept=accept, random_seed=11).fits
                 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-                print(f"{het}:{learner}  {sampler}  {mass}  {accept or 'default'}  "
+                print(f"{het}:{learner}  {form}  {sampler}  {mass}  {accept or 'default'}  "
                       f"{setting:>11}  "
                       f"{fits.seconds.iloc[1:].sum():13.1f}  {fits.max_r_hat.max():9.3f}  "
                       f"{fits.max_r_hat.median():12.3f}  {fits.min_ess_bulk.min():12.0f}  "

@@ -1,7 +1,9 @@
 """Mass matrix and target acceptance per IPD-MA structure, on the demo data.
 
 Fits one structure x learner on the data of ``models/ipdma_binary_demo.toml``
-(Bouvier et al. 2024 design, 7 trials x 400 patients, seed 1) with nutpie, 4 chains x
+(Bouvier et al. 2024 design, 7 trials x 400 patients, seed 1) — or, with
+``--data indana``, on the INDANA-sized draw of ``bench_ipdma_indana.py`` (40,237
+patients in 4 trials, ~2 % events, 4 covariates) — with nutpie, 4 chains x
 1000 draws, for two seeds, both mass matrices (diagonal; nutpie's low-rank
 corrected one) and the forms of the trial intercepts asked for (``--parameterization``,
 default ``auto``), and prints divergences, the largest rank-normalised R-hat over the
@@ -12,6 +14,9 @@ table in ``docs/ipdma.md`` ("Sampler settings per structure") was made with it:
     python benchmarks/bench_ipdma_sampler_settings.py fully_stratified t --target-accept 0.95
     python benchmarks/bench_ipdma_sampler_settings.py random_intercept s \
         --parameterization non_centered partially_centered
+    python benchmarks/bench_ipdma_sampler_settings.py rank1 s --data indana \
+        --target-accept 0.95 --mass-matrix low_rank \
+        --parameterization centered non_centered partially_centered
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import time
 import warnings
 
 import arviz as az
+from bench_ipdma_indana import indana_like
 from demo_data import demo_data
 
+import bayes_hte as bh
 from bayes_hte.inference import fit
 from bayes_hte.models.ipdma import build_ipdma_model
 
@@ -36,8 +43,13 @@ def main() -> None:
     ap.add_argument("--mass-matrix", nargs="+", default=["diag", "low_rank"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--parameterization", nargs="+", default=["auto"])
+    ap.add_argument("--data", choices=["demo", "indana"], default="demo")
     args = ap.parse_args()
-    data = demo_data()
+    if args.data == "demo":
+        data = demo_data()
+    else:
+        data = bh.IPDData.from_frame(indana_like(), outcome="y", treatment="treat",
+                                     study="trial", covariates=["age", "sex", "sbp", "creat"])
     for form, mass, seed in itertools.product(args.parameterization, args.mass_matrix,
                                               args.seeds):
         model = build_ipdma_model(data, heterogeneity=args.heterogeneity,

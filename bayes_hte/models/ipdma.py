@@ -174,7 +174,7 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
                             min_events: int = 100) -> InterceptForm:
     r"""Form of the random trial intercepts under ``parameterization="auto"``.
 
-    Binary outcome, random-intercept model: the partially centred form
+    Binary outcome, random-intercept and rank-1 models: the partially centred form
     (:func:`_partially_centered_intercepts`, with nutpie's low-rank mass matrix, which
     ``mass_matrix="auto"`` adds) whenever every trial (trial arm, for the T-learner)
     with patients has an event and a non-event, so that its intercept has a finite
@@ -187,16 +187,16 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     patients, 68-132 events per trial) about 6-10 times the smallest bulk ESS of the
     non-centred form for RI-S and RI-T at 4 x 1000 draws, without divergences
     (``benchmarks/bench_ipdma_sampler_settings.py``, ``docs/ipdma.md``,
-    ``docs/performance.md`` item 20).
+    ``docs/performance.md`` item 20); for R1-S and R1-T about 1.3-1.6 times the smallest
+    bulk ESS of the non-centred form the demo data had before (item 23).
 
-    Other models pick by events. A trial (trial arm) with at least ``min_events``
-    events and as many non-events pins its own intercept down (standard error about 0.1
-    on the logit scale): then a time-to-event random-intercept model gets the
+    Time-to-event models pick by events. A trial (trial arm) with at least
+    ``min_events`` events and as many non-events pins its own intercept down (standard
+    error about 0.1 on the log-hazard scale): then a random-intercept model gets the
     anchored form (:func:`_anchored_intercepts`; with the low-rank mass matrix about
     six times the effective draws per second of the centred form with a diagonal one
     on an INDANA-sized Weibull model: ``benchmarks/bench_sampling_levers.py``) and the
-    rank-1 model the centred form (about 9x the non-centred one,
-    ``benchmarks/bench_ipdma_indana.py``). With fewer events per trial the posterior of
+    rank-1 model the centred form. With fewer events per trial the posterior of
     :math:`\tau_\alpha` reaches towards zero, the centred form diverges there, and
     the non-centred form is the safe choice (measured on the demo data: see
     ``docs/ipdma.md``). Rank-1 scales :math:`\phi_j` and fully stratified coefficient
@@ -216,8 +216,8 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     heterogeneity : {"random_intercept", "rank1"}
         The structure whose intercepts are random.
     min_events : int
-        Fewest events (and non-events) the least informative trial (arm) must have for
-        the centred (rank-1) and anchored (time-to-event) forms.
+        Fewest events the least informative trial (arm) of a time-to-event model must
+        have for its centred (rank-1) or anchored (random-intercept) form.
 
     Returns
     -------
@@ -227,7 +227,7 @@ def choose_parameterization(data: IPDData, *, learner: Learner = "s",
     _, events, totals = _events_by_intercept(data, learner)
     present = totals > 0
     least = np.minimum(events, totals - events)[present].min()
-    if data.outcome_type == "binary" and heterogeneity == "random_intercept":
+    if data.outcome_type == "binary":
         return "partially_centered" if least >= 1 else "non_centered"
     if least < min_events:
         return "non_centered"
@@ -499,8 +499,10 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         sd = tau_phi[:, None] if learner == "t" else tau_phi
         if weak_form == "centered":
             dev = pm.ZeroSumNormal("phi_dev", sigma=sd, dims=zs_dims)
-        else:
-            dev = sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims)
+        else:  # the same deviations as a deterministic (what the centred form samples)
+            dev = pm.Deterministic(
+                "phi_dev", sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims),
+                dims=zs_dims)
         phi = pm.Deterministic("phi", 1.0 + (dev.T if learner == "t" else dev), dims=s_dims)
         scale = phi[sidx, z] if learner == "t" else phi[sidx]
         effect = scale * effect

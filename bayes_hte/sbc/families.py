@@ -187,7 +187,7 @@ def models(family: str | None = None) -> list[SBCModel]:
             # the same model, fit the default
             simulate = (functools.partial(_binary, structure, learner,
                                           parameterization="centered")
-                        if structure == "random_intercept" else default)
+                        if structure in ("random_intercept", "rank1") else default)
             out.append(SBCModel(name=f"ipdma/binary/{structure}/{learner}", build=simulate,
                                 fit_build=None if simulate is default else default))
     for baseline in ("weibull", "piecewise"):

@@ -91,16 +91,15 @@ def test_priors_are_data(small):
 
 def test_parameterization_choice(small):
     _, data = small
-    assert ipdma.choose_parameterization(data, min_events=10) == "partially_centered"
-    assert ipdma.choose_parameterization(data, min_events=10, heterogeneity="rank1") == "centered"
-    # the rank-1 (and time-to-event) forms need the events; the binary random intercepts'
-    # partially centred form only a finite anchor per trial
-    assert ipdma.choose_parameterization(data, min_events=10_000,
-                                         heterogeneity="rank1") == "non_centered"
-    assert ipdma.choose_parameterization(data, min_events=10_000) == "partially_centered"
-    for learner in ("s", "t"):
-        assert ipdma.intercept_form(data, heterogeneity="random_intercept", learner=learner,
-                                    parameterization="auto") == "partially_centered"
+    # a binary outcome's partially centred form needs only a finite anchor per trial,
+    # whatever the number of events (min_events is for time-to-event models)
+    for het in ("random_intercept", "rank1"):
+        for min_events in (10, 10_000):
+            assert ipdma.choose_parameterization(data, min_events=min_events,
+                                                 heterogeneity=het) == "partially_centered"
+        for learner in ("s", "t"):
+            assert ipdma.intercept_form(data, heterogeneity=het, learner=learner,
+                                        parameterization="auto") == "partially_centered"
     nc = ipdma.build_ipdma_model(data, heterogeneity="random_intercept",
                                  parameterization="non_centered")
     assert "alpha_study_raw" in nc.named_vars
@@ -350,17 +349,21 @@ def test_anchored_form_is_the_centred_model(small, learner):
     np.testing.assert_allclose(diffs, diffs[0], atol=1e-8)
 
 
+@pytest.mark.parametrize("heterogeneity", ["random_intercept", "rank1"])
 @pytest.mark.parametrize("learner", ["s", "t"])
-def test_partially_centred_form_is_the_centred_model(small, learner):
+def test_partially_centred_form_is_the_centred_model(small, learner, heterogeneity):
     """Same density as the centred form after the triangular change of variables.
 
     alpha = m(tau) + sqrt(V(tau)) u and alpha_j = w a_hat + (1 - w) alpha + sqrt(w) s r
     (w_j = tau^2 / (tau^2 + s_j^2), 1/V = sum 1/(tau^2 + s_j^2), m = V sum a_hat/(tau^2 +
     s_j^2)): log p_pc(tau, u, r) = log p_centred(tau, alpha, alpha_j) + log sqrt(V)
-    + sum log(sqrt(w_j) s_j) exactly, at points far from the anchors as well.
+    + sum log(sqrt(w_j) s_j) exactly, at points far from the anchors as well. Rank-1:
+    the partially centred model's scales are non-centred (phi_dev = tau_phi phi_dev_raw,
+    sum-to-zero over the J trials), the centred model's centred, which adds the Jacobian
+    (J - 1) log tau_phi of that scaling (per arm).
     """
     _, data = small
-    kw = dict(heterogeneity="random_intercept", learner=learner)
+    kw = dict(heterogeneity=heterogeneity, learner=learner)
     cen = ipdma.build_ipdma_model(data, parameterization="centered", **kw)
     pc = ipdma.build_ipdma_model(data, parameterization="partially_centered", **kw)
     assert pc.bayes_hte["intercept_form"] == "partially_centered"
@@ -377,8 +380,14 @@ def test_partially_centred_form_is_the_centred_model(small, learner):
         w = tau**2 / total
         a_j = w * est + (1 - w) * alpha + np.sqrt(w) * se * pp["alpha_study_z"]
         pcen = {"alpha": alpha, "alpha_study": a_j, "tau_alpha_log__": pp["tau_alpha_log__"]}
-        pcen |= {k: v for k, v in pp.items() if k not in ("alpha_z", "alpha_study_z")}
+        pcen |= {k: v for k, v in pp.items()
+                 if k not in ("alpha_z", "alpha_study_z", "phi_dev_raw_zerosum__")}
         jac = 0.5 * np.log(1 / prec).sum() + np.log(np.sqrt(w) * se).sum()
+        if heterogeneity == "rank1":
+            tau_phi = np.exp(pp["tau_phi_log__"])
+            raw = pp["phi_dev_raw_zerosum__"]  # (*arm, J - 1): the transform is linear
+            pcen["phi_dev_zerosum__"] = (tau_phi[:, None] if learner == "t" else tau_phi) * raw
+            jac += (data.n_studies - 1) * np.log(tau_phi).sum()
         diffs.append(f_pc(pp) - f_cen(pcen) - jac)
     np.testing.assert_allclose(diffs, 0.0, atol=1e-8)
 
@@ -397,7 +406,9 @@ def test_partially_centred_form_needs_events_in_every_trial(small, learner):
         ipdma.build_ipdma_model(data, heterogeneity="random_intercept", learner=learner,
                                 parameterization="partially_centered")
     # auto never picks it there (the trial's intercept has no finite anchor)
-    assert ipdma.choose_parameterization(data, learner=learner) == "non_centered"
+    for het in ("random_intercept", "rank1"):
+        assert ipdma.choose_parameterization(data, learner=learner,
+                                             heterogeneity=het) == "non_centered"
 
 
 @pytest.mark.parametrize("learner", ["s", "t"])
