@@ -7,7 +7,7 @@ tuning + 1000 kept draws; before, two chains of 200 + 100, which had not converg
 ``docs/performance.md`` item 21). For each structure and each setting
 ``chains/tune/draws`` (default: the main fits' ``4/1000/1000``), all seven folds are
 refitted in this one process (:func:`bayes_hte.workflows.iecv.iecv`, seed
-11 as in the demo spec), and the largest and median R-hat over the folds, the
+11 as in the demo spec, or each of ``--seeds``), and the largest and median R-hat over the folds, the
 smallest bulk ESS, the divergences and the seconds of folds 2-7 (those that reuse the
 first fold's compilation) are printed, the settings one after the other, for each
 sampler (``--samplers nutpie nutpie_jax``: the refits on JAX too), mass matrix and
@@ -47,6 +47,8 @@ def main() -> None:
                         choices=["auto", "diag", "low_rank"])
     parser.add_argument("--target-accept", nargs="+", type=float, default=[None],
                         help="NUTS target acceptance (default: the structure's)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[11],
+                        help="random_seed of the cross-validation (default: the demo's 11)")
     parser.add_argument("--parameterization", nargs="+", default=["auto"],
                         help="form of the trial-level effects (IPDMetaModel's keyword)")
     args = parser.parse_args()
@@ -56,17 +58,18 @@ def main() -> None:
           "max R-hat  median R-hat  min bulk ESS  divergences")
     for pair in args.structures:
         het, learner = pair.split(":")
-        for sampler, mass, accept, form in itertools.product(
-                args.samplers, args.mass_matrix, args.target_accept, args.parameterization):
+        for sampler, mass, accept, form, seed in itertools.product(
+                args.samplers, args.mass_matrix, args.target_accept, args.parameterization,
+                args.seeds):
             model = IPDMetaModel(heterogeneity=het, learner=learner, parameterization=form)
             for setting in args.settings:
                 chains, tune, draws = (int(v) for v in setting.split("/"))
                 start, cpu = time.perf_counter(), time.process_time()
                 fits = iecv(data, [model], chains=chains,
                             tune=tune, draws=draws, sampler=sampler, mass_matrix=mass,
-                            target_accept=accept, random_seed=11).fits
+                            target_accept=accept, random_seed=seed).fits
                 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-                print(f"{het}:{learner}  {form}  {sampler}  {mass}  {accept or 'default'}  "
+                print(f"{het}:{learner}  {form}  seed {seed}  {sampler}  {mass}  {accept or 'default'}  "
                       f"{setting:>11}  "
                       f"{fits.seconds.iloc[1:].sum():13.1f}  {fits.max_r_hat.max():9.3f}  "
                       f"{fits.max_r_hat.median():12.3f}  {fits.min_ess_bulk.min():12.0f}  "
