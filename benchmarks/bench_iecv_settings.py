@@ -7,8 +7,8 @@ tuning + 1000 kept draws; before, two chains of 200 + 100, which had not converg
 ``docs/performance.md`` item 21). For each structure and each setting
 ``chains/tune/draws`` (default: the main fits' ``4/1000/1000``), all seven folds are
 refitted in this one process (:func:`bayes_hte.workflows.iecv.iecv`, seed
-11 as in the demo spec, or each of ``--seeds``), and the largest and median R-hat over the folds, the
-smallest bulk ESS, the divergences and the seconds of folds 2-7 (those that reuse the
+11 as in the demo spec, or each of ``--seeds``), and the largest and median R-hat over
+the folds, the smallest bulk ESS, the divergences and the seconds of folds 2-7 (those that reuse the
 first fold's compilation) are printed, the settings one after the other, for each
 sampler (``--samplers nutpie nutpie_jax``: the refits on JAX too), mass matrix and
 target acceptance (``--target-accept 0.9 0.95``; default: the structure's) and form of
@@ -69,7 +69,8 @@ def main() -> None:
                             tune=tune, draws=draws, sampler=sampler, mass_matrix=mass,
                             target_accept=accept, random_seed=seed).fits
                 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-                print(f"{het}:{learner}  {form}  seed {seed}  {sampler}  {mass}  {accept or 'default'}  "
+                print(f"{het}:{learner}  {form}  seed {seed}  {sampler}  {mass}  "
+                      f"{accept or 'default'}  "
                       f"{setting:>11}  "
                       f"{fits.seconds.iloc[1:].sum():13.1f}  {fits.max_r_hat.max():9.3f}  "
                       f"{fits.max_r_hat.median():12.3f}  {fits.min_ess_bulk.min():12.0f}  "

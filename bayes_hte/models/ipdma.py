@@ -499,10 +499,8 @@ def ipdma_linear_predictor(X: pt.TensorVariable, z: pt.TensorVariable,
         sd = tau_phi[:, None] if learner == "t" else tau_phi
         if weak_form == "centered":
             dev = pm.ZeroSumNormal("phi_dev", sigma=sd, dims=zs_dims)
-        else:  # the same deviations as a deterministic (what the centred form samples)
-            dev = pm.Deterministic(
-                "phi_dev", sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims),
-                dims=zs_dims)
+        else:
+            dev = sd * pm.ZeroSumNormal("phi_dev_raw", sigma=1.0, dims=zs_dims)
         phi = pm.Deterministic("phi", 1.0 + (dev.T if learner == "t" else dev), dims=s_dims)
         scale = phi[sidx, z] if learner == "t" else phi[sidx]
         effect = scale * effect
