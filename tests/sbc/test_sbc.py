@@ -172,11 +172,27 @@ def test_a_model_whose_simulations_all_failed_is_summarised_as_failing():
     assert row["verdict"] == "fail"
 
 
-def test_default_random_intercepts_are_simulated_centred_and_fitted_as_users_fit_them():
-    """The default binary random intercepts (partially centred) have flat variables:
-    the SBC model simulates the centred form and fits the default one."""
-    spec = sbc.models("ipdma/binary/random_intercept/t")[0]
-    assert spec.build().bayes_hte["intercept_form"] == "centered"
-    assert spec.fit_build().bayes_hte["intercept_form"] == "partially_centered"
+@pytest.mark.parametrize("name", ["ipdma/binary/random_intercept/t", "ipdma/binary/rank1/s",
+                                  "ipdma/binary/rank1/t"])
+def test_default_random_intercepts_are_simulated_centred_and_fitted_as_users_fit_them(name):
+    """The default binary random intercepts (partially centred, RI and rank-1) have flat
+    variables: the SBC model simulates the centred form and fits the default one, whose
+    posterior has every simulated parameter (rank-1: phi_dev = phi - 1 added)."""
+    spec = sbc.models(name)[0]
+    sim_model, fit_model = spec.build(), spec.fit_build()
+    assert sim_model.bayes_hte["intercept_form"] == "centered"
+    assert fit_model.bayes_hte["intercept_form"] == "partially_centered"
+    fit_names = {v.name for v in [*fit_model.free_RVs, *fit_model.deterministics]}
+    assert {v.name for v in sim_model.free_RVs} <= fit_names
+    if "rank1" in name:  # the added deviations are the centred form's phi_dev
+        assert "phi_dev_raw" in fit_model.named_vars
+        assert fit_model.named_vars_to_dims["phi_dev"] == sim_model.named_vars_to_dims["phi_dev"]
+        rng = np.random.default_rng(0)  # away from phi = 1, where the check is trivial
+        point = {k: v + 0.5 * rng.normal(size=np.shape(v))
+                 for k, v in fit_model.initial_point().items()}
+        phi, dev = fit_model.compile_fn([fit_model["phi"], fit_model["phi_dev"]],
+                                        inputs=fit_model.value_vars,
+                                        on_unused_input="ignore")(point)
+        np.testing.assert_allclose(dev, (phi - 1.0).T if name.endswith("/t") else phi - 1.0)
     sim = sbc.core.simulate(spec, np.random.default_rng(2))
     assert np.isin(sim["data"]["y_observed"], [0, 1]).all()
