@@ -13,10 +13,11 @@ each line of the job's log as it arrives, and prints
 - the job's wall time and its CPU seconds in all.
 
 ``--cold`` gives the job empty PyTensor and numba compilation caches (what a fresh
-machine has). The spec's output directory is written as by the job itself.
+machine has). The outputs go to a temporary folder (removed at the end) unless ``--out``
+names one.
 
     python benchmarks/bench_job_cpu.py [models/ipdma_binary_demo.toml] [--cold]
-        [--interval 2] [--window 20]
+        [--out FOLDER] [--interval 2] [--window 20]
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("spec", nargs="?", default="models/ipdma_binary_demo.toml")
     parser.add_argument("--cold", action="store_true",
                         help="empty PyTensor and numba compilation caches")
+    parser.add_argument("--out", default=None,
+                        help="output folder of the job (default: a temporary one)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between reads")
     parser.add_argument("--window", type=float, default=20.0, help="seconds per table row")
     args = parser.parse_args()
@@ -69,10 +72,12 @@ def main() -> None:
         os.makedirs(f"{caches.name}/pytensor"), os.makedirs(f"{caches.name}/numba")
         env["PYTENSOR_FLAGS"] = f"base_compiledir={caches.name}/pytensor"
         env["NUMBA_CACHE_DIR"] = f"{caches.name}/numba"
+    scratch = tempfile.TemporaryDirectory(prefix="bench_job_cpu_out_")
+    out = args.out or f"{scratch.name}/results"
     start = time.perf_counter()
     job = subprocess.Popen(
         [sys.executable, "-c", "import sys; from bayes_hte.cli import main; "
-         "sys.exit(main(sys.argv[1:]))", "run", args.spec, "--no-progress"],
+         "sys.exit(main(sys.argv[1:]))", "run", args.spec, "--no-progress", "--out", out],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     log: list[tuple[float, str]] = []
 
@@ -103,6 +108,7 @@ def main() -> None:
     reader.join(timeout=10)
     if caches is not None:
         caches.cleanup()
+    scratch.cleanup()
 
     print(f"job: exit code {job.returncode}, wall {wall:.1f} s")
     busy = {pid: rec for pid, rec in seen.items() if rec["samples"][-1][1] >= 1.0}

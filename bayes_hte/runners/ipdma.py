@@ -52,7 +52,6 @@ from bayes_hte.workflows import ITEComparison, check_iecv, evaluate_models
 from bayes_hte.workflows.compare import METRIC_ORDER
 from bayes_hte.workflows.iecv import (
     BackgroundIECV,
-    log_iecv,
     process_context,
     r_hat_sentence,
     submit_iecv,
@@ -522,8 +521,9 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
         Probability of the reported intervals.
     cv_result : BackgroundIECV, optional
         The cross-validation of these models started before their fits
-        (:func:`~bayes_hte.workflows.iecv.submit_iecv`): waited for and scored instead
-        of refitting here (its per-refit log lines are written when it is collected).
+        (:func:`~bayes_hte.workflows.iecv.submit_iecv`): waited for after the in-sample
+        metrics and scored instead of refitting here (its per-refit log lines are written
+        when it is collected).
     ite_draws : mapping, optional
         The models' ITE draws already computed (``evaluate_models(ite_draws=...)``).
     diagnostics_tables : mapping, optional
@@ -552,15 +552,11 @@ def evaluate_fitted(fitted: Mapping[str, IPDMetaModel], data: IPDData, *,
             log(f"evaluation: IECV skipped: {skipped}")
             cv = "none"
     start = time.perf_counter()
-    done = None
-    if cv == "iecv" and cv_result is not None:
-        done = cv_result.result()
-        log_iecv(done, log)
-        log(f"evaluation: the cross-validation ran alongside the main fits; "
-            f"{time.perf_counter() - start:.0f} s waited for it after them")
+    # a running cross-validation is waited for inside, after the in-sample metrics
     result = evaluate_models(
         fitted, data, cv=cv, cv_options=cv_options,
-        loo=bool(spec["loo"]), log=log, cv_result=done, ite_draws=ite_draws,
+        loo=bool(spec["loo"]), log=log, cv_result=cv_result if cv == "iecv" else None,
+        ite_draws=ite_draws,
         diagnostics_tables=diagnostics_tables,
         **_scoring(data, truth, spec, ci_prob))
     paths = result.save(outdir) | plots.save_comparison_figures(result, outdir)

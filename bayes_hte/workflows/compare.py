@@ -92,7 +92,7 @@ from bayes_hte.options import (
     Sampler,
     SummaryValue,
 )
-from bayes_hte.workflows.iecv import IECVResult
+from bayes_hte.workflows.iecv import BackgroundIECV, IECVResult, log_iecv
 from bayes_hte.workflows.iecv import iecv as run_iecv
 from bayes_hte.workflows.scoring import (
     DEFAULT_MAX_DRAWS,
@@ -344,7 +344,7 @@ def evaluate_models(
     loo: bool = True,
     random_state: int | np.random.Generator | None = None,
     log: Callable[[str], None] | None = None,
-    cv_result: IECVResult | None = None,
+    cv_result: IECVResult | BackgroundIECV | None = None,
     ite_draws: Mapping[str, tuple[xr.DataArray, xr.DataArray]] | None = None,
     diagnostics_tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> ITEComparison:
@@ -367,11 +367,14 @@ def evaluate_models(
     cv_options : mapping, optional
         Keyword arguments of :func:`bayes_hte.workflows.iecv.iecv` (sampler settings,
         ``workers``, ``recalibrate``).
-    cv_result : IECVResult, optional
-        With ``cv="iecv"``: the cross-validation already run (e.g. by
-        :func:`bayes_hte.workflows.iecv.submit_iecv` while the models were fitted), of
-        the same models on the same data; it is scored instead of refitting, and
-        ``cv_options`` are not used.
+    cv_result : IECVResult or BackgroundIECV, optional
+        With ``cv="iecv"``: the cross-validation already run, or still running in
+        another process (:func:`bayes_hte.workflows.iecv.submit_iecv`, started before
+        the models were fitted), of the same models on the same data; it is scored
+        instead of refitting, and ``cv_options`` are not used. A running one is waited
+        for after the in-sample metrics (and LOO), so that they are computed while it
+        runs; its per-refit lines are then logged (:func:`~bayes_hte.workflows.iecv.log_iecv`)
+        with the seconds waited.
     ite_draws : mapping of str to (DataArray, DataArray), optional
         Per model label, its ``ite()`` and ``ite(new_trial=True)`` draws when the caller
         has them already (dims (chain, draw, patient); the new-trial draws may be
@@ -481,6 +484,13 @@ def evaluate_models(
     else:
         start = time.perf_counter()
         opts = dict(cv_options or {})
+        if isinstance(cv_result, BackgroundIECV):
+            cv_result = cv_result.result()
+            log_iecv(cv_result, log)
+            log(f"evaluation: the cross-validation ran alongside the main fits; "
+                f"{time.perf_counter() - start:.0f} s waited for it after the in-sample "
+                f"metrics")
+            start = time.perf_counter()
         refitted_here = cv_result is None
         if refitted_here:
             cv_result = run_iecv(data, dict(fitted), log=log, **opts)

@@ -209,11 +209,18 @@ def test_iecv_in_a_second_process_gives_the_same_result(cv_result, small_data, s
     scoring = dict(truth_new=small_sim.data["true_ite"].to_numpy(), groups=4, ci_prob=0.9,
                    random_state=3, max_draws=30)
     background = submit_iecv(small_data, small_fitted, options=cv_fast, score=scoring)
-    res = background.result()
-    assert res.scores is not None and cv_result.scores is None
     messages = []
-    there = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=res, loo=False,
-                            log=messages.append, **scoring)
+    # given while it runs (as ``bayes-hte run`` does): waited for after the in-sample
+    # metrics, which are computed meanwhile; its refits logged when it is collected
+    there = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=background,
+                            loo=False, log=messages.append, **scoring)
+    in_sample = next(i for i, m in enumerate(messages) if "in-sample metrics of" in m)
+    waited = next(i for i, m in enumerate(messages)
+                  if "s waited for it after the in-sample metrics" in m)
+    assert in_sample < waited
+    res = background.result()                             # collected once, kept
+    assert sum(m.startswith("IECV [") for m in messages[in_sample:waited]) == len(res.fits)
+    assert res.scores is not None and cv_result.scores is None
     here = evaluate_models(small_fitted, small_data, cv="iecv", cv_result=cv_result,
                            loo=False, **scoring)
     assert any("computed in the cross-validation process" in m for m in messages)
