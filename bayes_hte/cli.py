@@ -9,9 +9,17 @@ import sys
 import matplotlib
 
 from bayes_hte.errors import DataError
+from bayes_hte.estimators.base import PACKAGE_VERSION
 from bayes_hte.runners.sbc import run_sbc
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import run_spec, run_study_spec
+
+#: What ``bayes-hte --help`` says first.
+DESCRIPTION = ("Bayesian heterogeneous treatment effects from several randomized trials. "
+               "bayes-hte run <spec.toml> runs an analysis (models/<name>.toml), "
+               "bayes-hte study <spec.toml> a Monte Carlo simulation study "
+               "(models/studies/<name>.toml), bayes-hte sbc <families> the "
+               "simulation-based calibration of the model families.")
 
 
 def _print(msg: str) -> None:
@@ -34,9 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         Exit code: 0 on success, 2 when the spec or the data are wrong (the message is
         printed to stderr).
     """
-    parser = argparse.ArgumentParser(prog="bayes-hte", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bayes-hte", description=DESCRIPTION,
+        epilog="Each command has its own --help, e.g. bayes-hte run --help.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {PACKAGE_VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the analysis an analysis spec (TOML) describes")
+    run = sub.add_parser("run", help="run an analysis spec (TOML): fit its models and "
+                         "write tables, figures and a report",
+                         description="Run the analysis a TOML spec describes, e.g. "
+                         "bayes-hte run models/ipdma_binary_demo.toml.")
     run.add_argument("spec", help="path to a TOML spec, e.g. models/ipdma_binary_demo.toml")
     run.add_argument("--out", default=None, help="output folder (default: the spec's [output].dir)")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -7,6 +7,8 @@ import functools
 import hashlib
 import importlib.util
 import json
+import logging
+import numbers
 import os
 import time
 import warnings
@@ -28,6 +30,7 @@ from bayes_hte.options import (
     MassMatrixKind,
     Sampler,
     check_choice,
+    check_sampler_settings,
 )
 
 
@@ -567,12 +570,20 @@ def fit(
     Raises
     ------
     ValueError
-        An unknown ``sampler`` or ``mass_matrix``, or ``mass_matrix="low_rank"`` with
-        PyMC's sampler.
+        An unknown ``sampler`` or ``mass_matrix``, ``mass_matrix="low_rank"`` with
+        PyMC's sampler, ``draws``, ``chains`` or ``cores`` not an integer >= 1, ``tune``
+        or ``random_seed`` not an integer >= 0, or ``target_accept`` outside (0, 1)
+        (:func:`bayes_hte.options.check_sampler_settings`); raised before anything is
+        compiled.
     MemoryBudgetError
         ``log_likelihood=True`` or ``posterior_predictive=True`` asks for an array
         that would not fit in the memory available (raised before sampling).
     """
+    check_sampler_settings({"draws": draws, "tune": tune, "chains": chains,
+                            "random_seed": random_seed, "target_accept": target_accept})
+    if cores is not None and (isinstance(cores, bool)
+                              or not isinstance(cores, numbers.Integral) or cores < 1):
+        raise ValueError(f"cores must be an integer >= 1, got {cores!r}")
     sampler = resolve_sampler(sampler)
     if log_likelihood or posterior_predictive:
         unit = per_unit_model(model)  # the per-patient form of a reduced model
@@ -621,6 +632,11 @@ def fit(
             # partially centred and anchored intercepts are written with potentials)
             warnings.filterwarnings("ignore", message="The effect of Potentials on other "
                                     "parameters is ignored", category=UserWarning)
+            # PyMC logs "Sampling: [y]" (the observed variables it draws) at INFO: after
+            # every fit that read as if the outcome itself were being sampled
+            forward_log = logging.getLogger("pymc.sampling.forward")
+            level = forward_log.level
+            forward_log.setLevel(logging.WARNING)
             try:
                 pp = pm.sample_posterior_predictive(
                     idata, model=unit, extend_inferencedata=unit is model,
@@ -636,6 +652,8 @@ def fit(
                 warnings.warn(f"posterior_predictive group not added: the model cannot "
                               f"simulate its observed data ({first})", UserWarning,
                               stacklevel=2)
+            finally:
+                forward_log.setLevel(level)
     return idata
 
 

@@ -31,7 +31,40 @@ from pathlib import Path
 from bayes_hte.estimators.base import PACKAGE_VERSION
 from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.base import Log
-from bayes_hte.runners.schema import SpecError
+from bayes_hte.runners.schema import SpecError, check_spec
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a spec file, with a :class:`SpecError` for what is not one.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    dict
+        Its tables.
+
+    Raises
+    ------
+    SpecError
+        ``path`` does not exist, is a folder, cannot be read, is not UTF-8 text or not
+        valid TOML (the message gives the line and column).
+    """
+    if not path.exists():
+        raise SpecError(f"spec file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise SpecError(f"{str(path)!r} is a folder; give the spec's TOML file (e.g. "
+                        f"{str(path / '<name>.toml')!r})")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: not a valid TOML spec: {err}") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot be read ({err.strerror})") from None
 
 
 def load_spec(path: str | Path) -> dict:
@@ -54,14 +87,11 @@ def load_spec(path: str | Path) -> dict:
     Raises
     ------
     SpecError
-        The file does not exist, has no ``[data]`` or ``[model]`` table, or no
-        ``[model].family``.
+        The file does not exist, is a folder or not valid TOML (:func:`read_toml`), has
+        no ``[data]`` or ``[model]`` table, or no ``[model].family``.
     """
     path = Path(path)
-    if not path.exists():
-        raise SpecError(f"spec file {str(path)!r} does not exist")
-    with path.open("rb") as fh:
-        spec = tomllib.load(fh)
+    spec = read_toml(path)
     if "study" in spec and "model" not in spec:
         raise SpecError(f"{path} is a simulation-study spec ([study] table): run it with "
                         "`bayes-hte study`")
@@ -160,6 +190,7 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
     family = spec["model"]["family"]
     if family not in FAMILIES:
         raise SpecError(f"[model] family {family!r} is unknown; choose one of {sorted(FAMILIES)}")
+    check_spec(spec, family)  # before the output folder is made: a typo leaves nothing
     out = Path(outdir or spec["output"]["dir"])
     reuse = _claim_folder(out, spec, overwrite=overwrite, log=log)
     module, func = FAMILIES[family].split(":")
@@ -196,16 +227,11 @@ def load_study_spec(path: str | Path) -> dict:
     Raises
     ------
     SpecError
-        The file does not exist, is not valid TOML, or has no ``[study]`` table.
+        The file does not exist, is a folder or not valid TOML (:func:`read_toml`), or
+        has no ``[study]`` table.
     """
     path = Path(path)
-    if not path.exists():
-        raise SpecError(f"spec file {str(path)!r} does not exist")
-    try:
-        with path.open("rb") as fh:
-            spec = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: not valid TOML: {err}") from err
+    spec = read_toml(path)
     if "study" not in spec:
         hint = " (an analysis spec: run it with `bayes-hte run`)" if "model" in spec else ""
         raise SpecError(f"{path}: a study spec needs a [study] table{hint}")

@@ -98,3 +98,17 @@ def validation_script(name: str) -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def assert_csv_columns_named(folder) -> None:
+    """Every CSV table under ``folder`` names each column, its index included (no blank
+    first header cell, which a spreadsheet shows as an unnamed column)."""
+    import csv
+    from pathlib import Path
+
+    tables = sorted(Path(folder).rglob("*.csv"))
+    assert tables, f"no CSV under {folder}"
+    for path in tables:
+        with path.open(newline="") as fh:
+            header = next(csv.reader(fh))
+        assert all(name.strip() for name in header), f"{path.name}: unnamed column in {header}"

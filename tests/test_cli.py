@@ -12,7 +12,7 @@ from bayes_hte import DataError
 from bayes_hte.cli import main
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import load_spec, run_spec
-from tests._helpers import bouvier_ipdma_toml, sampler_toml
+from tests._helpers import assert_csv_columns_named, bouvier_ipdma_toml, sampler_toml
 
 SPEC = bouvier_ipdma_toml(patients_per_trial=120, heterogeneity=[
     "naive", "random_intercept"]) + "\n" + sampler_toml() + """
@@ -27,6 +27,7 @@ def test_run_ipdma_spec(tmp_path):
     spec.write_text(SPEC.format(out=out))
     messages = []
     run_spec(spec, log=messages.append)
+    assert_csv_columns_named(out)
     for name in ("ite_summary.csv", "parameters.csv", "diagnostics.csv", "loo_compare.csv",
                  "report.md", "report.html", "ite_distribution.png", "NA-S_trace.png",
                  "RI-S_rank.png", "RI-S_ppc.png", "posteriors/NA-S.nc", "spec.json"):
@@ -78,6 +79,45 @@ def test_cli_errors(tmp_path, capsys):
         run_spec(bad, log=lambda m: None)
 
 
+def test_cli_errors_for_what_is_not_a_spec_file(tmp_path, capsys):
+    """A folder, a file that is not TOML and one that is not UTF-8 give one line each."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nsome text here\n")
+    binary = tmp_path / "data.toml"
+    binary.write_bytes(b"\xff\xfe\x00[data]")
+    for path, message in [(tmp_path, "is a folder; give the spec's TOML file"),
+                          (notes, "not a valid TOML spec: Expected '=' after a key"),
+                          (binary, "not a valid TOML spec")]:
+        assert main(["run", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("bayes-hte: error: ") and message in err
+        assert "Traceback" not in err
+        assert main(["study", str(path)]) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("section", "setting", "match"), [
+    ("sampler", 'draws = "1000"', r"\[sampler\] draws must be an integer >= 1, got '1000'"),
+    ("sampler", "chains = 0", r"\[sampler\] chains must be an integer >= 1"),
+    ("sampler", "tune = 10.5", r"\[sampler\] tune must be an integer >= 0"),
+    ("sampler", "random_seed = -1", r"\[sampler\] random_seed must be an integer >= 0"),
+    ("sampler", "target_accept = 1", r"\[sampler\] target_accept must be in \(0, 1\)"),
+    ("sampler", 'mass_matrix = "dense"', r"\[sampler\] mass_matrix must be one of"),
+])
+def test_bad_sampler_setting_stops_the_run_before_the_output_folder(tmp_path, section,
+                                                                   setting, match):
+    """Checked with the spec, before anything is loaded, fitted or written."""
+    text = SPEC.format(out=tmp_path / "out")
+    key = setting.split(" = ")[0]
+    lines = [ln for ln in text.splitlines() if not ln.startswith(f"{key} =")]
+    at = lines.index(f"[{section}]") + 1
+    spec = tmp_path / "bad.toml"
+    spec.write_text("\n".join([*lines[:at], setting, *lines[at:]]) + "\n")
+    with pytest.raises(SpecError, match=match):
+        run_spec(spec, log=lambda m: None)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("setting", "match"), [
     ('mass_matrix = "dense"', r"\[evaluation\] mass_matrix must be one of"),
     ("draws = 0", r"\[evaluation\] draws must be an integer >= 1"),
@@ -103,6 +143,16 @@ def test_console_script_help():
     res = subprocess.run([sys.executable, "-m", "bayes_hte.cli", "run", "--help"],
                          capture_output=True, text=True, check=True)
     assert "TOML spec" in res.stdout
+    top = " ".join(subprocess.run([sys.executable, "-m", "bayes_hte.cli", "--help"],
+                                  capture_output=True, text=True, check=True).stdout.split())
+    for command in ("bayes-hte run", "bayes-hte study", "bayes-hte sbc", "--version"):
+        assert command in top
+    assert "``" not in top  # no reStructuredText markup in the terminal
+    version = subprocess.run([sys.executable, "-m", "bayes_hte.cli", "--version"],
+                             capture_output=True, text=True, check=True).stdout
+    import bayes_hte
+
+    assert version.strip() == f"bayes-hte {bayes_hte.__version__}"
 
 
 def test_tte_demo_spec_runs_small(tmp_path):

@@ -231,6 +231,35 @@ def test_same_seed_gives_bit_identical_posteriors(sampler):
     assert not np.array_equal(a["posterior"]["mu"].values, c["posterior"]["mu"].values)
 
 
+@pytest.mark.parametrize(("setting", "match"), [
+    ({"draws": 0}, "draws must be an integer >= 1, got 0"),
+    ({"draws": "1000"}, "draws must be an integer >= 1, got '1000'"),
+    ({"chains": 0}, "chains must be an integer >= 1"),
+    ({"tune": -1}, "tune must be an integer >= 0"),
+    ({"tune": 100.0}, "tune must be an integer >= 0"),
+    ({"random_seed": True}, "random_seed must be an integer >= 0"),
+    ({"target_accept": 0.0}, r"target_accept must be in \(0, 1\)"),
+    ({"cores": 0}, "cores must be an integer >= 1"),
+])
+def test_bad_sampler_settings_are_refused_before_sampling(setting, match, monkeypatch):
+    """Through the estimators users call, before anything is compiled or sampled."""
+    import pymc as pm
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled")
+
+    monkeypatch.setattr(pm, "sample", no_sampling)
+    table = bh.EffectTable.from_arrays([-0.9, -1.6, -0.2], [0.3, 0.2, 0.05])
+    with pytest.raises(ValueError, match=match):
+        fit(build_meta_analysis_model(table), **setting)
+    sim = bouvier2024(trials=3, patients_per_trial=40, covariates=3, seed=1)
+    data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1"])
+    if "cores" not in setting:  # not a keyword of the estimators
+        with pytest.raises(ValueError, match=match):
+            bh.IPDMetaModel().fit(data, **setting)
+
+
 # --------------------------------------------------------------------------- JAX path
 def test_nutpie_jax_gives_the_posterior_of_the_numba_path():
     """sampler="nutpie_jax" (nutpie, log density and gradient compiled by JAX): the same

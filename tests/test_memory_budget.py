@@ -83,5 +83,8 @@ def test_summary_in_chunks_equals_the_whole(fitted, monkeypatch, new_trial):
     monkeypatch.setattr(ipdma_estimator, "SUMMARY_CHUNK", 60 * 7)  # 7 patients a chunk
     chunked = fitted.summary(new_trial=new_trial)
     assert len(chunked) == 180
+    if not new_trial:  # the new-trial prediction interval, chunked the same way
+        pi = effects.summarize(fitted.ite(new_trial=True))
+        whole["pi_low"], whole["pi_high"] = pi["ci_low"], pi["ci_high"]
     pd.testing.assert_frame_equal(chunked, whole)
     assert np.isfinite(chunked.to_numpy()).all()

@@ -295,12 +295,14 @@ class MetaAnalysisResult(IntervalBounds):
         pandas.DataFrame
             ``estimate, se, ci_low, ci_high, pi_low, pi_high, statistic, p, tau2,
             tau2_ci_low, tau2_ci_high, tau, i2, h2, q, q_df, q_p, k, converged``; ``attrs``
-            hold the method, ``knha``, ``ci_prob``, measure and scale.
+            hold the method, ``knha``, ``ci_prob``, measure and scale. With a
+            ``transform`` the standard error, which stays on the analysis scale (e.g.
+            log RR), is named ``se_untransformed``.
         """
         f = _transform(transform)
         ci, pi, t2ci = (np.asarray(a).reshape(2, -1) for a in (self.ci, self.pi, self.tau2_ci))
         cols = {
-            "estimate": f(np.ravel(self.estimate)), "se": np.ravel(self.se),
+            "estimate": f(np.ravel(self.estimate)), _se_column(transform): np.ravel(self.se),
             "ci_low": f(ci[0]), "ci_high": f(ci[1]),
             "pi_low": f(pi[0]), "pi_high": f(pi[1]),
             "statistic": np.ravel(self.statistic), "p": np.ravel(self.p),
@@ -334,7 +336,9 @@ class MetaAnalysisResult(IntervalBounds):
         Returns
         -------
         pandas.DataFrame
-            One row per study: ``estimate, se, ci_low, ci_high, weight`` (percent).
+            One row per study: ``estimate, se, ci_low, ci_high, weight`` (percent);
+            with a ``transform``, ``se`` (on the analysis scale) is named
+            ``se_untransformed``.
 
         Raises
         ------
@@ -347,9 +351,17 @@ class MetaAnalysisResult(IntervalBounds):
         se = np.sqrt(self.vi)
         lo, hi = wald_interval(self.yi, se, self.ci_prob)
         return pd.DataFrame(
-            {"estimate": f(self.yi), "se": se, "ci_low": f(lo), "ci_high": f(hi),
+            {"estimate": f(self.yi), _se_column(transform): se, "ci_low": f(lo),
+             "ci_high": f(hi),
              "weight": self.weights},
             index=pd.Index(self.labels, name="study"))
+
+
+def _se_column(transform) -> str:
+    """``se``, or ``se_untransformed`` next to transformed estimates: the standard error
+    stays on the analysis scale (e.g. log RR), which a plain ``se`` beside exponentiated
+    estimates would hide (metafor's ``predict(transf=)`` drops it)."""
+    return "se" if transform is None else "se_untransformed"
 
 
 def _transform(transform):

@@ -42,7 +42,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bayes_hte.data.checks import check_columns, check_missing, real_column, real_values
+from bayes_hte.data.checks import (
+    check_columns,
+    check_missing,
+    check_unique_column,
+    count_column,
+    name_studies,
+    real_column,
+    real_values,
+)
 from bayes_hte.data.escalc import continuity_mask, effect_sizes
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.options import MEASURES, ContinuityTo, EffectScale, Measure
@@ -50,8 +58,6 @@ from bayes_hte.options import MEASURES, ContinuityTo, EffectScale, Measure
 #: Scale on which each measure's effect sizes ``yi`` live.
 MEASURE_SCALE = {"RD": "identity", "RR": "log", "OR": "log"}
 COUNT_COLUMNS: tuple[str, ...] = ("n11", "n10", "n01", "n00")
-#: Largest count accepted: 2**53, beyond which floats do not hold every whole number.
-MAX_COUNT = float(2**53)
 _CELL_ROLE = {"n11": "treated events", "n10": "treated non-events",
               "n01": "control events", "n00": "control non-events"}
 #: Why a measure is undefined at a zero cell without continuity correction.
@@ -98,57 +104,10 @@ def _variance_from_se(se: np.ndarray, labels: Sequence[str], what: str) -> np.nd
         vi = se**2
         bad = ~np.isfinite(vi) | ~np.isfinite(1 / vi)
     if bad.any():
-        raise DataError(f"{what} is too large or too small in {_name_studies(labels, bad)} "
+        raise DataError(f"{what} is too large or too small in {name_studies(labels, bad)} "
                         f"(values {se[bad][:5].tolist()}): its square, the sampling variance, "
                         "overflows or its weight 1/se**2 is infinite; rescale the effect sizes")
     return vi
-
-
-def _name_studies(labels: Sequence[str], mask: np.ndarray, limit: int = 5) -> str:
-    bad = [labels[i] for i in np.flatnonzero(mask)]
-    more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
-    word = "study" if len(bad) == 1 else "studies"
-    return f"{word} {', '.join(map(repr, bad[:limit]))}{more}"
-
-
-def _count_array(values, column: str, role: str,
-                 labels: Sequence[str] | None) -> np.ndarray:
-    """Validate one count column: finite, >= 0, whole numbers. Returns float64 (copy).
-
-    ``column`` is the user's column name and ``role`` what it holds (e.g. "treated
-    events"); both go into the messages, with the studies at fault by label.
-    """
-    arr, not_number = real_values(values)
-    if arr.ndim != 1:
-        raise DataError(f"column {column!r} ({role}) must be one-dimensional (one count per "
-                        f"study), got shape {arr.shape}")
-    labs = labels if labels is not None else [str(i + 1) for i in range(arr.size)]
-    if len(labs) != arr.size:
-        raise DataError(f"column {column!r} ({role}) has {arr.size} counts but n11 has "
-                        f"{len(labs)}; give one count per study in every column")
-    if not_number.any():
-        shown = sorted({repr(v) for v in np.array(values, dtype=object)[not_number]})[:5]
-        raise DataError(f"column {column!r} ({role}) must hold numbers of patients, but has "
-                        f"{', '.join(shown)} in {_name_studies(labs, not_number)}; nothing "
-                        "is converted: fix these counts")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise DataError(f"column {column!r} ({role}) is missing or not finite in "
-                        f"{_name_studies(labs, bad)}; fill in the counts or remove the study")
-    bad = arr < 0
-    if bad.any():
-        raise DataError(f"column {column!r} ({role}) is negative in "
-                        f"{_name_studies(labs, bad)}; counts must be >= 0")
-    bad = arr != np.round(arr)
-    if bad.any():
-        raise DataError(f"column {column!r} ({role}) has non-integer counts in "
-                        f"{_name_studies(labs, bad)}; give whole numbers of patients")
-    bad = arr > MAX_COUNT
-    if bad.any():
-        raise DataError(f"column {column!r} ({role}) has counts above {MAX_COUNT:.0e} in "
-                        f"{_name_studies(labs, bad)}: beyond the whole numbers a float holds "
-                        "exactly (2**53), and no trial has that many patients")
-    return arr
 
 
 # ---------------------------------------------------------------------------- EffectTable
@@ -213,16 +172,16 @@ class EffectTable:
             if bad.any():
                 shown = sorted({repr(v) for v in np.array(given, dtype=object)[bad]})[:5]
                 raise DataError(f"{what} must hold numbers, but has {', '.join(shown)} in "
-                                f"{_name_studies(labels, bad)}; nothing is converted")
+                                f"{name_studies(labels, bad)}; nothing is converted")
         bad = ~np.isfinite(yi)
         if bad.any():
             raise DataError(f"effect size yi is missing or not finite in "
-                            f"{_name_studies(labels, bad)}; fix or remove those studies")
+                            f"{name_studies(labels, bad)}; fix or remove those studies")
         with np.errstate(divide="ignore", over="ignore"):
             bad = ~np.isfinite(vi) | (vi <= 0) | ~np.isfinite(1 / vi)
         if bad.any():
             raise DataError(f"sampling variance vi must be finite and > 0, but is not in "
-                            f"{_name_studies(labels, bad)} (values {vi[bad][:5].tolist()}); "
+                            f"{name_studies(labels, bad)} (values {vi[bad][:5].tolist()}); "
                             "a zero (or subnormal) variance would give the study infinite "
                             "weight")
         if self.scale not in get_args(EffectScale):
@@ -236,7 +195,7 @@ class EffectTable:
                                     f"got shape {arr.shape}")
                 if pd.isna(arr).any():
                     raise DataError(f"{name} is missing in "
-                                    f"{_name_studies(labels, pd.isna(arr))}")
+                                    f"{name_studies(labels, pd.isna(arr))}")
                 object.__setattr__(self, name, arr.astype(str))
         object.__setattr__(self, "yi", yi)
         object.__setattr__(self, "vi", vi)
@@ -291,7 +250,7 @@ class EffectTable:
             bad = not_number | ~np.isfinite(se) | (se <= 0)
             if bad.any():
                 raise DataError(f"standard error se must be finite numbers > 0, but is not in "
-                                f"{_name_studies(labs, bad)}")
+                                f"{name_studies(labs, bad)}")
             vi = _variance_from_se(se, labs, "standard error se")
         return cls(yi=yi, vi=vi, labels=labels, measure=measure, scale=scale)
 
@@ -353,7 +312,7 @@ class EffectTable:
         bad = ~np.isfinite(y)
         if bad.any():
             raise DataError(f"yi column {yi!r} (effect sizes) is missing or not finite in "
-                            f"{_name_studies(labels, bad)}; fix or remove those studies")
+                            f"{name_studies(labels, bad)}; fix or remove those studies")
         v = num.get("vi")
         s = num.get("se")
         if v is not None:
@@ -361,13 +320,13 @@ class EffectTable:
                 bad = ~np.isfinite(v) | ~(v > 0) | ~np.isfinite(1 / v)
             if bad.any():
                 raise DataError(f"vi column {vi!r} (sampling variances) must be finite and "
-                                f"> 0, but is not in {_name_studies(labels, bad)}; a zero "
+                                f"> 0, but is not in {name_studies(labels, bad)}; a zero "
                                 "variance would give the study infinite weight")
         if s is not None:
             bad = ~np.isfinite(s) | (s <= 0)
             if bad.any():
                 raise DataError(f"se column {se!r} must be finite and > 0, but is not in "
-                                f"{_name_studies(labels, bad)}")
+                                f"{name_studies(labels, bad)}")
             v = _variance_from_se(s, labels, f"se column {se!r}")
         return cls(yi=y, vi=v, labels=labels, measure=measure,
                    scale=scale,
@@ -445,7 +404,7 @@ class ArmTable:
         labels = _labels(self.labels, k)
         arrays = {}
         for name in COUNT_COLUMNS:
-            arr = _count_array(getattr(self, name), name, _CELL_ROLE[name], labels)
+            arr = count_column(getattr(self, name), name, _CELL_ROLE[name], labels)
             if arr.size != k:
                 raise DataError(f"column {name!r} has {arr.size} counts but n11 has {k}; "
                                 "give one count per study in every column")
@@ -456,7 +415,7 @@ class ArmTable:
         n0 = arrays["n01"] + arrays["n00"]
         for arm, n in (("treated (n11 + n10)", n1), ("control (n01 + n00)", n0)):
             if (n == 0).any():
-                raise DataError(f"the {arm} arm is empty in {_name_studies(labels, n == 0)}; "
+                raise DataError(f"the {arm} arm is empty in {name_studies(labels, n == 0)}; "
                                 "every study needs patients in both arms")
         for name, arr in arrays.items():
             arr.flags.writeable = False
@@ -529,9 +488,11 @@ class ArmTable:
             if not isinstance(col, Hashable) or col not in df.columns:
                 raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) is not in the "
                                 f"data frame; available columns: {list(map(str, df.columns))}")
+            check_unique_column(df, col, f"count ({_CELL_ROLE[role]})")
         check_columns(df, {"study": study})
         if study is None and "study" in df.columns:
             study = "study"
+            check_unique_column(df, study, "study")
         labels = _frame_labels(df, study)
         for role, col in names.items():
             s = df[col]
@@ -539,7 +500,7 @@ class ArmTable:
                 raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) must be numeric, "
                                 f"got dtype {s.dtype}")
         # checked here so that the message names the frame's column, not the role
-        counts = {role: _count_array(df[col], col, _CELL_ROLE[role], labels)
+        counts = {role: count_column(df[col], col, _CELL_ROLE[role], labels)
                   for role, col in names.items()}
         return cls(**counts, labels=labels)
 
@@ -583,12 +544,12 @@ class ArmTable:
             if not (pd.api.types.is_numeric_dtype(df[col]) or df[col].isna().all()):
                 raise DataError(f"column {col!r} ({role}) must be numeric counts, got dtype "
                                 f"{df[col].dtype}")
-        counts = {col: _count_array(df[col], col, role, labels) for col, role in roles.items()}
+        counts = {col: count_column(df[col], col, role, labels) for col, role in roles.items()}
         for ev, tot in ((events1, total1), (events0, total0)):
             bad = counts[ev] > counts[tot]
             if bad.any():
                 raise DataError(f"events column {ev!r} exceeds total column {tot!r} in "
-                                f"{_name_studies(labels, bad)}")
+                                f"{name_studies(labels, bad)}")
         return cls(n11=counts[events1], n10=counts[total1] - counts[events1],
                    n01=counts[events0], n00=counts[total0] - counts[events0], labels=labels)
 
@@ -716,7 +677,8 @@ class ArmTable:
         excluded: tuple[str, ...] = ()
         if drop_double_zero is None and measure != "RD" and dz.any():
             raise DataError(
-                f"{_name_studies(self.labels, dz)} have no events in both arms (or only "
+                f"{name_studies(self.labels, dz)} {'has' if dz.sum() == 1 else 'have'} "
+                "no events in both arms (or only "
                 "events in both arms): they carry no information on the "
                 f"{measure} and are not analysed silently. Remove them, pass "
                 "drop_double_zero=True to exclude them (they are then reported), or "
@@ -727,7 +689,7 @@ class ArmTable:
                 raise DataError("every study is a double-zero study; there is nothing to "
                                 "meta-analyse")
             excluded = tuple(s for s, d in zip(self.labels, dz, strict=True) if d)
-            warnings.warn(f"excluded double-zero {_name_studies(self.labels, dz)} from the "
+            warnings.warn(f"excluded double-zero {name_studies(self.labels, dz)} from the "
                           f"{measure} effect sizes", DataWarning, stacklevel=2)
             table = self.subset(~dz)
         corr = continuity_mask(table.n11, table.n10, table.n01, table.n00, to=to)
@@ -738,7 +700,7 @@ class ArmTable:
         bad = ~np.isfinite(yi) | ~np.isfinite(vi) | ~(vi > 0)
         if bad.any():
             raise DataError(
-                f"{_name_studies(table.labels, bad)} have a zero cell and no continuity "
+                f"{name_studies(table.labels, bad)} have a zero cell and no continuity "
                 f"correction applies (add={add}, to={to!r}): the {measure} or its variance "
                 f"is not finite and positive there ({_UNDEFINED[measure]}). Use the "
                 "default add=0.5, to='only0'")

@@ -20,6 +20,7 @@ import pandas as pd
 from bayes_hte.errors import DataError, format_rows
 
 __all__ = [
+    "MAX_COUNT",
     "CovariateEncoding",
     "binary_column",
     "check_both_arms",
@@ -29,10 +30,14 @@ __all__ = [
     "check_frame",
     "check_missing",
     "check_roles",
+    "check_text_covariate",
+    "check_unique_column",
+    "count_column",
     "encode_covariates",
     "is_categorical",
     "label_levels",
     "levels_of",
+    "name_studies",
     "real_column",
     "real_values",
 ]
@@ -82,6 +87,34 @@ def check_columns(df: pd.DataFrame, names: Mapping[str, str | None]) -> None:
                 f"{role} column {col!r} is not in the data frame; "
                 f"available columns: {list(map(str, df.columns))}"
             )
+        if col is not None:
+            check_unique_column(df, col, role)
+
+
+def check_unique_column(df: pd.DataFrame, col: Hashable, role: str) -> None:
+    """Check that a column label occurs once in the frame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    col : hashable
+        A column label of ``df``.
+    role : str
+        Its role, for the message.
+
+    Raises
+    ------
+    DataError
+        ``col`` labels two or more columns of ``df`` (e.g. after ``pd.concat`` along
+        the columns), so which one is meant is ambiguous.
+    """
+    times = int((df.columns == col).sum())
+    if times > 1:
+        raise DataError(
+            f"{role} column {col!r} appears {times} times in the data frame; keep one "
+            "(e.g. df.loc[:, ~df.columns.duplicated()]) or rename the others"
+        )
 
 
 def check_roles(roles: Mapping[str, str | None], covariates: Sequence[str]) -> None:
@@ -433,6 +466,79 @@ def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence
             )
 
 
+#: Most distinct values a text covariate whose every value reads as a number may have
+#: and still be taken as category codes (``"1"``, ``"2"``, ``"3"``).
+MAX_NUMERIC_CODES = 10
+
+
+def _reads_as_number(s: pd.Series) -> np.ndarray:
+    """Which values of a text column read as numbers (a decimal point or comma)."""
+    text = s.astype(str).str.strip()
+    point = pd.to_numeric(text, errors="coerce")
+    comma = pd.to_numeric(text.str.replace(",", ".", n=1, regex=False), errors="coerce")
+    return (point.notna() | comma.notna()).to_numpy()
+
+
+def check_text_covariate(df: pd.DataFrame, col: str) -> None:
+    """Refuse a text covariate that would be expanded to indicators by mistake.
+
+    A text (``object`` or string) column becomes one indicator per level but the
+    first (:func:`encode_covariates`). Three kinds of columns are numbers or
+    identifiers rather than categories, and would silently become hundreds of
+    indicator columns: numbers stored as text (a CSV read with decimal commas, or
+    ``astype(str)``), numbers mixed with a few text entries (a missing-value
+    placeholder such as ``"."`` or ``"NA "``), and a label per patient. A ``category``
+    column is taken as declared.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data.
+    col : str
+        A text covariate column of ``df`` without missing values.
+
+    Raises
+    ------
+    DataError
+        More than :data:`MAX_NUMERIC_CODES` distinct values of which every one reads as
+        a number; at least half the values reading as numbers (with more than
+        :data:`MAX_NUMERIC_CODES` distinct ones) and some not (the message names those
+        rows and values); or more distinct values than half the rows (and more than
+        :data:`MAX_NUMERIC_CODES`).
+    """
+    s = df[col]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return
+    n_levels = s.nunique()
+    numeric = _reads_as_number(s)
+    if numeric.all() and n_levels > MAX_NUMERIC_CODES:
+        raise DataError(
+            f"covariate {col!r} holds numbers as text or objects ({n_levels} distinct "
+            f"values, "
+            f"e.g. {s.iloc[0]!r}); as text it would become {n_levels - 1} indicator "
+            "columns. Convert it to numbers (pd.to_numeric; a CSV with decimal commas "
+            "needs pd.read_csv(..., decimal=',')), or make it a pandas category if its "
+            "values are codes"
+        )
+    if (numeric.mean() >= 0.5 and not numeric.all()
+            and s[numeric].nunique() > MAX_NUMERIC_CODES):
+        bad = ~numeric
+        raise DataError(
+            f"covariate {col!r} is text, but {int(numeric.sum())} of {len(s)} values read "
+            f"as numbers and {sorted(map(str, s[bad].unique()))[:5]} at "
+            f"{format_rows(df.index[bad])} do not: a missing-value code? Mark missing "
+            "values as NaN (then impute or remove those rows) and convert the column "
+            "with pd.to_numeric"
+        )
+    if n_levels > max(MAX_NUMERIC_CODES, len(s) // 2):
+        raise DataError(
+            f"covariate {col!r} has {n_levels} distinct text values in {len(s)} rows: as "
+            f"a categorical covariate it would become {n_levels - 1} indicator columns, "
+            "about one per patient. Is it an identifier? Leave it out of the covariates, "
+            "or group its values"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class CovariateEncoding:
     """Covariates encoded as a numeric matrix (the result of :func:`encode_covariates`).
@@ -501,6 +607,8 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
     for c in covariates:
         s = df[c]
         check_missing(df, c, "covariate")
+        if is_categorical(s) and c not in levels:
+            check_text_covariate(df, c)
         if is_categorical(s):
             # a declared category that no row has would be an all-zero indicator (or,
             # as the reference, make the indicators sum to 1): only levels present count
@@ -531,3 +639,90 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
             names.append(str(c))
     X = np.column_stack(cols) if cols else np.zeros((len(df), 0))
     return CovariateEncoding(X=X, names=tuple(names), levels=levels, values=values)
+
+
+#: Largest count accepted: 2**53, beyond which floats do not hold every whole number.
+MAX_COUNT = float(2**53)
+
+
+def name_studies(labels: Sequence, mask: np.ndarray, limit: int = 5) -> str:
+    """The studies where ``mask`` is true, by label, for a message.
+
+    Parameters
+    ----------
+    labels : sequence
+        Study labels, one per study.
+    mask : ndarray of bool, shape (len(labels),)
+        The studies at fault.
+    limit : int
+        Labels written out; the rest are counted.
+
+    Returns
+    -------
+    str
+        ``"study 'A'"`` or ``"studies 'A', 'B' (and 3 more)"``.
+    """
+    bad = [labels[i] for i in np.flatnonzero(mask)]
+    more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
+    word = "study" if len(bad) == 1 else "studies"
+    return f"{word} {', '.join(map(repr, bad[:limit]))}{more}"
+
+
+def count_column(values: object, column: str, role: str,
+                 labels: Sequence[str] | None) -> np.ndarray:
+    """Validate one column of counts of patients: numbers, finite, >= 0, whole, at most
+    :data:`MAX_COUNT`.
+
+    Parameters
+    ----------
+    values : array_like, shape (K,)
+        The counts, one per study.
+    column : str
+        The user's column name, for the messages.
+    role : str
+        What it holds (e.g. ``"treated events"``), for the messages.
+    labels : sequence of str, optional
+        Study labels naming the studies at fault (default ``"1"``, ``"2"``, ...).
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+        A copy of the counts.
+
+    Raises
+    ------
+    DataError
+        Not one-dimensional, a length other than ``labels``', text, missing or
+        non-finite, negative, non-integer or too large counts (the studies named).
+    """
+    arr, not_number = real_values(values)
+    if arr.ndim != 1:
+        raise DataError(f"column {column!r} ({role}) must be one-dimensional (one count per "
+                        f"study), got shape {arr.shape}")
+    labs = labels if labels is not None else [str(i + 1) for i in range(arr.size)]
+    if len(labs) != arr.size:
+        raise DataError(f"column {column!r} ({role}) has {arr.size} counts but n11 has "
+                        f"{len(labs)}; give one count per study in every column")
+    if not_number.any():
+        shown = sorted({repr(v) for v in np.array(values, dtype=object)[not_number]})[:5]
+        raise DataError(f"column {column!r} ({role}) must hold numbers of patients, but has "
+                        f"{', '.join(shown)} in {name_studies(labs, not_number)}; nothing "
+                        "is converted: fix these counts")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(f"column {column!r} ({role}) is missing or not finite in "
+                        f"{name_studies(labs, bad)}; fill in the counts or remove the study")
+    bad = arr < 0
+    if bad.any():
+        raise DataError(f"column {column!r} ({role}) is negative in "
+                        f"{name_studies(labs, bad)}; counts must be >= 0")
+    bad = arr != np.round(arr)
+    if bad.any():
+        raise DataError(f"column {column!r} ({role}) has non-integer counts in "
+                        f"{name_studies(labs, bad)}; give whole numbers of patients")
+    bad = arr > MAX_COUNT
+    if bad.any():
+        raise DataError(f"column {column!r} ({role}) has counts above {MAX_COUNT:.0e} in "
+                        f"{name_studies(labs, bad)}: beyond the whole numbers a float holds "
+                        "exactly (2**53), and no trial has that many patients")
+    return arr

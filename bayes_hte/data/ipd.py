@@ -257,6 +257,23 @@ class IPDData:
         """``"time_to_event"`` when a time column was given, else ``"binary"``."""
         return "binary" if self.time is None else "time_to_event"
 
+    def __repr__(self) -> str:
+        """One line per part: patients, studies, outcome, treatment, covariates (the
+        dataclass's own repr printed the whole frame and every array)."""
+        labels = list(map(str, self.study_labels))
+        shown = ", ".join(labels[:6]) + (f", ... ({len(labels)} in all)" if len(labels) > 6
+                                         else "")
+        outcome = (f"outcome {self.outcome!r} (binary, {int(self.y.sum())} events)"
+                   if self.time is None else
+                   f"event {self.outcome!r} and time {self.time!r} ({int(self.y.sum())} "
+                   "events)")
+        names = list(self.covariate_names)
+        cov = ", ".join(names[:8]) + (f", ... ({len(names)} columns)" if len(names) > 8 else "")
+        return (f"IPDData: {self.n_patients} patients in {self.n_studies} studies "
+                f"({shown})\n  {outcome}; treatment {self.treatment!r}\n"
+                f"  covariates [{cov}] (X: {self.X.shape[0]} x {self.X.shape[1]}, "
+                f"centring {self.center or 'none'})")
+
     def study_table(self) -> pd.DataFrame:
         """Patients and events per study and arm.
 
@@ -399,9 +416,10 @@ class IPDData:
             mapping = {lab: i for i, lab in enumerate(self.study_labels)}
             idx = newdata[self.study].map(mapping)
             if idx.isna().any():
-                raise DataError(f"newdata has studies not seen in the fit at "
+                unseen = sorted(map(str, newdata.loc[idx.isna(), self.study].unique()))
+                raise DataError(f"newdata has studies not seen in the fit, {unseen[:5]}, at "
                                 f"{format_rows(newdata.index[idx.isna()])}; within-study "
-                                "centring needs known studies")
+                                f"centring needs known studies ({list(self.study_labels)})")
             X = X - self.centers[idx.to_numpy(dtype=np.int64)]
         return X
 

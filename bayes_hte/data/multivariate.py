@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bayes_hte.data.aggregate import _name_studies
+from bayes_hte.data.checks import name_studies
 from bayes_hte.errors import DataError
 
 __all__ = ["validate_multivariate"]
@@ -81,14 +81,14 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
         y, S = y[..., None], S[..., None]
     if np.isinf(y).any():
         raise DataError(f"estimates are infinite in "
-                        f"{_name_studies(labels, np.isinf(y).any(axis=(1, 2)))}; use NaN "
+                        f"{name_studies(labels, np.isinf(y).any(axis=(1, 2)))}; use NaN "
                         "for a component a study does not report")
     for r in range(y.shape[-1]):
         o = np.isfinite(y[..., r])
         tag = f" (replicate {r})" if y.shape[-1] > 1 else ""
         empty = ~o.any(axis=1)
         if empty.any():
-            raise DataError(f"no component is reported in {_name_studies(labels, empty)}"
+            raise DataError(f"no component is reported in {name_studies(labels, empty)}"
                             f"{tag}; remove the studies without estimates")
         none = np.flatnonzero(~o.any(axis=0))
         if none.size:
@@ -101,17 +101,17 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
         bad = (~np.isfinite(Sr) & mask).any(axis=(1, 2))
         if bad.any():
             raise DataError(f"covariances are not finite for the reported components in "
-                            f"{_name_studies(labels, bad)}{tag}")
+                            f"{name_studies(labels, bad)}{tag}")
         S0 = np.where(mask, np.nan_to_num(Sr), 0.0)
         asym = np.abs(S0 - S0.transpose(0, 2, 1)).max(axis=(1, 2)) > 1e-8 * (
             1.0 + np.abs(S0).max(axis=(1, 2)))
         if asym.any():
             raise DataError(f"covariance matrices are not symmetric in "
-                            f"{_name_studies(labels, asym)}{tag}")
+                            f"{name_studies(labels, asym)}{tag}")
         padded = S0 + np.eye(p)[None] * (~o)[:, :, None]
         eig = np.linalg.eigvalsh(padded)
         notpd = eig.min(axis=1) <= 0
         if notpd.any():
             raise DataError(f"covariance matrices are not positive definite on the reported "
-                            f"components in {_name_studies(labels, notpd)}{tag}")
+                            f"components in {name_studies(labels, notpd)}{tag}")
     return y, S

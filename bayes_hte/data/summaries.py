@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import qmc
 
-from bayes_hte.data.checks import real_values
+from bayes_hte.data.checks import check_unique_column, real_values
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind
 
@@ -186,6 +186,8 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
     if missing:
         raise DataError(f"{what} needs columns {list(cols)}; missing {missing} "
                         f"(has {list(map(str, df.columns))})")
+    for c in cols:
+        check_unique_column(df, c, what)
 
 
 def _is_number(value: object) -> bool:

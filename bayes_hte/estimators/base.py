@@ -54,6 +54,9 @@ ATTR_OPTIONS = "bayes_hte_options"
 ATTR_PRIORS = "bayes_hte_priors"
 ATTR_SEED = "bayes_hte_random_seed"
 ATTR_VERSION = "bayes_hte_version"
+#: Most distinct values a numeric ``cate(by=...)`` column may have (more: a continuous
+#: variable, to be grouped first).
+MAX_CATE_LEVELS = 20
 
 
 def _package_version() -> str:
@@ -328,7 +331,17 @@ class IPDEstimator(Estimator):
         if frame[by].isna().any():
             raise DataError(f"cate(by={by!r}): the column has missing values at "
                             f"{format_rows(frame.index[frame[by].isna()])}")
-        return frame[by]
+        col = frame[by]
+        n_levels = col.nunique()
+        if (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+                and n_levels > MAX_CATE_LEVELS):
+            raise DataError(
+                f"cate(by={by!r}): the column has {n_levels} distinct values (a continuous "
+                f"variable?), so each group would be about one patient. Group it first, "
+                f"e.g. newdata = df.assign(group=pd.qcut(df[{by!r}], 4)) and "
+                f"cate(by='group', newdata=newdata); for the effect per patient use ite()"
+            )
+        return col
 
     @staticmethod
     def _group_by(values: xr.DataArray, groups: pd.Series, by: str) -> xr.DataArray:

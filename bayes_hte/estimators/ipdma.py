@@ -474,7 +474,9 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         Raises
         ------
         DataError
-            ``by`` is not a column, or has missing values.
+            ``by`` is not a column, has missing values, or is numeric with more than
+            :data:`~bayes_hte.estimators.base.MAX_CATE_LEVELS` distinct values (group it
+            first, e.g. with ``pd.qcut``).
         """
         groups = self._check_by(by, newdata)
         ite = self.ite(newdata, new_trial=new_trial, random_seed=random_seed, horizon=horizon)
@@ -544,23 +546,30 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             options=self.options, draws=draws, random_seed=random_seed)
 
     def summary(self, *, ci_prob: float = 0.95, newdata: pd.DataFrame | None = None,
-                new_trial: bool = False, horizon: float | None = None) -> pd.DataFrame:
-        """Per-patient ITE table.
+                new_trial: bool = False, horizon: float | None = None,
+                prediction_interval: bool = True) -> pd.DataFrame:
+        """Per-patient ITE table, with the new-trial prediction interval.
 
         Parameters
         ----------
         ci_prob : float
             Probability of the equal-tailed intervals.
         newdata, new_trial, horizon
-            As in :meth:`ite` (``new_trial=True``: prediction intervals for a new
-            trial).
+            As in :meth:`ite` (``new_trial=True``: every column summarises the
+            new-trial draws, so ``ci_low`` and ``ci_high`` are the prediction interval).
+        prediction_interval : bool
+            With ``new_trial=False``: add ``pi_low`` and ``pi_high``, the equal-tailed
+            interval of :meth:`ite` with ``new_trial=True`` — the treatment effect of
+            this patient in a new trial drawn from the between-trial distribution (as
+            ``ite_summary.csv`` of ``bayes-hte run``). ``False`` skips those draws.
 
         Returns
         -------
         pandas.DataFrame
             Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high``
             summarising the (chain, draw) draws of :meth:`ite`, on its scale (risk
-            difference, or survival difference at the horizon). Computed in chunks of
+            difference, or survival difference at the horizon), then ``pi_low`` and
+            ``pi_high`` (see ``prediction_interval``). Computed in chunks of
             patients (:data:`SUMMARY_CHUNK` draws x patients at a time), so memory stays
             bounded for any number of patients; the new-trial draws are the same in
             every chunk.
@@ -568,9 +577,18 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         frame = self._frame(newdata)
         post = self._posterior()
         step = max(1, SUMMARY_CHUNK // (post.sizes["chain"] * post.sizes["draw"]))
-        parts = [effects.summarize(self.ite(frame.iloc[i:i + step], new_trial=new_trial,
-                                            horizon=horizon), ci_prob=ci_prob)
-                 for i in range(0, len(frame), step)]
+
+        def chunk(rows: pd.DataFrame) -> pd.DataFrame:
+            tab = effects.summarize(self.ite(rows, new_trial=new_trial, horizon=horizon),
+                                    ci_prob=ci_prob)
+            if prediction_interval and not new_trial:
+                new = effects.summarize(self.ite(rows, new_trial=True, horizon=horizon),
+                                        ci_prob=ci_prob)
+                tab["pi_low"] = new["ci_low"].to_numpy()
+                tab["pi_high"] = new["ci_high"].to_numpy()
+            return tab
+
+        parts = [chunk(frame.iloc[i:i + step]) for i in range(0, len(frame), step)]
         out = pd.concat(parts) if len(parts) > 1 else parts[0]
         out.index = pd.RangeIndex(len(frame), name=parts[0].index.name)
         return out

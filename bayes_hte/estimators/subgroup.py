@@ -472,7 +472,9 @@ class SubgroupHTEModel(IPDEstimator):
         Raises
         ------
         DataError
-            ``by`` is not a column or has missing values; ``newdata`` cannot be encoded.
+            ``by`` is not a column, has missing values or is numeric with more than
+            :data:`~bayes_hte.estimators.base.MAX_CATE_LEVELS` distinct values (group it
+            first, e.g. with ``pd.qcut``); ``newdata`` cannot be encoded.
         ValueError
             ``scale`` or ``kind`` outside its choices.
         """

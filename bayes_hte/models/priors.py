@@ -44,6 +44,11 @@ _ALLOWED = {
 }
 
 
+#: Parameters that are scales, rates, shapes or degrees of freedom (> 0); the Cauchy's
+#: ``alpha`` is its location.
+_POSITIVE = frozenset({"sigma", "nu", "lam", "eta", "alpha", "beta"})
+
+
 def _check_spec(name: str, spec: Mapping) -> None:
     if not isinstance(spec, Mapping) or "dist" not in spec:
         raise ValueError(f"prior {name!r} must be a mapping with a 'dist' key, got {spec!r}")
@@ -54,6 +59,25 @@ def _check_spec(name: str, spec: Mapping) -> None:
     extra = set(spec) - {"dist"} - set(_ALLOWED[dist])
     if extra:
         raise ValueError(f"prior {name!r}: {dist} takes {_ALLOWED[dist]}, not {sorted(extra)}")
+    for key in set(spec) - {"dist"}:
+        value = spec[key]
+        try:
+            if isinstance(value, bool | str | bytes):
+                raise TypeError
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"prior {name!r}: {dist} {key} must be a number (or numbers), "
+                             f"got {value!r}") from None
+        if not np.isfinite(arr).all():
+            raise ValueError(f"prior {name!r}: {dist} {key} must be finite, got {value!r}")
+        positive = key in _POSITIVE and not (dist == "Cauchy" and key == "alpha")
+        if positive and (arr <= 0).any():
+            raise ValueError(f"prior {name!r}: {dist} {key} must be > 0, got {value!r}")
+    if dist == "Uniform" and {"lower", "upper"} <= set(spec) and (
+            np.asarray(spec["lower"], dtype=float) >= np.asarray(spec["upper"], dtype=float)
+    ).any():
+        raise ValueError(f"prior {name!r}: Uniform lower must be below upper, got "
+                         f"{spec['lower']!r} and {spec['upper']!r}")
 
 
 def resolve_priors(defaults: Mapping[str, PriorSpec], user: Mapping | None,
@@ -81,7 +105,10 @@ def resolve_priors(defaults: Mapping[str, PriorSpec], user: Mapping | None,
     Raises
     ------
     ValueError
-        For a parameter name the model does not have, or an invalid spec.
+        For a parameter name the model does not have, or an invalid spec: an unknown
+        distribution or argument, a value that is not a finite number, a scale, rate,
+        shape or degrees of freedom <= 0, or a Uniform whose lower bound is not below
+        its upper one.
     """
     out = copy.deepcopy(dict(defaults))
     for given, spec in (user or {}).items():

@@ -41,7 +41,7 @@ import pytensor.tensor as pt
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.survival import exposure_matrix, median_follow_up
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, format_rows
 from bayes_hte.models import ipdma
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 from bayes_hte.models.reduction import (
@@ -232,7 +232,8 @@ def build_ipdma_survival_model(
         An option outside its allowed values, a prior for a parameter the model
         does not have, or ``data_reduction="always"`` with the Weibull baseline.
     DataError
-        Binary data, too few trials for the structure, or invalid ``cuts``.
+        Binary data, too few trials for the structure, invalid ``cuts``, or an event at
+        time 0 with the Weibull baseline (the rows are named).
     """
     ipdma.check_options(heterogeneity, learner, parameterization)
     if data.outcome_type != "time_to_event":
@@ -245,8 +246,18 @@ def build_ipdma_survival_model(
         data.warn_studies_without_events(model=heterogeneity, by_arm=learner == "t")
     resolved = resolve_priors(survival_priors(heterogeneity, learner, baseline), priors,
                               family=f"ipdma-survival/{heterogeneity}/{learner}/{baseline}")
+    at_zero = (data.t == 0) & (data.y == 1)
+    if baseline == "weibull" and at_zero.any():
+        raise DataError(
+            f"time column {data.time!r}: events at time 0 at "
+            f"{format_rows(data.frame.index[at_zero])}; the Weibull baseline has no density "
+            "at time 0 (its log density is infinite there). Record these event times to "
+            "the precision of the follow-up (e.g. half the time unit), or use "
+            "baseline='piecewise'"
+        )
     scale = time_scale(data)
-    t = np.maximum(data.t / scale, 1e-9)  # an event at time 0 would have log t = -inf
+    # censored at time 0 (survival 1 whatever the parameters): log t stays finite
+    t = np.maximum(data.t / scale, 1e-9)
     coords = ipdma._coords(data, learner)
     arm_dims: tuple = ("arm",) if learner == "t" else ()
     cuts_scaled = None

@@ -154,7 +154,7 @@ class CIMARunner(Runner):
         """
         fit, outdir = results, self.outdir
         fit.summary().rename_axis("term").to_csv(outdir / "summary.csv")
-        fit.vcov.to_csv(outdir / "vcov.csv")
+        fit.vcov.to_csv(outdir / "vcov.csv", index_label="term")
         fit.subgroups.to_csv(outdir / "subgroups.csv", index=False)
         fit.moments.to_csv(outdir / "moments.csv", index=False)
         fit.tilting.to_csv(outdir / "tilting.csv")

@@ -330,7 +330,7 @@ class IPDMARunner(Runner):
                                                           & (truth <= tab["pi_high"])))
             health_rows.append({"model": label, **health})
         pd.concat(rows, ignore_index=True).to_csv(outdir / "ite_summary.csv", index=False)
-        pd.concat(params).to_csv(outdir / "parameters.csv")
+        pd.concat(params).to_csv(outdir / "parameters.csv", index_label="parameter")
         health = pd.DataFrame(health_rows).set_index("model")
         health.to_csv(outdir / "diagnostics.csv")
         self.report.heading("Sampling diagnostics")

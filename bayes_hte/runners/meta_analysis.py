@@ -402,7 +402,7 @@ class MetaAnalysisRunner(Runner):
             params = [m.parameters(ci_prob=ci_prob).assign(model=label)
                       for m, label in ((bayes, "Bayesian normal-normal"),
                                        (bayes_causal, "Bayesian causal")) if m is not None]
-            pd.concat(params).to_csv(outdir / "bayesian_parameters.csv")
+            pd.concat(params).to_csv(outdir / "bayesian_parameters.csv", index_label="parameter")
         text = printout(inputs, results, spec_name=self.spec.get("_path", "spec"),
                         source=self.tables["data"].get("source", ""), digits=digits,
                         ci_prob=ci_prob, tau_prior=model["tau_prior"])

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from bayes_hte.options import HETEROGENEITY, PERFORMANCE_MEASURES
+from bayes_hte.options import HETEROGENEITY, PERFORMANCE_MEASURES, check_sampler_settings
 
 
 class SpecError(ValueError):
@@ -295,7 +295,9 @@ def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
     ------
     SpecError
         An unknown family, a table the family does not read, a table that is not a
-        table (or an array of tables that is not one), or an unknown key.
+        table (or an array of tables that is not one), an unknown key, or a sampler
+        setting of ``[sampler]`` or ``[evaluation]`` outside its values (``draws = "1000"``;
+        :func:`bayes_hte.options.check_sampler_settings`).
     """
     if family not in SCHEMA:
         raise SpecError(f"[model] family {family!r} is unknown; choose one of "
@@ -320,6 +322,11 @@ def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
         table = copy.deepcopy(dict(table))
         if keys is not None:
             check_keys(table, keys, section, family=family)
+            if section in ("sampler", "evaluation"):
+                try:
+                    check_sampler_settings(table)
+                except ValueError as err:
+                    raise SpecError(f"[{section}] {err}") from None
             for key, default in keys.items():
                 if key not in table and default is not UNSET:
                     table[key] = copy.deepcopy(default)

@@ -158,9 +158,9 @@ class SubgroupRunner(Runner):
         # ------------------------------------------------------------ convergence
         names = sg.diagnostic_vars()
         params = diagnostics.diagnostics_table(idata, var_names=names, ci_prob=ci_prob)
-        params.to_csv(outdir / "parameters.csv")
+        params.to_csv(outdir / "parameters.csv", index_label="parameter")
         gew = diagnostics.geweke(idata, var_names=names)
-        gew.to_csv(outdir / "geweke.csv")
+        gew.to_csv(outdir / "geweke.csv", index_label="parameter")
         health = dict(health)
         health["max_abs_geweke"] = float(np.nanmax(np.abs(gew.to_numpy())))
         health["share_abs_geweke_over_2"] = float(np.mean(np.abs(gew.to_numpy()) > 2))
@@ -267,7 +267,7 @@ class SubgroupRunner(Runner):
             mt = pd.DataFrame(metrics)
             if "logit" in mt:
                 mt["paper_table7"] = pd.Series(PAPER_TABLE7)
-            mt.to_csv(outdir / "truth_metrics.csv")
+            mt.to_csv(outdir / "truth_metrics.csv", index_label="metric")
             rep.heading("CATE against the truth")
             rep.text("Posterior-mean CATE against the simulation's true CATE: correlation, RMSE, "
                      "MAE, mean error, and coverage / mean width of the per-patient intervals "

@@ -214,7 +214,7 @@ class TwoStepRunner(Runner):
         step1.summary().to_csv(outdir / "step1_estimates.csv", index=False)
         step1.variance_summary().to_csv(outdir / "step1_variances.csv")
         step2.summary().to_csv(outdir / "step2_summary.csv")
-        step2.omega_table().to_csv(outdir / "step2_omega.csv")
+        step2.omega_table().to_csv(outdir / "step2_omega.csv", index_label="coef")
         table.to_csv(outdir / "structures.csv", index=False)
 
         tables = {"two-step": step2.summary()[["estimate", "ci_low", "ci_high"]]}

@@ -21,7 +21,7 @@ from bayes_hte.comparators.cima import (
 )
 from bayes_hte.errors import DataError, DataWarning
 from tests._helpers import CATE_THETA as THETA
-from tests._helpers import linear_cate_trials, reference
+from tests._helpers import assert_csv_columns_named, linear_cate_trials, reference
 
 CATE = "~ lvef + prehhf + diabetes"
 # R metafor meta-regressions (written by validation/metafor_reference.R)
@@ -448,6 +448,7 @@ def test_spec_runner_writes_tables(tmp_path):
 
     spec = Path(__file__).resolve().parents[2] / "models" / "cima_sglt2.toml"
     out = run_spec(spec, log=lambda m: None, outdir=tmp_path / "out")
+    assert_csv_columns_named(out)
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     assert summary.loc["ATE (target)", "estimate"] == pytest.approx(-0.0365, abs=5e-4)
     joint = pd.read_csv(out / "joint_subgroups.csv")

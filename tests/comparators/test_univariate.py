@@ -123,6 +123,11 @@ def test_effect_table_input_and_public_entry_point():
     assert summ.loc["REML", "estimate"] == pytest.approx(np.exp(res.estimate))
     assert summ.loc["REML", "ci_low"] == pytest.approx(np.exp(res.ci[0]))
     assert summ.loc["REML", "tau2_ci_high"] == pytest.approx(res.tau2_ci[1])
+    # the SE stays on the log scale and says so beside exponentiated estimates
+    assert "se" not in summ and summ.loc["REML", "se_untransformed"] == pytest.approx(res.se)
+    assert res.summary().loc["REML", "se"] == pytest.approx(res.se)
+    assert list(res.study_table(transform="exp").columns) == [
+        "estimate", "se_untransformed", "ci_low", "ci_high", "weight"]
     assert summ.attrs["measure"] == "RR"
     lo, hi = res.ci
     assert lo < res.estimate < hi

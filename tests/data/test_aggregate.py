@@ -263,7 +263,7 @@ def test_rd_keeps_double_zero_trials_by_default_as_metafor(pattern):
 @pytest.mark.parametrize("measure", ["RR", "OR"])
 def test_ratio_measures_refuse_double_zero_trials_unless_told(pattern, measure):
     t = _zero_table(pattern)
-    with pytest.raises(DataError, match=rf"study 'T2' have no events in both arms .*no "
+    with pytest.raises(DataError, match=rf"study 'T2' has no events in both arms .*no "
                                         rf"information on the {measure}.*drop_double_zero"):
         t.effects(measure)
     with pytest.warns(DataWarning, match=f"excluded double-zero study 'T2' from the {measure}"):
@@ -342,3 +342,17 @@ def test_effect_table_errors_name_the_frames_columns():
                                         r"in study 'A'"):
         EffectTable.from_frame(df.assign(logrr=[0.1, 0.2], var=[0.0, 0.2]), yi="logrr",
                                vi="var", study="trial")
+
+
+def test_duplicated_column_labels_are_refused():
+    dup = pd.concat([ZERO, ZERO[["n01"]]], axis=1)
+    with pytest.raises(DataError, match=r"count \(control events\) column 'n01' appears 2 "
+                                        "times"):
+        ArmTable.from_frame(dup)
+    counts = pd.DataFrame({"e1": [3, 4], "t1": [20, 30], "e0": [5, 6], "t0": [20, 30]})
+    with pytest.raises(DataError, match="total0 column 't0' appears 2 times"):
+        ArmTable.from_events(pd.concat([counts, counts[["t0"]]], axis=1), events1="e1",
+                             total1="t1", events0="e0", total0="t0")
+    effects = pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.01, 0.02]})
+    with pytest.raises(DataError, match="yi column 'yi' appears 2 times"):
+        EffectTable.from_frame(pd.concat([effects, effects[["yi"]]], axis=1), vi="vi")

@@ -172,6 +172,49 @@ def test_non_finite_covariate(frame):
         make(df)
 
 
+def test_numbers_as_text_are_not_expanded_to_indicators(frame):
+    """A numeric covariate read as text (decimal commas, ``astype(str)``, object dtype)
+    or mixed with a missing-value code must not become one indicator per value."""
+    for text in (frame["age"].map(lambda v: f"{v:.2f}".replace(".", ",")),
+                 frame["age"].astype(str), frame["age"].astype(object)):
+        df = frame.assign(age=text)
+        with pytest.raises(bh.DataError, match=r"covariate 'age' holds numbers as text.*"
+                                               r"59 indicator columns.*pd.to_numeric"):
+            make(df)
+    df = frame.assign(age=frame["age"].astype(object))
+    df.loc[[7, 12], "age"] = [".", "NA "]
+    with pytest.raises(bh.DataError, match=r"covariate 'age' is text, but 58 of 60 values "
+                                           r"read as numbers and \['.', 'NA '\] at rows "
+                                           r"7, 12 do not"):
+        make(df)
+
+
+def test_identifier_as_covariate(frame):
+    df = frame.assign(pid=[f"P{i}" for i in range(60)])
+    with pytest.raises(bh.DataError, match="covariate 'pid' has 60 distinct text values in "
+                                           "60 rows.*identifier"):
+        make(df, covariates=["age", "pid"])
+
+
+def test_text_codes_stay_categorical(frame):
+    """Few numeric-looking codes, with or without a text level, and declared categories
+    with many levels are categories, as documented."""
+    df = frame.assign(grade=np.where(frame["age"] > 60, "1", "2"))
+    df.loc[3, "grade"] = "unknown"
+    d = make(df, covariates=["age", "grade"])
+    assert d.covariate_names == ("age", "grade[2]", "grade[unknown]")
+    df = frame.assign(site=pd.Categorical([f"s{i % 40}" for i in range(60)]))
+    assert make(df, covariates=["site"]).X.shape == (60, 39)
+
+
+@pytest.mark.parametrize("col", ["y", "treat", "trial", "age", "sex"])
+def test_duplicated_column_label(frame, col):
+    df = pd.concat([frame, frame[[col]]], axis=1)
+    with pytest.raises(bh.DataError, match=f"column '{col}' appears 2 times in the data "
+                                           "frame"):
+        make(df)
+
+
 def test_role_conflicts(frame):
     with pytest.raises(bh.DataError, match="one role only"):
         make(frame, covariates=["age", "treat"])
@@ -209,7 +252,8 @@ def test_newdata_errors(frame):
         d.design(frame[["age", "trial"]])
     new = frame.iloc[:2].copy()
     new["trial"] = "Z"
-    with pytest.raises(bh.DataError, match="studies not seen in the fit"):
+    with pytest.raises(bh.DataError, match=r"studies not seen in the fit, \['Z'\], at rows 0, "
+                                           r"1; .*known studies \(\['A', 'B', 'C'\]\)"):
         d.design(new)
     new = frame.iloc[:2].copy()
     new["sex"] = "X"
@@ -293,3 +337,12 @@ def test_study_table_counts_more_events_than_int8_holds():
         with pytest.warns(bh.DataWarning, match=r"no events \[\('B', 'treated'\)\]"):
             data.warn_studies_without_events(model="stratified_intercept", by_arm=True)
         data.warn_studies_without_events(model="stratified_intercept")
+
+
+def test_repr_is_a_short_summary(frame):
+    d = make(frame, covariates=["age", "sex", "region"])
+    text = repr(d)
+    assert text.startswith("IPDData: 60 patients in 3 studies (A, B, C)")
+    assert f"outcome 'y' (binary, {int(frame['y'].sum())} events); treatment 'treat'" in text
+    assert "covariates [age, sex[M], region[north], region[south]] (X: 60 x 4" in text
+    assert len(text) < 300 and "DataFrame" not in text and "array(" not in text

@@ -333,3 +333,9 @@ def test_summary_errors_name_the_users_rows_not_positions():
     with pytest.raises(DataError, match="effects row e1 .*share of the trial in this stratum "
                                         "is unknown"):
         validate_effects(eff.assign(n=[np.nan, 400, 600, 500, 500, 800, 400, 400]), cs)
+
+
+def test_covariate_summary_with_a_duplicated_column_label():
+    df = _cov_frame()
+    with pytest.raises(DataError, match="covariate summaries column 'mean' appears 2 times"):
+        CovariateSummary.from_frame(pd.concat([df, df[["mean"]]], axis=1))

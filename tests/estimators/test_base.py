@@ -69,6 +69,43 @@ def test_unknown_prior_is_named_as_given():
                        {"sd_study": {"sigma": 1}}, family="test")
 
 
+@pytest.mark.parametrize(("given", "match"), [
+    ({"tau_b": {"sigma": -1.0}}, "HalfNormal sigma must be > 0, got -1.0"),
+    ({"tau_b": {"sigma": 0}}, "HalfNormal sigma must be > 0"),
+    ({"tau_b": {"sigma": "1"}}, "HalfNormal sigma must be a number"),
+    ({"tau_b": {"sigma": True}}, "HalfNormal sigma must be a number"),
+    ({"tau_b": {"sigma": float("nan")}}, "HalfNormal sigma must be finite"),
+    ({"alpha": {"mu": float("inf")}}, "Normal mu must be finite"),
+    ({"theta": {"dist": "StudentT", "nu": -3, "mu": 0, "sigma": 1}}, "StudentT nu must be > 0"),
+    ({"tau_b": {"dist": "Gamma", "alpha": 2, "beta": 0}}, "Gamma beta must be > 0"),
+    ({"tau_b": {"dist": "Exponential", "lam": -1}}, "Exponential lam must be > 0"),
+    ({"corr_b": {"eta": 0}}, "LKJ eta must be > 0"),
+    ({"tau_b": {"dist": "Uniform", "lower": 2, "upper": 1}},
+     "Uniform lower must be below upper"),
+])
+def test_invalid_prior_values_are_refused_before_sampling(given, match, monkeypatch):
+    """A value the distribution cannot take never reaches the sampler (where it was a
+    failed initialisation with a Rust backtrace)."""
+    import pymc as pm
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled")
+
+    monkeypatch.setattr(pm, "sample", no_sampling)
+    sim = bouvier2024(trials=3, patients_per_trial=40, covariates=3, seed=2)
+    data = bh.IPDData.from_frame(sim.data, outcome="y", treatment="treat", study="trial",
+                                 covariates=["x1"])
+    with pytest.raises(ValueError, match=f"prior '{next(iter(given))}': {match}"):
+        bh.IPDMetaModel(heterogeneity="fully_stratified", priors=given).fit(data, **TINY)
+
+
+def test_cauchy_location_may_be_negative():
+    out = resolve_priors({"alpha": {"dist": "Normal", "mu": 0, "sigma": 1}},
+                         {"alpha": {"dist": "Cauchy", "alpha": -2.0, "beta": 1.0}},
+                         family="test")
+    assert out["alpha"] == {"dist": "Cauchy", "alpha": -2.0, "beta": 1.0}
+
+
 # ------------------------------------------------- persistence (issue 13, 3a)
 def test_saved_fit_keeps_data_priors_options_seed_and_version(fs_fit):
     from bayes_hte.estimators.base import ATTR_OPTIONS, ATTR_PRIORS, ATTR_VERSION

@@ -4,6 +4,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
@@ -261,11 +262,25 @@ def test_cate_and_summary(small, fitted_grid):
     # any column, e.g. the trial
     assert m.cate(by="trial").sizes["trial"] == 4
     tab = m.summary(ci_prob=0.9)
-    assert list(tab.columns) == ["mean", "sd", "ci_low", "ci_high"]
+    assert list(tab.columns) == ["mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high"]
     assert len(tab) == data.n_patients
     assert (tab["ci_low"] <= tab["mean"]).all() and (tab["mean"] <= tab["ci_high"]).all()
+    # the prediction interval is that of the new-trial draws, and wider
+    new = m.summary(ci_prob=0.9, new_trial=True)
+    assert list(new.columns) == ["mean", "sd", "ci_low", "ci_high"]
+    np.testing.assert_array_equal(tab["pi_low"], new["ci_low"])
+    np.testing.assert_array_equal(tab["pi_high"], new["ci_high"])
+    assert ((tab["pi_high"] - tab["pi_low"]) > (tab["ci_high"] - tab["ci_low"])).mean() > 0.9
+    assert list(m.summary(prediction_interval=False).columns) == ["mean", "sd", "ci_low",
+                                                                  "ci_high"]
     with pytest.raises(bh.DataError, match="cate\\(by='bmi'\\): no such column"):
         m.cate(by="bmi")
+    # a continuous column is refused (one group per patient); grouped, it is a CATE
+    with pytest.raises(bh.DataError, match=r"cate\(by='x1'\): the column has \d+ distinct "
+                                           r"values \(a continuous variable\?\).*pd.qcut"):
+        m.cate(by="x1")
+    grouped = sim.data.assign(group=pd.qcut(sim.data["x1"], 4))
+    assert m.cate(by="group", newdata=grouped).sizes["group"] == 4
 
 
 def test_newdata(small, fitted_grid):

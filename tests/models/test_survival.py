@@ -62,6 +62,30 @@ def test_build_every_structure(small, het, learner, baseline):
         assert model.named_vars_to_dims["log_lambda"][-1] == "interval"
 
 
+def test_event_at_time_zero(small):
+    """The Weibull density is 0 or infinite at t = 0: an event there is refused, naming
+    its row, instead of being moved to t = 1e-9 (where one row moved the shape); the
+    piecewise baseline (exposure 0, hazard finite) and censoring at 0 are fine."""
+    sim, _ = small
+    df = sim.data.copy()
+    first_event = df.index[df["event"] == 1][0]
+    first_censored = df.index[df["event"] == 0][0]
+    df.loc[first_censored, "time"] = 0.0
+    data = bh.IPDData.from_frame(df, outcome="event", treatment="treat", study="trial",
+                                 covariates=sim.covariates, time="time")
+    model = survival.build_ipdma_survival_model(data, heterogeneity="naive", learner="s")
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    df.loc[first_event, "time"] = 0.0
+    data = bh.IPDData.from_frame(df, outcome="event", treatment="treat", study="trial",
+                                 covariates=sim.covariates, time="time")
+    with pytest.raises(bh.DataError, match=f"time column 'time': events at time 0 at row "
+                                           f"{first_event}; the Weibull baseline"):
+        survival.build_ipdma_survival_model(data, heterogeneity="naive", learner="s")
+    model = survival.build_ipdma_survival_model(data, heterogeneity="naive", learner="s",
+                                                baseline="piecewise")
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
 @pytest.mark.parametrize("baseline", ["weibull", "piecewise"])
 def test_log_likelihood_by_hand(small, baseline):
     """Naive S-learner: d (log h0(t) + l) - H0(t) exp(l) with t in median-follow-up units."""

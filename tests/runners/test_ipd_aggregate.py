@@ -10,6 +10,7 @@ import pytest
 from bayes_hte.runners.ipd_aggregate import load_aggregate, loo_view
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import run_spec
+from tests._helpers import assert_csv_columns_named
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "models" / "ipdma_ipd_ad_demo.toml"
@@ -34,6 +35,7 @@ def test_demo_spec_runs_small(tmp_path):
     messages: list[str] = []
     run_spec(spec, log=messages.append)
     out = tmp_path / "out"
+    assert_csv_columns_named(out)
     for name in ("marginal_effects.csv", "integration_check.csv", "loo_compare.csv",
                  "ite_summary.csv", "report.md", "posteriors/RI-S.nc"):
         assert (out / name).exists(), name

@@ -19,7 +19,7 @@ from bayes_hte.errors import DataError
 from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.spec import run_spec
-from tests._helpers import reference
+from tests._helpers import assert_csv_columns_named, reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "models" / "meta_analysis_bcg.toml"
@@ -104,6 +104,7 @@ def test_bcg_dataset():
 
 def test_bcg_spec_runs_with_bayesian_models(tmp_path):
     out = run_spec(shipped(tmp_path, bayesian=True), log=quiet, outdir=tmp_path / "out")
+    assert_csv_columns_named(out)
     for f in ("comparison.csv", "studies.csv", "printout.txt", "forest.png",
               "comparison_forest.png", "posteriors/meta_analysis.nc", "posteriors/causal.nc",
               "bayesian_parameters.csv", "sampling.csv", "report.md", "report.html"):

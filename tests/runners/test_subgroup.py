@@ -10,7 +10,7 @@ from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.simulate.tzimas2024 import tzimas2024
 from bayes_hte.spec import run_spec
-from tests._helpers import sampler_toml
+from tests._helpers import assert_csv_columns_named, sampler_toml
 
 SPEC = """
 [data]
@@ -48,6 +48,7 @@ def test_family_registered():
 def test_run_writes_report_consistent_with_library(tmp_path):
     logs = []
     out = run_spec(write(tmp_path), log=logs.append)
+    assert_csv_columns_named(out)
     for f in ("posterior.nc", "parameters.csv", "geweke.csv", "sampling.csv",
               "cate_summary.csv", "subgroup_effects.csv", "risk_table.csv",
               "truth_metrics.csv", "subgroup_trace.png", "subgroup_rank.png",

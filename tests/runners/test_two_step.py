@@ -10,7 +10,7 @@ from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.schema import SpecError
 from bayes_hte.simulate.two_step import two_step
 from bayes_hte.spec import run_spec
-from tests._helpers import sampler_toml, two_step_data_toml
+from tests._helpers import assert_csv_columns_named, sampler_toml, two_step_data_toml
 
 SPEC = two_step_data_toml() + """
 [data.params]
@@ -49,6 +49,7 @@ def test_family_registered():
 
 def test_frequentist_run_outputs_match_library(tmp_path):
     out = run_spec(write(tmp_path), log=lambda m: None)
+    assert_csv_columns_named(out)
     for f in ("step1_estimates.csv", "step1_variances.csv", "step2_summary.csv",
               "step2_omega.csv", "structures.csv", "comparison.csv", "forest.png",
               "comparison.png", "report.md"):
