@@ -28,6 +28,7 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 
+from bayes_hte.errors import DataError
 from bayes_hte.estimators.base import PACKAGE_VERSION
 from bayes_hte.runners import FAMILIES
 from bayes_hte.runners.base import Log
@@ -184,7 +185,8 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
         output folder holding files of a finished run or of something else while
         ``overwrite`` is false (the message names the folder).
     DataError
-        Data that fail validation.
+        Data that fail validation. The output folder this call made is removed when
+        nothing but its :data:`RUN_FILE` had been written.
     """
     spec = load_spec(path)
     family = spec["model"]["family"]
@@ -192,6 +194,7 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
         raise SpecError(f"[model] family {family!r} is unknown; choose one of {sorted(FAMILIES)}")
     check_spec(spec, family)  # before the output folder is made: a typo leaves nothing
     out = Path(outdir or spec["output"]["dir"])
+    fresh = not out.exists()
     reuse = _claim_folder(out, spec, overwrite=overwrite, log=log)
     module, func = FAMILIES[family].split(":")
     runner = getattr(importlib.import_module(module), func)
@@ -199,7 +202,14 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
     log(f"bayes-hte: running {Path(path).name} (family {family}) -> {out}/")
     if progress is None:
         progress = sys.stderr.isatty()
-    runner(spec, out, log, reuse=reuse, progress=bool(progress))
+    try:
+        runner(spec, out, log, reuse=reuse, progress=bool(progress))
+    except (SpecError, DataError):
+        # refused before anything was written: leave no folder holding only the marker
+        if fresh and [p.name for p in out.iterdir()] == [RUN_FILE]:
+            (out / RUN_FILE).unlink()
+            out.rmdir()
+        raise
     (out / "spec.json").write_text(json.dumps({k: v for k, v in spec.items()}, indent=2,
                                               default=str))
     state = json.loads((out / RUN_FILE).read_text())

@@ -210,6 +210,7 @@ def test_bad_specs_name_the_key_or_column(tmp_path, data, model, error, match):
     text = spec_text(f'source = "dataset:bcg"\n{data}', model, out=tmp_path / "out")
     with pytest.raises(error, match=match):
         run_text(tmp_path, text)
+    assert not (tmp_path / "out").exists()  # refused: no folder left behind
 
 
 def test_cli_reports_a_bad_column(tmp_path, capsys):
