@@ -35,6 +35,10 @@ def test_run_ipdma_spec(tmp_path):
     ite = pd.read_csv(out / "ite_summary.csv")
     assert set(ite["model"]) == {"NA-S", "RI-S"} and len(ite) == 2 * 360
     assert {"mean", "ci_low", "ci_high", "pi_low", "pi_high"} <= set(ite.columns)
+    assert list(ite.columns[:3]) == ["patient", "model", "study"]
+    first = ite[ite["model"] == "NA-S"]
+    assert first["patient"].tolist() == list(range(360))
+    assert first["study"].value_counts().to_dict() == {f"T{i}": 120 for i in (1, 2, 3)}
     diag = pd.read_csv(out / "diagnostics.csv", index_col=0)
     assert {"divergences", "max_r_hat", "ite_corr_truth"} <= set(diag.columns)
     loo = pd.read_csv(out / "loo_compare.csv", index_col=0)

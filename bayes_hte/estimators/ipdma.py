@@ -566,7 +566,9 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         Returns
         -------
         pandas.DataFrame
-            Indexed by patient; columns ``mean``, ``sd``, ``ci_low``, ``ci_high``
+            Indexed by patient (``0 .. n - 1``, the row's position in ``newdata`` or in
+            the fit data, so ``df.reset_index(drop=True).join(table)`` joins it back);
+            columns ``mean``, ``sd``, ``ci_low``, ``ci_high``
             summarising the (chain, draw) draws of :meth:`ite`, on its scale (risk
             difference, or survival difference at the horizon), then ``pi_low`` and
             ``pi_high`` (see ``prediction_interval``). Computed in chunks of

@@ -312,6 +312,10 @@ class IPDMARunner(Runner):
             del ite_new
             tab["pi_low"], tab["pi_high"] = new["ci_low"].to_numpy(), new["ci_high"].to_numpy()
             tab.insert(0, "model", label)
+            # each patient's trial, to join the table back to the data (patient = row
+            # position in the data)
+            tab.insert(1, "study", np.asarray(m.data.study_labels, dtype=object)[
+                m.data.study_idx])
             rows.append(tab.reset_index())
             p = diagnostics.diagnostics_table(m.idata, ci_prob=ci_prob)
             diag_tables[label] = p
