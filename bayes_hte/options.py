@@ -172,6 +172,45 @@ def check_choice(name: str, value: object, choices: tuple) -> None:
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
 
 
+def check_type_of_default(name: str, value: object, default: object, *,
+                          integers: bool = False) -> None:
+    """Raise ``ValueError`` when ``value`` is not of its default's type.
+
+    For options read from TOML, where ``"no"`` or ``"5000"`` would otherwise pass for
+    ``true`` or a number: a bool default takes ``True``/``False`` only, a numeric
+    default numbers (integers only with ``integers``: an integer default of a function
+    may stand for a real parameter, e.g. an effect of 1). Other defaults (strings,
+    lists, None) are left to the code that reads the value.
+
+    Parameters
+    ----------
+    name : str
+        The option, for the message.
+    value : object
+        The value given.
+    default : object
+        The option's default.
+    integers : bool
+        An integer default takes integers only.
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be true or false / an integer / a number, got <value>"``.
+    """
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, numbers.Integral) and integers:
+        ok, kind = isinstance(value, numbers.Integral) and not isinstance(value, bool), \
+            "an integer"
+    elif isinstance(default, numbers.Real):
+        ok, kind = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
 #: The sampler settings :func:`check_sampler_setting` knows.
 SAMPLER_SETTINGS: tuple[str, ...] = ("draws", "tune", "chains", "random_seed",
                                      "target_accept", "sampler", "mass_matrix")

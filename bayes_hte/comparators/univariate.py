@@ -62,7 +62,7 @@ from bayes_hte.comparators.heterogeneity import (
 from bayes_hte.comparators.printout import meta_analysis_text
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import EffectTable
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.options import MetaMethod, PIType, Transform
 
 PI_TYPES: tuple[str, ...] = get_args(PIType)
@@ -357,6 +357,22 @@ class MetaAnalysisResult(IntervalBounds):
             index=pd.Index(self.labels, name="study"))
 
 
+def _warn_repeated_studies(table: EffectTable) -> None:
+    """Warn when the rows of ``table`` are subgroups (strata) of the same studies: they
+    are pooled as if they were independent studies."""
+    if table.subgroup is None and table.stratum is None:
+        return
+    studies = pd.Series([label.split(" | ")[0] for label in table.labels])
+    repeated = studies[studies.duplicated(keep=False)].unique().tolist()
+    if repeated:
+        warnings.warn(
+            f"the {len(table.labels)} rows come from {studies.nunique()} studies (studies "
+            f"{repeated[:5]} give several subgroup / stratum rows): they are pooled as "
+            "independent studies, so k counts rows, not studies. Analyse one subgroup at "
+            "a time (an EffectTable of its rows), or pool each study's rows first",
+            DataWarning, stacklevel=3)
+
+
 def _se_column(transform) -> str:
     """``se``, or ``se_untransformed`` next to transformed estimates: the standard error
     stays on the analysis scale (e.g. log RR), which a plain ``se`` beside exponentiated
@@ -427,6 +443,9 @@ def meta_analysis(
     -----
     ConvergenceWarning
         The tau² iteration failed for some replicates (their results are ``nan``).
+    DataWarning
+        ``yi`` is an :class:`~bayes_hte.EffectTable` whose rows are subgroups or strata
+        of the same studies (pooled as independent studies).
 
     Examples
     --------
@@ -446,6 +465,7 @@ def meta_analysis(
         yi, vi = table.yi, table.vi
         labels = table.labels if labels is None else labels
         measure, scale = table.measure, table.scale
+        _warn_repeated_studies(table)
     elif vi is None:
         raise DataError("vi (sampling variances) is required unless yi is an EffectTable")
     y = np.array(yi, dtype=float, copy=True)

@@ -190,32 +190,24 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
         check_unique_column(df, c, what)
 
 
-def _is_number(value: object) -> bool:
-    try:
-        pd.to_numeric(pd.Series([value], dtype=object), errors="raise")
-    except (ValueError, TypeError):
-        return False
-    return not isinstance(value, complex | np.complexfloating)
-
-
 def _numeric(df: pd.DataFrame, col: str, what: str,
              rows: pd.Index | None = None) -> np.ndarray:
-    """A column read as real numbers (numbers written as text are read); NaN if empty.
+    """A column read as real numbers, NaN if empty; nothing is converted: text (even
+    ``"0.12"``), booleans and complex numbers are refused (:func:`real_values`), as in
+    every other input of the package.
 
     ``rows`` are the labels of the user's rows (``df`` may carry a fresh 0..n-1 index).
     """
     s = df[col]
-    try:
-        values = pd.to_numeric(s, errors="raise")
-        if pd.api.types.is_complex_dtype(values):
-            raise TypeError("complex numbers")
-        return np.array(values, dtype=float, copy=True)
-    except (ValueError, TypeError) as err:
+    values, bad = real_values(s)
+    if bad.any():
         rows = df.index if rows is None else rows
-        bad = np.array([not (_missing(v) or _is_number(v)) for v in s], dtype=bool)
         shown = sorted({repr(v) for v in s[bad]})[:5]
         raise DataError(f"{what} column {col!r} must be numeric (real numbers), but has "
-                        f"{', '.join(shown)} at {format_rows(rows[bad])}") from err
+                        f"{', '.join(shown)} at {format_rows(rows[bad])}; nothing is "
+                        "converted (text such as '0.12' too): fix these values, e.g. with "
+                        "pd.to_numeric")
+    return values
 
 
 def _finite(df: pd.DataFrame, col: str, what: str,

@@ -31,7 +31,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from bayes_hte.options import HETEROGENEITY, PERFORMANCE_MEASURES, check_sampler_settings
+from bayes_hte.options import (
+    HETEROGENEITY,
+    PERFORMANCE_MEASURES,
+    check_sampler_settings,
+    check_type_of_default,
+)
 
 
 class SpecError(ValueError):
@@ -254,6 +259,40 @@ def check_keys(table: Mapping, allowed: Mapping | set, section: str, *, family: 
                         f"{family!r}; allowed: {sorted(allowed)}")
 
 
+def check_value_types(table: Mapping, defaults: Mapping, section: str) -> None:
+    """Raise :class:`SpecError` for a value whose type is not its default's.
+
+    A key whose schema default is a bool takes ``true`` / ``false`` only (a string such
+    as ``"no"`` would otherwise be read as true), an integer default takes integers, a
+    float default numbers; ``ci_prob`` lies in (0, 1) wherever it is given. Keys with
+    other defaults (strings, lists, :data:`UNSET`) are checked by the code that reads
+    them.
+
+    Parameters
+    ----------
+    table : mapping
+        One table of the spec.
+    defaults : mapping
+        Its schema table (key -> default).
+    section : str
+        The table's name, for the message.
+
+    Raises
+    ------
+    SpecError
+        ``[section] key must be ..., got ...``.
+    """
+    for key, value in table.items():
+        try:
+            check_type_of_default(key, value, defaults.get(key, UNSET), integers=True)
+        except ValueError as err:
+            raise SpecError(f"[{section}] {err}") from None
+        if key == "ci_prob" and not (isinstance(value, int | float)
+                                     and not isinstance(value, bool) and 0 < value < 1):
+            raise SpecError(f"[{section}] ci_prob must be a probability in (0, 1), got "
+                            f"{value!r}")
+
+
 def required(family: str, section: str) -> tuple[str, ...]:
     """The keys a spec of ``family`` must give in ``[section]``.
 
@@ -295,9 +334,10 @@ def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
     ------
     SpecError
         An unknown family, a table the family does not read, a table that is not a
-        table (or an array of tables that is not one), an unknown key, or a sampler
+        table (or an array of tables that is not one), an unknown key, a sampler
         setting of ``[sampler]`` or ``[evaluation]`` outside its values (``draws = "1000"``;
-        :func:`bayes_hte.options.check_sampler_settings`).
+        :func:`bayes_hte.options.check_sampler_settings`), or a value of another type
+        than its default's (``hksj = "no"``; :func:`check_value_types`).
     """
     if family not in SCHEMA:
         raise SpecError(f"[model] family {family!r} is unknown; choose one of "
@@ -327,6 +367,7 @@ def check_spec(spec: Mapping, family: str) -> dict[str, dict]:
                     check_sampler_settings(table)
                 except ValueError as err:
                     raise SpecError(f"[{section}] {err}") from None
+            check_value_types(table, keys, section)
             for key, default in keys.items():
                 if key not in table and default is not UNSET:
                     table[key] = copy.deepcopy(default)

@@ -64,6 +64,7 @@ from bayes_hte.options import (
     TauPrior,
     check_choice,
     check_sampler_setting,
+    check_type_of_default,
 )
 from bayes_hte.studies.comparator_methods import fit_maic, fit_stc
 from bayes_hte.studies.ipd_methods import (
@@ -252,6 +253,8 @@ def make_method(kind: str, *, options: Mapping[str, Any] | None = None
             _measures(value)
         elif name == "ci_prob" and not (isinstance(value, float | int) and 0 < value < 1):
             raise ValueError(f"ci_prob must be in (0, 1), got {value!r}")
+        else:  # e.g. base_fraction = "half" where a number is meant
+            check_type_of_default(name, value, allowed[name])
     if kind in ("subgroup", "s_learner") and not opts.get("covariates"):
         raise ValueError(f"method kind {kind!r} needs covariates (a list of columns)")
     return functools.partial(func, **opts)
@@ -302,6 +305,10 @@ def _check_params(name: str, params: Mapping[str, Any], what: str) -> None:
     if unknown:
         raise ValueError(f"{what} {unknown} are not parameters of simulator {name!r}; it "
                          f"takes {sorted(allowed)}")
+    for key, value in params.items():  # e.g. n = "5000": refused before any replicate
+        if value is not None:
+            check_type_of_default(f"{what[:-1] if what.endswith('s') else what} {key!r}",
+                                  value, allowed[key])
 
 
 def _generate(rng: np.random.Generator, simulator: str, fixed: Mapping[str, Any],

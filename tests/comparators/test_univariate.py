@@ -401,3 +401,18 @@ def test_bad_inputs_name_the_studies_by_label():
         meta_analysis([0.1, 0.2, 0.3], [0.1, 0.1, 0.0], labels=["A", "B", "C"])
     with pytest.raises(DataError, match="2 labels for 3 studies"):
         meta_analysis([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], labels=["A", "B"])
+
+
+def test_subgroup_rows_of_the_same_studies_are_flagged():
+    """Rows that are subgroups of one study are pooled as independent studies: said."""
+    df = pd.DataFrame({"study": ["A", "A", "B", "B"], "sg": ["m", "f", "m", "f"],
+                       "yi": [0.1, 0.2, 0.3, 0.4], "vi": [0.1] * 4})
+    table = bh.EffectTable.from_frame(df, yi="yi", vi="vi", study="study", subgroup="sg")
+    with pytest.warns(bh.DataWarning, match=r"the 4 rows come from 2 studies \(studies "
+                                            r"\['A', 'B'\]"):
+        bh.comparators.meta_analysis(table, method="REML")
+    one = bh.EffectTable.from_frame(df[df["sg"] == "f"], yi="yi", vi="vi", study="study",
+                                    subgroup="sg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bh.DataWarning)  # one row per study: nothing to say
+        bh.comparators.meta_analysis(one, method="REML")

@@ -87,6 +87,11 @@ def test_covariate_summary_kinds_and_rows():
         (lambda d: d.assign(trial=[None, "A", "B", "B"]), "'trial' is empty"),
         (lambda d: d.assign(n=[100, 100, 0, 50]), "'n' must be > 0"),
         (lambda d: d.assign(mean=["a", 0.4, 65.0, 0.5]), "must be numeric"),
+        # numbers written as text are refused, not read (nothing is converted)
+        (lambda d: d.assign(mean=["60.0", 0.4, 65.0, 0.5]),
+         r"'mean' must be numeric \(real numbers\), but has '60.0' at row 0; nothing is "
+         "converted"),
+        (lambda d: d.assign(sd=d["sd"].astype(str)), "'sd' must be numeric"),
     ],
 )
 def test_covariate_summary_errors(edit, match):
@@ -236,6 +241,8 @@ def test_validate_effects_fills_props():
         (lambda d: d[d["trial"] == "A"], r"trials \['B'\] have covariate summaries but no"),
         (lambda d: d.drop(columns="n"), r"missing \['n'\]"),
         (lambda d: d.assign(trial=[None] + ["A"] * 4 + ["B"] * 3), "'trial' is empty"),
+        (lambda d: d.assign(se=d["se"].astype(str)), "'se' must be numeric .* nothing is "
+                                                      "converted"),
     ],
 )
 def test_validate_effects_errors(edit, match):

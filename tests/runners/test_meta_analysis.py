@@ -205,12 +205,31 @@ def test_events_and_totals_and_or(tmp_path):
      SpecError, r"\[model\] causal needs per-arm counts"),
     ('yi = "tpos"\nvi = "cpos"', 'add = 0.5', SpecError, r"\['add'\] are options of effect"),
     ('yi = "tpos"\nvi = "ablat_x"', "", DataError, "ablat_x"),
+    # a value of another type than its default's is refused, not reinterpreted
+    ('n11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\nn00 = "cneg"', 'measure = "RR"\nhksj = "no"',
+     SpecError, r"\[model\] hksj must be true or false, got 'no'"),
+    ('n11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\nn00 = "cneg"',
+     'measure = "RR"\nhksj = 1', SpecError, r"\[model\] hksj must be true or false, got 1"),
 ])
 def test_bad_specs_name_the_key_or_column(tmp_path, data, model, error, match):
     text = spec_text(f'source = "dataset:bcg"\n{data}', model, out=tmp_path / "out")
     with pytest.raises(error, match=match):
         run_text(tmp_path, text)
     assert not (tmp_path / "out").exists()  # refused: no folder left behind
+
+
+@pytest.mark.parametrize(("setting", "match"), [
+    ("ci_prob = 1.5", r"\[output\] ci_prob must be a probability in \(0, 1\), got 1.5"),
+    ('ci_prob = "95%"', r"\[output\] ci_prob must be a number, got '95%'"),
+    ('digits = "four"', r"\[output\] digits must be an integer, got 'four'"),
+    ("digits = 2.5", r"\[output\] digits must be an integer, got 2.5"),
+])
+def test_bad_output_values_are_refused_before_anything_is_written(tmp_path, setting, match):
+    text = spec_text('source = "dataset:bcg"\nn11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\n'
+                     'n00 = "cneg"', 'measure = "RR"', out=tmp_path / "out")
+    with pytest.raises(SpecError, match=match):
+        run_text(tmp_path, text + setting + "\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_reports_a_bad_column(tmp_path, capsys):

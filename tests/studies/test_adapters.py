@@ -100,6 +100,9 @@ def test_cima_method_splits_the_target_reproducibly(summaries):
     ("subgroup", {"covariates": ["age"], "parameterization": "marginal"},
      "parameterization must be one of"),
     ("subgroup", {"covariates": ["age"], "target_accept": 1.5}, "target_accept"),
+    # another type than the option's default: refused, not a failed replicate each
+    ("cima", {"base_fraction": "half"}, "base_fraction must be a number, got 'half'"),
+    ("maic", {"n_boot": "1000"}, "n_boot must be a number, got '1000'"),
 ])
 def test_bad_method_options(kind, options, match):
     with pytest.raises(ValueError, match=match):

@@ -103,6 +103,12 @@ BASE = "bayes_meta_coverage"
     (("params = { mu = 0.3,", "params = { muu = 0.3,"),
      r"fixed params \['muu'\] are not parameters of simulator 'normal_meta'"),
     (("k = [5, 10]", "kk = [5, 10]"), r"scenario factors \['kk'\] are not parameters"),
+    # a value of another type than the parameter's or option's default is refused before
+    # any replicate, not stored as 100 % failed replicates
+    (("params = { mu = 0.3,", 'params = { mu = "0.3",'),
+     r"fixed param 'mu' must be a number, got '0.3'"),
+    (('tau_prior = "half_normal"', 'tau_prior = "half_normal"\nparameterization = 1'),
+     r"\[methods.bayes\]"),
     (('kind = "bayes_meta_analysis"', 'kind = "causal_meta_analysis"'),
      r"needs ArmTable data, but simulator 'normal_meta' gives EffectTable"),
     (('measures = ["cover", "bias", "empse", "modelse"]', 'measures = ["coverage"]'),
