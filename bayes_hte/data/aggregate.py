@@ -76,6 +76,18 @@ def _labels(labels, k: int, *, what: str = "study") -> tuple[str, ...]:
     dup = [s for s in labels if s in seen or seen.add(s)]
     if dup:
         raise DataError(f"{what} labels must be unique; repeated: {sorted(set(dup))[:5]}")
+    # "A" and "A " (a stray space in a spreadsheet) would be two studies; "" none
+    blank = [s for s in labels if not s.strip()]
+    if blank:
+        raise DataError(f"{what} labels must not be empty ({len(blank)} of {len(labels)} "
+                        "are)")
+    stripped: dict[str, list[str]] = {}
+    for s in labels:
+        stripped.setdefault(s.strip(), []).append(s)
+    clash = [v for v in stripped.values() if len(v) > 1]
+    if clash:
+        raise DataError(f"{what} labels differ only by spaces: {clash[:3]}; they would "
+                        "count as different studies. Strip the spaces (or name them apart)")
     return labels
 
 
@@ -180,10 +192,13 @@ class EffectTable:
         with np.errstate(divide="ignore", over="ignore"):
             bad = ~np.isfinite(vi) | (vi <= 0) | ~np.isfinite(1 / vi)
         if bad.any():
+            why = ("a zero (or subnormal) variance would give the study infinite weight"
+                   if np.all(np.isfinite(vi[bad]) & (vi[bad] >= 0)) else
+                   "a variance is a squared standard error: check the column (vi, not se "
+                   "or yi?) and fill in missing values")
             raise DataError(f"sampling variance vi must be finite and > 0, but is not in "
                             f"{name_studies(labels, bad)} (values {vi[bad][:5].tolist()}); "
-                            "a zero (or subnormal) variance would give the study infinite "
-                            "weight")
+                            f"{why}")
         if self.scale not in get_args(EffectScale):
             raise DataError(f"scale must be 'identity' or 'log', got {self.scale!r}")
         for name in ("subgroup", "stratum"):

@@ -356,3 +356,27 @@ def test_duplicated_column_labels_are_refused():
     effects = pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.01, 0.02]})
     with pytest.raises(DataError, match="yi column 'yi' appears 2 times"):
         EffectTable.from_frame(pd.concat([effects, effects[["yi"]]], axis=1), vi="vi")
+
+
+@pytest.mark.parametrize(("labels", "match"), [
+    (["A", "A ", "B"], r"labels differ only by spaces: \[\['A', 'A '\]\]"),
+    (["A", "", "B"], r"labels must not be empty \(1 of 3 are\)"),
+    (["A", "  ", "B"], "labels must not be empty"),
+])
+def test_doubtful_study_labels_are_refused(labels, match):
+    df = pd.DataFrame({"study": labels, "yi": [0.1, 0.2, 0.3], "vi": [0.01] * 3})
+    with pytest.raises(DataError, match=match):
+        EffectTable.from_frame(df, vi="vi", study="study")
+    with pytest.raises(DataError, match=match):
+        EffectTable.from_arrays([0.1, 0.2, 0.3], [0.01] * 3, labels=labels)
+
+
+@pytest.mark.parametrize(("vi", "why"), [
+    ([0.01, 0.0, 0.02], "a zero .or subnormal. variance would give the study infinite weight"),
+    ([0.01, -0.5, 0.02], r"a variance is a squared standard error: check the column"),
+    ([0.01, np.nan, 0.02], r"a variance is a squared standard error: check the column"),
+])
+def test_bad_variances_say_why(vi, why):
+    with pytest.raises(DataError, match=rf"vi must be finite and > 0, but is not in study "
+                                        rf"'2' .*{why}"):
+        EffectTable.from_arrays([0.1, 0.2, 0.3], vi)
