@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.options import (
     HETEROGENEITY,
     PERFORMANCE_MEASURES,
@@ -283,14 +284,14 @@ def check_value_types(table: Mapping, defaults: Mapping, section: str) -> None:
         ``[section] key must be ..., got ...``.
     """
     for key, value in table.items():
+        # ci_prob is a number wherever it is given, even where the schema has no default
+        default = 0.95 if key == "ci_prob" else defaults.get(key, UNSET)
         try:
-            check_type_of_default(key, value, defaults.get(key, UNSET), integers=True)
+            check_type_of_default(key, value, default, integers=True)
+            if key == "ci_prob":
+                check_ci_prob(value, error=ValueError)
         except ValueError as err:
             raise SpecError(f"[{section}] {err}") from None
-        if key == "ci_prob" and not (isinstance(value, int | float)
-                                     and not isinstance(value, bool) and 0 < value < 1):
-            raise SpecError(f"[{section}] ci_prob must be a probability in (0, 1), got "
-                            f"{value!r}")
 
 
 def required(family: str, section: str) -> tuple[str, ...]:

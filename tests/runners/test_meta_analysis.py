@@ -219,7 +219,8 @@ def test_bad_specs_name_the_key_or_column(tmp_path, data, model, error, match):
 
 
 @pytest.mark.parametrize(("setting", "match"), [
-    ("ci_prob = 1.5", r"\[output\] ci_prob must be a probability in \(0, 1\), got 1.5"),
+    ("ci_prob = 1.5", r"\[output\] ci_prob \(the confidence level\) must lie in \(0, 1\), "
+                      r"got 1.5"),
     ('ci_prob = "95%"', r"\[output\] ci_prob must be a number, got '95%'"),
     ('digits = "four"', r"\[output\] digits must be an integer, got 'four'"),
     ("digits = 2.5", r"\[output\] digits must be an integer, got 2.5"),
