@@ -14,6 +14,8 @@
 #                             (tests/comparators/test_multivariate.py,
 #                             tests/models/test_synthesis_multivariate.py)
 #   metafor_metareg.json      rma meta-regressions and predictions (tests/comparators/test_cima.py)
+#   metafor_bcg_metareg.json  rma(yi, vi, mods = ~ ablat [+ year]) of dat.bcg by every estimator,
+#                             with print.rma's numbers and predict (tests/comparators/test_metareg.py)
 #   lme4_two_step_trial.json  lmer / gls fits of one simulated longitudinal trial
 #                             (tests/comparators/test_mixed.py)
 # Each file has a "source" (R and package versions, data set) and, per block, the R "call".
@@ -290,6 +292,44 @@ write_ref("metafor_metareg.json", "two made-up meta-regression data sets",
     call = 'fit <- rma(yi, vi, mods = ~ x, method = "REML", control = list(threshold = 1e-12)); predict(fit, newmods = 3.5)',
     data = as.list(m2), tau2 = f2$tau2, beta = as.numeric(f2$b), newmods = 3.5,
     pred = p2$pred, pred_se = p2$se, pred_ci = c(p2$ci.lb, p2$ci.ub)))
+
+# ------------------------------------------------------------------------ BCG meta-regression
+# rma(yi, vi, mods = ...) on dat.bcg's log RR: every number print.rma shows for a
+# meta-regression, per estimator (tests/comparators/test_metareg.py)
+dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+newmods <- c(10, 30, 50)
+metareg_fit <- function(mods, method, test, with_pred) {
+  fit <- rma(yi, vi, mods = mods, data = dat, method = method, test = test, control = tight)
+  out <- list(
+    call = sprintf('rma(yi, vi, mods = %s, data = dat, method = "%s", test = "%s", control = tight)',
+                   deparse(mods), method, test),
+    names = rownames(fit$b), beta = as.numeric(fit$b), se = as.numeric(fit$se),
+    stat = as.numeric(fit$zval), pval = as.numeric(fit$pval),
+    ci_lb = as.numeric(fit$ci.lb), ci_ub = as.numeric(fit$ci.ub), df = fit$ddf[[1]],
+    tau2 = fit$tau2, se_tau2 = fit$se.tau2, I2 = fit$I2, H2 = fit$H2,
+    R2 = if (is.null(fit$R2)) NA else fit$R2,
+    QE = fit$QE, QEp = fit$QEp, QM = fit$QM, QMp = fit$QMp, QMdf = as.numeric(fit$QMdf),
+    k = fit$k, p = fit$p)
+  if (with_pred) {
+    p <- predict(fit, newmods = newmods)
+    out$pred <- list(call = "predict(fit, newmods = c(10, 30, 50))", newmods = newmods,
+                     pred = as.numeric(p$pred), se = as.numeric(p$se),
+                     ci_lb = as.numeric(p$ci.lb), ci_ub = as.numeric(p$ci.ub),
+                     pi_lb = as.numeric(p$pi.lb), pi_ub = as.numeric(p$pi.ub))
+  }
+  out
+}
+metareg_bcg <- list()
+for (method in c("REML", "ML", "DL", "PM", "FE")) {
+  metareg_bcg[[paste0("ablat_", method)]] <- metareg_fit(~ ablat, method, "z", TRUE)
+}
+metareg_bcg[["ablat_REML_knha"]] <- metareg_fit(~ ablat, "REML", "knha", TRUE)
+metareg_bcg[["ablat_year_REML"]] <- metareg_fit(~ ablat + year, "REML", "z", FALSE)
+metareg_bcg[["ablat_year_REML_knha"]] <- metareg_fit(~ ablat + year, "REML", "knha", FALSE)
+metareg_bcg[["ablat_year_DL"]] <- metareg_fit(~ ablat + year, "DL", "z", FALSE)
+do.call(write_ref, c(list("metafor_bcg_metareg.json",
+                          "dat.bcg log RR (escalc measure RR), meta-regressions on ablat and year"),
+                     metareg_bcg))
 
 # ------------------------------------------------------------------------ mixed models (lme4, nlme)
 # one trial of bayes_hte.simulate.two_step (120 participants, MAR dropout, 270 measurements),

@@ -5,7 +5,6 @@ and attribute ``ci_prob`` for the interval probability, ``ci`` (leading axis low
 ``ci_low`` and ``ci_high``.
 """
 
-from bayes_hte.comparators._metareg import MetaRegression, meta_regression  # noqa: F401
 from bayes_hte.comparators.causal import (  # noqa: F401
     CausalMetaResult,
     causal_core,
@@ -13,6 +12,7 @@ from bayes_hte.comparators.causal import (  # noqa: F401
 )
 from bayes_hte.comparators.cima import cima, cima_indirect  # noqa: F401
 from bayes_hte.comparators.heterogeneity import estimate_tau2, q_profile_ci  # noqa: F401
+from bayes_hte.comparators.metareg import MetaRegression, meta_regression  # noqa: F401
 from bayes_hte.comparators.mixed import (  # noqa: F401
     lmm_fit,
     mixed_model,

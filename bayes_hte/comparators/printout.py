@@ -34,7 +34,8 @@ from scipy import stats
 from bayes_hte.comparators.results import critical_value
 
 __all__ = ["causal_meta_text", "cima_estimate_text", "cima_text", "format_number",
-           "format_p", "maic_text", "meta_analysis_text", "mixed_model_text", "mvmeta_text",
+           "format_p", "maic_text", "meta_analysis_text", "metareg_text", "mixed_model_text",
+           "mvmeta_text",
            "per_trial_text", "stc_text", "text_table", "two_step_text"]
 
 #: Names of the effect measures in the headers.
@@ -228,6 +229,68 @@ def meta_analysis_text(result: Any, *, digits: int = 4) -> str:
         if not fe:
             back += f"; prediction interval {f(exp(result.pi_low))} to {f(exp(result.pi_high))}"
         lines += ["", back]
+    return "\n".join(lines)
+
+
+def metareg_text(result: Any, *, digits: int = 4) -> str:
+    r"""The printout of a meta-regression (``print(fit)``), as ``print.rma`` with ``mods``.
+
+    Parameters
+    ----------
+    result : MetaRegression
+        From :func:`bayes_hte.comparators.meta_regression`.
+    digits : int
+        Decimals of the numbers (default 4).
+
+    Returns
+    -------
+    str
+        The model line (``"Mixed-Effects Model (k = 13; tau^2 estimator: REML)"`` or
+        ``"Fixed-Effects with Moderators Model (k = 13)"``), the effect measure, the
+        residual heterogeneity (:math:`\tau^2` with its SE, :math:`\tau`, :math:`I^2`,
+        :math:`H^2`, :math:`R^2`), the test of residual heterogeneity :math:`Q_E`, the
+        test of the moderators :math:`Q_M` (:math:`\chi^2`, or F with ``knha``) and the
+        coefficient table (estimate, se, z or t, p, CI). Many replicates: the model line
+        and the replicate count.
+    """
+    fe = result.method == "FE"
+    head = (f"Fixed-Effects with Moderators Model (k = {result.k})" if fe else
+            f"Mixed-Effects Model (k = {result.k}; tau^2 estimator: {result.method})")
+    if result.n_replicates != 1:
+        bad = int(np.size(result.converged) - np.count_nonzero(result.converged))
+        return (f"{head}\n{result.n_replicates} meta-regressions (trailing axis of .beta); "
+                f"{bad} not converged.")
+    f = lambda v: format_number(v, digits=digits)  # noqa: E731
+    one = {name: float(np.asarray(getattr(result, name))[0])
+           for name in ("tau2", "tau2_se", "i2", "h2", "r2", "qe", "qe_p", "qm", "qm_p")}
+    lines = [head]
+    measure = _measure_line(result.measure, result.scale)
+    if measure:
+        lines.append(measure)
+    lines += ["", "Residual heterogeneity:"]
+    if not fe:
+        se = f" (SE {f(one['tau2_se'])})" if math.isfinite(one["tau2_se"]) else ""
+        lines += [f"  tau^2 (residual between-study variance)  {f(one['tau2'])}{se}",
+                  f"  tau   (residual between-study SD)        {f(math.sqrt(one['tau2']))}"]
+    lines += [f"  I^2   (residual heterogeneity / total)   {_pct(one['i2'])}",
+              f"  H^2   (total / sampling variance)        {one['h2']:.2f}"]
+    if math.isfinite(one["r2"]):
+        lines.append(f"  R^2   (heterogeneity accounted for)      {_pct(one['r2'])}")
+    lines += ["", f"Test for residual heterogeneity: QE = {f(one['qe'])} on {result.qe_df} "
+              f"df, p {_p_words(one['qe_p'], digits)}"]
+    if result.qm_df:
+        mods = [n for n in result.names if n != "intrcpt"]
+        stat = (f"F({result.qm_df}, {result.df:g}) = {f(one['qm'])}" if result.knha
+                else f"QM = {f(one['qm'])} on {result.qm_df} df")
+        lines.append(f"Test of the moderators ({', '.join(mods)}): {stat}, "
+                     f"p {_p_words(one['qm_p'], digits)}")
+    test = (f"t test on {result.df:g} df, Knapp-Hartung" if result.knha else "z test")
+    lines += ["", f"Coefficients ({_level(result.ci_prob)} CI, {test}):"]
+    rows = [_estimate_row(result.beta[j, 0], result.se[j, 0], result.statistic[j, 0],
+                          result.p[j, 0], result.ci[0, j, 0], result.ci[1, j, 0],
+                          digits=digits, stat_name="t" if result.knha else "z")
+            for j in range(len(result.names))]
+    lines.append(_row_table(rows, index=list(result.names)))
     return "\n".join(lines)
 
 

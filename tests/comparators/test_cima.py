@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 import bayes_hte as bh
-from bayes_hte.comparators._metareg import meta_regression
 from bayes_hte.comparators.cima import (
     CIMAResult,
     cima,
@@ -19,6 +18,7 @@ from bayes_hte.comparators.cima import (
     parse_formula,
     solve_tilting,
 )
+from bayes_hte.comparators.metareg import meta_regression
 from bayes_hte.errors import DataError, DataWarning
 from tests._helpers import CATE_THETA as THETA
 from tests._helpers import assert_csv_columns_named, linear_cate_trials, reference
