@@ -4,7 +4,13 @@ from bayes_hte import comparators, evaluation, models, plots, sbc, simulate, stu
 from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
-from bayes_hte.errors import DataError, DataWarning, MemoryBudgetError, MemoryBudgetWarning
+from bayes_hte.errors import (
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    MemoryBudgetError,
+    MemoryBudgetWarning,
+)
 from bayes_hte.estimators import (
     CausalMetaModel,
     CIMAModel,
@@ -25,6 +31,7 @@ __all__ = [
     "datasets",
     "DataError",
     "DataWarning",
+    "ConvergenceWarning",
     "MemoryBudgetError",
     "MemoryBudgetWarning",
     "IPDData",

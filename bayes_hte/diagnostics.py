@@ -16,14 +16,18 @@ its ``elpd_loo``, with ArviZ's warning text.
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_hte.errors import ConvergenceWarning
 from bayes_hte.inference import divergences
 
 #: Fewest chains R-hat is defined for, and fewest draws per chain for R-hat and ESS.
@@ -232,6 +236,87 @@ def health_problems(health: Mapping) -> list[str]:
             out.append(f"min {kind} ESS {ess:.0f} < {MIN_ESS_PER_CHAIN} per chain ({need}): "
                        "too few effective draws for reliable intervals; draw more")
     return out
+
+
+#: Whether a fit warns when it misses the targets (off where the caller reports them).
+_CONVERGENCE_WARNINGS: ContextVar[bool] = ContextVar("bayes_hte_convergence_warnings",
+                                                    default=True)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+@contextmanager
+def convergence_warnings(enabled: bool) -> Iterator[None]:
+    """Turn the :class:`~bayes_hte.ConvergenceWarning` of ``fit()`` on or off in a block.
+
+    The job runners, the cross-validation refits, :func:`compare_ite_models` and the
+    simulation studies fit inside ``convergence_warnings(False)``: they log and tabulate
+    each fit's health themselves, so the warning (and the R-hat it computes) is skipped.
+    The setting is a context variable, so it holds for the thread or task that sets it.
+
+    Parameters
+    ----------
+    enabled : bool
+        Whether fits in the block check their convergence and warn.
+
+    Yields
+    ------
+    None
+    """
+    token = _CONVERGENCE_WARNINGS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _CONVERGENCE_WARNINGS.reset(token)
+
+
+def convergence_warnings_on() -> bool:
+    """Whether fits warn here (:func:`convergence_warnings`); ``True`` unless turned off.
+
+    Returns
+    -------
+    bool
+    """
+    return _CONVERGENCE_WARNINGS.get()
+
+
+def warn_if_not_converged(idata: xr.DataTree, table: pd.DataFrame | None = None, *,
+                          label: str) -> list[str]:
+    """Warn with :class:`~bayes_hte.ConvergenceWarning` when a fit misses a target.
+
+    The targets are those of :func:`health_problems` (no divergent transitions, R-hat
+    at most :data:`MAX_R_HAT`, bulk and tail ESS at least :data:`MIN_ESS_PER_CHAIN` per
+    chain; Vehtari et al. 2021). Nothing is computed inside
+    ``convergence_warnings(False)``.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit (``posterior`` and ``sample_stats`` groups).
+    table : pandas.DataFrame, optional
+        Its :func:`diagnostics_table` over the parameters to check (default: over
+        :func:`population_vars`).
+    label : str
+        What was fitted, for the message (e.g. the estimator's ``repr``).
+
+    Returns
+    -------
+    list of str
+        The targets missed, in words (empty when none, or when warnings are off).
+
+    Warns
+    -----
+    bayes_hte.ConvergenceWarning
+        One warning naming every target missed; attributed to the caller's line
+        outside bayes_hte.
+    """
+    if not convergence_warnings_on():
+        return []
+    problems = health_problems(sampling_summary(idata, table=table))
+    if problems:
+        warnings.warn(ConvergenceWarning(
+            f"{label}: " + "; ".join(problems) + ". See parameters() for R-hat and ESS "
+            "per parameter."), skip_file_prefixes=(_PACKAGE_DIR,))
+    return problems
 
 
 def format_health(health: Mapping) -> str:

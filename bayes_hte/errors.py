@@ -18,6 +18,20 @@ class DataWarning(UserWarning):
     """Input data that can be used but deserves attention (e.g. a study with no events)."""
 
 
+class ConvergenceWarning(RuntimeWarning):
+    """A fit did not converge: MCMC chains that miss a target, or an iteration that failed.
+
+    Bayesian estimators raise it after ``fit()`` when the sampler reports divergent
+    transitions, when a parameter of their ``parameters()`` table has a rank-normalised
+    R-hat above 1.01, or a bulk or tail effective sample size below 100 per chain
+    (Vehtari et al. 2021); the message names the model, the targets missed and what to
+    try. The frequentist comparators raise it when an iterative estimator (the
+    :math:`\tau^2` of ``meta_analysis``, ``mvmeta``) did not converge for some
+    replicates, whose results are then NaN. Silence it with
+    ``warnings.simplefilter("ignore", ConvergenceWarning)``.
+    """
+
+
 class MemoryBudgetError(MemoryError):
     """A requested output would not fit in memory; raised *before* the work starts.
 

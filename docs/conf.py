@@ -221,7 +221,7 @@ def _private(dotted: str) -> bool:
 
 def _from_private_module(module) -> list[str]:
     """Public classes and functions a package imports from one of its private modules
-    (e.g. ``bayes_hte.comparators.meta_regression`` of ``comparators._metareg``): they
+    (defined in a module whose name starts with ``_``): they
     are documented on the package's page, under the name users import."""
     if not hasattr(module, "__path__"):
         return []
@@ -431,11 +431,10 @@ def write_api_pages(app=None) -> None:
 EXAMPLES = ROOT / "examples"
 STAGED = DOCS / "examples"
 #: Sampler settings of a notebook executed by the docs build: those of
-#: tests/test_examples.py (2 PyMC chains, few draws; inline figures).
+#: tests/test_examples.py (few draws; inline figures).
 NOTEBOOK_ENV = {
     "ipdma_binary.ipynb": {},
-    "subgroup_hte.ipynb": {"BH_EXAMPLE_DRAWS": "250", "BH_EXAMPLE_CHAINS": "2",
-                           "BH_EXAMPLE_SAMPLER": "pymc"},
+    "subgroup_hte.ipynb": {"BH_EXAMPLE_DRAWS": "500"},   # 4 nutpie chains (its defaults)
     "two_step_longitudinal.ipynb": {"BH_EXAMPLE_DRAWS": "150", "BH_EXAMPLE_CHAINS": "2",
                                     "BH_EXAMPLE_SAMPLER": "pymc"},
     "ipd_aggregate.ipynb": {},          # its own settings: nutpie, 2 chains x 500 draws

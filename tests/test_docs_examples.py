@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import linecache
 import re
+import warnings
 from pathlib import Path
 
 import pytest
+
+from bayes_hte.errors import ConvergenceWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -84,9 +87,12 @@ def test_quick_start_runs_as_written(page, tmp_path, monkeypatch):
 
     namespace: dict = {"__name__": "__main__"}
     try:
-        for k, code in enumerate(PAGE_BLOCKS[page], start=1):
-            name = f"<{page}: quick start, block {k}>"
-            linecache.cache[name] = (len(code), None, code.splitlines(True), name)
-            exec(compile(code, name, "exec"), namespace)
+        with warnings.catch_warnings():
+            # a documented fit meets the convergence targets (no bh.ConvergenceWarning)
+            warnings.simplefilter("error", ConvergenceWarning)
+            for k, code in enumerate(PAGE_BLOCKS[page], start=1):
+                name = f"<{page}: quick start, block {k}>"
+                linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+                exec(compile(code, name, "exec"), namespace)
     finally:
         plt.close("all")

@@ -72,7 +72,7 @@ from scipy import optimize, stats
 from bayes_hte.comparators.printout import mvmeta_text
 from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
 from bayes_hte.data.multivariate import validate_multivariate
-from bayes_hte.errors import DataError
+from bayes_hte.errors import ConvergenceWarning, DataError
 from bayes_hte.options import OMEGA_STRUCTURES, LikelihoodMethod, MVMethod, OmegaStructure
 
 METHODS: tuple[str, ...] = get_args(MVMethod)
@@ -354,7 +354,7 @@ def mvmeta_core(estimates: npt.ArrayLike, covariances: npt.ArrayLike, *,
     }
     if not out["converged"].all():
         warnings.warn(f"mvmeta: the optimiser did not converge in "
-                      f"{int((~out['converged']).sum())} of {R} fits", RuntimeWarning,
+                      f"{int((~out["converged"]).sum())} of {R} fits", ConvergenceWarning,
                       stacklevel=3)
     return out
 

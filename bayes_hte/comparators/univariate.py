@@ -19,7 +19,7 @@ The between-study variance :math:`\tau^2` is estimated by ``DL`` (DerSimonian & 
 1986), ``ML`` or ``REML`` (Viechtbauer 2005) or ``PM`` (Paule & Mandel 1982), all
 truncated at 0 (formulas in :mod:`bayes_hte.comparators.heterogeneity`); likelihood
 replicates that do not converge are reported as ``nan`` with a
-:class:`ConvergenceWarning` (``result.converged`` is ``False``).
+:class:`~bayes_hte.ConvergenceWarning` (``result.converged`` is ``False``).
 
 The Hartung–Knapp–Sidik–Jonkman adjustment (``knha=True``) replaces the standard error
 by :math:`\sqrt{q / \sum_k w_k}`, :math:`q = \sum_k w_k (y_k-\hat\mu)^2 / (K-1)`, and
@@ -62,14 +62,10 @@ from bayes_hte.comparators.heterogeneity import (
 from bayes_hte.comparators.printout import meta_analysis_text
 from bayes_hte.comparators.results import IntervalBounds, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import EffectTable
-from bayes_hte.errors import DataError, DataWarning
+from bayes_hte.errors import ConvergenceWarning, DataError, DataWarning
 from bayes_hte.options import MetaMethod, PIType, Transform
 
 PI_TYPES: tuple[str, ...] = get_args(PIType)
-
-
-class ConvergenceWarning(RuntimeWarning):
-    """An iterative estimator did not converge for some replicates (their results are nan)."""
 
 
 # ---------------------------------------------------------------------------- core fit

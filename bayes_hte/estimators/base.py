@@ -43,7 +43,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from bayes_hte import effects, sensitivity
+from bayes_hte import diagnostics, effects, sensitivity
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.models.priors import priors_to_json
@@ -132,10 +132,20 @@ class Estimator:
     # -------------------------------------------------------------- shared
     def __repr__(self) -> str:
         state = "fitted" if self.idata is not None else "not fitted"
+        return f"{self._label()} [{state}]"
+
+    def _label(self) -> str:
         options = self._options()
         names = self._repr_names or [k for k in options if k != "priors"]
         shown = ", ".join(f"{k}={options[k]!r}" for k in names)
-        return f"{type(self).__name__}({shown}) [{state}]"
+        return f"{type(self).__name__}({shown})"
+
+    def _check_convergence(self) -> None:
+        """Warn (:class:`~bayes_hte.ConvergenceWarning`) when the fit just made misses a
+        target over the :meth:`parameters` rows; the last step of every ``fit``."""
+        if diagnostics.convergence_warnings_on():
+            diagnostics.warn_if_not_converged(self.idata, self.parameters(),
+                                              label=f"{self._label()}.fit")
 
     def _require_fit(self) -> None:
         if self.idata is None:

@@ -252,6 +252,7 @@ class CIMAModel(Estimator):
                               log_likelihood=log_likelihood,
                               posterior_predictive=posterior_predictive)
         self.idata = self._attach(idata, model.bayes_hte["priors"], random_seed=random_seed)
+        self._check_convergence()
         return self
 
     # ------------------------------------------------------------------ estimands

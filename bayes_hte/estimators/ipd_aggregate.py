@@ -27,7 +27,7 @@ from bayes_hte.data import integration
 from bayes_hte.data.integration import AggregateData
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary
-from bayes_hte.diagnostics import diagnostics_table
+from bayes_hte.diagnostics import convergence_warnings, diagnostics_table
 from bayes_hte.effects import ipdma as ipdma_effects
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.models.ipd_aggregate import build_ipd_aggregate_model
@@ -316,7 +316,7 @@ class AggregateTrialsMixin:
         other = type(self)(**self._options())
         settings = dict(self._fit_settings or {})
         arms, cov = self.aggregate.arms, self.aggregate.covariates
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), convergence_warnings(False):
             warnings.simplefilter("ignore", DataWarning)
             other.fit(self.data, aggregate=arms, aggregate_covariates=cov,
                       integration_points=more.n_points, **settings)

@@ -348,6 +348,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         self.idata = self._attach(idata, self._model.bayes_hte["priors"],
                                   random_seed=random_seed)
         self.idata = self._finish_aggregate(self.idata)
+        self._check_convergence()
         return self
 
     # ----------------------------------------------------------------- estimands

@@ -202,6 +202,7 @@ class SubgroupHTEModel(IPDEstimator):
                     posterior_predictive=posterior_predictive)
         self.idata = self._attach(idata, self._model.bayes_hte["priors"],
                                   random_seed=random_seed)
+        self._check_convergence()
         return self
 
     # ----------------------------------------------------------------- inputs

@@ -151,6 +151,7 @@ CoefficientEstimates
                               log_likelihood=log_likelihood,
                               posterior_predictive=posterior_predictive)
         self.idata = self._attach(idata, model.bayes_hte["priors"], random_seed=random_seed)
+        self._check_convergence()
         return self
 
     def parameters(self, *, ci_prob: float = 0.95) -> pd.DataFrame:

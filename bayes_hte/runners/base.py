@@ -43,7 +43,12 @@ from matplotlib.figure import Figure
 
 from bayes_hte import simulate
 from bayes_hte.data import IPDData, datasets
-from bayes_hte.diagnostics import fit_warnings, format_health, health_problems
+from bayes_hte.diagnostics import (
+    convergence_warnings,
+    fit_warnings,
+    format_health,
+    health_problems,
+)
 from bayes_hte.errors import DataError
 from bayes_hte.inference import large_arrays_on_heap
 from bayes_hte.report import Report
@@ -362,8 +367,8 @@ class Runner:
         sampler = self.tables["sampler"]
         self.log(f"{label}: fitting ({sampler['chains']} chains x {sampler['draws']} draws)...")
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught, convergence_warnings(False):
+            warnings.simplefilter("always")  # the health is logged by log_health
             estimator.fit(data, **sampler, progressbar=self.progress,
                           **dict(fit_options or {}))
         for msg in fit_warnings(caught):

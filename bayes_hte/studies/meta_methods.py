@@ -25,6 +25,7 @@ import numpy as np
 
 from bayes_hte.comparators import causal_meta_analysis, cima, meta_analysis, meta_regression
 from bayes_hte.data import ArmTable, EffectTable
+from bayes_hte.diagnostics import convergence_warnings
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import CausalMetaModel, MetaAnalysisModel
 from bayes_hte.options import (
@@ -119,7 +120,7 @@ def _quiet() -> Iterator[None]:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), convergence_warnings(False):
             warnings.simplefilter("ignore")
             yield
     finally:

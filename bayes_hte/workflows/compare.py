@@ -67,6 +67,7 @@ from scipy.stats import norm
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.diagnostics import (
+    convergence_warnings,
     fit_warnings,
     format_health,
     health_problems,
@@ -663,8 +664,8 @@ def compare_ite_models(
                              baseline=baseline, cuts=cuts, n_intervals=n_intervals,
                              horizon=horizon)
             log(f"fitting {m.label}...")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with warnings.catch_warnings(record=True) as caught, convergence_warnings(False):
+                warnings.simplefilter("always")  # the health is logged and tabulated
                 m.fit(data, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                       sampler=sampler, log_likelihood=loo, posterior_predictive=False)
             for msg in fit_warnings(caught):

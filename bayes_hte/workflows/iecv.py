@@ -62,7 +62,12 @@ from scipy.special import expit
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.survival import median_follow_up
-from bayes_hte.diagnostics import MAX_R_HAT, fit_warnings, sampling_summary
+from bayes_hte.diagnostics import (
+    MAX_R_HAT,
+    convergence_warnings,
+    fit_warnings,
+    sampling_summary,
+)
 from bayes_hte.effects.ipdma import synthesize_intercepts
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
@@ -192,7 +197,7 @@ def _fit_one(task: dict) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     m = IPDMetaModel(**task["options"])
     fold = task.get("fold_data")
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, convergence_warnings(False):
         warnings.simplefilter("always")
         m.fit(task["train"] if fold is None else fold, **task["sampler"],
               log_likelihood=False, posterior_predictive=False,

@@ -7,6 +7,7 @@ rma(yi, vi, data = dat, method = <method>, test = "z" | "knha")``, ``predict`` a
 ``confint`` (the file's "call" fields).
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,14 @@ def test_bcg_dataset():
 
 
 def test_bcg_spec_runs_with_bayesian_models(tmp_path):
-    out = run_spec(shipped(tmp_path, bayesian=True), log=quiet, outdir=tmp_path / "out")
+    lines = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run_spec(shipped(tmp_path, bayesian=True), log=lines.append,
+                       outdir=tmp_path / "out")
+    # the fits' health is logged, not raised as bh.ConvergenceWarning (2 x 150 draws)
+    assert not [w for w in caught if issubclass(w.category, bh.ConvergenceWarning)]
+    assert sum(" divergences, max R-hat " in line for line in lines) == 2
     assert_csv_columns_named(out)
     for f in ("comparison.csv", "studies.csv", "printout.txt", "forest.png",
               "comparison_forest.png", "posteriors/meta_analysis.nc", "posteriors/causal.nc",
