@@ -517,6 +517,12 @@ class ArmTable:
         # checked here so that the message names the frame's column, not the role
         counts = {role: count_column(df[col], col, _CELL_ROLE[role], labels)
                   for role, col in names.items()}
+        for arm, (a, b) in (("treated", ("n11", "n10")), ("control", ("n01", "n00"))):
+            empty = counts[a] + counts[b] == 0
+            if empty.any():
+                raise DataError(f"the {arm} arm (columns {names[a]!r} + {names[b]!r}) is "
+                                f"empty in {name_studies(labels, empty)}; every study needs "
+                                "patients in both arms")
         return cls(**counts, labels=labels)
 
     @classmethod
@@ -565,6 +571,10 @@ class ArmTable:
             if bad.any():
                 raise DataError(f"events column {ev!r} exceeds total column {tot!r} in "
                                 f"{name_studies(labels, bad)}")
+            if (counts[tot] == 0).any():  # named by the user's column, not n11 + n10
+                raise DataError(f"total column {tot!r} is 0 in "
+                                f"{name_studies(labels, counts[tot] == 0)}; every study "
+                                "needs patients in both arms")
         return cls(n11=counts[events1], n10=counts[total1] - counts[events1],
                    n01=counts[events0], n00=counts[total0] - counts[events0], labels=labels)
 

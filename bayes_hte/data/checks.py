@@ -417,6 +417,7 @@ def label_levels(df: pd.DataFrame, col: str, role: str) -> list:
     """
     check_missing(df, col, role)
     s = df[col]
+    _check_label_text(df, col, role)
     levels = [v for v in levels_of(s) if (s == v).any()]
     if s.dtype == object:
         pair = pd.DataFrame({"label": pd.factorize(s)[0],
@@ -429,6 +430,29 @@ def label_levels(df: pd.DataFrame, col: str, role: str) -> list:
                 f"({', '.join(sorted({repr(v) for v in s[bad]}))}) at "
                 f"{format_rows(df.index[bad])}; give each {role} one label of one type")
     return levels
+
+
+def _check_label_text(df: pd.DataFrame, col: str, role: str) -> None:
+    """Text labels are not blank, and no two differ only by spaces ("A" and "A ", a
+    stray space in a spreadsheet, would be two studies), as for the aggregate tables."""
+    values = pd.Series(df[col].to_numpy(dtype=object), index=df.index)
+    text = values[values.map(lambda v: isinstance(v, str))]
+    if text.empty:
+        return
+    stripped = text.map(str.strip)
+    blank = stripped == ""
+    if blank.any():
+        raise DataError(f"{role} column {col!r} has empty labels at "
+                        f"{format_rows(text.index[blank.to_numpy()])}; give every row its "
+                        f"{role}'s label")
+    spellings = text.groupby(stripped.to_numpy()).unique()
+    clash = [list(v) for v in spellings if len(v) > 1]
+    if clash:
+        rows = text.index[text.isin(clash[0]).to_numpy()]
+        raise DataError(f"{role} column {col!r} has labels that differ only by spaces "
+                        f"({', '.join(repr(v) for v in clash[0])}, at {format_rows(rows)}): "
+                        f"they would count as different {role} labels. Strip the spaces (or name "
+                        "them apart)")
 
 
 def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence, *,

@@ -1,7 +1,7 @@
 r"""Bayesian causally interpretable meta-analysis from aggregate data (PyMC factory).
 
 The Bayesian counterpart of CIMA-AgD (Shi et al., *Causally-interpretable meta-analysis
-using aggregate data*, seed ``shi_cima_aggregate_data.txt``;
+using aggregate data*;
 :func:`bayes_hte.comparators.cima`). The CATE is linear in its coefficients,
 :math:`\tau(x;\theta) = b(x)'\theta`; each trial :math:`k` is represented by the
 exponential tilting of a base sample to its reported covariate moments, which makes the

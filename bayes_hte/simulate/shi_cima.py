@@ -1,8 +1,8 @@
 r"""The 5-trial simulation setting of Shi et al. (CIMA-AgD), returning data and truth.
 
 Source: Shi et al., *Causally-interpretable meta-analysis using aggregate data*
-(seed ``shi_cima_aggregate_data.txt``, section 3 and appendix B.1). The parameter
-values lost from the seed's text are those of the authors' simulation script
+(section 3 and appendix B.1). The parameter values missing from the paper's text are
+those of the authors' simulation script
 (``qingyshi/CIMA-AgD``, ``R/simstudy_5trial.R``); the scenario numbering follows its
 ``expand.grid(eta, beta, gamma, theta)`` (``eta`` varies fastest).
 

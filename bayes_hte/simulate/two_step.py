@@ -1,8 +1,8 @@
 r"""Simulation 1 and 2 of the two-step IPD meta-analysis paper for longitudinal trials.
 
-Source: ``seeds/two_step_mvma_longitudinal.txt`` (section "Simulation studies"). Trial
-:math:`i` has :math:`n_i \sim U\{50, \dots, 500\}` participants, half of them treated,
-each measured at visits 1, 2, 3 under the mixed model (3)
+Source: "A two-step approach for IPD meta-analysis of longitudinal trials" (section
+"Simulation studies"). Trial :math:`i` has :math:`n_i \sim U\{50, \dots, 500\}`
+participants, half of them treated, each measured at visits 1, 2, 3 under the mixed model (3)
 
 .. math::
 
@@ -183,9 +183,10 @@ def two_step(
     """Simulate one meta-analysis of longitudinal trials under model (3).
 
     Source: simulations 1 and 2 of the two-step IPD meta-analysis paper
-    (``seeds/two_step_mvma_longitudinal.txt``, section "Simulation studies"); the model
-    and our choices (the covariate ``z``, the sign of :math:`\\mu_2`) are in the module
-    docstring. Outcome units are those of the paper's depression scores.
+    ("A two-step approach for IPD meta-analysis of longitudinal trials", section
+    "Simulation studies"); the model and our choices (the covariate ``z``, the sign of
+    :math:`\\mu_2`) are in the module docstring. Outcome units are those of the paper's
+    depression scores.
 
     Parameters
     ----------

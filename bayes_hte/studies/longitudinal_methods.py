@@ -4,7 +4,7 @@ Each function is a method kind of :data:`bayes_hte.studies.methods.METHOD_KINDS`
 ``method(data, *, options) -> {estimand: {"estimate", "se", "ci_low", "ci_high"}}`` on
 a :class:`~bayes_hte.LongitudinalData` (the ``two_step`` simulator's data), for the
 simulation studies of the two-step IPD meta-analysis paper
-(``seeds/two_step_mvma_longitudinal.txt``, "Simulation studies"):
+("A two-step approach for IPD meta-analysis of longitudinal trials", "Simulation studies"):
 
 * ``one_step_mixed`` — :func:`bayes_hte.comparators.mixed_model` on all trials' rows at
   once: model (3) with common coefficients and common random-intercept and residual

@@ -142,8 +142,10 @@ def test_input_is_copied_not_modified():
         ({"n11": [-1, 6, 3]}, "'n11' .*negative in study 'a'"),
         ({"n10": [119, 300.5, 228]}, "'n10' .*non-integer counts in study 'b'"),
         ({"n01": [11, np.nan, 11]}, "'n01' .*missing or not finite in study 'b'"),
-        ({"n11": [0, 6, 3], "n10": [0, 300, 228]}, "treated .* arm is empty in study 'a'"),
-        ({"n01": [11, 29, 0], "n00": [128, 274, 0]}, "control .* arm is empty in study 'c'"),
+        ({"n11": [0, 6, 3], "n10": [0, 300, 228]},
+         r"treated arm \(columns 'n11' \+ 'n10'\) is empty in study 'a'"),
+        ({"n01": [11, 29, 0], "n00": [128, 274, 0]},
+         r"control arm \(columns 'n01' \+ 'n00'\) is empty in study 'c'"),
     ],
 )
 def test_bad_counts_raise_data_error(change, match):
@@ -380,3 +382,17 @@ def test_bad_variances_say_why(vi, why):
     with pytest.raises(DataError, match=rf"vi must be finite and > 0, but is not in study "
                                         rf"'2' .*{why}"):
         EffectTable.from_arrays([0.1, 0.2, 0.3], vi)
+
+
+def test_an_empty_arm_is_named_by_the_users_columns():
+    """The frame's own column names, not the ArmTable's cells (found by hypothesis)."""
+    df = pd.DataFrame({"trial": ["a", "b"], "e1": [0, 3], "N1": [0, 50], "e0": [2, 4],
+                       "N0": [40, 50]})
+    with pytest.raises(DataError, match=r"total column 'N1' is 0 in study 'a'"):
+        ArmTable.from_events(df, events1="e1", total1="N1", events0="e0", total0="N0",
+                             study="trial")
+    renamed = df.rename(columns={"e1": "tpos", "N1": "tneg", "e0": "cpos", "N0": "cneg"})
+    with pytest.raises(DataError, match=r"treated arm \(columns 'tpos' \+ 'tneg'\) is empty "
+                                        r"in study 'a'"):
+        ArmTable.from_frame(renamed, n11="tpos", n10="tneg", n01="cpos", n00="cneg",
+                            study="trial")

@@ -346,3 +346,25 @@ def test_repr_is_a_short_summary(frame):
     assert f"outcome 'y' (binary, {int(frame['y'].sum())} events); treatment 'treat'" in text
     assert "covariates [age, sex[M], region[north], region[south]] (X: 60 x 4" in text
     assert len(text) < 300 and "DataFrame" not in text and "array(" not in text
+
+
+@pytest.mark.parametrize("labels, match", [
+    (["A", "A ", "B"], r"study column 'trial' has labels that differ only by spaces \('A', "
+                       r"'A ', at rows 0, 1, 2, 3, 4 \(and 35 more\)\)"),
+    ([" C", "B", "C"], r"differ only by spaces \(' C', 'C', at rows 0, 1"),
+    (["A", "", "C"], r"study column 'trial' has empty labels at rows 20, 21, 22, 23, 24 "
+                     r"\(and 15 more\)"),
+    (["A", "   ", "C"], r"has empty labels at rows 20,"),
+])
+def test_study_labels_blank_or_differing_by_spaces_are_refused(frame, labels, match):
+    """As for the aggregate tables: "A" and "A " would be two studies, "" none."""
+    df = frame.assign(trial=np.repeat(labels, 20))
+    with pytest.raises(bh.DataError, match=match):
+        make(df)
+    with pytest.raises(bh.DataError, match=match):  # pandas' own string dtype too
+        make(df.astype({"trial": "string"}))
+
+
+def test_labels_that_differ_otherwise_are_kept(frame):
+    d = make(frame.assign(trial=np.repeat(["A", "a", "A-1"], 20)))
+    assert set(d.study_labels) == {"A", "a", "A-1"}
