@@ -64,6 +64,15 @@ def _grid(n: int, ncols: int, figsize: tuple[float, float] | None,
     return fig, flat[:n]
 
 
+def _tight_below_title(fig: Figure, *, title_inches: float = 0.45,
+                       legend_inches: float = 0.4) -> None:
+    """Lay the panels out between the figure's legend (bottom) and its title (top), in
+    inches, so that neither overlaps the panels' own titles however tall the figure."""
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, min(0.2, legend_inches / height), 1,
+                           max(0.8, 1 - title_inches / height)))
+
+
 def _scenarios(estimates: pd.DataFrame,
                scenario: int | Sequence[int] | None) -> tuple[list[int], list[str]]:
     """Scenario indices to draw and the factor columns (those before ``scenario``)."""
@@ -323,7 +332,7 @@ def plot_zip(
                Line2D([], [], color="0.2", ls="--", label=f"nominal {ci_prob:.0%}")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(title if title is not None else f"Zip plot: {method}, {estimand}")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _tight_below_title(fig)
     return fig
 
 
@@ -426,5 +435,5 @@ def plot_estimates(
                                markeredgecolor="0.3", label="mean")],
                loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title if title is not None else f"Estimates of {estimand}")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _tight_below_title(fig)
     return fig
