@@ -11,6 +11,7 @@ rerun on the same store skips the finished (scenario, replicate) keys.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -251,10 +252,18 @@ def _on_dask(study: Study, tasks, truths, *, client: Any, workers: int) -> Itera
         for fut in futures:
             if not fut.done():
                 fut.cancel()
-        if own_client is not None:
-            own_client.close()
-        if cluster is not None:
-            cluster.close()
+        # the run's results are stored by now: the nanny's "still alive ... killing"
+        # notice about an idle worker slow to exit is not news for the user
+        logger = logging.getLogger("distributed")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            if own_client is not None:
+                own_client.close()
+            if cluster is not None:
+                cluster.close()
+        finally:
+            logger.setLevel(level)
 
 
 def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = None,
