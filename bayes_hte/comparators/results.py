@@ -22,6 +22,8 @@ otherwise (log-scale intervals mapped back, t-based intervals) store ``ci`` and 
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -47,12 +49,12 @@ def check_ci_prob(ci_prob: float, *, error: type[Exception] = DataError) -> None
     Raises
     ------
     DataError or ValueError
-        ``ci_prob`` is not a number in (0, 1) (e.g. a percentage such as 95).
+        ``ci_prob`` is not a number in (0, 1) (e.g. a percentage such as 95, or the
+        text ``"0.95"``).
     """
-    try:
-        ok = 0.0 < float(ci_prob) < 1.0
-    except (TypeError, ValueError):
-        ok = False
+    # a number, not text or a bool that float() would read as one
+    ok = (isinstance(ci_prob, numbers.Real) and not isinstance(ci_prob, bool | np.bool_)
+          and 0.0 < float(ci_prob) < 1.0)
     if not ok:
         raise error(f"ci_prob (the confidence level) must lie in (0, 1), got {ci_prob!r}")
 

@@ -19,6 +19,8 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
+from bayes_hte.comparators.results import check_ci_prob
+
 SAMPLE_DIMS = ("chain", "draw")
 
 
@@ -108,8 +110,7 @@ def summarize(values: xr.DataArray | xr.Dataset, *, ci_prob: float = 0.95,
     ValueError
         ``ci_prob`` outside (0, 1).
     """
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    check_ci_prob(ci_prob, error=ValueError)
     if isinstance(values, xr.Dataset):
         parts = []
         for name, da in values.data_vars.items():

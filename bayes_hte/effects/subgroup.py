@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
 from bayes_hte.models.subgroup import N_QUADRATURE, Layout, gauss_hermite
 from bayes_hte.options import CATE_KINDS, EFFECT_SCALES_HTE, CateKind, EffectScaleHTE, check_choice
@@ -339,8 +340,7 @@ def risk_table(
                         f"cate has {n}")
     if groups > n:
         raise DataError(f"groups={groups} is more than the {n} patients")
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    check_ci_prob(ci_prob, error=ValueError)
     sample = ("chain", "draw")
     risk = baseline_risk.mean(sample).values
     group = risk_groups(risk, groups=groups)

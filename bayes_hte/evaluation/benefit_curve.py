@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
 from bayes_hte.evaluation._inputs import (
     Draws,
@@ -593,8 +594,7 @@ def _bootstrap(pred, obs, grid, span, degree, n_boot, rng):
 
 
 def _check_prob(ci_prob: float) -> None:
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    check_ci_prob(ci_prob, error=ValueError)
 
 
 def _nanmean(a: np.ndarray) -> np.ndarray:

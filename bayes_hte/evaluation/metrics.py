@@ -51,6 +51,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
 from bayes_hte.evaluation._inputs import (
     Draws,
@@ -514,8 +515,7 @@ def coverage(draws: Draws, truth: ArrayLike, *, ci_prob: float = 0.95) -> float:
         ``truth`` not a finite vector, or ``draws`` with a different number of patients
         or non-finite values.
     """
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    check_ci_prob(ci_prob, error=ValueError)
     truth = np.asarray(truth, dtype=float)
     if truth.ndim != 1 or not np.isfinite(truth).all():
         raise DataError("truth must be a finite vector with one value per patient")

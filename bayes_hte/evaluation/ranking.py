@@ -23,6 +23,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.evaluation._inputs import (
     Draws,
@@ -215,8 +216,7 @@ class RankAverageEffect:
         ValueError
             ``ci_prob`` not in (0, 1).
         """
-        if not 0 < ci_prob < 1:
-            raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+        check_ci_prob(ci_prob, error=ValueError)
         z = norm.ppf(0.5 + ci_prob / 2)
         rows = []
         for name in ("autoc", "qini"):
@@ -250,8 +250,7 @@ class RankAverageEffect:
         ValueError
             ``ci_prob`` not in (0, 1).
         """
-        if not 0 < ci_prob < 1:
-            raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+        check_ci_prob(ci_prob, error=ValueError)
         if self.toc.ndim == 1:
             z = norm.ppf(0.5 + ci_prob / 2)
             est, se = self.toc, self.toc_se

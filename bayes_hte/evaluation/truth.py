@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
 
 METRICS = ("correlation", "rmse", "mae", "bias", "coverage", "mean_width")
@@ -145,8 +146,7 @@ def cate_accuracy(values: xr.DataArray, truth: ArrayLike, *, ci_prob: float = 0.
     missing = {"chain", "draw", dim} - set(values.dims)
     if missing:
         raise DataError(f"values lack dims {sorted(missing)}; expected (chain, draw, {dim})")
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    check_ci_prob(ci_prob, error=ValueError)
     truth = np.asarray(truth, dtype=float)
     if truth.shape != (values.sizes[dim],):
         raise DataError(f"truth has shape {truth.shape} but values have {values.sizes[dim]} "

@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.plots.studies import plot_estimates, plot_performance, plot_zip
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner
@@ -394,8 +395,10 @@ class StudyRunner(Runner):
         seed = _integer(st["seed"], "[study] seed", low=0)
         chunk = _integer(st["chunk"], "[study] chunk", low=1)
         ci_prob = st["ci_prob"]
-        if not isinstance(ci_prob, float | int) or not 0 < ci_prob < 1:
-            raise SpecError(f"[study] ci_prob must be in (0, 1), got {ci_prob!r}")
+        try:
+            check_ci_prob(ci_prob, error=SpecError)
+        except SpecError as err:
+            raise SpecError(f"[study] {err}") from None
         for key in required(self.family, "ademp"):
             if not isinstance(self.tables["ademp"][key], str):
                 raise SpecError(f"[ademp] {key!r} must be text")

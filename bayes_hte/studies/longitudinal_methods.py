@@ -34,6 +34,7 @@ from typing import Any, get_args
 import numpy as np
 
 from bayes_hte.comparators.mixed import mixed_model, per_trial_mixed_models
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.data import LongitudinalData
 from bayes_hte.options import (
     OMEGA_STRUCTURES,
@@ -57,9 +58,7 @@ def _check(kind: str, data: Any, ci_prob: float, **choices: tuple[Any, tuple]) -
         raise _wrong_data(kind, data, "longitudinal IPD of several trials (LongitudinalData)")
     for name, (value, allowed) in choices.items():
         check_choice(name, value, allowed)
-    if isinstance(ci_prob, bool) or not isinstance(ci_prob, float | int) or not (
-            0 < ci_prob < 1):
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+    check_ci_prob(ci_prob, error=ValueError)
 
 
 def _coefficients(names: tuple[str, ...], estimate: np.ndarray, se: np.ndarray,

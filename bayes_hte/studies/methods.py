@@ -41,6 +41,7 @@ from typing import Any, get_args
 import numpy as np
 
 from bayes_hte import simulate
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.data import ArmTable, EffectTable, LongitudinalData
 from bayes_hte.options import (
     BASELINES,
@@ -251,8 +252,8 @@ def make_method(kind: str, *, options: Mapping[str, Any] | None = None
             raise ValueError(f"seed must be an integer >= 0, got {value!r}")
         elif name == "measure" and value is not None:
             _measures(value)
-        elif name == "ci_prob" and not (isinstance(value, float | int) and 0 < value < 1):
-            raise ValueError(f"ci_prob must be in (0, 1), got {value!r}")
+        elif name == "ci_prob":
+            check_ci_prob(value, error=ValueError)
         else:  # e.g. base_fraction = "half" where a number is meant
             check_type_of_default(name, value, allowed[name])
     if kind in ("subgroup", "s_learner") and not opts.get("covariates"):

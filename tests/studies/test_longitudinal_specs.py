@@ -156,7 +156,7 @@ def test_cima_kind_with_subgroups_equals_cima_on_those_rows(summaries, subgroups
     ("two_step_mvmeta", {"structure": "banded"}, "structure must be one of"),
     ("two_step_mvmeta", {"covariance": "ar1"}, "covariance must be one of"),
     ("two_step_mvmeta", {"lmm_method": "FE"}, "lmm_method must be one of"),
-    ("two_step_mvmeta", {"ci_prob": 95}, "ci_prob must be in"),
+    ("two_step_mvmeta", {"ci_prob": 95}, r"ci_prob \(the confidence level\) must lie in"),
     ("two_step_mvmeta", {"tau2": 0.1}, r"has no option\(s\) \['tau2'\]"),
     ("one_step_mixed", {"method": "FE"}, "method must be one of 'REML', 'ML'"),
     ("one_step_mixed", {"covariance": "ar1"}, "covariance must be one of"),
@@ -172,7 +172,7 @@ def test_bad_calls_of_the_functions(longitudinal, summaries):
         fit_two_step_mvmeta(longitudinal, structure="banded")
     with pytest.raises(ValueError, match="method must be one of"):
         fit_one_step_mixed(longitudinal, method="FE")
-    with pytest.raises(ValueError, match="ci_prob must be in"):
+    with pytest.raises(ValueError, match=r"ci_prob \(the confidence level\) must lie in"):
         fit_one_step_mixed(longitudinal, ci_prob=1.0)
     with pytest.raises(TypeError, match="needs longitudinal IPD"):
         fit_two_step_mvmeta(summaries)
