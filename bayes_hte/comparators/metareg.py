@@ -54,7 +54,7 @@ from scipy import optimize, stats
 from bayes_hte.comparators.heterogeneity import METHODS
 from bayes_hte.comparators.printout import metareg_text
 from bayes_hte.comparators.results import check_ci_prob, critical_value
-from bayes_hte.comparators.univariate import _warn_repeated_studies
+from bayes_hte.comparators.univariate import _unpack_effects
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError, format_rows
@@ -311,18 +311,7 @@ def _mods_matrix(mods, labels: tuple[str, ...], named: bool) -> tuple[np.ndarray
 
 
 def _inputs(yi, vi, X, mods, intercept: bool, labels):
-    measure, scale, table = None, "identity", None
-    if isinstance(yi, EffectTable):
-        if vi is not None:
-            raise DataError("yi is an EffectTable, which already holds the variances; "
-                            "do not pass vi")
-        table = yi
-        yi, vi = table.yi, table.vi
-        labels = table.labels if labels is None else labels
-        measure, scale = table.measure, table.scale
-        _warn_repeated_studies(table)
-    elif vi is None:
-        raise DataError("vi (sampling variances) is required unless yi is an EffectTable")
+    yi, vi, labels, measure, scale = _unpack_effects(yi, vi, labels)
     y = np.array(yi, dtype=float, copy=True)
     v = np.array(vi, dtype=float, copy=True)
     if y.ndim == 1:

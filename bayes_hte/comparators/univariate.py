@@ -353,6 +353,21 @@ class MetaAnalysisResult(IntervalBounds):
             index=pd.Index(self.labels, name="study"))
 
 
+def _unpack_effects(yi, vi, labels):
+    """``yi``, ``vi``, labels, measure and scale of an EffectTable (or of arrays, whose
+    ``vi`` is then required), for the comparators that take either."""
+    if not isinstance(yi, EffectTable):
+        if vi is None:
+            raise DataError("vi (sampling variances) is required unless yi is an "
+                            "EffectTable")
+        return yi, vi, labels, None, "identity"
+    if vi is not None:
+        raise DataError("yi is an EffectTable, which already holds the variances; "
+                        "do not pass vi")
+    _warn_repeated_studies(yi)
+    return (yi.yi, yi.vi, yi.labels if labels is None else labels, yi.measure, yi.scale)
+
+
 def _warn_repeated_studies(table: EffectTable) -> None:
     """Warn when the rows of ``table`` are subgroups (strata) of the same studies: they
     are pooled as if they were independent studies."""
@@ -452,18 +467,7 @@ def meta_analysis(
     >>> bool(res.tau2 > 0), res.ci.shape
     (True, (2,))
     """
-    measure, scale = None, "identity"
-    if isinstance(yi, EffectTable):
-        if vi is not None:
-            raise DataError("yi is an EffectTable, which already holds the variances; "
-                            "do not pass vi")
-        table = yi
-        yi, vi = table.yi, table.vi
-        labels = table.labels if labels is None else labels
-        measure, scale = table.measure, table.scale
-        _warn_repeated_studies(table)
-    elif vi is None:
-        raise DataError("vi (sampling variances) is required unless yi is an EffectTable")
+    yi, vi, labels, measure, scale = _unpack_effects(yi, vi, labels)
     y = np.array(yi, dtype=float, copy=True)
     v = np.array(vi, dtype=float, copy=True)
     k = y.shape[0] if y.ndim else 0
