@@ -42,6 +42,8 @@ Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`)::
     parameterization = "marginal"
     bayesian_causal = true           # CausalMetaModel (default: with counts)
     membership = "random"            # | "fixed"
+    moderators = ["ablat"]           # study-level columns of the data: a meta-regression
+                                     #   (rma(yi, vi, mods = ~ ablat)) per classical fit
 
     [priors]                         # optional overrides by name, per Bayesian model
     meta = { tau = { dist = "HalfNormal", sigma = 0.5 } }
@@ -61,7 +63,9 @@ Q), ``studies.csv`` (the effect sizes, counts and weights), ``printout.txt`` (th
 metafor-style printout of every fit), ``forest.png`` (the ``forest`` fit with its
 prediction interval), ``comparison_forest.png`` (every pooled answer on one axis),
 ``posteriors/{meta_analysis,causal}.nc``, ``bayesian_parameters.csv`` (R-hat, ESS),
-``sampling.csv`` and ``report.md`` / ``report.html``.
+``sampling.csv``, with ``moderators`` ``metaregression.csv`` (one row per classical fit
+and coefficient: the coefficient table, residual tau², I², R², QE and QM) and
+``report.md`` / ``report.html``.
 """
 
 from __future__ import annotations
@@ -75,14 +79,17 @@ import pandas as pd
 
 from bayes_hte import plots
 from bayes_hte.comparators.causal import CausalMetaResult, causal_meta_analysis
+from bayes_hte.comparators.metareg import meta_regression
 from bayes_hte.comparators.printout import (
     causal_meta_text,
     format_number,
     meta_analysis_text,
+    metareg_text,
     text_table,
 )
 from bayes_hte.comparators.univariate import MetaAnalysisResult, meta_analysis
 from bayes_hte.data.aggregate import ArmTable, EffectTable
+from bayes_hte.data.checks import check_columns
 from bayes_hte.diagnostics import format_health, sampling_summary
 from bayes_hte.estimators.synthesis import CausalMetaModel, MetaAnalysisModel
 from bayes_hte.options import (
@@ -125,12 +132,16 @@ class MetaInputs:
         Which input the spec named.
     columns : dict
         The ``[data]`` column roles used (role -> column).
+    moderators : pandas.DataFrame or None
+        The ``[model].moderators`` columns, one row per study of ``effects`` (indexed by
+        its labels); ``None`` without moderators.
     """
 
     effects: EffectTable
     counts: ArmTable | None
     kind: str
     columns: dict
+    moderators: pd.DataFrame | None = None
 
 
 def _choice(key: str, value: object, choices: tuple) -> None:
@@ -237,8 +248,16 @@ class MetaAnalysisRunner(Runner):
                 counts = ArmTable.from_events(frame, **columns, study=study)
             effects = counts.effects(measure, **escalc)
         self._check_model(counts is not None)
+        mods = None
+        if model["moderators"]:
+            names = model["moderators"]
+            for name in names:
+                check_columns(frame, {"moderator": name})
+            rows = (counts if counts is not None else effects).labels  # one per frame row
+            mods = frame[names].set_axis(list(rows)).loc[list(effects.labels)]
         return MetaInputs(effects=effects, counts=counts, kind=kind,
-                          columns={**columns, **({"study": study} if study else {})})
+                          columns={**columns, **({"study": study} if study else {})},
+                          moderators=mods)
 
     def _check_model(self, has_counts: bool) -> None:
         """Check the ``[model]`` options once (SpecError naming the key); fill the lists."""
@@ -262,6 +281,11 @@ class MetaAnalysisRunner(Runner):
             raise SpecError(f"[model] {key} needs per-arm counts; the data are effect sizes "
                             "(name n11 n10 n01 n00, or events1 total1 events0 total0)")
         model["causal"], model["bayesian_causal"] = causal, bool(bayes_causal)
+        mods = _as_list("moderators", model["moderators"])
+        if not all(isinstance(c, str) for c in mods) or len(set(mods)) != len(mods):
+            raise SpecError(f"[model] moderators must be distinct column names (strings), "
+                            f"got {mods!r}")
+        model["moderators"] = mods
         labels = self.classical_labels()
         if model["forest"] not in labels:
             raise SpecError(f"[model] forest = {model['forest']!r} is not one of the classical "
@@ -298,7 +322,8 @@ class MetaAnalysisRunner(Runner):
         dict
             ``classical`` (label -> MetaAnalysisResult), ``causal`` (measure ->
             CausalMetaResult), ``bayes`` and ``bayes_causal`` (fitted estimators or
-            ``None``), ``health`` (model name -> sampling summary).
+            ``None``), ``health`` (model name -> sampling summary), ``metareg`` (label
+            -> MetaRegression; empty without moderators).
         """
         model, ci_prob, eff = self.tables["model"], self.ci_prob, inputs.effects
         measure = eff.measure or "effect"
@@ -321,6 +346,17 @@ class MetaAnalysisRunner(Runner):
             pi = "" if method == "FE" else f"; PI {f(nat[3])} to {f(nat[4])}"
             self.log(f"{label}: {measure} {f(nat[0])} ({f(nat[1])} to {f(nat[2])}){pi}; "
                      f"tau^2 {f(res.tau2)}, I^2 {res.i2:.1f}%")
+        metareg = {}
+        for label in self.classical_labels() if inputs.moderators is not None else []:
+            method, knha = label.split(" + ")[0], label.endswith("HKSJ")
+            reg = meta_regression(eff, mods=inputs.moderators, method=method, knha=knha,
+                                  ci_prob=ci_prob)
+            metareg[label] = reg
+            r2 = f", R^2 {reg.r2[0]:.1f}%" if np.isfinite(reg.r2[0]) else ""
+            rest = ("fixed effects" if method == "FE" else
+                    f"residual tau^2 {format_number(reg.tau2[0], digits=4)}{r2}")
+            self.log(f"{label} meta-regression on {', '.join(inputs.moderators)}: test of "
+                     f"the moderators p = {reg.qm_p[0]:.3g}; {rest}")
         causal: dict[str, CausalMetaResult] = {}
         for m in model["causal"]:
             causal[m] = causal_meta_analysis(inputs.counts, m, variance=model["causal_variance"],
@@ -352,7 +388,7 @@ class MetaAnalysisRunner(Runner):
                                           {"membership": model["membership"],
                                            "priors": priors.get("causal")}, health)
         return {"classical": classical, "causal": causal, "bayes": bayes,
-                "bayes_causal": bayes_causal, "health": health}
+                "bayes_causal": bayes_causal, "health": health, "metareg": metareg}
 
     def _bayesian(self, est: Any, data: Any, name: str, label: str, options: dict,
                   health: dict) -> Any:
@@ -403,6 +439,9 @@ class MetaAnalysisRunner(Runner):
                       for m, label in ((bayes, "Bayesian normal-normal"),
                                        (bayes_causal, "Bayesian causal")) if m is not None]
             pd.concat(params).to_csv(outdir / "bayesian_parameters.csv", index_label="parameter")
+        if results["metareg"]:
+            metaregression_table(results["metareg"]).to_csv(outdir / "metaregression.csv",
+                                                             index=False)
         text = printout(inputs, results, spec_name=self.spec.get("_path", "spec"),
                         source=self.tables["data"].get("source", ""), digits=digits,
                         ci_prob=ci_prob, tau_prior=model["tau_prior"])
@@ -426,6 +465,14 @@ class MetaAnalysisRunner(Runner):
         cols = ["approach", "method", "measure", "natural_estimate", "natural_ci_low",
                 "natural_ci_high", "natural_pi_low", "natural_pi_high", "p", "tau2", "i2"]
         rep.table(table[cols], index=False)
+        if results["metareg"]:
+            rep.heading("Meta-regression")
+            rep.text(f"Moderators {', '.join(inputs.moderators)} (rma(yi, vi, mods = ...)); "
+                     "coefficients on the analysis scale, residual tau2, I2 and R2 in "
+                     "percent, QM the test of the moderators (F with HKSJ).")
+            reg_tab = metaregression_table(results["metareg"])
+            rep.table(reg_tab[["method", "coefficient", "estimate", "se", "p", "ci_low",
+                               "ci_high", "tau2", "r2", "qm_p"]], index=False)
         fig = plots.forest_plot(forest, title=f"{model['forest']}: {eff.k} studies",
                                 figsize=(10.0, 0.36 * (eff.k + 5) + 1.0))
         self.save_figure(fig,
@@ -556,6 +603,37 @@ def comparison_table(effects: EffectTable, classical: dict, causal: dict,
     return out
 
 
+def metaregression_table(fits: dict) -> pd.DataFrame:
+    """The meta-regressions of a run as one tidy table (``metaregression.csv``).
+
+    Parameters
+    ----------
+    fits : dict
+        Classical fit label (e.g. ``"REML + HKSJ"``) -> MetaRegression (one analysis).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit and coefficient: ``method``, ``coefficient``, ``estimate``,
+        ``se``, ``statistic`` (z, or t with HKSJ), ``p``, ``ci_low``, ``ci_high`` (the
+        analysis scale, e.g. log RR), then the fit's ``tau2`` (residual), ``tau2_se``,
+        ``i2``, ``h2``, ``r2`` (percent; NaN for FE), ``qe``, ``qe_df``, ``qe_p``, ``qm``,
+        ``qm_df``, ``qm_p`` (QM is an F statistic with HKSJ).
+    """
+    rows = []
+    for label, reg in fits.items():
+        fit = {k: float(np.asarray(getattr(reg, k))[0]) for k in
+               ("tau2", "tau2_se", "i2", "h2", "r2", "qe", "qe_p", "qm", "qm_p")}
+        coef = reg.summary().reset_index()
+        for rec in coef.to_dict("records"):
+            rows.append({"method": label, **rec, **fit, "qe_df": reg.qe_df,
+                         "qm_df": reg.qm_df})
+    cols = ["method", "coefficient", "estimate", "se", "statistic", "p", "ci_low",
+            "ci_high", "tau2", "tau2_se", "i2", "h2", "r2", "qe", "qe_df", "qe_p", "qm",
+            "qm_df", "qm_p"]
+    return pd.DataFrame(rows)[cols]
+
+
 # =========================================================================== printout
 def _bayes_text(title: str, rows: dict, *, scale: str, measure: str, ci_prob: float,
                 health: dict, digits: int) -> str:
@@ -616,6 +694,9 @@ def printout(inputs: MetaInputs, results: dict, *, spec_name: str, source: str,
     sections = ["\n".join(head)]
     for label, res in results["classical"].items():
         sections.append(f"== Classical: {label} ==\n\n{meta_analysis_text(res, digits=digits)}")
+    for label, reg in results.get("metareg", {}).items():
+        sections.append(f"== Meta-regression: {label} ==\n\n"
+                        f"{metareg_text(reg, digits=digits)}")
     for m, res in results["causal"].items():
         sections.append(f"== Causal: {m} ==\n\n{causal_meta_text(res, digits=digits)}")
     health = results["health"]

@@ -195,6 +195,7 @@ SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
             "tau_prior": "half_normal", "parameterization": "marginal",
             "bayesian_causal": UNSET,    # CausalMetaModel (default: with counts)
             "membership": "random",
+            "moderators": [],            # study-level columns: meta-regression per method
         },
         "priors": {"meta": UNSET, "causal": UNSET},   # overrides by parameter name
         "sampler": dict(SAMPLER),

@@ -247,3 +247,67 @@ def test_cli_reports_a_bad_column(tmp_path, capsys):
                            'n00 = "cneg"', 'measure = "RR"', out=tmp_path / "out"))
     assert main(["run", str(p)]) == 2
     assert "count column 'x'" in capsys.readouterr().err
+
+
+_METAREG = reference("metafor_bcg_metareg")
+
+
+def test_moderators_give_each_classical_fit_its_meta_regression(tmp_path):
+    """The shipped spec's moderators = ["ablat"]: metaregression.csv, the printout and the
+    report hold rma(yi, vi, mods = ~ ablat, method = ..., test = "z" | "knha")'s numbers
+    (tests/data/metafor_bcg_metareg.json, metafor 3.8-1)."""
+    out = run_spec(shipped(tmp_path, bayesian=False), log=quiet, outdir=tmp_path / "out")
+    tab = pd.read_csv(out / "metaregression.csv")
+    assert_csv_columns_named(out)
+    assert set(tab["method"]) == {"FE", "DL", "DL + HKSJ", "REML", "REML + HKSJ", "PM",
+                                  "PM + HKSJ", "ML", "ML + HKSJ"}
+    for key, label in [("ablat_REML", "REML"), ("ablat_REML_knha", "REML + HKSJ"),
+                       ("ablat_ML", "ML"), ("ablat_DL", "DL"), ("ablat_PM", "PM"),
+                       ("ablat_FE", "FE")]:
+        ref, rows = _METAREG[key], tab[tab["method"] == label]
+        assert rows["coefficient"].tolist() == ref["names"]
+        for ours, theirs in (("estimate", "beta"), ("se", "se"), ("statistic", "stat"),
+                             ("p", "pval"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub")):
+            np.testing.assert_allclose(rows[ours], ref[theirs], rtol=1e-6, err_msg=label)
+        for ours, theirs in (("tau2", "tau2"), ("qe", "QE"), ("qm", "QM"), ("qm_p", "QMp"),
+                             ("i2", "I2")):
+            assert rows[ours].iloc[0] == pytest.approx(ref[theirs], rel=1e-6, abs=1e-12)
+    text = (out / "printout.txt").read_text()
+    assert "== Meta-regression: REML + HKSJ ==" in text
+    assert "Test of the moderators (ablat): F(1, 11) = 12.5910" in text
+    assert "Meta-regression" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("moderators", "error", "match"), [
+    ('["nope"]', DataError, r"moderator column 'nope' is not in the data frame"),
+    ('["alloc"]', DataError, r"moderator 'alloc' is not a finite number at rows .*value "
+                             r"'random'.*get_dummies"),
+    ("[1]", SpecError, r"\[model\] moderators must be distinct column names"),
+    ('["ablat", "ablat"]', SpecError, r"\[model\] moderators must be distinct"),
+])
+def test_bad_moderators_are_refused_naming_them(tmp_path, moderators, error, match):
+    spec = shipped(tmp_path, bayesian=False,
+                   replace={'moderators = ["ablat"]': f"moderators = {moderators}"})
+    with pytest.raises(error, match=match):
+        run_spec(spec, log=quiet, outdir=tmp_path / "out")
+
+
+def test_moderators_follow_their_studies_when_a_double_zero_study_is_dropped(tmp_path):
+    """A study dropped by escalc's drop00 takes its moderator row with it: the fit equals
+    meta_regression on the kept studies' own values."""
+    d = bh.datasets.bcg()
+    frame = pd.DataFrame({"study": d["study"], "e1": d["tpos"], "n1": d["tpos"] + d["tneg"],
+                          "e0": d["cpos"], "n0": d["cpos"] + d["cneg"], "lat": d["ablat"]})
+    frame.loc[2, ["e1", "e0"]] = 0          # the third trial: no events in either arm
+    frame.to_csv(tmp_path / "events.csv", index=False)
+    out = run_text(tmp_path, spec_text(
+        'source = "events.csv"\nevents1 = "e1"\ntotal1 = "n1"\nevents0 = "e0"\n'
+        'total0 = "n0"', 'measure = "RR"\nmethods = ["REML"]\nhksj = false\ncausal = []\n'
+        'drop_double_zero = true\nmoderators = ["lat"]', out=tmp_path / "out"))
+    tab = pd.read_csv(out / "metaregression.csv")
+    kept = frame.drop(index=2)
+    eff = bh.ArmTable.from_events(kept, events1="e1", total1="n1", events0="e0",
+                                  total0="n0", study="study").effects("RR")
+    ref = bh.comparators.meta_regression(eff, mods=kept["lat"].to_numpy())
+    np.testing.assert_allclose(tab["estimate"], ref.beta[:, 0], rtol=1e-10)
+    assert tab["coefficient"].tolist() == ["intrcpt", "lat"]
