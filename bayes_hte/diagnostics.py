@@ -218,7 +218,9 @@ def health_problems(health: Mapping) -> list[str]:
     list of str
         E.g. ``"3 divergent transitions (the posterior may be biased; raise
         target_accept)"``, ``"max R-hat 1.209 > 1.01 (the chains disagree; run longer)"``,
-        ``"min bulk ESS 8 < 100 per chain (200) ..."``; targets: :data:`MAX_R_HAT`,
+        ``"min bulk ESS 58 and tail ESS 48 < 200 (100 per chain x 2 chains): ... draw more
+        (e.g. draws=200)"`` (the suggestion scales the draws per chain by the shortfall);
+        targets: :data:`MAX_R_HAT`,
         :data:`MIN_ESS_PER_CHAIN`, no divergences. Diagnostics that are not defined
         (NaN) are not targets missed (their ``notes`` say why).
     """
@@ -229,12 +231,18 @@ def health_problems(health: Mapping) -> list[str]:
     if np.isfinite(health.get("max_r_hat", np.nan)) and health["max_r_hat"] > MAX_R_HAT:
         out.append(f"max R-hat {health['max_r_hat']:.3f} > {MAX_R_HAT} (the chains disagree; "
                    "run longer)")
-    need = MIN_ESS_PER_CHAIN * int(health["chains"])
-    for kind in ("bulk", "tail"):
-        ess = health.get(f"min_ess_{kind}", np.nan)
-        if np.isfinite(ess) and ess < need:
-            out.append(f"min {kind} ESS {ess:.0f} < {MIN_ESS_PER_CHAIN} per chain ({need}): "
-                       "too few effective draws for reliable intervals; draw more")
+    chains = int(health["chains"])
+    need = MIN_ESS_PER_CHAIN * chains
+    low = {kind: ess for kind in ("bulk", "tail")
+           if np.isfinite(ess := health.get(f"min_ess_{kind}", np.nan)) and ess < need}
+    if low:
+        draws = int(health.get("draws", 0))
+        more = (f" (e.g. draws={int(np.ceil(draws * need / min(low.values()) / 100) * 100)})"
+                if draws and min(low.values()) > 0 else "")
+        out.append(f"min {' and '.join(f'{k} ESS {e:.0f}' for k, e in low.items())} < "
+                   f"{need} ({MIN_ESS_PER_CHAIN} per chain x {chains} chain"
+                   f"{'s' if chains != 1 else ''}): too few effective draws for reliable "
+                   f"intervals; draw more{more}")
     return out
 
 
@@ -285,8 +293,8 @@ def warn_if_not_converged(idata: xr.DataTree, table: pd.DataFrame | None = None,
 
     The targets are those of :func:`health_problems` (no divergent transitions, R-hat
     at most :data:`MAX_R_HAT`, bulk and tail ESS at least :data:`MIN_ESS_PER_CHAIN` per
-    chain; Vehtari et al. 2021). Nothing is computed inside
-    ``convergence_warnings(False)``.
+    chain; Vehtari et al. 2021); a single chain, whose R-hat cannot be computed, is
+    reported too. Nothing is computed inside ``convergence_warnings(False)``.
 
     Parameters
     ----------
@@ -311,7 +319,11 @@ def warn_if_not_converged(idata: xr.DataTree, table: pd.DataFrame | None = None,
     """
     if not convergence_warnings_on():
         return []
-    problems = health_problems(sampling_summary(idata, table=table))
+    health = sampling_summary(idata, table=table)
+    problems = health_problems(health)
+    if health["chains"] < MIN_CHAINS_RHAT:
+        problems.append(f"R-hat not checked: {health['chains']} chain (R-hat compares "
+                        f"chains; run chains >= {MIN_CHAINS_RHAT}, e.g. the default 4)")
     if problems:
         warnings.warn(ConvergenceWarning(
             f"{label}: " + "; ".join(problems) + ". See parameters() for R-hat and ESS "

@@ -36,7 +36,9 @@ def test_a_short_fit_warns_naming_the_model_the_target_and_the_users_line():
     (w,) = _convergence(caught)
     text = str(w.message)
     assert text.startswith("MetaAnalysisModel(")
-    assert ".fit: " in text and "min bulk ESS" in text and "< 100 per chain (200)" in text
+    assert ".fit: " in text and "min bulk ESS" in text
+    assert "< 200 (100 per chain x 2 chains): too few effective draws" in text
+    assert text.count("draw more") == 1 and "draw more (e.g. draws=" in text
     assert text.endswith("See parameters() for R-hat and ESS per parameter.")
     # attributed to this file (the user's call), not to bayes_hte's internals
     assert w.filename == __file__
@@ -84,3 +86,20 @@ def test_every_bayesian_estimator_checks_its_fit(make):
         warnings.simplefilter("always")
         make().fit(data, **SHORT)
     assert len(_convergence(caught)) == 1
+
+
+def test_one_chain_is_reported_as_unchecked():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bh.MetaAnalysisModel().fit(BCG, draws=500, tune=500, chains=1, random_seed=2)
+    (w,) = _convergence(caught)
+    assert "R-hat not checked: 1 chain (R-hat compares chains; run chains >= 2" in \
+        str(w.message)
+
+
+def test_the_suggested_draws_cover_the_shortfall():
+    health = {"divergences": 0, "max_r_hat": 1.0, "min_ess_bulk": 58.0, "min_ess_tail": 48.0,
+              "chains": 2, "draws": 30}
+    (text,) = diagnostics.health_problems(health)
+    assert text == ("min bulk ESS 58 and tail ESS 48 < 200 (100 per chain x 2 chains): too "
+                    "few effective draws for reliable intervals; draw more (e.g. draws=200)")

@@ -327,6 +327,11 @@ metareg_bcg[["ablat_REML_knha"]] <- metareg_fit(~ ablat, "REML", "knha", TRUE)
 metareg_bcg[["ablat_year_REML"]] <- metareg_fit(~ ablat + year, "REML", "z", FALSE)
 metareg_bcg[["ablat_year_REML_knha"]] <- metareg_fit(~ ablat + year, "REML", "knha", FALSE)
 metareg_bcg[["ablat_year_DL"]] <- metareg_fit(~ ablat + year, "DL", "z", FALSE)
+# a likelihood whose maximum is inside while scoring from tau^2 = 0 stays at 0 (ML)
+for (method in c("ML", "REML", "FE")) {
+  metareg_bcg[[paste0("ablat_alloc_", method)]] <- metareg_fit(~ ablat + factor(alloc), method,
+                                                              "z", FALSE)
+}
 do.call(write_ref, c(list("metafor_bcg_metareg.json",
                           "dat.bcg log RR (escalc measure RR), meta-regressions on ablat and year"),
                      metareg_bcg))

@@ -29,16 +29,25 @@ heterogeneity (:math:`\chi^2_{K-p}`), :math:`Q_M` the moderators (Wald
 :math:`\chi^2_m`, or :math:`F_{m, K-p}` with ``knha``). :math:`I^2 = \tau^2 /
 (\tau^2 + s^2)` and :math:`H^2 = (\tau^2 + s^2)/s^2` with the typical sampling variance
 :math:`s^2 = (K-p)/\mathrm{tr}P_0` (for ``"FE"``: :math:`(Q_E - (K-p))/Q_E` and
-:math:`Q_E/(K-p)`), and :math:`R^2 = (\tau^2_0 - \tau^2)/\tau^2_0` against the
-intercept-only model's :math:`\tau^2_0` (Raudenbush 2009). The standard error of
+:math:`Q_E/(K-p)`), and :math:`R^2 = \max\{0, (\tau^2_0 - \tau^2)/\tau^2_0\}`
+against the intercept-only model's :math:`\tau^2_0` (Raudenbush 2009; 0 when
+:math:`\tau^2_0 = 0`; for ``"FE"`` the adjusted :math:`R^2` of the weighted least-squares
+fit, :math:`1 - \{Q_E/(K-p)\}/\{Q_{E,0}/(K-1)\}`, as metafor computes it). The standard error of
 :math:`\tau^2` is that of metafor 3.8 for each estimator (REML
 :math:`\sqrt{2/\mathrm{tr}(PP)}`, ML :math:`\sqrt{2/\mathrm{tr}(WW)}`, DL and PM their
 moment formulas). Viechtbauer (2010), *J Stat Softw* 36(3); Viechtbauer et al. (2015),
 *Res Synth Methods* 6:306 (the test statistics); matches metafor 3.8-1 to 6 significant
 digits (tests/comparators/test_metareg.py).
 
-Every array keeps a trailing replicate axis of length R, so that simulation studies fit
-R meta-regressions in one call; one analysis has R = 1 and prints as metafor does.
+With ``yi`` of shape (K, R) every array keeps a trailing replicate axis of length R, so
+that simulation studies fit R meta-regressions in one call; one analysis (``yi`` of shape
+(K,)) gives floats and arrays without that axis, and prints as metafor does.
+
+Moderators are numbers: text is refused (code it as indicators first), and True / False
+(the indicator columns of ``pandas.get_dummies``) read as 1 / 0. ``"ML"`` and ``"REML"``
+take the global maximum of the likelihood over :math:`\tau^2 \ge 0`: Fisher scoring
+from 0 and from the best point of a 40-point grid, the better of the two (scoring from 0
+alone can stop at the boundary when the likelihood is higher inside).
 """
 
 from __future__ import annotations
@@ -51,22 +60,22 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, stats
 
+from bayes_hte.comparators._moderators import INTERCEPT, design_inputs, real_matrix
 from bayes_hte.comparators.heterogeneity import METHODS
 from bayes_hte.comparators.printout import metareg_text
 from bayes_hte.comparators.results import check_ci_prob, critical_value
-from bayes_hte.comparators.univariate import _unpack_effects
+from bayes_hte.comparators.univariate import _se_column, _transform
 from bayes_hte.data.aggregate import EffectTable
-from bayes_hte.data.checks import real_values
-from bayes_hte.errors import DataError, format_rows
-from bayes_hte.options import MetaMethod, check_choice
-
-#: Name of the intercept column, as metafor names it.
-INTERCEPT = "intrcpt"
+from bayes_hte.errors import DataError
+from bayes_hte.options import MetaMethod, Transform, check_choice
 
 
 @dataclass(frozen=True)
 class MetaRegression:
     r"""A fitted meta-regression (one, or R along the trailing axis).
+
+    The shapes below are those of R replicates; for one analysis (1-D ``yi``) the
+    trailing axis is dropped: ``beta`` (p,), ``tau2`` a float, ``converged`` a bool.
 
     Parameters
     ----------
@@ -90,7 +99,8 @@ class MetaRegression:
         Standard error of :math:`\tau^2` (NaN for ``"FE"``).
     i2, h2, r2 : ndarray, shape (R,)
         :math:`I^2` and :math:`R^2` in percent, :math:`H^2` (:math:`R^2` NaN without an
-        intercept or moderators, for ``"FE"``, and where :math:`\tau^2_0 = 0`).
+        intercept or moderators; 0 where :math:`\tau^2_0 = 0`; for ``"FE"`` the
+        adjusted :math:`R^2` of the weighted least-squares fit, as metafor).
     qe, qe_p : ndarray, shape (R,)
         Test of residual heterogeneity and its p-value.
     qe_df : int
@@ -108,6 +118,8 @@ class MetaRegression:
         The data analysed.
     X : ndarray, shape (K, p, R)
         The design (intercept column first when there is one).
+    single : bool
+        One analysis (the arrays have no replicate axis).
     """
 
     beta: np.ndarray
@@ -141,18 +153,32 @@ class MetaRegression:
     vi: np.ndarray = field(default=None, repr=False)
     X: np.ndarray = field(default=None, repr=False)
 
+    single: bool = field(default=False, repr=False)
+
     @property
     def n_replicates(self) -> int:
-        """R, the number of meta-regressions held."""
-        return int(self.beta.shape[1])
+        """R, the number of meta-regressions held (1 for one analysis)."""
+        return 1 if self.single else int(np.shape(self.beta)[1])
+
+    def _rep(self, name: str) -> np.ndarray:
+        """A field with its trailing replicate axis (added back for one analysis)."""
+        value = np.asarray(getattr(self, name))
+        return value[..., None] if self.single else value
 
     def _one(self, what: str) -> None:
         if self.n_replicates != 1:
             raise ValueError(f"{what} describes one meta-regression; this result holds "
                              f"{self.n_replicates} replicates (index .beta[:, r] etc.)")
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, *, transform: Transform | None = None) -> pd.DataFrame:
         """The coefficient table (metafor's ``coef(summary(fit))``).
+
+        Parameters
+        ----------
+        transform : {None, "exp"} or callable
+            Applied to the estimates and interval bounds (``"exp"``: ratios per unit of
+            a moderator of a log RR / log OR); the standard error stays on the analysis
+            scale and is then named ``se_untransformed``.
 
         Returns
         -------
@@ -166,9 +192,13 @@ class MetaRegression:
             The result holds more than one replicate.
         """
         self._one("summary()")
-        return pd.DataFrame({"estimate": self.beta[:, 0], "se": self.se[:, 0],
-                             "statistic": self.statistic[:, 0], "p": self.p[:, 0],
-                             "ci_low": self.ci[0, :, 0], "ci_high": self.ci[1, :, 0]},
+        f = _transform(transform)
+        ci = self._rep("ci")[..., 0]
+        return pd.DataFrame({"estimate": f(self._rep("beta")[:, 0]),
+                             _se_column(transform): self._rep("se")[:, 0],
+                             "statistic": self._rep("statistic")[:, 0],
+                             "p": self._rep("p")[:, 0], "ci_low": f(ci[0]),
+                             "ci_high": f(ci[1])},
                             index=pd.Index(self.names, name="coefficient"))
 
     def predict(self, x0: npt.ArrayLike, *, ci_prob: float | None = None):
@@ -183,32 +213,41 @@ class MetaRegression:
 
         Returns
         -------
-        (ndarray, ndarray, ndarray, ndarray)
-            ``estimate, se, ci_low, ci_high``, each of shape (R,); the interval uses the
-            fit's reference distribution (z, or t on :math:`K-p` df with ``knha``).
+        (float or ndarray, ...)
+            ``estimate, se, ci_low, ci_high``: floats for one analysis, else arrays of
+            shape (R,); the interval uses the fit's reference distribution (z, or t on
+            :math:`K-p` df with ``knha``).
         """
         ci_prob = self.ci_prob if ci_prob is None else ci_prob
         check_ci_prob(ci_prob)
+        beta, cov = self._rep("beta"), self._rep("cov")
         x0 = np.asarray(x0, dtype=float)
         if x0.ndim == 1:
-            x0 = np.broadcast_to(x0[:, None], self.beta.shape)
-        est = np.einsum("pr,pr->r", x0, self.beta)
-        se = np.sqrt(np.einsum("pr,pqr,qr->r", x0, self.cov, x0))
+            x0 = np.broadcast_to(x0[:, None], beta.shape)
+        est = np.einsum("pr,pr->r", x0, beta)
+        se = np.sqrt(np.einsum("pr,pqr,qr->r", x0, cov, x0))
         crit = critical_value(ci_prob, df=self.df)
-        return est, se, est - crit * se, est + crit * se
+        out = (est, se, est - crit * se, est + crit * se)
+        return tuple(float(a[0]) for a in out) if self.single else out
 
-    def prediction(self, newmods: npt.ArrayLike | pd.DataFrame | Mapping | float, *,
-                   ci_prob: float | None = None) -> pd.DataFrame:
-        r"""Predicted effects at new moderator values (metafor's ``predict(fit, newmods=)``).
+    def prediction(self, newmods: npt.ArrayLike | pd.DataFrame | Mapping | float | None = None,
+                   *, ci_prob: float | None = None,
+                   transform: Transform | None = None) -> pd.DataFrame:
+        r"""Predicted effects at moderator values (metafor's ``predict(fit, newmods=)``).
 
         Parameters
         ----------
-        newmods : float, array_like of shape (m,) or (n, m), DataFrame or mapping
+        newmods : float, array_like of shape (m,) or (n, m), DataFrame or mapping, optional
             Moderator values without the intercept, one row per point (a DataFrame or
-            mapping by moderator name; a 1-D array is n points of one moderator when
-            there is one, else one point).
+            mapping by moderator name, which must name exactly the fit's moderators; a
+            1-D array is n points of one moderator when there is one, else one point;
+            True / False read as 1 / 0). Default: the studies' own values (the fitted
+            values, ``predict(fit)``), indexed by study label.
         ci_prob : float, optional
             Probability of both intervals (default the fit's ``ci_prob``).
+        transform : {None, "exp"} or callable
+            Applied to the predictions and interval bounds (``"exp"``: RR or OR from a
+            log RR / log OR); ``se`` is then named ``se_untransformed``.
 
         Returns
         -------
@@ -222,161 +261,51 @@ class MetaRegression:
         ValueError
             Several replicates, or ``ci_prob`` outside (0, 1).
         DataError
-            Values that are not finite numbers, or the wrong number of moderators.
+            Values that are not finite numbers, moderators missing or not in the fit, or
+            the wrong number of moderators.
         """
         self._one("prediction()")
         ci_prob = self.ci_prob if ci_prob is None else ci_prob
         check_ci_prob(ci_prob)
         mods = [n for n in self.names if n != INTERCEPT]
-        if isinstance(newmods, pd.DataFrame | Mapping):
-            frame = pd.DataFrame(newmods)
-            missing = [m for m in mods if m not in frame.columns]
-            if missing:
-                raise DataError(f"newmods has no column {missing}; the moderators are {mods}")
-            values = _real_matrix(frame[mods], "newmods", columns=mods)
+        index = None
+        if newmods is None:
+            X0, index = self._rep("X")[:, :, 0], pd.Index(self.labels, name="study")
         else:
-            arr = np.atleast_1d(np.asarray(newmods, dtype=object))
-            if arr.ndim == 1:
-                arr = arr[:, None] if len(mods) == 1 else arr[None, :]
-            values = _real_matrix(arr, "newmods", columns=mods)
-            if values.shape[1] != len(mods):
-                raise DataError(f"newmods has {values.shape[1]} values per point; the fit "
-                                f"has {len(mods)} moderators {mods}")
-        X0 = (np.column_stack([np.ones(len(values)), values])
-              if INTERCEPT in self.names else values)
-        est = X0 @ self.beta[:, 0]
-        se = np.sqrt(np.einsum("np,pq,nq->n", X0, self.cov[:, :, 0], X0))
+            if isinstance(newmods, pd.DataFrame | Mapping):
+                frame = pd.DataFrame(newmods)
+                missing = [m for m in mods if m not in frame.columns]
+                extra = [str(c) for c in frame.columns if c not in mods]
+                if missing or extra:
+                    raise DataError(f"newmods has columns {[str(c) for c in frame.columns]}; "
+                                    f"the fit's moderators are {mods}")
+                values = real_matrix(frame[mods], "newmods", columns=mods)
+            else:
+                arr = np.atleast_1d(np.asarray(newmods, dtype=object))
+                if arr.ndim == 1:
+                    arr = arr[:, None] if len(mods) == 1 else arr[None, :]
+                values = real_matrix(arr, "newmods", columns=mods)
+                if values.shape[1] != len(mods):
+                    raise DataError(f"newmods has {values.shape[1]} values per point; the "
+                                    f"fit has {len(mods)} moderators {mods}")
+            X0 = (np.column_stack([np.ones(len(values)), values])
+                  if INTERCEPT in self.names else values)
+        beta, cov = self._rep("beta")[:, 0], self._rep("cov")[:, :, 0]
+        est = X0 @ beta
+        se = np.sqrt(np.einsum("np,pq,nq->n", X0, cov, X0))
         crit = critical_value(ci_prob, df=self.df)
-        spread = np.sqrt(se**2 + self.tau2[0])
-        return pd.DataFrame({"pred": est, "se": se, "ci_low": est - crit * se,
-                             "ci_high": est + crit * se, "pi_low": est - crit * spread,
-                             "pi_high": est + crit * spread})
+        spread = np.sqrt(se**2 + float(self._rep("tau2")[0]))
+        f = _transform(transform)
+        return pd.DataFrame({"pred": f(est), _se_column(transform): se,
+                             "ci_low": f(est - crit * se), "ci_high": f(est + crit * se),
+                             "pi_low": f(est - crit * spread),
+                             "pi_high": f(est + crit * spread)}, index=index)
 
     def __str__(self) -> str:
         return metareg_text(self)
 
     def __repr__(self) -> str:
         return metareg_text(self)
-
-
-# =========================================================================== inputs
-def _real_matrix(values, what: str, *, columns: Sequence[str]) -> np.ndarray:
-    """Numbers only (no text, booleans or missing values), the culprit named."""
-    arr, bad = real_values(values)
-    arr = arr.reshape(len(arr), -1) if arr.ndim < 2 else arr
-    bad = bad.reshape(arr.shape)
-    wrong = bad | ~np.isfinite(arr)
-    if wrong.any():
-        r, c = np.argwhere(wrong)[0]
-        col = columns[c] if c < len(columns) else f"column {c}"
-        rows = np.flatnonzero(wrong[:, c])
-        value = np.asarray(values, dtype=object).reshape(arr.shape)[r, c]
-        raise DataError(f"{what}: moderator {col!r} is not a finite number at "
-                        f"{format_rows(rows)} (value {value!r}); text moderators must be "
-                        "coded as numbers or indicators first (e.g. "
-                        "pandas.get_dummies(..., drop_first=True))")
-    return arr
-
-
-def _mods_matrix(mods, labels: tuple[str, ...], named: bool) -> tuple[np.ndarray, list[str]]:
-    """Moderators as a (K, m) matrix with their names, aligned to the studies."""
-    if isinstance(mods, Mapping) and not isinstance(mods, pd.DataFrame):
-        mods = pd.DataFrame(dict(mods))
-    if isinstance(mods, pd.Series):
-        mods = mods.to_frame(name=mods.name if mods.name is not None else "mods")
-    if isinstance(mods, pd.DataFrame):
-        dup = mods.columns[mods.columns.duplicated()].unique().tolist()
-        if dup:
-            raise DataError(f"mods: column {dup[0]!r} appears "
-                            f"{int((mods.columns == dup[0]).sum())} times")
-        if named and not isinstance(mods.index, pd.RangeIndex):
-            index = [str(i) for i in mods.index]
-            if sorted(index) != sorted(labels):
-                raise DataError(f"mods is indexed by {index[:5]}..., which are not the "
-                                f"study labels {list(labels[:5])}...: index it by the "
-                                "study labels, or reset its index to align by position")
-            mods = mods.set_axis(index).loc[list(labels)]
-        names = [str(c) for c in mods.columns]
-        if INTERCEPT in names:
-            raise DataError(f"mods: {INTERCEPT!r} is the intercept's name; the intercept is "
-                            "added for you (intercept=False to leave it out)")
-        return _real_matrix(mods.to_numpy(dtype=object), "mods", columns=names), names
-    arr = np.asarray(mods, dtype=object)
-    if arr.ndim == 1:
-        return _real_matrix(arr[:, None], "mods", columns=["mods"]), ["mods"]
-    if arr.ndim != 2:
-        raise DataError(f"mods must be 1-D or 2-D (studies x moderators), got {arr.ndim}-D")
-    names = [f"mods{j + 1}" for j in range(arr.shape[1])]
-    return _real_matrix(arr, "mods", columns=names), names
-
-
-def _inputs(yi, vi, X, mods, intercept: bool, labels):
-    yi, vi, labels, measure, scale = _unpack_effects(yi, vi, labels)
-    y = np.array(yi, dtype=float, copy=True)
-    v = np.array(vi, dtype=float, copy=True)
-    if y.ndim == 1:
-        y, v = y[:, None], v[:, None]
-    K, R = y.shape if y.ndim == 2 else (len(y), 0)
-    named = labels is not None
-    labels = tuple(map(str, labels)) if named else tuple(str(i + 1) for i in range(K))
-    if len(labels) != K:
-        raise DataError(f"{len(labels)} labels for {K} studies")
-    if X is not None and mods is not None:
-        raise DataError("give either X (the full design, intercept column included) or "
-                        "mods (the moderators; the intercept is added), not both")
-    if X is not None:
-        names = ([str(c) for c in X.columns] if isinstance(X, pd.DataFrame)
-                 else [f"X{j + 1}" for j in range(np.shape(X)[1] if np.ndim(X) > 1 else 0)])
-        X = np.array(X, dtype=float, copy=True)
-        if X.ndim == 1:
-            raise DataError("X must be 2-D (studies x coefficients) with its intercept "
-                            "column; for one moderator pass mods=x instead, which adds "
-                            "the intercept")
-        if X.ndim == 2:
-            X = np.broadcast_to(X[:, :, None], (*X.shape, R)).copy()
-        has_intercept = bool(np.all(X[:, 0, :] == 1.0))
-        if has_intercept and names[0] == "X1":
-            names[0] = INTERCEPT
-    else:
-        m, names = (np.empty((K, 0)), []) if mods is None else _mods_matrix(mods, labels,
-                                                                           named)
-        if len(m) != K:
-            raise DataError(f"mods has {len(m)} rows for {K} studies")
-        if intercept:
-            m, names = np.column_stack([np.ones(K), m]), [INTERCEPT, *names]
-        if not names:
-            raise DataError("no coefficients: give mods, or keep intercept=True")
-        X = np.broadcast_to(m[:, :, None], (*m.shape, R)).copy()
-        has_intercept = intercept
-    Kx, p, Rx = X.shape
-    if y.shape != (Kx, Rx) or v.shape != (Kx, Rx):
-        raise DataError(f"yi and vi must have shape ({Kx}, {Rx}) to match X")
-    bad_v = ~(np.isfinite(v) & (v > 0)).all(axis=1)
-    bad_y = ~np.isfinite(y).all(axis=1)
-    if bad_v.any() or bad_y.any():
-        which = [labels[i] for i in np.flatnonzero(bad_v | bad_y)]
-        raise DataError(f"meta-regression needs finite estimates and positive variances; "
-                        f"studies {which[:5]} have "
-                        + ("a variance that is not a positive number" if bad_v.any()
-                           else "an estimate that is not finite"))
-    if Kx <= p:
-        raise DataError(f"meta-regression with {p} coefficients needs more than {p} studies, "
-                        f"has {Kx}")
-    _check_rank(X, names)
-    return y, v, X, names, labels, measure, scale, has_intercept
-
-
-def _check_rank(X: np.ndarray, names: list[str]) -> None:
-    """The design's columns are linearly independent (in every replicate)."""
-    for r in range(X.shape[2]):
-        Xr = X[:, :, r]
-        if np.linalg.matrix_rank(Xr) == Xr.shape[1]:
-            continue
-        for j in range(1, Xr.shape[1] + 1):
-            if np.linalg.matrix_rank(Xr[:, :j]) < j:
-                raise DataError(f"the design is rank-deficient: {names[j - 1]!r} is a "
-                                f"linear combination of {names[:j - 1]} (or constant); drop "
-                                "it or recode the moderators")
 
 
 # =========================================================================== fitting
@@ -394,36 +323,19 @@ def _quad(P, y):
     return np.einsum("kr,rkl,lr->r", y, P, y)
 
 
-def _neg_loglik(y1, v1, X1, t, reml: bool) -> float:
-    w = 1 / (v1 + t)
-    XtWX = X1.T @ (w[:, None] * X1)
-    r = y1 - X1 @ np.linalg.solve(XtWX, X1.T @ (w * y1))
-    extra = np.linalg.slogdet(XtWX)[1] if reml else 0.0
-    return 0.5 * (np.log(v1 + t).sum() + extra + (w * r * r).sum())
+def _loglik(y, v, X, tau2, reml: bool) -> np.ndarray:
+    """The (restricted) log-likelihood of each replicate at ``tau2`` (R,), up to a
+    constant."""
+    w, inv, P = _parts(v, X, tau2)
+    ll = -0.5 * (np.log(v + tau2[None, :]).sum(axis=0) + _quad(P, y))
+    if reml:
+        ll = ll + 0.5 * np.linalg.slogdet(inv)[1]  # - log|X'WX| / 2
+    return ll
 
 
-def _tau2(y, v, X, method: str, maxiter: int, tol: float):
-    K, p, R = X.shape
-    tau2, converged = np.zeros(R), np.ones(R, dtype=bool)
-    if method == "FE":
-        return tau2, converged
-    _, _, P0 = _parts(v, X, tau2)
-    qe = _quad(P0, y)
-    if method == "DL":
-        tr = np.einsum("rkk->r", P0)
-        return np.maximum(0.0, (qe - (K - p)) / tr), converged
-    if method == "PM":
-        lo, hi = np.zeros(R), np.full(R, 10 * (y.var(axis=0) + v.max(axis=0)))
-        need = qe > K - p
-        for _ in range(200):  # bisection on the decreasing y'P(tau2)y - (K - p)
-            mid = 0.5 * (lo + hi)
-            above = _quad(_parts(v, X, mid)[2], y) > K - p
-            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-            if np.all(hi - lo < tol * np.maximum(1.0, hi)):
-                break
-        return np.where(need, 0.5 * (lo + hi), 0.0), converged
-    converged = np.zeros(R, dtype=bool)
-    reml = method == "REML"
+def _scoring(y, v, X, start, reml: bool, maxiter: int, tol: float):
+    """Fisher scoring of the (restricted) likelihood from ``start``, truncated at 0."""
+    tau2, converged = start.copy(), np.zeros(start.shape, dtype=bool)
     for _ in range(maxiter):
         w, _, P = _parts(v, X, tau2)
         Py = np.einsum("rkl,lr->kr", P, y)
@@ -439,16 +351,67 @@ def _tau2(y, v, X, method: str, maxiter: int, tol: float):
         converged |= step < tol * np.maximum(1.0, tau2)
         if converged.all():
             break
+    return tau2, converged
+
+
+#: Points of the grid (0 and a geometric sequence up to the bound) that the likelihood
+#: estimators compare against, so that a local maximum (or the boundary) is not taken
+#: for the global one.
+GRID = 40
+
+
+def _likelihood_tau2(y, v, X, reml: bool, maxiter: int, tol: float):
+    r"""The global maximiser of the (restricted) likelihood over tau2 >= 0.
+
+    Fisher scoring from 0 and from the best point of a grid over
+    :math:`[0, 10(\mathrm{var}(y) + \max v)]`; the better of the two (the likelihood
+    of a meta-regression need not be unimodal, and scoring from 0 can stay at the
+    boundary). Replicates where neither converges fall back to a bounded scalar search.
+    """
+    R = y.shape[1]
+    hi = 10 * (y.var(axis=0) + v.max(axis=0))
+    grid = np.concatenate([np.zeros((1, R)), hi[None, :] * np.geomspace(1e-6, 1, GRID - 1)
+                           [:, None]])
+    ll_grid = np.stack([_loglik(y, v, X, g, reml) for g in grid])
+    best = grid[np.argmax(ll_grid, axis=0), np.arange(R)]
+    cands = [_scoring(y, v, X, np.zeros(R), reml, maxiter, tol),
+             _scoring(y, v, X, best, reml, maxiter, tol)]
+    lls = np.stack([np.where(c, _loglik(y, v, X, t, reml), -np.inf) for t, c in cands])
+    pick = np.argmax(lls, axis=0)
+    tau2 = np.choose(pick, [t for t, _ in cands])
+    converged = np.isfinite(lls.max(axis=0))
     for r in np.flatnonzero(~converged):  # bounded scalar fallback
-        y1, v1, X1 = y[:, r], v[:, r], X[:, :, r]
-        hi = 10 * (np.var(y1) + v1.max())
+        y1, v1, X1 = y[:, [r]], v[:, [r]], X[:, :, [r]]
         res = optimize.minimize_scalar(
-            lambda t, y1=y1, v1=v1, X1=X1: _neg_loglik(y1, v1, X1, t, reml),
-            bounds=(0.0, hi), method="bounded", options={"xatol": 1e-12})
-        better = _neg_loglik(y1, v1, X1, res.x, reml) < _neg_loglik(y1, v1, X1, 0.0, reml)
-        tau2[r] = res.x if better else 0.0
+            lambda t, y1=y1, v1=v1, X1=X1: -_loglik(y1, v1, X1, np.array([t]), reml)[0],
+            bounds=(0.0, hi[r]), method="bounded", options={"xatol": 1e-12})
+        at0 = _loglik(y1, v1, X1, np.zeros(1), reml)[0]
+        tau2[r] = res.x if -res.fun > at0 else 0.0
         converged[r] = bool(res.success)
     return tau2, converged
+
+
+def _tau2(y, v, X, method: str, maxiter: int, tol: float):
+    K, p, R = X.shape
+    tau2, converged = np.zeros(R), np.ones(R, dtype=bool)
+    if method == "FE":
+        return tau2, converged
+    if method in ("ML", "REML"):
+        return _likelihood_tau2(y, v, X, method == "REML", maxiter, tol)
+    _, _, P0 = _parts(v, X, tau2)
+    qe = _quad(P0, y)
+    if method == "DL":
+        tr = np.einsum("rkk->r", P0)
+        return np.maximum(0.0, (qe - (K - p)) / tr), converged
+    # PM: bisection on the decreasing y'P(tau2)y - (K - p)
+    lo, hi = np.zeros(R), np.full(R, 10 * (y.var(axis=0) + v.max(axis=0)))
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        above = _quad(_parts(v, X, mid)[2], y) > K - p
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        if np.all(hi - lo < tol * np.maximum(1.0, hi)):
+            break
+    return np.where(qe > K - p, 0.5 * (lo + hi), 0.0), converged
 
 
 def _tau2_se(method, tau2, w, P, P0, K, p):
@@ -463,6 +426,22 @@ def _tau2_se(method, tau2, w, P, P0, K, p):
     if method == "PM":
         return np.sqrt(2 * K**2 / (K - p) / w.sum(axis=0) ** 2)
     return np.full(tau2.shape, np.nan)
+
+
+def _r2(y, v, X, tau2, qe, method, maxiter, tol) -> np.ndarray:
+    """metafor's R^2 in percent: the share of the intercept-only model's tau2 that the
+    moderators account for, max(0, (tau2_0 - tau2) / tau2_0) (0 when tau2_0 = 0); for
+    FE the adjusted R^2 of the weighted least-squares fit, 1 - (QE/(K-p)) / (QE_0/(K-1))."""
+    K, p, R = X.shape
+    one = np.ones((K, 1, R))
+    if method == "FE":
+        qe0 = _quad(_parts(v, one, np.zeros(R))[2], y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            adj = 1 - (qe / (K - p)) / (qe0 / (K - 1))
+        return np.where(qe0 > 0, np.maximum(0.0, 100 * adj), 0.0)
+    tau2_0, _ = _tau2(y, v, one, method, maxiter, tol)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tau2_0 > 0, np.maximum(0.0, 100 * (tau2_0 - tau2) / tau2_0), 0.0)
 
 
 def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = None,
@@ -530,13 +509,13 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     >>> from bayes_hte.comparators import meta_regression
     >>> fit = meta_regression([0.3, -0.2, 0.25, -0.1, 0.05, 0.4],
     ...                       [0.01, 0.02, 0.015, 0.01, 0.03, 0.02], mods=np.arange(1, 7))
-    >>> fit.names, round(float(fit.tau2[0]), 4)
+    >>> fit.names, round(fit.tau2, 4)
     (('intrcpt', 'mods'), 0.0541)
     """
     check_choice("method", method, METHODS)
     check_ci_prob(ci_prob, error=ValueError)
-    y, v, X, names, labels, measure, scale, has_intercept = _inputs(yi, vi, X, mods,
-                                                                     intercept, labels)
+    y, v, X, names, labels, measure, scale, has_intercept, single = design_inputs(
+        yi, vi, X, mods, intercept, labels)
     K, p, R = X.shape
     tau2, converged = _tau2(y, v, X, method, maxiter, tol)
     w, inv, P = _parts(v, X, tau2)
@@ -574,15 +553,14 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
             qm_p = stats.chi2.sf(qm, m)
     else:
         qm = qm_p = np.full(R, np.nan)
-    r2 = np.full(R, np.nan)
-    if has_intercept and m and method != "FE":
-        tau2_0, _ = _tau2(y, v, np.ones((K, 1, R)), method, maxiter, tol)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(tau2_0 > 0, np.maximum(0.0, 100 * (tau2_0 - tau2) / tau2_0), np.nan)
-    return MetaRegression(
-        beta=beta, cov=cov, tau2=tau2, converged=converged, names=tuple(names), se=se,
-        statistic=statistic, p=pval, ci=ci, df=df,
-        tau2_se=_tau2_se(method, tau2, w, P, P0, K, p), i2=i2, h2=h2, r2=r2, qe=qe,
-        qe_df=K - p, qe_p=stats.chi2.sf(qe, K - p), qm=qm, qm_df=m, qm_p=qm_p, k=K,
-        method=method, knha=knha, ci_prob=ci_prob, labels=labels, measure=measure,
-        scale=scale, yi=y, vi=v, X=X)
+    r2 = (_r2(y, v, X, tau2, qe, method, maxiter, tol) if has_intercept and m
+          else np.full(R, np.nan))
+    out = dict(beta=beta, cov=cov, tau2=tau2, converged=converged, se=se,
+               statistic=statistic, p=pval, ci=ci,
+               tau2_se=_tau2_se(method, tau2, w, P, P0, K, p), i2=i2, h2=h2, r2=r2, qe=qe,
+               qe_p=stats.chi2.sf(qe, K - p), qm=qm, qm_p=qm_p, yi=y, vi=v, X=X)
+    if single:  # one analysis: scalars and arrays without the replicate axis
+        out = {k: (a[..., 0].item() if a.ndim == 1 else a[..., 0]) for k, a in out.items()}
+    return MetaRegression(**out, names=tuple(names), df=df, qe_df=K - p, qm_df=m, k=K,
+                          method=method, knha=knha, ci_prob=ci_prob, labels=labels,
+                          measure=measure, scale=scale, single=single)

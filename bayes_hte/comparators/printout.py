@@ -261,16 +261,21 @@ def metareg_text(result: Any, *, digits: int = 4) -> str:
         return (f"{head}\n{result.n_replicates} meta-regressions (trailing axis of .beta); "
                 f"{bad} not converged.")
     f = lambda v: format_number(v, digits=digits)  # noqa: E731
-    one = {name: float(np.asarray(getattr(result, name))[0])
+    one = {name: float(np.ravel(getattr(result, name))[0])
            for name in ("tau2", "tau2_se", "i2", "h2", "r2", "qe", "qe_p", "qm", "qm_p")}
+    p = len(result.names)
+    beta, se = np.reshape(result.beta, (p, -1))[:, 0], np.reshape(result.se, (p, -1))[:, 0]
+    zt, pval = (np.reshape(result.statistic, (p, -1))[:, 0],
+                np.reshape(result.p, (p, -1))[:, 0])
+    ci = np.reshape(result.ci, (2, p, -1))[..., 0]
     lines = [head]
     measure = _measure_line(result.measure, result.scale)
     if measure:
         lines.append(measure)
     lines += ["", "Residual heterogeneity:"]
     if not fe:
-        se = f" (SE {f(one['tau2_se'])})" if math.isfinite(one["tau2_se"]) else ""
-        lines += [f"  tau^2 (residual between-study variance)  {f(one['tau2'])}{se}",
+        t2se = f" (SE {f(one['tau2_se'])})" if math.isfinite(one["tau2_se"]) else ""
+        lines += [f"  tau^2 (residual between-study variance)  {f(one['tau2'])}{t2se}",
                   f"  tau   (residual between-study SD)        {f(math.sqrt(one['tau2']))}"]
     lines += [f"  I^2   (residual heterogeneity / total)   {_pct(one['i2'])}",
               f"  H^2   (total / sampling variance)        {one['h2']:.2f}"]
@@ -286,10 +291,9 @@ def metareg_text(result: Any, *, digits: int = 4) -> str:
                      f"p {_p_words(one['qm_p'], digits)}")
     test = (f"t test on {result.df:g} df, Knapp-Hartung" if result.knha else "z test")
     lines += ["", f"Coefficients ({_level(result.ci_prob)} CI, {test}):"]
-    rows = [_estimate_row(result.beta[j, 0], result.se[j, 0], result.statistic[j, 0],
-                          result.p[j, 0], result.ci[0, j, 0], result.ci[1, j, 0],
+    rows = [_estimate_row(beta[j], se[j], zt[j], pval[j], ci[0, j], ci[1, j],
                           digits=digits, stat_name="t" if result.knha else "z")
-            for j in range(len(result.names))]
+            for j in range(p)]
     lines.append(_row_table(rows, index=list(result.names)))
     return "\n".join(lines)
 

@@ -352,11 +352,11 @@ class MetaAnalysisRunner(Runner):
             reg = meta_regression(eff, mods=inputs.moderators, method=method, knha=knha,
                                   ci_prob=ci_prob)
             metareg[label] = reg
-            r2 = f", R^2 {reg.r2[0]:.1f}%" if np.isfinite(reg.r2[0]) else ""
+            r2 = f", R^2 {reg.r2:.1f}%" if np.isfinite(reg.r2) else ""
             rest = ("fixed effects" if method == "FE" else
-                    f"residual tau^2 {format_number(reg.tau2[0], digits=4)}{r2}")
+                    f"residual tau^2 {format_number(reg.tau2, digits=4)}{r2}")
             self.log(f"{label} meta-regression on {', '.join(inputs.moderators)}: test of "
-                     f"the moderators p = {reg.qm_p[0]:.3g}; {rest}")
+                     f"the moderators p = {reg.qm_p:.3g}; {rest}")
         causal: dict[str, CausalMetaResult] = {}
         for m in model["causal"]:
             causal[m] = causal_meta_analysis(inputs.counts, m, variance=model["causal_variance"],
@@ -622,7 +622,7 @@ def metaregression_table(fits: dict) -> pd.DataFrame:
     """
     rows = []
     for label, reg in fits.items():
-        fit = {k: float(np.asarray(getattr(reg, k))[0]) for k in
+        fit = {k: float(np.ravel(getattr(reg, k))[0]) for k in
                ("tau2", "tau2_se", "i2", "h2", "r2", "qe", "qe_p", "qm", "qm_p")}
         coef = reg.summary().reset_index()
         for rec in coef.to_dict("records"):

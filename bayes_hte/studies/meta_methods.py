@@ -437,7 +437,7 @@ def fit_target_meta_regression(data: TrialSummaries, *,
     X = np.column_stack([np.ones(len(means)), means[names].to_numpy(dtype=float)])
     fit = meta_regression(overall.yi, overall.vi, X)
     x0 = np.r_[1.0, data.target[names].to_numpy(dtype=float).mean(axis=0)]
-    est, se, lo, hi = (float(v[0]) for v in fit.predict(x0, ci_prob=ci_prob))
+    est, se, lo, hi = fit.predict(x0, ci_prob=ci_prob)  # floats: one analysis
     return {"ate": {"estimate": est, "se": se, "ci_low": lo, "ci_high": hi}}
 
 

@@ -188,11 +188,11 @@ def test_meta_regression_matches_metafor():
                          [0.18, 0.24, 0.20, 0.30, 0.21], [0.00, -0.49, -0.13, -0.49, -0.07]])
     fit = meta_regression(yi, vi, X)
     est, se, lo, hi = fit.predict(np.array([1.0, 0.32, 0.27, 0.35]))
-    assert fit.tau2[0] == pytest.approx(ref["tau2"], abs=1e-12)  # metafor: tau^2 = 0
-    np.testing.assert_allclose(fit.beta[:, 0], ref["beta"], rtol=1e-6)
-    assert est[0] == pytest.approx(ref["pred"], rel=1e-6)
-    assert se[0] == pytest.approx(ref["pred_se"], rel=1e-6)
-    assert lo[0] == pytest.approx(est[0] - 1.959964 * se[0], rel=1e-6)
+    assert fit.tau2 == pytest.approx(ref["tau2"], abs=1e-12)  # metafor: tau^2 = 0
+    np.testing.assert_allclose(fit.beta, ref["beta"], rtol=1e-6)
+    assert est == pytest.approx(ref["pred"], rel=1e-6)
+    assert se == pytest.approx(ref["pred_se"], rel=1e-6)
+    assert lo == pytest.approx(est - 1.959964 * se, rel=1e-6)
     # tau^2 > 0: rma(yi2, vi2, mods = ~ x, method = "REML",
     # control = list(threshold = 1e-12)), predict at x = 3.5
     ref2 = METAREG["one_covariate"]
@@ -200,14 +200,14 @@ def test_meta_regression_matches_metafor():
     vi2 = np.array([0.01, 0.02, 0.015, 0.01, 0.03, 0.02])
     X2 = np.column_stack([np.ones(6), np.arange(1.0, 7.0)])
     f2 = meta_regression(yi2, vi2, X2)
-    assert f2.tau2[0] == pytest.approx(ref2["tau2"], rel=1e-6)
-    np.testing.assert_allclose(f2.beta[:, 0], ref2["beta"], rtol=1e-6)
+    assert f2.tau2 == pytest.approx(ref2["tau2"], rel=1e-6)
+    np.testing.assert_allclose(f2.beta, ref2["beta"], rtol=1e-6)
     e2, s2, _, _ = f2.predict(np.array([1.0, 3.5]))
-    assert e2[0] == pytest.approx(ref2["pred"], rel=1e-6)
-    assert s2[0] == pytest.approx(ref2["pred_se"], rel=1e-6)
+    assert e2 == pytest.approx(ref2["pred"], rel=1e-6)
+    assert s2 == pytest.approx(ref2["pred_se"], rel=1e-6)
     # vectorised over replicates: both fits side by side along a trailing axis
     two = meta_regression(np.c_[yi2, yi2[::-1]], np.c_[vi2, vi2[::-1]], X2)
-    np.testing.assert_allclose(two.beta[:, 0], f2.beta[:, 0], rtol=1e-10)
+    np.testing.assert_allclose(two.beta[:, 0], f2.beta, rtol=1e-10)
     assert two.converged.all()
     with pytest.raises(DataError, match="more than 4 studies"):
         meta_regression(yi[:4], vi[:4], X[:4])

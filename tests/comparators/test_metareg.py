@@ -22,31 +22,39 @@ EFF = bh.ArmTable.from_frame(BCG, n11="tpos", n10="tneg", n01="cpos", n00="cneg"
 RTOL = 1e-6
 
 
+#: factor(alloc) as pandas codes it: get_dummies' indicator columns are bool (True = 1)
+ALLOC = pd.get_dummies(BCG["alloc"], drop_first=True)
+
+
 def _fit(key: str):
     ref = REF[key]
-    mods = BCG[["ablat", "year"]] if "year" in key else BCG[["ablat"]]
-    method = key.split("_")[2] if "year" in key else key.split("_")[1]
+    parts = key.split("_")
+    mods = BCG[[p for p in parts if p in ("ablat", "year")]]
+    if "alloc" in parts:
+        mods = mods.join(ALLOC)
+    method = next(p for p in parts if p in ("REML", "ML", "DL", "PM", "FE"))
     return ref, meta_regression(EFF, mods=mods, method=method, knha=key.endswith("knha"))
 
 
 @pytest.mark.parametrize("key", [k for k in REF if k != "source"])
 def test_matches_metafor(key):
+    """Includes ~ ablat + factor(alloc) by ML, whose likelihood is highest inside while
+    Fisher scoring from tau^2 = 0 stays at 0 (found by a fresh-user trial)."""
     ref, fit = _fit(key)
-    assert fit.names == tuple(ref["names"])
+    assert fit.names == tuple(n.replace("factor(alloc)", "") for n in ref["names"])
     tab = fit.summary()
     for ours, theirs in [("estimate", "beta"), ("se", "se"), ("statistic", "stat"),
                          ("p", "pval"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub")]:
         np.testing.assert_allclose(tab[ours], ref[theirs], rtol=RTOL, err_msg=ours)
-    assert fit.tau2[0] == pytest.approx(ref["tau2"], rel=RTOL, abs=1e-12)
+    assert fit.tau2 == pytest.approx(ref["tau2"], rel=RTOL, abs=1e-12)
     if ref["se_tau2"] is None:  # FE
-        assert np.isnan(fit.tau2_se[0])
+        assert np.isnan(fit.tau2_se)
     else:
-        assert fit.tau2_se[0] == pytest.approx(ref["se_tau2"], rel=RTOL)
+        assert fit.tau2_se == pytest.approx(ref["se_tau2"], rel=RTOL)
     for ours, theirs in [("i2", "I2"), ("h2", "H2"), ("qe", "QE"), ("qe_p", "QEp"),
-                         ("qm", "QM"), ("qm_p", "QMp")]:
-        assert getattr(fit, ours)[0] == pytest.approx(ref[theirs], rel=RTOL), ours
-    if fit.method != "FE":  # metafor stores an R^2 for FE fits but does not print it
-        assert fit.r2[0] == pytest.approx(ref["R2"], rel=RTOL)
+                         ("qm", "QM"), ("qm_p", "QMp"), ("r2", "R2")]:
+        # FE: metafor's R^2 is the adjusted R^2 of the weighted least-squares fit
+        assert getattr(fit, ours) == pytest.approx(ref[theirs], rel=RTOL), ours
     assert (fit.qe_df, fit.qm_df, fit.k) == (ref["k"] - ref["p"], ref["QMdf"][0], ref["k"])
     assert fit.df == (np.inf if ref["df"] is None else ref["df"])
     if "pred" in ref:
@@ -71,7 +79,7 @@ def test_printout_shows_what_metafor_prints():
     assert "F(2, 10) = 4.9649" in knha and "t test on 10 df, Knapp-Hartung" in knha
     fe = str(meta_regression(EFF, mods=BCG[["ablat"]], method="FE"))
     assert fe.startswith("Fixed-Effects with Moderators Model (k = 13)")
-    assert "tau^2" not in fe and "R^2" not in fe
+    assert "tau^2" not in fe and "R^2   (heterogeneity accounted for)      77.98%" in fe
     assert repr(meta_regression(EFF, mods=BCG[["ablat"]])) == text
 
 
@@ -80,12 +88,12 @@ def test_intercept_only_is_the_meta_analysis(method):
     reg = meta_regression(EFF, method=method)
     ma = meta_analysis(EFF, method=method)
     assert reg.names == ("intrcpt",)
-    assert reg.tau2[0] == pytest.approx(ma.tau2, rel=1e-7, abs=1e-12)
-    assert reg.beta[0, 0] == pytest.approx(ma.estimate, rel=1e-7)
-    assert reg.se[0, 0] == pytest.approx(ma.se, rel=1e-7)
-    assert reg.qe[0] == pytest.approx(ma.q, rel=1e-9)
-    assert reg.i2[0] == pytest.approx(ma.i2, rel=1e-6)
-    assert np.isnan(reg.qm[0]) and np.isnan(reg.r2[0]) and reg.qm_df == 0
+    assert reg.tau2 == pytest.approx(ma.tau2, rel=1e-7, abs=1e-12)
+    assert reg.beta[0] == pytest.approx(ma.estimate, rel=1e-7)
+    assert reg.se[0] == pytest.approx(ma.se, rel=1e-7)
+    assert reg.qe == pytest.approx(ma.q, rel=1e-9)
+    assert reg.i2 == pytest.approx(ma.i2, rel=1e-6)
+    assert np.isnan(reg.qm) and np.isnan(reg.r2) and reg.qm_df == 0
 
 
 def test_the_input_forms_give_the_same_fit():
@@ -100,13 +108,13 @@ def test_the_input_forms_give_the_same_fit():
                              .iloc[::-1])]
     for fit in forms:
         np.testing.assert_allclose(fit.beta, ref.beta, rtol=1e-10)
-        assert fit.tau2[0] == pytest.approx(ref.tau2[0], rel=1e-10)
+        assert fit.tau2 == pytest.approx(ref.tau2, rel=1e-10)
     assert forms[0].names == ("intrcpt", "X2")
     assert forms[1].names == ("intrcpt", "mods")
     assert forms[2].names == forms[3].names == ("intrcpt", "ablat")
     no_intercept = meta_regression(EFF, mods=BCG[["ablat"]], intercept=False)
     assert no_intercept.names == ("ablat",) and no_intercept.qm_df == 1
-    assert np.isnan(no_intercept.r2[0])
+    assert np.isnan(no_intercept.r2)
 
 
 @pytest.mark.parametrize("method", ["REML", "ML", "DL", "PM", "FE"])
@@ -120,10 +128,10 @@ def test_replicates_along_the_trailing_axis_equal_single_fits(method):
         one = meta_regression(y[:, r], v[:, r], mods=BCG[["ablat"]], method=method,
                               knha=True)
         for name in ("beta", "se", "p"):
-            np.testing.assert_allclose(getattr(many, name)[:, r], getattr(one, name)[:, 0],
+            np.testing.assert_allclose(getattr(many, name)[:, r], getattr(one, name),
                                        rtol=1e-7, atol=1e-12, err_msg=name)
         for name in ("tau2", "i2", "qm", "r2"):
-            np.testing.assert_allclose(getattr(many, name)[r], getattr(one, name)[0],
+            np.testing.assert_allclose(getattr(many, name)[r], getattr(one, name),
                                        rtol=1e-7, atol=1e-12, err_msg=name)
     with pytest.raises(ValueError, match="holds 3 replicates"):
         many.summary()
@@ -136,15 +144,29 @@ def _frame(**cols):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(X=np.ones(13)), r"X must be 2-D .* pass mods=x"),
-    (dict(mods=_frame(alloc=BCG["alloc"])), r"moderator 'alloc' is not a finite number at "
-                                            r"rows 0, 1, 2, 3, 4 \(and 8 more\) \(value "
+    (dict(mods=_frame(alloc=BCG["alloc"])), r"moderator 'alloc' is not a number at rows 0, "
+                                            r"1, 2, 3, 4 \(and 8 more\) \(value "
                                             r"'random'\).*get_dummies"),
-    (dict(mods=_frame(x=[1.0] * 12 + [np.nan])), r"moderator 'x' is not a finite number at "
-                                                 r"row 12"),
-    (dict(mods=_frame(x=["1"] * 13)), r"moderator 'x' is not a finite number"),
-    (dict(mods=_frame(x=[True] * 13)), r"moderator 'x' is not a finite number"),
-    (dict(mods=_frame(twice=2 * BCG["ablat"])), r"rank-deficient: 'twice' is a linear "
-                                                r"combination of \['intrcpt', 'ablat'\]"),
+    (dict(mods=_frame(x=[1.0] * 12 + [np.nan])), r"moderator 'x' is missing \(or infinite\) "
+                                                 r"at row 12"),
+    (dict(mods=_frame(x=[1.0] * 12 + [np.inf])), r"moderator 'x' is missing"),
+    (dict(mods=_frame(x=[1.0] * 12 + [None])), r"moderator 'x' is missing"),
+    (dict(mods=_frame(x=["1"] * 13)), r"moderator 'x' is not a number"),
+    (dict(mods=_frame(x=[True] * 13)), r"rank-deficient: 'x'"),  # True reads as 1
+    (dict(mods=_frame(x=[1.0, "a"] * 6 + [1.0])), r"moderator 'x' is not a number at rows "
+                                                  r"1, 3, 5"),
+    (dict(mods=_frame(twice=2 * BCG["ablat"])), r"rank-deficient: 'twice' is \(nearly\) a "
+                                                r"linear combination of \['intrcpt', "
+                                                r"'ablat'\]"),
+    # nearly collinear: numerically a linear combination, not a LinAlgError
+    (dict(mods=_frame(near=2 * BCG["ablat"] + 1 + 1e-9 * np.random.default_rng(1)
+                      .normal(size=13))), r"rank-deficient: 'near' is \(nearly\)"),
+    (dict(mods={"ablat": 5}), r"moderator 'ablat' is one value; give one value per study"),
+    (dict(mods=["ablat"]), r"holds names, not values.*df\[\['ablat'\]\]"),
+    (dict(mods="~ ablat"), r"formulas and column names are not read"),
+    # rows named by the user's index labels
+    (dict(mods=BCG[["ablat"]].assign(x=[1.0] * 12 + [np.nan]).set_axis(
+        [str(s) for s in range(1, 14)])), r"'x' is missing \(or infinite\) at row 13"),
     (dict(mods=_frame(const=5.0)), r"rank-deficient: 'const'"),
     (dict(mods=pd.concat([BCG[["ablat"]], BCG[["ablat"]]], axis=1)),
      r"column 'ablat' appears 2 times"),
@@ -183,9 +205,12 @@ def test_bad_data_and_options():
     fit = meta_regression(EFF, mods=BCG[["ablat", "year"]])
     with pytest.raises(DataError, match="newmods has 1 values per point; the fit has 2"):
         fit.prediction([[10.0]])
-    with pytest.raises(DataError, match=r"newmods has no column \['year'\]"):
+    with pytest.raises(DataError, match=r"newmods has columns \['ablat'\]; the fit's "
+                                        r"moderators are \['ablat', 'year'\]"):
         fit.prediction(pd.DataFrame({"ablat": [10.0]}))
-    with pytest.raises(DataError, match="moderator 'year' is not a finite number"):
+    with pytest.raises(DataError, match=r"newmods has columns"):  # not silently dropped
+        fit.prediction({"ablat": [10.0], "year": [1950], "dose": [1.0]})
+    with pytest.raises(DataError, match="moderator 'year' is missing"):
         fit.prediction({"ablat": [10.0], "year": [np.nan]})
     one = fit.prediction({"ablat": [10.0, 30.0], "year": [1950, 1970]})
     np.testing.assert_allclose(one["pred"], fit.prediction([[10, 1950], [30, 1970]])["pred"])
@@ -203,3 +228,51 @@ def test_the_documented_calls():
     pred = reg.prediction({"ablat": [10, 50], "year": [1960, 1960]})
     assert (pred["pi_low"] < pred["ci_low"]).all() and (pred["ci_high"] < pred["pi_high"]).all()
     assert pred["pred"].iloc[1] < pred["pred"].iloc[0]  # higher latitude, stronger effect
+
+
+def test_one_analysis_gives_floats_as_meta_analysis_does():
+    fit = meta_regression(EFF, mods=BCG[["ablat"]])
+    assert isinstance(fit.tau2, float) and isinstance(fit.qm, float)
+    assert isinstance(fit.converged, bool) and fit.n_replicates == 1
+    assert fit.beta.shape == (2,) and fit.cov.shape == (2, 2) and fit.ci.shape == (2, 2)
+    assert f"{fit.tau2:.4f}" == "0.0763"
+    est, se, lo, hi = fit.predict([1.0, 30.0])
+    assert isinstance(est, float) and lo < est < hi
+    # (K, 1) input keeps the replicate axis
+    col = meta_regression(EFF.yi[:, None], EFF.vi[:, None], mods=BCG[["ablat"]])
+    assert col.tau2.shape == (1,) and col.beta.shape == (2, 1)
+    np.testing.assert_allclose(col.beta[:, 0], fit.beta)
+
+
+def test_moderators_by_position_or_by_label_never_silently_misaligned():
+    shuffled = BCG[["ablat"]].sample(frac=1, random_state=1)
+    with pytest.raises(DataError, match=r"the studies have no labels to match it to.*"
+                                        r"reset_index\(drop=True\)"):
+        meta_regression(EFF.yi, EFF.vi, mods=shuffled)
+    # labels from a Series of estimates indexed by study: rows matched by label
+    yi = pd.Series(EFF.yi, index=BCG["trial"].astype(str))
+    vi = pd.Series(EFF.vi, index=yi.index)
+    by_label = meta_regression(yi, vi, mods=BCG.set_index(yi.index)[["ablat"]].iloc[::-1])
+    ref = meta_regression(EFF, mods=BCG[["ablat"]])
+    np.testing.assert_allclose(by_label.beta, ref.beta, rtol=1e-10)
+    assert by_label.labels == tuple(yi.index)
+    # a filtered frame whose index is not 0..K-1, with labels given: matched by label
+    kept = BCG[BCG["year"] > 1940]
+    sub = meta_regression(EFF.yi[kept.index], EFF.vi[kept.index],
+                          labels=[str(i) for i in kept.index], mods=kept[["ablat"]])
+    assert sub.k == len(kept)
+
+
+def test_fitted_values_and_back_transformed_tables():
+    fit = meta_regression(EFF, mods=BCG[["ablat"]])
+    fitted = fit.prediction()            # metafor's predict(fit): one row per study
+    assert list(fitted.index) == list(EFF.labels)
+    np.testing.assert_allclose(fitted["pred"], fit.beta[0] + fit.beta[1] * BCG["ablat"])
+    rr = fit.prediction([10, 30, 50], transform="exp")
+    log = fit.prediction([10, 30, 50])
+    np.testing.assert_allclose(rr["pred"], np.exp(log["pred"]))
+    np.testing.assert_allclose(rr["pi_high"], np.exp(log["pi_high"]))
+    assert "se_untransformed" in rr.columns and "se" not in rr.columns
+    tab = fit.summary(transform="exp")
+    assert tab.loc["ablat", "estimate"] == pytest.approx(np.exp(fit.beta[1]))
+    assert tab.loc["ablat", "se_untransformed"] == pytest.approx(fit.se[1])

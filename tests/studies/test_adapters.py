@@ -72,8 +72,8 @@ def test_meta_analysis_and_meta_regression_of_trial_summaries(summaries):
     X = np.column_stack([np.ones(5), means[["X1", "X3"]].to_numpy()])
     x0 = np.r_[1.0, summaries.target[["X1", "X3"]].mean().to_numpy()]
     est, se, lo, hi = meta_regression(overall.yi, overall.vi, X).predict(x0)
-    assert reg["ate"] == pytest.approx({"estimate": est[0], "se": se[0], "ci_low": lo[0],
-                                        "ci_high": hi[0]})
+    assert reg["ate"] == pytest.approx({"estimate": est, "se": se, "ci_low": lo,
+                                        "ci_high": hi})
     with pytest.raises(DataError, match=r"covariate\(s\) \['X9'\]"):
         M.fit_target_meta_regression(summaries, covariates=["X9"])
 
