@@ -4,9 +4,11 @@
 2. One appendix-A meta-analysis (Berenfeld et al. 2026): classical FE and RE, causal
    frequentist and causal Bayesian answers for the risk ratio on one plot, with the true
    theta(P*).
+3. The BCG meta-regression on absolute latitude (REML; metafor's regplot).
 
 Run:  nice -n 10 .venv/bin/python validation/forest_figures.py
-Writes docs/figures/bcg_forest_reml.png and docs/figures/berenfeld2026_combined_forest.png.
+Writes docs/figures/bcg_forest_reml.png, docs/figures/berenfeld2026_combined_forest.png
+and docs/figures/bcg_bubble_ablat.png.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
-from bayes_hte import ArmTable, CausalMetaModel  # noqa: E402
-from bayes_hte.comparators import causal_meta_analysis, meta_analysis  # noqa: E402
-from bayes_hte.plots import combined_forest_plot, forest_plot  # noqa: E402
+from bayes_hte import ArmTable, CausalMetaModel, datasets  # noqa: E402
+from bayes_hte.comparators import (  # noqa: E402
+    causal_meta_analysis,
+    meta_analysis,
+    meta_regression,
+)
+from bayes_hte.plots import bubble_plot, combined_forest_plot, forest_plot  # noqa: E402
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +39,20 @@ FIG = ROOT / "docs" / "figures"
 BCG = pd.DataFrame(json.loads((ROOT / "tests" / "data" / "metafor_bcg.json").read_text())["data"])
 
 
+def bubble() -> None:
+    """The BCG meta-regression on absolute latitude, as bayes-hte run draws it."""
+    bcg = datasets.bcg()
+    eff = ArmTable.from_frame(bcg, n11="tpos", n10="tneg", n01="cpos", n00="cneg",
+                              study="study").effects("RR")
+    reg = meta_regression(eff, mods=bcg[["ablat"]])
+    fig = bubble_plot(reg, "ablat", transform="exp", labels=True,
+                      title="BCG: risk ratio against absolute latitude (REML)")
+    fig.savefig(FIG / "bcg_bubble_ablat.png", dpi=110)
+    print(reg)
+
+
 def main() -> None:
+    bubble()
     res = meta_analysis(ArmTable.from_frame(BCG).effects("RR"), method="REML")
     fig = forest_plot(res, title="BCG vaccine and tuberculosis: risk ratio (REML)")
     fig.savefig(FIG / "bcg_forest_reml.png", dpi=110)

@@ -5,6 +5,9 @@
 * :func:`combined_forest_plot` — classical, causal-frequentist and causal-Bayesian answers
   (or any results with ``estimate`` and ``ci``) on one natural-scale axis, with the study
   rows above them and an optional reference line (e.g. the true :math:`\\theta(P^*)`).
+* :func:`bubble_plot` — a meta-regression against one moderator (metafor's ``regplot``):
+  the studies as circles sized by weight, the fitted line with its confidence and
+  prediction bands.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import FuncFormatter
 
 from bayes_hte.comparators.causal import CausalMetaResult
+from bayes_hte.comparators.metareg import INTERCEPT, MetaRegression
 from bayes_hte.comparators.univariate import MetaAnalysisResult
+from bayes_hte.errors import DataError
 
 _COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6")
 _NULL = {"RD": 0.0, "RR": 1.0, "OR": 1.0}
@@ -278,4 +283,116 @@ def combined_forest_plot(
             fontweight="bold", va="bottom")
     h = fig.get_figheight()
     fig.subplots_adjust(left=0.30, right=0.62, bottom=0.9 / h, top=1 - 0.75 / h)
+    return fig
+
+
+def bubble_plot(
+    result: MetaRegression,
+    moderator: str | None = None,
+    *,
+    at: Mapping[str, float] | None = None,
+    transform: str | None = None,
+    labels: bool = False,
+    title: str | None = None,
+    figsize: tuple[float, float] = (7.0, 4.8),
+) -> Figure:
+    r"""A meta-regression against one moderator (R metafor's ``regplot``).
+
+    Each study is a circle at (its moderator value, its estimate) whose area is
+    proportional to its weight :math:`1/(v_k + \hat\tau^2)`; the line is the fitted
+    :math:`x'\hat\beta` along the moderator, the other moderators held at ``at``
+    (default: their weighted means), with its confidence band (shaded) and the prediction
+    band of a new study's true effect (dashed).
+
+    Parameters
+    ----------
+    result : MetaRegression
+        One meta-regression (:func:`bayes_hte.comparators.meta_regression`).
+    moderator : str, optional
+        The moderator on the x axis (default: the first one).
+    at : mapping of str to float, optional
+        Values of the other moderators along the line (default: their means weighted
+        by the study weights).
+    transform : {None, "exp"}
+        ``"exp"`` draws RR / OR (log RR / log OR exponentiated) on a log axis.
+    labels : bool
+        Write each study's label next to its circle.
+    title : str, optional
+        Figure title (default: the moderator's test and :math:`R^2`).
+    figsize : (float, float)
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: x = the moderator, y = the effect (on the scale of ``yi``, or
+        exponentiated).
+
+    Raises
+    ------
+    DataError
+        ``result`` holds several replicates or has no moderator, ``moderator`` is not
+        one of them, or ``at`` lacks or adds one.
+    ValueError
+        ``transform`` is not ``None`` or ``"exp"``.
+    """
+    if result.n_replicates != 1:
+        raise DataError("bubble_plot draws one meta-regression; this result holds "
+                        f"{result.n_replicates} replicates")
+    mods = [n for n in result.names if n != INTERCEPT]
+    if not mods:
+        raise DataError("bubble_plot needs a moderator; this is the intercept-only model")
+    moderator = mods[0] if moderator is None else moderator
+    if moderator not in mods:
+        raise DataError(f"moderator {moderator!r} is not in the fit; its moderators are {mods}")
+    if transform not in (None, "exp"):
+        raise ValueError(f"transform must be None or 'exp', got {transform!r}")
+    X = np.reshape(result.X, (result.k, len(result.names)))
+    y, v = np.ravel(result.yi), np.ravel(result.vi)
+    w = 1.0 / (v + float(result.tau2))
+    others = [m for m in mods if m != moderator]
+    at = dict(at) if at is not None else {
+        m: float(np.average(X[:, result.names.index(m)], weights=w)) for m in others}
+    if sorted(at) != sorted(others):
+        raise DataError(f"at must give the other moderators {others}, got {sorted(at)}")
+    x = X[:, result.names.index(moderator)]
+    grid = np.linspace(x.min(), x.max(), 200)
+    newmods = {m: (grid if m == moderator else np.full(grid.size, at[m])) for m in mods}
+    band = result.prediction(newmods, transform=transform)
+    f = np.exp if transform == "exp" else (lambda a: a)
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.fill_between(grid, band["ci_low"], band["ci_high"], color=_COLORS[0], alpha=0.18,
+                    lw=0, label=f"{int(round(100 * result.ci_prob))}% CI")
+    ax.plot(grid, band["pi_low"], color=_COLORS[0], ls="--", lw=0.9,
+            label="prediction interval")
+    ax.plot(grid, band["pi_high"], color=_COLORS[0], ls="--", lw=0.9)
+    ax.plot(grid, band["pred"], color=_COLORS[0], lw=1.8, label="fitted")
+    area = 400 * w / w.max()
+    ax.scatter(x, f(y), s=area, facecolor="0.85", edgecolor="0.25", lw=0.8, zorder=3,
+               label="studies (area: weight)")
+    if labels:
+        for xi, yi, lab in zip(x, f(y), result.labels, strict=True):
+            ax.annotate(lab, (xi, yi), xytext=(4, 4), textcoords="offset points",
+                        fontsize=7, color="0.3")
+    null = 1.0 if transform == "exp" else 0.0
+    ax.axhline(null, color="0.5", lw=0.8, ls=":")
+    if transform == "exp":
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+    measure = result.measure or "effect"
+    scale = ("" if transform == "exp" or result.scale != "log" else "log ")
+    ax.set_ylabel(f"{scale}{measure}")
+    held = ", ".join(f"{k} = {_fmt(v)}" for k, v in at.items())
+    ax.set_xlabel(moderator + (f" (others at {held})" if at else ""))
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8,
+               frameon=False)
+    p = float(np.ravel(result.p)[result.names.index(moderator)])
+    r2 = float(np.ravel(result.r2)[0])
+    auto = (f"{moderator}: coefficient p = {p:.2g}"
+            + (f", R² = {r2:.0f}%" if np.isfinite(r2) else "")
+            + f" ({result.method}, k = {result.k})")
+    ax.set_title(title if title is not None else auto, fontsize=10)
+    fig.tight_layout(rect=(0, 0.45 / figsize[1], 1, 1))  # the legend below, in inches
     return fig

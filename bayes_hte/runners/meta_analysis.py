@@ -64,7 +64,8 @@ metafor-style printout of every fit), ``forest.png`` (the ``forest`` fit with it
 prediction interval), ``comparison_forest.png`` (every pooled answer on one axis),
 ``posteriors/{meta_analysis,causal}.nc``, ``bayesian_parameters.csv`` (R-hat, ESS),
 ``sampling.csv``, with ``moderators`` ``metaregression.csv`` (one row per classical fit
-and coefficient: the coefficient table, residual tau², I², R², QE and QM) and
+and coefficient: the coefficient table, residual tau², I², R², QE and QM) and one
+``bubble_<moderator>.png`` per moderator (the ``forest`` fit's meta-regression), and
 ``report.md`` / ``report.html``.
 """
 
@@ -473,6 +474,14 @@ class MetaAnalysisRunner(Runner):
             reg_tab = metaregression_table(results["metareg"])
             rep.table(reg_tab[["method", "coefficient", "estimate", "se", "p", "ci_low",
                                "ci_high", "tau2", "r2", "qm_p"]], index=False)
+            reg = results["metareg"][model["forest"]]
+            for mod in inputs.moderators:
+                self.save_figure(
+                    plots.bubble_plot(reg, mod, transform="exp" if eff.scale == "log"
+                                      else None),
+                    f"bubble_{mod}.png", f"the {model['forest']} meta-regression against "
+                    f"{mod}: studies sized by weight, fitted line, confidence band and "
+                    "prediction interval (others at their weighted means)")
         fig = plots.forest_plot(forest, title=f"{model['forest']}: {eff.k} studies",
                                 figsize=(10.0, 0.36 * (eff.k + 5) + 1.0))
         self.save_figure(fig,

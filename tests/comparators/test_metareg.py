@@ -228,6 +228,8 @@ def test_the_documented_calls():
     pred = reg.prediction({"ablat": [10, 50], "year": [1960, 1960]})
     assert (pred["pi_low"] < pred["ci_low"]).all() and (pred["ci_high"] < pred["pi_high"]).all()
     assert pred["pred"].iloc[1] < pred["pred"].iloc[0]  # higher latitude, stronger effect
+    fig = bh.plots.bubble_plot(reg, "ablat", transform="exp")
+    assert fig.axes[0].get_ylabel() == "RR"
 
 
 def test_one_analysis_gives_floats_as_meta_analysis_does():

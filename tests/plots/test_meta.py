@@ -67,3 +67,38 @@ def test_plot_errors():
         combined_forest_plot({})
     with pytest.raises(ValueError, match="one estimate"):
         combined_forest_plot({"many": many})
+
+
+def test_bubble_plot_draws_the_studies_and_the_fitted_line_with_its_bands():
+    from bayes_hte import datasets
+    from bayes_hte.comparators import meta_regression
+    from bayes_hte.errors import DataError
+    from bayes_hte.plots import bubble_plot
+
+    bcg = datasets.bcg()
+    eff = ArmTable.from_frame(bcg, n11="tpos", n10="tneg", n01="cpos", n00="cneg",
+                              study="study").effects("RR")
+    reg = meta_regression(eff, mods=bcg[["ablat", "year"]])
+    fig = bubble_plot(reg, "ablat", transform="exp", labels=True)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "RR"
+    studies = ax.collections[-1]                 # the circles: one per study
+    np.testing.assert_allclose(studies.get_offsets()[:, 0], bcg["ablat"])
+    np.testing.assert_allclose(studies.get_offsets()[:, 1], np.exp(np.ravel(reg.yi)))
+    sizes = studies.get_sizes()                  # area proportional to the weight
+    w = 1 / (np.ravel(reg.vi) + reg.tau2)
+    np.testing.assert_allclose(sizes / sizes.max(), w / w.max())
+    fitted = [ln for ln in ax.get_lines() if ln.get_label() == "fitted"][0]
+    x, y = fitted.get_data()                     # year held at its weighted mean
+    year = np.average(bcg["year"], weights=w)
+    np.testing.assert_allclose(np.log(y), reg.beta[0] + reg.beta[1] * x + reg.beta[2] * year)
+    assert "year = " in ax.get_xlabel() and len(ax.texts) == 13
+    plt.close(fig)
+    with pytest.raises(DataError, match=r"moderator 'lat' is not in the fit"):
+        bubble_plot(reg, "lat")
+    with pytest.raises(DataError, match=r"at must give the other moderators \['year'\]"):
+        bubble_plot(reg, "ablat", at={"ablat": 1.0})
+    with pytest.raises(DataError, match="intercept-only"):
+        bubble_plot(meta_regression(eff))
+    with pytest.raises(ValueError, match="transform"):
+        bubble_plot(reg, transform="log")

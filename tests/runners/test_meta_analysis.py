@@ -276,6 +276,7 @@ def test_moderators_give_each_classical_fit_its_meta_regression(tmp_path):
     assert "== Meta-regression: REML + HKSJ ==" in text
     assert "Test of the moderators (ablat): F(1, 11) = 12.5910" in text
     assert "Meta-regression" in (out / "report.md").read_text()
+    assert (out / "bubble_ablat.png").exists()
 
 
 @pytest.mark.parametrize(("moderators", "error", "match"), [
