@@ -21,6 +21,7 @@ import pkgutil
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -83,9 +84,18 @@ def test_api_pages_document_members_once():
     page = conf._module_page("bayes_hte.evaluation.ranking")
     assert ".. autofunction:: bayes_hte.evaluation.ranking.rate" in page
     assert ".. autoclass:: bayes_hte.evaluation.ranking.RankAverageEffect" in page
+    page = conf._module_page("bayes_hte.comparators.metareg")
+    assert ".. autofunction:: bayes_hte.comparators.metareg.meta_regression" in page
     # a public function defined in a private module is documented where users import it
-    page = conf._module_page("bayes_hte.comparators")
-    assert ".. autofunction:: bayes_hte.comparators.meta_regression" in page
+    pkg = types.ModuleType("fakepkg")
+    pkg.__path__ = []
+
+    def f():
+        """Public, defined in a private module."""
+
+    f.__module__ = "fakepkg._impl"
+    pkg.f = f
+    assert conf._from_private_module(pkg) == ["f"]
 
 
 def test_every_model_family_has_an_equations_page():

@@ -63,9 +63,7 @@ def real_matrix(values: pd.DataFrame | np.ndarray, what: str, *,
         if bad.any():
             value = col.iloc[int(np.flatnonzero(bad)[0])]
             raise DataError(f"{what}: moderator {name!r} is not a number at "
-                            f"{format_rows(rows[bad])} (value {value!r}); text moderators "
-                            "must be coded as numbers or indicators first (e.g. "
-                            "pandas.get_dummies(..., drop_first=True))")
+                            f"{format_rows(rows[bad])} (value {value!r})")
         missing = ~np.isfinite(arr)
         if missing.any():
             raise DataError(f"{what}: moderator {name!r} is missing (or infinite) at "
@@ -91,15 +89,16 @@ def _as_frame(mods: object, k: int) -> pd.DataFrame:
                              for n, v in mods.items()})
     if isinstance(mods, pd.DataFrame):
         return mods
-    arr = np.asarray(mods, dtype=object)
-    if arr.ndim == 1 and arr.size and all(isinstance(v, str) for v in arr):
-        raise DataError(f"mods={list(arr)[:3]!r}... holds names, not values: pass the "
+    arr = np.asarray(mods)
+    if arr.ndim == 1 and len(arr) != k and arr.size and all(isinstance(v, str) for v in
+                                                            arr.tolist()):
+        raise DataError(f"mods={arr.tolist()[:3]!r}... holds names, not values: pass the "
                         "moderators' values, e.g. mods=df[['ablat']]")
     if arr.ndim == 1:
-        return pd.DataFrame({"mods": arr})
+        return pd.DataFrame({"mods": list(arr)})
     if arr.ndim != 2:
         raise DataError(f"mods must be 1-D or 2-D (studies x moderators), got {arr.ndim}-D")
-    return pd.DataFrame(arr, columns=[f"mods{j + 1}" for j in range(arr.shape[1])])
+    return pd.DataFrame(arr.tolist(), columns=[f"mods{j + 1}" for j in range(arr.shape[1])])
 
 
 def mods_matrix(mods: object, labels: tuple[str, ...], named: bool
@@ -119,21 +118,82 @@ def mods_matrix(mods: object, labels: tuple[str, ...], named: bool
     if INTERCEPT in names:
         raise DataError(f"mods: {INTERCEPT!r} is the intercept's name; the intercept is "
                         "added for you (intercept=False to leave it out)")
-    if len(frame) != len(labels):
+    by_label = not frame.index.equals(pd.RangeIndex(len(frame)))
+    if len(frame) != len(labels) and not (by_label and named):  # by label: named below
         raise DataError(f"mods has {len(frame)} rows for {len(labels)} studies")
-    if not frame.index.equals(pd.RangeIndex(len(frame))):
+    if by_label:
         index = [str(i) for i in frame.index]
         if not named:
             raise DataError(f"mods is indexed by {index[:3]}..., but the studies have no "
                             "labels to match it to: give labels= (or an EffectTable, or "
                             "yi as a Series indexed by study), or reset the index "
                             "(mods.reset_index(drop=True)) to pair the rows by position")
+        if len(set(index)) != len(index):
+            dup = sorted({i for i in index if index.count(i) > 1})
+            raise DataError(f"mods has several rows for the studies {dup[:5]}; give one row "
+                            "per study")
         if sorted(index) != sorted(labels):
-            raise DataError(f"mods is indexed by {index[:5]}..., which are not the "
-                            f"study labels {list(labels[:5])}...: index it by the "
-                            "study labels, or reset its index to align by position")
+            missing = [lab for lab in labels if lab not in set(index)]
+            unknown = [i for i in index if i not in set(labels)]
+            raise DataError(f"mods is indexed by other labels than the studies': no row for "
+                            f"{missing[:5]}, rows of unknown studies {unknown[:5]}; index it "
+                            "by the study labels, or reset its index to align by position")
         frame = frame.set_axis(index).loc[list(labels)]
+    frame, names = _factors(frame)
     return real_matrix(frame, "mods", columns=names), names
+
+
+def _reads_as_number(value: object) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    try:
+        float(str(value).strip().replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _factors(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Text and category moderators coded as indicators (metafor's ``factor()``).
+
+    Each level but the first (a category's first level, else the first in sorted order)
+    becomes a 0/1 column ``"name[level]"``. A text column whose values read as numbers
+    (all, or most of them: a typo or a missing-value code) is refused instead, naming
+    the values that do not.
+    """
+    parts, names = [], []
+    for col in frame.columns:
+        s = frame[col]
+        is_cat = isinstance(s.dtype, pd.CategoricalDtype)
+        text = is_cat or pd.api.types.is_string_dtype(s.dtype) and \
+            s.map(lambda v: isinstance(v, str)).any()
+        if not text:  # numbers, bools, or objects that real_matrix names
+            parts.append(s.rename(str(col)))
+            names.append(str(col))
+            continue
+        if s.isna().any():
+            raise DataError(f"mods: moderator {str(col)!r} is missing at "
+                            f"{format_rows(s.index[s.isna().to_numpy()])}; a meta-regression "
+                            "needs every study's value (drop those studies first)")
+        if not is_cat:
+            numeric = s.map(_reads_as_number).to_numpy()
+            if numeric.all():
+                raise DataError(f"mods: moderator {str(col)!r} holds numbers as text (e.g. "
+                                f"{s.iloc[0]!r}); convert it (pandas.to_numeric), or make it "
+                                "a pandas category to code it as a factor")
+            if numeric.mean() >= 0.5:
+                bad = ~numeric
+                shown = ", ".join(repr(v) for v in pd.unique(s[bad])[:3])
+                raise DataError(f"mods: moderator {str(col)!r} is text, but {int(numeric.sum())}"
+                                f" of {len(s)} values read as numbers; {shown} at "
+                                f"{format_rows(s.index[bad])} do not (a typo or a "
+                                "missing-value code?)")
+        levels = list(s.cat.categories) if is_cat else sorted(pd.unique(s), key=str)
+        for level in levels[1:]:
+            name = f"{col}[{level}]"
+            parts.append((s == level).astype(float).rename(name))
+            names.append(name)
+    return pd.concat(parts, axis=1) if parts else frame.iloc[:, :0], names
 
 
 def check_rank(X: np.ndarray, names: Sequence[str]) -> None:

@@ -52,6 +52,7 @@ alone can stop at the boundary when the likelihood is higher inside).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -64,7 +65,7 @@ from bayes_hte.comparators._moderators import INTERCEPT, design_inputs, real_mat
 from bayes_hte.comparators.heterogeneity import METHODS
 from bayes_hte.comparators.printout import metareg_text
 from bayes_hte.comparators.results import check_ci_prob, critical_value
-from bayes_hte.comparators.univariate import _se_column, _transform
+from bayes_hte.comparators.univariate import _se_column, _transform, warn_variance_ratio
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
 from bayes_hte.options import MetaMethod, Transform, check_choice
@@ -165,6 +166,11 @@ class MetaRegression:
         value = np.asarray(getattr(self, name))
         return value[..., None] if self.single else value
 
+    def _check_transform(self, transform) -> None:
+        if transform is not None and self.scale != "log" and self.measure is not None:
+            raise ValueError(f"transform={transform!r} back-transforms log-scale effects; "
+                             f"these are {self.measure} on the {self.scale} scale")
+
     def _one(self, what: str) -> None:
         if self.n_replicates != 1:
             raise ValueError(f"{what} describes one meta-regression; this result holds "
@@ -192,6 +198,7 @@ class MetaRegression:
             The result holds more than one replicate.
         """
         self._one("summary()")
+        self._check_transform(transform)
         f = _transform(transform)
         ci = self._rep("ci")[..., 0]
         return pd.DataFrame({"estimate": f(self._rep("beta")[:, 0]),
@@ -265,6 +272,7 @@ class MetaRegression:
             the wrong number of moderators.
         """
         self._one("prediction()")
+        self._check_transform(transform)
         ci_prob = self.ci_prob if ci_prob is None else ci_prob
         check_ci_prob(ci_prob)
         mods = [n for n in self.names if n != INTERCEPT]
@@ -309,46 +317,84 @@ class MetaRegression:
 
 
 # =========================================================================== fitting
-def _parts(v, X, tau2):
-    w = 1.0 / (v + tau2[None, :])  # (K, R)
-    inv = np.linalg.inv(np.einsum("kpr,kr,kqr->rpq", X, w, X))  # (R, p, p)
-    WX = X * w[:, None, :]  # (K, p, R)
-    P = -np.einsum("kpr,rpq,lqr->rkl", WX, inv, WX)
-    idx = np.arange(X.shape[0])
-    P[:, idx, idx] += w.T
-    return w, inv, P
+class _Fit:
+    r"""The weighted least-squares fit at one tau2 per replicate, by a complete QR of
+    :math:`W^{1/2}X` with the rows in decreasing weight (no normal equations: their
+    condition number is the square of the design's, and a study with a tiny variance
+    would swamp them; the sorted rows keep Householder QR accurate when the weights span
+    many orders of magnitude).
 
+    ``w`` (K, R) the weights, ``inv`` (R, p, p) :math:`(X'WX)^{-1}`, ``beta`` (p, R),
+    ``quad`` (R,) :math:`y'Py`, the weighted residual sum of squares (>= 0 by
+    construction), ``Py`` (K, R), ``trace`` (R,) :math:`\mathrm{tr}P`; ``P`` (R, K, K)
+    on first use. With :math:`Q = [Q_1, Q_2]`, :math:`P = W^{1/2}Q_2Q_2'W^{1/2}`, so the
+    residual quantities come from :math:`Q_2` without cancellation.
+    """
 
-def _quad(P, y):
-    return np.einsum("kr,rkl,lr->r", y, P, y)
+    def __init__(self, y, v, X, tau2):
+        K, p, _ = X.shape
+        self.w = 1.0 / (v + tau2[None, :])
+        order = np.argsort(-self.w, axis=0, kind="stable").T  # (R, K)
+        self._order = order
+        sw = np.take_along_axis(np.sqrt(self.w).T, order, axis=1)  # (R, K), sorted
+        A = np.take_along_axis(np.moveaxis(X, -1, 0), order[:, :, None], axis=1) \
+            * sw[:, :, None]
+        Q, Rm = np.linalg.qr(A, mode="complete")  # Q (R, K, K), Rm (R, K, p)
+        Rinv = np.linalg.inv(Rm[:, :p, :])
+        self.inv = Rinv @ np.swapaxes(Rinv, 1, 2)
+        z = sw * np.take_along_axis(y.T, order, axis=1)  # (R, K)
+        qz = np.einsum("rkj,rk->rj", Q, z)
+        self.beta = np.einsum("rpq,rq->pr", Rinv, qz[:, :p])
+        self.quad = (qz[:, p:] ** 2).sum(axis=1)
+        self._sw, self._Q2 = sw, Q[:, :, p:]
+        resid = np.einsum("rkj,rj->rk", self._Q2, qz[:, p:])  # Q2 Q2' W^(1/2) y
+        self.Py = self._unsort(sw * resid).T  # (K, R)
+        self.trace = (sw**2 * (self._Q2**2).sum(axis=2)).sum(axis=1)
+
+    def _unsort(self, a: np.ndarray) -> np.ndarray:
+        out = np.empty_like(a)
+        np.put_along_axis(out, self._order, a, axis=1)
+        return out
+
+    @property
+    def P(self) -> np.ndarray:
+        """P (R, K, K), in the studies' order."""
+        half = self._sw[:, :, None] * self._Q2  # W^(1/2) Q2, sorted rows
+        Ps = np.einsum("rkj,rlj->rkl", half, half)
+        inv = np.argsort(self._order, axis=1)
+        Ps = np.take_along_axis(Ps, inv[:, :, None], axis=1)
+        return np.take_along_axis(Ps, inv[:, None, :], axis=2)
 
 
 def _loglik(y, v, X, tau2, reml: bool) -> np.ndarray:
     """The (restricted) log-likelihood of each replicate at ``tau2`` (R,), up to a
     constant."""
-    w, inv, P = _parts(v, X, tau2)
-    ll = -0.5 * (np.log(v + tau2[None, :]).sum(axis=0) + _quad(P, y))
+    fit = _Fit(y, v, X, tau2)
+    ll = -0.5 * (np.log(v + tau2[None, :]).sum(axis=0) + fit.quad)
     if reml:
-        ll = ll + 0.5 * np.linalg.slogdet(inv)[1]  # - log|X'WX| / 2
+        ll = ll + 0.5 * np.linalg.slogdet(fit.inv)[1]  # - log|X'WX| / 2
     return ll
 
 
 def _scoring(y, v, X, start, reml: bool, maxiter: int, tol: float):
-    """Fisher scoring of the (restricted) likelihood from ``start``, truncated at 0."""
+    """Fisher scoring of the (restricted) likelihood from ``start``, truncated at 0; the
+    step is small relative to tau2 or to the typical variance (scale-free)."""
     tau2, converged = start.copy(), np.zeros(start.shape, dtype=bool)
+    scale = v.mean(axis=0)
     for _ in range(maxiter):
-        w, _, P = _parts(v, X, tau2)
-        Py = np.einsum("rkl,lr->kr", P, y)
+        fit = _Fit(y, v, X, tau2)
+        yPPy = (fit.Py**2).sum(axis=0)
         if reml:
-            score = np.einsum("kr,kr->r", Py, Py) - np.einsum("rkk->r", P)
+            P = fit.P
+            score = yPPy - fit.trace
             info = np.einsum("rkl,rlk->r", P, P)
         else:
-            score = np.einsum("kr,kr->r", Py, Py) - w.sum(axis=0)
-            info = (w * w).sum(axis=0)
+            score = yPPy - fit.w.sum(axis=0)
+            info = (fit.w * fit.w).sum(axis=0)
         new = np.maximum(0.0, tau2 + score / info)
         step = np.abs(new - tau2)
         tau2 = np.where(converged, tau2, new)
-        converged |= step < tol * np.maximum(1.0, tau2)
+        converged |= step < tol * np.maximum(tau2, scale)
         if converged.all():
             break
     return tau2, converged
@@ -384,7 +430,7 @@ def _likelihood_tau2(y, v, X, reml: bool, maxiter: int, tol: float):
         y1, v1, X1 = y[:, [r]], v[:, [r]], X[:, :, [r]]
         res = optimize.minimize_scalar(
             lambda t, y1=y1, v1=v1, X1=X1: -_loglik(y1, v1, X1, np.array([t]), reml)[0],
-            bounds=(0.0, hi[r]), method="bounded", options={"xatol": 1e-12})
+            bounds=(0.0, hi[r]), method="bounded", options={"xatol": 1e-12 * hi[r]})
         at0 = _loglik(y1, v1, X1, np.zeros(1), reml)[0]
         tau2[r] = res.x if -res.fun > at0 else 0.0
         converged[r] = bool(res.success)
@@ -398,33 +444,33 @@ def _tau2(y, v, X, method: str, maxiter: int, tol: float):
         return tau2, converged
     if method in ("ML", "REML"):
         return _likelihood_tau2(y, v, X, method == "REML", maxiter, tol)
-    _, _, P0 = _parts(v, X, tau2)
-    qe = _quad(P0, y)
+    fit0 = _Fit(y, v, X, tau2)
+    qe = fit0.quad
     if method == "DL":
-        tr = np.einsum("rkk->r", P0)
-        return np.maximum(0.0, (qe - (K - p)) / tr), converged
-    # PM: bisection on the decreasing y'P(tau2)y - (K - p)
+        return np.maximum(0.0, (qe - (K - p)) / fit0.trace), converged
+    # PM: bisection on the decreasing y'P(tau2)y - (K - p), to a relative tolerance
     lo, hi = np.zeros(R), np.full(R, 10 * (y.var(axis=0) + v.max(axis=0)))
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        above = _quad(_parts(v, X, mid)[2], y) > K - p
+        above = _Fit(y, v, X, mid).quad > K - p
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        if np.all(hi - lo < tol * np.maximum(1.0, hi)):
+        if np.all(hi - lo <= tol * hi):
             break
     return np.where(qe > K - p, 0.5 * (lo + hi), 0.0), converged
 
 
-def _tau2_se(method, tau2, w, P, P0, K, p):
+def _tau2_se(method, tau2, fit, fit0, K, p):
     if method == "REML":
+        P = fit.P
         return np.sqrt(2 / np.einsum("rkl,rlk->r", P, P))
     if method == "ML":
-        return np.sqrt(2 / (w * w).sum(axis=0))
+        return np.sqrt(2 / (fit.w * fit.w).sum(axis=0))
     if method == "DL":
-        tr0 = np.einsum("rkk->r", P0)
+        tr0, P0 = fit0.trace, fit0.P
         pp0 = np.einsum("rkl,rlk->r", P0, P0)
         return np.sqrt((2 * (K - p) + 4 * tau2 * tr0 + 2 * tau2**2 * pp0) / tr0**2)
     if method == "PM":
-        return np.sqrt(2 * K**2 / (K - p) / w.sum(axis=0) ** 2)
+        return np.sqrt(2 * K**2 / (K - p) / fit.w.sum(axis=0) ** 2)
     return np.full(tau2.shape, np.nan)
 
 
@@ -435,7 +481,7 @@ def _r2(y, v, X, tau2, qe, method, maxiter, tol) -> np.ndarray:
     K, p, R = X.shape
     one = np.ones((K, 1, R))
     if method == "FE":
-        qe0 = _quad(_parts(v, one, np.zeros(R))[2], y)
+        qe0 = _Fit(y, v, one, np.zeros(R)).quad
         with np.errstate(divide="ignore", invalid="ignore"):
             adj = 1 - (qe / (K - p)) / (qe0 / (K - 1))
         return np.where(qe0 > 0, np.maximum(0.0, 100 * adj), 0.0)
@@ -517,13 +563,18 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     y, v, X, names, labels, measure, scale, has_intercept, single = design_inputs(
         yi, vi, X, mods, intercept, labels)
     K, p, R = X.shape
+    warn_variance_ratio(v, labels)
+    if knha and method == "FE":
+        warnings.warn("knha=True with method='FE': the Knapp-Hartung adjustment is meant "
+                      "for random-effects models (metafor warns too)", UserWarning,
+                      stacklevel=2)
     tau2, converged = _tau2(y, v, X, method, maxiter, tol)
-    w, inv, P = _parts(v, X, tau2)
-    beta = np.einsum("rpq,kqr,kr,kr->pr", inv, X, w, y)
-    cov = np.moveaxis(inv, 0, -1).copy()
+    fit = _Fit(y, v, X, tau2)
+    beta = fit.beta
+    cov = np.moveaxis(fit.inv, 0, -1).copy()
     df = np.inf
     if knha:
-        cov *= (_quad(P, y) / (K - p))[None, None, :]
+        cov *= (fit.quad / (K - p))[None, None, :]
         df = float(K - p)
     se = np.sqrt(np.einsum("ppr->pr", cov))
     statistic = beta / se
@@ -531,13 +582,14 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     pval = 2 * dist.sf(np.abs(statistic))
     crit = critical_value(ci_prob, df=df)
     ci = np.stack([beta - crit * se, beta + crit * se])
-    _, _, P0 = _parts(v, X, np.zeros(R))
-    qe = _quad(P0, y)
+    fit0 = _Fit(y, v, X, np.zeros(R))
+    qe = fit0.quad
     if method == "FE":
-        i2 = np.maximum(0.0, 100 * (qe - (K - p)) / qe)
+        i2 = np.where(qe > 0, np.maximum(0.0, 100 * (qe - (K - p)) / np.where(qe > 0, qe, 1)),
+                      0.0)
         h2 = qe / (K - p)
     else:
-        s2 = (K - p) / np.einsum("rkk->r", P0)
+        s2 = (K - p) / fit0.trace
         i2, h2 = 100 * tau2 / (tau2 + s2), (tau2 + s2) / s2
     mod_idx = list(range(1, p)) if has_intercept else list(range(p))
     m = len(mod_idx)
@@ -557,7 +609,7 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
           else np.full(R, np.nan))
     out = dict(beta=beta, cov=cov, tau2=tau2, converged=converged, se=se,
                statistic=statistic, p=pval, ci=ci,
-               tau2_se=_tau2_se(method, tau2, w, P, P0, K, p), i2=i2, h2=h2, r2=r2, qe=qe,
+               tau2_se=_tau2_se(method, tau2, fit, fit0, K, p), i2=i2, h2=h2, r2=r2, qe=qe,
                qe_p=stats.chi2.sf(qe, K - p), qm=qm, qm_p=qm_p, yi=y, vi=v, X=X)
     if single:  # one analysis: scalars and arrays without the replicate axis
         out = {k: (a[..., 0].item() if a.ndim == 1 else a[..., 0]) for k, a in out.items()}

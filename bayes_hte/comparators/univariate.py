@@ -66,6 +66,9 @@ from bayes_hte.errors import ConvergenceWarning, DataError, DataWarning
 from bayes_hte.options import MetaMethod, PIType, Transform
 
 PI_TYPES: tuple[str, ...] = get_args(PIType)
+#: Ratio of the largest to the smallest sampling variance above which a DataWarning says
+#: the results may be unstable (metafor's threshold).
+MAX_VARIANCE_RATIO = 1e7
 
 
 # ---------------------------------------------------------------------------- core fit
@@ -360,12 +363,53 @@ def _unpack_effects(yi, vi, labels):
         if vi is None:
             raise DataError("vi (sampling variances) is required unless yi is an "
                             "EffectTable")
+        yi, vi = _aligned_series(yi, vi)
         return yi, vi, labels, None, "identity"
     if vi is not None:
         raise DataError("yi is an EffectTable, which already holds the variances; "
                         "do not pass vi")
     _warn_repeated_studies(yi)
     return (yi.yi, yi.vi, yi.labels if labels is None else labels, yi.measure, yi.scale)
+
+
+def _aligned_series(yi, vi):
+    """Two Series are paired by study label, never by position: ``vi`` follows ``yi``'s
+    order when both are indexed by the same labels; other labels are refused."""
+    if not (isinstance(yi, pd.Series) and isinstance(vi, pd.Series)) or \
+            yi.index.equals(vi.index):
+        return yi, vi
+    if yi.index.is_unique and vi.index.is_unique and set(yi.index) == set(vi.index):
+        return yi, vi.loc[yi.index]
+    missing = [str(i) for i in yi.index.difference(vi.index)][:5]
+    raise DataError(f"yi and vi are Series indexed by different studies (in yi but not vi: "
+                    f"{missing}); index both by the same study labels, or pass arrays in "
+                    "the same order")
+
+
+def warn_variance_ratio(v: np.ndarray, labels: Sequence[str] | None) -> None:
+    """Warn when the sampling variances span more than :data:`MAX_VARIANCE_RATIO` (as
+    metafor does): the weights then differ by as much, and the results may be unstable.
+
+    Parameters
+    ----------
+    v : ndarray, shape (K,) or (K, R)
+        Sampling variances (positive), studies on the first axis.
+    labels : sequence of str, optional
+        Study labels, to name the study with the smallest variance.
+
+    Warns
+    -----
+    DataWarning
+        The largest variance is at least :data:`MAX_VARIANCE_RATIO` times the smallest.
+    """
+    v = np.asarray(v, dtype=float)
+    ratio = v.max(axis=0) / v.min(axis=0)
+    if np.any(ratio >= MAX_VARIANCE_RATIO):
+        k = int(np.argmin(v.reshape(len(v), -1).min(axis=1)))
+        who = f"study {labels[k]!r}" if labels is not None else f"study {k + 1}"
+        warnings.warn(f"the largest sampling variance is {float(np.max(ratio)):.3g} times "
+                      f"the smallest ({who}); the results may be numerically unstable. "
+                      "Check that study's variance", DataWarning, stacklevel=3)
 
 
 def _warn_repeated_studies(table: EffectTable) -> None:
@@ -475,8 +519,12 @@ def meta_analysis(
     labels = tuple(map(str, labels)) if given else tuple(str(i + 1) for i in range(k))
     if y.ndim and len(labels) != k:
         raise DataError(f"{len(labels)} labels for {k} studies")
-    core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob, pi_type=pi_type,
-                     tol=tol, maxiter=maxiter, labels=labels if given and y.ndim else None)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob,
+                         pi_type=pi_type, tol=tol, maxiter=maxiter,
+                         labels=labels if given and y.ndim else None)
+    if y.ndim:
+        warn_variance_ratio(v, labels if given else None)
     conv = core["converged"]
     if not np.all(conv):
         n_bad = int(np.size(conv) - np.count_nonzero(conv))

@@ -298,11 +298,12 @@ def bubble_plot(
 ) -> Figure:
     r"""A meta-regression against one moderator (R metafor's ``regplot``).
 
-    Each study is a circle at (its moderator value, its estimate) whose area is
-    proportional to its weight :math:`1/(v_k + \hat\tau^2)`; the line is the fitted
-    :math:`x'\hat\beta` along the moderator, the other moderators held at ``at``
-    (default: their weighted means), with its confidence band (shaded) and the prediction
-    band of a new study's true effect (dashed).
+    Each study is a circle at (its moderator value, its estimate) whose area grows
+    linearly with its weight :math:`1/(v_k + \hat\tau^2)` (from a floor that keeps the
+    lightest visible); the line is the fitted :math:`x'\hat\beta` along the moderator,
+    the other moderators held at ``at`` (default: their means, as metafor's ``regplot``),
+    with its confidence band (shaded) and, for a random-effects fit, the prediction band
+    of a new study's true effect (dashed).
 
     Parameters
     ----------
@@ -311,8 +312,7 @@ def bubble_plot(
     moderator : str, optional
         The moderator on the x axis (default: the first one).
     at : mapping of str to float, optional
-        Values of the other moderators along the line (default: their means weighted
-        by the study weights).
+        Values of the other moderators along the line (default: their means).
     transform : {None, "exp"}
         ``"exp"`` draws RR / OR (log RR / log OR exponentiated) on a log axis.
     labels : bool
@@ -334,7 +334,8 @@ def bubble_plot(
         ``result`` holds several replicates or has no moderator, ``moderator`` is not
         one of them, or ``at`` lacks or adds one.
     ValueError
-        ``transform`` is not ``None`` or ``"exp"``.
+        ``transform`` is not ``None`` or ``"exp"``, or ``"exp"`` of effects that are
+        not on the log scale (e.g. risk differences).
     """
     if result.n_replicates != 1:
         raise DataError("bubble_plot draws one meta-regression; this result holds "
@@ -351,8 +352,8 @@ def bubble_plot(
     y, v = np.ravel(result.yi), np.ravel(result.vi)
     w = 1.0 / (v + float(result.tau2))
     others = [m for m in mods if m != moderator]
-    at = dict(at) if at is not None else {
-        m: float(np.average(X[:, result.names.index(m)], weights=w)) for m in others}
+    at = dict(at) if at is not None else {  # the means, as metafor's regplot
+        m: float(np.mean(X[:, result.names.index(m)])) for m in others}
     if sorted(at) != sorted(others):
         raise DataError(f"at must give the other moderators {others}, got {sorted(at)}")
     x = X[:, result.names.index(moderator)]
@@ -363,11 +364,12 @@ def bubble_plot(
     fig, ax = plt.subplots(figsize=figsize)
     ax.fill_between(grid, band["ci_low"], band["ci_high"], color=_COLORS[0], alpha=0.18,
                     lw=0, label=f"{int(round(100 * result.ci_prob))}% CI")
-    ax.plot(grid, band["pi_low"], color=_COLORS[0], ls="--", lw=0.9,
-            label="prediction interval")
-    ax.plot(grid, band["pi_high"], color=_COLORS[0], ls="--", lw=0.9)
+    if result.method != "FE":  # a fixed-effects fit has no between-study spread
+        ax.plot(grid, band["pi_low"], color=_COLORS[0], ls="--", lw=0.9,
+                label="prediction interval")
+        ax.plot(grid, band["pi_high"], color=_COLORS[0], ls="--", lw=0.9)
     ax.plot(grid, band["pred"], color=_COLORS[0], lw=1.8, label="fitted")
-    area = 400 * w / w.max()
+    area = 20 + 380 * w / w.max()  # the lightest study stays visible
     ax.scatter(x, f(y), s=area, facecolor="0.85", edgecolor="0.25", lw=0.8, zorder=3,
                label="studies (area: weight)")
     if labels:
@@ -378,9 +380,11 @@ def bubble_plot(
     ax.axhline(null, color="0.5", lw=0.8, ls=":")
     if transform == "exp":
         ax.set_yscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        # minor labels at 2 and 5 times a power of ten only (0.2, 0.5, 2), not 0.9 by 1
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if round(v / 10 ** np.floor(np.log10(v)), 6) in (2, 5)
+            else ""))
     measure = result.measure or "effect"
     scale = ("" if transform == "exp" or result.scale != "log" else "log ")
     ax.set_ylabel(f"{scale}{measure}")
@@ -390,9 +394,8 @@ def bubble_plot(
                frameon=False)
     p = float(np.ravel(result.p)[result.names.index(moderator)])
     r2 = float(np.ravel(result.r2)[0])
-    auto = (f"{moderator}: coefficient p = {p:.2g}"
-            + (f", R² = {r2:.0f}%" if np.isfinite(r2) else "")
-            + f" ({result.method}, k = {result.k})")
+    auto = (f"coefficient of {moderator}: p = {p:.2g}; model {result.method}, k = "
+            f"{result.k}" + (f", R² = {r2:.0f}%" if np.isfinite(r2) else ""))
     ax.set_title(title if title is not None else auto, fontsize=10)
     fig.tight_layout(rect=(0, 0.45 / figsize[1], 1, 1))  # the legend below, in inches
     return fig

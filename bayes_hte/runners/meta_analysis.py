@@ -43,7 +43,8 @@ Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`)::
     bayesian_causal = true           # CausalMetaModel (default: with counts)
     membership = "random"            # | "fixed"
     moderators = ["ablat"]           # study-level columns of the data: a meta-regression
-                                     #   (rma(yi, vi, mods = ~ ablat)) per classical fit
+                                     #   (rma(yi, vi, mods = ~ ablat)) per classical fit;
+                                     #   text columns are coded as factors (name[level])
 
     [priors]                         # optional overrides by name, per Bayesian model
     meta = { tau = { dist = "HalfNormal", sigma = 0.5 } }
@@ -65,7 +66,7 @@ prediction interval), ``comparison_forest.png`` (every pooled answer on one axis
 ``posteriors/{meta_analysis,causal}.nc``, ``bayesian_parameters.csv`` (R-hat, ESS),
 ``sampling.csv``, with ``moderators`` ``metaregression.csv`` (one row per classical fit
 and coefficient: the coefficient table, residual tau², I², R², QE and QM) and one
-``bubble_<moderator>.png`` per moderator (the ``forest`` fit's meta-regression), and
+``bubble_<moderator>.png`` per numeric moderator (the ``forest`` fit's meta-regression), and
 ``report.md`` / ``report.html``.
 """
 
@@ -256,6 +257,7 @@ class MetaAnalysisRunner(Runner):
                 check_columns(frame, {"moderator": name})
             rows = (counts if counts is not None else effects).labels  # one per frame row
             mods = frame[names].set_axis(list(rows)).loc[list(effects.labels)]
+            meta_regression(effects, mods=mods, method="FE")  # bad moderators: now
         return MetaInputs(effects=effects, counts=counts, kind=kind,
                           columns={**columns, **({"study": study} if study else {})},
                           moderators=mods)
@@ -468,20 +470,22 @@ class MetaAnalysisRunner(Runner):
         rep.table(table[cols], index=False)
         if results["metareg"]:
             rep.heading("Meta-regression")
-            rep.text(f"Moderators {', '.join(inputs.moderators)} (rma(yi, vi, mods = ...)); "
-                     "coefficients on the analysis scale, residual tau2, I2 and R2 in "
-                     "percent, QM the test of the moderators (F with HKSJ).")
+            rep.text(f"Moderators {', '.join(inputs.moderators)} (rma(yi, vi, mods = ...); "
+                     "text moderators coded as indicators, name[level]): coefficients on "
+                     "the analysis scale; the residual tau2, I2 and R2 (percent), the "
+                     "p-values of QE (residual heterogeneity) and QM (the moderators; F "
+                     "with HKSJ) are the fit's, repeated on its rows.")
             reg_tab = metaregression_table(results["metareg"])
             rep.table(reg_tab[["method", "coefficient", "estimate", "se", "p", "ci_low",
-                               "ci_high", "tau2", "r2", "qm_p"]], index=False)
+                               "ci_high", "tau2", "i2", "r2", "qe_p", "qm_p"]], index=False)
             reg = results["metareg"][model["forest"]]
-            for mod in inputs.moderators:
+            for mod in [m for m in inputs.moderators if m in reg.names]:  # not factors
                 self.save_figure(
                     plots.bubble_plot(reg, mod, transform="exp" if eff.scale == "log"
                                       else None),
                     f"bubble_{mod}.png", f"the {model['forest']} meta-regression against "
                     f"{mod}: studies sized by weight, fitted line, confidence band and "
-                    "prediction interval (others at their weighted means)")
+                    "prediction interval (others at their means)")
         fig = plots.forest_plot(forest, title=f"{model['forest']}: {eff.k} studies",
                                 figsize=(10.0, 0.36 * (eff.k + 5) + 1.0))
         self.save_figure(fig,

@@ -144,17 +144,20 @@ def _frame(**cols):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(X=np.ones(13)), r"X must be 2-D .* pass mods=x"),
-    (dict(mods=_frame(alloc=BCG["alloc"])), r"moderator 'alloc' is not a number at rows 0, "
-                                            r"1, 2, 3, 4 \(and 8 more\) \(value "
-                                            r"'random'\).*get_dummies"),
     (dict(mods=_frame(x=[1.0] * 12 + [np.nan])), r"moderator 'x' is missing \(or infinite\) "
                                                  r"at row 12"),
     (dict(mods=_frame(x=[1.0] * 12 + [np.inf])), r"moderator 'x' is missing"),
     (dict(mods=_frame(x=[1.0] * 12 + [None])), r"moderator 'x' is missing"),
-    (dict(mods=_frame(x=["1"] * 13)), r"moderator 'x' is not a number"),
+    (dict(mods=_frame(x=["1"] * 13)), r"moderator 'x' holds numbers as text \(e.g. '1'\); "
+                                      r"convert it \(pandas.to_numeric\), or make it a "
+                                      r"pandas category"),
+    (dict(mods=_frame(x=["13N"] + [str(v) for v in range(12)])),
+     r"moderator 'x' is text, but 12 of 13 values read as numbers; '13N' at row 0 do not"),
+    (dict(mods=_frame(x=[1.0, object()] * 6 + [1.0])), r"moderator 'x' is not a number at "
+                                                       r"rows 1, 3, 5"),
     (dict(mods=_frame(x=[True] * 13)), r"rank-deficient: 'x'"),  # True reads as 1
-    (dict(mods=_frame(x=[1.0, "a"] * 6 + [1.0])), r"moderator 'x' is not a number at rows "
-                                                  r"1, 3, 5"),
+    (dict(mods=_frame(x=[1.0, "a"] * 6 + [1.0])), r"moderator 'x' is text, but 7 of 13 "
+                                                  r"values read as numbers; 'a' at rows 1, 3"),
     (dict(mods=_frame(twice=2 * BCG["ablat"])), r"rank-deficient: 'twice' is \(nearly\) a "
                                                 r"linear combination of \['intrcpt', "
                                                 r"'ablat'\]"),
@@ -172,7 +175,8 @@ def _frame(**cols):
      r"column 'ablat' appears 2 times"),
     (dict(mods=_frame(intrcpt=1.0)), r"'intrcpt' is the intercept's name"),
     (dict(mods=BCG[["ablat"]].set_axis([f"s{i}" for i in range(13)])),
-     r"mods is indexed by \['s0', .* not the study labels"),
+     r"mods is indexed by other labels than the studies': no row for \['1', '2', '3', "
+     r"'4', '5'\], rows of unknown studies \['s0'"),
     (dict(mods=BCG[["ablat"]].iloc[:12]), r"mods has 12 rows for 13 studies"),
     (dict(mods=BCG[["ablat"]], X=np.ones((13, 2))), r"either X .* or mods"),
     (dict(mods=np.ones((13, 2, 2))), r"mods must be 1-D or 2-D"),
@@ -278,3 +282,67 @@ def test_fitted_values_and_back_transformed_tables():
     tab = fit.summary(transform="exp")
     assert tab.loc["ablat", "estimate"] == pytest.approx(np.exp(fit.beta[1]))
     assert tab.loc["ablat", "se_untransformed"] == pytest.approx(fit.se[1])
+
+
+def test_text_moderators_are_coded_as_factors_as_metafor_does():
+    """mods = ~ ablat + factor(alloc): a text column becomes one indicator per level but
+    the first (sorted; a category's first level), named "alloc[random]"."""
+    text = meta_regression(EFF, mods=BCG[["ablat", "alloc"]], method="ML")
+    dummies = meta_regression(EFF, mods=BCG[["ablat"]].join(ALLOC), method="ML")
+    assert text.names == ("intrcpt", "ablat", "alloc[random]", "alloc[systematic]")
+    np.testing.assert_allclose(text.beta, dummies.beta, rtol=1e-10)
+    np.testing.assert_allclose(text.beta, REF["ablat_alloc_ML"]["beta"], rtol=1e-6)
+    cat = BCG["alloc"].astype(pd.CategoricalDtype(["random", "alternate", "systematic"]))
+    recoded = meta_regression(EFF, mods=BCG[["ablat"]].assign(alloc=cat), method="ML")
+    assert recoded.names[2:] == ("alloc[alternate]", "alloc[systematic]")
+    assert recoded.tau2 == pytest.approx(text.tau2, rel=1e-8)  # same model, other reference
+
+
+def test_series_of_estimates_and_variances_are_paired_by_study():
+    """vi follows yi's index (a silent misalignment found by a fresh-user trial), in
+    meta_analysis too; Series indexed by different studies are refused."""
+    yi = pd.Series(EFF.yi, index=EFF.labels)
+    vi = pd.Series(EFF.vi, index=EFF.labels)
+    ref = meta_regression(EFF, mods=BCG[["ablat"]])
+    mods = BCG.set_axis(EFF.labels)[["ablat"]]
+    fit = meta_regression(yi.sort_index(), vi, mods=mods)
+    np.testing.assert_allclose(fit.beta, ref.beta, rtol=1e-10)
+    assert meta_analysis(yi.sort_index(), vi).tau2 == pytest.approx(meta_analysis(EFF).tau2)
+    with pytest.raises(DataError, match=r"yi and vi are Series indexed by different studies"):
+        meta_analysis(yi, vi.set_axis([f"s{i}" for i in range(13)]))
+
+
+@pytest.mark.parametrize("scale", [1e-10, 1e-4, 1e6])
+def test_every_estimator_is_scale_free(scale):
+    """y -> sqrt(s) y, v -> s v gives tau2 -> s tau2 and the same tests (risk differences
+    of rare events have variances near 1e-10; PM used to stop at an absolute tolerance)."""
+    for method in ("REML", "ML", "DL", "PM", "FE"):
+        one = meta_regression(EFF, mods=BCG[["ablat"]], method=method)
+        scaled = meta_regression(EFF.yi * np.sqrt(scale), EFF.vi * scale,
+                                 mods=BCG[["ablat"]], method=method)
+        assert scaled.tau2 / scale == pytest.approx(one.tau2, rel=1e-6, abs=1e-12), method
+        np.testing.assert_allclose(scaled.p, one.p, rtol=1e-6)
+        assert scaled.qm == pytest.approx(one.qm, rel=1e-6)
+
+
+def test_a_tiny_variance_is_warned_about_and_the_statistics_stay_valid():
+    """metafor warns when the largest variance is >= 1e7 times the smallest; the fit (QR of
+    the weighted design, rows by weight) stays stable up to 1e-300."""
+    limits = {}
+    for tiny in (1e-12, 1e-30, 1e-300):
+        vi = EFF.vi.copy()
+        vi[0] = tiny
+        with pytest.warns(bh.DataWarning, match=r"times the smallest \(study '1'\); the "
+                                                r"results may be numerically unstable"):
+            fit = meta_regression(EFF.yi, vi, mods=BCG[["ablat"]])
+        assert fit.qe >= 0 and 0 <= fit.i2 <= 100
+        limits[tiny] = (fit.tau2, fit.qe, fit.i2)
+    np.testing.assert_allclose(limits[1e-300], limits[1e-12], rtol=1e-6)
+    with pytest.warns(bh.DataWarning, match="times the smallest"):
+        meta_analysis(EFF.yi, np.r_[1e-300, EFF.vi[1:]])
+
+
+def test_knapp_hartung_with_fixed_effects_is_warned_about():
+    with pytest.warns(UserWarning, match="Knapp-Hartung adjustment is meant for "
+                                         "random-effects"):
+        meta_regression(EFF, mods=BCG[["ablat"]], method="FE", knha=True)

@@ -19,7 +19,12 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import bayes_hte as bh  # noqa: E402
 from bayes_hte import plots  # noqa: E402
-from bayes_hte.comparators import causal_meta_analysis, meta_analysis, mvmeta  # noqa: E402
+from bayes_hte.comparators import (  # noqa: E402
+    causal_meta_analysis,
+    meta_analysis,
+    meta_regression,
+    mvmeta,
+)
 from bayes_hte.errors import DataError  # noqa: E402
 from bayes_hte.studies.performance import performance  # noqa: E402
 
@@ -34,6 +39,7 @@ DATA_ARGS = {
     "plot_subgroup_effects": ("values",),
     "forest_plot": ("result",),
     "combined_forest_plot": ("results",),
+    "bubble_plot": ("result", "moderator"),
     "forest_coefficients": ("result",),
     "compare_estimates": ("tables",),
     "plot_calibration": ("comparison",),
@@ -170,6 +176,8 @@ CALLS = {
     "forest_plot": lambda d: plots.forest_plot(d.meta, title="t"),
     "combined_forest_plot": lambda d: plots.combined_forest_plot(
         {"DL": d.meta, "causal": d.causal}, studies=d.causal, truth=0.5),
+    "bubble_plot": lambda d: plots.bubble_plot(
+        meta_regression(d.meta.yi, d.meta.vi, mods=np.arange(len(d.meta.yi))), "mods"),
     "forest_coefficients": lambda d: plots.forest_coefficients(d.mv),
     "compare_estimates": lambda d: plots.compare_estimates({"REML": d.mv.summary()}),
     "plot_calibration": lambda d: plots.plot_calibration(d.comparison, validation="iecv"),

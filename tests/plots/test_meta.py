@@ -85,12 +85,12 @@ def test_bubble_plot_draws_the_studies_and_the_fitted_line_with_its_bands():
     studies = ax.collections[-1]                 # the circles: one per study
     np.testing.assert_allclose(studies.get_offsets()[:, 0], bcg["ablat"])
     np.testing.assert_allclose(studies.get_offsets()[:, 1], np.exp(np.ravel(reg.yi)))
-    sizes = studies.get_sizes()                  # area proportional to the weight
+    sizes = studies.get_sizes()                  # area linear in the weight
     w = 1 / (np.ravel(reg.vi) + reg.tau2)
-    np.testing.assert_allclose(sizes / sizes.max(), w / w.max())
+    np.testing.assert_allclose(sizes, 20 + 380 * w / w.max())
     fitted = [ln for ln in ax.get_lines() if ln.get_label() == "fitted"][0]
     x, y = fitted.get_data()                     # year held at its weighted mean
-    year = np.average(bcg["year"], weights=w)
+    year = bcg["year"].mean()                    # as metafor's regplot
     np.testing.assert_allclose(np.log(y), reg.beta[0] + reg.beta[1] * x + reg.beta[2] * year)
     assert "year = " in ax.get_xlabel() and len(ax.texts) == 13
     plt.close(fig)
@@ -102,3 +102,10 @@ def test_bubble_plot_draws_the_studies_and_the_fitted_line_with_its_bands():
         bubble_plot(meta_regression(eff))
     with pytest.raises(ValueError, match="transform"):
         bubble_plot(reg, transform="log")
+    rd = meta_regression(ArmTable.from_frame(bcg, n11="tpos", n10="tneg", n01="cpos",
+                                             n00="cneg", study="study").effects("RD"),
+                         mods=bcg[["ablat"]])
+    with pytest.raises(ValueError, match=r"back-transforms log-scale effects; these are RD"):
+        bubble_plot(rd, transform="exp")
+    fe = bubble_plot(meta_regression(eff, mods=bcg[["ablat"]], method="FE"))
+    assert not [ln for ln in fe.axes[0].get_lines() if "prediction" in ln.get_label()]
