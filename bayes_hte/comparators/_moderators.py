@@ -55,8 +55,9 @@ def real_matrix(values: pd.DataFrame | np.ndarray, what: str, *,
         col = frame.iloc[:, j]
         if pd.api.types.is_bool_dtype(col.dtype):  # pandas.get_dummies' default dtype
             col = col.astype(float)
-        elif col.dtype == object and col.map(lambda v: isinstance(v, bool | np.bool_)).all():
-            col = col.astype(float)
+        elif col.dtype == object and col.dropna().map(
+                lambda v: isinstance(v, bool | np.bool_)).all() and col.notna().any():
+            col = col.map(lambda v: np.nan if pd.isna(v) else float(v))
         arr, bad = real_values(col)
         name = columns[j] if j < len(columns) else f"column {j}"
         rows = index if index is not None else pd.RangeIndex(len(arr))
@@ -101,13 +102,14 @@ def _as_frame(mods: object, k: int) -> pd.DataFrame:
     return pd.DataFrame(arr.tolist(), columns=[f"mods{j + 1}" for j in range(arr.shape[1])])
 
 
-def mods_matrix(mods: object, labels: tuple[str, ...], named: bool
-                ) -> tuple[np.ndarray, list[str]]:
+def mods_matrix(mods: object, labels: tuple[str, ...], named: bool, *,
+                intercept: bool = True) -> tuple[np.ndarray, list[str]]:
     """Moderators as a (K, m) matrix with their names, aligned to the studies.
 
     A DataFrame or Series indexed 0..K-1 is read by position; any other index must hold
-    the study labels (rows matched by label), and without study labels it is refused
-    rather than read by position.
+    every study's label (rows matched by label; rows of other studies, e.g. one dropped
+    as a double zero, are left out), and without study labels it is refused rather than
+    read by position.
     """
     frame = _as_frame(mods, len(labels))
     dup = frame.columns[frame.columns.duplicated()].unique().tolist()
@@ -119,7 +121,7 @@ def mods_matrix(mods: object, labels: tuple[str, ...], named: bool
         raise DataError(f"mods: {INTERCEPT!r} is the intercept's name; the intercept is "
                         "added for you (intercept=False to leave it out)")
     by_label = not frame.index.equals(pd.RangeIndex(len(frame)))
-    if len(frame) != len(labels) and not (by_label and named):  # by label: named below
+    if len(frame) != len(labels) and not (by_label and named):  # by label: below
         raise DataError(f"mods has {len(frame)} rows for {len(labels)} studies")
     if by_label:
         index = [str(i) for i in frame.index]
@@ -132,14 +134,14 @@ def mods_matrix(mods: object, labels: tuple[str, ...], named: bool
             dup = sorted({i for i in index if index.count(i) > 1})
             raise DataError(f"mods has several rows for the studies {dup[:5]}; give one row "
                             "per study")
-        if sorted(index) != sorted(labels):
-            missing = [lab for lab in labels if lab not in set(index)]
+        missing = [lab for lab in labels if lab not in set(index)]
+        if missing:
             unknown = [i for i in index if i not in set(labels)]
-            raise DataError(f"mods is indexed by other labels than the studies': no row for "
-                            f"{missing[:5]}, rows of unknown studies {unknown[:5]}; index it "
-                            "by the study labels, or reset its index to align by position")
+            raise DataError(f"mods has no row for the studies {missing[:5]} (its index "
+                            f"holds {unknown[:5]} instead); index it by the study labels, "
+                            "or reset its index to align by position")
         frame = frame.set_axis(index).loc[list(labels)]
-    frame, names = _factors(frame)
+    frame, names = _factors(frame, intercept=intercept)
     return real_matrix(frame, "mods", columns=names), names
 
 
@@ -153,15 +155,19 @@ def _reads_as_number(value: object) -> bool:
     return True
 
 
-def _factors(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Text and category moderators coded as indicators (metafor's ``factor()``).
+def _factors(frame: pd.DataFrame, *, intercept: bool = True
+             ) -> tuple[pd.DataFrame, list[str]]:
+    """Text and category moderators coded as indicators (R's ``factor()`` contrasts).
 
-    Each level but the first (a category's first level, else the first in sorted order)
-    becomes a 0/1 column ``"name[level]"``. A text column whose values read as numbers
-    (all, or most of them: a typo or a missing-value code) is refused instead, naming
-    the values that do not.
+    Each level but the first (a category's first level present in the data, else the
+    first in R's case-insensitive sorted order) becomes a 0/1 column ``"name[level]"``;
+    without an intercept the first factor keeps every level (R's ``~ factor(x) - 1``).
+    A text column whose values read as numbers (all, or most of them: a typo or a
+    missing-value code) is refused instead, naming the values that do not, and so is a
+    factor with a single level.
     """
     parts, names = [], []
+    full = not intercept  # the first factor of a model without intercept: all levels
     for col in frame.columns:
         s = frame[col]
         is_cat = isinstance(s.dtype, pd.CategoricalDtype)
@@ -188,11 +194,21 @@ def _factors(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                                 f" of {len(s)} values read as numbers; {shown} at "
                                 f"{format_rows(s.index[bad])} do not (a typo or a "
                                 "missing-value code?)")
-        levels = list(s.cat.categories) if is_cat else sorted(pd.unique(s), key=str)
-        for level in levels[1:]:
+        present = set(pd.unique(s))
+        levels = ([c for c in s.cat.categories if c in present] if is_cat else
+                  sorted(present, key=lambda v: (str(v).casefold(), str(v))))
+        if len(levels) < 2:
+            raise DataError(f"mods: moderator {str(col)!r} has one level ({levels[0]!r}) in "
+                            "these studies: a factor needs two or more (drop it)")
+        for level in levels if full else levels[1:]:
             name = f"{col}[{level}]"
             parts.append((s == level).astype(float).rename(name))
             names.append(name)
+        full = False
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(f"mods: the coefficient name {dup[0]!r} is given twice (a column "
+                        "and a level of a text moderator); rename the column")
     return pd.concat(parts, axis=1) if parts else frame.iloc[:, :0], names
 
 
@@ -242,7 +258,12 @@ def design_inputs(yi, vi, X, mods, intercept: bool, labels):
     if X is not None:
         names = ([str(c) for c in X.columns] if isinstance(X, pd.DataFrame)
                  else [f"X{j + 1}" for j in range(np.shape(X)[1] if np.ndim(X) > 1 else 0)])
+        if np.ndim(X) == 2:  # numbers only, named by column
+            X = real_matrix(X if isinstance(X, pd.DataFrame) else np.asarray(X), "X",
+                            columns=names)
         X = np.array(X, dtype=float, copy=True)
+        if X.ndim == 3 and not np.isfinite(X).all():
+            raise DataError("X holds values that are missing or not finite")
         if X.ndim == 1:
             raise DataError("X must be 2-D (studies x coefficients) with its intercept "
                             "column; for one moderator pass mods=x instead, which adds "
@@ -253,8 +274,8 @@ def design_inputs(yi, vi, X, mods, intercept: bool, labels):
         if has_intercept and names[0] == "X1":
             names[0] = INTERCEPT
     else:
-        m, names = (np.empty((K, 0)), []) if mods is None else mods_matrix(mods, labels,
-                                                                          named)
+        m, names = (np.empty((K, 0)), []) if mods is None else mods_matrix(
+            mods, labels, named, intercept=intercept)
         if intercept:
             m, names = np.column_stack([np.ones(K), m]), [INTERCEPT, *names]
         if not names:

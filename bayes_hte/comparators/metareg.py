@@ -281,7 +281,9 @@ class MetaRegression:
             X0, index = self._rep("X")[:, :, 0], pd.Index(self.labels, name="study")
         else:
             if isinstance(newmods, pd.DataFrame | Mapping):
-                frame = pd.DataFrame(newmods)
+                frame = (newmods if isinstance(newmods, pd.DataFrame) else pd.DataFrame(
+                    {k: np.atleast_1d(np.asarray(v, dtype=object)) for k, v in
+                     newmods.items()}))
                 missing = [m for m in mods if m not in frame.columns]
                 extra = [str(c) for c in frame.columns if c not in mods]
                 if missing or extra:
@@ -513,10 +515,13 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
         The full design, intercept column included (metafor's model matrix with
         ``intercept=FALSE``). Give either ``X`` or ``mods``.
     mods : DataFrame, Series, mapping, or array_like of shape (K,) or (K, m), optional
-        The moderators (metafor's ``mods``), numbers only; named by their columns (an
-        array's by ``mods``, ``mods1``, ...). A DataFrame or Series not indexed
-        0..K-1 must be indexed by the study labels (rows are matched by label). Without
-        ``X`` and ``mods`` the model is intercept-only (a random-effects meta-analysis).
+        The moderators (metafor's ``mods``), named by their columns (an array's by
+        ``mods``, ``mods1``, ...). Numbers, True / False (read as 1 / 0), or text /
+        category columns, which are coded as factors (one indicator ``"name[level]"``
+        per level but the first; every level for the first factor when
+        ``intercept=False``). A DataFrame or Series not indexed 0..K-1 must be indexed by
+        the study labels (rows are matched by label). Without ``X`` and ``mods`` the
+        model is intercept-only (a random-effects meta-analysis).
     intercept : bool
         Add the intercept column ``"intrcpt"`` to ``mods``.
     method : {"REML", "ML", "DL", "PM", "FE"}
@@ -542,10 +547,10 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     ------
     DataError
         Estimates or variances that are not finite (variances not > 0), moderators
-        that are not numbers (text, missing values; the column and rows named), a
-        design that is 1-D or rank-deficient (the dependent column named), mods
-        indexed by other labels than the studies', both ``X`` and ``mods``, or no
-        more studies than coefficients.
+        with missing values, text that reads as numbers, or a factor with one level (the
+        column and rows named), a design that is 1-D or (nearly) rank-deficient (the
+        dependent column named), mods without a row for some study, both ``X`` and
+        ``mods``, or no more studies than coefficients.
     ValueError
         An unknown ``method`` or ``ci_prob`` outside (0, 1).
 

@@ -352,6 +352,7 @@ def bubble_plot(
     y, v = np.ravel(result.yi), np.ravel(result.vi)
     w = 1.0 / (v + float(result.tau2))
     others = [m for m in mods if m != moderator]
+    at_given = at is not None
     at = dict(at) if at is not None else {  # the means, as metafor's regplot
         m: float(np.mean(X[:, result.names.index(m)])) for m in others}
     if sorted(at) != sorted(others):
@@ -388,8 +389,10 @@ def bubble_plot(
     measure = result.measure or "effect"
     scale = ("" if transform == "exp" or result.scale != "log" else "log ")
     ax.set_ylabel(f"{scale}{measure}")
-    held = ", ".join(f"{k} = {_fmt(v)}" for k, v in at.items())
-    ax.set_xlabel(moderator + (f" (others at {held})" if at else ""))
+    held = (", ".join(f"{k} = {_fmt(v)}" for k, v in at.items()) if len(at) <= 3
+            else f"{len(at)} others at {'the given values' if at_given else 'their means'}")
+    ax.set_xlabel(moderator + ((f" (others at {held})" if len(at) <= 3 else f" ({held})")
+                               if at else ""))
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8,
                frameon=False)
     p = float(np.ravel(result.p)[result.names.index(moderator)])

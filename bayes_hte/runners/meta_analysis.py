@@ -254,6 +254,11 @@ class MetaAnalysisRunner(Runner):
         if model["moderators"]:
             names = model["moderators"]
             for name in names:
+                if name not in frame.columns and any(c in name for c in ":*()~^+"):
+                    raise SpecError(f"[model] moderators: {name!r} is not a column; formulas "
+                                    "are not read (add the column to the data, e.g. an "
+                                    "interaction as the product of two columns; text "
+                                    "columns are coded as factors by themselves)")
                 check_columns(frame, {"moderator": name})
             rows = (counts if counts is not None else effects).labels  # one per frame row
             mods = frame[names].set_axis(list(rows)).loc[list(effects.labels)]

@@ -175,8 +175,8 @@ def _frame(**cols):
      r"column 'ablat' appears 2 times"),
     (dict(mods=_frame(intrcpt=1.0)), r"'intrcpt' is the intercept's name"),
     (dict(mods=BCG[["ablat"]].set_axis([f"s{i}" for i in range(13)])),
-     r"mods is indexed by other labels than the studies': no row for \['1', '2', '3', "
-     r"'4', '5'\], rows of unknown studies \['s0'"),
+     r"mods has no row for the studies \['1', '2', '3', '4', '5'\] \(its index holds "
+     r"\['s0'"),
     (dict(mods=BCG[["ablat"]].iloc[:12]), r"mods has 12 rows for 13 studies"),
     (dict(mods=BCG[["ablat"]], X=np.ones((13, 2))), r"either X .* or mods"),
     (dict(mods=np.ones((13, 2, 2))), r"mods must be 1-D or 2-D"),
@@ -346,3 +346,51 @@ def test_knapp_hartung_with_fixed_effects_is_warned_about():
     with pytest.warns(UserWarning, match="Knapp-Hartung adjustment is meant for "
                                          "random-effects"):
         meta_regression(EFF, mods=BCG[["ablat"]], method="FE", knha=True)
+
+
+def test_factors_follow_rs_contrasts():
+    """intercept=False: the first factor keeps every level (R's ~ factor(alloc) - 1, the
+    cell means); unused category levels are dropped; a single level is refused; the
+    reference is the first level in case-insensitive order, as R sorts."""
+    cells = meta_regression(EFF, mods=BCG[["alloc"]], intercept=False)
+    assert cells.names == ("alloc[alternate]", "alloc[random]", "alloc[systematic]")
+    ref = meta_regression(EFF, mods=BCG[["alloc"]])        # same model, other coding
+    assert cells.tau2 == pytest.approx(ref.tau2, rel=1e-8)
+    np.testing.assert_allclose(cells.beta, [ref.beta[0], ref.beta[0] + ref.beta[1],
+                                            ref.beta[0] + ref.beta[2]], rtol=1e-8)
+    both = meta_regression(EFF, mods=BCG[["ablat", "alloc"]], intercept=False)
+    assert both.names == ("ablat", "alloc[alternate]", "alloc[random]", "alloc[systematic]")
+    sub = BCG.iloc[:6].reset_index(drop=True)
+    cat = sub["alloc"].astype(pd.CategoricalDtype(["alternate", "random", "systematic"]))
+    unused = meta_regression(EFF.yi[:6], EFF.vi[:6], mods=sub[["ablat"]].assign(alloc=cat))
+    assert unused.names == ("intrcpt", "ablat", "alloc[random]")  # systematic: unused
+    with pytest.raises(DataError, match=r"moderator 'alloc' has one level \('random'\)"):
+        meta_regression(EFF.yi[:4], EFF.vi[:4], mods=BCG[["ablat", "alloc"]].iloc[:4])
+    mixed = meta_regression([.1, .2, .15, .12, .18, .3, .2], [.05] * 7,
+                            mods={"design": ["RCT", "cohort"] * 3 + ["RCT"]})
+    assert mixed.names == ("intrcpt", "design[RCT]")       # R: "cohort" < "RCT"
+    with pytest.raises(DataError, match=r"'alloc\[random\]' is given twice"):
+        meta_regression(EFF, mods=pd.DataFrame({"alloc": BCG["alloc"],
+                                                "alloc[random]": BCG["ablat"]}))
+
+
+def test_more_bad_inputs_are_data_errors():
+    X = BCG[["ablat", "alloc"]].assign(intrcpt=1.0)
+    with pytest.raises(DataError, match=r"X: moderator 'alloc' is not a number"):
+        meta_regression(EFF.yi, EFF.vi, X=X)
+    ablat = BCG["ablat"].to_numpy(dtype=float)
+    ablat[3] = np.nan
+    with pytest.raises(DataError, match=r"'X2' is missing \(or infinite\) at row 3"):
+        meta_regression(EFF.yi, EFF.vi, X=np.c_[np.ones(13), ablat])
+    flags = pd.Series([True, False] * 6 + [None], dtype=object)
+    with pytest.raises(DataError, match=r"moderator 'r' is missing \(or infinite\) at row 12"):
+        meta_regression(EFF.yi, EFF.vi, mods=flags.rename("r"))
+    fit = meta_regression(EFF, mods=BCG[["ablat"]])
+    np.testing.assert_allclose(fit.prediction({"ablat": 10})["pred"],
+                               fit.prediction([10])["pred"])
+    # a frame indexed by study with a row the analysis does not have (a dropped study)
+    extra = pd.concat([BCG.set_axis(EFF.labels)[["ablat"]],
+                       pd.DataFrame({"ablat": [1.0]}, index=["dropped study"])])
+    np.testing.assert_allclose(meta_regression(EFF, mods=extra).beta, fit.beta)
+    with pytest.raises(DataError, match=r"mods has no row for the studies \['13'\]"):
+        meta_regression(EFF, mods=extra.iloc[[*range(12), 13]])

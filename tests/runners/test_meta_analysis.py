@@ -335,3 +335,10 @@ def test_a_text_moderator_is_a_factor_and_a_typo_in_a_number_is_named(tmp_path):
                                         r"as numbers; '13N' at row Frimodt-Moller et al 1973"):
         run_spec(spec, log=lines.append, outdir=tmp_path / "out2")
     assert not any("REML:" in line for line in lines)   # refused before the fits
+
+
+def test_a_formula_as_a_moderator_says_formulas_are_not_read(tmp_path):
+    spec = shipped(tmp_path, bayesian=False,
+                   replace={'moderators = ["ablat"]': 'moderators = ["ablat:year"]'})
+    with pytest.raises(SpecError, match=r"'ablat:year' is not a column; formulas are not read"):
+        run_spec(spec, log=quiet, outdir=tmp_path / "out")
