@@ -463,7 +463,11 @@ class MetaAnalysisRunner(Runner):
             f"({'normal-normal' if bayes else ''}{', ' if bayes and bayes_causal else ''}"
             f"{'causal' if bayes_causal else ''}{'none' if not (bayes or bayes_causal) else ''}"
             f") answers side by side. Intervals at {ci_prob:.0%}; the metafor-style "
-            "printout of every fit is in printout.txt.")
+            "printout of every fit is in printout.txt."
+            + (f" Left out of the effect sizes as double zeros (no event in either arm): "
+               f"{', '.join(eff.excluded)}"
+               + (f"; the causal analyses keep them (all {inputs.counts.k} studies)."
+                  if causal or bayes_causal else ".") if eff.excluded else ""))
         rep.heading("Pooled estimates")
         rep.text("Natural scale (RR and OR exponentiated). Classical rows: confidence "
                  "interval and prediction interval (PI) of a new study; Bayesian rows: "

@@ -310,6 +310,10 @@ def test_moderators_follow_their_studies_when_a_double_zero_study_is_dropped(tmp
     ref = bh.comparators.meta_regression(eff, mods=kept["lat"].to_numpy())
     np.testing.assert_allclose(tab["estimate"], ref.beta, rtol=1e-10)
     assert tab["coefficient"].tolist() == ["intrcpt", "lat"]
+    report = (out / "report.md").read_text()  # the report says which study was left out
+    # (no study column in this spec: the row label; no causal analysis asked for)
+    assert "Left out of the effect sizes as double zeros (no event in either arm): 2." \
+        in report
 
 
 def test_a_text_moderator_is_a_factor_and_a_typo_in_a_number_is_named(tmp_path):
