@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hte.comparators.univariate import _unpack_effects
-from bayes_hte.data.checks import real_values
+from bayes_hte.data.checks import reads_as_number, real_values
 from bayes_hte.errors import DataError, format_rows
 
 #: Name of the intercept column, as metafor names it.
@@ -145,16 +145,6 @@ def mods_matrix(mods: object, labels: tuple[str, ...], named: bool, *,
     return real_matrix(frame, "mods", columns=names), names
 
 
-def _reads_as_number(value: object) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return False
-    try:
-        float(str(value).strip().replace(",", "."))
-    except ValueError:
-        return False
-    return True
-
-
 def _factors(frame: pd.DataFrame, *, intercept: bool = True
              ) -> tuple[pd.DataFrame, list[str]]:
     """Text and category moderators coded as indicators (R's ``factor()`` contrasts).
@@ -182,7 +172,7 @@ def _factors(frame: pd.DataFrame, *, intercept: bool = True
                             f"{format_rows(s.index[s.isna().to_numpy()])}; a meta-regression "
                             "needs every study's value (drop those studies first)")
         if not is_cat:
-            numeric = s.map(_reads_as_number).to_numpy()
+            numeric = reads_as_number(s)
             if numeric.all():
                 raise DataError(f"mods: moderator {str(col)!r} holds numbers as text (e.g. "
                                 f"{s.iloc[0]!r}); convert it (pandas.to_numeric), or make it "

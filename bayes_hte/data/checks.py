@@ -495,8 +495,20 @@ def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence
 MAX_NUMERIC_CODES = 10
 
 
-def _reads_as_number(s: pd.Series) -> np.ndarray:
-    """Which values of a text column read as numbers (a decimal point or comma)."""
+def reads_as_number(s: pd.Series) -> np.ndarray:
+    """Which values of a text column read as numbers (a decimal point or comma).
+
+    Parameters
+    ----------
+    s : pandas.Series
+        A text (or object) column.
+
+    Returns
+    -------
+    ndarray of bool, shape (len(s),)
+        ``True`` where the value, as text without surrounding spaces, parses as a
+        number (``"1.5"``, ``"1,5"``, ``" 3 "``).
+    """
     text = s.astype(str).str.strip()
     point = pd.to_numeric(text, errors="coerce")
     comma = pd.to_numeric(text.str.replace(",", ".", n=1, regex=False), errors="coerce")
@@ -534,7 +546,7 @@ def check_text_covariate(df: pd.DataFrame, col: str) -> None:
     if isinstance(s.dtype, pd.CategoricalDtype):
         return
     n_levels = s.nunique()
-    numeric = _reads_as_number(s)
+    numeric = reads_as_number(s)
     if numeric.all() and n_levels > MAX_NUMERIC_CODES:
         raise DataError(
             f"covariate {col!r} holds numbers as text or objects ({n_levels} distinct "
