@@ -50,6 +50,7 @@ from bayes_hte.data.checks import (
     name_studies,
     real_column,
     real_values,
+    space_clashes,
 )
 from bayes_hte.data.escalc import continuity_mask, effect_sizes
 from bayes_hte.errors import DataError, DataWarning
@@ -81,10 +82,7 @@ def _labels(labels, k: int, *, what: str = "study") -> tuple[str, ...]:
     if blank:
         raise DataError(f"{what} labels must not be empty ({len(blank)} of {len(labels)} "
                         "are)")
-    stripped: dict[str, list[str]] = {}
-    for s in labels:
-        stripped.setdefault(s.strip(), []).append(s)
-    clash = [v for v in stripped.values() if len(v) > 1]
+    clash = space_clashes(labels)
     if clash:
         raise DataError(f"{what} labels differ only by spaces: {clash[:3]}; they would "
                         "count as different studies. Strip the spaces (or name them apart)")

@@ -432,6 +432,28 @@ def label_levels(df: pd.DataFrame, col: str, role: str) -> list:
     return levels
 
 
+def space_clashes(labels: Sequence[str]) -> list[list[str]]:
+    """Groups of distinct labels that differ only by surrounding spaces (``"A"``,
+    ``"A "``): a stray space in a spreadsheet would make them two studies.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The labels (repeats allowed: one per row).
+
+    Returns
+    -------
+    list of list of str
+        Each group's spellings in order of first appearance; empty when there is none.
+    """
+    spellings: dict[str, list[str]] = {}
+    for label in labels:
+        group = spellings.setdefault(label.strip(), [])
+        if label not in group:
+            group.append(label)
+    return [g for g in spellings.values() if len(g) > 1]
+
+
 def _check_label_text(df: pd.DataFrame, col: str, role: str) -> None:
     """Text labels are not blank, and no two differ only by spaces ("A" and "A ", a
     stray space in a spreadsheet, would be two studies), as for the aggregate tables."""
@@ -445,8 +467,7 @@ def _check_label_text(df: pd.DataFrame, col: str, role: str) -> None:
         raise DataError(f"{role} column {col!r} has empty labels at "
                         f"{format_rows(text.index[blank.to_numpy()])}; give every row its "
                         f"{role}'s label")
-    spellings = text.groupby(stripped.to_numpy()).unique()
-    clash = [list(v) for v in spellings if len(v) > 1]
+    clash = space_clashes(list(text))
     if clash:
         rows = text.index[text.isin(clash[0]).to_numpy()]
         raise DataError(f"{role} column {col!r} has labels that differ only by spaces "
