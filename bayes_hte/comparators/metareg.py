@@ -62,7 +62,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from bayes_hte.comparators._moderators import INTERCEPT, design_inputs, real_matrix
-from bayes_hte.comparators.heterogeneity import METHODS
+from bayes_hte.comparators.heterogeneity import METHODS, estimate_tau2
 from bayes_hte.comparators.printout import metareg_text
 from bayes_hte.comparators.results import check_ci_prob, critical_value
 from bayes_hte.comparators.univariate import _se_column, _transform, warn_variance_ratio
@@ -481,13 +481,13 @@ def _r2(y, v, X, tau2, qe, method, maxiter, tol) -> np.ndarray:
     moderators account for, max(0, (tau2_0 - tau2) / tau2_0) (0 when tau2_0 = 0); for
     FE the adjusted R^2 of the weighted least-squares fit, 1 - (QE/(K-p)) / (QE_0/(K-1))."""
     K, p, R = X.shape
-    one = np.ones((K, 1, R))
     if method == "FE":
-        qe0 = _Fit(y, v, one, np.zeros(R)).quad
+        qe0 = _Fit(y, v, np.ones((K, 1, R)), np.zeros(R)).quad
         with np.errstate(divide="ignore", invalid="ignore"):
             adj = 1 - (qe / (K - p)) / (qe0 / (K - 1))
         return np.where(qe0 > 0, np.maximum(0.0, 100 * adj), 0.0)
-    tau2_0, _ = _tau2(y, v, one, method, maxiter, tol)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        tau2_0, _ = estimate_tau2(y, v, method, tol=tol, maxiter=maxiter)  # meta_analysis's
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tau2_0 > 0, np.maximum(0.0, 100 * (tau2_0 - tau2) / tau2_0), 0.0)
 
@@ -587,7 +587,7 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     pval = 2 * dist.sf(np.abs(statistic))
     crit = critical_value(ci_prob, df=df)
     ci = np.stack([beta - crit * se, beta + crit * se])
-    fit0 = _Fit(y, v, X, np.zeros(R))
+    fit0 = fit if method == "FE" else _Fit(y, v, X, np.zeros(R))  # FE: tau2 is 0
     qe = fit0.quad
     if method == "FE":
         i2 = np.where(qe > 0, np.maximum(0.0, 100 * (qe - (K - p)) / np.where(qe > 0, qe, 1)),
