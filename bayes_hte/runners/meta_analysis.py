@@ -262,7 +262,8 @@ class MetaAnalysisRunner(Runner):
                 check_columns(frame, {"moderator": name})
             rows = (counts if counts is not None else effects).labels  # one per frame row
             mods = frame[names].set_axis(list(rows)).loc[list(effects.labels)]
-            meta_regression(effects, mods=mods, method="FE")  # bad moderators: now
+            # refuse bad moderators here, before any fit of the run (FE: no iteration)
+            meta_regression(effects, mods=mods, method="FE")
         return MetaInputs(effects=effects, counts=counts, kind=kind,
                           columns={**columns, **({"study": study} if study else {})},
                           moderators=mods)
@@ -447,9 +448,9 @@ class MetaAnalysisRunner(Runner):
                       for m, label in ((bayes, "Bayesian normal-normal"),
                                        (bayes_causal, "Bayesian causal")) if m is not None]
             pd.concat(params).to_csv(outdir / "bayesian_parameters.csv", index_label="parameter")
-        if results["metareg"]:
-            metaregression_table(results["metareg"]).to_csv(outdir / "metaregression.csv",
-                                                             index=False)
+        reg_tab = metaregression_table(results["metareg"]) if results["metareg"] else None
+        if reg_tab is not None:
+            reg_tab.to_csv(outdir / "metaregression.csv", index=False)
         text = printout(inputs, results, spec_name=self.spec.get("_path", "spec"),
                         source=self.tables["data"].get("source", ""), digits=digits,
                         ci_prob=ci_prob, tau_prior=model["tau_prior"])
@@ -477,14 +478,13 @@ class MetaAnalysisRunner(Runner):
         cols = ["approach", "method", "measure", "natural_estimate", "natural_ci_low",
                 "natural_ci_high", "natural_pi_low", "natural_pi_high", "p", "tau2", "i2"]
         rep.table(table[cols], index=False)
-        if results["metareg"]:
+        if reg_tab is not None:
             rep.heading("Meta-regression")
             rep.text(f"Moderators {', '.join(inputs.moderators)} (rma(yi, vi, mods = ...); "
                      "text moderators coded as indicators, name[level]): coefficients on "
                      "the analysis scale; the residual tau2, I2 and R2 (percent), the "
                      "p-values of QE (residual heterogeneity) and QM (the moderators; F "
                      "with HKSJ) are the fit's, repeated on its rows.")
-            reg_tab = metaregression_table(results["metareg"])
             rep.table(reg_tab[["method", "coefficient", "estimate", "se", "p", "ci_low",
                                "ci_high", "tau2", "i2", "r2", "qe_p", "qm_p"]], index=False)
             reg = results["metareg"][model["forest"]]
@@ -639,12 +639,13 @@ def metaregression_table(fits: dict) -> pd.DataFrame:
         One row per fit and coefficient: ``method``, ``coefficient``, ``estimate``,
         ``se``, ``statistic`` (z, or t with HKSJ), ``p``, ``ci_low``, ``ci_high`` (the
         analysis scale, e.g. log RR), then the fit's ``tau2`` (residual), ``tau2_se``,
-        ``i2``, ``h2``, ``r2`` (percent; NaN for FE), ``qe``, ``qe_df``, ``qe_p``, ``qm``,
+        ``i2``, ``h2``, ``r2`` (percent; for FE the adjusted R² of the weighted least
+        squares, as metafor), ``qe``, ``qe_df``, ``qe_p``, ``qm``,
         ``qm_df``, ``qm_p`` (QM is an F statistic with HKSJ).
     """
     rows = []
     for label, reg in fits.items():
-        fit = {k: float(np.ravel(getattr(reg, k))[0]) for k in
+        fit = {k: float(getattr(reg, k)) for k in
                ("tau2", "tau2_se", "i2", "h2", "r2", "qe", "qe_p", "qm", "qm_p")}
         coef = reg.summary().reset_index()
         for rec in coef.to_dict("records"):
