@@ -338,6 +338,7 @@ def tau2_pm(y: np.ndarray, v: np.ndarray, *, tol: float = 1e-12,
     return _root_decreasing(y, v, target, active, tol=tol, maxiter=maxiter)
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # as meta_core
 def estimate_tau2(yi: npt.ArrayLike, vi: npt.ArrayLike, method: MetaMethod = "REML", *,
                   tol: float = 1e-10, maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Between-study variance by ``method``, vectorised.

@@ -486,8 +486,7 @@ def _r2(y, v, X, tau2, qe, method, maxiter, tol) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             adj = 1 - (qe / (K - p)) / (qe0 / (K - 1))
         return np.where(qe0 > 0, np.maximum(0.0, 100 * adj), 0.0)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        tau2_0, _ = estimate_tau2(y, v, method, tol=tol, maxiter=maxiter)  # meta_analysis's
+    tau2_0, _ = estimate_tau2(y, v, method, tol=tol, maxiter=maxiter)  # meta_analysis's
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tau2_0 > 0, np.maximum(0.0, 100 * (tau2_0 - tau2) / tau2_0), 0.0)
 

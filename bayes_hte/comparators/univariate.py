@@ -72,6 +72,9 @@ MAX_VARIANCE_RATIO = 1e7
 
 
 # ---------------------------------------------------------------------------- core fit
+# variances spanning hundreds of orders of magnitude overflow the weights' powers; the
+# affected replicates come out NaN or flagged, and warn_variance_ratio says why in words
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REML",
               knha: bool = False,
               ci_prob: float = 0.95, pi_type: PIType = "metafor", tol: float = 1e-10,
@@ -519,10 +522,8 @@ def meta_analysis(
     labels = tuple(map(str, labels)) if given else tuple(str(i + 1) for i in range(k))
     if y.ndim and len(labels) != k:
         raise DataError(f"{len(labels)} labels for {k} studies")
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob,
-                         pi_type=pi_type, tol=tol, maxiter=maxiter,
-                         labels=labels if given and y.ndim else None)
+    core = meta_core(yi, vi, method=method, knha=knha, ci_prob=ci_prob, pi_type=pi_type,
+                     tol=tol, maxiter=maxiter, labels=labels if given and y.ndim else None)
     if y.ndim:
         warn_variance_ratio(v, labels if given else None)
     conv = core["converged"]
