@@ -102,7 +102,10 @@ EffectScaleHTE = Literal["risk_difference", "logit"]
 EFFECT_SCALES_HTE: tuple[str, ...] = get_args(EffectScaleHTE)
 
 # --------------------------------------------------------------------------- synthesis
-MetaMethod = Literal["FE", "DL", "REML", "ML", "PM"]
+#: Estimators of a univariate meta-analysis or meta-regression: fixed effects (inverse
+#: variance; metafor >= 3.0 also calls it "EE", equal effects, or "CE", common effect:
+#: both are read as "FE") and the estimators of tau² (metafor's names).
+MetaMethod = Literal["FE", "DL", "REML", "ML", "PM", "HS", "HSk", "HE", "SJ", "EB", "EE", "CE"]
 PIType = Literal["metafor", "higgins"]
 CausalVariance = Literal["delta", "paper", "conditional"]
 MVMethod = Literal["REML", "ML", "FE"]

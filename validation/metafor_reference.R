@@ -16,6 +16,9 @@
 #   metafor_metareg.json      rma meta-regressions and predictions (tests/comparators/test_cima.py)
 #   metafor_bcg_metareg.json  rma(yi, vi, mods = ~ ablat [+ year]) of dat.bcg by every estimator,
 #                             with print.rma's numbers and predict (tests/comparators/test_metareg.py)
+#   metafor_tau2_estimators.json  rma by the estimators HS, HSk, HE, SJ, EB, EE (and the SE of
+#                             tau^2 of every estimator), dat.bcg with 0-2 moderators
+#                             (tests/comparators/test_tau2_estimators.py)
 #   lme4_two_step_trial.json  lmer / gls fits of one simulated longitudinal trial
 #                             (tests/comparators/test_mixed.py)
 # Each file has a "source" (R and package versions, data set) and, per block, the R "call".
@@ -335,6 +338,33 @@ for (method in c("ML", "REML", "FE")) {
 do.call(write_ref, c(list("metafor_bcg_metareg.json",
                           "dat.bcg log RR (escalc measure RR), meta-regressions on ablat and year"),
                      metareg_bcg))
+
+# ------------------------------------------------------------------------ further tau^2 estimators
+# metafor's other estimators of tau^2 (Hunter-Schmidt HS and HSk, Hedges HE, Sidik-Jonkman SJ,
+# empirical Bayes EB) and its equal-effects name EE, with and without moderators, and the
+# standard error of tau^2 of every estimator (tests/comparators/test_tau2_estimators.py)
+tau2_est <- list()
+for (method in c("HS", "HSk", "HE", "SJ", "EB", "EE", "REML", "ML", "DL", "PM")) {
+  tau2_est[[paste0("intercept_", method)]] <- metareg_fit(~ 1, method, "z", FALSE)
+  tau2_est[[paste0("ablat_", method)]] <- metareg_fit(~ ablat, method, "z", TRUE)
+  tau2_est[[paste0("ablat_year_", method)]] <- metareg_fit(~ ablat + year, method, "z", FALSE)
+}
+for (method in c("HE", "SJ")) {
+  tau2_est[[paste0("ablat_", method, "_knha")]] <- metareg_fit(~ ablat, method, "knha", TRUE)
+}
+# homogeneous made-up studies: the moment estimators are truncated at 0
+homog <- data.frame(yi = c(0.10, 0.12, 0.09, 0.11, 0.13), vi = c(0.02, 0.03, 0.025, 0.04, 0.05))
+homogeneous <- list(yi = homog$yi, vi = homog$vi)
+for (method in c("HS", "HSk", "HE", "SJ", "EB")) {
+  fit <- rma(yi, vi, data = homog, method = method, control = tight)
+  homogeneous[[method]] <- list(
+    call = sprintf('rma(yi, vi, data = homog, method = "%s", control = tight)', method),
+    tau2 = fit$tau2, se_tau2 = fit$se.tau2, beta = as.numeric(fit$b), se = fit$se)
+}
+do.call(write_ref, c(list("metafor_tau2_estimators.json",
+                          paste("dat.bcg log RR (escalc measure RR) by metafor's further tau^2",
+                                "estimators; and five made-up homogeneous studies")),
+                     tau2_est, list(homogeneous = homogeneous)))
 
 # ------------------------------------------------------------------------ mixed models (lme4, nlme)
 # one trial of bayes_hte.simulate.two_step (120 participants, MAR dropout, 270 measurements),

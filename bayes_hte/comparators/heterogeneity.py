@@ -22,6 +22,17 @@ estimators of :math:`\tau^2` (all truncated at 0) are
     The root of the generalised Q statistic
     :math:`Q(\tau^2) = \sum_k w_k(\tau^2)(y_k - \hat\mu(\tau^2))^2 = K - 1`
     (0 when :math:`Q(0) < K-1`), found by safeguarded Newton steps.
+``EB`` (empirical Bayes; Morris 1983, Berkey et al. 1995)
+    Its estimating equation :math:`Q(\tau^2)\,K/(K-1) = K` is PM's, so is its estimate;
+    its standard error differs.
+``HS``, ``HSk``, ``HE``, ``SJ``
+    Hunter & Schmidt (2004) :math:`\max\{0, (Q - K)/S_1\}` (``HSk``: :math:`Q` scaled
+    by :math:`K/(K-1)`), Hedges (1983)
+    :math:`\max\{0, s^2_y - \bar v\}` (the sample variance of :math:`y_k` less the mean
+    sampling variance), Sidik & Jonkman (2005) :math:`\tau^2_0 Q(\tau^2_0)/(K-1)` from
+    :math:`\tau^2_0 = \sum_k(y_k-\bar y)^2/K`.
+
+``"EE"`` and ``"CE"`` (metafor's names of the equal-effects model) are read as ``"FE"``.
 
 The generalised Q statistic is decreasing in :math:`\tau^2`; the Q-profile confidence
 interval for :math:`\tau^2` (Viechtbauer 2007) solves :math:`Q(\tau^2) = \chi^2_{K-1}`
@@ -39,14 +50,35 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, stats
 
+from bayes_hte.comparators._wls import MOMENT_METHODS, moment_tau2
 from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
 from bayes_hte.options import MetaMethod
 
-__all__ = ["METHODS", "estimate_tau2", "generalized_q", "q_profile_ci", "tau2_dl",
-           "tau2_likelihood", "tau2_pm"]
+__all__ = ["FE_ALIASES", "METHODS", "canonical_method", "estimate_tau2", "generalized_q",
+           "q_profile_ci", "tau2_dl", "tau2_likelihood", "tau2_pm"]
 
-METHODS: tuple[str, ...] = get_args(MetaMethod)
+#: metafor's other names of the fixed-effects (equal-effects) model, read as ``"FE"``.
+FE_ALIASES: tuple[str, ...] = ("EE", "CE")
+#: The estimators (``MetaMethod`` without the aliases of ``"FE"``).
+METHODS: tuple[str, ...] = tuple(m for m in get_args(MetaMethod) if m not in FE_ALIASES)
+
+
+def canonical_method(method: str) -> str:
+    """``method`` with metafor's aliases of fixed effects (``"EE"``, ``"CE"``) read as
+    ``"FE"``.
+
+    Raises
+    ------
+    ValueError
+        Not one of :data:`METHODS` or :data:`FE_ALIASES`.
+    """
+    if isinstance(method, str) and method in FE_ALIASES:
+        return "FE"
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (or {FE_ALIASES}, read as 'FE'), "
+                         f"got {method!r}")
+    return method
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -347,10 +379,10 @@ def estimate_tau2(yi: npt.ArrayLike, vi: npt.ArrayLike, method: MetaMethod = "RE
     ----------
     yi, vi : array_like, shape (K, R...)
         Effect sizes and sampling variances, studies on the first axis.
-    method : {"FE", "DL", "REML", "ML", "PM"}
-        The estimator (module docstring); ``"FE"`` gives 0.
+    method : {"FE", "DL", "REML", "ML", "PM", "HS", "HSk", "HE", "SJ", "EB"}
+        The estimator (module docstring); ``"FE"`` (or ``"EE"``, ``"CE"``) gives 0.
     tol, maxiter : float, int
-        Convergence control of the iterative estimators (REML, ML, PM).
+        Convergence control of the iterative estimators (REML, ML, PM, EB).
 
     Returns
     -------
@@ -364,6 +396,7 @@ def estimate_tau2(yi: npt.ArrayLike, vi: npt.ArrayLike, method: MetaMethod = "RE
     ValueError
         An unknown method.
     """
+    method = canonical_method(method)
     y, v, trailing = _check_inputs(yi, vi)
     tau2, conv = _tau2(y, v, method, tol=tol, maxiter=maxiter)
     return tau2.reshape(trailing), conv.reshape(trailing)
@@ -377,8 +410,10 @@ def _tau2(y, v, method: str, *, tol: float, maxiter: int) -> tuple[np.ndarray, n
         return tau2_dl(y, v), np.ones(m, dtype=bool)
     if method in ("REML", "ML"):
         return tau2_likelihood(y, v, reml=method == "REML", tol=tol, maxiter=maxiter)
-    if method == "PM":
+    if method in ("PM", "EB"):
         return tau2_pm(y, v, tol=min(tol, 1e-12), maxiter=maxiter)
+    if method in MOMENT_METHODS:
+        return moment_tau2(y, v, np.ones((y.shape[0], 1, m)), method), np.ones(m, dtype=bool)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 

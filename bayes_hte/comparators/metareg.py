@@ -20,7 +20,17 @@ With :math:`W = \mathrm{diag}\{1/(v_k+\tau^2)\}` and
   :math:`\tau^2 = 0` and :math:`Q_E = y'P_0y`;
 - ``"PM"``: the generalised Paule–Mandel estimator, the root of
   :math:`y'P y = K - p` (0 when :math:`Q_E \le K - p`);
-- ``"FE"``: 0 (fixed-effects meta-regression).
+- ``"EB"``: empirical Bayes, whose equation :math:`y'Py\,K/(K-p) = K` is PM's (the
+  same estimate, its own standard error);
+- ``"HS"``: Hunter–Schmidt, :math:`\max\{0, (Q_E - K)/\sum_k v_k^{-1}\}`; ``"HSk"``
+  the same with :math:`Q_E` scaled by :math:`K/(K-p)`;
+- ``"HE"``: Hedges, :math:`\max\{0, (y'P_Iy - \mathrm{tr}(P_IV))/(K-p)\}` with
+  :math:`P_I` the ordinary least-squares :math:`P` (:math:`W = I`), :math:`V =
+  \mathrm{diag}(v_k)`;
+- ``"SJ"``: Sidik–Jonkman, :math:`\tau^2_0\, y'P_sy/(K-p)` with :math:`P_s` at
+  :math:`\tau^2_0 = \sum_k (y_k - \bar y)^2/K`;
+- ``"FE"``: 0 (fixed-effects meta-regression; ``"EE"`` and ``"CE"``, metafor's names of
+  the equal-effects model, are read as ``"FE"``).
 
 Then :math:`\hat\beta = (X'WX)^{-1}X'Wy` with covariance :math:`(X'WX)^{-1}`, Wald z
 tests, or with ``knha=True`` the Knapp–Hartung adjustment (covariance times
@@ -35,7 +45,8 @@ against the intercept-only model's :math:`\tau^2_0` (Raudenbush 2009; 0 when
 fit, :math:`1 - \{Q_E/(K-p)\}/\{Q_{E,0}/(K-1)\}`, as metafor computes it). The standard error of
 :math:`\tau^2` is that of metafor 3.8 for each estimator (REML
 :math:`\sqrt{2/\mathrm{tr}(PP)}`, ML :math:`\sqrt{2/\mathrm{tr}(WW)}`, DL and PM their
-moment formulas). Viechtbauer (2010), *J Stat Softw* 36(3); Viechtbauer et al. (2015),
+moment formulas).
+Viechtbauer (2010), *J Stat Softw* 36(3); Viechtbauer et al. (2015),
 *Res Synth Methods* 6:306 (the test statistics); matches metafor 3.8-1 to 6 significant
 digits (tests/comparators/test_metareg.py).
 
@@ -62,13 +73,14 @@ import pandas as pd
 from scipy import optimize, stats
 
 from bayes_hte.comparators._moderators import INTERCEPT, design_inputs, real_matrix
-from bayes_hte.comparators.heterogeneity import METHODS, estimate_tau2
+from bayes_hte.comparators._wls import MOMENT_METHODS, WLSFit, moment_tau2, tau2_se
+from bayes_hte.comparators.heterogeneity import canonical_method, estimate_tau2
 from bayes_hte.comparators.printout import metareg_text
 from bayes_hte.comparators.results import check_ci_prob, critical_value
 from bayes_hte.comparators.univariate import _se_column, _transform, warn_variance_ratio
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
-from bayes_hte.options import MetaMethod, Transform, check_choice
+from bayes_hte.options import MetaMethod, Transform
 
 
 @dataclass(frozen=True)
@@ -319,59 +331,10 @@ class MetaRegression:
 
 
 # =========================================================================== fitting
-class _Fit:
-    r"""The weighted least-squares fit at one tau2 per replicate, by a complete QR of
-    :math:`W^{1/2}X` with the rows in decreasing weight (no normal equations: their
-    condition number is the square of the design's, and a study with a tiny variance
-    would swamp them; the sorted rows keep Householder QR accurate when the weights span
-    many orders of magnitude).
-
-    ``w`` (K, R) the weights, ``inv`` (R, p, p) :math:`(X'WX)^{-1}`, ``beta`` (p, R),
-    ``quad`` (R,) :math:`y'Py`, the weighted residual sum of squares (>= 0 by
-    construction), ``Py`` (K, R), ``trace`` (R,) :math:`\mathrm{tr}P`; ``P`` (R, K, K)
-    on first use. With :math:`Q = [Q_1, Q_2]`, :math:`P = W^{1/2}Q_2Q_2'W^{1/2}`, so the
-    residual quantities come from :math:`Q_2` without cancellation.
-    """
-
-    def __init__(self, y, v, X, tau2):
-        K, p, _ = X.shape
-        self.w = 1.0 / (v + tau2[None, :])
-        order = np.argsort(-self.w, axis=0, kind="stable").T  # (R, K)
-        self._order = order
-        sw = np.take_along_axis(np.sqrt(self.w).T, order, axis=1)  # (R, K), sorted
-        A = np.take_along_axis(np.moveaxis(X, -1, 0), order[:, :, None], axis=1) \
-            * sw[:, :, None]
-        Q, Rm = np.linalg.qr(A, mode="complete")  # Q (R, K, K), Rm (R, K, p)
-        Rinv = np.linalg.inv(Rm[:, :p, :])
-        self.inv = Rinv @ np.swapaxes(Rinv, 1, 2)
-        z = sw * np.take_along_axis(y.T, order, axis=1)  # (R, K)
-        qz = np.einsum("rkj,rk->rj", Q, z)
-        self.beta = np.einsum("rpq,rq->pr", Rinv, qz[:, :p])
-        self.quad = (qz[:, p:] ** 2).sum(axis=1)
-        self._sw, self._Q2 = sw, Q[:, :, p:]
-        resid = np.einsum("rkj,rj->rk", self._Q2, qz[:, p:])  # Q2 Q2' W^(1/2) y
-        self.Py = self._unsort(sw * resid).T  # (K, R)
-        self.trace = (sw**2 * (self._Q2**2).sum(axis=2)).sum(axis=1)
-
-    def _unsort(self, a: np.ndarray) -> np.ndarray:
-        out = np.empty_like(a)
-        np.put_along_axis(out, self._order, a, axis=1)
-        return out
-
-    @property
-    def P(self) -> np.ndarray:
-        """P (R, K, K), in the studies' order."""
-        half = self._sw[:, :, None] * self._Q2  # W^(1/2) Q2, sorted rows
-        Ps = np.einsum("rkj,rlj->rkl", half, half)
-        inv = np.argsort(self._order, axis=1)
-        Ps = np.take_along_axis(Ps, inv[:, :, None], axis=1)
-        return np.take_along_axis(Ps, inv[:, None, :], axis=2)
-
-
 def _loglik(y, v, X, tau2, reml: bool) -> np.ndarray:
     """The (restricted) log-likelihood of each replicate at ``tau2`` (R,), up to a
     constant."""
-    fit = _Fit(y, v, X, tau2)
+    fit = WLSFit(y, v, X, tau2)
     ll = -0.5 * (np.log(v + tau2[None, :]).sum(axis=0) + fit.quad)
     if reml:
         ll = ll + 0.5 * np.linalg.slogdet(fit.inv)[1]  # - log|X'WX| / 2
@@ -384,7 +347,7 @@ def _scoring(y, v, X, start, reml: bool, maxiter: int, tol: float):
     tau2, converged = start.copy(), np.zeros(start.shape, dtype=bool)
     scale = v.mean(axis=0)
     for _ in range(maxiter):
-        fit = _Fit(y, v, X, tau2)
+        fit = WLSFit(y, v, X, tau2)
         yPPy = (fit.Py**2).sum(axis=0)
         if reml:
             P = fit.P
@@ -446,34 +409,21 @@ def _tau2(y, v, X, method: str, maxiter: int, tol: float):
         return tau2, converged
     if method in ("ML", "REML"):
         return _likelihood_tau2(y, v, X, method == "REML", maxiter, tol)
-    fit0 = _Fit(y, v, X, tau2)
+    if method in MOMENT_METHODS:
+        return moment_tau2(y, v, X, method), converged
+    fit0 = WLSFit(y, v, X, tau2)
     qe = fit0.quad
     if method == "DL":
         return np.maximum(0.0, (qe - (K - p)) / fit0.trace), converged
-    # PM: bisection on the decreasing y'P(tau2)y - (K - p), to a relative tolerance
+    # PM and EB: bisection on the decreasing y'P(tau2)y - (K - p), to a relative tolerance
     lo, hi = np.zeros(R), np.full(R, 10 * (y.var(axis=0) + v.max(axis=0)))
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        above = _Fit(y, v, X, mid).quad > K - p
+        above = WLSFit(y, v, X, mid).quad > K - p
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
         if np.all(hi - lo <= tol * hi):
             break
     return np.where(qe > K - p, 0.5 * (lo + hi), 0.0), converged
-
-
-def _tau2_se(method, tau2, fit, fit0, K, p):
-    if method == "REML":
-        P = fit.P
-        return np.sqrt(2 / np.einsum("rkl,rlk->r", P, P))
-    if method == "ML":
-        return np.sqrt(2 / (fit.w * fit.w).sum(axis=0))
-    if method == "DL":
-        tr0, P0 = fit0.trace, fit0.P
-        pp0 = np.einsum("rkl,rlk->r", P0, P0)
-        return np.sqrt((2 * (K - p) + 4 * tau2 * tr0 + 2 * tau2**2 * pp0) / tr0**2)
-    if method == "PM":
-        return np.sqrt(2 * K**2 / (K - p) / fit.w.sum(axis=0) ** 2)
-    return np.full(tau2.shape, np.nan)
 
 
 def _r2(y, v, X, tau2, qe, method, maxiter, tol) -> np.ndarray:
@@ -482,7 +432,7 @@ def _r2(y, v, X, tau2, qe, method, maxiter, tol) -> np.ndarray:
     FE the adjusted R^2 of the weighted least-squares fit, 1 - (QE/(K-p)) / (QE_0/(K-1))."""
     K, p, R = X.shape
     if method == "FE":
-        qe0 = _Fit(y, v, np.ones((K, 1, R)), np.zeros(R)).quad
+        qe0 = WLSFit(y, v, np.ones((K, 1, R)), np.zeros(R)).quad
         with np.errstate(divide="ignore", invalid="ignore"):
             adj = 1 - (qe / (K - p)) / (qe0 / (K - 1))
         return np.where(qe0 > 0, np.maximum(0.0, 100 * adj), 0.0)
@@ -523,8 +473,9 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
         model is intercept-only (a random-effects meta-analysis).
     intercept : bool
         Add the intercept column ``"intrcpt"`` to ``mods``.
-    method : {"REML", "ML", "DL", "PM", "FE"}
-        Estimator of the residual :math:`\tau^2`.
+    method : {"REML", "ML", "DL", "PM", "EB", "HS", "HSk", "HE", "SJ", "FE"}
+        Estimator of the residual :math:`\tau^2` (module docstring; ``"EE"`` and ``"CE"``
+        are read as ``"FE"``).
     knha : bool
         Knapp–Hartung adjustment (t and F tests on :math:`K-p` df).
     ci_prob : float
@@ -562,7 +513,7 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     >>> fit.names, round(fit.tau2, 4)
     (('intrcpt', 'mods'), 0.0541)
     """
-    check_choice("method", method, METHODS)
+    method = canonical_method(method)
     check_ci_prob(ci_prob, error=ValueError)
     y, v, X, names, labels, measure, scale, has_intercept, single = design_inputs(
         yi, vi, X, mods, intercept, labels)
@@ -573,7 +524,7 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
                       "for random-effects models (metafor warns too)", UserWarning,
                       stacklevel=2)
     tau2, converged = _tau2(y, v, X, method, maxiter, tol)
-    fit = _Fit(y, v, X, tau2)
+    fit = WLSFit(y, v, X, tau2)
     beta = fit.beta
     cov = np.moveaxis(fit.inv, 0, -1).copy()
     df = np.inf
@@ -586,7 +537,7 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
     pval = 2 * dist.sf(np.abs(statistic))
     crit = critical_value(ci_prob, df=df)
     ci = np.stack([beta - crit * se, beta + crit * se])
-    fit0 = fit if method == "FE" else _Fit(y, v, X, np.zeros(R))  # FE: tau2 is 0
+    fit0 = fit if method == "FE" else WLSFit(y, v, X, np.zeros(R))  # FE: tau2 is 0
     qe = fit0.quad
     if method == "FE":
         i2 = np.where(qe > 0, np.maximum(0.0, 100 * (qe - (K - p)) / np.where(qe > 0, qe, 1)),
@@ -613,7 +564,7 @@ def meta_regression(yi: npt.ArrayLike | EffectTable, vi: npt.ArrayLike | None = 
           else np.full(R, np.nan))
     out = dict(beta=beta, cov=cov, tau2=tau2, converged=converged, se=se,
                statistic=statistic, p=pval, ci=ci,
-               tau2_se=_tau2_se(method, tau2, fit, fit0, K, p), i2=i2, h2=h2, r2=r2, qe=qe,
+               tau2_se=tau2_se(method, tau2, y, v, X, fit, fit0), i2=i2, h2=h2, r2=r2, qe=qe,
                qe_p=stats.chi2.sf(qe, K - p), qm=qm, qm_p=qm_p, yi=y, vi=v, X=X)
     if single:  # one analysis: scalars and arrays without the replicate axis
         out = {k: (a[..., 0].item() if a.ndim == 1 else a[..., 0]) for k, a in out.items()}

@@ -214,7 +214,9 @@ def meta_analysis_text(result: Any, *, digits: int = 4) -> str:
             i2ci = f"  ({level} CI {_pct(i2lo)} to {_pct(i2hi)})"
         else:
             t2ci = tci = i2ci = ""
-        lines += [f"  tau^2 (between-study variance)     {f(result.tau2)}{t2ci}",
+        t2se = float(result.tau2_se)
+        t2se = f" (SE {f(t2se)})" if math.isfinite(t2se) else ""
+        lines += [f"  tau^2 (between-study variance)     {f(result.tau2)}{t2se}{t2ci}",
                   f"  tau   (between-study SD)           {f(result.tau)}{tci}"]
     else:
         i2ci = ""

@@ -51,12 +51,13 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from bayes_hte.comparators._wls import tau2_se
 from bayes_hte.comparators.heterogeneity import (
-    METHODS,
     _check_inputs,
     _cochran,
     _tau2,
     _weighted,
+    canonical_method,
     q_profile_ci,
 )
 from bayes_hte.comparators.printout import meta_analysis_text
@@ -104,8 +105,7 @@ def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REM
     DataError
         Invalid ``yi``/``vi``.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    method = canonical_method(method)
     if pi_type not in PI_TYPES:
         raise ValueError(f"pi_type must be 'metafor' or 'higgins', got {pi_type!r}")
     check_ci_prob(ci_prob, error=ValueError)
@@ -196,7 +196,8 @@ class MetaAnalysisResult(IntervalBounds):
         False where the tau² iteration failed (those replicates are ``nan``).
     k : int
         Number of studies.
-    method : {"FE", "DL", "REML", "ML", "PM"}
+    method : {"FE", "DL", "REML", "ML", "PM", "HS", "HSk", "HE", "SJ", "EB"}
+        The estimator (``"EE"`` and ``"CE"`` given are recorded as ``"FE"``).
     knha : bool
         Whether the Hartung–Knapp–Sidik–Jonkman adjustment was used.
     pi_type : {"metafor", "higgins"}
@@ -273,6 +274,19 @@ class MetaAnalysisResult(IntervalBounds):
         return out
 
     @cached_property
+    def tau2_se(self):
+        """Standard error of tau² as metafor 3.8 reports it for ``method`` (``se.tau2``;
+        NaN for FE; computed on first access)."""
+        if self.method == "FE":
+            return _scalarise(np.full(self.shape, np.nan))
+        y = self.yi.reshape(self.k, -1)
+        v = self.vi.reshape(self.k, -1)
+        t2 = np.asarray(self.tau2, dtype=float).reshape(-1)
+        se = tau2_se(self.method, np.where(np.isfinite(t2), t2, 0.0), y, v,
+                     np.ones((self.k, 1, y.shape[1])))
+        return _scalarise(np.where(np.isfinite(t2), se, np.nan).reshape(self.shape))
+
+    @cached_property
     def i2_ci(self) -> np.ndarray:
         """Interval for :math:`I^2` (percent) implied by the Q-profile tau² interval."""
         y = self.yi.reshape(self.k, -1)
@@ -296,7 +310,7 @@ class MetaAnalysisResult(IntervalBounds):
         -------
         pandas.DataFrame
             ``estimate, se, ci_low, ci_high, pi_low, pi_high, statistic, p, tau2,
-            tau2_ci_low, tau2_ci_high, tau, i2, h2, q, q_df, q_p, k, converged``; ``attrs``
+            tau2_se, tau2_ci_low, tau2_ci_high, tau, i2, h2, q, q_df, q_p, k, converged``; ``attrs``
             hold the method, ``knha``, ``ci_prob``, measure and scale. With a
             ``transform`` the standard error, which stays on the analysis scale (e.g.
             log RR), is named ``se_untransformed``.
@@ -308,7 +322,8 @@ class MetaAnalysisResult(IntervalBounds):
             "ci_low": f(ci[0]), "ci_high": f(ci[1]),
             "pi_low": f(pi[0]), "pi_high": f(pi[1]),
             "statistic": np.ravel(self.statistic), "p": np.ravel(self.p),
-            "tau2": np.ravel(self.tau2), "tau2_ci_low": t2ci[0], "tau2_ci_high": t2ci[1],
+            "tau2": np.ravel(self.tau2), "tau2_se": np.ravel(self.tau2_se),
+            "tau2_ci_low": t2ci[0], "tau2_ci_high": t2ci[1],
             "tau": np.sqrt(np.ravel(self.tau2)),
             "i2": np.ravel(self.i2), "h2": np.ravel(self.h2),
             "q": np.ravel(self.q), "q_df": self.q_df, "q_p": np.ravel(self.q_p),
@@ -470,8 +485,12 @@ def meta_analysis(
         supplies ``yi``, ``vi``, labels and the measure's scale.
     vi : array_like, same shape as ``yi``
         Sampling variances (> 0). Omit when ``yi`` is an EffectTable.
-    method : {"FE", "DL", "REML", "ML", "PM"}
-        Fixed effect (inverse variance) or the tau² estimator of the random-effects model.
+    method : {"FE", "DL", "REML", "ML", "PM", "HS", "HSk", "HE", "SJ", "EB"}
+        Fixed effect (inverse variance; ``"EE"`` and ``"CE"``, metafor's names of the
+        equal-effects model, are read as ``"FE"``) or the tau² estimator of the
+        random-effects model (:mod:`bayes_hte.comparators.heterogeneity`: DerSimonian–Laird,
+        REML, ML, Paule–Mandel, Hunter–Schmidt and its small-sample form, Hedges,
+        Sidik–Jonkman, empirical Bayes).
     knha : bool
         Hartung–Knapp–Sidik–Jonkman adjustment (t-based, as metafor ``test="knha"``).
     ci_prob : float
@@ -482,7 +501,7 @@ def meta_analysis(
     labels : sequence of str, optional
         Study labels (for plots and :meth:`MetaAnalysisResult.study_table`).
     tol, maxiter : float, int
-        Convergence control of the iterative tau² estimators (REML, ML, PM).
+        Convergence control of the iterative tau² estimators (REML, ML, PM, EB).
 
     Returns
     -------
@@ -514,6 +533,7 @@ def meta_analysis(
     >>> bool(res.tau2 > 0), res.ci.shape
     (True, (2,))
     """
+    method = canonical_method(method)
     yi, vi, labels, measure, scale = _unpack_effects(yi, vi, labels)
     y = np.array(yi, dtype=float, copy=True)
     v = np.array(vi, dtype=float, copy=True)

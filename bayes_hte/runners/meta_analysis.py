@@ -81,6 +81,7 @@ import pandas as pd
 
 from bayes_hte import plots
 from bayes_hte.comparators.causal import CausalMetaResult, causal_meta_analysis
+from bayes_hte.comparators.heterogeneity import canonical_method
 from bayes_hte.comparators.metareg import meta_regression
 from bayes_hte.comparators.printout import (
     causal_meta_text,
@@ -274,7 +275,12 @@ class MetaAnalysisRunner(Runner):
         methods = _as_list("methods", model["methods"])
         for m in methods:
             _choice("methods", m, get_args(MetaMethod))
-        model["methods"] = methods
+        canonical = [canonical_method(m) for m in methods]  # "EE", "CE" -> "FE"
+        repeated = sorted({m for m in canonical if canonical.count(m) > 1})
+        if repeated:
+            raise SpecError(f"[model] methods {methods} name the same estimator more than once "
+                            f"({repeated}; 'EE' and 'CE' are 'FE')")
+        model["methods"] = canonical
         _choice("pi_type", model["pi_type"], get_args(PIType))
         _choice("causal_variance", model["causal_variance"], get_args(CausalVariance))
         _choice("tau_prior", model["tau_prior"], get_args(TauPrior))

@@ -156,8 +156,9 @@ def fit_meta_analysis(data: StudyData, *, method: MetaMethod = "REML", knha: boo
     data : ArmTable, EffectTable or TrialSummaries
         Counts (one analysis per measure), effect sizes (one analysis) or trial
         summaries (one analysis of the trials' overall effects).
-    method : {"FE", "DL", "REML", "ML", "PM"}
-        Fixed effect or the :math:`\tau^2` estimator.
+    method : {"FE", "DL", "REML", "ML", "PM", "HS", "HSk", "HE", "SJ", "EB"}
+        Fixed effect or the :math:`\tau^2` estimator
+        (:func:`bayes_hte.comparators.meta_analysis`).
     knha : bool
         Hartung–Knapp–Sidik–Jonkman (t-based) interval.
     measure : {"RD", "RR", "OR"} or list of them, optional

@@ -203,7 +203,7 @@ def test_bad_data_and_options():
     with pytest.raises(DataError, match="needs more than 2 studies, has 2"):
         meta_regression(EFF.yi[:2], EFF.vi[:2], mods=BCG["ablat"][:2])
     with pytest.raises(ValueError, match="method must be one of"):
-        meta_regression(EFF, mods=BCG["ablat"], method="EB")
+        meta_regression(EFF, mods=BCG["ablat"], method="GENQ")
     with pytest.raises(ValueError, match="ci_prob"):
         meta_regression(EFF, mods=BCG["ablat"], ci_prob=95)
     fit = meta_regression(EFF, mods=BCG[["ablat", "year"]])

@@ -335,7 +335,7 @@ def test_option_errors():
     with pytest.raises(DataError, match="vi .* is required"):
         meta_analysis([0.1, 0.2])
     with pytest.raises(ValueError, match="method must be one of"):
-        meta_analysis([0.1, 0.2], [0.1, 0.1], method="HS")
+        meta_analysis([0.1, 0.2], [0.1, 0.1], method="GENQ")
     with pytest.raises(ValueError, match="level"):
         meta_analysis([0.1, 0.2], [0.1, 0.1], ci_prob=95)
     with pytest.raises(DataError, match="at least 3 studies"):

@@ -192,7 +192,11 @@ def test_events_and_totals_and_or(tmp_path):
      SpecError, r"\[data\] has unknown keys \['column'\]"),
     # a bad value names its key
     ('n11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\nn00 = "cneg"',
-     'measure = "RR"\nmethods = ["REML", "EB"]', SpecError, r"\[model\] methods = 'EB'"),
+     'measure = "RR"\nmethods = ["REML", "GENQ"]', SpecError, r"\[model\] methods = 'GENQ'"),
+    # metafor's EE is FE: asking for both is asking twice
+    ('n11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\nn00 = "cneg"',
+     'measure = "RR"\nmethods = ["FE", "EE"]', SpecError,
+     r"\[model\] methods .* more than once \(\['FE'\]"),
     ('n11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\nn00 = "cneg"', 'measure = "SMD"',
      SpecError, r"\[model\] measure = 'SMD'"),
     ('n11 = "tpos"\nn10 = "tneg"\nn01 = "cpos"\nn00 = "cneg"', "",

@@ -95,7 +95,7 @@ BASE = "bayes_meta_coverage"
     (("[output]", "[outputs]\n[output]"), r"unknown tables \['outputs'\]"),
     (('kind = "meta_analysis"', 'kind = "meta_regression"'),
      r"\[methods.REML\]: unknown method kind 'meta_regression'"),
-    (('method = "REML"', 'method = "EB"'), r"\[methods.REML\]: method must be one of"),
+    (('method = "REML"', 'method = "GENQ"'), r"\[methods.REML\]: method must be one of"),
     (('simulator = "normal_meta"', 'simulator = "normal_metaa"'),
      r"\[data\] simulator 'normal_metaa' cannot be used"),
     (('simulator = "normal_meta"', 'simulator = "normal_meta_truth"'),
