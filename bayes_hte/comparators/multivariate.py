@@ -71,7 +71,7 @@ from scipy import optimize, stats
 
 from bayes_hte.comparators.printout import mvmeta_text
 from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
-from bayes_hte.data.multivariate import validate_multivariate
+from bayes_hte.data.multivariate import multivariate_inputs, validate_multivariate
 from bayes_hte.errors import ConvergenceWarning, DataError
 from bayes_hte.options import OMEGA_STRUCTURES, LikelihoodMethod, MVMethod, OmegaStructure
 
@@ -337,6 +337,9 @@ def mvmeta_core(estimates: npt.ArrayLike, covariances: npt.ArrayLike, *,
     squeeze = np.ndim(estimates) == 2
     y, S = validate_multivariate(estimates, covariances)
     k, p, R = y.shape
+    if k < 2 and method != "FE":
+        raise DataError(f"a between-study covariance ({method}) needs at least 2 studies, "
+                        "got 1; use method='FE' for one study")
     fits = [_fit_one(y[..., r], S[..., r], method, structure, maxiter) for r in range(R)]
     out = {
         "mu": np.stack([f["mu"] for f in fits], axis=-1),
@@ -614,15 +617,20 @@ def mvmeta(
     estimates : array-like (k, p) or (k, p, R), or DataFrame (k, p)
         Study estimates; NaN marks a component a study does not report (it then
         contributes its other components, Remark C of the two-step paper).
-    covariances : array-like (k, p, p) or (k, p, p, R)
+    covariances : array-like (k, p, p) or (k, p, p, R), Mapping or xarray.DataArray
         Within-study covariance matrices :math:`S_i`; entries of unreported
-        components are ignored (may be NaN).
+        components are ignored (may be NaN). An array is read by position (the rows of
+        ``estimates``); a mapping ``{study label: (p, p) array or DataFrame}`` or a
+        DataArray with the study labels on its first dimension (e.g.
+        ``step1.covariance_array()``) is matched to the estimates by label
+        (:func:`bayes_hte.data.multivariate.multivariate_inputs`).
     method : {"REML", "ML", "FE"}
         Restricted or full maximum likelihood, or fixed effect (:math:`\Omega = 0`).
     structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
         Structure of :math:`\Omega` (ignored for FE).
     names, study_labels : sequence, optional
-        Coefficient and study labels (default: the DataFrame's, else 0..p-1 / 0..k-1).
+        Coefficient and study labels (default: the DataFrame's, which they must equal
+        when given, else 0..p-1 / 0..k-1).
     ci_prob : float
         Probability of the confidence and prediction intervals, in (0, 1).
     maxiter : int
@@ -639,7 +647,10 @@ def mvmeta(
     ------
     DataError
         Shapes that do not match, a study reporting nothing, a coefficient no study
-        reports, non-finite, asymmetric or non-positive-definite covariances.
+        reports, non-finite, asymmetric or non-positive-definite covariances, text
+        among the numbers, repeated study labels, labels that contradict the
+        DataFrame's or the labelled covariances', or one study with ``"REML"`` or
+        ``"ML"`` (:math:`\Omega` needs two).
     ValueError
         An unknown method or structure, or ``ci_prob`` outside (0, 1).
 
@@ -660,10 +671,8 @@ def mvmeta(
         array([ 0.3534, -0.3392])
     """
     check_ci_prob(ci_prob, error=ValueError)
-    if isinstance(estimates, pd.DataFrame):
-        names = list(estimates.columns) if names is None else names
-        study_labels = list(estimates.index) if study_labels is None else study_labels
-        estimates = estimates.to_numpy(dtype=float)
+    estimates, covariances, names, study_labels = multivariate_inputs(
+        estimates, covariances, names=names, study_labels=study_labels)
     validate_multivariate(estimates, covariances, study_labels=study_labels,
                           names=names)  # names the studies and coefficients at fault
     core = mvmeta_core(estimates, covariances, method=method, structure=structure,
@@ -739,6 +748,8 @@ def compare_structures(
     """
     if method not in ("REML", "ML"):
         raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+    estimates, covariances, names, _ = multivariate_inputs(estimates, covariances,
+                                                           names=names)
     rows = []
     for s in structures:
         rows.append(mvmeta(estimates, covariances, method=method, structure=s,

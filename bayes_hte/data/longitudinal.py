@@ -21,6 +21,8 @@ with visit indicators against a reference visit :math:`r`, is built by
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import get_args
@@ -39,9 +41,39 @@ from bayes_hte.data.checks import (
     encode_covariates,
     label_levels,
     real_column,
+    real_values,
 )
-from bayes_hte.errors import DataError, format_rows
+from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import LongitudinalCentering, MissingOutcome
+
+
+def _natural_key(label: str) -> tuple:
+    """``"week 10"`` -> ``("week ", 10, "")``: digits compare as numbers."""
+    parts = re.split(r"(\d+)", label)
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
+def _text_visit_order(vis: pd.Series, column: str) -> tuple:
+    """The order of a visit column that is neither numeric nor categorical: numbers held
+    as objects numerically; text as text, with a DataWarning when the numbers inside the
+    labels would order them otherwise; a mix of numbers and text refused."""
+    values = vis.unique().tolist()
+    _, bad = real_values(np.asarray(values, dtype=object))
+    if not bad.any():  # numbers (ints, floats) in an object column
+        return tuple(sorted(values))
+    if not bad.all():
+        nums = [v for v, b in zip(values, bad, strict=True) if not b][:3]
+        text = [v for v, b in zip(values, bad, strict=True) if b][:3]
+        raise DataError(f"visit column {column!r} mixes numbers {nums} and text {text}; "
+                        "give every visit as a number, or every visit as text")
+    order = tuple(sorted(values, key=str))
+    natural = tuple(sorted(values, key=lambda v: _natural_key(str(v))))
+    if order != natural:
+        warnings.warn(f"visit column {column!r} is text and is ordered as text: "
+                      f"{list(order)}, not by the numbers in the labels {list(natural)}; the "
+                      "order sets the reference visit and the coefficient names: pass an "
+                      "ordered pandas Categorical to choose it", DataWarning, stacklevel=3)
+    return order
 
 
 @dataclass(frozen=True)
@@ -177,9 +209,11 @@ class LongitudinalData:
             Participant identifier. Identifiers are nested in trials: the same label in
             two trials denotes two participants.
         visit : str
-            Visit (time point) column. Numeric visits are ordered numerically, an
-            ordered categorical by its categories, anything else as text. Visits may
-            differ between trials.
+            Visit (time point) column. Numeric visits are ordered numerically (also in
+            a column of object dtype holding only numbers), a categorical by its
+            categories, text as text (a ``DataWarning`` when that is not the order of
+            the numbers in the labels, e.g. ``"week 10"`` before ``"week 2"``: pass an
+            ordered categorical to set the order). Visits may differ between trials.
         covariates : sequence of str
             Baseline covariates (constant within participant); categorical columns are
             expanded to indicators against their first level.
@@ -260,7 +294,7 @@ class LongitudinalData:
             check_finite(frame, vis.to_numpy(dtype=float), f"visit column {visit!r}")
             visit_labels = tuple(sorted(vis.unique().tolist()))
         else:
-            visit_labels = tuple(sorted(vis.unique().tolist(), key=str))
+            visit_labels = _text_visit_order(vis, visit)
         visit_idx = vis.map({v: i for i, v in enumerate(visit_labels)}).to_numpy(dtype=np.int64)
 
         keys = pd.MultiIndex.from_arrays([study_idx, frame[subject].to_numpy()])

@@ -10,14 +10,157 @@ components (NaN) and naming the studies at fault by label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-from bayes_hte.data.checks import name_studies
+from bayes_hte.data.checks import name_studies, real_values
 from bayes_hte.errors import DataError
 
-__all__ = ["validate_multivariate"]
+__all__ = ["multivariate_inputs", "validate_multivariate"]
+
+
+def _numbers(values, what: str, labels: Sequence[str] | None,
+             names: Sequence[str] | None) -> np.ndarray:
+    """Float copy of ``values``; text (even ``"0.4"``), booleans and other objects are
+    refused, naming the study (first axis) and coefficient (second axis)."""
+    arr, bad = real_values(values)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        study = labels[where[0]] if labels is not None else where[0]
+        coef = (f", coefficient {names[where[1]]!r}" if names is not None and arr.ndim > 1
+                and where[1] < len(names) else "")
+        value = np.asarray(values, dtype=object)[tuple(where)]
+        raise DataError(f"{what} must be numbers: {value!r} in study {study!r}{coef} is "
+                        f"not (NaN marks a component a study does not report); "
+                        f"{int(bad.sum())} such entries")
+    return arr
+
+
+def _unique(labels: Sequence[str], what: str) -> None:
+    seen = pd.Index(labels)
+    if seen.has_duplicates:
+        dup = sorted(set(seen[seen.duplicated()].astype(str)))
+        raise DataError(f"{what} are repeated: {dup}; give each study one row")
+
+
+def _agree(given: Sequence | None, frame_labels: Sequence, what: str, where: str) -> None:
+    if given is not None and [str(g) for g in given] != [str(f) for f in frame_labels]:
+        raise DataError(f"{what}={[str(g) for g in given]} differ from the {where} of "
+                        f"estimates {[str(f) for f in frame_labels]}; the {where} label the "
+                        f"estimates: rename them instead of passing {what}")
+
+
+def _aligned_covariances(covariances, labels: Sequence[str], names: Sequence[str] | None,
+                         p: int) -> np.ndarray:
+    """Covariances given by study label (a Mapping, or a DataArray with coordinates on
+    its first dimension), in the order of ``labels``; per-study DataFrames (or the
+    DataArray's other two dimensions) aligned to the coefficient ``names``."""
+    if isinstance(covariances, xr.DataArray):
+        if covariances.ndim != 3:
+            raise DataError(f"covariances as a DataArray need 3 dimensions (study, coef, "
+                            f"coef_), got {covariances.dims}")
+        d0, d1, d2 = covariances.dims
+        keys = [str(x) for x in covariances[d0].values]
+        items = {}
+        for i, key in enumerate(keys):
+            block = covariances.isel({d0: i})
+            if names is not None and d1 in block.coords and d2 in block.coords:
+                block = pd.DataFrame(block.values, index=[str(x) for x in block[d1].values],
+                                     columns=[str(x) for x in block[d2].values])
+            else:
+                block = block.values
+            items[key] = block
+        _unique(keys, "covariances' study labels")
+    else:
+        items = {str(k): v for k, v in covariances.items()}
+        if len(items) != len(covariances):
+            raise DataError("covariances has study labels that are equal as text")
+    missing = [lab for lab in labels if lab not in items]
+    extra = [key for key in items if key not in set(labels)]
+    if missing or extra:
+        other = f"; covariances of studies not in the estimates: {extra}" if extra else ""
+        raise DataError(f"covariances are labelled by study: no covariance for {missing}"
+                        f"{other}")
+    out = np.empty((len(labels), p, p))
+    for i, lab in enumerate(labels):
+        block = items[lab]
+        if isinstance(block, pd.DataFrame):
+            rows, cols = [str(x) for x in block.index], [str(x) for x in block.columns]
+            if names is None or sorted(rows) != sorted(names) or sorted(cols) != sorted(names):
+                raise DataError(f"the covariance of study {lab!r} is labelled {rows} x "
+                                f"{cols}; the coefficients are {list(names or [])}")
+            block = block.set_axis(rows, axis=0).set_axis(cols, axis=1).loc[
+                list(names), list(names)]
+        arr = _numbers(block, f"the covariance of study {lab!r}", None, None)
+        if arr.shape != (p, p):
+            raise DataError(f"the covariance of study {lab!r} has shape {arr.shape}, "
+                            f"expected ({p}, {p})")
+        out[i] = arr
+    return out
+
+
+def multivariate_inputs(estimates, covariances, *, names: Sequence | None = None,
+                        study_labels: Sequence | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, tuple | None, tuple | None]:
+    r"""The estimates and covariances of a multivariate meta-analysis as float arrays,
+    matched by label where they carry labels (the entry point of
+    :func:`bayes_hte.comparators.mvmeta` and :class:`bayes_hte.MultivariateMetaModel`).
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame (k, p) or array_like (k, p) or (k, p, R)
+        Study estimates; a DataFrame's index labels the studies and its columns the
+        coefficients. NaN marks a component a study does not report.
+    covariances : array_like (k, p, p) or (k, p, p, R), Mapping or xarray.DataArray
+        Within-study covariances: by position (the rows of ``estimates``), or by study
+        label — a mapping ``{label: (p, p) array or DataFrame}`` or a DataArray whose
+        first dimension has the study labels as coordinates (e.g.
+        :meth:`bayes_hte.comparators.mixed.PerTrialMixedModels.covariance_array`); a
+        DataFrame's (or the DataArray's) row and column labels are matched to the
+        coefficient names.
+    names, study_labels : sequence, optional
+        Coefficient names and study labels; with a DataFrame they must equal its
+        columns and index (they label the estimates).
+
+    Returns
+    -------
+    (ndarray, ndarray, tuple or None, tuple or None)
+        Float copies of the estimates and covariances (the covariances in the order of
+        the estimates' studies), and the coefficient names and study labels as text
+        (None where neither the input nor the arguments give them).
+
+    Raises
+    ------
+    DataError
+        Text (even ``"0.4"``), booleans or other objects among the numbers, repeated
+        study labels, ``names`` / ``study_labels`` that contradict a DataFrame's labels,
+        labelled covariances missing a study of the estimates (or holding others), a
+        study's covariance labelled with other coefficients or of the wrong shape.
+    """
+    if isinstance(estimates, pd.DataFrame):
+        _agree(names, estimates.columns, "names", "columns")
+        _agree(study_labels, estimates.index, "study_labels", "index (rows)")
+        names, study_labels = list(estimates.columns), list(estimates.index)
+    labels = None if study_labels is None else tuple(str(s) for s in study_labels)
+    coefs = None if names is None else tuple(str(n) for n in names)
+    if labels is not None:
+        _unique(labels, "study labels")
+    y = _numbers(estimates, "estimates", labels, coefs)
+    if isinstance(covariances, Mapping | xr.DataArray):
+        if y.ndim != 2:
+            raise DataError("labelled covariances (a mapping or DataArray) need estimates "
+                            "of shape (k, p), without a replicate axis")
+        if labels is None:
+            raise DataError("covariances are labelled by study, the estimates are not: "
+                            "pass the estimates as a DataFrame indexed by study, or "
+                            "study_labels")
+        S = _aligned_covariances(covariances, labels, coefs, y.shape[1])
+    else:
+        S = _numbers(covariances, "covariances", labels, None)
+    return y, S, coefs, labels
 
 
 def validate_multivariate(estimates: np.ndarray | Sequence,

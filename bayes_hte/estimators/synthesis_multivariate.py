@@ -26,6 +26,7 @@ import xarray as xr
 
 from bayes_hte.data.checks import is_categorical
 from bayes_hte.data.longitudinal import LongitudinalData
+from bayes_hte.data.multivariate import multivariate_inputs
 from bayes_hte.effects import synthesis as synthesis_effects
 from bayes_hte.errors import DataError
 from bayes_hte.estimators.synthesis import SynthesisEstimator, _check_priors
@@ -77,12 +78,14 @@ class CoefficientEstimates:
         Parameters
         ----------
         estimates : array_like, shape (k, p), or pandas.DataFrame
-            Study estimates (NaN: not reported); a DataFrame's columns and index are the
-            default ``names`` and ``study_labels``.
-        covariances : array_like, shape (k, p, p)
-            Within-study covariances.
+            Study estimates (NaN: not reported); a DataFrame's columns and index give
+            ``names`` and ``study_labels``.
+        covariances : array_like, shape (k, p, p), Mapping or xarray.DataArray
+            Within-study covariances, by position or by study label
+            (:func:`bayes_hte.data.multivariate.multivariate_inputs`).
         names, study_labels : sequence, optional
-            Coefficient names and study labels (default ``0..p-1``, ``0..k-1``).
+            Coefficient names and study labels (default ``0..p-1``, ``0..k-1``; with a
+            DataFrame they must equal its columns and index).
 
         Returns
         -------
@@ -93,13 +96,12 @@ class CoefficientEstimates:
         ------
         DataError
             ``estimates`` is not two-dimensional, or the names / labels do not match
-            its shape.
+            its shape, or the inputs are refused by
+            :func:`~bayes_hte.data.multivariate.multivariate_inputs` (text among the
+            numbers, repeated labels, labels that contradict the DataFrame's).
         """
-        if isinstance(estimates, pd.DataFrame):
-            names = list(estimates.columns) if names is None else names
-            study_labels = list(estimates.index) if study_labels is None else study_labels
-            estimates = estimates.to_numpy(dtype=float)
-        y = np.array(estimates, dtype=float, copy=True)
+        y, S, names, study_labels = multivariate_inputs(
+            estimates, covariances, names=names, study_labels=study_labels)
         if y.ndim != 2:
             raise DataError(f"estimates must have shape (k, p) (studies x coefficients), "
                             f"got {y.shape}")
@@ -110,8 +112,7 @@ class CoefficientEstimates:
         if len(names) != p or len(labels) != k:
             raise DataError(f"names ({len(names)}) / study_labels ({len(labels)}) must "
                             f"match the {p} coefficients and {k} studies of estimates")
-        return cls(estimates=y, covariances=np.array(covariances, dtype=float, copy=True),
-                   names=names, study_labels=labels)
+        return cls(estimates=y, covariances=S, names=names, study_labels=labels)
 
     def to_dataset(self) -> xr.Dataset:
         """The arrays as an ``xarray.Dataset`` (dims study, coef, coef\\_).
@@ -273,8 +274,9 @@ class MultivariateMetaModel(_CoefficientModel):
             **self._options(), "names": data.names, "study_labels": data.study_labels}
 
     def fit(self, estimates: np.ndarray | pd.DataFrame | CoefficientEstimates,
-            covariances: np.ndarray | None = None, *, names: Sequence[str] | None = None,
-            study_labels: Sequence | None = None, draws: int = 1000, tune: int = 1000,
+            covariances: np.ndarray | Mapping | xr.DataArray | None = None, *,
+            names: Sequence[str] | None = None, study_labels: Sequence | None = None,
+            draws: int = 1000, tune: int = 1000,
             chains: int = 4, random_seed: int | None = None, sampler: Sampler | None = None,
             target_accept: float | None = None, progressbar: bool = False,
             log_likelihood: bool = True, posterior_predictive: bool = True) -> Self:
@@ -287,10 +289,10 @@ class MultivariateMetaModel(_CoefficientModel):
         ----------
         estimates : array_like, shape (k, p), pandas.DataFrame or CoefficientEstimates
             Study estimates (NaN: not reported); a DataFrame's columns and index give
-            the default names and labels.
-        covariances : array_like, shape (k, p, p)
-            Within-study covariances (omit when ``estimates`` is a
-            ``CoefficientEstimates``).
+            the names and labels.
+        covariances : array_like, shape (k, p, p), Mapping or xarray.DataArray
+            Within-study covariances, by position or by study label (omit when
+            ``estimates`` is a ``CoefficientEstimates``).
         names, study_labels : sequence, optional
             Coefficient names and study labels.
         draws, tune, chains, random_seed, sampler, target_accept, progressbar, \

@@ -195,6 +195,30 @@ def test_errors(trial, trial_frame):
         mixed_model(trial, method="FE")
 
 
+@pytest.mark.parametrize("covariance", ["random_intercept", "unstructured"])
+def test_a_trial_fitted_exactly_is_refused(trial_frame, covariance):
+    """A constant outcome (or one the design determines) gave residual SDs of 1e-152, a
+    log-likelihood of +64,000 and SEs of 0 (random intercept; a raw numpy error with the
+    unstructured covariance), and step 2 gave that trial all the weight."""
+    cols = dict(outcome="y", treatment="treat", study="trial", subject="subject",
+                visit="visit", covariates=["z"])
+    two = pd.concat([trial_frame.assign(trial="A"), trial_frame.assign(trial="B", y=0.0)],
+                    ignore_index=True)
+    data = bh.LongitudinalData.from_frame(two, **cols)
+    with pytest.raises(DataError, match=r"the outcome is constant \(0.0\) in study 'B': "
+                                        "its residual variance is 0"):
+        per_trial_mixed_models(data, covariance=covariance)
+    exact = trial_frame.assign(y=1.0 + 2.0 * trial_frame["treat"] - 0.1 * trial_frame["z"])
+    data = bh.LongitudinalData.from_frame(exact, **cols)
+    with pytest.raises(DataError, match="fits the outcome of study 'T01' exactly"):
+        mixed_model(data, covariance=covariance)
+    # each participant's outcome constant over the visits: no within-participant variance
+    same = trial_frame.assign(y=trial_frame.groupby("subject")["y"].transform("first"))
+    data = bh.LongitudinalData.from_frame(same, **cols)
+    with pytest.raises(DataError, match="within-participant variance|exactly"):
+        mixed_model(data, covariance=covariance)
+
+
 def test_input_frame_unchanged(trial_frame):
     before = trial_frame.copy()
     d = bh.LongitudinalData.from_frame(trial_frame, outcome="y", treatment="treat",

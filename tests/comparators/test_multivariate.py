@@ -309,3 +309,70 @@ def test_errors_name_coefficients_and_studies_by_label():
     two.loc["Knowles 1979"] = np.nan
     with pytest.raises(DataError, match="no component is reported in study 'Knowles 1979'"):
         mvmeta(two, S)
+
+
+# ------------------------------------------------------------------ labels and inputs
+def _berkey_frame():
+    y, S, _ = berkey1998()
+    return pd.DataFrame(y, columns=["PD", "AL"], index=[f"s{i}" for i in range(1, 6)]), S
+
+
+def test_labelled_covariances_are_matched_by_label():
+    """A mapping of per-study DataFrames, or a DataArray (step 1's covariance_array),
+    follows the estimates whatever the order of their rows and columns."""
+    import xarray as xr
+
+    Y, S = _berkey_frame()
+    ref = mvmeta(Y, S)
+    by_label = {lab: pd.DataFrame(S[i], index=["PD", "AL"], columns=["PD", "AL"])
+                for i, lab in enumerate(Y.index)}
+    res = mvmeta(Y[["AL", "PD"]].iloc[::-1], by_label)
+    np.testing.assert_allclose(res.estimate, ref.estimate[::-1], rtol=1e-6)  # optimiser
+    arr = xr.DataArray(S, dims=("study", "coef", "coef_"),
+                       coords={"study": list(Y.index), "coef": ["PD", "AL"],
+                               "coef_": ["PD", "AL"]})
+    res = mvmeta(Y.iloc[[2, 0, 4, 1, 3]], arr)
+    np.testing.assert_allclose(res.estimate, ref.estimate, rtol=1e-6)
+    with pytest.raises(DataError, match=r"no covariance for \['s5'\]"):
+        mvmeta(Y, {k: v for k, v in list(by_label.items())[:4]})
+    with pytest.raises(DataError, match=r"not in the estimates: \['x'\]"):
+        mvmeta(Y, {**by_label, "x": by_label["s1"]})
+    with pytest.raises(DataError, match="study 's2' is labelled"):
+        mvmeta(Y, {**by_label, "s2": by_label["s2"].set_axis(["PD", "XX"], axis=1)})
+    with pytest.raises(DataError, match="estimates are not"):
+        mvmeta(Y.to_numpy(), by_label)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"names": ["AL", "PD"]}, r"names=\['AL', 'PD'\] differ from the columns"),
+    ({"study_labels": list("abcde")}, r"study_labels=.* differ from the index"),
+])
+def test_arguments_that_contradict_the_frame_are_refused(kwargs, match):
+    Y, S = _berkey_frame()
+    with pytest.raises(DataError, match=match):
+        mvmeta(Y, S, **kwargs)
+    with pytest.raises(DataError, match=match):
+        bh.MultivariateMetaModel().fit(Y, S, **kwargs)
+
+
+def test_text_repeated_labels_and_one_study_are_refused():
+    Y, S = _berkey_frame()
+    text = Y.astype(object)
+    text.loc["s3", "PD"] = "n/a"
+    with pytest.raises(DataError, match="'n/a' in study 's3', coefficient 'PD' is not"):
+        mvmeta(text, S)
+    with pytest.raises(DataError, match="'0.47' in study 's1', coefficient 'PD'"):
+        mvmeta(Y.astype(str), S)  # numbers as text are not read as numbers
+    with pytest.raises(DataError, match="covariances must be numbers"):
+        mvmeta(Y, S.astype(str))
+    with pytest.raises(DataError, match="estimates must be numbers"):
+        mvmeta(Y.astype(bool), S)
+    with pytest.raises(DataError, match=r"study labels are repeated: \['s'\]"):
+        mvmeta(Y.set_axis(["s", "s", "t", "u", "v"]), S)
+    with pytest.raises(DataError, match=r"study labels are repeated"):
+        compare_structures(Y.set_axis(["s", "s", "t", "u", "v"]), S)
+    for method in ("REML", "ML"):
+        with pytest.raises(DataError, match="needs at least 2 studies, got 1"):
+            mvmeta(Y.iloc[:1], S[:1], method=method)
+    one = mvmeta(Y.iloc[:1], S[:1], method="FE")  # one study: its own estimate
+    np.testing.assert_allclose(one.estimate, Y.iloc[0].to_numpy())

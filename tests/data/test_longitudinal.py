@@ -1,5 +1,7 @@
 """LongitudinalData: construction, encoding, design of model (3), and every DataError."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,6 +61,32 @@ def test_numeric_visits_sorted_numerically_and_categorical_order_kept():
                                  categories=["base", "w2", "w4"], ordered=True)
     d2 = LongitudinalData.from_frame(df2, **COLS)
     assert d2.visit_labels == ("base", "w2", "w4")
+
+
+def test_visits_held_as_objects_or_text():
+    """Numbers in an object column are ordered as numbers (they were ordered as text,
+    silently changing the reference visit); text is ordered as text, with a warning when
+    the numbers inside the labels say otherwise; a mix is refused."""
+    df = small_frame()
+    weeks = df["week"].map({0: 10, 2: 2, 4: 4})
+    assert LongitudinalData.from_frame(df.assign(week=weeks.astype(object)),
+                                       **COLS).visit_labels == (2, 4, 10)
+    assert LongitudinalData.from_frame(df.assign(week=(weeks + 0.5).astype(object)),
+                                       **COLS).visit_labels == (2.5, 4.5, 10.5)
+    text = weeks.map(lambda w: f"week {w}")
+    with pytest.warns(bh.DataWarning, match=r"ordered as text: \['week 10', 'week 2', "
+                      r"'week 4'\], not by the numbers in the labels \['week 2', 'week 4', "
+                      r"'week 10'\]"):
+        d = LongitudinalData.from_frame(df.assign(week=text), **COLS)
+    assert d.visit_labels == ("week 10", "week 2", "week 4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # labels whose text order is their order: silent
+        LongitudinalData.from_frame(df.assign(week=weeks.map({10: "c", 2: "a", 4: "b"})),
+                                    **COLS)
+    mixed = weeks.astype(object).where(weeks != 4, "4")
+    with pytest.raises(DataError, match=r"visit column 'week' mixes numbers \[.*\] and "
+                                        r"text \['4'\]"):
+        LongitudinalData.from_frame(df.assign(week=mixed), **COLS)
 
 
 def test_design_matrix_model3_and_remark_c_columns():
