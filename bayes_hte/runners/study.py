@@ -57,6 +57,7 @@ of each method and the failures). The estimates themselves stay in the store.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hte.comparators.results import check_ci_prob
+from bayes_hte.options import check_type_of_default
 from bayes_hte.plots.studies import plot_estimates, plot_performance, plot_zip
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner
@@ -78,6 +80,7 @@ from bayes_hte.runners.schema import (
     required,
 )
 from bayes_hte.studies import Study, StudyResult, performance
+from bayes_hte.studies import load as load_store
 from bayes_hte.studies import run as run_study
 from bayes_hte.studies.methods import (
     check_method_data,
@@ -85,6 +88,7 @@ from bayes_hte.studies.methods import (
     make_method,
     make_truth,
     method_options,
+    simulator_params,
 )
 from bayes_hte.studies.performance import MEASURES
 
@@ -235,6 +239,28 @@ def measure_table(perf: pd.DataFrame, *, measure: str, factors: Sequence[str] = 
         table = table.drop(columns="failed")
     return table.fillna("").reset_index(drop=True)
 
+
+
+def _check_scenarios(simulator: str, study: Study) -> None:
+    """Each scenario's levels by the simulator's defaults (``k = "twenty"``), then one
+    draw of each scenario's data and its truth (``k = -3``): a SpecError naming the
+    scenario before any replicate runs (the draw uses its own generator, not a
+    replicate's)."""
+    defaults = simulator_params(simulator)
+    for i, scenario in enumerate(study.scenarios):
+        where = f"[scenarios] scenario {i} ({scenario})"
+        for factor, level in scenario.items():
+            if level is not None and factor in defaults:
+                try:
+                    check_type_of_default(f"level of {factor!r}", level, defaults[factor])
+                except ValueError as err:
+                    raise SpecError(f"{where}: {err}") from err
+        try:
+            data = study.generate(np.random.default_rng(0), **scenario)
+            study.truth(**scenario, **({"data": data} if study.truth_reads_data else {}))
+        except Exception as err:  # any failure of the draw is the spec's
+            raise SpecError(f"{where} cannot be simulated with {simulator!r}: "
+                            f"{type(err).__name__}: {err}") from err
 
 class StudyRunner(Runner):
     """``bayes-hte study``: a simulation study (:mod:`bayes_hte.studies`) from a spec.
@@ -442,6 +468,7 @@ class StudyRunner(Runner):
                 raise SpecError(f"[scenarios] {err}") from err
             groups.append(StudyGroup(label=label, study=study, store=root / _slug(label),
                                      replicates=reps, chunk=group_chunk))
+        _check_scenarios(simulator, groups[0].study)
         try:  # a truth that reads the data names its estimands in the results
             estimands = ([] if groups[0].study.truth_reads_data
                          else list(truth(**groups[0].study.scenarios[0])))
@@ -509,6 +536,13 @@ class StudyRunner(Runner):
                                     if "overwrite" in str(err) else f"{g.label}: {err}") from err
                 self.log(f"    {res.n_run} replicates run, {res.n_skipped} found in the "
                          f"store, {res.wall_seconds:.1f} s")
+                stored = load_store(g.store).estimates  # a rerun with fewer replicates:
+                more = stored[stored["replicate"] >= g.replicates]  # the tables use them all
+                if len(more):
+                    self.log(f"    the store holds {int(stored['replicate'].max()) + 1} "
+                             f"replicates per scenario (more than this run's {g.replicates}):"
+                             " the tables and figures use every stored replicate")
+                    res = dataclasses.replace(res, estimates=stored)
                 results.append(res)
         return results
 

@@ -100,15 +100,24 @@ def _expand_scenarios(scenarios: Any) -> tuple[dict[str, Any], ...]:
             row[key] = _scalar(value, where=f"scenario {i}, factor {key!r}")
         clean.append(row)
     first = list(clean[0])
-    for i, row in enumerate(clean[1:], start=1):
+    seen: dict[tuple, int] = {}
+    for i, row in enumerate(clean):
         if set(row) != set(first):
             raise ValueError(f"scenario {i} has factors {sorted(row)} but scenario 0 has "
                              f"{sorted(first)}; every scenario must set the same factors")
+        key = tuple((isinstance(row[k], bool), row[k]) for k in first)  # 1 == 1.0, not True
+        if key in seen:  # performance() would pool the two as one cell of twice the size
+            raise ValueError(f"scenario {i} repeats scenario {seen[key]} "
+                             f"({ {k: row[k] for k in first} }); give each scenario once "
+                             "(more replicates instead of a repeated scenario)")
+        seen[key] = i
     return tuple({k: row[k] for k in first} for row in clean)
 
 
-def _describe_callable(obj: Callable) -> dict[str, Any]:
-    """Qualified name, hash of the source text and bound values of a callable."""
+def _describe_callable(obj: Callable, depth: int = 0) -> dict[str, Any]:
+    """Qualified name, hash of the source text and bound values of a callable (the
+    values a closure captures: scalars and tuples by value, arrays by content, functions
+    described in turn, ``depth`` levels deep)."""
     target, bound = obj, {}
     while isinstance(target, functools.partial):
         bound.setdefault("partial", []).append(
@@ -131,8 +140,14 @@ def _describe_callable(obj: Callable) -> dict[str, Any]:
                 value = cell.cell_contents
             except ValueError:  # empty cell
                 continue
-            if isinstance(value, _SCALAR_TYPES | tuple):
+            if isinstance(value, (*_SCALAR_TYPES, tuple)):
                 cells[cname] = repr(value)
+            elif isinstance(value, np.ndarray):  # a captured array: its content
+                cells[cname] = {"shape": list(value.shape), "dtype": str(value.dtype),
+                                "sha256": hashlib.sha256(
+                                    np.ascontiguousarray(value).tobytes()).hexdigest()[:16]}
+            elif callable(value) and depth < 3:  # a captured function: what it is
+                cells[cname] = _describe_callable(value, depth=depth + 1)
         if cells:
             bound["closure"] = cells
     describe = getattr(target, "study_definition", None)

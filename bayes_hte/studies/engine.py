@@ -61,8 +61,13 @@ def _method_rows(out: Any, truth: Mapping[str, float]) -> list[tuple]:
         if extra:
             raise ValueError(f"estimand {estimand!r}: unknown keys {extra} "
                              f"(allowed: {list(VALUE_KEYS)})")
-        rows.append((estimand, truth.get(estimand, math.nan),
-                     *(_number(values.get(k), what=f"{estimand!r} {k}") for k in VALUE_KEYS)))
+        nums = {k: _number(values.get(k), what=f"{estimand!r} {k}") for k in VALUE_KEYS}
+        if nums["se"] < 0:  # NaN compares False: a missing se is not an error
+            raise ValueError(f"estimand {estimand!r}: se is negative ({nums['se']!r})")
+        if nums["ci_low"] > nums["ci_high"]:
+            raise ValueError(f"estimand {estimand!r}: ci_low {nums['ci_low']!r} is above "
+                             f"ci_high {nums['ci_high']!r}")
+        rows.append((estimand, truth.get(estimand, math.nan), *nums.values()))
     return rows
 
 

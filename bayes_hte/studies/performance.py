@@ -31,7 +31,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 #: Columns of the table :func:`performance` returns, after the scenario factors.
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    "method", "estimand", "measure", "value", "mcse", "n_ok", "n_failed",
+    "method", "estimand", "measure", "value", "mcse", "n_ok", "n_failed", "n_missing",
 )
 
 _NAN = float("nan")
@@ -100,7 +100,7 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
                 _ratio(var_v, 4.0 * m * modelse**4) + 1.0 / (2.0 * (m - 1))
             )) if m >= 2 else _NAN
             out["relerror"] = (value, mcse, m)
-    has_ci = np.isfinite(lo) & np.isfinite(hi)
+    has_ci = ~np.isnan(lo) & ~np.isnan(hi)  # an infinite limit (one-sided interval) counts
     lo_c, hi_c = lo[has_ci], hi[has_ci]
     if "cover" in wanted:
         known = np.isfinite(truth[has_ci])
@@ -171,8 +171,9 @@ def performance(
     * Missing values are handled per measure: ``modelse`` and ``relerror`` use the
       replicates that also have a finite ``se`` (``relerror``'s EmpSE is then computed on
       those same replicates), ``cover``, ``becover`` and ``power`` the replicates with
-      both interval limits finite; ``bias``, ``mse`` and ``cover`` the replicates with a
-      finite ``truth`` (NaN, ``n_ok`` 0, for an estimand without a true value);
+      both interval limits given (an infinite limit, as of a one-sided interval,
+      counts); ``bias``, ``mse`` and ``cover`` the replicates with a finite ``truth``
+      (NaN, ``n_ok`` 0, for an estimand without a true value);
       ``becover``'s :math:`\bar\theta` is the mean over all :math:`n` estimates.
       rsimsum counts ``nsim`` once, over rows with both an estimate and an SE.
       ``n_ok`` gives the number each measure used.
@@ -209,7 +210,11 @@ def performance(
         for ``mse``;
         percent for ``relerror``; a proportion in [0, 1] for ``cover``, ``becover``,
         ``power``), ``mcse`` (same scale), ``n_ok`` (int, replicates the measure used) and
-        ``n_failed`` (int, replicates of the cell's scenarios in which the method raised).
+        ``n_failed`` (int, replicates of the cell's scenarios in which the method raised,
+        or ``generate`` or the truth did) and ``n_missing`` (int, replicates in which the
+        method ran but gave no finite estimate of the estimand: NaN, or the estimand
+        left out), so that ``n_failed + n_missing`` and the estimates used add up to the
+        replicates.
         One row per cell and measure: cells in order of first scenario, then methods and
         estimands in order of first appearance, then ``measures``. A method that failed in
         every replicate of a scenario still gets rows (NaN values, ``n_ok`` 0) for the
@@ -275,6 +280,9 @@ def performance(
             bad = mrows.loc[mfailed]
             n_failed = int(len(bad.drop_duplicates(fail_key)) if fail_key else len(bad))
             good = mrows.loc[~mfailed]
+            # replicates the method ran in without an error (each estimand is expected)
+            n_ran = int(len(good.drop_duplicates(fail_key)) if fail_key else
+                        len(good) // max(1, good["estimand"].nunique()))
             estimands = [e for e in _ordered_unique(good["estimand"]) if e != ""]
             if not estimands and n_failed:
                 estimands = by_method[method] or estimands_all
@@ -286,10 +294,13 @@ def performance(
                     est[fin], g["truth"].to_numpy(dtype=float)[fin],
                     g["se"].to_numpy(dtype=float)[fin], g["ci_low"].to_numpy(dtype=float)[fin],
                     g["ci_high"].to_numpy(dtype=float)[fin], measures)
+                n_missing = n_ran - int(fin.sum())  # ran, but no finite estimate of it
                 for measure in measures:
                     value, mcse, n = values[measure]
-                    rows.append((*fvals, method, estimand, measure, value, mcse, n, n_failed))
+                    rows.append((*fvals, method, estimand, measure, value, mcse, n, n_failed,
+                                 n_missing))
     out = pd.DataFrame(rows, columns=[*factors, *OUTPUT_COLUMNS])
     for f in factors:  # keep the factors' dtypes (an empty table otherwise makes them object)
         out[f] = out[f].astype(estimates[f].dtype)
-    return out.astype({"value": float, "mcse": float, "n_ok": int, "n_failed": int})
+    return out.astype({"value": float, "mcse": float, "n_ok": int, "n_failed": int,
+                       "n_missing": int})

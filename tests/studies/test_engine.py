@@ -57,6 +57,9 @@ def test_factorial_scenarios_in_given_order():
     ({"scenarios": [{"k": 3}, {"tau2": 0.0}]}, "same factors"),
     ({"scenarios": [{"method": 3}]}, "reserved"),
     ({"scenarios": [{"k": [3, 4]}]}, "scenario levels must be"),
+    ({"scenarios": [{"k": 3, "tau2": 0.0}, {"k": 3, "tau2": 0.0}]},
+     r"scenario 1 repeats scenario 0 \(\{'k': 3, 'tau2': 0.0\}\)"),
+    ({"scenarios": {"k": [5, 8, 5.0], "tau2": [0.0]}}, "scenario 2 repeats scenario 0"),
     ({"replicates": 0}, "replicates must be >= 1"),
     ({"replicates": 2.0}, "replicates must be an integer"),
     ({"seed": -1}, "seed must be >= 0"),
@@ -83,6 +86,52 @@ def test_fingerprint_tracks_definition_not_replicates():
     assert a.fingerprint() != b.fingerprint()
     described = base.definition()["methods"]["DL"]
     assert described["name"] == "fit_dl" and len(described["source_sha256"]) == 16
+
+
+def _closure_methods(levels, scale=None):
+    """``{name: lambda}`` capturing a loop variable (and optionally an array): the
+    common way to parametrise methods; it crashed definition() with a TypeError."""
+    def make(z):
+        return lambda data: {"mu": {"estimate": float(np.mean(data["yi"])) * z
+                                    * (1.0 if scale is None else float(scale.sum()))}}
+    return {f"z{z}": make(z) for z in levels}
+
+
+def test_closures_run_and_their_captured_values_are_fingerprinted():
+    study = _toy.make_study(methods=_closure_methods((1.0, 2.0)), replicates=2)
+    res = run(study, progress=False)
+    assert set(res.estimates["method"]) == {"z1.0", "z2.0"}
+    est = res.estimates.set_index(["scenario", "replicate", "method"])["estimate"]
+    np.testing.assert_allclose(est.xs("z2.0", level="method"),
+                               2 * est.xs("z1.0", level="method"))
+    fp = study.fingerprint()
+    assert _toy.make_study(methods=_closure_methods((1.0, 3.0))).fingerprint() != fp
+    with_array = _toy.make_study(methods=_closure_methods((1.0,), np.ones(3)))
+    other_array = _toy.make_study(methods=_closure_methods((1.0,), np.full(3, 2.0)))
+    assert with_array.fingerprint() != other_array.fingerprint()
+    captured = with_array.definition()["methods"]["z1.0"]["closure"]
+    assert captured["z"] == "1.0" and captured["scale"]["shape"] == [3]
+
+
+def _bad_interval(data):
+    m = float(np.mean(data["yi"]))
+    return {"mu": {"estimate": m, "se": 0.1, "ci_low": m + 0.2, "ci_high": m - 0.2}}
+
+
+def _negative_se(data):
+    return {"mu": {"estimate": 0.0, "se": -0.1}}
+
+
+def test_impossible_method_outputs_are_recorded_as_failures():
+    """ci_low above ci_high (cover 0 and power 1 before) and a negative se (squared into
+    modelse before) are the method's failures, with the reason."""
+    study = _toy.make_study(methods={"swap": _bad_interval, "neg": _negative_se},
+                            replicates=2)
+    est = run(study, progress=False).estimates
+    errors = est.groupby("method")["error"].unique()
+    assert all(e.startswith("ValueError: estimand 'mu': ci_low ") and "is above ci_high" in e
+               for e in errors["swap"])
+    assert all("se is negative (-0.1)" in e for e in errors["neg"])
 
 
 def test_seeds_depend_only_on_seed_scenario_replicate():

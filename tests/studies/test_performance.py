@@ -80,7 +80,7 @@ def _by_hand(est: list[float], se: list[float]) -> dict[str, tuple[float, float]
 def test_columns_and_rows():
     perf = performance(fixed_table())
     assert list(perf.columns) == ["k", "method", "estimand", "measure", "value", "mcse",
-                                  "n_ok", "n_failed"]
+                                  "n_ok", "n_failed", "n_missing"]
     assert list(perf["measure"]) == list(MEASURES) * 2
     assert list(perf["method"]) == ["A"] * len(MEASURES) + ["B"] * len(MEASURES)
     assert set(perf["estimand"]) == {"theta"} and set(perf["k"]) == {5}
@@ -120,6 +120,7 @@ def test_failures_are_counted_not_used():
     assert set(perf.loc[perf["method"] == "A", "n_failed"]) == {0}
     assert set(perf.loc[perf["method"] == "B", "n_ok"]) == {4}
     assert set(perf.loc[perf["method"] == "B", "n_failed"]) == {1}
+    assert set(perf["n_missing"]) == {0}
     assert "" not in set(perf["estimand"])
 
 
@@ -185,6 +186,38 @@ def test_non_finite_estimates_and_missing_se_or_interval():
     assert perf.loc["becover", "n_ok"] == 4
     assert perf.loc["becover", "value"] == pytest.approx(
         sum(1 for e, s in zip(est, se, strict=True) if e - Z * s <= 0.502 <= e + Z * s) / 4)
+
+
+def test_replicates_without_an_estimate_are_counted_as_missing():
+    """A NaN estimate, or an estimand a method left out in some replicates, is neither a
+    failure nor used: n_missing counts it, so that every replicate is accounted for."""
+    table = fixed_table()
+    nan_row = _row("A", 5, math.nan, 0.1)  # ran, estimate NaN
+    other = [_row("A", r, 0.1, 0.05, estimand="tau") for r in (0, 1, 2)]  # 3 of 6 have tau
+    table = pd.concat([table, pd.DataFrame([nan_row, *other])], ignore_index=True)
+    perf = performance(table).set_index(["method", "estimand", "measure"])
+    assert perf.loc[("A", "theta", "bias"), ["n_ok", "n_failed", "n_missing"]].tolist() == \
+        [5, 0, 1]
+    assert perf.loc[("A", "tau", "bias"), ["n_ok", "n_failed", "n_missing"]].tolist() == \
+        [3, 0, 3]
+    assert perf.loc[("B", "theta", "bias"), ["n_ok", "n_failed", "n_missing"]].tolist() == \
+        [4, 1, 0]
+
+
+def test_intervals_with_an_infinite_limit_count():
+    """A one-sided interval [m - 1.645 se, inf) covers when its lower limit is below the
+    truth (rsimsum reads ci.limits the same way); it was left out of cover and power."""
+    table = fixed_table().query("method == 'A'").copy()
+    table["ci_low"] = table["estimate"] - 1.6448536269514722 * table["se"]
+    table["ci_high"] = math.inf
+    perf = performance(table).set_index("measure")
+    hits = [e - 1.6448536269514722 * s <= THETA for e, s in zip(EST["A"], SE["A"],
+                                                                strict=True)]
+    assert perf.loc["cover", "n_ok"] == 5
+    assert perf.loc["cover", "value"] == pytest.approx(sum(hits) / 5)
+    assert perf.loc["power", "value"] == pytest.approx(
+        sum(e - 1.6448536269514722 * s > 0 for e, s in zip(EST["A"], SE["A"],
+                                                           strict=True)) / 5)
 
 
 def test_scenarios_factors_and_measures_subset():

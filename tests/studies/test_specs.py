@@ -67,6 +67,13 @@ def test_berenfeld2026_coverage_spec_runs_shrunk(tmp_path):
     run_study_spec(spec, replicates=3, progress=False, log=messages.append)
     assert sum("0 replicates run, 3 found in the store" in m for m in messages) == 2
     pd.testing.assert_frame_equal(pd.read_csv(out / "performance.csv"), perf)
+    # a rerun asking for fewer replicates (a quick look) does not shrink the tables: they
+    # are rewritten from every stored replicate, and the log says so
+    messages.clear()
+    run_study_spec(spec, replicates=2, progress=False, log=messages.append)
+    assert sum("the store holds 3 replicates per scenario (more than this run's 2)" in m
+               for m in messages) == 2
+    pd.testing.assert_frame_equal(pd.read_csv(out / "performance.csv"), perf)
 
 
 def test_bayes_meta_coverage_spec_runs_shrunk_on_the_command_line(tmp_path):
@@ -107,6 +114,13 @@ BASE = "bayes_meta_coverage"
     # any replicate, not stored as 100 % failed replicates
     (("params = { mu = 0.3,", 'params = { mu = "0.3",'),
      r"fixed param 'mu' must be a number, got '0.3'"),
+    # ... and so is a scenario level: of the wrong type, or one the simulator refuses
+    (("k = [5, 10]", 'k = [5, "twenty"]'),
+     r"\[scenarios\] scenario 2 \(\{'k': 'twenty'.*level of 'k' must be a number"),
+    (("k = [5, 10]", "k = [5, -3]"),
+     r"\[scenarios\] scenario 2 \(\{'k': -3.*cannot be simulated with 'normal_meta': "
+     r"DataError: .*k"),
+    (("k = [5, 10]", "k = [5, 10, 5]"), r"\[scenarios\] scenario 4 repeats scenario 0"),
     (('tau_prior = "half_normal"', 'tau_prior = "half_normal"\nparameterization = 1'),
      r"\[methods.bayes\]"),
     (('kind = "bayes_meta_analysis"', 'kind = "causal_meta_analysis"'),
