@@ -148,7 +148,8 @@ CV = Literal["iecv", "none"]
 IPDAggregateSource = Literal["ipd_ad", "ipd_only", "all_ipd"]
 IPD_AGGREGATE_SOURCES: tuple[str, ...] = get_args(IPDAggregateSource)
 PerformanceMeasure = Literal[
-    "thetamean", "bias", "empse", "mse", "modelse", "relerror", "cover", "becover", "power"
+    "thetamean", "bias", "empse", "mse", "relprec", "modelse", "relerror", "cover", "becover",
+    "power"
 ]
 PERFORMANCE_MEASURES: tuple[str, ...] = get_args(PerformanceMeasure)
 

@@ -31,7 +31,8 @@ MC_Z = 1.959963984540054
 _COVERS, _MISSES = "#2e75b6", "#c00000"
 _LABELS = {
     "bias": "bias (estimate − truth)", "empse": "empirical SE", "mse": "mean squared error",
-    "modelse": "model-based SE", "relerror": "relative error in model SE (%)",
+    "relprec": "relative increase in precision (%)", "modelse": "model-based SE",
+    "relerror": "relative error in model SE (%)",
     "cover": "coverage", "becover": "bias-eliminated coverage", "power": "power (CI excludes 0)",
 }
 
@@ -126,9 +127,9 @@ def plot_performance(
     methods : sequence of str, optional
         Methods to draw, in this order (default: all, in table order).
     reference : float or bool
-        Vertical reference line: ``True`` draws the measure's target (0 for ``bias`` and
-        ``relerror``, ``100 * ci_prob`` for ``cover`` and ``becover``, none otherwise),
-        ``False`` none, a number a line there (in the drawn units).
+        Vertical reference line: ``True`` draws the measure's target (0 for ``bias``,
+        ``relprec`` and ``relerror``, ``100 * ci_prob`` for ``cover`` and ``becover``,
+        none otherwise), ``False`` none, a number a line there (in the drawn units).
     ci_prob : float
         Nominal level of the methods' intervals, in (0, 1), for the coverage target.
     title : str, optional
@@ -196,7 +197,7 @@ def plot_performance(
                         color=colors[method], label=method)
         target = None
         if reference is True:
-            target = {"bias": 0.0, "relerror": 0.0, "cover": 100.0 * ci_prob,
+            target = {"bias": 0.0, "relerror": 0.0, "relprec": 0.0, "cover": 100.0 * ci_prob,
                       "becover": 100.0 * ci_prob}.get(measure)
         elif reference is not False:
             target = float(reference)

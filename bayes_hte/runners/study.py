@@ -37,7 +37,7 @@ Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`, family ``"study"
     [output]
     dir = "results/studies/<name>"      # default results/studies/<file stem>
     store = "<dir>/store"               # the Parquet store (--store overrides)
-    measures = ["cover", "bias", "empse", "modelse"]   # default: all nine
+    measures = ["cover", "bias", "empse", "modelse"]   # default: all ten
     figures = ["performance", "zip", "estimates"]
 
 Methods without their own ``replicates`` run together (one task fits all of them to the

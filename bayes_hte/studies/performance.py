@@ -113,6 +113,28 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
     return out
 
 
+def _relprec(est: pd.Series, ref: pd.Series | None) -> tuple[float, float, int]:
+    """Relative % increase in precision of ``est`` against ``ref`` (both indexed by
+    replicate key), over the replicates where both are finite (Morris et al. 2019,
+    Table 6)."""
+    if ref is None:
+        return _NAN, _NAN, 0
+    both = pd.concat([ref.rename("ref"), est.rename("est")], axis=1, join="inner").dropna()
+    n = len(both)
+    if n < 2:
+        return _NAN, _NAN, n
+    ratio2 = _ratio(_sd(both["ref"].to_numpy()), _sd(both["est"].to_numpy())) ** 2
+    rho = float(np.corrcoef(both["ref"], both["est"])[0, 1])
+    return (100.0 * (ratio2 - 1.0), 200.0 * ratio2 * float(np.sqrt((1 - rho**2) / (n - 1))),
+            n)
+
+
+def _keyed(rows: pd.DataFrame, key: list[str]) -> pd.Series:
+    """The finite estimates of ``rows`` indexed by their (scenario, replicate) key."""
+    est = rows.set_index(key)["estimate"].astype(float) if key else rows["estimate"]
+    return est[np.isfinite(est.to_numpy())]
+
+
 def _ordered_unique(values: pd.Series) -> list:
     return list(pd.unique(values))
 
@@ -122,6 +144,7 @@ def performance(
     *,
     factors: Sequence[str] | None = None,
     measures: Sequence[str] = MEASURES,
+    ref: str | None = None,
 ) -> pd.DataFrame:
     r"""Performance measures of a simulation study with their Monte Carlo standard errors.
 
@@ -142,6 +165,12 @@ def performance(
       :math:`\mathrm{EmpSE}/\sqrt{2(n-1)}`;
     * ``mse`` :math:`= \frac1n\sum_i(\hat\theta_i-\theta_i)^2`, MCSE
       :math:`\sqrt{\sum_i[(\hat\theta_i-\theta_i)^2-\mathrm{MSE}]^2/(n(n-1))}`;
+    * ``relprec`` (relative % increase in precision against the reference method
+      ``ref``) :math:`= 100\{(\mathrm{EmpSE}_{ref}/\mathrm{EmpSE})^2 - 1\}`, MCSE
+      :math:`200\,(\mathrm{EmpSE}_{ref}/\mathrm{EmpSE})^2\sqrt{(1-\rho^2)/(n-1)}` with
+      :math:`\rho` the correlation of the two methods' estimates; both EmpSEs and
+      :math:`\rho` over the :math:`n` replicates where both have a finite estimate (NaN
+      for the reference itself);
     * ``modelse`` :math:`= \sqrt{\overline{s^2}}`, MCSE
       :math:`\sqrt{V_{s^2}/(4n\,\mathrm{ModSE}^2)}`;
     * ``relerror`` :math:`= 100(\mathrm{ModSE}/\mathrm{EmpSE}-1)` (percent), MCSE
@@ -199,8 +228,10 @@ def performance(
         scenarios that share its values (each replicate keeps its own ``truth``).
     measures : sequence of str
         Measures to compute, a subset of ``MEASURES`` = ("thetamean", "bias", "empse",
-        "mse", "modelse", "relerror", "cover", "becover", "power"), reported in the
-        order given.
+        "mse", "relprec", "modelse", "relerror", "cover", "becover", "power"), reported
+        in the order given.
+    ref : str, optional
+        Reference method of ``relprec`` (default: the first method, as rsimsum).
 
     Returns
     -------
@@ -227,7 +258,8 @@ def performance(
         no ``scenario`` column, or a (scenario, replicate, method, estimand) key occurs
         twice.
     ValueError
-        A name in ``measures`` is not a known measure.
+        A name in ``measures`` is not a known measure, or ``ref`` is not a method of the
+        table.
     """
     measures = tuple(measures)
     for m in measures:
@@ -266,6 +298,10 @@ def performance(
                                                             "estimand"]) if e != ""]
                  for m in methods_all}
     fail_key = [*factors, *key, "method"] if key else None
+    if ref is not None and ref not in methods_all:
+        raise ValueError(f"ref={ref!r} is not a method of the table; methods: {methods_all}")
+    ref = ref if ref is not None else (methods_all[0] if methods_all else None)
+    paired = "relprec" in measures and len(key) == 2
 
     rows = []
     grouped = df.groupby(factors, sort=False, dropna=False) if factors else [((), df)]
@@ -294,6 +330,11 @@ def performance(
                     est[fin], g["truth"].to_numpy(dtype=float)[fin],
                     g["se"].to_numpy(dtype=float)[fin], g["ci_low"].to_numpy(dtype=float)[fin],
                     g["ci_high"].to_numpy(dtype=float)[fin], measures)
+                if "relprec" in measures:
+                    values["relprec"] = _relprec(
+                        _keyed(g, key), None if not paired or method == ref else _keyed(
+                            cell.loc[(cell["method"] == ref) & ~cell_failed
+                                     & (cell["estimand"] == estimand)], key))
                 n_missing = n_ran - int(fin.sum())  # ran, but no finite estimate of it
                 for measure in measures:
                     value, mcse, n = values[measure]

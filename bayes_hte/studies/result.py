@@ -60,24 +60,27 @@ class StudyResult:
     n_skipped: int = 0
     wall_seconds: float = float("nan")
 
-    def performance(self, *, measures: Sequence[str] = MEASURES) -> pd.DataFrame:
+    def performance(self, *, measures: Sequence[str] = MEASURES,
+                    ref: str | None = None) -> pd.DataFrame:
         """Performance measures with Monte Carlo SEs, by scenario, method and estimand.
 
         Parameters
         ----------
         measures : sequence of str
-            Measures to compute (default: all), named as rsimsum names them: ``bias``,
-            ``empse``, ``mse``, ``modelse``, ``relerror``, ``cover``, ``becover``,
-            ``power``.
+            Measures to compute (default: all), named as rsimsum names them:
+            ``thetamean``, ``bias``, ``empse``, ``mse``, ``relprec``, ``modelse``,
+            ``relerror``, ``cover``, ``becover``, ``power``.
+        ref : str, optional
+            Reference method of ``relprec`` (default: the first method).
 
         Returns
         -------
         pandas.DataFrame
             :func:`bayes_hte.studies.performance` of :attr:`estimates` grouped by the
             study's factors: factor columns, ``method``, ``estimand``, ``measure``,
-            ``value``, ``mcse``, ``n_ok``, ``n_failed``.
+            ``value``, ``mcse``, ``n_ok``, ``n_failed``, ``n_missing``.
         """
-        return performance(self.estimates, factors=self.factors, measures=measures)
+        return performance(self.estimates, factors=self.factors, measures=measures, ref=ref)
 
     def failures(self) -> pd.DataFrame:
         """The rows of the methods (or generators) that raised.

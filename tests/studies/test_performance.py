@@ -115,7 +115,7 @@ def test_hand_values_spelled_out():
 
 
 def test_failures_are_counted_not_used():
-    perf = performance(fixed_table())
+    perf = performance(fixed_table()).query("measure != 'relprec'")  # A is its reference
     assert set(perf.loc[perf["method"] == "A", "n_ok"]) == {5}
     assert set(perf.loc[perf["method"] == "A", "n_failed"]) == {0}
     assert set(perf.loc[perf["method"] == "B", "n_ok"]) == {4}
@@ -135,7 +135,8 @@ def test_matches_r_rsimsum():
     for row in ref["summ"]:
         key = (row["method"], row["stat"])
         if row["stat"] == "nsim":
-            assert set(perf.loc[row["method"], "n_ok"]) == {row["est"]}
+            assert set(perf.loc[row["method"], "n_ok"].drop("relprec", errors="ignore")) == {
+                row["est"]}
             continue
         assert perf.loc[key, "value"] == pytest.approx(row["est"], rel=1e-9, abs=1e-12), key
         assert perf.loc[key, "mcse"] == pytest.approx(row["mcse"], rel=1e-9, abs=1e-12), key
@@ -152,7 +153,8 @@ def test_group_of_one_gives_nan_where_two_are_needed():
         assert np.isnan(perf.loc[measure, "value"]) and np.isnan(perf.loc[measure, "mcse"])
     assert perf.loc["cover", "value"] == 0.0  # |0.2| > 1.96 * 0.1
     assert perf.loc["cover", "mcse"] == 0.0
-    assert set(perf["n_ok"]) == {1}
+    assert set(perf["n_ok"].drop("relprec")) == {1}
+    assert np.isnan(perf.loc["relprec", "value"])  # one method: its own reference
 
 
 def test_method_failing_everywhere_gets_nan_rows():
@@ -202,6 +204,25 @@ def test_replicates_without_an_estimate_are_counted_as_missing():
         [3, 0, 3]
     assert perf.loc[("B", "theta", "bias"), ["n_ok", "n_failed", "n_missing"]].tolist() == \
         [4, 1, 0]
+
+
+def test_relative_precision_by_hand():
+    """Morris et al. (2019), Table 6: 100((EmpSE_A / EmpSE_B)^2 - 1) with MCSE
+    200 (EmpSE_A / EmpSE_B)^2 sqrt((1 - rho^2)/(n - 1)), over the replicates both have
+    (B failed in its fifth)."""
+    perf = performance(fixed_table(), measures=["relprec"]).set_index("method")
+    a, b = EST["A"][:4], EST["B"]
+    ratio2 = (np.std(a, ddof=1) / np.std(b, ddof=1)) ** 2
+    rho = np.corrcoef(a, b)[0, 1]
+    assert perf.loc["B", "value"] == pytest.approx(100 * (ratio2 - 1), rel=1e-12)
+    assert perf.loc["B", "mcse"] == pytest.approx(200 * ratio2 * math.sqrt((1 - rho**2) / 3),
+                                                  rel=1e-12)
+    assert perf.loc["B", "n_ok"] == 4
+    assert math.isnan(perf.loc["A", "value"])  # the reference (the first method)
+    against_b = performance(fixed_table(), measures=["relprec"], ref="B").set_index("method")
+    assert against_b.loc["A", "value"] == pytest.approx(100 * (1 / ratio2 - 1), rel=1e-12)
+    with pytest.raises(ValueError, match="ref='C' is not a method"):
+        performance(fixed_table(), ref="C")
 
 
 def test_intervals_with_an_infinite_limit_count():
