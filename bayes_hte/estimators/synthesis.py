@@ -168,7 +168,8 @@ CoefficientEstimates
             One row per parameter element (:func:`bayes_hte.diagnostics.diagnostics_table`:
             mean, sd, interval, ESS, both R-hats, MCSE) for the variables of
             :attr:`population` present in the posterior (matrices over 60 elements and
-            constants left out).
+            constants left out; each correlation once, without a correlation matrix's
+            diagonal).
 
         Raises
         ------
@@ -178,7 +179,24 @@ CoefficientEstimates
         self._require_fit()
         names = [v for v in population_vars(self.idata, exclude_dims=("participant",))
                  if v in self.population]
-        return diagnostics_table(self.idata, var_names=names, ci_prob=ci_prob)
+        table = diagnostics_table(self.idata, var_names=names, ci_prob=ci_prob)
+        return table.loc[_each_correlation_once(table.index)]
+
+
+def _each_correlation_once(index) -> list[bool]:
+    """Rows to keep: a correlation matrix's ``corr[a, a]`` (1) and ``corr[b, a]`` (which
+    repeats ``corr[a, b]``) are left out, every other row kept."""
+    keep, seen = [], set()
+    for row in map(str, index):
+        name, _, inside = row.partition("[")
+        labels = [x.strip() for x in inside.rstrip("]").split(",")]
+        if not name.startswith("corr") or len(labels) != 2:
+            keep.append(True)
+            continue
+        a, b = labels
+        keep.append(a != b and (name, b, a) not in seen)
+        seen.add((name, a, b))
+    return keep
 
 
 def _check_priors(priors: Mapping | None) -> dict:

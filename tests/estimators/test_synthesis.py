@@ -279,3 +279,14 @@ def test_longitudinal_meta_model_inputs():
         bh.LongitudinalMetaModel(within="ar1")
     with pytest.raises(ValueError, match="parameterization must be one of"):
         bh.LongitudinalMetaModel(parameterization="auto")
+
+
+def test_parameters_list_each_correlation_once():
+    """An unstructured Omega's table listed corr[PD, PD] (a constant 1, R-hat NaN) and
+    both corr[PD, AL] and corr[AL, PD]; each correlation now appears once."""
+    from bayes_hte.estimators.synthesis import _each_correlation_once
+
+    index = ["mu[PD]", "mu[AL]", "tau[PD]", "corr[PD, PD]", "corr[PD, AL]", "corr[AL, PD]",
+             "corr[AL, AL]", "corr_within[1, 2]", "corr_within[2, 1]", "rho"]
+    kept = [r for r, k in zip(index, _each_correlation_once(index), strict=True) if k]
+    assert kept == ["mu[PD]", "mu[AL]", "tau[PD]", "corr[PD, AL]", "corr_within[1, 2]", "rho"]
