@@ -111,6 +111,26 @@ CausalVariance = Literal["delta", "paper", "conditional"]
 MVMethod = Literal["REML", "ML", "FE"]
 OmegaStructure = Literal["unstructured", "compound_symmetry", "diagonal", "identity"]
 OMEGA_STRUCTURES: tuple[str, ...] = get_args(OmegaStructure)
+#: metafor's ``rma.mv(struct = ...)`` names of the structures of Omega, read as ours.
+OMEGA_ALIASES: dict[str, str] = {"UN": "unstructured", "CS": "compound_symmetry",
+                                 "DIAG": "diagonal", "ID": "identity"}
+
+
+def canonical_structure(structure: object) -> str:
+    """``structure`` with metafor's names (``"UN"``, ``"CS"``, ``"DIAG"``, ``"ID"``) read
+    as ours.
+
+    Raises
+    ------
+    ValueError
+        Neither one of :data:`OMEGA_STRUCTURES` nor of :data:`OMEGA_ALIASES`.
+    """
+    if isinstance(structure, str) and structure in OMEGA_ALIASES:
+        return OMEGA_ALIASES[structure]
+    if not isinstance(structure, str) or structure not in OMEGA_STRUCTURES:
+        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES} (or metafor's "
+                         f"{tuple(OMEGA_ALIASES)}), got {structure!r}")
+    return structure
 WithinCovariance = Literal["random_intercept", "unstructured"]
 #: Likelihood of a model with variance components: restricted or full.
 LikelihoodMethod = Literal["REML", "ML"]

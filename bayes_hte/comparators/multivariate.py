@@ -73,7 +73,13 @@ from bayes_hte.comparators.printout import mvmeta_text
 from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
 from bayes_hte.data.multivariate import multivariate_inputs, validate_multivariate
 from bayes_hte.errors import ConvergenceWarning, DataError
-from bayes_hte.options import OMEGA_STRUCTURES, LikelihoodMethod, MVMethod, OmegaStructure
+from bayes_hte.options import (
+    OMEGA_STRUCTURES,
+    LikelihoodMethod,
+    MVMethod,
+    OmegaStructure,
+    canonical_structure,
+)
 
 METHODS: tuple[str, ...] = get_args(MVMethod)
 _LOG2PI = np.log(2.0 * np.pi)
@@ -332,8 +338,7 @@ def mvmeta_core(estimates: npt.ArrayLike, covariances: npt.ArrayLike, *,
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if structure not in OMEGA_STRUCTURES:
-        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES}, got {structure!r}")
+    structure = canonical_structure(structure)
     squeeze = np.ndim(estimates) == 2
     y, S = validate_multivariate(estimates, covariances)
     k, p, R = y.shape
@@ -627,7 +632,8 @@ def mvmeta(
     method : {"REML", "ML", "FE"}
         Restricted or full maximum likelihood, or fixed effect (:math:`\Omega = 0`).
     structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
-        Structure of :math:`\Omega` (ignored for FE).
+        Structure of :math:`\Omega` (ignored for FE; metafor's ``"UN"``, ``"CS"``,
+        ``"DIAG"``, ``"ID"`` are read as these).
     names, study_labels : sequence, optional
         Coefficient and study labels (default: the DataFrame's, which they must equal
         when given, else 0..p-1 / 0..k-1).
@@ -671,6 +677,7 @@ def mvmeta(
         array([ 0.3534, -0.3392])
     """
     check_ci_prob(ci_prob, error=ValueError)
+    structure = canonical_structure(structure)
     estimates, covariances, names, study_labels = multivariate_inputs(
         estimates, covariances, names=names, study_labels=study_labels)
     validate_multivariate(estimates, covariances, study_labels=study_labels,

@@ -32,11 +32,11 @@ from bayes_hte.errors import DataError
 from bayes_hte.estimators.synthesis import SynthesisEstimator, _check_priors
 from bayes_hte.models.synthesis_multivariate import build_mvmeta_model, build_one_stage_lmm
 from bayes_hte.options import (
-    OMEGA_STRUCTURES,
     OmegaStructure,
     OneStageParameterization,
     Sampler,
     WithinCovariance,
+    canonical_structure,
     check_choice,
 )
 
@@ -233,7 +233,8 @@ class MultivariateMetaModel(_CoefficientModel):
     structure : {"unstructured", "compound_symmetry", "diagonal", "identity"}
         :math:`\Omega = \mathrm{diag}(\tau) R\,\mathrm{diag}(\tau)` with
         :math:`R \sim \mathrm{LKJ}(2)`; :math:`\tau^2\{(1-\rho)I + \rho J\}`;
-        :math:`\mathrm{diag}(\tau_k^2)`; :math:`\tau^2 I`. Between-study SDs
+        :math:`\mathrm{diag}(\tau_k^2)`; :math:`\tau^2 I` (metafor's ``"UN"``, ``"CS"``,
+        ``"DIAG"``, ``"ID"`` are read as these). Between-study SDs
         :math:`\tau \sim \mathrm{HalfNormal}(1)`.
     priors : mapping, optional
         Overrides by name: ``mu``, ``tau``, ``corr`` (LKJ ``eta``), ``rho``.
@@ -263,7 +264,7 @@ class MultivariateMetaModel(_CoefficientModel):
 
     def __init__(self, *, structure: OmegaStructure = "unstructured",
                  priors: Mapping | None = None):
-        check_choice("structure", structure, OMEGA_STRUCTURES)
+        structure = canonical_structure(structure)  # metafor's "UN", "CS", ... too
         self.structure = structure
         self.priors = _check_priors(priors)
 
@@ -346,7 +347,8 @@ class LongitudinalMetaModel(_CoefficientModel):
     Parameters
     ----------
     structure : {"diagonal", "compound_symmetry", "unstructured", "identity"}
-        Structure of the between-trial covariance :math:`\Omega` of the coefficients.
+        Structure of the between-trial covariance :math:`\Omega` of the coefficients
+        (metafor's ``"UN"``, ``"CS"``, ``"DIAG"``, ``"ID"`` are read as these).
     within : {"random_intercept", "unstructured"}
         Within-participant covariance (see above).
     priors : mapping, optional
@@ -391,7 +393,7 @@ class LongitudinalMetaModel(_CoefficientModel):
                  treatment_by_visit: bool = True, covariate_by_visit: bool = True,
                  treatment_by_covariate: bool = True,
                  parameterization: OneStageParameterization = "non_centered"):
-        check_choice("structure", structure, OMEGA_STRUCTURES)
+        structure = canonical_structure(structure)  # metafor's "UN", "CS", ... too
         check_choice("within", within, get_args(WithinCovariance))
         check_choice("parameterization", parameterization, ("centered", "non_centered"))
         self.structure = structure

@@ -376,3 +376,17 @@ def test_text_repeated_labels_and_one_study_are_refused():
             mvmeta(Y.iloc[:1], S[:1], method=method)
     one = mvmeta(Y.iloc[:1], S[:1], method="FE")  # one study: its own estimate
     np.testing.assert_allclose(one.estimate, Y.iloc[0].to_numpy())
+
+
+@pytest.mark.parametrize(("alias", "structure"), [("UN", "unstructured"),
+                                                  ("CS", "compound_symmetry"),
+                                                  ("DIAG", "diagonal"), ("ID", "identity")])
+def test_metafor_structure_names(alias, structure):
+    Y, S = _berkey_frame()
+    a, b = mvmeta(Y, S, structure=alias), mvmeta(Y, S, structure=structure)
+    assert a.structure == structure
+    np.testing.assert_array_equal(a.estimate, b.estimate)
+    assert bh.MultivariateMetaModel(structure=alias).structure == structure
+    assert bh.LongitudinalMetaModel(structure=alias).structure == structure
+    with pytest.raises(ValueError, match="structure must be one of"):
+        mvmeta(Y, S, structure=alias.lower())
