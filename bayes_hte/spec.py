@@ -35,6 +35,14 @@ from bayes_hte.runners.base import Log
 from bayes_hte.runners.schema import SpecError, check_spec
 
 
+def _duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``8 min 3 s``: a job's wall time for the last log line."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
 def read_toml(path: Path) -> dict:
     """Parse a spec file, with a :class:`SpecError` for what is not one.
 
@@ -215,7 +223,7 @@ def run_spec(path: str | Path, *, log: Log = print, outdir: str | Path | None = 
     state = json.loads((out / RUN_FILE).read_text())
     state.update(status="finished", finished=datetime.now().isoformat(timespec="seconds"))
     (out / RUN_FILE).write_text(json.dumps(state, indent=2))
-    log(f"bayes-hte: done in {time.perf_counter() - start:.0f} s; outputs in {out}/")
+    log(f"bayes-hte: done in {_duration(time.perf_counter() - start)}; outputs in {out}/")
     return out
 
 
@@ -306,5 +314,5 @@ def run_study_spec(path: str | Path, *, log: Log = print, outdir: str | Path | N
     run_study(spec, out, log, workers=workers, scheduler=scheduler, replicates=replicates,
               store=store, overwrite=overwrite, progress=progress)
     (out / "spec.json").write_text(json.dumps(dict(spec), indent=2, default=str))
-    log(f"bayes-hte: done in {time.perf_counter() - start:.0f} s; outputs in {out}/")
+    log(f"bayes-hte: done in {_duration(time.perf_counter() - start)}; outputs in {out}/")
     return out

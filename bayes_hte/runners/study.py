@@ -446,6 +446,9 @@ class StudyRunner(Runner):
         if bad:
             raise SpecError(f"[output] figures {bad} are unknown; choose from "
                             f"{list(STUDY_FIGURES)}")
+        if "zip" in out["figures"] and "cover" not in measures:
+            raise SpecError(f"[output] figures has 'zip' (the intervals against the truth), "
+                            f"which needs 'cover' in [output] measures {measures}")
         root = Path(self.store or out.get("store") or self.outdir / "store")
         n_main = self.replicates or replicates
         members = {MAIN_GROUP: [m for m, info in methods.items() if info["replicates"] is None]}

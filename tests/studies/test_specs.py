@@ -127,6 +127,8 @@ BASE = "bayes_meta_coverage"
      r"needs ArmTable data, but simulator 'normal_meta' gives EffectTable"),
     (('measures = ["cover", "bias", "empse", "modelse"]', 'measures = ["coverage"]'),
      r"\[output\] measures \['coverage'\] are unknown"),
+    (('measures = ["cover", "bias", "empse", "modelse"]', 'measures = ["bias"]'),
+     r"\[output\] figures has 'zip' .* needs 'cover' in \[output\] measures"),
     (('estimands = "μ, the mean of the study effects (0.3)."', ""),
      r"\[ademp\] needs 'estimands'"),
 ])
