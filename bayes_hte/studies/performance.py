@@ -14,12 +14,13 @@ Monte Carlo error", *Stata Journal* 10:369–385, and by the R package rsimsum (
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from bayes_hte.errors import DataError, format_rows
+from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import PERFORMANCE_MEASURES, check_choice
 
 #: Every performance measure, in the order rsimsum reports them.
@@ -123,7 +124,10 @@ def _relprec(est: pd.Series, ref: pd.Series | None) -> tuple[float, float, int]:
     n = len(both)
     if n < 2:
         return _NAN, _NAN, n
-    ratio2 = _ratio(_sd(both["ref"].to_numpy()), _sd(both["est"].to_numpy())) ** 2
+    ref_sd, est_sd = _sd(both["ref"].to_numpy()), _sd(both["est"].to_numpy())
+    ratio2 = _ratio(ref_sd, est_sd) ** 2
+    if not (ref_sd > 0 and est_sd > 0):  # a constant method: no correlation, no MCSE
+        return 100.0 * (ratio2 - 1.0), _NAN, n
     rho = float(np.corrcoef(both["ref"], both["est"])[0, 1])
     return (100.0 * (ratio2 - 1.0), 200.0 * ratio2 * float(np.sqrt((1 - rho**2) / (n - 1))),
             n)
@@ -133,6 +137,31 @@ def _keyed(rows: pd.DataFrame, key: list[str]) -> pd.Series:
     """The finite estimates of ``rows`` indexed by their (scenario, replicate) key."""
     est = rows.set_index(key)["estimate"].astype(float) if key else rows["estimate"]
     return est[np.isfinite(est.to_numpy())]
+
+
+#: Measures about the estimates' spread or mean, not their distance from the truth:
+#: pooling scenarios whose true values differ mixes the truths into them.
+_TRUTH_FREE = ("thetamean", "empse", "relprec", "modelse", "relerror", "becover")
+
+
+def _warn_pooled_truths(ok: pd.DataFrame, factors: list[str], measures: Sequence[str]) -> None:
+    """DataWarning when ``factors`` pool scenarios with different true values (each
+    constant within its scenario) into cells whose spread-based measures then mix them."""
+    spread = [m for m in measures if m in _TRUTH_FREE]
+    if not spread or "scenario" not in ok.columns or "scenario" in factors or ok.empty:
+        return
+    per = ok.groupby([*factors, "estimand", "scenario"], dropna=False)["truth"]
+    if (per.nunique(dropna=True) > 1).any():  # a truth that reads the data: by design
+        return
+    first = per.first().dropna()
+    keys = [*factors, "estimand"]
+    mixed = first.groupby(level=keys, dropna=False).nunique() > 1
+    if mixed.any():
+        cells = [dict(zip(keys, k if isinstance(k, tuple) else (k,), strict=True))
+                 for k in mixed.index[mixed][:3]]
+        warnings.warn(f"factors={factors} pool scenarios whose true values differ (e.g. "
+                      f"{cells}): {spread} then mix the truths (bias, mse and cover still "
+                      "compare each estimate with its own truth)", DataWarning, stacklevel=3)
 
 
 def _ordered_unique(values: pd.Series) -> list:
@@ -305,6 +334,7 @@ def performance(
 
     rows = []
     grouped = df.groupby(factors, sort=False, dropna=False) if factors else [((), df)]
+    _warn_pooled_truths(df.loc[~failed], factors, measures)
     for fvals, cell in grouped:
         fvals = fvals if isinstance(fvals, tuple) else (fvals,)
         cell_failed = failed.loc[cell.index]

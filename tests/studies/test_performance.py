@@ -8,13 +8,14 @@ Python sums over the values written here, not with the code under test's numpy c
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.studies.performance import MEASURES, performance
 
 Z = 1.959963984540054
@@ -305,3 +306,23 @@ def test_measures_against_the_truth_skip_replicates_without_one():
     for measure in ("bias", "mse", "cover"):
         assert math.isnan(perf.loc[measure, "value"]) and perf.loc[measure, "n_ok"] == 0
     assert perf.loc["thetamean", "value"] == pytest.approx(sum(EST["A"]) / 5)
+
+
+def test_pooling_scenarios_with_different_truths_warns():
+    """Pooling k = 5 and k = 10 is fine when the truth is the same; with different truths
+    empse or becover would mix them (bias and cover do not: own truth per row)."""
+    same = pd.DataFrame([_row("A", r, e, 0.1, scenario=s, k=k)
+                         for s, k in ((0, 5), (1, 10)) for r, e in enumerate(EST["A"])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        performance(same, factors=[])
+    differ = same.assign(truth=np.where(same["scenario"] == 0, 0.5, 1.0))
+    with pytest.warns(DataWarning, match=r"pool scenarios whose true values differ .*"
+                                         r"'estimand': 'theta'.*\['thetamean', 'empse'"):
+        pooled = performance(differ, factors=[]).set_index("measure")
+    bias = np.mean(np.r_[np.array(EST["A"]) - 0.5, np.array(EST["A"]) - 1.0])
+    assert pooled.loc["bias", "value"] == pytest.approx(bias)
+    with warnings.catch_warnings():  # unpooled, or measures against the truth only: silent
+        warnings.simplefilter("error")
+        performance(differ)
+        performance(differ, factors=[], measures=["bias", "cover"])
