@@ -242,7 +242,9 @@ def plot_zip(
     the red ones "zip" down from the top to ``100 * coverage``. The shaded band is the
     coverage's 95% Monte Carlo interval, coverage ± 1.96 :math:`\\sqrt{c(1-c)/n}`; the
     dashed line is the nominal ``100 * ci_prob``, which a method with correct coverage
-    keeps inside the band. The truth is the vertical line.
+    keeps inside the band. The truth is the vertical line; when it differs between
+    replicates (a truth that reads the data) each interval is drawn minus its own truth,
+    the line at 0.
 
     Parameters
     ----------
@@ -307,6 +309,11 @@ def plot_zip(
         rank[np.argsort(absz, kind="stable")] = np.arange(1, n + 1)
         centile = 100.0 * rank / n
         covers = (lo <= truth) & (truth <= hi)
+        # a truth that reads the data differs between replicates: draw each interval
+        # against its own truth (interval - truth, the truth at 0), not one line
+        varies = np.ptp(truth) > 1e-12 * max(1.0, float(np.max(np.abs(truth))))
+        if varies:
+            lo, hi = lo - truth, hi - truth
         for mask, color in ((covers, _COVERS), (~covers, _MISSES)):
             segs = np.stack([np.column_stack([lo[mask], centile[mask]]),
                              np.column_stack([hi[mask], centile[mask]])], axis=1)
@@ -317,12 +324,12 @@ def plot_zip(
         band = (100 * max(0.0, cover - MC_Z * mcse), 100 * min(1.0, cover + MC_Z * mcse))
         ax.axhspan(*band, color="#ffc000", alpha=0.45, zorder=0, lw=0)
         ax.axhline(100 * ci_prob, color="0.2", lw=0.9, ls="--")
-        theta = float(np.mean(truth))
-        ax.axvline(theta, color="k", lw=1.0)
+        ax.axvline(0.0 if varies else float(truth[0]), color="k", lw=1.0)
         ax.set_xlim(np.min(lo) - 0.05 * np.ptp(np.r_[lo, hi]) - 1e-12,
                     np.max(hi) + 0.05 * np.ptp(np.r_[lo, hi]) + 1e-12)
         ax.set_ylim(0, 100.5)
-        ax.set_xlabel(f"{ci_prob:.0%} interval of {estimand}")
+        ax.set_xlabel(f"{ci_prob:.0%} interval of {estimand}"
+                      + (" minus its replicate's truth" if varies else ""))
         ax.set_ylabel("fractional centile of |z|")
         label = _label(sub.iloc[0][factors].tolist(), factors) if factors else f"scenario {scen}"
         ax.set_title(f"{label}\ncoverage {100 * cover:.1f}% (MCSE {100 * mcse:.1f}), n={n}",
@@ -331,7 +338,9 @@ def plot_zip(
                Line2D([], [], color=_MISSES, label="misses truth"),
                Patch(color="#ffc000", alpha=0.45, label="coverage, 95% MC interval"),
                Line2D([], [], color="0.2", ls="--", label=f"nominal {ci_prob:.0%}")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    # one narrow panel: the legend in two rows, so that it fits the figure's width
+    fig.legend(handles=handles, loc="lower center", ncol=4 if len(panels) > 1 else 2,
+               fontsize=8, frameon=False)
     fig.suptitle(title if title is not None else f"Zip plot: {method}, {estimand}")
     _tight_below_title(fig)
     return fig

@@ -123,6 +123,24 @@ def test_plot_zip_uses_the_interval_when_se_is_missing(estimates):
     plt.close(fig)
 
 
+def test_plot_zip_with_a_truth_per_replicate(estimates, tmp_path):
+    """A truth that reads the data differs between replicates: the intervals are drawn
+    minus their own truth around a line at 0 (one line at the mean truth had drawn far
+    intervals as covering); the colours follow each replicate's truth."""
+    rng = np.random.default_rng(4)
+    sub = estimates.query("scenario == 0 and method == 'FE' and estimand == 'mu'").copy()
+    sub["truth"] = sub["truth"] + rng.normal(0, 0.5, len(sub))
+    fig = plot_zip(sub, method="FE", estimand="mu")
+    ax = fig.axes[0]
+    assert "minus its replicate's truth" in ax.get_xlabel()
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_color() == "k"] == [0.0]
+    covers, misses = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert all(s[0][0] <= 0 <= s[1][0] for s in covers.get_segments())
+    assert not any(s[0][0] <= 0 <= s[1][0] for s in misses.get_segments())
+    fig.savefig(tmp_path / "zip_truth_per_replicate.png")
+    plt.close(fig)
+
+
 def test_plot_zip_errors(estimates):
     with pytest.raises(DataError, match="scenario \\[7\\]"):
         plot_zip(estimates, method="FE", estimand="mu", scenario=7)
