@@ -9,12 +9,14 @@ the ``patient`` dim).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
+from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError, format_rows
 
 #: Predicted benefit or ITE: a vector (n,), draws (..., n) with the patient last, or an
@@ -57,46 +59,85 @@ def check_outcomes(y: ArrayLike, treatment: ArrayLike) -> tuple[np.ndarray, np.n
     return y, z
 
 
-def as_rows(benefit: Draws, n: int, name: str = "benefit") -> tuple[np.ndarray, Callable]:
+def as_rows(benefit: Draws, n: int, name: str = "benefit", *,
+            against: str = "y") -> tuple[np.ndarray, Callable]:
     """Benefit as a 2-D array (rows = draws, columns = patients) and an un-flattener.
 
     The un-flattener maps a ``(rows,)`` result back to the input's non-patient shape:
     a float for a vector, an array for an ndarray, a DataArray (patient dim dropped)
-    for a DataArray.
+    for a DataArray. ``against`` names the argument whose length ``n`` is (for the
+    message). Text (even ``"0.1"``), booleans, complex numbers, no draws and non-finite
+    values are DataErrors naming the patient (and the draw).
     """
     if isinstance(benefit, xr.DataArray):
         if "patient" not in benefit.dims:
             raise DataError(f"{name} has dims {benefit.dims}; it needs a 'patient' dim")
         da = benefit.transpose(..., "patient")
-        values = np.asarray(da.values, dtype=float)
+        raw = da.values
         template = da.isel(patient=0, drop=True)
 
         def restore(res: np.ndarray):
             return xr.DataArray(np.asarray(res).reshape(template.shape), dims=template.dims,
                                 coords=template.coords)
     else:
-        values = np.asarray(benefit, dtype=float)
-        if values.ndim == 0:
-            raise DataError(f"{name} must have one value per patient, got a scalar")
-        lead = values.shape[:-1]
+        raw = benefit
 
         def restore(res: np.ndarray):
             res = np.asarray(res)
             return float(res.reshape(())) if not lead else res.reshape(lead)
+    values, not_number = real_values(raw)
+    if values.ndim == 0:
+        raise DataError(f"{name} must have one value per patient, got a scalar")
+    lead = values.shape[:-1]
+    if not_number.any():
+        where = np.argwhere(not_number)[0]
+        value = np.asarray(raw, dtype=object)[tuple(where)]
+        raise DataError(f"{name} must be numbers: {value!r} at {_where(where)} is not "
+                        f"({int(not_number.sum())} such entries)")
     if values.shape[-1] != n:
         raise DataError(f"{name} has {values.shape[-1]} patients along its last axis "
-                        f"(patient dim) but y has {n}")
+                        f"(patient dim) but {against} has {n}")
     rows = values.reshape(-1, n)
-    bad = ~np.isfinite(rows).all(axis=0)
+    if rows.shape[0] == 0:
+        raise DataError(f"{name} has no draws (shape {values.shape})")
+    bad = ~np.isfinite(values)
     if bad.any():
-        raise DataError(f"{name} has non-finite values for patients "
-                        f"{format_rows(np.flatnonzero(bad))}")
+        patients = np.flatnonzero(bad.reshape(-1, n).any(axis=0)).tolist()
+        more = f" and {len(patients) - 5} more" if len(patients) > 5 else ""
+        raise DataError(f"{name} has non-finite values at {_where(np.argwhere(bad)[0])} "
+                        f"({int(bad.sum())} entries; patients {patients[:5]}{more})")
     return rows, restore
 
 
+def _where(index: np.ndarray) -> str:
+    """``patient 7`` for a vector, ``draw (1, 2), patient 11`` for draws."""
+    *draw, patient = (int(i) for i in index)
+    return (f"draw {tuple(draw) if len(draw) > 1 else draw[0]}, " if draw else "") + \
+        f"patient {patient}"
+
+
+def count_option(value: object, name: str, *, low: int, error: type = ValueError) -> int:
+    """An integer option (not a bool, not 2.5, not text) of at least ``low``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise error(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise error(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def real_option(value: object, name: str) -> float:
+    """A finite real option (not a bool, not text)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def as_rng(random_state: RandomState) -> np.random.Generator:
-    """A generator from a seed, a generator (used as is) or None."""
-    return np.random.default_rng(random_state)
+    """A generator from a seed (an integer >= 0), a generator (used as is) or None."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    return np.random.default_rng(count_option(random_state, "random_state", low=0))
 
 
 def posterior_row(name: str, values: np.ndarray, ci_prob: float, *, sd_name: str) -> dict:

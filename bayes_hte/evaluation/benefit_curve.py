@@ -45,6 +45,7 @@ from bayes_hte.evaluation._inputs import (
     as_rng,
     as_rows,
     check_outcomes,
+    count_option,
     posterior_row,
 )
 from bayes_hte.evaluation.matching import match_pairs, pair_benefit
@@ -508,10 +509,8 @@ def e_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
-    if int(n_resamples) < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    if int(n_bootstrap) < 0:
-        raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    n_resamples = count_option(n_resamples, "n_resamples", low=1)
+    n_bootstrap = count_option(n_bootstrap, "n_bootstrap", low=0)
     rng = as_rng(random_state)
     pairs = []
     for _ in range(int(n_resamples)):

@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from bayes_hte.comparators.results import check_ci_prob
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.evaluation._inputs import (
     Draws,
     Metric,
@@ -61,6 +61,7 @@ from bayes_hte.evaluation._inputs import (
     as_rows,
     binary_vector,
     check_outcomes,
+    count_option,
 )
 from bayes_hte.evaluation.benefit_curve import e_for_benefit
 from bayes_hte.evaluation.matching import match_pairs, pair_benefit
@@ -262,8 +263,7 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
-    if int(n_resamples) < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    n_resamples = count_option(n_resamples, "n_resamples", low=1)
     rng = as_rng(random_state)
     values, first = [], None
     for r in range(int(n_resamples)):
@@ -397,14 +397,20 @@ def calibration_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, 
     Raises
     ------
     DataError
-        Bad inputs, ``groups`` outside ``[2, n/2]``, or a group without treated or
-        without control patients (use fewer groups).
+        Bad inputs, ``groups`` not an integer in ``[2, n/2]``, a group without treated
+        or without control patients (use fewer groups), or a predicted benefit whose
+        group means are all equal (no slope; in every draw for draws).
+
+    Warns
+    -----
+    DataWarning
+        Some draws (not all) have equal group means: their slope is NaN.
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
     n = y.size
-    groups = int(groups)
-    if groups < 2 or groups > n // 2:
+    groups = count_option(groups, "groups", low=2, error=DataError)
+    if groups > n // 2:
         raise DataError(f"groups must be between 2 and n/2 = {n // 2}, got {groups}")
     order = np.argsort(rows, axis=1, kind="stable")
     bounds = (np.arange(groups + 1) * n) // groups
@@ -421,7 +427,8 @@ def calibration_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, 
     if empty.any():
         r, g = np.argwhere(empty)[0]
         arm = "treated" if n1[r, g] == 0 else "control"
-        raise DataError(f"calibration group {g + 1} of {groups} (row {r}) has no {arm} "
+        draw = f" (draw {r})" if rows.shape[0] > 1 else ""
+        raise DataError(f"calibration group {g + 1} of {groups}{draw} has no {arm} "
                         f"patients; every group needs both arms: use fewer groups")
     p1, p0 = e1 / n1, e0 / n0
     obs = p0 - p1
@@ -430,8 +437,19 @@ def calibration_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, 
     ym = obs.mean(axis=1, keepdims=True)
     sxx = ((pred - xm) ** 2).sum(axis=1)
     sxy = ((pred - xm) * (obs - ym)).sum(axis=1)
+    # the groups' mean predicted benefits all equal (to rounding): no slope to estimate
+    flat = sxx <= groups * (1e-12 * np.abs(pred).max(axis=1)) ** 2
+    if flat.all():
+        raise DataError(f"the predicted benefit has the same mean in all {groups} "
+                        f"calibration groups ({float(pred.flat[0]):.6g}"
+                        f"{'' if rows.shape[0] == 1 else ' in every draw'}): a calibration "
+                        "slope needs predictions that differ between groups")
+    if flat.any():
+        warnings.warn(f"calibration_for_benefit: the slope is undefined (NaN) in "
+                      f"{int(flat.sum())} of {flat.size} draws, whose predicted benefit has "
+                      "the same mean in every group", DataWarning, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.nan)
+        slope = np.where(~flat, sxy / np.where(~flat, sxx, 1.0), np.nan)
     intercept = ym[:, 0] - slope * xm[:, 0]
 
     lead = np.shape(restore(np.zeros(rows.shape[0])))
@@ -480,7 +498,7 @@ def mse(estimate: Draws, truth: ArrayLike) -> Metric:
     truth = np.asarray(truth, dtype=float)
     if truth.ndim != 1 or not np.isfinite(truth).all():
         raise DataError("truth must be a finite vector with one value per patient")
-    rows, restore = as_rows(estimate, truth.size, name="estimate")
+    rows, restore = as_rows(estimate, truth.size, name="estimate", against="truth")
     return restore(((rows - truth) ** 2).mean(axis=1))
 
 
@@ -519,7 +537,12 @@ def coverage(draws: Draws, truth: ArrayLike, *, ci_prob: float = 0.95) -> float:
     truth = np.asarray(truth, dtype=float)
     if truth.ndim != 1 or not np.isfinite(truth).all():
         raise DataError("truth must be a finite vector with one value per patient")
-    rows, _ = as_rows(draws, truth.size, name="draws")
+    if isinstance(draws, xr.DataArray) and draws.ndim < 2 or (
+            not isinstance(draws, xr.DataArray) and np.ndim(draws) < 2):
+        raise DataError("draws must be posterior draws (..., patient), not one value per "
+                        "patient: coverage is the share of the draws' intervals that hold "
+                        "the truth")
+    rows, _ = as_rows(draws, truth.size, name="draws", against="truth")
     lo, hi = np.quantile(rows, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
     return float(np.mean((truth >= lo) & (truth <= hi)))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bayes_hte.evaluation._inputs import Draws, Metric, as_rows, check_outcomes
+from bayes_hte.evaluation._inputs import Draws, Metric, as_rows, check_outcomes, real_option
 
 __all__ = ["policy_metrics"]
 
@@ -81,6 +81,7 @@ def policy_metrics(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
+    threshold = real_option(threshold, "threshold")
     n = y.size
     n1, n0 = z.sum(), n - z.sum()
     f = (rows > threshold).astype(float)

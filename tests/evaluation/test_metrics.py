@@ -305,3 +305,62 @@ def test_metric_table_rows_and_public_names():
     assert row.loc["ci_coverage", "estimate"] > 0.9
     assert np.isnan(row.loc["ci_coverage", "sd"])
     assert bh.evaluation.c_for_benefit is c_for_benefit
+
+
+# --------------------------------------------------------------------------- bad inputs
+_RNG = np.random.default_rng(1)
+_N = 40
+_Y = _RNG.integers(0, 2, _N)
+_Z = _RNG.permutation(np.r_[np.ones(20, int), np.zeros(20, int)])
+_B = _RNG.normal(size=_N)
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    # nothing coerced: text (even "0.1"), complex numbers
+    (lambda: c_for_benefit(_Y, _Z, [str(v) for v in _B]), DataError,
+     r"benefit must be numbers: '.*' at patient 0 is not \(40 such entries\)"),
+    (lambda: policy_metrics(_Y, _Z, _B + 1j), DataError, "benefit must be numbers"),
+    # integer options: not 2.5, not True, not text
+    (lambda: calibration_for_benefit(_Y, _Z, _B, groups=2.5), DataError,
+     r"groups must be an integer >= 2, got 2.5"),
+    (lambda: calibration_for_benefit(_Y, _Z, _B, groups=True), DataError,
+     r"groups must be an integer >= 2, got True"),
+    (lambda: c_for_benefit(_Y, _Z, _B, n_resamples=2.7), ValueError,
+     r"n_resamples must be an integer >= 1, got 2.7"),
+    (lambda: bh.evaluation.rate(_Y, _Z, _B, n_bootstrap=2.5), ValueError,
+     r"n_bootstrap must be an integer >= 0"),
+    (lambda: bh.evaluation.e_for_benefit(_Y, _Z, _B, n_bootstrap="3"), ValueError,
+     r"n_bootstrap must be an integer >= 0, got '3'"),
+    (lambda: c_for_benefit(_Y, _Z, _B, random_state="a"), ValueError,
+     r"random_state must be an integer >= 0, got 'a'"),
+    # a threshold that is not a finite number (NaN had treated nobody: PAPE 0)
+    (lambda: policy_metrics(_Y, _Z, _B, threshold=np.nan), ValueError,
+     r"threshold must be a finite number, got nan"),
+    (lambda: policy_metrics(_Y, _Z, _B, threshold="0.1"), ValueError,
+     r"threshold must be a finite number"),
+    # no draws; a NaN named by its draw and patient; the length named by its argument
+    (lambda: c_for_benefit(_Y, _Z, np.zeros((0, _N))), DataError, r"benefit has no draws"),
+    (lambda: policy_metrics(_Y, _Z, np.zeros((0, _N))), DataError, r"benefit has no draws"),
+    (lambda: c_for_benefit(_Y, _Z, np.where(np.arange(3 * _N).reshape(3, _N) == 87, np.nan,
+                                            1.0)), DataError,
+     r"non-finite values at draw 2, patient 7 \(1 entries; patients \[7\]\)"),
+    (lambda: mse(_B, _B[:-1]), DataError, r"estimate has 40 patients .* but truth has 39"),
+    (lambda: coverage(_B, _B), DataError, r"draws must be posterior draws"),
+    # a predicted benefit that does not vary between groups has no calibration slope
+    (lambda: calibration_for_benefit(_Y, _Z, np.zeros(_N), groups=4), DataError,
+     r"the same mean in all 4 calibration groups"),
+])
+def test_bad_inputs_and_options_are_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_calibration_slope_undefined_in_some_draws_warns():
+    draws = np.vstack([_B, np.zeros(_N)])
+    with pytest.warns(bh.DataWarning, match=r"slope is undefined \(NaN\) in 1 of 2 draws"):
+        cal = calibration_for_benefit(_Y, _Z, draws, groups=4)
+    assert np.isfinite(cal.slope[0]) and np.isnan(cal.slope[1])
+    cal_da = calibration_for_benefit(
+        _Y, _Z, xr.DataArray(np.tile(_B, (2, 2, 1)), dims=("chain", "draw", "patient")),
+        groups=np.int64(4))  # numpy integers are integers
+    assert cal_da.slope.dims == ("chain", "draw")
