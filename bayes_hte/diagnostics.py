@@ -229,8 +229,9 @@ def health_problems(health: Mapping) -> list[str]:
         out.append(f"{int(health['divergences'])} divergent transitions (the posterior may be "
                    "biased; raise target_accept or reparameterise)")
     if np.isfinite(health.get("max_r_hat", np.nan)) and health["max_r_hat"] > MAX_R_HAT:
-        out.append(f"max R-hat {health['max_r_hat']:.3f} > {MAX_R_HAT} (the chains disagree; "
-                   "run longer)")
+        r_hat = health["max_r_hat"]  # 4 decimals where 3 would print the threshold itself
+        shown = f"{r_hat:.3f}" if round(r_hat, 3) > MAX_R_HAT else f"{r_hat:.4f}"
+        out.append(f"max R-hat {shown} > {MAX_R_HAT} (the chains disagree; run longer)")
     chains = int(health["chains"])
     need = MIN_ESS_PER_CHAIN * chains
     low = {kind: ess for kind in ("bulk", "tail")

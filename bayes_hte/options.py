@@ -120,6 +120,16 @@ def canonical_structure(structure: object) -> str:
     """``structure`` with metafor's names (``"UN"``, ``"CS"``, ``"DIAG"``, ``"ID"``) read
     as ours.
 
+    Parameters
+    ----------
+    structure : str
+        One of :data:`OMEGA_STRUCTURES` or a key of :data:`OMEGA_ALIASES`.
+
+    Returns
+    -------
+    str
+        The structure's name in :data:`OMEGA_STRUCTURES`.
+
     Raises
     ------
     ValueError

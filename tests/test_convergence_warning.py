@@ -103,3 +103,12 @@ def test_the_suggested_draws_cover_the_shortfall():
     (text,) = diagnostics.health_problems(health)
     assert text == ("min bulk ESS 58 and tail ESS 48 < 200 (100 per chain x 2 chains): too "
                     "few effective draws for reliable intervals; draw more (e.g. draws=200)")
+
+
+def test_an_r_hat_just_above_the_target_does_not_print_as_the_target():
+    """1.0102 printed as "1.010 > 1.01", which reads as a contradiction."""
+    health = {"divergences": 0, "min_ess_bulk": 1000.0, "min_ess_tail": 1000.0, "chains": 4,
+              "draws": 1000}
+    (near,) = diagnostics.health_problems({**health, "max_r_hat": 1.0102})
+    (far,) = diagnostics.health_problems({**health, "max_r_hat": 1.0302})
+    assert near.startswith("max R-hat 1.0102 > 1.01") and far.startswith("max R-hat 1.030 >")

@@ -68,6 +68,16 @@ def canonical_method(method: str) -> str:
     """``method`` with metafor's aliases of fixed effects (``"EE"``, ``"CE"``) read as
     ``"FE"``.
 
+    Parameters
+    ----------
+    method : str
+        An estimator of :data:`METHODS`, or ``"EE"`` / ``"CE"``.
+
+    Returns
+    -------
+    str
+        The estimator's name in :data:`METHODS`.
+
     Raises
     ------
     ValueError
