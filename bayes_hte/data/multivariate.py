@@ -102,7 +102,9 @@ def _aligned_covariances(covariances, labels: Sequence[str], names: Sequence[str
     return out
 
 
-def multivariate_inputs(estimates, covariances, *, names: Sequence | None = None,
+def multivariate_inputs(estimates: pd.DataFrame | np.ndarray | Sequence,
+                        covariances: np.ndarray | Sequence | Mapping | xr.DataArray, *,
+                        names: Sequence | None = None,
                         study_labels: Sequence | None = None
                         ) -> tuple[np.ndarray, np.ndarray, tuple | None, tuple | None]:
     r"""The estimates and covariances of a multivariate meta-analysis as float arrays,
