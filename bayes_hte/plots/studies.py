@@ -293,7 +293,10 @@ def plot_zip(
         sub = rows[rows["scenario"] == scen]
         cols = [sub[c].to_numpy(dtype=float)
                 for c in ("estimate", "ci_low", "ci_high", "truth", "se")]
-        ok = np.all([np.isfinite(c) for c in cols[:4]], axis=0)
+        # an infinite limit (a one-sided interval) is drawn to the panel's edge, as
+        # performance() counts it; NaN limits leave the replicate out
+        ok = (np.isfinite(cols[0]) & np.isfinite(cols[3]) & ~np.isnan(cols[1])
+              & ~np.isnan(cols[2]))
         if not ok.any():
             raise DataError(f"method {method!r} has no usable interval for estimand "
                             f"{estimand!r} in scenario {scen}")
@@ -314,6 +317,10 @@ def plot_zip(
         varies = np.ptp(truth) > 1e-12 * max(1.0, float(np.max(np.abs(truth))))
         if varies:
             lo, hi = lo - truth, hi - truth
+        finite = np.r_[lo[np.isfinite(lo)], hi[np.isfinite(hi)], est - (truth if varies else 0)]
+        left, right = finite.min(), finite.max()
+        pad = 0.05 * (right - left) + 1e-12
+        lo, hi = np.maximum(lo, left - pad), np.minimum(hi, right + pad)
         for mask, color in ((covers, _COVERS), (~covers, _MISSES)):
             segs = np.stack([np.column_stack([lo[mask], centile[mask]]),
                              np.column_stack([hi[mask], centile[mask]])], axis=1)
@@ -325,8 +332,7 @@ def plot_zip(
         ax.axhspan(*band, color="#ffc000", alpha=0.45, zorder=0, lw=0)
         ax.axhline(100 * ci_prob, color="0.2", lw=0.9, ls="--")
         ax.axvline(0.0 if varies else float(truth[0]), color="k", lw=1.0)
-        ax.set_xlim(np.min(lo) - 0.05 * np.ptp(np.r_[lo, hi]) - 1e-12,
-                    np.max(hi) + 0.05 * np.ptp(np.r_[lo, hi]) + 1e-12)
+        ax.set_xlim(left - pad, right + pad)
         ax.set_ylim(0, 100.5)
         ax.set_xlabel(f"{ci_prob:.0%} interval of {estimand}"
                       + (" minus its replicate's truth" if varies else ""))

@@ -141,6 +141,22 @@ def test_plot_zip_with_a_truth_per_replicate(estimates, tmp_path):
     plt.close(fig)
 
 
+def test_plot_zip_draws_one_sided_intervals_to_the_edge(estimates):
+    """Intervals with an infinite upper limit count in coverage (performance()) and are
+    drawn to the panel's right edge, not left out."""
+    sub = estimates.query("scenario == 0 and method == 'FE' and estimand == 'mu'").copy()
+    sub["ci_high"] = np.inf
+    fig = plot_zip(sub, method="FE", estimand="mu")
+    ax = fig.axes[0]
+    segs = [s for c in ax.collections if isinstance(c, LineCollection) for s in c.get_segments()]
+    assert len(segs) == 200 and "n=200" in ax.get_title()
+    right = ax.get_xlim()[1]
+    assert all(np.isfinite(s).all() and s[1][0] <= right for s in segs)
+    cover = performance(sub).query("measure == 'cover'")["value"].iloc[0]
+    assert f"coverage {100 * cover:.1f}%" in ax.get_title()
+    plt.close(fig)
+
+
 def test_plot_zip_errors(estimates):
     with pytest.raises(DataError, match="scenario \\[7\\]"):
         plot_zip(estimates, method="FE", estimand="mu", scenario=7)
