@@ -222,7 +222,8 @@ class CausalMetaResult(IntervalBounds):
     ci_prob : float
         Probability of the interval.
     variance : {"delta", "paper", "conditional"}
-        The variance formula used.
+        The variance formula used (``"conditional"`` whenever the weights are the
+        user's, whatever was asked: fixed weights carry no membership variance).
     weighting : {"sample_size", "user"}
         Where the weights came from.
     table : ArmTable
@@ -340,7 +341,8 @@ def causal_meta_analysis(
     variance : {"delta", "paper", "conditional"}
         Variance formula (module docstring). ``"delta"``: random study membership with
         the covariance of the two pooled risks; ``"paper"``: as printed in the paper;
-        ``"conditional"``: study sizes fixed.
+        ``"conditional"``: study sizes fixed. With user ``weights`` ``"delta"`` is read as
+        ``"conditional"`` (and the result says so) and ``"paper"`` is refused.
     ci_prob : float
         Probability of the confidence interval, in (0, 1).
 
@@ -375,7 +377,8 @@ def causal_meta_analysis(
     w = check_weights(weights, table)
     if w is not None and variance == "paper":
         raise DataError("variance='paper' is the paper's formula for n_k/n weights; with "
-                        "user-given weights use variance='delta' (= 'conditional')")
+                        "user-given weights the variance is the conditional one "
+                        "(variance='conditional'; 'delta' is read as it)")
     core = causal_core(table.n11, table.n10, table.n01, table.n00, measure=measure,
                        weights=w, variance=variance, ci_prob=ci_prob)
     psi1, psi0 = float(core["psi1"]), float(core["psi0"])
@@ -397,6 +400,7 @@ def causal_meta_analysis(
         z=float(core["z"]), p=float(core["p"]), psi1=psi1, psi0=psi0,
         var_psi1=float(core["var_psi1"]), var_psi0=float(core["var_psi0"]),
         cov_psi=float(core["cov_psi"]), weights=np.asarray(weights_used, dtype=float),
-        ci_prob=ci_prob, variance=variance,
+        # fixed user weights carry no membership variance: 'delta' computes 'conditional'
+        ci_prob=ci_prob, variance="conditional" if w is not None else variance,
         weighting="sample_size" if w is None else "user", table=table,
     )

@@ -35,7 +35,7 @@ from scipy import stats
 from scipy.stats import qmc
 
 from bayes_hte.data.checks import check_unique_column, real_values
-from bayes_hte.errors import DataError, format_rows
+from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind
 
 OVERALL = "overall"
@@ -726,4 +726,41 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
         prop[i], source[i] = p, "n"
     df["prop"] = prop
     df["prop_source"] = source
+    _check_stratum_shares(df, what)
     return df
+
+
+#: Slack on the sum of reported shares of disjoint strata (rounded percentages).
+SHARE_SLACK = 0.02
+
+
+def _disjoint(strata: Sequence[Stratum]) -> bool:
+    """Whether the strata cannot overlap: distinct levels, or intervals that follow each
+    other (a shared end point has no patients of a continuous covariate)."""
+    if all(s.kind == "level" for s in strata):
+        return True
+    if not all(s.kind == "interval" for s in strata):
+        return False
+    ordered = sorted(strata, key=lambda s: s.lo)
+    return all(a.hi <= b.lo for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def _check_stratum_shares(df: pd.DataFrame, what: str) -> None:
+    """Disjoint strata of one subgroup in one trial cannot hold more than the trial (a
+    DataError); both levels of a binary covariate holding clearly less than it is
+    possible (patients with the covariate missing) but worth a DataWarning."""
+    sub = df[df["subgroup"] != OVERALL]
+    for (trial, cov), g in sub.groupby(["trial", "subgroup"], sort=False):
+        strata = list(g["_stratum"])
+        total = float(g["prop"].sum())
+        if _disjoint(strata) and total > 1 + SHARE_SLACK:
+            raise DataError(f"{what}: the strata {list(g['stratum'])} of subgroup {cov!r} in "
+                            f"trial {trial!r} do not overlap, but their shares of the trial "
+                            f"sum to {total:.3g} (> 1): check their 'n' (or 'prop') against "
+                            "the trial's overall n")
+        levels = {s.level for s in strata if s.kind == "level"}
+        if levels == {0.0, 1.0} and total < 1 - SHARE_SLACK:
+            warnings.warn(f"{what}: both levels of subgroup {cov!r} in trial {trial!r} hold "
+                          f"{total:.3g} of the trial, not all of it (patients with {cov!r} "
+                          "missing?); each stratum's effect is weighted by its own share",
+                          DataWarning, stacklevel=4)

@@ -77,6 +77,11 @@ def test_conditional_variance_and_user_weights():
     assert only_c.se == pytest.approx(np.sqrt(t.risk1[2] * (1 - t.risk1[2]) / t.n1[2]
                                               + t.risk0[2] * (1 - t.risk0[2]) / t.n0[2]))
     assert only_c.weighting == "user"
+    # fixed user weights: the conditional variance, and the result says so (it had said
+    # "delta", the default asked for, while computing the conditional one)
+    assert only_c.variance == "conditional" and "delta" not in str(only_c)
+    sizes = causal_meta_analysis(t, "RD", weights=t.n / t.n.sum())
+    assert sizes.variance == "conditional" and sizes.se == pytest.approx(res.se)
     # equal weights, as a Series aligned by label
     eq = causal_meta_analysis(t, "RR", weights=pd.Series({"C": 1 / 3, "A": 1 / 3, "B": 1 / 3}))
     assert eq.psi1 == pytest.approx(t.risk1.mean())

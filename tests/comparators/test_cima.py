@@ -474,3 +474,27 @@ def test_spec_runner_writes_tables(tmp_path):
     s2 = pd.read_csv(out2 / "summary.csv", index_col=0)
     assert s2.loc["ATE (target)", "estimate"] == pytest.approx(
         summary.loc["ATE (target)", "estimate"], abs=1e-10)
+
+
+def test_stratum_shares_that_exceed_or_fall_short_of_the_trial():
+    """Disjoint strata holding more than the trial (1,000 patients too many in DELIVER's
+    prior-hospitalisation strata) moved the ATE silently; now a DataError. Both levels
+    holding clearly less (patients with the covariate missing) warn. The bundled data
+    passes silently."""
+    d = bh.datasets.sglt2_hf()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bh.comparators.cima(d.effects, d.covariates, d.target,
+                            cate="~ lvef + prehhf + diabetes", target_n=500)
+    row = ((d.effects.trial == "DELIVER") & (d.effects.subgroup == "prehhf")
+           & (d.effects.stratum.astype(str) == "1"))
+    for delta, check in ((1000, pytest.raises(DataError, match=(
+            r"strata \['1', '0'\] of subgroup 'prehhf' in trial 'DELIVER' do not overlap, "
+            r"but their shares of the trial sum to 1.16"))),
+                         (-1000, pytest.warns(bh.DataWarning, match=(
+            r"both levels of subgroup 'prehhf' in trial 'DELIVER' hold 0.84 of the trial")))):
+        eff = d.effects.copy()
+        eff.loc[row, "n"] += delta
+        with check:
+            bh.comparators.cima(eff.drop(columns="prop"), d.covariates, d.target,
+                                cate="~ lvef + prehhf + diabetes", target_n=500)
