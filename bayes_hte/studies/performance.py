@@ -128,7 +128,7 @@ def _relprec(est: pd.Series, ref: pd.Series | None) -> tuple[float, float, int]:
     ratio2 = _ratio(ref_sd, est_sd) ** 2
     if not (ref_sd > 0 and est_sd > 0):  # a constant method: no correlation, no MCSE
         return 100.0 * (ratio2 - 1.0), _NAN, n
-    rho = float(np.corrcoef(both["ref"], both["est"])[0, 1])
+    rho = min(1.0, float(np.corrcoef(both["ref"], both["est"])[0, 1]))
     return (100.0 * (ratio2 - 1.0), 200.0 * ratio2 * float(np.sqrt((1 - rho**2) / (n - 1))),
             n)
 
@@ -198,8 +198,8 @@ def performance(
       ``ref``) :math:`= 100\{(\mathrm{EmpSE}_{ref}/\mathrm{EmpSE})^2 - 1\}`, MCSE
       :math:`200\,(\mathrm{EmpSE}_{ref}/\mathrm{EmpSE})^2\sqrt{(1-\rho^2)/(n-1)}` with
       :math:`\rho` the correlation of the two methods' estimates; both EmpSEs and
-      :math:`\rho` over the :math:`n` replicates where both have a finite estimate (NaN
-      for the reference itself);
+      :math:`\rho` over the :math:`n` replicates where both have a finite estimate (0,
+      MCSE 0, for the reference itself);
     * ``modelse`` :math:`= \sqrt{\overline{s^2}}`, MCSE
       :math:`\sqrt{V_{s^2}/(4n\,\mathrm{ModSE}^2)}`;
     * ``relerror`` :math:`= 100(\mathrm{ModSE}/\mathrm{EmpSE}-1)` (percent), MCSE
@@ -360,9 +360,9 @@ def performance(
                     est[fin], g["truth"].to_numpy(dtype=float)[fin],
                     g["se"].to_numpy(dtype=float)[fin], g["ci_low"].to_numpy(dtype=float)[fin],
                     g["ci_high"].to_numpy(dtype=float)[fin], measures)
-                if "relprec" in measures:
+                if "relprec" in measures:  # the reference against itself: 0, MCSE 0
                     values["relprec"] = _relprec(
-                        _keyed(g, key), None if not paired or method == ref else _keyed(
+                        _keyed(g, key), None if not paired else _keyed(
                             cell.loc[(cell["method"] == ref) & ~cell_failed
                                      & (cell["estimand"] == estimand)], key))
                 n_missing = n_ran - int(fin.sum())  # ran, but no finite estimate of it

@@ -116,7 +116,7 @@ def test_hand_values_spelled_out():
 
 
 def test_failures_are_counted_not_used():
-    perf = performance(fixed_table()).query("measure != 'relprec'")  # A is its reference
+    perf = performance(fixed_table())
     assert set(perf.loc[perf["method"] == "A", "n_ok"]) == {5}
     assert set(perf.loc[perf["method"] == "A", "n_failed"]) == {0}
     assert set(perf.loc[perf["method"] == "B", "n_ok"]) == {4}
@@ -136,8 +136,7 @@ def test_matches_r_rsimsum():
     for row in ref["summ"]:
         key = (row["method"], row["stat"])
         if row["stat"] == "nsim":
-            assert set(perf.loc[row["method"], "n_ok"].drop("relprec", errors="ignore")) == {
-                row["est"]}
+            assert set(perf.loc[row["method"], "n_ok"]) == {row["est"]}
             continue
         assert perf.loc[key, "value"] == pytest.approx(row["est"], rel=1e-9, abs=1e-12), key
         assert perf.loc[key, "mcse"] == pytest.approx(row["mcse"], rel=1e-9, abs=1e-12), key
@@ -154,8 +153,8 @@ def test_group_of_one_gives_nan_where_two_are_needed():
         assert np.isnan(perf.loc[measure, "value"]) and np.isnan(perf.loc[measure, "mcse"])
     assert perf.loc["cover", "value"] == 0.0  # |0.2| > 1.96 * 0.1
     assert perf.loc["cover", "mcse"] == 0.0
-    assert set(perf["n_ok"].drop("relprec")) == {1}
-    assert np.isnan(perf.loc["relprec", "value"])  # one method: its own reference
+    assert set(perf["n_ok"]) == {1}
+    assert np.isnan(perf.loc["relprec", "value"])  # an EmpSE ratio needs two replicates
 
 
 def test_method_failing_everywhere_gets_nan_rows():
@@ -219,7 +218,7 @@ def test_relative_precision_by_hand():
     assert perf.loc["B", "mcse"] == pytest.approx(200 * ratio2 * math.sqrt((1 - rho**2) / 3),
                                                   rel=1e-12)
     assert perf.loc["B", "n_ok"] == 4
-    assert math.isnan(perf.loc["A", "value"])  # the reference (the first method)
+    assert perf.loc["A", ["value", "mcse", "n_ok"]].tolist() == [0.0, 0.0, 5]  # the reference
     against_b = performance(fixed_table(), measures=["relprec"], ref="B").set_index("method")
     assert against_b.loc["A", "value"] == pytest.approx(100 * (1 / ratio2 - 1), rel=1e-12)
     with pytest.raises(ValueError, match="ref='C' is not a method"):

@@ -128,6 +128,12 @@ def _target_rows(inp: _Inputs, target, target_corr, target_n: int,
             if v in kinds and kinds[v] != k:
                 raise DataError(f"covariate {v!r} is {kinds[v]} in the trials' summaries but "
                                 f"{k} in the target summary")
+        if (not isinstance(target, CovariateSummary) and target_corr is None
+                and len(ts.kinds) > 1):
+            warnings.warn("the target is a summary frame without target_corr: its covariates "
+                          "are drawn independently (correlation 0); pass target_corr (or a "
+                          "CovariateSummary with corr) if they are correlated", DataWarning,
+                          stacklevel=4)
         rows = ts.sample(target_n, method=target_method, seed=seed)
         return rows, f"copula ({target_method}, n={target_n})"
     if isinstance(target, pd.DataFrame):
