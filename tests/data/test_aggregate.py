@@ -396,3 +396,18 @@ def test_an_empty_arm_is_named_by_the_users_columns():
                                         r"in study 'a'"):
         ArmTable.from_frame(renamed, n11="tpos", n10="tneg", n01="cpos", n00="cneg",
                             study="trial")
+
+
+def test_text_counts_are_named_by_value_and_study():
+    """The message had said only "must be numeric, got dtype object"."""
+    df = pd.DataFrame({"trial": ["a", "b", "c"], "n11": [3, "4x", 5], "n10": [10, 10, 10],
+                       "n01": [2, 2, 2], "n00": [11, 11, 11]})
+    with pytest.raises(DataError, match=r"count column 'n11' \(treated events\) must be "
+                                        r"numeric: '4x' in study 'b' is not a number \(1 such"):
+        ArmTable.from_frame(df, study="trial")
+    ev = pd.DataFrame({"trial": ["a", "b"], "e1": [1, 2], "n1": [10, "ten"], "e0": [1, 1],
+                       "n0": [10, 10]})
+    with pytest.raises(DataError, match=r"column 'n1' \(treated patients\) must be numeric: "
+                                        r"'ten' in study 'b'"):
+        ArmTable.from_events(ev, events1="e1", total1="n1", events0="e0", total0="n0",
+                             study="trial")
