@@ -55,7 +55,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayes_hte.comparators._lmm import LMMFit, _LMMStatistics, lmm_fit  # noqa: F401
+from bayes_hte.comparators.lmm import LMMFit, _LMMStatistics, lmm_fit  # noqa: F401
 from bayes_hte.comparators.multivariate import MVMetaResult, mvmeta
 from bayes_hte.comparators.printout import mixed_model_text, per_trial_text, two_step_text
 from bayes_hte.comparators.results import WaldInterval
@@ -81,7 +81,8 @@ class MixedModelResult(WaldInterval, _LMMStatistics):
         Estimated within-participant covariance over the visits (NaN for visits not
         measured).
     sd_intercept, sd_error, loglik, n_obs, n_subjects, n_cov_params, converged
-        As in :class:`LMMFit`, the raw fit this result is made from.
+        As in :class:`~bayes_hte.comparators.lmm.LMMFit`, the raw fit this result is made
+        from.
     covariance : {"random_intercept", "unstructured"}
         Within-participant covariance.
     method : {"REML", "ML"}
