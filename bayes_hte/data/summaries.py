@@ -364,7 +364,8 @@ class CovariateSummary:
         key = ["trial", "covariate"] if has_trial else ["covariate"]
         dup = df.duplicated(key, keep=False)
         if dup.any():
-            raise DataError(f"{what}: {key} repeats at "
+            first = tuple(df.loc[dup, key].iloc[0])
+            raise DataError(f"{what}: {key} = {first} repeats at "
                             f"{format_rows(rows_of[dup.to_numpy()])}; give one row per "
                             "covariate and population")
         kinds: dict[str, CovariateKind] = {}
@@ -681,7 +682,8 @@ def validate_effects(effects: pd.DataFrame, covariates: CovariateSummary) -> pd.
     key = df["trial"] + "\x00" + df["subgroup"] + "\x00" + df["stratum"]
     dup = key.duplicated(keep=False)
     if dup.any():
-        raise DataError(f"{what}: (trial, subgroup, stratum) repeats at "
+        first = tuple(df.loc[dup, ["trial", "subgroup", "stratum"]].iloc[0])
+        raise DataError(f"{what}: (trial, subgroup, stratum) = {first} repeats at "
                         f"{format_rows(rows_of[dup.to_numpy()])}; give each reported effect once")
 
     # proportions ------------------------------------------------------------

@@ -231,7 +231,7 @@ def test_validate_effects_fills_props():
         (lambda d: d.assign(stratum=[None, 1, 0, "old", ">=65", None, "yes", "no"]),
          "continuous covariate must be an interval"),
         (lambda d: d.assign(stratum=[None, 1, 1, "<65", ">=65", None, "yes", "no"]),
-         r"\(trial, subgroup, stratum\) repeats"),
+         r"\(trial, subgroup, stratum\) = \('A', 'male', '1'\) repeats at rows 1, 2"),
         (lambda d: d.assign(stratum=["x", 1, 0, "<65", ">=65", None, "yes", "no"]),
          "overall row must leave 'stratum' empty"),
         (lambda d: d.assign(n=[np.nan, 400, 600, 500, 500, 800, 400, 400]),
@@ -328,7 +328,8 @@ def test_summary_errors_name_the_users_rows_not_positions():
         CovariateSummary.from_frame(cov.assign(sd=[10.0, np.nan, 0.0, np.nan]))
     with pytest.raises(DataError, match="'mean' is missing or not finite at row r2"):
         CovariateSummary.from_frame(cov.assign(mean=[60.0, np.nan, 65.0, 0.5]))
-    with pytest.raises(DataError, match=r"repeats at rows r1, r2"):
+    with pytest.raises(DataError, match=r"\['trial', 'covariate'\] = \('A', 'age'\) repeats "
+                                        r"at rows r1, r2"):
         CovariateSummary.from_frame(cov.assign(covariate=["age", "age", "age", "male"]))
     cs = CovariateSummary.from_frame(_cov_frame())
     eff = _effects().set_axis([f"e{i}" for i in range(8)])
