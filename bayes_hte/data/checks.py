@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bayes_hte.data.covariate_text import (  # noqa: F401 (their home before)
+    MAX_NUMERIC_CODES,
+    check_text_covariate,
+    reads_as_number,
+)
 from bayes_hte.errors import DataError, format_rows
 
 __all__ = [
@@ -509,91 +514,6 @@ def check_both_arms(z: np.ndarray, study_idx: np.ndarray, study_labels: Sequence
                 f"{where} has only {only} {unit} (treatment column {treatment!r}); "
                 "every trial needs both arms for a treatment-effect analysis"
             )
-
-
-#: Most distinct values a text covariate whose every value reads as a number may have
-#: and still be taken as category codes (``"1"``, ``"2"``, ``"3"``).
-MAX_NUMERIC_CODES = 10
-
-
-def reads_as_number(s: pd.Series) -> np.ndarray:
-    """Which values of a text column read as numbers (a decimal point or comma).
-
-    Parameters
-    ----------
-    s : pandas.Series
-        A text (or object) column.
-
-    Returns
-    -------
-    ndarray of bool, shape (len(s),)
-        ``True`` where the value, as text without surrounding spaces, parses as a
-        number (``"1.5"``, ``"1,5"``, ``" 3 "``).
-    """
-    text = s.astype(str).str.strip()
-    point = pd.to_numeric(text, errors="coerce")
-    comma = pd.to_numeric(text.str.replace(",", ".", n=1, regex=False), errors="coerce")
-    return (point.notna() | comma.notna()).to_numpy()
-
-
-def check_text_covariate(df: pd.DataFrame, col: str) -> None:
-    """Refuse a text covariate that would be expanded to indicators by mistake.
-
-    A text (``object`` or string) column becomes one indicator per level but the
-    first (:func:`encode_covariates`). Three kinds of columns are numbers or
-    identifiers rather than categories, and would silently become hundreds of
-    indicator columns: numbers stored as text (a CSV read with decimal commas, or
-    ``astype(str)``), numbers mixed with a few text entries (a missing-value
-    placeholder such as ``"."`` or ``"NA "``), and a label per patient. A ``category``
-    column is taken as declared.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The data.
-    col : str
-        A text covariate column of ``df`` without missing values.
-
-    Raises
-    ------
-    DataError
-        More than :data:`MAX_NUMERIC_CODES` distinct values of which every one reads as
-        a number; at least half the values reading as numbers (with more than
-        :data:`MAX_NUMERIC_CODES` distinct ones) and some not (the message names those
-        rows and values); or more distinct values than half the rows (and more than
-        :data:`MAX_NUMERIC_CODES`).
-    """
-    s = df[col]
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return
-    n_levels = s.nunique()
-    numeric = reads_as_number(s)
-    if numeric.all() and n_levels > MAX_NUMERIC_CODES:
-        raise DataError(
-            f"covariate {col!r} holds numbers as text or objects ({n_levels} distinct "
-            f"values, "
-            f"e.g. {s.iloc[0]!r}); as text it would become {n_levels - 1} indicator "
-            "columns. Convert it to numbers (pd.to_numeric; a CSV with decimal commas "
-            "needs pd.read_csv(..., decimal=',')), or make it a pandas category if its "
-            "values are codes"
-        )
-    if (numeric.mean() >= 0.5 and not numeric.all()
-            and s[numeric].nunique() > MAX_NUMERIC_CODES):
-        bad = ~numeric
-        raise DataError(
-            f"covariate {col!r} is text, but {int(numeric.sum())} of {len(s)} values read "
-            f"as numbers and {sorted(map(str, s[bad].unique()))[:5]} at "
-            f"{format_rows(df.index[bad])} do not: a missing-value code? Mark missing "
-            "values as NaN (then impute or remove those rows) and convert the column "
-            "with pd.to_numeric"
-        )
-    if n_levels > max(MAX_NUMERIC_CODES, len(s) // 2):
-        raise DataError(
-            f"covariate {col!r} has {n_levels} distinct text values in {len(s)} rows: as "
-            f"a categorical covariate it would become {n_levels - 1} indicator columns, "
-            "about one per patient. Is it an identifier? Leave it out of the covariates, "
-            "or group its values"
-        )
 
 
 @dataclass(frozen=True, eq=False)

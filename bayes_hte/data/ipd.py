@@ -385,6 +385,14 @@ class IPDData:
             return self.X
         if not isinstance(newdata, pd.DataFrame):
             raise DataError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
+        if len(newdata) == 0:
+            raise DataError("newdata has no rows: give at least one patient to predict for")
+        needed = [*self.covariates, *([self.study] if self.study is not None else [])]
+        repeated = sorted({str(c) for c in newdata.columns[newdata.columns.duplicated()]
+                           if c in needed})
+        if repeated:
+            raise DataError(f"newdata has the columns {repeated} more than once; which one "
+                            "to use is ambiguous: keep one of each")
         for c in self.covariates:
             if c not in newdata.columns:
                 raise DataError(f"newdata lacks covariate column {c!r}")

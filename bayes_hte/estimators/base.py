@@ -330,6 +330,8 @@ class IPDEstimator(Estimator):
 
     def _frame(self, newdata: pd.DataFrame | None) -> pd.DataFrame:
         self._require_fit()
+        if isinstance(newdata, pd.DataFrame) and len(newdata) == 0:
+            raise DataError("newdata has no rows: give at least one patient to predict for")
         return self.data.frame if newdata is None else newdata
 
     def _check_by(self, by: str, newdata: pd.DataFrame | None) -> pd.Series:

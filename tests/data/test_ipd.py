@@ -368,3 +368,26 @@ def test_study_labels_blank_or_differing_by_spaces_are_refused(frame, labels, ma
 def test_labels_that_differ_otherwise_are_kept(frame):
     d = make(frame.assign(trial=np.repeat(["A", "a", "A-1"], 20)))
     assert set(d.study_labels) == {"A", "a", "A-1"}
+
+
+@pytest.mark.parametrize(("values", "match"), [
+    # number codes with a missing-value marker: the marker became a level (the reference)
+    (lambda s: s.astype(str).where(s.index != 7, "."),
+     r"covariate 'smoker' holds number codes with the missing-value code \['.'\] at row 7"),
+    (lambda s: s.astype(str).where(s.index != 7, ""), r"missing-value code \[''\] at row 7"),
+    (lambda s: s.astype(str).where(s.index != 7, "NA"), r"missing-value code \['NA'\]"),
+    # numbers held as objects mixed with text: the numbers silently became text
+    (lambda s: s.astype(object).where(s.index != 7, "a"),
+     r"covariate 'smoker' mixes numbers \[0, 1\] and text \['a'\] \(e.g. at row 7\)"),
+    # dates: every date a level
+    (lambda s: pd.Series(pd.to_datetime(["2021-01-01", "2021-02-01"])[s.to_numpy()],
+                         index=s.index),
+     r"covariate 'smoker' holds dates or durations"),
+])
+def test_codes_markers_and_dates_are_not_categories(frame, values, match):
+    codes = frame["smoker"].astype(int)
+    with pytest.raises(bh.DataError, match=match):
+        make(frame.assign(smoker=values(codes)), covariates=["age", "smoker"])
+    # the codes alone, as text, are categories as documented
+    data = make(frame.assign(smoker=codes.astype(str)), covariates=["age", "smoker"])
+    assert data.covariate_names == ("age", "smoker[1]")

@@ -290,6 +290,18 @@ def test_newdata(small, fitted_grid):
     np.testing.assert_allclose(m.ite(newdata=new).values, m.ite().isel(patient=slice(0, 5)))
     with pytest.raises(bh.DataError, match="newdata lacks covariate column 'x2'"):
         m.ite(newdata=new[["x1", "x3"]])
+    # no rows: raw IndexError / reshape errors before; a repeated covariate column: a raw
+    # pandas "truth value of a Series is ambiguous"
+    for call in (lambda d: m.ite(newdata=d), lambda d: m.summary(newdata=d),
+                 lambda d: m.linear_predictors(d)):
+        with pytest.raises(bh.DataError, match="newdata has no rows"):
+            call(new.iloc[:0])
+    twice = new.copy()
+    twice.insert(1, "x2", new["x1"].to_numpy(), allow_duplicates=True)
+    for call in (lambda d: m.ite(newdata=d), lambda d: m.summary(newdata=d)):
+        with pytest.raises(bh.DataError, match=r"newdata has the columns \['x2'\] more than "
+                                               "once"):
+            call(twice)
 
 
 def test_save_load_roundtrip(tmp_path, small, fitted_grid):
