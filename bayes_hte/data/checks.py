@@ -344,9 +344,12 @@ def binary_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(s):
         return s.to_numpy(dtype=np.int8)
     if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_complex_dtype(s):
+        kinds = sorted({type(v).__name__ for v in s.unique()})  # ['bool'] held as objects
+        hint = " (.astype(int) for bools held as objects)" if kinds == ["bool"] else ""
         raise DataError(
             f"{role} column {col!r} must be coded 0/1 (or bool) but has dtype {s.dtype} "
-            f"with values {sorted(map(str, s.unique()))[:5]}; recode it as 0/1"
+            f"holding {'/'.join(kinds)} values {', '.join(sorted(map(repr, s.unique()))[:5])}; "
+            f"recode it as 0/1{hint}"
         )
     bad = ~s.isin([0, 1])
     if bad.any():

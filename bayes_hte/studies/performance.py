@@ -267,9 +267,9 @@ def performance(
     pandas.DataFrame
         Columns: the ``factors``, ``method``, ``estimand``, ``measure``, ``value`` (the
         estimand's scale for ``thetamean``, ``bias``, ``empse``, ``modelse``; its square
-        for ``mse``;
-        percent for ``relerror``; a proportion in [0, 1] for ``cover``, ``becover``,
-        ``power``), ``mcse`` (same scale), ``n_ok`` (int, replicates the measure used) and
+        for ``mse``; percent for ``relprec`` and ``relerror``; a proportion in [0, 1] for
+        ``cover``, ``becover``, ``power``), ``mcse`` (same scale), ``n_ok`` (int,
+        replicates the measure used) and
         ``n_failed`` (int, replicates of the cell's scenarios in which the method raised,
         or ``generate`` or the truth did) and ``n_missing`` (int, replicates in which the
         method ran but gave no finite estimate of the estimand: NaN, or the estimand

@@ -391,3 +391,11 @@ def test_codes_markers_and_dates_are_not_categories(frame, values, match):
     # the codes alone, as text, are categories as documented
     data = make(frame.assign(smoker=codes.astype(str)), covariates=["age", "smoker"])
     assert data.covariate_names == ("age", "smoker[1]")
+
+
+def test_bools_held_as_objects_are_named_as_bools(frame):
+    """Python bools in an object column were shown as the strings ['False', 'True']."""
+    with pytest.raises(bh.DataError, match=r"treatment column 'treat' must be coded 0/1 \(or "
+                                           r"bool\) but has dtype object holding bool values "
+                                           r"False, True; recode it as 0/1 \(.astype\(int\)"):
+        make(frame.assign(treat=frame["treat"].astype(bool).astype(object)))
