@@ -578,9 +578,14 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
     ------
     DataError
         Missing, non-finite, complex or non-numeric (in an ``object`` column) values, a
-        level not in ``levels``, or a constant covariate (unless ``allow_constant``).
+        level not in ``levels``, ``levels`` for a column that is not a covariate, or a
+        constant covariate (unless ``allow_constant``).
     """
     levels = dict(levels or {})
+    stray = sorted(str(c) for c in levels if c not in covariates)
+    if stray:  # a misspelt name would otherwise be ignored without a word
+        raise DataError(f"levels are given for {stray}, which are not covariates "
+                        f"{list(covariates)}")
     cols: list[np.ndarray] = []
     names: list[str] = []
     values: dict[str, np.ndarray] = {}

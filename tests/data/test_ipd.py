@@ -399,3 +399,10 @@ def test_bools_held_as_objects_are_named_as_bools(frame):
                                            r"bool\) but has dtype object holding bool values "
                                            r"False, True; recode it as 0/1 \(.astype\(int\)"):
         make(frame.assign(treat=frame["treat"].astype(bool).astype(object)))
+
+
+def test_levels_for_a_column_that_is_not_a_covariate_are_refused(frame):
+    """A misspelt name in levels= was ignored without a word."""
+    with pytest.raises(bh.DataError, match=r"levels are given for \['sexx'\], which are not "
+                                           r"covariates \['age', 'sex'\]"):
+        make(frame, levels={"sexx": ["F", "M"]})
