@@ -85,7 +85,10 @@ def as_rows(benefit: Draws, n: int, name: str = "benefit", *,
         def restore(res: np.ndarray):
             res = np.asarray(res)
             return float(res.reshape(())) if not lead else res.reshape(lead)
-    values, not_number = real_values(raw)
+    if (isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf"):  # numbers: no copy
+        values, not_number = np.asarray(raw, dtype=float), np.zeros(raw.shape, dtype=bool)
+    else:
+        values, not_number = real_values(raw)
     if values.ndim == 0:
         raise DataError(f"{name} must have one value per patient, got a scalar")
     lead = values.shape[:-1]
