@@ -557,6 +557,8 @@ METRICS: dict[str, str] = {
     "ci_coverage": "share of true ITEs inside the credible intervals",
     "pi_coverage": "share of true ITEs inside the new-trial prediction intervals",
     "pape": "PAPE of 'treat if benefit > 0' vs random treatment (risk reduction)",
+    "pape_se": "sampling SE of the PAPE for the rule as fixed (Imai & Li 2021, Theorem 1; "
+               "valid where the rule was not fitted on these patients, as in IECV)",
     "gain_vs_treat_all": "risk under treat-all minus risk under the rule",
     "gain_vs_treat_none": "risk under treat-none minus risk under the rule",
     "proportion_treated": "share of patients the rule treats",
@@ -690,6 +692,7 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
                                     target, ci_prob=ci_prob))
     pol_point = policy_metrics(y, z, point)
     pol_draws = policy_metrics(y, z, benefit)
-    for key in ("pape", "gain_vs_treat_all", "gain_vs_treat_none", "proportion_treated"):
+    for key in ("pape", "pape_se", "gain_vs_treat_all", "gain_vs_treat_none",
+                "proportion_treated"):
         add(key, pol_point[key], pol_draws[key])
     return pd.DataFrame(rows)

@@ -218,7 +218,8 @@ def plot_metric_forest(
         metric table (as returned by :func:`bayes_hte.compare_ite_models`, columns
         ``model, validation, trial, metric, estimate, ci_low, ci_high``).
     metrics : sequence of str, optional
-        Default: every metric of :data:`bayes_hte.evaluation.metrics.METRICS`,
+        Default: every metric of :data:`bayes_hte.evaluation.metrics.METRICS` but
+        ``pape_se`` (a standard error, not a score of the model), of
         :data:`~bayes_hte.evaluation.metrics.BENEFIT_METRICS` and ``elpd_loo`` present
         in the table.
     selections : sequence of (validation, trial)
@@ -246,7 +247,8 @@ def plot_metric_forest(
         raise ValueError(f"the table has no rows for {list(selections)}")
     if metrics is None:
         present = set(table["metric"])
-        metrics = [m for m in [*METRICS, *BENEFIT_METRICS, "elpd_loo"] if m in present]
+        metrics = [m for m in [*METRICS, *BENEFIT_METRICS, "elpd_loo"]
+                   if m in present and m != "pape_se"]
     metrics = list(metrics)
     models = list(dict.fromkeys(table["model"]))
     ncols = min(ncols, len(metrics))

@@ -438,7 +438,9 @@ def fit_ipdma_holdout(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_i
         Klaveren et al. 2018), ``calibration_intercept`` and ``calibration_slope`` of
         calibration for benefit (``groups`` quantile groups), ``mse`` of the ITE
         against the true ITE, ``ci_coverage`` / ``pi_coverage`` (share of patients whose
-        true ITE lies in their credible / new-trial prediction interval), ``pape``;
+        true ITE lies in their credible / new-trial prediction interval), ``pape``
+        with its ``se`` (Imai & Li 2021, Theorem 1: the performance table's
+        (``modelse``, ``relerror``) against the ``empse`` over replicates);
         ``divergences`` (divergent transitions of the fit, ``{"estimate": count}``);
         ``ate_heldout`` — the posterior mean, SD and interval of the held-out trial's
         mean predicted (recalibrated) ITE, whose truth is the mean true ITE of those
@@ -471,6 +473,7 @@ def fit_ipdma_holdout(data: MetaIPD, *, heterogeneity: Heterogeneity = "random_i
                        ite_new=ite_new, groups=groups, ci_prob=ci_prob,
                        random_state=run_seed).set_index("metric")["estimate"]
     out: dict[str, Estimate] = {m: {"estimate": float(tab[m])} for m in HOLDOUT_METRICS}
+    out["pape"]["se"] = float(tab["pape_se"])
     out["divergences"] = {"estimate": float(res.fits["divergences"].sum())}
     out["ate_heldout"] = _draw_summary(ite.mean(axis=-1), ci_prob)
     out["ate_heldout_new"] = _draw_summary(ite_new.mean(axis=-1), ci_prob)

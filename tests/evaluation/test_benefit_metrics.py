@@ -359,7 +359,7 @@ def test_metric_table_benefit_rows_share_the_c_pairs():
         tab = mt.metric_table(y, z, ite, strata=strata, random_state=4, benefit_metrics=True)
     assert list(tab["metric"]) == ["c_for_benefit", "calibration_intercept",
                                    "calibration_slope", *mt.BENEFIT_METRICS, "pape",
-                                   "gain_vs_treat_all", "gain_vs_treat_none",
+                                   "pape_se", "gain_vs_treat_all", "gain_vs_treat_none",
                                    "proportion_treated"]
     # the other rows are unchanged (same random stream for c-for-benefit)
     same = tab[tab["metric"].isin(plain["metric"])].reset_index(drop=True)

@@ -34,7 +34,7 @@ def test_in_sample_table(in_sample, small_fitted, small_data, small_sim):
     wide = in_sample.summary()
     assert list(wide.index) == ["NA-S", "RI-T"]
     for metric in ("c_for_benefit", "calibration_intercept", "calibration_slope", "mse",
-                   "ci_coverage", "pi_coverage", "pape", "gain_vs_treat_all",
+                   "ci_coverage", "pi_coverage", "pape", "pape_se", "gain_vs_treat_all",
                    "gain_vs_treat_none", "proportion_treated", "elpd_loo", "elpd_diff"):
         assert metric in wide.columns, metric
     # the c-for-benefit estimate is the metric of the posterior-mean benefit, matched

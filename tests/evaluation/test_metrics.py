@@ -297,8 +297,8 @@ def test_metric_table_rows_and_public_names():
     tab = mt.metric_table(y, z, ite, truth=p1 - p0, ite_new=ite, random_state=1)
     assert list(tab["metric"]) == ["c_for_benefit", "calibration_intercept",
                                    "calibration_slope", "mse", "ci_coverage", "pi_coverage",
-                                   "pape", "gain_vs_treat_all", "gain_vs_treat_none",
-                                   "proportion_treated"]
+                                   "pape", "pape_se", "gain_vs_treat_all",
+                                   "gain_vs_treat_none", "proportion_treated"]
     row = tab.set_index("metric")
     assert row.loc["c_for_benefit", "ci_low"] <= row.loc["c_for_benefit", "ci_high"]
     assert row.loc["mse", "estimate"] < row.loc["mse", "mean"]     # MSE of the mean is smaller

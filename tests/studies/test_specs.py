@@ -331,6 +331,10 @@ def test_bouvier_spec_runs_shrunk_with_per_replicate_truth(tmp_path):
     mean_c = perf.query("estimand == 'c_for_benefit' and measure == 'thetamean'")
     assert (mean_c["n_ok"] == 2).all()
     assert perf.query("estimand == 'c_for_benefit' and measure == 'cover'")["value"].isna().all()
+    # the PAPE carries its Theorem 1 SE (Imai & Li 2021), scored against the empirical SE
+    pape = est[est["estimand"] == "pape"]
+    assert (pape["se"] > 0).all() and pape["se"].notna().all()
+    assert est.loc[est["estimand"] == "c_for_benefit", "se"].isna().all()
 
 
 def test_ipd_aggregate_spec_runs_shrunk(tmp_path):
