@@ -16,6 +16,7 @@ its ``elpd_loo``, with ArviZ's warning text.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -161,6 +162,33 @@ def _element_label(v: str, element: xr.DataArray, dims: Sequence[str]) -> str:
     return f"{v}[{labels}]"
 
 
+#: Posterior attribute holding the sampler settings a fit used (JSON), written by
+#: :meth:`bayes_hte.IPDMetaModel.fit`.
+ATTR_SAMPLING = "bayes_hte_sampling"
+
+
+def sampler_settings(idata: xr.DataTree) -> dict:
+    """The sampler settings a fit recorded in its posterior (:data:`ATTR_SAMPLING`).
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit's result, with a ``posterior`` group.
+
+    Returns
+    -------
+    dict
+        ``sampler``, ``target_accept``, ``mass_matrix`` (``"diag"`` or ``"low_rank"``)
+        and ``intercept_form`` (the form of the random trial intercepts: ``"centered"``,
+        ``"non_centered"``, ``"anchored"``, ``"partially_centered"``, or None for
+        structures without them) — what ``"auto"`` and the structure's defaults
+        resolved to; empty when the fit recorded none (other estimators, or results
+        saved before they were recorded).
+    """
+    text = idata["posterior"].attrs.get(ATTR_SAMPLING)
+    return json.loads(text) if text else {}
+
+
 def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = None,
                      table: pd.DataFrame | None = None) -> dict:
     """One-line health summary: divergences, worst R-hat, smallest ESS, ESS per second.
@@ -181,13 +209,15 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
         where not defined, see :func:`diagnostics_table`), ``sampling_seconds`` (NaN
         when the sampler did not record it), ``min_ess_per_second``, ``chains`` and
         ``draws`` (per chain), and ``notes``: the diagnostics not computed and why, in
-        words (``""`` when all were).
+        words (``""`` when all were). A fit that recorded its sampler settings
+        (:func:`sampler_settings`) adds them: ``sampler``, ``target_accept``,
+        ``mass_matrix`` and ``intercept_form``, the values ``"auto"`` resolved to.
     """
     if table is None:
         table = diagnostics_table(idata, var_names=var_names)
     seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     ess_min = float(table["ess_bulk"].min())
-    return {
+    return {**sampler_settings(idata),
         "divergences": divergences(idata),
         "max_r_hat": float(table["r_hat"].max()),
         "min_ess_bulk": ess_min,

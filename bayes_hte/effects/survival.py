@@ -104,11 +104,12 @@ def cumulative_baseline(posterior: xr.Dataset, times_scaled: np.ndarray, *, base
     return xr.dot(Eda, np.exp(posterior["log_lambda"].drop_vars("interval")), dim="interval")
 
 
-def survival_difference(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataArray, *,
-                        data: IPDData, options: IPDMAOptions, horizon: float | None = None,
-                        new_trial: bool = False,
-                        rng: np.random.Generator | None = None) -> xr.DataArray:
-    r"""ITE at a horizon: :math:`S(h|x,1) - S(h|x,0)` per draw and patient.
+def survival_by_arm(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataArray, *,
+                    data: IPDData, options: IPDMAOptions, horizon: float | None = None,
+                    new_trial: bool = False, rng: np.random.Generator | None = None
+                    ) -> tuple[xr.DataArray, xr.DataArray, float]:
+    r"""Survival at a horizon under control and under treatment, :math:`S(h|x,0)` and
+    :math:`S(h|x,1)`, per draw and patient.
 
     Parameters
     ----------
@@ -130,9 +131,9 @@ def survival_difference(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataAr
 
     Returns
     -------
-    xarray.DataArray
-        Dims (chain, draw, patient): survival-probability difference (positive =
-        longer survival when treated).
+    tuple
+        ``(s0, s1, horizon)``: survival probabilities in [0, 1] with dims (chain, draw,
+        patient), and the horizon used (data's time unit).
 
     Raises
     ------
@@ -152,9 +153,36 @@ def survival_difference(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataAr
         H00, H01 = H0.isel(arm=0, drop=True), H0.isel(arm=1, drop=True)
     else:
         H00 = H01 = H0
-    s0 = np.exp(-H00 * np.exp(lp0))
-    s1 = np.exp(-H01 * np.exp(lp1))
-    out = (s1 - s0).transpose("chain", "draw", "patient")
+    s0 = np.exp(-H00 * np.exp(lp0)).transpose("chain", "draw", "patient")
+    s1 = np.exp(-H01 * np.exp(lp1)).transpose("chain", "draw", "patient")
+    return s0, s1, horizon
+
+
+def survival_difference(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataArray, *,
+                        data: IPDData, options: IPDMAOptions, horizon: float | None = None,
+                        new_trial: bool = False,
+                        rng: np.random.Generator | None = None) -> xr.DataArray:
+    r"""ITE at a horizon: :math:`S(h|x,1) - S(h|x,0)` per draw and patient.
+
+    Parameters
+    ----------
+    posterior, lp0, lp1, data, options, horizon, new_trial, rng
+        As in :func:`survival_by_arm`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, patient): survival-probability difference (positive =
+        longer survival when treated).
+
+    Raises
+    ------
+    ValueError
+        ``horizon`` is not positive.
+    """
+    s0, s1, horizon = survival_by_arm(posterior, lp0, lp1, data=data, options=options,
+                                      horizon=horizon, new_trial=new_trial, rng=rng)
+    out = s1 - s0
     out.name = "ite"
     out.attrs.update(scale="survival difference", horizon=horizon, new_trial=int(new_trial),
                      model=options.label)

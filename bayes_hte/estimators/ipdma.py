@@ -7,25 +7,27 @@ r"""One-stage IPD meta-analysis of individualized treatment effects: :class:`IPD
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from scipy.special import expit
 
 from bayes_hte import effects
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary
-from bayes_hte.diagnostics import diagnostics_table
+from bayes_hte.diagnostics import ATTR_SAMPLING, diagnostics_table
 from bayes_hte.effects import ipdma as ipdma_effects
 from bayes_hte.effects import survival as survival_effects
 from bayes_hte.errors import DataError
 from bayes_hte.estimators.base import IPDEstimator
 from bayes_hte.estimators.ipd_aggregate import AggregateTrialsMixin
 from bayes_hte.inference import check_memory, fit, resolve_sampler
-from bayes_hte.models.ipdma import build_ipdma_model
+from bayes_hte.models.ipdma import ARMS, build_ipdma_model
 from bayes_hte.models.survival import build_ipdma_survival_model
 from bayes_hte.options import (
     Baseline,
@@ -266,7 +268,10 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             models).
         mass_matrix : {"auto", "diag", "low_rank"}
             ``"auto"`` adapts nutpie's low-rank corrected mass matrix for rank-1 models
-            and a diagonal one otherwise (measurements in ``docs/ipdma.md``).
+            and for anchored or partially centred random intercepts, and a diagonal one
+            otherwise (measurements in ``docs/ipdma.md``). The settings used — this,
+            the target acceptance and the form of the trial intercepts — are kept in
+            the posterior (:func:`bayes_hte.diagnostics.sampler_settings`).
         progressbar : bool
             Show the sampler's progress.
         log_likelihood : bool or "auto"
@@ -334,14 +339,18 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             target_accept=target_accept, mass_matrix=mass_matrix, log_likelihood=False,
             posterior_predictive=False)
         sampler = resolve_sampler(sampler)
+        form = self._model.bayes_hte.get("intercept_form")
+        settings = {"sampler": sampler, "target_accept": self.options.target_accept(target_accept),
+                    "mass_matrix": self.options.mass_matrix(mass_matrix, sampler=sampler,
+                                                            intercept_form=form),
+                    "intercept_form": form}
         idata = fit(self._model, draws=draws, tune=tune, chains=chains,
                     random_seed=random_seed, sampler=sampler,
-                    target_accept=self.options.target_accept(target_accept),
-                    mass_matrix=self.options.mass_matrix(
-                        mass_matrix, sampler=sampler,
-                        intercept_form=self._model.bayes_hte.get("intercept_form")),
+                    target_accept=settings["target_accept"],
+                    mass_matrix=settings["mass_matrix"],
                     progressbar=progressbar, log_likelihood=log_likelihood,
                     posterior_predictive=posterior_predictive, reuse_compiled=reuse_compiled)
+        idata["posterior"].attrs[ATTR_SAMPLING] = json.dumps(settings)
         if self.heterogeneity == "stratified_intercept":
             also = ("alpha_aggregate",) if self.aggregate is not None else ()
             idata = ipdma_effects.synthesize_intercepts(idata, also=also)
@@ -429,26 +438,81 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             The (chain, draw, patient) arrays would not fit in the memory available
             (checked before computing; :meth:`summary` works in chunks of patients).
         """
+        m0, m1, horizon = self._by_arm("ite()", newdata, new_trial=new_trial,
+                                       random_seed=random_seed, horizon=horizon)
+        out = m1 - m0
+        out.name = "ite"
+        if self.outcome == "time_to_event":
+            out.attrs.update(scale="survival difference", horizon=horizon)
+        else:
+            out.attrs.update(scale="risk difference")
+        out.attrs.update(new_trial=int(new_trial), model=self.label)
+        return out
+
+    def predict(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
+                random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:
+        r"""Expected outcome of each patient under control and under treatment, per draw.
+
+        brms's ``posterior_epred`` for both arms: binary outcome
+        :math:`\hat\mu(x, a) = P(y=1 \mid x, a) = \mathrm{expit}\,\ell(x, a)`; time to
+        event :math:`S(h \mid x, a)`, the probability of no event by the horizon. The
+        ITE is their difference, ``predict().sel(arm="treated") -
+        predict().sel(arm="control")`` equals :meth:`ite` with the same arguments.
+
+        Parameters
+        ----------
+        newdata, new_trial, random_seed, horizon
+            As in :meth:`ite`.
+
+        Returns
+        -------
+        xarray.DataArray
+            Named ``risk`` (binary; events per patient, in [0, 1]) or ``survival``
+            (time to event, in [0, 1]), dims (chain, draw, patient, arm) with ``arm`` =
+            ``["control", "treated"]``. ``attrs`` record the scale, ``new_trial``, the
+            model label (and the horizon, data's time unit).
+
+        Raises
+        ------
+        ValueError, DataError, MemoryBudgetError
+            As :meth:`ite` (a ``horizon`` for a binary outcome or not positive, a
+            ``newdata`` the encoding cannot take, arrays beyond the memory available).
+        """
+        m0, m1, horizon = self._by_arm("predict()", newdata, new_trial=new_trial,
+                                       random_seed=random_seed, horizon=horizon)
+        out = xr.concat([m0, m1], dim=pd.Index(list(ARMS), name="arm"))
+        out = out.transpose("chain", "draw", "patient", "arm")
+        if self.outcome == "time_to_event":
+            out.name = "survival"
+            out.attrs.update(scale="survival probability", horizon=horizon)
+        else:
+            out.name = "risk"
+            out.attrs.update(scale="event probability")
+        out.attrs.update(new_trial=int(new_trial), model=self.label)
+        return out
+
+    def _by_arm(self, what: str, newdata: pd.DataFrame | None, *, new_trial: bool,
+                random_seed: int | None, horizon: float | None
+                ) -> tuple[xr.DataArray, xr.DataArray, float | None]:
+        """Event risk (binary) or survival at the horizon under control and treatment,
+        dims (chain, draw, patient), and the horizon used (None for binary)."""
         if self.outcome == "binary" and horizon is not None:
             raise ValueError("horizon applies to time-to-event models only")
         self._require_fit()
         post = self._posterior()
         n_draws = post.sizes["chain"] * post.sizes["draw"]
         n_new = len(self._frame(newdata))
-        check_memory(f"ite() ({n_draws} draws x {n_new:,} patients)",
+        check_memory(f"{what} ({n_draws} draws x {n_new:,} patients)",
                      values=ITE_ARRAYS * n_draws * n_new,
                      hint="Use summary() (computed in chunks of patients) or pass newdata "
                           "in chunks.")
         seed = self._seed_or(random_seed)
         lp0, lp1 = self.linear_predictors(newdata, new_trial=new_trial, random_seed=seed)
         if self.outcome == "time_to_event":
-            return survival_effects.survival_difference(
-                self._posterior(), lp0, lp1, data=self.data, options=self.options,
-                horizon=horizon, new_trial=new_trial, rng=np.random.default_rng(seed))
-        out = effects.risk_difference(lp0, lp1)
-        out.name = "ite"
-        out.attrs.update(scale="risk difference", new_trial=int(new_trial), model=self.label)
-        return out
+            return survival_effects.survival_by_arm(
+                post, lp0, lp1, data=self.data, options=self.options, horizon=horizon,
+                new_trial=new_trial, rng=np.random.default_rng(seed))
+        return xr.apply_ufunc(expit, lp0), xr.apply_ufunc(expit, lp1), None
 
     def cate(self, by: str, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
              random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:

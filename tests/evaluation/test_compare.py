@@ -204,3 +204,21 @@ def test_time_to_event_models_are_scored_at_the_horizon():
     assert tab.loc[("in-sample", "all", "c_for_benefit"), "n"] == known.sum()
     assert tab.loc[("in-sample", "all", "c_for_benefit"), "estimate"] > 0.55
     assert res.iecv.recalibration.empty
+
+
+def test_fits_record_the_sampler_settings_auto_resolved_to(small_fitted, small_data, in_sample):
+    """What ``parameterization="auto"``, ``mass_matrix="auto"`` and the structure's default
+    target acceptance chose is kept with the posterior and reported with the diagnostics."""
+    from bayes_hte.diagnostics import sampler_settings
+    from bayes_hte.models.ipdma import intercept_form
+
+    naive = sampler_settings(small_fitted["NA-S"].idata)
+    assert naive["intercept_form"] is None and naive["mass_matrix"] == "diag"
+    assert naive["target_accept"] == 0.9
+    ri = sampler_settings(small_fitted["RI-T"].idata)
+    form = intercept_form(small_data, heterogeneity="random_intercept", learner="t",
+                          parameterization="auto")
+    assert ri["intercept_form"] == form
+    assert ri["mass_matrix"] == small_fitted["RI-T"].options.mass_matrix(
+        "auto", sampler=ri["sampler"], intercept_form=form)
+    assert in_sample.diagnostics.loc["RI-T", "intercept_form"] == form

@@ -304,6 +304,33 @@ def test_newdata(small, fitted_grid):
             call(twice)
 
 
+@pytest.mark.parametrize("het,learner", [("random_intercept", "s"), ("rank1", "t")])
+def test_predict_gives_each_arms_risk_whose_difference_is_the_ite(small, fitted_grid, het,
+                                                                   learner):
+    """brms's posterior_epred for both arms: expit of each arm's linear predictor."""
+    sim, data = small
+    m = fitted_grid[(het, learner)]
+    risk = m.predict()
+    assert risk.name == "risk" and risk.dims == ("chain", "draw", "patient", "arm")
+    assert list(risk["arm"].values) == ["control", "treated"]
+    assert ((risk > 0) & (risk < 1)).all()
+    lp0, lp1 = m.linear_predictors()
+    np.testing.assert_allclose(risk.sel(arm="control").values, 1 / (1 + np.exp(-lp0.values)))
+    np.testing.assert_allclose(risk.sel(arm="treated").values, 1 / (1 + np.exp(-lp1.values)))
+    xr.testing.assert_allclose(risk.sel(arm="treated", drop=True)
+                               - risk.sel(arm="control", drop=True), m.ite(), rtol=0, atol=0)
+    # the fitted risks track the simulated ones (the patients' own arm, average trial)
+    new = m.predict(new_trial=True, newdata=sim.data.iloc[:7])
+    np.testing.assert_allclose(
+        (new.sel(arm="treated", drop=True) - new.sel(arm="control", drop=True)).values,
+        m.ite(new_trial=True, newdata=sim.data.iloc[:7]).values)
+    assert new.attrs["new_trial"] == 1 and new.attrs["scale"] == "event probability"
+    with pytest.raises(ValueError, match="horizon applies to time-to-event models only"):
+        m.predict(horizon=3.0)
+    with pytest.raises(bh.DataError, match="newdata lacks covariate column 'x2'"):
+        m.predict(newdata=sim.data[["x1", "x3"]])
+
+
 def test_save_load_roundtrip(tmp_path, small, fitted_grid):
     m = fitted_grid[("rank1", "t")]
     path = m.save(tmp_path / "r1t.nc")

@@ -220,6 +220,14 @@ def test_fit_structures(small, het, learner, baseline, tmp_path):
     assert len([a for a in fig.axes if a.has_data()]) == data.n_studies
     back = bh.IPDMetaModel.load(m.save(tmp_path / "m.nc"))
     np.testing.assert_allclose(back.ite(horizon=50.0).values, ite.values)
+    # each arm's survival at the horizon; their difference is the ITE
+    surv = m.predict(horizon=50.0)
+    assert surv.name == "survival" and surv.dims == ("chain", "draw", "patient", "arm")
+    assert surv.attrs["horizon"] == 50.0 and ((surv >= 0) & (surv <= 1)).all()
+    np.testing.assert_array_equal(
+        (surv.sel(arm="treated") - surv.sel(arm="control")).values, ite.values)
+    with pytest.raises(ValueError, match="horizon must be > 0"):
+        m.predict(horizon=0.0)
     if learner == "t":
         with pytest.raises(ValueError, match="varies with time"):
             m.hazard_ratio()
