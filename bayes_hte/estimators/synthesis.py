@@ -239,6 +239,14 @@ class MetaAnalysisModel(SynthesisEstimator):
     ValueError
         An option outside its allowed values.
 
+    Warns
+    -----
+    DataWarning
+        At build or fit, when the effects are risk differences (``measure="RD"``) and
+        ``priors`` gives :math:`\tau` no prior: the named priors' scales put 82-98 % of
+        their mass above :math:`\tau = 0.1` there; the message suggests a tenth of the
+        scale.
+
     Examples
     --------
     >>> import bayes_hte as bh

@@ -51,6 +51,7 @@ Users fit these through :class:`bayes_hte.MetaAnalysisModel` and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import get_args
 
@@ -60,7 +61,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hte.data.aggregate import ArmTable, EffectTable, check_weights
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.models.likelihood import binomial_logit
 from bayes_hte.models.priors import PriorDict, make_rv, resolve_priors
 from bayes_hte.options import (
@@ -158,6 +159,14 @@ def build_meta_analysis_model(
                          f"'non_centered', got {parameterization!r}")
     defaults = {"mu": dict(META_PRIORS["mu"]), "tau": dict(TAU_PRIORS[tau_prior])}
     resolved = resolve_priors(defaults, priors, family="meta_analysis")
+    if data.measure == "RD" and "tau" not in (priors or {}):
+        warnings.warn(
+            f"the risk differences get tau's prior {tau_prior!r} "
+            f"({_prior_text(resolved['tau'])}), whose scale is set for log risk and odds "
+            "ratios: on the risk-difference scale it puts more than 80% of its mass on "
+            "heterogeneity above 0.1 (10 percentage points). Give tau a scale for risk "
+            f"differences, e.g. priors={{'tau': {_tenth(resolved['tau'])!r}}}.",
+            DataWarning, stacklevel=3)
     coords = {"study": list(data.labels)}
     with pm.Model(coords=coords) as model:
         se = pm.Data("se", np.sqrt(data.vi), dims="study")
@@ -186,6 +195,18 @@ def build_meta_analysis_model(
                        "parameterization": parameterization, "priors": resolved,
                        "measure": data.measure, "scale": data.scale}
     return model
+
+
+def _tenth(spec: Mapping) -> dict:
+    """The scale parameters of a default tau prior spec at a tenth of their size."""
+    shrink = {"sigma": 0.1, "beta": 0.1, "upper": 0.1, "lam": 10.0}
+    return {k: round(v * shrink[k], 6) for k, v in spec.items() if k in shrink}
+
+
+def _prior_text(spec: Mapping) -> str:
+    """``HalfNormal(sigma=0.5)``: a prior spec in words."""
+    args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "dist")
+    return f"{spec['dist']}({args})"
 
 
 # ---------------------------------------------------------------------------- causal

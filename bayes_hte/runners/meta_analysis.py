@@ -94,6 +94,7 @@ from bayes_hte.comparators.univariate import MetaAnalysisResult, meta_analysis
 from bayes_hte.data.aggregate import ArmTable, EffectTable
 from bayes_hte.data.checks import check_columns
 from bayes_hte.diagnostics import format_health, sampling_summary
+from bayes_hte.errors import DataWarning
 from bayes_hte.estimators.synthesis import CausalMetaModel, MetaAnalysisModel
 from bayes_hte.options import (
     MEASURES,
@@ -391,12 +392,16 @@ class MetaAnalysisRunner(Runner):
         if model["bayesian"]:
             est = MetaAnalysisModel(tau_prior=model["tau_prior"], priors=priors.get("meta"),
                                     parameterization=model["parameterization"])
-            bayes = self._bayesian(est, eff, "meta_analysis", "Bayesian normal-normal",
-                                   {"tau_prior": model["tau_prior"], "priors": priors.get("meta"),
-                                    "parameterization": model["parameterization"],
-                                    "measure": model.get("measure"),
-                                    **{k: model[k] for k in ESCALC_KEYS if k in model}},
-                                   health)
+            with warnings.catch_warnings():
+                # the note above says it for the spec's [priors] table
+                warnings.filterwarnings("ignore", message="the risk differences get tau's "
+                                        "prior", category=DataWarning)
+                bayes = self._bayesian(
+                    est, eff, "meta_analysis", "Bayesian normal-normal",
+                    {"tau_prior": model["tau_prior"], "priors": priors.get("meta"),
+                     "parameterization": model["parameterization"],
+                     "measure": model.get("measure"),
+                     **{k: model[k] for k in ESCALC_KEYS if k in model}}, health)
         if model["bayesian_causal"]:
             est = CausalMetaModel(membership=model["membership"], priors=priors.get("causal"))
             bayes_causal = self._bayesian(est, inputs.counts, "causal", "Bayesian causal",

@@ -6,6 +6,9 @@ Small real fits (2 chains x 300 draws). Tolerances as in tests/models/test_synth
 estimate within a fraction of its spread.
 """
 
+import ast
+import warnings
+
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -16,6 +19,7 @@ import bayes_hte as bh
 from bayes_hte.comparators import causal_meta_analysis, meta_analysis, mvmeta, two_step_ipdma
 from bayes_hte.effects.synthesis import PosteriorSummary, coefficient_table
 from bayes_hte.estimators.synthesis_multivariate import CoefficientEstimates
+from bayes_hte.models.synthesis_univariate import TAU_PRIORS
 from bayes_hte.simulate.berenfeld2026 import berenfeld2026
 from bayes_hte.simulate.two_step import two_step
 from tests._helpers import berkey1998, reference
@@ -106,6 +110,32 @@ def test_meta_analysis_model_inputs():
         m.fit([0.1], [0.1])
     with pytest.raises(RuntimeError, match="not fitted"):
         m.summary()
+
+
+@pytest.mark.parametrize("tau_prior", ["half_normal", "half_cauchy", "half_student_t",
+                                       "exponential", "uniform"])
+def test_default_tau_prior_on_risk_differences_warns_with_a_scale_that_fits(tau_prior):
+    """tau's default scales suit log RR / log OR; P(tau > 0.1) under them is 0.84
+    (half-normal 0.5), 0.87 (half-Cauchy 0.5), 0.85 (half-t 3, 0.5), 0.82 (exponential
+    2), 0.98 (uniform 0-5): on risk differences the warning suggests a tenth of the
+    scale, which builds without it."""
+    rd = bh.EffectTable.from_arrays([0.05, -0.02, 0.01], [0.001, 0.002, 0.0015],
+                                    measure="RD", scale="identity")
+    m = bh.MetaAnalysisModel(tau_prior=tau_prior)
+    with pytest.warns(bh.DataWarning, match="the risk differences get tau's prior "
+                      f"'{tau_prior}'.*more than 80% of its mass") as rec:
+        m.build(rd)
+    suggestion = ast.literal_eval(str(rec[0].message).split("priors=")[1].rstrip("."))
+    spec = TAU_PRIORS[tau_prior]
+    for key, value in suggestion["tau"].items():
+        assert value == pytest.approx(spec[key] * (10 if key == "lam" else 0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bh.MetaAnalysisModel(tau_prior=tau_prior, priors=suggestion).build(rd)
+        # log ratios keep the defaults silently
+        bh.MetaAnalysisModel(tau_prior=tau_prior).build(
+            bh.EffectTable.from_arrays([0.5, -0.2, 0.1], [0.1, 0.2, 0.15], measure="RR",
+                                       scale="log"))
 
 
 # ------------------------------------------------------------------------ causal
