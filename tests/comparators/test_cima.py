@@ -480,10 +480,13 @@ def test_stratum_shares_that_exceed_or_fall_short_of_the_trial():
     """Disjoint strata holding more than the trial (1,000 patients too many in DELIVER's
     prior-hospitalisation strata) moved the ATE silently; now a DataError. Both levels
     holding clearly less (patients with the covariate missing) warn. The bundled data
-    passes silently."""
+    passes these checks (its one warning is that of
+    test_binary_covariate_summary_and_strata_must_agree)."""
     d = bh.datasets.sglt2_hf()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="the covariate summary and the subgroup "
+                                "strata disagree", category=bh.DataWarning)
         bh.comparators.cima(d.effects, d.covariates, d.target,
                             cate="~ lvef + prehhf + diabetes", target_n=500)
     row = ((d.effects.trial == "DELIVER") & (d.effects.subgroup == "prehhf")
@@ -509,3 +512,42 @@ def test_a_target_summary_without_correlations_warns():
                                             "independently"):
         bh.comparators.cima(d.effects, d.covariates, summary,
                             cate="~ lvef + prehhf + diabetes", target_n=500)
+
+
+def test_binary_covariate_summary_and_strata_must_agree():
+    """The seed's Table 2 gives DELIVER 40.5 % and DAPA-HF 47.4 % with prior HF
+    hospitalisation; its Table 1's 'preHHF yes' strata hold 1,634 of 6,263 (0.261) and
+    1,301 of 4,744 (0.274) patients — a subgroup defined otherwise than the baseline
+    characteristic, which CIMA reads as one covariate. Both trials are named, once; the
+    other six (trial, covariate) pairs agree to 0.001 and pass."""
+    d = bh.datasets.sglt2_hf()
+    with pytest.warns(bh.DataWarning) as rec:
+        bh.comparators.cima(d.effects, d.covariates, d.target,
+                            cate="~ lvef + prehhf + diabetes", target_n=500)
+    texts = [str(w.message) for w in rec if "disagree" in str(w.message)]
+    assert len(texts) == 1, texts
+    assert ("with prehhf = 1 in trials 'DELIVER' (summary mean 0.405, stratum share 0.261), "
+            "'DAPA-HF' (summary mean 0.474, stratum share 0.274)") in texts[0]
+    # summaries that match the strata pass silently; the share counts the patients of both
+    # levels only (patients with the covariate missing are not in the summary mean)
+    cov = d.covariates.copy()
+    for trial, share in (("DELIVER", 1634 / 6263), ("DAPA-HF", 1301 / 4744)):
+        cov.loc[(cov.trial == trial) & (cov.covariate == "prehhf"), "mean"] = round(share, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bh.comparators.cima(d.effects, cov, d.target, cate="~ lvef + prehhf + diabetes",
+                            target_n=500)
+    eff = d.effects.drop(columns="prop")
+    dropped = (eff.trial == "EMPEROR-Reduced") & (eff.subgroup == "diabetes")
+    eff.loc[dropped, "n"] = (eff.loc[dropped, "n"] * 0.9).round()   # 10 % missing, both levels
+    with pytest.warns(bh.DataWarning, match="both levels of subgroup 'diabetes'") as rec:
+        bh.comparators.cima(eff, cov, d.target, cate="~ lvef + prehhf + diabetes",
+                            target_n=500)
+    assert not any("disagree" in str(w.message) for w in rec)
+    # one trial: singular "trial"
+    one = cov.copy()
+    one.loc[(one.trial == "EMPEROR-Preserved") & (one.covariate == "diabetes"), "mean"] = 0.6
+    with pytest.warns(bh.DataWarning, match=r"with diabetes = 1 in trial 'EMPEROR-Preserved' "
+                      r"\(summary mean 0.6, stratum share 0.491\)"):
+        bh.comparators.cima(d.effects, one, d.target, cate="~ lvef + prehhf + diabetes",
+                            target_n=500)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bayes_hte.comparators.cima.formula import Term, design_matrix, parse_formula
 from bayes_hte.comparators.cima.inputs import (
+    check_binary_shares,
     individual_rows,
     is_summary_frame,
     term_moment,
@@ -77,6 +78,7 @@ def _parse_inputs(effects, covariates, cate: str, tilting: str | None) -> _Input
         raise DataError("the covariates table needs a 'trial' column (one block of rows per "
                         "trial)")
     eff = validate_effects(effects, cov)
+    check_binary_shares(eff, cov)
     kinds = dict(cov.kinds)
     trials = list(dict.fromkeys(eff["trial"]))
 

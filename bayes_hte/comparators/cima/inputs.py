@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -9,9 +10,58 @@ import pandas as pd
 
 from bayes_hte.comparators.cima.formula import Term
 from bayes_hte.data.summaries import OVERALL, CovariateSummary
-from bayes_hte.errors import DataError, format_rows
+from bayes_hte.errors import DataError, DataWarning, format_rows
 
-__all__ = ["individual_rows", "is_summary_frame", "term_moment", "trial_sizes"]
+__all__ = ["check_binary_shares", "individual_rows", "is_summary_frame", "term_moment",
+           "trial_sizes"]
+
+#: Largest difference, as a proportion of the trial, between a binary covariate's summary
+#: mean and the share of its level-1 subgroup stratum that passes without a warning (the
+#: rounding of reported percentages and counts stays well below it).
+SHARE_MISMATCH = 0.05
+
+
+def check_binary_shares(eff: pd.DataFrame, cov: CovariateSummary) -> None:
+    """Warn where a binary covariate's reported mean and the share of the trial in its
+    level-1 subgroup stratum disagree by more than :data:`SHARE_MISMATCH`.
+
+    CIMA reads the two as one covariate: the summary fixes the tilting, the strata the
+    subgroup effects. A subgroup defined otherwise than the baseline characteristic (a
+    time window, another threshold) breaks that silently. The share is taken among the
+    patients of both levels when both are reported (patients with the covariate missing
+    left out), as the summary mean is.
+
+    Parameters
+    ----------
+    eff : pandas.DataFrame
+        Validated effects (:func:`bayes_hte.data.summaries.validate_effects`: columns
+        ``trial``, ``subgroup``, ``prop``, ``_stratum``).
+    cov : CovariateSummary
+        The trials' covariate summaries.
+    """
+    found: dict[str, list[str]] = {}
+    sub = eff[eff["subgroup"] != OVERALL]
+    for (trial, name), g in sub.groupby(["trial", "subgroup"], sort=False):
+        if cov.kinds.get(name) != "binary" or trial not in cov.trials:
+            continue
+        shares = {s.level: float(p) for s, p in zip(g["_stratum"], g["prop"], strict=True)
+                  if s.kind == "level"}
+        rows = cov.rows(trial)
+        if 1.0 not in shares or name not in rows.index:
+            continue
+        share = shares[1.0] / (shares[1.0] + shares[0.0]) if 0.0 in shares else shares[1.0]
+        mean = float(rows.loc[name, "mean"])
+        if abs(share - mean) > SHARE_MISMATCH:
+            found.setdefault(name, []).append(
+                f"{trial!r} (summary mean {mean:.3g}, stratum share {share:.3g})")
+    for name, where in found.items():
+        warnings.warn(
+            f"the covariate summary and the subgroup strata disagree on the share of "
+            f"patients with {name} = 1 in {'trial' if len(where) == 1 else 'trials'} "
+            f"{', '.join(where)}: CIMA reads both as one "
+            f"covariate; check that the subgroup {name!r} is the baseline characteristic "
+            "the summary describes (not, e.g., one over a time window)",
+            DataWarning, stacklevel=5)
 
 
 def term_moment(term: Term, rows: pd.DataFrame, kinds: Mapping[str, str], trial: str) -> float:
