@@ -118,7 +118,7 @@ OMEGA_ALIASES: dict[str, str] = {"UN": "unstructured", "CS": "compound_symmetry"
 
 def canonical_structure(structure: object) -> str:
     """``structure`` with metafor's names (``"UN"``, ``"CS"``, ``"DIAG"``, ``"ID"``) read
-    as ours.
+    as ours (:func:`canonical_choice` with :data:`OMEGA_ALIASES`).
 
     Parameters
     ----------
@@ -135,12 +135,43 @@ def canonical_structure(structure: object) -> str:
     ValueError
         Neither one of :data:`OMEGA_STRUCTURES` nor of :data:`OMEGA_ALIASES`.
     """
-    if isinstance(structure, str) and structure in OMEGA_ALIASES:
-        return OMEGA_ALIASES[structure]
-    if not isinstance(structure, str) or structure not in OMEGA_STRUCTURES:
-        raise ValueError(f"structure must be one of {OMEGA_STRUCTURES} (or metafor's "
-                         f"{tuple(OMEGA_ALIASES)}), got {structure!r}")
-    return structure
+    return canonical_choice("structure", structure, OMEGA_STRUCTURES, OMEGA_ALIASES)
+
+
+def canonical_choice(name: str, value: object, choices: tuple[str, ...],
+                     aliases: Mapping[str, str]) -> str:
+    """``value``, one of ``choices`` or another package's name for one (an alias).
+
+    Parameters
+    ----------
+    name : str
+        The keyword the user passed (used in the message).
+    value : object
+        The value passed.
+    choices : tuple of str
+        Our names.
+    aliases : mapping of str to str
+        Other names (e.g. metafor's), each to one of ``choices``.
+
+    Returns
+    -------
+    str
+        The name in ``choices``.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is neither in ``choices`` nor an alias.
+    """
+    if isinstance(value, str) and value in aliases:
+        return aliases[value]
+    if not isinstance(value, str) or value not in choices:
+        read = ", ".join(f"{a!r} as {t!r}" for a, t in aliases.items())
+        raise ValueError(f"{name} must be one of {choices} (or metafor's names, {read}), "
+                         f"got {value!r}")
+    return value
+
+
 WithinCovariance = Literal["random_intercept", "unstructured"]
 #: Likelihood of a model with variance components: restricted or full.
 LikelihoodMethod = Literal["REML", "ML"]

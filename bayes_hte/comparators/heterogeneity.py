@@ -53,7 +53,7 @@ from scipy import optimize, stats
 from bayes_hte.comparators._wls import MOMENT_METHODS, moment_tau2
 from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
-from bayes_hte.options import MetaMethod
+from bayes_hte.options import MetaMethod, canonical_choice
 
 __all__ = ["FE_ALIASES", "METHODS", "canonical_method", "estimate_tau2", "generalized_q",
            "q_profile_ci", "tau2_dl", "tau2_likelihood", "tau2_pm"]
@@ -83,12 +83,7 @@ def canonical_method(method: str) -> str:
     ValueError
         Not one of :data:`METHODS` or :data:`FE_ALIASES`.
     """
-    if isinstance(method, str) and method in FE_ALIASES:
-        return "FE"
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} (or {FE_ALIASES}, read as 'FE'), "
-                         f"got {method!r}")
-    return method
+    return canonical_choice("method", method, METHODS, dict.fromkeys(FE_ALIASES, "FE"))
 
 
 # ---------------------------------------------------------------------------- input checks
