@@ -1,5 +1,7 @@
 """bayes_hte: Bayesian heterogeneous treatment effects in evidence synthesis of trials."""
 
+import sys
+
 from bayes_hte import comparators, evaluation, models, plots, sbc, simulate, studies, workflows
 from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
@@ -23,6 +25,11 @@ from bayes_hte.estimators import (
 from bayes_hte.workflows import compare_ite_models
 
 __version__ = "0.1.0"
+
+# ``bayes_hte.datasets`` is the module ``bayes_hte.data.datasets``; registered under its
+# public name too, so that ``from bayes_hte.datasets import sglt2_hf`` works as the API
+# reference shows it
+sys.modules.setdefault(f"{__name__}.datasets", datasets)
 
 __all__ = [
     "ArmTable",

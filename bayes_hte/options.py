@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+import numpy as np
+
 # --------------------------------------------------------------------------- sampling
 Sampler = Literal["nutpie", "pymc", "nutpie_jax"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
@@ -213,6 +215,62 @@ PerformanceMeasure = Literal[
     "power"
 ]
 PERFORMANCE_MEASURES: tuple[str, ...] = get_args(PerformanceMeasure)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` as a bool, or ``ValueError`` naming the option: only ``True`` and
+    ``False`` (Python's or NumPy's) are flags; ``"False"``, ``None`` or ``0`` are not
+    read as one.
+
+    Parameters
+    ----------
+    name : str
+        The keyword the user passed (used in the message).
+    value : object
+        The value passed.
+
+    Returns
+    -------
+    bool
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not a bool.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_seed(name: str, value: object) -> int | None:
+    """A random seed: None or an integer >= 0 (not a bool), or ``ValueError`` naming the
+    option.
+
+    Parameters
+    ----------
+    name : str
+        The keyword the user passed (used in the message).
+    value : object
+        The value passed.
+
+    Returns
+    -------
+    int or None
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is neither None nor an integer >= 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
+            or value < 0:
+        raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}")
+    return int(value)
 
 
 def check_choice(name: str, value: object, choices: tuple) -> None:

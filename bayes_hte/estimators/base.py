@@ -47,6 +47,7 @@ from bayes_hte import diagnostics, effects, sensitivity
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.models.priors import priors_to_json
+from bayes_hte.options import check_seed
 
 #: Options stored in the posterior's attrs under these keys (files of 0.1 have them too).
 ATTR_ESTIMATOR = "bayes_hte_estimator"
@@ -179,6 +180,7 @@ class Estimator:
         return np.random.default_rng(self._seed_or(random_seed))
 
     def _seed_or(self, random_seed: int | None) -> int | None:
+        random_seed = check_seed("random_seed", random_seed)
         return random_seed if random_seed is not None else self._seed
 
     def _attach(self, idata: xr.DataTree, priors: dict, *, random_seed: int | None

@@ -41,6 +41,7 @@ from bayes_hte.options import (
     Representer,
     Sampler,
     check_choice,
+    check_flag,
 )
 
 __all__ = ["CIMAModel"]
@@ -280,6 +281,7 @@ class CIMAModel(Estimator):
         ValueError
             ``new_trial=True`` without heterogeneity.
         """
+        new_trial = check_flag("new_trial", new_trial)
         post = self._posterior()
         if new_trial:
             if "ate_new" not in post:

@@ -31,7 +31,7 @@ from bayes_hte.diagnostics import convergence_warnings, diagnostics_table
 from bayes_hte.effects import ipdma as ipdma_effects
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.models.ipd_aggregate import build_ipd_aggregate_model
-from bayes_hte.options import MEASURES, Measure, check_choice
+from bayes_hte.options import MEASURES, Measure, check_choice, check_flag
 
 #: DataTree group holding the aggregate trials of a fit (counts, points, summaries).
 AGGREGATE_GROUP = "aggregate_data"
@@ -220,6 +220,7 @@ class AggregateTrialsMixin:
         RuntimeError
             The estimator is not fitted.
         """
+        new_trial = check_flag("new_trial", new_trial)
         self._require_fit()
         check_choice("measure", measure, MEASURES)
         if self.outcome != "binary":

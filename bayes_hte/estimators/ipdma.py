@@ -39,6 +39,7 @@ from bayes_hte.options import (
     Outcome,
     Parameterization,
     Sampler,
+    check_flag,
 )
 
 #: Draws x patients of ITE computed at a time by :meth:`IPDMetaModel.summary` (2**24
@@ -391,6 +392,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         DataError
             ``newdata`` lacks a covariate or has values the encoding cannot take.
         """
+        new_trial = check_flag("new_trial", new_trial)
         self._require_fit()
         X = self.data.design(newdata)
         lp0, lp1 = ipdma_effects.linear_predictors(
@@ -641,6 +643,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             bounded for any number of patients; the new-trial draws are the same in
             every chunk.
         """
+        new_trial = check_flag("new_trial", new_trial)
+        prediction_interval = check_flag("prediction_interval", prediction_interval)
         frame = self._frame(newdata)
         post = self._posterior()
         step = max(1, SUMMARY_CHUNK // (post.sizes["chain"] * post.sizes["draw"]))

@@ -27,6 +27,7 @@ from bayes_hte.options import (
     Sampler,
     SubgroupParameterization,
     check_choice,
+    check_flag,
 )
 
 
@@ -258,6 +259,7 @@ class SubgroupHTEModel(IPDEstimator):
             ``newdata`` lacks a covariate or subgrouping column, or has a level the fit
             data did not have.
         """
+        new_trial = check_flag("new_trial", new_trial)
         lay, X, idx = self._inputs(newdata)
         return subgroup_effects.linear_predictors(self._posterior(), lay, X, idx,
                                            new_trial=new_trial, rng=self._rng(random_seed))
@@ -287,6 +289,7 @@ class SubgroupHTEModel(IPDEstimator):
         return out
 
     def _cate(self, newdata, *, kind, scale, new_trial, random_seed) -> xr.DataArray:
+        new_trial = check_flag("new_trial", new_trial)
         lay, X, idx = self._inputs(newdata)
         out = subgroup_effects.cate_draws(self._posterior(), lay, X, idx, kind=kind, scale=scale,
                                    new_trial=new_trial, rng=self._rng(random_seed))
@@ -425,6 +428,8 @@ class SubgroupHTEModel(IPDEstimator):
         DataError
             ``newdata`` cannot be encoded like the fit data.
         """
+        new_trial = check_flag("new_trial", new_trial)
+        individual = check_flag("individual", individual)
         if individual:
             if newdata is not None or new_trial:
                 raise ValueError("individual=True is for the fit patients only (their "

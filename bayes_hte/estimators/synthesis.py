@@ -226,7 +226,7 @@ class MetaAnalysisModel(SynthesisEstimator):
     tau_prior : {"half_normal", "half_cauchy", "half_student_t", "exponential", "uniform"}
         Named prior of :math:`\tau` (``TAU_PRIORS``: HalfNormal(0.5), HalfCauchy(0.5),
         HalfStudentT(3, 0.5), Exponential(2), Uniform(0, 5)); scales suit log RR / log
-        OR, rescale for risk differences (``priors={"tau": {"sigma": 0.02}}``).
+        OR, rescale for risk differences (``priors={"tau": {"sigma": 0.05}}``).
     priors : mapping, optional
         Overrides by name: ``"mu"``, ``"tau"``.
     parameterization : {"marginal", "centered", "non_centered"}
@@ -244,8 +244,9 @@ class MetaAnalysisModel(SynthesisEstimator):
     DataWarning
         At build or fit, when the effects are risk differences (``measure="RD"``) and
         ``priors`` gives :math:`\tau` no prior: the named priors' scales put 82-98 % of
-        their mass above :math:`\tau = 0.1` there; the message suggests a tenth of the
-        scale.
+        their mass above :math:`\tau = 0.1` there; the message suggests the scale that
+        puts the prior's 95th percentile at 0.1
+        (:func:`bayes_hte.models.synthesis_univariate.rd_tau_scale`).
 
     Examples
     --------

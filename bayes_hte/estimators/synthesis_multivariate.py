@@ -38,6 +38,7 @@ from bayes_hte.options import (
     WithinCovariance,
     canonical_structure,
     check_choice,
+    check_flag,
 )
 
 __all__ = ["CoefficientEstimates", "LongitudinalMetaModel", "MultivariateMetaModel"]
@@ -205,6 +206,7 @@ class _CoefficientModel(SynthesisEstimator):
         RuntimeError
             The estimator is not fitted.
         """
+        new_trial = check_flag("new_trial", new_trial)
         self._require_fit()
         draws = self.new_trial_coefficients(random_seed=random_seed) if new_trial else None
         tab = synthesis_effects.coefficient_table(self.idata, ci_prob=ci_prob, draws=draws)

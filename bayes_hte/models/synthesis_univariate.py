@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from scipy import stats
 
 from bayes_hte.data.aggregate import ArmTable, EffectTable, check_weights
 from bayes_hte.errors import DataError, DataWarning
@@ -159,13 +160,14 @@ def build_meta_analysis_model(
                          f"'non_centered', got {parameterization!r}")
     defaults = {"mu": dict(META_PRIORS["mu"]), "tau": dict(TAU_PRIORS[tau_prior])}
     resolved = resolve_priors(defaults, priors, family="meta_analysis")
-    if data.measure == "RD" and "tau" not in (priors or {}):
+    if data.measure == "RD" and not (priors or {}).get("tau"):
         warnings.warn(
             f"the risk differences get tau's prior {tau_prior!r} "
             f"({_prior_text(resolved['tau'])}), whose scale is set for log risk and odds "
             "ratios: on the risk-difference scale it puts more than 80% of its mass on "
             "heterogeneity above 0.1 (10 percentage points). Give tau a scale for risk "
-            f"differences, e.g. priors={{'tau': {_tenth(resolved['tau'])!r}}}.",
+            f"differences, e.g. priors={{'tau': {rd_tau_scale(resolved['tau'])!r}}} (the "
+            "same prior with its 95th percentile at 0.1).",
             DataWarning, stacklevel=3)
     coords = {"study": list(data.labels)}
     with pm.Model(coords=coords) as model:
@@ -197,10 +199,37 @@ def build_meta_analysis_model(
     return model
 
 
-def _tenth(spec: Mapping) -> dict:
-    """The scale parameters of a default tau prior spec at a tenth of their size."""
-    shrink = {"sigma": 0.1, "beta": 0.1, "upper": 0.1, "lam": 10.0}
-    return {k: round(v * shrink[k], 6) for k, v in spec.items() if k in shrink}
+#: The 95th percentile of each named tau prior (:data:`TAU_PRIORS`), from its parameters.
+_TAU_Q95 = {
+    "HalfNormal": lambda p: p["sigma"] * stats.norm.ppf(0.975),
+    "HalfCauchy": lambda p: p["beta"] * np.tan(0.475 * np.pi),
+    "HalfStudentT": lambda p: p["sigma"] * stats.t.ppf(0.975, p["nu"]),
+    "Exponential": lambda p: -np.log(0.05) / p["lam"],
+    "Uniform": lambda p: p["lower"] + 0.95 * (p["upper"] - p["lower"]),
+}
+
+
+def rd_tau_scale(spec: Mapping) -> dict:
+    """The scale parameter of a named tau prior (:data:`TAU_PRIORS`) that puts its 95th
+    percentile at 0.1, a heterogeneity of 10 percentage points of risk, to 3 significant
+    digits (the suggestion of :func:`build_meta_analysis_model`'s warning on risk
+    differences).
+
+    Parameters
+    ----------
+    spec : mapping
+        A prior spec of :data:`TAU_PRIORS` (``dist`` and its parameters).
+
+    Returns
+    -------
+    dict
+        ``{"sigma": ...}``, ``{"beta": ...}``, ``{"lam": ...}`` or ``{"upper": ...}``.
+    """
+    factor = 0.1 / _TAU_Q95[spec["dist"]](spec)
+    key = {"HalfNormal": "sigma", "HalfCauchy": "beta", "HalfStudentT": "sigma",
+           "Exponential": "lam", "Uniform": "upper"}[spec["dist"]]
+    value = spec[key] / factor if key == "lam" else spec[key] * factor
+    return {key: float(f"{value:.3g}")}
 
 
 def _prior_text(spec: Mapping) -> str:

@@ -112,6 +112,10 @@ COLUMNS = ["model", "heterogeneity", "learner", "validation", "trial", "metric",
            "mean", "sd", "ci_low", "ci_high", "n", "note"]
 #: Order of the metrics in the wide tables (``ITEComparison.summary``).
 METRIC_ORDER = (*METRICS, *BENEFIT_METRICS, "elpd_loo", "elpd_diff")
+#: Note of the in-sample ``pape_se`` rows (Imai & Li 2021's variance is that of a rule
+#: fixed before the patients are seen).
+IN_SAMPLE_PAPE_SE_NOTE = ("the rule was learnt from these patients: this SE leaves that "
+                          "out and is too small; the IECV rows have the valid one")
 #: Diagnostic rows of the tidy table (not metrics of the ITE; see the module docstring).
 DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "pareto_k_max",
                "pareto_k_bad")
@@ -529,6 +533,10 @@ def evaluate_models(
 
     table = pd.concat(rows, ignore_index=True).reindex(columns=COLUMNS)
     table["note"] = table["note"].fillna("")
+    table.loc[(table["metric"] == "pape_se") & (table["validation"] == "in-sample"),
+              "note"] = IN_SAMPLE_PAPE_SE_NOTE
+    table.loc[(table["metric"] == "pape_se") & (table["trial"] == "median"),
+              "note"] = "the median of the held-out trials' SEs, not the SE of the median"
     diag = pd.DataFrame.from_dict(health, orient="index")
     if loo_tab is not None:
         diag = diag.join(loo_tab[["pareto_k_max", "pareto_k_bad", "warning"]]

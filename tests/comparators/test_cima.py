@@ -551,3 +551,15 @@ def test_binary_covariate_summary_and_strata_must_agree():
                       r"\(summary mean 0.6, stratum share 0.491\)"):
         bh.comparators.cima(d.effects, one, d.target, cate="~ lvef + prehhf + diabetes",
                             target_n=500)
+
+
+def test_datasets_import_as_a_module():
+    """The API reference shows ``bayes_hte.datasets`` as a module: ``from
+    bayes_hte.datasets import sglt2_hf`` raised ModuleNotFoundError (only the attribute
+    worked)."""
+    import bayes_hte.datasets as module
+    from bayes_hte.datasets import bcg, sglt2_hf
+
+    assert module is bh.datasets
+    assert sglt2_hf().effects.equals(bh.datasets.sglt2_hf().effects)
+    assert len(bcg()) == 13

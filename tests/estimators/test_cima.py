@@ -88,6 +88,8 @@ def test_groups_estimands_and_roundtrip(bayes_fit, sglt2, tmp_path):
     assert bayes_fit.result().label == "ATE (target)"
     with pytest.raises(ValueError, match="heterogeneity=True"):
         bayes_fit.ate(new_trial=True)
+    with pytest.raises(ValueError, match="new_trial must be True or False"):
+        bayes_fit.ate(new_trial="no")
     path = bayes_fit.save(tmp_path / "cima.nc")
     back = bh.CIMAModel.load(path)
     pd.testing.assert_frame_equal(back.summary(), bayes_fit.summary())

@@ -145,6 +145,8 @@ def test_marginal_effect_in_an_ipd_trial_is_its_average_ite(setup, fits):
                                                               post["eta"].values, X)
     own = (expit(lin1) - expit(lin0)).mean(-1)
     me = m.marginal_effect("trial:T1")
+    with pytest.raises(ValueError, match="new_trial must be True or False"):
+        m.marginal_effect("trial:T1", new_trial="yes")
     assert me.dims == ("chain", "draw")
     np.testing.assert_allclose(me.values, own, rtol=1e-10)
     rows = sim.data[sim.data["trial"] == "T1"]

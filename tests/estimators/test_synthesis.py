@@ -14,6 +14,7 @@ import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
+from scipy import stats
 
 import bayes_hte as bh
 from bayes_hte.comparators import causal_meta_analysis, meta_analysis, mvmeta, two_step_ipdma
@@ -117,18 +118,26 @@ def test_meta_analysis_model_inputs():
 def test_default_tau_prior_on_risk_differences_warns_with_a_scale_that_fits(tau_prior):
     """tau's default scales suit log RR / log OR; P(tau > 0.1) under them is 0.84
     (half-normal 0.5), 0.87 (half-Cauchy 0.5), 0.85 (half-t 3, 0.5), 0.82 (exponential
-    2), 0.98 (uniform 0-5): on risk differences the warning suggests a tenth of the
-    scale, which builds without it."""
+    2), 0.98 (uniform 0-5): on risk differences the warning suggests the same prior with
+    P(tau > 0.1) = 0.05 (to the suggestion's 3 digits), which builds without it."""
     rd = bh.EffectTable.from_arrays([0.05, -0.02, 0.01], [0.001, 0.002, 0.0015],
                                     measure="RD", scale="identity")
     m = bh.MetaAnalysisModel(tau_prior=tau_prior)
     with pytest.warns(bh.DataWarning, match="the risk differences get tau's prior "
                       f"'{tau_prior}'.*more than 80% of its mass") as rec:
         m.build(rd)
-    suggestion = ast.literal_eval(str(rec[0].message).split("priors=")[1].rstrip("."))
-    spec = TAU_PRIORS[tau_prior]
-    for key, value in suggestion["tau"].items():
-        assert value == pytest.approx(spec[key] * (10 if key == "lam" else 0.1))
+    text = str(rec[0].message)
+    suggestion = ast.literal_eval(text.split("priors=")[1].split(" (the same")[0])
+    spec = {**TAU_PRIORS[tau_prior], **suggestion["tau"]}
+    tail = {"HalfNormal": lambda p: 2 * stats.norm.sf(0.1 / p["sigma"]),
+            "HalfCauchy": lambda p: 2 * stats.cauchy.sf(0.1 / p["beta"]),
+            "HalfStudentT": lambda p: 2 * stats.t.sf(0.1 / p["sigma"], p["nu"]),
+            "Exponential": lambda p: np.exp(-0.1 * p["lam"]),
+            "Uniform": lambda p: (p["upper"] - 0.1) / (p["upper"] - p["lower"])}
+    assert tail[spec["dist"]](spec) == pytest.approx(0.05, abs=0.003)
+    # an empty override keeps the default prior, and the warning
+    with pytest.warns(bh.DataWarning, match="the risk differences get tau's prior"):
+        bh.MetaAnalysisModel(tau_prior=tau_prior, priors={"tau": {}}).build(rd)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bh.MetaAnalysisModel(tau_prior=tau_prior, priors=suggestion).build(rd)
@@ -211,6 +220,8 @@ def test_multivariate_meta_model_agrees_with_reml(mv_fit):
     assert np.all(np.abs(tab["mean"].to_numpy() - reml.estimate) < tab["sd"].to_numpy())
     np.testing.assert_allclose(tab["mean"], coefficient_table(m.idata)["estimate"])
     new = m.summary(new_trial=True)
+    with pytest.raises(ValueError, match="new_trial must be True or False"):
+        m.summary(new_trial="True")
     assert np.all(new["ci_low"] < tab["ci_low"]) and np.all(new["ci_high"] > tab["ci_high"])
     # new-trial draws default to the fit's seed: reproducible
     xr.testing.assert_equal(m.new_trial_coefficients(), m.new_trial_coefficients())

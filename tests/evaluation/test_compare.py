@@ -120,6 +120,11 @@ def test_compare_ite_models_end_to_end(small_data, cv_fast, tmp_path):
                                           "pi_coverage", "pape"}
     assert (tmp_path / "evaluation_calibration_iecv.png").exists()
     assert bh.workflows.compare_ite_models is bh.compare_ite_models
+    # the held-out trials' PAPE SEs hold (a rule learnt on other trials); the median
+    # row's is a median of them, and says so
+    se = tab[(tab["validation"] == "iecv") & (tab["metric"] == "pape_se")].set_index("trial")
+    assert (se.drop(index="median")["note"] == "").all()
+    assert se.loc["median", "note"].startswith("the median of the held-out trials' SEs")
 
 
 def test_runner_hook_writes_tables_figures_and_report(small_fitted, small_data, tmp_path):
@@ -222,3 +227,15 @@ def test_fits_record_the_sampler_settings_auto_resolved_to(small_fitted, small_d
     assert ri["mass_matrix"] == small_fitted["RI-T"].options.mass_matrix(
         "auto", sampler=ri["sampler"], intercept_form=form)
     assert in_sample.diagnostics.loc["RI-T", "intercept_form"] == form
+
+
+def test_pape_se_rows_say_where_the_se_does_not_hold(in_sample):
+    """Imai & Li's Theorem 1 holds for a rule fixed before the patients are seen: the
+    in-sample rule was learnt from them, and the note says so."""
+    from bayes_hte.workflows.compare import IN_SAMPLE_PAPE_SE_NOTE
+
+    rows = in_sample.table[in_sample.table["metric"] == "pape_se"]
+    assert len(rows) == 2 and (rows["estimate"] > 0).all()
+    assert (rows["note"] == IN_SAMPLE_PAPE_SE_NOTE).all()
+    others = in_sample.table[in_sample.table["metric"] == "pape"]
+    assert (others["note"] == "").all()

@@ -327,6 +327,18 @@ def test_predict_gives_each_arms_risk_whose_difference_is_the_ite(small, fitted_
     assert new.attrs["new_trial"] == 1 and new.attrs["scale"] == "event probability"
     with pytest.raises(ValueError, match="horizon applies to time-to-event models only"):
         m.predict(horizon=3.0)
+    # a flag is a bool and a seed an integer, checked before anything is computed:
+    # new_trial="False" ran as a new trial, "yes" failed in int() after the work, a
+    # seed of 1.5 gave numpy's SeedSequence TypeError
+    for call in (m.predict, m.ite, m.linear_predictors, m.summary):
+        with pytest.raises(ValueError, match="new_trial must be True or False"):
+            call(new_trial="False")
+    with pytest.raises(ValueError, match="new_trial must be True or False"):
+        m.cate(by="x3", new_trial=None)
+    for seed in (1.5, -1, True, "1"):
+        with pytest.raises(ValueError, match="random_seed must be None or an integer >= 0"):
+            m.predict(new_trial=True, random_seed=seed)
+    assert m.predict(new_trial=np.True_, random_seed=np.int64(3)).attrs["new_trial"] == 1
     with pytest.raises(bh.DataError, match="newdata lacks covariate column 'x2'"):
         m.predict(newdata=sim.data[["x1", "x3"]])
 

@@ -399,6 +399,14 @@ def test_several_trials_fit():
     assert diagnostics.sampling_summary(sg.idata)["divergences"] == 0
     avg = sg.ite()
     new = sg.ite(new_trial=True)
+    # a flag is a bool: "False" ran as a new trial before (any non-empty text is truthy)
+    for bad in ("False", None, 1):
+        with pytest.raises(ValueError, match="new_trial must be True or False"):
+            sg.ite(new_trial=bad)
+    with pytest.raises(ValueError, match="random_seed must be None or an integer >= 0"):
+        sg.ite(new_trial=True, random_seed=1.5)
+    with pytest.raises(ValueError, match="individual must be True or False"):
+        sg.ite(individual="no")
     # a new trial adds between-trial variation: wider intervals, same centre (roughly)
     width = lambda v: float((v.quantile(0.975, ("chain", "draw"))  # noqa: E731
                              - v.quantile(0.025, ("chain", "draw"))).mean())
