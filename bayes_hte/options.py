@@ -146,10 +146,8 @@ def canonical_choice(name: str, value: object, choices: tuple[str, ...],
 
     Parameters
     ----------
-    name : str
-        The keyword the user passed (used in the message).
-    value : object
-        The value passed.
+    name, value
+        As in :func:`check_choice`.
     choices : tuple of str
         Our names.
     aliases : mapping of str to str
@@ -224,10 +222,8 @@ def check_flag(name: str, value: object) -> bool:
 
     Parameters
     ----------
-    name : str
-        The keyword the user passed (used in the message).
-    value : object
-        The value passed.
+    name, value
+        As in :func:`check_choice`.
 
     Returns
     -------
@@ -251,14 +247,14 @@ def check_seed(name: str, value: object) -> int | None:
     Parameters
     ----------
     name : str
-        The keyword the user passed (used in the message).
+        The keyword, for the message (e.g. ``"random_seed"``).
     value : object
-        The value passed.
+        None (the caller's default seed) or the seed the user gave.
 
     Returns
     -------
     int or None
-        ``value``.
+        ``value`` as a Python int, or None.
 
     Raises
     ------
