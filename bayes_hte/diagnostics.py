@@ -217,7 +217,7 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
         table = diagnostics_table(idata, var_names=var_names)
     seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     ess_min = float(table["ess_bulk"].min())
-    return {**sampler_settings(idata),
+    return {
         "divergences": divergences(idata),
         "max_r_hat": float(table["r_hat"].max()),
         "min_ess_bulk": ess_min,
@@ -227,6 +227,7 @@ def sampling_summary(idata: xr.DataTree, *, var_names: Sequence[str] | None = No
         "chains": int(idata["posterior"].sizes["chain"]),
         "draws": int(idata["posterior"].sizes["draw"]),
         "notes": "; ".join(table.attrs["notes"]),
+        **sampler_settings(idata),
     }
 
 

@@ -340,8 +340,10 @@ class IPDMARunner(Runner):
         self.report.heading("Sampling diagnostics")
         self.report.text(
             "Divergent transitions after tuning, worst rank-normalised R-hat, smallest bulk "
-            "and tail ESS over the population-level parameters, and bulk ESS per second of "
-            "sampling. Targets: 0 divergences, R-hat <= 1.01.")
+            "and tail ESS over the population-level parameters, bulk ESS per second of "
+            "sampling, and the sampler settings each fit used (target acceptance, mass "
+            "matrix and form of the trial intercepts: what 'auto' chose). Targets: 0 "
+            "divergences, R-hat <= 1.01.")
         self.report.table(health)
         return ites, ites_new, diag_tables
 
