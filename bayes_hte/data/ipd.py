@@ -418,18 +418,45 @@ class IPDData:
         if self.center == "overall":
             X = X - self.centers
         elif self.center == "within_study":
-            if self.study not in newdata.columns:
-                raise DataError(f"covariates were centred within study: newdata needs the "
-                                f"study column {self.study!r}")
-            mapping = {lab: i for i, lab in enumerate(self.study_labels)}
-            idx = newdata[self.study].map(mapping)
-            if idx.isna().any():
-                unseen = sorted(map(str, newdata.loc[idx.isna(), self.study].unique()))
-                raise DataError(f"newdata has studies not seen in the fit, {unseen[:5]}, at "
-                                f"{format_rows(newdata.index[idx.isna()])}; within-study "
-                                f"centring needs known studies ({list(self.study_labels)})")
-            X = X - self.centers[idx.to_numpy(dtype=np.int64)]
+            X = X - self.centers[self.study_index(newdata, why="within-study centring")]
         return X
+
+    def study_index(self, newdata: pd.DataFrame | None = None, *,
+                    why: str = "predictions in their own trials") -> np.ndarray:
+        """Each row's trial, as the index of its label in :attr:`study_labels`.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, optional
+            Rows with the study column of the fit data; default the fit patients.
+        why : str
+            What needs the trials (for the messages).
+
+        Returns
+        -------
+        numpy.ndarray of int, shape (n,)
+            0 .. n_studies - 1.
+
+        Raises
+        ------
+        DataError
+            The data have no study column, ``newdata`` lacks it, or it holds trials not in
+            the fit (named, with their rows).
+        """
+        if newdata is None:
+            return np.asarray(self.study_idx, dtype=np.int64)
+        if self.study is None:
+            raise DataError(f"{why}: the fit data have no study column")
+        if self.study not in newdata.columns:
+            raise DataError(f"{why}: newdata needs the study column {self.study!r}")
+        mapping = {lab: i for i, lab in enumerate(self.study_labels)}
+        idx = newdata[self.study].map(mapping)
+        if idx.isna().any():
+            unseen = sorted(map(str, newdata.loc[idx.isna(), self.study].unique()))
+            raise DataError(f"newdata has studies not seen in the fit, {unseen[:5]}, at "
+                            f"{format_rows(newdata.index[idx.isna()])}; {why} needs known "
+                            f"studies ({list(self.study_labels)})")
+        return idx.to_numpy(dtype=np.int64)
 
     def subset(self, mask: np.ndarray) -> IPDData:
         """The same container restricted to rows where ``mask`` is true (levels kept).

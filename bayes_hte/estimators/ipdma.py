@@ -363,7 +363,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
 
     # ----------------------------------------------------------------- estimands
     def linear_predictors(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
-                          random_seed: int | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+                          own_trial: bool = False, random_seed: int | None = None
+                          ) -> tuple[xr.DataArray, xr.DataArray]:
         r"""Linear predictors (log-odds or log-hazard) under control and treatment.
 
         :math:`\ell(x, 0)` and :math:`\ell(x, 1)` of Bouvier et al. (2024) (equations
@@ -378,6 +379,12 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             ``False``: the patients are in an average trial (pooled parameters);
             ``True``: in a new trial drawn, per posterior draw, from the between-trial
             distribution (:func:`bayes_hte.effects.ipdma.linear_predictors`).
+        own_trial : bool
+            ``True``: each patient in their own trial of the fit, with that trial's
+            parameters (intercept, rank-1 scale, FS coefficient vector), as the
+            likelihood has them — brms's ``re_formula = NULL``
+            (:func:`bayes_hte.effects.ipdma.fitted_linear_predictor`); ``newdata`` then
+            needs the study column. Not with ``new_trial``.
         random_seed : int, optional
             Seed of the new-trial draws (default the fit's seed).
 
@@ -390,19 +397,34 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         Raises
         ------
         DataError
-            ``newdata`` lacks a covariate or has values the encoding cannot take.
+            ``newdata`` lacks a covariate (or, with ``own_trial``, the study column or a
+            trial of the fit) or has values the encoding cannot take.
+        ValueError
+            ``new_trial`` or ``own_trial`` not a bool, or both True.
         """
         new_trial = check_flag("new_trial", new_trial)
+        own_trial = check_flag("own_trial", own_trial)
+        if new_trial and own_trial:
+            raise ValueError("new_trial=True (a trial not in the meta-analysis) and "
+                             "own_trial=True (each patient's own trial of the fit) exclude "
+                             "each other")
         self._require_fit()
         X = self.data.design(newdata)
-        lp0, lp1 = ipdma_effects.linear_predictors(
-            self._posterior(), X, options=self.options, new_trial=new_trial,
-            rng=self._rng(random_seed))
+        if own_trial:
+            sidx, n = self.data.study_index(newdata), X.shape[0]
+            post = self._posterior()
+            lp0, lp1 = (ipdma_effects.fitted_linear_predictor(
+                post, X, np.full(n, arm), sidx, options=self.options) for arm in (0, 1))
+        else:
+            lp0, lp1 = ipdma_effects.linear_predictors(
+                self._posterior(), X, options=self.options, new_trial=new_trial,
+                rng=self._rng(random_seed))
         coords = {"patient": np.arange(len(self._frame(newdata)))}
         return lp0.assign_coords(coords), lp1.assign_coords(coords)
 
     def ite(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
-            random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:
+            own_trial: bool = False, random_seed: int | None = None,
+            horizon: float | None = None) -> xr.DataArray:
         r"""Individualized treatment effects, dims (chain, draw, patient).
 
         The ITE of Bouvier et al. (2024), :math:`\hat\mu(x, 1) - \hat\mu(x, 0)`, for
@@ -415,6 +437,9 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         new_trial : bool
             ``False``: a patient in an average trial; ``True``: in a new trial drawn from
             the between-trial distribution (a prediction interval).
+        own_trial : bool
+            Binary outcome: each patient in their own trial of the fit
+            (:meth:`linear_predictors`; ``newdata`` needs the study column).
         random_seed : int, optional
             Seed of the new-trial draws (default the fit's seed).
         horizon : float, optional
@@ -433,29 +458,35 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         Raises
         ------
         ValueError
-            ``horizon`` given for a binary outcome, or not positive.
+            ``horizon`` given for a binary outcome, or not positive; ``own_trial`` for a
+            time-to-event outcome (a trial's survival needs its own baseline hazard:
+            :meth:`predictive_survival`); flags that are not bools, or both True.
         DataError
-            ``newdata`` lacks a covariate or has values the encoding cannot take.
+            ``newdata`` lacks a covariate (or, with ``own_trial``, the study column or a
+            trial of the fit) or has values the encoding cannot take.
         MemoryBudgetError
             The (chain, draw, patient) arrays would not fit in the memory available
             (checked before computing; :meth:`summary` works in chunks of patients).
         """
         m0, m1, horizon = self._by_arm("ite()", newdata, new_trial=new_trial,
-                                       random_seed=random_seed, horizon=horizon)
+                                       own_trial=own_trial, random_seed=random_seed,
+                                       horizon=horizon)
         out = m1 - m0
         out.name = "ite"
         if self.outcome == "time_to_event":
             out.attrs.update(scale="survival difference", horizon=horizon)
         else:
             out.attrs.update(scale="risk difference")
-        out.attrs.update(new_trial=int(new_trial), model=self.label)
+        out.attrs.update(new_trial=int(new_trial), own_trial=int(own_trial), model=self.label)
         return out
 
     def predict(self, newdata: pd.DataFrame | None = None, *, new_trial: bool = False,
-                random_seed: int | None = None, horizon: float | None = None) -> xr.DataArray:
+                own_trial: bool = False, random_seed: int | None = None,
+                horizon: float | None = None) -> xr.DataArray:
         r"""Expected outcome of each patient under control and under treatment, per draw.
 
-        brms's ``posterior_epred`` for both arms: binary outcome
+        brms's ``posterior_epred`` for both arms (``re_formula = NA`` by default, ``NULL``
+        with ``own_trial=True``): binary outcome
         :math:`\hat\mu(x, a) = P(y=1 \mid x, a) = \mathrm{expit}\,\ell(x, a)`; time to
         event :math:`S(h \mid x, a)`, the probability of no event by the horizon. The
         ITE is their difference, ``predict().sel(arm="treated") -
@@ -463,7 +494,7 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
 
         Parameters
         ----------
-        newdata, new_trial, random_seed, horizon
+        newdata, new_trial, own_trial, random_seed, horizon
             As in :meth:`ite`.
 
         Returns
@@ -481,7 +512,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             ``newdata`` the encoding cannot take, arrays beyond the memory available).
         """
         m0, m1, horizon = self._by_arm("predict()", newdata, new_trial=new_trial,
-                                       random_seed=random_seed, horizon=horizon)
+                                       own_trial=own_trial, random_seed=random_seed,
+                                       horizon=horizon)
         out = xr.concat([m0, m1], dim=pd.Index(list(ARMS), name="arm"))
         out = out.transpose("chain", "draw", "patient", "arm")
         if self.outcome == "time_to_event":
@@ -490,16 +522,21 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         else:
             out.name = "risk"
             out.attrs.update(scale="event probability")
-        out.attrs.update(new_trial=int(new_trial), model=self.label)
+        out.attrs.update(new_trial=int(new_trial), own_trial=int(own_trial), model=self.label)
         return out
 
     def _by_arm(self, what: str, newdata: pd.DataFrame | None, *, new_trial: bool,
-                random_seed: int | None, horizon: float | None
+                own_trial: bool, random_seed: int | None, horizon: float | None
                 ) -> tuple[xr.DataArray, xr.DataArray, float | None]:
         """Event risk (binary) or survival at the horizon under control and treatment,
         dims (chain, draw, patient), and the horizon used (None for binary)."""
         if self.outcome == "binary" and horizon is not None:
             raise ValueError("horizon applies to time-to-event models only")
+        own_trial = check_flag("own_trial", own_trial)
+        if self.outcome == "time_to_event" and own_trial:
+            raise ValueError("own_trial is for binary outcomes: a trial's survival needs its "
+                             "own baseline hazard (predictive_survival() draws the fit "
+                             "trials' survival curves)")
         self._require_fit()
         post = self._posterior()
         n_draws = post.sizes["chain"] * post.sizes["draw"]
@@ -509,7 +546,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
                      hint="Use summary() (computed in chunks of patients) or pass newdata "
                           "in chunks.")
         seed = self._seed_or(random_seed)
-        lp0, lp1 = self.linear_predictors(newdata, new_trial=new_trial, random_seed=seed)
+        lp0, lp1 = self.linear_predictors(newdata, new_trial=new_trial, own_trial=own_trial,
+                                          random_seed=seed)
         if self.outcome == "time_to_event":
             return survival_effects.survival_by_arm(
                 post, lp0, lp1, data=self.data, options=self.options, horizon=horizon,

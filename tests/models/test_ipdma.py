@@ -339,6 +339,36 @@ def test_predict_gives_each_arms_risk_whose_difference_is_the_ite(small, fitted_
         with pytest.raises(ValueError, match="random_seed must be None or an integer >= 0"):
             m.predict(new_trial=True, random_seed=seed)
     assert m.predict(new_trial=np.True_, random_seed=np.int64(3)).attrs["new_trial"] == 1
+
+
+@pytest.mark.parametrize("het,learner", [("random_intercept", "s"), ("rank1", "t"),
+                                         ("fully_stratified", "s")])
+def test_predict_in_each_patients_own_trial_is_the_likelihoods(small, fitted_grid, het,
+                                                                learner):
+    """own_trial=True (brms's re_formula = NULL): at each patient's own arm, the risk is the
+    one the likelihood used, so its Bernoulli log density is the stored pointwise log
+    likelihood, draw by draw (an independent record: computed by the sampler's graph)."""
+    sim, data = small
+    m = fitted_grid[(het, learner)]
+    risk = m.predict(own_trial=True)
+    assert risk.attrs["own_trial"] == 1
+    own = risk.values[..., np.arange(data.n_patients), data.z]      # (chain, draw, patient)
+    y = data.y
+    loglik = y * np.log(own) + (1 - y) * np.log1p(-own)
+    np.testing.assert_allclose(loglik, m.idata["log_likelihood"]["y"].values, rtol=1e-9,
+                               atol=1e-12)
+    # the ITE in own trials differs from the average trial's where trials differ
+    assert not np.allclose(m.ite(own_trial=True).values, m.ite().values)
+    # newdata with the study column: the same rows give the same values
+    rows = sim.data.iloc[[3, 250, 599]]
+    np.testing.assert_allclose(m.predict(rows, own_trial=True).values,
+                               risk.values[:, :, [3, 250, 599], :])
+    with pytest.raises(bh.DataError, match="needs the study column 'trial'"):
+        m.predict(rows.drop(columns="trial"), own_trial=True)
+    with pytest.raises(bh.DataError, match=r"studies not seen in the fit, \['T9'\]"):
+        m.predict(rows.assign(trial="T9"), own_trial=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        m.ite(new_trial=True, own_trial=True)
     with pytest.raises(bh.DataError, match="newdata lacks covariate column 'x2'"):
         m.predict(newdata=sim.data[["x1", "x3"]])
 

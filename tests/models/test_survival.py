@@ -228,6 +228,11 @@ def test_fit_structures(small, het, learner, baseline, tmp_path):
         (surv.sel(arm="treated") - surv.sel(arm="control")).values, ite.values)
     with pytest.raises(ValueError, match="horizon must be > 0"):
         m.predict(horizon=0.0)
+    with pytest.raises(ValueError, match="own_trial is for binary outcomes"):
+        m.predict(own_trial=True)
+    # the log-hazard in each patient's own trial is defined (no baseline needed)
+    lp0, lp1 = m.linear_predictors(own_trial=True)
+    assert lp0.dims == ("chain", "draw", "patient") and np.isfinite(lp1.values).all()
     if learner == "t":
         with pytest.raises(ValueError, match="varies with time"):
             m.hazard_ratio()
