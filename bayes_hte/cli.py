@@ -26,6 +26,22 @@ def _print(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _count(text: str, *, low: int = 0) -> int:
+    """An integer option of at least ``low`` (argparse names the option on error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """An integer option of at least 1."""
+    return _count(text, low=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``bayes-hte`` console script.
 
@@ -63,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                            "spec); resumes from its store")
     study.add_argument("spec", help="path to a study spec, e.g. "
                        "models/studies/berenfeld2026_coverage.toml")
-    study.add_argument("--workers", type=int, default=1,
+    study.add_argument("--workers", type=_positive_int, default=1,
                        help="Dask worker processes on this machine (default 1: in process)")
     study.add_argument("--scheduler", default=None,
                        help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    study.add_argument("--replicates", type=int, default=None,
+    study.add_argument("--replicates", type=_positive_int, default=None,
                        help="replicates per scenario (default: the spec's [study].replicates)")
     study.add_argument("--store", default=None,
                        help="results store folder (default: the spec's [output].store)")
@@ -80,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("families", nargs="*",
                      help="family prefixes or model names, e.g. ipdma/binary synthesis "
                      "(default: every model)")
-    cal.add_argument("--simulations", type=int, default=200, help="simulations per model")
-    cal.add_argument("--workers", type=int, default=1, help="Dask worker processes")
+    cal.add_argument("--simulations", type=_positive_int, default=200,
+                     help="simulations per model")
+    cal.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes")
     cal.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     cal.add_argument("--store", default="results/sbc/store", help="resumable results store")
     cal.add_argument("--out", default="results/sbc", help="folder of the tables and figures")
-    cal.add_argument("--seed", type=int, default=2026, help="master seed")
+    cal.add_argument("--seed", type=_count, default=2026, help="master seed (an integer >= 0)")
     cal.add_argument("--overwrite", action="store_true",
                      help="discard a store holding another definition")
     args = parser.parse_args(argv)

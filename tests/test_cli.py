@@ -83,6 +83,42 @@ def test_cli_errors(tmp_path, capsys):
         run_spec(bad, log=lambda m: None)
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["sbc", "synthesis/univariate", "--simulations", "0"],
+     "argument --simulations: must be an integer >= 1, got '0'"),
+    (["sbc", "synthesis/univariate", "--workers", "-3"],
+     "argument --workers: must be an integer >= 1, got '-3'"),
+    (["sbc", "synthesis/univariate", "--seed", "x"],
+     "argument --seed: must be an integer, got 'x'"),
+    (["study", "s.toml", "--workers", "0"], "argument --workers: must be an integer >= 1"),
+    (["study", "s.toml", "--replicates", "0"],
+     "argument --replicates: must be an integer >= 1"),
+])
+def test_cli_counts_are_checked_by_the_parser(argv, message, capsys):
+    """--simulations 0 printed a traceback (exit 1) naming 'replicates'; now argparse's
+    usage error names the option (exit 2), before anything runs."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sbc_options_are_checked_before_any_fit(tmp_path):
+    """thin=-1 ran and called every quantity calibrated (n_draws -1000); thin=0, draws=0,
+    chains=0 made every fit fail, which read as miscalibration; target_accept=1.5 ran."""
+    import bayes_hte as bh
+
+    models = bh.sbc.models("synthesis/univariate")
+    for kwargs, message in (({"thin": -1}, "thin must be an integer >= 1"),
+                            ({"thin": 0}, "thin must be an integer >= 1"),
+                            ({"draws": 0}, "draws must be an integer >= 1"),
+                            ({"chains": 0}, "chains must be an integer >= 1"),
+                            ({"target_accept": 1.5}, "target_accept")):
+        with pytest.raises(ValueError, match=message):
+            bh.sbc.run(models, simulations=2, store=tmp_path / "s", progress=False, **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
 def test_cli_errors_for_what_is_not_a_spec_file(tmp_path, capsys):
     """A folder, a file that is not TOML and one that is not UTF-8 give one line each."""
     notes = tmp_path / "notes.md"

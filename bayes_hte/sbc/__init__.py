@@ -13,10 +13,12 @@ PIT-ECDF difference plots with simultaneous bands.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
 
+from bayes_hte.options import check_sampler_settings
 from bayes_hte.sbc.core import FitSettings, SBCFit, SBCGenerate, SBCModel
 from bayes_hte.sbc.families import FAMILIES, models, wrong_prior_model
 from bayes_hte.sbc.result import SBCResult
@@ -84,8 +86,10 @@ def run(models: Sequence[SBCModel], *, simulations: int = 200, seed: int = 2026,
     Raises
     ------
     ValueError
-        Empty or duplicate model names, or a bad option (see
-        :func:`bayes_hte.studies.run`).
+        Empty or duplicate model names; ``draws``, ``chains`` or ``thin`` not an
+        integer >= 1, ``tune`` not one >= 0, ``target_accept`` outside (0, 1)
+        (:func:`bayes_hte.options.check_sampler_setting`); or a bad option of the study
+        (see :func:`bayes_hte.studies.run`).
 
     Examples
     --------
@@ -100,6 +104,12 @@ def run(models: Sequence[SBCModel], *, simulations: int = 200, seed: int = 2026,
         raise ValueError("models is empty")
     if len(set(names)) != len(names):
         raise ValueError(f"model names must be unique, got {names}")
+    # checked here, not in every fit: a bad setting made every fit fail (or rank
+    # nonsense, thin=-1), which read as miscalibration
+    check_sampler_settings({"draws": draws, "tune": tune, "chains": chains,
+                            "target_accept": target_accept})
+    if isinstance(thin, bool) or not isinstance(thin, numbers.Integral) or thin < 1:
+        raise ValueError(f"thin must be an integer >= 1, got {thin!r}")
     settings = FitSettings(draws=draws, tune=tune, chains=chains, thin=thin,
                            target_accept=target_accept)
     study = Study(name=name, generate=SBCGenerate(models),
