@@ -35,6 +35,7 @@ from scipy import stats
 from scipy.stats import qmc
 
 from bayes_hte.data.checks import check_unique_column, real_values
+from bayes_hte.data.marginals import truncated_normal_parameters
 from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind
 
@@ -389,6 +390,12 @@ class CovariateSummary:
                                 f"min < max on a continuous covariate (min < inf, "
                                 f"max > -inf); bad at "
                                 f"{format_rows(rows_of[bad])}")
+            mean = df["mean"].to_numpy(dtype=float)
+            outside = ~binary & ((mean <= np.nan_to_num(lo, nan=-np.inf))
+                                 | (mean >= np.nan_to_num(hi, nan=np.inf)))
+            if outside.any():
+                raise DataError(f"{what}: the mean must lie inside (min, max); it does not "
+                                f"at {format_rows(rows_of[outside])}")
         corr_df = None
         if corr is not None:
             if has_trial and df["trial"].nunique() > 1:
@@ -517,9 +524,12 @@ def gaussian_copula_sample(
         u^*_l = \Phi\{L\,\Phi^{-1}(u_l)\}, \qquad
         x_{lc} = F_c^{-1}(u^*_{lc}),
 
-    where :math:`F_c` is :math:`N(\mu_c, \sigma_c^2)` for a continuous covariate
-    (truncated to ``[min, max]`` when given:
-    :math:`x = \mu + \sigma\Phi^{-1}\{F(a) + u^*(F(b)-F(a))\}`) and Bernoulli(:math:`p_c`)
+    where :math:`F_c` is :math:`N(\mu_c, \sigma_c^2)` for a continuous covariate with the
+    reported mean and SD, or, when ``[min, max]`` is given, the normal truncated to it
+    whose own mean and SD are the reported ones
+    (:func:`bayes_hte.data.marginals.truncated_normal_parameters` gives the parent
+    :math:`\mu, \sigma`; :math:`x = \mu + \sigma\Phi^{-1}\{F(a) + u^*(F(b)-F(a))\}`),
+    and Bernoulli(:math:`p_c`)
     for a binary one (:math:`x = 1\{u^* > 1 - p_c\}`). Correlations act on the latent
     normal scale and are not adjusted for discrete marginals (as in the CIMAgD
     reference implementation's ``XCopula``).
@@ -545,6 +555,12 @@ def gaussian_copula_sample(
     -------
     pandas.DataFrame
         ``n`` rows, one column per covariate.
+
+    Raises
+    ------
+    DataError
+        ``n`` below 2, a summary :meth:`CovariateSummary.from_frame` refuses, or a
+        range no truncated normal with the reported mean and SD fits.
 
     Examples
     --------
@@ -577,7 +593,8 @@ def gaussian_copula_sample(
         hi = float(row["max"]) if "max" in df.columns and pd.notna(row["max"]) else np.inf
         if np.isinf(lo) and np.isinf(hi):
             out[name] = mu + sd * stats.norm.ppf(ustar[:, c])
-        else:
+        else:  # the parent normal whose truncation has the reported mean and SD
+            mu, sd = truncated_normal_parameters(mu, sd, lo, hi, where=f"covariate {name!r}")
             fa, fb = stats.norm.cdf((lo - mu) / sd), stats.norm.cdf((hi - mu) / sd)
             out[name] = mu + sd * stats.norm.ppf(fa + ustar[:, c] * (fb - fa))
     return pd.DataFrame(out)

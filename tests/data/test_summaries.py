@@ -347,3 +347,33 @@ def test_covariate_summary_with_a_duplicated_column_label():
     df = _cov_frame()
     with pytest.raises(DataError, match="covariate summaries column 'mean' appears 2 times"):
         CovariateSummary.from_frame(pd.concat([df, df[["mean"]]], axis=1))
+
+
+@pytest.mark.parametrize("mean,sd,lo,hi", [(45.0, 14.0, 10.0, 80.0), (54.3, 8.8, 40.0, np.nan),
+                                           (0.5, 0.45, 0.0, 4.0), (2.0, 0.8, np.nan, 3.0)])
+def test_truncated_marginal_keeps_the_reported_mean_and_sd(mean, sd, lo, hi):
+    """A Table 1's mean and SD are those of the observed (truncated) values: the sample
+    has them. Before, the truncation of N(mean, sd^2) moved them (mean 0.5, SD 1 on
+    [0, 4]: sample mean 1.008, SD 0.695)."""
+    s = pd.DataFrame({"covariate": ["x"], "mean": [mean], "sd": [sd], "min": [lo],
+                      "max": [hi]})
+    x = gaussian_copula_sample(s, n=200_000, method="random", seed=1)["x"]
+    assert x.mean() == pytest.approx(mean, abs=0.01 * sd)
+    assert x.std() == pytest.approx(sd, rel=0.01)
+    if np.isfinite(lo):
+        assert x.min() >= lo
+    if np.isfinite(hi):
+        assert x.max() <= hi
+
+
+def test_truncated_marginal_refuses_what_no_truncated_normal_has():
+    """A mean outside [min, max] was accepted silently; an SD too large for the range
+    (mean 1, SD 1 on [0, inf): the exponential's, a truncated normal's limit) cannot be
+    matched and is refused, naming the covariate."""
+    base = {"covariate": ["x"], "mean": [5.0], "sd": [1.0], "min": [-2.0], "max": [2.0]}
+    with pytest.raises(DataError, match=r"the mean must lie inside \(min, max\)"):
+        CovariateSummary.from_frame(pd.DataFrame(base))
+    wide = pd.DataFrame({**base, "mean": [1.0], "min": [0.0], "max": [np.nan]})
+    with pytest.raises(DataError, match=r"covariate 'x': no normal truncated to \[0, inf\] "
+                                        r"has mean 1 and SD 1"):
+        gaussian_copula_sample(wide, n=100)
