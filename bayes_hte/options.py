@@ -240,6 +240,31 @@ def check_flag(name: str, value: object) -> bool:
     return bool(value)
 
 
+def check_real(name: str, value: object) -> float:
+    """A finite real number (not a bool, not text: ``"50"`` is not read as 50), or
+    ``ValueError`` naming the option.
+
+    Parameters
+    ----------
+    name, value
+        As in :func:`check_choice`.
+
+    Returns
+    -------
+    float
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not a finite real number.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def check_seed(name: str, value: object) -> int | None:
     """A random seed: None or an integer >= 0 (not a bool), or ``ValueError`` naming the
     option.
@@ -485,7 +510,8 @@ class IPDMAOptions:
         Raises
         ------
         ValueError
-            Unknown or invalid options; time-to-event options for a binary outcome.
+            Unknown or invalid options; time-to-event options for a binary outcome;
+            ``cuts`` or ``n_intervals`` without ``baseline="piecewise"``.
         """
         tte_keys = {"baseline", "cuts", "n_intervals", "horizon"}
         unknown = set(model_options) - tte_keys
@@ -495,6 +521,10 @@ class IPDMAOptions:
         if outcome == "binary" and model_options:
             raise ValueError(f"options {sorted(model_options)} apply to time-to-event models "
                              "only")
+        piecewise_only = sorted({"cuts", "n_intervals"} & set(model_options))
+        if model_options.get("baseline", "weibull") != "piecewise" and piecewise_only:
+            raise ValueError(f"options {piecewise_only} set the intervals of "
+                             "baseline='piecewise'; the Weibull baseline has none")
         return cls(heterogeneity=heterogeneity, learner=learner, outcome=outcome,
                    parameterization=parameterization, data_reduction=data_reduction,
                    **model_options)

@@ -9,15 +9,18 @@ treated; Bouvier et al. 2024, Supplementary S1).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.survival import exposure_matrix, median_follow_up
 from bayes_hte.effects.ipdma import fitted_linear_predictor
+from bayes_hte.errors import DataWarning
 from bayes_hte.models.ipdma import ARMS
 from bayes_hte.models.survival import resolve_cuts, time_scale
-from bayes_hte.options import IPDMAOptions
+from bayes_hte.options import IPDMAOptions, check_real
 
 
 def _time_info(data: IPDData, options: IPDMAOptions) -> dict:
@@ -140,9 +143,15 @@ def survival_by_arm(posterior: xr.Dataset, lp0: xr.DataArray, lp1: xr.DataArray,
     ValueError
         ``horizon`` is not positive.
     """
-    horizon = float(horizon) if horizon is not None else default_horizon(data, options)
+    horizon = (check_real("horizon", horizon) if horizon is not None
+               else default_horizon(data, options))
     if not horizon > 0:
         raise ValueError(f"horizon must be > 0, got {horizon}")
+    longest = float(np.max(data.t))
+    if horizon > longest:
+        warnings.warn(f"horizon {horizon:g} lies beyond the longest follow-up of the fit data "
+                      f"({longest:g}): the survival there is the model's extrapolation (the "
+                      "baseline hazard's form carried past the data)", DataWarning, stacklevel=4)
     info = _time_info(data, options)
     rng = np.random.default_rng(rng)
     H0 = cumulative_baseline(posterior, [horizon / info["scale"]],

@@ -40,6 +40,8 @@ from bayes_hte.options import (
     Parameterization,
     Sampler,
     check_flag,
+    check_real,
+    check_sampler_setting,
 )
 
 #: Draws x patients of ITE computed at a time by :meth:`IPDMetaModel.summary` (2**24
@@ -642,13 +644,24 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         Raises
         ------
         ValueError
-            A binary outcome.
+            A binary outcome; ``times`` not a sequence of finite numbers >= 0 (text is
+            not read as numbers); ``draws`` not an integer >= 1, ``random_seed`` not
+            one >= 0.
         """
         if self.outcome != "time_to_event":
             raise ValueError("predictive_survival() is for time-to-event models")
+        check_sampler_setting("draws", draws)
+        check_sampler_setting("random_seed", random_seed)
+        values = np.atleast_1d(np.asarray(times, dtype=object))
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"times must be a non-empty sequence of times, got {times!r}")
+        t = np.array([check_real("times", v) for v in values])
+        if (t < 0).any():
+            raise ValueError(f"times must be >= 0 (the data's time unit), got "
+                             f"{t[t < 0][:3].tolist()}")
         return survival_effects.predictive_survival(
-            self._posterior(), np.asarray(times, dtype=float), data=self.data,
-            options=self.options, draws=draws, random_seed=random_seed)
+            self._posterior(), t, data=self.data, options=self.options, draws=draws,
+            random_seed=random_seed)
 
     def summary(self, *, ci_prob: float = 0.95, newdata: pd.DataFrame | None = None,
                 new_trial: bool = False, horizon: float | None = None,

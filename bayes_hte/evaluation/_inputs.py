@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError, format_rows
+from bayes_hte.options import check_real
 
 #: Predicted benefit or ITE: a vector (n,), draws (..., n) with the patient last, or an
 #: ``xarray.DataArray`` with a ``patient`` dim such as (chain, draw, patient).
@@ -129,11 +130,8 @@ def count_option(value: object, name: str, *, low: int, error: type = ValueError
 
 
 def real_option(value: object, name: str) -> float:
-    """A finite real option (not a bool, not text)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) \
-            or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    """A finite real option (not a bool, not text): :func:`bayes_hte.options.check_real`."""
+    return check_real(name, value)
 
 
 def as_rng(random_state: RandomState) -> np.random.Generator:

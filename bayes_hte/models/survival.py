@@ -128,13 +128,19 @@ def resolve_cuts(data: IPDData, cuts: Sequence[float] | np.ndarray | None,
     Raises
     ------
     DataError
-        ``cuts`` not one-dimensional, not positive or not strictly increasing.
+        ``cuts`` not one-dimensional, not positive or not strictly increasing, or a cut
+        at or beyond the longest follow-up.
     """
     if cuts is None:
         return default_cuts(data, n_intervals)
     cuts = np.asarray(cuts, dtype=float)
     if cuts.ndim != 1 or np.any(cuts <= 0) or np.any(np.diff(cuts) <= 0):
         raise DataError(f"cuts must be increasing positive times, got {cuts.tolist()}")
+    longest = float(np.max(data.t))
+    if np.any(cuts >= longest):
+        raise DataError(f"cuts {cuts[cuts >= longest].tolist()} are at or beyond the longest "
+                        f"follow-up ({longest:g}): the intervals after them have no time at "
+                        "risk, so their hazards are their priors")
     return cuts
 
 

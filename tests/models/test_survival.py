@@ -230,6 +230,20 @@ def test_fit_structures(small, het, learner, baseline, tmp_path):
         m.predict(horizon=0.0)
     with pytest.raises(ValueError, match="own_trial is for binary outcomes"):
         m.predict(own_trial=True)
+    # the horizon is a number ("50" was read as 50, a list gave float()'s TypeError), and
+    # one beyond the data is an extrapolation, said so
+    for bad in ("50", [10, 20], True, np.nan):
+        with pytest.raises(ValueError, match="horizon must be a finite number"):
+            m.ite(horizon=bad)
+    with pytest.warns(bh.DataWarning, match="beyond the longest follow-up"):
+        m.ite(horizon=10 * float(m.data.t.max()))
+    # predictive_survival: times are numbers >= 0, draws an integer >= 1
+    for bad, message in (([-5.0, 10.0], "times must be >= 0"), (["a"], "times must be a "
+                         "finite number"), ([], "non-empty sequence")):
+        with pytest.raises(ValueError, match=message):
+            m.predictive_survival(bad)
+    with pytest.raises(ValueError, match="draws must be an integer >= 1"):
+        m.predictive_survival([10.0], draws=0)
     # the log-hazard in each patient's own trial is defined (no baseline needed)
     lp0, lp1 = m.linear_predictors(own_trial=True)
     assert lp0.dims == ("chain", "draw", "patient") and np.isfinite(lp1.values).all()
@@ -250,6 +264,16 @@ def test_bad_inputs(small):
         ipdma.build_ipdma_model(data)
     with pytest.raises(bh.DataError, match="cuts must be increasing positive"):
         survival.build_ipdma_survival_model(data, baseline="piecewise", cuts=[5, 2])
+    # cuts past the data built intervals without time at risk (their hazards the prior's)
+    longest = float(data.t.max())
+    with pytest.raises(bh.DataError, match=r"cuts \[.*\] are at or beyond the longest "
+                                           "follow-up"):
+        survival.build_ipdma_survival_model(data, baseline="piecewise",
+                                            cuts=[longest / 2, 2 * longest])
+    # the intervals' options with a Weibull baseline were kept and ignored
+    for opts in ({"cuts": [10.0, 20.0]}, {"n_intervals": 4}):
+        with pytest.raises(ValueError, match="set the intervals of baseline='piecewise'"):
+            bh.IPDMetaModel(outcome="time_to_event", baseline="weibull", **opts)
     with pytest.raises(ValueError, match="baseline must be"):
         survival.build_ipdma_survival_model(data, baseline="cox")
     with pytest.raises(ValueError, match="parameterization must be"):
