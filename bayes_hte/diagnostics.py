@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hte.errors import ConvergenceWarning
-from bayes_hte.inference import divergences
+from bayes_hte.inference import ATTR_SAMPLING, divergences
 
 #: Fewest chains R-hat is defined for, and fewest draws per chain for R-hat and ESS.
 MIN_CHAINS_RHAT, MIN_DRAWS = 2, 4
@@ -162,11 +162,6 @@ def _element_label(v: str, element: xr.DataArray, dims: Sequence[str]) -> str:
     return f"{v}[{labels}]"
 
 
-#: Posterior attribute holding the sampler settings a fit used (JSON), written by
-#: :meth:`bayes_hte.IPDMetaModel.fit`.
-ATTR_SAMPLING = "bayes_hte_sampling"
-
-
 def sampler_settings(idata: xr.DataTree) -> dict:
     """The sampler settings a fit recorded in its posterior (:data:`ATTR_SAMPLING`).
 
@@ -179,11 +174,12 @@ def sampler_settings(idata: xr.DataTree) -> dict:
     -------
     dict
         ``sampler``, ``target_accept``, ``mass_matrix`` (``"diag"`` or ``"low_rank"``)
-        and ``intercept_form`` (the form of the random trial intercepts: ``"centered"``,
-        ``"non_centered"``, ``"anchored"``, ``"partially_centered"``, or None for
-        structures without them) — what ``"auto"`` and the structure's defaults
-        resolved to; empty when the fit recorded none (other estimators, or results
-        saved before they were recorded).
+        of every fit by :func:`bayes_hte.inference.fit` (so of every estimator), and
+        for :class:`~bayes_hte.IPDMetaModel` ``intercept_form`` (the form of the random
+        trial intercepts: ``"centered"``, ``"non_centered"``, ``"anchored"``,
+        ``"partially_centered"``, or None for structures without them) — what
+        ``"auto"`` and the structure's defaults resolved to; empty for results saved
+        before they were recorded.
     """
     text = idata["posterior"].attrs.get(ATTR_SAMPLING)
     return json.loads(text) if text else {}

@@ -489,6 +489,15 @@ def _sample_nutpie_reused(model: pm.Model, *, draws: int, tune: int, chains: int
     return idata
 
 
+#: Posterior attribute holding the sampler settings a fit used (JSON: ``sampler``,
+#: ``target_accept``, ``mass_matrix``; :meth:`bayes_hte.IPDMetaModel.fit` adds
+#: ``intercept_form``), written by :func:`fit`; read by
+#: :func:`bayes_hte.diagnostics.sampler_settings`.
+ATTR_SAMPLING = "bayes_hte_sampling"
+#: NUTS's target acceptance when none is given (PyMC's and nutpie's default).
+DEFAULT_NUTS_TARGET_ACCEPT = 0.8
+
+
 def fit(
     model: pm.Model,
     *,
@@ -621,6 +630,10 @@ def fit(
                     nuts_sampler="nutpie" if sampler == "nutpie_jax" else sampler,
                     compute_convergence_checks=False, **kwargs,
                 )
+        idata["posterior"].attrs[ATTR_SAMPLING] = json.dumps(
+            {"sampler": sampler, "mass_matrix": mass_matrix,
+             "target_accept": DEFAULT_NUTS_TARGET_ACCEPT if target_accept is None
+             else float(target_accept)})
         reduction = (getattr(model, "bayes_hte", None) or {}).get("data_reduction")
         if reduction is not None:
             idata["posterior"].attrs["bayes_hte_data_reduction"] = json.dumps(reduction)

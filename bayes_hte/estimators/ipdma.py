@@ -20,13 +20,13 @@ from bayes_hte import effects
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary
-from bayes_hte.diagnostics import ATTR_SAMPLING, diagnostics_table
+from bayes_hte.diagnostics import diagnostics_table
 from bayes_hte.effects import ipdma as ipdma_effects
 from bayes_hte.effects import survival as survival_effects
 from bayes_hte.errors import DataError
 from bayes_hte.estimators.base import IPDEstimator
 from bayes_hte.estimators.ipd_aggregate import AggregateTrialsMixin
-from bayes_hte.inference import check_memory, fit, resolve_sampler
+from bayes_hte.inference import ATTR_SAMPLING, check_memory, fit, resolve_sampler
 from bayes_hte.models.ipdma import ARMS, build_ipdma_model
 from bayes_hte.models.survival import build_ipdma_survival_model
 from bayes_hte.options import (
@@ -353,7 +353,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
                     mass_matrix=settings["mass_matrix"],
                     progressbar=progressbar, log_likelihood=log_likelihood,
                     posterior_predictive=posterior_predictive, reuse_compiled=reuse_compiled)
-        idata["posterior"].attrs[ATTR_SAMPLING] = json.dumps(settings)
+        idata["posterior"].attrs[ATTR_SAMPLING] = json.dumps(
+            {**json.loads(idata["posterior"].attrs[ATTR_SAMPLING]), **settings})
         if self.heterogeneity == "stratified_intercept":
             also = ("alpha_aggregate",) if self.aggregate is not None else ()
             idata = ipdma_effects.synthesize_intercepts(idata, also=also)

@@ -240,6 +240,11 @@ def _is_binary(col: np.ndarray) -> bool:
     return bool(np.isin(col, (0.0, 1.0)).all())
 
 
+#: Most levels a numeric subgrouping column may have (more reads as a continuous variable;
+#: as :data:`bayes_hte.estimators.base.MAX_CATE_LEVELS` for ``cate(by=...)``).
+MAX_SUBGROUP_LEVELS = 20
+
+
 def layout(data: IPDData, *, subgroups: Sequence[str] = (),
            interactions: Sequence[str] | None = None, standardize: bool = True) -> Layout:
     """Validate the subgroupings and interactions against ``data`` and fix the encoding.
@@ -266,8 +271,9 @@ def layout(data: IPDData, *, subgroups: Sequence[str] = (),
     Raises
     ------
     DataError
-        A subgrouping that is not a column, has missing values, a single level, plays
-        another role (outcome, treatment, study, covariate), or is named twice; an
+        A subgrouping that is not a column, has missing values, a single level, more
+        than :data:`MAX_SUBGROUP_LEVELS` numeric levels or about one level per patient,
+        plays another role (outcome, treatment, study, covariate), or is named twice; an
         interaction that is not a covariate.
     """
     subgroups = (subgroups,) if isinstance(subgroups, str) else tuple(subgroups)
@@ -298,6 +304,15 @@ def layout(data: IPDData, *, subgroups: Sequence[str] = (),
         if len(lv) < 2:
             raise DataError(f"subgrouping column {g!r} has a single level {lv[0]!r}; a "
                             "subgrouping needs at least two levels")
+        numeric = (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+                   and not isinstance(s.dtype, pd.CategoricalDtype))
+        if ((numeric and len(lv) > MAX_SUBGROUP_LEVELS)
+                or len(lv) > max(MAX_SUBGROUP_LEVELS, len(s) // 2)):
+            raise DataError(
+                f"subgrouping column {g!r} has {len(lv)} levels in {len(s)} rows (a "
+                "continuous variable, or an identifier?): each level would get its own "
+                "intercept and treatment effect. Group it first, e.g. "
+                f"df.assign(group=pd.qcut(df[{g!r}], 4)), and subgroups=['group']")
         levels.append(tuple(lv))
 
     names = tuple(data.covariate_names)

@@ -209,10 +209,16 @@ def test_individual_deviations_are_exact_conditionals():
     ({"subgroups": ["one_level"]}, "single level 'x'"),
     ({"subgroups": ["with_na"]}, "missing values at row 3;"),
     ({"interactions": ["smoking"]}, "interaction 'smoking' is not one of the covariates"),
+    # a per-patient identifier or a continuous column became one level per value
+    ({"subgroups": ["patient_id"]}, r"'patient_id' has \d+ levels in \d+ rows \(a "
+                                    r"continuous variable, or an identifier\?\)"),
+    ({"subgroups": ["sbp"]}, r"'sbp' has 21 levels .*pd.qcut"),
 ])
 def test_input_errors(small, bad, match):
     sim, df, _ = small
-    df = df.assign(one_level="x", with_na=df["gender"].where(df.index != 3))
+    df = df.assign(one_level="x", with_na=df["gender"].where(df.index != 3),
+                   patient_id=[f"P{i}" for i in range(len(df))],
+                   sbp=120 + np.arange(len(df)) % 21)
     data = bh.IPDData.from_frame(df, outcome="event", treatment="treatment",
                                  covariates=sim.covariates)
     with pytest.raises(bh.DataError, match=match):
@@ -407,6 +413,9 @@ def test_several_trials_fit():
         sg.ite(new_trial=True, random_seed=1.5)
     with pytest.raises(ValueError, match="individual must be True or False"):
         sg.ite(individual="no")
+    # every estimator's fit records its sampler settings (the IPD-MA ones add the form)
+    assert diagnostics.sampler_settings(sg.idata) == {
+        "sampler": "pymc", "mass_matrix": "diag", "target_accept": 0.9}
     # a new trial adds between-trial variation: wider intervals, same centre (roughly)
     width = lambda v: float((v.quantile(0.975, ("chain", "draw"))  # noqa: E731
                              - v.quantile(0.025, ("chain", "draw"))).mean())
