@@ -48,7 +48,8 @@ def group_mean(values: xr.DataArray, groups: Sequence | pd.Series, *, name: str,
                dim: str = "patient") -> xr.DataArray:
     """Average ``values`` over ``dim`` within each level of ``groups`` (draws kept).
 
-    Levels are sorted; the result has dims ``(chain, draw, <name>)``.
+    Levels are sorted — a pandas Categorical's in the order of its categories, as R's
+    factor levels (those with units only); the result has dims ``(chain, draw, <name>)``.
 
     Parameters
     ----------
@@ -72,7 +73,10 @@ def group_mean(values: xr.DataArray, groups: Sequence | pd.Series, *, name: str,
     ValueError
         ``groups`` has the wrong length or missing values.
     """
-    g = pd.Series(np.asarray(groups)).reset_index(drop=True)
+    g = groups if isinstance(groups, pd.Series) else pd.Series(groups)
+    if not isinstance(g.dtype, pd.CategoricalDtype):
+        g = pd.Series(np.asarray(g))
+    g = g.reset_index(drop=True)
     if len(g) != values.sizes[dim]:
         raise ValueError(f"groups has {len(g)} entries but values have {values.sizes[dim]} "
                          f"along {dim!r}")
@@ -81,7 +85,7 @@ def group_mean(values: xr.DataArray, groups: Sequence | pd.Series, *, name: str,
         raise ValueError(f"the grouping {name!r} has missing values")
     labels = xr.DataArray(codes, dims=dim)
     out = values.groupby(labels.rename("_group")).mean()
-    out = out.rename({"_group": name}).assign_coords({name: list(levels)})
+    out = out.rename({"_group": name}).assign_coords({name: list(np.asarray(levels))})
     return out.transpose(*SAMPLE_DIMS, name, ...)
 
 

@@ -576,7 +576,8 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         Returns
         -------
         xarray.DataArray
-            Named ``cate``, dims (chain, draw, ``by``), levels sorted; on the scale of
+            Named ``cate``, dims (chain, draw, ``by``), levels sorted (a Categorical's in
+            its categories' order); on the scale of
             :meth:`ite` (risk difference, or survival difference at the horizon).
 
         Raises

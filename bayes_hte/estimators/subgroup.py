@@ -472,7 +472,8 @@ class SubgroupHTEModel(IPDEstimator):
         Returns
         -------
         xarray.DataArray
-            Named ``cate``, dims (chain, draw, ``by``), levels sorted; ``attrs["scale"]``
+            Named ``cate``, dims (chain, draw, ``by``), levels sorted (a Categorical's in
+            its categories' order); ``attrs["scale"]``
             records the scale.
 
         Raises

@@ -281,6 +281,14 @@ def test_cate_and_summary(small, fitted_grid):
         m.cate(by="x1")
     grouped = sim.data.assign(group=pd.qcut(sim.data["x1"], 4))
     assert m.cate(by="group", newdata=grouped).sizes["group"] == 4
+    # a Categorical keeps its categories' order (R's factor levels), not the text's
+    bands = pd.Categorical(np.where(sim.data["x1"] < -0.5, "<-0.5",
+                                    np.where(sim.data["x1"] < 0.5, "-0.5-0.5", ">0.5")),
+                           categories=["<-0.5", "-0.5-0.5", ">0.5"], ordered=True)
+    by_band = m.cate(by="band", newdata=sim.data.assign(band=bands))
+    assert list(by_band["band"].values) == ["<-0.5", "-0.5-0.5", ">0.5"]
+    low = ite.isel(patient=np.flatnonzero(sim.data["x1"] < -0.5)).mean("patient")
+    np.testing.assert_allclose(by_band.sel(band="<-0.5").values, low.values)
 
 
 def test_newdata(small, fitted_grid):
