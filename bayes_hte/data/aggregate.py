@@ -514,10 +514,15 @@ class ArmTable:
             raise DataError(f"expected a pandas DataFrame with columns n11 n10 n01 n00, got "
                             f"{type(df).__name__}")
         names = {"n11": n11, "n10": n10, "n01": n01, "n00": n00}
+        arm_counts = {"events1", "total1", "events0", "total0"} <= set(map(str, df.columns))
         for role, col in names.items():
             if not isinstance(col, Hashable) or col not in df.columns:
+                hint = ("; the frame has events1 / total1 / events0 / total0: read it with "
+                        "ArmTable.from_events(df, events1='events1', total1='total1', "
+                        "events0='events0', total0='total0')" if arm_counts else "")
                 raise DataError(f"count column {col!r} ({_CELL_ROLE[role]}) is not in the "
-                                f"data frame; available columns: {list(map(str, df.columns))}")
+                                f"data frame; available columns: {list(map(str, df.columns))}"
+                                + hint)
             check_unique_column(df, col, f"count ({_CELL_ROLE[role]})")
         check_columns(df, {"study": study})
         if study is None and "study" in df.columns:
@@ -552,7 +557,8 @@ class ArmTable:
         events0, total0 : str
             Columns of events and of patients in the control arm.
         study : str, optional
-            Column of study labels; default: the frame's index.
+            Column of study labels; default: a column named ``study`` when there is
+            one (as :meth:`from_frame`), else the frame's index.
 
         Returns
         -------
@@ -571,6 +577,9 @@ class ArmTable:
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
         check_columns(df, {"events1": events1, "total1": total1, "events0": events0,
                            "total0": total0, "study": study})
+        if study is None and "study" in df.columns:
+            study = "study"
+            check_unique_column(df, study, "study")
         labels = _frame_labels(df, study)
         roles = {events1: "treated events", total1: "treated patients",
                  events0: "control events", total0: "control patients"}

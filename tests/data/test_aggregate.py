@@ -123,6 +123,16 @@ def test_from_events_matches_counts():
     with pytest.raises(DataError, match="'e1' exceeds total column 'N1' in study 'A'"):
         ArmTable.from_events(bad, events1="e1", total1="N1", events0="e0", total0="N0",
                              study="trial")
+    # a column named "study" labels the studies, as in from_frame (it was ignored)
+    named = ev.rename(columns={"trial": "study"})
+    assert ArmTable.from_events(named, events1="e1", total1="N1", events0="e0",
+                                total0="N0").labels == ("A", "B")
+    # a frame of arm counts given where cell counts are expected says how to read it
+    arms = named.rename(columns={"e1": "events1", "N1": "total1", "e0": "events0",
+                                 "N0": "total0"})
+    with pytest.raises(DataError, match=r"'n11' .* read it with ArmTable.from_events\(df, "
+                                        "events1='events1'"):
+        ArmTable.from_frame(arms)
 
 
 def test_input_is_copied_not_modified():
