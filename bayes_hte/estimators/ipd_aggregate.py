@@ -120,7 +120,8 @@ class AggregateTrialsMixin:
         Returns
         -------
         IPDMetaModel
-            Fitted, with ``idata``, ``data`` and :attr:`aggregate` restored.
+            Fitted, with ``idata``, ``data``, :attr:`aggregate` and :attr:`integration`
+            (recomputed: the same points and draws give the same table) restored.
 
         Raises
         ------
@@ -131,6 +132,9 @@ class AggregateTrialsMixin:
         if AGGREGATE_GROUP in obj.idata:
             obj.aggregate = AggregateData.from_dataset(obj.idata[AGGREGATE_GROUP].to_dataset())
             obj._model = None
+            # the fit's integration check, recomputed from the same points and draws
+            obj.integration, _ = obj._integration_table(refit=False,
+                                                        tolerance=INTEGRATION_TOLERANCE)
         return obj
 
     # ------------------------------------------------------------------ estimands

@@ -206,6 +206,8 @@ def test_save_load_keeps_the_aggregate_trials(fits, tmp_path):
     np.testing.assert_allclose(back.marginal_effect("trial:T4").values,
                                m.marginal_effect("trial:T4").values)
     assert "aggregate_events" in back.model.named_vars
+    # the integration check of the fit (was None after load, though the docs keep it)
+    pd.testing.assert_frame_equal(back.integration, m.integration, check_index_type=False)
 
 
 # ------------------------------------------------------------------ (4) bad inputs
