@@ -29,6 +29,7 @@ centred ``"overall"``.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.checks import check_columns, check_frame
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary, gaussian_copula_sample
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 
 __all__ = ["AggregateData", "integration_points", "ipd_correlation", "to_aggregate"]
 
@@ -300,6 +301,13 @@ class AggregateData:
         if absent:
             raise DataError(f"aggregate trial {absent[0]!r} has no covariate summaries "
                             f"(missing for {absent}); add its rows to aggregate_covariates")
+        unused = sorted(set(covariates.covariates) - set(ipd.covariate_names)
+                        - set(ipd.covariates))
+        if unused:
+            warnings.warn(f"aggregate_covariates summarise {unused}, which are not covariates "
+                          f"of the model ({list(ipd.covariate_names)}): they are not used (a "
+                          "misspelt name, or a covariate left out of the IPDData?)",
+                          DataWarning, stacklevel=4)
         R = ipd_correlation(ipd) if corr is None else corr
         points = np.stack([
             integration_points(covariates, data=ipd, corr=R, n_points=n_points,

@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.special import expit
 
 import bayes_hte as bh
-from bayes_hte.data.integration import to_aggregate
+from bayes_hte.data.integration import AggregateData, to_aggregate
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.models.ipd_aggregate import build_ipd_aggregate_model
 from bayes_hte.models.ipdma import build_ipdma_model
@@ -224,6 +224,12 @@ def test_bad_inputs_raise_data_errors(setup, fits):
         m.fit(part, aggregate=arms, aggregate_covariates=missing, **TINY)
     with pytest.raises(DataError, match="aggregate_covariates was given without aggregate"):
         m.fit(part, aggregate_covariates=summ, **TINY)
+    # a summary of a covariate the model does not have was ignored silently
+    extra = bh.CovariateSummary.from_frame(pd.concat(
+        [frame, pd.DataFrame({"trial": ["T3", "T4"], "covariate": "x9", "mean": 1.0,
+                              "sd": 0.5})], ignore_index=True))
+    with pytest.warns(bh.DataWarning, match=r"summarise \['x9'\], which are not covariates"):
+        AggregateData.from_summaries(arms, extra, ipd=part)
     with pytest.raises(DataError, match="aggregate was given without aggregate_covariates"):
         m.fit(part, aggregate=arms, **TINY)
     for het, learner, why in (("rank1", "s", "scale phi_j"),
