@@ -150,7 +150,9 @@ def check_roles(roles: Mapping[str, str | None], covariates: Sequence[str]) -> N
         raise DataError(f"covariates {list(covariates)} contain duplicates")
 
 
-def check_missing(df: pd.DataFrame, col: str, role: str) -> None:
+def check_missing(df: pd.DataFrame, col: str, role: str, *,
+                  advice: str = "impute or remove these rows before building the data "
+                                "container") -> None:
     """Check that a column has no missing values.
 
     Parameters
@@ -161,6 +163,8 @@ def check_missing(df: pd.DataFrame, col: str, role: str) -> None:
         Column to check.
     role : str
         Its role, for the message (``"study"``, ``"covariate"``, ...).
+    advice : str
+        What to do, ending the message.
 
     Raises
     ------
@@ -171,7 +175,7 @@ def check_missing(df: pd.DataFrame, col: str, role: str) -> None:
     if missing.any():
         raise DataError(
             f"{role} column {col!r} has missing values at {format_rows(df.index[missing])}; "
-            "impute or remove these rows before building the data container"
+            f"{advice}"
         )
 
 

@@ -399,7 +399,9 @@ class IPDData:
         cols = []
         for c in self.covariates:
             s = newdata[c]
-            check_missing(newdata, c, "covariate")
+            check_missing(newdata, c, "newdata covariate",
+                          advice="impute or remove these rows: a prediction needs every "
+                                 "covariate")
             if c in self.levels:
                 lv = self.levels[c]
                 unknown = ~s.isin(lv)
@@ -410,7 +412,9 @@ class IPDData:
                 cols += [(s == level).to_numpy(dtype=float) for level in lv[1:]]
             else:
                 if is_categorical(s):
-                    raise DataError(f"newdata covariate {c!r} must be numeric as in the fit")
+                    raise DataError(f"newdata covariate {c!r} must be numeric as in the fit; "
+                                    f"it holds text or categories, e.g. {s.iloc[0]!r} at "
+                                    f"{format_rows(newdata.index[:1])}")
                 v = real_column(newdata, c, "newdata covariate", allow_bool=True)
                 check_finite(newdata, v, f"newdata covariate {c!r}")
                 cols.append(v)

@@ -259,6 +259,14 @@ def test_newdata_errors(frame):
     new["sex"] = "X"
     with pytest.raises(bh.DataError, match="unknown levels"):
         d.design(new)
+    # messages that say what to do with newdata (not "before building the data
+    # container") and name the value and row of a text column
+    with pytest.raises(bh.DataError, match=r"newdata covariate column 'age' has missing "
+                                           r"values at row 1; .*a prediction needs every"):
+        d.design(frame.iloc[:2].assign(age=[50.0, np.nan]))
+    with pytest.raises(bh.DataError, match=r"newdata covariate 'age' must be numeric as in "
+                                           r"the fit; it holds text .*e.g. '50' at row 0"):
+        d.design(frame.iloc[:2].assign(age=["50", "60"]))
 
 
 def test_bad_center_and_frame(frame):
