@@ -246,13 +246,15 @@ def check_real(name: str, value: object) -> float:
 
     Parameters
     ----------
-    name, value
-        As in :func:`check_choice`.
+    name : str
+        The option, for the message (e.g. ``"horizon"``).
+    value : object
+        The number the user gave.
 
     Returns
     -------
     float
-        ``value``.
+        ``value`` as a Python float.
 
     Raises
     ------
