@@ -50,6 +50,7 @@ from bayes_hte.data.checks import (
     name_studies,
     real_column,
     real_values,
+    refuse_text_counts,
     space_clashes,
 )
 from bayes_hte.data.escalc import continuity_mask, effect_sizes
@@ -377,22 +378,6 @@ class EffectTable:
 
 # ---------------------------------------------------------------------------- ArmTable
 
-def _refuse_text_counts(s: pd.Series, what: str, labels: Sequence[str]) -> None:
-    """A count column must be a numeric column: text (even ``"4"``) is named with its
-    study; other dtypes (booleans, categories, objects) are refused by dtype."""
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) or \
-            s.isna().all():
-        return
-    _, bad = real_values(s)
-    bad &= ~s.isna().to_numpy()
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{what} must be numeric: {s.iloc[first]!r} in study "
-                        f"{labels[first]!r} is not a number ({int(bad.sum())} such entries); "
-                        "nothing is converted")
-    raise DataError(f"{what} must be numeric, got dtype {s.dtype}; nothing is converted")
-
-
 @dataclass(frozen=True, eq=False)
 class ArmTable:
     r"""Per-study 2×2 counts of a binary outcome by randomized arm.
@@ -530,7 +515,7 @@ class ArmTable:
             check_unique_column(df, study, "study")
         labels = _frame_labels(df, study)
         for role, col in names.items():
-            _refuse_text_counts(df[col], f"count column {col!r} ({_CELL_ROLE[role]})",
+            refuse_text_counts(df[col], f"count column {col!r} ({_CELL_ROLE[role]})",
                                 labels)
         # checked here so that the message names the frame's column, not the role
         counts = {role: count_column(df[col], col, _CELL_ROLE[role], labels)
@@ -584,7 +569,7 @@ class ArmTable:
         roles = {events1: "treated events", total1: "treated patients",
                  events0: "control events", total0: "control patients"}
         for col, role in roles.items():
-            _refuse_text_counts(df[col], f"column {col!r} ({role})", labels)
+            refuse_text_counts(df[col], f"column {col!r} ({role})", labels)
         counts = {col: count_column(df[col], col, role, labels) for col, role in roles.items()}
         for ev, tot in ((events1, total1), (events0, total0)):
             bad = counts[ev] > counts[tot]

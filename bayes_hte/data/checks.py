@@ -45,6 +45,7 @@ __all__ = [
     "name_studies",
     "real_column",
     "real_values",
+    "refuse_text_counts",
 ]
 
 
@@ -715,3 +716,35 @@ def count_column(values: object, column: str, role: str,
                         f"{name_studies(labs, bad)}: beyond the whole numbers a float holds "
                         "exactly (2**53), and no trial has that many patients")
     return arr
+
+
+def refuse_text_counts(s: pd.Series, what: str, labels: Sequence[str]) -> None:
+    """A count column must be a numeric column: text (even ``"4"``) is named with its
+    study; other dtypes (booleans, categories, objects) are refused by dtype.
+
+    Parameters
+    ----------
+    s : pandas.Series
+        The column.
+    what : str
+        The column in words, for the message (e.g. ``"count column 'n11'"``).
+    labels : sequence of str
+        The study of each row, to name the first bad one.
+
+    Raises
+    ------
+    DataError
+        Text among the counts (naming a value and its study), or a dtype that is not
+        numeric.
+    """
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) or \
+            s.isna().all():
+        return
+    _, bad = real_values(s)
+    bad &= ~s.isna().to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{what} must be numeric: {s.iloc[first]!r} in study "
+                        f"{labels[first]!r} is not a number ({int(bad.sum())} such entries); "
+                        "nothing is converted")
+    raise DataError(f"{what} must be numeric, got dtype {s.dtype}; nothing is converted")

@@ -315,9 +315,18 @@ def test_moderators_follow_their_studies_when_a_double_zero_study_is_dropped(tmp
     np.testing.assert_allclose(tab["estimate"], ref.beta, rtol=1e-10)
     assert tab["coefficient"].tolist() == ["intrcpt", "lat"]
     report = (out / "report.md").read_text()  # the report says which study was left out
-    # (no study column in this spec: the row label; no causal analysis asked for)
+    # (the spec names no study column: the frame's column "study" labels the studies, as
+    # for cell counts; no causal analysis asked for)
+    assert ("Left out of the effect sizes as double zeros (no event in either arm): "
+            "Rosenthal et al 1960.") in report
+    # without a "study" column, the row label
+    frame.drop(columns="study").to_csv(tmp_path / "events.csv", index=False)
+    out = run_text(tmp_path, spec_text(
+        'source = "events.csv"\nevents1 = "e1"\ntotal1 = "n1"\nevents0 = "e0"\n'
+        'total0 = "n0"', 'measure = "RR"\nmethods = ["REML"]\nhksj = false\ncausal = []\n'
+        'drop_double_zero = true', out=tmp_path / "out2"))
     assert "Left out of the effect sizes as double zeros (no event in either arm): 2." \
-        in report
+        in (out / "report.md").read_text()
 
 
 def test_a_text_moderator_is_a_factor_and_a_typo_in_a_number_is_named(tmp_path):
