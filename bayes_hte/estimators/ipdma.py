@@ -343,18 +343,16 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             posterior_predictive=False)
         sampler = resolve_sampler(sampler)
         form = self._model.bayes_hte.get("intercept_form")
-        settings = {"sampler": sampler, "target_accept": self.options.target_accept(target_accept),
-                    "mass_matrix": self.options.mass_matrix(mass_matrix, sampler=sampler,
-                                                            intercept_form=form),
-                    "intercept_form": form}
         idata = fit(self._model, draws=draws, tune=tune, chains=chains,
                     random_seed=random_seed, sampler=sampler,
-                    target_accept=settings["target_accept"],
-                    mass_matrix=settings["mass_matrix"],
+                    target_accept=self.options.target_accept(target_accept),
+                    mass_matrix=self.options.mass_matrix(mass_matrix, sampler=sampler,
+                                                         intercept_form=form),
                     progressbar=progressbar, log_likelihood=log_likelihood,
                     posterior_predictive=posterior_predictive, reuse_compiled=reuse_compiled)
+        # fit() recorded the sampler, target acceptance and mass matrix; add the form
         idata["posterior"].attrs[ATTR_SAMPLING] = json.dumps(
-            {**json.loads(idata["posterior"].attrs[ATTR_SAMPLING]), **settings})
+            {**json.loads(idata["posterior"].attrs[ATTR_SAMPLING]), "intercept_form": form})
         if self.heterogeneity == "stratified_intercept":
             also = ("alpha_aggregate",) if self.aggregate is not None else ()
             idata = ipdma_effects.synthesize_intercepts(idata, also=also)

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from bayes_hte.evaluation._inputs import Draws, Metric, as_rows, check_outcomes, real_option
+from bayes_hte.options import check_flag
 
 __all__ = ["policy_metrics"]
 
@@ -110,8 +111,7 @@ def policy_metrics(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
     threshold = real_option(threshold, "threshold")
-    if not isinstance(centered, bool | np.bool_):
-        raise ValueError(f"centered must be True or False, got {centered!r}")
+    centered = check_flag("centered", centered)
     n = y.size
     n1, n0 = z.sum(), n - z.sum()
     f = (rows > threshold).astype(float)
