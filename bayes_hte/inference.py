@@ -8,7 +8,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import numbers
 import os
 import time
 import warnings
@@ -30,6 +29,7 @@ from bayes_hte.options import (
     MassMatrixKind,
     Sampler,
     check_choice,
+    check_count,
     check_sampler_settings,
 )
 
@@ -590,9 +590,8 @@ def fit(
     """
     check_sampler_settings({"draws": draws, "tune": tune, "chains": chains,
                             "random_seed": random_seed, "target_accept": target_accept})
-    if cores is not None and (isinstance(cores, bool)
-                              or not isinstance(cores, numbers.Integral) or cores < 1):
-        raise ValueError(f"cores must be an integer >= 1, got {cores!r}")
+    if cores is not None:
+        check_count("cores", cores, low=1)
     sampler = resolve_sampler(sampler)
     if log_likelihood or posterior_predictive:
         unit = per_unit_model(model)  # the per-patient form of a reduced model

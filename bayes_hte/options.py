@@ -267,6 +267,41 @@ def check_real(name: str, value: object) -> float:
     return float(value)
 
 
+def check_count(name: str, value: object, *, low: int, high: int | None = None,
+                error: type[Exception] = ValueError) -> int:
+    """An integer option (a count, a size, a number of points) of at least ``low`` (and at
+    most ``high``), or ``error`` naming the option. Not a bool, not ``2.0``, not ``"2"``:
+    none of them is silently read as an integer.
+
+    Parameters
+    ----------
+    name : str
+        The option, for the message (e.g. ``"n_boot"`` or ``"[sampler] draws"``).
+    value : object
+        The value the user gave.
+    low, high : int
+        The smallest and the largest allowed value (``high`` None: no upper bound).
+    error : type of Exception
+        The exception raised: ``ValueError`` for an option of a call,
+        :class:`bayes_hte.DataError` for a size of data, ``SpecError`` for a spec key.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    ValueError (or ``error``)
+        ``value`` is not an integer in ``[low, high]``.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) \
+            or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in {low}..{high}"
+        raise error(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
 def check_seed(name: str, value: object) -> int | None:
     """A random seed: None or an integer >= 0 (not a bool), or ``ValueError`` naming the
     option.
@@ -290,10 +325,10 @@ def check_seed(name: str, value: object) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
-            or value < 0:
-        raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}")
-    return int(value)
+    try:
+        return check_count(name, value, low=0)
+    except ValueError:
+        raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}") from None
 
 
 def check_choice(name: str, value: object, choices: tuple) -> None:
@@ -388,10 +423,7 @@ def check_sampler_setting(name: str, value: object) -> None:
     if name in ("draws", "tune", "chains", "random_seed"):
         if value is None and name == "random_seed":
             return
-        low = 0 if name in ("tune", "random_seed") else 1
-        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                or value < low):
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_count(name, value, low=0 if name in ("tune", "random_seed") else 1)
     elif name == "target_accept":
         if value is not None and (isinstance(value, bool)
                                   or not isinstance(value, numbers.Real)
@@ -479,9 +511,8 @@ class IPDMAOptions:
         check_choice("baseline", self.baseline, BASELINES)
         if self.cuts is not None:
             object.__setattr__(self, "cuts", tuple(float(c) for c in self.cuts))
-        if isinstance(self.n_intervals, bool) or int(self.n_intervals) != self.n_intervals \
-                or self.n_intervals < 1:
-            raise ValueError(f"n_intervals must be a positive integer, got {self.n_intervals!r}")
+        object.__setattr__(self, "n_intervals", check_count("n_intervals", self.n_intervals,
+                                                            low=1))
         if self.horizon is not None and not float(self.horizon) > 0:
             raise ValueError(f"horizon must be > 0, got {self.horizon!r}")
         if (self.data_reduction == "always" and self.outcome == "time_to_event"

@@ -82,7 +82,7 @@ from bayes_hte.data.integration import ipd_correlation
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary, gaussian_copula_sample
 from bayes_hte.errors import DataError
-from bayes_hte.options import STC_VARIANCES, Measure, STCVariance
+from bayes_hte.options import STC_VARIANCES, Measure, STCVariance, check_count
 
 __all__ = ["logistic_regression", "stc"]
 
@@ -317,8 +317,7 @@ def stc(
     if variance not in STC_VARIANCES:
         raise DataError(f"variance must be one of {STC_VARIANCES}, got {variance!r}")
     for name, value, low in (("n_points", n_points, 2), ("n_draws", n_draws, 100)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_count(name, value, low=low, error=DataError)
     inp = resolve_inputs(ipd, aggregate, aggregate_covariates, trial=trial,
                          covariates=covariates, measure=measure, ci_prob=ci_prob,
                          method="STC")

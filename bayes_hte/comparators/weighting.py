@@ -92,7 +92,7 @@ from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError, DataWarning
-from bayes_hte.options import MAIC_VARIANCES, MAICVariance, Measure
+from bayes_hte.options import MAIC_VARIANCES, MAICVariance, Measure, check_count
 
 __all__ = ["maic", "maic_moments", "maic_weights"]
 
@@ -414,9 +414,8 @@ def maic(
         raise DataError(f"variance must be one of {MAIC_VARIANCES}, got {variance!r}")
     if not isinstance(match_sd, bool | np.bool_):
         raise DataError(f"match_sd must be True or False, got {match_sd!r}")
-    if variance == "bootstrap" and (isinstance(n_boot, bool)
-                                    or not isinstance(n_boot, int | np.integer) or n_boot < 50):
-        raise DataError(f"n_boot must be an integer >= 50, got {n_boot!r}")
+    if variance == "bootstrap":
+        check_count("n_boot", n_boot, low=50, error=DataError)
     inp = resolve_inputs(ipd, aggregate, aggregate_covariates, trial=trial,
                          covariates=covariates, measure=measure, ci_prob=ci_prob,
                          method="MAIC")

@@ -43,6 +43,7 @@ from bayes_hte.data.checks import check_columns, check_frame
 from bayes_hte.data.ipd import IPDData
 from bayes_hte.data.summaries import CovariateSummary, gaussian_copula_sample
 from bayes_hte.errors import DataError, DataWarning
+from bayes_hte.options import check_count
 
 __all__ = ["AggregateData", "integration_points", "ipd_correlation", "to_aggregate"]
 
@@ -162,9 +163,7 @@ def integration_points(summary: CovariateSummary, *, data: IPDData,
         covariate binary in the IPD but continuous in the summary or the reverse, IPD
         centred within study, ``n_points`` below 2.
     """
-    if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) \
-            or n_points < 2:
-        raise DataError(f"integration_points must be an integer >= 2, got {n_points!r}")
+    check_count("integration_points", n_points, low=2, error=DataError)
     if data.center == "within_study":
         raise DataError(
             "the IPD covariates were centred within study (center='within_study'); "

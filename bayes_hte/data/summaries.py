@@ -37,7 +37,7 @@ from scipy.stats import qmc
 from bayes_hte.data.checks import check_unique_column, real_values
 from bayes_hte.data.marginals import truncated_normal_parameters
 from bayes_hte.errors import DataError, DataWarning, format_rows
-from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind
+from bayes_hte.options import CopulaMethod, CovariateKind, StratumKind, check_count
 
 OVERALL = "overall"
 
@@ -402,9 +402,8 @@ class CovariateSummary:
                 raise DataError("a correlation matrix can only accompany a one-population "
                                 "summary (no 'trial' column)")
             corr_df = _corr_frame(corr, list(df["covariate"]))
-        if n is not None and not (isinstance(n, int | np.integer)
-                                  and not isinstance(n, bool | np.bool_) and n > 0):
-            raise DataError(f"n must be a positive integer, got {n!r}")
+        if n is not None:
+            check_count("n", n, low=1, error=DataError)
         return cls(frame=df, corr=corr_df, kinds=kinds, n=None if n is None else int(n))
 
     # ------------------------------------------------------------------ access
@@ -570,8 +569,7 @@ def gaussian_copula_sample(
     >>> x.shape
     (1000, 2)
     """
-    if not (isinstance(n, int | np.integer) and n >= 2):
-        raise DataError(f"n must be an integer >= 2, got {n!r}")
+    check_count("n", n, low=2, error=DataError)
     cs = summary if isinstance(summary, CovariateSummary) else CovariateSummary.from_frame(
         summary, corr=corr)
     df = cs.rows().reset_index()

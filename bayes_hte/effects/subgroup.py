@@ -15,7 +15,14 @@ from scipy.special import expit
 from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError
 from bayes_hte.models.subgroup import N_QUADRATURE, Layout, gauss_hermite
-from bayes_hte.options import CATE_KINDS, EFFECT_SCALES_HTE, CateKind, EffectScaleHTE, check_choice
+from bayes_hte.options import (
+    CATE_KINDS,
+    EFFECT_SCALES_HTE,
+    CateKind,
+    EffectScaleHTE,
+    check_choice,
+    check_count,
+)
 
 
 def _da(values, dims) -> xr.DataArray:
@@ -332,8 +339,7 @@ def risk_table(
     ValueError
         ``ci_prob`` outside (0, 1).
     """
-    if not isinstance(groups, int | np.integer) or isinstance(groups, bool) or groups < 2:
-        raise DataError(f"groups must be an integer >= 2, got {groups!r}")
+    check_count("groups", groups, low=2, error=DataError)
     n = cate.sizes["patient"]
     if baseline_risk.sizes["patient"] != n:
         raise DataError(f"baseline_risk has {baseline_risk.sizes['patient']} patients but "

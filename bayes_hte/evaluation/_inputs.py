@@ -9,7 +9,6 @@ the ``patient`` dim).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -18,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError, format_rows
-from bayes_hte.options import check_real
+from bayes_hte.options import check_count, check_real
 
 #: Predicted benefit or ITE: a vector (n,), draws (..., n) with the patient last, or an
 #: ``xarray.DataArray`` with a ``patient`` dim such as (chain, draw, patient).
@@ -122,11 +121,7 @@ def _where(index: np.ndarray) -> str:
 
 def count_option(value: object, name: str, *, low: int, error: type = ValueError) -> int:
     """An integer option (not a bool, not 2.5, not text) of at least ``low``."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise error(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise error(f"{name} must be >= {low}, got {value}")
-    return int(value)
+    return check_count(name, value, low=low, error=error)
 
 
 def real_option(value: object, name: str) -> float:

@@ -101,7 +101,7 @@ from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.models.likelihood import bernoulli_logit
 from bayes_hte.models.priors import PriorDict, make_dist, make_rv, random_effect, resolve_priors
-from bayes_hte.options import IndividualForm
+from bayes_hte.options import IndividualForm, check_count
 from bayes_hte.options import SubgroupParameterization as Parameterization
 
 #: Default priors (logit scale; covariate effects per SD of standardised covariates).
@@ -448,8 +448,7 @@ def build_subgroup_model(
     if individual_form not in ("marginalized", "non_centered"):
         raise ValueError(f"individual_form must be 'marginalized' or 'non_centered', got "
                          f"{individual_form!r}")
-    if not isinstance(n_quadrature, int | np.integer) or n_quadrature < 2:
-        raise ValueError(f"n_quadrature must be an integer >= 2, got {n_quadrature!r}")
+    check_count("n_quadrature", n_quadrature, low=2)
     lay = layout(data, subgroups=subgroups, interactions=interactions, standardize=standardize)
     resolved = resolve_priors(default_priors(lay, individual_effects=bool(individual_effects)),
                               priors, family="subgroup")

@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -40,6 +39,7 @@ from bayes_hte import effects
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import DataError
+from bayes_hte.options import check_count
 from bayes_hte.report import Report
 from bayes_hte.runners.schema import SpecError
 
@@ -353,6 +353,4 @@ def check_integration_points(value: object) -> int:
     SpecError
         Not an integer >= 2.
     """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 2:
-        raise SpecError(f"[model] integration_points must be an integer >= 2, got {value!r}")
-    return int(value)
+    return check_count("[model] integration_points", value, low=2, error=SpecError)

@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hte.comparators.results import check_ci_prob
-from bayes_hte.options import check_type_of_default
+from bayes_hte.options import check_count, check_type_of_default
 from bayes_hte.plots.studies import plot_estimates, plot_performance, plot_zip
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner
@@ -160,9 +160,7 @@ class StudyPlan:
 
 
 def _integer(value: Any, what: str, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(f"{what} must be an integer >= {low}, got {value!r}")
-    return value
+    return check_count(what, value, low=low, error=SpecError)
 
 
 def _slug(text: str) -> str:

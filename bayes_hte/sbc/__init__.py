@@ -13,12 +13,11 @@ PIT-ECDF difference plots with simultaneous bands.
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from bayes_hte.options import check_sampler_settings
+from bayes_hte.options import check_count, check_sampler_settings
 from bayes_hte.sbc.core import FitSettings, SBCFit, SBCGenerate, SBCModel
 from bayes_hte.sbc.families import FAMILIES, models, wrong_prior_model
 from bayes_hte.sbc.result import SBCResult
@@ -108,8 +107,7 @@ def run(models: Sequence[SBCModel], *, simulations: int = 200, seed: int = 2026,
     # nonsense, thin=-1), which read as miscalibration
     check_sampler_settings({"draws": draws, "tune": tune, "chains": chains,
                             "target_accept": target_accept})
-    if isinstance(thin, bool) or not isinstance(thin, numbers.Integral) or thin < 1:
-        raise ValueError(f"thin must be an integer >= 1, got {thin!r}")
+    check_count("thin", thin, low=1)
     settings = FitSettings(draws=draws, tune=tune, chains=chains, thin=thin,
                            target_accept=target_accept)
     study = Study(name=name, generate=SBCGenerate(models),

@@ -38,6 +38,7 @@ from scipy.special import expit
 
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.errors import DataError
+from bayes_hte.options import check_count
 
 BETA1 = (0.36, -1.38)
 BETA0 = (2.94, -4.60)
@@ -191,8 +192,7 @@ def berenfeld_truth(*, beta1: Sequence[float] = BETA1, beta0: Sequence[float] = 
 
 
 def _check(n: int, p_study, p_treat: float, mu, sigma: float) -> np.ndarray:
-    if int(n) != n or n < 4:
-        raise DataError(f"n (patients per meta-analysis) must be an integer >= 4, got {n!r}")
+    check_count("n (patients per meta-analysis)", n, low=4, error=DataError)
     p = np.asarray(p_study, dtype=float)
     if p.shape != (len(mu),) or np.any(p <= 0) or abs(p.sum() - 1) > 1e-12:
         raise DataError(f"p_study must give one positive probability per study (len(mu) = "
@@ -337,12 +337,11 @@ def berenfeld2026_counts(
     Raises
     ------
     DataError
-        ``replicates`` not a positive integer, or the parameter checks of
+        ``replicates`` not an integer >= 1, or the parameter checks of
         :func:`berenfeld2026`.
     """
     p = _check(n, p_study, p_treat, mu, sigma)
-    if int(replicates) != replicates or replicates < 1:
-        raise DataError(f"replicates must be a positive integer, got {replicates!r}")
+    check_count("replicates", replicates, low=1, error=DataError)
     rng = np.random.default_rng(seed)
     psi = true_risks(beta1=beta1, beta0=beta0, mu=mu, sigma=sigma)  # (K, 2) control, treated
     K = len(p)

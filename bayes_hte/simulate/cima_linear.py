@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bayes_hte.options import check_count
+
 #: Per trial: mean and SD of the normal x1, P(x2 = 1).
 TRIALS: dict[str, tuple[float, float, float]] = {
     "T1": (-0.8, 0.8, 0.2), "T2": (0.0, 1.2, 0.5), "T3": (0.7, 0.9, 0.7),
@@ -161,8 +163,7 @@ def cima_linear(*, n_trial: int = 20_000, n_target: int = 5000,
     ['overall', 'x1', 'x2']
     """
     for name, value, low in (("n_trial", n_trial, 20), ("n_target", n_target, 2)):
-        if isinstance(value, bool) or int(value) != value or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_count(name, value, low=low)
     n_trial, n_target = int(n_trial), int(n_target)
     th = _theta(theta)
     rng = np.random.default_rng(seed)

@@ -44,6 +44,7 @@ from scipy.special import expit
 
 from bayes_hte.data import CovariateSummary
 from bayes_hte.errors import DataError
+from bayes_hte.options import check_count
 
 #: Covariates of the design.
 COVARIATES: tuple[str, ...] = ("x1", "x2")
@@ -199,8 +200,7 @@ def maic_stc(n: int = 400, *, x2_prob: float = 0.4, alpha: float = -1.0,
     >>> sim.data.shape, list(sim.target.covariates)
     ((200, 4), ['x1', 'x2'])
     """
-    if isinstance(n, bool) or int(n) != n or n < 10:
-        raise DataError(f"n (patients) must be an integer >= 10, got {n!r}")
+    check_count("n (patients)", n, low=10, error=DataError)
     if not 0 < x2_prob < 1:
         raise DataError(f"x2_prob must be in (0, 1), got {x2_prob!r}")
     truth = maic_stc_truth(alpha=alpha, beta=beta, gamma=gamma, eta=eta,

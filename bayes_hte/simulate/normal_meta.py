@@ -26,6 +26,7 @@ import pandas as pd
 
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
+from bayes_hte.options import check_count
 
 
 @dataclass
@@ -124,8 +125,7 @@ def normal_meta(
     >>> sim.effects.k, sim.truth["mu"]
     (5, 0.3)
     """
-    if isinstance(k, bool) or int(k) != k or k < 2:
-        raise DataError(f"k (number of studies) must be an integer >= 2, got {k!r}")
+    check_count("k (number of studies)", k, low=2, error=DataError)
     truth = normal_meta_truth(mu=mu, tau2=tau2)
     lo_hi = np.asarray(sizes)
     if lo_hi.shape != (2,) or np.any(lo_hi != np.round(lo_hi)) or not 2 <= lo_hi[0] <= lo_hi[1]:

@@ -42,6 +42,7 @@ import pandas as pd
 from scipy.special import expit
 
 from bayes_hte.errors import DataError
+from bayes_hte.options import check_count
 
 _L = np.log
 
@@ -95,8 +96,7 @@ def scenario_parameters(scenario: int) -> dict[str, int]:
     DataError
         ``scenario`` not an integer in 1..16.
     """
-    if not (isinstance(scenario, int | np.integer) and 1 <= scenario <= 16):
-        raise DataError(f"scenario must be an integer 1..16, got {scenario!r}")
+    check_count("scenario", scenario, low=1, high=16, error=DataError)
     i = int(scenario) - 1
     return {"eta": i % 2 + 1, "beta": i // 2 % 2 + 1, "gamma": i // 4 % 2 + 1,
             "theta": i // 8 % 2 + 1}
@@ -195,8 +195,7 @@ def shi_cima(scenario: int = 1, *, n: int = 5000, seed: int | None = None) -> Si
     ['S1', 'S2', 'S3', 'S4', 'S5']
     """
     idx = scenario_parameters(scenario)
-    if not (isinstance(n, int | np.integer) and n >= 100):
-        raise DataError(f"n must be an integer >= 100, got {n!r}")
+    check_count("n", n, low=100, error=DataError)
     eta, beta = ETA[idx["eta"]], np.array(BETA[idx["beta"]])
     gamma, theta = GAMMA[idx["gamma"]], THETA[idx["theta"]]
     rng = np.random.default_rng(seed)

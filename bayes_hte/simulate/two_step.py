@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from bayes_hte.options import TwoStepDesign
+from bayes_hte.options import TwoStepDesign, check_count
 
 #: Coefficients of model (3), mimicking Furukawa et al.'s antidepressant IPD-MA.
 MU = (-0.04, 0.14, 1.56, 0.83, -0.46, 0.57, 0.14, 0.15, 0.05, -0.06)
@@ -229,7 +229,7 @@ def two_step(
     Raises
     ------
     ValueError
-        An unknown ``design``, ``trials`` not a positive integer, ``tau2`` given in
+        An unknown ``design``, ``trials`` not an integer >= 1, ``tau2`` given in
         simulation 1 or negative, ``missing_visit_fraction`` outside [0, 1), a bad
         ``size_range`` or ``sd_intercept_range``, ``dropout`` outside [0, 0.5], a
         non-positive SD, or ``mu`` not of length 10.
@@ -243,9 +243,7 @@ def two_step(
     """
     if design not in ("simulation1", "simulation2"):
         raise ValueError(f"design must be 'simulation1' or 'simulation2', got {design!r}")
-    if int(trials) != trials or trials < 1:
-        raise ValueError(f"trials must be a positive integer, got {trials!r}")
-    trials = int(trials)
+    trials = check_count("trials", trials, low=1)
     if design == "simulation1":
         if tau2 not in (None, 0, 0.0):
             raise ValueError("simulation1 has no heterogeneity: leave tau2 unset (or 0); "

@@ -67,6 +67,7 @@ import pandas as pd
 from scipy.special import expit
 
 from bayes_hte.errors import DataError
+from bayes_hte.options import check_count
 
 #: Baseline-risk coefficients (logit scale) of appendix A.
 BASELINE: dict[str, float] = {
@@ -190,8 +191,7 @@ def tzimas2024(
     >>> round(float(sim.data["true_te"].std()), 1)
     0.7
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 20:
-        raise DataError(f"n must be an integer >= 20 (patients), got {n!r}")
+    check_count("n (patients)", n, low=20, error=DataError)
     if not 0 < p_female < 1:
         raise DataError(f"p_female must be in (0, 1), got {p_female!r}")
     b = _override(BASELINE, baseline, "baseline")

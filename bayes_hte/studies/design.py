@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from bayes_hte.options import check_count
+
 #: Columns of the estimates table after the scenario factors, in this order.
 COLUMNS: tuple[str, ...] = ("scenario", "replicate", "method", "estimand", "truth",
                             "estimate", "se", "ci_low", "ci_high", "seconds", "error")
@@ -255,19 +257,12 @@ class Study:
                 raise ValueError(f"method names must be non-empty strings, got {key!r}")
             if not callable(method):
                 raise TypeError(f"method {key!r} is not callable: {method!r}")
-        for what in ("replicates", "seed"):
-            value = getattr(self, what)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise ValueError(f"{what} must be an integer, got {value!r}")
-        if self.replicates < 1:
-            raise ValueError(f"replicates must be >= 1, got {self.replicates}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0 (a numpy SeedSequence entropy), "
-                             f"got {self.seed}")
+        object.__setattr__(self, "replicates", check_count("replicates", self.replicates,
+                                                           low=1))
+        # the seed is a numpy SeedSequence entropy
+        object.__setattr__(self, "seed", check_count("seed", self.seed, low=0))
         object.__setattr__(self, "methods", dict(self.methods))
         object.__setattr__(self, "scenarios", _expand_scenarios(self.scenarios))
-        object.__setattr__(self, "replicates", int(self.replicates))
-        object.__setattr__(self, "seed", int(self.seed))
 
     @property
     def truth_reads_data(self) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_hte.options import check_count
 from bayes_hte.studies.design import COLUMNS, VALUE_KEYS, Study, _rng
 from bayes_hte.studies.result import StudyResult
 from bayes_hte.studies.store import _assemble, _open_store, _read_parts, _table, _write_part
@@ -360,8 +361,7 @@ def run(study: Study, *, store: str | os.PathLike | None = None, client: Any = N
     if not isinstance(study, Study):
         raise TypeError(f"study must be a Study, got {type(study).__name__}")
     for what, value in (("workers", workers), ("chunk", chunk)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+        check_count(what, value, low=1)
     if replicates is not None and (isinstance(replicates, bool)
                                    or not isinstance(replicates, int) or replicates < 1):
         raise ValueError(f"replicates must be an integer >= 1, got {replicates!r}")

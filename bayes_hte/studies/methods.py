@@ -64,6 +64,7 @@ from bayes_hte.options import (
     Representer,
     TauPrior,
     check_choice,
+    check_count,
     check_sampler_setting,
     check_type_of_default,
 )
@@ -247,9 +248,8 @@ def make_method(kind: str, *, options: Mapping[str, Any] | None = None
                 raise ValueError(f"{name} must be a list of column names, got {value!r}")
         elif name in SAMPLER_SETTINGS:
             check_sampler_setting(name, value)
-        elif name == "seed" and (isinstance(value, bool) or not isinstance(value, int)
-                                 or value < 0):
-            raise ValueError(f"seed must be an integer >= 0, got {value!r}")
+        elif name == "seed":
+            check_count("seed", value, low=0)
         elif name == "measure" and value is not None:
             _measures(value)
         elif name == "ci_prob":

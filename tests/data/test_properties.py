@@ -931,7 +931,7 @@ def test_regression_variances_that_overflow_or_underflow():
 
 def test_regression_covariate_summary_bounds_and_sizes():
     base = pd.DataFrame({"covariate": ["age"], "mean": [60.0], "sd": [10.0]}, index=["r1"])
-    with pytest.raises(DataError, match="n must be a positive integer, got True"):
+    with pytest.raises(DataError, match="n must be an integer >= 1, got True"):
         CovariateSummary.from_frame(base, n=True)
     with pytest.raises(DataError, match="'n' must be > 0 and finite at row r1"):
         CovariateSummary.from_frame(base.assign(n=[np.inf]))

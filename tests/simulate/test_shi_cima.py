@@ -21,7 +21,7 @@ def test_scenario_numbering_follows_expand_grid():
     assert scenario_parameters(9) == {"eta": 1, "beta": 1, "gamma": 1, "theta": 2}
     assert scenario_parameters(16) == {"eta": 2, "beta": 2, "gamma": 2, "theta": 2}
     for bad in (0, 17, 2.5, "1"):
-        with pytest.raises(DataError, match="scenario must be an integer 1..16"):
+        with pytest.raises(DataError, match="scenario must be an integer in 1..16"):
             scenario_parameters(bad)
     with pytest.raises(DataError, match="n must be an integer >= 100"):
         shi_cima(1, n=50)

@@ -101,8 +101,8 @@ def test_treatment_effect_truth():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"design": "simulation3"}, "design must be"),
-     ({"trials": 0}, "trials must be a positive integer"),
-     ({"trials": 2.5}, "trials must be a positive integer"),
+     ({"trials": 0}, "trials must be an integer >= 1"),
+     ({"trials": 2.5}, "trials must be an integer >= 1"),
      ({"design": "simulation1", "tau2": 0.1}, "simulation1 has no heterogeneity"),
      ({"tau2": -1.0}, "tau2 must be finite and >= 0"),
      ({"missing_visit_fraction": 1.0}, "missing_visit_fraction must be in"),

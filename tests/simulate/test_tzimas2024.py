@@ -109,9 +109,9 @@ def test_overrides_and_errors():
     assert BASELINE["intercept"] == -3.5 and EFFECT["intercept"] == -0.2  # not mutated
     with pytest.raises(bh.DataError, match="no coefficient 'bmi'"):
         tzimas2024(n=100, effect={"bmi": 0.1})
-    with pytest.raises(bh.DataError, match="n must be an integer >= 20"):
+    with pytest.raises(bh.DataError, match=r"n \(patients\) must be an integer >= 20"):
         tzimas2024(n=10)
-    with pytest.raises(bh.DataError, match="n must be an integer"):
+    with pytest.raises(bh.DataError, match=r"n \(patients\) must be an integer"):
         tzimas2024(n=100.5)
     with pytest.raises(bh.DataError, match="p_female"):
         tzimas2024(n=100, p_female=1.2)

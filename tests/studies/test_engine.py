@@ -60,9 +60,9 @@ def test_factorial_scenarios_in_given_order():
     ({"scenarios": [{"k": 3, "tau2": 0.0}, {"k": 3, "tau2": 0.0}]},
      r"scenario 1 repeats scenario 0 \(\{'k': 3, 'tau2': 0.0\}\)"),
     ({"scenarios": {"k": [5, 8, 5.0], "tau2": [0.0]}}, "scenario 2 repeats scenario 0"),
-    ({"replicates": 0}, "replicates must be >= 1"),
-    ({"replicates": 2.0}, "replicates must be an integer"),
-    ({"seed": -1}, "seed must be >= 0"),
+    ({"replicates": 0}, "replicates must be an integer >= 1"),
+    ({"replicates": 2.0}, "replicates must be an integer >= 1, got 2.0"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
 ])
 def test_study_validation(change, match):
     kw = {"name": "x", "generate": _toy.generate, "methods": {"DL": _toy.fit_dl},
