@@ -26,7 +26,12 @@ from bayes_hte.comparators.cima.inputs import (
     trial_sizes,
 )
 from bayes_hte.comparators.cima.results import CIMAEstimate, CIMAResult
-from bayes_hte.comparators.cima.solver import TiltingFit, floor_psd, solve_tilting
+from bayes_hte.comparators.cima.solver import (
+    TiltingFit,
+    check_tilting_ess,
+    floor_psd,
+    solve_tilting,
+)
 from bayes_hte.comparators.cima.variance import moment_covariance, reported_covariance
 from bayes_hte.comparators.results import check_ci_prob, interval_columns
 from bayes_hte.data.summaries import OVERALL, CovariateSummary, validate_effects
@@ -189,6 +194,7 @@ def _tilt_trials(inp: _Inputs, Hraw: np.ndarray) -> tuple[list[TiltingFit], list
         mu = np.array([term_moment(term, rows, inp.kinds, t) for term in inp.tilt_terms])
         mus.append(mu)
         fits.append(solve_tilting(Hraw, mu, trial=t, features=labels))
+    check_tilting_ess(fits)
     return fits, mus
 
 
@@ -373,7 +379,8 @@ def _result(inp: _Inputs, smp: _Samples, mom: _Moments, gmm: _GMMFit,
         columns=["(Intercept)"] + labels)
     tilt_tab["iterations"] = [f.iterations for f in fits]
     tilt_tab["max_error"] = [f.max_error for f in fits]
-    tilt_tab["ess"] = [f.weights.sum() ** 2 / (f.weights**2).sum() for f in fits]
+    tilt_tab["ess"] = [f.ess for f in fits]
+    tilt_tab["ess_share"] = tilt_tab["ess"] / len(fits[0].weights)
 
     res = CIMAResult(
         coef=coef, vcov=pd.DataFrame(gmm.V, index=names, columns=names),

@@ -11,14 +11,20 @@ r"""Numerical solvers of CIMA-AgD: exponential tilting and positive-definite rep
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bayes_hte.errors import DataError
+from bayes_hte.errors import DataError, DataWarning
 
-__all__ = ["TiltingFit", "floor_psd", "nearest_pd", "solve_tilting"]
+__all__ = ["MIN_ESS_SHARE", "TiltingFit", "check_tilting_ess", "floor_psd", "nearest_pd",
+           "solve_tilting"]
+
+#: Smallest effective sample size of a trial's tilting weights, as a share of the base
+#: sample, that passes without a ``DataWarning`` (:func:`check_tilting_ess`).
+MIN_ESS_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,48 @@ class TiltingFit:
     weights: np.ndarray
     iterations: int
     max_error: float
+
+    @property
+    def ess(self) -> float:
+        r"""Kish's effective sample size of the weights,
+        :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (Kish 1965; the ESS reported for
+        matching-adjusted indirect comparison, Phillippo et al. 2016, NICE DSU TSD 18):
+        the number of equally weighted base-sample rows worth as much as the tilted ones.
+        """
+        return float(self.weights.sum() ** 2 / (self.weights**2).sum())
+
+
+def check_tilting_ess(fits: Sequence[TiltingFit]) -> None:
+    """Warn for the trials whose tilting weights have an effective sample size below
+    :data:`MIN_ESS_SHARE` of the base sample.
+
+    A small ESS means the base sample covers the trial's population poorly: matching its
+    reported moments puts most of the weight on a few rows at the edge of the base
+    sample, so the trial's tilted moments rest on those rows and the large-sample
+    variance of CIMA is least trustworthy there. ``fit.tilting`` has each trial's
+    ``ess`` and ``ess_share``.
+
+    Parameters
+    ----------
+    fits : sequence of TiltingFit
+        One per trial, weights over the same base sample.
+
+    Warns
+    -----
+    DataWarning
+        Naming each such trial with its ESS and the base sample's size.
+    """
+    low = [f for f in fits if f.ess < MIN_ESS_SHARE * len(f.weights)]
+    if low:
+        n = len(low[0].weights)
+        where = ", ".join(f"{f.trial!r} (ESS {f.ess:.0f})" for f in low)
+        warnings.warn(
+            f"the tilting weights of {'trial' if len(low) == 1 else 'trials'} {where} have "
+            f"an effective sample size below {MIN_ESS_SHARE:.0%} of the {n} base-sample "
+            "rows: the base sample covers that population poorly, so its moments rest on "
+            "a few heavily weighted rows and the standard errors may be too small; use a "
+            "base sample that covers its population, or tilt on fewer features (tilting=)",
+            DataWarning, stacklevel=5)
 
 
 def solve_tilting(
