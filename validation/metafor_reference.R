@@ -13,6 +13,8 @@
 #   metafor_berkey1998.json   dat.berkey1998 and its rma.mv fits
 #                             (tests/comparators/test_multivariate.py,
 #                             tests/models/test_synthesis_multivariate.py)
+#   metafor_mvmeta_boundary.json  rma.mv fits whose optimum has a between-study correlation
+#                             of +-1 (tests/comparators/test_multivariate.py)
 #   metafor_metareg.json      rma meta-regressions and predictions (tests/comparators/test_cima.py)
 #   metafor_bcg_metareg.json  rma(yi, vi, mods = ~ ablat [+ year]) of dat.bcg by every estimator,
 #                             with print.rma's numbers and predict (tests/comparators/test_metareg.py)
@@ -272,6 +274,57 @@ write_ref("metafor_berkey1998.json",
   univariate_pd = list(
     call = 'rma(yi, vi, data = bk[bk$outcome == "PD", ], method = "REML") (default control)',
     estimate = as.numeric(uni$b[1]), se = uni$se, tau2 = uni$tau2, q = uni$QE))
+
+# ------------------------------------------------------------------------ mvmeta optima on a
+# boundary: a correlation of +-1, which a single local search from a diagonal start misses
+# (tests/comparators/test_multivariate.py)
+keep2 <- -c(3, 8)  # PD of Lindhe 1982 and AL of Ramfjord 1987: one component each missing
+# rma.mv's optimiser is local too: which optimum it reports depends on the order of the
+# outcome levels, so both orders are kept
+bound_fits <- list()
+for (lev in list(c("AL", "PD"), c("PD", "AL"))) {
+  bk2 <- bk
+  bk2$outcome <- factor(bk2$outcome, levels = lev)
+  o <- match(c("PD", "AL"), lev)
+  for (m in c("REML", "ML")) {
+    fit <- rma.mv(yi, V[keep2, keep2], mods = ~ outcome - 1, random = ~ outcome | trial,
+                  struct = "UN", data = bk2[keep2, ], method = m)
+    bound_fits[[length(bound_fits) + 1]] <- list(
+      levels = lev, method = m, estimate = as.numeric(fit$b)[o], se = fit$se[o],
+      tau2 = fit$tau2[o], rho = fit$rho, loglik = as.numeric(logLik(fit)))
+  }
+}
+# six made-up studies (rounded draws) whose REML compound-symmetry optimum has rho = 1
+cs_y <- rbind(c(1.1367, -0.9863), c(0.2199, -0.9358), c(1.2277, -1.6589), c(1.084, -0.973),
+              c(1.1765, -0.8804), c(0.9392, -1.0636))
+cs_S <- list(matrix(c(0.02219, 0.01213, 0.01213, 0.03882), 2),
+             matrix(c(0.12976, -0.01419, -0.01419, 0.00435), 2),
+             matrix(c(0.05669, -0.08329, -0.08329, 0.21642), 2),
+             matrix(c(0.00743, -0.00524, -0.00524, 0.00729), 2),
+             matrix(c(0.00728, -0.00249, -0.00249, 0.01283), 2),
+             matrix(c(0.01817, -0.00877, -0.00877, 0.00698), 2))
+cs_d <- data.frame(study = rep(1:6, each = 2), outcome = factor(rep(c("a", "b"), 6)),
+                   yi = as.vector(t(cs_y)))
+cs_fits <- list()
+for (s in c("CS", "ID")) {
+  fit <- rma.mv(yi, bldiag(cs_S), mods = ~ outcome - 1, random = ~ outcome | study,
+                struct = s, data = cs_d, method = "REML")
+  cs_fits[[length(cs_fits) + 1]] <- list(
+    struct = s, estimate = as.numeric(fit$b), se = fit$se, tau2 = fit$tau2,
+    rho = if (is.null(fit$rho)) 0 else fit$rho, loglik = as.numeric(logLik(fit)))
+}
+write_ref("metafor_mvmeta_boundary.json",
+          "rma.mv optima at a between-study correlation of +-1",
+  berkey_missing = list(
+    call = paste('keep <- -c(3, 8) (PD of Lindhe 1982, AL of Ramfjord 1987); the outcome',
+                 'factor with levels <levels>; rma.mv(yi, V[keep, keep], mods = ~ outcome - 1,',
+                 'random = ~ outcome | trial, struct = "UN", data = bk[keep, ],',
+                 'method = <method>); values ordered (PD, AL)'),
+    fits = bound_fits),
+  compound_symmetry = list(
+    call = paste('rma.mv(yi, bldiag(S), mods = ~ outcome - 1, random = ~ outcome | study,',
+                 'struct = <CS|ID>, method = "REML"); loglik includes 0.5 log|X\'X|'),
+    estimates = unname(cs_y), covariances = lapply(cs_S, unname), fits = cs_fits))
 
 # ------------------------------------------------------------------------ meta-regression
 # 1. a fixed 5-study data set, three study-level covariates, tau^2 = 0

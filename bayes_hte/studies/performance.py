@@ -22,6 +22,7 @@ import pandas as pd
 
 from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import PERFORMANCE_MEASURES, check_choice
+from bayes_hte.studies.design import COLUMNS
 
 #: Every performance measure, in the order rsimsum reports them.
 MEASURES: tuple[str, ...] = PERFORMANCE_MEASURES
@@ -58,27 +59,32 @@ def _proportion(hits: np.ndarray) -> tuple[float, float, int]:
 
 
 def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
-                    lo: np.ndarray, hi: np.ndarray,
-                    wanted: Sequence[str]) -> dict[str, tuple[float, float, int]]:
+                    lo: np.ndarray, hi: np.ndarray, wanted: Sequence[str], *,
+                    varying: bool = False) -> dict[str, tuple[float, float, int]]:
     """Every measure of one (scenario, method, estimand) cell: name -> (value, mcse, n).
 
-    The inputs are the successful replicates with a finite estimate.
+    The inputs are the successful replicates with a finite estimate. ``varying``: the
+    truth varies between the cell's replicates, so the spread measures are those of the
+    errors (``performance``'s notes).
     """
     n = est.size
     out: dict[str, tuple[float, float, int]] = {}
     mean_est = float(np.mean(est)) if n else _NAN
     # measures against the truth use the replicates whose truth is known
     has_truth = np.isfinite(truth)
-    est_t, dev = est[has_truth], est[has_truth] - truth[has_truth]
+    dev = est[has_truth] - truth[has_truth]
     n_t = dev.size
     if "thetamean" in wanted:
         out["thetamean"] = (mean_est, _sd(est) / np.sqrt(n) if n >= 2 else _NAN, n)
+    # the spread measures: of the estimates, or of the errors when the truth varies
+    # (over the replicates with a finite truth)
+    spread, use = (dev, has_truth) if varying else (est, np.ones(n, dtype=bool))
     if "bias" in wanted:
         value = float(np.mean(dev)) if n_t else _NAN
-        out["bias"] = (value, _sd(est_t) / np.sqrt(n_t) if n_t >= 2 else _NAN, n_t)
+        out["bias"] = (value, _sd(dev) / np.sqrt(n_t) if n_t >= 2 else _NAN, n_t)
     if "empse" in wanted:
-        empse = _sd(est)
-        out["empse"] = (empse, empse / np.sqrt(2.0 * (n - 1)) if n >= 2 else _NAN, n)
+        empse, n_s = _sd(spread), spread.size
+        out["empse"] = (empse, empse / np.sqrt(2.0 * (n_s - 1)) if n_s >= 2 else _NAN, n_s)
     if "mse" in wanted:
         sq = dev**2
         mse = float(np.mean(sq)) if n_t else _NAN
@@ -86,7 +92,7 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
                 else _NAN)
         out["mse"] = (mse, mcse, n_t)
     if "modelse" in wanted or "relerror" in wanted:
-        has_se = np.isfinite(se)
+        has_se = np.isfinite(se) & use
         v = se[has_se] ** 2  # model-based variances
         m = v.size
         modelse = float(np.sqrt(np.mean(v))) if m else _NAN
@@ -94,7 +100,7 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
         if "modelse" in wanted:
             out["modelse"] = (modelse, float(np.sqrt(_ratio(var_v, 4.0 * m * modelse**2))), m)
         if "relerror" in wanted:
-            empse_se = _sd(est[has_se])  # EmpSE over the same replicates as ModSE
+            empse_se = _sd(spread[has_se[use]])  # EmpSE over the same replicates as ModSE
             ratio = _ratio(modelse, empse_se)
             value = 100.0 * (ratio - 1.0)
             mcse = 100.0 * ratio * float(np.sqrt(
@@ -108,22 +114,30 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
         theta = truth[has_ci][known]
         out["cover"] = _proportion((lo_c[known] <= theta) & (theta <= hi_c[known]))
     if "becover" in wanted:
-        out["becover"] = _proportion((lo_c <= mean_est) & (mean_est <= hi_c))
+        if varying:  # each interval against its own truth shifted by the bias
+            ok = has_ci & has_truth
+            centre = truth[ok] + float(np.mean(dev))
+            out["becover"] = _proportion((lo[ok] <= centre) & (centre <= hi[ok]))
+        else:
+            out["becover"] = _proportion((lo_c <= mean_est) & (mean_est <= hi_c))
     if "power" in wanted:
         out["power"] = _proportion((lo_c > 0.0) | (hi_c < 0.0))
     return out
 
 
-def _relprec(est: pd.Series, ref: pd.Series | None) -> tuple[float, float, int]:
+def _relprec(est: pd.Series, ref: pd.Series | None, *,
+             is_ref: bool = False) -> tuple[float, float, int]:
     """Relative % increase in precision of ``est`` against ``ref`` (both indexed by
     replicate key), over the replicates where both are finite (Morris et al. 2019,
-    Table 6)."""
+    Table 6); ``is_ref``: the reference itself, 0 with MCSE 0 exactly."""
     if ref is None:
         return _NAN, _NAN, 0
     both = pd.concat([ref.rename("ref"), est.rename("est")], axis=1, join="inner").dropna()
     n = len(both)
     if n < 2:
         return _NAN, _NAN, n
+    if is_ref:
+        return 0.0, 0.0, n
     ref_sd, est_sd = _sd(both["ref"].to_numpy()), _sd(both["est"].to_numpy())
     ratio2 = _ratio(ref_sd, est_sd) ** 2
     if not (ref_sd > 0 and est_sd > 0):  # a constant method: no correlation, no MCSE
@@ -133,10 +147,23 @@ def _relprec(est: pd.Series, ref: pd.Series | None) -> tuple[float, float, int]:
             n)
 
 
-def _keyed(rows: pd.DataFrame, key: list[str]) -> pd.Series:
-    """The finite estimates of ``rows`` indexed by their (scenario, replicate) key."""
-    est = rows.set_index(key)["estimate"].astype(float) if key else rows["estimate"]
+def _keyed(rows: pd.DataFrame, key: list[str], *, errors: bool = False) -> pd.Series:
+    """The finite estimates of ``rows`` (``errors``: estimate - truth) indexed by their
+    (scenario, replicate) key."""
+    rows = rows.set_index(key) if key else rows
+    est = rows["estimate"].astype(float)
+    if errors:
+        est = est - rows["truth"].astype(float)
     return est[np.isfinite(est.to_numpy())]
+
+
+def _truth_varies(cell: pd.DataFrame) -> bool:
+    """Whether the truth of an estimand varies between replicates of one scenario (a
+    truth that reads the data), ``cell`` being its successful rows."""
+    truth = cell["truth"].astype(float)
+    if "scenario" in cell.columns:
+        return bool((truth.groupby(cell["scenario"]).nunique(dropna=True) > 1).any())
+    return truth.nunique(dropna=True) > 1
 
 
 #: Measures about the estimates' spread or mean, not their distance from the truth:
@@ -233,6 +260,15 @@ def performance(
       counts); ``bias``, ``mse`` and ``cover`` the replicates with a finite ``truth``
       (NaN, ``n_ok`` 0, for an estimand without a true value);
       ``becover``'s :math:`\bar\theta` is the mean over all :math:`n` estimates.
+    * A truth that varies between the replicates of a scenario (one that reads the data,
+      e.g. the PAPE of each replicate's own rule) is not Table 6's fixed
+      :math:`\theta`: the spread of the estimates would then include the truth's own.
+      For such an estimand the spread measures are those of the errors
+      :math:`e_i = \hat\theta_i - \theta_i`: ``empse`` :math:`= \mathrm{SD}(e_i)`
+      (and so ``relerror`` and ``relprec``, whose :math:`\rho` is the correlation of
+      the two methods' errors), ``becover`` counts :math:`l_i \le \theta_i + \mathrm{Bias}
+      \le u_i`, over the replicates with a finite truth. With a constant truth these are
+      Table 6's formulas.
       rsimsum counts ``nsim`` once, over rows with both an estimate and an SE.
       ``n_ok`` gives the number each measure used.
     * A measure that needs two replicates (``empse``, ``relerror`` and the MCSEs of
@@ -253,8 +289,11 @@ def performance(
         ``factors=None`` and for counting failures per replicate.
     factors : sequence of str, optional
         Columns that define a cell together with ``method`` and ``estimand``. Default: the
-        columns before ``scenario`` (the scenario factors). Naming a subset pools the
-        scenarios that share its values (each replicate keeps its own ``truth``).
+        columns that are not the estimates' own (``bayes_hte.studies.design.COLUMNS``:
+        ``scenario``, ``replicate``, ``method``, ...), which must each be constant within
+        a scenario (the scenario factors, whatever the columns' order). Naming a subset
+        pools the scenarios that share its values (each replicate keeps its own
+        ``truth``).
     measures : sequence of str
         Measures to compute, a subset of ``MEASURES`` = ("thetamean", "bias", "empse",
         "mse", "relprec", "modelse", "relerror", "cover", "becover", "power"), reported
@@ -284,13 +323,14 @@ def performance(
     ------
     DataError
         A required column or a named factor is missing, ``factors`` is None and there is
-        no ``scenario`` column, or a (scenario, replicate, method, estimand) key occurs
-        twice.
+        no ``scenario`` column, or a column taken as a factor varies within a scenario,
+        ``factors`` names a column of the estimates themselves (``method``, ``estimate``,
+        ...), or a (scenario, replicate, method, estimand) key occurs twice.
     ValueError
         A name in ``measures`` is not a known measure, or ``ref`` is not a method of the
         table.
     """
-    measures = tuple(measures)
+    measures = (measures,) if isinstance(measures, str) else tuple(measures)
     for m in measures:
         check_choice("measures", m, MEASURES)
     missing = [c for c in REQUIRED_COLUMNS if c not in estimates.columns]
@@ -301,12 +341,23 @@ def performance(
         if "scenario" not in estimates.columns:
             raise DataError("estimates have no 'scenario' column: name the scenario "
                             "factor columns with factors=[...]")
-        cols = list(estimates.columns)
-        factors = cols[: cols.index("scenario")]
+        factors = [c for c in estimates.columns if c not in COLUMNS]
+        per = estimates.groupby("scenario", sort=False)[factors].nunique(dropna=False)
+        varies = [f for f in factors if (per[f] > 1).any()]
+        if varies:
+            raise DataError(f"column(s) {varies} of estimates vary within a scenario, so they "
+                            "are not scenario factors: drop them, or name the factors "
+                            "with factors=[...]")
+    if isinstance(factors, str):
+        raise ValueError(f"factors must be a list of column names, got {factors!r}")
     factors = list(factors)
     absent = [f for f in factors if f not in estimates.columns]
     if absent:
         raise DataError(f"factor column(s) {absent} not in estimates")
+    reserved = [f for f in factors if f in COLUMNS and f != "scenario"]
+    if reserved:
+        raise DataError(f"factors {reserved} are columns of the estimates themselves, not "
+                        "scenario factors (method and estimand always define cells)")
     key = [c for c in ("scenario", "replicate") if c in estimates.columns]
     if len(key) == 2:
         dup = estimates.duplicated([*key, "method", "estimand"], keep=False)
@@ -356,15 +407,17 @@ def performance(
                 g = good.loc[good["estimand"] == estimand]
                 est = g["estimate"].to_numpy(dtype=float)
                 fin = np.isfinite(est)
+                varying = _truth_varies(g.loc[fin])
                 values = _group_measures(
                     est[fin], g["truth"].to_numpy(dtype=float)[fin],
                     g["se"].to_numpy(dtype=float)[fin], g["ci_low"].to_numpy(dtype=float)[fin],
-                    g["ci_high"].to_numpy(dtype=float)[fin], measures)
+                    g["ci_high"].to_numpy(dtype=float)[fin], measures, varying=varying)
                 if "relprec" in measures:  # the reference against itself: 0, MCSE 0
                     values["relprec"] = _relprec(
-                        _keyed(g, key), None if not paired else _keyed(
+                        _keyed(g, key, errors=varying), None if not paired else _keyed(
                             cell.loc[(cell["method"] == ref) & ~cell_failed
-                                     & (cell["estimand"] == estimand)], key))
+                                     & (cell["estimand"] == estimand)], key,
+                            errors=varying), is_ref=method == ref)
                 n_missing = n_ran - int(fin.sum())  # ran, but no finite estimate of it
                 for measure in measures:
                     value, mcse, n = values[measure]

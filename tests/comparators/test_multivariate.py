@@ -153,6 +153,76 @@ def test_missing_components_match_metafor(method, est, se, tau2, rho, ll, vcov):
     np.testing.assert_allclose(again.estimate, res.estimate, rtol=1e-10)
 
 
+BOUNDARY = reference("metafor_mvmeta_boundary")   # validation/metafor_reference.R
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_optimum_at_a_correlation_of_minus_one_is_found(method):
+    """Berkey without PD of trial 2 and AL of trial 4: the (restricted) likelihood has a
+    local maximum at correlation 0.23 (REML) or +1 (ML) and its maximum at -1. One
+    L-BFGS-B run from the diagonal moment start stopped at the local one (REML loglik
+    0.958 against 1.206), reporting ``converged``. rma.mv's local optimiser finds one or
+    the other depending on the order of the outcome levels (both fits are in the JSON);
+    our fit equals the better one and is at least as good as both."""
+    y = Y.copy()
+    y[1, 0] = y[3, 1] = np.nan
+    res = mvmeta(y, S, method=method, structure="unstructured")
+    assert res.converged
+    const = 0.5 * np.log(4 * 4) if method == "REML" else 0.0   # 4 studies per outcome
+    fits = [f for f in BOUNDARY["berkey_missing"]["fits"] if f["method"] == method]
+    best = max(fits, key=lambda f: f["loglik"])
+    for f in fits:
+        assert res.loglik >= f["loglik"] - const - 1e-7
+    assert best["rho"] == pytest.approx(-1.0, abs=1e-9)
+    assert res.loglik == pytest.approx(best["loglik"] - const, abs=1e-6)
+    assert res.corr[0, 1] == pytest.approx(-1.0, abs=1e-4)
+    np.testing.assert_allclose(res.estimate, best["estimate"], rtol=RTOL)
+    np.testing.assert_allclose(res.se, best["se"], rtol=RTOL)
+    np.testing.assert_allclose(res.tau2, best["tau2"], rtol=10 * RTOL)
+
+
+def test_compound_symmetry_optimum_at_a_correlation_of_one_is_found():
+    """Six made-up studies (the JSON's data): REML compound symmetry has its maximum at
+    rho = 1, tau^2 = 0.00382; one run from rho = 0 stopped at tau^2 = 0 (loglik below
+    the identity structure's, which compound symmetry contains) with SEs 20 % too small."""
+    cs = BOUNDARY["compound_symmetry"]
+    y, s = np.array(cs["estimates"]), np.array(cs["covariances"])
+    ref = {f["struct"]: f for f in cs["fits"]}
+    const = 0.5 * np.log(6 * 6)
+    res = mvmeta(y, s, structure="compound_symmetry")
+    ident = mvmeta(y, s, structure="identity")
+    assert res.converged and ident.converged
+    assert res.loglik == pytest.approx(ref["CS"]["loglik"] - const, abs=1e-6)
+    assert ident.loglik == pytest.approx(ref["ID"]["loglik"] - const, abs=1e-6)
+    assert res.loglik > ident.loglik
+    assert res.corr[0, 1] == pytest.approx(1.0, abs=1e-6)
+    assert res.tau2[0] == pytest.approx(ref["CS"]["tau2"], rel=1e-4)
+    np.testing.assert_allclose(res.estimate, ref["CS"]["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(res.se, ref["CS"]["se"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_nested_structures_never_fit_better(method):
+    """A structure's maximum is at least that of every structure it contains (identity in
+    diagonal and compound symmetry, both in unstructured), on random data with two or
+    three components, some missing."""
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        k, p = rng.integers(4, 8), rng.integers(2, 4)
+        y = rng.normal(size=(k, p)) + rng.normal(scale=0.4, size=p)
+        a = rng.normal(scale=0.3, size=(k, p, p))
+        s = a @ np.swapaxes(a, 1, 2) + 0.02 * np.eye(p)
+        y[rng.random((k, p)) < 0.15] = np.nan
+        y[np.isnan(y).all(axis=1), 0] = 0.1
+        if (np.isfinite(y).sum(axis=0) < 2).any():
+            continue
+        ll = {st: mvmeta(y, s, method=method, structure=st).loglik
+              for st in ("identity", "diagonal", "compound_symmetry", "unstructured")}
+        assert ll["diagonal"] >= ll["identity"] - 1e-8
+        assert ll["compound_symmetry"] >= ll["identity"] - 1e-8
+        assert ll["unstructured"] >= max(ll["diagonal"], ll["compound_symmetry"]) - 1e-8
+
+
 def test_blups_match_metafor_ranef():
     """ranef(res) of the REML UN fit (deviations from the pooled mean), trials 1 and 5."""
     res = mvmeta(Y, S, names=NAMES, study_labels=TRIALS)

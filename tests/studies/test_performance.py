@@ -325,3 +325,86 @@ def test_pooling_scenarios_with_different_truths_warns():
         warnings.simplefilter("error")
         performance(differ)
         performance(differ, factors=[], measures=["bias", "cover"])
+
+
+def _two_scenarios() -> pd.DataFrame:
+    rows = [_row(m, r, e + s, 0.1, scenario=s, k=k) | {"tau2": 0.1 * s}
+            for s, k in ((0, 5), (1, 10)) for m in ("A", "B")
+            for r, e in enumerate(EST["A"])]
+    return pd.DataFrame(rows)
+
+
+def test_factors_do_not_depend_on_the_column_order():
+    """The scenario factors were the columns before ``scenario``: after
+    ``set_index(['scenario', 'replicate']).reset_index()`` none were left and the
+    scenarios were pooled silently; with the columns sorted, ``ci_high``, ``estimate``
+    and the rest became factors (one row per replicate). The factors are now the columns
+    that are not the estimates' own, whatever their order."""
+    table = _two_scenarios()
+    expected = performance(table)
+    assert list(expected.columns[:2]) == ["k", "tau2"] and len(expected) == 2 * 2 * 10
+    moved = table.set_index(["scenario", "replicate"]).reset_index()
+    pd.testing.assert_frame_equal(performance(moved), expected)
+    shuffled = table[sorted(table.columns)]
+    got = performance(shuffled)
+    pd.testing.assert_frame_equal(got[expected.columns.tolist()], expected)
+
+
+def test_a_column_varying_within_a_scenario_is_not_taken_as_a_factor():
+    table = _two_scenarios().assign(note=lambda d: d["replicate"].astype(str))
+    with pytest.raises(DataError, match=r"column\(s\) \['note'\] of estimates vary within a "
+                                        "scenario"):
+        performance(table)
+    assert len(performance(table, factors=["k", "tau2"])) == 2 * 2 * 10
+    with pytest.raises(DataError, match=r"factors \['estimate'\] are columns of the estimates"):
+        performance(table, factors=["k", "estimate"])
+    with pytest.raises(ValueError, match="factors must be a list of column names"):
+        performance(table, factors="k")
+
+
+def test_a_single_measure_name_is_one_measure():
+    """``measures="cover"`` was read letter by letter ("got 'c'")."""
+    perf = performance(fixed_table(), measures="cover")
+    assert set(perf["measure"]) == {"cover"}
+
+
+def test_relprec_of_the_reference_is_exactly_zero():
+    """rho = corr(a, a) came out as 1 - 1e-16, so the reference's MCSE was ~1e-7."""
+    rng = np.random.default_rng(2)
+    rows = [_row(m, r, float(e), 0.1) for r, e in enumerate(rng.normal(size=200))
+            for m in ("A", "B")]
+    perf = performance(pd.DataFrame(rows), measures=["relprec"]).set_index("method")
+    assert perf.loc["A", ["value", "mcse"]].tolist() == [0.0, 0.0]
+
+
+def test_a_truth_that_varies_between_replicates():
+    """A truth that reads the data (each replicate's own PAPE, a conditional effect) is
+    not Table 6's fixed theta: SD(estimate) then holds the truth's spread too, and
+    relerror called a correct SE 76 % too small (a user's PAPE study). The spread measures
+    are those of the errors: estimates theta_i + N(0, 0.1^2) with SE 0.1 and theta_i of
+    SD 0.5 have EmpSE ~0.1 (not ~0.51), relerror ~0 and becover ~0.95. With a constant
+    truth the errors' spread is the estimates' (the rsimsum-checked formulas)."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    theta = rng.normal(0.3, 0.5, size=n)
+    noise = rng.normal(0.0, 0.1, size=n)
+    rows = [_row("A", r, float(t + e), 0.1, truth=float(t)) | {"k": 5}
+            for r, (t, e) in enumerate(zip(theta, noise, strict=True))]
+    rows += [_row("B", r, float(t + 2 * e + 0.05), 0.2, truth=float(t))
+             for r, (t, e) in enumerate(zip(theta, noise, strict=True))]
+    perf = performance(pd.DataFrame(rows)).set_index(["method", "measure"])
+    a = perf.loc["A"]
+    assert a.loc["empse", "value"] == pytest.approx(np.std(noise, ddof=1), rel=1e-12)
+    assert abs(a.loc["relerror", "value"]) < 3 * a.loc["relerror", "mcse"] + 1e-9
+    assert a.loc["cover", "value"] == pytest.approx(0.95, abs=0.015)
+    assert a.loc["becover", "value"] == pytest.approx(0.95, abs=0.015)
+    assert a.loc["thetamean", "value"] == pytest.approx(np.mean(theta + noise), rel=1e-12)
+    b = perf.loc["B"]
+    # B's errors are 2 x A's plus a bias of 0.05: relprec -75 %, exactly, corr 1
+    assert b.loc["relprec", "value"] == pytest.approx(-75.0, abs=1e-9)
+    assert b.loc["bias", "value"] == pytest.approx(0.05 + 2 * np.mean(noise), rel=1e-12)
+    assert b.loc["becover", "value"] == pytest.approx(0.95, abs=0.015)
+    # the same estimates against a constant truth: the estimates' own SD (Table 6)
+    const = pd.DataFrame(rows).assign(truth=0.3)
+    c = performance(const).set_index(["method", "measure"]).loc["A"]
+    assert c.loc["empse", "value"] == pytest.approx(np.std(theta + noise, ddof=1), rel=1e-12)
