@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, DataError) as err:
         print(f"bayes-hte: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback through the sampler
+        kept = "the models fitted" if args.command == "run" else "the replicates stored"
+        print(f"bayes-hte: interrupted; {kept} so far are kept: rerun the same command to "
+              "resume", file=sys.stderr)
+        return 130
     return 0
 
 

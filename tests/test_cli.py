@@ -293,3 +293,23 @@ def test_run_ipdma_spec_cross_validates_in_a_second_process_alongside_the_fits(t
             else "every refit <= 1.01") in report
     table = pd.read_csv(out / "evaluation_metrics.csv")
     assert {"in-sample", "iecv"} <= set(table["validation"])
+
+
+@pytest.mark.parametrize(("argv", "target", "kept"), [
+    (["study", "s.toml"], "run_study_spec", "the replicates stored"),
+    (["run", "r.toml"], "run_spec", "the models fitted"),
+    (["sbc", "ipdma/binary"], "run_sbc", "the replicates stored"),
+])
+def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys, argv, target, kept):
+    """Ctrl-C printed an 80-line KeyboardInterrupt traceback through the sampler; the
+    stores resume, and the message says so."""
+    import bayes_hte.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, target, interrupted)
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == (f"bayes-hte: interrupted; {kept} so far are kept: rerun the same command "
+                   "to resume\n")

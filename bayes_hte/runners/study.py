@@ -444,6 +444,8 @@ class StudyRunner(Runner):
         if bad:
             raise SpecError(f"[output] figures {bad} are unknown; choose from "
                             f"{list(STUDY_FIGURES)}")
+        # checked before the study runs: a bad dpi failed in matplotlib after all the fits
+        check_count("[output] dpi", out["dpi"], low=10, high=1200, error=SpecError)
         if "zip" in out["figures"] and "cover" not in measures:
             raise SpecError(f"[output] figures has 'zip' (the intervals against the truth), "
                             f"which needs 'cover' in [output] measures {measures}")
@@ -654,7 +656,7 @@ class StudyRunner(Runner):
     def _figures(self, plan: StudyPlan, est: pd.DataFrame, perf: pd.DataFrame,
                  order: list[str]) -> None:
         figures = self.tables["output"]["figures"]
-        dpi = int(self.tables["output"]["dpi"])
+        dpi = self.tables["output"]["dpi"]
         ci_prob = float(self.tables["study"]["ci_prob"])
         present = list(pd.unique(perf["estimand"]))
         estimands = [e for e in plan.estimands if e in present]

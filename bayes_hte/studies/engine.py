@@ -11,6 +11,7 @@ rerun on the same store skips the finished (scenario, replicate) keys.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -36,11 +37,15 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _number(value: Any, *, what: str) -> float:
+    """A method's or truth's value as a float: a real number (None: NaN); text ("1.0")
+    and bools are refused, not read as numbers."""
     if value is None:
         return math.nan
-    arr = np.asarray(value, dtype=float)
+    arr = np.asarray(value)
     if arr.ndim != 0:
         raise ValueError(f"{what} is not a scalar (shape {arr.shape})")
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must be a real number, got {value!r}")
     return float(arr)
 
 
@@ -109,17 +114,20 @@ def _run_replicates(generate: Callable, methods: Sequence[tuple[str, Callable]],
         try:
             data = generate(_rng(seed, s, r), **scenario)
             where = "truth"
-            values = (_truth_values(truth(data=data, **scenario), where="truth(data=...)")
+            values = (_truth_values(truth(data=copy.deepcopy(data), **scenario),
+                                    where="truth(data=...)")
                       if callable(truth) else truth)
         except Exception as exc:  # recorded, never fatal
             for name, _ in methods:
                 _append(cols, s, r, name, nan_row, math.nan, f"{where}: {_error_text(exc)}")
             out.append((s, r, cols))
             continue
-        for name, method in methods:
+        for k, (name, method) in enumerate(methods):
             t0 = time.perf_counter()
             try:
-                rows = _method_rows(method(data), values)
+                # each method gets the data as generated, whatever an earlier one did to it
+                own = data if k == len(methods) - 1 else copy.deepcopy(data)
+                rows = _method_rows(method(own), values)
             except Exception as exc:  # recorded, never fatal
                 _append(cols, s, r, name, nan_row, time.perf_counter() - t0, _error_text(exc))
                 continue

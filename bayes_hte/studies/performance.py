@@ -317,7 +317,8 @@ def performance(
         One row per cell and measure: cells in order of first scenario, then methods and
         estimands in order of first appearance, then ``measures``. A method that failed in
         every replicate of a scenario still gets rows (NaN values, ``n_ok`` 0) for the
-        estimands it returned elsewhere (all estimands of the table if none).
+        estimands it returned elsewhere (all estimands of the table if none; estimand
+        ``""`` when no replicate of any method gave one), so its ``n_failed`` shows.
 
     Raises
     ------
@@ -401,8 +402,8 @@ def performance(
             n_ran = int(len(good.drop_duplicates(fail_key)) if fail_key else
                         len(good) // max(1, good["estimand"].nunique()))
             estimands = [e for e in _ordered_unique(good["estimand"]) if e != ""]
-            if not estimands and n_failed:
-                estimands = by_method[method] or estimands_all
+            if not estimands and n_failed:  # no estimand known at all: one row of ""
+                estimands = by_method[method] or estimands_all or [""]
             for estimand in estimands:
                 g = good.loc[good["estimand"] == estimand]
                 est = g["estimate"].to_numpy(dtype=float)

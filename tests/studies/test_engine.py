@@ -278,6 +278,50 @@ def test_malformed_method_output_is_an_error_row(bad):
     assert len(est) == 1 and est["error"].iloc[0] != "" and est["estimand"].iloc[0] == ""
 
 
+@pytest.mark.parametrize(("value", "shown"), [("1.0", "'1.0'"), (True, "True"),
+                                             (np.bool_(False), "np.False_")])
+def test_text_or_bool_estimates_are_errors_not_numbers(value, shown):
+    """``{"estimate": "1.0"}`` and ``True`` were stored as 1.0."""
+    study = _toy.make_study(methods={"bad": lambda data: {"mu": {"estimate": value}}},
+                            scenarios=[{"k": 3, "tau2": 0.0}], replicates=1)
+    est = run(study, progress=False).estimates
+    assert est["error"].iloc[0] == f"ValueError: 'mu' estimate must be a real number, got {shown}"
+    assert np.isnan(est["estimate"].iloc[0])
+
+
+def test_a_method_that_modifies_its_data_changes_no_other_method():
+    """A method setting the data to 100 gave the next method an estimate of 100 in every
+    replicate, and the result depended on the methods' order."""
+    def vandal(data):
+        data["yi"][:] = 100.0
+        return {"mu": {"estimate": 0.0}}
+
+    def mean(data):
+        return {"mu": {"estimate": float(np.mean(data["yi"]))}}
+
+    def truth(*, data, k, tau2):
+        data["yi"][:] = -1.0
+        return {"mu": 0.3}
+
+    first = _toy.make_study(methods={"vandal": vandal, "mean": mean}, truth=truth,
+                            scenarios=[{"k": 3, "tau2": 0.0}], replicates=2)
+    alone = _toy.make_study(methods={"mean": mean}, scenarios=[{"k": 3, "tau2": 0.0}],
+                            replicates=2)
+    a = run(first, progress=False).estimates.query("method == 'mean'")["estimate"]
+    b = run(alone, progress=False).estimates["estimate"]
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+    assert (a.abs() < 5).all()
+
+
+def test_a_text_truth_names_the_estimand():
+    """The message was numpy's "could not convert string to float: 'one'"."""
+    study = _toy.make_study(truth=lambda *, data, k, tau2: {"mu": "one"}, replicates=1,
+                            scenarios=[{"k": 3, "tau2": 0.0}])
+    est = run(study, progress=False).estimates
+    assert (est["error"] == "truth: ValueError: truth 'mu' must be a real number, "
+                            "got 'one'").all()
+
+
 def test_truth_that_raises_is_fatal_before_any_work(tmp_path):
     study = Study(name="x", generate=_toy.generate, methods={"DL": _toy.fit_dl},
                   truth=lambda *, k, tau2: 1 / 0, scenarios=[{"k": 3, "tau2": 0.0}],

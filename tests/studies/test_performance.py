@@ -408,3 +408,12 @@ def test_a_truth_that_varies_between_replicates():
     const = pd.DataFrame(rows).assign(truth=0.3)
     c = performance(const).set_index(["method", "measure"]).loc["A"]
     assert c.loc["empse", "value"] == pytest.approx(np.std(theta + noise, ddof=1), rel=1e-12)
+
+
+def test_a_study_whose_every_fit_failed_still_reports_its_failures():
+    """The only method failing in every replicate gave an empty table, hiding n_failed."""
+    rows = [_row("A", r, math.nan, math.nan, error="LinAlgError: singular", estimand="")
+            for r in range(3)]
+    perf = performance(pd.DataFrame(rows), measures=["bias", "cover"])
+    assert list(perf["estimand"]) == ["", ""] and list(perf["n_failed"]) == [3, 3]
+    assert perf["value"].isna().all() and (perf["n_ok"] == 0).all()

@@ -131,6 +131,13 @@ BASE = "bayes_meta_coverage"
      r"\[output\] figures has 'zip' .* needs 'cover' in \[output\] measures"),
     (('estimands = "μ, the mean of the study effects (0.3)."', ""),
      r"\[ademp\] needs 'estimands'"),
+    # a dpi of 0 passed, and failed in matplotlib after the whole study had run
+    (('figures = ["performance", "zip", "estimates"]',
+      'figures = ["performance", "zip", "estimates"]\ndpi = 0'),
+     r"\[output\] dpi must be an integer in 10\.\.1200, got 0"),
+    (('figures = ["performance", "zip", "estimates"]',
+      'figures = ["performance", "zip", "estimates"]\ndpi = 100000'),
+     r"\[output\] dpi must be an integer in 10\.\.1200"),
 ])
 def test_bad_specs_raise_spec_errors_naming_the_key(tmp_path, edit, message):
     text = (SPECS / f"{BASE}.toml").read_text()
