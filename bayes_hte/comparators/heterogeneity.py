@@ -52,6 +52,7 @@ from scipy import optimize, stats
 
 from bayes_hte.comparators._wls import MOMENT_METHODS, moment_tau2
 from bayes_hte.comparators.results import check_ci_prob
+from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError
 from bayes_hte.options import MetaMethod, canonical_choice
 
@@ -87,15 +88,29 @@ def canonical_method(method: str) -> str:
 
 
 # ---------------------------------------------------------------------------- input checks
+def _real_array(values, name: str, labels) -> np.ndarray:
+    """``values`` as a new float array, or a DataError naming a text / bool entry and its
+    study (by label, or by position from 1)."""
+    arr, bad = real_values(values)
+    if bad.any():
+        pos = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
+        first = np.asarray(values, dtype=object)[pos]
+        who = (f"study {str(list(labels)[pos[0]])!r}" if labels is not None
+               else f"study {pos[0] + 1}")
+        raise DataError(f"{name} must be real numbers: {first!r} at {who} is not "
+                        f"({int(bad.sum())} such entries); nothing is converted")
+    return arr
+
+
 def _check_inputs(yi, vi, *, k_min: int = 2,
                   labels=None) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Copy and validate; return (y, v) of shape (K, m) and the trailing shape.
 
-    Studies at fault are named by ``labels`` when given, else by their 0-based position
-    on the first axis (bare arrays have nothing else to name them by).
+    Studies at fault are named by ``labels`` when given, else by their position on the
+    first axis counted from 1 (the default labels of the results). Text (even ``"0.5"``)
+    and bools are refused, not read as numbers.
     """
-    y = np.array(yi, dtype=float, copy=True)
-    v = np.array(vi, dtype=float, copy=True)
+    y, v = _real_array(yi, "yi", labels), _real_array(vi, "vi", labels)
     if y.ndim == 0:
         raise DataError("yi must have studies on its first axis, got a scalar")
     if y.shape != v.shape:
@@ -111,14 +126,18 @@ def _check_inputs(yi, vi, *, k_min: int = 2,
     names = [str(s) for s in labels] if labels is not None else None
     if names is not None and len(names) != k:
         raise DataError(f"{len(names)} labels for {k} studies; give one label per study")
+    if names is not None and len(set(names)) != k:
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"study labels {twice} occur more than once; give every study its "
+                        "own label")
 
     def where(mask: np.ndarray) -> str:
         rows, cols = np.nonzero(mask)
-        idx = [(f"study {names[r]!r}" if names is not None else f"study {r}")
+        idx = [(f"study {names[r]!r}" if names is not None else f"study {r + 1}")
                + (f" (replicate {tuple(map(int, np.unravel_index(c, trailing)))})"
                   if trailing else "") for r, c in zip(rows[:5], cols[:5], strict=True)]
         more = f" and {rows.size - 5} more" if rows.size > 5 else ""
-        return ", ".join(idx) + more + ("" if names is not None else " (0-based)")
+        return ", ".join(idx) + more
 
     bad = ~np.isfinite(y2)
     if bad.any():

@@ -414,7 +414,7 @@ def mvmeta(
         ``"DIAG"``, ``"ID"`` are read as these).
     names, study_labels : sequence, optional
         Coefficient and study labels (default: the DataFrame's, which they must equal
-        when given, else 0..p-1 / 0..k-1).
+        when given, else 0..p-1 / 1..k: studies by position from 1).
     ci_prob : float
         Probability of the confidence and prediction intervals, in (0, 1).
     maxiter : int
@@ -468,7 +468,8 @@ def mvmeta(
         y, S = y[..., None], S[..., None]
     k, p = y.shape[:2]
     names = tuple(str(n) for n in (names if names is not None else range(p)))
-    study_labels = tuple(study_labels if study_labels is not None else range(k))
+    study_labels = tuple(str(s) for s in (study_labels if study_labels is not None
+                                          else range(1, k + 1)))
     if len(names) != p:
         raise DataError(f"names has {len(names)} entries for {p} coefficients")
     if len(study_labels) != k:

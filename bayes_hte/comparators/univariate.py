@@ -55,6 +55,7 @@ from bayes_hte.comparators._wls import tau2_se
 from bayes_hte.comparators.heterogeneity import (
     _check_inputs,
     _cochran,
+    _real_array,
     _tau2,
     _weighted,
     canonical_method,
@@ -90,7 +91,7 @@ def meta_core(yi: npt.ArrayLike, vi: npt.ArrayLike, *, method: MetaMethod = "REM
         As in :func:`meta_analysis`.
     labels : sequence of str, shape (K,), optional
         Study labels naming the studies at fault in error messages (default: their
-        0-based positions).
+        positions from 1).
 
     Returns
     -------
@@ -413,7 +414,8 @@ def warn_variance_ratio(v: np.ndarray, labels: Sequence[str] | None) -> None:
     v : ndarray, shape (K,) or (K, R)
         Sampling variances (positive), studies on the first axis.
     labels : sequence of str, optional
-        Study labels, to name the study with the smallest variance.
+        Study labels, to name the studies with the largest and the smallest variance
+        (default: their positions from 1).
 
     Warns
     -----
@@ -423,11 +425,17 @@ def warn_variance_ratio(v: np.ndarray, labels: Sequence[str] | None) -> None:
     v = np.asarray(v, dtype=float)
     ratio = v.max(axis=0) / v.min(axis=0)
     if np.any(ratio >= MAX_VARIANCE_RATIO):
-        k = int(np.argmin(v.reshape(len(v), -1).min(axis=1)))
-        who = f"study {labels[k]!r}" if labels is not None else f"study {k + 1}"
-        warnings.warn(f"the largest sampling variance is {float(np.max(ratio)):.3g} times "
-                      f"the smallest ({who}); the results may be numerically unstable. "
-                      "Check that study's variance", DataWarning, stacklevel=3)
+        flat = v.reshape(len(v), -1)
+        col = int(np.argmax(ratio.reshape(-1)))  # the meta-analysis with the widest span
+        big, small = int(np.argmax(flat[:, col])), int(np.argmin(flat[:, col]))
+
+        def who(k: int) -> str:
+            return f"study {labels[k]!r}" if labels is not None else f"study {k + 1}"
+
+        warnings.warn(f"the largest sampling variance ({who(big)}) is "
+                      f"{float(np.max(ratio)):.3g} times the smallest ({who(small)}); the "
+                      "results may be numerically unstable. Check those studies' variances",
+                      DataWarning, stacklevel=3)
 
 
 def _warn_repeated_studies(table: EffectTable) -> None:
@@ -535,8 +543,7 @@ def meta_analysis(
     """
     method = canonical_method(method)
     yi, vi, labels, measure, scale = _unpack_effects(yi, vi, labels)
-    y = np.array(yi, dtype=float, copy=True)
-    v = np.array(vi, dtype=float, copy=True)
+    y, v = _real_array(yi, "yi", labels), _real_array(vi, "vi", labels)
     k = y.shape[0] if y.ndim else 0
     given = labels is not None  # name the studies at fault by label when there are labels
     labels = tuple(map(str, labels)) if given else tuple(str(i + 1) for i in range(k))

@@ -180,10 +180,13 @@ class EffectTable:
         labels = _labels(self.labels, yi.size)
         for what, given, bad in (("effect size yi", self.yi, yi_text),
                                  ("sampling variance vi", self.vi, vi_text)):
-            if bad.any():
-                shown = sorted({repr(v) for v in np.array(given, dtype=object)[bad]})[:5]
-                raise DataError(f"{what} must hold numbers, but has {', '.join(shown)} in "
-                                f"{name_studies(labels, bad)}; nothing is converted")
+            if bad.any():  # each value with its own study
+                rows = np.flatnonzero(bad)
+                values = np.array(given, dtype=object)
+                shown = ", ".join(f"{values[i]!r} in study {labels[i]!r}" for i in rows[:5])
+                more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+                raise DataError(f"{what} must hold numbers, but has {shown}{more}; nothing "
+                                "is converted")
         bad = ~np.isfinite(yi)
         if bad.any():
             raise DataError(f"effect size yi is missing or not finite in "

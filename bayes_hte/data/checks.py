@@ -718,6 +718,15 @@ def count_column(values: object, column: str, role: str,
     return arr
 
 
+def _parses_as_number(value: object) -> bool:
+    """Whether ``float(value)`` would read ``value`` (e.g. the text ``"6"``)."""
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def refuse_text_counts(s: pd.Series, what: str, labels: Sequence[str]) -> None:
     """A count column must be a numeric column: text (even ``"4"``) is named with its
     study; other dtypes (booleans, categories, objects) are refused by dtype.
@@ -743,8 +752,11 @@ def refuse_text_counts(s: pd.Series, what: str, labels: Sequence[str]) -> None:
     _, bad = real_values(s)
     bad &= ~s.isna().to_numpy()
     if bad.any():
-        first = int(np.flatnonzero(bad)[0])
+        # name an entry that is no number even as text ('nine'), the likely cause of a
+        # column read from a file as text, before one that merely is text ('6')
+        rows = np.flatnonzero(bad)
+        first = next((int(i) for i in rows if not _parses_as_number(s.iloc[i])), int(rows[0]))
         raise DataError(f"{what} must be numeric: {s.iloc[first]!r} in study "
-                        f"{labels[first]!r} is not a number ({int(bad.sum())} such entries); "
-                        "nothing is converted")
+                        f"{labels[first]!r} is not a number ({int(bad.sum())} text entries "
+                        "in the column); nothing is converted")
     raise DataError(f"{what} must be numeric, got dtype {s.dtype}; nothing is converted")

@@ -29,7 +29,7 @@ def _numbers(values, what: str, labels: Sequence[str] | None,
     arr, bad = real_values(values)
     if bad.any():
         where = np.argwhere(bad)[0]
-        study = labels[where[0]] if labels is not None else where[0]
+        study = labels[where[0]] if labels is not None else str(int(where[0]) + 1)
         coef = (f", coefficient {names[where[1]]!r}" if names is not None and arr.ndim > 1
                 and where[1] < len(names) else "")
         value = np.asarray(values, dtype=object)[tuple(where)]
@@ -81,9 +81,9 @@ def _aligned_covariances(covariances, labels: Sequence[str], names: Sequence[str
     missing = [lab for lab in labels if lab not in items]
     extra = [key for key in items if key not in set(labels)]
     if missing or extra:
-        other = f"; covariances of studies not in the estimates: {extra}" if extra else ""
-        raise DataError(f"covariances are labelled by study: no covariance for {missing}"
-                        f"{other}")
+        parts = ([f"no covariance for studies {missing}"] if missing else []) + (
+            [f"covariances of studies not in the estimates: {extra}"] if extra else [])
+        raise DataError(f"covariances are labelled by study: {'; '.join(parts)}")
     out = np.empty((len(labels), p, p))
     for i, lab in enumerate(labels):
         block = items[lab]
@@ -183,7 +183,7 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
         ignored (may be NaN).
     study_labels : sequence, optional
         One label per study, used to name the studies at fault in the messages;
-        default: the row indices ``0`` ... ``k-1``.
+        default: the positions ``1`` ... ``k``.
     names : sequence, optional
         One name per coefficient (column of ``estimates``), used to name the
         coefficients at fault; default (or when it does not have ``p`` entries, which
@@ -216,7 +216,8 @@ def validate_multivariate(estimates: np.ndarray | Sequence,
     if S.shape != want:
         raise DataError(f"covariances must have shape {want} to match estimates {y.shape}, "
                         f"got {S.shape}")
-    labels = [str(s) for s in (study_labels if study_labels is not None else range(k))]
+    # default labels: positions from 1, as meta_analysis and EffectTable label studies
+    labels = [str(s) for s in (study_labels if study_labels is not None else range(1, k + 1))]
     if len(labels) != k:
         raise DataError(f"study_labels has {len(labels)} entries for {k} studies; give one "
                         "label per study (row of estimates)")

@@ -85,7 +85,7 @@ class CoefficientEstimates:
             Within-study covariances, by position or by study label
             (:func:`bayes_hte.data.multivariate.multivariate_inputs`).
         names, study_labels : sequence, optional
-            Coefficient names and study labels (default ``0..p-1``, ``0..k-1``; with a
+            Coefficient names and study labels (default ``0..p-1``, ``1..k``; with a
             DataFrame they must equal its columns and index).
 
         Returns
@@ -96,8 +96,8 @@ class CoefficientEstimates:
         Raises
         ------
         DataError
-            ``estimates`` is not two-dimensional, or the names / labels do not match
-            its shape, or the inputs are refused by
+            ``estimates`` is not two-dimensional or has one study, or the names /
+            labels do not match its shape, or the inputs are refused by
             :func:`~bayes_hte.data.multivariate.multivariate_inputs` (text among the
             numbers, repeated labels, labels that contradict the DataFrame's).
         """
@@ -109,10 +109,12 @@ class CoefficientEstimates:
         k, p = y.shape
         names = tuple(str(n) for n in (names if names is not None else range(p)))
         labels = tuple(str(s) for s in (study_labels if study_labels is not None
-                                        else range(k)))
+                                        else range(1, k + 1)))
         if len(names) != p or len(labels) != k:
             raise DataError(f"names ({len(names)}) / study_labels ({len(labels)}) must "
                             f"match the {p} coefficients and {k} studies of estimates")
+        if k < 2:  # as mvmeta: one study says nothing of the between-study covariance
+            raise DataError(f"a between-study covariance needs at least 2 studies, got {k}")
         return cls(estimates=y, covariances=S, names=names, study_labels=labels)
 
     def to_dataset(self) -> xr.Dataset:

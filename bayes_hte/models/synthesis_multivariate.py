@@ -259,7 +259,7 @@ def build_mvmeta_model(
     y, S = y[..., 0], S[..., 0]
     k, p = y.shape
     names = [str(n) for n in (names if names is not None else range(p))]
-    study_labels = [str(s) for s in (study_labels if study_labels is not None else range(k))]
+    study_labels = [str(s) for s in (study_labels if study_labels is not None else range(1, k + 1))]
     if len(names) != p or len(study_labels) != k:
         raise DataError(f"names ({len(names)}) / study_labels ({len(study_labels)}) must "
                         f"match the {p} coefficients and {k} studies")

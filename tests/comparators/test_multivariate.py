@@ -329,15 +329,15 @@ def test_single_coefficient_reduces_to_univariate_reml():
         (Y, S[:4], "covariances must have shape \\(5, 2, 2\\)"),
         (np.where(np.arange(2) == 0, np.inf, Y), S, "estimates are infinite"),
         (np.vstack([Y, [[np.nan, np.nan]]]), np.concatenate([S, S[:1]]),
-         "no component is reported in study '5'"),
+         "no component is reported in study '6'"),
         (np.column_stack([Y, np.full(5, np.nan)]),
          np.stack([np.pad(s, ((0, 1), (0, 1))) for s in S]),
          "coefficients \\(columns\\) \\[2\\] are missing in every study"),
         (Y, np.where(np.arange(5)[:, None, None] == 2, np.nan, S), "not finite for the "
-         "reported components in study '2'"),
+         "reported components in study '3'"),
         (Y, S + np.array([[0, 1e-3], [0, 0]])[None], "are not symmetric"),
         (Y, np.where(np.arange(5)[:, None, None] == 3, np.array([[1e-3, 2e-3], [2e-3, 1e-3]]),
-                     S), "not positive definite on the reported components in study '3'"),
+                     S), "not positive definite on the reported components in study '4'"),
     ],
 )
 def test_data_errors(y, s, match):
@@ -403,7 +403,7 @@ def test_labelled_covariances_are_matched_by_label():
                                "coef_": ["PD", "AL"]})
     res = mvmeta(Y.iloc[[2, 0, 4, 1, 3]], arr)
     np.testing.assert_allclose(res.estimate, ref.estimate, rtol=1e-6)
-    with pytest.raises(DataError, match=r"no covariance for \['s5'\]"):
+    with pytest.raises(DataError, match=r"no covariance for studies \['s5'\]"):
         mvmeta(Y, {k: v for k, v in list(by_label.items())[:4]})
     with pytest.raises(DataError, match=r"not in the estimates: \['x'\]"):
         mvmeta(Y, {**by_label, "x": by_label["s1"]})

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import optimize
 
 import bayes_hte as bh
-from bayes_hte import DataError, EffectTable
+from bayes_hte import DataError, DataWarning, EffectTable
 from bayes_hte.comparators import heterogeneity as uv
 from bayes_hte.comparators.heterogeneity import estimate_tau2, q_profile_ci
 from bayes_hte.comparators.univariate import ConvergenceWarning, meta_analysis
@@ -308,9 +308,15 @@ def test_random_effects_equals_fixed_effect_when_tau2_is_zero(data, method):
     ("yi", "vi", "match"),
     [
         ([0.1], [0.1], "at least 2 studies"),
-        ([0.1, np.nan, 0.3], [0.1, 0.1, 0.1], r"yi are missing or not finite at study 1"),
-        ([0.1, 0.2, 0.3], [0.1, 0.0, 0.1], r"vi must be finite and > 0.*study 1"),
-        ([0.1, 0.2, 0.3], [0.1, -2, np.inf], r"study 1.*study 2"),
+        # studies of bare arrays are named by position from 1, as the results label them
+        ([0.1, np.nan, 0.3], [0.1, 0.1, 0.1], r"yi are missing or not finite at study 2;"),
+        ([0.1, 0.2, 0.3], [0.1, 0.0, 0.1], r"vi must be finite and > 0.*study 2;"),
+        ([0.1, 0.2, 0.3], [0.1, -2, np.inf], r"study 2, study 3;"),
+        # text is not read as a number (it was: "0.5" silently, "abc" in numpy's float())
+        (["0.5", "0.2", "0.3"], [0.1, 0.1, 0.1],
+         r"yi must be real numbers: '0.5' at study 1 is not \(3 such entries\)"),
+        ([0.5, "abc", 0.3], [0.1, 0.1, 0.1], r"yi must be real numbers: 'abc' at study 2"),
+        ([0.5, 0.2, 0.3], [0.1, True, 0.1], r"vi must be real numbers: True at study 2"),
         ([0.1, 0.2], [0.1, 0.2, 0.3], "same shape"),
         (0.1, 0.1, "first axis"),
     ],
@@ -324,8 +330,24 @@ def test_bad_replicate_is_named():
     yi = np.zeros((3, 2, 2))
     vi = np.ones((3, 2, 2))
     vi[1, 1, 0] = 0.0
-    with pytest.raises(DataError, match=r"study 1 \(replicate \(1, 0\)\)"):
+    with pytest.raises(DataError, match=r"study 2 \(replicate \(1, 0\)\)"):
         meta_analysis(yi, vi)
+
+
+def test_labels_name_studies_and_must_be_unique():
+    """metafor-style labels: EffectTable refused repeated ones, meta_analysis took them."""
+    with pytest.raises(DataError, match=r"study labels \['a'\] occur more than once"):
+        meta_analysis([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], labels=["a", "a", "b"])
+    with pytest.raises(DataError, match=r"yi must be real numbers: 'x' at study 'b'"):
+        meta_analysis([0.1, "x", 0.3], [0.1, 0.1, 0.1], labels=["a", "b", "c"])
+
+
+def test_the_variance_warning_names_both_studies():
+    """It named the smallest-variance study only, asking to check it, where the outlier
+    was the largest."""
+    with pytest.warns(DataWarning, match=r"largest sampling variance \(study 3\) is 1e\+10 "
+                                         r"times the smallest \(study 1\)"):
+        meta_analysis([0.1, 0.2, 0.3, 0.1], [0.1, 0.1, 1e9, 0.1])
 
 
 def test_option_errors():

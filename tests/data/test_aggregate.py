@@ -413,11 +413,29 @@ def test_text_counts_are_named_by_value_and_study():
     df = pd.DataFrame({"trial": ["a", "b", "c"], "n11": [3, "4x", 5], "n10": [10, 10, 10],
                        "n01": [2, 2, 2], "n00": [11, 11, 11]})
     with pytest.raises(DataError, match=r"count column 'n11' \(treated events\) must be "
-                                        r"numeric: '4x' in study 'b' is not a number \(1 such"):
+                                        r"numeric: '4x' in study 'b' is not a number \(1 text"):
         ArmTable.from_frame(df, study="trial")
+    # read from a file, one bad cell makes the whole column text: the message names that
+    # cell, not the first row's '3'
+    import io
+    csv = io.StringIO("trial,n11,n10,n01,n00\na,3,10,2,11\nb,4,10,2,11\nc,nine,10,2,11\n")
+    with pytest.raises(DataError, match=r"'n11' \(treated events\) must be numeric: 'nine' in "
+                                        r"study 'c' is not a number \(3 text entries"):
+        ArmTable.from_frame(pd.read_csv(csv), study="trial")
     ev = pd.DataFrame({"trial": ["a", "b"], "e1": [1, 2], "n1": [10, "ten"], "e0": [1, 1],
                        "n0": [10, 10]})
     with pytest.raises(DataError, match=r"column 'n1' \(treated patients\) must be numeric: "
                                         r"'ten' in study 'b'"):
         ArmTable.from_events(ev, events1="e1", total1="n1", events0="e0", total0="n0",
                              study="trial")
+
+
+def test_text_effect_sizes_are_named_with_their_own_study():
+    """The message sorted the values and listed the studies apart ("has '0.1', '0.3', 'a'
+    in studies '1', '2', '3'"), so they no longer lined up."""
+    with pytest.raises(DataError, match=r"effect size yi must hold numbers, but has '0.3' in "
+                                        r"study '1', 'a' in study '2', '0.1' in study '3';"):
+        EffectTable.from_arrays(["0.3", "a", "0.1"], [0.1, 0.1, 0.1])
+    with pytest.raises(DataError, match=r"sampling variance vi must hold numbers, but has "
+                                        r"True in study 'B';"):
+        EffectTable.from_arrays([0.3, 0.2], [0.1, True], labels=["A", "B"])

@@ -14,8 +14,8 @@ def test_validate_multivariate_names_studies_by_label():
     labels = ["Ramfjord", "Becker", "Knowles"]
     with pytest.raises(DataError, match="not positive definite .* in study 'Knowles'"):
         validate_multivariate(y, S, study_labels=labels)
-    with pytest.raises(DataError, match="not positive definite .* in study '2'"):
-        validate_multivariate(y, S)                      # no labels: the row index
+    with pytest.raises(DataError, match="not positive definite .* in study '3'"):
+        validate_multivariate(y, S)                      # no labels: the position from 1
     S[2] = np.eye(2) * 0.01
     y[0] = np.nan
     with pytest.raises(DataError, match="no component is reported in study 'Ramfjord'"):

@@ -250,10 +250,13 @@ def test_multivariate_meta_model_inputs():
     bad = S.copy()
     bad[2] = [[0.01, 0.02], [0.02, 0.01]]
     with pytest.raises(bh.DataError, match="not positive definite on the reported components "
-                       "in study '2'"):
+                       "in study '3'"):   # by position from 1
         m.fit(Y, bad)
     with pytest.raises(bh.DataError, match="in study 'Knowles'"):   # named by its label
         m.fit(frame, bad)
+    # one study: refused as mvmeta refuses it (it sampled with 178 divergences)
+    with pytest.raises(bh.DataError, match="needs at least 2 studies, got 1"):
+        m.fit(Y[:1], S[:1])
     with pytest.raises(bh.DataError, match="names \\(3\\)"):
         m.fit(Y, S, names=["a", "b", "c"])
     with pytest.raises(bh.DataError, match="covariances \\(k, p, p\\) are required"):
