@@ -64,7 +64,7 @@ _CELL_ROLE = {"n11": "treated events", "n10": "treated non-events",
               "n01": "control events", "n00": "control non-events"}
 #: Why a measure is undefined at a zero cell without continuity correction.
 _UNDEFINED = {"RD": "the RD needs a risk strictly between 0 and 1 in at least one arm",
-              "RR": "the RR needs events in both arms",
+              "RR": "the RR needs events in both arms, its variance non-events in one",
               "OR": "the OR needs all four cells > 0"}
 
 

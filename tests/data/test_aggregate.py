@@ -439,3 +439,12 @@ def test_text_effect_sizes_are_named_with_their_own_study():
     with pytest.raises(DataError, match=r"sampling variance vi must hold numbers, but has "
                                         r"True in study 'B';"):
         EffectTable.from_arrays([0.3, 0.2], [0.1, True], labels=["A", "B"])
+
+
+def test_rr_without_correction_and_all_events_in_both_arms_says_why():
+    """10/10 against 10/10: log RR 0 with variance 0 (metafor's escalc gives vi = 0). The
+    message said "the RR needs events in both arms", which this study has."""
+    arms = ArmTable.from_frame(pd.DataFrame({"n11": [10, 4], "n10": [0, 6], "n01": [10, 3],
+                                             "n00": [0, 7]}, index=["T1", "T2"]))
+    with pytest.raises(DataError, match=r"study 'T1'.*its variance non-events in one"):
+        arms.effects("RR", to="none", drop_double_zero=False)
