@@ -13,6 +13,7 @@
 #   metafor_berkey1998.json   dat.berkey1998 and its rma.mv fits
 #                             (tests/comparators/test_multivariate.py,
 #                             tests/models/test_synthesis_multivariate.py)
+#   metafor_leave1out.json    leave1out of rma fits of dat.bcg (tests/comparators/test_sensitivity.py)
 #   metafor_mvmeta_boundary.json  rma.mv fits whose optimum has a between-study correlation
 #                             of +-1 (tests/comparators/test_multivariate.py)
 #   metafor_metareg.json      rma meta-regressions and predictions (tests/comparators/test_cima.py)
@@ -198,6 +199,28 @@ write_ref("metafor_small.json",
                   'tol = 1e-12, maxiter = 1000)); predict(fit); confint(fit, control = ',
                   'list(tol = 1e-12, maxiter = 1000))$random[c("tau^2", "I^2(%)"), ]'),
     fits = small))
+
+# ------------------------------------------------------------------------ leave1out (BCG)
+l1o <- list()
+for (m in c("REML", "DL", "FE")) {
+  for (test in c("z", "knha")) {
+    fit <- rma(yi, vi, data = dat, method = m, test = test, control = tight)
+    l <- leave1out(fit)
+    l1o[[length(l1o) + 1]] <- list(
+      method = m, test = test, estimate = l$estimate, se = l$se,
+      statistic = if (test == "knha") l$tval else l$zval,
+      p = l$pval, ci_low = l$ci.lb, ci_high = l$ci.ub, q = l$Q, q_p = l$Qp,
+      tau2 = if (is.null(l$tau2)) rep(0, length(l$estimate)) else l$tau2,  # FE: none
+      i2 = l$I2, h2 = l$H2)
+  }
+}
+write_ref("metafor_leave1out.json", "data set dat.bcg, log risk ratios (escalc RR)",
+  studies = paste(dat.bcg$author, dat.bcg$year),
+  call = paste('dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg,',
+               'data = dat.bcg); leave1out(rma(yi, vi, data = dat, method = <method>,',
+               'test = <test>, control = list(threshold = 1e-12, tol = 1e-12,',
+               'maxiter = 1000)))'),
+  fits = l1o)
 
 # ------------------------------------------------------------------------ Berkey 1998
 # metafor orders the outcomes AL, PD (factor levels); everything below is re-ordered to

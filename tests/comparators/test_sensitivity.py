@@ -1,0 +1,57 @@
+"""Leave-one-out meta-analysis against R metafor's ``leave1out``.
+
+Reference: tests/data/metafor_leave1out.json, written by validation/metafor_reference.R
+(R 4.2.2, metafor 3.8-1): ``leave1out(rma(yi, vi, method=, test=))`` of the BCG log risk
+ratios (``escalc(measure = "RR", ...)`` of ``dat.bcg``; Colditz et al. 1994).
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hte as bh
+from bayes_hte.comparators import leave_one_out, meta_analysis
+from tests._helpers import reference
+
+REF = reference("metafor_leave1out")
+BCG = reference("metafor_bcg")["escalc"]["RR"]
+YI, VI = np.array(BCG["yi"]), np.array(BCG["vi"])
+COLUMNS = ["estimate", "se", "statistic", "p", "ci_low", "ci_high", "q", "q_p", "tau2",
+           "i2", "h2"]
+
+
+@pytest.mark.parametrize("fit", REF["fits"], ids=lambda f: f"{f['method']}-{f['test']}")
+def test_matches_metafor_leave1out(fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)   # knha with FE warns, as metafor
+        table = leave_one_out(YI, VI, method=fit["method"], knha=fit["test"] == "knha",
+                              labels=REF["studies"])
+    assert list(table.index) == REF["studies"] and table.index.name == "left_out"
+    for col in COLUMNS:
+        np.testing.assert_allclose(table[col], fit[col], rtol=2e-6, atol=1e-9, err_msg=col)
+    assert (table["q_df"] == len(YI) - 2).all() and table["converged"].all()
+
+
+def test_each_row_is_the_meta_analysis_without_that_study():
+    table = leave_one_out(YI, VI, transform="exp")
+    for j in (0, 5, 12):
+        keep = np.arange(len(YI)) != j
+        one = meta_analysis(YI[keep], VI[keep]).summary(transform="exp").iloc[0]
+        row = table.iloc[j]
+        for col in ("estimate", "se_untransformed", "ci_low", "ci_high", "pi_low", "pi_high",
+                    "tau2", "i2", "q"):
+            assert row[col] == pytest.approx(one[col], rel=1e-9), col
+    assert table.index[0] == "1"
+
+
+def test_effect_table_labels_and_errors():
+    eff = bh.EffectTable.from_arrays(YI, VI, labels=REF["studies"])
+    table = leave_one_out(eff)
+    assert list(table.index) == REF["studies"]
+    pd.testing.assert_frame_equal(table, leave_one_out(YI, VI, labels=REF["studies"]))
+    with pytest.raises(bh.DataError, match="needs at least 3 studies, got 2"):
+        leave_one_out(YI[:2], VI[:2])
+    with pytest.raises(bh.DataError, match="yi must be real numbers: 'x' at study 2"):
+        leave_one_out([0.1, "x", 0.2], [0.1, 0.1, 0.1])
