@@ -316,6 +316,14 @@ def tau2_likelihood(y: np.ndarray, v: np.ndarray, *, reml: bool = True, tol: flo
         ll[act] = np.where(worse | bad, lla, lln)
         done[act] = small & ~bad
     converged = done & np.isfinite(tau2)
+    # the stopping rule is relative to the mean variance: with one tiny variance a step
+    # of that size left tau2 at ~1e-11 where the maximum is at 0, and the SE (~sqrt(tau2))
+    # far from the tiny study's; the boundary is taken wherever it is at least as likely
+    at_zero = converged & (tau2 > 0)
+    if at_zero.any():
+        cols = np.flatnonzero(at_zero)
+        ll0 = _loglik(y[:, cols], v[:, cols], np.zeros(cols.size), reml)
+        tau2[cols] = np.where(ll0 >= ll[cols], 0.0, tau2[cols])
     if not converged.all():
         cols = np.flatnonzero(~converged)
         vals, ok = _fallback_likelihood(y, v, reml, cols)

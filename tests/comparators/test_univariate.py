@@ -438,3 +438,16 @@ def test_subgroup_rows_of_the_same_studies_are_flagged():
     with warnings.catch_warnings():
         warnings.simplefilter("error", bh.DataWarning)  # one row per study: nothing to say
         bh.comparators.meta_analysis(one, method="REML")
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_one_tiny_variance_puts_tau2_at_its_boundary(method):
+    """The stopping rule is relative to the mean variance, so with one variance of 1e-30
+    the iteration stopped at tau2 ~ 6e-12 and the SE was sqrt(tau2) ~ 2.4e-6. The maximum
+    is at 0 (metafor: tau2 = 0), and then the SE is sqrt(1 / (1e30 + 10 + 10)) = 1e-15."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)   # the variance-ratio warning
+        res = meta_analysis([0.1, 0.2, 0.3], [1e-30, 0.1, 0.1], method=method)
+    assert res.tau2 == 0.0
+    assert res.se == pytest.approx(1e-15, rel=1e-9)
+    assert res.estimate == pytest.approx(0.1, abs=1e-12)
