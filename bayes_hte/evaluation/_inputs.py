@@ -30,20 +30,43 @@ RandomState = int | np.random.Generator | None
 
 
 def binary_vector(values: ArrayLike, name: str) -> np.ndarray:
-    """``values`` as an int8 0/1 vector (n,); a DataError names the bad rows."""
+    """``values`` as an int8 0/1 vector (n,); a DataError names the bad rows.
+
+    A bool array is read as 0/1 (as :func:`bayes_hte.data.checks.binary_column` reads a
+    bool column); text (even ``"1"``), other objects and a list mixing bools with numbers
+    are refused, not read as 0/1.
+    """
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise DataError(f"{name} must be one-dimensional (one value per patient), got shape "
                         f"{arr.shape}")
     if arr.dtype == bool:
         return arr.astype(np.int8)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(f"{name} must be coded 0/1, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"{name} must be coded 0/1 (or bool), got dtype {arr.dtype}"
+                        + _first_bad(values, arr.dtype.kind in "OUS"))
+    if getattr(values, "dtype", None) is None:  # a list: NumPy read its bools as numbers
+        _, not_number = real_values(values)
+        if not_number.any():
+            where = np.flatnonzero(not_number)
+            raise DataError(f"{name} mixes bools with numbers: {values[where[0]]!r} at "
+                            f"{format_rows(where)}; code it all as 0/1 (or all as bool)")
     bad = ~np.isin(arr, (0, 1))
     if bad.any():
         raise DataError(f"{name} must be 0/1 but has values {sorted(set(arr[bad].tolist()))[:5]}"
                         f" at {format_rows(np.flatnonzero(bad))}; recode it as 0/1")
     return arr.astype(np.int8)
+
+
+def _first_bad(values: object, show: bool) -> str:
+    """`` ('1' at row 0)``: the first entry that is not a real number, for a message."""
+    if not show:
+        return ""
+    _, not_number = real_values(values)
+    if not not_number.any():
+        return ""
+    where = np.argwhere(not_number)[0]
+    return f" ({np.asarray(values, dtype=object)[tuple(where)]!r} at {_where(where)})"
 
 
 def check_outcomes(y: ArrayLike, treatment: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -85,31 +108,86 @@ def as_rows(benefit: Draws, n: int, name: str = "benefit", *,
         def restore(res: np.ndarray):
             res = np.asarray(res)
             return float(res.reshape(())) if not lead else res.reshape(lead)
-    if (isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf"):  # numbers: no copy
-        values, not_number = np.asarray(raw, dtype=float), np.zeros(raw.shape, dtype=bool)
-    else:
-        values, not_number = real_values(raw)
+    values = as_numbers(raw, name)
     if values.ndim == 0:
         raise DataError(f"{name} must have one value per patient, got a scalar")
     lead = values.shape[:-1]
-    if not_number.any():
-        where = np.argwhere(not_number)[0]
-        value = np.asarray(raw, dtype=object)[tuple(where)]
-        raise DataError(f"{name} must be numbers: {value!r} at {_where(where)} is not "
-                        f"({int(not_number.sum())} such entries)")
     if values.shape[-1] != n:
         raise DataError(f"{name} has {values.shape[-1]} patients along its last axis "
                         f"(patient dim) but {against} has {n}")
     rows = values.reshape(-1, n)
     if rows.shape[0] == 0:
         raise DataError(f"{name} has no draws (shape {values.shape})")
+    _check_finite(values, name)
+    return rows, restore
+
+
+def as_numbers(raw: object, name: str, *, patients: bool = True) -> np.ndarray:
+    """``raw`` as a float array; text (even ``"0.1"``), bools, complex numbers and other
+    objects are a DataError naming the first one (missing values become NaN). With
+    ``patients`` the last axis is the patient (``draw 1, patient 7``), otherwise the
+    entry is named by its index."""
+    if isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf":  # numbers: no copy
+        return np.asarray(raw, dtype=float)
+    values, not_number = real_values(raw)
+    if not_number.any():
+        where = np.argwhere(not_number)[0]
+        value = np.asarray(raw, dtype=object)[tuple(where)]
+        place = "" if not values.ndim else f" at {_where(where)}" if patients else \
+            f" at entry {_index(where)}"
+        raise DataError(f"{name} must be numbers: {value!r}{place} is not "
+                        f"({int(not_number.sum())} such entries)")
+    return values
+
+
+def _check_finite(values: np.ndarray, name: str) -> None:
+    """A DataError naming the first non-finite entry (and the patients) of ``values``
+    (..., n)."""
     bad = ~np.isfinite(values)
     if bad.any():
+        n = values.shape[-1]
         patients = np.flatnonzero(bad.reshape(-1, n).any(axis=0)).tolist()
         more = f" and {len(patients) - 5} more" if len(patients) > 5 else ""
         raise DataError(f"{name} has non-finite values at {_where(np.argwhere(bad)[0])} "
                         f"({int(bad.sum())} entries; patients {patients[:5]}{more})")
-    return rows, restore
+
+
+def real_vector(values: ArrayLike, name: str, *, n: int | None = None,
+                against: str = "y") -> np.ndarray:
+    """A finite real vector (n,), e.g. a truth: as :func:`as_rows`, text (even ``"0.1"``),
+    bools, complex numbers and non-finite values are DataErrors naming the patient;
+    ``n`` (when given) is the length required, that of the argument ``against``."""
+    values = as_numbers(values, name)
+    if values.ndim != 1:
+        raise DataError(f"{name} must be a vector with one value per patient, got shape "
+                        f"{values.shape}")
+    if n is not None and values.size != n:
+        raise DataError(f"{name} has {values.size} patients but {against} has {n}")
+    if values.size == 0:
+        raise DataError(f"{name} has no patients")
+    _check_finite(values, name)
+    return values
+
+
+def real_array(values: ArrayLike, name: str) -> np.ndarray:
+    """A float array of any shape (at least one value), not per patient (a grid, the
+    points of a smoother), refusing text, bools, complex numbers and non-finite values
+    with a DataError naming the entry."""
+    values = as_numbers(values, name, patients=False)
+    if values.size == 0:
+        raise DataError(f"{name} is empty")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = np.argwhere(bad)[0] if values.ndim else np.zeros(0, dtype=int)
+        raise DataError(f"{name} must be finite: {values[tuple(where)]} at entry "
+                        f"{_index(where)} ({int(bad.sum())} such entries)")
+    return values
+
+
+def _index(where: np.ndarray) -> str:
+    """``3`` for a vector entry, ``(1, 2)`` for an array entry, ``()`` for a scalar."""
+    idx = tuple(int(i) for i in where)
+    return str(idx[0]) if len(idx) == 1 else str(idx)
 
 
 def _where(index: np.ndarray) -> str:

@@ -29,6 +29,7 @@ Statistical Models in S (the loess of R's ``stats::loess``).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numba
@@ -47,8 +48,10 @@ from bayes_hte.evaluation._inputs import (
     check_outcomes,
     count_option,
     posterior_row,
+    real_array,
 )
 from bayes_hte.evaluation.matching import match_pairs, pair_benefit
+from bayes_hte.options import check_count
 
 __all__ = ["EForBenefit", "e_for_benefit", "loess"]
 
@@ -95,21 +98,18 @@ def loess(x: ArrayLike, y: ArrayLike, *, span: float = 0.75, degree: int = 2,
     Raises
     ------
     DataError
-        ``x`` and ``y`` of different shapes, non-finite values, ``span`` outside
-        (0, 1], ``degree`` not 0, 1 or 2, or fewer than ``degree + 1`` observations in
-        a neighbourhood (:math:`q \le` ``degree``).
+        ``x``, ``y`` or ``at`` not finite real numbers (text such as ``"0.1"`` and
+        bools are refused, naming the entry), ``x`` and ``y`` of different shapes,
+        ``span`` not a number in (0, 1], ``degree`` not the integer 0, 1 or 2 (not a
+        bool), or fewer than ``degree + 1`` observations in a neighbourhood
+        (:math:`q \le` ``degree``).
     """
-    xr_ = np.atleast_2d(np.asarray(x, dtype=float))
-    yr = np.atleast_2d(np.asarray(y, dtype=float))
     vector = np.ndim(x) == 1
+    xr_ = np.atleast_2d(real_array(x, "loess: x"))
+    yr = np.atleast_2d(real_array(y, "loess: y"))
     if xr_.shape != yr.shape or xr_.ndim != 2:
         raise DataError(f"loess: x has shape {np.shape(x)} but y has {np.shape(y)}")
-    if not (np.isfinite(xr_).all() and np.isfinite(yr).all()):
-        raise DataError("loess: x and y must be finite")
-    if not 0 < span <= 1:
-        raise DataError(f"loess: span must be in (0, 1], got {span}")
-    if degree not in (0, 1, 2):
-        raise DataError(f"loess: degree must be 0, 1 or 2, got {degree}")
+    span, degree = _loess_options(span, degree)
     m, n = xr_.shape
     q = int(np.floor(n * span + 1e-10))
     if q < degree + 1:
@@ -119,7 +119,7 @@ def loess(x: ArrayLike, y: ArrayLike, *, span: float = 0.75, degree: int = 2,
     if at is None:
         ar = xr_
     else:
-        ar = np.atleast_2d(np.asarray(at, dtype=float))
+        ar = np.atleast_2d(real_array(at, "loess: at"))
         if ar.shape[0] == 1 and m > 1:
             ar = np.broadcast_to(ar, (m, ar.shape[1]))
         if ar.shape[0] != m or not np.isfinite(ar).all():
@@ -127,6 +127,15 @@ def loess(x: ArrayLike, y: ArrayLike, *, span: float = 0.75, degree: int = 2,
                             f"per row of x ({m})")
     out = _loess_rows(xr_, yr, np.ascontiguousarray(ar), q, degree)
     return out[0] if vector and (at is None or np.ndim(at) == 1) else out
+
+
+def _loess_options(span: object, degree: object) -> tuple[float, int]:
+    """``span`` a number in (0, 1] and ``degree`` the integer 0, 1 or 2 (not bools, not
+    text), or a DataError naming the option."""
+    if (isinstance(span, bool | np.bool_) or not isinstance(span, numbers.Real)
+            or not 0 < span <= 1):
+        raise DataError(f"loess: span must be a number in (0, 1], got {span!r}")
+    return float(span), check_count("loess: degree", degree, low=0, high=2, error=DataError)
 
 
 def _loess_rows(x: np.ndarray, y: np.ndarray, at: np.ndarray, q: int, degree: int
@@ -418,7 +427,8 @@ def e_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
 
     Treated and control patients are matched 1:1 on the rank of predicted benefit, as
     for the c-for-benefit (:func:`bayes_hte.evaluation.matching.match_pairs`: within
-    ``strata``; the larger arm subsampled at random; ties ordered at random). Pair
+    ``strata``; the larger arm subsampled at random; ties ordered at random, and for a
+    given ``random_state`` independently of the order of the rows). Pair
     :math:`p` (treated :math:`t`, control :math:`c`) has the predicted and the observed
     benefit
 
@@ -495,7 +505,9 @@ def e_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     DataError
         Non-binary ``y`` or ``treatment``, a missing arm or a stratum without one arm,
         non-finite benefit, too few pairs for the loess (fewer than
-        ``(degree + 1) / span``), a bad ``span`` or ``degree``, or a bad ``grid``.
+        ``(degree + 1) / span``), a bad ``span`` or ``degree`` (:func:`loess`), or a
+        bad ``grid`` (an integer below 2, a bool or text, or points that are not finite
+        real numbers).
     ValueError
         ``n_resamples < 1`` or ``n_bootstrap < 0``.
 
@@ -511,16 +523,21 @@ def e_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     rows, restore = as_rows(benefit, y.size)
     n_resamples = count_option(n_resamples, "n_resamples", low=1)
     n_bootstrap = count_option(n_bootstrap, "n_bootstrap", low=0)
+    span, degree = _loess_options(span, degree)
+    if np.ndim(grid) != 0:
+        grid = real_array(grid, "grid")
+    else:
+        grid = check_count("grid", grid, low=2, error=DataError)
     rng = as_rng(random_state)
     pairs = []
     for _ in range(int(n_resamples)):
         # the call sequence of c_for_benefit: the same random_state gives the same pairs
-        it, ic = match_pairs(z, rows, random_state=rng, strata=strata)
+        it, ic = match_pairs(z, rows, random_state=rng, strata=strata, y=y)
         pairs.append(pair_benefit(y, rows, it, ic))
     pred0, obs0 = pairs[0]
     k = pred0.shape[1]
-    q = int(np.floor(k * span + 1e-10)) if 0 < span <= 1 else 0
-    if 0 < span <= 1 and q < degree + 1:
+    q = int(np.floor(k * span + 1e-10))
+    if q < degree + 1:
         raise DataError(f"E-for-benefit: {k} matched pairs are too few for the loess "
                         f"(span {span} x {k} pairs = {q} per neighbourhood; a local "
                         f"polynomial of degree {degree} needs {degree + 1})")
@@ -555,17 +572,13 @@ def _e_stats(dist: np.ndarray) -> np.ndarray:
     return np.stack([dist.mean(axis=-1), qs[0], qs[1]], axis=-1)
 
 
-def _grid(grid, pred: np.ndarray) -> np.ndarray:
+def _grid(grid: int | np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The evaluation points: ``grid`` (checked) points over the range of ``pred``, or
+    the given finite points, sorted."""
     if np.ndim(grid) == 0:
-        g = int(grid)
-        if g < 2:
-            raise DataError(f"grid must have at least 2 points, got {grid}")
         lo, hi = float(pred.min()), float(pred.max())
-        return np.linspace(lo, hi, g) if hi > lo else np.array([lo])
-    out = np.sort(np.asarray(grid, dtype=float).ravel())
-    if out.size < 1 or not np.isfinite(out).all():
-        raise DataError("grid must hold finite predicted benefits")
-    return out
+        return np.linspace(lo, hi, grid) if hi > lo else np.array([lo])
+    return np.sort(grid.ravel())
 
 
 def _curve(pred: np.ndarray, obs: np.ndarray, grid: np.ndarray, span: float, degree: int

@@ -13,13 +13,14 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from bayes_hte.errors import DataError, format_rows
-from bayes_hte.evaluation._inputs import RandomState, as_rng, binary_vector
+from bayes_hte.evaluation._inputs import RandomState, as_rng, as_rows, binary_vector
 
 __all__ = ["match_pairs", "pair_benefit"]
 
 
 def match_pairs(treatment: ArrayLike, benefit: ArrayLike, *, random_state: RandomState = None,
-                strata: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+                strata: ArrayLike | None = None, y: ArrayLike | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """1:1 treated-control pairs matched on the rank of predicted benefit.
 
     Within each stratum (``strata=None``: one stratum), the larger arm is first reduced
@@ -27,17 +28,32 @@ def match_pairs(treatment: ArrayLike, benefit: ArrayLike, *, random_state: Rando
     arm are then sorted by predicted benefit (ties in a random order) and the k-th
     treated patient is paired with the k-th control patient.
 
+    **Row order.** With ``y`` given, the result does not depend on the order of the
+    rows: before the random draws, each arm is put in a canonical order, by predicted
+    benefit and then by outcome, so that the seeded subsample and tie order pick
+    patients by their values, not by their position in the data; patients with equal
+    benefit and outcome are interchangeable in every metric of the pairs
+    (:func:`pair_benefit`). The random permutation that follows is uniform whatever
+    the canonical order, so the outcome does not steer the pairing: the pairs have the
+    distribution of a uniformly random subsample and tie order. Without ``y``, the
+    canonical order is by benefit only and tied patients keep their data order before
+    the random draws, so a seeded result can change when the rows are shuffled.
+
     Parameters
     ----------
     treatment : array (n,)
         0/1 treatment.
     benefit : array (n,) or (m, n)
-        Predicted benefit; with ``m`` rows each row is matched separately (its own random
-        subsample of the larger arm).
+        Predicted benefit (real numbers); with ``m`` rows each row is matched
+        separately (its own random subsample of the larger arm).
     random_state : int or numpy Generator, optional
         Seed of the subsampling and of the tie-breaking.
     strata : array (n,), optional
         Match within strata (e.g. trials), then pool the pairs.
+    y : array (n,), optional
+        0/1 outcome: only orders tied patients canonically before the random draws
+        (see "Row order"), so that a seeded result is the same for any order of the
+        rows.
 
     Returns
     -------
@@ -48,13 +64,21 @@ def match_pairs(treatment: ArrayLike, benefit: ArrayLike, *, random_state: Rando
     Raises
     ------
     DataError
-        ``treatment`` not 0/1, ``benefit`` or ``strata`` of the wrong length, missing
-        strata, or a stratum without treated or without control patients.
+        ``treatment`` (or ``y``) not 0/1, ``benefit`` not finite real numbers (text such
+        as ``"0.1"`` and bools are refused), ``benefit``, ``y`` or ``strata`` of the
+        wrong length, missing strata, or a stratum without treated or without control
+        patients.
     """
     z = binary_vector(treatment, "treatment")
-    rows = np.atleast_2d(np.asarray(benefit, dtype=float))
-    if rows.shape[-1] != z.size:
-        raise DataError(f"benefit has {rows.shape[-1]} patients but treatment has {z.size}")
+    if np.ndim(benefit) > 2:
+        raise DataError(f"benefit must be (n,) or (m, n), got shape {np.shape(benefit)}")
+    rows, _ = as_rows(benefit, z.size, against="treatment")
+    if y is None:
+        outcome = np.zeros(z.size, dtype=np.int8)
+    else:
+        outcome = binary_vector(y, "y")
+        if outcome.size != z.size:
+            raise DataError(f"y has {outcome.size} patients but treatment has {z.size}")
     rng = as_rng(random_state)
     m = rows.shape[0]
     if strata is None:
@@ -76,21 +100,29 @@ def match_pairs(treatment: ArrayLike, benefit: ArrayLike, *, random_state: Rando
             raise DataError(f"no {'treated' if idx_t.size == 0 else 'control'} patients{label}; "
                             "every stratum needs both arms for matched pairs")
         k = min(idx_t.size, idx_c.size)
-        t_parts.append(_rank_match_arm(rows, idx_t, k, rng))
-        c_parts.append(_rank_match_arm(rows, idx_c, k, rng))
+        t_parts.append(_rank_match_arm(rows, idx_t, k, rng, outcome))
+        c_parts.append(_rank_match_arm(rows, idx_c, k, rng, outcome))
     treated = np.concatenate(t_parts, axis=1)
     control = np.concatenate(c_parts, axis=1)
     assert treated.shape == control.shape == (m, treated.shape[1])
     return treated, control
 
 
-def _rank_match_arm(rows: np.ndarray, idx: np.ndarray, k: int, rng) -> np.ndarray:
-    """For every row: a random k-subset of ``idx`` sorted by benefit (random tie order)."""
+def _rank_match_arm(rows: np.ndarray, idx: np.ndarray, k: int, rng, y: np.ndarray
+                    ) -> np.ndarray:
+    """For every row: a random k-subset of ``idx`` sorted by benefit (random tie order).
+
+    The arm is first put in the canonical order (benefit, then ``y``), which depends on
+    the patients' values only, so the seeded draws below pick the same values whatever
+    the order of the rows."""
     m = rows.shape[0]
+    values = rows[:, idx]                                          # (m, s)
+    canon = np.lexsort((np.broadcast_to(y[idx], values.shape), values), axis=-1)
+    ordered = idx[canon]                                           # (m, s) patients
     # a random permutation per row: its first k entries are the random subsample, and the
     # stable sort below then breaks ties in benefit in this random order
     perm = np.argsort(rng.random((m, idx.size)), axis=1)[:, :k]
-    chosen = idx[perm]                                   # (m, k) patient indices
+    chosen = np.take_along_axis(ordered, perm, axis=1)             # (m, k) patients
     values = np.take_along_axis(rows, chosen, axis=1)
     order = np.argsort(values, axis=1, kind="stable")
     return np.take_along_axis(chosen, order, axis=1)

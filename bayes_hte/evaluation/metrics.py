@@ -22,8 +22,13 @@ patients, a simplification of the time-to-event c-for-benefit.
 The value of the treatment rule "treat if benefit > 0" (PAPE, gains against treat-all
 and treat-none) is in :mod:`bayes_hte.evaluation.policy`, the E-for-benefit (loess
 calibration in the c-for-benefit pairs) in :mod:`bayes_hte.evaluation.benefit_curve`
-and the RATE (TOC curve, AUTOC, Qini) in :mod:`bayes_hte.evaluation.ranking`;
-:func:`metric_table` reports them with the metrics here.
+the RATE (TOC curve, AUTOC, Qini) in :mod:`bayes_hte.evaluation.ranking` and the
+calibration for benefit in quantile groups in :mod:`bayes_hte.evaluation.calibration`
+(re-exported here); :func:`metric_table` reports them with the metrics here.
+
+Every numeric argument (benefit, ITE, truth, draws, times) takes real numbers only: text
+(even ``"0.1"``), bools and complex numbers are refused with a
+:class:`~bayes_hte.DataError` naming the argument and the patient, never converted.
 
 References
 ----------
@@ -42,8 +47,8 @@ J Am Stat Assoc 118:242-256 (published online 2021).
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,13 +62,19 @@ from bayes_hte.evaluation._inputs import (
     Draws,
     Metric,
     RandomState,
+    as_numbers,
     as_rng,
     as_rows,
     binary_vector,
     check_outcomes,
     count_option,
+    real_vector,
 )
 from bayes_hte.evaluation.benefit_curve import e_for_benefit
+from bayes_hte.evaluation.calibration import (  # noqa: F401 (re-exported)
+    BenefitCalibration,
+    calibration_for_benefit,
+)
 from bayes_hte.evaluation.matching import match_pairs, pair_benefit
 from bayes_hte.evaluation.policy import policy_metrics
 from bayes_hte.evaluation.ranking import rate
@@ -81,29 +92,36 @@ def benefit_from_ite(ite: np.ndarray | xr.DataArray, outcome: Outcome = "binary"
 
     Parameters
     ----------
-    ite : ndarray or DataArray, any shape
+    ite : array_like or DataArray, any shape
         ITE on the model's scale: risk difference (binary) or survival difference at
         the horizon (time-to-event), probability scale in [-1, 1]. Any shape, e.g. a
-        vector (n,), draws (..., n) or a DataArray (chain, draw, patient).
+        vector (n,), draws (..., n) or a DataArray (chain, draw, patient). Real numbers
+        only (missing values stay NaN, for the metrics to refuse).
     outcome : {"binary", "time_to_event"}
         Outcome type, which fixes the sign convention.
 
     Returns
     -------
     ndarray or DataArray
-        The benefit, same type, shape and dims as ``ite`` (``-ite`` for a binary
-        outcome, ``ite`` itself for time-to-event).
+        The benefit as floats, same shape (and dims, for a DataArray) as ``ite``
+        (``-ite`` for a binary outcome, ``ite`` itself for time-to-event); an ndarray
+        for any input other than a DataArray.
 
     Raises
     ------
+    DataError
+        ``ite`` holds text (even ``"0.1"``), bools, complex numbers or other objects
+        that are not real numbers.
     ValueError
         An unknown ``outcome``.
     """
-    if outcome == "binary":
-        return -ite
-    if outcome == "time_to_event":
-        return ite
-    raise ValueError(f"outcome must be 'binary' or 'time_to_event', got {outcome!r}")
+    if outcome not in ("binary", "time_to_event"):
+        raise ValueError(f"outcome must be 'binary' or 'time_to_event', got {outcome!r}")
+    sign = -1.0 if outcome == "binary" else 1.0
+    if isinstance(ite, xr.DataArray):
+        values = as_numbers(ite.values, "ite")
+        return ite.copy(data=sign * values)
+    return sign * as_numbers(ite, "ite")
 
 
 def event_by_horizon(time: ArrayLike, event: ArrayLike, horizon: float
@@ -135,14 +153,15 @@ def event_by_horizon(time: ArrayLike, event: ArrayLike, horizon: float
     Raises
     ------
     DataError
-        ``event`` not 0/1, ``time`` and ``event`` of different lengths, or a
-        non-positive or non-finite ``horizon``.
+        ``event`` not 0/1 (or bool), ``time`` not finite real numbers (text such as
+        ``"1.5"``, bools and missing values are refused, naming the patient), ``time``
+        and ``event`` of different lengths, or a ``horizon`` that is not a positive
+        finite number (not a bool, not text).
     """
-    t = np.asarray(time, dtype=float)
     e = binary_vector(event, "event")
-    if t.shape != e.shape:
-        raise DataError(f"time has {t.size} patients but event has {e.size}")
-    if not np.isfinite(horizon) or horizon <= 0:
+    t = real_vector(time, "time", n=e.size, against="event")
+    if (isinstance(horizon, bool | np.bool_) or not isinstance(horizon, numbers.Real)
+            or not np.isfinite(horizon) or horizon <= 0):
         raise DataError(f"horizon must be a positive number, got {horizon!r}")
     y = ((e == 1) & (t <= horizon)).astype(np.int8)
     known = (y == 1) | (t >= horizon)
@@ -212,8 +231,16 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     ``n_resamples`` repeats the subsampling per row and averages (over the subsamples
     whose C is defined), so that for a single benefit vector the arbitrary choice can be
     averaged out. With equal arms and no
-    ties in predicted benefit the result is deterministic. Ties in predicted benefit
-    within an arm are ordered at random (also through ``random_state``).
+    ties in predicted benefit the result is deterministic.
+
+    **Ties.** Patients of one arm with tied predicted benefit are ordered at random
+    (also through ``random_state``): which of them meets which patient of the other arm
+    changes the observed pair benefits, and no order of them is better founded than
+    another — ordering them by outcome would steer the C, by position would make it
+    depend on the row order. ``n_resamples`` averages over the random orders too (with
+    equal arms as well). For a given ``random_state`` the result does not depend on the
+    order of the rows: the random draws pick patients by their values (benefit and
+    outcome), not by their position (:func:`match_pairs`).
 
     Parameters
     ----------
@@ -227,7 +254,8 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     random_state : int or numpy Generator, optional
         Seed of the subsampling of the larger arm and of the tie-breaking.
     n_resamples : int
-        Subsamples averaged per row when the arms are unequal.
+        Matchings averaged per row: random subsamples of the larger arm when the arms
+        are unequal, and random orders of tied benefits.
     strata : array (n,), optional
         Match within strata (e.g. the trials of pooled held-out predictions) and
         compute C over all pairs.
@@ -249,8 +277,9 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     Raises
     ------
     DataError
-        Non-binary ``y`` or ``treatment``, a missing arm, non-finite benefit, or a C
-        that is undefined because every pair has the same observed benefit.
+        Non-binary ``y`` or ``treatment``, a missing arm, benefit that is not finite
+        real numbers, a single matched pair (C compares pairs of pairs), or a C that
+        is undefined because every pair has the same observed benefit.
     ValueError
         ``n_resamples < 1``.
 
@@ -267,8 +296,15 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     rng = as_rng(random_state)
     values, first = [], None
     for r in range(int(n_resamples)):
-        it, ic = match_pairs(z, rows, random_state=rng, strata=strata)
+        it, ic = match_pairs(z, rows, random_state=rng, strata=strata, y=y)
         pred, obs = pair_benefit(y, rows, it, ic)
+        if r == 0 and pred.shape[1] < 2:
+            raise DataError(
+                f"c-for-benefit needs at least 2 matched pairs, got {pred.shape[1]}: "
+                f"{int(z.sum())} treated and {int(z.size - z.sum())} control patients "
+                f"{'within the strata ' if strata is not None else ''}give "
+                f"{pred.shape[1]} treated-control pair, and the C compares the observed "
+                "benefit of pairs of pairs, so one pair gives nothing to compare")
         values.append(_harrell_c(pred, obs))
         if r == 0:
             first = (pred, obs)
@@ -277,190 +313,17 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     # mean over the subsamples whose C is defined (all of them with equal arms)
     c = np.where(defined > 0, np.nansum(values, axis=0) / np.maximum(defined, 1), np.nan)
     if np.isnan(c).all():
-        raise DataError("c-for-benefit is undefined: every matched pair has the same observed "
-                        "benefit (y_control - y_treated); check that y has events in both arms")
+        same = np.unique(first[1])
+        value = f" ({int(same[0])})" if same.size == 1 else " within each draw"
+        raise DataError(f"c-for-benefit is undefined: every one of the {first[1].shape[1]} "
+                        f"matched pairs has the same observed benefit{value} "
+                        "(y_control - y_treated); check that y has events in both arms")
     if np.isnan(c).any():
         warnings.warn(f"c-for-benefit undefined for {int(np.isnan(c).sum())} of {c.size} draws "
                       "(all matched pairs with equal observed benefit); they are NaN",
                       RuntimeWarning, stacklevel=2)
     out = restore(c)
     return (out, *first) if return_pairs else out
-
-
-# --------------------------------------------------------------------------- calibration
-@dataclass(frozen=True)
-class BenefitCalibration:
-    r"""Calibration for benefit in quantile groups of predicted benefit.
-
-    Arrays have a leading shape ``(...)`` of the input's non-patient axes (empty for a
-    benefit vector) and a trailing ``group`` axis where applicable. Built by
-    :func:`calibration_for_benefit`; the fields are also its attributes. Benefits are
-    risk differences on the probability scale, larger = treatment better.
-
-    Parameters
-    ----------
-    predicted, observed, se : ndarray (..., groups)
-        Mean predicted benefit, observed benefit :math:`\bar y_{control} - \bar y_{treated}`
-        and its binomial standard error
-        :math:`\sqrt{p_1(1-p_1)/n_1 + p_0(1-p_0)/n_0}`, per group.
-    n_treated, n_control, events_treated, events_control : ndarray (..., groups)
-        Patients and events (``y == 1``) per arm and group (float counts).
-    intercept, slope : float or ndarray (...)
-        Least-squares line of observed on predicted group benefit (perfect: 0 and 1);
-        floats for a benefit vector, one value per draw otherwise (a DataArray
-        ``(chain, draw)`` for a ``(chain, draw, patient)`` input).
-    """
-
-    predicted: np.ndarray
-    observed: np.ndarray
-    se: np.ndarray
-    n_treated: np.ndarray
-    n_control: np.ndarray
-    events_treated: np.ndarray
-    events_control: np.ndarray
-    intercept: float | np.ndarray
-    slope: float | np.ndarray
-
-    def table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
-        """One row per group (benefit vector only): counts, predicted, observed, interval.
-
-        Parameters
-        ----------
-        ci_prob : float
-            Probability of the Wald interval of the observed benefit,
-            ``observed ± z * se`` with ``z`` the standard normal
-            ``0.5 + ci_prob / 2`` quantile.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``group`` (1 = lowest predicted benefit); columns ``n_treated``,
-            ``n_control``, ``events_treated``, ``events_control``, ``predicted``,
-            ``observed``, ``se``, ``ci_low``, ``ci_high``.
-
-        Raises
-        ------
-        ValueError
-            The calibration was computed on posterior draws (index one draw first).
-        """
-        if np.ndim(self.intercept) != 0:
-            raise ValueError("table() is for a single benefit vector; index the draws first")
-        from scipy.stats import norm
-
-        q = norm.ppf(0.5 + ci_prob / 2)
-        g = self.predicted.shape[-1]
-        return pd.DataFrame({
-            "group": np.arange(1, g + 1), "n_treated": self.n_treated,
-            "n_control": self.n_control, "events_treated": self.events_treated,
-            "events_control": self.events_control, "predicted": self.predicted,
-            "observed": self.observed, "se": self.se,
-            "ci_low": self.observed - q * self.se, "ci_high": self.observed + q * self.se,
-        }).set_index("group")
-
-
-def calibration_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
-                            groups: int = 5) -> BenefitCalibration:
-    r"""Observed against predicted benefit in quantile groups; intercept and slope.
-
-    Patients (both arms together) are sorted by predicted benefit and cut into
-    ``groups`` groups of equal size (group :math:`g` holds sorted positions
-    :math:`\lfloor g n / G \rfloor, \dots, \lfloor (g+1) n / G \rfloor - 1`; ties in
-    predicted benefit keep the patients' order). Each group must contain treated and
-    control patients. Per group,
-
-    .. math::
-
-        \hat b_g = \text{mean predicted benefit}, \qquad
-        B_g = \bar y_{g,\,control} - \bar y_{g,\,treated},
-
-    and the calibration intercept :math:`a` and slope :math:`s` are the least-squares
-    fit of :math:`B_g = a + s\,\hat b_g` over the groups (Bouvier et al. 2024: five bins
-    containing both arms; a well calibrated model has :math:`a = 0`, :math:`s = 1`).
-
-    Parameters
-    ----------
-    y, treatment : array (n,)
-        Binary outcome (1 = event) and 0/1 treatment.
-    benefit : array (n,), array (..., n) or DataArray with a ``patient`` dim
-        Predicted benefit; draws give intercept and slope per draw (groups are formed
-        per draw).
-    groups : int
-        Number of quantile groups (default quintiles).
-
-    Returns
-    -------
-    BenefitCalibration
-        Per-group predicted and observed benefit, counts and standard errors (arrays
-        ``(..., groups)``) and the ``intercept`` and ``slope`` (float for a benefit
-        vector, one per draw otherwise).
-
-    Raises
-    ------
-    DataError
-        Bad inputs, ``groups`` not an integer in ``[2, n/2]``, a group without treated
-        or without control patients (use fewer groups), or a predicted benefit whose
-        group means are all equal (no slope; in every draw for draws).
-
-    Warns
-    -----
-    DataWarning
-        Some draws (not all) have equal group means: their slope is NaN.
-    """
-    y, z = check_outcomes(y, treatment)
-    rows, restore = as_rows(benefit, y.size)
-    n = y.size
-    groups = count_option(groups, "groups", low=2, error=DataError)
-    if groups > n // 2:
-        raise DataError(f"groups must be between 2 and n/2 = {n // 2}, got {groups}")
-    order = np.argsort(rows, axis=1, kind="stable")
-    bounds = (np.arange(groups + 1) * n) // groups
-    b_sorted = np.take_along_axis(rows, order, axis=1)
-    z_sorted, y_sorted = z[order].astype(float), y[order].astype(float)
-    starts = bounds[:-1]
-    size = np.diff(bounds).astype(float)
-    pred = np.add.reduceat(b_sorted, starts, axis=1) / size
-    n1 = np.add.reduceat(z_sorted, starts, axis=1)
-    n0 = size - n1
-    e1 = np.add.reduceat(y_sorted * z_sorted, starts, axis=1)
-    e0 = np.add.reduceat(y_sorted * (1 - z_sorted), starts, axis=1)
-    empty = (n1 == 0) | (n0 == 0)
-    if empty.any():
-        r, g = np.argwhere(empty)[0]
-        arm = "treated" if n1[r, g] == 0 else "control"
-        draw = f" (draw {r})" if rows.shape[0] > 1 else ""
-        raise DataError(f"calibration group {g + 1} of {groups}{draw} has no {arm} "
-                        f"patients; every group needs both arms: use fewer groups")
-    p1, p0 = e1 / n1, e0 / n0
-    obs = p0 - p1
-    se = np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
-    xm = pred.mean(axis=1, keepdims=True)
-    ym = obs.mean(axis=1, keepdims=True)
-    sxx = ((pred - xm) ** 2).sum(axis=1)
-    sxy = ((pred - xm) * (obs - ym)).sum(axis=1)
-    # the groups' mean predicted benefits all equal (to rounding): no slope to estimate
-    flat = sxx <= groups * (1e-12 * np.abs(pred).max(axis=1)) ** 2
-    if flat.all():
-        raise DataError(f"the predicted benefit has the same mean in all {groups} "
-                        f"calibration groups ({float(pred.flat[0]):.6g}"
-                        f"{'' if rows.shape[0] == 1 else ' in every draw'}): a calibration "
-                        "slope needs predictions that differ between groups")
-    if flat.any():
-        warnings.warn(f"calibration_for_benefit: the slope is undefined (NaN) in "
-                      f"{int(flat.sum())} of {flat.size} draws, whose predicted benefit has "
-                      "the same mean in every group", DataWarning, stacklevel=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(~flat, sxy / np.where(~flat, sxx, 1.0), np.nan)
-    intercept = ym[:, 0] - slope * xm[:, 0]
-
-    lead = np.shape(restore(np.zeros(rows.shape[0])))
-
-    def grouped(a):
-        return a.reshape(*lead, groups)
-
-    return BenefitCalibration(
-        predicted=grouped(pred), observed=grouped(obs), se=grouped(se),
-        n_treated=grouped(n1), n_control=grouped(n0), events_treated=grouped(e1),
-        events_control=grouped(e0), intercept=restore(intercept), slope=restore(slope))
 
 
 # --------------------------------------------------------------------------- truth-based
@@ -492,12 +355,11 @@ def mse(estimate: Draws, truth: ArrayLike) -> Metric:
     Raises
     ------
     DataError
-        ``truth`` not a finite vector, ``estimate`` with a different number of patients
-        or non-finite values.
+        ``truth`` not a vector of finite real numbers, ``estimate`` with a different
+        number of patients or values that are not finite real numbers (in either, text
+        such as ``"0.1"``, bools and complex numbers are refused, naming the patient).
     """
-    truth = np.asarray(truth, dtype=float)
-    if truth.ndim != 1 or not np.isfinite(truth).all():
-        raise DataError("truth must be a finite vector with one value per patient")
+    truth = real_vector(truth, "truth")
     rows, restore = as_rows(estimate, truth.size, name="estimate", against="truth")
     return restore(((rows - truth) ** 2).mean(axis=1))
 
@@ -507,8 +369,18 @@ def coverage(draws: Draws, truth: ArrayLike, *, ci_prob: float = 0.95) -> float:
 
     ``draws``: array (..., n) or DataArray with a ``patient`` dim; all non-patient axes
     are posterior samples. With :math:`[l_i, u_i]` the :math:`(1 - p)/2` and
-    :math:`(1 + p)/2` quantiles of patient :math:`i`'s draws,
-    :math:`\frac1n \sum_i 1\{l_i \le \tau_i \le u_i\}`.
+    :math:`(1 + p)/2` quantiles of patient :math:`i`'s draws (linear interpolation,
+    NumPy's default), :math:`\frac1n \sum_i 1\{l_i \le \tau_i \le u_i\}`.
+
+    **Number of draws.** At least 2 draws per patient are required (from one draw the
+    interval is a point, whose coverage is 0 whatever the posterior). Few draws bias the
+    coverage down even for a perfectly calibrated posterior: the interpolated sample
+    quantiles lie inside the range of the :math:`S` draws, which holds the truth with
+    probability :math:`(S-1)/(S+1)`. Measured for truth and draws from the same normal
+    (20,000 patients), the coverage of the 95% interval is 0.32 with 2 draws, 0.79 with
+    10, 0.91 with 39, 0.93 with 100 and 0.95 with 1,000. Below
+    :math:`(1 + p)/(1 - p)` draws (39 for :math:`p = 0.95`), where even the whole range
+    falls short of :math:`p`, a :class:`~bayes_hte.DataWarning` says so.
 
     Parameters
     ----------
@@ -530,21 +402,49 @@ def coverage(draws: Draws, truth: ArrayLike, *, ci_prob: float = 0.95) -> float:
     ValueError
         ``ci_prob`` not in (0, 1).
     DataError
-        ``truth`` not a finite vector, or ``draws`` with a different number of patients
-        or non-finite values.
+        ``truth`` not a vector of finite real numbers, ``draws`` one value per patient,
+        fewer than 2 draws, a different number of patients or values that are not finite
+        real numbers (text such as ``"0.1"``, bools and complex numbers are refused in
+        both, naming the patient).
+
+    Warns
+    -----
+    DataWarning
+        Fewer than :math:`(1 + p)/(1 - p)` draws: the coverage is biased down (see
+        "Number of draws").
     """
     check_ci_prob(ci_prob, error=ValueError)
-    truth = np.asarray(truth, dtype=float)
-    if truth.ndim != 1 or not np.isfinite(truth).all():
-        raise DataError("truth must be a finite vector with one value per patient")
+    truth = real_vector(truth, "truth")
     if isinstance(draws, xr.DataArray) and draws.ndim < 2 or (
             not isinstance(draws, xr.DataArray) and np.ndim(draws) < 2):
         raise DataError("draws must be posterior draws (..., patient), not one value per "
                         "patient: coverage is the share of the draws' intervals that hold "
                         "the truth")
     rows, _ = as_rows(draws, truth.size, name="draws", against="truth")
+    if rows.shape[0] < MIN_COVERAGE_DRAWS:
+        raise DataError(f"draws has {rows.shape[0]} draw per patient; an interval needs at "
+                        f"least {MIN_COVERAGE_DRAWS} draws (one draw gives a point, which "
+                        "covers nothing), and its coverage is biased down below "
+                        f"{_full_range_draws(ci_prob)} draws for ci_prob={ci_prob}")
+    if rows.shape[0] < _full_range_draws(ci_prob):
+        s = rows.shape[0]
+        warnings.warn(f"coverage from {s} draws per patient is biased down: even the range "
+                      f"of {s} draws holds the truth with probability (S-1)/(S+1) = "
+                      f"{(s - 1) / (s + 1):.3f} < ci_prob = {ci_prob} for a calibrated "
+                      f"posterior; use at least {_full_range_draws(ci_prob)} draws",
+                      DataWarning, stacklevel=2)
     lo, hi = np.quantile(rows, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
     return float(np.mean((truth >= lo) & (truth <= hi)))
+
+
+#: Fewest draws per patient :func:`coverage` accepts (one draw is not an interval).
+MIN_COVERAGE_DRAWS = 2
+
+
+def _full_range_draws(ci_prob: float) -> int:
+    """Fewest draws S whose range holds a calibrated truth with probability
+    (S-1)/(S+1) >= ci_prob: S >= (1 + p)/(1 - p) (39 for 0.95)."""
+    return int(np.ceil((1 + ci_prob) / (1 - ci_prob) - 1e-9))
 
 
 # --------------------------------------------------------------------------- one table
@@ -647,13 +547,33 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
     ------
     DataError
         Inputs rejected by the metrics (non-binary ``y``/``treatment``, a missing arm,
+        ``ite``, ``ite_new``, ``truth`` or ``truth_new`` not finite real numbers — text
+        such as ``"0.1"`` and bools are refused, naming the argument and patient —,
         shapes that do not match, a calibration group without one arm, an undefined
-        c-for-benefit).
+        c-for-benefit, fewer than 2 draws for a coverage).
+    ValueError
+        ``ci_prob`` not a number in (0, 1), or a bad option of a metric (e.g.
+        ``n_resamples < 1``).
+
+    Warns
+    -----
+    DataWarning
+        Too few draws for an unbiased coverage (:func:`coverage`).
     """
     y, z = check_outcomes(y, treatment)
-    draws = np.asarray(ite, dtype=float).reshape(-1, y.size)
+    draws, _ = as_rows(np.asarray(ite) if isinstance(ite, xr.DataArray) else ite, y.size,
+                       name="ite")
     benefit = benefit_from_ite(draws, outcome)
     point = benefit.mean(axis=0)
+    # every argument checked before any metric is computed
+    check_ci_prob(ci_prob, error=ValueError)
+    if truth is not None:
+        truth = real_vector(truth, "truth", n=y.size)
+    if truth_new is not None:
+        truth_new = real_vector(truth_new, "truth_new", n=y.size)
+    if ite_new is not None:
+        ite_new, _ = as_rows(np.asarray(ite_new) if isinstance(ite_new, xr.DataArray)
+                             else ite_new, y.size, name="ite_new")
     rng = as_rng(random_state)
     # E-for-benefit replays the matching of c-for-benefit on a copy of the generator, so
     # both score the same pairs and ``rng`` advances exactly as without it
@@ -683,13 +603,11 @@ def metric_table(y: ArrayLike, treatment: ArrayLike, ite: ArrayLike, *,
         add("autoc", r_point.autoc, r_draws.autoc)
         add("qini", r_point.qini, r_draws.qini)
     if truth is not None:
-        truth = np.asarray(truth, dtype=float)
         add("mse", mse(draws.mean(axis=0), truth), mse(draws, truth))
         add("ci_coverage", coverage(draws, truth, ci_prob=ci_prob))
     if ite_new is not None and (truth_new is not None or truth is not None):
-        target = truth if truth_new is None else np.asarray(truth_new, dtype=float)
-        add("pi_coverage", coverage(np.asarray(ite_new, dtype=float).reshape(-1, y.size),
-                                    target, ci_prob=ci_prob))
+        target = truth if truth_new is None else truth_new
+        add("pi_coverage", coverage(ite_new, target, ci_prob=ci_prob))
     pol_point = policy_metrics(y, z, point)
     pol_draws = policy_metrics(y, z, benefit)
     for key in ("pape", "pape_se", "gain_vs_treat_all", "gain_vs_treat_none",

@@ -34,6 +34,7 @@ from bayes_hte.evaluation._inputs import (
     check_outcomes,
     count_option,
     posterior_row,
+    real_array,
 )
 
 __all__ = ["RankAverageEffect", "benefit_scores", "rate"]
@@ -115,6 +116,30 @@ def benefit_scores(y: ArrayLike, treatment: ArrayLike, *, strata: ArrayLike | No
 
 
 # --------------------------------------------------------------------------- TOC / RATE
+def tie_runs(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The run of equal values each position of sorted rows belongs to.
+
+    Parameters
+    ----------
+    v : ndarray, shape (m, n)
+        Rows of sorted values.
+
+    Returns
+    -------
+    (ndarray, ndarray), each of shape (m, n)
+        The first position of each entry's run of ties and one past its last.
+    """
+    m, n = v.shape
+    pos = np.broadcast_to(np.arange(n), (m, n))
+    new = np.ones((m, n), dtype=bool)
+    new[:, 1:] = v[:, 1:] != v[:, :-1]
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+    last = np.ones((m, n), dtype=bool)
+    last[:, :-1] = new[:, 1:]
+    end = np.minimum.accumulate(np.where(last, pos + 1, n)[:, ::-1], axis=1)[:, ::-1]
+    return start, end
+
+
 def _sorted_tie_averaged(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Scores sorted by decreasing priority per row, each tie group replaced by its mean
     (so that the order within ties does not matter, as grf's ``estimate_rate``)."""
@@ -123,13 +148,7 @@ def _sorted_tie_averaged(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
     g = scores[order]
     m, n = v.shape
     csum = np.concatenate([np.zeros((m, 1)), np.cumsum(g, axis=1)], axis=1)
-    pos = np.broadcast_to(np.arange(n), (m, n))
-    new = np.ones((m, n), dtype=bool)
-    new[:, 1:] = v[:, 1:] != v[:, :-1]
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)          # group start
-    last = np.ones((m, n), dtype=bool)
-    last[:, :-1] = new[:, 1:]
-    end = np.minimum.accumulate(np.where(last, pos + 1, n)[:, ::-1], axis=1)[:, ::-1]
+    start, end = tie_runs(v)
     rows_i = np.arange(m)[:, None]
     mean = (csum[rows_i, end] - csum[rows_i, start]) / (end - start)
     return mean
@@ -357,8 +376,10 @@ def rate(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     ------
     DataError
         Non-binary ``y`` or ``treatment``, a missing arm or a stratum without one arm,
-        non-finite benefit, fewer than 4 patients with ``n_bootstrap > 0``, or a bad
-        ``q`` grid.
+        benefit that is not finite real numbers, fewer than 4 patients with
+        ``n_bootstrap > 0``, or a bad ``q`` grid (not finite real numbers — text such as
+        ``"0.5"`` and bools are refused —, not increasing, not in (0, 1], not ending at
+        1).
     ValueError
         ``n_bootstrap < 0``.
 
@@ -374,7 +395,7 @@ def rate(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
     scores = benefit_scores(y, z, strata=strata)
-    grid = np.asarray(q, dtype=float).ravel()
+    grid = real_array(q, "q").ravel()
     if (grid.size == 0 or not np.isfinite(grid).all() or (np.diff(grid) <= 0).any()
             or grid[0] <= 0 or abs(grid[-1] - 1) > 1e-12):
         raise DataError(f"q must be increasing fractions in (0, 1] ending at 1, got {q!r}")

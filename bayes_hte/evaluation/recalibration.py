@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 from scipy.special import expit
 
 from bayes_hte.errors import DataError
+from bayes_hte.evaluation._inputs import as_rows, binary_vector, count_option, real_option
 
 __all__ = ["recalibrate_intercept"]
 
@@ -40,13 +41,14 @@ def recalibrate_intercept(offset: ArrayLike, y: ArrayLike, *, max_iter: int = 10
     Parameters
     ----------
     offset : array_like, shape (m, n) or (n,)
-        Linear predictors (log-odds) of the ``n`` patients, one row per posterior draw.
+        Linear predictors (log-odds) of the ``n`` patients, one row per posterior draw;
+        finite real numbers.
     y : array_like, shape (n,)
-        Observed binary outcome (0/1).
+        Observed binary outcome (0/1, or bool).
     max_iter : int
-        Maximum number of Newton steps.
+        Maximum number of Newton steps (an integer >= 1).
     tol : float
-        Stop when every row's step is smaller than this (log-odds).
+        Stop when every row's step is smaller than this (log-odds; a number > 0).
 
     Returns
     -------
@@ -56,10 +58,21 @@ def recalibrate_intercept(offset: ArrayLike, y: ArrayLike, *, max_iter: int = 10
     Raises
     ------
     DataError
-        When ``y`` has no events or only events (the shift is infinite).
+        ``y`` not 0/1 (text such as ``"1"`` is refused), ``offset`` not finite real
+        numbers (text and bools are refused, naming the patient), ``offset`` with a
+        different number of patients than ``y`` or more than two dimensions, or ``y``
+        with no events or only events (the shift is infinite).
+    ValueError
+        ``max_iter`` not an integer >= 1, or ``tol`` not a number > 0.
     """
-    y = np.asarray(y, dtype=float)
-    offset = np.atleast_2d(np.asarray(offset, dtype=float))
+    y = binary_vector(y, "y").astype(float)
+    if np.ndim(offset) > 2:
+        raise DataError(f"offset must be (n,) or (m, n), got shape {np.shape(offset)}")
+    offset, _ = as_rows(offset, y.size, name="offset")
+    max_iter = count_option(max_iter, "max_iter", low=1)
+    tol = real_option(tol, "tol")
+    if tol <= 0:
+        raise ValueError(f"tol must be a number > 0, got {tol!r}")
     events = y.sum()
     if events == 0 or events == y.size:
         raise DataError(f"cannot recalibrate the intercept: the held-out patients have "

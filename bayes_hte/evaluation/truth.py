@@ -23,13 +23,23 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from bayes_hte.comparators.results import check_ci_prob
+from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError
 
 METRICS = ("correlation", "rmse", "mae", "bias", "coverage", "mean_width")
 
 
 def _as_float(values, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
+    """``values`` (n, ...) as floats: text (even ``"0.1"``), bools, complex numbers and
+    non-finite values are DataErrors naming the patient (axis 0)."""
+    arr, not_number = real_values(values)
+    if not_number.any():
+        where = np.argwhere(not_number)[0]
+        value = np.asarray(values, dtype=object)[tuple(where)]
+        place = ("" if arr.ndim == 0 else f" at patient {where[0]}"
+                 + (f", replicate {tuple(int(i) for i in where[1:])}" if where.size > 1 else ""))
+        raise DataError(f"{name} must be numbers: {value!r}{place} is not "
+                        f"({int(not_number.sum())} such entries)")
     if arr.ndim == 0:
         raise DataError(f"{name} must have one value per patient, got a scalar")
     if not np.isfinite(arr).all():
@@ -68,8 +78,9 @@ def accuracy_metrics(estimate: ArrayLike, truth: ArrayLike, *, lower: ArrayLike 
     Raises
     ------
     DataError
-        Shapes differ, fewer than 3 patients, non-finite values, a constant estimate or
-        truth (correlation undefined), or ``lower > upper``.
+        Values that are not real numbers (text such as ``"0.1"``, bools), shapes that
+        differ, fewer than 3 patients, non-finite values, a constant estimate or truth
+        (correlation undefined), or ``lower > upper``.
     """
     est = _as_float(estimate, "estimate")
     tru = _as_float(truth, "truth")
@@ -134,9 +145,9 @@ def cate_accuracy(values: xr.DataArray, truth: ArrayLike, *, ci_prob: float = 0.
     Raises
     ------
     DataError
-        ``values`` not a DataArray or without the dims (chain, draw, ``dim``),
-        ``truth`` not of length ``values.sizes[dim]``, or the failures of
-        :func:`accuracy_metrics`.
+        ``values`` not a DataArray of real numbers or without the dims (chain, draw,
+        ``dim``), ``truth`` not real numbers (text, bools) or not of length
+        ``values.sizes[dim]``, or the failures of :func:`accuracy_metrics`.
     ValueError
         ``ci_prob`` not in (0, 1).
     """
@@ -146,8 +157,10 @@ def cate_accuracy(values: xr.DataArray, truth: ArrayLike, *, ci_prob: float = 0.
     missing = {"chain", "draw", dim} - set(values.dims)
     if missing:
         raise DataError(f"values lack dims {sorted(missing)}; expected (chain, draw, {dim})")
+    if values.dtype.kind not in "iuf":
+        raise DataError(f"values must be draws of real numbers, got dtype {values.dtype}")
     check_ci_prob(ci_prob, error=ValueError)
-    truth = np.asarray(truth, dtype=float)
+    truth = _as_float(truth, "truth")
     if truth.shape != (values.sizes[dim],):
         raise DataError(f"truth has shape {truth.shape} but values have {values.sizes[dim]} "
                         f"entries along {dim!r}")

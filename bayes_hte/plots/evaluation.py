@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_hte.errors import DataError
 from bayes_hte.evaluation.metrics import BENEFIT_METRICS, METRICS
 
 if TYPE_CHECKING:
@@ -238,6 +239,9 @@ def plot_metric_forest(
     ------
     ValueError
         If the table has no rows for any of ``selections``.
+    DataError
+        One of ``metrics`` is not a metric of the table (the message lists those there
+        are); a :class:`ValueError` too.
     """
     table = comparison if isinstance(comparison, pd.DataFrame) else comparison.table
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
@@ -250,6 +254,10 @@ def plot_metric_forest(
         metrics = [m for m in [*METRICS, *BENEFIT_METRICS, "elpd_loo"]
                    if m in present and m != "pape_se"]
     metrics = list(metrics)
+    present = list(dict.fromkeys(table["metric"]))
+    unknown = [m for m in metrics if m not in present]
+    if unknown:
+        raise DataError(f"unknown metric {unknown[0]!r}; metrics: {present}")
     models = list(dict.fromkeys(table["model"]))
     ncols = min(ncols, len(metrics))
     nrows = int(np.ceil(len(metrics) / ncols))

@@ -43,6 +43,15 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise DataError(f"{what} lacks the column(s) {missing}")
 
 
+def _known(frame: pd.DataFrame, column: str, wanted: Sequence, what: str) -> None:
+    """Raise a DataError naming the first of ``wanted`` that is not a value of
+    ``frame[column]``, with the values there are (blank and missing ones left out)."""
+    present = [v for v in pd.unique(frame[column]) if not pd.isna(v) and v != ""]
+    for value in wanted:
+        if not any(value == p for p in present):
+            raise DataError(f"unknown {what} {value!r}; {what}s: {present}")
+
+
 def _method_colors(methods: Sequence[str]) -> dict[str, tuple]:
     cmap = plt.get_cmap("tab10")
     return {m: cmap(i % 10) for i, m in enumerate(methods)}
@@ -146,10 +155,16 @@ def plot_performance(
     Raises
     ------
     DataError
-        ``perf`` lacks a column, or has no row for ``measure`` (or the chosen estimands
-        and methods).
+        ``perf`` lacks a column; ``measure``, one of ``estimands`` or one of ``methods``
+        is not in ``perf`` (the message lists those there are); or ``perf`` has no row
+        for ``measure`` with the chosen estimands and methods.
     """
     _require(perf, ("method", "estimand", "measure", "value", "mcse"), "perf")
+    _known(perf, "measure", [measure], "measure")
+    if estimands is not None:
+        _known(perf, "estimand", list(estimands), "estimand")
+    if methods is not None:
+        _known(perf, "method", list(methods), "method")
     cols = list(perf.columns)
     factors = cols[: cols.index("method")]
     rows = perf[perf["measure"] == measure]
@@ -279,11 +294,15 @@ def plot_zip(
     Raises
     ------
     DataError
-        ``estimates`` lacks a column, a requested scenario is absent, or the method has
-        no usable interval for the estimand in a scenario.
+        ``estimates`` lacks a column, ``method`` or ``estimand`` is not in it (the
+        message lists those there are), a requested scenario is absent, or the method
+        has no usable interval for the estimand in a scenario (e.g. every replicate
+        failed).
     """
     _require(estimates, ("scenario", "method", "estimand", "truth", "estimate", "se",
                          "ci_low", "ci_high", "error"), "estimates")
+    _known(estimates, "method", [method], "method")
+    _known(estimates, "estimand", [estimand], "estimand")
     scenarios, factors = _scenarios(estimates, scenario)
     rows = estimates[_successful(estimates) & (estimates["method"] == method)
                      & (estimates["estimand"] == estimand)]
@@ -396,11 +415,15 @@ def plot_estimates(
     Raises
     ------
     DataError
-        ``estimates`` lacks a column, a requested scenario is absent, or no method has a
-        finite estimate of ``estimand``.
+        ``estimates`` lacks a column, ``estimand`` or one of ``methods`` is not in it
+        (the message lists those there are), a requested scenario is absent, or no
+        method has a finite estimate of ``estimand``.
     """
     _require(estimates, ("scenario", "method", "estimand", "truth", "estimate", "error"),
              "estimates")
+    _known(estimates, "estimand", [estimand], "estimand")
+    if methods is not None:
+        _known(estimates, "method", list(methods), "method")
     scenarios, factors = _scenarios(estimates, scenario)
     ok = _successful(estimates)
     meth = list(methods) if methods is not None else list(pd.unique(estimates["method"]))

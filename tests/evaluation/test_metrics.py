@@ -346,9 +346,10 @@ _B = _RNG.normal(size=_N)
      r"non-finite values at draw 2, patient 7 \(1 entries; patients \[7\]\)"),
     (lambda: mse(_B, _B[:-1]), DataError, r"estimate has 40 patients .* but truth has 39"),
     (lambda: coverage(_B, _B), DataError, r"draws must be posterior draws"),
-    # a predicted benefit that does not vary between groups has no calibration slope
+    # a predicted benefit that does not vary has no groups (ties stay together), no slope
     (lambda: calibration_for_benefit(_Y, _Z, np.zeros(_N), groups=4), DataError,
-     r"the same mean in all 4 calibration groups"),
+     r"the same for all 40 patients \(0\): tied benefits are kept in one calibration "
+     r"group.*fewer groups do not help"),
 ])
 def test_bad_inputs_and_options_are_refused(call, error, match):
     with pytest.raises(error, match=match):

@@ -237,6 +237,11 @@ def test_metric_forest_reads_the_tidy_table_too(inputs):
     fig = plots.plot_metric_forest(inputs.comparison.table, metrics=["mse"])
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["mse"]
     plt.close(fig)
+    # an unknown metric is named (it had drawn an empty panel)
+    open_before = plt.get_fignums()
+    with pytest.raises(DataError, match=r"unknown metric 'c_index'; metrics: \['c_for_benefit'"):
+        plots.plot_metric_forest(inputs.comparison.table, metrics=["mse", "c_index"])
+    assert plt.get_fignums() == open_before
     with pytest.raises(ValueError, match="no calibration tables"):
         plots.plot_calibration(inputs.comparison, validation="kfold")
 

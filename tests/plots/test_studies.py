@@ -85,8 +85,13 @@ def test_plot_performance_draws_value_and_mc_bars(perf, tmp_path):
 
 
 def test_plot_performance_errors(perf):
-    with pytest.raises(DataError, match="no rows for measure 'rmse'"):
+    with pytest.raises(DataError, match=r"unknown measure 'rmse'; measures: \['thetamean', "):
         plot_performance(perf, measure="rmse")
+    # an unknown estimand or method is named, not silently left out
+    with pytest.raises(DataError, match=r"unknown estimand 'nope'; estimands: \['mu', 'tau'\]"):
+        plot_performance(perf, measure="bias", estimands=["mu", "nope"])
+    with pytest.raises(DataError, match=r"unknown method 'nope'; methods: \['FE', 'DL', "):
+        plot_performance(perf, measure="bias", methods=["nope"])
     with pytest.raises(DataError, match="mcse"):
         plot_performance(perf.drop(columns="mcse"), measure="bias")
 
@@ -160,8 +165,17 @@ def test_plot_zip_draws_one_sided_intervals_to_the_edge(estimates):
 def test_plot_zip_errors(estimates):
     with pytest.raises(DataError, match="scenario \\[7\\]"):
         plot_zip(estimates, method="FE", estimand="mu", scenario=7)
-    with pytest.raises(DataError, match="no usable interval"):
+    # an unknown name is named as such, with the names there are
+    with pytest.raises(DataError, match=r"unknown method 'nope'; methods: "
+                                        r"\['FE', 'DL', 'biased'\]"):
         plot_zip(estimates, method="nope", estimand="mu")
+    with pytest.raises(DataError, match=r"unknown estimand 'nope'; estimands: \['mu', 'tau'\]"):
+        plot_zip(estimates, method="FE", estimand="nope")
+    # a known method without a usable interval (every replicate failed)
+    failed = estimates.assign(error=np.where(estimates["method"] == "DL", "boom", ""))
+    with pytest.raises(DataError, match="method 'DL' has no usable interval for estimand "
+                                        "'mu' in scenario 0"):
+        plot_zip(failed, method="DL", estimand="mu")
     with pytest.raises(DataError, match="ci_low"):
         plot_zip(estimates.drop(columns="ci_low"), method="FE", estimand="mu")
 
@@ -180,6 +194,10 @@ def test_plot_estimates_marks_truth_and_counts_failures(estimates, tmp_path):
     fig = plot_estimates(estimates, estimand="mu", methods=["DL"], scenario=1, title="mu")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["DL (n=200)"]
     plt.close(fig)
-    with pytest.raises(DataError, match="no finite estimate"):
+    with pytest.raises(DataError, match=r"unknown estimand 'nope'; estimands: \['mu', 'tau'\]"):
         plot_estimates(estimates, estimand="nope")
+    with pytest.raises(DataError, match=r"unknown method 'nope'; methods: \['FE', 'DL', "):
+        plot_estimates(estimates, estimand="mu", methods=["DL", "nope"])
+    with pytest.raises(DataError, match="no finite estimate"):
+        plot_estimates(estimates.assign(estimate=np.nan), estimand="mu")
     assert plt.get_fignums() == open_before  # a failed call leaves no figure open
