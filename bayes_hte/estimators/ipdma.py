@@ -28,7 +28,9 @@ from bayes_hte.estimators.base import IPDEstimator
 from bayes_hte.estimators.ipd_aggregate import AggregateTrialsMixin
 from bayes_hte.inference import ATTR_SAMPLING, check_memory, fit, resolve_sampler
 from bayes_hte.models.ipdma import ARMS, build_ipdma_model
-from bayes_hte.models.survival import build_ipdma_survival_model
+from bayes_hte.models.ipdma import default_priors as ipdma_default_priors
+from bayes_hte.models.priors import resolve_priors
+from bayes_hte.models.survival import build_ipdma_survival_model, survival_priors
 from bayes_hte.options import (
     Baseline,
     DataReduction,
@@ -114,8 +116,9 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
     Raises
     ------
     ValueError
-        An option outside its allowed values, or a time-to-event option for a binary
-        outcome.
+        An option outside its allowed values, a time-to-event option for a binary
+        outcome, or a prior for a parameter the structure does not have (or an invalid
+        prior), checked when the model is made.
 
     Notes
     -----
@@ -172,6 +175,24 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
             parameterization=parameterization, model_options=self.model_options,
             data_reduction=data_reduction)
         self.priors = dict(priors or {})
+        # checked now, not at the fit: a grid of models (a spec, compare_ite_models)
+        # failed on a prior name after fitting the models before it
+        resolve_priors(self.default_priors(), self.priors,
+                       family=f"ipdma/{self.heterogeneity}/{self.learner}")
+
+    def default_priors(self) -> dict:
+        """The structure's default priors by parameter name (before ``priors``).
+
+        Returns
+        -------
+        dict of str to dict
+            ``bayes_hte.models.ipdma.default_priors`` (binary outcome) or
+            ``bayes_hte.models.survival.survival_priors`` (time to event).
+        """
+        o = self.options
+        if o.outcome == "binary":
+            return ipdma_default_priors(o.heterogeneity, o.learner)
+        return survival_priors(o.heterogeneity, o.learner, o.baseline)
 
     # the options users read back (str)
     heterogeneity = _option("heterogeneity", "The between-trial structure.")
@@ -213,8 +234,6 @@ class IPDMetaModel(AggregateTrialsMixin, IPDEstimator):
         ------
         DataError
             Not an ``IPDData``, wrong outcome type, too few studies for the structure.
-        ValueError
-            A prior for a parameter the structure does not have.
         """
         self._check_data(data)
         if self.outcome == "binary":

@@ -183,6 +183,42 @@ def make_dist(spec: PriorSpec, *, shape: int | Sequence[int] | None = None
     return getattr(pm, spec["dist"]).dist(**params, **_shape_kwargs(None, shape))
 
 
+def priors_for_models(priors: Mapping | None, defaults: Mapping) -> dict:
+    """Priors given once for several models (e.g. every learner of a grid): each model
+    gets those of its own parameters.
+
+    A T-learner has no treatment effect ``gamma``, an S-learner no arm-specific
+    intercepts: a prior named once for both applies where the parameter exists.
+
+    Parameters
+    ----------
+    priors : mapping of str to dict, or None
+        Prior overrides by parameter name.
+    defaults : mapping of model key to dict
+        Each model's default priors (their names are the model's parameters).
+
+    Returns
+    -------
+    dict
+        Model key -> the overrides of ``priors`` that name one of its parameters.
+
+    Raises
+    ------
+    ValueError
+        A name in ``priors`` that no model has (naming the models' parameters).
+    """
+    priors = dict(priors or {})
+    known = set().union(*(set(d) for d in defaults.values())) if defaults else set()
+    unknown = sorted(name for name in priors
+                     if name not in known and RENAMED_PRIORS.get(name) not in known)
+    if unknown:
+        raise ValueError(f"no model has the parameter(s) {unknown} to set a prior on; the "
+                         f"models' priors are {sorted(known)}")
+    return {key: {name: spec for name, spec in priors.items()
+                  if name in d or RENAMED_PRIORS.get(name) in d}
+            for key, d in defaults.items()}
+
+
 def priors_to_json(priors: PriorDict) -> str:
     """Serialise resolved priors for the posterior's attributes.
 

@@ -12,6 +12,8 @@ Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`)::
 
     [priors]                                             # per structure, or "all"
     random_intercept = { tau_alpha = { dist = "HalfNormal", sigma = 0.5 } }
+    # each model takes the priors of its own parameters (a T-learner has no gamma); a
+    # name that no model of the structure has is refused before the first fit
 
     [evaluation]                                         # optional
     compare = true            # c-for-benefit, calibration, PAPE, ... per model
@@ -38,6 +40,7 @@ from bayes_hte.data.ipd import IPDData
 from bayes_hte.errors import DataError
 from bayes_hte.estimators import IPDMetaModel
 from bayes_hte.inference import large_arrays_on_heap
+from bayes_hte.models.priors import priors_for_models
 from bayes_hte.options import check_sampler_settings
 from bayes_hte.report import Report
 from bayes_hte.runners.base import Log, Runner, load_ipd
@@ -168,10 +171,21 @@ class IPDMARunner(Runner):
         fitted: dict[str, IPDMetaModel] = {}
         grid = [dict(heterogeneity=het, learner=learner,
                      outcome=model.get("outcome", data.outcome_type),
-                     priors=priors.get(het, priors.get("all", {})),
                      parameterization=model["parameterization"], **options)
                 for het in hets for learner in learners]
-        models = [IPDMetaModel(**settings) for settings in grid]
+        # a structure's priors (else "all") for both learners: each model takes those of
+        # its own parameters; every name is checked before the first fit
+        defaults = [IPDMetaModel(**g).default_priors() for g in grid]
+        keys = [g["heterogeneity"] if g["heterogeneity"] in priors else "all" for g in grid]
+        try:
+            for key in set(keys):
+                group = [k for k, kk in enumerate(keys) if kk == key]
+                own = priors_for_models(priors.get(key, {}), {k: defaults[k] for k in group})
+                for k in group:
+                    grid[k]["priors"] = own[k]
+            models = [IPDMetaModel(**settings) for settings in grid]
+        except ValueError as err:
+            raise SpecError(f"[priors] {err}") from err
         self._start_iecv(data, models, truth)  # unfitted copies, before the fits below
         for k, (settings, m) in enumerate(zip(grid, models, strict=True), start=1):
             label = f"[{k}/{len(grid)}] {m.label}"

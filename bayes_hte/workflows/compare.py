@@ -83,6 +83,7 @@ from bayes_hte.evaluation.metrics import (
     calibration_for_benefit,
     metric_table,
 )
+from bayes_hte.models.priors import priors_for_models
 from bayes_hte.options import (
     CV,
     HETEROGENEITY,
@@ -611,7 +612,9 @@ def compare_ite_models(
     outcome : {"binary", "time_to_event"}, optional
         Default: the data's outcome type.
     priors : mapping, optional
-        Prior overrides passed to every model.
+        Prior overrides by parameter name for every model: each model takes those of
+        its own parameters (a T-learner has no ``gamma``); a name no model has is a
+        ``ValueError`` before any fit.
     baseline, cuts, n_intervals, horizon
         Time-to-event options of the models (:class:`~bayes_hte.IPDMetaModel`);
         ``None`` keeps the model's default.
@@ -665,12 +668,16 @@ def compare_ite_models(
     lrs = [learner] if isinstance(learner, str) else list(learner)
     log = log or (lambda msg: None)
     fitted = {}
+    options = dict(outcome=outcome or data.outcome_type, baseline=baseline, cuts=cuts,
+                   n_intervals=n_intervals, horizon=horizon)
+    # one set of priors for every model: each gets those of its own parameters, and a
+    # name that no model has is refused before any fit
+    own = priors_for_models(priors, {
+        (het, lr): IPDMetaModel(heterogeneity=het, learner=lr, **options).default_priors()
+        for het in hets for lr in lrs})
     for het in hets:
         for lr in lrs:
-            m = IPDMetaModel(heterogeneity=het, learner=lr,
-                             outcome=outcome or data.outcome_type, priors=priors,
-                             baseline=baseline, cuts=cuts, n_intervals=n_intervals,
-                             horizon=horizon)
+            m = IPDMetaModel(heterogeneity=het, learner=lr, priors=own[(het, lr)], **options)
             log(f"fitting {m.label}...")
             with warnings.catch_warnings(record=True) as caught, convergence_warnings(False):
                 warnings.simplefilter("always")  # the health is logged and tabulated
