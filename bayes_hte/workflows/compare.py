@@ -336,6 +336,20 @@ class ITEComparison:
 
 
 # --------------------------------------------------------------------------- evaluation
+def _check_same_data(label: str, own: IPDData, data: IPDData) -> None:
+    """DataError unless ``data`` holds the patients ``label`` was fitted on (its ITEs
+    are those patients')."""
+    same = (own is data or (own.n_patients == data.n_patients
+                            and np.array_equal(own.y, data.y) and np.array_equal(own.z, data.z)
+                            and list(own.study_labels) == list(data.study_labels)
+                            and np.array_equal(own.study_idx, data.study_idx)))
+    if not same:
+        raise DataError(f"model {label!r} was fitted on other data ({own.n_patients} "
+                        f"patients) than the data given ({data.n_patients}): the models are "
+                        "scored on the patients they were fitted on; for other patients "
+                        "use m.ite(newdata) and the metric functions of bayes_hte.evaluation")
+
+
 def evaluate_models(
     fitted: Mapping[str, IPDMetaModel],
     data: IPDData,
@@ -415,8 +429,9 @@ def evaluate_models(
     Raises
     ------
     DataError
-        ``data`` is not an ``IPDData``; a truth that is not a column, has the wrong
-        length or non-finite values; data that cannot be cross-validated.
+        ``data`` is not an ``IPDData`` or not the data a model was fitted on; a truth
+        that is not a column, has the wrong length or non-finite values; data that
+        cannot be cross-validated.
     ValueError
         No models, an unfitted model, ``cv`` not one of ``"iecv"``, ``"none"``,
         ``None``, or a ``cv_result`` of other models or data.
@@ -440,6 +455,7 @@ def evaluate_models(
     for label, m in fitted.items():
         if getattr(m, "idata", None) is None:
             raise ValueError(f"model {label!r} is not fitted")
+        _check_same_data(label, m.data, data)
         het, lr = _label_parts(m, label)
         sampling, health[label] = _sampling_rows(label, m, log,
                                                  (diagnostics_tables or {}).get(label))

@@ -104,6 +104,17 @@ def test_truth_errors(small_fitted, small_data):
         evaluate_models(small_fitted, small_data, cv="kfold", loo=False)
     with pytest.raises(DataError, match="expected an IPDData"):
         bh.compare_ite_models(small_data.frame, heterogeneity="naive", learner="s")
+    # data other than the fitted data: was numpy's "boolean index did not match"
+    other = bh.IPDData.from_frame(small_data.frame.iloc[:200], outcome="y", treatment="treat",
+                                  study="trial", covariates=list(small_data.covariates))
+    with pytest.raises(DataError, match=r"model 'NA-S' was fitted on other data \(\d+ "
+                                        r"patients\) than the data given \(200\)"):
+        evaluate_models(small_fitted, other, cv="none", loo=False)
+    # the same patients in a new container are the same data
+    again = bh.IPDData.from_frame(small_data.frame, outcome="y", treatment="treat",
+                                  study="trial", covariates=list(small_data.covariates))
+    evaluate_models({"NA-S": small_fitted["NA-S"]}, again, cv="none", loo=False,
+                    max_draws=50)
 
 
 def test_compare_ite_models_end_to_end(small_data, cv_fast, tmp_path):
