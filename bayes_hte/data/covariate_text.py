@@ -98,6 +98,7 @@ def check_text_covariate(df: pd.DataFrame, col: str) -> None:
             "with pd.to_numeric"
         )
     _mixed_numbers_and_text(s, col, df.index)  # few codes, with a marker or with text
+    _text_spellings(s, col, df.index)
     if n_levels > max(MAX_NUMERIC_CODES, len(s) // 2):
         raise DataError(
             f"covariate {col!r} has {n_levels} distinct text values in {len(s)} rows: as "
@@ -105,6 +106,35 @@ def check_text_covariate(df: pd.DataFrame, col: str) -> None:
             "about one per patient. Is it an identifier? Leave it out of the covariates, "
             "or group its values"
         )
+
+
+def _text_spellings(s: pd.Series, col: str, index: pd.Index) -> None:
+    """Refuse text levels that are a missing-value code (``"NA"``, ``""``: it would be a
+    level of its own, maybe the reference) or that differ only by surrounding spaces or
+    by case (``"mild"``, ``" mild"``, ``"Mild"``: one patient's typo would make a level,
+    maybe the reference), as the study column's labels are checked."""
+    objs = s.to_numpy(dtype=object)
+    is_text = np.array([isinstance(v, str) for v in objs])
+    if not is_text.any():
+        return
+    marker = is_text & np.array([str(v).strip().lower() in MISSING_CODES for v in objs])
+    if marker.any():
+        raise DataError(f"covariate {col!r} has the missing-value code(s) "
+                        f"{', '.join(sorted(set(map(repr, objs[marker])))[:3])} at "
+                        f"{format_rows(index[marker])}: as text it would become a level of "
+                        "its own. Mark missing values as NaN (then impute or remove those "
+                        "rows)")
+    spellings: dict[str, list[str]] = {}
+    for v in dict.fromkeys(objs[is_text]):
+        spellings.setdefault(v.strip().casefold(), []).append(v)
+    clash = next((g for g in spellings.values() if len(g) > 1), None)
+    if clash:  # the rows of the rarer spellings
+        common = max(clash, key=lambda v: int((s == v).sum()))
+        rows = index[(s.isin(clash) & (s != common)).to_numpy()]
+        raise DataError(f"covariate {col!r} has levels that differ only by spaces or case "
+                        f"({', '.join(map(repr, clash))}, at {format_rows(rows)}): they would "
+                        "be different levels. Strip the spaces and unify the case (or name "
+                        "them apart)")
 
 
 def _mixed_numbers_and_text(s: pd.Series, col: str, index: pd.Index) -> None:

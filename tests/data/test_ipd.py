@@ -414,3 +414,22 @@ def test_levels_for_a_column_that_is_not_a_covariate_are_refused(frame):
     with pytest.raises(bh.DataError, match=r"levels are given for \['sexx'\], which are not "
                                            r"covariates \['age', 'sex'\]"):
         make(frame, levels={"sexx": ["F", "M"]})
+
+
+@pytest.mark.parametrize(("typo", "match"), [
+    (" mild", r"covariate 'sev' has levels that differ only by spaces or case \('mild', "
+              r"' mild', at row 7\)"),
+    ("MILD", r"differ only by spaces or case \('mild', 'MILD', at row 7\)"),
+    ("NA", r"covariate 'sev' has the missing-value code\(s\) 'NA' at row 7"),
+    ("", r"covariate 'sev' has the missing-value code\(s\) '' at row 7"),
+])
+def test_text_levels_that_are_typos_or_missing_codes_are_refused(frame, typo, match):
+    """One row's " mild" (a stray space) became its own level — the reference, sorted
+    first — and moved every ITE; so did "MILD", and a text "NA" or "" among text levels
+    (only number codes were checked for missing-value markers)."""
+    sev = pd.Series(np.where(frame["age"] > 55, "mild", "severe"), index=frame.index)
+    sev.iloc[3::4] = "moderate"
+    make(frame.assign(sev=sev), covariates=["age", "sev"])   # clean text: three levels
+    sev.loc[7] = typo
+    with pytest.raises(bh.DataError, match=match):
+        make(frame.assign(sev=sev), covariates=["age", "sev"])
