@@ -628,7 +628,41 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
             cols.append(v)
             names.append(str(c))
     X = np.column_stack(cols) if cols else np.zeros((len(df), 0))
+    if not allow_constant:
+        check_collinear(X, names)
     return CovariateEncoding(X=X, names=tuple(names), levels=levels, values=values)
+
+
+def check_collinear(X: np.ndarray, names: Sequence[str]) -> None:
+    """Refuse a design whose columns, with an intercept, are linearly dependent (``age``
+    and ``2 * age``, or a categorical's indicators and a column equal to one of them):
+    their coefficients are not identified, and the sampler would wander along the ridge.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        The encoded covariates.
+    names : sequence of str
+        Their column names.
+
+    Raises
+    ------
+    DataError
+        Naming the first column that is (to a relative 1e-9) a linear combination of the
+        intercept and the columns before it.
+    """
+    if X.shape[1] == 0:
+        return
+    Z = np.column_stack([np.ones(len(X)), X])
+    Z = Z / np.maximum(np.abs(Z).max(axis=0), np.finfo(float).tiny)  # no overflow below
+    Z = Z / np.maximum(np.linalg.norm(Z, axis=0), np.finfo(float).tiny)  # unit columns
+    r = np.abs(np.diag(np.linalg.qr(Z, mode="r")))
+    dependent = np.flatnonzero(r < 1e-9)
+    if dependent.size:
+        j = int(dependent[0]) - 1  # column of X (0: the intercept cannot be)
+        raise DataError(f"covariate column {names[j]!r} is a linear combination of the "
+                        f"intercept and {list(names[:j])} (collinear): their coefficients "
+                        "are not identified. Leave one of them out")
 
 
 #: Largest count accepted: 2**53, beyond which floats do not hold every whole number.

@@ -433,3 +433,18 @@ def test_text_levels_that_are_typos_or_missing_codes_are_refused(frame, typo, ma
     sev.loc[7] = typo
     with pytest.raises(bh.DataError, match=match):
         make(frame.assign(sev=sev), covariates=["age", "sev"])
+
+
+def test_collinear_covariates_are_refused(frame):
+    """``age`` and ``2 * age``, or a categorical with a copy of one of its indicators,
+    were accepted: the sampler wandered along the ridge (R-hat 1.24) with only the
+    generic convergence warning. glmer drops such a column; nothing is dropped here."""
+    with pytest.raises(bh.DataError, match=r"covariate column 'age2' is a linear combination "
+                                           r"of the intercept and \['age'\] \(collinear\)"):
+        make(frame.assign(age2=2 * frame["age"] + 1), covariates=["age", "age2"])
+    sev = pd.Series(np.where(frame["age"] > 55, "mild", "severe"), index=frame.index)
+    both = frame.assign(sev=sev, severe=(sev == "severe").astype(float))
+    with pytest.raises(bh.DataError, match=r"'severe' is a linear combination of the intercept "
+                                           r"and \['age', 'sev\[severe\]'\]"):
+        make(both, covariates=["age", "sev", "severe"])
+    make(frame.assign(age2=frame["age"] ** 2), covariates=["age", "age2"])   # not linear
