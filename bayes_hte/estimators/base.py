@@ -34,6 +34,7 @@ prediction for a trial outside the meta-analysis; wider intervals).
 from __future__ import annotations
 
 import json
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -45,7 +46,7 @@ import xarray as xr
 
 from bayes_hte import diagnostics, effects, sensitivity
 from bayes_hte.data.ipd import IPDData
-from bayes_hte.errors import DataError, format_rows
+from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.models.priors import priors_to_json
 from bayes_hte.options import check_seed
 
@@ -338,7 +339,16 @@ class IPDEstimator(Estimator):
 
     def _check_by(self, by: str, newdata: pd.DataFrame | None) -> pd.Series:
         """The column ``by`` of the (new) data, checked before any estimand is computed."""
+        if not isinstance(by, str):
+            raise ValueError(f"cate(by=...) takes one column name, got {by!r}; to group by "
+                             "several columns make one first, e.g. newdata = "
+                             "df.assign(group=df['a'].astype(str) + ' / ' + df['b'].astype(str))")
         frame = self._frame(newdata)
+        if by == getattr(getattr(self, "data", None), "outcome", None):
+            warnings.warn(f"cate(by={by!r}) groups patients by their outcome, which the "
+                          "treatment affects: such groups are not subgroups defined before "
+                          "treatment, and their mean ITEs are not the effects of comparable "
+                          "subgroups", DataWarning, stacklevel=3)
         if by not in frame.columns:
             raise DataError(f"cate(by={by!r}): no such column; available: "
                             f"{list(map(str, frame.columns))}")

@@ -275,6 +275,14 @@ def test_cate_and_summary(small, fitted_grid):
                                                                   "ci_high"]
     with pytest.raises(bh.DataError, match="cate\\(by='bmi'\\): no such column"):
         m.cate(by="bmi")
+    # several columns or an array: was a raw "unhashable type" TypeError
+    for by in (["x1", "trial"], np.zeros(3)):
+        with pytest.raises(ValueError, match=r"cate\(by=\.\.\.\) takes one column name"):
+            m.cate(by=by)
+    # grouping by the outcome is allowed but warned about (a post-treatment variable)
+    with pytest.warns(bh.DataWarning, match=r"cate\(by='y'\) groups patients by their "
+                                            "outcome"):
+        m.cate(by="y")
     # a continuous column is refused (one group per patient); grouped, it is a CATE
     with pytest.raises(bh.DataError, match=r"cate\(by='x1'\): the column has \d+ distinct "
                                            r"values \(a continuous variable\?\).*pd.qcut"):
