@@ -619,6 +619,9 @@ def encode_covariates(df: pd.DataFrame, covariates: Sequence[str], *,
                 cols.append((s == level).to_numpy(dtype=float))
                 names.append(f"{c}[{level}]")
         else:
+            if c in levels:  # levels of a numeric column would be ignored without a word
+                raise DataError(f"levels are given for covariate {c!r}, which is numeric; "
+                                "make it a pandas category (or text) to use levels")
             v = real_column(df, c, "covariate", allow_bool=True)
             check_finite(df, v, f"covariate {c!r}")
             if v.min() == v.max() and not allow_constant:

@@ -247,10 +247,14 @@ class Estimator:
 
         Raises
         ------
+        FileNotFoundError
+            No file at ``path``.
         ValueError
             The file holds another estimator, or a posterior lacking a free variable of
             the model its stored options and data build (a fit of a different model).
         """
+        if not Path(path).is_file():  # h5py's traceback said so in 40 lines
+            raise FileNotFoundError(f"no posterior file {str(path)!r} (saved by .save(path))")
         with xr.open_datatree(path, engine="h5netcdf") as opened:
             tree = opened.load()
         attrs = tree["posterior"].attrs

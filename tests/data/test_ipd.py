@@ -414,6 +414,15 @@ def test_levels_for_a_column_that_is_not_a_covariate_are_refused(frame):
     with pytest.raises(bh.DataError, match=r"levels are given for \['sexx'\], which are not "
                                            r"covariates \['age', 'sex'\]"):
         make(frame, levels={"sexx": ["F", "M"]})
+    # ... and so were levels of a numeric covariate
+    with pytest.raises(bh.DataError, match=r"levels are given for covariate 'age', which is "
+                                           "numeric"):
+        make(frame, levels={"age": [1, 2]})
+
+
+def test_loading_a_file_that_is_not_there(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no posterior file .*nope.nc"):
+        bh.IPDMetaModel.load(tmp_path / "nope.nc")
 
 
 @pytest.mark.parametrize(("typo", "match"), [
