@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from bayes_hte.data.checks import real_values
 from bayes_hte.errors import DataError, format_rows
-from bayes_hte.options import check_count, check_real
+from bayes_hte.options import check_count
 
 #: Predicted benefit or ITE: a vector (n,), draws (..., n) with the patient last, or an
 #: ``xarray.DataArray`` with a ``patient`` dim such as (chain, draw, patient).
@@ -197,21 +197,11 @@ def _where(index: np.ndarray) -> str:
         f"patient {patient}"
 
 
-def count_option(value: object, name: str, *, low: int, error: type = ValueError) -> int:
-    """An integer option (not a bool, not 2.5, not text) of at least ``low``."""
-    return check_count(name, value, low=low, error=error)
-
-
-def real_option(value: object, name: str) -> float:
-    """A finite real option (not a bool, not text): :func:`bayes_hte.options.check_real`."""
-    return check_real(name, value)
-
-
 def as_rng(random_state: RandomState) -> np.random.Generator:
     """A generator from a seed (an integer >= 0), a generator (used as is) or None."""
     if random_state is None or isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state)
-    return np.random.default_rng(count_option(random_state, "random_state", low=0))
+    return np.random.default_rng(check_count("random_state", random_state, low=0))
 
 
 def posterior_row(name: str, values: np.ndarray, ci_prob: float, *, sd_name: str) -> dict:

@@ -46,7 +46,6 @@ from bayes_hte.evaluation._inputs import (
     as_rng,
     as_rows,
     check_outcomes,
-    count_option,
     posterior_row,
     real_array,
 )
@@ -521,8 +520,8 @@ def e_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
-    n_resamples = count_option(n_resamples, "n_resamples", low=1)
-    n_bootstrap = count_option(n_bootstrap, "n_bootstrap", low=0)
+    n_resamples = check_count("n_resamples", n_resamples, low=1)
+    n_bootstrap = check_count("n_bootstrap", n_bootstrap, low=0)
     span, degree = _loess_options(span, degree)
     if np.ndim(grid) != 0:
         grid = real_array(grid, "grid")

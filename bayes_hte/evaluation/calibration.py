@@ -23,8 +23,9 @@ from numpy.typing import ArrayLike
 
 from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError, DataWarning
-from bayes_hte.evaluation._inputs import Draws, as_rows, check_outcomes, count_option
+from bayes_hte.evaluation._inputs import Draws, as_rows, check_outcomes
 from bayes_hte.evaluation.ranking import tie_runs
+from bayes_hte.options import check_count
 
 __all__ = ["BenefitCalibration", "calibration_for_benefit"]
 
@@ -161,7 +162,7 @@ def calibration_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, 
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
     n = y.size
-    groups = count_option(groups, "groups", low=2, error=DataError)
+    groups = check_count("groups", groups, low=2, error=DataError)
     if groups > n // 2:
         raise DataError(f"groups must be between 2 and n/2 = {n // 2}, got {groups}")
     m = rows.shape[0]

@@ -67,7 +67,6 @@ from bayes_hte.evaluation._inputs import (
     as_rows,
     binary_vector,
     check_outcomes,
-    count_option,
     real_vector,
 )
 from bayes_hte.evaluation.benefit_curve import e_for_benefit
@@ -78,7 +77,7 @@ from bayes_hte.evaluation.calibration import (  # noqa: F401 (re-exported)
 from bayes_hte.evaluation.matching import match_pairs, pair_benefit
 from bayes_hte.evaluation.policy import policy_metrics
 from bayes_hte.evaluation.ranking import rate
-from bayes_hte.options import Outcome
+from bayes_hte.options import Outcome, check_count
 
 
 # --------------------------------------------------------------------------- conventions
@@ -292,7 +291,7 @@ def c_for_benefit(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
-    n_resamples = count_option(n_resamples, "n_resamples", low=1)
+    n_resamples = check_count("n_resamples", n_resamples, low=1)
     rng = as_rng(random_state)
     values, first = [], None
     for r in range(int(n_resamples)):

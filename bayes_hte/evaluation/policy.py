@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bayes_hte.evaluation._inputs import Draws, Metric, as_rows, check_outcomes, real_option
-from bayes_hte.options import check_flag
+from bayes_hte.evaluation._inputs import Draws, Metric, as_rows, check_outcomes
+from bayes_hte.options import check_flag, check_real
 
 __all__ = ["policy_metrics"]
 
@@ -110,7 +110,7 @@ def policy_metrics(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
     """
     y, z = check_outcomes(y, treatment)
     rows, restore = as_rows(benefit, y.size)
-    threshold = real_option(threshold, "threshold")
+    threshold = check_real("threshold", threshold)
     centered = check_flag("centered", centered)
     n = y.size
     n1, n0 = z.sum(), n - z.sum()

@@ -32,10 +32,10 @@ from bayes_hte.evaluation._inputs import (
     as_rng,
     as_rows,
     check_outcomes,
-    count_option,
     posterior_row,
     real_array,
 )
+from bayes_hte.options import check_count
 
 __all__ = ["RankAverageEffect", "benefit_scores", "rate"]
 
@@ -401,7 +401,7 @@ def rate(y: ArrayLike, treatment: ArrayLike, benefit: Draws, *,
         raise DataError(f"q must be increasing fractions in (0, 1] ending at 1, got {q!r}")
     if n_bootstrap is None:
         n_bootstrap = 200 if rows.shape[0] == 1 and np.ndim(benefit) == 1 else 0
-    n_bootstrap = count_option(n_bootstrap, "n_bootstrap", low=0)
+    n_bootstrap = check_count("n_bootstrap", n_bootstrap, low=0)
     autoc, qini, toc, ate = _rate_core(rows, scores, grid)
     m, n = rows.shape
     autoc_se = qini_se = np.full(m, np.nan)

@@ -22,7 +22,8 @@ from numpy.typing import ArrayLike
 from scipy.special import expit
 
 from bayes_hte.errors import DataError
-from bayes_hte.evaluation._inputs import as_rows, binary_vector, count_option, real_option
+from bayes_hte.evaluation._inputs import as_rows, binary_vector
+from bayes_hte.options import check_count, check_real
 
 __all__ = ["recalibrate_intercept"]
 
@@ -69,8 +70,8 @@ def recalibrate_intercept(offset: ArrayLike, y: ArrayLike, *, max_iter: int = 10
     if np.ndim(offset) > 2:
         raise DataError(f"offset must be (n,) or (m, n), got shape {np.shape(offset)}")
     offset, _ = as_rows(offset, y.size, name="offset")
-    max_iter = count_option(max_iter, "max_iter", low=1)
-    tol = real_option(tol, "tol")
+    max_iter = check_count("max_iter", max_iter, low=1)
+    tol = check_real("tol", tol)
     if tol <= 0:
         raise ValueError(f"tol must be a number > 0, got {tol!r}")
     events = y.sum()

@@ -260,6 +260,8 @@ def performance(
       counts); ``bias``, ``mse`` and ``cover`` the replicates with a finite ``truth``
       (NaN, ``n_ok`` 0, for an estimand without a true value);
       ``becover``'s :math:`\bar\theta` is the mean over all :math:`n` estimates.
+      rsimsum counts ``nsim`` once, over rows with both an estimate and an SE.
+      ``n_ok`` gives the number each measure used.
     * A truth that varies between the replicates of a scenario (one that reads the data,
       e.g. the PAPE of each replicate's own rule) is not Table 6's fixed
       :math:`\theta`: the spread of the estimates would then include the truth's own.
@@ -269,8 +271,6 @@ def performance(
       the two methods' errors), ``becover`` counts :math:`l_i \le \theta_i + \mathrm{Bias}
       \le u_i`, over the replicates with a finite truth. With a constant truth these are
       Table 6's formulas.
-      rsimsum counts ``nsim`` once, over rows with both an estimate and an SE.
-      ``n_ok`` gives the number each measure used.
     * A measure that needs two replicates (``empse``, ``relerror`` and the MCSEs of
       ``bias``, ``mse``, ``modelse``) is NaN when fewer are available; every value is NaN
       with none; a ratio whose denominator is 0 (``relerror`` with EmpSE 0, the MCSE of
