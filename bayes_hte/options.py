@@ -209,10 +209,16 @@ CV = Literal["iecv", "none"]
 IPDAggregateSource = Literal["ipd_ad", "ipd_only", "all_ipd"]
 IPD_AGGREGATE_SOURCES: tuple[str, ...] = get_args(IPDAggregateSource)
 PerformanceMeasure = Literal[
-    "thetamean", "bias", "empse", "mse", "relprec", "modelse", "relerror", "cover", "becover",
-    "power"
+    "thetamean", "thetamedian", "se2mean", "se2median", "bias", "rbias", "empse", "mse",
+    "relprec", "modelse", "relerror", "cover", "becover", "power"
 ]
 PERFORMANCE_MEASURES: tuple[str, ...] = get_args(PerformanceMeasure)
+#: The measures a study's report shows unless ``[output] measures`` names others: those of
+#: Morris, White & Crowther (2019, Table 6) and the mean estimate.
+REPORT_MEASURES: tuple[str, ...] = (
+    "thetamean", "bias", "empse", "mse", "relprec", "modelse", "relerror", "cover", "becover",
+    "power",
+)
 
 
 def check_flag(name: str, value: object) -> bool:

@@ -34,6 +34,9 @@ _LABELS = {
     "relprec": "relative increase in precision (%)", "modelse": "model-based SE",
     "relerror": "relative error in model SE (%)",
     "cover": "coverage", "becover": "bias-eliminated coverage", "power": "power (CI excludes 0)",
+    "thetamedian": "median estimate", "thetamean": "mean estimate",
+    "se2mean": "mean model-based variance", "se2median": "median model-based variance",
+    "rbias": "relative bias ((estimate − truth) / truth)",
 }
 
 
@@ -137,8 +140,8 @@ def plot_performance(
         Methods to draw, in this order (default: all, in table order).
     reference : float or bool
         Vertical reference line: ``True`` draws the measure's target (0 for ``bias``,
-        ``relprec`` and ``relerror``, ``100 * ci_prob`` for ``cover`` and ``becover``,
-        none otherwise), ``False`` none, a number a line there (in the drawn units).
+        ``rbias``, ``relprec`` and ``relerror``, ``100 * ci_prob`` for ``cover`` and
+        ``becover``, none otherwise), ``False`` none, a number a line there (in the drawn units).
     ci_prob : float
         Nominal level of the methods' intervals, in (0, 1), for the coverage target.
     title : str, optional
@@ -212,7 +215,8 @@ def plot_performance(
                         color=colors[method], label=method)
         target = None
         if reference is True:
-            target = {"bias": 0.0, "relerror": 0.0, "relprec": 0.0, "cover": 100.0 * ci_prob,
+            target = {"bias": 0.0, "rbias": 0.0, "relerror": 0.0, "relprec": 0.0,
+                      "cover": 100.0 * ci_prob,
                       "becover": 100.0 * ci_prob}.get(measure)
         elif reference is not False:
             target = float(reference)
@@ -230,8 +234,8 @@ def plot_performance(
             ax.axhspan(i - 0.5, i + 0.5, color="0.96", zorder=-1)
     grid[0][ncol - 1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
                              frameon=False, title="method")
-    fig.suptitle(title if title is not None else
-                 f"{_LABELS.get(measure, measure)} ± 1.96 Monte Carlo SE")
+    bars = " ± 1.96 Monte Carlo SE" if rows["mcse"].notna().any() else " (no Monte Carlo SE)"
+    fig.suptitle(title if title is not None else f"{_LABELS.get(measure, measure)}{bars}")
     fig.tight_layout()
     return fig
 

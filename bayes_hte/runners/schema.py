@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.options import (
     HETEROGENEITY,
-    PERFORMANCE_MEASURES,
+    REPORT_MEASURES,
     check_sampler_settings,
     check_type_of_default,
 )
@@ -217,7 +217,7 @@ SCHEMA: dict[str, dict[str, dict[str, object] | None]] = {
         "methods": None,                  # [methods.<label>]: STUDY_METHOD + kind options
         "output": {"dir": UNSET,
                    "store": UNSET,        # default: <dir>/store
-                   "measures": list(PERFORMANCE_MEASURES),
+                   "measures": list(REPORT_MEASURES),
                    "figures": list(STUDY_FIGURES),
                    "dpi": 80},
     },

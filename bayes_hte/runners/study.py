@@ -37,7 +37,7 @@ Spec keys (declared in :data:`bayes_hte.runners.schema.SCHEMA`, family ``"study"
     [output]
     dir = "results/studies/<name>"      # default results/studies/<file stem>
     store = "<dir>/store"               # the Parquet store (--store overrides)
-    measures = ["cover", "bias", "empse", "modelse"]   # default: all ten
+    measures = ["cover", "bias", "empse", "modelse"]   # default: REPORT_MEASURES (ten)
     figures = ["performance", "zip", "estimates"]
 
 Methods without their own ``replicates`` run together (one task fits all of them to the
@@ -566,7 +566,8 @@ class StudyRunner(Runner):
         est = (est.assign(_rank=rank)
                   .sort_values(["scenario", "replicate", "_rank", "estimand"], kind="stable")
                   .drop(columns="_rank").reset_index(drop=True))
-        perf = performance(est, factors=plan.factors, measures=plan.measures)
+        perf = performance(est, factors=plan.factors, measures=plan.measures,
+                           ci_prob=float(self.tables["study"]["ci_prob"]))
         perf = (perf.assign(_rank=perf["method"].map({m: i for i, m in enumerate(order)}))
                     .sort_values([*plan.factors, "_rank"], kind="stable")
                     .drop(columns="_rank").reset_index(drop=True))

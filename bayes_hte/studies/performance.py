@@ -19,7 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from bayes_hte.comparators.results import check_ci_prob
 from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import PERFORMANCE_MEASURES, check_choice
 from bayes_hte.studies.design import COLUMNS
@@ -58,14 +60,33 @@ def _proportion(hits: np.ndarray) -> tuple[float, float, int]:
     return p, float(np.sqrt(p * (1.0 - p) / n)), n
 
 
+def _mean_mcse(x: np.ndarray) -> tuple[float, float, int]:
+    """A mean, its MCSE SD / sqrt(n) (NaN below two values) and n."""
+    n = x.size
+    return (float(np.mean(x)) if n else _NAN, _sd(x) / np.sqrt(n) if n >= 2 else _NAN, n)
+
+
+def _median(x: np.ndarray) -> tuple[float, float, int]:
+    """A median, with no MCSE (NaN, as rsimsum), and n."""
+    return (float(np.median(x)) if x.size else _NAN, _NAN, x.size)
+
+
+def _wald(est: np.ndarray, se: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+          z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The intervals, with est -/+ z se where a replicate gives no limit but an SE."""
+    fill = np.isnan(lo) & np.isnan(hi) & np.isfinite(se)
+    return np.where(fill, est - z * se, lo), np.where(fill, est + z * se, hi)
+
+
 def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
                     lo: np.ndarray, hi: np.ndarray, wanted: Sequence[str], *,
-                    varying: bool = False) -> dict[str, tuple[float, float, int]]:
+                    z: float, varying: bool = False) -> dict[str, tuple[float, float, int]]:
     """Every measure of one (scenario, method, estimand) cell: name -> (value, mcse, n).
 
     The inputs are the successful replicates with a finite estimate. ``varying``: the
     truth varies between the cell's replicates, so the spread measures are those of the
-    errors (``performance``'s notes).
+    errors (``performance``'s notes). ``z``: the normal quantile of the Wald intervals
+    that stand in for missing ones.
     """
     n = est.size
     out: dict[str, tuple[float, float, int]] = {}
@@ -75,7 +96,17 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
     dev = est[has_truth] - truth[has_truth]
     n_t = dev.size
     if "thetamean" in wanted:
-        out["thetamean"] = (mean_est, _sd(est) / np.sqrt(n) if n >= 2 else _NAN, n)
+        out["thetamean"] = _mean_mcse(est)
+    if "thetamedian" in wanted:
+        out["thetamedian"] = _median(est)
+    se2 = se[np.isfinite(se)] ** 2
+    if "se2mean" in wanted:
+        out["se2mean"] = _mean_mcse(se2)
+    if "se2median" in wanted:
+        out["se2median"] = _median(se2)
+    if "rbias" in wanted:  # relative to a true value other than 0
+        rel = has_truth & (truth != 0)
+        out["rbias"] = _mean_mcse((est[rel] - truth[rel]) / truth[rel])
     # the spread measures: of the estimates, or of the errors when the truth varies
     # (over the replicates with a finite truth)
     spread, use = (dev, has_truth) if varying else (est, np.ones(n, dtype=bool))
@@ -107,6 +138,7 @@ def _group_measures(est: np.ndarray, truth: np.ndarray, se: np.ndarray,
                 _ratio(var_v, 4.0 * m * modelse**4) + 1.0 / (2.0 * (m - 1))
             )) if m >= 2 else _NAN
             out["relerror"] = (value, mcse, m)
+    lo, hi = _wald(est, se, lo, hi, z)
     has_ci = ~np.isnan(lo) & ~np.isnan(hi)  # an infinite limit (one-sided interval) counts
     lo_c, hi_c = lo[has_ci], hi[has_ci]
     if "cover" in wanted:
@@ -168,7 +200,8 @@ def _truth_varies(cell: pd.DataFrame) -> bool:
 
 #: Measures about the estimates' spread or mean, not their distance from the truth:
 #: pooling scenarios whose true values differ mixes the truths into them.
-_TRUTH_FREE = ("thetamean", "empse", "relprec", "modelse", "relerror", "becover")
+_TRUTH_FREE = ("thetamean", "thetamedian", "se2mean", "se2median", "empse", "relprec",
+               "modelse", "relerror", "becover")
 
 
 def _warn_pooled_truths(ok: pd.DataFrame, factors: list[str], measures: Sequence[str]) -> None:
@@ -201,6 +234,7 @@ def performance(
     factors: Sequence[str] | None = None,
     measures: Sequence[str] = MEASURES,
     ref: str | None = None,
+    ci_prob: float = 0.95,
 ) -> pd.DataFrame:
     r"""Performance measures of a simulation study with their Monte Carlo standard errors.
 
@@ -215,8 +249,16 @@ def performance(
 
     * ``thetamean`` :math:`= \bar\theta`, the mean estimate, MCSE EmpSE / √n (rsimsum's
       name; the measure of a metric that has no true value, e.g. a c-for-benefit);
+    * ``thetamedian``, the median estimate (no MCSE: NaN, as in rsimsum);
+    * ``se2mean`` :math:`= \overline{s^2}`, the mean model-based variance, MCSE
+      :math:`\sqrt{V_{s^2}/n}` (rsimsum reports none), and ``se2median``, their median
+      (no MCSE), both over the replicates with a finite SE;
     * ``bias`` :math:`= \frac1n\sum_i(\hat\theta_i - \theta_i)`, MCSE
       :math:`\sqrt{\frac{1}{n(n-1)}\sum_i(\hat\theta_i-\bar\theta)^2}` (= EmpSE / √n);
+    * ``rbias`` (relative bias, a fraction as in rsimsum, not percent) :math:`=
+      \frac1n\sum_i(\hat\theta_i - \theta_i)/\theta_i`, MCSE the SD of those ratios
+      over √n, over the replicates whose true value is finite and not 0 (NaN, ``n_ok``
+      0, for an estimand whose true value is 0);
     * ``empse`` :math:`= \sqrt{\frac1{n-1}\sum_i(\hat\theta_i-\bar\theta)^2}`, MCSE
       :math:`\mathrm{EmpSE}/\sqrt{2(n-1)}`;
     * ``mse`` :math:`= \frac1n\sum_i(\hat\theta_i-\theta_i)^2`, MCSE
@@ -253,6 +295,10 @@ def performance(
       Wald intervals except on the boundary (an interval ending exactly at 0 rejects in
       rsimsum, not here). ``cover`` and ``becover`` use the stored intervals as rsimsum
       does with ``ci.limits``.
+    * A replicate whose method gave an SE but no interval (both limits NaN) counts in
+      ``cover``, ``becover`` and ``power`` with the Wald interval
+      :math:`\hat\theta_i \pm z\,s_i`, :math:`z` the normal quantile of ``ci_prob``,
+      as rsimsum does without ``ci.limits``.
     * Missing values are handled per measure: ``modelse`` and ``relerror`` use the
       replicates that also have a finite ``se`` (``relerror``'s EmpSE is then computed on
       those same replicates), ``cover``, ``becover`` and ``power`` the replicates with
@@ -295,18 +341,23 @@ def performance(
         pools the scenarios that share its values (each replicate keeps its own
         ``truth``).
     measures : sequence of str
-        Measures to compute, a subset of ``MEASURES`` = ("thetamean", "bias", "empse",
-        "mse", "relprec", "modelse", "relerror", "cover", "becover", "power"), reported
-        in the order given.
+        Measures to compute, a subset of ``MEASURES`` = ("thetamean", "thetamedian",
+        "se2mean", "se2median", "bias", "rbias", "empse", "mse", "relprec", "modelse",
+        "relerror", "cover", "becover", "power"), rsimsum's names in rsimsum's order;
+        reported in the order given.
     ref : str, optional
         Reference method of ``relprec`` (default: the first method, as rsimsum).
+    ci_prob : float
+        Level of the Wald intervals that stand in for missing ones (rsimsum's
+        ``level``); the stored intervals are used as they are.
 
     Returns
     -------
     pandas.DataFrame
         Columns: the ``factors``, ``method``, ``estimand``, ``measure``, ``value`` (the
-        estimand's scale for ``thetamean``, ``bias``, ``empse``, ``modelse``; its square
-        for ``mse``; percent for ``relprec`` and ``relerror``; a proportion in [0, 1] for
+        estimand's scale for ``thetamean``, ``thetamedian``, ``bias``, ``empse``,
+        ``modelse``; its square for ``mse``, ``se2mean`` and ``se2median``; a fraction
+        for ``rbias``; percent for ``relprec`` and ``relerror``; a proportion in [0, 1] for
         ``cover``, ``becover``, ``power``), ``mcse`` (same scale), ``n_ok`` (int,
         replicates the measure used) and
         ``n_failed`` (int, replicates of the cell's scenarios in which the method raised,
@@ -328,12 +379,14 @@ def performance(
         ``factors`` names a column of the estimates themselves (``method``, ``estimate``,
         ...), or a (scenario, replicate, method, estimand) key occurs twice.
     ValueError
-        A name in ``measures`` is not a known measure, or ``ref`` is not a method of the
-        table.
+        A name in ``measures`` is not a known measure, ``ref`` is not a method of the
+        table, or ``ci_prob`` is not a number in (0, 1).
     """
     measures = (measures,) if isinstance(measures, str) else tuple(measures)
     for m in measures:
         check_choice("measures", m, MEASURES)
+    check_ci_prob(ci_prob, error=ValueError)
+    z = float(stats.norm.ppf(0.5 + ci_prob / 2.0))
     missing = [c for c in REQUIRED_COLUMNS if c not in estimates.columns]
     if missing:
         raise DataError(f"estimates lack the column(s) {missing}; expected the table of "
@@ -412,7 +465,7 @@ def performance(
                 values = _group_measures(
                     est[fin], g["truth"].to_numpy(dtype=float)[fin],
                     g["se"].to_numpy(dtype=float)[fin], g["ci_low"].to_numpy(dtype=float)[fin],
-                    g["ci_high"].to_numpy(dtype=float)[fin], measures, varying=varying)
+                    g["ci_high"].to_numpy(dtype=float)[fin], measures, varying=varying, z=z)
                 if "relprec" in measures:  # the reference against itself: 0, MCSE 0
                     values["relprec"] = _relprec(
                         _keyed(g, key, errors=varying), None if not paired else _keyed(

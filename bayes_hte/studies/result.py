@@ -61,17 +61,21 @@ class StudyResult:
     wall_seconds: float = float("nan")
 
     def performance(self, *, measures: Sequence[str] = MEASURES,
-                    ref: str | None = None) -> pd.DataFrame:
+                    ref: str | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
         """Performance measures with Monte Carlo SEs, by scenario, method and estimand.
 
         Parameters
         ----------
         measures : sequence of str
             Measures to compute (default: all), named as rsimsum names them:
-            ``thetamean``, ``bias``, ``empse``, ``mse``, ``relprec``, ``modelse``,
-            ``relerror``, ``cover``, ``becover``, ``power``.
+            ``thetamean``, ``thetamedian``, ``se2mean``, ``se2median``, ``bias``,
+            ``rbias``, ``empse``, ``mse``, ``relprec``, ``modelse``, ``relerror``,
+            ``cover``, ``becover``, ``power``.
         ref : str, optional
             Reference method of ``relprec`` (default: the first method).
+        ci_prob : float
+            Level of the Wald intervals (estimate ± z SE) that stand in where a method
+            gave an SE but no interval.
 
         Returns
         -------
@@ -80,7 +84,8 @@ class StudyResult:
             study's factors: factor columns, ``method``, ``estimand``, ``measure``,
             ``value``, ``mcse``, ``n_ok``, ``n_failed``, ``n_missing``.
         """
-        return performance(self.estimates, factors=self.factors, measures=measures, ref=ref)
+        return performance(self.estimates, factors=self.factors, measures=measures, ref=ref,
+                           ci_prob=ci_prob)
 
     def failures(self) -> pd.DataFrame:
         """The rows of the methods (or generators) that raised.

@@ -139,7 +139,53 @@ def test_matches_r_rsimsum():
             assert set(perf.loc[row["method"], "n_ok"]) == {row["est"]}
             continue
         assert perf.loc[key, "value"] == pytest.approx(row["est"], rel=1e-9, abs=1e-12), key
+        if row["stat"] == "se2mean":  # rsimsum gives no MCSE; ours is SD(se^2) / sqrt(n)
+            v = [s * s for s in SE[row["method"]]]
+            mean = sum(v) / len(v)
+            sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
+            assert perf.loc[key, "mcse"] == pytest.approx(sd / math.sqrt(len(v)), rel=1e-12)
+        elif row["mcse"] is None:  # the medians: no MCSE, as rsimsum
+            assert np.isnan(perf.loc[key, "mcse"]), key
+        else:
+            assert perf.loc[key, "mcse"] == pytest.approx(row["mcse"], rel=1e-9, abs=1e-12), key
+
+
+def test_wald_intervals_stand_in_for_missing_ones_as_rsimsum_without_ci_limits():
+    """A method that gives an SE and no interval: cover, becover and power from
+    estimate -/+ z se at ci_prob (rsimsum 0.13.0 without ci.limits, level 0.5)."""
+    ref = json.loads(REFERENCE.read_text())
+    table = fixed_table().assign(ci_low=math.nan, ci_high=math.nan)
+    perf = performance(table, measures=["cover", "becover", "power"],
+                       ci_prob=ref["wald_level"]).set_index(["method", "measure"])
+    for row in ref["wald"]:
+        key = (row["method"], row["stat"])
+        assert perf.loc[key, "value"] == pytest.approx(row["est"], abs=1e-12), key
         assert perf.loc[key, "mcse"] == pytest.approx(row["mcse"], rel=1e-9, abs=1e-12), key
+        assert perf.loc[key, "n_ok"] == len(EST[row["method"]])
+    # the stored intervals are used as they are: with them, ci_prob changes nothing
+    stored = performance(fixed_table(), measures=["cover"], ci_prob=0.5)
+    assert list(stored["value"]) == list(performance(fixed_table(), measures=["cover"])["value"])
+    # neither an interval nor an SE: the replicate does not count
+    none = fixed_table().assign(ci_low=math.nan, ci_high=math.nan, se=math.nan)
+    assert set(performance(none, measures=["cover"])["n_ok"]) == {0}
+    with pytest.raises(ValueError, match="ci_prob"):
+        performance(fixed_table(), ci_prob=95)
+
+
+def test_rbias_needs_a_true_value_other_than_zero():
+    table = fixed_table()
+    rel = performance(table, measures=["rbias"]).set_index("method")
+    a = [(e - THETA) / THETA for e in EST["A"]]
+    assert rel.loc["A", "value"] == pytest.approx(sum(a) / 5, rel=1e-12)
+    zero = performance(table.assign(truth=0.0), measures=["rbias", "bias"])
+    r = zero[zero["measure"] == "rbias"]
+    assert r["value"].isna().all() and set(r["n_ok"]) == {0}
+    assert zero[zero["measure"] == "bias"]["value"].notna().all()
+    # a truth varying by replicate: each estimate against its own truth, zeros left out
+    varying = table.assign(truth=[0.5, 0.0, 0.25, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, math.nan])
+    va = performance(varying, measures=["rbias"]).set_index("method").loc["A"]
+    terms = [(0.62 - 0.5) / 0.5, (0.55 - 0.25) / 0.25, (0.78 - 1.0) / 1.0, (0.15 - 0.5) / 0.5]
+    assert va["value"] == pytest.approx(sum(terms) / 4, rel=1e-12) and va["n_ok"] == 4
 
 
 def test_group_of_one_gives_nan_where_two_are_needed():
@@ -317,14 +363,15 @@ def test_pooling_scenarios_with_different_truths_warns():
         performance(same, factors=[])
     differ = same.assign(truth=np.where(same["scenario"] == 0, 0.5, 1.0))
     with pytest.warns(DataWarning, match=r"pool scenarios whose true values differ .*"
-                                         r"'estimand': 'theta'.*\['thetamean', 'empse'"):
+                                         r"'estimand': 'theta'.*\['thetamean', 'thetamedian', "
+                                         r"'se2mean', 'se2median', 'empse'"):
         pooled = performance(differ, factors=[]).set_index("measure")
     bias = np.mean(np.r_[np.array(EST["A"]) - 0.5, np.array(EST["A"]) - 1.0])
     assert pooled.loc["bias", "value"] == pytest.approx(bias)
     with warnings.catch_warnings():  # unpooled, or measures against the truth only: silent
         warnings.simplefilter("error")
         performance(differ)
-        performance(differ, factors=[], measures=["bias", "cover"])
+        performance(differ, factors=[], measures=["bias", "rbias", "cover"])
 
 
 def _two_scenarios() -> pd.DataFrame:
@@ -342,7 +389,7 @@ def test_factors_do_not_depend_on_the_column_order():
     that are not the estimates' own, whatever their order."""
     table = _two_scenarios()
     expected = performance(table)
-    assert list(expected.columns[:2]) == ["k", "tau2"] and len(expected) == 2 * 2 * 10
+    assert list(expected.columns[:2]) == ["k", "tau2"] and len(expected) == 2 * 2 * len(MEASURES)
     moved = table.set_index(["scenario", "replicate"]).reset_index()
     pd.testing.assert_frame_equal(performance(moved), expected)
     shuffled = table[sorted(table.columns)]
@@ -355,7 +402,7 @@ def test_a_column_varying_within_a_scenario_is_not_taken_as_a_factor():
     with pytest.raises(DataError, match=r"column\(s\) \['note'\] of estimates vary within a "
                                         "scenario"):
         performance(table)
-    assert len(performance(table, factors=["k", "tau2"])) == 2 * 2 * 10
+    assert len(performance(table, factors=["k", "tau2"])) == 2 * 2 * len(MEASURES)
     with pytest.raises(DataError, match=r"factors \['estimate'\] are columns of the estimates"):
         performance(table, factors=["k", "estimate"])
     with pytest.raises(ValueError, match="factors must be a list of column names"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -373,3 +374,29 @@ def test_ipd_aggregate_spec_runs_shrunk(tmp_path):
     bayes = est[est["method"] == "IPD-AgD"].set_index("estimand")
     for name in ("alpha", "theta[x1]", "gamma", "eta[x3]", "tau_alpha"):
         assert bayes.loc[name, "truth"] == truth[name]
+
+
+def test_rsimsum_measures_beyond_table_6_in_a_spec(tmp_path):
+    """``[output] measures`` may name rsimsum's other measures: their tables and figures
+    are in the report, and the performance table holds their values."""
+    path = tmp_path / "small.toml"
+    spec = SMALL.format(scenarios=TABLES, out=tmp_path / "out").replace(
+        'measures = ["cover", "bias"]\nfigures = []',
+        'measures = ["rbias", "thetamedian", "se2mean", "se2median", "cover"]\n'
+        'figures = ["performance"]')
+    path.write_text(spec)
+    out = run_study_spec(path, progress=False, log=lambda m: None)
+    perf = pd.read_csv(out / "performance.csv")
+    assert list(pd.unique(perf["measure"])) == ["rbias", "thetamedian", "se2mean",
+                                                "se2median", "cover"]
+    rows = perf[perf["method"] == "REML"].set_index(["k", "estimand", "measure"])
+    est = load(out / "store" / "main").estimates
+    reml = est[(est["method"] == "REML") & (est["k"] == 3) & (est["estimand"] == "mu")]
+    assert rows.loc[(3, "mu", "rbias"), "value"] == pytest.approx(
+        float(np.mean((reml["estimate"] - 0.1) / 0.1)), rel=1e-12)
+    assert rows.loc[(3, "mu", "se2median"), "value"] == pytest.approx(
+        float(np.median(reml["se"] ** 2)), rel=1e-12)
+    report = (out / "report.md").read_text()
+    for measure in ("rbias", "thetamedian", "se2mean", "se2median"):
+        assert f"### {measure}" in report
+        assert (out / f"performance_{measure}.png").exists()
