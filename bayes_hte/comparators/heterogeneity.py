@@ -52,7 +52,7 @@ from scipy import optimize, stats
 
 from bayes_hte.comparators._wls import MOMENT_METHODS, moment_tau2
 from bayes_hte.comparators.results import check_ci_prob
-from bayes_hte.data.checks import real_values
+from bayes_hte.data.numbers import real_numbers
 from bayes_hte.errors import DataError
 from bayes_hte.options import MetaMethod, canonical_choice
 
@@ -88,18 +88,15 @@ def canonical_method(method: str) -> str:
 
 
 # ---------------------------------------------------------------------------- input checks
-def _real_array(values, name: str, labels) -> np.ndarray:
-    """``values`` as a new float array, or a DataError naming a text / bool entry and its
-    study (by label, or by position from 1)."""
-    arr, bad = real_values(values)
-    if bad.any():
-        pos = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
-        first = np.asarray(values, dtype=object)[pos]
-        who = (f"study {str(list(labels)[pos[0]])!r}" if labels is not None
-               else f"study {pos[0] + 1}")
-        raise DataError(f"{name} must be real numbers: {first!r} at {who} is not "
-                        f"({int(bad.sum())} such entries); nothing is converted")
-    return arr
+def _real_effects(yi, vi, labels) -> tuple[np.ndarray, np.ndarray]:
+    """``yi`` and ``vi`` as new float arrays, or a DataError naming a text / bool entry
+    and its study (first axis: by label, or by position from 1)."""
+    names = None if labels is None else [str(x) for x in labels]
+
+    def at(w: tuple[int, ...]) -> str:
+        return f" at study {names[w[0]]!r}" if names is not None else f" at study {w[0] + 1}"
+    return tuple(real_numbers(x, name, place=at, note="; nothing is converted")
+                 for x, name in ((yi, "yi"), (vi, "vi")))
 
 
 def _check_inputs(yi, vi, *, k_min: int = 2,
@@ -110,7 +107,7 @@ def _check_inputs(yi, vi, *, k_min: int = 2,
     first axis counted from 1 (the default labels of the results). Text (even ``"0.5"``)
     and bools are refused, not read as numbers.
     """
-    y, v = _real_array(yi, "yi", labels), _real_array(vi, "vi", labels)
+    y, v = _real_effects(yi, vi, labels)
     if y.ndim == 0:
         raise DataError("yi must have studies on its first axis, got a scalar")
     if y.shape != v.shape:

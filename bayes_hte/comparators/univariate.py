@@ -55,7 +55,7 @@ from bayes_hte.comparators._wls import tau2_se
 from bayes_hte.comparators.heterogeneity import (
     _check_inputs,
     _cochran,
-    _real_array,
+    _real_effects,
     _tau2,
     _weighted,
     canonical_method,
@@ -543,7 +543,7 @@ def meta_analysis(
     """
     method = canonical_method(method)
     yi, vi, labels, measure, scale = _unpack_effects(yi, vi, labels)
-    y, v = _real_array(yi, "yi", labels), _real_array(vi, "vi", labels)
+    y, v = _real_effects(yi, vi, labels)
     k = y.shape[0] if y.ndim else 0
     given = labels is not None  # name the studies at fault by label when there are labels
     labels = tuple(map(str, labels)) if given else tuple(str(i + 1) for i in range(k))

@@ -10,7 +10,6 @@ whichever container reads it.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from bayes_hte.data.covariate_text import (  # noqa: F401 (their home before)
     check_text_covariate,
     reads_as_number,
 )
+from bayes_hte.data.numbers import real_values
 from bayes_hte.errors import DataError, format_rows
 
 __all__ = [
@@ -200,53 +200,6 @@ def check_finite(df: pd.DataFrame, values: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         raise DataError(f"{what} has non-finite values at {format_rows(df.index[bad])}")
-
-
-def real_values(values: object) -> tuple[np.ndarray, np.ndarray]:
-    """Array-like values as floats, flagging every entry that is not a real number.
-
-    Nothing is coerced: text (even ``"1"``), booleans, complex numbers, dates and other
-    objects are flagged, not converted. Missing entries (``None``, NaN, ``pd.NA``,
-    ``pd.NaT``) become NaN and are not flagged (the caller decides on missing values);
-    an integer too large for a float becomes ``inf``.
-
-    Parameters
-    ----------
-    values : array_like
-        A list, tuple, ndarray, pandas Series / Index / extension array, or a scalar.
-
-    Returns
-    -------
-    arr : ndarray of float64
-        A new array of the shape of ``values``; NaN at the flagged entries.
-    bad : ndarray of bool
-        Same shape: ``True`` where the entry is not a real number.
-    """
-    dtype = getattr(values, "dtype", None)
-    if (dtype is not None and pd.api.types.is_numeric_dtype(dtype)
-            and not pd.api.types.is_bool_dtype(dtype)
-            and not pd.api.types.is_complex_dtype(dtype)):
-        if isinstance(values, np.ndarray):
-            arr = values.astype(float, copy=True)
-        else:
-            arr = np.array(pd.array(values).to_numpy(dtype=float, na_value=np.nan),
-                           dtype=float, copy=True)
-        return arr, np.zeros(arr.shape, dtype=bool)
-    obj = np.array(values, dtype=object)
-    flat = obj.ravel()
-    arr = np.full(flat.shape, np.nan)
-    bad = np.zeros(flat.shape, dtype=bool)
-    for i, v in enumerate(flat):
-        if v is None or v is pd.NA or v is pd.NaT:
-            continue
-        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
-            bad[i] = True
-            continue
-        try:
-            arr[i] = float(v)
-        except OverflowError:
-            arr[i] = np.inf if v > 0 else -np.inf
-    return arr.reshape(obj.shape), bad.reshape(obj.shape)
 
 
 def real_column(df: pd.DataFrame, col: str, role: str, *,

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hte.data.checks import name_studies, real_values
+from bayes_hte.data.checks import name_studies
+from bayes_hte.data.numbers import real_numbers
 from bayes_hte.errors import DataError
 
 __all__ = ["multivariate_inputs", "validate_multivariate"]
@@ -24,19 +25,25 @@ __all__ = ["multivariate_inputs", "validate_multivariate"]
 
 def _numbers(values, what: str, labels: Sequence[str] | None,
              names: Sequence[str] | None) -> np.ndarray:
-    """Float copy of ``values``; text (even ``"0.4"``), booleans and other objects are
-    refused, naming the study (first axis) and coefficient (second axis)."""
-    arr, bad = real_values(values)
-    if bad.any():
-        where = np.argwhere(bad)[0]
-        study = labels[where[0]] if labels is not None else str(int(where[0]) + 1)
-        coef = (f", coefficient {names[where[1]]!r}" if names is not None and arr.ndim > 1
-                and where[1] < len(names) else "")
-        value = np.asarray(values, dtype=object)[tuple(where)]
-        raise DataError(f"{what} must be numbers: {value!r} in study {study!r}{coef} is "
-                        f"not (NaN marks a component a study does not report); "
-                        f"{int(bad.sum())} such entries")
-    return arr
+    """Float copy of ``values`` (studies by coefficients); text (even ``"0.4"``), booleans
+    and other objects are refused, naming the study and the coefficient."""
+    def place(w: tuple[int, ...]) -> str:
+        study = labels[w[0]] if labels is not None else str(w[0] + 1)
+        coef = (f", coefficient {names[w[1]]!r}" if names is not None and len(w) > 1
+                and w[1] < len(names) else "")
+        return f" in study {study!r}{coef}"
+    return real_numbers(values, what, place=place,
+                      note="; NaN marks a component a study does not report")
+
+
+def _block(values, what: str, names: Sequence[str] | None) -> np.ndarray:
+    """Float copy of one study's covariance block, refusing text and bools by row and
+    column (their coefficients when named)."""
+    def place(w: tuple[int, ...]) -> str:
+        if names is not None and len(w) == 2 and max(w) < len(names):
+            return f" at ({names[w[0]]!r}, {names[w[1]]!r})"
+        return f" at {w}"
+    return real_numbers(values, what, place=place)
 
 
 def _unique(labels: Sequence[str], what: str) -> None:
@@ -94,7 +101,7 @@ def _aligned_covariances(covariances, labels: Sequence[str], names: Sequence[str
                                 f"{cols}; the coefficients are {list(names or [])}")
             block = block.set_axis(rows, axis=0).set_axis(cols, axis=1).loc[
                 list(names), list(names)]
-        arr = _numbers(block, f"the covariance of study {lab!r}", None, None)
+        arr = _block(block, f"the covariance of study {lab!r}", names)
         if arr.shape != (p, p):
             raise DataError(f"the covariance of study {lab!r} has shape {arr.shape}, "
                             f"expected ({p}, {p})")

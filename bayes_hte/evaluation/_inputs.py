@@ -16,6 +16,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from bayes_hte.data.checks import real_values
+from bayes_hte.data.numbers import real_numbers
 from bayes_hte.errors import DataError, format_rows
 from bayes_hte.options import check_count
 
@@ -129,15 +130,8 @@ def as_numbers(raw: object, name: str, *, patients: bool = True) -> np.ndarray:
     entry is named by its index."""
     if isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf":  # numbers: no copy
         return np.asarray(raw, dtype=float)
-    values, not_number = real_values(raw)
-    if not_number.any():
-        where = np.argwhere(not_number)[0]
-        value = np.asarray(raw, dtype=object)[tuple(where)]
-        place = "" if not values.ndim else f" at {_where(where)}" if patients else \
-            f" at entry {_index(where)}"
-        raise DataError(f"{name} must be numbers: {value!r}{place} is not "
-                        f"({int(not_number.sum())} such entries)")
-    return values
+    return real_numbers(raw, name, place=lambda w: f" at {_where(w)}" if patients
+                      else f" at entry {_index(w)}")
 
 
 def _check_finite(values: np.ndarray, name: str) -> None:

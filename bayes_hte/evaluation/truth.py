@@ -23,7 +23,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from bayes_hte.comparators.results import check_ci_prob
-from bayes_hte.data.checks import real_values
+from bayes_hte.data.numbers import real_numbers
 from bayes_hte.errors import DataError
 
 METRICS = ("correlation", "rmse", "mae", "bias", "coverage", "mean_width")
@@ -32,14 +32,8 @@ METRICS = ("correlation", "rmse", "mae", "bias", "coverage", "mean_width")
 def _as_float(values, name: str) -> np.ndarray:
     """``values`` (n, ...) as floats: text (even ``"0.1"``), bools, complex numbers and
     non-finite values are DataErrors naming the patient (axis 0)."""
-    arr, not_number = real_values(values)
-    if not_number.any():
-        where = np.argwhere(not_number)[0]
-        value = np.asarray(values, dtype=object)[tuple(where)]
-        place = ("" if arr.ndim == 0 else f" at patient {where[0]}"
-                 + (f", replicate {tuple(int(i) for i in where[1:])}" if where.size > 1 else ""))
-        raise DataError(f"{name} must be numbers: {value!r}{place} is not "
-                        f"({int(not_number.sum())} such entries)")
+    arr = real_numbers(values, name, place=lambda w: f" at patient {w[0]}" + (
+        f", replicate {w[1:]}" if len(w) > 1 else ""))
     if arr.ndim == 0:
         raise DataError(f"{name} must have one value per patient, got a scalar")
     if not np.isfinite(arr).all():

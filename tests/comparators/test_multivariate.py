@@ -405,6 +405,14 @@ def test_labelled_covariances_are_matched_by_label():
     np.testing.assert_allclose(res.estimate, ref.estimate, rtol=1e-6)
     with pytest.raises(DataError, match=r"no covariance for studies \['s5'\]"):
         mvmeta(Y, {k: v for k, v in list(by_label.items())[:4]})
+    # text in one study's block is named by its (row, column) coefficients, not as a
+    # "study" of the block's rows (it said "in study '2'")
+    bad = dict(by_label)
+    bad["s3"] = bad["s3"].astype(object)
+    bad["s3"].loc["AL", "PD"] = "0.01"
+    with pytest.raises(DataError, match=r"the covariance of study 's3' must be real numbers: "
+                                        r"'0.01' at \('AL', 'PD'\) is not"):
+        mvmeta(Y, bad)
     with pytest.raises(DataError, match=r"not in the estimates: \['x'\]"):
         mvmeta(Y, {**by_label, "x": by_label["s1"]})
     with pytest.raises(DataError, match="study 's2' is labelled"):
@@ -433,9 +441,9 @@ def test_text_repeated_labels_and_one_study_are_refused():
         mvmeta(text, S)
     with pytest.raises(DataError, match="'0.47' in study 's1', coefficient 'PD'"):
         mvmeta(Y.astype(str), S)  # numbers as text are not read as numbers
-    with pytest.raises(DataError, match="covariances must be numbers"):
+    with pytest.raises(DataError, match="covariances must be real numbers"):
         mvmeta(Y, S.astype(str))
-    with pytest.raises(DataError, match="estimates must be numbers"):
+    with pytest.raises(DataError, match="estimates must be real numbers"):
         mvmeta(Y.astype(bool), S)
     with pytest.raises(DataError, match=r"study labels are repeated: \['s'\]"):
         mvmeta(Y.set_axis(["s", "s", "t", "u", "v"]), S)

@@ -318,8 +318,8 @@ _B = _RNG.normal(size=_N)
 @pytest.mark.parametrize(("call", "error", "match"), [
     # nothing coerced: text (even "0.1"), complex numbers
     (lambda: c_for_benefit(_Y, _Z, [str(v) for v in _B]), DataError,
-     r"benefit must be numbers: '.*' at patient 0 is not \(40 such entries\)"),
-    (lambda: policy_metrics(_Y, _Z, _B + 1j), DataError, "benefit must be numbers"),
+     r"benefit must be real numbers: '.*' at patient 0 is not \(40 such entries\)"),
+    (lambda: policy_metrics(_Y, _Z, _B + 1j), DataError, "benefit must be real numbers"),
     # integer options: not 2.5, not True, not text
     (lambda: calibration_for_benefit(_Y, _Z, _B, groups=2.5), DataError,
      r"groups must be an integer >= 2, got 2.5"),
