@@ -12,6 +12,11 @@ from bayes_hte.comparators.causal import (  # noqa: F401
 )
 from bayes_hte.comparators.cima import cima, cima_indirect  # noqa: F401
 from bayes_hte.comparators.heterogeneity import estimate_tau2, q_profile_ci  # noqa: F401
+from bayes_hte.comparators.mantel_haenszel import (  # noqa: F401
+    MantelHaenszelResult,
+    mantel_haenszel,
+    peto,
+)
 from bayes_hte.comparators.metareg import MetaRegression, meta_regression  # noqa: F401
 from bayes_hte.comparators.mixed import (  # noqa: F401
     lmm_fit,

@@ -1,0 +1,355 @@
+r"""Mantel–Haenszel and Peto fixed-effect meta-analysis of 2×2 tables (metafor ``rma.mh``,
+``rma.peto``).
+
+Study :math:`i` has :math:`a_i` events and :math:`b_i` non-events among its
+:math:`n_{1i} = a_i + b_i` treated patients, :math:`c_i` and :math:`d_i` among its
+:math:`n_{2i} = c_i + d_i` controls, :math:`N_i = n_{1i} + n_{2i}` (the
+:class:`~bayes_hte.ArmTable` cells ``n11 n10 n01 n00``). The pooled effects use the counts
+as they are — no continuity correction — so studies with zero cells contribute what they
+hold:
+
+* **odds ratio** :math:`\hat\psi_{MH} = \sum_i R_i / \sum_i S_i`, :math:`R_i = a_i d_i /
+  N_i`, :math:`S_i = b_i c_i / N_i`; the variance of :math:`\log\hat\psi_{MH}` of Robins,
+  Breslow & Greenland (1986, *Biometrics* 42:311), with :math:`P_i = (a_i + d_i)/N_i`,
+  :math:`Q_i = (b_i + c_i)/N_i`:
+  :math:`\frac{\sum P_iR_i}{2(\sum R_i)^2} + \frac{\sum (P_iS_i + Q_iR_i)}{2\sum R_i
+  \sum S_i} + \frac{\sum Q_iS_i}{2(\sum S_i)^2}`; weights :math:`S_i`;
+* **risk ratio** :math:`\sum_i a_i n_{2i}/N_i \,/\, \sum_i c_i n_{1i}/N_i`, the variance
+  of its log of Greenland & Robins (1985, *Biometrics* 41:55),
+  :math:`\sum_i (n_{1i}n_{2i}(a_i+c_i) - a_ic_iN_i)/N_i^2 \,/\, (\sum_i a_in_{2i}/N_i
+  \sum_i c_in_{1i}/N_i)`; weights :math:`c_in_{1i}/N_i`;
+* **risk difference** :math:`\sum_i (a_in_{2i} - c_in_{1i})/N_i \,/\, W`, :math:`W =
+  \sum_i n_{1i}n_{2i}/N_i`, with the variance of Sato, Greenland & Robins (1989,
+  *Biometrics* 45:1323), :math:`(\widehat{RD}\sum_i P_i + \sum_i Q_i)/W^2`,
+  :math:`P_i = (n_{1i}^2c_i - n_{2i}^2a_i + n_{1i}n_{2i}(n_{2i}-n_{1i})/2)/N_i^2`,
+  :math:`Q_i = (a_i(n_{2i}-c_i) + c_i(n_{1i}-a_i))/(2N_i)`; weights
+  :math:`n_{1i}n_{2i}/N_i`;
+* **Peto's odds ratio** (Yusuf et al. 1985, *Prog Cardiovasc Dis* 27:335):
+  :math:`\log\hat\psi = \sum_i (O_i - E_i) / \sum_i V_i`, variance :math:`1/\sum_i V_i`,
+  :math:`O_i - E_i = a_i - n_{1i}(a_i+c_i)/N_i`, :math:`V_i = n_{1i}n_{2i}(a_i+c_i)(b_i+d_i)
+  / (N_i^2(N_i-1))`; weights :math:`V_i`.
+
+Heterogeneity, as metafor: Cochran's :math:`Q = \sum_i (y_i - \hat\theta)^2 / v_i` of the
+studies' own effects (``escalc`` with ``add = 1/2`` to the studies with a zero cell; for
+Peto :math:`y_i = (O_i-E_i)/V_i`, :math:`v_i = 1/V_i`, no correction) about the pooled
+estimate, on :math:`k_y - 1` df, where studies without events or with only events in
+both arms (no information on a ratio) are left out of :math:`Q` (metafor's ``drop00``)
+though they count, with weight 0 for ratios, in the pooled effect; :math:`I^2 =
+\max(0, (Q - (k_y-1))/Q)` in percent and :math:`H^2 = Q/(k_y-1)`. For the odds ratio the
+Cochran–Mantel–Haenszel test of no association, :math:`(|\sum_i (a_i - E_i)| -
+\tfrac12)^2 / \sum_i V_i` on 1 df (without the ½ when ``correct=False``).
+
+Checked against metafor 3.8-1 (``validation/metafor_mh_peto.R``,
+``tests/data/metafor_mh_peto.json``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayes_hte.comparators.results import WaldInterval, check_ci_prob
+from bayes_hte.data.aggregate import ArmTable
+from bayes_hte.data.checks import name_studies
+from bayes_hte.data.escalc import effect_sizes
+from bayes_hte.errors import DataError, DataWarning
+from bayes_hte.options import MEASURES, Measure, check_choice, check_flag
+
+
+@dataclass(frozen=True, eq=False)
+class MantelHaenszelResult(WaldInterval):
+    r"""A Mantel–Haenszel or Peto fixed-effect meta-analysis (model in the module doc).
+
+    Parameters
+    ----------
+    estimate, se : float
+        Pooled effect and its standard error on the analysis scale (log OR, log RR, or
+        RD).
+    statistic, p : float
+        z statistic for no effect and its two-sided p-value.
+    ci_prob : float
+        Probability of the Wald interval ``ci`` (``ci_low``, ``ci_high``).
+    q, q_df, q_p : float, int, float
+        Cochran's Q of the studies' own effects about ``estimate``, its degrees of
+        freedom :math:`k_y - 1` and p-value (NaN below two such studies).
+    i2, h2 : float
+        :math:`I^2` (percent) and :math:`H^2` from ``q``.
+    cmh, cmh_p : float
+        Cochran–Mantel–Haenszel test of no association (odds ratio only, else NaN).
+    weights : ndarray, shape (k,)
+        Study weights in percent (0 for a study that holds no information on a ratio).
+    k, k_q : int
+        Studies in the pooled effect, and in ``q``.
+    method : {"MH", "Peto"}
+        The estimator.
+    measure : {"OR", "RR", "RD"}
+        The effect measure (``"OR"`` for Peto).
+    scale : {"log", "identity"}
+        Scale of ``estimate``.
+    labels : tuple of str
+        Study labels.
+    left_out_of_q : tuple of str
+        Studies without events, or with only events, in both arms (not in ``q``).
+    """
+
+    estimate: float
+    se: float
+    statistic: float
+    p: float
+    ci_prob: float
+    q: float
+    q_df: int
+    q_p: float
+    i2: float
+    h2: float
+    cmh: float
+    cmh_p: float
+    weights: np.ndarray = field(repr=False)
+    k: int
+    k_q: int
+    method: str
+    measure: str
+    scale: str
+    labels: tuple[str, ...] = field(repr=False, default=())
+    left_out_of_q: tuple[str, ...] = ()
+
+    def summary(self, *, exponentiate: bool | None = None) -> pd.DataFrame:
+        """One row: the pooled effect, its test and the heterogeneity statistics.
+
+        Parameters
+        ----------
+        exponentiate : bool, optional
+            Report ``estimate``, ``ci_low`` and ``ci_high`` as ratios (exp of the log
+            scale); default: for the odds and risk ratios. The standard error stays on
+            the log scale (``se_log``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``method`` (``"MH"``, ``"Peto"``); columns ``estimate``, ``se`` (or
+            ``se_log``), ``ci_low``, ``ci_high``, ``statistic``, ``p``, ``q``, ``q_df``,
+            ``q_p``, ``i2``, ``h2``, ``cmh``, ``cmh_p``, ``k``, ``k_q``; ``attrs`` hold
+            the measure, scale and ``ci_prob``.
+        """
+        exp = self.scale == "log" if exponentiate is None else check_flag(
+            "exponentiate", exponentiate)
+        if exp and self.scale != "log":
+            raise ValueError("exponentiate=True needs a ratio (OR, RR), not the RD")
+        f = np.exp if exp else (lambda x: x)
+        cols = {"estimate": f(self.estimate), "se_log" if exp else "se": self.se,
+                "ci_low": f(self.ci_low), "ci_high": f(self.ci_high),
+                "statistic": self.statistic, "p": self.p, "q": self.q, "q_df": self.q_df,
+                "q_p": self.q_p, "i2": self.i2, "h2": self.h2, "cmh": self.cmh,
+                "cmh_p": self.cmh_p, "k": self.k, "k_q": self.k_q}
+        out = pd.DataFrame(cols, index=pd.Index([self.method], name="method"))
+        out.attrs.update(measure=self.measure, scale=self.scale, ci_prob=self.ci_prob)
+        return out
+
+    def study_table(self) -> pd.DataFrame:
+        """The studies' weights.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study`` (the labels); column ``weight`` in percent (0 for a study
+            without information on a ratio).
+        """
+        return pd.DataFrame({"weight": self.weights},
+                            index=pd.Index(self.labels, name="study"))
+
+    def __str__(self) -> str:
+        name = {"MH": "Mantel-Haenszel", "Peto": "Peto"}[self.method]
+        level = f"{100 * self.ci_prob:g}%"
+        lines = [f"Fixed-Effect Model, {name} (k = {self.k}; measure {self.measure}, "
+                 f"{self.scale} scale)", "",
+                 f"Pooled effect ({level} CI, z test):",
+                 f"  estimate {self.estimate:.4f}  se {self.se:.4f}  z {self.statistic:.3f}"
+                 f"  p {self.p:.4g}  CI {self.ci_low:.4f} to {self.ci_high:.4f}"]
+        if self.scale == "log":
+            lines.append(f"  {self.measure} {np.exp(self.estimate):.4f}  CI "
+                         f"{np.exp(self.ci_low):.4f} to {np.exp(self.ci_high):.4f}")
+        lines += ["", f"Heterogeneity ({self.k_q} studies with information on the "
+                  f"{self.measure}):",
+                  f"  Q({self.q_df}) = {self.q:.4f}, p = {self.q_p:.4g}; I^2 = {self.i2:.2f}%, "
+                  f"H^2 = {self.h2:.2f}"]
+        if np.isfinite(self.cmh):
+            lines.append(f"Cochran-Mantel-Haenszel test: X^2(1) = {self.cmh:.4f}, "
+                         f"p = {self.cmh_p:.4g}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _cells(counts) -> tuple[ArmTable, tuple[np.ndarray, ...]]:
+    table = ArmTable.from_any(counts)
+    if table.k < 2:
+        raise DataError(f"a meta-analysis needs at least 2 studies, got {table.k}")
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (table.n11, table.n10, table.n01,
+                                                       table.n00))
+    return table, (a, b, c, d)
+
+
+def _heterogeneity(y: np.ndarray, v: np.ndarray, estimate: float) -> tuple:
+    """Q about ``estimate``, its df and p, I² (percent) and H²; NaN below two studies."""
+    df = y.size - 1
+    if df < 1:
+        return np.nan, 0, np.nan, np.nan, np.nan
+    q = float(np.sum((y - estimate) ** 2 / v))
+    i2 = 100.0 * max(0.0, (q - df) / q) if q > 0 else 0.0
+    return q, df, float(stats.chi2.sf(q, df)), i2, q / df
+
+
+def _left_out_warning(table: ArmTable, out: np.ndarray) -> tuple[str, ...]:
+    if out.any():
+        warnings.warn(f"{name_studies(table.labels, out)} without events (or with only "
+                      "events) in both arms: left out of the heterogeneity Q, as metafor's "
+                      "drop00", DataWarning, stacklevel=3)
+    return tuple(s for s, o in zip(table.labels, out, strict=True) if o)
+
+
+def _result(est: float, var: float, weights: np.ndarray, het: tuple, *, ci_prob: float,
+            cmh: tuple[float, float], k_q: int, method: str, measure: str,
+            table: ArmTable, left_out: tuple[str, ...]) -> MantelHaenszelResult:
+    se = float(np.sqrt(var))
+    z = est / se
+    q, q_df, q_p, i2, h2 = het
+    return MantelHaenszelResult(
+        estimate=float(est), se=se, statistic=float(z), p=float(2 * stats.norm.sf(abs(z))),
+        ci_prob=ci_prob, q=q, q_df=q_df, q_p=q_p, i2=i2, h2=h2, cmh=cmh[0], cmh_p=cmh[1],
+        weights=100.0 * weights / weights.sum(), k=table.k, k_q=k_q, method=method,
+        measure=measure, scale="identity" if measure == "RD" else "log",
+        labels=table.labels, left_out_of_q=left_out)
+
+
+def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
+                    ci_prob: float = 0.95, correct: bool = True) -> MantelHaenszelResult:
+    r"""Mantel–Haenszel fixed-effect meta-analysis of 2×2 tables (metafor ``rma.mh``).
+
+    Parameters
+    ----------
+    counts : ArmTable or pandas.DataFrame
+        The studies' 2×2 counts (an :class:`~bayes_hte.ArmTable`, or a frame with columns
+        ``n11 n10 n01 n00``: treated events and non-events, control events and
+        non-events).
+    measure : {"OR", "RR", "RD"}
+        Odds ratio, risk ratio (both pooled on the log scale) or risk difference.
+    ci_prob : float
+        Probability of the Wald interval, in (0, 1).
+    correct : bool
+        Continuity correction of the Cochran–Mantel–Haenszel test (odds ratio).
+
+    Returns
+    -------
+    MantelHaenszelResult
+        ``.estimate .se .ci .p .q .i2 .h2 .cmh .weights``, ``.summary()``; the formulas
+        and their sources are in the module doc.
+
+    Raises
+    ------
+    DataError
+        Fewer than 2 studies, bad counts (:class:`~bayes_hte.ArmTable`), or a pooled
+        ratio that is 0 or infinite (no events in one arm across the studies, or, for the
+        odds ratio, no study with a non-event in that arm).
+    ValueError
+        An unknown ``measure``, ``ci_prob`` outside (0, 1), ``correct`` not a bool.
+
+    Warns
+    -----
+    DataWarning
+        Studies without events, or with only events, in both arms are left out of Q.
+    """
+    check_choice("measure", measure, MEASURES)
+    check_ci_prob(ci_prob, error=ValueError)
+    correct = check_flag("correct", correct)
+    table, (a, b, c, d) = _cells(counts)
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    if measure == "RD":
+        w = n1 * n2 / n
+        est = float(np.sum((a * n2 - c * n1) / n) / w.sum())
+        p_i = (n1**2 * c - n2**2 * a + n1 * n2 * (n2 - n1) / 2.0) / n**2
+        q_i = (a * (n2 - c) + c * (n1 - a)) / (2.0 * n)
+        var = float((est * p_i.sum() + q_i.sum()) / w.sum() ** 2)
+        weights = w
+    else:
+        r, s = (a * d / n, b * c / n) if measure == "OR" else (a * n2 / n, c * n1 / n)
+        if r.sum() == 0 or s.sum() == 0:
+            raise DataError(f"the Mantel-Haenszel {measure} is 0 or infinite (numerator "
+                            f"sum {r.sum():g}, denominator sum {s.sum():g}): too few events "
+                            "or non-events in one arm across the studies; use the RD")
+        est = float(np.log(r.sum() / s.sum()))
+        if measure == "OR":
+            p, q = (a + d) / n, (b + c) / n
+            var = float(np.sum(p * r) / (2 * r.sum() ** 2)
+                        + np.sum(p * s + q * r) / (2 * r.sum() * s.sum())
+                        + np.sum(q * s) / (2 * s.sum() ** 2))
+        else:
+            var = float(np.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (r.sum() * s.sum()))
+        weights = s
+    out = np.asarray(table.double_zero, dtype=bool)  # no information on a ratio
+    left_out = _left_out_warning(table, out)
+    keep = ~out
+    y, v = effect_sizes(a[keep], b[keep], c[keep], d[keep], measure=measure, add=0.5,
+                        to="only0")
+    cmh = (np.nan, np.nan)
+    if measure == "OR":
+        e = n1 * (a + c) / n
+        v_i = n1 * n2 * (a + c) * (b + d) / (n**2 * (n - 1))
+        dev = abs(float(np.sum(a - e))) - (0.5 if correct else 0.0)
+        stat = dev**2 / float(v_i.sum()) if v_i.sum() > 0 else np.nan
+        cmh = (stat, float(stats.chi2.sf(stat, 1)))
+    return _result(est, var, weights, _heterogeneity(y, v, est), ci_prob=ci_prob, cmh=cmh,
+                   k_q=int(keep.sum()), method="MH", measure=measure, table=table,
+                   left_out=left_out)
+
+
+def peto(counts: ArmTable | pd.DataFrame, *, ci_prob: float = 0.95) -> MantelHaenszelResult:
+    r"""Peto's one-step odds ratio, a fixed-effect meta-analysis (metafor ``rma.peto``).
+
+    Parameters
+    ----------
+    counts : ArmTable or pandas.DataFrame
+        The studies' 2×2 counts, as in :func:`mantel_haenszel`.
+    ci_prob : float
+        Probability of the Wald interval, in (0, 1).
+
+    Returns
+    -------
+    MantelHaenszelResult
+        ``method="Peto"``, ``measure="OR"``, log scale; Q from the studies' own Peto log
+        odds ratios :math:`(O_i - E_i)/V_i` with variances :math:`1/V_i` (module doc).
+
+    Raises
+    ------
+    DataError
+        Fewer than 2 studies, bad counts, or no study with events and non-events
+        (every :math:`V_i = 0`).
+    ValueError
+        ``ci_prob`` outside (0, 1).
+
+    Warns
+    -----
+    DataWarning
+        Studies without events, or with only events, in both arms are left out of Q.
+    """
+    check_ci_prob(ci_prob, error=ValueError)
+    table, (a, b, c, d) = _cells(counts)
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    o_e = a - n1 * (a + c) / n
+    v = n1 * n2 * (a + c) * (b + d) / (n**2 * (n - 1))
+    if v.sum() == 0:
+        raise DataError("Peto's odds ratio needs a study with both events and non-events; "
+                        "every study has none of one of them")
+    est = float(o_e.sum() / v.sum())
+    out = v == 0
+    left_out = _left_out_warning(table, out)
+    keep = ~out
+    het = _heterogeneity(o_e[keep] / v[keep], 1.0 / v[keep], est)
+    return _result(est, 1.0 / float(v.sum()), v, het, ci_prob=ci_prob, cmh=(np.nan, np.nan),
+                   k_q=int(keep.sum()), method="Peto", measure="OR", table=table,
+                   left_out=left_out)
