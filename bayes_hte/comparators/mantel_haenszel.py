@@ -46,13 +46,14 @@ Checked against metafor 3.8-1 (``validation/metafor_mh_peto.R``,
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hte.comparators.results import WaldInterval, check_ci_prob
+from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.checks import name_studies
 from bayes_hte.data.escalc import effect_sizes
@@ -94,6 +95,12 @@ class MantelHaenszelResult(WaldInterval):
         Study labels.
     left_out_of_q : tuple of str
         Studies without events, or with only events, in both arms (not in ``q``).
+    yi, vi : ndarray, shape (k,)
+        The studies' own effects and variances of ``q`` (NaN for those left out).
+    tau2 : float
+        0 (a fixed-effect model); ``pi`` is ``ci``.
+    knha : bool
+        False (a z test).
     """
 
     estimate: float
@@ -116,6 +123,17 @@ class MantelHaenszelResult(WaldInterval):
     scale: str
     labels: tuple[str, ...] = field(repr=False, default=())
     left_out_of_q: tuple[str, ...] = ()
+    yi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    vi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    #: A fixed-effect model: no between-study variance, no prediction interval.
+    tau2: float = 0.0
+    knha: bool = False
+
+    @property
+    def pi(self) -> np.ndarray:
+        """The interval of a new study's effect: ``ci`` (a fixed-effect model)."""
+        return self.ci
 
     def summary(self, *, exponentiate: bool | None = None) -> pd.DataFrame:
         """One row: the pooled effect, its test and the heterogeneity statistics.
@@ -149,16 +167,30 @@ class MantelHaenszelResult(WaldInterval):
         out.attrs.update(measure=self.measure, scale=self.scale, ci_prob=self.ci_prob)
         return out
 
-    def study_table(self) -> pd.DataFrame:
-        """The studies' weights.
+    def study_table(self, *, transform: str | Callable | None = None) -> pd.DataFrame:
+        """The studies' own effects (those of ``q``) and their weights in the pooled one.
+
+        Parameters
+        ----------
+        transform : {None, "exp"} or callable
+            Applied to the estimates and bounds (e.g. ``"exp"`` for odds ratios).
 
         Returns
         -------
         pandas.DataFrame
-            Index ``study`` (the labels); column ``weight`` in percent (0 for a study
-            without information on a ratio).
+            Index ``study`` (the labels); ``estimate``, ``se`` (``se_untransformed``
+            with a ``transform``), ``ci_low``, ``ci_high`` (Wald at ``ci_prob``; NaN for
+            a study left out of ``q``) and ``weight`` in percent (0 for a study without
+            information on a ratio).
         """
-        return pd.DataFrame({"weight": self.weights},
+        f = {None: lambda x: x, "exp": np.exp}.get(transform, transform)
+        if not callable(f):
+            raise ValueError(f"transform must be None, 'exp' or a callable, got {transform!r}")
+        se = np.sqrt(self.vi)
+        lo, hi = wald_interval(self.yi, se, self.ci_prob)
+        return pd.DataFrame({"estimate": f(self.yi),
+                             "se" if transform is None else "se_untransformed": se,
+                             "ci_low": f(lo), "ci_high": f(hi), "weight": self.weights},
                             index=pd.Index(self.labels, name="study"))
 
     def __str__(self) -> str:
@@ -211,18 +243,23 @@ def _left_out_warning(table: ArmTable, out: np.ndarray) -> tuple[str, ...]:
     return tuple(s for s, o in zip(table.labels, out, strict=True) if o)
 
 
-def _result(est: float, var: float, weights: np.ndarray, het: tuple, *, ci_prob: float,
-            cmh: tuple[float, float], k_q: int, method: str, measure: str,
+def _result(est: float, var: float, weights: np.ndarray, effects: tuple, *, ci_prob: float,
+            cmh: tuple[float, float], keep: np.ndarray, method: str, measure: str,
             table: ArmTable, left_out: tuple[str, ...]) -> MantelHaenszelResult:
+    """The result, with Q of the studies' own ``effects`` (y, v) of the ``keep`` studies."""
+    y, v = effects
+    het = _heterogeneity(y, v, est)
+    yi, vi = np.full(table.k, np.nan), np.full(table.k, np.nan)
+    yi[keep], vi[keep] = y, v
     se = float(np.sqrt(var))
     z = est / se
     q, q_df, q_p, i2, h2 = het
     return MantelHaenszelResult(
         estimate=float(est), se=se, statistic=float(z), p=float(2 * stats.norm.sf(abs(z))),
         ci_prob=ci_prob, q=q, q_df=q_df, q_p=q_p, i2=i2, h2=h2, cmh=cmh[0], cmh_p=cmh[1],
-        weights=100.0 * weights / weights.sum(), k=table.k, k_q=k_q, method=method,
-        measure=measure, scale="identity" if measure == "RD" else "log",
-        labels=table.labels, left_out_of_q=left_out)
+        weights=100.0 * weights / weights.sum(), k=table.k, k_q=int(keep.sum()),
+        method=method, measure=measure, scale="identity" if measure == "RD" else "log",
+        labels=table.labels, left_out_of_q=left_out, yi=yi, vi=vi)
 
 
 def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
@@ -302,9 +339,8 @@ def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
         dev = abs(float(np.sum(a - e))) - (0.5 if correct else 0.0)
         stat = dev**2 / float(v_i.sum()) if v_i.sum() > 0 else np.nan
         cmh = (stat, float(stats.chi2.sf(stat, 1)))
-    return _result(est, var, weights, _heterogeneity(y, v, est), ci_prob=ci_prob, cmh=cmh,
-                   k_q=int(keep.sum()), method="MH", measure=measure, table=table,
-                   left_out=left_out)
+    return _result(est, var, weights, (y, v), ci_prob=ci_prob, cmh=cmh, keep=keep,
+                   method="MH", measure=measure, table=table, left_out=left_out)
 
 
 def peto(counts: ArmTable | pd.DataFrame, *, ci_prob: float = 0.95) -> MantelHaenszelResult:
@@ -349,7 +385,6 @@ def peto(counts: ArmTable | pd.DataFrame, *, ci_prob: float = 0.95) -> MantelHae
     out = v == 0
     left_out = _left_out_warning(table, out)
     keep = ~out
-    het = _heterogeneity(o_e[keep] / v[keep], 1.0 / v[keep], est)
-    return _result(est, 1.0 / float(v.sum()), v, het, ci_prob=ci_prob, cmh=(np.nan, np.nan),
-                   k_q=int(keep.sum()), method="Peto", measure="OR", table=table,
-                   left_out=left_out)
+    return _result(est, 1.0 / float(v.sum()), v, (o_e[keep] / v[keep], 1.0 / v[keep]),
+                   ci_prob=ci_prob, cmh=(np.nan, np.nan), keep=keep, method="Peto",
+                   measure="OR", table=table, left_out=left_out)

@@ -21,9 +21,13 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import FuncFormatter
 
 from bayes_hte.comparators.causal import CausalMetaResult
+from bayes_hte.comparators.mantel_haenszel import MantelHaenszelResult
 from bayes_hte.comparators.metareg import INTERCEPT, MetaRegression
 from bayes_hte.comparators.univariate import MetaAnalysisResult
 from bayes_hte.errors import DataError
+
+#: Fixed-effect methods: no between-study variance, no prediction interval.
+_FIXED = ("FE", "MH", "Peto")
 
 _COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6")
 _NULL = {"RD": 0.0, "RR": 1.0, "OR": 1.0}
@@ -55,7 +59,7 @@ def _natural(result, values):
 
 
 def forest_plot(
-    result: MetaAnalysisResult,
+    result: MetaAnalysisResult | MantelHaenszelResult,
     *,
     transform: str | None = "auto",
     title: str | None = None,
@@ -71,9 +75,11 @@ def forest_plot(
 
     Parameters
     ----------
-    result : MetaAnalysisResult
+    result : MetaAnalysisResult or MantelHaenszelResult
         From :func:`bayes_hte.comparators.meta_analysis` with 1-D input (one
-        meta-analysis, scalar ``estimate``).
+        meta-analysis, scalar ``estimate``), or from
+        :func:`~bayes_hte.comparators.mantel_haenszel` / :func:`~bayes_hte.comparators.peto`
+        (the studies' own effects of their Q; those left out of Q are blank rows).
     transform : {"auto", "exp", None}
         ``"auto"`` exponentiates log-scale results (log RR / log OR from an EffectTable)
         and draws a log axis; ``"exp"`` forces it; ``None`` plots ``yi`` as they are.
@@ -116,7 +122,8 @@ def forest_plot(
     y_pool = 1.0
     label = f"{result.method}{' + HKSJ' if result.knha else ''}"
     _diamond(ax, est, lo, hi, y_pool, _COLORS[1])
-    if result.method != "FE":
+    fixed = result.method in _FIXED
+    if not fixed:
         ax.plot([plo, lo], [y_pool, y_pool], color=_COLORS[1], lw=1.4, ls="--", zorder=2)
         ax.plot([hi, phi], [y_pool, y_pool], color=_COLORS[1], lw=1.4, ls="--", zorder=2)
         for x in (plo, phi):
@@ -136,19 +143,21 @@ def forest_plot(
     ax.text(1.36, ys.max() + 0.6, "weight", transform=trans, fontsize=8,
             fontweight="bold", va="bottom")
     for y, (_, row) in zip(ys, studies.iterrows(), strict=True):
-        ax.text(1.02, y, f"{_fmt(row.estimate)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]",
-                transform=trans, va="center", fontsize=8)
+        shown = (f"{_fmt(row.estimate)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
+                 if np.isfinite(row.estimate) else "not estimable")  # left out of Q
+        ax.text(1.02, y, shown, transform=trans, va="center", fontsize=8)
         ax.text(1.36, y, f"{row.weight:.1f}%", transform=trans, va="center", fontsize=8)
     ax.text(1.02, y_pool, f"{_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}]", transform=trans,
             va="center", fontsize=8, fontweight="bold")
-    if result.method != "FE":
+    if not fixed:
         ax.text(1.02, y_pool - 0.55, f"PI [{_fmt(plo)}, {_fmt(phi)}]", transform=trans,
                 va="center", fontsize=8, color=_COLORS[1])
     qp = "< 0.001" if result.q_p < 0.001 else f"= {result.q_p:.3f}"
     ax.set_title(title or "", loc="left")
-    het = (f"tau² = {result.tau2:.3g}, I² = {result.i2:.1f}%, H² = {result.h2:.2f}, "
-           f"Q = {result.q:.2f} (df {result.q_df}, p {qp})")
-    if result.method != "FE":
+    het = ("" if fixed else f"tau² = {result.tau2:.3g}, ") + (
+        f"I² = {result.i2:.1f}%, H² = {result.h2:.2f}, Q = {result.q:.2f} "
+        f"(df {result.q_df}, p {qp})")
+    if not fixed:
         het += f";  dashed: {int(round(100 * result.ci_prob))}% prediction interval"
     fig.text(0.02, 0.015, het, fontsize=8, va="bottom")
     measure = result.measure or "effect"
@@ -166,7 +175,7 @@ def _row_of(result):
         raise ValueError("each result must describe one estimate (ci of shape (2,))")
     est = float(np.asarray(_natural(result, result.estimate)))
     pi = getattr(result, "pi", None)
-    if pi is not None and getattr(result, "method", None) != "FE":
+    if pi is not None and getattr(result, "method", None) not in _FIXED:
         pi = np.asarray(_natural(result, np.asarray(pi, dtype=float)), dtype=float)
     else:
         pi = None

@@ -118,3 +118,24 @@ def test_public_names():
     assert bh.comparators.mantel_haenszel is mantel_haenszel
     assert bh.comparators.peto is peto
     assert isinstance(peto(_counts("bcg")), bh.comparators.MantelHaenszelResult)
+
+
+def test_forest_plot_of_a_mantel_haenszel_fit():
+    """metafor's forest(rma.mh): the studies' own effects, blank rows for those left
+    out of Q, the pooled diamond and no prediction interval (a fixed-effect model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with pytest.warns(DataWarning):
+        res = mantel_haenszel(_counts("zero"))
+    table = res.study_table(transform="exp")
+    assert table["estimate"].isna().sum() == 2 and "se_untransformed" in table.columns
+    np.testing.assert_allclose(res.pi, res.ci)
+    fig = bh.plots.forest_plot(res)
+    texts = [t.get_text() for t in fig.axes[0].texts] + [t.get_text() for t in fig.texts]
+    assert texts.count("not estimable") == 2
+    assert not any("prediction interval" in t or "tau²" in t for t in texts)
+    assert any("Q = 5.78" in t for t in texts)
+    plt.close(fig)
