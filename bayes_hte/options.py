@@ -208,6 +208,10 @@ CV = Literal["iecv", "none"]
 #: IPD and aggregate trials together, the IPD trials alone, or every trial as IPD.
 IPDAggregateSource = Literal["ipd_ad", "ipd_only", "all_ipd"]
 IPD_AGGREGATE_SOURCES: tuple[str, ...] = get_args(IPDAggregateSource)
+RegtestModel = Literal["rma", "lm"]
+REGTEST_MODELS: tuple[str, ...] = get_args(RegtestModel)
+RegtestPredictor = Literal["sei", "vi"]
+REGTEST_PREDICTORS: tuple[str, ...] = get_args(RegtestPredictor)
 PerformanceMeasure = Literal[
     "thetamean", "thetamedian", "se2mean", "se2median", "bias", "rbias", "empse", "mse",
     "relprec", "modelse", "relerror", "cover", "becover", "power"

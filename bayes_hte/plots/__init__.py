@@ -24,7 +24,7 @@ from bayes_hte.plots.evaluation import (
     save_comparison_figures,
 )
 from bayes_hte.plots.ipdma import plot_ite_distribution, plot_ite_vs_truth, plot_ppc_event_rates
-from bayes_hte.plots.meta import bubble_plot, combined_forest_plot, forest_plot
+from bayes_hte.plots.meta import bubble_plot, combined_forest_plot, forest_plot, funnel_plot
 from bayes_hte.plots.multivariate import compare_estimates, forest_coefficients
 from bayes_hte.plots.sbc import plot_sbc
 from bayes_hte.plots.studies import plot_estimates, plot_performance, plot_zip
@@ -38,6 +38,7 @@ __all__ = [
     "convergence_plots",
     "forest_coefficients",
     "forest_plot",
+    "funnel_plot",
     "plot_benefit_curve",
     "plot_calibration",
     "plot_cate_by_risk",

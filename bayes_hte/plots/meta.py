@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 from matplotlib.ticker import FuncFormatter
+from scipy import stats
 
 from bayes_hte.comparators.causal import CausalMetaResult
 from bayes_hte.comparators.mantel_haenszel import MantelHaenszelResult
@@ -51,6 +52,14 @@ def _log_axis(ax) -> None:
     if hi / lo < 30:  # few decades: label the minor ticks too
         ax.xaxis.set_minor_formatter(plain)
         ax.tick_params(axis="x", which="minor", labelsize=7)
+
+
+def _axis_label(result, use_exp: bool) -> str:
+    """``RR (log scale)`` for exponentiated ratios, ``log RR`` for them as analysed."""
+    measure = result.measure or "effect"
+    if use_exp:
+        return f"{measure} (log scale)"
+    return f"log {measure}" if result.scale == "log" else measure
 
 
 def _natural(result, values):
@@ -160,8 +169,7 @@ def forest_plot(
     if not fixed:
         het += f";  dashed: {int(round(100 * result.ci_prob))}% prediction interval"
     fig.text(0.02, 0.015, het, fontsize=8, va="bottom")
-    measure = result.measure or "effect"
-    ax.set_xlabel(xlabel or (f"{measure} (log scale)" if use_exp else measure))
+    ax.set_xlabel(xlabel or _axis_label(result, use_exp))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.subplots_adjust(left=0.22, right=0.66, bottom=1.1 / height[1], top=1 - 0.45 / height[1])
@@ -410,4 +418,78 @@ def bubble_plot(
             f"{result.k}" + (f", R² = {r2:.0f}%" if np.isfinite(r2) else ""))
     ax.set_title(title if title is not None else auto, fontsize=10)
     fig.tight_layout(rect=(0, 0.45 / figsize[1], 1, 1))  # the legend below, in inches
+    return fig
+
+
+def funnel_plot(
+    result: MetaAnalysisResult,
+    *,
+    transform: str | None = "auto",
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Funnel plot of one meta-analysis (metafor ``funnel``).
+
+    Each study's effect (x) against its standard error (y, 0 at the top), with the pooled
+    estimate as a vertical line and the pseudo-confidence region
+    :math:`\\hat\\mu \\pm z\\,s` at ``ci_prob`` for standard errors :math:`s` from 0 to the
+    largest (Sterne & Egger 2001, *J Clin Epidemiol* 54:1046): without small-study
+    effects the studies scatter symmetrically inside it. Test the asymmetry with
+    :func:`~bayes_hte.comparators.regtest`.
+
+    Parameters
+    ----------
+    result : MetaAnalysisResult
+        One meta-analysis (:func:`~bayes_hte.comparators.meta_analysis`, 1-D input).
+    transform : {"auto", "exp", None}
+        ``"auto"`` draws log-scale results (log RR / log OR) on a log axis of the ratio;
+        ``"exp"`` forces it; ``None`` draws ``yi`` as they are. The standard errors stay
+        on the analysis scale.
+    title : str, optional
+        Axes title.
+    figsize : (float, float), optional
+        Figure size in inches (default 6 × 4.8).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The funnel plot.
+
+    Raises
+    ------
+    ValueError
+        ``result`` holds several replicates, or ``transform`` is not one of the allowed
+        values.
+    """
+    if np.ndim(result.estimate) != 0:
+        raise ValueError("funnel_plot draws one meta-analysis; select a replicate first")
+    if transform not in ("auto", "exp", None):
+        raise ValueError(f"transform must be 'auto', 'exp' or None, got {transform!r}")
+    use_exp = transform == "exp" or (transform == "auto" and result.scale == "log")
+    f = np.exp if use_exp else (lambda x: x)
+    se = np.sqrt(np.asarray(result.vi, dtype=float))
+    top = 1.05 * float(np.nanmax(se))
+    grid = np.linspace(0.0, top, 100)
+    z = float(stats.norm.ppf(0.5 + result.ci_prob / 2.0))
+    est = float(result.estimate)
+    fig, ax = plt.subplots(figsize=figsize or (6.0, 4.8))
+    ax.fill_betweenx(grid, f(est - z * grid), f(est + z * grid), color="0.93", zorder=0,
+                     label=f"{100 * result.ci_prob:g}% pseudo-confidence region")
+    ax.plot(f(est - z * grid), grid, color="0.55", lw=0.9, zorder=1)
+    ax.plot(f(est + z * grid), grid, color="0.55", lw=0.9, zorder=1)
+    ax.axvline(f(est), color=_COLORS[1], lw=1.2, zorder=2,
+               label=f"pooled estimate ({result.method})")
+    ax.scatter(f(np.asarray(result.yi, dtype=float)), se, s=28, color=_COLORS[0],
+               edgecolor="white", lw=0.5, zorder=3, label="studies")
+    ax.set_ylim(top, 0.0)
+    if use_exp:
+        _log_axis(ax)
+    ax.set_xlabel(_axis_label(result, use_exp))
+    ax.set_ylabel("standard error")
+    ax.set_title(title or "", loc="left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout(rect=(0.0, 0.07, 1.0, 1.0))  # the legend below, clear of the studies
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
+               frameon=False)
     return fig
