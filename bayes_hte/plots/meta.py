@@ -54,6 +54,17 @@ def _log_axis(ax) -> None:
         ax.tick_params(axis="x", which="minor", labelsize=7)
 
 
+def _one_on_scale(result, transform, plot: str):
+    """(whether to exponentiate, the function) for ``transform`` of one meta-analysis;
+    ValueError for several replicates or an unknown ``transform``."""
+    if np.ndim(result.estimate) != 0:
+        raise ValueError(f"{plot} draws one meta-analysis; select a replicate first")
+    if transform not in ("auto", "exp", None):
+        raise ValueError(f"transform must be 'auto', 'exp' or None, got {transform!r}")
+    use_exp = transform == "exp" or (transform == "auto" and result.scale == "log")
+    return use_exp, (np.exp if use_exp else (lambda x: x))
+
+
 def _axis_label(result, use_exp: bool) -> str:
     """``RR (log scale)`` for exponentiated ratios, ``log RR`` for them as analysed."""
     measure = result.measure or "effect"
@@ -111,12 +122,7 @@ def forest_plot(
         If ``result`` holds several replicates or ``transform`` is not one of the
         allowed values.
     """
-    if np.ndim(result.estimate) != 0:
-        raise ValueError("forest_plot draws one meta-analysis; select a replicate first")
-    if transform not in ("auto", "exp", None):
-        raise ValueError(f"transform must be 'auto', 'exp' or None, got {transform!r}")
-    use_exp = transform == "exp" or (transform == "auto" and result.scale == "log")
-    f = np.exp if use_exp else (lambda x: x)
+    use_exp, f = _one_on_scale(result, transform, "forest_plot")
     studies = result.study_table(transform=f)
     k = len(studies)
     height = figsize or (9.0, 0.36 * (k + 5) + 1.0)
@@ -461,12 +467,7 @@ def funnel_plot(
         ``result`` holds several replicates, or ``transform`` is not one of the allowed
         values.
     """
-    if np.ndim(result.estimate) != 0:
-        raise ValueError("funnel_plot draws one meta-analysis; select a replicate first")
-    if transform not in ("auto", "exp", None):
-        raise ValueError(f"transform must be 'auto', 'exp' or None, got {transform!r}")
-    use_exp = transform == "exp" or (transform == "auto" and result.scale == "log")
-    f = np.exp if use_exp else (lambda x: x)
+    use_exp, f = _one_on_scale(result, transform, "funnel_plot")
     se = np.sqrt(np.asarray(result.vi, dtype=float))
     top = 1.05 * float(np.nanmax(se))
     grid = np.linspace(0.0, top, 100)

@@ -38,6 +38,7 @@ DATA_ARGS = {
     "plot_cate_vs_truth": ("cate", "truth"),
     "plot_subgroup_effects": ("values",),
     "forest_plot": ("result",),
+    "funnel_plot": ("result",),
     "combined_forest_plot": ("results",),
     "bubble_plot": ("result", "moderator"),
     "forest_coefficients": ("result",),
@@ -174,6 +175,7 @@ CALLS = {
     "plot_cate_vs_truth": lambda d: plots.plot_cate_vs_truth(d.ite, d.truth),
     "plot_subgroup_effects": lambda d: plots.plot_subgroup_effects(d.effects),
     "forest_plot": lambda d: plots.forest_plot(d.meta, title="t"),
+    "funnel_plot": lambda d: plots.funnel_plot(d.meta, title="t"),
     "combined_forest_plot": lambda d: plots.combined_forest_plot(
         {"DL": d.meta, "causal": d.causal}, studies=d.causal, truth=0.5),
     "bubble_plot": lambda d: plots.bubble_plot(
