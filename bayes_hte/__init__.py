@@ -5,6 +5,7 @@ import sys
 from bayes_hte import comparators, evaluation, models, plots, sbc, simulate, studies, workflows
 from bayes_hte.data import IPDData, LongitudinalData, datasets
 from bayes_hte.data.aggregate import ArmTable, EffectTable  # noqa: F401
+from bayes_hte.data.means import MeanTable  # noqa: F401
 from bayes_hte.data.summaries import CovariateSummary
 from bayes_hte.errors import (
     ConvergenceWarning,
@@ -34,6 +35,7 @@ sys.modules.setdefault(f"{__name__}.datasets", datasets)
 __all__ = [
     "ArmTable",
     "EffectTable",
+    "MeanTable",
     "CovariateSummary",
     "datasets",
     "DataError",

@@ -38,6 +38,8 @@ CovariateKind = Literal["binary", "continuous"]
 CopulaMethod = Literal["sobol", "scrambled_sobol", "random"]
 Measure = Literal["RD", "RR", "OR"]
 MEASURES: tuple[str, ...] = get_args(Measure)
+MeanMeasure = Literal["SMD", "MD", "ROM"]
+MEAN_MEASURES: tuple[str, ...] = get_args(MeanMeasure)
 ContinuityTo = Literal["only0", "all", "if0all", "none"]
 EffectScale = Literal["identity", "log"]
 #: Kind of a subgroup stratum: everything, a level of a binary covariate, an interval.

@@ -26,9 +26,10 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+-]*)")
 
 
-def quick_start_blocks(text: str) -> list[str]:
-    """The ```python blocks of the section headed "Quick start..." (up to the next heading
-    of the same or a higher level); headings inside code blocks do not count."""
+def quick_start_blocks(text: str, heading: str = "quick start") -> list[str]:
+    """The ```python blocks of the section headed "Quick start..." (or another
+    ``heading`` prefix, lower case), up to the next heading of the same or a higher
+    level; headings inside code blocks do not count."""
     blocks: list[str] = []
     level = None            # heading level of the quick-start section while inside it
     fence = None            # the open fence marker, when inside a code block
@@ -52,7 +53,7 @@ def quick_start_blocks(text: str) -> list[str]:
             depth = len(h.group(1))
             if level is not None and depth <= level:
                 level = None
-            if h.group(2).lower().startswith("quick start") and level is None:
+            if h.group(2).lower().startswith(heading) and level is None:
                 level = depth
     return blocks
 
@@ -94,5 +95,29 @@ def test_quick_start_runs_as_written(page, tmp_path, monkeypatch):
                 name = f"<{page}: quick start, block {k}>"
                 linecache.cache[name] = (len(code), None, code.splitlines(True), name)
                 exec(compile(code, name, "exec"), namespace)
+    finally:
+        plt.close("all")
+
+
+#: Sections outside the quick starts whose examples are self-contained: page -> heading
+#: prefixes (lower case); each section's blocks run in order in one fresh namespace.
+SECTIONS = {"docs/meta_analysis.md": ("data", "small-study effects", "mantel–haenszel")}
+
+
+@pytest.mark.parametrize(("page", "heading"),
+                         [(p, h) for p, hs in SECTIONS.items() for h in hs])
+def test_section_examples_run_as_written(page, heading, tmp_path, monkeypatch):
+    blocks = quick_start_blocks((ROOT / page).read_text(encoding="utf-8"), heading)
+    assert blocks, f"{page} has no ```python block under a heading {heading!r}"
+    monkeypatch.chdir(tmp_path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    namespace: dict = {"__name__": "__main__"}
+    try:
+        for k, code in enumerate(blocks, start=1):
+            exec(compile(code, f"<{page}: {heading}, block {k}>", "exec"), namespace)
     finally:
         plt.close("all")

@@ -109,6 +109,15 @@ def _frame_labels(df: pd.DataFrame, study: str | None,
     return _labels(labels.tolist(), len(df), what=f"study column {study!r}{with_parts}")
 
 
+def _study_labels(df: pd.DataFrame, study: str | None) -> tuple[str, ...]:
+    """Labels of a frame with one row per study: the column ``study``, else a column
+    named ``"study"`` (which must be unique), else the index."""
+    if study is None and "study" in df.columns:
+        study = "study"
+        check_unique_column(df, study, "study")
+    return _frame_labels(df, study)
+
+
 def _variance_from_se(se: np.ndarray, labels: Sequence[str], what: str) -> np.ndarray:
     """``se**2``, refusing standard errors whose square over- or underflows."""
     with np.errstate(over="ignore", under="ignore", divide="ignore"):
@@ -513,10 +522,7 @@ class ArmTable:
                                 + hint)
             check_unique_column(df, col, f"count ({_CELL_ROLE[role]})")
         check_columns(df, {"study": study})
-        if study is None and "study" in df.columns:
-            study = "study"
-            check_unique_column(df, study, "study")
-        labels = _frame_labels(df, study)
+        labels = _study_labels(df, study)
         for role, col in names.items():
             refuse_text_counts(df[col], f"count column {col!r} ({_CELL_ROLE[role]})",
                                 labels)
@@ -565,10 +571,7 @@ class ArmTable:
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
         check_columns(df, {"events1": events1, "total1": total1, "events0": events0,
                            "total0": total0, "study": study})
-        if study is None and "study" in df.columns:
-            study = "study"
-            check_unique_column(df, study, "study")
-        labels = _frame_labels(df, study)
+        labels = _study_labels(df, study)
         roles = {events1: "treated events", total1: "treated patients",
                  events0: "control events", total0: "control patients"}
         for col, role in roles.items():
