@@ -32,7 +32,7 @@ from bayes_hte.comparators.population import (  # noqa: F401
     STCResult,
 )
 from bayes_hte.comparators.publication_bias import RegtestResult, regtest  # noqa: F401
-from bayes_hte.comparators.sensitivity import leave_one_out  # noqa: F401
+from bayes_hte.comparators.sensitivity import influence, leave_one_out  # noqa: F401
 from bayes_hte.comparators.univariate import (  # noqa: F401
     MetaAnalysisResult,
     meta_analysis,

@@ -17,19 +17,31 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import stats
 
 from bayes_hte.comparators.univariate import MetaAnalysisResult, meta_analysis
 from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError, DataWarning
 from bayes_hte.options import MetaMethod, Transform
 
-__all__ = ["leave_one_out"]
+__all__ = ["influence", "leave_one_out"]
 
 #: Columns of :func:`leave_one_out`'s table (metafor's estimate, se, zval, pval, ci.lb,
 #: ci.ub, Q, Qp, tau2, I2, H2, with the prediction interval added).
 LEAVE_ONE_OUT_COLUMNS: tuple[str, ...] = (
     "estimate", "se", "statistic", "p", "ci_low", "ci_high", "pi_low", "pi_high", "q",
     "q_df", "q_p", "tau2", "i2", "h2", "converged")
+
+
+def _without_each(y: np.ndarray, v: np.ndarray, **options) -> MetaAnalysisResult:
+    """The K meta-analyses without one study each (replicate j leaves out study j), in
+    one vectorised call; the full fit has warned about the inputs already."""
+    keep = ~np.eye(y.size, dtype=bool)  # column j: every study but j
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return meta_analysis(np.stack([y[keep[:, j]] for j in range(y.size)], axis=1),
+                             np.stack([v[keep[:, j]] for j in range(y.size)], axis=1),
+                             **options)
 
 
 def leave_one_out(
@@ -97,13 +109,112 @@ def leave_one_out(
     k = y.size
     if k < 3:
         raise DataError(f"leaving one study out needs at least 3 studies, got {k}")
-    keep = ~np.eye(k, dtype=bool)  # column j: every study but j
-    Y = np.stack([y[keep[:, j]] for j in range(k)], axis=1)
-    V = np.stack([v[keep[:, j]] for j in range(k)], axis=1)
-    with warnings.catch_warnings():  # the full fit has warned about its inputs already
-        warnings.simplefilter("ignore", DataWarning)
-        fits = meta_analysis(Y, V, method=method, knha=knha, ci_prob=ci_prob)
+    fits = _without_each(y, v, method=method, knha=knha, ci_prob=ci_prob)
     table = fits.summary(transform=transform)
     table.index = pd.Index(names, name="left_out")
     se = "se" if "se" in table.columns else "se_untransformed"
     return table[[se if c == "se" else c for c in LEAVE_ONE_OUT_COLUMNS]]
+
+
+#: Columns of :func:`influence`'s table (metafor's ``influence.rma.uni`` names, with
+#: dots as underscores).
+INFLUENCE_COLUMNS: tuple[str, ...] = (
+    "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "q_del", "hat", "weight", "dfbs",
+    "influential")
+
+
+def influence(
+    yi: EffectTable | npt.ArrayLike,
+    vi: npt.ArrayLike | None = None,
+    *,
+    method: MetaMethod = "REML",
+    knha: bool = False,
+    labels: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    r"""Outlier and influence diagnostics of a meta-analysis (metafor's ``influence``).
+
+    From the full fit (:math:`\hat\mu`, :math:`\hat\tau^2`, weights :math:`w_i = 1/(v_i +
+    \hat\tau^2)`, :math:`\mathrm{Var}(\hat\mu)`) and the fits without study :math:`i`
+    (:math:`\hat\mu_{(i)}`, :math:`\hat\tau^2_{(i)}`, :math:`\mathrm{Var}(\hat\mu_{(i)})`,
+    as :func:`leave_one_out`), Viechtbauer & Cheung (2010, *Res Synth Methods* 1:112):
+
+    * ``rstudent``, the externally standardised residual :math:`(y_i -
+      \hat\mu_{(i)})/\sqrt{s^2_{(i)}(v_i + \hat\tau^2_{(i)}) +
+      \mathrm{Var}(\hat\mu_{(i)})}`, with :math:`s^2_{(i)}` the Knapp–Hartung factor of
+      the fit without :math:`i` (1 without ``knha``);
+    * ``dffits`` :math:`= (\hat\mu - \hat\mu_{(i)})/\sqrt{s^2_{(i)} h_i (\hat\tau^2_{(i)} +
+      v_i)}`;
+    * ``cook_d``, Cook's distance :math:`(\hat\mu - \hat\mu_{(i)})^2 /
+      \mathrm{Var}(\hat\mu)`;
+    * ``cov_r``, the covariance ratio :math:`\mathrm{Var}(\hat\mu_{(i)}) /
+      \mathrm{Var}(\hat\mu)`;
+    * ``tau2_del``, ``q_del``: :math:`\hat\tau^2_{(i)}` and Cochran's :math:`Q` without
+      study :math:`i`;
+    * ``hat`` :math:`h_i = w_i/\sum_j w_j` and ``weight`` (:math:`100\,h_i`, percent);
+    * ``dfbs`` (DFBETAS) :math:`= (\hat\mu - \hat\mu_{(i)})/\sqrt{s^2_{(i)} / \sum_j
+      1/(v_j + \hat\tau^2_{(i)})}`, the variance of :math:`\hat\mu` from all the
+      studies at :math:`\hat\tau^2_{(i)}`;
+    * ``influential``, metafor's flag: :math:`|\mathrm{dffits}| > 3\sqrt{1/(K-1)}`,
+      :math:`P(\chi^2_1 \le \mathrm{cook\_d}) > 0.5`, :math:`h_i > 3/K` or
+      :math:`|\mathrm{dfbs}| > 1`.
+
+    Parameters
+    ----------
+    yi : EffectTable or array_like, shape (K,)
+        As in :func:`leave_one_out`.
+    vi : array_like, shape (K,), optional
+        Sampling variances (with arrays).
+    method, knha
+        As in :func:`bayes_hte.comparators.meta_analysis`.
+    labels : sequence of str, optional
+        Study labels (default: the EffectTable's, else positions from 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study (index ``study``), columns :data:`INFLUENCE_COLUMNS`, on the
+        analysis scale (e.g. log RR).
+
+    Raises
+    ------
+    DataError
+        Fewer than 3 studies, or the inputs :func:`~bayes_hte.comparators.meta_analysis`
+        refuses.
+    ValueError
+        An unknown ``method``.
+    """
+    full: MetaAnalysisResult = meta_analysis(yi, vi, method=method, knha=knha,
+                                             labels=labels)
+    y, v = np.ravel(full.yi), np.ravel(full.vi)
+    k = y.size
+    if k < 3:
+        raise DataError(f"influence diagnostics need at least 3 studies, got {k}")
+    dele = _without_each(y, v, method=method, knha=knha)
+    mu, var = float(full.estimate), float(full.se) ** 2
+    mu_d, var_d = np.asarray(dele.estimate), np.asarray(dele.se) ** 2
+    t2_d = np.asarray(dele.tau2, dtype=float)
+    w = 1.0 / (v + float(full.tau2))
+    hat = w / w.sum()
+    diff = mu - mu_d
+    # the Knapp-Hartung factor s² of each fit without i (1 without knha)
+    w_d = 1.0 / (v[None, :] + t2_d[:, None])  # (left out, study)
+    np.fill_diagonal(w_d, 0.0)
+    s2 = (np.sum(w_d * (y[None, :] - mu_d[:, None]) ** 2, axis=1) / (k - 2) if knha
+          else np.ones(k))
+    w_all = 1.0 / (v[None, :] + t2_d[:, None])  # the full data at tau2 without i
+    cook = diff**2 / var
+    table = pd.DataFrame({
+        "rstudent": (y - mu_d) / np.sqrt(s2 * (v + t2_d) + var_d),
+        "dffits": diff / np.sqrt(s2 * hat * (t2_d + v)),
+        "cook_d": cook,
+        "cov_r": var_d / var,
+        "tau2_del": t2_d,
+        "q_del": np.asarray(dele.q, dtype=float),
+        "hat": hat,
+        "weight": 100.0 * hat,
+        "dfbs": diff / np.sqrt(s2 / w_all.sum(axis=1)),
+    }, index=pd.Index(list(full.labels), name="study"))
+    table["influential"] = ((np.abs(table["dffits"]) > 3 * np.sqrt(1 / (k - 1)))
+                            | (stats.chi2.cdf(cook, 1) > 0.5) | (hat > 3 / k)
+                            | (np.abs(table["dfbs"]) > 1))
+    return table

@@ -55,3 +55,35 @@ def test_effect_table_labels_and_errors():
         leave_one_out(YI[:2], VI[:2])
     with pytest.raises(bh.DataError, match="yi must be real numbers: 'x' at study 2"):
         leave_one_out([0.1, "x", 0.2], [0.1, 0.1, 0.1])
+
+
+INFLUENCE = reference("metafor_influence")
+INFLUENCE_STATS = ["rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "q_del", "hat",
+                   "weight", "dfbs"]
+
+
+@pytest.mark.parametrize("fit", INFLUENCE["fits"],
+                         ids=lambda f: f"{f['data']}-{f['method']}-{f['test']}")
+def test_influence_matches_metafor(fit):
+    """metafor 3.8-1's influence(), REML and ML iterated to 1e-10 in R
+    (validation/metafor_influence.R); the outlier data flag trial 8, FE flags three."""
+    yi = np.array(INFLUENCE["yi"][fit["data"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        table = bh.comparators.influence(yi, np.array(INFLUENCE["vi"]), method=fit["method"],
+                                         knha=fit["test"] == "knha")
+    for col in INFLUENCE_STATS:
+        np.testing.assert_allclose(table[col], fit[col], rtol=1e-7, atol=1e-12, err_msg=col)
+    assert list(table["influential"]) == fit["inf"]
+    assert list(table.columns) == list(bh.comparators.sensitivity.INFLUENCE_COLUMNS)
+
+
+def test_influence_labels_and_errors():
+    eff = bh.EffectTable.from_arrays(YI, VI, labels=REF["studies"])
+    table = bh.comparators.influence(eff)
+    assert list(table.index) == REF["studies"] and table.index.name == "study"
+    np.testing.assert_allclose(table["tau2_del"], leave_one_out(eff)["tau2"], rtol=1e-12)
+    with pytest.raises(bh.DataError, match="at least 3 studies, got 2"):
+        bh.comparators.influence(YI[:2], VI[:2])
+    with pytest.raises(ValueError, match="method"):
+        bh.comparators.influence(YI, VI, method="XX")
