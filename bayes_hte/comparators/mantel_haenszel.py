@@ -76,7 +76,8 @@ class MantelHaenszelResult(WaldInterval):
         Probability of the Wald interval ``ci`` (``ci_low``, ``ci_high``).
     q, q_df, q_p : float, int, float
         Cochran's Q of the studies' own effects about ``estimate``, its degrees of
-        freedom :math:`k_y - 1` and p-value (NaN below two such studies).
+        freedom :math:`k_y - 1` and p-value (with one such study 0 on 0 df and p 1, with
+        I² 0 and H² 1, as metafor; NaN with none).
     i2, h2 : float
         :math:`I^2` (percent) and :math:`H^2` from ``q``.
     cmh, cmh_p : float
@@ -204,8 +205,8 @@ class MantelHaenszelResult(WaldInterval):
         if self.scale == "log":
             lines.append(f"  {self.measure} {np.exp(self.estimate):.4f}  CI "
                          f"{np.exp(self.ci_low):.4f} to {np.exp(self.ci_high):.4f}")
-        lines += ["", f"Heterogeneity ({self.k_q} studies with information on the "
-                  f"{self.measure}):",
+        lines += ["", f"Heterogeneity ({self.k_q} {'study' if self.k_q == 1 else 'studies'}"
+                  f" with information on the {self.measure}):",
                   f"  Q({self.q_df}) = {self.q:.4f}, p = {self.q_p:.4g}; I^2 = {self.i2:.2f}%, "
                   f"H^2 = {self.h2:.2f}"]
         if np.isfinite(self.cmh):
@@ -226,10 +227,13 @@ def _cells(counts) -> tuple[ArmTable, tuple[np.ndarray, ...]]:
 
 
 def _heterogeneity(y: np.ndarray, v: np.ndarray, estimate: float) -> tuple:
-    """Q about ``estimate``, its df and p, I² (percent) and H²; NaN below two studies."""
-    df = y.size - 1
-    if df < 1:
+    """Q about ``estimate``, its df and p, I² (percent) and H² (metafor's values for one
+    study; NaN for none)."""
+    if y.size == 0:
         return np.nan, 0, np.nan, np.nan, np.nan
+    df = y.size - 1
+    if df == 0:  # one study: no heterogeneity to see (metafor: Q = 0, p = 1, H² = 1)
+        return 0.0, 0, 1.0, 0.0, 1.0
     q = float(np.sum((y - estimate) ** 2 / v))
     i2 = 100.0 * max(0.0, (q - df) / q) if q > 0 else 0.0
     return q, df, float(stats.chi2.sf(q, df)), i2, q / df
@@ -247,6 +251,10 @@ def _result(est: float, var: float, weights: np.ndarray, effects: tuple, *, ci_p
             cmh: tuple[float, float], keep: np.ndarray, method: str, measure: str,
             table: ArmTable, left_out: tuple[str, ...]) -> MantelHaenszelResult:
     """The result, with Q of the studies' own ``effects`` (y, v) of the ``keep`` studies."""
+    if not var > 0:  # every study at risk 0 (or 0 against 1) in both arms
+        raise DataError(f"the {'Peto' if method == 'Peto' else 'Mantel-Haenszel'} "
+                        f"{measure}'s variance is 0: no study has both events and "
+                        "non-events, so the data hold no information on its uncertainty")
     y, v = effects
     het = _heterogeneity(y, v, est)
     yi, vi = np.full(table.k, np.nan), np.full(table.k, np.nan)
@@ -288,9 +296,10 @@ def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
     Raises
     ------
     DataError
-        Fewer than 2 studies, bad counts (:class:`~bayes_hte.ArmTable`), or a pooled
+        Fewer than 2 studies, bad counts (:class:`~bayes_hte.ArmTable`), a pooled
         ratio that is 0 or infinite (no events in one arm across the studies, or, for the
-        odds ratio, no study with a non-event in that arm).
+        odds ratio, no study with a non-event in that arm), or a variance of 0 (no study
+        with both events and non-events).
     ValueError
         An unknown ``measure``, ``ci_prob`` outside (0, 1), ``correct`` not a bool.
 
@@ -317,7 +326,7 @@ def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
         if r.sum() == 0 or s.sum() == 0:
             raise DataError(f"the Mantel-Haenszel {measure} is 0 or infinite (numerator "
                             f"sum {r.sum():g}, denominator sum {s.sum():g}): too few events "
-                            "or non-events in one arm across the studies; use the RD")
+                            "or non-events in one arm across the studies")
         est = float(np.log(r.sum() / s.sum()))
         if measure == "OR":
             p, q = (a + d) / n, (b + c) / n

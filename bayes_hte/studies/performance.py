@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from bayes_hte.comparators.results import check_ci_prob
+from bayes_hte.data.numbers import real_values
 from bayes_hte.errors import DataError, DataWarning, format_rows
 from bayes_hte.options import PERFORMANCE_MEASURES, check_choice
 from bayes_hte.studies.design import COLUMNS
@@ -33,6 +34,8 @@ MEASURES: tuple[str, ...] = PERFORMANCE_MEASURES
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "method", "estimand", "truth", "estimate", "se", "ci_low", "ci_high", "error",
 )
+#: Columns of the estimates table that hold numbers (on the estimand's scale).
+NUMBER_COLUMNS: tuple[str, ...] = ("truth", "estimate", "se", "ci_low", "ci_high")
 #: Columns of the table :func:`performance` returns, after the scenario factors.
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "method", "estimand", "measure", "value", "mcse", "n_ok", "n_failed", "n_missing",
@@ -224,6 +227,22 @@ def _warn_pooled_truths(ok: pd.DataFrame, factors: list[str], measures: Sequence
                       "compare each estimate with its own truth)", DataWarning, stacklevel=3)
 
 
+def _check_numbers(estimates: pd.DataFrame) -> None:
+    """DataError naming the rows where a number column holds text or bools (nothing is
+    converted: ``"0.7"`` is refused) or ``se`` is negative."""
+    for col in NUMBER_COLUMNS:
+        values, bad = real_values(estimates[col])
+        if bad.any():
+            first = estimates[col][bad].iloc[0]
+            raise DataError(f"column {col!r} must hold real numbers, but has {first!r} in "
+                            f"{format_rows(estimates.index[bad])}; nothing is converted")
+        negative = values < 0
+        if col == "se" and negative.any():
+            raise DataError(f"column 'se' is negative in "
+                            f"{format_rows(estimates.index[negative])}; a standard error "
+                            "is >= 0")
+
+
 def _ordered_unique(values: pd.Series) -> list:
     return list(pd.unique(values))
 
@@ -291,10 +310,11 @@ def performance(
 
     * ``power`` is the proportion of intervals that exclude 0 (``ci_low > 0`` or
       ``ci_high < 0``), read from the stored intervals; rsimsum (and Table 6's "rejection
-      %") use the Wald test :math:`|\hat\theta_i| \ge z_{0.975}\,s_i`. The two agree for
-      Wald intervals except on the boundary (an interval ending exactly at 0 rejects in
-      rsimsum, not here). ``cover`` and ``becover`` use the stored intervals as rsimsum
-      does with ``ci.limits``.
+      %") use the Wald test :math:`|\hat\theta_i| \ge z\,s_i` at its ``level``
+      (:math:`z_{0.975}` by default), also when ``ci.limits`` are given. The two agree
+      for Wald intervals at that level except on the boundary (an interval ending
+      exactly at 0 rejects in rsimsum, not here). ``cover`` and ``becover`` use the
+      stored intervals as rsimsum does with ``ci.limits``.
     * A replicate whose method gave an SE but no interval (both limits NaN) counts in
       ``cover``, ``becover`` and ``power`` with the Wald interval
       :math:`\hat\theta_i \pm z\,s_i`, :math:`z` the normal quantile of ``ci_prob``,
@@ -377,7 +397,9 @@ def performance(
         A required column or a named factor is missing, ``factors`` is None and there is
         no ``scenario`` column, or a column taken as a factor varies within a scenario,
         ``factors`` names a column of the estimates themselves (``method``, ``estimate``,
-        ...), or a (scenario, replicate, method, estimand) key occurs twice.
+        ...), a (scenario, replicate, method, estimand) key occurs twice, a number column
+        (``truth``, ``estimate``, ``se``, ``ci_low``, ``ci_high``) holds text or bools, or
+        ``se`` is negative.
     ValueError
         A name in ``measures`` is not a known measure, ``ref`` is not a method of the
         table, or ``ci_prob`` is not a number in (0, 1).
@@ -419,6 +441,7 @@ def performance(
             raise DataError(f"estimates repeat a (scenario, replicate, method, estimand) "
                             f"key in {format_rows(estimates.index[dup])}: a replicate was "
                             "stored twice")
+    _check_numbers(estimates)
 
     df = estimates.reset_index(drop=True)
     error = df["error"].fillna("").astype(str)

@@ -139,3 +139,26 @@ def test_forest_plot_of_a_mantel_haenszel_fit():
     assert not any("prediction interval" in t or "tau²" in t for t in texts)
     assert any("Q = 5.78" in t for t in texts)
     plt.close(fig)
+
+
+def test_no_information_on_the_variance_is_a_data_error():
+    """The MH RD of studies without events (or at risk 1 against 0) has variance 0:
+    refused, not a ZeroDivisionError (metafor returns SE 0 and z NA)."""
+    none = pd.DataFrame({"n11": [0, 0], "n10": [10, 20], "n01": [0, 0], "n00": [10, 20]})
+    with pytest.warns(DataWarning), pytest.raises(DataError, match="variance is 0"):
+        mantel_haenszel(none, measure="RD")
+    split = pd.DataFrame({"n11": [10, 5], "n10": [0, 0], "n01": [0, 0], "n00": [10, 5]})
+    with pytest.raises(DataError, match="RD's variance is 0"):
+        mantel_haenszel(split, measure="RD")
+
+
+def test_one_study_in_q_gives_metafors_values():
+    """metafor: Q = 0 on 0 df, p = 1, I² = 0 %, H² = 1 when one study is left for Q."""
+    d = pd.DataFrame({"n11": [3, 0], "n10": [47, 40], "n01": [6, 0], "n00": [44, 40]})
+    with pytest.warns(DataWarning):
+        res = mantel_haenszel(d)
+    assert (res.q, res.q_df, res.q_p, res.i2, res.h2, res.k_q) == (0.0, 0, 1.0, 0.0, 1.0, 1)
+    assert "(1 study with information on the OR)" in str(res)
+    rr = pd.DataFrame({"n11": [3, 10], "n10": [47, 0], "n01": [6, 10], "n00": [44, 0]})
+    with pytest.warns(DataWarning):  # only events in both arms: weight kept in the RR
+        np.testing.assert_allclose(mantel_haenszel(rr, measure="RR").weights, [37.5, 62.5])

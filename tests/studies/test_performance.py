@@ -464,3 +464,20 @@ def test_a_study_whose_every_fit_failed_still_reports_its_failures():
     perf = performance(pd.DataFrame(rows), measures=["bias", "cover"])
     assert list(perf["estimand"]) == ["", ""] and list(perf["n_failed"]) == [3, 3]
     assert perf["value"].isna().all() and (perf["n_ok"] == 0).all()
+
+
+@pytest.mark.parametrize(("column", "value", "match"), [
+    ("estimate", "abc", r"column 'estimate' must hold real numbers, but has 'abc' in row 3"),
+    ("estimate", "0.7", r"'estimate' must hold real numbers, but has '0.7'.*nothing is"),
+    ("se", True, r"column 'se' must hold real numbers, but has True"),
+    ("truth", "0.5", r"column 'truth' must hold real numbers"),
+    ("ci_low", "x", r"column 'ci_low'"),
+    ("se", -0.1, r"column 'se' is negative in row 3; a standard error is >= 0"),
+])
+def test_number_columns_are_read_without_conversion(column, value, match):
+    """Text (even numeric text) and bools are refused, not converted; a negative SE is
+    refused (the studies engine counts it as a failed fit; here it is the caller's)."""
+    table = fixed_table().astype({column: object})
+    table.loc[3, column] = value
+    with pytest.raises(DataError, match=match):
+        performance(table)
