@@ -34,6 +34,8 @@ fit_summary <- function(fit) {
   # is Cochran's version with N_i)
   if (!is.null(fit$MH)) out$CMH <- fit$MH
   if (!is.null(fit$MHp)) out$CMHp <- fit$MHp
+  # Breslow-Day and Tarone's tests of homogeneity of the odds ratios (OR only)
+  for (nm in c("BD", "BDp", "TA", "TAp")) if (!is.null(fit[[nm]])) out[[nm]] <- fit[[nm]]
   out
 }
 

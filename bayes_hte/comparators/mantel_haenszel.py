@@ -37,7 +37,16 @@ both arms (no information on a ratio) are left out of :math:`Q` (metafor's ``dro
 though they count, with weight 0 for ratios, in the pooled effect; :math:`I^2 =
 \max(0, (Q - (k_y-1))/Q)` in percent and :math:`H^2 = Q/(k_y-1)`. For the odds ratio the
 Cochran–Mantel–Haenszel test of no association, :math:`(|\sum_i (a_i - E_i)| -
-\tfrac12)^2 / \sum_i V_i` on 1 df (without the ½ when ``correct=False``).
+\tfrac12)^2 / \sum_i V_i` on 1 df (without the ½ when ``correct=False``), and the
+tests of homogeneity of the odds ratios of Breslow & Day (1980, *Statistical Methods in
+Cancer Research* I, IARC) and Tarone (1985, *Biometrika* 72:91): with
+:math:`\tilde a_i` the treated events expected under the common odds ratio
+:math:`\hat\psi_{MH}` given the study's margins (the root in range of a quadratic) and
+:math:`W_i = (1/\tilde a_i + 1/\tilde b_i + 1/\tilde c_i + 1/\tilde d_i)^{-1}`,
+:math:`X^2_{BD} = \sum_i (a_i - \tilde a_i)^2 / W_i` and Tarone's
+:math:`X^2_{BD} - (\sum_i (a_i - \tilde a_i))^2 / \sum_i W_i`, on :math:`k_+ - 1` df,
+:math:`k_+` the studies with events and non-events and :math:`\tilde a_i > 0` (as
+metafor).
 
 Checked against metafor 3.8-1 (``validation/metafor_mh_peto.R``,
 ``tests/data/metafor_mh_peto.json``).
@@ -82,6 +91,9 @@ class MantelHaenszelResult(WaldInterval):
         :math:`I^2` (percent) and :math:`H^2` from ``q``.
     cmh, cmh_p : float
         Cochran–Mantel–Haenszel test of no association (odds ratio only, else NaN).
+    breslow_day, breslow_day_p, tarone, tarone_p : float
+        The Breslow–Day test of homogeneity of the odds ratios and Tarone's corrected
+        version, on :math:`k_+ - 1` df (MH odds ratio only, else NaN; module doc).
     weights : ndarray, shape (k,)
         Study weights in percent (0 for a study that holds no information on a ratio).
     k, k_q : int
@@ -122,6 +134,10 @@ class MantelHaenszelResult(WaldInterval):
     method: str
     measure: str
     scale: str
+    breslow_day: float = np.nan
+    breslow_day_p: float = np.nan
+    tarone: float = np.nan
+    tarone_p: float = np.nan
     labels: tuple[str, ...] = field(repr=False, default=())
     left_out_of_q: tuple[str, ...] = ()
     yi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
@@ -151,7 +167,8 @@ class MantelHaenszelResult(WaldInterval):
         pandas.DataFrame
             Index ``method`` (``"MH"``, ``"Peto"``); columns ``estimate``, ``se`` (or
             ``se_log``), ``ci_low``, ``ci_high``, ``statistic``, ``p``, ``q``, ``q_df``,
-            ``q_p``, ``i2``, ``h2``, ``cmh``, ``cmh_p``, ``k``, ``k_q``; ``attrs`` hold
+            ``q_p``, ``i2``, ``h2``, ``cmh``, ``cmh_p``, ``tarone``, ``tarone_p``, ``k``,
+            ``k_q``; ``attrs`` hold
             the measure, scale and ``ci_prob``.
         """
         exp = self.scale == "log" if exponentiate is None else check_flag(
@@ -163,7 +180,8 @@ class MantelHaenszelResult(WaldInterval):
                 "ci_low": f(self.ci_low), "ci_high": f(self.ci_high),
                 "statistic": self.statistic, "p": self.p, "q": self.q, "q_df": self.q_df,
                 "q_p": self.q_p, "i2": self.i2, "h2": self.h2, "cmh": self.cmh,
-                "cmh_p": self.cmh_p, "k": self.k, "k_q": self.k_q}
+                "cmh_p": self.cmh_p, "tarone": self.tarone, "tarone_p": self.tarone_p,
+                "k": self.k, "k_q": self.k_q}
         out = pd.DataFrame(cols, index=pd.Index([self.method], name="method"))
         out.attrs.update(measure=self.measure, scale=self.scale, ci_prob=self.ci_prob)
         return out
@@ -212,6 +230,9 @@ class MantelHaenszelResult(WaldInterval):
         if np.isfinite(self.cmh):
             lines.append(f"Cochran-Mantel-Haenszel test: X^2(1) = {self.cmh:.4f}, "
                          f"p = {self.cmh_p:.4g}")
+        if np.isfinite(self.tarone):
+            lines.append(f"Tarone's test for heterogeneity: X^2 = {self.tarone:.4f}, "
+                         f"p = {self.tarone_p:.4g}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -247,9 +268,33 @@ def _left_out_warning(table: ArmTable, out: np.ndarray) -> tuple[str, ...]:
     return tuple(s for s, o in zip(table.labels, out, strict=True) if o)
 
 
+def _breslow_day(a: np.ndarray, n1: np.ndarray, *, n0: np.ndarray, events: np.ndarray,
+                 psi: float) -> dict[str, float]:
+    """Breslow-Day and Tarone's tests of homogeneity of the odds ratios about ``psi``
+    (module doc); NaN p-values below two informative studies."""
+    n = n1 + n0
+    if psi == 1:
+        expected = n1 * events / n
+    else:
+        q = psi * (n1 + events) + (n0 - events)
+        with np.errstate(invalid="ignore"):
+            expected = ((q - np.sqrt(q**2 - 4 * n1 * events * psi * (psi - 1)))
+                        / (2 * (psi - 1)))
+    pos = (expected > 0) & (events > 0) & (n - events > 0)
+    e, obs = expected[pos], a[pos]  # the other studies' cells may be 0: left out
+    w = 1 / (1 / e + 1 / (n1[pos] - e) + 1 / (events[pos] - e) + 1 / (n[pos] - n1[pos]
+                                                                        - events[pos] + e))
+    bd = max(0.0, float(np.sum((obs - e) ** 2 / w)))
+    ta = max(0.0, bd - float(np.sum(obs - e)) ** 2 / float(np.sum(w)))
+    df = int(pos.sum()) - 1
+    p = (lambda x: float(stats.chi2.sf(x, df))) if df >= 1 else (lambda x: np.nan)
+    return {"breslow_day": bd, "breslow_day_p": p(bd), "tarone": ta, "tarone_p": p(ta)}
+
+
 def _result(est: float, var: float, weights: np.ndarray, effects: tuple, *, ci_prob: float,
             cmh: tuple[float, float], keep: np.ndarray, method: str, measure: str,
-            table: ArmTable, left_out: tuple[str, ...]) -> MantelHaenszelResult:
+            table: ArmTable, left_out: tuple[str, ...],
+            **homogeneity: float) -> MantelHaenszelResult:
     """The result, with Q of the studies' own ``effects`` (y, v) of the ``keep`` studies."""
     if not var > 0:  # every study at risk 0 (or 0 against 1) in both arms
         raise DataError(f"the {'Peto' if method == 'Peto' else 'Mantel-Haenszel'} "
@@ -267,7 +312,7 @@ def _result(est: float, var: float, weights: np.ndarray, effects: tuple, *, ci_p
         ci_prob=ci_prob, q=q, q_df=q_df, q_p=q_p, i2=i2, h2=h2, cmh=cmh[0], cmh_p=cmh[1],
         weights=100.0 * weights / weights.sum(), k=table.k, k_q=int(keep.sum()),
         method=method, measure=measure, scale="identity" if measure == "RD" else "log",
-        labels=table.labels, left_out_of_q=left_out, yi=yi, vi=vi)
+        labels=table.labels, left_out_of_q=left_out, yi=yi, vi=vi, **homogeneity)
 
 
 def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
@@ -342,14 +387,17 @@ def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
     y, v = effect_sizes(a[keep], b[keep], c[keep], d[keep], measure=measure, add=0.5,
                         to="only0")
     cmh = (np.nan, np.nan)
+    homogeneity: dict[str, float] = {}
     if measure == "OR":
         e = n1 * (a + c) / n
         v_i = n1 * n2 * (a + c) * (b + d) / (n**2 * (n - 1))
         dev = abs(float(np.sum(a - e))) - (0.5 if correct else 0.0)
         stat = dev**2 / float(v_i.sum()) if v_i.sum() > 0 else np.nan
         cmh = (stat, float(stats.chi2.sf(stat, 1)))
+        homogeneity = _breslow_day(a, n1, n0=n2, events=a + c, psi=float(np.exp(est)))
     return _result(est, var, weights, (y, v), ci_prob=ci_prob, cmh=cmh, keep=keep,
-                   method="MH", measure=measure, table=table, left_out=left_out)
+                   method="MH", measure=measure, table=table, left_out=left_out,
+                   **homogeneity)
 
 
 def peto(counts: ArmTable | pd.DataFrame, *, ci_prob: float = 0.95) -> MantelHaenszelResult:

@@ -297,6 +297,17 @@ class MetaAnalysisResult(IntervalBounds):
         t = self.tau2_ci
         return 100.0 * t / (t + s2typ)
 
+    @property
+    def h2_ci(self) -> np.ndarray:
+        """Interval for :math:`H^2`, :math:`100/(100 - I^2)` at the limits of
+        :attr:`i2_ci` (metafor's ``confint``)."""
+        return 100.0 / (100.0 - np.asarray(self.i2_ci, dtype=float))
+
+    @property
+    def tau_ci(self) -> np.ndarray:
+        """Interval for :math:`\tau`, the square roots of :attr:`tau2_ci`."""
+        return np.sqrt(np.asarray(self.tau2_ci, dtype=float))
+
     def summary(self, *, transform: Transform | Callable | None = None
                 ) -> pd.DataFrame:
         """One row per meta-analysis (replicate).

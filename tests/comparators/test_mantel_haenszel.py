@@ -46,10 +46,11 @@ def test_matches_metafor(name):
         ours = {"estimate": res.estimate, "se": res.se, "zval": res.statistic,
                 "pval": res.p, "ci_lb": res.ci_low, "ci_ub": res.ci_high, "QE": res.q,
                 "QEp": res.q_p, "I2": res.i2, "H2": res.h2}
-        if ref.get("CMH") is not None:
-            ours |= {"CMH": res.cmh, "CMHp": res.cmh_p}
+        if ref.get("CMH") is not None:  # the MH odds ratio
+            ours |= {"CMH": res.cmh, "CMHp": res.cmh_p, "BD": res.breslow_day,
+                     "BDp": res.breslow_day_p, "TA": res.tarone, "TAp": res.tarone_p}
         else:
-            assert np.isnan(res.cmh)
+            assert np.isnan([res.cmh, res.breslow_day, res.tarone]).all()
         for stat, value in ours.items():
             assert value == pytest.approx(ref[stat], rel=1e-9, abs=1e-14), (key, stat)
         assert res.k == ref["k"] and res.k_q == ref["k_yi"], key
@@ -88,6 +89,8 @@ def test_summary_and_printout():
     with pytest.raises(ValueError, match="exponentiate=True needs a ratio"):
         rd.summary(exponentiate=True)
     assert "Cochran-Mantel-Haenszel" in str(mantel_haenszel(_counts("bcg")))
+    assert "Tarone's test for heterogeneity: X^2 = 171.7567" in str(
+        mantel_haenszel(_counts("bcg")))  # as metafor prints it
     assert peto(_counts("bcg")).summary().index[0] == "Peto"
 
 

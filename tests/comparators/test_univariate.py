@@ -451,3 +451,13 @@ def test_one_tiny_variance_puts_tau2_at_its_boundary(method):
     assert res.tau2 == 0.0
     assert res.se == pytest.approx(1e-15, rel=1e-9)
     assert res.estimate == pytest.approx(0.1, abs=1e-12)
+
+
+def test_tau_and_h2_intervals_as_metafor_confint():
+    """metafor 3.8-1, confint(rma(yi, vi, data = escalc("RR", BCG), control =
+    list(threshold = 1e-10)), control = list(tol = 1e-12))$random, run in this session:
+    tau 0.346003412037 to 1.05426708384, H^2 5.531149223964 to 43.06771243098."""
+    res = meta_analysis(BCG_RR_YI, BCG_RR_VI, method="REML")
+    np.testing.assert_allclose(res.tau_ci, [0.346003412037, 1.05426708384], rtol=1e-6)
+    np.testing.assert_allclose(res.h2_ci, [5.531149223964, 43.06771243098], rtol=1e-6)
+    np.testing.assert_allclose(res.h2_ci, 100 / (100 - np.asarray(res.i2_ci)), rtol=1e-12)
