@@ -17,7 +17,7 @@ with weights :math:`1/v_i` and a multiplicative dispersion, t test on :math:`K-2
 of infinite precision (:math:`s_i \to 0`; Rücker et al. 2011, *Biostatistics*
 12:122).
 
-Checked against metafor 3.8-1 (``validation/metafor_regtest.R``,
+Checked against metafor 3.8-1 (``validation/metafor_diagnostics.R``,
 ``tests/data/metafor_regtest.json``).
 """
 

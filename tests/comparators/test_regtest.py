@@ -1,7 +1,7 @@
 """The regression test for funnel plot asymmetry against metafor 3.8-1 (regtest), and the
 funnel plot.
 
-Reference: tests/data/metafor_regtest.json, written by validation/metafor_regtest.R from
+Reference: tests/data/metafor_regtest.json, written by validation/metafor_diagnostics.R from
 the BCG log risk ratios.
 """
 

@@ -66,7 +66,7 @@ INFLUENCE_STATS = ["rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "q_del",
                          ids=lambda f: f"{f['data']}-{f['method']}-{f['test']}")
 def test_influence_matches_metafor(fit):
     """metafor 3.8-1's influence(), REML and ML iterated to 1e-10 in R
-    (validation/metafor_influence.R); the outlier data flag trial 8, FE flags three."""
+    (validation/metafor_diagnostics.R); the outlier data flag trial 8, FE flags three."""
     yi = np.array(INFLUENCE["yi"][fit["data"]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bh.DataWarning)
