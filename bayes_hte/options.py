@@ -214,6 +214,10 @@ RegtestModel = Literal["rma", "lm"]
 REGTEST_MODELS: tuple[str, ...] = get_args(RegtestModel)
 RegtestPredictor = Literal["sei", "vi"]
 REGTEST_PREDICTORS: tuple[str, ...] = get_args(RegtestPredictor)
+TrimFillEstimator = Literal["L0", "R0", "Q0"]
+TRIM_FILL_ESTIMATORS: tuple[str, ...] = get_args(TrimFillEstimator)
+FunnelSide = Literal["left", "right"]
+FUNNEL_SIDES: tuple[str, ...] = get_args(FunnelSide)
 PerformanceMeasure = Literal[
     "thetamean", "thetamedian", "se2mean", "se2median", "bias", "rbias", "empse", "mse",
     "relprec", "modelse", "relerror", "cover", "becover", "power"

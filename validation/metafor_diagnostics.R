@@ -6,10 +6,15 @@
 #   tests/data/metafor_influence.json  influence.rma.uni, for
 #                                      bayes_hte.comparators.influence
 #                                      (tests/comparators/test_sensitivity.py)
+#   tests/data/metafor_trimfill.json   trimfill.rma.uni (Duval & Tweedie's trim and fill),
+#                                      for bayes_hte.comparators.trim_and_fill
+#                                      (tests/comparators/test_regtest.py)
 #
 # Data: the BCG vaccine trials (metafor's dat.bcg), log risk ratios from escalc; for the
 # influence diagnostics also the same with trial 8's log RR set to 2 (an outlier, so that
-# a study is flagged), with REML and ML iterated to a relative 1e-10.
+# a study is flagged), with REML and ML iterated to a relative 1e-10; for trim and fill
+# also metafor's dat.hackshaw1998 (37 studies of lung cancer and passive smoking, log odds
+# ratios), whose funnel is asymmetric.
 #
 # Run from the repository root:  Rscript validation/metafor_diagnostics.R
 # Needs R with metafor and jsonlite (Debian: r-cran-metafor, r-cran-jsonlite). The
@@ -78,3 +83,27 @@ write_ref("metafor_influence.json",
           "influence(rma(yi, vi, method = m, test = t, control = list(threshold = 1e-10)))",
           yi = list(bcg = as.numeric(dat$yi), outlier = as.numeric(outlier$yi)),
           vi = as.numeric(dat$vi), fits = fits)
+
+hack <- dat.hackshaw1998
+tf_settings <- list(
+  list(data = "bcg", method = "REML", estimator = "L0", side = NA),
+  list(data = "hackshaw", method = "FE", estimator = "L0", side = NA),
+  list(data = "hackshaw", method = "REML", estimator = "L0", side = NA),
+  list(data = "hackshaw", method = "DL", estimator = "R0", side = NA),
+  list(data = "hackshaw", method = "FE", estimator = "Q0", side = NA),
+  list(data = "hackshaw", method = "FE", estimator = "L0", side = "right")
+)
+fits <- lapply(tf_settings, function(s) {
+  d <- if (s$data == "bcg") dat else hack
+  res <- rma(yi, vi, data = d, method = s$method, control = list(threshold = 1e-10))
+  tf <- if (is.na(s$side)) trimfill(res, estimator = s$estimator) else
+    trimfill(res, estimator = s$estimator, side = s$side)
+  c(s, list(k0 = tf$k0, se_k0 = tf$se.k0, side_used = tf$side,
+            estimate = as.numeric(tf$beta), se = tf$se, ci_lb = tf$ci.lb, ci_ub = tf$ci.ub,
+            tau2 = tf$tau2, QE = tf$QE, yi_filled = as.numeric(tf$yi[tf$fill]),
+            vi_filled = as.numeric(tf$vi[tf$fill])))
+})
+write_ref("metafor_trimfill.json",
+          "trimfill(rma(yi, vi, method = m, control = list(threshold = 1e-10)), estimator = e[, side = s])",
+          yi = list(bcg = as.numeric(dat$yi), hackshaw = as.numeric(hack$yi)),
+          vi = list(bcg = as.numeric(dat$vi), hackshaw = as.numeric(hack$vi)), fits = fits)

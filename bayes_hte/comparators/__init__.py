@@ -31,7 +31,12 @@ from bayes_hte.comparators.population import (  # noqa: F401
     PopulationAdjustedResult,
     STCResult,
 )
-from bayes_hte.comparators.publication_bias import RegtestResult, regtest  # noqa: F401
+from bayes_hte.comparators.publication_bias import (  # noqa: F401
+    RegtestResult,
+    TrimFillResult,
+    regtest,
+    trim_and_fill,
+)
 from bayes_hte.comparators.sensitivity import influence, leave_one_out  # noqa: F401
 from bayes_hte.comparators.univariate import (  # noqa: F401
     MetaAnalysisResult,

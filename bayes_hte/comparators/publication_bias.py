@@ -28,16 +28,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bayes_hte.comparators.metareg import MetaRegression, meta_regression
-from bayes_hte.comparators.univariate import MetaAnalysisResult
+from bayes_hte.comparators.univariate import MetaAnalysisResult, meta_analysis
 from bayes_hte.errors import DataError
 from bayes_hte.options import (
+    FUNNEL_SIDES,
     REGTEST_MODELS,
     REGTEST_PREDICTORS,
+    TRIM_FILL_ESTIMATORS,
+    FunnelSide,
     RegtestModel,
     RegtestPredictor,
+    TrimFillEstimator,
     check_choice,
+    check_count,
 )
 
 _PREDICTOR_NAMES = {"sei": "standard error", "vi": "sampling variance"}
@@ -108,6 +114,20 @@ class RegtestResult:
     __repr__ = __str__
 
 
+def _one_meta_analysis(result: object, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The effects and variances of one meta-analysis of at least 3 studies, or the
+    TypeError / ValueError / DataError of ``what``'s docstring."""
+    if not isinstance(result, MetaAnalysisResult):
+        raise TypeError(f"{what} takes a MetaAnalysisResult (bh.comparators.meta_analysis), "
+                        f"got {type(result).__name__}")
+    if result.shape != ():
+        raise ValueError(f"{what} takes one meta-analysis; select a replicate first")
+    yi, vi = np.asarray(result.yi, dtype=float), np.asarray(result.vi, dtype=float)
+    if yi.size < 3:
+        raise DataError(f"{what} needs at least 3 studies, got {yi.size}")
+    return yi, vi
+
+
 def regtest(result: MetaAnalysisResult, *, model: RegtestModel = "rma",
             predictor: RegtestPredictor = "sei") -> RegtestResult:
     """Regression test for funnel plot asymmetry of a meta-analysis (metafor ``regtest``).
@@ -139,16 +159,9 @@ def regtest(result: MetaAnalysisResult, *, model: RegtestModel = "rma",
         Fewer than 3 studies (the regression has two coefficients), or studies whose
         predictor is all the same (no slope to test).
     """
-    if not isinstance(result, MetaAnalysisResult):
-        raise TypeError(f"regtest takes a MetaAnalysisResult (bh.comparators.meta_analysis), "
-                        f"got {type(result).__name__}")
-    if result.shape != ():
-        raise ValueError("regtest tests one meta-analysis; select a replicate first")
+    yi, vi = _one_meta_analysis(result, "regtest")
     check_choice("model", model, REGTEST_MODELS)
     check_choice("predictor", predictor, REGTEST_PREDICTORS)
-    yi, vi = np.asarray(result.yi, dtype=float), np.asarray(result.vi, dtype=float)
-    if yi.size < 3:
-        raise DataError(f"the regression test needs at least 3 studies, got {yi.size}")
     x = np.sqrt(vi) if predictor == "sei" else vi
     if np.ptp(x) == 0:
         raise DataError(f"every study has the same {_PREDICTOR_NAMES[predictor]}: there is "
@@ -163,3 +176,146 @@ def regtest(result: MetaAnalysisResult, *, model: RegtestModel = "rma",
                          df=float(fit.df), limit=float(fit.beta[0]),
                          limit_ci=np.asarray(fit.ci, dtype=float)[:, 0].copy(),
                          ci_prob=result.ci_prob, model=model, predictor=predictor, fit=fit)
+
+
+@dataclass(frozen=True, eq=False)
+class TrimFillResult:
+    """Duval & Tweedie's trim and fill.
+
+    Parameters
+    ----------
+    k0, se_k0 : int, float
+        The estimated number of missing studies and its standard error.
+    side : {"left", "right"}
+        The side of the funnel where studies are missing (filled).
+    estimator : {"L0", "R0", "Q0"}
+        The estimator of ``k0``.
+    fit : MetaAnalysisResult
+        The meta-analysis of the observed and the filled studies (the input itself when
+        ``k0`` is 0); filled studies are labelled ``"Filled 1"``, ``"Filled 2"``, ...
+    filled : ndarray of bool, shape (k + k0,)
+        Which rows of ``fit`` are filled.
+    """
+
+    k0: int
+    se_k0: float
+    side: str
+    estimator: str
+    fit: MetaAnalysisResult = field(repr=False)
+    filled: np.ndarray = field(repr=False)
+
+    def __str__(self) -> str:
+        level = f"{100 * self.fit.ci_prob:g}%"
+        return "\n".join([
+            f"Trim and fill ({self.estimator}): estimated {self.k0} missing studies on the "
+            f"{self.side} side (SE {self.se_k0:.4f})",
+            f"Adjusted estimate ({self.fit.method}, {self.fit.k} studies): "
+            f"{self.fit.estimate:.4f} (se {self.fit.se:.4f}; {level} CI {self.fit.ci_low:.4f} "
+            f"to {self.fit.ci_high:.4f})"])
+
+    __repr__ = __str__
+
+
+def _k0(ranked: np.ndarray, k: int, estimator: str) -> tuple[float, float]:
+    """The estimator of the number of missing studies from the signed ranks, and its SE
+    (Duval & Tweedie 2000, *Biometrics* 56:455)."""
+    if estimator == "R0":
+        k0 = (k - np.max(-ranked[ranked < 0], initial=0)) - 1
+        return k0, np.sqrt(2 * max(0.0, k0) + 2)
+    sr = float(ranked[ranked > 0].sum())
+    k0 = ((4 * sr - k * (k + 1)) / (2 * k - 1) if estimator == "L0"
+          else k - 0.5 - np.sqrt(2 * k**2 - 4 * sr + 0.25))
+    var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
+              - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0) / 24
+    se = (4 * np.sqrt(var_sr) / (2 * k - 1) if estimator == "L0"
+          else 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1)))
+    return k0, se
+
+
+def trim_and_fill(result: MetaAnalysisResult, *, estimator: TrimFillEstimator = "L0",
+                  side: FunnelSide | None = None, maxiter: int = 100) -> TrimFillResult:
+    r"""Trim and fill (Duval & Tweedie 2000, *Biometrics* 56:455; metafor ``trimfill``).
+
+    The studies are ordered on the side opposite to the missing ones; the :math:`k_0`
+    most extreme are trimmed, the model refitted, and :math:`k_0` re-estimated from the
+    signed ranks of the deviations :math:`y_i - \hat\mu` (``"L0"``:
+    :math:`(4S_r - k(k+1))/(2k-1)`, :math:`S_r` the sum of the positive ranks;
+    ``"R0"``: the length of the rightmost run of positive ranks minus 1; ``"Q0"``), until
+    :math:`k_0` no longer changes. The trimmed studies are then mirrored about the
+    trimmed estimate, :math:`2\hat\mu - y_i` with the same variance, and the model is
+    fitted to the observed and the filled studies. As metafor, the fits use the
+    estimator of :math:`\tau^2` of ``result`` and the z test; the side, when not given,
+    is where the slope of the effects on their standard errors (the regression test's
+    model) points away from: missing on the right if it is negative, else on the left.
+
+    Trim and fill assumes the asymmetry comes from suppressed studies; it is a
+    sensitivity analysis, not a correction (Peters et al. 2007, *Stat Med* 26:4544).
+
+    Parameters
+    ----------
+    result : MetaAnalysisResult
+        One meta-analysis (:func:`~bayes_hte.comparators.meta_analysis`, 1-D input).
+    estimator : {"L0", "R0", "Q0"}
+        Estimator of the number of missing studies.
+    side : {"left", "right"}, optional
+        Side of the funnel where studies are missing (default: estimated, as metafor).
+    maxiter : int
+        Iterations before the algorithm is declared not to converge.
+
+    Returns
+    -------
+    TrimFillResult
+        ``.k0``, ``.se_k0``, ``.side``, ``.fit`` (the filled meta-analysis, on the scale
+        of ``result``), ``.filled``.
+
+    Raises
+    ------
+    TypeError
+        ``result`` is not a :class:`~bayes_hte.comparators.MetaAnalysisResult`.
+    ValueError
+        Several replicates, an unknown ``estimator`` or ``side``, or a bad ``maxiter``.
+    DataError
+        Fewer than 3 studies.
+    RuntimeError
+        ``k0`` still changes after ``maxiter`` iterations (as metafor).
+    """
+    y0, v0 = _one_meta_analysis(result, "trim_and_fill")
+    check_choice("estimator", estimator, TRIM_FILL_ESTIMATORS)
+    if side is not None:
+        check_choice("side", side, FUNNEL_SIDES)
+    maxiter = check_count("maxiter", maxiter, low=1)
+    k = y0.size
+    quiet = {"method": result.method, "ci_prob": result.ci_prob}
+    if side is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slope = meta_regression(y0, v0, X=np.column_stack([np.ones(k), np.sqrt(v0)]),
+                                    method=result.method).beta[1]
+        side = "right" if float(slope) < 0 else "left"
+    sign = -1.0 if side == "right" else 1.0
+    order = np.argsort(sign * y0, kind="stable")
+    y, v = sign * y0[order], v0[order]
+    k0, previous = 0, -1
+    for _ in range(maxiter):
+        if k0 == previous:
+            break
+        previous = k0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mu = float(meta_analysis(y[:k - k0], v[:k - k0], **quiet).estimate)
+        centred = y - mu
+        ranks = stats.rankdata(np.abs(centred), method="ordinal")
+        estimate, se_k0 = _k0(np.sign(centred) * ranks, k, estimator)
+        k0 = max(0, int(np.round(estimate)))
+    else:
+        raise RuntimeError(f"trim and fill did not converge in {maxiter} iterations "
+                               f"(k0 alternates near {k0})")
+    if k0 == 0:
+        return TrimFillResult(k0=0, se_k0=max(0.0, float(se_k0)), side=side,
+                              estimator=estimator, fit=result, filled=np.zeros(k, dtype=bool))
+    fill_y = sign * (2 * mu - y[k - k0:])
+    labels = [*result.labels, *(f"Filled {i}" for i in range(1, k0 + 1))]
+    fit = meta_analysis(np.r_[y0, fill_y], np.r_[v0, v[k - k0:]], labels=labels, **quiet)
+    return TrimFillResult(k0=k0, se_k0=max(0.0, float(se_k0)), side=side,
+                          estimator=estimator, fit=fit,
+                          filled=np.r_[np.zeros(k, dtype=bool), np.ones(k0, dtype=bool)])

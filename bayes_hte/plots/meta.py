@@ -24,6 +24,7 @@ from scipy import stats
 from bayes_hte.comparators.causal import CausalMetaResult
 from bayes_hte.comparators.mantel_haenszel import MantelHaenszelResult
 from bayes_hte.comparators.metareg import INTERCEPT, MetaRegression
+from bayes_hte.comparators.publication_bias import TrimFillResult
 from bayes_hte.comparators.univariate import MetaAnalysisResult
 from bayes_hte.errors import DataError
 
@@ -428,7 +429,7 @@ def bubble_plot(
 
 
 def funnel_plot(
-    result: MetaAnalysisResult,
+    result: MetaAnalysisResult | TrimFillResult,
     *,
     transform: str | None = "auto",
     title: str | None = None,
@@ -445,8 +446,11 @@ def funnel_plot(
 
     Parameters
     ----------
-    result : MetaAnalysisResult
-        One meta-analysis (:func:`~bayes_hte.comparators.meta_analysis`, 1-D input).
+    result : MetaAnalysisResult or TrimFillResult
+        One meta-analysis (:func:`~bayes_hte.comparators.meta_analysis`, 1-D input), or
+        a trim and fill (:func:`~bayes_hte.comparators.trim_and_fill`): its filled
+        studies are drawn as open circles and its adjusted estimate as the line, as
+        metafor's ``funnel`` of a ``trimfill``.
     transform : {"auto", "exp", None}
         ``"auto"`` draws log-scale results (log RR / log OR) on a log axis of the ratio;
         ``"exp"`` forces it; ``None`` draws ``yi`` as they are. The standard errors stay
@@ -467,6 +471,9 @@ def funnel_plot(
         ``result`` holds several replicates, or ``transform`` is not one of the allowed
         values.
     """
+    filled = None
+    if isinstance(result, TrimFillResult):
+        filled, result = result.filled, result.fit
     use_exp, f = _one_on_scale(result, transform, "funnel_plot")
     se = np.sqrt(np.asarray(result.vi, dtype=float))
     top = 1.05 * float(np.nanmax(se))
@@ -480,8 +487,13 @@ def funnel_plot(
     ax.plot(f(est + z * grid), grid, color="0.55", lw=0.9, zorder=1)
     ax.axvline(f(est), color=_COLORS[1], lw=1.2, zorder=2,
                label=f"pooled estimate ({result.method})")
-    ax.scatter(f(np.asarray(result.yi, dtype=float)), se, s=28, color=_COLORS[0],
-               edgecolor="white", lw=0.5, zorder=3, label="studies")
+    yi = f(np.asarray(result.yi, dtype=float))
+    seen = np.ones(yi.size, dtype=bool) if filled is None else ~filled
+    ax.scatter(yi[seen], se[seen], s=28, color=_COLORS[0], edgecolor="white", lw=0.5,
+               zorder=3, label="studies")
+    if filled is not None and filled.any():
+        ax.scatter(yi[filled], se[filled], s=28, facecolor="white", edgecolor=_COLORS[0],
+                   lw=1.0, zorder=3, label="filled (trim and fill)")
     ax.set_ylim(top, 0.0)
     if use_exp:
         _log_axis(ax)

@@ -88,3 +88,60 @@ def test_funnel_plot():
     plt.close(fig)
     with pytest.raises(ValueError, match="transform"):
         bh.plots.funnel_plot(res, transform="log")
+
+
+TRIMFILL = json.loads((Path(__file__).resolve().parents[1] / "data" /
+                       "metafor_trimfill.json").read_text())
+
+
+@pytest.mark.parametrize("ref", TRIMFILL["fits"],
+                         ids=lambda r: f"{r['data']}-{r['method']}-{r['estimator']}-{r['side']}")
+def test_trim_and_fill_matches_metafor(ref):
+    """metafor 3.8-1 trimfill (validation/metafor_diagnostics.R): the BCG trials and
+    dat.hackshaw1998, L0 / R0 / Q0, the side estimated or given."""
+    y, v = np.array(TRIMFILL["yi"][ref["data"]]), np.array(TRIMFILL["vi"][ref["data"]])
+    res = bh.comparators.meta_analysis(y, v, method=ref["method"])
+    out = bh.comparators.trim_and_fill(res, estimator=ref["estimator"], side=ref["side"])
+    assert (out.k0, out.side) == (ref["k0"], ref["side_used"])
+    # metafor's REML fits stop at a relative 1e-5
+    rel = 1e-5 if ref["method"] == "REML" else 1e-9
+    assert out.se_k0 == pytest.approx(ref["se_k0"], rel=1e-9)
+    for ours, theirs in ((out.fit.estimate, ref["estimate"]), (out.fit.se, ref["se"]),
+                         (out.fit.ci_low, ref["ci_lb"]), (out.fit.ci_high, ref["ci_ub"]),
+                         (out.fit.q, ref["QE"])):
+        assert ours == pytest.approx(theirs, rel=rel)
+    filled = np.atleast_1d(np.asarray(ref["yi_filled"] or [], dtype=float))
+    np.testing.assert_allclose(np.sort(out.fit.yi[out.filled]), np.sort(filled), rtol=rel)
+    assert out.filled.sum() == out.k0 and out.fit.k == len(y) + out.k0
+    if out.k0:
+        assert list(out.fit.labels[-out.k0:]) == [f"Filled {i}" for i in range(1, out.k0 + 1)]
+        assert "missing studies" in str(out)
+    else:
+        assert out.fit is res
+
+
+def test_trim_and_fill_bad_inputs():
+    res = bh.comparators.meta_analysis(YI, VI)
+    with pytest.raises(ValueError, match="estimator"):
+        bh.comparators.trim_and_fill(res, estimator="L1")
+    with pytest.raises(ValueError, match="side"):
+        bh.comparators.trim_and_fill(res, side="up")
+    with pytest.raises(ValueError, match="maxiter"):
+        bh.comparators.trim_and_fill(res, maxiter=0)
+    with pytest.raises(TypeError, match="MetaAnalysisResult"):
+        bh.comparators.trim_and_fill(YI)
+    with pytest.raises(DataError, match="at least 3 studies"):
+        bh.comparators.trim_and_fill(bh.comparators.meta_analysis(YI[:2], VI[:2]))
+
+
+def test_funnel_plot_of_a_trim_and_fill():
+    ref = TRIMFILL["fits"][1]  # hackshaw, FE, L0: 7 studies filled on the left
+    res = bh.comparators.meta_analysis(np.array(TRIMFILL["yi"]["hackshaw"]),
+                                       np.array(TRIMFILL["vi"]["hackshaw"]), method="FE")
+    out = bh.comparators.trim_and_fill(res)
+    fig = bh.plots.funnel_plot(out)
+    observed, filled = fig.axes[0].collections[-2:]
+    assert len(observed.get_offsets()) == res.k and len(filled.get_offsets()) == ref["k0"]
+    line = [ln for ln in fig.axes[0].lines if ln.get_xdata()[0] == ln.get_xdata()[-1]]
+    assert any(ln.get_xdata()[0] == pytest.approx(ref["estimate"]) for ln in line)
+    plt.close(fig)
