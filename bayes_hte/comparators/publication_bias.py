@@ -32,6 +32,7 @@ from scipy import stats
 
 from bayes_hte.comparators.metareg import MetaRegression, meta_regression
 from bayes_hte.comparators.univariate import MetaAnalysisResult, meta_analysis
+from bayes_hte.data.aggregate import EffectTable
 from bayes_hte.errors import DataError
 from bayes_hte.options import (
     FUNNEL_SIDES,
@@ -185,7 +186,8 @@ class TrimFillResult:
     Parameters
     ----------
     k0, se_k0 : int, float
-        The estimated number of missing studies and its standard error.
+        The estimated number of missing studies and its standard error (NaN where its
+        variance formula is negative, as metafor's NA).
     side : {"left", "right"}
         The side of the funnel where studies are missing (filled).
     estimator : {"L0", "R0", "Q0"}
@@ -208,7 +210,8 @@ class TrimFillResult:
         level = f"{100 * self.fit.ci_prob:g}%"
         return "\n".join([
             f"Trim and fill ({self.estimator}): estimated {self.k0} missing studies on the "
-            f"{self.side} side (SE {self.se_k0:.4f})",
+            f"{self.side} side (SE "
+            f"{f'{self.se_k0:.4f}' if np.isfinite(self.se_k0) else 'not defined'})",
             f"Adjusted estimate ({self.fit.method}, {self.fit.k} studies): "
             f"{self.fit.estimate:.4f} (se {self.fit.se:.4f}; {level} CI {self.fit.ci_low:.4f} "
             f"to {self.fit.ci_high:.4f})"])
@@ -223,12 +226,16 @@ def _k0(ranked: np.ndarray, k: int, estimator: str) -> tuple[float, float]:
         k0 = (k - np.max(-ranked[ranked < 0], initial=0)) - 1
         return k0, np.sqrt(2 * max(0.0, k0) + 2)
     sr = float(ranked[ranked > 0].sum())
+    if estimator == "Q0" and 2 * k**2 - 4 * sr + 0.25 < 0:
+        raise DataError("the Q0 estimator of the missing studies is undefined for these "
+                        "data (2k² - 4 S_r + 1/4 < 0); use estimator='L0' or 'R0'")
     k0 = ((4 * sr - k * (k + 1)) / (2 * k - 1) if estimator == "L0"
           else k - 0.5 - np.sqrt(2 * k**2 - 4 * sr + 0.25))
     var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
               - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0) / 24
-    se = (4 * np.sqrt(var_sr) / (2 * k - 1) if estimator == "L0"
-          else 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1)))
+    with np.errstate(invalid="ignore"):  # a negative variance: the SE is undefined (NaN)
+        se = (4 * np.sqrt(var_sr) / (2 * k - 1) if estimator == "L0"
+              else 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1)))
     return k0, se
 
 
@@ -275,7 +282,7 @@ def trim_and_fill(result: MetaAnalysisResult, *, estimator: TrimFillEstimator = 
     ValueError
         Several replicates, an unknown ``estimator`` or ``side``, or a bad ``maxiter``.
     DataError
-        Fewer than 3 studies.
+        Fewer than 3 studies, or ``estimator="Q0"`` where it is undefined.
     RuntimeError
         ``k0`` still changes after ``maxiter`` iterations (as metafor).
     """
@@ -300,22 +307,28 @@ def trim_and_fill(result: MetaAnalysisResult, *, estimator: TrimFillEstimator = 
         if k0 == previous:
             break
         previous = k0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mu = float(meta_analysis(y[:k - k0], v[:k - k0], **quiet).estimate)
+        if k - k0 == 1:  # one study left: its own effect (metafor's rma of one study)
+            mu = float(y[0])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mu = float(meta_analysis(y[:k - k0], v[:k - k0], **quiet).estimate)
         centred = y - mu
         ranks = stats.rankdata(np.abs(centred), method="ordinal")
         estimate, se_k0 = _k0(np.sign(centred) * ranks, k, estimator)
-        k0 = max(0, int(np.round(estimate)))
+        k0 = min(k - 1, max(0, int(np.round(estimate))))
     else:
         raise RuntimeError(f"trim and fill did not converge in {maxiter} iterations "
                                f"(k0 alternates near {k0})")
+    se_k0 = max(0.0, float(se_k0)) if np.isfinite(se_k0) else float("nan")
     if k0 == 0:
-        return TrimFillResult(k0=0, se_k0=max(0.0, float(se_k0)), side=side,
+        return TrimFillResult(k0=0, se_k0=se_k0, side=side,
                               estimator=estimator, fit=result, filled=np.zeros(k, dtype=bool))
     fill_y = sign * (2 * mu - y[k - k0:])
     labels = [*result.labels, *(f"Filled {i}" for i in range(1, k0 + 1))]
-    fit = meta_analysis(np.r_[y0, fill_y], np.r_[v0, v[k - k0:]], labels=labels, **quiet)
-    return TrimFillResult(k0=k0, se_k0=max(0.0, float(se_k0)), side=side,
+    table = EffectTable.from_arrays(np.r_[y0, fill_y], np.r_[v0, v[k - k0:]], labels=labels,
+                                    measure=result.measure, scale=result.scale)
+    fit = meta_analysis(table, **quiet)
+    return TrimFillResult(k0=k0, se_k0=se_k0, side=side,
                           estimator=estimator, fit=fit,
                           filled=np.r_[np.zeros(k, dtype=bool), np.ones(k0, dtype=bool)])

@@ -33,6 +33,28 @@ LEAVE_ONE_OUT_COLUMNS: tuple[str, ...] = (
     "q_df", "q_p", "tau2", "i2", "h2", "converged")
 
 
+def _from_result(yi, vi, options: dict, what: str) -> tuple:
+    """(yi, vi, options) with a fitted :class:`MetaAnalysisResult` given as ``yi`` read
+    as its effects, variances, labels and settings (metafor's ``leave1out(res)``); its
+    settings then replace the keywords, which must be left at their defaults."""
+    if not isinstance(yi, MetaAnalysisResult):
+        return yi, vi, options
+    if yi.shape != ():
+        raise ValueError(f"{what} takes one meta-analysis; select a replicate first")
+    given = {k: v for k, v in options.items() if v != _DEFAULTS[k]}
+    if vi is not None or given:
+        raise ValueError(f"{what}(result) takes the result's variances and settings; do not "
+                         f"also pass {['vi'] if vi is not None else list(given)}")
+    table = EffectTable.from_arrays(yi.yi, yi.vi, labels=list(yi.labels),
+                                    measure=yi.measure, scale=yi.scale)
+    settings = {"method": yi.method, "knha": yi.knha, "ci_prob": yi.ci_prob, "labels": None}
+    return table, None, {k: settings[k] for k in options}
+
+
+#: The keyword defaults of :func:`leave_one_out` and :func:`influence`.
+_DEFAULTS = {"method": "REML", "knha": False, "ci_prob": 0.95, "labels": None}
+
+
 def _without_each(y: np.ndarray, v: np.ndarray, **options) -> MetaAnalysisResult:
     """The K meta-analyses without one study each (replicate j leaves out study j), in
     one vectorised call; the full fit has warned about the inputs already."""
@@ -58,9 +80,11 @@ def leave_one_out(
 
     Parameters
     ----------
-    yi : EffectTable or array_like, shape (K,)
-        An :class:`~bayes_hte.EffectTable` (it supplies the variances and labels), or the
-        effect sizes on the analysis scale (e.g. log risk ratios).
+    yi : EffectTable, MetaAnalysisResult or array_like, shape (K,)
+        An :class:`~bayes_hte.EffectTable` (it supplies the variances and labels), a
+        fitted meta-analysis (metafor's ``leave1out(res)``: its effects, labels,
+        ``method``, ``knha`` and ``ci_prob``; the keywords are then left at their
+        defaults), or the effect sizes on the analysis scale (e.g. log risk ratios).
     vi : array_like, shape (K,), optional
         Sampling variances (required with arrays; not with an EffectTable).
     method, knha, ci_prob
@@ -91,7 +115,8 @@ def leave_one_out(
         :func:`~bayes_hte.comparators.meta_analysis` refuses (text, non-finite values,
         variances <= 0, repeated labels).
     ValueError
-        An unknown ``method`` or ``transform``, or ``ci_prob`` outside (0, 1).
+        An unknown ``method`` or ``transform``, ``ci_prob`` outside (0, 1), or a result
+        of several replicates, or with ``vi`` or other keywords given.
 
     Examples
     --------
@@ -103,8 +128,10 @@ def leave_one_out(
     >>> table.shape, table.index[0]
     ((9, 15), '1')
     """
-    full: MetaAnalysisResult = meta_analysis(yi, vi, method=method, knha=knha,
-                                             ci_prob=ci_prob, labels=labels)
+    yi, vi, opts = _from_result(yi, vi, {"method": method, "knha": knha, "ci_prob": ci_prob,
+                                         "labels": labels}, "leave_one_out")
+    method, knha, ci_prob = opts["method"], opts["knha"], opts["ci_prob"]
+    full: MetaAnalysisResult = meta_analysis(yi, vi, **opts)
     y, v, names = np.ravel(full.yi), np.ravel(full.vi), list(full.labels)
     k = y.size
     if k < 3:
@@ -160,8 +187,8 @@ def influence(
 
     Parameters
     ----------
-    yi : EffectTable or array_like, shape (K,)
-        As in :func:`leave_one_out`.
+    yi : EffectTable, MetaAnalysisResult or array_like, shape (K,)
+        As in :func:`leave_one_out` (``influence(res)`` as metafor's).
     vi : array_like, shape (K,), optional
         Sampling variances (with arrays).
     method, knha
@@ -181,10 +208,13 @@ def influence(
         Fewer than 3 studies, or the inputs :func:`~bayes_hte.comparators.meta_analysis`
         refuses.
     ValueError
-        An unknown ``method``.
+        An unknown ``method``, or a result of several replicates, or with ``vi`` or other
+        keywords given.
     """
-    full: MetaAnalysisResult = meta_analysis(yi, vi, method=method, knha=knha,
-                                             labels=labels)
+    yi, vi, opts = _from_result(yi, vi, {"method": method, "knha": knha, "labels": labels},
+                                "influence")
+    method, knha = opts["method"], opts["knha"]
+    full: MetaAnalysisResult = meta_analysis(yi, vi, **opts)
     y, v = np.ravel(full.yi), np.ravel(full.vi)
     k = y.size
     if k < 3:

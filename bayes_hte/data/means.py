@@ -203,7 +203,7 @@ class MeanTable:
         Raises
         ------
         DataError
-            For SMD a study with fewer than 3 patients in all or with both SDs 0 (no
+            For SMD a study with fewer than 4 patients in all or with both SDs 0 (no
             pooled SD); for ROM a mean that is not > 0; for any measure a variance that
             is 0 (both SDs 0 for MD or ROM).
         ValueError
@@ -215,10 +215,11 @@ class MeanTable:
             yi, vi = m1 - m0, s1**2 / n1 + s0**2 / n0
         elif measure == "SMD":
             m = n1 + n0 - 2
-            small = m < 1
-            if small.any():
+            small = m < 2
+            if small.any():  # Hedges' correction c(m) is 0 at m = 1 (metafor: NA)
                 raise DataError(f"{name_studies(self.labels, small)}: the SMD needs at "
-                                "least 3 patients in all (a pooled SD on n1 + n0 - 2 df)")
+                                "least 4 patients in all (its bias correction needs "
+                                "n1 + n0 - 2 >= 2 df)")
             sp = np.sqrt(((n1 - 1) * s1**2 + (n0 - 1) * s0**2) / m)
             if (sp == 0).any():
                 raise DataError(f"{name_studies(self.labels, sp == 0)}: both SDs are 0, so "

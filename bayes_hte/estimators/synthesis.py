@@ -246,7 +246,9 @@ class MetaAnalysisModel(SynthesisEstimator):
         ``priors`` gives :math:`\tau` no prior: the named priors' scales put 82-98 % of
         their mass above :math:`\tau = 0.1` there; the message suggests the scale that
         puts the prior's 95th percentile at 0.1
-        (:func:`bayes_hte.models.synthesis_univariate.rd_tau_scale`).
+        (:func:`bayes_hte.models.synthesis_univariate.rd_tau_scale`). Likewise for raw
+        mean differences (``measure="MD"``, from :class:`~bayes_hte.MeanTable`), whose
+        units the default priors do not know.
 
     Examples
     --------

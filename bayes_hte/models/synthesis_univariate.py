@@ -169,6 +169,14 @@ def build_meta_analysis_model(
             f"differences, e.g. priors={{'tau': {rd_tau_scale(resolved['tau'])!r}}} (the "
             "same prior with its 95th percentile at 0.1).",
             DataWarning, stacklevel=3)
+    elif data.measure == "MD" and not (priors or {}).get("tau"):
+        warnings.warn(
+            f"the raw mean differences get tau's prior {tau_prior!r} "
+            f"({_prior_text(resolved['tau'])}) and mu's ({_prior_text(resolved['mu'])}), "
+            "whose scales are set for log risk and odds ratios, not for the outcome's "
+            "units: give priors on the outcome's scale (priors={'tau': ..., 'mu': ...}), "
+            "or analyse the standardised mean differences (MeanTable.effects('SMD'))",
+            DataWarning, stacklevel=3)
     coords = {"study": list(data.labels)}
     with pm.Model(coords=coords) as model:
         se = pm.Data("se", np.sqrt(data.vi), dims="study")

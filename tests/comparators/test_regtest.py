@@ -6,6 +6,7 @@ the BCG log risk ratios.
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -145,3 +146,31 @@ def test_funnel_plot_of_a_trim_and_fill():
     line = [ln for ln in fig.axes[0].lines if ln.get_xdata()[0] == ln.get_xdata()[-1]]
     assert any(ln.get_xdata()[0] == pytest.approx(ref["estimate"]) for ln in line)
     plt.close(fig)
+
+
+def test_trim_and_fill_edge_cases_as_metafor():
+    """metafor 3.8-1 trimfill(rma(c(.1, .5, .3), c(.01, .02, .03))) in this session: k0 = 2
+    (SE 1.488086), estimate 0.100 (SE 0.141023) -- the trimming leaves one study; the
+    fit keeps the measure and scale; an undefined L0 SE is NaN (metafor: NA); Q0 where
+    it is undefined is a DataError."""
+    small = bh.comparators.trim_and_fill(bh.comparators.meta_analysis(
+        bh.EffectTable.from_arrays([0.1, 0.5, 0.3], [0.01, 0.02, 0.03])))
+    assert small.k0 == 2 and small.se_k0 == pytest.approx(1.488086, rel=1e-6)
+    assert small.fit.estimate == pytest.approx(0.1) and small.fit.se == pytest.approx(
+        0.141023, rel=1e-5)
+    eff = bh.EffectTable.from_arrays(YI, VI, measure="RR", scale="log")
+    filled = bh.comparators.trim_and_fill(bh.comparators.meta_analysis(eff))
+    assert (filled.fit.measure, filled.fit.scale) == ("RR", "log")
+    fig = bh.plots.funnel_plot(filled)
+    assert fig.axes[0].get_xscale() == "log"
+    plt.close(fig)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        none = bh.comparators.trim_and_fill(bh.comparators.meta_analysis(eff, method="FE"),
+                                            side="left")
+    assert none.k0 == 0 and np.isnan(none.se_k0) and "SE not defined" in str(none)
+    # every deviation positive: S_r = k(k+1)/2 and 2k² - 4 S_r + 1/4 = 1/4 - 2k < 0
+    from bayes_hte.comparators.publication_bias import _k0
+
+    with pytest.raises(DataError, match="Q0 .* undefined .* use estimator='L0' or 'R0'"):
+        _k0(np.arange(1.0, 11.0), 10, "Q0")

@@ -87,3 +87,19 @@ def test_influence_labels_and_errors():
         bh.comparators.influence(YI[:2], VI[:2])
     with pytest.raises(ValueError, match="method"):
         bh.comparators.influence(YI, VI, method="XX")
+
+
+def test_a_fitted_meta_analysis_can_be_given_as_metafor_users_do():
+    """leave1out(res) and influence(res): the result's effects, labels and settings."""
+    eff = bh.EffectTable.from_arrays(YI, VI, labels=REF["studies"], measure="RR", scale="log")
+    res = meta_analysis(eff, method="DL", knha=True, ci_prob=0.9)
+    pd.testing.assert_frame_equal(
+        leave_one_out(res), leave_one_out(eff, method="DL", knha=True, ci_prob=0.9))
+    pd.testing.assert_frame_equal(bh.comparators.influence(res),
+                                  bh.comparators.influence(eff, method="DL", knha=True))
+    with pytest.raises(ValueError, match=r"do not also pass \['method'\]"):
+        leave_one_out(res, method="PM")
+    with pytest.raises(ValueError, match=r"do not also pass \['vi'\]"):
+        bh.comparators.influence(res, VI)
+    with pytest.raises(ValueError, match="one meta-analysis"):
+        leave_one_out(meta_analysis(np.c_[YI, YI], np.c_[VI, VI]))

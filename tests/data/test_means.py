@@ -70,9 +70,18 @@ def test_bad_frames_name_the_column_and_the_study(edit, match):
 def test_measures_refuse_what_they_cannot_compute():
     tiny = bh.MeanTable(mean1=[1.0, 2.0], sd1=[1.0, 1.0], n1=[1, 10], mean0=[0.5, 1.0],
                         sd0=[1.0, 1.0], n0=[1, 10], labels=["a", "b"])
-    with pytest.raises(DataError, match="study 'a'.*at least 3 patients"):
+    with pytest.raises(DataError, match="study 'a'.*at least 4 patients"):
         tiny.effects("SMD")
     tiny.effects("MD")  # defined with one patient per arm
+    # 1 + 2 patients: Hedges' correction is 0 there (metafor 3.8-1's escalc gives NA;
+    # before this check the study got g = 0 with variance 1.5)
+    three = bh.MeanTable(mean1=[1.0, 2.0], sd1=[1.0, 1.0], n1=[1, 10], mean0=[0.5, 1.0],
+                         sd0=[1.0, 1.0], n0=[2, 10], labels=["a", "b"])
+    with pytest.raises(DataError, match="study 'a'.*at least 4 patients"):
+        three.effects("SMD")
+    four = bh.MeanTable(mean1=[1.0, 2.0], sd1=[1.0, 1.0], n1=[2, 10], mean0=[0.5, 1.0],
+                        sd0=[1.0, 1.0], n0=[2, 10], labels=["a", "b"])
+    assert np.isfinite(four.effects("SMD").yi).all()
     flat = bh.MeanTable(mean1=[1.0, 2.0], sd1=[0.0, 1.0], n1=[5, 10], mean0=[0.5, 1.0],
                         sd0=[0.0, 1.0], n0=[5, 10], labels=["a", "b"])
     for measure in ("SMD", "MD", "ROM"):
@@ -88,3 +97,18 @@ def test_measures_refuse_what_they_cannot_compute():
         bh.MeanTable(mean1=[], sd1=[], n1=[], mean0=[], sd0=[], n0=[])
     with pytest.raises(DataError, match="expected a pandas DataFrame"):
         bh.MeanTable.from_frame(_frame().to_numpy())
+
+
+def test_the_bayesian_model_warns_that_its_default_priors_do_not_know_the_units():
+    """Raw mean differences (in the outcome's units) with the default priors, set for log
+    ratios: a DataWarning; the SMDs are on a unit-free scale and fit without it."""
+    md = _table().effects("MD")
+    with pytest.warns(bh.DataWarning, match="raw mean differences .*effects\\('SMD'\\)"):
+        bh.models.synthesis_univariate.build_meta_analysis_model(md)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bh.DataWarning)
+        bh.models.synthesis_univariate.build_meta_analysis_model(_table().effects("SMD"))
+        bh.models.synthesis_univariate.build_meta_analysis_model(
+            md, priors={"tau": {"dist": "HalfNormal", "sigma": 30.0}})
