@@ -62,12 +62,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hte.comparators.results import WaldInterval, check_ci_prob, wald_interval
+from bayes_hte.comparators.results import WaldInterval, check_ci_prob
+from bayes_hte.comparators.univariate import _study_rows
 from bayes_hte.data.aggregate import ArmTable
 from bayes_hte.data.checks import name_studies
 from bayes_hte.data.escalc import effect_sizes
 from bayes_hte.errors import DataError, DataWarning
-from bayes_hte.options import MEASURES, Measure, check_choice, check_flag
+from bayes_hte.options import MEASURES, Measure, Transform, check_choice, check_flag
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,7 +187,7 @@ class MantelHaenszelResult(WaldInterval):
         out.attrs.update(measure=self.measure, scale=self.scale, ci_prob=self.ci_prob)
         return out
 
-    def study_table(self, *, transform: str | Callable | None = None) -> pd.DataFrame:
+    def study_table(self, *, transform: Transform | Callable | None = None) -> pd.DataFrame:
         """The studies' own effects (those of ``q``) and their weights in the pooled one.
 
         Parameters
@@ -202,15 +203,7 @@ class MantelHaenszelResult(WaldInterval):
             a study left out of ``q``) and ``weight`` in percent (0 for a study without
             information on a ratio).
         """
-        f = {None: lambda x: x, "exp": np.exp}.get(transform, transform)
-        if not callable(f):
-            raise ValueError(f"transform must be None, 'exp' or a callable, got {transform!r}")
-        se = np.sqrt(self.vi)
-        lo, hi = wald_interval(self.yi, se, self.ci_prob)
-        return pd.DataFrame({"estimate": f(self.yi),
-                             "se" if transform is None else "se_untransformed": se,
-                             "ci_low": f(lo), "ci_high": f(hi), "weight": self.weights},
-                            index=pd.Index(self.labels, name="study"))
+        return _study_rows(self, transform)
 
     def __str__(self) -> str:
         name = {"MH": "Mantel-Haenszel", "Peto": "Peto"}[self.method]
@@ -245,6 +238,16 @@ def _cells(counts) -> tuple[ArmTable, tuple[np.ndarray, ...]]:
     a, b, c, d = (np.asarray(x, dtype=float) for x in (table.n11, table.n10, table.n01,
                                                        table.n00))
     return table, (a, b, c, d)
+
+
+def _observed_minus_expected(a, b, c, d) -> tuple[np.ndarray, np.ndarray]:
+    """Per study, treated events minus their expectation under no effect given the
+    margins, :math:`O_i - E_i`, and its hypergeometric variance :math:`V_i` (module doc:
+    Peto's odds ratio and the CMH test)."""
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    return (a - n1 * (a + c) / n,
+            n1 * n2 * (a + c) * (b + d) / (n**2 * (n - 1)))
 
 
 def _heterogeneity(y: np.ndarray, v: np.ndarray, estimate: float) -> tuple:
@@ -389,9 +392,8 @@ def mantel_haenszel(counts: ArmTable | pd.DataFrame, *, measure: Measure = "OR",
     cmh = (np.nan, np.nan)
     homogeneity: dict[str, float] = {}
     if measure == "OR":
-        e = n1 * (a + c) / n
-        v_i = n1 * n2 * (a + c) * (b + d) / (n**2 * (n - 1))
-        dev = abs(float(np.sum(a - e))) - (0.5 if correct else 0.0)
+        o_e, v_i = _observed_minus_expected(a, b, c, d)
+        dev = abs(float(np.sum(o_e))) - (0.5 if correct else 0.0)
         stat = dev**2 / float(v_i.sum()) if v_i.sum() > 0 else np.nan
         cmh = (stat, float(stats.chi2.sf(stat, 1)))
         homogeneity = _breslow_day(a, n1, n0=n2, events=a + c, psi=float(np.exp(est)))
@@ -431,10 +433,7 @@ def peto(counts: ArmTable | pd.DataFrame, *, ci_prob: float = 0.95) -> MantelHae
     """
     check_ci_prob(ci_prob, error=ValueError)
     table, (a, b, c, d) = _cells(counts)
-    n1, n2 = a + b, c + d
-    n = n1 + n2
-    o_e = a - n1 * (a + c) / n
-    v = n1 * n2 * (a + c) * (b + d) / (n**2 * (n - 1))
+    o_e, v = _observed_minus_expected(a, b, c, d)
     if v.sum() == 0:
         raise DataError("Peto's odds ratio needs a study with both events and non-events; "
                         "every study has none of one of them")

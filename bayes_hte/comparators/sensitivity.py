@@ -223,15 +223,12 @@ def influence(
     mu, var = float(full.estimate), float(full.se) ** 2
     mu_d, var_d = np.asarray(dele.estimate), np.asarray(dele.se) ** 2
     t2_d = np.asarray(dele.tau2, dtype=float)
-    w = 1.0 / (v + float(full.tau2))
-    hat = w / w.sum()
+    hat = np.ravel(full.weights) / 100.0  # w_i / sum(w), w_i = 1 / (v_i + tau²)
     diff = mu - mu_d
-    # the Knapp-Hartung factor s² of each fit without i (1 without knha)
-    w_d = 1.0 / (v[None, :] + t2_d[:, None])  # (left out, study)
-    np.fill_diagonal(w_d, 0.0)
-    s2 = (np.sum(w_d * (y[None, :] - mu_d[:, None]) ** 2, axis=1) / (k - 2) if knha
-          else np.ones(k))
-    w_all = 1.0 / (v[None, :] + t2_d[:, None])  # the full data at tau2 without i
+    w_all = 1.0 / (v[None, :] + t2_d[:, None])  # (left out i, study j) at tau² without i
+    # the Knapp-Hartung factor s² of each fit without i: its variance over the one of
+    # the z test, 1 / sum_{j != i} w_ij (1 without knha)
+    s2 = var_d * (w_all.sum(axis=1) - np.diag(w_all)) if knha else np.ones(k)
     cook = diff**2 / var
     table = pd.DataFrame({
         "rstudent": (y - mu_d) / np.sqrt(s2 * (v + t2_d) + var_d),

@@ -376,14 +376,20 @@ class MetaAnalysisResult(IntervalBounds):
         """
         if self.shape != ():
             raise ValueError("study_table is for a single meta-analysis (1-D yi)")
-        f = _transform(transform)
-        se = np.sqrt(self.vi)
-        lo, hi = wald_interval(self.yi, se, self.ci_prob)
-        return pd.DataFrame(
-            {"estimate": f(self.yi), _se_column(transform): se, "ci_low": f(lo),
-             "ci_high": f(hi),
-             "weight": self.weights},
-            index=pd.Index(self.labels, name="study"))
+        return _study_rows(self, transform)
+
+
+def _study_rows(result, transform: Transform | Callable | None = None) -> pd.DataFrame:
+    """Per-study ``estimate``, ``se`` (``se_untransformed`` with a ``transform``), Wald
+    ``ci_low`` and ``ci_high`` at ``ci_prob`` and ``weight`` of a result holding 1-D
+    ``yi``, ``vi``, ``weights``, ``labels`` and ``ci_prob`` (index ``study``)."""
+    f = _transform(transform)
+    se = np.sqrt(result.vi)
+    lo, hi = wald_interval(result.yi, se, result.ci_prob)
+    return pd.DataFrame(
+        {"estimate": f(result.yi), _se_column(transform): se, "ci_low": f(lo),
+         "ci_high": f(hi), "weight": result.weights},
+        index=pd.Index(result.labels, name="study"))
 
 
 def _unpack_effects(yi, vi, labels):

@@ -67,8 +67,8 @@ def real_values(values: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def real_numbers(values: object, what: str, *,
-               place: Callable[[tuple[int, ...]], str] | None = None,
-               note: str = "") -> np.ndarray:
+                 place: Callable[[tuple[int, ...]], str] | None = None,
+                 note: str = "") -> np.ndarray:
     """Array-like values as a new float array, refusing every entry that is not a real
     number.
 
